@@ -1,0 +1,465 @@
+/**
+ * Flightdeck wire protocol, version 1: the executable form of PROTOCOL.md.
+ *
+ * One zod schema per message, tagged by `type`. Data from the network is
+ * parsed with {@link parseDashboardMessage}, {@link parseAgentMessage}, or
+ * {@link parseServerMessage} exactly where it enters; nothing is ever cast.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Version this build speaks. Any `1.x.y` is accepted from peers. */
+export const PROTOCOL_VERSION = "1.0.0";
+
+/** Limits named by the protocol. */
+export const LIMITS = {
+  /** Largest frame accepted on a socket; larger closes it with 1009. */
+  maxFrameBytes: 1024 * 1024,
+  /** Longest `command` text accepted in `command:request`. */
+  maxCommandBytes: 16 * 1024,
+  /** Longest envelope `id`. */
+  maxIdChars: 64,
+  /** Largest `data` of one `terminal:output` chunk. */
+  maxChunkBytes: 512 * 1024,
+  /** Longest free-text field (reasons, log messages). */
+  maxTextChars: 4096,
+} as const;
+
+/** Error codes with whether the client may carry on (PROTOCOL.md, "Error codes"). */
+export const ERROR_CODES = {
+  AUTH_FAILED: { recoverable: false },
+  FORBIDDEN: { recoverable: true },
+  AGENT_OFFLINE: { recoverable: true },
+  NOT_FOUND: { recoverable: true },
+  QUEUE_FULL: { recoverable: true },
+  INVALID_MESSAGE: { recoverable: true },
+  RATE_LIMIT: { recoverable: true },
+  PAYLOAD_TOO_LARGE: { recoverable: true },
+  VERSION_UNSUPPORTED: { recoverable: false },
+  INTERNAL: { recoverable: true },
+} as const;
+
+/** One of the protocol's error codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Close codes and what a client should do on each (PROTOCOL.md, "Close codes"). */
+export const CLOSE_CODES = {
+  NORMAL: { code: 1000, action: "stop" },
+  GOING_AWAY: { code: 1001, action: "reconnect" },
+  FRAME_TOO_LARGE: { code: 1009, action: "reconnect" },
+  UNAUTHENTICATED: { code: 4401, action: "stop" },
+  FORBIDDEN: { code: 4403, action: "stop" },
+  HEARTBEAT_TIMEOUT: { code: 4408, action: "reconnect" },
+  REPLACED: { code: 4409, action: "stop" },
+  RATE_LIMITED: { code: 4429, action: "reconnect" },
+  SLOW_CONSUMER: { code: 4503, action: "reconnect" },
+} as const;
+
+/** Whether a client should reconnect after a close with `code`. */
+export function shouldReconnect(code: number): boolean {
+  for (const entry of Object.values(CLOSE_CODES)) {
+    if (entry.code === code) return entry.action === "reconnect";
+  }
+  // Abnormal closures (1005, 1006, 1011, ...) are network trouble: retry.
+  return true;
+}
+
+const utf8 = new TextEncoder();
+
+/** Byte length of `text` encoded as UTF-8. */
+export function byteLength(text: string): number {
+  // Fast path: ASCII-only strings are as long in bytes as in UTF-16 units.
+  // deno-lint-ignore no-control-regex
+  return /^[\x00-\x7f]*$/.test(text) ? text.length : utf8.encode(text).length;
+}
+
+/** A string at most `max` UTF-8 bytes long; longer fails with PAYLOAD_TOO_LARGE. */
+function boundedText(max: number) {
+  return z.string().refine((s) => byteLength(s) <= max, {
+    message: `too large: over ${max} bytes`,
+    params: { tooLarge: true },
+  });
+}
+
+const id = z.string().min(1).max(128);
+
+export const PrioritySchema = z.enum(["high", "normal", "low"]);
+export type Priority = z.infer<typeof PrioritySchema>;
+
+export const RoleSchema = z.enum(["viewer", "operator", "admin", "agent"]);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const AgentStatusSchema = z.enum(["online", "busy", "offline"]);
+export type AgentStatus = z.infer<typeof AgentStatusSchema>;
+
+export const CommandStatusSchema = z.enum([
+  "queued",
+  "running",
+  "completed",
+  "failed",
+  "interrupted",
+  "timeout",
+]);
+export type CommandStatus = z.infer<typeof CommandStatusSchema>;
+
+/** Statuses after which a command never changes again. */
+export const FINAL_STATUSES: ReadonlySet<CommandStatus> = new Set([
+  "completed",
+  "failed",
+  "interrupted",
+  "timeout",
+]);
+
+export const StreamSchema = z.enum(["stdout", "stderr", "pty"]);
+export type Stream = z.infer<typeof StreamSchema>;
+
+export const AgentInfoSchema = z.object({
+  id,
+  name: z.string().min(1).max(128),
+  type: z.string().min(1).max(64),
+  status: AgentStatusSchema,
+  capabilities: z.array(z.string().max(64)).max(64),
+  hostname: z.string().max(255),
+  connectedAt: z.number().int().nonnegative(),
+  lastSeenAt: z.number().int().nonnegative(),
+  currentCommandId: id.nullable(),
+});
+export type AgentInfo = z.infer<typeof AgentInfoSchema>;
+
+export const CommandInfoSchema = z.object({
+  id,
+  agentId: id,
+  command: boundedText(LIMITS.maxCommandBytes),
+  priority: PrioritySchema,
+  status: CommandStatusSchema,
+  requestedBy: z.string().max(128),
+  requestedAt: z.number().int().nonnegative(),
+  startedAt: z.number().int().nonnegative().nullable(),
+  completedAt: z.number().int().nonnegative().nullable(),
+  exitCode: z.number().int().nullable(),
+  outputBytes: z.number().int().nonnegative(),
+});
+export type CommandInfo = z.infer<typeof CommandInfoSchema>;
+
+const seq = z.number().int().nonnegative();
+const token = z.string().min(1).max(8192);
+const text = boundedText(LIMITS.maxTextChars);
+
+/** Payload schemas by message type, per direction. */
+export const DashboardPayloads = {
+  "dashboard:connect": z.object({
+    token: token.optional(),
+    clientInfo: z.object({
+      userAgent: z.string().max(512),
+      timezone: z.string().max(64),
+    }).partial().optional(),
+    resume: z.record(id, seq).optional(),
+  }),
+  "command:request": z.object({
+    agentId: id,
+    command: boundedText(LIMITS.maxCommandBytes).refine(
+      (s) => s.trim().length > 0,
+      { message: "must not be empty" },
+    ),
+    priority: PrioritySchema.default("normal"),
+    timeoutMs: z.number().int().positive().max(7 * 24 * 3600_000).optional(),
+  }),
+  "command:interrupt": z.object({ commandId: id, reason: text.optional() }),
+  "emergency:stop": z.object({ reason: text.optional() }),
+  "terminal:resume": z.object({ commandId: id, afterSeq: seq }),
+  "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+  "auth:refresh": z.object({ token }),
+  "log:forward": z.object({
+    level: z.enum(["error", "warn", "info"]),
+    message: text,
+    context: z.record(z.string(), z.unknown()).optional(),
+  }),
+} as const;
+
+const ErrorPayload = z.object({
+  code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]),
+  message: z.string(),
+  recoverable: z.boolean(),
+  replyTo: z.string().optional(),
+});
+
+const ConnectionAckPayload = z.object({
+  connectionId: z.string(),
+  serverVersion: z.string(),
+  heartbeatIntervalMs: z.number().int().positive(),
+  user: z.object({ id: z.string(), role: RoleSchema }),
+  agentId: id.optional(),
+});
+
+/** Server → dashboard payloads. */
+export const ServerToDashboardPayloads = {
+  "connection:ack": ConnectionAckPayload,
+  "agent:list": z.object({ agents: z.array(AgentInfoSchema) }),
+  "agent:status": z.object({ agent: AgentInfoSchema }),
+  "command:status": z.object({
+    command: CommandInfoSchema,
+    replyTo: z.string().optional(),
+  }),
+  "command:queue": z.object({
+    agentId: id,
+    queue: z.array(z.object({
+      commandId: id,
+      priority: PrioritySchema,
+      position: z.number().int().nonnegative(),
+    })),
+  }),
+  "terminal:output": z.object({
+    agentId: id,
+    commandId: id,
+    seq: z.number().int().positive(),
+    stream: StreamSchema,
+    data: z.string(),
+  }),
+  /** Addition (docs/protocol.md): output before `afterSeq` is past retention. */
+  "terminal:gap": z.object({
+    agentId: id,
+    commandId: id,
+    fromSeq: z.number().int().positive(),
+    toSeq: z.number().int().positive(),
+  }),
+  "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+  "auth:refreshed": z.object({ expiresAt: z.number().int() }),
+  "error": ErrorPayload,
+} as const;
+
+/** Agent → server payloads. */
+export const AgentPayloads = {
+  "agent:connect": z.object({
+    token: token.optional(),
+    agentId: id,
+    name: z.string().min(1).max(128),
+    type: z.string().min(1).max(64),
+    capabilities: z.array(z.string().max(64)).max(64),
+    hostname: z.string().max(255),
+    version: z.string().max(64),
+    running: z.array(z.object({ commandId: id, lastSeq: seq })).max(64)
+      .optional(),
+  }),
+  "command:started": z.object({
+    commandId: id,
+    startedAt: z.number().int().nonnegative(),
+  }),
+  "terminal:output": z.object({
+    commandId: id,
+    seq: z.number().int().positive(),
+    stream: StreamSchema,
+    data: boundedText(LIMITS.maxChunkBytes),
+  }),
+  "command:completed": z.object({
+    commandId: id,
+    exitCode: z.number().int().nullable(),
+    status: z.enum(["completed", "failed", "interrupted", "timeout"]),
+    completedAt: z.number().int().nonnegative(),
+    lastSeq: seq,
+  }),
+  "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+} as const;
+
+/** Server → agent payloads. */
+export const ServerToAgentPayloads = {
+  "connection:ack": ConnectionAckPayload,
+  "command:execute": z.object({ command: CommandInfoSchema }),
+  "terminal:ack": z.object({
+    commandId: id,
+    seq,
+    completed: z.literal(true).optional(),
+  }),
+  "command:interrupt": z.object({
+    commandId: id,
+    reason: z.string().optional(),
+    graceMs: z.number().int().nonnegative().optional(),
+  }),
+  "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+  "error": ErrorPayload,
+} as const;
+
+type PayloadMap = Record<string, z.ZodType>;
+
+/** A typed envelope for one entry of a payload map. */
+export type Envelope<M extends PayloadMap> = {
+  [K in keyof M & string]: {
+    version: string;
+    type: K;
+    id?: string;
+    timestamp: number;
+    payload: z.output<M[K]>;
+  };
+}[keyof M & string];
+
+export type DashboardMessage = Envelope<typeof DashboardPayloads>;
+export type AgentMessage = Envelope<typeof AgentPayloads>;
+export type ServerToDashboardMessage = Envelope<
+  typeof ServerToDashboardPayloads
+>;
+export type ServerToAgentMessage = Envelope<typeof ServerToAgentPayloads>;
+
+/** Payload type of message `K` in map `M`. */
+export type PayloadOf<M extends PayloadMap, K extends keyof M> = z.input<M[K]>;
+
+const EnvelopeSchema = z.object({
+  version: z.string().regex(/^\d+\.\d+\.\d+$/),
+  type: z.string().min(1).max(64),
+  id: z.string().min(1).max(LIMITS.maxIdChars).optional(),
+  timestamp: z.number().int().nonnegative(),
+  payload: z.unknown(),
+});
+
+/** Why a frame was refused, ready to send back as an `error` payload. */
+export interface ParseFailure {
+  ok: false;
+  code: "INVALID_MESSAGE" | "PAYLOAD_TOO_LARGE" | "VERSION_UNSUPPORTED";
+  message: string;
+  /** Dotted path of the first failing field, e.g. `payload.agentId`. */
+  field?: string;
+  /** The envelope id when it could be read, for `replyTo`. */
+  replyTo?: string;
+}
+
+/** Result of parsing one frame. */
+export type ParseResult<T> = { ok: true; message: T } | ParseFailure;
+
+function describe(issue: z.core.$ZodIssue, prefix: string[]): {
+  field: string;
+  message: string;
+  tooLarge: boolean;
+} {
+  const field = [...prefix, ...issue.path.map(String)].join(".");
+  const tooLarge = issue.code === "too_big" ||
+    (issue.code === "custom" && issue.params?.tooLarge === true);
+  let detail = issue.message;
+  if (issue.code === "invalid_type" && /received undefined$/.test(detail)) {
+    detail = "required";
+  }
+  return { field, message: `Invalid field "${field}": ${detail}`, tooLarge };
+}
+
+function failure(
+  error: z.ZodError,
+  prefix: string[],
+  replyTo: string | undefined,
+): ParseFailure {
+  const first = describe(error.issues[0], prefix);
+  return {
+    ok: false,
+    code: first.tooLarge && first.field !== "id"
+      ? "PAYLOAD_TOO_LARGE"
+      : "INVALID_MESSAGE",
+    message: first.message,
+    field: first.field,
+    replyTo,
+  };
+}
+
+function parseWith<M extends PayloadMap>(
+  map: M,
+  raw: unknown,
+): ParseResult<Envelope<M>> {
+  let value: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return { ok: false, code: "INVALID_MESSAGE", message: "Frame is not JSON" };
+    }
+  }
+  const envelope = EnvelopeSchema.safeParse(value);
+  const replyTo = typeof (value as { id?: unknown })?.id === "string" &&
+      (value as { id: string }).id.length <= LIMITS.maxIdChars
+    ? (value as { id: string }).id
+    : undefined;
+  if (!envelope.success) return failure(envelope.error, [], replyTo);
+  const { version, type } = envelope.data;
+  if (!version.startsWith("1.")) {
+    return {
+      ok: false,
+      code: "VERSION_UNSUPPORTED",
+      message: `Unsupported protocol version "${version}"`,
+      field: "version",
+      replyTo,
+    };
+  }
+  const schema = Object.hasOwn(map, type) ? map[type] : undefined;
+  if (!schema) {
+    return {
+      ok: false,
+      code: "INVALID_MESSAGE",
+      message: `Unknown message type "${type}"`,
+      field: "type",
+      replyTo,
+    };
+  }
+  const payload = schema.safeParse(envelope.data.payload);
+  if (!payload.success) return failure(payload.error, ["payload"], replyTo);
+  return {
+    ok: true,
+    message: { ...envelope.data, payload: payload.data } as Envelope<M>,
+  };
+}
+
+/** Parse a frame sent by a dashboard (JSON text or an already parsed value). */
+export function parseDashboardMessage(
+  raw: unknown,
+): ParseResult<DashboardMessage> {
+  return parseWith(DashboardPayloads, raw);
+}
+
+/** Parse a frame sent by an agent. */
+export function parseAgentMessage(raw: unknown): ParseResult<AgentMessage> {
+  return parseWith(AgentPayloads, raw);
+}
+
+/** Parse a frame the server sent to a dashboard (used by clients and tests). */
+export function parseServerMessage(
+  raw: unknown,
+): ParseResult<ServerToDashboardMessage> {
+  return parseWith(ServerToDashboardPayloads, raw);
+}
+
+/** Parse a frame the server sent to an agent. */
+export function parseServerToAgentMessage(
+  raw: unknown,
+): ParseResult<ServerToAgentMessage> {
+  return parseWith(ServerToAgentPayloads, raw);
+}
+
+/**
+ * Build an envelope for `type` with `payload`.
+ *
+ * @example
+ * ```ts
+ * const frame = JSON.stringify(envelope("heartbeat", { sequence: 1 }));
+ * ```
+ */
+export function envelope<T extends string, P>(
+  type: T,
+  payload: P,
+  id?: string,
+): { version: string; type: T; id?: string; timestamp: number; payload: P } {
+  const message = {
+    version: PROTOCOL_VERSION,
+    type,
+    timestamp: Date.now(),
+    payload,
+  };
+  return id === undefined ? message : { ...message, id };
+}
+
+/** The `error` payload for `code`, with its recoverable flag from the table. */
+export function errorPayload(
+  code: ErrorCode,
+  message: string,
+  replyTo?: string,
+): z.infer<typeof ErrorPayload> {
+  const payload = {
+    code,
+    message,
+    recoverable: ERROR_CODES[code].recoverable,
+  };
+  return replyTo === undefined ? payload : { ...payload, replyTo };
+}
