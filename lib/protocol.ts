@@ -216,7 +216,7 @@ export const ServerToDashboardPayloads = {
     stream: StreamSchema,
     data: z.string(),
   }),
-  /** Addition (docs/protocol.md): output before `afterSeq` is past retention. */
+  /** Addition (docs/protocol.md): output `fromSeq..toSeq` is past retention. */
   "terminal:gap": z.object({
     agentId: id,
     commandId: id,
@@ -263,7 +263,7 @@ export const AgentPayloads = {
 
 /** Server → agent payloads. */
 export const ServerToAgentPayloads = {
-  "connection:ack": ConnectionAckPayload,
+  "connection:ack": ConnectionAckPayload.extend({ agentId: id }),
   "command:execute": z.object({ command: CommandInfoSchema }),
   "terminal:ack": z.object({
     commandId: id,
@@ -347,7 +347,8 @@ function failure(
   const first = describe(error.issues[0], prefix);
   return {
     ok: false,
-    code: first.tooLarge && first.field !== "id"
+    // Only payload fields have size limits; a bad envelope field is invalid.
+    code: first.tooLarge && prefix.length > 0
       ? "PAYLOAD_TOO_LARGE"
       : "INVALID_MESSAGE",
     message: first.message,

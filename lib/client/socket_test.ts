@@ -1,0 +1,235 @@
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import { envelope } from "../protocol.ts";
+import { DashboardClient, type SocketLike, type Timers } from "./socket.ts";
+
+class FakeSocket implements SocketLike {
+  static instances: FakeSocket[] = [];
+  readyState = 0;
+  sent: unknown[] = [];
+  closedWith: number | null = null;
+  onopen: ((event: unknown) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.instances.push(this);
+  }
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close(code = 1000) {
+    this.closedWith = code;
+    this.readyState = 3;
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  fail(code = 1006, reason = "") {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  receive(data: unknown) {
+    this.onmessage?.({
+      data: typeof data === "string" ? data : JSON.stringify(data),
+    });
+  }
+}
+
+function setup(resume: Record<string, number> = {}) {
+  FakeSocket.instances = [];
+  const clock = FakeTimers.createClock(1_000_000);
+  const timers: Timers = {
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (h) => clock.clearTimeout(h as number),
+    setInterval: (fn, ms) => clock.setInterval(fn, ms),
+    clearInterval: (h) => clock.clearInterval(h as number),
+    now: () => clock.now,
+  };
+  const client = new DashboardClient({
+    url: "ws://test/ws/dashboard",
+    WebSocket: FakeSocket,
+    timers,
+    random: () => 0.5,
+    resume: () => resume,
+    clientInfo: { userAgent: "test", timezone: "UTC" },
+  });
+  const last = () => FakeSocket.instances[FakeSocket.instances.length - 1];
+  return { clock, client, last };
+}
+
+Deno.test("DashboardClient sends dashboard:connect with the resume map on open", () => {
+  const { client, last } = setup({ "c-1": 7 });
+  client.start();
+  assert.equal(client.connection.value.state, "connecting");
+  assert.equal(last().url, "ws://test/ws/dashboard");
+  last().open();
+  assert.equal(client.connection.value.state, "connected");
+  const [first] = last().sent as {
+    type: string;
+    payload: unknown;
+    version: string;
+  }[];
+  assert.equal(first.type, "dashboard:connect");
+  assert.equal(first.version, "1.0.0");
+  assert.deepEqual(first.payload, {
+    clientInfo: { userAgent: "test", timezone: "UTC" },
+    resume: { "c-1": 7 },
+  });
+  client.stop();
+});
+
+Deno.test("DashboardClient reconnects on schedule and goes offline after 5 failures", () => {
+  const { clock, client, last } = setup();
+  client.start();
+  last().open();
+  last().fail(1006);
+  const retryTimes: number[] = [];
+  const start = clock.now;
+  assert.equal(client.connection.value.state, "reconnecting");
+  assert.equal(client.connection.value.nextRetryAt, start);
+  for (let i = 0; i < 5; i++) {
+    const count = FakeSocket.instances.length;
+    const wait = client.connection.value.nextRetryAt! - clock.now;
+    if (wait > 0) {
+      clock.tick(wait - 1);
+      assert.equal(FakeSocket.instances.length, count, "not before its time");
+    }
+    clock.tick(wait > 0 ? 1 : 0);
+    assert.equal(FakeSocket.instances.length, count + 1);
+    retryTimes.push(clock.now - start);
+    last().fail(1006);
+  }
+  assert.deepEqual(retryTimes, [0, 1000, 3000, 7000, 15000]);
+  const info = client.connection.value;
+  assert.equal(info.state, "offline");
+  assert.equal(info.stopReason, "failures");
+  assert.equal(info.nextRetryAt, null);
+  clock.tick(120_000);
+  assert.equal(FakeSocket.instances.length, 6, "no retry while offline");
+
+  client.reconnect();
+  assert.equal(FakeSocket.instances.length, 7);
+  assert.equal(client.connection.value.state, "connecting");
+  last().open();
+  assert.equal(client.connection.value.state, "connected");
+  client.stop();
+});
+
+Deno.test("DashboardClient resets the schedule after 10 s up", () => {
+  const { clock, client, last } = setup();
+  client.start();
+  last().open();
+  last().fail(1006);
+  clock.tick(0);
+  last().open();
+  last().fail(1006); // up for 0 s: next delay is 1 s
+  assert.equal(client.connection.value.nextRetryAt! - clock.now, 1000);
+  clock.tick(1000);
+  last().open();
+  for (let t = 0; t < 10_000; t += 1000) {
+    clock.tick(1000);
+    last().receive(envelope("heartbeat", { sequence: 1 }));
+  }
+  assert.equal(FakeSocket.instances.length, 3);
+  last().fail(1001);
+  assert.equal(
+    client.connection.value.nextRetryAt,
+    clock.now,
+    "immediate again",
+  );
+  client.stop();
+});
+
+Deno.test("DashboardClient stops on 4401 and 4403", () => {
+  for (
+    const [code, reason] of [[4401, "signed-out"], [4403, "forbidden"]] as const
+  ) {
+    const { clock, client, last } = setup();
+    client.start();
+    last().open();
+    last().fail(code);
+    assert.equal(client.connection.value.state, "offline");
+    assert.equal(client.connection.value.stopReason, reason);
+    clock.tick(60_000);
+    assert.equal(FakeSocket.instances.length, 1);
+  }
+});
+
+Deno.test("DashboardClient sends heartbeats and treats 5 s of silence as dead", () => {
+  const { clock, client, last } = setup();
+  client.start();
+  const ws = last();
+  ws.open();
+  clock.tick(1500);
+  const beats = () =>
+    (ws.sent as { type: string; payload: unknown }[]).filter((m) =>
+      m.type === "heartbeat"
+    );
+  assert.deepEqual(beats().map((m) => m.payload), [{ sequence: 1 }]);
+  ws.receive(envelope("heartbeat", { sequence: 1 }));
+  clock.tick(4500);
+  assert.equal(client.connection.value.state, "connected");
+  clock.tick(1500); // 6 s since the last frame
+  assert.equal(ws.closedWith, 4408);
+  assert.equal(client.connection.value.state, "reconnecting");
+  clock.tick(1); // a 0 ms timer set inside a tick fires 1 ms later
+  assert.equal(FakeSocket.instances.length, 2);
+  client.stop();
+});
+
+Deno.test("DashboardClient dispatches by type and ignores invalid frames", () => {
+  const { client, last } = setup();
+  const seen: string[] = [];
+  const off = client.on("agent:status", (m) => seen.push(m.payload.agent.id));
+  client.on("error", (m) => seen.push(m.payload.code));
+  client.start();
+  last().open();
+  const agent = {
+    id: "a-1",
+    name: "one",
+    type: "shell",
+    status: "online",
+    capabilities: [],
+    hostname: "h",
+    connectedAt: 1,
+    lastSeenAt: 2,
+    currentCommandId: null,
+  };
+  last().receive("not json");
+  last().receive({ type: "agent:status" });
+  last().receive(
+    envelope("agent:status", { agent: { ...agent, status: "weird" } }),
+  );
+  last().receive(envelope("agent:status", { agent }));
+  last().receive(
+    envelope("error", {
+      code: "QUEUE_FULL",
+      message: "full",
+      recoverable: true,
+    }),
+  );
+  off();
+  last().receive(envelope("agent:status", { agent }));
+  assert.deepEqual(seen, ["a-1", "QUEUE_FULL"]);
+  client.stop();
+});
+
+Deno.test("DashboardClient.send() returns the id and drops while closed", () => {
+  const { client, last } = setup();
+  assert.match(client.send("heartbeat", { sequence: 1 }), /^d-/);
+  client.start();
+  last().open();
+  assert.equal(
+    client.send("terminal:resume", { commandId: "c", afterSeq: 0 }, "r-1"),
+    "r-1",
+  );
+  const sent = last().sent as { type: string; id?: string }[];
+  assert.deepEqual(sent.map((m) => [m.type, m.id !== undefined]), [
+    ["dashboard:connect", true],
+    ["terminal:resume", true],
+  ]);
+  assert.equal(sent[1].id, "r-1");
+  client.stop();
+});

@@ -1,0 +1,952 @@
+/**
+ * Contract tests for lib/protocol.ts against /work/shared/PROTOCOL.md and the
+ * project's additions in docs/protocol.md.
+ *
+ * Every message type of every payload map has one valid example below; the
+ * tables must cover every key of their map, so a new type without an example
+ * fails here.
+ */
+import assert from "node:assert/strict";
+import type { z } from "zod";
+import {
+  type AgentInfo,
+  AgentPayloads,
+  byteLength,
+  CLOSE_CODES,
+  type CommandInfo,
+  DashboardPayloads,
+  envelope,
+  ERROR_CODES,
+  type ErrorCode,
+  errorPayload,
+  LIMITS,
+  parseAgentMessage,
+  parseDashboardMessage,
+  type ParseResult,
+  parseServerMessage,
+  parseServerToAgentMessage,
+  type PayloadOf,
+  PROTOCOL_VERSION,
+  ServerToAgentPayloads,
+  ServerToDashboardPayloads,
+  shouldReconnect,
+} from "./protocol.ts";
+
+// ---------------------------------------------------------------------------
+// Example tables: one valid payload per message type.
+
+type Json = Record<string, unknown>;
+
+interface Example<P> {
+  /** A valid payload, with optional fields filled in where there are any. */
+  payload: P;
+  /** Fields PROTOCOL.md marks as required (no `?`, no default). */
+  required: readonly (keyof P & string)[];
+  /** Fields the parser fills in when absent. */
+  defaults?: Partial<P>;
+}
+
+type Examples<M extends Record<string, z.ZodType>> = {
+  [K in keyof M & string]: Example<PayloadOf<M, K>>;
+};
+
+const T0 = 1732600000000;
+
+const AGENT_INFO: AgentInfo = {
+  id: "agent-1",
+  name: "Build box",
+  type: "shell",
+  status: "busy",
+  capabilities: ["pty", "git"],
+  hostname: "build-01",
+  connectedAt: T0,
+  lastSeenAt: T0 + 1500,
+  currentCommandId: "cmd-1",
+};
+
+const COMMAND_INFO: CommandInfo = {
+  id: "cmd-1",
+  agentId: "agent-1",
+  command: "make test",
+  priority: "normal",
+  status: "running",
+  requestedBy: "user-1",
+  requestedAt: T0,
+  startedAt: T0 + 20,
+  completedAt: null,
+  exitCode: null,
+  outputBytes: 2048,
+};
+
+const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
+  "dashboard:connect": {
+    payload: {
+      token: "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+      clientInfo: { userAgent: "Mozilla/5.0", timezone: "Europe/Berlin" },
+      resume: { "cmd-1": 12 },
+    },
+    required: [],
+  },
+  "command:request": {
+    payload: { agentId: "agent-1", command: "ls -la", timeoutMs: 60_000 },
+    required: ["agentId", "command"],
+    defaults: { priority: "normal" },
+  },
+  "command:interrupt": {
+    payload: { commandId: "cmd-1", reason: "stuck" },
+    required: ["commandId"],
+  },
+  "emergency:stop": { payload: { reason: "runaway job" }, required: [] },
+  "terminal:resume": {
+    payload: { commandId: "cmd-1", afterSeq: 0 },
+    required: ["commandId", "afterSeq"],
+  },
+  "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  "auth:refresh": {
+    payload: { token: "eyJhbGciOiJIUzI1NiJ9.e30.sig2" },
+    required: ["token"],
+  },
+  "log:forward": {
+    payload: {
+      level: "warn",
+      message: "socket reconnecting",
+      context: { attempt: 3 },
+    },
+    required: ["level", "message"],
+  },
+};
+
+const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
+  typeof ServerToDashboardPayloads
+> = {
+  "connection:ack": {
+    payload: {
+      connectionId: "conn-1",
+      serverVersion: "1.0.0",
+      heartbeatIntervalMs: 1500,
+      user: { id: "user-1", role: "operator" },
+    },
+    required: ["connectionId", "serverVersion", "heartbeatIntervalMs", "user"],
+  },
+  "agent:list": { payload: { agents: [AGENT_INFO] }, required: ["agents"] },
+  "agent:status": { payload: { agent: AGENT_INFO }, required: ["agent"] },
+  "command:status": {
+    payload: { command: COMMAND_INFO, replyTo: "c-7f3a" },
+    required: ["command"],
+  },
+  "command:queue": {
+    payload: {
+      agentId: "agent-1",
+      queue: [{ commandId: "cmd-2", priority: "high", position: 0 }],
+    },
+    required: ["agentId", "queue"],
+  },
+  "terminal:output": {
+    payload: {
+      agentId: "agent-1",
+      commandId: "cmd-1",
+      seq: 1,
+      stream: "pty",
+      data: "\x1b[32mok\x1b[0m €\r\n",
+    },
+    required: ["agentId", "commandId", "seq", "stream", "data"],
+  },
+  "terminal:gap": {
+    payload: { agentId: "agent-1", commandId: "cmd-1", fromSeq: 1, toSeq: 40 },
+    required: ["agentId", "commandId", "fromSeq", "toSeq"],
+  },
+  "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  "auth:refreshed": {
+    payload: { expiresAt: T0 + 3_600_000 },
+    required: ["expiresAt"],
+  },
+  "error": {
+    payload: {
+      code: "NOT_FOUND",
+      message: "Unknown command cmd-9",
+      recoverable: true,
+      replyTo: "c-7f3a",
+    },
+    required: ["code", "message", "recoverable"],
+  },
+};
+
+const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
+  "agent:connect": {
+    payload: {
+      token: "eyJhbGciOiJIUzI1NiJ9.e30.agent",
+      agentId: "agent-1",
+      name: "Build box",
+      type: "shell",
+      capabilities: ["pty"],
+      hostname: "build-01",
+      version: "1.0.0",
+      running: [{ commandId: "cmd-1", lastSeq: 12 }],
+    },
+    required: [
+      "agentId",
+      "name",
+      "type",
+      "capabilities",
+      "hostname",
+      "version",
+    ],
+  },
+  "command:started": {
+    payload: { commandId: "cmd-1", startedAt: T0 + 20 },
+    required: ["commandId", "startedAt"],
+  },
+  "terminal:output": {
+    payload: { commandId: "cmd-1", seq: 1, stream: "stdout", data: "ok\n" },
+    required: ["commandId", "seq", "stream", "data"],
+  },
+  "command:completed": {
+    payload: {
+      commandId: "cmd-1",
+      exitCode: 0,
+      status: "completed",
+      completedAt: T0 + 900,
+      lastSeq: 12,
+    },
+    required: ["commandId", "exitCode", "status", "completedAt", "lastSeq"],
+  },
+  "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+};
+
+const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
+  "connection:ack": {
+    payload: {
+      connectionId: "conn-2",
+      serverVersion: "1.0.0",
+      heartbeatIntervalMs: 1500,
+      user: { id: "agent-1", role: "agent" },
+      agentId: "agent-1",
+    },
+    // PROTOCOL.md: "as above, plus { agentId }".
+    required: [
+      "connectionId",
+      "serverVersion",
+      "heartbeatIntervalMs",
+      "user",
+      "agentId",
+    ],
+  },
+  "command:execute": {
+    payload: {
+      command: { ...COMMAND_INFO, status: "queued", startedAt: null },
+    },
+    required: ["command"],
+  },
+  "terminal:ack": {
+    payload: { commandId: "cmd-1", seq: 12, completed: true },
+    required: ["commandId", "seq"],
+  },
+  "command:interrupt": {
+    payload: { commandId: "cmd-1", reason: "operator", graceMs: 5000 },
+    required: ["commandId"],
+  },
+  "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  "error": {
+    payload: {
+      code: "AGENT_OFFLINE",
+      message: "agent-2 is not connected",
+      recoverable: true,
+    },
+    required: ["code", "message", "recoverable"],
+  },
+};
+
+interface Direction {
+  name: string;
+  map: Record<string, unknown>;
+  parse: (raw: unknown) => ParseResult<unknown>;
+  examples: Record<string, Example<Json>>;
+  /** Message types PROTOCOL.md and docs/protocol.md define, written out. */
+  types: string[];
+}
+
+const DIRECTIONS: Direction[] = [
+  {
+    name: "dashboard → server",
+    map: DashboardPayloads,
+    parse: parseDashboardMessage,
+    examples: DASHBOARD_EXAMPLES as unknown as Record<string, Example<Json>>,
+    types: [
+      "dashboard:connect",
+      "command:request",
+      "command:interrupt",
+      "emergency:stop",
+      "terminal:resume",
+      "heartbeat",
+      "auth:refresh",
+      "log:forward",
+    ],
+  },
+  {
+    name: "server → dashboard",
+    map: ServerToDashboardPayloads,
+    parse: parseServerMessage,
+    examples: SERVER_TO_DASHBOARD_EXAMPLES as unknown as Record<
+      string,
+      Example<Json>
+    >,
+    types: [
+      "connection:ack",
+      "agent:list",
+      "agent:status",
+      "command:status",
+      "command:queue",
+      "terminal:output",
+      "terminal:gap",
+      "heartbeat",
+      "auth:refreshed",
+      "error",
+    ],
+  },
+  {
+    name: "agent → server",
+    map: AgentPayloads,
+    parse: parseAgentMessage,
+    examples: AGENT_EXAMPLES as unknown as Record<string, Example<Json>>,
+    types: [
+      "agent:connect",
+      "command:started",
+      "terminal:output",
+      "command:completed",
+      "heartbeat",
+    ],
+  },
+  {
+    name: "server → agent",
+    map: ServerToAgentPayloads,
+    parse: parseServerToAgentMessage,
+    examples: SERVER_TO_AGENT_EXAMPLES as unknown as Record<
+      string,
+      Example<Json>
+    >,
+    types: [
+      "connection:ack",
+      "command:execute",
+      "terminal:ack",
+      "command:interrupt",
+      "heartbeat",
+      "error",
+    ],
+  },
+];
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+function frame(type: string, payload: unknown, extra: Json = {}): Json {
+  return {
+    version: PROTOCOL_VERSION,
+    type,
+    id: "m-1",
+    timestamp: T0,
+    payload,
+    ...extra,
+  };
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/** Parse `raw` (stringified unless already a string) and expect success. */
+function expectOk(
+  parse: Direction["parse"],
+  raw: unknown,
+  expected: Json,
+  label: string,
+): void {
+  const result = parse(typeof raw === "string" ? raw : JSON.stringify(raw));
+  assert.ok(result.ok, `${label}: ${JSON.stringify(result)}`);
+  assert.deepEqual(result.message, expected, label);
+}
+
+/** Parse and expect a failure with exactly `code`, `field` and `replyTo`. */
+function expectFailure(
+  result: ParseResult<unknown>,
+  code: string,
+  field: string | undefined,
+  replyTo: string | undefined,
+  label: string,
+): void {
+  assert.equal(result.ok, false, `${label}: expected a failure`);
+  if (result.ok) return;
+  assert.equal(result.code, code, `${label}: ${result.message}`);
+  assert.equal(result.field, field, `${label}: ${result.message}`);
+  assert.equal(result.replyTo, replyTo, `${label}: replyTo`);
+  assert.equal(typeof result.message, "string", label);
+  if (field !== undefined) {
+    assert.ok(
+      result.message.includes(field),
+      `${label}: message ${JSON.stringify(result.message)} names ${field}`,
+    );
+  }
+}
+
+function kind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+/** Values of a different JSON kind than `value` (never null: some fields are nullable). */
+function wrongValues(value: unknown): unknown[] {
+  return [{ nested: 1 }, 42, "text", true, [1]].filter((wrong) =>
+    kind(wrong) !== kind(value)
+  );
+}
+
+function only(payload: Json, keys: readonly string[]): Json {
+  return Object.fromEntries(
+    Object.entries(payload).filter(([key]) => keys.includes(key)),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Coverage and round trips.
+
+for (const direction of DIRECTIONS) {
+  Deno.test(`${direction.name}: example table covers every message type`, () => {
+    const keys = Object.keys(direction.map).sort();
+    assert.deepEqual(Object.keys(direction.examples).sort(), keys);
+    assert.deepEqual([...direction.types].sort(), keys);
+  });
+
+  for (const [type, example] of Object.entries(direction.examples)) {
+    const label = `${direction.name} ${type}`;
+    const expectedPayload = { ...example.payload, ...example.defaults };
+
+    Deno.test(`${label}: round-trips through JSON`, () => {
+      const input = frame(type, clone(example.payload));
+      expectOk(
+        direction.parse,
+        input,
+        { ...input, payload: expectedPayload },
+        label,
+      );
+
+      // Without an envelope id, and with any 1.x.y version.
+      const { id: _id, ...noId } = frame(type, clone(example.payload), {
+        version: "1.7.3",
+      });
+      expectOk(
+        direction.parse,
+        noId,
+        { ...noId, payload: expectedPayload },
+        `${label} (no id, 1.7.3)`,
+      );
+
+      // Already parsed values are accepted too.
+      const parsed = direction.parse(input);
+      assert.ok(parsed.ok, label);
+    });
+
+    Deno.test(`${label}: only the required fields are required`, () => {
+      const minimal = only(example.payload, example.required);
+      const input = frame(type, minimal);
+      expectOk(
+        direction.parse,
+        input,
+        { ...input, payload: { ...minimal, ...example.defaults } },
+        `${label} (required fields only)`,
+      );
+    });
+
+    for (const name of example.required) {
+      Deno.test(`${label}: missing payload.${name} is INVALID_MESSAGE`, () => {
+        const payload = clone(example.payload);
+        delete payload[name];
+        const result = direction.parse(JSON.stringify(frame(type, payload)));
+        expectFailure(
+          result,
+          "INVALID_MESSAGE",
+          `payload.${name}`,
+          "m-1",
+          label,
+        );
+      });
+    }
+
+    for (const [name, value] of Object.entries(example.payload)) {
+      Deno.test(`${label}: wrong type for payload.${name} is INVALID_MESSAGE`, () => {
+        for (const wrong of wrongValues(value)) {
+          const payload = { ...clone(example.payload), [name]: wrong };
+          const result = direction.parse(JSON.stringify(frame(type, payload)));
+          expectFailure(
+            result,
+            "INVALID_MESSAGE",
+            `payload.${name}`,
+            "m-1",
+            `${label} ${name}=${JSON.stringify(wrong)}`,
+          );
+        }
+      });
+    }
+
+    Deno.test(`${label}: a payload that is not an object is INVALID_MESSAGE`, () => {
+      for (const payload of [null, "text", 42, [example.payload]]) {
+        const result = direction.parse(JSON.stringify(frame(type, payload)));
+        expectFailure(
+          result,
+          "INVALID_MESSAGE",
+          "payload",
+          "m-1",
+          `${label} payload=${JSON.stringify(payload)}`,
+        );
+      }
+      const { payload: _payload, ...noPayload } = frame(type, {});
+      expectFailure(
+        direction.parse(JSON.stringify(noPayload)),
+        "INVALID_MESSAGE",
+        "payload",
+        "m-1",
+        `${label} without payload`,
+      );
+    });
+  }
+}
+
+Deno.test("AgentInfo and CommandInfo: every field is required", () => {
+  const cases = [
+    {
+      parse: parseServerMessage,
+      type: "agent:status",
+      key: "agent",
+      value: AGENT_INFO as Json,
+    },
+    {
+      parse: parseServerMessage,
+      type: "command:status",
+      key: "command",
+      value: COMMAND_INFO as Json,
+    },
+    {
+      parse: parseServerToAgentMessage,
+      type: "command:execute",
+      key: "command",
+      value: COMMAND_INFO as Json,
+    },
+  ];
+  for (const { parse, type, key, value } of cases) {
+    for (const name of Object.keys(value)) {
+      const inner = clone(value);
+      delete inner[name];
+      expectFailure(
+        parse(JSON.stringify(frame(type, { [key]: inner }))),
+        "INVALID_MESSAGE",
+        `payload.${key}.${name}`,
+        "m-1",
+        `${type} without ${key}.${name}`,
+      );
+    }
+  }
+});
+
+Deno.test("command:request: priority defaults to normal, keeps an explicit one", () => {
+  for (const priority of ["high", "normal", "low"]) {
+    const input = frame("command:request", {
+      agentId: "agent-1",
+      command: "ls",
+      priority,
+    });
+    expectOk(parseDashboardMessage, input, input, priority);
+  }
+  expectFailure(
+    parseDashboardMessage(
+      JSON.stringify(
+        frame("command:request", {
+          agentId: "agent-1",
+          command: "ls",
+          priority: "urgent",
+        }),
+      ),
+    ),
+    "INVALID_MESSAGE",
+    "payload.priority",
+    "m-1",
+    "priority urgent",
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Limits.
+
+function commandRequest(command: string): string {
+  return JSON.stringify(
+    frame("command:request", { agentId: "agent-1", command }),
+  );
+}
+
+Deno.test("command over 16 KiB (UTF-8 bytes) is PAYLOAD_TOO_LARGE", () => {
+  assert.equal(LIMITS.maxCommandBytes, 16 * 1024);
+  const cases: [string, number, boolean][] = [
+    ["a".repeat(16384), 16384, true],
+    ["a".repeat(16385), 16385, false],
+    ["€".repeat(5461), 16383, true],
+    // 5462 chars, far under 16384 chars, but 16386 bytes.
+    ["€".repeat(5462), 16386, false],
+    ["a" + "€".repeat(5461), 16384, true],
+    ["ab" + "€".repeat(5461), 16385, false],
+    ["😀".repeat(4096), 16384, true],
+    ["😀".repeat(4097), 16388, false],
+  ];
+  for (const [command, bytes, accepted] of cases) {
+    const label = `${command.length} chars, ${bytes} bytes`;
+    assert.equal(byteLength(command), bytes, label);
+    assert.equal(new TextEncoder().encode(command).length, bytes, label);
+    const result = parseDashboardMessage(commandRequest(command));
+    if (accepted) {
+      assert.ok(result.ok, `${label}: ${JSON.stringify(result).slice(0, 200)}`);
+    } else {
+      expectFailure(
+        result,
+        "PAYLOAD_TOO_LARGE",
+        "payload.command",
+        "m-1",
+        label,
+      );
+    }
+  }
+});
+
+Deno.test("command that is empty or only whitespace is INVALID_MESSAGE", () => {
+  for (const command of ["", "   ", "\n\t"]) {
+    expectFailure(
+      parseDashboardMessage(commandRequest(command)),
+      "INVALID_MESSAGE",
+      "payload.command",
+      "m-1",
+      JSON.stringify(command),
+    );
+  }
+});
+
+Deno.test("CommandInfo.command over 16 KiB is PAYLOAD_TOO_LARGE", () => {
+  const command = { ...COMMAND_INFO, command: "€".repeat(5462) };
+  expectFailure(
+    parseServerMessage(JSON.stringify(frame("command:status", { command }))),
+    "PAYLOAD_TOO_LARGE",
+    "payload.command.command",
+    "m-1",
+    "command:status",
+  );
+});
+
+Deno.test("terminal:output data over maxChunkBytes is PAYLOAD_TOO_LARGE", () => {
+  assert.equal(LIMITS.maxChunkBytes, 512 * 1024);
+  const output = (data: string) =>
+    JSON.stringify(
+      frame("terminal:output", {
+        commandId: "cmd-1",
+        seq: 1,
+        stream: "stdout",
+        data,
+      }),
+    );
+  assert.ok(parseAgentMessage(output("x".repeat(LIMITS.maxChunkBytes))).ok);
+  expectFailure(
+    parseAgentMessage(output("x".repeat(LIMITS.maxChunkBytes + 1))),
+    "PAYLOAD_TOO_LARGE",
+    "payload.data",
+    "m-1",
+    "ascii",
+  );
+  expectFailure(
+    parseAgentMessage(output("€".repeat(LIMITS.maxChunkBytes / 3 + 1))),
+    "PAYLOAD_TOO_LARGE",
+    "payload.data",
+    "m-1",
+    "multi-byte",
+  );
+});
+
+Deno.test("free text over maxTextChars (counted in UTF-8 bytes) is PAYLOAD_TOO_LARGE", () => {
+  assert.equal(LIMITS.maxTextChars, 4096);
+  const interrupt = (reason: string) =>
+    JSON.stringify(frame("command:interrupt", { commandId: "cmd-1", reason }));
+  const log = (message: string) =>
+    JSON.stringify(frame("log:forward", { level: "info", message }));
+  assert.ok(parseDashboardMessage(interrupt("r".repeat(4096))).ok);
+  assert.ok(parseDashboardMessage(log("m".repeat(4096))).ok);
+  for (
+    const [make, field] of [
+      [interrupt, "payload.reason"],
+      [log, "payload.message"],
+    ] as const
+  ) {
+    for (const text of ["x".repeat(4097), "€".repeat(1366)]) {
+      expectFailure(
+        parseDashboardMessage(make(text)),
+        "PAYLOAD_TOO_LARGE",
+        field,
+        "m-1",
+        `${field} ${text.length} chars`,
+      );
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Envelope.
+
+Deno.test("envelope id: at most 64 chars, else INVALID_MESSAGE on field id", () => {
+  assert.equal(LIMITS.maxIdChars, 64);
+  const ok = frame("heartbeat", { sequence: 1 }, { id: "x".repeat(64) });
+  expectOk(parseDashboardMessage, ok, ok, "64 chars");
+  for (const parse of DIRECTIONS.map((d) => d.parse)) {
+    const long = frame("heartbeat", { sequence: 1 }, { id: "x".repeat(65) });
+    // The id cannot be echoed back: it is not a valid id.
+    expectFailure(
+      parse(JSON.stringify(long)),
+      "INVALID_MESSAGE",
+      "id",
+      undefined,
+      "65 chars",
+    );
+  }
+  for (const id of ["", 42, { a: 1 }]) {
+    const result = parseDashboardMessage(
+      JSON.stringify(frame("heartbeat", { sequence: 1 }, { id })),
+    );
+    assert.equal(result.ok, false);
+    if (result.ok) continue;
+    assert.equal(result.code, "INVALID_MESSAGE", JSON.stringify(id));
+    assert.equal(result.field, "id", JSON.stringify(id));
+  }
+});
+
+Deno.test("a frame that is not JSON is INVALID_MESSAGE", () => {
+  for (const direction of DIRECTIONS) {
+    for (const raw of ["", "{", "not json", '{"version":"1.0.0",}']) {
+      expectFailure(
+        direction.parse(raw),
+        "INVALID_MESSAGE",
+        undefined,
+        undefined,
+        `${direction.name} ${JSON.stringify(raw)}`,
+      );
+    }
+    // JSON, but not an envelope.
+    for (const raw of ["null", "42", '"text"', "[]", "{}"]) {
+      const result = direction.parse(raw);
+      assert.equal(result.ok, false, raw);
+      if (!result.ok) assert.equal(result.code, "INVALID_MESSAGE", raw);
+    }
+  }
+});
+
+Deno.test("missing or malformed envelope fields are INVALID_MESSAGE naming them", () => {
+  const base = frame("heartbeat", { sequence: 1 });
+  const cases: [string, unknown][] = [
+    ["version", undefined],
+    ["version", 1],
+    ["version", "1.0"],
+    ["type", undefined],
+    ["type", 7],
+    ["type", ""],
+    ["timestamp", undefined],
+    ["timestamp", "now"],
+    ["timestamp", -1],
+    ["timestamp", 1.5],
+  ];
+  for (const [field, value] of cases) {
+    const input: Json = { ...base, [field]: value };
+    if (value === undefined) delete input[field];
+    expectFailure(
+      parseDashboardMessage(JSON.stringify(input)),
+      "INVALID_MESSAGE",
+      field,
+      "m-1",
+      `${field}=${JSON.stringify(value)}`,
+    );
+  }
+});
+
+Deno.test("unknown type is INVALID_MESSAGE on field type", () => {
+  for (const direction of DIRECTIONS) {
+    const foreign = DIRECTIONS.flatMap((d) => d.types).filter((type) =>
+      !Object.hasOwn(direction.map, type)
+    );
+    const unknown = [
+      "command:unknown",
+      "HEARTBEAT",
+      "toString",
+      "constructor",
+      "__proto__",
+      "hasOwnProperty",
+      // Longer than any type: still just an unknown type.
+      "x".repeat(65),
+      ...foreign,
+    ];
+    for (const type of unknown) {
+      expectFailure(
+        direction.parse(JSON.stringify(frame(type, {}))),
+        "INVALID_MESSAGE",
+        "type",
+        "m-1",
+        `${direction.name} ${type}`,
+      );
+    }
+  }
+});
+
+Deno.test("version: any 1.x.y is accepted, another major is VERSION_UNSUPPORTED", () => {
+  assert.match(PROTOCOL_VERSION, /^1\.\d+\.\d+$/);
+  for (const direction of DIRECTIONS) {
+    const [type, example] = Object.entries(direction.examples)[0];
+    for (const version of ["1.0.0", "1.7.3", "1.99.0"]) {
+      const result = direction.parse(
+        JSON.stringify(frame(type, example.payload, { version })),
+      );
+      assert.ok(result.ok, `${direction.name} ${version}`);
+    }
+    for (const version of ["2.0.0", "0.9.0", "10.0.0", "11.0.0"]) {
+      expectFailure(
+        direction.parse(
+          JSON.stringify(frame(type, example.payload, { version })),
+        ),
+        "VERSION_UNSUPPORTED",
+        "version",
+        "m-1",
+        `${direction.name} ${version}`,
+      );
+    }
+  }
+});
+
+Deno.test("replyTo is the envelope id when there is one", () => {
+  const bad = { agentId: "agent-1" }; // no command
+  const cases: [Json, string][] = [
+    [frame("command:request", bad, { id: "c-7f3a" }), "INVALID_MESSAGE"],
+    [frame("nope", {}, { id: "c-7f3a" }), "INVALID_MESSAGE"],
+    [
+      frame("command:request", bad, { id: "c-7f3a", version: "2.0.0" }),
+      "VERSION_UNSUPPORTED",
+    ],
+    [
+      frame("command:request", {
+        agentId: "agent-1",
+        command: "€".repeat(5462),
+      }, { id: "c-7f3a" }),
+      "PAYLOAD_TOO_LARGE",
+    ],
+    [
+      frame("heartbeat", {}, { id: "c-7f3a", timestamp: "x" }),
+      "INVALID_MESSAGE",
+    ],
+  ];
+  for (const [input, code] of cases) {
+    const result = parseDashboardMessage(JSON.stringify(input));
+    assert.equal(result.ok, false);
+    if (result.ok) continue;
+    assert.equal(result.code, code);
+    assert.equal(result.replyTo, "c-7f3a", JSON.stringify(result));
+
+    const { id: _id, ...withoutId } = input;
+    const anonymous = parseDashboardMessage(JSON.stringify(withoutId));
+    assert.equal(anonymous.ok, false);
+    if (!anonymous.ok) assert.equal(anonymous.replyTo, undefined);
+  }
+});
+
+Deno.test("envelope() builds a frame the parsers accept", () => {
+  const built = envelope("heartbeat", { sequence: 3 }, "h-3");
+  assert.equal(built.version, PROTOCOL_VERSION);
+  assert.equal(built.id, "h-3");
+  expectOk(parseDashboardMessage, built, built, "with id");
+  const anonymous = envelope("heartbeat", { sequence: 4 });
+  assert.equal(Object.hasOwn(anonymous, "id"), false);
+  expectOk(parseServerMessage, anonymous, anonymous, "without id");
+});
+
+// ---------------------------------------------------------------------------
+// Error and close codes (PROTOCOL.md tables, written out).
+
+const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
+  AUTH_FAILED: { recoverable: false },
+  FORBIDDEN: { recoverable: true },
+  AGENT_OFFLINE: { recoverable: true },
+  NOT_FOUND: { recoverable: true },
+  QUEUE_FULL: { recoverable: true },
+  INVALID_MESSAGE: { recoverable: true },
+  RATE_LIMIT: { recoverable: true },
+  PAYLOAD_TOO_LARGE: { recoverable: true },
+  VERSION_UNSUPPORTED: { recoverable: false },
+  INTERNAL: { recoverable: true },
+};
+
+const EXPECTED_CLOSE_CODES = {
+  NORMAL: { code: 1000, action: "stop" },
+  GOING_AWAY: { code: 1001, action: "reconnect" },
+  FRAME_TOO_LARGE: { code: 1009, action: "reconnect" },
+  UNAUTHENTICATED: { code: 4401, action: "stop" },
+  FORBIDDEN: { code: 4403, action: "stop" },
+  HEARTBEAT_TIMEOUT: { code: 4408, action: "reconnect" },
+  REPLACED: { code: 4409, action: "stop" },
+  RATE_LIMITED: { code: 4429, action: "reconnect" },
+  SLOW_CONSUMER: { code: 4503, action: "reconnect" },
+};
+
+Deno.test("ERROR_CODES match the PROTOCOL.md table", () => {
+  assert.deepEqual(ERROR_CODES, EXPECTED_ERROR_CODES);
+  assert.deepEqual(Object.keys(ERROR_CODES), Object.keys(EXPECTED_ERROR_CODES));
+});
+
+Deno.test("CLOSE_CODES match the PROTOCOL.md table", () => {
+  assert.deepEqual(CLOSE_CODES, EXPECTED_CLOSE_CODES);
+});
+
+Deno.test("shouldReconnect follows the close code table", () => {
+  const table: [number, boolean][] = [
+    [1000, false],
+    [1001, true],
+    [1009, true],
+    [4401, false],
+    [4403, false],
+    [4408, true],
+    [4409, false],
+    [4429, true],
+    [4503, true],
+  ];
+  for (const [code, reconnect] of table) {
+    assert.equal(shouldReconnect(code), reconnect, String(code));
+  }
+  // Abnormal closures (no close frame, server error) are network trouble.
+  for (const code of [1005, 1006, 1011]) {
+    assert.equal(shouldReconnect(code), true, String(code));
+  }
+});
+
+Deno.test("errorPayload takes recoverable from the table and is a valid error", () => {
+  for (const [code, { recoverable }] of Object.entries(EXPECTED_ERROR_CODES)) {
+    const errorCode = code as ErrorCode;
+    const plain = errorPayload(errorCode, "something happened");
+    assert.deepEqual(plain, {
+      code,
+      message: "something happened",
+      recoverable,
+    });
+    assert.equal(Object.hasOwn(plain, "replyTo"), false);
+    const reply = errorPayload(errorCode, "something happened", "c-7f3a");
+    assert.deepEqual(reply, { ...plain, replyTo: "c-7f3a" });
+    for (const parse of [parseServerMessage, parseServerToAgentMessage]) {
+      const input = frame("error", reply);
+      expectOk(parse, input, input, code);
+    }
+  }
+  expectFailure(
+    parseServerMessage(
+      JSON.stringify(
+        frame("error", { code: "TEAPOT", message: "x", recoverable: true }),
+      ),
+    ),
+    "INVALID_MESSAGE",
+    "payload.code",
+    "m-1",
+    "unknown error code",
+  );
+});

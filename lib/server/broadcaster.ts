@@ -1,0 +1,93 @@
+/**
+ * Fan-out to dashboards: serialize once, skip closed peers, isolate send
+ * failures, close slow consumers with 4503.
+ *
+ * @module
+ */
+import { CLOSE_CODES } from "../protocol.ts";
+import type { Peer } from "./peer.ts";
+
+/** Options of {@link Broadcaster}. */
+export interface BroadcasterOptions {
+  /** A peer with more unsent bytes than this is closed (4503). */
+  maxBufferedBytes: number;
+  /** Called when a send to a peer throws; the loop goes on. */
+  onError?: (peer: Peer, error: unknown) => void;
+}
+
+/** Sends frames to a set of peers. */
+export class Broadcaster {
+  #peers = new Map<string, Peer>();
+  #options: BroadcasterOptions;
+
+  constructor(options: BroadcasterOptions) {
+    if (!(options.maxBufferedBytes > 0)) {
+      throw new RangeError("maxBufferedBytes must be positive");
+    }
+    this.#options = options;
+  }
+
+  /** Add `peer`; returns false if it was already there. */
+  add(peer: Peer): boolean {
+    if (this.#peers.has(peer.id)) return false;
+    this.#peers.set(peer.id, peer);
+    return true;
+  }
+
+  /** Remove `peer`; returns false if it was not there. */
+  remove(peer: Peer): boolean {
+    return this.#peers.delete(peer.id);
+  }
+
+  /** Number of peers. */
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  /** Current peers. */
+  peers(): Peer[] {
+    return [...this.#peers.values()];
+  }
+
+  /**
+   * Send `message` (serialized once) to every peer except `except`.
+   * Returns the number of peers it was handed to.
+   */
+  broadcast(message: unknown, except?: Peer): number {
+    const frame = JSON.stringify(message);
+    let sent = 0;
+    for (const peer of this.#peers.values()) {
+      if (peer === except) continue;
+      if (sendFrame(peer, frame, this.#options)) sent++;
+    }
+    return sent;
+  }
+
+  /** Send `message` to one peer with the same slow-consumer rules. */
+  sendTo(peer: Peer, message: unknown): boolean {
+    return sendFrame(peer, JSON.stringify(message), this.#options);
+  }
+}
+
+/**
+ * Send one frame to `peer`, closing it with 4503 when its buffer is over
+ * the limit. Returns whether the frame was handed to the socket.
+ */
+export function sendFrame(
+  peer: Peer,
+  frame: string,
+  options: BroadcasterOptions,
+): boolean {
+  if (!peer.isOpen) return false;
+  if (peer.bufferedAmount + frame.length > options.maxBufferedBytes) {
+    peer.close(CLOSE_CODES.SLOW_CONSUMER.code, "Slow consumer");
+    return false;
+  }
+  try {
+    peer.send(frame);
+    return true;
+  } catch (error) {
+    options.onError?.(peer, error);
+    return false;
+  }
+}

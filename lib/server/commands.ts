@@ -1,0 +1,477 @@
+/**
+ * Per-agent command queues and the command life cycle:
+ * `queued → running → completed | failed | interrupted | timeout`.
+ *
+ * One command runs per agent; the queue orders by priority (high, normal,
+ * low), then arrival. State lives in Deno KV (see storage.ts) and is mirrored
+ * in memory; every change is broadcast to dashboards.
+ *
+ * @module
+ */
+import {
+  type AgentPayloads,
+  type CommandInfo,
+  envelope,
+  FINAL_STATUSES,
+  type PayloadOf,
+  type Priority,
+} from "../protocol.ts";
+import type { Broadcaster } from "./broadcaster.ts";
+import { FlightdeckError } from "./errors.ts";
+import type { Peer } from "./peer.ts";
+import type { Registry } from "./registry.ts";
+import { PRIORITY_RANK, type Storage, type StoredCommand } from "./storage.ts";
+import { Mutex } from "./mutex.ts";
+
+/** Options of {@link CommandService.create}. */
+export interface CommandServiceOptions {
+  storage: Storage;
+  registry: Registry;
+  dashboards: Broadcaster;
+  /** Send a message to a connected agent; false when it is not connected. */
+  sendToAgent: (agentId: string, message: unknown) => boolean;
+  maxQueuePerAgent: number;
+  interruptGraceMs: number;
+  log?: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** What `command:request` asks for. */
+export interface CommandRequest {
+  agentId: string;
+  command: string;
+  priority: Priority;
+  timeoutMs?: number;
+}
+
+interface Active {
+  stored: StoredCommand;
+  lastSeq: number;
+  started: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+  timedOut: boolean;
+}
+
+type Completed = PayloadOf<typeof AgentPayloads, "command:completed">;
+type Output = PayloadOf<typeof AgentPayloads, "terminal:output">;
+
+/** Queues, dispatch and the state machine of commands. */
+export class CommandService {
+  #o: CommandServiceOptions;
+  #queues = new Map<string, StoredCommand[]>();
+  #active = new Map<string, Active>();
+  #lastOrder = 0;
+  #lock = new Mutex();
+
+  private constructor(options: CommandServiceOptions) {
+    this.#o = options;
+  }
+
+  /** Create the service and restore queues and running commands from KV. */
+  static async create(options: CommandServiceOptions): Promise<CommandService> {
+    const service = new CommandService(options);
+    const { storage } = options;
+    for (const [agentId, ids] of await storage.loadQueues()) {
+      const list: StoredCommand[] = [];
+      for (const id of ids) {
+        const stored = await storage.getCommand(id);
+        if (stored && stored.info.status === "queued") list.push(stored);
+      }
+      if (list.length) service.#queues.set(agentId, list);
+    }
+    for (const stored of await storage.loadDispatched()) {
+      const lastSeq = await storage.lastSeq(stored.info.id);
+      service.#active.set(stored.info.id, {
+        stored,
+        lastSeq,
+        started: stored.info.status === "running",
+        timedOut: false,
+      });
+      options.registry.setCurrentCommand(stored.info.agentId, stored.info.id);
+    }
+    return service;
+  }
+
+  /**
+   * Queue a command. A repeated `requestId` from the same user returns the
+   * original command instead of queuing again.
+   *
+   * @throws {FlightdeckError} AGENT_OFFLINE, QUEUE_FULL.
+   */
+  request(
+    user: { id: string },
+    input: CommandRequest,
+    options: { requestId?: string; origin?: Peer } = {},
+  ): Promise<{ command: CommandInfo; duplicate: boolean }> {
+    return this.#lock.run(async () => {
+      const { storage, registry } = this.#o;
+      if (options.requestId) {
+        const earlier = await storage.findRequest(user.id, options.requestId);
+        const stored = earlier ? await storage.getCommand(earlier) : null;
+        if (stored) {
+          const info = this.#active.get(stored.info.id)?.stored.info ??
+            stored.info;
+          return { command: info, duplicate: true };
+        }
+      }
+      if (!registry.isOnline(input.agentId)) {
+        throw new FlightdeckError(
+          "AGENT_OFFLINE",
+          `Agent "${input.agentId}" is not connected`,
+        );
+      }
+      const queue = this.#queues.get(input.agentId) ?? [];
+      if (queue.length >= this.#o.maxQueuePerAgent) {
+        throw new FlightdeckError(
+          "QUEUE_FULL",
+          `Queue of agent "${input.agentId}" is full (${queue.length})`,
+        );
+      }
+      const order = this.#nextOrder();
+      const stored: StoredCommand = {
+        info: {
+          id: crypto.randomUUID(),
+          agentId: input.agentId,
+          command: input.command,
+          priority: input.priority,
+          status: "queued",
+          requestedBy: user.id,
+          requestedAt: Date.now(),
+          startedAt: null,
+          completedAt: null,
+          exitCode: null,
+          outputBytes: 0,
+        },
+        order,
+        dispatched: false,
+        interruptReason: null,
+        timeoutMs: input.timeoutMs ?? null,
+      };
+      await storage.insertQueued(
+        stored,
+        options.requestId ? [user.id, options.requestId] : undefined,
+      );
+      insertSorted(queue, stored);
+      this.#queues.set(input.agentId, queue);
+      this.#status(stored.info, options.origin, options.requestId);
+      this.#broadcastQueue(input.agentId);
+      await this.#dispatch(input.agentId);
+      return { command: stored.info, duplicate: false };
+    });
+  }
+
+  /**
+   * Interrupt a running command (signal its process group) or remove a
+   * queued one.
+   *
+   * @throws {FlightdeckError} NOT_FOUND for unknown or finished commands.
+   */
+  interrupt(commandId: string, reason = "interrupted by operator"): Promise<CommandInfo> {
+    return this.#lock.run(() => this.#interrupt(commandId, reason));
+  }
+
+  /** Interrupt every running command and empty every queue. */
+  emergencyStop(reason = "emergency stop"): Promise<{ interrupted: number; removed: number }> {
+    return this.#lock.run(async () => {
+      let removed = 0;
+      for (const queue of [...this.#queues.values()]) {
+        for (const stored of [...queue]) {
+          await this.#interrupt(stored.info.id, reason);
+          removed++;
+        }
+      }
+      let interrupted = 0;
+      for (const active of [...this.#active.values()]) {
+        if (active.stored.interruptReason === null) {
+          await this.#interrupt(active.stored.info.id, reason);
+          interrupted++;
+        }
+      }
+      return { interrupted, removed };
+    });
+  }
+
+  /**
+   * Reconcile an agent that (re)connected with what it says it is running,
+   * then dispatch its next command.
+   */
+  agentConnected(
+    agentId: string,
+    running: { commandId: string; lastSeq: number }[],
+  ): Promise<void> {
+    return this.#lock.run(async () => {
+      const reported = new Set(running.map((r) => r.commandId));
+      for (const active of [...this.#active.values()]) {
+        const { info } = active.stored;
+        if (info.agentId !== agentId) continue;
+        if (reported.has(info.id)) {
+          // Tell the agent what is stored so it resends only the rest.
+          this.#o.sendToAgent(
+            agentId,
+            envelope("terminal:ack", { commandId: info.id, seq: active.lastSeq }),
+          );
+          if (active.stored.interruptReason !== null) {
+            this.#sendInterrupt(info.id, active.stored.interruptReason);
+          }
+        } else if (!active.started) {
+          // Never started: put it back at the head of its queue.
+          this.#active.delete(info.id);
+          this.#o.registry.setCurrentCommand(agentId, null);
+          const stored = { ...active.stored, dispatched: false };
+          await this.#o.storage.insertQueued(stored);
+          const queue = this.#queues.get(agentId) ?? [];
+          insertSorted(queue, stored);
+          this.#queues.set(agentId, queue);
+          this.#broadcastQueue(agentId);
+        } else {
+          this.#o.log?.("warn", `Agent "${agentId}" lost command "${info.id}"`);
+          await this.#finish(active, "interrupted", null, Date.now());
+        }
+      }
+      await this.#dispatch(agentId);
+    });
+  }
+
+  /** The agent started a command it was sent. */
+  started(agentId: string, commandId: string): Promise<void> {
+    return this.#lock.run(async () => {
+      const active = this.#owned(agentId, commandId);
+      if (active.started) return;
+      active.started = true;
+      const info = active.stored.info;
+      active.stored = {
+        ...active.stored,
+        info: { ...info, status: "running", startedAt: Math.max(Date.now(), info.requestedAt) },
+      };
+      await this.#o.storage.saveCommand(active.stored);
+      this.#status(active.stored.info);
+      const timeoutMs = active.stored.timeoutMs;
+      if (timeoutMs !== null) {
+        active.timer = setTimeout(() => {
+          active.timedOut = true;
+          this.interrupt(commandId, "timeout").catch(() => {});
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /**
+   * Store and fan out one output chunk. Returns the seq the agent may free up
+   * to. Duplicates (seq already stored) are dropped.
+   */
+  async output(agentId: string, chunk: Output): Promise<number> {
+    const active = this.#owned(agentId, chunk.commandId);
+    if (chunk.seq <= active.lastSeq) return active.lastSeq;
+    const info = active.stored.info;
+    if (chunk.seq > active.lastSeq + 1) {
+      this.#o.dashboards.broadcast(envelope("terminal:gap", {
+        agentId,
+        commandId: info.id,
+        fromSeq: active.lastSeq + 1,
+        toSeq: chunk.seq - 1,
+      }));
+    }
+    await this.#o.storage.appendOutput(info.id, chunk.seq, {
+      stream: chunk.stream,
+      data: chunk.data,
+    });
+    active.lastSeq = chunk.seq;
+    info.outputBytes += new TextEncoder().encode(chunk.data).length;
+    this.#o.dashboards.broadcast(envelope("terminal:output", {
+      agentId,
+      commandId: info.id,
+      seq: chunk.seq,
+      stream: chunk.stream,
+      data: chunk.data,
+    }));
+    return chunk.seq;
+  }
+
+  /** The agent finished a command. Returns false when it was already final. */
+  completed(agentId: string, payload: Completed): Promise<boolean> {
+    return this.#lock.run(async () => {
+      const active = this.#active.get(payload.commandId);
+      if (!active) {
+        const stored = await this.#o.storage.getCommand(payload.commandId);
+        if (stored && stored.info.agentId === agentId && FINAL_STATUSES.has(stored.info.status)) {
+          return false;
+        }
+        throw new FlightdeckError("NOT_FOUND", `Unknown command "${payload.commandId}"`);
+      }
+      this.#owned(agentId, payload.commandId);
+      let status = payload.status;
+      if (status === "interrupted" && active.timedOut) status = "timeout";
+      if (status === "completed" || status === "failed") {
+        status = payload.exitCode === 0 ? "completed" : "failed";
+      }
+      const exitCode = status === "completed" ? 0 : status === "failed" ? (payload.exitCode ?? 1) : null;
+      await this.#finish(active, status, exitCode, Date.now());
+      await this.#dispatch(agentId);
+      return true;
+    });
+  }
+
+  /** Queue entries of `agentId`, in run order. */
+  queueOf(agentId: string): { commandId: string; priority: Priority; position: number }[] {
+    return (this.#queues.get(agentId) ?? []).map((stored, position) => ({
+      commandId: stored.info.id,
+      priority: stored.info.priority,
+      position,
+    }));
+  }
+
+  /** Agents with a non-empty queue. */
+  queuedAgents(): string[] {
+    return [...this.#queues.entries()].filter(([, q]) => q.length).map(([id]) => id);
+  }
+
+  /** A command's current state. */
+  async get(commandId: string): Promise<CommandInfo | null> {
+    const active = this.#active.get(commandId);
+    if (active) return active.stored.info;
+    return (await this.#o.storage.getCommand(commandId))?.info ?? null;
+  }
+
+  /** Recent commands, oldest first, with live state for unfinished ones. */
+  async listRecent(options: { agentId?: string; limit: number }): Promise<CommandInfo[]> {
+    const list = await this.#o.storage.listRecent(options.agentId, options.limit);
+    return list.map((info) => this.#active.get(info.id)?.stored.info ?? info);
+  }
+
+  /** Wait for pending state changes to finish (used at shutdown). */
+  async idle(): Promise<void> {
+    await this.#lock.run(() => Promise.resolve());
+  }
+
+  /** Stop timers. */
+  close(): void {
+    for (const active of this.#active.values()) clearTimeout(active.timer);
+  }
+
+  async #interrupt(commandId: string, reason: string): Promise<CommandInfo> {
+    const active = this.#active.get(commandId);
+    if (active) {
+      active.stored = { ...active.stored, interruptReason: reason };
+      await this.#o.storage.saveCommand(active.stored);
+      this.#sendInterrupt(commandId, reason);
+      return active.stored.info;
+    }
+    for (const [agentId, queue] of this.#queues) {
+      const index = queue.findIndex((s) => s.info.id === commandId);
+      if (index < 0) continue;
+      const [stored] = queue.splice(index, 1);
+      const now = Math.max(Date.now(), stored.info.requestedAt);
+      stored.info = { ...stored.info, status: "interrupted", completedAt: now };
+      stored.interruptReason = reason;
+      await this.#o.storage.saveCommand(stored, true);
+      this.#status(stored.info);
+      this.#broadcastQueue(agentId);
+      return stored.info;
+    }
+    throw new FlightdeckError(
+      "NOT_FOUND",
+      `Command "${commandId}" is not queued or running`,
+    );
+  }
+
+  #sendInterrupt(commandId: string, reason: string): void {
+    const active = this.#active.get(commandId);
+    if (!active) return;
+    this.#o.sendToAgent(
+      active.stored.info.agentId,
+      envelope("command:interrupt", {
+        commandId,
+        reason,
+        graceMs: this.#o.interruptGraceMs,
+      }),
+    );
+  }
+
+  async #finish(
+    active: Active,
+    status: CommandInfo["status"],
+    exitCode: number | null,
+    at: number,
+  ): Promise<void> {
+    clearTimeout(active.timer);
+    const info = active.stored.info;
+    this.#active.delete(info.id);
+    active.stored = {
+      ...active.stored,
+      dispatched: false,
+      info: {
+        ...info,
+        status,
+        exitCode,
+        startedAt: info.startedAt,
+        completedAt: Math.max(at, info.startedAt ?? 0, info.requestedAt),
+      },
+    };
+    await this.#o.storage.saveCommand(active.stored);
+    this.#o.registry.setCurrentCommand(info.agentId, null);
+    this.#status(active.stored.info);
+  }
+
+  async #dispatch(agentId: string): Promise<void> {
+    const { registry, storage } = this.#o;
+    if (!registry.isOnline(agentId)) return;
+    for (const active of this.#active.values()) {
+      if (active.stored.info.agentId === agentId) return;
+    }
+    const queue = this.#queues.get(agentId);
+    const next = queue?.shift();
+    if (!next) return;
+    if (queue!.length === 0) this.#queues.delete(agentId);
+    const stored: StoredCommand = { ...next, dispatched: true };
+    await storage.saveCommand(stored, true);
+    this.#active.set(stored.info.id, {
+      stored,
+      lastSeq: 0,
+      started: false,
+      timedOut: false,
+    });
+    registry.setCurrentCommand(agentId, stored.info.id);
+    this.#broadcastQueue(agentId);
+    this.#o.sendToAgent(agentId, envelope("command:execute", { command: stored.info }));
+  }
+
+  #owned(agentId: string, commandId: string): Active {
+    const active = this.#active.get(commandId);
+    if (!active || active.stored.info.agentId !== agentId) {
+      throw new FlightdeckError(
+        "NOT_FOUND",
+        `Command "${commandId}" is not running on agent "${agentId}"`,
+      );
+    }
+    return active;
+  }
+
+  #status(info: CommandInfo, origin?: Peer, replyTo?: string): void {
+    const { dashboards } = this.#o;
+    dashboards.broadcast(envelope("command:status", { command: info }), origin);
+    if (origin) {
+      const payload = replyTo === undefined ? { command: info } : { command: info, replyTo };
+      dashboards.sendTo(origin, envelope("command:status", payload));
+    }
+  }
+
+  #broadcastQueue(agentId: string): void {
+    this.#o.dashboards.broadcast(envelope("command:queue", {
+      agentId,
+      queue: this.queueOf(agentId),
+    }));
+  }
+
+  #nextOrder(): number {
+    this.#lastOrder = Math.max(Date.now() * 1000, this.#lastOrder + 1);
+    return this.#lastOrder;
+  }
+}
+
+function insertSorted(queue: StoredCommand[], stored: StoredCommand): void {
+  const rank = (s: StoredCommand) => PRIORITY_RANK[s.info.priority];
+  let index = queue.findIndex((s) =>
+    rank(s) > rank(stored) || (rank(s) === rank(stored) && s.order > stored.order)
+  );
+  if (index < 0) index = queue.length;
+  queue.splice(index, 0, stored);
+}

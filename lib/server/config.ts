@@ -1,0 +1,91 @@
+/**
+ * Server configuration: environment variables parsed once into a typed,
+ * validated object. Bad values fail at start-up with the variable named.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Validated server configuration. */
+export const ConfigSchema = z.object({
+  hostname: z.string().min(1).default("127.0.0.1"),
+  port: int(0, 65535).default(8000),
+  /** Folder for the KV file and the generated secret; `:memory:` keeps nothing. */
+  dataDir: z.string().min(1).default("./data"),
+  /** HS256 secret for tokens; generated into `dataDir` when absent. */
+  secret: z.string().min(32).optional(),
+  /** Deno KV path; defaults to `<dataDir>/flightdeck.kv`, `:memory:` in tests. */
+  kvPath: z.string().optional(),
+  /** Extra origins allowed to open dashboard sockets. */
+  allowedOrigins: z.array(z.string().url()).default([]),
+  maxFrameBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  maxQueuePerAgent: int(1, 100_000).default(100),
+  heartbeatIntervalMs: int(100, 60_000).default(1500),
+  agentTimeoutMs: int(500, 600_000).default(5000),
+  dashboardTimeoutMs: int(1000, 3_600_000).default(90_000),
+  /** Time between SIGINT, SIGTERM and SIGKILL when interrupting. */
+  interruptGraceMs: int(0, 600_000).default(2000),
+  /** A peer whose unsent bytes exceed this is closed with 4503. */
+  maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Messages per second a connection may send before RATE_LIMIT. */
+  messageRatePerSecond: int(1, 100_000).default(200),
+  /** Commands per minute a user may request. */
+  commandRatePerMinute: int(1, 100_000).default(600),
+  /** Lifetime of the browser session cookie. */
+  sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  /** Print the one-time sign-in URL at start. */
+  printLoginUrl: z.boolean().default(true),
+});
+
+/** The server's configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+/** Configuration as given by callers: every field optional. */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+const ENV: Record<string, keyof Config> = {
+  HOSTNAME: "hostname",
+  PORT: "port",
+  FLIGHTDECK_DATA: "dataDir",
+  FLIGHTDECK_SECRET: "secret",
+  FLIGHTDECK_KV: "kvPath",
+  FLIGHTDECK_ALLOWED_ORIGINS: "allowedOrigins",
+  FLIGHTDECK_MAX_QUEUE: "maxQueuePerAgent",
+  FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
+  FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
+  FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
+};
+
+/** Names of the environment variables read by {@link loadConfig}. */
+export const ENV_VARS: readonly string[] = Object.keys(ENV);
+
+/**
+ * Build the configuration from `env` (default: the process environment)
+ * merged under `overrides`.
+ *
+ * @throws {TypeError} naming the first invalid variable or option.
+ */
+export function loadConfig(
+  overrides: ConfigInput = {},
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): Config {
+  const fromEnv: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = env(name);
+    if (value === undefined || value === "") continue;
+    fromEnv[key] = key === "allowedOrigins"
+      ? value.split(",").map((s) => s.trim()).filter(Boolean)
+      : value;
+  }
+  const result = ConfigSchema.safeParse({ ...fromEnv, ...overrides });
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = String(issue.path[0]);
+    const variable = Object.entries(ENV).find(([, k]) => k === key)?.[0];
+    throw new TypeError(
+      `Invalid configuration "${variable ?? key}": ${issue.message}`,
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,32 @@
+/**
+ * The server's domain error: carries a protocol error code, mapped to an
+ * `error` message (sockets) or an HTTP status (API) in one place each.
+ *
+ * @module
+ */
+import type { ErrorCode } from "../protocol.ts";
+
+/** An expected failure with a protocol error code. */
+export class FlightdeckError extends Error {
+  override name = "FlightdeckError";
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** HTTP status for each error code, for the JSON API. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  AUTH_FAILED: 401,
+  FORBIDDEN: 403,
+  AGENT_OFFLINE: 409,
+  NOT_FOUND: 404,
+  QUEUE_FULL: 429,
+  INVALID_MESSAGE: 400,
+  RATE_LIMIT: 429,
+  PAYLOAD_TOO_LARGE: 413,
+  VERSION_UNSUPPORTED: 400,
+  INTERNAL: 500,
+};

@@ -1,0 +1,84 @@
+/**
+ * The narrow socket interface the registry and broadcaster use, so they never
+ * touch `WebSocket` and unit tests can record frames with a fake peer.
+ *
+ * @module
+ */
+
+/** One connected client, as the server's core sees it. */
+export interface Peer {
+  /** Unique connection id. */
+  readonly id: string;
+  /** Whether frames can still be sent. */
+  readonly isOpen: boolean;
+  /** Bytes accepted by `send` but not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Send one serialized frame. May throw if the socket just closed. */
+  send(frame: string): void;
+  /** Close with a protocol close code. */
+  close(code: number, reason: string): void;
+}
+
+/** A {@link Peer} over a server-side `WebSocket`. */
+export class WebSocketPeer implements Peer {
+  readonly id: string;
+  #socket: WebSocket;
+
+  constructor(socket: WebSocket, id: string = crypto.randomUUID()) {
+    this.#socket = socket;
+    this.id = id;
+  }
+
+  get isOpen(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  send(frame: string): void {
+    this.#socket.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#socket.readyState >= WebSocket.CLOSING) return;
+    try {
+      this.#socket.close(code, reason.slice(0, 120));
+    } catch {
+      // Already closing: nothing left to do.
+    }
+  }
+}
+
+/** A {@link Peer} that records frames; for unit tests and diagnostics. */
+export class RecordingPeer implements Peer {
+  readonly id: string;
+  readonly frames: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  bufferedAmount = 0;
+  /** Make `send` throw, to test failure isolation. */
+  failSends = false;
+
+  constructor(id: string = crypto.randomUUID()) {
+    this.id = id;
+  }
+
+  get isOpen(): boolean {
+    return this.closed === null;
+  }
+
+  send(frame: string): void {
+    if (this.failSends) throw new Error("send failed");
+    this.frames.push(frame);
+  }
+
+  close(code: number, reason: string): void {
+    this.closed ??= { code, reason };
+  }
+
+  /** The recorded frames, parsed. */
+  messages(): { type: string; payload: unknown }[] {
+    return this.frames.map((frame) => JSON.parse(frame));
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The agent registry: a two-way index between agent ids and their sockets,
+ * and the one place agent state changes. Every change is reported to
+ * `onChange` synchronously, which broadcasts `agent:status`.
+ *
+ * @module
+ */
+import type { AgentInfo } from "../protocol.ts";
+import type { Peer } from "./peer.ts";
+
+/** What an agent reports when it connects. */
+export type AgentHello = Pick<
+  AgentInfo,
+  "id" | "name" | "type" | "capabilities" | "hostname"
+>;
+
+interface Entry {
+  info: AgentInfo;
+  peer: Peer | null;
+}
+
+/** Live agents and the last known state of agents seen before. */
+export class Registry {
+  #agents = new Map<string, Entry>();
+  #byPeer = new Map<string, string>();
+  #onChange: (info: AgentInfo) => void;
+  #now: () => number;
+
+  constructor(
+    onChange: (info: AgentInfo) => void = () => {},
+    now: () => number = Date.now,
+  ) {
+    this.#onChange = onChange;
+    this.#now = now;
+  }
+
+  /** Restore agents known from storage; they start `offline`. */
+  restore(infos: Iterable<AgentInfo>): void {
+    for (const info of infos) {
+      if (this.#agents.has(info.id)) continue;
+      this.#agents.set(info.id, {
+        info: { ...info, status: "offline" },
+        peer: null,
+      });
+    }
+  }
+
+  /**
+   * Register `peer` as agent `hello.id`. Returns the peer it replaced, if the
+   * same id was connected elsewhere (the caller closes it with 4409).
+   */
+  connect(hello: AgentHello, peer: Peer): { info: AgentInfo; replaced: Peer | null } {
+    const now = this.#now();
+    const previous = this.#agents.get(hello.id);
+    const replaced = previous?.peer && previous.peer !== peer ? previous.peer : null;
+    if (replaced) this.#byPeer.delete(replaced.id);
+    const currentCommandId = previous?.info.currentCommandId ?? null;
+    const info: AgentInfo = {
+      ...hello,
+      status: currentCommandId ? "busy" : "online",
+      connectedAt: now,
+      lastSeenAt: now,
+      currentCommandId,
+    };
+    this.#agents.set(hello.id, { info, peer });
+    this.#byPeer.set(peer.id, hello.id);
+    this.#onChange(info);
+    return { info, replaced };
+  }
+
+  /** Mark the agent on `peer` offline. Returns false if `peer` is not an agent's current socket. */
+  disconnect(peer: Peer): boolean {
+    const id = this.#byPeer.get(peer.id);
+    if (id === undefined) return false;
+    this.#byPeer.delete(peer.id);
+    const entry = this.#agents.get(id);
+    if (!entry || entry.peer !== peer) return false;
+    entry.peer = null;
+    entry.info = { ...entry.info, status: "offline", lastSeenAt: this.#now() };
+    this.#onChange(entry.info);
+    return true;
+  }
+
+  /** Record that a frame arrived from agent `id` (no broadcast). */
+  touch(id: string): void {
+    const entry = this.#agents.get(id);
+    if (entry) entry.info = { ...entry.info, lastSeenAt: this.#now() };
+  }
+
+  /**
+   * Set the command agent `id` is running (`null`: idle). Returns false when
+   * nothing changed.
+   */
+  setCurrentCommand(id: string, commandId: string | null): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry || entry.info.currentCommandId === commandId) return false;
+    const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
+    entry.info = { ...entry.info, currentCommandId: commandId, status };
+    this.#onChange(entry.info);
+    return true;
+  }
+
+  /** Agent `id`'s state, if ever seen. */
+  get(id: string): AgentInfo | undefined {
+    return this.#agents.get(id)?.info;
+  }
+
+  /** The socket of agent `id` when it is connected. */
+  peerOf(id: string): Peer | null {
+    return this.#agents.get(id)?.peer ?? null;
+  }
+
+  /** The agent id registered on `peer`. */
+  agentOf(peer: Peer): string | undefined {
+    return this.#byPeer.get(peer.id);
+  }
+
+  /** Whether agent `id` is connected. */
+  isOnline(id: string): boolean {
+    return this.peerOf(id) !== null;
+  }
+
+  /** All agents, online first, then by name. */
+  list(): AgentInfo[] {
+    return [...this.#agents.values()].map((e) => e.info).sort((a, b) =>
+      Number(a.status === "offline") - Number(b.status === "offline") ||
+      a.name.localeCompare(b.name) || a.id.localeCompare(b.id)
+    );
+  }
+
+  /** Ids of connected agents. */
+  onlineIds(): string[] {
+    return [...this.#agents.entries()].filter(([, e]) => e.peer).map(([id]) => id);
+  }
+}
