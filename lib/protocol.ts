@@ -366,7 +366,11 @@ function parseWith<M extends PayloadMap>(
     try {
       value = JSON.parse(raw);
     } catch {
-      return { ok: false, code: "INVALID_MESSAGE", message: "Frame is not JSON" };
+      return {
+        ok: false,
+        code: "INVALID_MESSAGE",
+        message: "Frame is not JSON",
+      };
     }
   }
   const envelope = EnvelopeSchema.safeParse(value);

@@ -853,6 +853,25 @@ Deno.test("replyTo is the envelope id when there is one", () => {
   }
 });
 
+Deno.test("unknown envelope and payload keys are dropped, not refused", () => {
+  // So a peer can add optional fields (docs/protocol.md) without breaking others.
+  const input = frame(
+    "command:request",
+    { agentId: "agent-1", command: "ls", future: { x: 1 } },
+    { future: true },
+  );
+  const result = parseDashboardMessage(JSON.stringify(input));
+  assert.ok(result.ok);
+  assert.deepEqual(
+    result.message,
+    frame("command:request", {
+      agentId: "agent-1",
+      command: "ls",
+      priority: "normal",
+    }),
+  );
+});
+
 Deno.test("envelope() builds a frame the parsers accept", () => {
   const built = envelope("heartbeat", { sequence: 3 }, "h-3");
   assert.equal(built.version, PROTOCOL_VERSION);

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { backoffDelay } from "./backoff.ts";
 
 Deno.test("backoffDelay() follows the schedule without jitter at 0.5", () => {
-  const delays = [0, 1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n, () => 0.5));
+  const delays = [0, 1, 2, 3, 4, 5, 6, 7].map((n) =>
+    backoffDelay(n, () => 0.5)
+  );
   assert.deepEqual(delays, [0, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
   assert.equal(backoffDelay(1000, () => 0.5), 30000);
 });

@@ -88,7 +88,9 @@ export class OutputBatcher {
       this.#maxPendingBytes < 4 ||
       this.#maxPendingBytes > LIMITS.maxChunkBytes
     ) {
-      throw new RangeError(`Invalid maxPendingBytes "${this.#maxPendingBytes}"`);
+      throw new RangeError(
+        `Invalid maxPendingBytes "${this.#maxPendingBytes}"`,
+      );
     }
   }
 
@@ -99,7 +101,10 @@ export class OutputBatcher {
 
   /** Add bytes read from `stream`. */
   push(stream: OutputStream, bytes: Uint8Array): void {
-    this.#append(stream, this.#decoders[stream].decode(bytes, { stream: true }));
+    this.#append(
+      stream,
+      this.#decoders[stream].decode(bytes, { stream: true }),
+    );
   }
 
   /** Add text (e.g. an agent-side error message) to `stream`. */

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import { type OutputChunk, OutputBatcher, splitUtf8 } from "./output_batcher.ts";
+import {
+  OutputBatcher,
+  type OutputChunk,
+  splitUtf8,
+} from "./output_batcher.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 

@@ -99,6 +99,11 @@ export async function buildIslands(
     CLIENT_ENTRY,
     ...islandFiles.map((k) => fileURLToPath(new URL(k, manifest.baseUrl))),
   ];
+  for (const [i, entry] of entries.entries()) {
+    if (!await exists(entry)) {
+      throw new Error(`Island file "${islandFiles[i - 1] ?? entry}" not found`);
+    }
+  }
   await Deno.mkdir(outDir, { recursive: true });
   const tmp = await Deno.makeTempDir({ dir: outDir, prefix: ".tmp-" });
   try {
@@ -155,9 +160,19 @@ export async function buildIslands(
     const manifestTmp = join(outDir, `.manifest-${crypto.randomUUID()}`);
     await Deno.writeTextFile(manifestTmp, JSON.stringify(result, null, 2));
     await Deno.rename(manifestTmp, join(outDir, "manifest.json"));
+    await removeOldBuilds(outDir, buildId);
     return result;
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+async function removeOldBuilds(outDir: string, keep: string): Promise<void> {
+  for await (const e of Deno.readDir(outDir)) {
+    if (e.isDirectory && e.name !== keep && /^[0-9a-f]{16}$/.test(e.name)) {
+      await Deno.remove(join(outDir, e.name), { recursive: true })
+        .catch(() => {});
+    }
   }
 }
 

@@ -4,7 +4,7 @@
  * Bundled together with the islands so they share one preact instance.
  * @module
  */
-import { type ComponentType, h, hydrate } from "preact";
+import { type ComponentType, h, render } from "preact";
 
 /** Island components by hydration name (`AgentList`, `AgentList_Export`). */
 export type IslandComponents = Record<
@@ -48,6 +48,9 @@ export function revive(
       continue;
     }
     const props = state[Number(el.dataset.frshId)] ?? {};
-    hydrate(h(component, props as Record<string, unknown>), el);
+    // Like Fresh 1.x, `render` over the server markup rather than `hydrate`:
+    // preact reuses the existing nodes but, unlike `hydrate`, also patches
+    // attributes that differ (e.g. `disabled={!IS_BROWSER}`).
+    render(h(component, props as Record<string, unknown>), el);
   }
 }

@@ -50,7 +50,8 @@ let bypass = false;
  * ```
  */
 export function islandBaseName(key: string): string {
-  const rel = key.replace(/^\.\/islands\//, "").replace(/\.[jt]sx?$/, "");
+  const rel = key.replace(/^\.\//, "").replace(/^islands\//, "")
+    .replace(/\.[jt]sx?$/, "");
   return rel.replace(/[^A-Za-z0-9_$]/g, "_");
 }
 

@@ -66,21 +66,18 @@ const RANK = { static: 0, param: 1, rest: 2 } as const;
 
 /**
  * Orders patterns so the most specific wins: compared segment by segment,
- * static < param < rest; a longer pattern wins over a shorter one that ends
- * in a rest segment. Ties are broken by the pattern text.
+ * static < param < rest; a shorter pattern goes before a longer one. Ties are
+ * broken by the pattern text.
  */
 export function comparePatterns(a: Pattern, b: Pattern): number {
   const n = Math.max(a.segments.length, b.segments.length);
   for (let i = 0; i < n; i++) {
     const sa = a.segments[i];
     const sb = b.segments[i];
-    if (!sa || !sb) {
-      // A pattern with no segment left sorts after one that still has static
-      // or param segments, but before a rest segment (which may match zero).
-      const other = sa ?? sb;
-      const missingFirst = other.kind === "rest" ? -1 : 1;
-      return sa ? -missingFirst : missingFirst;
-    }
+    // A pattern that ended already cannot overlap a longer one except via a
+    // rest segment (which may match nothing), so the shorter one goes first.
+    if (!sa) return -1;
+    if (!sb) return 1;
     const d = RANK[sa.kind] - RANK[sb.kind];
     if (d !== 0) return d;
   }

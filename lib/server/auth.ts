@@ -44,7 +44,9 @@ export function parseTtl(text: string): number {
   if (!match) throw new TypeError(`Invalid duration "${text}"`);
   const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2]] ?? 1;
   const seconds = Number(match[1]) * unit;
-  if (seconds <= 0) throw new RangeError(`Duration must be positive: "${text}"`);
+  if (seconds <= 0) {
+    throw new RangeError(`Duration must be positive: "${text}"`);
+  }
   return seconds;
 }
 
@@ -122,7 +124,9 @@ export class Auth {
 /** Read the session cookie or the Bearer token from a request. */
 export function requestToken(req: Request): string | null {
   const header = req.headers.get("authorization");
-  if (header?.toLowerCase().startsWith("bearer ")) return header.slice(7).trim();
+  if (header?.toLowerCase().startsWith("bearer ")) {
+    return header.slice(7).trim();
+  }
   const cookies = req.headers.get("cookie") ?? "";
   for (const part of cookies.split(";")) {
     const [name, ...rest] = part.trim().split("=");

@@ -165,12 +165,17 @@ export class CommandService {
    *
    * @throws {FlightdeckError} NOT_FOUND for unknown or finished commands.
    */
-  interrupt(commandId: string, reason = "interrupted by operator"): Promise<CommandInfo> {
+  interrupt(
+    commandId: string,
+    reason = "interrupted by operator",
+  ): Promise<CommandInfo> {
     return this.#lock.run(() => this.#interrupt(commandId, reason));
   }
 
   /** Interrupt every running command and empty every queue. */
-  emergencyStop(reason = "emergency stop"): Promise<{ interrupted: number; removed: number }> {
+  emergencyStop(
+    reason = "emergency stop",
+  ): Promise<{ interrupted: number; removed: number }> {
     return this.#lock.run(async () => {
       let removed = 0;
       for (const queue of [...this.#queues.values()]) {
@@ -207,7 +212,10 @@ export class CommandService {
           // Tell the agent what is stored so it resends only the rest.
           this.#o.sendToAgent(
             agentId,
-            envelope("terminal:ack", { commandId: info.id, seq: active.lastSeq }),
+            envelope("terminal:ack", {
+              commandId: info.id,
+              seq: active.lastSeq,
+            }),
           );
           if (active.stored.interruptReason !== null) {
             this.#sendInterrupt(info.id, active.stored.interruptReason);
@@ -240,7 +248,11 @@ export class CommandService {
       const info = active.stored.info;
       active.stored = {
         ...active.stored,
-        info: { ...info, status: "running", startedAt: Math.max(Date.now(), info.requestedAt) },
+        info: {
+          ...info,
+          status: "running",
+          startedAt: Math.max(Date.now(), info.requestedAt),
+        },
       };
       await this.#o.storage.saveCommand(active.stored);
       this.#status(active.stored.info);
@@ -292,10 +304,16 @@ export class CommandService {
       const active = this.#active.get(payload.commandId);
       if (!active) {
         const stored = await this.#o.storage.getCommand(payload.commandId);
-        if (stored && stored.info.agentId === agentId && FINAL_STATUSES.has(stored.info.status)) {
+        if (
+          stored && stored.info.agentId === agentId &&
+          FINAL_STATUSES.has(stored.info.status)
+        ) {
           return false;
         }
-        throw new FlightdeckError("NOT_FOUND", `Unknown command "${payload.commandId}"`);
+        throw new FlightdeckError(
+          "NOT_FOUND",
+          `Unknown command "${payload.commandId}"`,
+        );
       }
       this.#owned(agentId, payload.commandId);
       let status = payload.status;
@@ -303,7 +321,11 @@ export class CommandService {
       if (status === "completed" || status === "failed") {
         status = payload.exitCode === 0 ? "completed" : "failed";
       }
-      const exitCode = status === "completed" ? 0 : status === "failed" ? (payload.exitCode ?? 1) : null;
+      const exitCode = status === "completed"
+        ? 0
+        : status === "failed"
+        ? (payload.exitCode ?? 1)
+        : null;
       await this.#finish(active, status, exitCode, Date.now());
       await this.#dispatch(agentId);
       return true;
@@ -311,7 +333,9 @@ export class CommandService {
   }
 
   /** Queue entries of `agentId`, in run order. */
-  queueOf(agentId: string): { commandId: string; priority: Priority; position: number }[] {
+  queueOf(
+    agentId: string,
+  ): { commandId: string; priority: Priority; position: number }[] {
     return (this.#queues.get(agentId) ?? []).map((stored, position) => ({
       commandId: stored.info.id,
       priority: stored.info.priority,
@@ -321,7 +345,9 @@ export class CommandService {
 
   /** Agents with a non-empty queue. */
   queuedAgents(): string[] {
-    return [...this.#queues.entries()].filter(([, q]) => q.length).map(([id]) => id);
+    return [...this.#queues.entries()].filter(([, q]) => q.length).map(([id]) =>
+      id
+    );
   }
 
   /** A command's current state. */
@@ -332,9 +358,46 @@ export class CommandService {
   }
 
   /** Recent commands, oldest first, with live state for unfinished ones. */
-  async listRecent(options: { agentId?: string; limit: number }): Promise<CommandInfo[]> {
-    const list = await this.#o.storage.listRecent(options.agentId, options.limit);
+  async listRecent(
+    options: { agentId?: string; limit: number },
+  ): Promise<CommandInfo[]> {
+    const list = await this.#o.storage.listRecent(
+      options.agentId,
+      options.limit,
+    );
     return list.map((info) => this.#active.get(info.id)?.stored.info ?? info);
+  }
+
+  /**
+   * Read the recent commands of every known agent (up to `perAgent` each,
+   * oldest first) and call `use` with them while no state change can happen,
+   * so a dashboard added inside `use` misses nothing and sees nothing twice.
+   */
+  snapshot(
+    perAgent: number,
+    use: (recent: CommandInfo[]) => void,
+  ): Promise<void> {
+    return this.#lock.run(async () => {
+      const recent: CommandInfo[] = [];
+      for (const agent of this.#o.registry.list()) {
+        recent.push(
+          ...await this.listRecent({ agentId: agent.id, limit: perAgent }),
+        );
+      }
+      recent.sort((a, b) => a.requestedAt - b.requestedAt);
+      use(recent);
+    });
+  }
+
+  /** Stored output of a command with `seq > afterSeq`, in order. */
+  readOutput(commandId: string, afterSeq: number) {
+    return this.#o.storage.readOutput(commandId, afterSeq);
+  }
+
+  /** Highest stored seq of a command. */
+  async lastSeq(commandId: string): Promise<number> {
+    return this.#active.get(commandId)?.lastSeq ??
+      await this.#o.storage.lastSeq(commandId);
   }
 
   /** Wait for pending state changes to finish (used at shutdown). */
@@ -431,7 +494,10 @@ export class CommandService {
     });
     registry.setCurrentCommand(agentId, stored.info.id);
     this.#broadcastQueue(agentId);
-    this.#o.sendToAgent(agentId, envelope("command:execute", { command: stored.info }));
+    this.#o.sendToAgent(
+      agentId,
+      envelope("command:execute", { command: stored.info }),
+    );
   }
 
   #owned(agentId: string, commandId: string): Active {
@@ -449,7 +515,9 @@ export class CommandService {
     const { dashboards } = this.#o;
     dashboards.broadcast(envelope("command:status", { command: info }), origin);
     if (origin) {
-      const payload = replyTo === undefined ? { command: info } : { command: info, replyTo };
+      const payload = replyTo === undefined
+        ? { command: info }
+        : { command: info, replyTo };
       dashboards.sendTo(origin, envelope("command:status", payload));
     }
   }
@@ -470,7 +538,8 @@ export class CommandService {
 function insertSorted(queue: StoredCommand[], stored: StoredCommand): void {
   const rank = (s: StoredCommand) => PRIORITY_RANK[s.info.priority];
   let index = queue.findIndex((s) =>
-    rank(s) > rank(stored) || (rank(s) === rank(stored) && s.order > stored.order)
+    rank(s) > rank(stored) ||
+    (rank(s) === rank(stored) && s.order > stored.order)
   );
   if (index < 0) index = queue.length;
   queue.splice(index, 0, stored);

@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max);
 
 /** Validated server configuration. */
 export const ConfigSchema = z.object({
@@ -28,7 +29,9 @@ export const ConfigSchema = z.object({
   /** Time between SIGINT, SIGTERM and SIGKILL when interrupting. */
   interruptGraceMs: int(0, 600_000).default(2000),
   /** A peer whose unsent bytes exceed this is closed with 4503. */
-  maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(
+    8 * 1024 * 1024,
+  ),
   /** Messages per second a connection may send before RATE_LIMIT. */
   messageRatePerSecond: int(1, 100_000).default(200),
   /** Commands per minute a user may request. */

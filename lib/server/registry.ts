@@ -49,10 +49,15 @@ export class Registry {
    * Register `peer` as agent `hello.id`. Returns the peer it replaced, if the
    * same id was connected elsewhere (the caller closes it with 4409).
    */
-  connect(hello: AgentHello, peer: Peer): { info: AgentInfo; replaced: Peer | null } {
+  connect(
+    hello: AgentHello,
+    peer: Peer,
+  ): { info: AgentInfo; replaced: Peer | null } {
     const now = this.#now();
     const previous = this.#agents.get(hello.id);
-    const replaced = previous?.peer && previous.peer !== peer ? previous.peer : null;
+    const replaced = previous?.peer && previous.peer !== peer
+      ? previous.peer
+      : null;
     if (replaced) this.#byPeer.delete(replaced.id);
     const currentCommandId = previous?.info.currentCommandId ?? null;
     const info: AgentInfo = {
@@ -130,6 +135,8 @@ export class Registry {
 
   /** Ids of connected agents. */
   onlineIds(): string[] {
-    return [...this.#agents.entries()].filter(([, e]) => e.peer).map(([id]) => id);
+    return [...this.#agents.entries()].filter(([, e]) => e.peer).map(([id]) =>
+      id
+    );
   }
 }

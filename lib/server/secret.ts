@@ -28,7 +28,10 @@ export async function loadSecret(
   await Deno.mkdir(dataDir, { recursive: true });
   const secret = randomSecret();
   try {
-    await Deno.writeTextFile(path, secret + "\n", { mode: 0o600, createNew: true });
+    await Deno.writeTextFile(path, secret + "\n", {
+      mode: 0o600,
+      createNew: true,
+    });
     return secret;
   } catch (error) {
     // Another process created it first: use theirs.

@@ -52,12 +52,18 @@ export class Storage {
   }
 
   /** Store a new command, its queue entry and history index at once. */
-  async insertQueued(command: StoredCommand, requestKey?: [string, string]): Promise<void> {
+  async insertQueued(
+    command: StoredCommand,
+    requestKey?: [string, string],
+  ): Promise<void> {
     const { info, order } = command;
     const op = this.kv.atomic()
       .set(["cmd", info.id], command)
       .set(["cmd_by_agent", info.agentId, order], info.id)
-      .set(["queue", info.agentId, PRIORITY_RANK[info.priority], order], info.id);
+      .set(
+        ["queue", info.agentId, PRIORITY_RANK[info.priority], order],
+        info.id,
+      );
     if (requestKey) {
       op.set(["req", ...requestKey], info.id, { expireIn: REQUEST_TTL_MS });
     }
@@ -104,14 +110,19 @@ export class Storage {
   /** Commands that were sent to an agent and not finished. */
   async loadDispatched(): Promise<StoredCommand[]> {
     const found: StoredCommand[] = [];
-    for await (const entry of this.kv.list<StoredCommand>({ prefix: ["cmd"] })) {
+    for await (
+      const entry of this.kv.list<StoredCommand>({ prefix: ["cmd"] })
+    ) {
       if (entry.value.dispatched) found.push(entry.value);
     }
     return found;
   }
 
   /** The last `limit` commands of `agentId` (or of all agents), oldest first. */
-  async listRecent(agentId: string | undefined, limit: number): Promise<CommandInfo[]> {
+  async listRecent(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<CommandInfo[]> {
     const ids: string[] = [];
     if (agentId !== undefined) {
       const iter = this.kv.list<string>({ prefix: ["cmd_by_agent", agentId] }, {
@@ -121,7 +132,9 @@ export class Storage {
       for await (const entry of iter) ids.push(entry.value);
     } else {
       const all: { order: number; id: string }[] = [];
-      for await (const entry of this.kv.list<string>({ prefix: ["cmd_by_agent"] })) {
+      for await (
+        const entry of this.kv.list<string>({ prefix: ["cmd_by_agent"] })
+      ) {
         all.push({ order: Number(entry.key[2]), id: entry.value });
       }
       all.sort((a, b) => b.order - a.order);
@@ -133,13 +146,19 @@ export class Storage {
       const entries = await this.kv.getMany<StoredCommand[]>(
         ids.slice(i, i + 10).map((id) => ["cmd", id]),
       );
-      for (const entry of entries) if (entry.value) commands.push(entry.value.info);
+      for (const entry of entries) {
+        if (entry.value) commands.push(entry.value.info);
+      }
     }
     return commands;
   }
 
   /** Append one output chunk. */
-  async appendOutput(commandId: string, seq: number, chunk: StoredChunk): Promise<void> {
+  async appendOutput(
+    commandId: string,
+    seq: number,
+    chunk: StoredChunk,
+  ): Promise<void> {
     const op = this.kv.atomic();
     if (chunk.data.length <= PART_CHARS) {
       op.set(["out", commandId, seq, 0], chunk);

@@ -1,0 +1,41 @@
+// deno-lint-ignore-file no-console -- the CLI entry point talks on stdout/stderr
+/**
+ * Flightdeck agent: `deno task agent --name NAME [flags]` (see `--help`).
+ * Connects to the server, runs the commands it sends and streams their output.
+ *
+ * @module
+ */
+import { HELP, parseCli } from "./lib/agent/cli.ts";
+import { EXIT_CODES, startAgent } from "./lib/agent/connection.ts";
+
+/** Run the agent CLI; resolves with the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const cli = parseCli(args, Deno.env.toObject(), Deno.cwd());
+  if (cli.kind === "help") {
+    console.log(HELP);
+    return EXIT_CODES.OK;
+  }
+  if (cli.kind === "error") {
+    console.error(
+      `flightdeck-agent: ${cli.message}. Run with --help for usage.`,
+    );
+    return EXIT_CODES.USAGE;
+  }
+  const agent = startAgent(cli.options);
+  let stopping = false;
+  const onSignal = () => {
+    // A second Ctrl-C does not wait for the command to finish.
+    if (stopping) Deno.exit(130);
+    stopping = true;
+    console.error("flightdeck-agent: stopping");
+    void agent.stop();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const code = await agent.done;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  return code;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

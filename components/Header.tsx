@@ -1,0 +1,32 @@
+import type { ComponentChildren } from "preact";
+import type { PageUser } from "./page_state.ts";
+
+/** Props of {@link Header}. */
+export interface HeaderProps {
+  user: PageUser | null;
+  /** Title of the current page, after the product name. */
+  title?: string;
+  /** Slot on the right, e.g. the ConnectionStatus island. */
+  children?: ComponentChildren;
+}
+
+/** The top bar: product name, page title, connection slot, user and logout. */
+export default function Header({ user, title, children }: HeaderProps) {
+  return (
+    <header class="topbar">
+      <a class="brand" href="/">
+        <span class="brand-mark" aria-hidden="true">◆</span> Flightdeck
+      </a>
+      {title && <span class="topbar-title">{title}</span>}
+      <div class="topbar-spacer" />
+      {children}
+      {user && (
+        <span class="user" data-testid="user">
+          <span class="user-id">{user.id}</span>
+          <span class={`role role-${user.role}`}>{user.role}</span>
+          <a href="/logout">Log out</a>
+        </span>
+      )}
+    </header>
+  );
+}

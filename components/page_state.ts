@@ -1,0 +1,39 @@
+/**
+ * The request state pages read (set by the server middleware), typed locally
+ * so routes never import lib/server.
+ * @module
+ */
+import type { AgentInfo, CommandInfo, Priority } from "../lib/protocol.ts";
+
+/** The signed-in user. */
+export interface PageUser {
+  id: string;
+  role: "viewer" | "operator" | "admin";
+}
+
+/** One queue entry as `queueOf` returns it. */
+export interface PageQueueEntry {
+  commandId: string;
+  priority: Priority;
+  position: number;
+}
+
+/** The part of the server's app object pages use. */
+export interface PageApp {
+  registry: {
+    list(): AgentInfo[];
+    get(id: string): AgentInfo | undefined;
+  };
+  commands: {
+    listRecent(
+      options: { agentId?: string; limit: number },
+    ): Promise<CommandInfo[]>;
+    queueOf(agentId: string): PageQueueEntry[];
+  };
+}
+
+/** `ctx.state` of page requests. */
+export interface PageState {
+  app: PageApp;
+  user: PageUser | null;
+}

@@ -1,0 +1,70 @@
+import { useEffect } from "preact/hooks";
+import AgentCard from "../components/AgentCard.tsx";
+import { getClient } from "../lib/client/client.ts";
+import { seedAgents, stores } from "../lib/client/stores.ts";
+import { useHydrated } from "../lib/client/use_hydrated.ts";
+import type { AgentInfo } from "../lib/protocol.ts";
+
+/** Props of {@link AgentList}: the server-rendered snapshot. */
+export interface AgentListProps {
+  agents: AgentInfo[];
+  /** Agent to select on load (agent page); else the first agent is selected. */
+  selectedAgentId?: string | null;
+}
+
+const ORDER = { busy: 0, online: 1, offline: 2 } as const;
+
+/** Every agent with its live status; clicking one selects it. */
+export default function AgentList(props: AgentListProps) {
+  const hydrated = useHydrated();
+  useEffect(() => {
+    seedAgents(stores, props.agents);
+    if (props.selectedAgentId) {
+      stores.selectedAgentId.value = props.selectedAgentId;
+    } else if (
+      stores.selectedAgentId.value === null && props.agents.length > 0
+    ) {
+      stores.selectedAgentId.value = props.agents[0].id;
+    }
+    getClient();
+  }, []);
+
+  const agents = hydrated ? [...stores.agents.value.values()] : props.agents;
+  const selected = hydrated
+    ? stores.selectedAgentId.value
+    : props.selectedAgentId ?? null;
+  const commands = hydrated ? stores.commands.value : null;
+  const sorted = [...agents].sort((a, b) =>
+    ORDER[a.status] - ORDER[b.status] || a.name.localeCompare(b.name)
+  );
+  const select = (id: string) => {
+    stores.selectedAgentId.value = id;
+    stores.selectedCommandId.value = null;
+  };
+
+  return (
+    <nav class="panel agent-list" aria-label="Agents">
+      <h2 class="panel-title">
+        Agents <span class="count">{agents.length}</span>
+      </h2>
+      {sorted.length === 0 && (
+        <p class="empty">
+          No agents registered. Start one with `deno task agent`.
+        </p>
+      )}
+      <ul data-testid="agent-list">
+        {sorted.map((agent) => (
+          <AgentCard
+            key={agent.id}
+            agent={agent}
+            selected={agent.id === selected}
+            currentCommand={agent.currentCommandId
+              ? commands?.get(agent.currentCommandId)?.command
+              : undefined}
+            onSelect={hydrated ? select : undefined}
+          />
+        ))}
+      </ul>
+    </nav>
+  );
+}

@@ -1,0 +1,189 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { getClient } from "../lib/client/client.ts";
+import { stores } from "../lib/client/stores.ts";
+import { useHydrated } from "../lib/client/use_hydrated.ts";
+import type { Priority } from "../lib/protocol.ts";
+
+/** Props of {@link CommandBar}. */
+export interface CommandBarProps {
+  role: "viewer" | "operator" | "admin";
+  /** Pre-selected agent (agent page). */
+  agentId?: string | null;
+}
+
+type Answer = { kind: "ok" | "error"; text: string } | null;
+
+/** Command input for the selected agent: send, interrupt, emergency stop. */
+export default function CommandBar({ role, agentId }: CommandBarProps) {
+  const hydrated = useHydrated();
+  const [text, setText] = useState("");
+  const [priority, setPriority] = useState<Priority>("normal");
+  const [answer, setAnswer] = useState<Answer>(null);
+  const pending = useRef<Set<string>>(new Set());
+
+  useEffect(() => {
+    if (agentId) stores.selectedAgentId.value = agentId;
+    const client = getClient();
+    const offError = client.on("error", (m) => {
+      const { replyTo, code, message } = m.payload;
+      if (replyTo && pending.current.delete(replyTo)) {
+        setAnswer({ kind: "error", text: `${code}: ${message}` });
+      }
+    });
+    const offStatus = client.on("command:status", (m) => {
+      const { replyTo, command } = m.payload;
+      if (replyTo && pending.current.delete(replyTo)) {
+        setAnswer({ kind: "ok", text: `${command.status}: ${command.id}` });
+      }
+    });
+    return () => {
+      offError();
+      offStatus();
+    };
+  }, []);
+
+  const selectedId = hydrated ? stores.selectedAgentId.value : agentId ?? null;
+  const agent = hydrated && selectedId
+    ? stores.agents.value.get(selectedId)
+    : undefined;
+  const connected = hydrated &&
+    getClient().connection.value.state === "connected";
+  const canOperate = role === "operator" || role === "admin";
+
+  let hint: string | null = null;
+  if (!canOperate) hint = "Read-only: viewers cannot send commands";
+  else if (!hydrated) hint = "Loading…";
+  else if (!selectedId || !agent) hint = "Select an agent to send commands";
+  else if (agent.status === "offline") hint = `${agent.name} is offline`;
+  else if (!connected) hint = "Not connected to the server";
+  const disabled = hint !== null;
+  const currentId = agent?.currentCommandId ?? null;
+
+  const request = (send: (id: string) => void) => {
+    const id = `r-${Date.now().toString(36)}-${
+      Math.random().toString(36).slice(2, 8)
+    }`;
+    pending.current.add(id);
+    setAnswer(null);
+    send(id);
+    return id;
+  };
+
+  const submit = () => {
+    if (disabled || !selectedId || text.trim() === "") return;
+    const command = text;
+    request((id) =>
+      getClient().send("command:request", {
+        agentId: selectedId,
+        command,
+        priority,
+      }, id)
+    );
+    setText("");
+    stores.selectedCommandId.value = null;
+  };
+
+  const interrupt = () => {
+    if (!currentId) return;
+    request((id) =>
+      getClient().send("command:interrupt", {
+        commandId: currentId,
+        reason: "interrupted from dashboard",
+      }, id)
+    );
+  };
+
+  const emergencyStop = () => {
+    if (
+      !globalThis.confirm(
+        "Emergency stop: interrupt every running command and empty every queue?",
+      )
+    ) return;
+    request((id) =>
+      getClient().send("emergency:stop", {
+        reason: "emergency stop from dashboard",
+      }, id)
+    );
+  };
+
+  return (
+    <form
+      class="panel command-bar"
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit();
+      }}
+    >
+      <label class="visually-hidden" for="command-input">Command</label>
+      <textarea
+        id="command-input"
+        data-testid="command-input"
+        rows={2}
+        placeholder={hint ??
+          `Command for ${
+            agent?.name ?? "agent"
+          } — Enter sends, Shift+Enter for a new line`}
+        value={text}
+        disabled={disabled}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            submit();
+          }
+        }}
+      />
+      <div class="command-actions">
+        <select
+          data-testid="priority-select"
+          aria-label="Priority"
+          value={priority}
+          disabled={disabled}
+          onChange={(e) => setPriority(e.currentTarget.value as Priority)}
+        >
+          <option value="high">high</option>
+          <option value="normal">normal</option>
+          <option value="low">low</option>
+        </select>
+        <button
+          type="submit"
+          class="button primary"
+          data-testid="send-button"
+          disabled={disabled || text.trim() === ""}
+        >
+          Send
+        </button>
+        <button
+          type="button"
+          class="button"
+          data-testid="interrupt-button"
+          disabled={disabled || !currentId}
+          onClick={interrupt}
+          title={currentId ? `Interrupt ${currentId}` : "Nothing running"}
+        >
+          Interrupt
+        </button>
+        {role === "admin" && (
+          <button
+            type="button"
+            class="button danger"
+            data-testid="emergency-stop-button"
+            disabled={!hydrated || !connected}
+            onClick={emergencyStop}
+          >
+            Emergency stop
+          </button>
+        )}
+      </div>
+      <div class="command-hint" data-testid="command-answer" aria-live="polite">
+        {answer
+          ? (
+            <span class={answer.kind === "error" ? "text-error" : "text-ok"}>
+              {answer.text}
+            </span>
+          )
+          : hint && <span class="muted">{hint}</span>}
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,239 @@
+import { effect } from "@preact/signals";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { getClient } from "../lib/client/client.ts";
+import type { OutputEvent } from "../lib/client/output_store.ts";
+import { stores } from "../lib/client/stores.ts";
+import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
+import {
+  commandFooter,
+  commandHeader,
+  isInView,
+  viewCommandIds,
+} from "../lib/client/terminal_view.ts";
+import { FINAL_STATUSES } from "../lib/protocol.ts";
+
+/** Props of {@link Terminal}. */
+export interface TerminalProps {
+  /** Pre-selected agent (agent page). */
+  agentId?: string | null;
+  /** Pre-selected command. */
+  commandId?: string | null;
+}
+
+// Dark theme with ANSI colors readable on the panel background (GitHub dark).
+const THEME = {
+  background: "#0d1117",
+  foreground: "#c9d1d9",
+  cursor: "#c9d1d9",
+  selectionBackground: "#264f78",
+  black: "#484f58",
+  red: "#ff7b72",
+  green: "#3fb950",
+  yellow: "#d29922",
+  blue: "#58a6ff",
+  magenta: "#bc8cff",
+  cyan: "#39c5cf",
+  white: "#b1bac4",
+  brightBlack: "#6e7681",
+  brightRed: "#ffa198",
+  brightGreen: "#56d364",
+  brightYellow: "#e3b341",
+  brightBlue: "#79c0ff",
+  brightMagenta: "#d2a8ff",
+  brightCyan: "#56d4dd",
+  brightWhite: "#f0f6fc",
+};
+
+const dim = (text: string) => `\x1b[2m${text}\x1b[0m\r\n`;
+
+/** xterm.js showing the selected agent's (or command's) output, live. */
+export default function Terminal(props: TerminalProps) {
+  const container = useRef<HTMLDivElement>(null);
+  const [state, setState] = useState<"loading" | "ready" | "failed">("loading");
+
+  useEffect(() => {
+    if (props.agentId) stores.selectedAgentId.value = props.agentId;
+    if (props.commandId) stores.selectedCommandId.value = props.commandId;
+    getClient();
+    const cleanups: (() => void)[] = [];
+    let disposed = false;
+    mount().catch(() => !disposed && setState("failed"));
+    return () => {
+      disposed = true;
+      cleanups.forEach((fn) => fn());
+    };
+
+    async function mount() {
+      const [xterm, fit, links] = await Promise.all([
+        import("@xterm/xterm"),
+        import("@xterm/addon-fit"),
+        import("@xterm/addon-web-links"),
+      ]);
+      if (disposed || !container.current) return;
+      // The UMD build may arrive as a default export depending on the bundler.
+      const XTerm = xterm.Terminal ??
+        (xterm as unknown as { default: typeof xterm }).default.Terminal;
+      const term = new XTerm({
+        convertEol: true,
+        disableStdin: true,
+        cursorBlink: false,
+        scrollback: 10_000,
+        fontSize: 13,
+        fontFamily:
+          'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace',
+        theme: THEME,
+      });
+      const fitAddon = new fit.FitAddon();
+      term.loadAddon(fitAddon);
+      term.loadAddon(new links.WebLinksAddon());
+      term.open(container.current);
+      (globalThis as { __flightdeckTerminal?: unknown }).__flightdeckTerminal =
+        term;
+      const buffer = new TerminalBuffer(term);
+      cleanups.push(() => {
+        buffer.dispose();
+        term.dispose();
+      });
+
+      let frame = 0;
+      const refit = () => {
+        cancelAnimationFrame(frame);
+        frame = requestAnimationFrame(() => {
+          try {
+            fitAddon.fit();
+          } catch { /* container hidden: keep the old size */ }
+        });
+      };
+      refit();
+      const observer = new ResizeObserver(refit);
+      observer.observe(container.current);
+      cleanups.push(() => observer.disconnect());
+
+      let written = new Set<string>();
+      let lastWritten: string | null = null;
+      let placeholder = false;
+      let rerenderTimer: ReturnType<typeof setTimeout> | undefined;
+
+      const block = (id: string, justStarted = false) => {
+        const command = stores.commands.peek().get(id);
+        const cached = stores.output.text(id);
+        if (!cached && !justStarted) stores.output.ensure(id);
+        const footer = command && FINAL_STATUSES.has(command.status)
+          ? commandFooter(command)
+          : "";
+        return commandHeader(command, id) + (cached ?? []).join("") + footer;
+      };
+
+      const render = () => {
+        clearTimeout(rerenderTimer);
+        buffer.clear();
+        term.reset();
+        written = new Set();
+        lastWritten = null;
+        const agentId = stores.selectedAgentId.peek();
+        const commandId = stores.selectedCommandId.peek();
+        const ids = viewCommandIds(
+          stores.commands.peek().values(),
+          agentId,
+          commandId,
+        );
+        placeholder = ids.length === 0;
+        if (placeholder) {
+          buffer.write(
+            dim(
+              agentId
+                ? "No output yet for this agent."
+                : "Select an agent to see its output.",
+            ),
+          );
+        }
+        for (const id of ids) {
+          buffer.write(block(id));
+          written.add(id);
+          lastWritten = id;
+        }
+      };
+      const rerenderSoon = () => {
+        clearTimeout(rerenderTimer);
+        rerenderTimer = setTimeout(render, 50);
+      };
+      cleanups.push(() => clearTimeout(rerenderTimer));
+
+      const onEvent = (event: OutputEvent) => {
+        const view = {
+          agentId: stores.selectedAgentId.peek(),
+          commandId: stores.selectedCommandId.peek(),
+        };
+        if (!isInView(view, event)) return;
+        if (placeholder) return render();
+        if (!written.has(event.commandId)) {
+          // A new command in view: its header, then everything cached so far.
+          buffer.write(
+            (lastWritten ? "\r\n" : "") +
+              block(event.commandId, event.kind === "started"),
+          );
+          written.add(event.commandId);
+          lastWritten = event.commandId;
+        } else if (event.kind !== "started") {
+          if (lastWritten === event.commandId) buffer.write(event.text);
+          else rerenderSoon(); // replayed output of an earlier command
+        }
+      };
+      cleanups.push(stores.output.subscribe(onEvent));
+      cleanups.push(
+        getClient().on("command:status", (m) => {
+          const c = m.payload.command;
+          if (!FINAL_STATUSES.has(c.status) || !written.has(c.id)) return;
+          if (lastWritten === c.id) buffer.write(commandFooter(c));
+          else rerenderSoon();
+        }),
+      );
+      cleanups.push(effect(() => {
+        void stores.selectedAgentId.value;
+        void stores.selectedCommandId.value;
+        render();
+      }));
+      // Commands seeded after the first render fill an empty view.
+      cleanups.push(effect(() => {
+        void stores.commands.value;
+        if (placeholder) rerenderSoon();
+      }));
+      setState("ready");
+    }
+  }, []);
+
+  const agentId = stores.selectedAgentId.value ?? props.agentId ?? null;
+  const commandId = stores.selectedCommandId.value;
+  const agent = agentId ? stores.agents.value.get(agentId) : undefined;
+  return (
+    <section class="panel terminal-panel" aria-label="Terminal">
+      <div class="panel-title terminal-title">
+        <span>
+          {commandId
+            ? `Command ${commandId}`
+            : agent
+            ? `${agent.name} — live output`
+            : "Terminal"}
+        </span>
+        {commandId && (
+          <button
+            type="button"
+            class="link"
+            onClick={() => (stores.selectedCommandId.value = null)}
+          >
+            back to live output
+          </button>
+        )}
+        {state === "failed" && (
+          <span class="text-error">terminal failed to load</span>
+        )}
+      </div>
+      <div
+        class="terminal"
+        ref={container}
+        data-testid="terminal"
+        data-state={state}
+      />
+    </section>
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * Command-line flags of `deno task agent`, validated with zod.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { decodeJwt } from "jose";
+import { z } from "zod";
+import type { AgentOptions } from "./connection.ts";
+
+/** Agent types the CLI accepts. */
+export const AGENT_TYPES = ["shell", "claude", "gemini", "codex"] as const;
+
+/** Default one-shot command templates; the prompt is appended as one argument. */
+export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
+  claude: "claude -p",
+  gemini: "gemini -p",
+  codex: "codex exec",
+};
+
+const DEFAULT_SERVER = "http://localhost:8000";
+const DEFAULT_GRACE_MS = 2000;
+const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+
+/** `--help` text: every flag with its default, and an example. */
+export const HELP = `Usage: deno task agent --name NAME [flags]
+
+Runs commands sent by a Flightdeck server and streams their output back.
+
+Flags:
+  --server URL            http(s) URL of the server; the agent connects to
+                          ws(s)://host/ws/agent
+                          (default: $FLIGHTDECK_SERVER or ${DEFAULT_SERVER})
+  --token T               agent token (default: $FLIGHTDECK_TOKEN; required)
+  --name NAME             display name of this agent (required)
+  --id ID                 agent id (default: the token's agentId claim,
+                          else a slug of --name)
+  --type TYPE             shell | claude | gemini | codex (default: shell)
+  --cwd DIR               working directory of commands (default: current dir)
+  --claude-cmd CMD        one-shot command for --type claude
+                          (default: $FLIGHTDECK_CLAUDE_CMD or "claude -p")
+  --gemini-cmd CMD        one-shot command for --type gemini
+                          (default: $FLIGHTDECK_GEMINI_CMD or "gemini -p")
+  --codex-cmd CMD         one-shot command for --type codex
+                          (default: $FLIGHTDECK_CODEX_CMD or "codex exec")
+                          The prompt is appended as one argument, no shell.
+  --grace-ms MS           interrupt grace: SIGINT, then SIGTERM and SIGKILL
+                          after MS each (default: ${DEFAULT_GRACE_MS})
+  --max-buffer-bytes N    unacknowledged output kept for resend; the oldest
+                          is dropped beyond it (default: ${DEFAULT_MAX_BUFFER_BYTES}, 64 MiB)
+  --help                  show this help
+
+Exit codes: 0 stopped, 2 bad flags, 3 token rejected, 4 replaced or forbidden.
+
+Example:
+  FLIGHTDECK_TOKEN=$(deno task token --role agent --agent-id build-1) \\
+    deno task agent --server http://localhost:8000 --name build-1 --cwd ~/src/app
+`;
+
+/** Outcome of {@link parseCli}. */
+export type CliResult =
+  | { kind: "run"; options: AgentOptions }
+  | { kind: "help" }
+  | { kind: "error"; message: string };
+
+const intFlag = (flag: string, min: number) =>
+  z.coerce.number({ error: `--${flag} must be a number` })
+    .int({ error: `--${flag} must be an integer` })
+    .min(min, { error: `--${flag} must be at least ${min}` });
+
+const FlagsSchema = z.object({
+  server: z.string().refine((value) => {
+    try {
+      return /^https?:$/.test(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, { error: "--server must be an http:// or https:// URL" }),
+  token: z.string({ error: "--token (or FLIGHTDECK_TOKEN) is required" })
+    .min(1, { error: "--token (or FLIGHTDECK_TOKEN) is required" }),
+  name: z.string({ error: "--name is required" })
+    .trim().min(1, { error: "--name is required" }).max(128, {
+      error: "--name must be at most 128 characters",
+    }),
+  id: z.string().min(1).max(128, {
+    error: "--id must be at most 128 characters",
+  })
+    .optional(),
+  type: z.enum(AGENT_TYPES, {
+    error: `--type must be one of ${AGENT_TYPES.join(", ")}`,
+  }),
+  cwd: z.string().refine(isDirectory, { error: "--cwd must be a directory" }),
+  claudeCmd: z.string().trim().min(1, { error: "--claude-cmd is empty" }),
+  geminiCmd: z.string().trim().min(1, { error: "--gemini-cmd is empty" }),
+  codexCmd: z.string().trim().min(1, { error: "--codex-cmd is empty" }),
+  graceMs: intFlag("grace-ms", 0),
+  maxBufferBytes: intFlag("max-buffer-bytes", 1),
+});
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** A readable id from a display name: `"Build #1"` → `"build-1"`. */
+export function slugify(name: string): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "").slice(0, 128);
+  return slug || "agent";
+}
+
+/** The `agentId` claim of a JWT, read without verifying the signature. */
+export function tokenAgentId(token: string): string | undefined {
+  try {
+    const claim = z.string().min(1).max(128).safeParse(
+      decodeJwt(token).agentId,
+    );
+    return claim.success ? claim.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parse `args` (without the program name) into {@link AgentOptions}.
+ * Never throws: bad flags come back as `{ kind: "error", message }`.
+ */
+export function parseCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+): CliResult {
+  let values;
+  try {
+    const str = { type: "string" } as const;
+    values = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        server: str,
+        token: str,
+        name: str,
+        id: str,
+        type: str,
+        cwd: str,
+        "claude-cmd": str,
+        "gemini-cmd": str,
+        "codex-cmd": str,
+        "grace-ms": str,
+        "max-buffer-bytes": str,
+        help: { type: "boolean" },
+      },
+    }).values;
+  } catch (error) {
+    // node:util messages span lines and end with a period: keep the first.
+    const text = error instanceof Error ? error.message : String(error);
+    return { kind: "error", message: text.split("\n")[0].replace(/\.$/, "") };
+  }
+  if (values.help) return { kind: "help" };
+  const parsed = FlagsSchema.safeParse({
+    server: values.server ?? env.FLIGHTDECK_SERVER ?? DEFAULT_SERVER,
+    token: values.token ?? env.FLIGHTDECK_TOKEN,
+    name: values.name,
+    id: values.id,
+    type: values.type ?? "shell",
+    cwd: values.cwd ?? cwd,
+    claudeCmd: values["claude-cmd"] ?? env.FLIGHTDECK_CLAUDE_CMD ??
+      DEFAULT_TEMPLATES.claude,
+    geminiCmd: values["gemini-cmd"] ?? env.FLIGHTDECK_GEMINI_CMD ??
+      DEFAULT_TEMPLATES.gemini,
+    codexCmd: values["codex-cmd"] ?? env.FLIGHTDECK_CODEX_CMD ??
+      DEFAULT_TEMPLATES.codex,
+    graceMs: values["grace-ms"] ?? DEFAULT_GRACE_MS,
+    maxBufferBytes: values["max-buffer-bytes"] ?? DEFAULT_MAX_BUFFER_BYTES,
+  });
+  if (!parsed.success) {
+    return { kind: "error", message: parsed.error.issues[0].message };
+  }
+  const flags = parsed.data;
+  const split = (template: string) => template.split(/\s+/).filter(Boolean);
+  return {
+    kind: "run",
+    options: {
+      serverUrl: flags.server,
+      token: flags.token,
+      agentId: flags.id ?? tokenAgentId(flags.token) ?? slugify(flags.name),
+      name: flags.name,
+      type: flags.type,
+      cwd: flags.cwd,
+      templates: {
+        claude: split(flags.claudeCmd),
+        gemini: split(flags.geminiCmd),
+        codex: split(flags.codexCmd),
+      },
+      graceMs: flags.graceMs,
+      maxBufferBytes: flags.maxBufferBytes,
+    },
+  };
+}

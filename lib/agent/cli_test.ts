@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { parseCli, slugify, tokenAgentId } from "./cli.ts";
+
+const agentTs = new URL("../../agent.ts", import.meta.url).pathname;
+
+async function runAgent(args: string[]) {
+  const env = { ...Deno.env.toObject() };
+  delete env.FLIGHTDECK_TOKEN;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", agentTs, ...args],
+    env,
+    clearEnv: true,
+    stdin: "null",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return {
+    code: output.code,
+    stdout: decode(output.stdout),
+    stderr: decode(output.stderr),
+  };
+}
+
+/** An unsigned JWT with `claims` as payload (the agent never verifies it). */
+function jwt(claims: Record<string, unknown>): string {
+  const part = (value: unknown) =>
+    btoa(JSON.stringify(value)).replace(/=+$/, "").replace(/\+/g, "-")
+      .replace(/\//g, "_");
+  return `${part({ alg: "HS256" })}.${part(claims)}.c2ln`;
+}
+
+Deno.test("agent.ts --help documents every flag and exits 0", async () => {
+  const { code, stdout } = await runAgent(["--help"]);
+  assert.equal(code, 0);
+  for (
+    const flag of [
+      "--server",
+      "--token",
+      "--name",
+      "--id",
+      "--type",
+      "--cwd",
+      "--claude-cmd",
+      "--gemini-cmd",
+      "--codex-cmd",
+      "--grace-ms",
+      "--max-buffer-bytes",
+      "--help",
+      "FLIGHTDECK_TOKEN",
+      "Example:",
+    ]
+  ) {
+    assert.ok(stdout.includes(flag), `help mentions ${flag}`);
+  }
+});
+
+Deno.test("agent.ts without --name exits 2 naming the flag", async () => {
+  const { code, stderr } = await runAgent(["--token", "t"]);
+  assert.equal(code, 2);
+  assert.equal(
+    stderr,
+    "flightdeck-agent: --name is required. Run with --help for usage.\n",
+  );
+});
+
+Deno.test("parseCli() applies defaults and reads the token's agentId", () => {
+  const result = parseCli(
+    ["--name", "Build #1", "--server", "https://fd.example"],
+    { FLIGHTDECK_TOKEN: jwt({ agentId: "build-7" }) },
+    "/tmp",
+  );
+  assert.equal(result.kind, "run");
+  if (result.kind !== "run") return;
+  assert.deepEqual({ ...result.options, token: "" }, {
+    serverUrl: "https://fd.example",
+    token: "",
+    agentId: "build-7",
+    name: "Build #1",
+    type: "shell",
+    cwd: "/tmp",
+    templates: {
+      claude: ["claude", "-p"],
+      gemini: ["gemini", "-p"],
+      codex: ["codex", "exec"],
+    },
+    graceMs: 2000,
+    maxBufferBytes: 64 * 1024 * 1024,
+  });
+});
+
+Deno.test("parseCli() names the failing flag", () => {
+  const base = ["--name", "a", "--token", "t"];
+  const message = (args: string[]) => {
+    const result = parseCli([...base, ...args], {}, "/tmp");
+    return result.kind === "error" ? result.message : result.kind;
+  };
+  assert.equal(message(["--grace-ms=-1"]), "--grace-ms must be at least 0");
+  assert.equal(
+    message(["--server", "ws://x"]),
+    "--server must be an http:// or https:// URL",
+  );
+  assert.equal(message(["--cwd", "/no/such/dir"]), "--cwd must be a directory");
+  assert.equal(
+    message(["--type", "vim"]),
+    "--type must be one of shell, claude, gemini, codex",
+  );
+  assert.equal(message(["--bogus"]), "Unknown option '--bogus'");
+  assert.equal(parseCli(["--name", "a"], {}, "/tmp").kind, "error");
+});
+
+Deno.test("tokenAgentId() and slugify() derive the default id", () => {
+  assert.equal(tokenAgentId(jwt({ agentId: "a-1" })), "a-1");
+  assert.equal(tokenAgentId(jwt({ sub: "x" })), undefined);
+  assert.equal(tokenAgentId("not a jwt"), undefined);
+  assert.equal(slugify("  Build Box #2 "), "build-box-2");
+  assert.equal(slugify("***"), "agent");
+});

@@ -1,0 +1,313 @@
+/**
+ * The agent's link to the server: socket, `agent:connect` handshake,
+ * heartbeat, dead-socket detection and reconnect with backoff
+ * (PROTOCOL.md, "Agent ↔ server").
+ *
+ * @module
+ */
+import {
+  CLOSE_CODES,
+  envelope,
+  parseServerToAgentMessage,
+  type ServerToAgentMessage,
+  shouldReconnect,
+} from "../protocol.ts";
+import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "./backoff.ts";
+import { Executor, type SendFn } from "./executor.ts";
+import { createStderrLogger, type Logger } from "./logger.ts";
+
+/** Version the agent reports in `agent:connect`. */
+export const AGENT_VERSION = "1.0.0";
+
+/** Process exit codes of the agent. */
+export const EXIT_CODES = {
+  /** Stopped normally (signal, or the server closed with 1000). */
+  OK: 0,
+  /** Bad command-line flags. */
+  USAGE: 2,
+  /** The server rejected the token (AUTH_FAILED / 4401). */
+  AUTH_FAILED: 3,
+  /** Replaced by another agent with the same id (4409), or forbidden (4403). */
+  REJECTED: 4,
+} as const;
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  /** `http(s)://host[:port]` of the server. */
+  serverUrl: string;
+  token: string;
+  agentId: string;
+  name: string;
+  /** `shell`, `claude`, `gemini`, `codex` or another one-shot type. */
+  type: string;
+  cwd: string;
+  /** argv prefix per non-shell type (the prompt is appended). */
+  templates: Record<string, string[]>;
+  /** Interrupt escalation step (default 2000). */
+  graceMs?: number;
+  /** Bound of unacknowledged output kept for resend (default 64 MiB). */
+  maxBufferBytes?: number;
+  /** Default 1500. */
+  heartbeatIntervalMs?: number;
+  /** Silence after which the socket counts as dead (default 5000). */
+  deadAfterMs?: number;
+  logger?: Logger;
+  /** Jitter source for the backoff (default Math.random). */
+  random?: () => number;
+}
+
+/** A running agent. */
+export interface AgentHandle {
+  /** Resolves with the process exit code once the agent stopped. */
+  done: Promise<number>;
+  /** Interrupt the running command, close with 1000; resolves when done. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `ws(s)://host/ws/agent` for an `http(s)://` server URL.
+ *
+ * @throws {TypeError} When the URL is invalid or not http(s).
+ */
+export function agentSocketUrl(serverUrl: string): string {
+  const url = new URL(serverUrl);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError(`Invalid server URL "${serverUrl}": use http(s)://`);
+  }
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.pathname = "/ws/agent";
+  url.search = "";
+  url.hash = "";
+  return url.href;
+}
+
+/** Connect to the server and run the commands it sends until stopped. */
+export function startAgent(options: AgentOptions): AgentHandle {
+  const logger = options.logger ?? createStderrLogger();
+  const heartbeatMs = options.heartbeatIntervalMs ?? 1500;
+  const deadAfterMs = options.deadAfterMs ?? 5000;
+  const wsUrl = agentSocketUrl(options.serverUrl);
+  const { agentId, name, type, token } = options;
+
+  let socket: WebSocket | undefined;
+  let acked = false;
+  let stopped = false;
+  let attempt = 0;
+  let connectedAt: number | undefined;
+  let heartbeatSeq = 0;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => resolveDone = resolve);
+
+  const rawSend = (type: string, payload: unknown): boolean => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    try {
+      socket.send(JSON.stringify(envelope(type, payload)));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const send: SendFn = (type, payload) => acked && rawSend(type, payload);
+  const executor = new Executor({
+    type,
+    cwd: options.cwd,
+    graceMs: options.graceMs ?? 2000,
+    maxBufferBytes: options.maxBufferBytes ?? 64 * 1024 * 1024,
+    templates: options.templates,
+    send,
+    logger,
+  });
+
+  const clearTimers = () => {
+    clearInterval(heartbeat);
+    clearTimeout(watchdog);
+    clearTimeout(retry);
+    heartbeat = watchdog = retry = undefined;
+  };
+
+  /** Detach and close the current socket; its events are ignored from now. */
+  const dropSocket = (code: number, reason: string) => {
+    const ws = socket;
+    socket = undefined;
+    acked = false;
+    clearInterval(heartbeat);
+    clearTimeout(watchdog);
+    heartbeat = watchdog = undefined;
+    if (!ws) return;
+    ws.onopen =
+      ws.onmessage =
+      ws.onerror =
+      ws.onclose =
+        null;
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+  };
+
+  const armWatchdog = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      dropSocket(4408, "no frame from the server");
+      reconnect(`no frame from the server for ${deadAfterMs} ms`);
+    }, deadAfterMs);
+  };
+
+  const reconnect = (why: string) => {
+    if (stopped) return;
+    if (
+      connectedAt !== undefined &&
+      Date.now() - connectedAt >= BACKOFF_RESET_AFTER_MS
+    ) {
+      attempt = 0;
+    }
+    connectedAt = undefined;
+    const delay = backoffDelay(attempt++, options.random);
+    logger.warn(`${why}; reconnecting in ${delay} ms (attempt ${attempt})`);
+    retry = setTimeout(connect, delay);
+  };
+
+  const finish = async (code: number) => {
+    if (stopped) return;
+    stopped = true;
+    clearTimeout(retry);
+    await executor.stop();
+    dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
+    clearTimers();
+    resolveDone(code);
+  };
+
+  const rejectToken = (message: string) => {
+    logger.error(
+      `the server rejected the token (AUTH_FAILED): ${message}. Create a new ` +
+        `one with: deno task token --role agent --agent-id ${agentId}`,
+    );
+    dropSocket(CLOSE_CODES.NORMAL.code, "token rejected");
+    void finish(EXIT_CODES.AUTH_FAILED);
+  };
+
+  const onClose = (code: number, reason: string) => {
+    socket = undefined;
+    acked = false;
+    const why = `connection closed (code ${code}${
+      reason ? `: ${reason}` : ""
+    })`;
+    if (code === CLOSE_CODES.UNAUTHENTICATED.code) {
+      rejectToken(reason || "not authenticated or token expired");
+    } else if (code === CLOSE_CODES.REPLACED.code) {
+      logger.error(
+        `${why}: another agent connected with id ${agentId}; exiting`,
+      );
+      void finish(EXIT_CODES.REJECTED);
+    } else if (code === CLOSE_CODES.FORBIDDEN.code) {
+      logger.error(`${why}: the server refused this agent; exiting`);
+      void finish(EXIT_CODES.REJECTED);
+    } else if (code === CLOSE_CODES.NORMAL.code || !shouldReconnect(code)) {
+      logger.info(`${why}; exiting`);
+      void finish(EXIT_CODES.OK);
+    } else {
+      reconnect(why);
+    }
+  };
+
+  const handle = (message: ServerToAgentMessage) => {
+    switch (message.type) {
+      case "connection:ack":
+        acked = true;
+        connectedAt = Date.now();
+        logger.info(
+          `connected to ${options.serverUrl} as ${name} ` +
+            `(id ${message.payload.agentId})`,
+        );
+        executor.resend();
+        break;
+      case "command:execute":
+        executor.execute(message.payload.command);
+        break;
+      case "terminal:ack":
+        executor.ack(
+          message.payload.commandId,
+          message.payload.seq,
+          message.payload.completed,
+        );
+        break;
+      case "command:interrupt":
+        executor.interrupt(
+          message.payload.commandId,
+          message.payload.reason,
+          message.payload.graceMs,
+        );
+        break;
+      case "heartbeat":
+        break;
+      case "error": {
+        const { code, message: text } = message.payload;
+        if (code === "AUTH_FAILED") return rejectToken(text);
+        logger.warn(`server error ${code}: ${text}`);
+        if (code === "VERSION_UNSUPPORTED") void finish(EXIT_CODES.REJECTED);
+        break;
+      }
+    }
+  };
+
+  function connect() {
+    retry = undefined;
+    if (stopped) return;
+    let ws: WebSocket;
+    try {
+      // Deno accepts `{ headers }` as the second argument; the DOM typings
+      // in deno.json only know `protocols`, hence Reflect.construct.
+      ws = Reflect.construct(WebSocket, [wsUrl, {
+        headers: { Authorization: `Bearer ${token}` },
+      }]);
+    } catch (error) {
+      return reconnect(`cannot connect to ${wsUrl}: ${error}`);
+    }
+    socket = ws;
+    armWatchdog();
+    ws.onopen = () => {
+      rawSend("agent:connect", {
+        token,
+        agentId,
+        name,
+        type,
+        capabilities: [type, "interrupt"],
+        hostname: Deno.hostname(),
+        version: AGENT_VERSION,
+        running: executor.running(),
+      });
+      heartbeat = setInterval(() => {
+        rawSend("heartbeat", { sequence: ++heartbeatSeq });
+      }, heartbeatMs);
+    };
+    ws.onmessage = (event) => {
+      armWatchdog();
+      const parsed = parseServerToAgentMessage(event.data);
+      if (!parsed.ok) {
+        logger.warn(
+          `ignored an invalid frame from the server: ${parsed.message}`,
+        );
+        return;
+      }
+      handle(parsed.message);
+    };
+    ws.onclose = (event) => {
+      if (socket !== ws) return;
+      dropSocket(event.code, "");
+      onClose(event.code, event.reason);
+    };
+  }
+
+  connect();
+  return {
+    done,
+    async stop() {
+      await finish(EXIT_CODES.OK);
+      await done;
+    },
+  };
+}

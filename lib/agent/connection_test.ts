@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import { envelope } from "../protocol.ts";
+import { startAgent } from "./connection.ts";
+import { createMemoryLogger } from "./logger.ts";
+
+interface Frame {
+  type: string;
+  payload: Record<string, unknown>;
+}
+
+interface Peer {
+  ws: WebSocket;
+  auth: string | null;
+  frames: Frame[];
+  send(type: string, payload: unknown): void;
+}
+
+/** A stand-in for the server's `/ws/agent` endpoint that records frames. */
+function fakeServer() {
+  const peers: Peer[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request) => {
+      // Headers are gone once the request is upgraded: read them first.
+      const auth = request.headers.get("authorization");
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      const peer: Peer = {
+        ws: socket,
+        auth,
+        frames: [],
+        send: (type, payload) =>
+          socket.send(JSON.stringify(envelope(type, payload))),
+      };
+      socket.onmessage = (event) => {
+        const frame = JSON.parse(event.data);
+        if (frame.type !== "heartbeat") peer.frames.push(frame);
+      };
+      peers.push(peer);
+      return response;
+    },
+  );
+  return { peers, server, url: `http://127.0.0.1:${server.addr.port}` };
+}
+
+async function waitFor<T>(check: () => T | undefined, what: string) {
+  for (let i = 0; i < 500; i++) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+const ack = {
+  connectionId: "k1",
+  serverVersion: "1.0.0",
+  heartbeatIntervalMs: 1500,
+  user: { id: "a1", role: "agent" },
+  agentId: "a1",
+};
+const command = (id: string, text: string) => ({
+  id,
+  agentId: "a1",
+  command: text,
+  priority: "normal",
+  status: "running",
+  requestedBy: "u1",
+  requestedAt: 1,
+  startedAt: null,
+  completedAt: null,
+  exitCode: null,
+  outputBytes: 0,
+});
+
+function agentFor(url: string) {
+  const logger = createMemoryLogger();
+  const agent = startAgent({
+    serverUrl: url,
+    token: "tok",
+    agentId: "a1",
+    name: "Agent One",
+    type: "shell",
+    cwd: Deno.cwd(),
+    templates: {},
+    graceMs: 300,
+    random: () => 0.5,
+    logger,
+  });
+  return { agent, logger };
+}
+
+const strip = (frames: Frame[]) =>
+  frames.map(({ type, payload }) => {
+    const { startedAt: _s, completedAt: _c, ...rest } = payload;
+    return { type, payload: rest };
+  });
+
+Deno.test("startAgent() runs a command, resends unacked output after a reconnect", async () => {
+  const { peers, server, url } = fakeServer();
+  const { agent, logger } = agentFor(url);
+  const first = await waitFor(() => peers[0]?.frames[0] && peers[0], "connect");
+  assert.equal(first.auth, "Bearer tok");
+  assert.deepEqual(first.frames[0], {
+    ...first.frames[0],
+    type: "agent:connect",
+    payload: {
+      token: "tok",
+      agentId: "a1",
+      name: "Agent One",
+      type: "shell",
+      capabilities: ["shell", "interrupt"],
+      hostname: Deno.hostname(),
+      version: "1.0.0",
+      running: [],
+    },
+  });
+  first.send("connection:ack", ack);
+  first.send("command:execute", {
+    command: command("c1", "printf 'h\\303\\251\\n'; printf x >&2; exit 3"),
+  });
+  await waitFor(() => first.frames.length >= 5, "completion").catch((e) => {
+    console.log(JSON.stringify(first.frames), logger.lines);
+    throw e;
+  });
+  const run = [
+    { type: "command:started", payload: { commandId: "c1" } },
+    {
+      type: "terminal:output",
+      payload: { commandId: "c1", seq: 1, stream: "stdout", data: "hé\n" },
+    },
+    {
+      type: "terminal:output",
+      payload: { commandId: "c1", seq: 2, stream: "stderr", data: "x" },
+    },
+    {
+      type: "command:completed",
+      payload: { commandId: "c1", exitCode: 3, status: "failed", lastSeq: 2 },
+    },
+  ];
+  assert.deepEqual(strip(first.frames.slice(1)), run);
+
+  first.ws.close(1001, "restart");
+  const second = await waitFor(() => peers[1]?.frames[0] && peers[1], "again");
+  assert.deepEqual(second.frames[0].payload.running, [
+    { commandId: "c1", lastSeq: 2 },
+  ]);
+  second.send("connection:ack", ack);
+  await waitFor(() => second.frames.length >= 4, "resend");
+  assert.deepEqual(strip(second.frames.slice(1)), run.slice(1));
+  second.send("terminal:ack", { commandId: "c1", seq: 2, completed: true });
+  second.send("command:execute", { command: command("c2", "sleep 30") });
+  await waitFor(() => second.frames.length >= 5, "started");
+  second.send("command:interrupt", { commandId: "c2", reason: "timeout" });
+  await waitFor(() => second.frames.length >= 6, "interrupted");
+  assert.deepEqual(strip(second.frames.slice(4)), [
+    { type: "command:started", payload: { commandId: "c2" } },
+    {
+      type: "command:completed",
+      payload: {
+        commandId: "c2",
+        exitCode: null,
+        status: "timeout",
+        lastSeq: 0,
+      },
+    },
+  ]);
+  second.ws.close(1000, "bye");
+  assert.equal(await agent.done, 0);
+  await server.shutdown();
+  assert.deepEqual(logger.lines.filter((l) => !l.includes("running c")), [
+    `flightdeck-agent: connected to ${url} as Agent One (id a1)`,
+    "flightdeck-agent: c1 failed (exit 3)",
+    "flightdeck-agent: connection closed (code 1001: restart); reconnecting in 0 ms (attempt 1)",
+    `flightdeck-agent: connected to ${url} as Agent One (id a1)`,
+    "flightdeck-agent: interrupting c2 (timeout)",
+    "flightdeck-agent: c2 timeout",
+    "flightdeck-agent: connection closed (code 1000: bye); exiting",
+  ]);
+});
+
+Deno.test("startAgent() exits 3 with a clear message when the token is rejected", async () => {
+  const { peers, server, url } = fakeServer();
+  const { agent, logger } = agentFor(url);
+  const peer = await waitFor(() => peers[0]?.frames[0] && peers[0], "connect");
+  peer.send("error", {
+    code: "AUTH_FAILED",
+    message: "Token expired",
+    recoverable: false,
+  });
+  peer.ws.close(4401, "Token expired");
+  assert.equal(await agent.done, 3);
+  await server.shutdown();
+  assert.deepEqual(logger.lines, [
+    "flightdeck-agent: the server rejected the token (AUTH_FAILED): Token expired. Create a new one with: deno task token --role agent --agent-id a1",
+  ]);
+});
+
+Deno.test("startAgent() exits 4 when replaced by another agent", async () => {
+  const { peers, server, url } = fakeServer();
+  const { agent, logger } = agentFor(url);
+  const peer = await waitFor(() => peers[0]?.frames[0] && peers[0], "connect");
+  peer.ws.close(4409, "replaced");
+  assert.equal(await agent.done, 4);
+  await server.shutdown();
+  assert.deepEqual(logger.lines, [
+    "flightdeck-agent: connection closed (code 4409: replaced): another agent connected with id a1; exiting",
+  ]);
+});
+
+Deno.test("startAgent() reconnects when the server stays silent", async () => {
+  const { peers, server, url } = fakeServer();
+  const logger = createMemoryLogger();
+  const agent = startAgent({
+    serverUrl: url,
+    token: "tok",
+    agentId: "a1",
+    name: "a1",
+    type: "shell",
+    cwd: Deno.cwd(),
+    templates: {},
+    deadAfterMs: 200,
+    random: () => 0.5,
+    logger,
+  });
+  await waitFor(() => peers.length >= 3 && peers[2].frames.length > 0, "3rd");
+  await agent.stop();
+  assert.equal(await agent.done, 0);
+  await server.shutdown();
+  assert.deepEqual(logger.lines, [
+    "flightdeck-agent: no frame from the server for 200 ms; reconnecting in 0 ms (attempt 1)",
+    "flightdeck-agent: no frame from the server for 200 ms; reconnecting in 1000 ms (attempt 2)",
+  ]);
+});

@@ -1,0 +1,234 @@
+/**
+ * Per-command terminal output on the client: puts chunks in `seq` order,
+ * drops duplicates, asks for missing ranges with `terminal:resume`, keeps a
+ * bounded cache for replay and notifies listeners (the Terminal island).
+ * @module
+ */
+
+/** One `terminal:output` payload as the store needs it. */
+export interface OutputChunk {
+  agentId: string;
+  commandId: string;
+  seq: number;
+  data: string;
+}
+
+/** What output listeners receive. `text` is ready to write to xterm. */
+export type OutputEvent =
+  | {
+    kind: "output";
+    agentId: string;
+    commandId: string;
+    seq: number;
+    text: string;
+  }
+  | {
+    kind: "gap";
+    agentId: string;
+    commandId: string;
+    fromSeq: number;
+    toSeq: number;
+    text: string;
+  }
+  | { kind: "started"; agentId: string; commandId: string };
+
+/** Options of {@link OutputStore}. */
+export interface OutputStoreOptions {
+  /** Asks the server to replay output of `commandId` after `afterSeq`. */
+  requestResume?: (commandId: string, afterSeq: number) => void;
+  /** Cached text per command before the oldest chunks are trimmed (default 2 MiB). */
+  maxBytesPerCommand?: number;
+  /** Commands kept in the cache; least recently written go first (default 200). */
+  maxCommands?: number;
+}
+
+interface CacheEntry {
+  chunks: string[];
+  bytes: number;
+  trimmed: boolean;
+}
+
+/** The dim marker line shown where output `from`–`to` was lost to retention. */
+export function gapMarker(from: number, to: number): string {
+  return `\x1b[2m[… output ${from}–${to} no longer retained …]\x1b[0m\r\n`;
+}
+
+/** Marker shown before the cache of a command whose oldest chunks were trimmed. */
+export const TRIMMED_MARKER =
+  "\x1b[2m[… earlier output trimmed in this tab …]\x1b[0m\r\n";
+
+/**
+ * Ordered, de-duplicated output per command.
+ *
+ * @example
+ * ```ts
+ * const out = new OutputStore({ requestResume: (id, after) => send(id, after) });
+ * out.subscribe((event) => event.kind === "output" && term.write(event.text));
+ * out.receive({ agentId: "a", commandId: "c", seq: 1, data: "hi\n" });
+ * ```
+ */
+export class OutputStore {
+  /** Settable so stores can be created before the client exists. */
+  requestResume: (commandId: string, afterSeq: number) => void;
+  #maxBytes: number;
+  #maxCommands: number;
+  #last = new Map<string, number>();
+  #pending = new Map<string, Map<number, OutputChunk>>();
+  #requested = new Map<string, number>();
+  #cache = new Map<string, CacheEntry>();
+  #listeners = new Set<(event: OutputEvent) => void>();
+
+  /** Create an empty store. */
+  constructor(options: OutputStoreOptions = {}) {
+    this.requestResume = options.requestResume ?? (() => {});
+    this.#maxBytes = options.maxBytesPerCommand ?? 2 * 1024 * 1024;
+    this.#maxCommands = options.maxCommands ?? 200;
+  }
+
+  /** Last seq rendered for `commandId`, or undefined when never seen. */
+  lastSeq(commandId: string): number | undefined {
+    return this.#last.get(commandId);
+  }
+
+  /** Every command's last seq, optionally filtered: the `resume` map. */
+  resumeMap(
+    include: (commandId: string) => boolean = () => true,
+  ): Record<string, number> {
+    const map: Record<string, number> = {};
+    for (const [id, seq] of this.#last) if (include(id)) map[id] = seq;
+    return map;
+  }
+
+  /** Whether a replay for `commandId` was asked for or chunks wait for one. */
+  isWaiting(commandId: string): boolean {
+    return this.#requested.has(commandId) || this.#pending.has(commandId);
+  }
+
+  /** Cached text of `commandId` (with a trim marker first when trimmed). */
+  text(commandId: string): string[] | undefined {
+    const entry = this.#cache.get(commandId);
+    if (!entry) return undefined;
+    return entry.trimmed
+      ? [TRIMMED_MARKER, ...entry.chunks]
+      : [...entry.chunks];
+  }
+
+  /** Listen to output events; returns the unsubscribe. */
+  subscribe(listener: (event: OutputEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Tell listeners a command started (for its header line). */
+  started(agentId: string, commandId: string): void {
+    this.#emit({ kind: "started", agentId, commandId });
+  }
+
+  /**
+   * Make sure the output of `commandId` is here or on its way: when never
+   * seen, asks for a replay from the start. Returns whether it asked.
+   */
+  ensure(commandId: string): boolean {
+    if (this.#last.has(commandId)) return false;
+    this.#last.set(commandId, 0);
+    this.#requested.set(commandId, 0);
+    this.requestResume(commandId, 0);
+    return true;
+  }
+
+  /** Forget outstanding replay requests (a new connection resumes by map). */
+  connectionReset(): void {
+    this.#requested.clear();
+  }
+
+  /**
+   * Take one chunk. Returns `written` (in order, emitted), `duplicate`
+   * (seq already seen, dropped) or `held` (after a gap; a replay was asked).
+   */
+  receive(chunk: OutputChunk): "written" | "duplicate" | "held" {
+    const { commandId, seq } = chunk;
+    let last = this.#last.get(commandId);
+    if (last === undefined) this.#last.set(commandId, last = 0);
+    if (seq <= last) return "duplicate";
+    if (seq > last + 1) {
+      let held = this.#pending.get(commandId);
+      if (!held) this.#pending.set(commandId, held = new Map());
+      held.set(seq, chunk);
+      if (this.#requested.get(commandId) !== last) {
+        this.#requested.set(commandId, last);
+        this.requestResume(commandId, last);
+      }
+      return "held";
+    }
+    this.#write(chunk);
+    this.#drain(commandId);
+    return "written";
+  }
+
+  /** Output `fromSeq`–`toSeq` of a command is past retention: mark and skip it. */
+  gap(
+    gap: { agentId: string; commandId: string; fromSeq: number; toSeq: number },
+  ): void {
+    const last = this.#last.get(gap.commandId) ?? 0;
+    if (gap.toSeq <= last) return;
+    const fromSeq = Math.max(gap.fromSeq, last + 1);
+    const text = gapMarker(fromSeq, gap.toSeq);
+    this.#last.set(gap.commandId, gap.toSeq);
+    this.#append(gap.commandId, text);
+    this.#emit({ kind: "gap", ...gap, fromSeq, text });
+    this.#drain(gap.commandId);
+  }
+
+  #write(chunk: OutputChunk): void {
+    this.#last.set(chunk.commandId, chunk.seq);
+    this.#append(chunk.commandId, chunk.data);
+    this.#emit({
+      kind: "output",
+      agentId: chunk.agentId,
+      commandId: chunk.commandId,
+      seq: chunk.seq,
+      text: chunk.data,
+    });
+  }
+
+  #drain(commandId: string): void {
+    const held = this.#pending.get(commandId);
+    if (!held) return;
+    let last = this.#last.get(commandId) ?? 0;
+    for (const seq of held.keys()) if (seq <= last) held.delete(seq);
+    let next: OutputChunk | undefined;
+    while ((next = held.get(last + 1))) {
+      held.delete(last + 1);
+      this.#write(next);
+      last++;
+    }
+    if (held.size === 0) {
+      this.#pending.delete(commandId);
+      this.#requested.delete(commandId);
+    }
+  }
+
+  #append(commandId: string, text: string): void {
+    let entry = this.#cache.get(commandId);
+    if (entry) this.#cache.delete(commandId); // re-insert: most recent last
+    entry ??= { chunks: [], bytes: 0, trimmed: false };
+    this.#cache.set(commandId, entry);
+    entry.chunks.push(text);
+    entry.bytes += text.length;
+    while (entry.bytes > this.#maxBytes && entry.chunks.length > 1) {
+      entry.bytes -= entry.chunks.shift()!.length;
+      entry.trimmed = true;
+    }
+    while (this.#cache.size > this.#maxCommands) {
+      const oldest = this.#cache.keys().next().value!;
+      // Forgetting its seq too means a later view asks for a full replay.
+      this.#cache.delete(oldest);
+      this.#last.delete(oldest);
+      this.#pending.delete(oldest);
+    }
+  }
+
+  #emit(event: OutputEvent): void {
+    for (const listener of [...this.#listeners]) listener(event);
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Client state shared between islands, as signals: agents, commands, queues,
+ * the selection, recent errors and the per-command output store. Filled by
+ * the handlers {@link bindStores} registers on the dashboard client.
+ * @module
+ */
+import { type Signal, signal } from "@preact/signals";
+import {
+  type AgentInfo,
+  type CommandInfo,
+  FINAL_STATUSES,
+  type Priority,
+  type Role,
+} from "../protocol.ts";
+import { OutputStore } from "./output_store.ts";
+import type { MessageClient } from "./socket.ts";
+
+/** One entry of an agent's queue (`command:queue`). */
+export interface QueueEntry {
+  commandId: string;
+  priority: Priority;
+  position: number;
+}
+
+/** An `error` the server sent, kept for the status line and request answers. */
+export interface ErrorEntry {
+  code: string;
+  message: string;
+  replyTo?: string;
+  at: number;
+}
+
+/** All client state of one page. */
+export interface Stores {
+  agents: Signal<ReadonlyMap<string, AgentInfo>>;
+  commands: Signal<ReadonlyMap<string, CommandInfo>>;
+  queues: Signal<ReadonlyMap<string, readonly QueueEntry[]>>;
+  selectedAgentId: Signal<string | null>;
+  /** A single command shown in the terminal, or null for the agent's stream. */
+  selectedCommandId: Signal<string | null>;
+  /** Last few server errors, newest last. */
+  errors: Signal<readonly ErrorEntry[]>;
+  /** The signed-in user, from `connection:ack`. */
+  user: Signal<{ id: string; role: Role } | null>;
+  /** Ordered output per command: `lastSeq`, replay cache, output listeners. */
+  output: OutputStore;
+}
+
+/** How many errors {@link Stores.errors} keeps. */
+export const MAX_ERRORS = 5;
+/** How many commands the `commands` map keeps before pruning finished ones. */
+export const MAX_COMMANDS = 1000;
+
+/** Fresh, empty stores (one set per page; tests make their own). */
+export function createStores(): Stores {
+  return {
+    agents: signal(new Map()),
+    commands: signal(new Map()),
+    queues: signal(new Map()),
+    selectedAgentId: signal(null),
+    selectedCommandId: signal(null),
+    errors: signal([]),
+    user: signal(null),
+    output: new OutputStore(),
+  };
+}
+
+/** The page's stores, shared by every island. */
+export const stores: Stores = createStores();
+
+/** Put server-rendered agents in the store unless live data already came. */
+export function seedAgents(s: Stores, list: readonly AgentInfo[]): void {
+  if (s.agents.value.size > 0) return;
+  s.agents.value = new Map(list.map((a) => [a.id, a]));
+}
+
+/** Add server-rendered commands that the store does not know yet. */
+export function seedCommands(s: Stores, list: readonly CommandInfo[]): void {
+  const next = new Map(s.commands.value);
+  let changed = false;
+  for (const c of list) {
+    if (!next.has(c.id)) {
+      next.set(c.id, c);
+      changed = true;
+    }
+  }
+  if (changed) s.commands.value = next;
+}
+
+/** Add server-rendered queues for agents the store has no queue for. */
+export function seedQueues(
+  s: Stores,
+  queues: Readonly<Record<string, readonly QueueEntry[]>>,
+): void {
+  const next = new Map(s.queues.value);
+  for (const [agentId, queue] of Object.entries(queues)) {
+    if (!next.has(agentId)) next.set(agentId, queue);
+  }
+  s.queues.value = next;
+}
+
+/** Store one command update; returns the previous version. */
+export function upsertCommand(
+  s: Stores,
+  command: CommandInfo,
+): CommandInfo | undefined {
+  const previous = s.commands.value.get(command.id);
+  const next = new Map(s.commands.value);
+  next.set(command.id, command);
+  if (next.size > MAX_COMMANDS) {
+    for (const [id, c] of next) {
+      if (next.size <= MAX_COMMANDS) break;
+      if (FINAL_STATUSES.has(c.status)) next.delete(id);
+    }
+  }
+  s.commands.value = next;
+  return previous;
+}
+
+/**
+ * The `resume` map for `dashboard:connect`: last seq of every command that
+ * may still produce output (unknown or not finished) or whose replay is
+ * still missing (requested, held chunks, nothing received yet).
+ */
+export function resumeMap(s: Stores): Record<string, number> {
+  return s.output.resumeMap((id) => {
+    const c = s.commands.value.get(id);
+    return c === undefined || !FINAL_STATUSES.has(c.status) ||
+      s.output.isWaiting(id) || s.output.lastSeq(id) === 0;
+  });
+}
+
+/**
+ * Register the store handlers on `client`; returns a function removing them.
+ * Also routes the output store's replay requests through the client.
+ */
+export function bindStores(s: Stores, client: MessageClient): () => void {
+  s.output.requestResume = (commandId, afterSeq) => {
+    client.send("terminal:resume", { commandId, afterSeq });
+  };
+  const offs = [
+    client.on("connection:ack", (m) => {
+      s.user.value = m.payload.user;
+      s.output.connectionReset();
+    }),
+    client.on("agent:list", (m) => {
+      s.agents.value = new Map(m.payload.agents.map((a) => [a.id, a]));
+    }),
+    client.on("agent:status", (m) => {
+      const next = new Map(s.agents.value);
+      next.set(m.payload.agent.id, m.payload.agent);
+      s.agents.value = next;
+    }),
+    client.on("command:status", (m) => {
+      const command = m.payload.command;
+      const previous = upsertCommand(s, command);
+      if (command.status === "running" && previous?.status !== "running") {
+        s.output.started(command.agentId, command.id);
+      }
+    }),
+    client.on("command:queue", (m) => {
+      const next = new Map(s.queues.value);
+      next.set(m.payload.agentId, m.payload.queue);
+      s.queues.value = next;
+    }),
+    client.on("terminal:output", (m) => {
+      s.output.receive(m.payload);
+    }),
+    client.on("terminal:gap", (m) => {
+      s.output.gap(m.payload);
+    }),
+    client.on("error", (m) => {
+      const { code, message, replyTo } = m.payload;
+      const entry: ErrorEntry = { code, message, at: Date.now() };
+      if (replyTo !== undefined) entry.replyTo = replyTo;
+      s.errors.value = [...s.errors.value, entry].slice(-MAX_ERRORS);
+    }),
+  ];
+  return () => offs.forEach((off) => off());
+}

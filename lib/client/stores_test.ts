@@ -1,0 +1,198 @@
+import assert from "node:assert/strict";
+import {
+  type AgentInfo,
+  type CommandInfo,
+  envelope,
+  parseServerMessage,
+} from "../protocol.ts";
+import { gapMarker, type OutputEvent } from "./output_store.ts";
+import type { MessageClient } from "./socket.ts";
+import { bindStores, createStores, resumeMap, seedAgents } from "./stores.ts";
+
+/** A client double: dispatches validated messages, records what is sent. */
+function fakeClient() {
+  const handlers = new Map<string, Set<(m: never) => void>>();
+  const sent: { type: string; payload: unknown }[] = [];
+  const client: MessageClient = {
+    on(type, handler) {
+      if (!handlers.has(type)) handlers.set(type, new Set());
+      handlers.get(type)!.add(handler as (m: never) => void);
+      return () => handlers.get(type)!.delete(handler as (m: never) => void);
+    },
+    send(type, payload, id) {
+      sent.push({ type, payload });
+      return id ?? "x";
+    },
+  };
+  const emit = (type: string, payload: unknown) => {
+    const parsed = parseServerMessage(JSON.stringify(envelope(type, payload)));
+    assert.ok(parsed.ok, JSON.stringify(parsed));
+    for (const h of handlers.get(parsed.message.type) ?? []) {
+      h(parsed.message as never);
+    }
+  };
+  return { client, sent, emit };
+}
+
+const agent: AgentInfo = {
+  id: "a-1",
+  name: "builder",
+  type: "shell",
+  status: "online",
+  capabilities: ["pty"],
+  hostname: "box",
+  connectedAt: 1,
+  lastSeenAt: 2,
+  currentCommandId: null,
+};
+
+const command: CommandInfo = {
+  id: "c-1",
+  agentId: "a-1",
+  command: "ls",
+  priority: "normal",
+  status: "queued",
+  requestedBy: "u",
+  requestedAt: 10,
+  startedAt: null,
+  completedAt: null,
+  exitCode: null,
+  outputBytes: 0,
+};
+
+function setup() {
+  const s = createStores();
+  const fake = fakeClient();
+  bindStores(s, fake.client);
+  const events: OutputEvent[] = [];
+  s.output.subscribe((e) => events.push(e));
+  const chunk = (seq: number, data = `${seq};`) =>
+    fake.emit("terminal:output", {
+      agentId: "a-1",
+      commandId: "c-1",
+      seq,
+      stream: "stdout",
+      data,
+    });
+  return { s, ...fake, events, chunk };
+}
+
+Deno.test("stores apply agent:list and agent:status", () => {
+  const { s, emit } = setup();
+  seedAgents(s, [{ ...agent, status: "offline" }]);
+  assert.equal(s.agents.value.get("a-1")?.status, "offline");
+  emit("agent:list", { agents: [agent] });
+  emit("agent:status", {
+    agent: { ...agent, status: "busy", currentCommandId: "c-1" },
+  });
+  assert.deepEqual(s.agents.value.get("a-1"), {
+    ...agent,
+    status: "busy",
+    currentCommandId: "c-1",
+  });
+  seedAgents(s, []);
+  assert.equal(s.agents.value.size, 1, "seeding never overwrites live data");
+});
+
+Deno.test("stores track command:status, command:queue and errors", () => {
+  const { s, emit, events } = setup();
+  emit("command:status", { command });
+  emit("command:queue", {
+    agentId: "a-1",
+    queue: [{ commandId: "c-1", priority: "normal", position: 0 }],
+  });
+  emit("command:status", {
+    command: { ...command, status: "running", startedAt: 11 },
+  });
+  assert.equal(s.commands.value.get("c-1")?.status, "running");
+  assert.deepEqual(s.queues.value.get("a-1"), [{
+    commandId: "c-1",
+    priority: "normal",
+    position: 0,
+  }]);
+  assert.deepEqual(events, [{
+    kind: "started",
+    agentId: "a-1",
+    commandId: "c-1",
+  }]);
+  for (let i = 0; i < 7; i++) {
+    emit("error", {
+      code: "QUEUE_FULL",
+      message: `m${i}`,
+      recoverable: true,
+      replyTo: `r${i}`,
+    });
+  }
+  assert.deepEqual(s.errors.value.map((e) => e.replyTo), [
+    "r2",
+    "r3",
+    "r4",
+    "r5",
+    "r6",
+  ]);
+});
+
+Deno.test("stores drop a duplicate chunk", () => {
+  const { s, chunk, events } = setup();
+  chunk(1);
+  chunk(2);
+  chunk(2, "again");
+  chunk(1, "again");
+  assert.deepEqual(events.map((e) => e.kind === "output" && e.text), [
+    "1;",
+    "2;",
+  ]);
+  assert.equal(s.output.lastSeq("c-1"), 2);
+  assert.deepEqual(s.output.text("c-1"), ["1;", "2;"]);
+});
+
+Deno.test("stores hold chunks after a gap and ask for terminal:resume", () => {
+  const { s, chunk, events, sent } = setup();
+  chunk(1);
+  chunk(4);
+  chunk(5);
+  assert.deepEqual(sent, [{
+    type: "terminal:resume",
+    payload: { commandId: "c-1", afterSeq: 1 },
+  }]);
+  assert.equal(events.length, 1);
+  chunk(2);
+  chunk(3);
+  assert.deepEqual(events.map((e) => e.kind === "output" && e.seq), [
+    1,
+    2,
+    3,
+    4,
+    5,
+  ]);
+  assert.equal(s.output.lastSeq("c-1"), 5);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(resumeMap(s), { "c-1": 5 });
+});
+
+Deno.test("stores show a marker for terminal:gap and release held chunks", () => {
+  const { s, chunk, emit, events } = setup();
+  chunk(41);
+  emit("terminal:gap", {
+    agentId: "a-1",
+    commandId: "c-1",
+    fromSeq: 1,
+    toSeq: 40,
+  });
+  assert.deepEqual(events.map((e) => e.kind), ["gap", "output"]);
+  assert.equal(
+    gapMarker(1, 40),
+    "\x1b[2m[… output 1–40 no longer retained …]\x1b[0m\r\n",
+  );
+  assert.deepEqual(s.output.text("c-1"), [gapMarker(1, 40), "41;"]);
+});
+
+Deno.test("stores request a full replay for an uncached command once", () => {
+  const { s, sent } = setup();
+  assert.equal(s.output.ensure("c-9"), true);
+  assert.equal(s.output.ensure("c-9"), false);
+  assert.deepEqual(sent, [{
+    type: "terminal:resume",
+    payload: { commandId: "c-9", afterSeq: 0 },
+  }]);
+});

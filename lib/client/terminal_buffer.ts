@@ -1,0 +1,129 @@
+/**
+ * Feeds xterm without freezing the tab: coalesces writes per animation frame
+ * into one `term.write(data, callback)` and holds data (never drops it) while
+ * xterm has not yet parsed enough of what it already got.
+ * @module
+ */
+
+/** The part of xterm's `Terminal` the buffer uses. */
+export interface WritableTerminal {
+  write(data: string, callback?: () => void): void;
+}
+
+/** Options of {@link TerminalBuffer}. */
+export interface TerminalBufferOptions {
+  /** Schedules a flush; defaults to `requestAnimationFrame`. */
+  requestFrame?: (callback: () => void) => unknown;
+  /** Cancels a scheduled flush; defaults to `cancelAnimationFrame`. */
+  cancelFrame?: (handle: unknown) => void;
+  /** Writes handed to xterm and not yet parsed before holding (default 4). */
+  maxPendingWrites?: number;
+  /** Bytes handed to xterm and not yet parsed before holding (default 512 KiB). */
+  maxPendingBytes?: number;
+}
+
+/**
+ * Coalescing, backpressured writer in front of an xterm terminal.
+ *
+ * @example
+ * ```ts
+ * const buffer = new TerminalBuffer(term);
+ * buffer.write("\x1b[32mok\x1b[0m\r\n");
+ * ```
+ */
+export class TerminalBuffer {
+  #term: WritableTerminal;
+  #requestFrame: (callback: () => void) => unknown;
+  #cancelFrame: (handle: unknown) => void;
+  #maxWrites: number;
+  #maxBytes: number;
+  #queue: string[] = [];
+  #queuedBytes = 0;
+  #frame: unknown = null;
+  #inFlightWrites = 0;
+  #inFlightBytes = 0;
+  #generation = 0;
+  #disposed = false;
+
+  /** Wrap `term`; nothing is written until the first frame after a write. */
+  constructor(term: WritableTerminal, options: TerminalBufferOptions = {}) {
+    this.#term = term;
+    this.#requestFrame = options.requestFrame ??
+      ((cb) => globalThis.requestAnimationFrame(cb));
+    this.#cancelFrame = options.cancelFrame ??
+      ((h) => globalThis.cancelAnimationFrame(h as number));
+    this.#maxWrites = options.maxPendingWrites ?? 4;
+    this.#maxBytes = options.maxPendingBytes ?? 512 * 1024;
+  }
+
+  /** Bytes (UTF-16 units) waiting in this buffer, not yet given to xterm. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Writes given to xterm whose callback has not fired yet. */
+  get inFlightWrites(): number {
+    return this.#inFlightWrites;
+  }
+
+  /** Whether xterm is too far behind to take more right now. */
+  get blocked(): boolean {
+    return this.#inFlightWrites >= this.#maxWrites ||
+      this.#inFlightBytes >= this.#maxBytes;
+  }
+
+  /** Queue `data`; it reaches xterm on the next frame that is not blocked. */
+  write(data: string): void {
+    if (this.#disposed || data.length === 0) return;
+    this.#queue.push(data);
+    this.#queuedBytes += data.length;
+    this.#schedule();
+  }
+
+  /** Drop queued data (e.g. before `term.reset()` and a replay). */
+  clear(): void {
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    // Callbacks of writes from before the clear must not unblock twice.
+    this.#generation++;
+    this.#inFlightWrites = 0;
+    this.#inFlightBytes = 0;
+    if (this.#frame !== null) {
+      this.#cancelFrame(this.#frame);
+      this.#frame = null;
+    }
+  }
+
+  /** Stop writing for good. */
+  dispose(): void {
+    this.clear();
+    this.#disposed = true;
+  }
+
+  #schedule(): void {
+    if (this.#frame !== null || this.blocked || this.#queue.length === 0) {
+      return;
+    }
+    this.#frame = this.#requestFrame(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#frame = null;
+    if (this.#disposed || this.blocked || this.#queue.length === 0) return;
+    const data = this.#queue.length === 1
+      ? this.#queue[0]
+      : this.#queue.join("");
+    const size = this.#queuedBytes;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#inFlightWrites++;
+    this.#inFlightBytes += size;
+    const generation = this.#generation;
+    this.#term.write(data, () => {
+      if (generation !== this.#generation) return;
+      this.#inFlightWrites--;
+      this.#inFlightBytes -= size;
+      this.#schedule();
+    });
+  }
+}

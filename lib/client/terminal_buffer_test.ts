@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { TerminalBuffer } from "./terminal_buffer.ts";
+
+function setup(
+  options: { maxPendingWrites?: number; maxPendingBytes?: number } = {},
+) {
+  const writes: { data: string; done: () => void }[] = [];
+  const term = {
+    write: (data: string, done?: () => void) =>
+      writes.push({ data, done: done! }),
+  };
+  let frames: (() => void)[] = [];
+  const buffer = new TerminalBuffer(term, {
+    ...options,
+    requestFrame: (cb) => frames.push(cb),
+    cancelFrame: () => (frames = []),
+  });
+  const frame = () => {
+    const run = frames;
+    frames = [];
+    run.forEach((cb) => cb());
+  };
+  return { buffer, writes, frame, frameCount: () => frames.length };
+}
+
+Deno.test("TerminalBuffer coalesces writes of one frame into one term.write()", () => {
+  const { buffer, writes, frame, frameCount } = setup();
+  buffer.write("a");
+  buffer.write("b");
+  buffer.write("c");
+  assert.equal(writes.length, 0);
+  assert.equal(frameCount(), 1, "one frame requested");
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["abc"]);
+  buffer.write("d");
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["abc", "d"]);
+});
+
+Deno.test("TerminalBuffer holds data while xterm is behind and never drops it", () => {
+  const { buffer, writes, frame, frameCount } = setup({ maxPendingWrites: 2 });
+  buffer.write("1");
+  frame();
+  buffer.write("2");
+  frame();
+  buffer.write("3");
+  buffer.write("4");
+  assert.equal(frameCount(), 0, "blocked: no frame requested");
+  frame();
+  assert.equal(writes.length, 2);
+  assert.equal(buffer.queuedBytes, 2);
+  writes[0].done();
+  assert.equal(frameCount(), 1);
+  buffer.write("5");
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["1", "2", "345"]);
+  writes[1].done();
+  writes[2].done();
+  assert.equal(buffer.inFlightWrites, 0);
+  assert.equal(frameCount(), 0, "nothing left to write");
+});
+
+Deno.test("TerminalBuffer applies the byte limit", () => {
+  const { buffer, writes, frame } = setup({ maxPendingBytes: 10 });
+  buffer.write("x".repeat(12));
+  frame();
+  buffer.write("y");
+  frame();
+  assert.equal(writes.length, 1);
+  assert.equal(buffer.blocked, true);
+  writes[0].done();
+  frame();
+  assert.deepEqual(writes.map((w) => w.data.length), [12, 1]);
+});
+
+Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => {
+  const { buffer, writes, frame, frameCount } = setup({ maxPendingWrites: 1 });
+  buffer.write("old");
+  frame();
+  buffer.write("held");
+  buffer.clear();
+  assert.equal(buffer.queuedBytes, 0);
+  buffer.write("new");
+  frame();
+  writes[0].done(); // stale: must not unblock the second write twice
+  assert.deepEqual(writes.map((w) => w.data), ["old", "new"]);
+  assert.equal(buffer.inFlightWrites, 1);
+  assert.equal(frameCount(), 0);
+});

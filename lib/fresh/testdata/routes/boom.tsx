@@ -1,0 +1,4 @@
+/** Fixture handler that throws. */
+export const handler = () => {
+  throw new Error("kaboom");
+};

@@ -1,0 +1,135 @@
+/**
+ * One agent socket: `agent:connect`, then output, started and completed
+ * reports, acknowledged once stored.
+ *
+ * @module
+ */
+import {
+  type AgentMessage,
+  CLOSE_CODES,
+  envelope,
+  parseAgentMessage,
+  PROTOCOL_VERSION,
+} from "../protocol.ts";
+import { AuthError, type Principal } from "./auth.ts";
+import type { Services } from "./services.ts";
+import { Session } from "./session.ts";
+
+/** A connected agent process. */
+export class AgentSession extends Session<AgentMessage> {
+  #app: Services;
+  #headerToken: string | null;
+  #agentId: string | null = null;
+
+  constructor(socket: WebSocket, app: Services, headerToken: string | null) {
+    super(socket, {
+      maxFrameBytes: app.config.maxFrameBytes,
+      maxBufferedBytes: app.config.maxPeerBufferedBytes,
+      messageRatePerSecond: Math.max(app.config.messageRatePerSecond, 2000),
+      timeoutMs: app.config.agentTimeoutMs,
+      authTimeoutMs: 5000,
+    }, app.log);
+    this.#app = app;
+    this.#headerToken = headerToken;
+  }
+
+  protected parse(frame: string) {
+    return parseAgentMessage(frame);
+  }
+
+  protected onOpen(): void {}
+
+  protected onClose(): void {
+    if (this.#agentId === null) return;
+    if (this.#app.registry.disconnect(this.peer)) {
+      this.log.info("Agent disconnected", { agentId: this.#agentId });
+    }
+  }
+
+  protected async handle(message: AgentMessage): Promise<void> {
+    const agentId = this.#agentId;
+    if (agentId === null) {
+      if (message.type !== "agent:connect") {
+        return this.rejectAuth("Send agent:connect first");
+      }
+      return await this.#connect(message.payload);
+    }
+    this.#app.registry.touch(agentId);
+    const { commands } = this.#app;
+    switch (message.type) {
+      case "agent:connect":
+        this.sendError("INVALID_MESSAGE", "Already connected", message.id);
+        return;
+      case "heartbeat":
+        this.send(envelope("heartbeat", message.payload));
+        return;
+      case "command:started":
+        return await commands.started(agentId, message.payload.commandId);
+      case "terminal:output": {
+        const seq = await commands.output(agentId, message.payload);
+        this.send(
+          envelope("terminal:ack", {
+            commandId: message.payload.commandId,
+            seq,
+          }),
+        );
+        return;
+      }
+      case "command:completed": {
+        const { commandId } = message.payload;
+        await commands.completed(agentId, message.payload);
+        const seq = await commands.lastSeq(commandId);
+        this.send(
+          envelope("terminal:ack", { commandId, seq, completed: true }),
+        );
+        return;
+      }
+    }
+  }
+
+  async #connect(
+    hello: Extract<AgentMessage, { type: "agent:connect" }>["payload"],
+  ): Promise<void> {
+    let principal: Principal;
+    try {
+      principal = await this.#app.auth.verify(hello.token ?? this.#headerToken);
+    } catch (error) {
+      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      throw error;
+    }
+    if (principal.role !== "agent" || principal.agentId !== hello.agentId) {
+      const message = principal.role !== "agent"
+        ? `Role "${principal.role}" cannot register an agent`
+        : `Token is for agent "${principal.agentId}", not "${hello.agentId}"`;
+      this.sendError("FORBIDDEN", message);
+      this.peer.close(CLOSE_CODES.FORBIDDEN.code, message);
+      return;
+    }
+    this.markAuthenticated();
+    this.#agentId = hello.agentId;
+    const { registry, commands, config } = this.#app;
+    const { replaced } = registry.connect({
+      id: hello.agentId,
+      name: hello.name,
+      type: hello.type,
+      capabilities: hello.capabilities,
+      hostname: hello.hostname,
+    }, this.peer);
+    replaced?.close(
+      CLOSE_CODES.REPLACED.code,
+      "Agent connected again elsewhere",
+    );
+    this.send(envelope("connection:ack", {
+      connectionId: this.peer.id,
+      serverVersion: PROTOCOL_VERSION,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      user: { id: principal.id, role: principal.role },
+      agentId: hello.agentId,
+    }));
+    this.log.info("Agent connected", {
+      agentId: hello.agentId,
+      name: hello.name,
+    });
+    await commands.agentConnected(hello.agentId, hello.running ?? []);
+  }
+}

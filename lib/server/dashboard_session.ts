@@ -1,0 +1,254 @@
+/**
+ * One dashboard socket: authentication, the initial snapshot, commands,
+ * interrupts, resume and heartbeats.
+ *
+ * @module
+ */
+import {
+  type DashboardMessage,
+  envelope,
+  parseDashboardMessage,
+  PROTOCOL_VERSION,
+  type Role,
+} from "../protocol.ts";
+import { AuthError, type Principal, roleAllows } from "./auth.ts";
+import { FlightdeckError } from "./errors.ts";
+import type { Services } from "./services.ts";
+import { Session } from "./session.ts";
+
+/** Recent commands per agent sent in the snapshot after `agent:list`. */
+export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
+
+/** A connected dashboard. */
+export class DashboardSession extends Session<DashboardMessage> {
+  #app: Services;
+  #user: Principal | null;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #commandTimes: number[] = [];
+
+  constructor(socket: WebSocket, app: Services, user: Principal | null) {
+    super(socket, {
+      maxFrameBytes: app.config.maxFrameBytes,
+      maxBufferedBytes: app.config.maxPeerBufferedBytes,
+      messageRatePerSecond: app.config.messageRatePerSecond,
+      timeoutMs: app.config.dashboardTimeoutMs,
+      authTimeoutMs: 5000,
+    }, app.log);
+    this.#app = app;
+    this.#user = user;
+  }
+
+  protected parse(frame: string) {
+    return parseDashboardMessage(frame);
+  }
+
+  protected onOpen(): void {
+    if (this.#user) void this.#accept(this.#user);
+  }
+
+  protected onClose(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#app.dashboards.remove(this.peer);
+  }
+
+  protected async handle(message: DashboardMessage): Promise<void> {
+    const user = this.#user;
+    if (!user) {
+      if (message.type !== "dashboard:connect") {
+        return this.rejectAuth("Send dashboard:connect with a token first");
+      }
+      try {
+        const principal = await this.#app.auth.verify(message.payload.token);
+        if (principal.role === "agent") {
+          return this.rejectAuth("Agent tokens cannot open a dashboard");
+        }
+        await this.#accept(principal);
+      } catch (error) {
+        if (error instanceof AuthError) return this.rejectAuth(error.message);
+        throw error;
+      }
+      return this.#resume(message.payload.resume ?? {});
+    }
+    switch (message.type) {
+      case "dashboard:connect":
+        return this.#resume(message.payload.resume ?? {});
+      case "heartbeat":
+        this.send(envelope("heartbeat", message.payload));
+        return;
+      case "command:request": {
+        this.#require("operator", "send commands");
+        this.#checkCommandRate();
+        const { command, duplicate } = await this.#app.commands.request(
+          user,
+          message.payload,
+          { requestId: message.id, origin: this.peer },
+        );
+        if (duplicate) {
+          this.send(envelope("command:status", {
+            command,
+            ...(message.id ? { replyTo: message.id } : {}),
+          }));
+        }
+        return;
+      }
+      case "command:interrupt": {
+        this.#require("operator", "interrupt commands");
+        const command = await this.#app.commands.interrupt(
+          message.payload.commandId,
+          message.payload.reason ?? `interrupted by ${user.id}`,
+        );
+        if (message.id) {
+          this.send(
+            envelope("command:status", { command, replyTo: message.id }),
+          );
+        }
+        return;
+      }
+      case "emergency:stop": {
+        this.#require("admin", "stop everything");
+        const reason = message.payload.reason ?? `emergency stop by ${user.id}`;
+        const result = await this.#app.commands.emergencyStop(reason);
+        this.log.warn("Emergency stop", { by: user.id, ...result });
+        return;
+      }
+      case "terminal:resume":
+        return this.#replay(
+          message.payload.commandId,
+          message.payload.afterSeq,
+        );
+      case "auth:refresh": {
+        let principal: Principal;
+        try {
+          principal = await this.#app.auth.verify(message.payload.token);
+        } catch (error) {
+          if (error instanceof AuthError) {
+            throw new FlightdeckError("AUTH_FAILED", error.message);
+          }
+          throw error;
+        }
+        if (principal.role === "agent") {
+          throw new FlightdeckError(
+            "FORBIDDEN",
+            "Agent tokens cannot be used here",
+          );
+        }
+        this.#user = principal;
+        this.#scheduleExpiry(principal);
+        this.send(
+          envelope("auth:refreshed", { expiresAt: principal.expiresAt }),
+        );
+        return;
+      }
+      case "log:forward": {
+        const { level, message: text, context } = message.payload;
+        this.log[level](`Dashboard: ${text}`, { user: user.id, context });
+        return;
+      }
+    }
+  }
+
+  async #accept(user: Principal): Promise<void> {
+    this.#user = user;
+    this.markAuthenticated();
+    this.#scheduleExpiry(user);
+    const { commands, registry, dashboards, config } = this.#app;
+    await commands.snapshot(SNAPSHOT_COMMANDS_PER_AGENT, (recent) => {
+      if (!this.peer.isOpen) return;
+      this.send(envelope("connection:ack", {
+        connectionId: this.peer.id,
+        serverVersion: PROTOCOL_VERSION,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        user: { id: user.id, role: user.role },
+      }));
+      this.send(envelope("agent:list", { agents: registry.list() }));
+      for (const command of recent) {
+        this.send(envelope("command:status", { command }));
+      }
+      for (const agentId of commands.queuedAgents()) {
+        this.send(envelope("command:queue", {
+          agentId,
+          queue: commands.queueOf(agentId),
+        }));
+      }
+      // Added within the same turn as the snapshot: no change falls between.
+      dashboards.add(this.peer);
+    });
+  }
+
+  async #resume(resume: Record<string, number>): Promise<void> {
+    for (const [commandId, afterSeq] of Object.entries(resume)) {
+      try {
+        await this.#replay(commandId, afterSeq);
+      } catch (error) {
+        if (!(error instanceof FlightdeckError)) throw error;
+        this.sendError(error.code, error.message);
+      }
+    }
+  }
+
+  async #replay(commandId: string, afterSeq: number): Promise<void> {
+    const { commands, config } = this.#app;
+    const command = await commands.get(commandId);
+    if (!command) {
+      throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
+    }
+    let expected = afterSeq + 1;
+    for await (const chunk of commands.readOutput(commandId, afterSeq)) {
+      if (!this.peer.isOpen) return;
+      if (chunk.seq > expected) {
+        this.send(envelope("terminal:gap", {
+          agentId: command.agentId,
+          commandId,
+          fromSeq: expected,
+          toSeq: chunk.seq - 1,
+        }));
+      }
+      expected = chunk.seq + 1;
+      // Pace the replay so a long history never trips the slow-consumer cap.
+      while (
+        this.peer.isOpen &&
+        this.peer.bufferedAmount > config.maxPeerBufferedBytes / 2
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      this.send(envelope("terminal:output", {
+        agentId: command.agentId,
+        commandId,
+        seq: chunk.seq,
+        stream: chunk.stream,
+        data: chunk.data,
+      }));
+    }
+  }
+
+  #require(role: Role, what: string): void {
+    const user = this.#user!;
+    if (!roleAllows(user.role, role)) {
+      throw new FlightdeckError(
+        "FORBIDDEN",
+        `Role "${user.role}" may not ${what}; it needs "${role}"`,
+      );
+    }
+  }
+
+  #checkCommandRate(): void {
+    const now = Date.now();
+    this.#commandTimes = this.#commandTimes.filter((t) => now - t < 60_000);
+    if (this.#commandTimes.length >= this.#app.config.commandRatePerMinute) {
+      throw new FlightdeckError(
+        "RATE_LIMIT",
+        `Over ${this.#app.config.commandRatePerMinute} commands per minute`,
+      );
+    }
+    this.#commandTimes.push(now);
+  }
+
+  #scheduleExpiry(user: Principal): void {
+    clearTimeout(this.#expiryTimer);
+    const delay = Math.min(user.expiresAt - Date.now(), 2 ** 31 - 1);
+    this.#expiryTimer = setTimeout(
+      () => this.rejectAuth("Token expired"),
+      Math.max(0, delay),
+    );
+  }
+}

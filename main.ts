@@ -1,0 +1,42 @@
+/**
+ * Production entry: `deno task start`. Builds island bundles when missing,
+ * opens ./data, listens on 127.0.0.1:8000 and prints a one-time sign-in URL.
+ */
+import manifest from "./fresh.gen.ts";
+import { serverConfig } from "./fresh.config.ts";
+import { startServer } from "./lib/server/app.ts";
+
+if (import.meta.main) {
+  let config;
+  try {
+    config = serverConfig();
+  } catch (error) {
+    console.error(
+      `flightdeck: ${error instanceof Error ? error.message : error}`,
+    );
+    Deno.exit(2);
+  }
+  const server = await startServer(manifest, { config });
+  const { services } = server;
+  const code = services.loginCodes.create("admin");
+  console.log(`Flightdeck listening on ${server.url}`);
+  console.log(`Data: ${config.dataDir}`);
+  console.log(
+    `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
+  );
+  console.log(
+    `Connect an agent: deno task token --role agent --agent-id build-1, then deno task agent --server ${server.url} --token <token> --name build-1`,
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) Deno.exit(1);
+    stopping = true;
+    console.log(
+      `Received ${signal}: closing sockets with 1001 and flushing storage`,
+    );
+    await server.shutdown();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+}

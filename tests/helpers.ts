@@ -1,0 +1,315 @@
+/**
+ * Test harness: a real server on an ephemeral port with in-memory KV, real
+ * WebSocket clients that record every message, and real agent processes.
+ *
+ * @module
+ */
+import manifest from "../fresh.gen.ts";
+import { type RunningServer, startServer } from "../lib/server/app.ts";
+import type { ConfigInput } from "../lib/server/config.ts";
+import { silentLogger } from "../lib/server/logger.ts";
+import {
+  envelope,
+  parseServerMessage,
+  type ServerToDashboardMessage,
+} from "../lib/protocol.ts";
+import type { Role } from "../lib/protocol.ts";
+
+Deno.env.set("NO_PROXY", "127.0.0.1,localhost");
+
+/** Project root (absolute path, with trailing slash). */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** A server for one test. */
+export interface TestServer extends RunningServer {
+  /** `ws://host:port` */
+  wsUrl: string;
+  /** Sign a token with this server's secret. */
+  token(role: Role, agentId?: string): Promise<string>;
+  /** Shut down and close KV. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Start a server on port 0 with in-memory KV (or `dataDir` for restarts). */
+export async function startTestServer(
+  config: ConfigInput = {},
+): Promise<TestServer> {
+  const server = await startServer(manifest, {
+    ignoreEnv: true,
+    log: Deno.env.get("FLIGHTDECK_TEST_LOG") ? undefined : silentLogger,
+    config: {
+      port: 0,
+      dataDir: ":memory:",
+      secret: "test-secret-test-secret-test-secret-0123456789",
+      printLoginUrl: false,
+      ...config,
+    },
+  });
+  return {
+    ...server,
+    wsUrl: server.url.replace(/^http/, "ws"),
+    token: (role, agentId) => server.services.auth.sign({ role, agentId }),
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+type Message = ServerToDashboardMessage;
+
+type PayloadByType = {
+  [K in Message["type"]]: Extract<Message, { type: K }>["payload"];
+};
+
+/** Deno's WebSocket accepts headers; the DOM typings in this project do not say so. */
+const WebSocketWithHeaders = WebSocket as unknown as new (
+  url: string,
+  options: { headers: Record<string, string> },
+) => WebSocket;
+
+/** A WebSocket client that records every parsed message. */
+export class TestClient {
+  readonly socket: WebSocket;
+  readonly messages: Message[] = [];
+  readonly raw: unknown[] = [];
+  closed: { code: number; reason: string } | null = null;
+  #waiters = new Set<() => void>();
+  #opened: Promise<void>;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    this.socket = new WebSocketWithHeaders(url, { headers });
+    this.#opened = new Promise((resolve, reject) => {
+      this.socket.addEventListener("open", () => resolve(), { once: true });
+      this.socket.addEventListener(
+        "error",
+        () => reject(new Error(`Cannot connect to ${url}`)),
+        {
+          once: true,
+        },
+      );
+    });
+    this.socket.addEventListener("message", (event) => {
+      const value = JSON.parse(String(event.data));
+      this.raw.push(value);
+      const parsed = parseServerMessage(value);
+      if (parsed.ok) this.messages.push(parsed.message);
+      this.#wake();
+    });
+    this.socket.addEventListener("close", (event) => {
+      this.closed = { code: event.code, reason: event.reason };
+      this.#wake();
+    });
+  }
+
+  /** Connect as a dashboard with a Bearer token. */
+  static async dashboard(
+    server: TestServer,
+    role: Role = "operator",
+  ): Promise<TestClient> {
+    const token = await server.token(role);
+    const client = new TestClient(`${server.wsUrl}/ws/dashboard`, {
+      authorization: `Bearer ${token}`,
+    });
+    await client.opened();
+    await client.waitFor((m) => m.type === "agent:list");
+    return client;
+  }
+
+  opened(): Promise<void> {
+    return this.#opened;
+  }
+
+  /** Send an envelope. */
+  send(type: string, payload: unknown, id?: string): void {
+    this.socket.send(JSON.stringify(envelope(type, payload, id)));
+  }
+
+  /** Send a raw frame. */
+  sendRaw(frame: string): void {
+    this.socket.send(frame);
+  }
+
+  /** Messages of `type`, with their payloads typed. */
+  of<T extends Message["type"]>(type: T): PayloadByType[T][] {
+    return this.messages.filter((m) => m.type === type).map((m) =>
+      m.payload as PayloadByType[T]
+    );
+  }
+
+  /** Wait until `predicate` holds for some message received (from `from` on). */
+  async waitFor(
+    predicate: (m: Message) => boolean,
+    options: { timeoutMs?: number; from?: number } = {},
+  ): Promise<Message> {
+    const found = await this.until(
+      () => this.messages.slice(options.from ?? 0).find(predicate),
+      {
+        timeoutMs: options.timeoutMs,
+        what: predicate.toString(),
+      },
+    );
+    return found;
+  }
+
+  /** Wait until `check` returns a truthy value; re-checked on every message. */
+  until<T>(
+    check: () => T | undefined | null | false,
+    options: { timeoutMs?: number; what?: string } = {},
+  ): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        const value = check();
+        if (value) {
+          cleanup();
+          resolve(value);
+        } else if (this.closed && !options.what?.includes("closed")) {
+          // Keep waiting: a check may be about the close itself.
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          new Error(
+            `Timed out after ${timeoutMs} ms waiting for ${
+              options.what ?? "condition"
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(attempt);
+      };
+      this.#waiters.add(attempt);
+      attempt();
+    });
+  }
+
+  /** Wait for the socket to close; returns the close code. */
+  async waitClosed(
+    timeoutMs = 10_000,
+  ): Promise<{ code: number; reason: string }> {
+    return await this.until(() => this.closed, { timeoutMs, what: "closed" });
+  }
+
+  /** Close and wait until closed. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.socket.close(1000);
+      await this.waitClosed().catch(() => {});
+    }
+  }
+
+  #wake(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+}
+
+/** Output of `commandId` as received by `client`, joined in seq order, with the seqs. */
+export function outputOf(
+  client: TestClient,
+  commandId: string,
+): { text: string; seqs: number[] } {
+  const chunks = client.of("terminal:output").filter((c) =>
+    c.commandId === commandId
+  );
+  return {
+    text: chunks.map((c) => c.data).join(""),
+    seqs: chunks.map((c) => c.seq),
+  };
+}
+
+/** Wait for a command's final status at `client`. */
+export async function waitFinal(
+  client: TestClient,
+  commandId: string,
+  timeoutMs = 20_000,
+) {
+  const message = await client.waitFor(
+    (m) =>
+      m.type === "command:status" && m.payload.command.id === commandId &&
+      !["queued", "running"].includes(m.payload.command.status),
+    { timeoutMs },
+  );
+  if (message.type !== "command:status") throw new Error("unreachable");
+  return message.payload.command;
+}
+
+/** A real agent process (`deno run -A agent.ts`), with its stderr captured. */
+export class AgentProcess {
+  readonly child: Deno.ChildProcess;
+  stderr = "";
+  readonly #done: Promise<Deno.CommandStatus>;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}agent.ts`, ...args],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_PROXY: "127.0.0.1,localhost", ...env },
+    }).spawn();
+    const reader = this.child.stderr.pipeThrough(new TextDecoderStream())
+      .getReader();
+    (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        this.stderr += value;
+      }
+    })();
+    this.#done = this.child.status;
+  }
+
+  /** Start an agent for `server` named `name` (id = name). */
+  static async start(
+    server: TestServer,
+    name: string,
+    extra: string[] = [],
+  ): Promise<AgentProcess> {
+    const token = await server.token("agent", name);
+    return new AgentProcess([
+      "--server",
+      server.url,
+      "--token",
+      token,
+      "--name",
+      name,
+      ...extra,
+    ]);
+  }
+
+  get status(): Promise<Deno.CommandStatus> {
+    return this.#done;
+  }
+
+  /** Send `signal` and (unless SIGSTOP) wait for the exit. */
+  async kill(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+    if (signal !== "SIGSTOP" && signal !== "SIGCONT") await this.#done;
+  }
+}
+
+/** Wait until `client` sees agent `id` with `status`. */
+export async function waitAgentStatus(
+  client: TestClient,
+  id: string,
+  status: "online" | "busy" | "offline",
+  timeoutMs = 15_000,
+): Promise<void> {
+  await client.until(() => {
+    let last: string | undefined;
+    for (const m of client.messages) {
+      if (m.type === "agent:list") {
+        last = m.payload.agents.find((a) => a.id === id)?.status ?? last;
+      } else if (m.type === "agent:status" && m.payload.agent.id === id) {
+        last = m.payload.agent.status;
+      }
+    }
+    return last === status;
+  }, { timeoutMs, what: `agent ${id} ${status}` });
+}
