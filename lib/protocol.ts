@@ -330,7 +330,9 @@ function describe(issue: z.core.$ZodIssue, prefix: string[]): {
   tooLarge: boolean;
 } {
   const field = [...prefix, ...issue.path.map(String)].join(".");
-  const tooLarge = issue.code === "too_big" ||
+  // Oversized strings and lists are PAYLOAD_TOO_LARGE; numbers out of range
+  // are plain invalid values.
+  const tooLarge = (issue.code === "too_big" && issue.origin !== "number") ||
     (issue.code === "custom" && issue.params?.tooLarge === true);
   let detail = issue.message;
   if (issue.code === "invalid_type" && /received undefined$/.test(detail)) {

@@ -128,31 +128,39 @@ export function startAgent(options: AgentOptions): AgentHandle {
     heartbeat = watchdog = retry = undefined;
   };
 
-  /** Detach and close the current socket; its events are ignored from now. */
-  const dropSocket = (code: number, reason: string) => {
+  /**
+   * Detach and close the current socket; its events are ignored from now.
+   * Resolves once the close handshake is done (at most 1 s), so exiting
+   * right after does not cut the last frames off.
+   */
+  const dropSocket = (code: number, reason: string): Promise<void> => {
     const ws = socket;
     socket = undefined;
     acked = false;
     clearInterval(heartbeat);
     clearTimeout(watchdog);
     heartbeat = watchdog = undefined;
-    if (!ws) return;
-    ws.onopen =
-      ws.onmessage =
-      ws.onerror =
-      ws.onclose =
-        null;
-    try {
-      ws.close(code, reason);
-    } catch {
-      // Already closing.
-    }
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    ws.onopen = ws.onmessage = ws.onerror = null;
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      ws.onclose = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      try {
+        ws.close(code, reason);
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   };
 
   const armWatchdog = () => {
     clearTimeout(watchdog);
     watchdog = setTimeout(() => {
-      dropSocket(4408, "no frame from the server");
+      void dropSocket(4408, "no frame from the server");
       reconnect(`no frame from the server for ${deadAfterMs} ms`);
     }, deadAfterMs);
   };
@@ -176,7 +184,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     stopped = true;
     clearTimeout(retry);
     await executor.stop();
-    dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
+    await dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
     clearTimers();
     resolveDone(code);
   };
@@ -186,7 +194,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
       `the server rejected the token (AUTH_FAILED): ${message}. Create a new ` +
         `one with: deno task token --role agent --agent-id ${agentId}`,
     );
-    dropSocket(CLOSE_CODES.NORMAL.code, "token rejected");
+    void dropSocket(CLOSE_CODES.NORMAL.code, "token rejected");
     void finish(EXIT_CODES.AUTH_FAILED);
   };
 
@@ -297,7 +305,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     };
     ws.onclose = (event) => {
       if (socket !== ws) return;
-      dropSocket(event.code, "");
+      void dropSocket(event.code, "");
       onClose(event.code, event.reason);
     };
   }

@@ -118,10 +118,7 @@ Deno.test("startAgent() runs a command, resends unacked output after a reconnect
   first.send("command:execute", {
     command: command("c1", "printf 'h\\303\\251\\n'; printf x >&2; exit 3"),
   });
-  await waitFor(() => first.frames.length >= 5, "completion").catch((e) => {
-    console.log(JSON.stringify(first.frames), logger.lines);
-    throw e;
-  });
+  await waitFor(() => first.frames.length >= 5, "completion");
   const run = [
     { type: "command:started", payload: { commandId: "c1" } },
     {

@@ -1,0 +1,37 @@
+import type { Handlers } from "$fresh/server.ts";
+import type { AppState } from "../../lib/server/app.ts";
+
+/** `GET /api/metrics`: Prometheus text format. */
+export const handler: Handlers<unknown, AppState> = {
+  GET: (_req, ctx) => {
+    const { registry, dashboards, commands } = ctx.state.app;
+    const agents = registry.list();
+    const count = (status: string) =>
+      agents.filter((a) => a.status === status).length;
+    const queued = commands.queuedAgents().reduce(
+      (sum, id) => sum + commands.queueOf(id).length,
+      0,
+    );
+    const memory = Deno.memoryUsage();
+    const lines = [
+      "# HELP flightdeck_agents Agents by status.",
+      "# TYPE flightdeck_agents gauge",
+      ...["online", "busy", "offline"].map((s) =>
+        `flightdeck_agents{status="${s}"} ${count(s)}`
+      ),
+      "# HELP flightdeck_dashboards Connected dashboard sockets.",
+      "# TYPE flightdeck_dashboards gauge",
+      `flightdeck_dashboards ${dashboards.size}`,
+      "# HELP flightdeck_commands_queued Commands waiting in queues.",
+      "# TYPE flightdeck_commands_queued gauge",
+      `flightdeck_commands_queued ${queued}`,
+      "# HELP flightdeck_process_rss_bytes Resident set size of the server.",
+      "# TYPE flightdeck_process_rss_bytes gauge",
+      `flightdeck_process_rss_bytes ${memory.rss}`,
+      "",
+    ];
+    return new Response(lines.join("\n"), {
+      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    });
+  },
+};
