@@ -2,30 +2,48 @@
 // This file SHOULD be checked into source version control.
 // To update it, run `deno task dev` or `deno task build`.
 
-import * as $0 from "./routes/_middleware.ts";
-import * as $1 from "./routes/api/agents.ts";
-import * as $2 from "./routes/api/health.ts";
-import * as $3 from "./routes/login.tsx";
-import * as $4 from "./routes/logout.ts";
-import * as $5 from "./routes/ws/agent.ts";
-import * as $6 from "./routes/ws/dashboard.ts";
+import * as $0 from "./routes/_404.tsx";
+import * as $1 from "./routes/_500.tsx";
+import * as $2 from "./routes/_app.tsx";
+import * as $3 from "./routes/_middleware.ts";
+import * as $4 from "./routes/agents/[id].tsx";
+import * as $5 from "./routes/api/agents.ts";
+import * as $6 from "./routes/api/health.ts";
+import * as $7 from "./routes/api/metrics.ts";
+import * as $8 from "./routes/index.tsx";
+import * as $9 from "./routes/login.tsx";
+import * as $10 from "./routes/logout.ts";
+import * as $11 from "./routes/ws/agent.ts";
+import * as $12 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentList.tsx";
-import * as $$1 from "./islands/ConnectionStatus.tsx";
+import * as $$1 from "./islands/CommandBar.tsx";
+import * as $$2 from "./islands/CommandQueue.tsx";
+import * as $$3 from "./islands/ConnectionStatus.tsx";
+import * as $$4 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
   routes: {
-    "./routes/_middleware.ts": $0,
-    "./routes/api/agents.ts": $1,
-    "./routes/api/health.ts": $2,
-    "./routes/login.tsx": $3,
-    "./routes/logout.ts": $4,
-    "./routes/ws/agent.ts": $5,
-    "./routes/ws/dashboard.ts": $6,
+    "./routes/_404.tsx": $0,
+    "./routes/_500.tsx": $1,
+    "./routes/_app.tsx": $2,
+    "./routes/_middleware.ts": $3,
+    "./routes/agents/[id].tsx": $4,
+    "./routes/api/agents.ts": $5,
+    "./routes/api/health.ts": $6,
+    "./routes/api/metrics.ts": $7,
+    "./routes/index.tsx": $8,
+    "./routes/login.tsx": $9,
+    "./routes/logout.ts": $10,
+    "./routes/ws/agent.ts": $11,
+    "./routes/ws/dashboard.ts": $12,
   },
   islands: {
     "./islands/AgentList.tsx": $$0,
-    "./islands/ConnectionStatus.tsx": $$1,
+    "./islands/CommandBar.tsx": $$1,
+    "./islands/CommandQueue.tsx": $$2,
+    "./islands/ConnectionStatus.tsx": $$3,
+    "./islands/Terminal.tsx": $$4,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

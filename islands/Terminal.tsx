@@ -127,7 +127,9 @@ export default function Terminal(props: TerminalProps) {
       const render = () => {
         clearTimeout(rerenderTimer);
         buffer.clear();
-        term.reset();
+        // Reset in-band (RIS) so writes xterm has queued but not parsed yet
+        // land before it, not after a synchronous term.reset().
+        buffer.write("\x1bc");
         written = new Set();
         lastWritten = null;
         const agentId = stores.selectedAgentId.peek();
@@ -148,7 +150,7 @@ export default function Terminal(props: TerminalProps) {
           );
         }
         for (const id of ids) {
-          buffer.write(block(id));
+          buffer.write((lastWritten ? "\r\n" : "") + block(id));
           written.add(id);
           lastWritten = id;
         }
@@ -175,8 +177,14 @@ export default function Terminal(props: TerminalProps) {
           written.add(event.commandId);
           lastWritten = event.commandId;
         } else if (event.kind !== "started") {
-          if (lastWritten === event.commandId) buffer.write(event.text);
-          else rerenderSoon(); // replayed output of an earlier command
+          const command = stores.commands.peek().get(event.commandId);
+          const finished = command !== undefined &&
+            FINAL_STATUSES.has(command.status);
+          // Live output appends; replayed output of an earlier or finished
+          // command (whose footer is already out) redraws the view.
+          if (lastWritten === event.commandId && !finished) {
+            buffer.write(event.text);
+          } else rerenderSoon();
         }
       };
       cleanups.push(stores.output.subscribe(onEvent));

@@ -313,3 +313,216 @@ export async function waitAgentStatus(
     return last === status;
   }, { timeoutMs, what: `agent ${id} ${status}` });
 }
+
+// ---------------------------------------------------------------------------
+// Additions for the integration suites (dashboard, commands, fanout, bad input,
+// cli). Everything above is unchanged.
+
+/** A raw server message as received (envelope fields included). */
+export interface RawMessage {
+  version: string;
+  type: string;
+  id?: string;
+  timestamp: number;
+  // deno-lint-ignore no-explicit-any
+  payload: any;
+}
+
+/** Raw messages of `type` received by `client`. */
+export function rawOf(client: TestClient, type: string): RawMessage[] {
+  return (client.raw as RawMessage[]).filter((m) => m.type === type);
+}
+
+/** Wait for a raw message matching `predicate` (from index `from` on). */
+export function waitRaw(
+  client: TestClient,
+  predicate: (m: RawMessage) => boolean,
+  options: { timeoutMs?: number; from?: number } = {},
+): Promise<RawMessage> {
+  return client.until(
+    () => (client.raw as RawMessage[]).slice(options.from ?? 0).find(predicate),
+    { timeoutMs: options.timeoutMs, what: predicate.toString() },
+  );
+}
+
+/** A dashboard socket opened without any credentials. */
+export async function anonymousDashboard(
+  server: TestServer,
+  headers: Record<string, string> = {},
+): Promise<TestClient> {
+  const client = new TestClient(`${server.wsUrl}/ws/dashboard`, headers);
+  await client.opened();
+  return client;
+}
+
+/**
+ * Send `command:request` with envelope id `requestId` and wait for the direct
+ * answer: the `command:status` or the `error` carrying `replyTo`.
+ */
+export async function requestCommand(
+  client: TestClient,
+  payload: {
+    agentId: string;
+    command: string;
+    priority?: "high" | "normal" | "low";
+    timeoutMs?: number;
+  },
+  requestId: string = crypto.randomUUID(),
+  timeoutMs = 10_000,
+): Promise<Message> {
+  const from = client.messages.length;
+  client.send("command:request", payload, requestId);
+  return await client.waitFor(
+    (m) =>
+      (m.type === "command:status" || m.type === "error") &&
+      m.payload.replyTo === requestId,
+    { timeoutMs, from },
+  );
+}
+
+/** Like {@link requestCommand}, but fails unless the command was accepted; returns its id. */
+export async function queueCommand(
+  client: TestClient,
+  payload: Parameters<typeof requestCommand>[1],
+  requestId?: string,
+): Promise<string> {
+  const reply = await requestCommand(client, payload, requestId);
+  if (reply.type !== "command:status") {
+    throw new Error(`Command refused: ${JSON.stringify(reply.payload)}`);
+  }
+  return reply.payload.command.id;
+}
+
+/** Every `command:status` of `commandId` seen by `client`, in order. */
+export function statusesOf(
+  client: TestClient,
+  commandId: string,
+): PayloadByType["command:status"][] {
+  return client.of("command:status").filter((s) => s.command.id === commandId);
+}
+
+/** Wait until `client` saw `command:status` `status` for `commandId`. */
+export async function waitStatus(
+  client: TestClient,
+  commandId: string,
+  status: string,
+  timeoutMs = 10_000,
+) {
+  const message = await client.waitFor(
+    (m) =>
+      m.type === "command:status" && m.payload.command.id === commandId &&
+      m.payload.command.status === status,
+    { timeoutMs },
+  );
+  if (message.type !== "command:status") throw new Error("unreachable");
+  return message.payload.command;
+}
+
+/** Resolve after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A process that exists and is not a zombie. (PID 1 of a container may never
+ * reap orphans, so a dead process can linger as a zombie.)
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A raw WebSocket speaking the agent protocol, for scenarios a real agent
+ * cannot produce (a second socket with the same id, bad frames). Heartbeats
+ * every second once acknowledged, so the server keeps it online.
+ */
+export class RawAgent {
+  readonly client: TestClient;
+  readonly id: string;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #sequence = 0;
+
+  private constructor(client: TestClient, id: string) {
+    this.client = client;
+    this.id = id;
+  }
+
+  /** Open `/ws/agent` (optionally with a Bearer header). */
+  static async open(
+    server: TestServer,
+    id: string,
+    headers: Record<string, string> = {},
+  ): Promise<RawAgent> {
+    const client = new TestClient(`${server.wsUrl}/ws/agent`, headers);
+    await client.opened();
+    return new RawAgent(client, id);
+  }
+
+  /**
+   * Open, send `agent:connect` for `id` with a valid token (or `token`) and
+   * wait for the `connection:ack`.
+   */
+  static async connect(
+    server: TestServer,
+    id: string,
+    options: { token?: string; name?: string } = {},
+  ): Promise<RawAgent> {
+    const agent = await RawAgent.open(server, id);
+    agent.hello(options.token ?? await server.token("agent", id), options.name);
+    await agent.waitFor((m) => m.type === "connection:ack");
+    agent.startHeartbeat();
+    return agent;
+  }
+
+  /** Send `agent:connect`. */
+  hello(token: string | undefined, name = this.id, id?: string): void {
+    this.send("agent:connect", {
+      ...(token === undefined ? {} : { token }),
+      agentId: this.id,
+      name,
+      type: "shell",
+      capabilities: ["shell"],
+      hostname: "raw-host",
+      version: "1.0.0",
+    }, id);
+  }
+
+  startHeartbeat(): void {
+    this.#heartbeat ??= setInterval(() => {
+      if (!this.client.closed) {
+        this.send("heartbeat", { sequence: ++this.#sequence });
+      }
+    }, 1000);
+  }
+
+  send(type: string, payload: unknown, id?: string): void {
+    this.client.send(type, payload, id);
+  }
+
+  get raw(): RawMessage[] {
+    return this.client.raw as RawMessage[];
+  }
+
+  waitFor(
+    predicate: (m: RawMessage) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<RawMessage> {
+    return waitRaw(this.client, predicate, { timeoutMs });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    await this.client.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

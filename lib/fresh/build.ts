@@ -167,9 +167,15 @@ export async function buildIslands(
   }
 }
 
+/** Builds younger than this stay: a running server may still serve them. */
+const KEEP_OLD_BUILDS_MS = 24 * 3600_000;
+
 async function removeOldBuilds(outDir: string, keep: string): Promise<void> {
   for await (const e of Deno.readDir(outDir)) {
     if (e.isDirectory && e.name !== keep && /^[0-9a-f]{16}$/.test(e.name)) {
+      const info = await Deno.stat(join(outDir, e.name)).catch(() => null);
+      const age = Date.now() - (info?.mtime?.getTime() ?? 0);
+      if (age < KEEP_OLD_BUILDS_MS) continue;
       await Deno.remove(join(outDir, e.name), { recursive: true })
         .catch(() => {});
     }

@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { CLOSE_CODES } from "../protocol.ts";
+import { Broadcaster, sendFrame } from "./broadcaster.ts";
+import { type Peer, RecordingPeer } from "./peer.ts";
+
+const MESSAGE = { type: "heartbeat", payload: { sequence: 1 } };
+const FRAME = JSON.stringify(MESSAGE);
+
+function setup(onError?: (peer: Peer, error: unknown) => void) {
+  return new Broadcaster({ maxBufferedBytes: 1024, onError });
+}
+
+Deno.test("Broadcaster.add() returns false for a duplicate peer", () => {
+  const broadcaster = setup();
+  const peer = new RecordingPeer("p1");
+  assert.equal(broadcaster.add(peer), true);
+  assert.equal(broadcaster.add(peer), false);
+  assert.equal(broadcaster.add(new RecordingPeer("p1")), false);
+  assert.equal(broadcaster.size, 1);
+  assert.deepEqual(broadcaster.peers(), [peer]);
+});
+
+Deno.test("Broadcaster.remove() returns false for a peer that is not there", () => {
+  const broadcaster = setup();
+  const peer = new RecordingPeer("p1");
+  broadcaster.add(peer);
+  assert.equal(broadcaster.remove(peer), true);
+  assert.equal(broadcaster.remove(peer), false);
+  assert.equal(broadcaster.remove(new RecordingPeer("p2")), false);
+  assert.equal(broadcaster.size, 0);
+});
+
+Deno.test("Broadcaster.broadcast() serializes the message once", () => {
+  const broadcaster = setup();
+  const peers = [1, 2, 3].map((i) => new RecordingPeer(`p${i}`));
+  for (const peer of peers) broadcaster.add(peer);
+  const original = JSON.stringify;
+  let calls = 0;
+  JSON.stringify = ((...args: Parameters<typeof original>) => {
+    calls++;
+    return original(...args);
+  }) as typeof JSON.stringify;
+  let sent;
+  try {
+    sent = broadcaster.broadcast(MESSAGE);
+  } finally {
+    JSON.stringify = original;
+  }
+  assert.equal(calls, 1);
+  assert.equal(sent, 3);
+  for (const peer of peers) assert.deepEqual(peer.frames, [FRAME]);
+  // The very same string instance reached every peer.
+  assert.ok(peers.every((p) => Object.is(p.frames[0], peers[0].frames[0])));
+});
+
+Deno.test("Broadcaster.broadcast() skips closed peers", () => {
+  const broadcaster = setup();
+  const open = new RecordingPeer("open");
+  const closed = new RecordingPeer("closed");
+  closed.close(1000, "bye");
+  broadcaster.add(open);
+  broadcaster.add(closed);
+  assert.equal(broadcaster.broadcast(MESSAGE), 1);
+  assert.deepEqual(open.frames, [FRAME]);
+  assert.deepEqual(closed.frames, []);
+  assert.deepEqual(closed.closed, { code: 1000, reason: "bye" });
+});
+
+Deno.test("Broadcaster.broadcast() goes on after a peer throws and calls onError", () => {
+  const errors: [string, unknown][] = [];
+  const broadcaster = setup((peer, error) => errors.push([peer.id, error]));
+  const first = new RecordingPeer("first");
+  const failing = new RecordingPeer("failing");
+  const last = new RecordingPeer("last");
+  failing.failSends = true;
+  for (const peer of [first, failing, last]) broadcaster.add(peer);
+  assert.equal(broadcaster.broadcast(MESSAGE), 2);
+  assert.deepEqual(first.frames, [FRAME]);
+  assert.deepEqual(failing.frames, []);
+  assert.deepEqual(last.frames, [FRAME]);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0][0], "failing");
+  assert.ok(errors[0][1] instanceof Error);
+  assert.equal((errors[0][1] as Error).message, "send failed");
+  assert.equal(failing.closed, null);
+});
+
+Deno.test("Broadcaster.broadcast() without onError still isolates a throwing peer", () => {
+  const broadcaster = setup();
+  const failing = new RecordingPeer("failing");
+  const other = new RecordingPeer("other");
+  failing.failSends = true;
+  broadcaster.add(failing);
+  broadcaster.add(other);
+  assert.equal(broadcaster.broadcast(MESSAGE), 1);
+  assert.deepEqual(other.frames, [FRAME]);
+});
+
+Deno.test("Broadcaster.broadcast() closes a slow peer with 4503 and sends it nothing", () => {
+  const broadcaster = setup();
+  const slow = new RecordingPeer("slow");
+  const fast = new RecordingPeer("fast");
+  slow.bufferedAmount = 2048;
+  broadcaster.add(slow);
+  broadcaster.add(fast);
+  assert.equal(broadcaster.broadcast(MESSAGE), 1);
+  assert.deepEqual(slow.frames, []);
+  assert.deepEqual(slow.closed, {
+    code: CLOSE_CODES.SLOW_CONSUMER.code,
+    reason: "Slow consumer",
+  });
+  assert.equal(CLOSE_CODES.SLOW_CONSUMER.code, 4503);
+  assert.deepEqual(fast.frames, [FRAME]);
+  // Once closed it is skipped, not closed again.
+  assert.equal(broadcaster.broadcast(MESSAGE), 1);
+  assert.deepEqual(slow.frames, []);
+});
+
+Deno.test("Broadcaster.broadcast() closes a peer whose buffer plus the frame is over the cap", () => {
+  const broadcaster = setup();
+  const nearlyFull = new RecordingPeer("nearly-full");
+  const exact = new RecordingPeer("exact");
+  nearlyFull.bufferedAmount = 1024 - FRAME.length + 1;
+  exact.bufferedAmount = 1024 - FRAME.length;
+  broadcaster.add(nearlyFull);
+  broadcaster.add(exact);
+  assert.equal(broadcaster.broadcast(MESSAGE), 1);
+  assert.equal(nearlyFull.closed?.code, 4503);
+  assert.deepEqual(nearlyFull.frames, []);
+  assert.equal(exact.closed, null);
+  assert.deepEqual(exact.frames, [FRAME]);
+});
+
+Deno.test("Broadcaster.broadcast() skips the except peer", () => {
+  const broadcaster = setup();
+  const origin = new RecordingPeer("origin");
+  const other = new RecordingPeer("other");
+  broadcaster.add(origin);
+  broadcaster.add(other);
+  assert.equal(broadcaster.broadcast(MESSAGE, origin), 1);
+  assert.deepEqual(origin.frames, []);
+  assert.deepEqual(other.frames, [FRAME]);
+});
+
+Deno.test("Broadcaster.broadcast() sends nothing to removed peers", () => {
+  const broadcaster = setup();
+  const peer = new RecordingPeer("p1");
+  broadcaster.add(peer);
+  broadcaster.remove(peer);
+  assert.equal(broadcaster.broadcast(MESSAGE), 0);
+  assert.deepEqual(peer.frames, []);
+});
+
+Deno.test("Broadcaster.sendTo() applies the slow-consumer rule to one peer", () => {
+  const broadcaster = setup();
+  const peer = new RecordingPeer("p1");
+  assert.equal(broadcaster.sendTo(peer, MESSAGE), true);
+  assert.deepEqual(peer.frames, [FRAME]);
+  peer.bufferedAmount = 4096;
+  assert.equal(broadcaster.sendTo(peer, MESSAGE), false);
+  assert.equal(peer.closed?.code, 4503);
+  assert.equal(peer.frames.length, 1);
+});
+
+Deno.test("sendFrame() returns false for a closed peer without closing it again", () => {
+  const peer = new RecordingPeer("p1");
+  peer.close(1001, "away");
+  assert.equal(sendFrame(peer, FRAME, { maxBufferedBytes: 1 }), false);
+  assert.deepEqual(peer.closed, { code: 1001, reason: "away" });
+});
+
+Deno.test("Broadcaster constructor throws RangeError for a non-positive cap", () => {
+  assert.throws(
+    () => new Broadcaster({ maxBufferedBytes: 0 }),
+    RangeError,
+  );
+  assert.throws(
+    () => new Broadcaster({ maxBufferedBytes: Number.NaN }),
+    RangeError,
+  );
+});

@@ -1,0 +1,896 @@
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import type { CommandInfo, Priority } from "../protocol.ts";
+import { Broadcaster } from "./broadcaster.ts";
+import { CommandService } from "./commands.ts";
+import { FlightdeckError } from "./errors.ts";
+import { RecordingPeer } from "./peer.ts";
+import { Registry } from "./registry.ts";
+import { Storage } from "./storage.ts";
+
+interface Sent {
+  type: string;
+  payload: Record<string, unknown>;
+}
+
+const USER = { id: "op" };
+const GRACE_MS = 1500;
+
+async function setup(
+  options: { kv?: Deno.Kv; maxQueuePerAgent?: number } = {},
+) {
+  const kv = options.kv ?? await Deno.openKv(":memory:");
+  const storage = new Storage(kv);
+  const registry = new Registry();
+  const dashboards = new Broadcaster({ maxBufferedBytes: 1 << 24 });
+  const dashboard = new RecordingPeer("dashboard");
+  dashboards.add(dashboard);
+  const sent = new Map<string, Sent[]>();
+  const commands = await CommandService.create({
+    storage,
+    registry,
+    dashboards,
+    sendToAgent(agentId, message) {
+      if (!registry.isOnline(agentId)) return false;
+      const list = sent.get(agentId) ?? [];
+      list.push(JSON.parse(JSON.stringify(message)));
+      sent.set(agentId, list);
+      return true;
+    },
+    maxQueuePerAgent: options.maxQueuePerAgent ?? 10,
+    interruptGraceMs: GRACE_MS,
+  });
+  const connect = (agentId: string, peer = new RecordingPeer()) => {
+    registry.connect({
+      id: agentId,
+      name: agentId,
+      type: "shell",
+      capabilities: [],
+      hostname: "host",
+    }, peer);
+    return peer;
+  };
+  /** Messages of `type` the agent received. */
+  const toAgent = (agentId: string, type?: string) =>
+    (sent.get(agentId) ?? []).filter((m) => !type || m.type === type);
+  /** Messages of `type` the dashboard received. */
+  const toDashboard = (type: string) =>
+    dashboard.messages().filter((m) => m.type === type).map((m) =>
+      m.payload as Record<string, unknown>
+    );
+  const statuses = (commandId?: string) =>
+    toDashboard("command:status").map((p) => p.command as CommandInfo)
+      .filter((c) => !commandId || c.id === commandId);
+  const ask = (command: string, priority: Priority = "normal", agentId = "a1") =>
+    commands.request(USER, { agentId, command, priority });
+  const finish = async (
+    agentId: string,
+    commandId: string,
+    exitCode: number | null = 0,
+    status: "completed" | "failed" | "interrupted" | "timeout" = exitCode === 0
+      ? "completed"
+      : "failed",
+  ) =>
+    await commands.completed(agentId, {
+      commandId,
+      exitCode,
+      status,
+      completedAt: Date.now(),
+      lastSeq: 0,
+    });
+  const close = () => {
+    commands.close();
+    kv.close();
+  };
+  return {
+    kv,
+    storage,
+    registry,
+    dashboards,
+    dashboard,
+    commands,
+    sent,
+    connect,
+    toAgent,
+    toDashboard,
+    statuses,
+    ask,
+    finish,
+    close,
+  };
+}
+
+function executedCommands(messages: Sent[]): string[] {
+  return messages.filter((m) => m.type === "command:execute").map((m) =>
+    (m.payload.command as CommandInfo).command
+  );
+}
+
+Deno.test("CommandService.request() runs the queue by priority, then first come", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const first = await t.ask("first");
+    await t.commands.started("a1", first.command.id);
+    await t.ask("low-1", "low");
+    await t.ask("normal-1", "normal");
+    await t.ask("high-1", "high");
+    await t.ask("low-2", "low");
+    await t.ask("normal-2", "normal");
+    await t.ask("high-2", "high");
+    assert.deepEqual(
+      t.commands.queueOf("a1").map((q) => [q.priority, q.position]),
+      [["high", 0], ["high", 1], ["normal", 2], ["normal", 3], ["low", 4], [
+        "low",
+        5,
+      ]],
+    );
+    let current = first.command.id;
+    for (let i = 0; i < 6; i++) {
+      await t.finish("a1", current);
+      const executes = t.toAgent("a1", "command:execute");
+      current = (executes.at(-1)!.payload.command as CommandInfo).id;
+      await t.commands.started("a1", current);
+    }
+    await t.finish("a1", current);
+    assert.deepEqual(executedCommands(t.toAgent("a1")), [
+      "first",
+      "high-1",
+      "high-2",
+      "normal-1",
+      "normal-2",
+      "low-1",
+      "low-2",
+    ]);
+    assert.deepEqual(t.commands.queueOf("a1"), []);
+    assert.deepEqual(t.commands.queuedAgents(), []);
+    assert.equal(t.registry.get("a1")?.status, "online");
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() sends one command:execute at a time", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const one = await t.ask("one");
+    await t.ask("two");
+    assert.deepEqual(executedCommands(t.toAgent("a1")), ["one"]);
+    assert.equal(t.registry.get("a1")?.status, "busy");
+    assert.equal(t.registry.get("a1")?.currentCommandId, one.command.id);
+    // Not started yet: still one at a time.
+    await t.finish("a1", one.command.id);
+    assert.deepEqual(executedCommands(t.toAgent("a1")), ["one", "two"]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() broadcasts command:queue on every queue change", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const one = await t.ask("one");
+    const two = await t.ask("two", "low");
+    const three = await t.ask("three", "high");
+    const queues = t.toDashboard("command:queue");
+    assert.deepEqual(queues, [
+      // "one" is queued, then dispatched at once.
+      {
+        agentId: "a1",
+        queue: [{ commandId: one.command.id, priority: "normal", position: 0 }],
+      },
+      { agentId: "a1", queue: [] },
+      {
+        agentId: "a1",
+        queue: [{ commandId: two.command.id, priority: "low", position: 0 }],
+      },
+      {
+        agentId: "a1",
+        queue: [
+          { commandId: three.command.id, priority: "high", position: 0 },
+          { commandId: two.command.id, priority: "low", position: 1 },
+        ],
+      },
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() throws AGENT_OFFLINE for an unknown agent", async () => {
+  const t = await setup();
+  try {
+    await assert.rejects(
+      t.ask("ls", "normal", "ghost"),
+      (error: unknown) => {
+        assert.ok(error instanceof FlightdeckError);
+        assert.equal(error.code, "AGENT_OFFLINE");
+        assert.equal(error.message, 'Agent "ghost" is not connected');
+        return true;
+      },
+    );
+    assert.deepEqual(t.dashboard.frames, []);
+    assert.deepEqual(await t.commands.listRecent({ limit: 10 }), []);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() throws AGENT_OFFLINE for a disconnected agent", async () => {
+  const t = await setup();
+  try {
+    const peer = t.connect("a1");
+    t.registry.disconnect(peer);
+    await assert.rejects(
+      t.ask("ls"),
+      (error: unknown) =>
+        error instanceof FlightdeckError && error.code === "AGENT_OFFLINE",
+    );
+    assert.deepEqual(t.commands.queueOf("a1"), []);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() throws QUEUE_FULL at maxQueuePerAgent", async () => {
+  const t = await setup({ maxQueuePerAgent: 2 });
+  try {
+    t.connect("a1");
+    await t.ask("running");
+    await t.ask("queued-1");
+    await t.ask("queued-2");
+    const framesBefore = t.dashboard.frames.length;
+    await assert.rejects(
+      t.ask("one too many"),
+      (error: unknown) => {
+        assert.ok(error instanceof FlightdeckError);
+        assert.equal(error.code, "QUEUE_FULL");
+        assert.equal(error.message, 'Queue of agent "a1" is full (2)');
+        return true;
+      },
+    );
+    assert.equal(t.dashboard.frames.length, framesBefore);
+    assert.equal(t.commands.queueOf("a1").length, 2);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService command:status goes queued, running, completed with exitCode 0", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("echo hi");
+    await t.commands.started("a1", command.id);
+    assert.equal(await t.finish("a1", command.id, 0), true);
+    const list = t.statuses(command.id);
+    assert.deepEqual(list.map((c) => [c.status, c.exitCode]), [
+      ["queued", null],
+      ["running", null],
+      ["completed", 0],
+    ]);
+    const [queued, running, done] = list;
+    assert.deepEqual(queued, {
+      id: command.id,
+      agentId: "a1",
+      command: "echo hi",
+      priority: "normal",
+      status: "queued",
+      requestedBy: "op",
+      requestedAt: queued.requestedAt,
+      startedAt: null,
+      completedAt: null,
+      exitCode: null,
+      outputBytes: 0,
+    });
+    assert.equal(typeof running.startedAt, "number");
+    assert.equal(done.startedAt, running.startedAt);
+    assert.equal(typeof done.completedAt, "number");
+    assert.deepEqual(await t.commands.get(command.id), done);
+    assert.equal(t.registry.get("a1")?.status, "online");
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.completed() reports failed with a non-zero exitCode", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("false");
+    await t.commands.started("a1", command.id);
+    await t.finish("a1", command.id, 2);
+    assert.deepEqual(t.statuses(command.id).map((c) => [c.status, c.exitCode]), [
+      ["queued", null],
+      ["running", null],
+      ["failed", 2],
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.completed() corrects the status to match the exitCode", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const a = await t.ask("a");
+    await t.commands.started("a1", a.command.id);
+    await t.finish("a1", a.command.id, 0, "failed");
+    const b = await t.ask("b");
+    await t.commands.started("a1", b.command.id);
+    await t.finish("a1", b.command.id, 3, "completed");
+    assert.deepEqual(
+      [t.statuses(a.command.id).at(-1), t.statuses(b.command.id).at(-1)].map(
+        (c) => [c?.status, c?.exitCode],
+      ),
+      [["completed", 0], ["failed", 3]],
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.completed() reports interrupted with a null exitCode", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    await t.finish("a1", command.id, 130, "interrupted");
+    assert.deepEqual(t.statuses(command.id).map((c) => [c.status, c.exitCode]), [
+      ["queued", null],
+      ["running", null],
+      ["interrupted", null],
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.completed() returns false for an already final command", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("true");
+    await t.commands.started("a1", command.id);
+    assert.equal(await t.finish("a1", command.id), true);
+    const frames = t.dashboard.frames.length;
+    assert.equal(await t.finish("a1", command.id), false);
+    assert.equal(t.dashboard.frames.length, frames);
+    await assert.rejects(
+      t.finish("a1", "no-such-command"),
+      (error: unknown) =>
+        error instanceof FlightdeckError && error.code === "NOT_FOUND",
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.started() throws NOT_FOUND for another agent's command", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    t.connect("a2");
+    const { command } = await t.ask("ls");
+    await assert.rejects(
+      t.commands.started("a2", command.id),
+      (error: unknown) =>
+        error instanceof FlightdeckError && error.code === "NOT_FOUND",
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService timestamps never go backwards when the clock does", async () => {
+  const clock = FakeTimers.install({ now: 1_000_000, toFake: ["Date"] });
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("ls");
+    clock.setSystemTime(500_000);
+    await t.commands.started("a1", command.id);
+    clock.setSystemTime(200_000);
+    await t.finish("a1", command.id);
+    const queued = await t.ask("queued behind nothing");
+    await t.commands.started("a1", queued.command.id);
+    const removed = await t.ask("removed");
+    clock.setSystemTime(100_000);
+    await t.commands.interrupt(removed.command.id);
+    for (const info of t.statuses()) {
+      const times = [info.requestedAt, info.startedAt, info.completedAt]
+        .filter((n): n is number => n !== null);
+      assert.deepEqual(times, [...times].sort((a, b) => a - b), info.status);
+    }
+    const final = t.statuses(command.id).at(-1)!;
+    assert.deepEqual(
+      [final.requestedAt, final.startedAt, final.completedAt],
+      [1_000_000, 1_000_000, 1_000_000],
+    );
+  } finally {
+    t.close();
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService.interrupt() removes a queued command and broadcasts command:queue", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    await t.ask("running");
+    const keep = await t.ask("keep");
+    const drop = await t.ask("drop");
+    t.dashboard.frames.length = 0;
+    const info = await t.commands.interrupt(drop.command.id, "not needed");
+    assert.equal(info.status, "interrupted");
+    assert.equal(info.exitCode, null);
+    assert.equal(info.startedAt, null);
+    assert.deepEqual(t.dashboard.messages().map((m) => m.type), [
+      "command:status",
+      "command:queue",
+    ]);
+    assert.deepEqual(t.statuses(drop.command.id), [info]);
+    assert.deepEqual(t.toDashboard("command:queue"), [{
+      agentId: "a1",
+      queue: [{ commandId: keep.command.id, priority: "normal", position: 0 }],
+    }]);
+    assert.deepEqual(t.toAgent("a1", "command:interrupt"), []);
+    assert.equal((await t.commands.get(drop.command.id))?.status, "interrupted");
+    await assert.rejects(
+      t.commands.interrupt(drop.command.id),
+      (error: unknown) =>
+        error instanceof FlightdeckError && error.code === "NOT_FOUND",
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.interrupt() sends command:interrupt with graceMs for a running command", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    const info = await t.commands.interrupt(command.id, "stop it");
+    assert.equal(info.status, "running");
+    assert.deepEqual(t.toAgent("a1", "command:interrupt").map((m) => m.payload), [
+      { commandId: command.id, reason: "stop it", graceMs: GRACE_MS },
+    ]);
+    // The state changes only when the agent reports completion.
+    await t.finish("a1", command.id, null, "interrupted");
+    assert.equal(t.statuses(command.id).at(-1)?.status, "interrupted");
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.interrupt() throws NOT_FOUND for an unknown command", async () => {
+  const t = await setup();
+  try {
+    await assert.rejects(
+      t.commands.interrupt("nope"),
+      (error: unknown) => {
+        assert.ok(error instanceof FlightdeckError);
+        assert.equal(error.code, "NOT_FOUND");
+        assert.equal(error.message, 'Command "nope" is not queued or running');
+        return true;
+      },
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.emergencyStop() interrupts running commands and empties every queue", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    t.connect("a2");
+    const r1 = await t.ask("r1", "normal", "a1");
+    await t.commands.started("a1", r1.command.id);
+    const q1 = await t.ask("q1", "normal", "a1");
+    const q2 = await t.ask("q2", "low", "a1");
+    const r2 = await t.ask("r2", "normal", "a2");
+    const q3 = await t.ask("q3", "normal", "a2");
+    const result = await t.commands.emergencyStop("panic");
+    assert.deepEqual(result, { interrupted: 2, removed: 3 });
+    assert.deepEqual(t.commands.queuedAgents(), []);
+    for (const id of [q1, q2, q3].map((r) => r.command.id)) {
+      assert.equal(t.statuses(id).at(-1)?.status, "interrupted");
+    }
+    assert.deepEqual(
+      t.toAgent("a1", "command:interrupt").map((m) => m.payload),
+      [{ commandId: r1.command.id, reason: "panic", graceMs: GRACE_MS }],
+    );
+    assert.deepEqual(
+      t.toAgent("a2", "command:interrupt").map((m) => m.payload),
+      [{ commandId: r2.command.id, reason: "panic", graceMs: GRACE_MS }],
+    );
+    // Finishing the running commands dispatches nothing more.
+    await t.finish("a1", r1.command.id, null, "interrupted");
+    await t.finish("a2", r2.command.id, null, "interrupted");
+    assert.deepEqual(executedCommands(t.toAgent("a1")), ["r1"]);
+    assert.deepEqual(executedCommands(t.toAgent("a2")), ["r2"]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() with a repeated requestId returns the same command without queuing", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    await t.ask("busy");
+    const input = { agentId: "a1", command: "ls", priority: "normal" as const };
+    const first = await t.commands.request(USER, input, { requestId: "r-1" });
+    const frames = t.dashboard.frames.length;
+    const again = await t.commands.request(USER, input, { requestId: "r-1" });
+    assert.equal(first.duplicate, false);
+    assert.equal(again.duplicate, true);
+    assert.deepEqual(again.command, first.command);
+    assert.equal(t.commands.queueOf("a1").length, 1);
+    assert.equal(t.dashboard.frames.length, frames);
+    // Another user with the same request id gets a new command.
+    const other = await t.commands.request({ id: "other" }, input, {
+      requestId: "r-1",
+    });
+    assert.equal(other.duplicate, false);
+    assert.notEqual(other.command.id, first.command.id);
+    assert.equal(t.commands.queueOf("a1").length, 2);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() with a repeated requestId returns the live state", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const input = { agentId: "a1", command: "ls", priority: "normal" as const };
+    const first = await t.commands.request(USER, input, { requestId: "r-1" });
+    await t.commands.started("a1", first.command.id);
+    const again = await t.commands.request(USER, input, { requestId: "r-1" });
+    assert.equal(again.duplicate, true);
+    assert.equal(again.command.id, first.command.id);
+    assert.equal(again.command.status, "running");
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.request() answers the origin with replyTo and skips it in the broadcast", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const origin = new RecordingPeer("origin");
+    t.dashboards.add(origin);
+    const { command } = await t.commands.request(USER, {
+      agentId: "a1",
+      command: "ls",
+      priority: "normal",
+    }, { requestId: "req-9", origin });
+    const originStatuses = origin.messages().filter((m) =>
+      m.type === "command:status"
+    ).map((m) => m.payload);
+    assert.deepEqual(originStatuses, [{ command, replyTo: "req-9" }]);
+    assert.deepEqual(t.toDashboard("command:status"), [{ command }]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.output() drops a duplicate seq without broadcasting", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("ls");
+    await t.commands.started("a1", command.id);
+    const chunk = (seq: number, data: string) => ({
+      commandId: command.id,
+      seq,
+      stream: "stdout" as const,
+      data,
+    });
+    assert.equal(await t.commands.output("a1", chunk(1, "one\n")), 1);
+    assert.equal(await t.commands.output("a1", chunk(2, "two\n")), 2);
+    assert.equal(await t.commands.output("a1", chunk(1, "again\n")), 2);
+    assert.equal(await t.commands.output("a1", chunk(2, "again\n")), 2);
+    assert.deepEqual(t.toDashboard("terminal:output"), [
+      {
+        agentId: "a1",
+        commandId: command.id,
+        seq: 1,
+        stream: "stdout",
+        data: "one\n",
+      },
+      {
+        agentId: "a1",
+        commandId: command.id,
+        seq: 2,
+        stream: "stdout",
+        data: "two\n",
+      },
+    ]);
+    const stored = [];
+    for await (const c of t.commands.readOutput(command.id, 0)) stored.push(c);
+    assert.deepEqual(stored, [
+      { seq: 1, stream: "stdout", data: "one\n" },
+      { seq: 2, stream: "stdout", data: "two\n" },
+    ]);
+    assert.equal(await t.commands.lastSeq(command.id), 2);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.output() broadcasts terminal:gap before a chunk after a gap", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("ls");
+    await t.commands.started("a1", command.id);
+    const send = (seq: number) =>
+      t.commands.output("a1", {
+        commandId: command.id,
+        seq,
+        stream: "stderr",
+        data: `#${seq}`,
+      });
+    await send(1);
+    t.dashboard.frames.length = 0;
+    assert.equal(await send(5), 5);
+    assert.deepEqual(
+      t.dashboard.messages().map((m) => [m.type, m.payload]),
+      [
+        ["terminal:gap", {
+          agentId: "a1",
+          commandId: command.id,
+          fromSeq: 2,
+          toSeq: 4,
+        }],
+        ["terminal:output", {
+          agentId: "a1",
+          commandId: command.id,
+          seq: 5,
+          stream: "stderr",
+          data: "#5",
+        }],
+      ],
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.output() counts outputBytes in UTF-8 bytes", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("ls");
+    await t.commands.started("a1", command.id);
+    // "é" is 2 bytes, "€" 3, "🚀" 4 (2 UTF-16 units): 1 + 2 + 3 + 4 = 10.
+    await t.commands.output("a1", {
+      commandId: command.id,
+      seq: 1,
+      stream: "pty",
+      data: "aé€🚀",
+    });
+    await t.commands.output("a1", {
+      commandId: command.id,
+      seq: 2,
+      stream: "pty",
+      data: "\x1b[0m",
+    });
+    assert.equal((await t.commands.get(command.id))?.outputBytes, 14);
+    await t.finish("a1", command.id);
+    assert.equal(t.statuses(command.id).at(-1)?.outputBytes, 14);
+    assert.equal((await t.storage.getCommand(command.id))?.info.outputBytes, 14);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.output() throws NOT_FOUND for a command the agent does not run", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    await assert.rejects(
+      t.commands.output("a1", {
+        commandId: "nope",
+        seq: 1,
+        stream: "stdout",
+        data: "x",
+      }),
+      (error: unknown) =>
+        error instanceof FlightdeckError && error.code === "NOT_FOUND",
+    );
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.create() restores queued commands in the same order after a restart", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv });
+  first.connect("a1");
+  const running = await first.ask("running");
+  await first.commands.started("a1", running.command.id);
+  await first.ask("low", "low");
+  await first.ask("normal-1");
+  await first.ask("high", "high");
+  await first.ask("normal-2");
+  const before = first.commands.queueOf("a1");
+  first.commands.close();
+
+  const second = await setup({ kv });
+  try {
+    assert.deepEqual(second.commands.queueOf("a1"), before);
+    assert.deepEqual(second.commands.queuedAgents(), ["a1"]);
+    const restored = await second.commands.get(running.command.id);
+    assert.equal(restored?.status, "running");
+    // The agent reconnects still running its command: it is not sent again.
+    second.connect("a1");
+    await second.commands.agentConnected("a1", [{
+      commandId: running.command.id,
+      lastSeq: 0,
+    }]);
+    assert.deepEqual(executedCommands(second.toAgent("a1")), []);
+    assert.deepEqual(second.toAgent("a1", "terminal:ack").map((m) => m.payload), [
+      { commandId: running.command.id, seq: 0 },
+    ]);
+    let current = running.command.id;
+    for (let i = 0; i < 4; i++) {
+      await second.finish("a1", current);
+      current =
+        (second.toAgent("a1", "command:execute").at(-1)!.payload
+          .command as CommandInfo).id;
+      await second.commands.started("a1", current);
+    }
+    await second.finish("a1", current);
+    assert.deepEqual(executedCommands(second.toAgent("a1")), [
+      "high",
+      "normal-1",
+      "normal-2",
+      "low",
+    ]);
+  } finally {
+    second.close();
+  }
+});
+
+Deno.test("CommandService.agentConnected() puts a dispatched, never started command back at the head of the queue", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv });
+  first.connect("a1");
+  const dispatched = await first.ask("dispatched");
+  const queued = await first.ask("queued");
+  assert.deepEqual(executedCommands(first.toAgent("a1")), ["dispatched"]);
+  first.commands.close();
+
+  const second = await setup({ kv });
+  try {
+    assert.deepEqual(second.commands.queueOf("a1").map((q) => q.commandId), [
+      queued.command.id,
+    ]);
+    second.connect("a1");
+    await second.commands.agentConnected("a1", []);
+    // Back at the head of the queue (it is older), then dispatched again.
+    const queues = second.toDashboard("command:queue");
+    assert.deepEqual(queues, [
+      {
+        agentId: "a1",
+        queue: [
+          {
+            commandId: dispatched.command.id,
+            priority: "normal",
+            position: 0,
+          },
+          { commandId: queued.command.id, priority: "normal", position: 1 },
+        ],
+      },
+      {
+        agentId: "a1",
+        queue: [{
+          commandId: queued.command.id,
+          priority: "normal",
+          position: 0,
+        }],
+      },
+    ]);
+    const executes = second.toAgent("a1", "command:execute");
+    assert.equal(executes.length, 1);
+    assert.equal(
+      (executes[0].payload.command as CommandInfo).id,
+      dispatched.command.id,
+    );
+    assert.equal(second.registry.get("a1")?.currentCommandId, dispatched.command.id);
+    assert.deepEqual(second.statuses(), []);
+  } finally {
+    second.close();
+  }
+});
+
+Deno.test("CommandService.agentConnected() finishes a started command the agent no longer reports as interrupted", async () => {
+  const t = await setup();
+  try {
+    const oldPeer = t.connect("a1");
+    const lost = await t.ask("lost");
+    await t.commands.started("a1", lost.command.id);
+    await t.ask("next");
+    t.registry.disconnect(oldPeer);
+    t.connect("a1");
+    await t.commands.agentConnected("a1", []);
+    const final = t.statuses(lost.command.id).at(-1)!;
+    assert.equal(final.status, "interrupted");
+    assert.equal(final.exitCode, null);
+    assert.ok(final.completedAt! >= final.startedAt!);
+    assert.deepEqual(executedCommands(t.toAgent("a1")), ["lost", "next"]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.agentConnected() repeats a pending interrupt for a reported command", async () => {
+  const t = await setup();
+  try {
+    const oldPeer = t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    await t.commands.output("a1", {
+      commandId: command.id,
+      seq: 1,
+      stream: "stdout",
+      data: "x",
+    });
+    t.registry.disconnect(oldPeer);
+    await t.commands.interrupt(command.id, "stop");
+    t.sent.clear();
+    t.connect("a1");
+    await t.commands.agentConnected("a1", [{ commandId: command.id, lastSeq: 3 }]);
+    assert.deepEqual(t.toAgent("a1").map((m) => [m.type, m.payload]), [
+      ["terminal:ack", { commandId: command.id, seq: 1 }],
+      ["command:interrupt", {
+        commandId: command.id,
+        reason: "stop",
+        graceMs: GRACE_MS,
+      }],
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.started() with timeoutMs interrupts and finishes as timeout", async () => {
+  const clock = FakeTimers.install({
+    toFake: ["setTimeout", "clearTimeout"],
+  });
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.commands.request(USER, {
+      agentId: "a1",
+      command: "sleep 100",
+      priority: "normal",
+      timeoutMs: 5_000,
+    });
+    await t.commands.started("a1", command.id);
+    clock.tick(4_999);
+    assert.deepEqual(t.toAgent("a1", "command:interrupt"), []);
+    clock.tick(1);
+    await t.commands.idle();
+    assert.deepEqual(t.toAgent("a1", "command:interrupt").map((m) => m.payload), [
+      { commandId: command.id, reason: "timeout", graceMs: GRACE_MS },
+    ]);
+    await t.finish("a1", command.id, null, "interrupted");
+    const final = t.statuses(command.id).at(-1)!;
+    assert.deepEqual([final.status, final.exitCode], ["timeout", null]);
+  } finally {
+    t.close();
+    clock.uninstall();
+  }
+});

@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import type { AgentInfo } from "../protocol.ts";
+import { RecordingPeer } from "./peer.ts";
+import { type AgentHello, Registry } from "./registry.ts";
+
+function hello(id: string, name = id): AgentHello {
+  return {
+    id,
+    name,
+    type: "shell",
+    capabilities: ["pty"],
+    hostname: "host-1",
+  };
+}
+
+function setup() {
+  const changes: AgentInfo[] = [];
+  let now = 1_000;
+  const registry = new Registry((info) => changes.push(info), () => now);
+  return {
+    registry,
+    changes,
+    setNow(value: number) {
+      now = value;
+    },
+  };
+}
+
+Deno.test("Registry.connect() reports the new agent once via onChange", () => {
+  const { registry, changes } = setup();
+  const peer = new RecordingPeer("p1");
+  const { info, replaced } = registry.connect(hello("a1", "Alpha"), peer);
+  const expected: AgentInfo = {
+    id: "a1",
+    name: "Alpha",
+    type: "shell",
+    capabilities: ["pty"],
+    hostname: "host-1",
+    status: "online",
+    connectedAt: 1_000,
+    lastSeenAt: 1_000,
+    currentCommandId: null,
+  };
+  assert.deepEqual(info, expected);
+  assert.equal(replaced, null);
+  assert.deepEqual(changes, [expected]);
+  assert.equal(registry.peerOf("a1"), peer);
+  assert.equal(registry.agentOf(peer), "a1");
+  assert.equal(registry.isOnline("a1"), true);
+  assert.deepEqual(registry.onlineIds(), ["a1"]);
+});
+
+Deno.test("Registry.disconnect() marks the agent offline and reports it once", () => {
+  const { registry, changes, setNow } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  changes.length = 0;
+  setNow(2_000);
+  assert.equal(registry.disconnect(peer), true);
+  assert.equal(changes.length, 1);
+  assert.equal(changes[0].status, "offline");
+  assert.equal(changes[0].lastSeenAt, 2_000);
+  assert.equal(changes[0].connectedAt, 1_000);
+  assert.deepEqual(registry.get("a1"), changes[0]);
+  assert.equal(registry.peerOf("a1"), null);
+  assert.equal(registry.agentOf(peer), undefined);
+  assert.equal(registry.isOnline("a1"), false);
+  assert.deepEqual(registry.onlineIds(), []);
+});
+
+Deno.test("Registry.disconnect() returns false for a peer twice and reports nothing", () => {
+  const { registry, changes } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  registry.disconnect(peer);
+  changes.length = 0;
+  assert.equal(registry.disconnect(peer), false);
+  assert.deepEqual(changes, []);
+});
+
+Deno.test("Registry.disconnect() returns false for an unknown peer and reports nothing", () => {
+  const { registry, changes } = setup();
+  registry.connect(hello("a1"), new RecordingPeer("p1"));
+  changes.length = 0;
+  assert.equal(registry.disconnect(new RecordingPeer("stranger")), false);
+  assert.deepEqual(changes, []);
+  assert.equal(registry.get("a1")?.status, "online");
+});
+
+Deno.test("Registry.connect() returns the replaced peer", () => {
+  const { registry, changes, setNow } = setup();
+  const first = new RecordingPeer("p1");
+  const second = new RecordingPeer("p2");
+  registry.connect(hello("a1"), first);
+  changes.length = 0;
+  setNow(5_000);
+  const { info, replaced } = registry.connect(hello("a1"), second);
+  assert.equal(replaced, first);
+  assert.equal(info.status, "online");
+  assert.equal(info.connectedAt, 5_000);
+  assert.deepEqual(changes, [info]);
+  assert.equal(registry.peerOf("a1"), second);
+  assert.equal(registry.agentOf(first), undefined);
+  assert.equal(registry.agentOf(second), "a1");
+});
+
+Deno.test("Registry.connect() with the same peer again replaces nothing", () => {
+  const { registry } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  assert.equal(registry.connect(hello("a1"), peer).replaced, null);
+  assert.equal(registry.peerOf("a1"), peer);
+});
+
+Deno.test("Registry.disconnect() returns false for a replaced peer and reports nothing", () => {
+  const { registry, changes } = setup();
+  const first = new RecordingPeer("p1");
+  const second = new RecordingPeer("p2");
+  registry.connect(hello("a1"), first);
+  registry.connect(hello("a1"), second);
+  changes.length = 0;
+  assert.equal(registry.disconnect(first), false);
+  assert.deepEqual(changes, []);
+  assert.equal(registry.get("a1")?.status, "online");
+  assert.equal(registry.peerOf("a1"), second);
+  assert.equal(registry.disconnect(second), true);
+  assert.equal(changes.length, 1);
+});
+
+Deno.test("Registry.setCurrentCommand() toggles busy and online", () => {
+  const { registry, changes } = setup();
+  registry.connect(hello("a1"), new RecordingPeer("p1"));
+  changes.length = 0;
+  assert.equal(registry.setCurrentCommand("a1", "c1"), true);
+  assert.equal(registry.get("a1")?.status, "busy");
+  assert.equal(registry.get("a1")?.currentCommandId, "c1");
+  assert.equal(registry.setCurrentCommand("a1", null), true);
+  assert.equal(registry.get("a1")?.status, "online");
+  assert.equal(registry.get("a1")?.currentCommandId, null);
+  assert.deepEqual(
+    changes.map((c) => [c.status, c.currentCommandId]),
+    [["busy", "c1"], ["online", null]],
+  );
+});
+
+Deno.test("Registry.setCurrentCommand() returns false when nothing changed", () => {
+  const { registry, changes } = setup();
+  registry.connect(hello("a1"), new RecordingPeer("p1"));
+  registry.setCurrentCommand("a1", "c1");
+  changes.length = 0;
+  assert.equal(registry.setCurrentCommand("a1", "c1"), false);
+  assert.equal(registry.setCurrentCommand("unknown", "c1"), false);
+  assert.deepEqual(changes, []);
+});
+
+Deno.test("Registry.setCurrentCommand() keeps an offline agent offline", () => {
+  const { registry } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  registry.disconnect(peer);
+  assert.equal(registry.setCurrentCommand("a1", "c1"), true);
+  assert.equal(registry.get("a1")?.status, "offline");
+  assert.equal(registry.get("a1")?.currentCommandId, "c1");
+});
+
+Deno.test("Registry.connect() keeps the current command and reports busy", () => {
+  const { registry } = setup();
+  const first = new RecordingPeer("p1");
+  registry.connect(hello("a1"), first);
+  registry.setCurrentCommand("a1", "c1");
+  registry.disconnect(first);
+  const { info } = registry.connect(hello("a1"), new RecordingPeer("p2"));
+  assert.equal(info.status, "busy");
+  assert.equal(info.currentCommandId, "c1");
+});
+
+Deno.test("Registry.list() puts online agents first, then sorts by name", () => {
+  const { registry } = setup();
+  const gone = new RecordingPeer("p-gone");
+  registry.connect(hello("a1", "zulu"), new RecordingPeer("p1"));
+  registry.connect(hello("a2", "alpha"), gone);
+  registry.connect(hello("a3", "mike"), new RecordingPeer("p3"));
+  registry.connect(hello("a4", "bravo"), new RecordingPeer("p4"));
+  registry.setCurrentCommand("a1", "c1");
+  registry.disconnect(gone);
+  assert.deepEqual(
+    registry.list().map((a) => [a.name, a.status]),
+    [["bravo", "online"], ["mike", "online"], ["zulu", "busy"], [
+      "alpha",
+      "offline",
+    ]],
+  );
+});
+
+Deno.test("Registry.list() orders agents with the same name by id", () => {
+  const { registry } = setup();
+  registry.connect(hello("b", "same"), new RecordingPeer("p1"));
+  registry.connect(hello("a", "same"), new RecordingPeer("p2"));
+  assert.deepEqual(registry.list().map((a) => a.id), ["a", "b"]);
+});
+
+Deno.test("Registry.restore() marks agents offline without reporting", () => {
+  const { registry, changes } = setup();
+  const stored: AgentInfo = {
+    ...hello("a1"),
+    status: "online",
+    connectedAt: 10,
+    lastSeenAt: 20,
+    currentCommandId: null,
+  };
+  registry.restore([stored]);
+  assert.deepEqual(registry.get("a1"), { ...stored, status: "offline" });
+  assert.equal(registry.isOnline("a1"), false);
+  assert.deepEqual(changes, []);
+});
+
+Deno.test("Registry.restore() does not overwrite a connected agent", () => {
+  const { registry } = setup();
+  registry.connect(hello("a1", "live"), new RecordingPeer("p1"));
+  registry.restore([{
+    ...hello("a1", "stale"),
+    status: "online",
+    connectedAt: 10,
+    lastSeenAt: 20,
+    currentCommandId: null,
+  }]);
+  assert.equal(registry.get("a1")?.name, "live");
+  assert.equal(registry.get("a1")?.status, "online");
+});
+
+Deno.test("Registry.touch() updates lastSeenAt without reporting", () => {
+  const { registry, changes, setNow } = setup();
+  registry.connect(hello("a1"), new RecordingPeer("p1"));
+  changes.length = 0;
+  setNow(9_000);
+  registry.touch("a1");
+  registry.touch("unknown");
+  assert.equal(registry.get("a1")?.lastSeenAt, 9_000);
+  assert.deepEqual(changes, []);
+});
