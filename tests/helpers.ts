@@ -526,3 +526,25 @@ export class RawAgent {
     await this.close();
   }
 }
+
+/** `promise`, or a rejection after `ms` (the timer is always cleared). */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what = "operation",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Timed out after ${ms} ms: ${what}`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

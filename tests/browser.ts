@@ -1,0 +1,126 @@
+/**
+ * Headless Chromium for end-to-end tests (puppeteer-core + Debian chromium).
+ *
+ * @module
+ */
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+
+/** Path of the Chromium binary (override with CHROMIUM_PATH). */
+export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+
+/** Launch Chromium with a fresh profile; dispose to close and clean up. */
+export async function launchBrowser(): Promise<Browser & AsyncDisposable> {
+  const profile = await Deno.makeTempDir({ prefix: "flightdeck-chromium-" });
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      `--user-data-dir=${profile}`,
+    ],
+  });
+  return Object.assign(browser, {
+    async [Symbol.asyncDispose]() {
+      await browser.close();
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    },
+  });
+}
+
+/** Lines of the page's xterm.js buffer, trailing blanks trimmed. */
+export function terminalLines(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const term = (globalThis as unknown as {
+      __flightdeckTerminal?: {
+        buffer: {
+          active: {
+            length: number;
+            getLine(
+              i: number,
+            ): { translateToString(trim: boolean): string } | undefined;
+          };
+        };
+      };
+    }).__flightdeckTerminal;
+    if (!term) return [];
+    const lines: string[] = [];
+    for (let i = 0; i < term.buffer.active.length; i++) {
+      lines.push(term.buffer.active.getLine(i)?.translateToString(true) ?? "");
+    }
+    while (lines.length && lines[lines.length - 1] === "") lines.pop();
+    return lines;
+  });
+}
+
+/**
+ * Foreground palette colour of the first cell of the last output `text` in the terminal
+ * (-1 for the default colour), or null when `text` is not on screen.
+ */
+export function terminalColorOf(
+  page: Page,
+  text: string,
+): Promise<number | null> {
+  return page.evaluate((needle: string) => {
+    type Cell = {
+      isFgPalette(): boolean;
+      isFgDefault(): boolean;
+      getFgColor(): number;
+    };
+    const term = (globalThis as unknown as {
+      __flightdeckTerminal?: {
+        buffer: {
+          active: {
+            length: number;
+            getLine(i: number): {
+              translateToString(trim: boolean): string;
+              getCell(x: number): Cell | undefined;
+            } | undefined;
+          };
+        };
+      };
+    }).__flightdeckTerminal;
+    if (!term) return null;
+    // From the bottom, skipping "$ command" header lines that echo the input.
+    for (let i = term.buffer.active.length - 1; i >= 0; i--) {
+      const line = term.buffer.active.getLine(i);
+      const text = line?.translateToString(false) ?? "";
+      const x = text.startsWith("$ ") ? -1 : text.indexOf(needle);
+      if (line && x >= 0) {
+        const cell = line.getCell(x);
+        if (!cell || cell.isFgDefault()) return -1;
+        return cell.isFgPalette() ? cell.getFgColor() : -2;
+      }
+    }
+    return null;
+  }, text);
+}
+
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
+export async function eventually<T>(
+  check: () => Promise<T | null | undefined | false>,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `Timed out after ${timeoutMs} ms waiting for ${what}${
+      last ? `: ${last}` : ""
+    }`,
+  );
+}
