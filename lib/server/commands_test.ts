@@ -61,8 +61,11 @@ async function setup(
   const statuses = (commandId?: string) =>
     toDashboard("command:status").map((p) => p.command as CommandInfo)
       .filter((c) => !commandId || c.id === commandId);
-  const ask = (command: string, priority: Priority = "normal", agentId = "a1") =>
-    commands.request(USER, { agentId, command, priority });
+  const ask = (
+    command: string,
+    priority: Priority = "normal",
+    agentId = "a1",
+  ) => commands.request(USER, { agentId, command, priority });
   const finish = async (
     agentId: string,
     commandId: string,
@@ -302,11 +305,14 @@ Deno.test("CommandService.completed() reports failed with a non-zero exitCode", 
     const { command } = await t.ask("false");
     await t.commands.started("a1", command.id);
     await t.finish("a1", command.id, 2);
-    assert.deepEqual(t.statuses(command.id).map((c) => [c.status, c.exitCode]), [
-      ["queued", null],
-      ["running", null],
-      ["failed", 2],
-    ]);
+    assert.deepEqual(
+      t.statuses(command.id).map((c) => [c.status, c.exitCode]),
+      [
+        ["queued", null],
+        ["running", null],
+        ["failed", 2],
+      ],
+    );
   } finally {
     t.close();
   }
@@ -340,11 +346,14 @@ Deno.test("CommandService.completed() reports interrupted with a null exitCode",
     const { command } = await t.ask("sleep 100");
     await t.commands.started("a1", command.id);
     await t.finish("a1", command.id, 130, "interrupted");
-    assert.deepEqual(t.statuses(command.id).map((c) => [c.status, c.exitCode]), [
-      ["queued", null],
-      ["running", null],
-      ["interrupted", null],
-    ]);
+    assert.deepEqual(
+      t.statuses(command.id).map((c) => [c.status, c.exitCode]),
+      [
+        ["queued", null],
+        ["running", null],
+        ["interrupted", null],
+      ],
+    );
   } finally {
     t.close();
   }
@@ -439,7 +448,10 @@ Deno.test("CommandService.interrupt() removes a queued command and broadcasts co
       queue: [{ commandId: keep.command.id, priority: "normal", position: 0 }],
     }]);
     assert.deepEqual(t.toAgent("a1", "command:interrupt"), []);
-    assert.equal((await t.commands.get(drop.command.id))?.status, "interrupted");
+    assert.equal(
+      (await t.commands.get(drop.command.id))?.status,
+      "interrupted",
+    );
     await assert.rejects(
       t.commands.interrupt(drop.command.id),
       (error: unknown) =>
@@ -458,9 +470,12 @@ Deno.test("CommandService.interrupt() sends command:interrupt with graceMs for a
     await t.commands.started("a1", command.id);
     const info = await t.commands.interrupt(command.id, "stop it");
     assert.equal(info.status, "running");
-    assert.deepEqual(t.toAgent("a1", "command:interrupt").map((m) => m.payload), [
-      { commandId: command.id, reason: "stop it", graceMs: GRACE_MS },
-    ]);
+    assert.deepEqual(
+      t.toAgent("a1", "command:interrupt").map((m) => m.payload),
+      [
+        { commandId: command.id, reason: "stop it", graceMs: GRACE_MS },
+      ],
+    );
     // The state changes only when the agent reports completion.
     await t.finish("a1", command.id, null, "interrupted");
     assert.equal(t.statuses(command.id).at(-1)?.status, "interrupted");
@@ -689,7 +704,10 @@ Deno.test("CommandService.output() counts outputBytes in UTF-8 bytes", async () 
     assert.equal((await t.commands.get(command.id))?.outputBytes, 14);
     await t.finish("a1", command.id);
     assert.equal(t.statuses(command.id).at(-1)?.outputBytes, 14);
-    assert.equal((await t.storage.getCommand(command.id))?.info.outputBytes, 14);
+    assert.equal(
+      (await t.storage.getCommand(command.id))?.info.outputBytes,
+      14,
+    );
   } finally {
     t.close();
   }
@@ -740,15 +758,17 @@ Deno.test("CommandService.create() restores queued commands in the same order af
       lastSeq: 0,
     }]);
     assert.deepEqual(executedCommands(second.toAgent("a1")), []);
-    assert.deepEqual(second.toAgent("a1", "terminal:ack").map((m) => m.payload), [
-      { commandId: running.command.id, seq: 0 },
-    ]);
+    assert.deepEqual(
+      second.toAgent("a1", "terminal:ack").map((m) => m.payload),
+      [
+        { commandId: running.command.id, seq: 0 },
+      ],
+    );
     let current = running.command.id;
     for (let i = 0; i < 4; i++) {
       await second.finish("a1", current);
-      current =
-        (second.toAgent("a1", "command:execute").at(-1)!.payload
-          .command as CommandInfo).id;
+      current = (second.toAgent("a1", "command:execute").at(-1)!.payload
+        .command as CommandInfo).id;
       await second.commands.started("a1", current);
     }
     await second.finish("a1", current);
@@ -808,7 +828,10 @@ Deno.test("CommandService.agentConnected() puts a dispatched, never started comm
       (executes[0].payload.command as CommandInfo).id,
       dispatched.command.id,
     );
-    assert.equal(second.registry.get("a1")?.currentCommandId, dispatched.command.id);
+    assert.equal(
+      second.registry.get("a1")?.currentCommandId,
+      dispatched.command.id,
+    );
     assert.deepEqual(second.statuses(), []);
   } finally {
     second.close();
@@ -851,7 +874,10 @@ Deno.test("CommandService.agentConnected() repeats a pending interrupt for a rep
     await t.commands.interrupt(command.id, "stop");
     t.sent.clear();
     t.connect("a1");
-    await t.commands.agentConnected("a1", [{ commandId: command.id, lastSeq: 3 }]);
+    await t.commands.agentConnected("a1", [{
+      commandId: command.id,
+      lastSeq: 3,
+    }]);
     assert.deepEqual(t.toAgent("a1").map((m) => [m.type, m.payload]), [
       ["terminal:ack", { commandId: command.id, seq: 1 }],
       ["command:interrupt", {
@@ -883,9 +909,12 @@ Deno.test("CommandService.started() with timeoutMs interrupts and finishes as ti
     assert.deepEqual(t.toAgent("a1", "command:interrupt"), []);
     clock.tick(1);
     await t.commands.idle();
-    assert.deepEqual(t.toAgent("a1", "command:interrupt").map((m) => m.payload), [
-      { commandId: command.id, reason: "timeout", graceMs: GRACE_MS },
-    ]);
+    assert.deepEqual(
+      t.toAgent("a1", "command:interrupt").map((m) => m.payload),
+      [
+        { commandId: command.id, reason: "timeout", graceMs: GRACE_MS },
+      ],
+    );
     await t.finish("a1", command.id, null, "interrupted");
     const final = t.statuses(command.id).at(-1)!;
     assert.deepEqual([final.status, final.exitCode], ["timeout", null]);

@@ -45,7 +45,10 @@ Deno.test("Storage.appendOutput() and readOutput() round-trip chunks in seq orde
     const storage = new Storage(kv);
     await storage.appendOutput("c1", 2, { stream: "stderr", data: "two" });
     await storage.appendOutput("c1", 1, { stream: "stdout", data: "one" });
-    await storage.appendOutput("c1", 3, { stream: "pty", data: "\x1b[1mthree" });
+    await storage.appendOutput("c1", 3, {
+      stream: "pty",
+      data: "\x1b[1mthree",
+    });
     await storage.appendOutput("c2", 1, { stream: "stdout", data: "other" });
     assert.deepEqual(await readAll(storage, "c1"), [
       { seq: 1, stream: "stdout", data: "one" },
@@ -73,7 +76,9 @@ Deno.test("Storage.appendOutput() splits a large chunk without breaking a surrog
     await storage.appendOutput("c1", 1, { stream: "stdout", data });
     await storage.appendOutput("c1", 2, { stream: "stdout", data: "tail" });
     const parts = [];
-    for await (const entry of kv.list<StoredChunk>({ prefix: ["out", "c1", 1] })) {
+    for await (
+      const entry of kv.list<StoredChunk>({ prefix: ["out", "c1", 1] })
+    ) {
       parts.push(entry.value.data);
     }
     assert.ok(parts.length > 2);

@@ -1,0 +1,243 @@
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import { SignJWT } from "jose";
+import type { Role } from "../protocol.ts";
+import {
+  Auth,
+  AuthError,
+  LoginCodes,
+  parseTtl,
+  requestToken,
+  roleAllows,
+  SESSION_COOKIE,
+  sessionCookie,
+} from "./auth.ts";
+
+const SECRET = "s".repeat(32);
+
+function authError(message: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof AuthError);
+    assert.equal(error.name, "AuthError");
+    assert.equal(error.message, message);
+    return true;
+  };
+}
+
+Deno.test("Auth.sign() and verify() round-trip role and subject", async () => {
+  const auth = new Auth(SECRET);
+  const before = Date.now();
+  const token = await auth.sign({ role: "operator", subject: "alice" });
+  const principal = await auth.verify(token);
+  assert.equal(principal.id, "alice");
+  assert.equal(principal.role, "operator");
+  assert.equal(principal.agentId, undefined);
+  assert.ok(principal.expiresAt >= Math.floor(before / 1000) * 1000 + 3600_000);
+  assert.ok(principal.expiresAt <= Date.now() + 3600_000);
+});
+
+Deno.test("Auth.sign() and verify() round-trip an agent token with agentId", async () => {
+  const auth = new Auth(SECRET);
+  const token = await auth.sign({
+    role: "agent",
+    agentId: "a-12",
+    ttlSeconds: 60,
+  });
+  const principal = await auth.verify(token);
+  assert.deepEqual(
+    { ...principal, expiresAt: undefined },
+    { id: "agent:a-12", role: "agent", agentId: "a-12", expiresAt: undefined },
+  );
+});
+
+Deno.test("Auth.sign() defaults the subject to the role name", async () => {
+  const auth = new Auth(SECRET);
+  const principal = await auth.verify(await auth.sign({ role: "viewer" }));
+  assert.equal(principal.id, "viewer");
+});
+
+Deno.test('Auth.verify() throws AuthError "Token expired" after the ttl', async () => {
+  const clock = FakeTimers.install({
+    now: 1_700_000_000_000,
+    toFake: ["Date"],
+  });
+  try {
+    const auth = new Auth(SECRET);
+    const token = await auth.sign({ role: "admin", ttlSeconds: 1 });
+    assert.equal(
+      (await auth.verify(token)).expiresAt,
+      1_700_000_001_000,
+    );
+    clock.tick(1_001);
+    await assert.rejects(auth.verify(token), authError("Token expired"));
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("Auth.verify() throws AuthError for a token signed with another secret", async () => {
+  const token = await new Auth("x".repeat(32)).sign({ role: "admin" });
+  await assert.rejects(
+    new Auth(SECRET).verify(token),
+    authError("Invalid token"),
+  );
+});
+
+Deno.test("Auth.verify() throws AuthError for a missing or malformed token", async () => {
+  const auth = new Auth(SECRET);
+  await assert.rejects(auth.verify(null), authError("Missing token"));
+  await assert.rejects(auth.verify(undefined), authError("Missing token"));
+  await assert.rejects(auth.verify(""), authError("Missing token"));
+  await assert.rejects(auth.verify("not.a.jwt"), authError("Invalid token"));
+});
+
+Deno.test("Auth.verify() refuses an agent token without agentId", async () => {
+  const key = new TextEncoder().encode(SECRET);
+  const token = await new SignJWT({ role: "agent" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer("flightdeck")
+    .setSubject("agent:x")
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(key);
+  await assert.rejects(
+    new Auth(SECRET).verify(token),
+    authError("Agent token without agentId"),
+  );
+});
+
+Deno.test("Auth.verify() refuses an unknown role or a foreign issuer", async () => {
+  const key = new TextEncoder().encode(SECRET);
+  const sign = (role: string, issuer: string) =>
+    new SignJWT({ role })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(issuer)
+      .setSubject("someone")
+      .setExpirationTime("1h")
+      .sign(key);
+  const auth = new Auth(SECRET);
+  await assert.rejects(
+    auth.verify(await sign("root", "flightdeck")),
+    authError("Invalid token claims"),
+  );
+  await assert.rejects(
+    auth.verify(await sign("admin", "elsewhere")),
+    authError("Invalid token"),
+  );
+});
+
+Deno.test("Auth.sign() throws TypeError for the agent role without agentId", async () => {
+  await assert.rejects(
+    new Auth(SECRET).sign({ role: "agent" }),
+    TypeError,
+  );
+});
+
+Deno.test("Auth constructor throws RangeError for a short secret", () => {
+  assert.throws(() => new Auth("s".repeat(31)), RangeError);
+});
+
+Deno.test("requestToken() reads a Bearer header", () => {
+  const req = new Request("http://localhost/", {
+    headers: { authorization: "Bearer abc.def.ghi " },
+  });
+  assert.equal(requestToken(req), "abc.def.ghi");
+  const lower = new Request("http://localhost/", {
+    headers: { authorization: "bearer xyz" },
+  });
+  assert.equal(requestToken(lower), "xyz");
+});
+
+Deno.test("requestToken() reads the session cookie", () => {
+  const req = new Request("http://localhost/", {
+    headers: { cookie: `theme=dark; ${SESSION_COOKIE}=a%2Eb=c; other=1` },
+  });
+  assert.equal(requestToken(req), "a.b=c");
+});
+
+Deno.test("requestToken() prefers the Bearer header over the cookie", () => {
+  const req = new Request("http://localhost/", {
+    headers: {
+      authorization: "Bearer from-header",
+      cookie: `${SESSION_COOKIE}=from-cookie`,
+    },
+  });
+  assert.equal(requestToken(req), "from-header");
+});
+
+Deno.test("requestToken() returns null without a token", () => {
+  assert.equal(requestToken(new Request("http://localhost/")), null);
+  const basic = new Request("http://localhost/?token=abc", {
+    headers: { authorization: "Basic abc", cookie: "other=1" },
+  });
+  assert.equal(requestToken(basic), null);
+});
+
+Deno.test("sessionCookie() is HttpOnly and SameSite=Strict", () => {
+  assert.equal(
+    sessionCookie("t", 60, false),
+    `${SESSION_COOKIE}=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=60`,
+  );
+  assert.ok(sessionCookie("t", 60, true).endsWith("; Secure"));
+});
+
+Deno.test("roleAllows() ranks viewer < operator < admin and keeps agent apart", () => {
+  const roles: Role[] = ["viewer", "operator", "admin", "agent"];
+  const table = Object.fromEntries(
+    roles.map((role) => [
+      role,
+      roles.filter((required) => roleAllows(role, required)),
+    ]),
+  );
+  assert.deepEqual(table, {
+    viewer: ["viewer"],
+    operator: ["viewer", "operator"],
+    admin: ["viewer", "operator", "admin"],
+    agent: ["agent"],
+  });
+});
+
+Deno.test("parseTtl() parses seconds, minutes, hours and days", () => {
+  assert.equal(parseTtl("90"), 90);
+  assert.equal(parseTtl("90s"), 90);
+  assert.equal(parseTtl("15m"), 900);
+  assert.equal(parseTtl("1h"), 3600);
+  assert.equal(parseTtl("7d"), 604800);
+  assert.equal(parseTtl(" 2 h "), 7200);
+});
+
+Deno.test("parseTtl() throws for invalid or non-positive durations", () => {
+  for (const text of ["", "abc", "1w", "-5m", "1.5h", "h"]) {
+    assert.throws(() => parseTtl(text), {
+      name: "TypeError",
+      message: `Invalid duration "${text}"`,
+    });
+  }
+  assert.throws(() => parseTtl("0"), RangeError);
+  assert.throws(() => parseTtl("0d"), RangeError);
+});
+
+Deno.test("LoginCodes.redeem() works once", () => {
+  const codes = new LoginCodes();
+  const code = codes.create("operator");
+  assert.match(code, /^[0-9a-f]{48}$/);
+  assert.equal(codes.redeem(code), "operator");
+  assert.equal(codes.redeem(code), null);
+  assert.equal(codes.redeem("unknown"), null);
+  assert.equal(codes.redeem(codes.create()), "admin");
+});
+
+Deno.test("LoginCodes.redeem() refuses an expired code", () => {
+  const clock = FakeTimers.install({ now: 0, toFake: ["Date"] });
+  try {
+    const codes = new LoginCodes();
+    const fresh = codes.create("viewer", 1_000);
+    const stale = codes.create("viewer", 1_000);
+    clock.tick(1_000);
+    assert.equal(codes.redeem(fresh), "viewer");
+    clock.tick(1);
+    assert.equal(codes.redeem(stale), null);
+  } finally {
+    clock.uninstall();
+  }
+});

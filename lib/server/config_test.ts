@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { ENV_VARS, loadConfig } from "./config.ts";
+
+const noEnv = () => undefined;
+const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("loadConfig() returns the defaults without environment", () => {
+  assert.deepEqual(loadConfig({}, noEnv), {
+    hostname: "127.0.0.1",
+    port: 8000,
+    dataDir: "./data",
+    allowedOrigins: [],
+    maxFrameBytes: 1024 * 1024,
+    maxQueuePerAgent: 100,
+    heartbeatIntervalMs: 1500,
+    agentTimeoutMs: 5000,
+    dashboardTimeoutMs: 90_000,
+    interruptGraceMs: 2000,
+    maxPeerBufferedBytes: 8 * 1024 * 1024,
+    messageRatePerSecond: 200,
+    commandRatePerMinute: 600,
+    sessionTtlSeconds: 7 * 24 * 3600,
+    printLoginUrl: true,
+  });
+});
+
+Deno.test("loadConfig() parses environment variables", () => {
+  const config = loadConfig(
+    {},
+    envOf({
+      HOSTNAME: "0.0.0.0",
+      PORT: "9090",
+      FLIGHTDECK_DATA: "/var/lib/flightdeck",
+      FLIGHTDECK_SECRET: "k".repeat(40),
+      FLIGHTDECK_KV: ":memory:",
+      FLIGHTDECK_ALLOWED_ORIGINS:
+        "https://a.example, https://b.example:8443 ,,",
+      FLIGHTDECK_MAX_QUEUE: "5",
+      FLIGHTDECK_AGENT_TIMEOUT_MS: "8000",
+      FLIGHTDECK_INTERRUPT_GRACE_MS: "0",
+      FLIGHTDECK_MAX_PEER_BUFFER: "65536",
+    }),
+  );
+  assert.equal(config.hostname, "0.0.0.0");
+  assert.equal(config.port, 9090);
+  assert.equal(config.dataDir, "/var/lib/flightdeck");
+  assert.equal(config.secret, "k".repeat(40));
+  assert.equal(config.kvPath, ":memory:");
+  assert.deepEqual(config.allowedOrigins, [
+    "https://a.example",
+    "https://b.example:8443",
+  ]);
+  assert.equal(config.maxQueuePerAgent, 5);
+  assert.equal(config.agentTimeoutMs, 8000);
+  assert.equal(config.interruptGraceMs, 0);
+  assert.equal(config.maxPeerBufferedBytes, 65536);
+});
+
+Deno.test("loadConfig() ignores empty variables", () => {
+  const config = loadConfig({}, envOf({ PORT: "", FLIGHTDECK_DATA: "" }));
+  assert.equal(config.port, 8000);
+  assert.equal(config.dataDir, "./data");
+});
+
+Deno.test("loadConfig() lets overrides win over the environment", () => {
+  const config = loadConfig(
+    { port: 0, dataDir: ":memory:" },
+    envOf({ PORT: "9090", FLIGHTDECK_DATA: "/tmp/x" }),
+  );
+  assert.equal(config.port, 0);
+  assert.equal(config.dataDir, ":memory:");
+});
+
+Deno.test("loadConfig() throws TypeError naming PORT for an invalid port", () => {
+  for (const port of ["http", "70000", "-1", "80.5"]) {
+    assert.throws(
+      () => loadConfig({}, envOf({ PORT: port })),
+      (error: unknown) => {
+        assert.ok(error instanceof TypeError);
+        assert.match(error.message, /^Invalid configuration "PORT": /);
+        return true;
+      },
+      port,
+    );
+  }
+});
+
+Deno.test("loadConfig() names the variable of an invalid origin", () => {
+  assert.throws(
+    () =>
+      loadConfig(
+        {},
+        envOf({ FLIGHTDECK_ALLOWED_ORIGINS: "https://ok.example,not a url" }),
+      ),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message.startsWith(
+        'Invalid configuration "FLIGHTDECK_ALLOWED_ORIGINS": ',
+      ),
+  );
+});
+
+Deno.test("loadConfig() names the option of an invalid override", () => {
+  assert.throws(
+    () => loadConfig({ heartbeatIntervalMs: 10 }, noEnv),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message.startsWith('Invalid configuration "heartbeatIntervalMs": '),
+  );
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_SECRET: "short" })),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message.startsWith('Invalid configuration "FLIGHTDECK_SECRET": '),
+  );
+});
+
+Deno.test("ENV_VARS lists every variable loadConfig() reads", () => {
+  const read: string[] = [];
+  loadConfig({}, (name) => {
+    read.push(name);
+    return undefined;
+  });
+  assert.deepEqual([...read].sort(), [...ENV_VARS].sort());
+  assert.ok(ENV_VARS.includes("PORT"));
+  assert.ok(ENV_VARS.includes("FLIGHTDECK_DATA"));
+  assert.ok(ENV_VARS.includes("FLIGHTDECK_ALLOWED_ORIGINS"));
+});
