@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- CLI entry point: stdout and stderr are its interface
 /**
  * Production entry: `deno task start`. Builds island bundles when missing,
  * opens ./data, listens on 127.0.0.1:8000 and prints a one-time sign-in URL.

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- CLI entry point: stdout and stderr are its interface
 /**
  * `deno task token --role viewer|operator|admin|agent [--agent-id ID] [--ttl 1h]`
  * prints a token signed with the server secret on its last stdout line.

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- CLI entry point: stdout and stderr are its interface
 /**
  * Benchmark harness: `deno task bench`. Starts a real server (in-memory KV)
  * and real agent processes on loopback, and prints latency and throughput.

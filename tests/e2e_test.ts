@@ -106,6 +106,7 @@ Deno.test({
         recursive: true,
       });
       await page.screenshot({ path: SCREENSHOT });
+      // deno-lint-ignore no-console -- the test prints where the screenshot is
       console.log(`Screenshot saved to ${SCREENSHOT}`);
 
       // Kill the agent: both tabs show it offline.

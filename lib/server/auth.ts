@@ -130,7 +130,13 @@ export function requestToken(req: Request): string | null {
   const cookies = req.headers.get("cookie") ?? "";
   for (const part of cookies.split(";")) {
     const [name, ...rest] = part.trim().split("=");
-    if (name === SESSION_COOKIE) return decodeURIComponent(rest.join("="));
+    if (name === SESSION_COOKIE) {
+      try {
+        return decodeURIComponent(rest.join("="));
+      } catch {
+        return null; // Malformed escapes: treat as no cookie.
+      }
+    }
   }
   return null;
 }

@@ -79,6 +79,7 @@ export function sendFrame(
   options: BroadcasterOptions,
 ): boolean {
   if (!peer.isOpen) return false;
+  // frame.length (UTF-16 units) approximates bytes; the cap is a bound, not an exact budget.
   if (peer.bufferedAmount + frame.length > options.maxBufferedBytes) {
     peer.close(CLOSE_CODES.SLOW_CONSUMER.code, "Slow consumer");
     return false;

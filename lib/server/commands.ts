@@ -221,7 +221,8 @@ export class CommandService {
             this.#sendInterrupt(info.id, active.stored.interruptReason);
           }
         } else if (!active.started) {
-          // Never started: put it back at the head of its queue.
+          // Never started: queue it again in its original place (its
+          // priority and arrival order put it ahead of later requests).
           this.#active.delete(info.id);
           this.#o.registry.setCurrentCommand(agentId, null);
           const stored = { ...active.stored, dispatched: false };

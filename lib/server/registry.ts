@@ -39,7 +39,7 @@ export class Registry {
     for (const info of infos) {
       if (this.#agents.has(info.id)) continue;
       this.#agents.set(info.id, {
-        info: { ...info, status: "offline" },
+        info: { ...info, status: "offline", currentCommandId: null },
         peer: null,
       });
     }

@@ -27,18 +27,27 @@ export async function loadSecret(
   }
   await Deno.mkdir(dataDir, { recursive: true });
   const secret = randomSecret();
+  // Write a temp file, then link it into place: the link fails if another
+  // process got there first, and nobody ever reads a half-written file.
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, secret + "\n", {
+    mode: 0o600,
+    createNew: true,
+  });
   try {
-    await Deno.writeTextFile(path, secret + "\n", {
-      mode: 0o600,
-      createNew: true,
-    });
+    await Deno.link(tmp, path);
     return secret;
   } catch (error) {
-    // Another process created it first: use theirs.
-    if (error instanceof Deno.errors.AlreadyExists) {
-      return (await Deno.readTextFile(path)).trim();
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    const theirs = (await Deno.readTextFile(path)).trim();
+    if (theirs.length < 32) {
+      throw new RangeError(
+        `Secret file "${path}" holds fewer than 32 characters`,
+      );
     }
-    throw error;
+    return theirs;
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
   }
 }
 
