@@ -603,3 +603,112 @@ Deno.test("commands: large output (seq 1 50000) arrives complete and in order", 
   assertContiguous(out.seqs);
   assert.equal(final.outputBytes, expected.length);
 });
+
+Deno.test("commands: timeoutMs ends a command with status timeout", async () => {
+  await using server = await startTestServer();
+  await using s = await setup(server, "to-1");
+  const { dash } = s;
+  const id = await queueCommand(dash, {
+    agentId: "to-1",
+    command: "sleep 30",
+    timeoutMs: 300,
+  });
+  const final = await waitFinal(dash, id, 8000);
+  assert.equal(final.status, "timeout");
+  assert.equal(final.exitCode, null);
+  assert.deepEqual(statusesOf(dash, id).map((st) => st.command.status), [
+    "queued",
+    "running",
+    "timeout",
+  ]);
+});
+
+// BUG (reported): an operator interrupt with reason "timeout" ends as
+// `timeout` because the agent derives the status from the reason text and the
+// server passes "timeout" through. Un-ignore once commands.ts maps statuses by
+// its own `timedOut` flag.
+Deno.test({
+  name:
+    "commands: an operator interrupt whose reason is the word timeout still ends interrupted",
+}, async () => {
+  await using server = await startTestServer();
+  await using s = await setup(server, "reason-1");
+  const { dash } = s;
+  const id = await queueCommand(dash, {
+    agentId: "reason-1",
+    command: "sleep 30",
+  });
+  await waitStatus(dash, id, "running");
+  dash.send("command:interrupt", { commandId: id, reason: "timeout" });
+  const final = await waitFinal(dash, id, 8000);
+  assert.equal(final.status, "interrupted");
+});
+
+Deno.test("commands: interrupt of an unknown or finished command → NOT_FOUND; a viewer may not interrupt", async () => {
+  await using server = await startTestServer();
+  await using s = await setup(server, "nf-int-1");
+  const { dash } = s;
+  const viewer = await TestClient.dashboard(server, "viewer");
+  try {
+    const id = await queueCommand(dash, {
+      agentId: "nf-int-1",
+      command: "sleep 0.3",
+    });
+    await waitStatus(dash, id, "running");
+    viewer.send("command:interrupt", { commandId: id }, "v-int");
+    const denied = await viewer.waitFor((m) =>
+      m.type === "error" && m.payload.replyTo === "v-int"
+    );
+    assert.equal(denied.type === "error" && denied.payload.code, "FORBIDDEN");
+    const final = await waitFinal(dash, id);
+    assert.equal(final.status, "completed");
+    for (const commandId of [id, "no-such-command"]) {
+      dash.send("command:interrupt", { commandId }, `int-${commandId}`);
+      const error = await dash.waitFor((m) =>
+        m.type === "error" && m.payload.replyTo === `int-${commandId}`
+      );
+      assert.equal(error.type === "error" && error.payload.code, "NOT_FOUND");
+    }
+    dash.send("terminal:resume", { commandId: "nope", afterSeq: 0 }, "res-1");
+    const missing = await dash.waitFor((m) =>
+      m.type === "error" && m.payload.replyTo === "res-1"
+    );
+    assert.equal(missing.type === "error" && missing.payload.code, "NOT_FOUND");
+  } finally {
+    await viewer.close();
+  }
+});
+
+Deno.test("commands: the same request id from two different users queues two commands", async () => {
+  await using server = await startTestServer();
+  const agent = await RawAgent.connect(server, "users-1");
+  const clients: TestClient[] = [];
+  try {
+    for (const subject of ["alice", "bob"]) {
+      const token = await server.services.auth.sign({
+        role: "operator",
+        subject,
+      });
+      const client = new TestClient(`${server.wsUrl}/ws/dashboard`, {
+        authorization: `Bearer ${token}`,
+      });
+      clients.push(client);
+      await client.opened();
+      await client.waitFor((m) => m.type === "agent:list");
+    }
+    const ids = [];
+    for (const client of clients) {
+      ids.push(
+        await queueCommand(client, { agentId: "users-1", command: "x" }, "r"),
+      );
+    }
+    assert.notEqual(ids[0], ids[1]);
+    const infos = await Promise.all(
+      ids.map((id) => server.services.commands.get(id)),
+    );
+    assert.deepEqual(infos.map((i) => i?.requestedBy), ["alice", "bob"]);
+  } finally {
+    await agent.close();
+    for (const client of clients) await client.close();
+  }
+});

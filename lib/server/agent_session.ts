@@ -13,6 +13,7 @@ import {
 } from "../protocol.ts";
 import { AuthError, type Principal } from "./auth.ts";
 import type { Services } from "./services.ts";
+import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
 
 /** A connected agent process. */
@@ -21,8 +22,8 @@ export class AgentSession extends Session<AgentMessage> {
   #headerToken: string | null;
   #agentId: string | null = null;
 
-  constructor(socket: WebSocket, app: Services, headerToken: string | null) {
-    super(socket, {
+  constructor(peer: Peer, app: Services, headerToken: string | null) {
+    super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
       messageRatePerSecond: Math.max(app.config.messageRatePerSecond, 2000),

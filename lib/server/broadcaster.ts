@@ -59,6 +59,9 @@ export class Broadcaster {
     for (const peer of this.#peers.values()) {
       if (peer === except) continue;
       if (sendFrame(peer, frame, this.#options)) sent++;
+      // Closed (or just closed as a slow consumer): stop buffering for it now;
+      // a peer that stopped reading may not report its close for a long time.
+      else if (!peer.isOpen) this.#peers.delete(peer.id);
     }
     return sent;
   }

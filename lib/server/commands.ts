@@ -205,6 +205,19 @@ export class CommandService {
   ): Promise<void> {
     return this.#lock.run(async () => {
       const reported = new Set(running.map((r) => r.commandId));
+      for (const { commandId } of running) {
+        if (this.#active.has(commandId)) continue;
+        // Finished here (interrupted while the agent was away, or lost):
+        // stop it there too, and let the agent free what it holds.
+        this.#o.sendToAgent(
+          agentId,
+          envelope("command:interrupt", {
+            commandId,
+            reason: "finished on the server",
+            graceMs: this.#o.interruptGraceMs,
+          }),
+        );
+      }
       for (const active of [...this.#active.values()]) {
         const { info } = active.stored;
         if (info.agentId !== agentId) continue;
@@ -272,7 +285,12 @@ export class CommandService {
    * to. Duplicates (seq already stored) are dropped.
    */
   async output(agentId: string, chunk: Output): Promise<number> {
-    const active = this.#owned(agentId, chunk.commandId);
+    const active = this.#active.get(chunk.commandId);
+    if (!active && await this.#finishedHere(agentId, chunk.commandId)) {
+      return chunk.seq; // Already settled: acknowledge and drop.
+    }
+    this.#owned(agentId, chunk.commandId);
+    if (!active) throw new Error("unreachable");
     if (chunk.seq <= active.lastSeq) return active.lastSeq;
     const info = active.stored.info;
     if (chunk.seq > active.lastSeq + 1) {
@@ -304,13 +322,7 @@ export class CommandService {
     return this.#lock.run(async () => {
       const active = this.#active.get(payload.commandId);
       if (!active) {
-        const stored = await this.#o.storage.getCommand(payload.commandId);
-        if (
-          stored && stored.info.agentId === agentId &&
-          FINAL_STATUSES.has(stored.info.status)
-        ) {
-          return false;
-        }
+        if (await this.#finishedHere(agentId, payload.commandId)) return false;
         throw new FlightdeckError(
           "NOT_FOUND",
           `Unknown command "${payload.commandId}"`,
@@ -318,7 +330,11 @@ export class CommandService {
       }
       this.#owned(agentId, payload.commandId);
       let status = payload.status;
-      if (status === "interrupted" && active.timedOut) status = "timeout";
+      // The agent derives "timeout" from the reason text; only the server
+      // knows whether its own timer fired.
+      if (status === "interrupted" || status === "timeout") {
+        status = active.timedOut ? "timeout" : "interrupted";
+      }
       if (status === "completed" || status === "failed") {
         status = payload.exitCode === 0 ? "completed" : "failed";
       }
@@ -415,6 +431,13 @@ export class CommandService {
     const active = this.#active.get(commandId);
     if (active) {
       active.stored = { ...active.stored, interruptReason: reason };
+      const agentId = active.stored.info.agentId;
+      if (!this.#o.registry.isOnline(agentId)) {
+        // Nobody to signal: settle it now. If the agent comes back still
+        // running it, agentConnected() tells it to stop.
+        await this.#finish(active, "interrupted", null, Date.now());
+        return active.stored.info;
+      }
       await this.#o.storage.saveCommand(active.stored);
       this.#sendInterrupt(commandId, reason);
       return active.stored.info;
@@ -499,6 +522,13 @@ export class CommandService {
       agentId,
       envelope("command:execute", { command: stored.info }),
     );
+  }
+
+  /** Whether `commandId` belongs to `agentId` and is already final. */
+  async #finishedHere(agentId: string, commandId: string): Promise<boolean> {
+    const stored = await this.#o.storage.getCommand(commandId);
+    return stored !== null && stored.info.agentId === agentId &&
+      FINAL_STATUSES.has(stored.info.status);
   }
 
   #owned(agentId: string, commandId: string): Active {

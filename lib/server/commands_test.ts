@@ -858,7 +858,7 @@ Deno.test("CommandService.agentConnected() finishes a started command the agent 
   }
 });
 
-Deno.test("CommandService.agentConnected() repeats a pending interrupt for a reported command", async () => {
+Deno.test("CommandService.interrupt() settles a running command of an offline agent and stops it on reconnect", async () => {
   const t = await setup();
   try {
     const oldPeer = t.connect("a1");
@@ -871,7 +871,10 @@ Deno.test("CommandService.agentConnected() repeats a pending interrupt for a rep
       data: "x",
     });
     t.registry.disconnect(oldPeer);
-    await t.commands.interrupt(command.id, "stop");
+    const settled = await t.commands.interrupt(command.id, "stop");
+    assert.equal(settled.status, "interrupted");
+    assert.equal(settled.exitCode, null);
+    assert.equal(t.registry.get("a1")?.currentCommandId, null);
     t.sent.clear();
     t.connect("a1");
     await t.commands.agentConnected("a1", [{
@@ -879,13 +882,33 @@ Deno.test("CommandService.agentConnected() repeats a pending interrupt for a rep
       lastSeq: 3,
     }]);
     assert.deepEqual(t.toAgent("a1").map((m) => [m.type, m.payload]), [
-      ["terminal:ack", { commandId: command.id, seq: 1 }],
       ["command:interrupt", {
         commandId: command.id,
-        reason: "stop",
+        reason: "finished on the server",
         graceMs: GRACE_MS,
       }],
     ]);
+    // Late output and the completion are acknowledged and dropped.
+    assert.equal(
+      await t.commands.output("a1", {
+        commandId: command.id,
+        seq: 2,
+        stream: "stdout",
+        data: "y",
+      }),
+      2,
+    );
+    assert.equal(
+      await t.commands.completed("a1", {
+        commandId: command.id,
+        exitCode: null,
+        status: "interrupted",
+        completedAt: Date.now(),
+        lastSeq: 3,
+      }),
+      false,
+    );
+    assert.equal((await t.commands.get(command.id))?.status, "interrupted");
   } finally {
     t.close();
   }

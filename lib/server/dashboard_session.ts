@@ -14,6 +14,7 @@ import {
 import { AuthError, type Principal, roleAllows } from "./auth.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Services } from "./services.ts";
+import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
 
 /** Recent commands per agent sent in the snapshot after `agent:list`. */
@@ -26,8 +27,8 @@ export class DashboardSession extends Session<DashboardMessage> {
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #commandTimes: number[] = [];
 
-  constructor(socket: WebSocket, app: Services, user: Principal | null) {
-    super(socket, {
+  constructor(peer: Peer, app: Services, user: Principal | null) {
+    super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
       messageRatePerSecond: app.config.messageRatePerSecond,

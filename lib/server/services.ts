@@ -15,6 +15,9 @@ import { createLogger, type Logger } from "./logger.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
+import { WebSocketPeer } from "./peer.ts";
+import { SseHub } from "./sse.ts";
+import { attachWebSocket } from "./session.ts";
 
 /** The running server's parts. */
 export interface Services {
@@ -28,6 +31,8 @@ export interface Services {
   /** Every authenticated dashboard socket. */
   dashboards: Broadcaster;
   commands: CommandService;
+  /** Fallback (SSE) dashboard sessions. */
+  sse: SseHub;
   /** Upgrade a request to a dashboard socket (or refuse it). */
   dashboardSocket(req: Request): Promise<Response>;
   /** Upgrade a request to an agent socket (or refuse it). */
@@ -98,6 +103,7 @@ export async function createServices(
     registry,
     dashboards,
     commands,
+    sse: new SseHub(),
     async dashboardSocket(req) {
       const refused = refuseUpgrade(req, config.allowedOrigins);
       if (refused) return refused;
@@ -120,7 +126,12 @@ export async function createServices(
         idleTimeout: 0,
       });
       track(socket);
-      const session = new DashboardSession(socket, services, user);
+      const session = new DashboardSession(
+        new WebSocketPeer(socket),
+        services,
+        user,
+      );
+      attachWebSocket(socket, session);
       if (failure) {
         socket.addEventListener("open", () => session.rejectAuth(failure));
       }
@@ -135,10 +146,14 @@ export async function createServices(
         idleTimeout: 0,
       });
       track(socket);
-      new AgentSession(socket, services, token);
+      attachWebSocket(
+        socket,
+        new AgentSession(new WebSocketPeer(socket), services, token),
+      );
       return response;
     },
     async close() {
+      services.sse.closeAll();
       for (const socket of sockets) {
         try {
           socket.close(CLOSE_CODES.GOING_AWAY.code, "Server going away");

@@ -1,6 +1,8 @@
 /**
- * What dashboard and agent sockets share: frame limits, message rate,
- * liveness, the authentication deadline, and error replies.
+ * What dashboard and agent connections share: frame limits, message rate,
+ * liveness, the authentication deadline, and error replies. A session is
+ * transport-agnostic: a WebSocket (see {@link attachWebSocket}) or an SSE
+ * stream plus POSTs feeds it frames through {@link Session.receive}.
  *
  * @module
  */
@@ -10,12 +12,13 @@ import {
   envelope,
   type ErrorCode,
   errorPayload,
+  type ParseFailure,
   type ParseResult,
 } from "../protocol.ts";
 import { sendFrame } from "./broadcaster.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
-import { WebSocketPeer } from "./peer.ts";
+import type { Peer } from "./peer.ts";
 
 /** Limits every session enforces. */
 export interface SessionLimits {
@@ -28,13 +31,19 @@ export interface SessionLimits {
   authTimeoutMs: number;
 }
 
+/** A frame refused for the message rate. */
+export interface RateFailure {
+  ok: false;
+  code: "RATE_LIMIT";
+  message: string;
+}
+
 /** Consecutive rate-limited messages after which the socket is closed 4429. */
 const RATE_STRIKES = 100;
 
-/** A server-side socket session; subclasses handle parsed messages. */
+/** A server-side connection; subclasses handle parsed messages. */
 export abstract class Session<M extends { type: string; id?: string }> {
-  readonly peer: WebSocketPeer;
-  protected readonly socket: WebSocket;
+  readonly peer: Peer;
   protected readonly limits: SessionLimits;
   protected readonly log: Logger;
   protected authenticated = false;
@@ -46,16 +55,11 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(socket: WebSocket, limits: SessionLimits, log: Logger) {
-    this.socket = socket;
-    this.peer = new WebSocketPeer(socket);
+  constructor(peer: Peer, limits: SessionLimits, log: Logger) {
+    this.peer = peer;
     this.limits = limits;
     this.log = log;
     this.#tokens = limits.messageRatePerSecond;
-    socket.addEventListener("open", () => this.#opened());
-    socket.addEventListener("message", (event) => this.#received(event.data));
-    socket.addEventListener("close", () => this.#closed());
-    socket.addEventListener("error", () => {});
   }
 
   /** Parse one frame into a message of this endpoint. */
@@ -83,7 +87,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
   rejectAuth(message: string): void {
     this.sendError("AUTH_FAILED", message);
     this.peer.close(CLOSE_CODES.UNAUTHENTICATED.code, message);
-    this.#closed();
+    this.closed();
   }
 
   /** Mark the session authenticated (stops the authentication deadline). */
@@ -92,7 +96,8 @@ export abstract class Session<M extends { type: string; id?: string }> {
     clearTimeout(this.#authTimer);
   }
 
-  #opened(): void {
+  /** The transport opened: start the authentication deadline and liveness checks. */
+  opened(): void {
     this.#authTimer = setTimeout(() => {
       if (!this.authenticated) this.rejectAuth("Authentication timed out");
     }, this.limits.authTimeoutMs);
@@ -105,10 +110,11 @@ export abstract class Session<M extends { type: string; id?: string }> {
     if (Date.now() - this.#lastFrameAt <= this.limits.timeoutMs) return;
     this.peer.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, "No heartbeat");
     // A half-open socket may never report its close: act now.
-    this.#closed();
+    this.closed();
   }
 
-  #closed(): void {
+  /** The transport closed (or was found dead); idempotent. */
+  closed(): void {
     if (this.#timer === undefined && this.#authTimer === undefined) return;
     clearInterval(this.#timer);
     clearTimeout(this.#authTimer);
@@ -117,29 +123,55 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.onClose();
   }
 
-  #received(data: unknown): void {
+  /**
+   * Take one received frame: check size and rate, parse, and queue it for
+   * {@link handle}. A refused frame gets an `error` reply, or with
+   * `reply: false` is returned to the caller instead (HTTP POSTs answer it
+   * in their response).
+   */
+  receive(
+    data: unknown,
+    options: { reply?: boolean } = {},
+  ): ParseFailure | RateFailure | null {
+    const reply = options.reply ?? true;
     this.#lastFrameAt = Date.now();
     if (typeof data !== "string") {
-      this.sendError("INVALID_MESSAGE", "Binary frames are not accepted");
-      return;
+      const failure: ParseFailure = {
+        ok: false,
+        code: "INVALID_MESSAGE",
+        message: "Binary frames are not accepted",
+      };
+      if (reply) this.sendError(failure.code, failure.message);
+      return failure;
     }
     if (
       data.length > this.limits.maxFrameBytes ||
       byteLength(data) > this.limits.maxFrameBytes
     ) {
       this.peer.close(CLOSE_CODES.FRAME_TOO_LARGE.code, "Frame too large");
-      return;
+      return {
+        ok: false,
+        code: "PAYLOAD_TOO_LARGE",
+        message: "Frame too large",
+      };
     }
-    if (!this.#takeToken()) return;
+    if (!this.#takeToken(reply)) {
+      return {
+        ok: false,
+        code: "RATE_LIMIT",
+        message: `Over ${this.limits.messageRatePerSecond} messages per second`,
+      };
+    }
     const parsed = this.parse(data);
     if (!parsed.ok) {
-      this.sendError(parsed.code, parsed.message, parsed.replyTo);
-      return;
+      if (reply) this.sendError(parsed.code, parsed.message, parsed.replyTo);
+      return parsed;
     }
     const message = parsed.message;
     this.#chain = this.#chain.then(() => this.handle(message)).catch(
       (error) => this.#failed(error, message.id),
     );
+    return null;
   }
 
   #failed(error: unknown, replyTo?: string): void {
@@ -155,7 +187,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
     );
   }
 
-  #takeToken(): boolean {
+  #takeToken(reply: boolean): boolean {
     const now = Date.now();
     const rate = this.limits.messageRatePerSecond;
     this.#tokens = Math.min(
@@ -168,10 +200,21 @@ export abstract class Session<M extends { type: string; id?: string }> {
       this.#strikes = 0;
       return true;
     }
-    this.sendError("RATE_LIMIT", `Over ${rate} messages per second`);
+    if (reply) this.sendError("RATE_LIMIT", `Over ${rate} messages per second`);
     if (++this.#strikes >= RATE_STRIKES) {
       this.peer.close(CLOSE_CODES.RATE_LIMITED.code, "Rate limit exceeded");
     }
     return false;
   }
+}
+
+/** Feed a session from a server-side WebSocket. */
+export function attachWebSocket(
+  socket: WebSocket,
+  session: Session<{ type: string; id?: string }>,
+): void {
+  socket.addEventListener("open", () => session.opened());
+  socket.addEventListener("message", (event) => session.receive(event.data));
+  socket.addEventListener("close", () => session.closed());
+  socket.addEventListener("error", () => {});
 }

@@ -1,0 +1,211 @@
+/**
+ * The fallback transport for dashboards that cannot hold a WebSocket:
+ * `GET /api/events` (Server-Sent Events) plus `POST /api/messages`.
+ *
+ * Each SSE session is a {@link Peer} like a socket. Event ids are cursors
+ * `<sessionId>.<n>`; when the browser's EventSource reconnects with
+ * `Last-Event-ID`, the same session continues from there if the events after
+ * the cursor are still held, so nothing is missed or repeated.
+ *
+ * @module
+ */
+import type { Principal } from "./auth.ts";
+import type { Peer } from "./peer.ts";
+import type { Session } from "./session.ts";
+
+/** Sent events kept for replay after a reconnect (bytes). */
+const REPLAY_BYTES = 2 * 1024 * 1024;
+/** How long a session without a stream waits for its client to come back. */
+const DETACHED_TTL_MS = 60_000;
+/** Comment sent to keep proxies from closing an idle stream. */
+const KEEPALIVE_MS = 15_000;
+
+const encoder = new TextEncoder();
+
+interface Event {
+  n: number;
+  text: string;
+}
+
+/** A {@link Peer} writing frames as SSE events to the current stream. */
+export class SsePeer implements Peer {
+  readonly id: string;
+  #n = 0;
+  #pending: Event[] = [];
+  #pendingBytes = 0;
+  #sent: Event[] = [];
+  #sentBytes = 0;
+  #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #closed = false;
+  #onClose: () => void;
+  #detachedTimer: ReturnType<typeof setTimeout> | undefined;
+  #keepalive: ReturnType<typeof setInterval> | undefined;
+
+  constructor(id: string, onClose: () => void) {
+    this.id = id;
+    this.#onClose = onClose;
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed;
+  }
+
+  /** Bytes not yet taken by the HTTP response (or waiting for a reconnect). */
+  get bufferedAmount(): number {
+    return this.#pendingBytes;
+  }
+
+  send(frame: string): void {
+    if (this.#closed) throw new Error("SSE session closed");
+    const n = ++this.#n;
+    const text = `id: ${this.id}.${n}\ndata: ${frame}\n\n`;
+    this.#pending.push({ n, text });
+    this.#pendingBytes += text.length;
+    this.#flush();
+  }
+
+  close(_code: number, _reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#detachedTimer);
+    clearInterval(this.#keepalive);
+    try {
+      this.#controller?.close();
+    } catch {
+      // The client already went away.
+    }
+    this.#controller = null;
+    this.#pending = [];
+    this.#sent = [];
+    this.#onClose();
+  }
+
+  /**
+   * Start a stream for a (re)connecting client. With `after`, the events
+   * after that cursor are replayed first; returns null when they are no
+   * longer all held.
+   */
+  attach(after: number | null): ReadableStream<Uint8Array> | null {
+    if (this.#closed) return null;
+    if (after !== null) {
+      const oldest = this.#sent[0]?.n ?? this.#pending[0]?.n ?? this.#n + 1;
+      if (after < oldest - 1 || after > this.#n) return null;
+      const replay = this.#sent.filter((e) => e.n > after);
+      this.#pending.unshift(...replay);
+      this.#pendingBytes += replay.reduce((sum, e) => sum + e.text.length, 0);
+      this.#sent = this.#sent.filter((e) => e.n <= after);
+      this.#sentBytes = this.#sent.reduce((sum, e) => sum + e.text.length, 0);
+    }
+    this.#detach();
+    clearTimeout(this.#detachedTimer);
+    let mine: ReadableStreamDefaultController<Uint8Array> | null = null;
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        mine = controller;
+        this.#controller = controller;
+        controller.enqueue(encoder.encode("retry: 1000\n\n"));
+        this.#keepalive = setInterval(() => {
+          if (this.#controller === mine) {
+            mine?.enqueue(encoder.encode(": keepalive\n\n"));
+          }
+        }, KEEPALIVE_MS);
+      },
+      pull: () => this.#flush(),
+      cancel: () => {
+        if (this.#controller === mine) this.#detach();
+      },
+    }, { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength });
+  }
+
+  #flush(): void {
+    const controller = this.#controller;
+    if (!controller) return;
+    while (this.#pending.length && (controller.desiredSize ?? 0) > 0) {
+      const event = this.#pending.shift()!;
+      this.#pendingBytes -= event.text.length;
+      controller.enqueue(encoder.encode(event.text));
+      this.#sent.push(event);
+      this.#sentBytes += event.text.length;
+    }
+    while (this.#sentBytes > REPLAY_BYTES && this.#sent.length > 1) {
+      this.#sentBytes -= this.#sent.shift()!.text.length;
+    }
+  }
+
+  #detach(): void {
+    clearInterval(this.#keepalive);
+    if (this.#controller) {
+      try {
+        this.#controller.close();
+      } catch {
+        // Already closed by the client.
+      }
+    }
+    this.#controller = null;
+    clearTimeout(this.#detachedTimer);
+    this.#detachedTimer = setTimeout(
+      () => this.close(1001, "No reconnect"),
+      DETACHED_TTL_MS,
+    );
+  }
+}
+
+interface Entry {
+  peer: SsePeer;
+  session: Session<{ type: string; id?: string }>;
+  userId: string;
+}
+
+/** SSE sessions by id. */
+export class SseHub {
+  #entries = new Map<string, Entry>();
+
+  /**
+   * Resume the session named by `lastEventId` for `user`, or start a new
+   * one with `create`. Returns the event stream.
+   */
+  open(
+    user: Principal,
+    lastEventId: string | null,
+    create: (peer: SsePeer) => Session<{ type: string; id?: string }>,
+  ): ReadableStream<Uint8Array> {
+    const match = /^([0-9a-f-]{36})\.(\d+)$/.exec(lastEventId ?? "");
+    const existing = match ? this.#entries.get(match[1]) : undefined;
+    if (existing && existing.userId === user.id) {
+      const stream = existing.peer.attach(Number(match![2]));
+      if (stream) return stream;
+      existing.peer.close(1001, "Cannot resume");
+    }
+    const id = crypto.randomUUID();
+    const peer = new SsePeer(id, () => {
+      this.#entries.delete(id);
+      entry.session.closed();
+    });
+    const entry: Entry = { peer, session: create(peer), userId: user.id };
+    this.#entries.set(id, entry);
+    const stream = peer.attach(null)!;
+    entry.session.opened();
+    return stream;
+  }
+
+  /** The session `connectionId` of `user`, if it exists. */
+  get(
+    connectionId: string,
+    user: Principal,
+  ): Session<{ type: string; id?: string }> | null {
+    const entry = this.#entries.get(connectionId);
+    return entry && entry.userId === user.id ? entry.session : null;
+  }
+
+  /** Number of SSE sessions. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Close every session. */
+  closeAll(): void {
+    for (const entry of [...this.#entries.values()]) {
+      entry.peer.close(1001, "Server going away");
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import type { Handlers } from "$fresh/server.ts";
+import type { AppState } from "../../lib/server/app.ts";
+import { HTTP_STATUS } from "../../lib/server/errors.ts";
+import { ERROR_CODES, type ErrorCode } from "../../lib/protocol.ts";
+
+/** Header naming the SSE session that receives the answers. */
+const CONNECTION_HEADER = "x-flightdeck-connection";
+
+function fail(code: ErrorCode, message: string, replyTo?: string): Response {
+  const error = {
+    code,
+    message,
+    recoverable: ERROR_CODES[code].recoverable,
+    replyTo,
+  };
+  return Response.json({ error }, { status: HTTP_STATUS[code] });
+}
+
+/**
+ * `POST /api/messages`: one dashboard → server message for the SSE session
+ * named by `X-Flightdeck-Connection`. Answers arrive on that event stream;
+ * this response only says whether the message was accepted.
+ */
+export const handler: Handlers<unknown, AppState> = {
+  async POST(req, ctx) {
+    const { app, user } = ctx.state;
+    if (!req.headers.get("content-type")?.startsWith("application/json")) {
+      return fail("INVALID_MESSAGE", "Content-Type must be application/json");
+    }
+    const connectionId = req.headers.get(CONNECTION_HEADER);
+    const session = connectionId ? app.sse.get(connectionId, user!) : null;
+    if (!session) {
+      return fail(
+        "NOT_FOUND",
+        `Unknown connection "${connectionId ?? ""}"; open /api/events again`,
+      );
+    }
+    const length = Number(req.headers.get("content-length") ?? 0);
+    if (length > app.config.maxFrameBytes) {
+      return fail(
+        "PAYLOAD_TOO_LARGE",
+        `Body over ${app.config.maxFrameBytes} bytes`,
+      );
+    }
+    const body = await req.text();
+    const failure = session.receive(body, { reply: false });
+    if (failure) {
+      return fail(
+        failure.code,
+        failure.message,
+        "replyTo" in failure ? failure.replyTo : undefined,
+      );
+    }
+    return Response.json({ accepted: true }, { status: 202 });
+  },
+};
