@@ -88,6 +88,7 @@ export class CommandService {
       });
       options.registry.setCurrentCommand(stored.info.agentId, stored.info.id);
     }
+    for (const active of service.#active.values()) service.#armTimeout(active);
     return service;
   }
 
@@ -222,6 +223,8 @@ export class CommandService {
         const { info } = active.stored;
         if (info.agentId !== agentId) continue;
         if (reported.has(info.id)) {
+          // Started while the server was away: it is running now.
+          await this.#markStarted(active);
           // Tell the agent what is stored so it resends only the rest.
           this.#o.sendToAgent(
             agentId,
@@ -255,9 +258,13 @@ export class CommandService {
 
   /** The agent started a command it was sent. */
   started(agentId: string, commandId: string): Promise<void> {
-    return this.#lock.run(async () => {
-      const active = this.#owned(agentId, commandId);
-      if (active.started) return;
+    return this.#lock.run(() =>
+      this.#markStarted(this.#owned(agentId, commandId))
+    );
+  }
+
+  async #markStarted(active: Active): Promise<void> {
+    if (!active.started) {
       active.started = true;
       const info = active.stored.info;
       active.stored = {
@@ -270,14 +277,22 @@ export class CommandService {
       };
       await this.#o.storage.saveCommand(active.stored);
       this.#status(active.stored.info);
-      const timeoutMs = active.stored.timeoutMs;
-      if (timeoutMs !== null) {
-        active.timer = setTimeout(() => {
-          active.timedOut = true;
-          this.interrupt(commandId, "timeout").catch(() => {});
-        }, timeoutMs);
-      }
-    });
+    }
+    this.#armTimeout(active);
+  }
+
+  /** Start (or, after a restart, resume) the timer of a running command. */
+  #armTimeout(active: Active): void {
+    const { timeoutMs, info } = active.stored;
+    if (
+      timeoutMs === null || active.timer !== undefined ||
+      info.startedAt === null
+    ) return;
+    const delay = Math.max(0, info.startedAt + timeoutMs - Date.now());
+    active.timer = setTimeout(() => {
+      active.timedOut = true;
+      this.interrupt(info.id, "timeout").catch(() => {});
+    }, delay);
   }
 
   /**
@@ -413,8 +428,10 @@ export class CommandService {
 
   /** Highest stored seq of a command. */
   async lastSeq(commandId: string): Promise<number> {
-    return this.#active.get(commandId)?.lastSeq ??
-      await this.#o.storage.lastSeq(commandId);
+    const active = this.#active.get(commandId);
+    if (active) return active.lastSeq;
+    const stored = await this.#o.storage.getCommand(commandId);
+    return stored?.lastSeq ?? await this.#o.storage.lastSeq(commandId);
   }
 
   /** Wait for pending state changes to finish (used at shutdown). */
@@ -485,6 +502,7 @@ export class CommandService {
     active.stored = {
       ...active.stored,
       dispatched: false,
+      lastSeq: active.lastSeq,
       info: {
         ...info,
         status,

@@ -24,7 +24,8 @@ export const ConfigSchema = z.object({
   maxFrameBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   maxQueuePerAgent: int(1, 100_000).default(100),
   heartbeatIntervalMs: int(100, 60_000).default(1500),
-  agentTimeoutMs: int(500, 600_000).default(5000),
+  /** Agents silent this long are offline: 4000 so that it shows within 5 s. */
+  agentTimeoutMs: int(500, 600_000).default(4000),
   dashboardTimeoutMs: int(1000, 3_600_000).default(90_000),
   /** Time between SIGINT, SIGTERM and SIGKILL when interrupting. */
   interruptGraceMs: int(0, 600_000).default(2000),
@@ -38,6 +39,12 @@ export const ConfigSchema = z.object({
   commandRatePerMinute: int(1, 100_000).default(600),
   /** Lifetime of the browser session cookie. */
   sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  /** Output of finished commands is kept this long. */
+  retentionMs: int(60_000, 10 * 365 * 86400_000).default(7 * 86400_000),
+  /** Total output bytes kept; the oldest finished output goes first. */
+  retentionBytes: int(1024 * 1024, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
+  /** How often retention runs. */
+  retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Print the one-time sign-in URL at start. */
   printLoginUrl: z.boolean().default(true),
 });
@@ -58,6 +65,8 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
   FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
+  FLIGHTDECK_RETENTION_MS: "retentionMs",
+  FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
 };
 
 /** Names of the environment variables read by {@link loadConfig}. */

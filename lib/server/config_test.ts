@@ -13,13 +13,16 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     maxFrameBytes: 1024 * 1024,
     maxQueuePerAgent: 100,
     heartbeatIntervalMs: 1500,
-    agentTimeoutMs: 5000,
+    agentTimeoutMs: 4000,
     dashboardTimeoutMs: 90_000,
     interruptGraceMs: 2000,
     maxPeerBufferedBytes: 8 * 1024 * 1024,
     messageRatePerSecond: 200,
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,
+    retentionMs: 7 * 86400_000,
+    retentionBytes: 1024 ** 3,
+    retentionIntervalMs: 60_000,
     printLoginUrl: true,
   });
 });

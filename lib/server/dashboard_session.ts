@@ -7,6 +7,7 @@
 import {
   type DashboardMessage,
   envelope,
+  FINAL_STATUSES,
   parseDashboardMessage,
   PROTOCOL_VERSION,
   type Role,
@@ -218,6 +219,20 @@ export class DashboardSession extends Session<DashboardMessage> {
         seq: chunk.seq,
         stream: chunk.stream,
         data: chunk.data,
+      }));
+    }
+    // A finished command whose tail is gone (retention) says so; a running
+    // one continues live.
+    const last = await commands.lastSeq(commandId);
+    const final = (await commands.get(commandId))?.status;
+    if (
+      final && FINAL_STATUSES.has(final) && expected <= last && this.peer.isOpen
+    ) {
+      this.send(envelope("terminal:gap", {
+        agentId: command.agentId,
+        commandId,
+        fromSeq: expected,
+        toSeq: last,
       }));
     }
   }

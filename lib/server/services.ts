@@ -15,6 +15,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
+import { enforceRetention } from "./retention.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
 import { attachWebSocket } from "./session.ts";
@@ -87,6 +88,21 @@ export async function createServices(
     interruptGraceMs: config.interruptGraceMs,
     log: (level, message) => log[level](message),
   });
+  const retain = async () => {
+    try {
+      const result = await enforceRetention(storage, {
+        maxAgeMs: config.retentionMs,
+        maxBytes: config.retentionBytes,
+      });
+      if (result.trimmedCommands) {
+        log.info("Retention trimmed output", { ...result });
+      }
+    } catch (error) {
+      log.error("Retention failed", { error: String(error) });
+    }
+  };
+  await retain();
+  const retentionTimer = setInterval(retain, config.retentionIntervalMs);
   const sockets = new Set<WebSocket>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
@@ -153,6 +169,7 @@ export async function createServices(
       return response;
     },
     async close() {
+      clearInterval(retentionTimer);
       services.sse.closeAll();
       for (const socket of sockets) {
         try {

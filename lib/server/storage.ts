@@ -24,6 +24,10 @@ export interface StoredCommand {
   /** An interrupt was requested; repeated to the agent on reconnect. */
   interruptReason: string | null;
   timeoutMs: number | null;
+  /** Highest output seq, recorded when the command finishes. */
+  lastSeq?: number;
+  /** Output before this seq was removed by retention. */
+  retainedFromSeq?: number;
 }
 
 /** One stored output chunk (or part of one). */
@@ -175,6 +179,20 @@ export class Storage {
           data: chunk.data.slice(start, end),
         });
         start = end;
+      }
+    }
+    await op.commit();
+  }
+
+  /** Delete every output chunk of a command. */
+  async deleteOutput(commandId: string): Promise<void> {
+    let op = this.kv.atomic();
+    let count = 0;
+    for await (const entry of this.kv.list({ prefix: ["out", commandId] })) {
+      op.delete(entry.key);
+      if (++count % 500 === 0) {
+        await op.commit();
+        op = this.kv.atomic();
       }
     }
     await op.commit();

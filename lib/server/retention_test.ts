@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { enforceRetention } from "./retention.ts";
+import { Storage, type StoredCommand } from "./storage.ts";
+
+function command(
+  id: string,
+  completedAt: number | null,
+  outputBytes: number,
+): StoredCommand {
+  return {
+    info: {
+      id,
+      agentId: "a1",
+      command: "x",
+      priority: "normal",
+      status: completedAt === null ? "running" : "completed",
+      requestedBy: "u",
+      requestedAt: 1,
+      startedAt: 1,
+      completedAt,
+      exitCode: completedAt === null ? null : 0,
+      outputBytes,
+    },
+    order: 1,
+    dispatched: completedAt === null,
+    interruptReason: null,
+    timeoutMs: null,
+    lastSeq: 2,
+  };
+}
+
+async function withStorage(fn: (storage: Storage) => Promise<void>) {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await fn(new Storage(kv));
+  } finally {
+    kv.close();
+  }
+}
+
+async function seed(storage: Storage, stored: StoredCommand) {
+  await storage.saveCommand(stored);
+  await storage.appendOutput(stored.info.id, 1, {
+    stream: "stdout",
+    data: "a",
+  });
+  await storage.appendOutput(stored.info.id, 2, {
+    stream: "stdout",
+    data: "b",
+  });
+}
+
+Deno.test("enforceRetention() deletes output older than maxAgeMs and marks the command", async () => {
+  await withStorage(async (storage) => {
+    await seed(storage, command("old", 1_000, 2));
+    await seed(storage, command("new", 90_000, 2));
+    const result = await enforceRetention(storage, {
+      maxAgeMs: 50_000,
+      maxBytes: 1e9,
+    }, 100_000);
+    assert.deepEqual(result, {
+      trimmedCommands: 1,
+      freedBytes: 2,
+      keptBytes: 2,
+    });
+    assert.equal(await storage.lastSeq("old"), 0);
+    assert.equal(await storage.lastSeq("new"), 2);
+    assert.equal((await storage.getCommand("old"))?.retainedFromSeq, 3);
+    assert.equal((await storage.getCommand("old"))?.info.status, "completed");
+  });
+});
+
+Deno.test("enforceRetention() deletes the oldest finished output first over maxBytes, never a running command's", async () => {
+  await withStorage(async (storage) => {
+    await seed(storage, command("running", null, 5_000));
+    await seed(storage, command("first", 10, 3_000));
+    await seed(storage, command("second", 20, 3_000));
+    await seed(storage, command("third", 30, 3_000));
+    const result = await enforceRetention(storage, {
+      maxAgeMs: 1e12,
+      maxBytes: 9_000,
+    }, 100);
+    assert.deepEqual(result, {
+      trimmedCommands: 2,
+      freedBytes: 6_000,
+      keptBytes: 8_000,
+    });
+    assert.equal(await storage.lastSeq("first"), 0);
+    assert.equal(await storage.lastSeq("second"), 0);
+    assert.equal(await storage.lastSeq("third"), 2);
+    assert.equal(await storage.lastSeq("running"), 2);
+    // A second pass has nothing left to do.
+    assert.deepEqual(
+      await enforceRetention(storage, { maxAgeMs: 1e12, maxBytes: 9_000 }, 100),
+      { trimmedCommands: 0, freedBytes: 0, keptBytes: 8_000 },
+    );
+  });
+});
