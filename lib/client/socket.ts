@@ -1,8 +1,44 @@
 /**
- * The dashboard's one WebSocket connection: connects to `/ws/dashboard`,
- * validates every frame with {@link parseServerMessage}, dispatches by `type`
- * through one handler registry, keeps the link alive with heartbeats and
- * reconnects with backoff (PROTOCOL.md).
+ * The dashboard's one connection to the server: a WebSocket to
+ * `/ws/dashboard`, or the SSE + POST fallback (`/api/events`,
+ * `/api/messages`) after {@link DashboardClientOptions.fallbackAfter}
+ * WebSocket attempts in a row never opened. Every message is validated with
+ * {@link parseServerMessage} and dispatched by `type` through one handler
+ * registry; heartbeats keep the link alive, reconnects follow the backoff of
+ * PROTOCOL.md, `command:request`s are resent until answered (same id, so the
+ * server runs them once), and while on SSE the WebSocket is probed every
+ * 30 s and taken back as soon as it works.
+ *
+ * Works in Deno too (no `location`, `document` or `requestAnimationFrame`
+ * when `url` is given), e.g. for tests that run several dashboards in one
+ * process:
+ *
+ * ```ts
+ * import { DashboardClient } from "./lib/client/socket.ts";
+ * import { bindStores, createStores } from "./lib/client/stores.ts";
+ *
+ * class BearerSocket {
+ *   constructor(url: string) {
+ *     // A real Deno WebSocket (it satisfies SocketLike).
+ *     return new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+ *   }
+ * }
+ * const stores = createStores({ maxCachedBytesPerCommand: Infinity });
+ * const client = new DashboardClient({
+ *   url: `ws://127.0.0.1:${port}/ws/dashboard`,
+ *   WebSocket: BearerSocket as unknown as SocketConstructor,
+ *   resume: () => resumeMap(stores),
+ * });
+ * bindStores(stores, client);
+ * let frames = 0;
+ * client.onMessage(() => frames++);
+ * client.start();
+ * // ... later:
+ * const text = stores.output.fullText(commandId); // all output as one string
+ * client.stop(); // closes the transport and clears every timer
+ * ```
+ *
+ * Under Deno the SSE fallback is off unless an `EventSource` is passed.
  * @module
  */
 import { type Signal, signal } from "@preact/signals";
@@ -11,57 +47,39 @@ import {
   envelope,
   parseServerMessage,
   type PayloadOf,
-  shouldReconnect,
+  type ServerToDashboardMessage,
 } from "../protocol.ts";
-import { Backoff } from "./backoff.ts";
-
+import { HandlerRegistry } from "./handler_registry.ts";
+import { PendingRequests } from "./pending_requests.ts";
+import { ReconnectPolicy } from "./reconnect_policy.ts";
+import { fallbackEventSource, openTransport } from "./open_transport.ts";
+import { ackConnectionId } from "./sse_transport.ts";
+import {
+  defaultTimers,
+  type Transport,
+  type TransportEvents,
+  WebSocketProbe,
+} from "./transport.ts";
 import type {
   ConnectionInfo,
   DashboardClientOptions,
   DashboardMessageType,
   MessageClient,
+  PendingRequest,
   ServerMessageOf,
   ServerMessageType,
-  SocketConstructor,
-  SocketLike,
-  StopReason,
   Timers,
+  TransportKind,
 } from "./socket_types.ts";
 
-export type {
-  ConnectionInfo,
-  ConnectionState,
-  DashboardClientOptions,
-  DashboardMessageType,
-  MessageClient,
-  ServerMessageOf,
-  ServerMessageType,
-  SocketConstructor,
-  SocketLike,
-  StopReason,
-  Timers,
-} from "./socket_types.ts";
+export type * from "./socket_types.ts";
+export { dashboardSocketUrl } from "./transport.ts";
 
-const OPEN = 1;
-const defaultTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as number),
-  setInterval: (fn, ms) => setInterval(fn, ms),
-  clearInterval: (h) => clearInterval(h as number),
-  now: () => Date.now(),
-};
 let idCounter = 0;
 
-/** The default socket URL for the current page. */
-export function dashboardSocketUrl(loc: { protocol: string; host: string }) {
-  return `${
-    loc.protocol === "https:" ? "wss" : "ws"
-  }://${loc.host}/ws/dashboard`;
-}
-
 /**
- * One shared dashboard connection with reconnect, heartbeats and a typed
- * message-handler registry.
+ * One shared dashboard connection with reconnect, heartbeats, the SSE
+ * fallback, exactly-once command requests and a typed handler registry.
  *
  * @example
  * ```ts
@@ -78,15 +96,16 @@ export class DashboardClient implements MessageClient {
     nextRetryAt: null,
     lastError: null,
     stopReason: null,
+    transport: "websocket",
   });
-  #opts: Required<Omit<DashboardClientOptions, "url" | "WebSocket">>;
-  #url: string | undefined;
-  #Ctor: SocketConstructor | undefined;
-  #handlers = new Map<string, Set<(message: never) => void>>();
-  #backoff: Backoff;
-  #ws: SocketLike | null = null;
+  #o: DashboardClientOptions;
+  #timers: Timers;
+  #handlers: HandlerRegistry;
+  #pending: PendingRequests;
+  #policy: ReconnectPolicy;
+  #transport: Transport | null = null;
+  #probe: WebSocketProbe;
   #wasOpen = false;
-  #failures = 0;
   #retryTimer: unknown = null;
   #heartbeatTimer: unknown = null;
   #lastFrameAt = 0;
@@ -95,29 +114,37 @@ export class DashboardClient implements MessageClient {
 
   /** Create a client; nothing connects until {@link start}. */
   constructor(options: DashboardClientOptions = {}) {
-    const timers = options.timers ?? defaultTimers;
-    this.#opts = {
+    this.#o = options;
+    const timers = this.#timers = options.timers ?? defaultTimers;
+    this.#handlers = new HandlerRegistry(
+      options.onHandlerError ?? ((error) => globalThis.reportError?.(error)),
+    );
+    this.#pending = new PendingRequests(
+      () => timers.now(),
+      options.pendingTtlMs,
+    );
+    this.#probe = new WebSocketProbe(
+      timers,
+      options.probeIntervalMs ?? 30_000,
+      () => this.#makeTransport("websocket"),
+    );
+    this.#policy = new ReconnectPolicy({
       timers,
       random: options.random ?? Math.random,
-      resume: options.resume ?? (() => ({})),
-      clientInfo: options.clientInfo ?? {},
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1500,
-      deadAfterMs: options.deadAfterMs ?? 5000,
       maxFailures: options.maxFailures ?? 5,
-      onHandlerError: options.onHandlerError ??
-        ((error) => globalThis.reportError?.(error)),
-    };
-    this.#url = options.url;
-    this.#Ctor = options.WebSocket;
-    this.#backoff = new Backoff({
-      now: () => timers.now(),
-      random: this.#opts.random,
+      fallbackAfter: options.fallbackAfter ?? 3,
+      sseAvailable: fallbackEventSource(options) !== null,
     });
   }
 
-  /** Whether the socket is open and frames can be sent. */
+  /** Whether the connection is up and messages can be sent. */
   get isOpen(): boolean {
-    return this.#ws !== null && this.#wasOpen && this.#ws.readyState === OPEN;
+    return this.#wasOpen && this.#transport?.isOpen === true;
+  }
+
+  /** Unanswered `command:request`s by id (resent after each reconnect). */
+  get pending(): Signal<ReadonlyMap<string, PendingRequest>> {
+    return this.#pending.requests;
   }
 
   /** Connect once; later calls do nothing. */
@@ -131,12 +158,11 @@ export class DashboardClient implements MessageClient {
   reconnect(): void {
     this.#started = true;
     this.#teardown();
-    this.#failures = 0;
-    this.#backoff.reset();
+    this.#policy.reset();
     this.#connect("connecting");
   }
 
-  /** Close for good (no retry) and go offline. */
+  /** Close for good (no retry), clear every timer and go offline. */
   stop(): void {
     this.#teardown();
     this.#started = false;
@@ -152,22 +178,18 @@ export class DashboardClient implements MessageClient {
     type: K,
     handler: (message: ServerMessageOf<K>) => void,
   ): () => void {
-    let set = this.#handlers.get(type);
-    if (!set) this.#handlers.set(type, set = new Set());
-    const entry = handler as (message: never) => void;
-    set.add(entry);
-    return () => {
-      set.delete(entry);
-      if (set.size === 0 && this.#handlers.get(type) === set) {
-        this.#handlers.delete(type);
-      }
-    };
+    return this.#handlers.on(type, handler);
+  }
+
+  /** Register `handler` for every valid server message (before `on` ones). */
+  onMessage(handler: (message: ServerToDashboardMessage) => void): () => void {
+    return this.#handlers.onAny(handler);
   }
 
   /**
    * Send one message; returns the envelope id used (generated when omitted).
-   * While the socket is not open the message is dropped: callers check
-   * {@link isOpen} or the `connection` signal first.
+   * While not connected the message is dropped, except `command:request`:
+   * it is kept until answered and (re)sent after every (re)connect.
    */
   send<K extends DashboardMessageType>(
     type: K,
@@ -176,9 +198,9 @@ export class DashboardClient implements MessageClient {
   ): string {
     const used = id ??
       `d-${Date.now().toString(36)}-${(++idCounter).toString(36)}`;
-    if (this.isOpen) {
-      this.#ws!.send(JSON.stringify(envelope(type, payload, used)));
-    }
+    const message = envelope(type, payload, used);
+    if (type === "command:request") this.#pending.add({ ...message, id: used });
+    if (this.isOpen) this.#transport!.send(JSON.stringify(message));
     return used;
   }
 
@@ -186,151 +208,145 @@ export class DashboardClient implements MessageClient {
     this.connection.value = { ...this.connection.value, ...patch };
   }
 
+  #makeTransport(kind: TransportKind): Transport {
+    let t: Transport | undefined;
+    const events: TransportEvents = {
+      open: () => t === this.#transport && this.#opened(),
+      message: (data) => this.#message(t!, data),
+      close: (code, reason) => {
+        if (t === this.#transport) this.#lost(code, reason);
+        else if (t === this.#probe.current) this.#probe.current = null;
+      },
+    };
+    return t = openTransport(kind, this.#o, events);
+  }
+
   #connect(state: "connecting" | "reconnecting"): void {
     this.#retryTimer = null;
     this.#wasOpen = false;
-    this.#setState({ state, nextRetryAt: null, stopReason: null });
-    const Ctor = this.#Ctor ??
-      (globalThis.WebSocket as unknown as SocketConstructor);
-    const url = this.#url ?? dashboardSocketUrl(globalThis.location);
-    let ws: SocketLike;
+    const transport = this.#policy.transport;
+    this.#setState({ state, nextRetryAt: null, stopReason: null, transport });
     try {
-      ws = new Ctor(url);
+      this.#transport = this.#makeTransport(transport);
     } catch (error) {
-      this.#ws = null;
-      this.#closed(
+      this.#transport = null;
+      this.#lost(
         1006,
         error instanceof Error ? error.message : "cannot connect",
       );
-      return;
     }
-    this.#ws = ws;
-    ws.onopen = () => this.#opened();
-    ws.onmessage = (event) => this.#received(event.data);
-    ws.onclose = (event) => this.#closed(event.code, event.reason);
-    ws.onerror = () => {};
   }
 
+  /** The transport is ready (again, for an SSE session that was replaced). */
   #opened(): void {
-    const { timers } = this.#opts;
+    const timers = this.#timers;
+    const t = this.#transport!;
+    const sse = t.kind === "sse";
     this.#wasOpen = true;
-    this.#failures = 0;
-    this.#backoff.opened();
+    this.#policy.opened(t.kind);
     this.#lastFrameAt = timers.now();
-    this.#setState({ state: "connected", nextRetryAt: null, lastError: null });
-    this.send("dashboard:connect", {
-      clientInfo: this.#opts.clientInfo,
-      resume: this.#opts.resume(),
+    this.#setState({
+      state: "connected",
+      nextRetryAt: null,
+      lastError: null,
+      transport: t.kind,
     });
+    this.send("dashboard:connect", {
+      clientInfo: this.#o.clientInfo ?? {},
+      resume: this.#o.resume?.() ?? {},
+    });
+    for (const request of this.#pending.live()) {
+      t.send(JSON.stringify(request.message));
+    }
+    if (this.#heartbeatTimer !== null) {
+      timers.clearInterval(this.#heartbeatTimer);
+    }
     this.#heartbeatTimer = timers.setInterval(
       () => this.#beat(),
-      this.#opts.heartbeatIntervalMs,
+      sse
+        ? this.#o.sseHeartbeatIntervalMs ?? 5000
+        : this.#o.heartbeatIntervalMs ?? 1500,
     );
+    if (sse) this.#probe.start();
   }
 
   #beat(): void {
-    if (this.#opts.timers.now() - this.#lastFrameAt >= this.#opts.deadAfterMs) {
+    const deadAfter = this.#transport?.kind === "sse"
+      ? this.#o.sseDeadAfterMs ?? 20_000
+      : this.#o.deadAfterMs ?? 5000;
+    if (this.#timers.now() - this.#lastFrameAt >= deadAfter) {
       // Silence: the link is dead even if the browser has not noticed yet.
-      this.#ws?.close(4408, "heartbeat timeout");
-      this.#closed(4408, "no answer from the server");
+      this.#transport?.close(4408, "heartbeat timeout");
+      this.#lost(4408, "no answer from the server");
       return;
     }
+    this.#pending.live(); // expire old requests
     this.send("heartbeat", { sequence: ++this.#sequence });
   }
 
-  #received(data: unknown): void {
-    this.#lastFrameAt = this.#opts.timers.now();
-    if (typeof data !== "string") return;
-    const parsed = parseServerMessage(data);
-    if (!parsed.ok) return; // Invalid frames are ignored; the server is the authority.
-    const set = this.#handlers.get(parsed.message.type);
-    if (!set) return;
-    for (const handler of [...set]) {
-      try {
-        handler(parsed.message as never);
-      } catch (error) {
-        this.#opts.onHandlerError(error);
-      }
-    }
+  #message(t: Transport, data: string): void {
+    if (t === this.#transport) return this.#received(data);
+    if (t !== this.#probe.current || ackConnectionId(data) === null) return;
+    // The probe socket is acknowledged: it becomes the connection, and the
+    // event stream closes only now, so nothing falls between the two.
+    const old = this.#transport;
+    this.#transport = this.#probe.take();
+    this.#opened();
+    this.#received(data);
+    old?.close();
   }
 
-  /** Detach from the current socket and cancel every timer. */
+  #received(data: string): void {
+    this.#lastFrameAt = this.#timers.now();
+    const parsed = parseServerMessage(data);
+    if (!parsed.ok) return; // Invalid frames are ignored; the server is the authority.
+    const message = parsed.message;
+    if (
+      (message.type === "command:status" || message.type === "error") &&
+      message.payload.replyTo !== undefined
+    ) this.#pending.answer(message.payload.replyTo);
+    this.#handlers.dispatch(message);
+  }
+
+  /** Close the transport (and probe) and cancel every timer. */
   #teardown(): void {
-    const { timers } = this.#opts;
+    const timers = this.#timers;
     if (this.#heartbeatTimer !== null) {
       timers.clearInterval(this.#heartbeatTimer);
     }
     if (this.#retryTimer !== null) timers.clearTimeout(this.#retryTimer);
     this.#heartbeatTimer = this.#retryTimer = null;
-    const ws = this.#ws;
-    this.#ws = null;
-    if (ws) {
-      ws.onopen =
-        ws.onmessage =
-        ws.onerror =
-        ws.onclose =
-          null;
-      if (ws.readyState <= OPEN) ws.close(1000, "client closing");
-    }
+    this.#probe.stop();
+    this.#transport?.close();
+    this.#transport = null;
+    this.#wasOpen = false;
   }
 
-  #closed(code: number, reason: string): void {
+  #lost(code: number, reason: string): void {
     const wasOpen = this.#wasOpen;
-    const ws = this.#ws;
-    if (ws) {
-      ws.onopen =
-        ws.onmessage =
-        ws.onerror =
-        ws.onclose =
-          null;
+    const kind = this.#transport?.kind ?? this.#policy.transport;
+    this.#teardown();
+    const decision = this.#policy.closed(kind, wasOpen, code, reason);
+    if (decision.action === "stop") {
+      const { stopReason, lastError } = decision;
+      this.#setState({
+        state: "offline",
+        nextRetryAt: null,
+        lastError,
+        stopReason,
+      });
+      return;
     }
-    this.#ws = null;
-    this.#wasOpen = false;
-    if (this.#heartbeatTimer !== null) {
-      this.#opts.timers.clearInterval(this.#heartbeatTimer);
-      this.#heartbeatTimer = null;
-    }
-    this.#backoff.closed();
-    if (!wasOpen) this.#failures++;
-    if (code === 4401) {
-      return this.#giveUp("signed-out", "signed out — log in again");
-    }
-    if (code === 4403) {
-      return this.#giveUp("forbidden", "forbidden (origin or role)");
-    }
-    if (!shouldReconnect(code)) {
-      return this.#giveUp(
-        "closed",
-        `closed by the server (${code}${reason ? `: ${reason}` : ""})`,
-      );
-    }
-    const lastError = `connection lost (${code}${reason ? `: ${reason}` : ""})`;
-    if (this.#failures >= this.#opts.maxFailures) {
-      return this.#giveUp(
-        "failures",
-        `${lastError}; gave up after ${this.#failures} attempts`,
-      );
-    }
-    const delay = this.#backoff.next();
-    const { timers } = this.#opts;
+    const { delay, attempt, lastError } = decision;
     this.#setState({
       state: "reconnecting",
-      attempt: this.#backoff.attempt,
-      nextRetryAt: timers.now() + delay,
+      attempt,
+      nextRetryAt: this.#timers.now() + delay,
       lastError,
     });
-    this.#retryTimer = timers.setTimeout(
+    this.#retryTimer = this.#timers.setTimeout(
       () => this.#connect("reconnecting"),
       delay,
     );
-  }
-
-  #giveUp(stopReason: StopReason, lastError: string): void {
-    this.#setState({
-      state: "offline",
-      nextRetryAt: null,
-      lastError,
-      stopReason,
-    });
   }
 }

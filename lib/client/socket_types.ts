@@ -16,6 +16,9 @@ export type ConnectionState =
   | "reconnecting"
   | "offline";
 
+/** Which transport carries the connection. */
+export type TransportKind = "websocket" | "sse";
+
 /** Why the client stopped for good until a manual reconnect or new login. */
 export type StopReason = "signed-out" | "forbidden" | "closed" | "failures";
 
@@ -30,6 +33,8 @@ export interface ConnectionInfo {
   lastError: string | null;
   /** Set once the client gave up; `signed-out` means "log in again". */
   stopReason: StopReason | null;
+  /** `sse` while on the Server-Sent Events + POST fallback. */
+  transport: TransportKind;
 }
 
 /** The part of the browser `WebSocket` the client uses (fakeable in tests). */
@@ -45,6 +50,33 @@ export interface SocketLike {
 
 /** A `WebSocket`-compatible constructor. */
 export type SocketConstructor = new (url: string) => SocketLike;
+
+/** The part of the browser `EventSource` the SSE fallback uses. */
+export interface EventSourceLike {
+  readonly readyState: number;
+  close(): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown; lastEventId?: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+/** An `EventSource`-compatible constructor. */
+export type EventSourceConstructor = new (
+  url: string,
+  init?: { withCredentials?: boolean },
+) => EventSourceLike;
+
+/** The part of `fetch` the SSE fallback uses (POST /api/messages). */
+export type FetchLike = (
+  url: string,
+  init: {
+    method: string;
+    headers: Record<string, string>;
+    body: string;
+    credentials?: "same-origin" | "include";
+    signal?: AbortSignal;
+  },
+) => Promise<{ status: number; text(): Promise<string> }>;
 
 /** Timer functions and clock (fake timers in tests). */
 export interface Timers {
@@ -77,6 +109,36 @@ export interface DashboardClientOptions {
   maxFailures?: number;
   /** Receives exceptions thrown by message handlers. */
   onHandlerError?: (error: unknown) => void;
+  /**
+   * EventSource constructor for the SSE fallback; defaults to the global one.
+   * `null` disables the fallback (WebSocket only).
+   */
+  EventSource?: EventSourceConstructor | null;
+  /** `fetch` for the fallback's POSTs; defaults to the global one. */
+  fetch?: FetchLike;
+  /** Event stream URL; defaults to `/api/events` on the socket URL's host. */
+  eventsUrl?: string;
+  /** POST URL; defaults to `/api/messages` on the socket URL's host. */
+  messagesUrl?: string;
+  /** WebSocket attempts that never opened, in a row, before SSE (default 3). */
+  fallbackAfter?: number;
+  /** Heartbeat period on SSE in ms (default 5000). */
+  sseHeartbeatIntervalMs?: number;
+  /** Silence after which the event stream is considered dead (default 20000). */
+  sseDeadAfterMs?: number;
+  /** While on SSE, how often to try the WebSocket again (default 30000). */
+  probeIntervalMs?: number;
+  /** Unanswered `command:request`s are dropped after this long (default 10 min). */
+  pendingTtlMs?: number;
+}
+
+/** An unanswered `command:request` the client resends after reconnecting. */
+export interface PendingRequest {
+  id: string;
+  /** The envelope as first sent; resent unchanged (same id). */
+  message: { type: string; id?: string; payload: unknown };
+  /** Epoch ms of the first send. */
+  sentAt: number;
 }
 
 /** Message types a server sends to dashboards. */

@@ -101,7 +101,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.#authTimer = setTimeout(() => {
       if (!this.authenticated) this.rejectAuth("Authentication timed out");
     }, this.limits.authTimeoutMs);
-    const tick = Math.min(500, this.limits.timeoutMs / 4);
+    const tick = Math.min(250, this.limits.timeoutMs / 4);
     this.#timer = setInterval(() => this.#checkAlive(), tick);
     this.onOpen();
   }
