@@ -11,7 +11,11 @@ export interface CommandBarProps {
   agentId?: string | null;
 }
 
-type Answer = { kind: "ok" | "error"; text: string } | null;
+type Answer =
+  | { kind: "ok" | "error"; text: string }
+  /** Sent, no answer yet; `tracked` when the client resends it (requests). */
+  | { kind: "pending"; id: string; tracked: boolean; text: string }
+  | null;
 
 /** Command input for the selected agent: send, interrupt, emergency stop. */
 export default function CommandBar({ role, agentId }: CommandBarProps) {
@@ -59,25 +63,32 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   const disabled = hint !== null;
   const currentId = agent?.currentCommandId ?? null;
 
-  const request = (send: (id: string) => void) => {
+  const request = (send: (id: string) => void, tracked = false) => {
     const id = `r-${Date.now().toString(36)}-${
       Math.random().toString(36).slice(2, 8)
     }`;
     pending.current.add(id);
-    setAnswer(null);
+    setAnswer({ kind: "pending", id, tracked, text: "sending…" });
     send(id);
     return id;
   };
+  // A command:request the client stopped resending (10 minutes unanswered).
+  const shown: Answer = answer?.kind === "pending" && answer.tracked &&
+      hydrated && !getClient().pending.value.has(answer.id)
+    ? { kind: "error", text: "no answer from the server" }
+    : answer;
 
   const submit = () => {
     if (disabled || !selectedId || text.trim() === "") return;
     const command = text;
-    request((id) =>
-      getClient().send("command:request", {
-        agentId: selectedId,
-        command,
-        priority,
-      }, id)
+    request(
+      (id) =>
+        getClient().send("command:request", {
+          agentId: selectedId,
+          command,
+          priority,
+        }, id),
+      true,
     );
     setText("");
     stores.selectedCommandId.value = null;
@@ -104,6 +115,8 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         reason: "emergency stop from dashboard",
       }, id)
     );
+    // The server sends no direct answer to an emergency stop.
+    setAnswer({ kind: "ok", text: "emergency stop sent" });
   };
 
   return (
@@ -176,10 +189,17 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         )}
       </div>
       <div class="command-hint" data-testid="command-answer" aria-live="polite">
-        {answer
+        {shown
           ? (
-            <span class={answer.kind === "error" ? "text-error" : "text-ok"}>
-              {answer.text}
+            <span
+              class={shown.kind === "error"
+                ? "text-error"
+                : shown.kind === "pending"
+                ? "muted"
+                : "text-ok"}
+              data-answer={shown.kind}
+            >
+              {shown.text}
             </span>
           )
           : hint && <span class="muted">{hint}</span>}

@@ -10,6 +10,7 @@ const INITIAL: ConnectionInfo = {
   nextRetryAt: null,
   lastError: null,
   stopReason: null,
+  transport: "websocket",
 };
 
 /** Live connection state: countdown while reconnecting, Reconnect when offline. */
@@ -40,6 +41,7 @@ export default function ConnectionStatus() {
       } s (attempt ${info.attempt})`
       : `reconnecting (attempt ${info.attempt})`;
   }
+  if (info.transport === "sse") label += " (fallback: SSE)";
   const detail = info.lastError ??
     (lastServerError
       ? `${lastServerError.code}: ${lastServerError.message}`
@@ -50,6 +52,7 @@ export default function ConnectionStatus() {
       class={`conn conn-${info.state}`}
       data-testid="connection-status"
       data-state={info.state}
+      data-transport={info.transport}
       role="status"
       aria-live="polite"
     >

@@ -3,10 +3,13 @@
  * island that mounts and wired to the shared {@link stores}.
  * @module
  */
-import { DashboardClient } from "./socket.ts";
+import { DashboardClient, type DashboardClientOptions } from "./socket.ts";
 import { bindStores, resumeMap, stores } from "./stores.ts";
 
 let client: DashboardClient | undefined;
+
+/** Timings a page may tune by setting `globalThis.__FLIGHTDECK_CLIENT__` before load (tests do). */
+type Tuning = Pick<DashboardClientOptions, "probeIntervalMs" | "fallbackAfter">;
 
 /**
  * The page's dashboard client, connected on first use. Browser only: call it
@@ -14,7 +17,9 @@ let client: DashboardClient | undefined;
  */
 export function getClient(): DashboardClient {
   if (client) return client;
+  const tuning = (globalThis as { __FLIGHTDECK_CLIENT__?: Tuning }).__FLIGHTDECK_CLIENT__;
   client = new DashboardClient({
+    ...tuning,
     resume: () => resumeMap(stores),
     clientInfo: {
       userAgent: navigator.userAgent.slice(0, 512),

@@ -4,6 +4,7 @@
  * bounded cache for replay and notifies listeners (the Terminal island).
  * @module
  */
+import { byteLength } from "../protocol.ts";
 
 /** One `terminal:output` payload as the store needs it. */
 export interface OutputChunk {
@@ -36,7 +37,10 @@ export type OutputEvent =
 export interface OutputStoreOptions {
   /** Asks the server to replay output of `commandId` after `afterSeq`. */
   requestResume?: (commandId: string, afterSeq: number) => void;
-  /** Cached text per command before the oldest chunks are trimmed (default 2 MiB). */
+  /**
+   * Cached text per command before the oldest chunks are trimmed (default
+   * 2 MiB; `Infinity` keeps everything, e.g. for tests reading whole outputs).
+   */
   maxBytesPerCommand?: number;
   /** Commands kept in the cache; least recently written go first (default 200). */
   maxCommands?: number;
@@ -76,6 +80,9 @@ export class OutputStore {
   #pending = new Map<string, Map<number, OutputChunk>>();
   #requested = new Map<string, number>();
   #cache = new Map<string, CacheEntry>();
+  /** UTF-8 bytes of output received per command (markers not counted). */
+  #bytes = new Map<string, number>();
+  #gaps = new Set<string>();
   #listeners = new Set<(event: OutputEvent) => void>();
 
   /** Create an empty store. */
@@ -111,6 +118,25 @@ export class OutputStore {
     return entry.trimmed
       ? [TRIMMED_MARKER, ...entry.chunks]
       : [...entry.chunks];
+  }
+
+  /**
+   * The whole cached output of `commandId` as one string ("" when none),
+   * with gap markers where output was lost to retention and the trim marker
+   * first when the cache bound dropped its beginning.
+   */
+  fullText(commandId: string): string {
+    return this.text(commandId)?.join("") ?? "";
+  }
+
+  /** UTF-8 bytes of output received for `commandId` (compare `outputBytes`). */
+  receivedBytes(commandId: string): number {
+    return this.#bytes.get(commandId) ?? 0;
+  }
+
+  /** Whether part of `commandId`'s output was past retention (`terminal:gap`). */
+  hasGap(commandId: string): boolean {
+    return this.#gaps.has(commandId);
   }
 
   /** Listen to output events; returns the unsubscribe. */
@@ -174,13 +200,21 @@ export class OutputStore {
     const fromSeq = Math.max(gap.fromSeq, last + 1);
     const text = gapMarker(fromSeq, gap.toSeq);
     this.#last.set(gap.commandId, gap.toSeq);
+    this.#gaps.add(gap.commandId);
     this.#append(gap.commandId, text);
     this.#emit({ kind: "gap", ...gap, fromSeq, text });
     this.#drain(gap.commandId);
+    if (!this.#pending.has(gap.commandId)) {
+      this.#requested.delete(gap.commandId);
+    }
   }
 
   #write(chunk: OutputChunk): void {
     this.#last.set(chunk.commandId, chunk.seq);
+    this.#bytes.set(
+      chunk.commandId,
+      this.receivedBytes(chunk.commandId) + byteLength(chunk.data),
+    );
     this.#append(chunk.commandId, chunk.data);
     this.#emit({
       kind: "output",
@@ -225,6 +259,8 @@ export class OutputStore {
       this.#cache.delete(oldest);
       this.#last.delete(oldest);
       this.#pending.delete(oldest);
+      this.#bytes.delete(oldest);
+      this.#gaps.delete(oldest);
     }
   }
 

@@ -17,16 +17,25 @@
  * import { DashboardClient } from "./lib/client/socket.ts";
  * import { bindStores, createStores } from "./lib/client/stores.ts";
  *
+ * // Deno's WebSocket takes headers (the DOM typings do not say so).
+ * const WebSocketWithHeaders = WebSocket as unknown as new (
+ *   url: string,
+ *   options: { headers: Record<string, string> },
+ * ) => WebSocket;
  * class BearerSocket {
  *   constructor(url: string) {
- *     // A real Deno WebSocket (it satisfies SocketLike).
- *     return new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+ *     const headers = { authorization: `Bearer ${token}` };
+ *     return new WebSocketWithHeaders(url, { headers });
  *   }
  * }
- * const stores = createStores({ maxCachedBytesPerCommand: Infinity });
+ * const stores = createStores({
+ *   maxCachedBytesPerCommand: Infinity, // keep whole outputs
+ *   maxCachedCommands: Infinity,
+ * });
  * const client = new DashboardClient({
  *   url: `ws://127.0.0.1:${port}/ws/dashboard`,
  *   WebSocket: BearerSocket as unknown as SocketConstructor,
+ *   EventSource: null, // no SSE fallback (the default under Deno anyway)
  *   resume: () => resumeMap(stores),
  * });
  * bindStores(stores, client);
@@ -35,6 +44,7 @@
  * client.start();
  * // ... later:
  * const text = stores.output.fullText(commandId); // all output as one string
+ * stores.output.receivedBytes(commandId); // compare with CommandInfo.outputBytes
  * client.stop(); // closes the transport and clears every timer
  * ```
  *
@@ -47,7 +57,6 @@ import {
   envelope,
   parseServerMessage,
   type PayloadOf,
-  type ServerToDashboardMessage,
 } from "../protocol.ts";
 import { HandlerRegistry } from "./handler_registry.ts";
 import { PendingRequests } from "./pending_requests.ts";
@@ -66,8 +75,6 @@ import type {
   DashboardMessageType,
   MessageClient,
   PendingRequest,
-  ServerMessageOf,
-  ServerMessageType,
   Timers,
   TransportKind,
 } from "./socket_types.ts";
@@ -88,7 +95,7 @@ let idCounter = 0;
  * client.start();
  * ```
  */
-export class DashboardClient implements MessageClient {
+export class DashboardClient extends HandlerRegistry implements MessageClient {
   /** Live connection state for the UI. */
   readonly connection: Signal<ConnectionInfo> = signal({
     state: "offline",
@@ -100,7 +107,6 @@ export class DashboardClient implements MessageClient {
   });
   #o: DashboardClientOptions;
   #timers: Timers;
-  #handlers: HandlerRegistry;
   #pending: PendingRequests;
   #policy: ReconnectPolicy;
   #transport: Transport | null = null;
@@ -114,11 +120,10 @@ export class DashboardClient implements MessageClient {
 
   /** Create a client; nothing connects until {@link start}. */
   constructor(options: DashboardClientOptions = {}) {
+    super();
     this.#o = options;
     const timers = this.#timers = options.timers ?? defaultTimers;
-    this.#handlers = new HandlerRegistry(
-      options.onHandlerError ?? ((error) => globalThis.reportError?.(error)),
-    );
+    if (options.onHandlerError) this.onHandlerError = options.onHandlerError;
     this.#pending = new PendingRequests(
       () => timers.now(),
       options.pendingTtlMs,
@@ -173,19 +178,6 @@ export class DashboardClient implements MessageClient {
     });
   }
 
-  /** Register `handler` for messages of `type`; returns its unsubscribe. */
-  on<K extends ServerMessageType>(
-    type: K,
-    handler: (message: ServerMessageOf<K>) => void,
-  ): () => void {
-    return this.#handlers.on(type, handler);
-  }
-
-  /** Register `handler` for every valid server message (before `on` ones). */
-  onMessage(handler: (message: ServerToDashboardMessage) => void): () => void {
-    return this.#handlers.onAny(handler);
-  }
-
   /**
    * Send one message; returns the envelope id used (generated when omitted).
    * While not connected the message is dropped, except `command:request`:
@@ -228,6 +220,14 @@ export class DashboardClient implements MessageClient {
     this.#setState({ state, nextRetryAt: null, stopReason: null, transport });
     try {
       this.#transport = this.#makeTransport(transport);
+      if (transport === "sse") {
+        // A stream that never acknowledges is as dead as a silent one.
+        this.#lastFrameAt = this.#timers.now();
+        this.#heartbeatTimer = this.#timers.setInterval(
+          () => this.#beat(),
+          this.#o.sseHeartbeatIntervalMs ?? 5000,
+        );
+      }
     } catch (error) {
       this.#transport = null;
       this.#lost(
@@ -305,7 +305,7 @@ export class DashboardClient implements MessageClient {
       (message.type === "command:status" || message.type === "error") &&
       message.payload.replyTo !== undefined
     ) this.#pending.answer(message.payload.replyTo);
-    this.#handlers.dispatch(message);
+    this.dispatch(message);
   }
 
   /** Close the transport (and probe) and cancel every timer. */
@@ -337,9 +337,10 @@ export class DashboardClient implements MessageClient {
       });
       return;
     }
-    const { delay, attempt, lastError } = decision;
+    const { delay, attempt, lastError, transport } = decision;
     this.#setState({
       state: "reconnecting",
+      transport,
       attempt,
       nextRetryAt: this.#timers.now() + delay,
       lastError,

@@ -51,8 +51,19 @@ export const MAX_ERRORS = 5;
 /** How many commands the `commands` map keeps before pruning finished ones. */
 export const MAX_COMMANDS = 1000;
 
-/** Fresh, empty stores (one set per page; tests make their own). */
-export function createStores(): Stores {
+/** Options of {@link createStores}. */
+export interface StoresOptions {
+  /** Output cached per command (default 2 MiB); `Infinity` keeps it all. */
+  maxCachedBytesPerCommand?: number;
+  /** Commands whose output is cached (default 200); `Infinity` keeps all. */
+  maxCachedCommands?: number;
+}
+
+/**
+ * Fresh, empty stores (one set per page; tests make their own and may lift
+ * the output cache bounds to read whole outputs with `output.fullText(id)`).
+ */
+export function createStores(options: StoresOptions = {}): Stores {
   return {
     agents: signal(new Map()),
     commands: signal(new Map()),
@@ -61,7 +72,10 @@ export function createStores(): Stores {
     selectedCommandId: signal(null),
     errors: signal([]),
     user: signal(null),
-    output: new OutputStore(),
+    output: new OutputStore({
+      maxBytesPerCommand: options.maxCachedBytesPerCommand,
+      maxCommands: options.maxCachedCommands,
+    }),
   };
 }
 
@@ -118,15 +132,18 @@ export function upsertCommand(
 }
 
 /**
- * The `resume` map for `dashboard:connect`: last seq of every command that
- * may still produce output (unknown or not finished) or whose replay is
- * still missing (requested, held chunks, nothing received yet).
+ * The `resume` map for `dashboard:connect`: last seq of every command whose
+ * output this client holds and that may still produce output (unknown or
+ * not finished), or whose output is incomplete (replay requested, chunks
+ * held, nothing received yet, or fewer bytes than the final `outputBytes`
+ * without a `terminal:gap` explaining it).
  */
 export function resumeMap(s: Stores): Record<string, number> {
   return s.output.resumeMap((id) => {
     const c = s.commands.value.get(id);
     return c === undefined || !FINAL_STATUSES.has(c.status) ||
-      s.output.isWaiting(id) || s.output.lastSeq(id) === 0;
+      s.output.isWaiting(id) || s.output.lastSeq(id) === 0 ||
+      (!s.output.hasGap(id) && s.output.receivedBytes(id) < c.outputBytes);
   });
 }
 

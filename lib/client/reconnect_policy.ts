@@ -1,0 +1,120 @@
+/**
+ * What the dashboard client does after its connection closed: stop for good,
+ * or retry after a delay over which transport. Counts failed attempts (the
+ * offline-after-`maxFailures` rule), WebSocket attempts in a row that never
+ * opened (the switch to SSE after `fallbackAfter`), and keeps the backoff.
+ * @module
+ */
+import { shouldReconnect } from "../protocol.ts";
+import { Backoff } from "./backoff.ts";
+import type { StopReason, Timers, TransportKind } from "./socket_types.ts";
+
+/** The decision after a close. */
+export type CloseDecision =
+  | { action: "stop"; stopReason: StopReason; lastError: string }
+  | {
+    action: "retry";
+    delay: number;
+    transport: TransportKind;
+    attempt: number;
+    lastError: string;
+  };
+
+/** Options of {@link ReconnectPolicy}. */
+export interface ReconnectPolicyOptions {
+  timers: Timers;
+  random: () => number;
+  maxFailures: number;
+  fallbackAfter: number;
+  /** Whether the SSE fallback exists at all. */
+  sseAvailable: boolean;
+}
+
+/** Failure counters, transport choice and backoff of one client. */
+export class ReconnectPolicy {
+  /** Transport of the next attempt. */
+  transport: TransportKind = "websocket";
+  #opts: ReconnectPolicyOptions;
+  #backoff: Backoff;
+  #failures = 0;
+  #wsFailures = 0;
+
+  /** A fresh policy: WebSocket first, no failures. */
+  constructor(options: ReconnectPolicyOptions) {
+    this.#opts = options;
+    this.#backoff = new Backoff({
+      now: () => options.timers.now(),
+      random: options.random,
+    });
+  }
+
+  /** Start over (manual reconnect). */
+  reset(): void {
+    this.#failures = this.#wsFailures = 0;
+    this.transport = "websocket";
+    this.#backoff.reset();
+  }
+
+  /** A connection over `kind` is up. */
+  opened(kind: TransportKind): void {
+    this.#failures = 0;
+    if (kind === "websocket") this.#wsFailures = 0;
+    this.transport = kind;
+    this.#backoff.opened();
+  }
+
+  /** A connection over `kind` closed with `code`; `wasOpen` if it ever opened. */
+  closed(
+    kind: TransportKind,
+    wasOpen: boolean,
+    code: number,
+    reason: string,
+  ): CloseDecision {
+    this.#backoff.closed();
+    if (!wasOpen) {
+      this.#failures++;
+      if (kind === "websocket") this.#wsFailures++;
+    }
+    const why = `${code}${reason ? `: ${reason}` : ""}`;
+    if (code === 4401) {
+      return stop("signed-out", "signed out — log in again");
+    }
+    if (code === 4403) return stop("forbidden", "forbidden (origin or role)");
+    if (!shouldReconnect(code)) {
+      return stop("closed", `closed by the server (${why})`);
+    }
+    const lastError = `connection lost (${why})`;
+    if (this.#failures >= this.#opts.maxFailures) {
+      return stop(
+        "failures",
+        `${lastError}; gave up after ${this.#failures} attempts`,
+      );
+    }
+    // WebSocket never opens (a proxy blocking upgrades?): SSE right away.
+    // SSE never opening either: back to the WebSocket.
+    let immediate = false;
+    if (!wasOpen && kind === "websocket") {
+      if (
+        this.#wsFailures >= this.#opts.fallbackAfter && this.#opts.sseAvailable
+      ) {
+        this.transport = "sse";
+        immediate = true;
+      }
+    } else if (!wasOpen) {
+      this.transport = "websocket";
+      this.#wsFailures = 0;
+    }
+    const delay = immediate ? 0 : this.#backoff.next();
+    return {
+      action: "retry",
+      delay,
+      transport: this.transport,
+      attempt: this.#backoff.attempt,
+      lastError,
+    };
+  }
+}
+
+function stop(stopReason: StopReason, lastError: string): CloseDecision {
+  return { action: "stop", stopReason, lastError };
+}
