@@ -12,7 +12,7 @@ import {
   type ServerToAgentMessage,
   shouldReconnect,
 } from "../protocol.ts";
-import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "./backoff.ts";
+import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 

@@ -17,7 +17,8 @@ type Tuning = Pick<DashboardClientOptions, "probeIntervalMs" | "fallbackAfter">;
  */
 export function getClient(): DashboardClient {
   if (client) return client;
-  const tuning = (globalThis as { __FLIGHTDECK_CLIENT__?: Tuning }).__FLIGHTDECK_CLIENT__;
+  const tuning =
+    (globalThis as { __FLIGHTDECK_CLIENT__?: Tuning }).__FLIGHTDECK_CLIENT__;
   client = new DashboardClient({
     ...tuning,
     resume: () => resumeMap(stores),

@@ -6,7 +6,7 @@
  * @module
  */
 import { shouldReconnect } from "../protocol.ts";
-import { Backoff } from "./backoff.ts";
+import { Backoff } from "../backoff.ts";
 import type { StopReason, Timers, TransportKind } from "./socket_types.ts";
 
 /** The decision after a close. */

@@ -1,36 +1,31 @@
 /**
- * Reconnect backoff of the dashboard client (PROTOCOL.md, "Close codes"):
- * immediately, then 1 s, 2 s, 4 s, 8 s, 16 s, capped at 30 s, each ±20 %,
- * reset after a connection has stayed up 10 s.
+ * Reconnect backoff shared by the agent and the dashboard client
+ * (PROTOCOL.md, "Close codes"): immediately, then 1 s, 2 s, 4 s, 8 s, 16 s,
+ * capped at 30 s, each ±20 %, reset after a connection stayed up 10 s.
+ * Pure: no Deno or DOM APIs, no timers.
+ *
  * @module
  */
 
-/** Base delays in ms by attempt; later attempts use {@link BACKOFF_CAP_MS}. */
-export const BACKOFF_BASE_MS: readonly number[] = [
-  0,
-  1000,
-  2000,
-  4000,
-  8000,
-  16000,
-];
-/** Longest delay between two attempts. */
+/** Delay before the second attempt; doubles on every further attempt. */
+export const BACKOFF_BASE_MS = 1000;
+/** Largest delay before jitter. */
 export const BACKOFF_CAP_MS = 30_000;
-/** Relative jitter applied to every delay (±20 %). */
+/** Relative jitter applied to every non-zero delay (±20 %). */
 export const BACKOFF_JITTER = 0.2;
-/** A connection that stayed up this long resets the schedule. */
+/** A connection that stayed up this long resets the attempt counter. */
 export const BACKOFF_RESET_AFTER_MS = 10_000;
 
 /**
- * Delay in ms before reconnect attempt `attempt` (0 = the first retry).
+ * Milliseconds to wait before reconnect attempt number `attempt` (0-based):
+ * immediately, then 1 s, 2 s, 4 s, 8 s, 16 s, capped at 30 s, each ±20 %.
  *
- * @param attempt Zero-based attempt number; must be a non-negative integer.
- * @param random Source of randomness in [0, 1); 0.5 gives the exact base delay.
- * @throws {RangeError} When `attempt` is negative or not an integer.
+ * @param attempt Consecutive failed attempts so far (0 for the first retry).
+ * @param random Source of randomness in [0, 1); 0.5 means no jitter.
+ * @throws {RangeError} When `attempt` is not a non-negative integer.
  *
  * @example
  * ```ts
- * backoffDelay(0); // 0
  * backoffDelay(3, () => 0.5); // 4000
  * ```
  */
@@ -41,11 +36,12 @@ export function backoffDelay(
   if (!Number.isInteger(attempt) || attempt < 0) {
     throw new RangeError(`Invalid attempt "${attempt}"`);
   }
-  const base = attempt < BACKOFF_BASE_MS.length
-    ? BACKOFF_BASE_MS[attempt]
-    : BACKOFF_CAP_MS;
-  const factor = 1 + (random() * 2 - 1) * BACKOFF_JITTER;
-  return Math.round(Math.min(base, BACKOFF_CAP_MS) * factor);
+  if (attempt === 0) return 0;
+  // Clamp the exponent so huge attempt counts do not overflow to Infinity.
+  const exponent = Math.min(attempt - 1, 30);
+  const base = Math.min(BACKOFF_BASE_MS * 2 ** exponent, BACKOFF_CAP_MS);
+  const factor = 1 + BACKOFF_JITTER * (2 * random() - 1);
+  return Math.round(base * factor);
 }
 
 /**
