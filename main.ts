@@ -17,17 +17,21 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
-  const server = await startServer(manifest, { config });
+  let server;
+  try {
+    server = await startServer(manifest, { config });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      console.error(
+        `flightdeck: ${config.hostname}:${config.port} is already in use; stop the other process or set PORT`,
+      );
+      Deno.exit(1);
+    }
+    throw error;
+  }
   const { services } = server;
-  const code = services.loginCodes.create("admin");
-  console.log(`Flightdeck listening on ${server.url}`);
-  console.log(`Data: ${config.dataDir}`);
-  console.log(
-    `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
-  );
-  console.log(
-    `Connect an agent: deno task token --role agent --agent-id build-1, then deno task agent --server ${server.url} --token <token> --name build-1`,
-  );
+  // Listen for signals before announcing anything: a SIGTERM right after
+  // start-up still shuts down cleanly.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) Deno.exit(1);
@@ -40,4 +44,13 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  const code = services.loginCodes.create("admin");
+  console.log(`Flightdeck listening on ${server.url}`);
+  console.log(`Data: ${config.dataDir}`);
+  console.log(
+    `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
+  );
+  console.log(
+    `Connect an agent: deno task token --role agent --agent-id build-1, then deno task agent --server ${server.url} --token <token> --name build-1`,
+  );
 }

@@ -26,7 +26,8 @@ export class AgentSession extends Session<AgentMessage> {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
-      messageRatePerSecond: Math.max(app.config.messageRatePerSecond, 2000),
+      // Output is flow-controlled by acks; a refused frame would be lost.
+      messageRatePerSecond: 1_000_000,
       timeoutMs: app.config.agentTimeoutMs,
       authTimeoutMs: 5000,
     }, app.log);

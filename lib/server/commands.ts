@@ -79,7 +79,14 @@ export class CommandService {
       if (list.length) service.#queues.set(agentId, list);
     }
     for (const stored of await storage.loadDispatched()) {
-      const lastSeq = await storage.lastSeq(stored.info.id);
+      // outputBytes is only saved with state changes: recount what is stored.
+      let lastSeq = 0;
+      let bytes = 0;
+      for await (const chunk of storage.readOutput(stored.info.id, 0)) {
+        lastSeq = chunk.seq;
+        bytes += new TextEncoder().encode(chunk.data).length;
+      }
+      stored.info.outputBytes = bytes;
       service.#active.set(stored.info.id, {
         stored,
         lastSeq,
@@ -421,9 +428,27 @@ export class CommandService {
     });
   }
 
-  /** Stored output of a command with `seq > afterSeq`, in order. */
-  readOutput(commandId: string, afterSeq: number) {
-    return this.#o.storage.readOutput(commandId, afterSeq);
+  /** Stored output of a command with `afterSeq < seq <= upTo`, in order. */
+  readOutput(
+    commandId: string,
+    afterSeq: number,
+    upTo = Number.MAX_SAFE_INTEGER,
+  ) {
+    return this.#o.storage.readOutput(commandId, afterSeq, upTo);
+  }
+
+  /**
+   * For every command that may still produce output, the seq up to which it
+   * has been broadcast: later chunks reach every current dashboard live.
+   * Running commands: their last stored seq; queued ones: 0.
+   */
+  broadcastSeqs(): Map<string, number> {
+    const seqs = new Map<string, number>();
+    for (const [id, active] of this.#active) seqs.set(id, active.lastSeq);
+    for (const queue of this.#queues.values()) {
+      for (const stored of queue) seqs.set(stored.info.id, 0);
+    }
+    return seqs;
   }
 
   /** Highest stored seq of a command. */

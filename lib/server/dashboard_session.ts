@@ -27,6 +27,14 @@ export class DashboardSession extends Session<DashboardMessage> {
   #user: Principal | null;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #commandTimes: number[] = [];
+  /**
+   * What this connection has been sent, so replays never repeat a chunk:
+   * for each command, every chunk with a seq above the value was (or will
+   * be) sent. It starts as the broadcast position when the dashboard
+   * joined (later chunks come live) and falls with each replay.
+   */
+  #sentAbove = new Map<string, number>();
+  #joinedAt = Number.POSITIVE_INFINITY;
 
   constructor(peer: Peer, app: Services, user: Principal | null) {
     super(peer, {
@@ -45,7 +53,9 @@ export class DashboardSession extends Session<DashboardMessage> {
   }
 
   protected onOpen(): void {
-    if (this.#user) void this.#accept(this.#user);
+    const user = this.#user;
+    // Through the message queue, so a dashboard:connect waits for the ack.
+    if (user) this.enqueue(() => this.#accept(user));
   }
 
   protected onClose(): void {
@@ -174,6 +184,8 @@ export class DashboardSession extends Session<DashboardMessage> {
       }
       // Added within the same turn as the snapshot: no change falls between.
       dashboards.add(this.peer);
+      this.#sentAbove = commands.broadcastSeqs();
+      this.#joinedAt = Date.now();
     });
   }
 
@@ -188,14 +200,24 @@ export class DashboardSession extends Session<DashboardMessage> {
     }
   }
 
+  /**
+   * Send the stored output with `seq > afterSeq` that this connection has
+   * not been sent yet; what follows arrives live. So the seam between replay
+   * and live output has no duplicate and no gap, however resumes interleave.
+   */
   async #replay(commandId: string, afterSeq: number): Promise<void> {
     const { commands, config } = this.#app;
     const command = await commands.get(commandId);
     if (!command) {
       throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
     }
+    // Not seen at join: created since (all of it live) or finished before.
+    const upTo = this.#sentAbove.get(commandId) ??
+      (command.requestedAt >= this.#joinedAt ? 0 : Number.MAX_SAFE_INTEGER);
+    if (afterSeq >= upTo) return;
+    this.#sentAbove.set(commandId, afterSeq);
     let expected = afterSeq + 1;
-    for await (const chunk of commands.readOutput(commandId, afterSeq)) {
+    for await (const chunk of commands.readOutput(commandId, afterSeq, upTo)) {
       if (!this.peer.isOpen) return;
       if (chunk.seq > expected) {
         this.send(envelope("terminal:gap", {
@@ -223,7 +245,7 @@ export class DashboardSession extends Session<DashboardMessage> {
     }
     // A finished command whose tail is gone (retention) says so; a running
     // one continues live.
-    const last = await commands.lastSeq(commandId);
+    const last = Math.min(upTo, await commands.lastSeq(commandId));
     const final = (await commands.get(commandId))?.status;
     if (
       final && FINAL_STATUSES.has(final) && expected <= last && this.peer.isOpen

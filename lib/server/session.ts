@@ -168,10 +168,15 @@ export abstract class Session<M extends { type: string; id?: string }> {
       return parsed;
     }
     const message = parsed.message;
-    this.#chain = this.#chain.then(() => this.handle(message)).catch(
-      (error) => this.#failed(error, message.id),
-    );
+    this.enqueue(() => this.handle(message), message.id);
     return null;
+  }
+
+  /** Run `task` after every earlier message was handled; failures are answered. */
+  protected enqueue(task: () => Promise<void>, replyTo?: string): void {
+    this.#chain = this.#chain.then(task).catch((error) =>
+      this.#failed(error, replyTo)
+    );
   }
 
   #failed(error: unknown, replyTo?: string): void {

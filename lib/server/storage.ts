@@ -209,15 +209,16 @@ export class Storage {
     return 0;
   }
 
-  /** Output chunks of a command with `seq > afterSeq`, in order, parts joined. */
+  /** Output chunks of a command with `afterSeq < seq <= upTo`, in order, parts joined. */
   async *readOutput(
     commandId: string,
     afterSeq: number,
+    upTo: number = Number.MAX_SAFE_INTEGER - 1,
   ): AsyncGenerator<{ seq: number } & StoredChunk> {
     let current: ({ seq: number } & StoredChunk) | null = null;
     const iter = this.kv.list<StoredChunk>({
       start: ["out", commandId, afterSeq + 1],
-      end: ["out", commandId, Number.MAX_SAFE_INTEGER],
+      end: ["out", commandId, Math.min(upTo, Number.MAX_SAFE_INTEGER - 1) + 1],
     }, { batchSize: 500 });
     for await (const entry of iter) {
       const seq = Number(entry.key[2]);

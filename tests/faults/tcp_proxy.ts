@@ -1,0 +1,179 @@
+/**
+ * A loopback TCP proxy for fault injection: listens on 127.0.0.1 port 0 and
+ * forwards every connection to `target`. `cut()` closes every connection now,
+ * `block(ms)` refuses new connections for a while (accept, then close at
+ * once), `blackhole()` keeps connections open but forwards nothing in either
+ * direction (a vanished network) until `restore()`.
+ *
+ * @module
+ */
+
+interface Pair {
+  client: Deno.TcpConn;
+  upstream: Deno.TcpConn | null;
+  closed: boolean;
+}
+
+/** A forwarding proxy to `127.0.0.1:<targetPort>`. */
+export class TcpProxy {
+  readonly port: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  /** Connections accepted so far (refused ones included). */
+  accepted = 0;
+  /** Connections refused while blocked. */
+  refused = 0;
+  #listener: Deno.TcpListener;
+  #targetPort: number;
+  #pairs = new Set<Pair>();
+  #blockedUntil = 0;
+  #blackholed = false;
+  #resume: (() => void)[] = [];
+  #closed = false;
+  #acceptLoop: Promise<void>;
+  #tasks = new Set<Promise<void>>();
+
+  constructor(targetPort: number) {
+    this.#targetPort = targetPort;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.url = `http://127.0.0.1:${this.port}`;
+    this.wsUrl = `ws://127.0.0.1:${this.port}`;
+    this.#acceptLoop = this.#accept();
+  }
+
+  /** Open connections right now. */
+  get connections(): number {
+    return this.#pairs.size;
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return; // Listener closed.
+      }
+      this.accepted++;
+      if (this.#closed || Date.now() < this.#blockedUntil) {
+        this.refused++;
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+        continue;
+      }
+      this.#track(this.#serve(conn));
+    }
+  }
+
+  #track(task: Promise<void>): void {
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+  }
+
+  async #serve(client: Deno.TcpConn): Promise<void> {
+    const pair: Pair = { client, upstream: null, closed: false };
+    this.#pairs.add(pair);
+    try {
+      pair.upstream = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: this.#targetPort,
+      });
+    } catch {
+      this.#closePair(pair);
+      return;
+    }
+    if (pair.closed) {
+      this.#closePair(pair);
+      return;
+    }
+    await Promise.all([
+      this.#pipe(pair, client, pair.upstream),
+      this.#pipe(pair, pair.upstream, client),
+    ]);
+  }
+
+  async #pipe(pair: Pair, from: Deno.TcpConn, to: Deno.TcpConn) {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buffer);
+        if (n === null || pair.closed) break;
+        while (this.#blackholed && !pair.closed) {
+          await new Promise<void>((r) => this.#resume.push(r));
+        }
+        if (pair.closed) break;
+        let written = 0;
+        while (written < n) {
+          written += await to.write(buffer.subarray(written, n));
+        }
+      }
+    } catch {
+      // Either side went away.
+    }
+    this.#closePair(pair);
+  }
+
+  #closePair(pair: Pair): void {
+    if (!pair.closed) pair.closed = true;
+    this.#pairs.delete(pair);
+    for (const conn of [pair.client, pair.upstream]) {
+      try {
+        conn?.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  /** Close every open connection now (both sides see the TCP close). */
+  cut(): number {
+    const n = this.#pairs.size;
+    for (const pair of [...this.#pairs]) this.#closePair(pair);
+    this.#wakePipes();
+    return n;
+  }
+
+  /** Refuse new connections for `ms` (accepted and closed at once). */
+  block(ms: number): void {
+    this.#blockedUntil = Date.now() + ms;
+  }
+
+  /** Stop forwarding bytes in both directions; connections stay open. */
+  blackhole(): void {
+    this.#blackholed = true;
+  }
+
+  /** Forward again after {@link blackhole}. */
+  restore(): void {
+    this.#blackholed = false;
+    this.#wakePipes();
+  }
+
+  #wakePipes(): void {
+    const waiting = this.#resume.splice(0);
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Stop listening, close every connection and wait for the tasks. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    this.#blackholed = false;
+    this.cut();
+    await this.#acceptLoop;
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
