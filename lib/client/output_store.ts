@@ -79,6 +79,8 @@ export class OutputStore {
   #last = new Map<string, number>();
   #pending = new Map<string, Map<number, OutputChunk>>();
   #requested = new Map<string, number>();
+  /** Replays asked for by the last `resume` map (see {@link resumeMap}). */
+  #resumed = new Map<string, number>();
   #cache = new Map<string, CacheEntry>();
   /** UTF-8 bytes of output received per command (markers not counted). */
   #bytes = new Map<string, number>();
@@ -97,12 +99,18 @@ export class OutputStore {
     return this.#last.get(commandId);
   }
 
-  /** Every command's last seq, optionally filtered: the `resume` map. */
+  /**
+   * Every command's last seq, optionally filtered: the `resume` map. The
+   * map is about to be sent, so its replays count as asked for: a gap seen
+   * while they are on their way does not ask again (which would only bring
+   * the same chunks twice).
+   */
   resumeMap(
     include: (commandId: string) => boolean = () => true,
   ): Record<string, number> {
     const map: Record<string, number> = {};
     for (const [id, seq] of this.#last) if (include(id)) map[id] = seq;
+    this.#resumed = new Map(Object.entries(map));
     return map;
   }
 
@@ -180,7 +188,10 @@ export class OutputStore {
       let held = this.#pending.get(commandId);
       if (!held) this.#pending.set(commandId, held = new Map());
       held.set(seq, chunk);
-      if (this.#requested.get(commandId) !== last) {
+      // One replay at a time: a replay on its way fills every gap seen
+      // meanwhile (the server sends up to where live output took over), so
+      // asking again would only bring the same chunks twice.
+      if (!this.#requested.has(commandId) && !this.#resumed.has(commandId)) {
         this.#requested.set(commandId, last);
         this.requestResume(commandId, last);
       }
@@ -239,6 +250,7 @@ export class OutputStore {
     if (held.size === 0) {
       this.#pending.delete(commandId);
       this.#requested.delete(commandId);
+      this.#resumed.delete(commandId);
     }
   }
 

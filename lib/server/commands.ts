@@ -438,6 +438,20 @@ export class CommandService {
   }
 
   /**
+   * The seq up to which `commandId` has been broadcast: every later chunk
+   * reaches each current dashboard live. Running: the last stored seq;
+   * queued: 0; finished or unknown: all of it.
+   */
+  broadcastSeq(commandId: string): number {
+    const active = this.#active.get(commandId);
+    if (active) return active.lastSeq;
+    for (const queue of this.#queues.values()) {
+      if (queue.some((s) => s.info.id === commandId)) return 0;
+    }
+    return Number.MAX_SAFE_INTEGER;
+  }
+
+  /**
    * For every command that may still produce output, the seq up to which it
    * has been broadcast: later chunks reach every current dashboard live.
    * Running commands: their last stored seq; queued ones: 0.

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  type CommandInfo,
   type DashboardMessage,
   envelope,
   FINAL_STATUSES,
@@ -28,12 +29,13 @@ export class DashboardSession extends Session<DashboardMessage> {
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #commandTimes: number[] = [];
   /**
-   * What this connection has been sent, so replays never repeat a chunk:
-   * for each command, every chunk with a seq above the value was (or will
-   * be) sent. It starts as the broadcast position when the dashboard
-   * joined (later chunks come live) and falls with each replay.
+   * Per command, the seq it had been broadcast up to when this dashboard
+   * joined (later chunks reach it live): the `resume` of
+   * `dashboard:connect` replays only up to there, so the seam between replay
+   * and live output has no duplicate and no gap.
    */
-  #sentAbove = new Map<string, number>();
+  #joinedSeqs = new Map<string, number>();
+
   #joinedAt = Number.POSITIVE_INFINITY;
 
   constructor(peer: Peer, app: Services, user: Principal | null) {
@@ -184,7 +186,7 @@ export class DashboardSession extends Session<DashboardMessage> {
       }
       // Added within the same turn as the snapshot: no change falls between.
       dashboards.add(this.peer);
-      this.#sentAbove = commands.broadcastSeqs();
+      this.#joinedSeqs = commands.broadcastSeqs();
       this.#joinedAt = Date.now();
     });
   }
@@ -192,7 +194,16 @@ export class DashboardSession extends Session<DashboardMessage> {
   async #resume(resume: Record<string, number>): Promise<void> {
     for (const [commandId, afterSeq] of Object.entries(resume)) {
       try {
-        await this.#replay(commandId, afterSeq);
+        await this.#replay(
+          commandId,
+          afterSeq,
+          (command) =>
+            this.#joinedSeqs.get(commandId) ??
+              // Created since joining: all of it came live. Else finished before.
+              (command.requestedAt >= this.#joinedAt
+                ? 0
+                : Number.MAX_SAFE_INTEGER),
+        );
       } catch (error) {
         if (!(error instanceof FlightdeckError)) throw error;
         this.sendError(error.code, error.message);
@@ -201,21 +212,33 @@ export class DashboardSession extends Session<DashboardMessage> {
   }
 
   /**
-   * Send the stored output with `seq > afterSeq` that this connection has
-   * not been sent yet; what follows arrives live. So the seam between replay
-   * and live output has no duplicate and no gap, however resumes interleave.
+   * Send the stored output with `afterSeq < seq <= upTo`. By default `upTo`
+   * is what has been broadcast when the request is handled; later chunks
+   * arrive live.
    */
-  async #replay(commandId: string, afterSeq: number): Promise<void> {
-    const { commands, config } = this.#app;
+  async #replay(
+    commandId: string,
+    afterSeq: number,
+    bound?: (command: CommandInfo) => number,
+  ): Promise<void> {
+    const { commands } = this.#app;
+    // Taken before any await: chunks broadcast later reach this peer live.
+    const broadcastSeq = commands.broadcastSeq(commandId);
     const command = await commands.get(commandId);
     if (!command) {
       throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
     }
-    // Not seen at join: created since (all of it live) or finished before.
-    const upTo = this.#sentAbove.get(commandId) ??
-      (command.requestedAt >= this.#joinedAt ? 0 : Number.MAX_SAFE_INTEGER);
-    if (afterSeq >= upTo) return;
-    this.#sentAbove.set(commandId, afterSeq);
+    const upTo = bound ? bound(command) : broadcastSeq;
+    if (afterSeq < upTo) await this.#send(command, afterSeq, upTo);
+  }
+
+  async #send(
+    command: CommandInfo,
+    afterSeq: number,
+    upTo: number,
+  ): Promise<void> {
+    const { commands, config } = this.#app;
+    const commandId = command.id;
     let expected = afterSeq + 1;
     for await (const chunk of commands.readOutput(commandId, afterSeq, upTo)) {
       if (!this.peer.isOpen) return;
