@@ -82,10 +82,14 @@ Deno.test({
         status: "completed",
         exitCode: 0,
       });
+      // A chunk the flaky dashboard held (waiting for a replay to fill the
+      // gap before it) when its socket was cut is sent again after the next
+      // resume: rare wire duplicates are possible there, never on the seam
+      // of an undisturbed connection. Each seq is still rendered once.
       const b = assertCompleteOutput(flaky, id, expected, {
         status: "completed",
         exitCode: 0,
-      });
+      }, { allowWireDuplicates: true });
       assert.equal(a.text, b.text);
       await waitUntil(() => flaky.acks === 11, 10_000, "last reconnect");
       assert.equal(steady.acks, 1, "the steady dashboard never reconnected");
