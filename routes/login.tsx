@@ -1,17 +1,14 @@
 import type { Handlers, PageProps } from "$fresh/server.ts";
 import type { AppState } from "../lib/server/app.ts";
-import { AuthError, sessionCookie } from "../lib/server/auth.ts";
+import {
+  AuthError,
+  safeRedirectPath,
+  sessionCookie,
+} from "../lib/server/auth.ts";
 
 interface LoginData {
   error: string | null;
   next: string;
-}
-
-/** Only same-site paths may follow a sign-in (no open redirect). */
-function safeNext(value: string | null): string {
-  return value && value.startsWith("/") && !value.startsWith("//")
-    ? value
-    : "/";
 }
 
 function signedIn(
@@ -32,7 +29,7 @@ function signedIn(
 /** `/login`: a one-time code from the start-up URL, or a pasted token. */
 export const handler: Handlers<LoginData, AppState> = {
   async GET(_req, ctx) {
-    const next = safeNext(ctx.url.searchParams.get("next"));
+    const next = safeRedirectPath(ctx.url.searchParams.get("next"));
     const code = ctx.url.searchParams.get("code");
     if (!code) return ctx.render({ error: null, next });
     const { app } = ctx.state;
@@ -55,7 +52,7 @@ export const handler: Handlers<LoginData, AppState> = {
   async POST(req, ctx) {
     const form = await req.formData().catch(() => null);
     const token = String(form?.get("token") ?? "").trim();
-    const next = safeNext(String(form?.get("next") ?? "/"));
+    const next = safeRedirectPath(String(form?.get("next") ?? "/"));
     try {
       const user = await ctx.state.app.auth.verify(token);
       if (user.role === "agent") {

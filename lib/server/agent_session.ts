@@ -56,6 +56,8 @@ export class AgentSession extends Session<AgentMessage> {
       }
       return await this.#connect(message.payload);
     }
+    // A socket replaced by a newer one of the same agent says nothing more.
+    if (this.#app.registry.peerOf(agentId) !== this.peer) return;
     this.#app.registry.touch(agentId);
     const { commands } = this.#app;
     switch (message.type) {
@@ -107,7 +109,9 @@ export class AgentSession extends Session<AgentMessage> {
       this.peer.close(CLOSE_CODES.FORBIDDEN.code, message);
       return;
     }
-    this.markAuthenticated();
+    // The socket may have closed while the token was checked.
+    if (this.isClosed || !this.peer.isOpen) return;
+    this.markAuthenticated(principal.expiresAt);
     this.#agentId = hello.agentId;
     const { registry, commands, config } = this.#app;
     const { replaced } = registry.connect({

@@ -188,3 +188,19 @@ export class LoginCodes {
     return entry.role;
   }
 }
+
+/**
+ * Only paths of this site may follow a sign-in (no open redirect): the value
+ * is resolved against a placeholder origin and must stay on it, which also
+ * defeats `/\\evil.example`, `//evil.example` and control characters.
+ */
+export function safeRedirectPath(value: string | null): string {
+  if (!value?.startsWith("/")) return "/";
+  try {
+    const url = new URL(value, "http://flightdeck.invalid");
+    if (url.origin !== "http://flightdeck.invalid") return "/";
+    return url.pathname + url.search + url.hash;
+  } catch {
+    return "/";
+  }
+}

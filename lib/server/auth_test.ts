@@ -9,6 +9,7 @@ import {
   parseTtl,
   requestToken,
   roleAllows,
+  safeRedirectPath,
   SESSION_COOKIE,
   sessionCookie,
 } from "./auth.ts";
@@ -239,5 +240,22 @@ Deno.test("LoginCodes.redeem() refuses an expired code", () => {
     assert.equal(codes.redeem(stale), null);
   } finally {
     clock.uninstall();
+  }
+});
+
+Deno.test("safeRedirectPath() keeps same-site paths and refuses every other target", () => {
+  assert.equal(safeRedirectPath("/agents/a-1?x=1#t"), "/agents/a-1?x=1#t");
+  for (
+    const bad of [
+      null,
+      "",
+      "https://evil.example/",
+      "//evil.example",
+      "/\\evil.example",
+      "/\t/evil.example",
+      "javascript:alert(1)",
+    ]
+  ) {
+    assert.equal(safeRedirectPath(bad), "/", JSON.stringify(bad));
   }
 });

@@ -61,6 +61,8 @@ export class CommandService {
   #active = new Map<string, Active>();
   #lastOrder = 0;
   #lock = new Mutex();
+  /** Output of one agent is stored one chunk at a time, even across sockets. */
+  #outputLocks = new Map<string, Mutex>();
 
   private constructor(options: CommandServiceOptions) {
     this.#o = options;
@@ -306,7 +308,13 @@ export class CommandService {
    * Store and fan out one output chunk. Returns the seq the agent may free up
    * to. Duplicates (seq already stored) are dropped.
    */
-  async output(agentId: string, chunk: Output): Promise<number> {
+  output(agentId: string, chunk: Output): Promise<number> {
+    let lock = this.#outputLocks.get(agentId);
+    if (!lock) this.#outputLocks.set(agentId, lock = new Mutex());
+    return lock.run(() => this.#output(agentId, chunk));
+  }
+
+  async #output(agentId: string, chunk: Output): Promise<number> {
     const active = this.#active.get(chunk.commandId);
     if (!active && await this.#finishedHere(agentId, chunk.commandId)) {
       return chunk.seq; // Already settled: acknowledge and drop.
@@ -365,6 +373,19 @@ export class CommandService {
         : status === "failed"
         ? (payload.exitCode ?? 1)
         : null;
+      // A result without a start: it ran, so say so first (queued → running).
+      if (!active.started && exitCode !== null) await this.#markStarted(active);
+      if (payload.lastSeq > active.lastSeq) {
+        // The agent dropped the end of the output (its buffer overflowed while
+        // the server was away): announce the loss, as replays will.
+        this.#o.dashboards.broadcast(envelope("terminal:gap", {
+          agentId,
+          commandId: payload.commandId,
+          fromSeq: active.lastSeq + 1,
+          toSeq: payload.lastSeq,
+        }));
+        active.lastSeq = payload.lastSeq;
+      }
       await this.#finish(active, status, exitCode, Date.now());
       await this.#dispatch(agentId);
       return true;
@@ -491,7 +512,8 @@ export class CommandService {
       if (!this.#o.registry.isOnline(agentId)) {
         // Nobody to signal: settle it now. If the agent comes back still
         // running it, agentConnected() tells it to stop.
-        await this.#finish(active, "interrupted", null, Date.now());
+        const status = active.timedOut ? "timeout" : "interrupted";
+        await this.#finish(active, status, null, Date.now());
         return active.stored.info;
       }
       await this.#o.storage.saveCommand(active.stored);

@@ -946,3 +946,106 @@ Deno.test("CommandService.started() with timeoutMs interrupts and finishes as ti
     clock.uninstall();
   }
 });
+
+Deno.test("CommandService.output() stores overlapping deliveries once, in order", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("x");
+    await t.commands.started("a1", command.id);
+    const chunk = (seq: number) => ({
+      commandId: command.id,
+      seq,
+      stream: "stdout" as const,
+      data: `${seq}é`,
+    });
+    // Two sockets of the same agent delivering at once (old and new).
+    const acks = await Promise.all(
+      [1, 1, 2, 2, 3].map((seq) => t.commands.output("a1", chunk(seq))),
+    );
+    assert.deepEqual(acks, [1, 1, 2, 2, 3]);
+    assert.deepEqual(
+      t.toDashboard("terminal:output").map((p) => p.seq),
+      [1, 2, 3],
+    );
+    assert.deepEqual(t.toDashboard("terminal:gap"), []);
+    await t.finish("a1", command.id);
+    assert.equal((await t.commands.get(command.id))?.outputBytes, 9);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService: a timeout that fires while the agent is offline ends as timeout", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const t = await setup();
+  try {
+    const peer = t.connect("a1");
+    const { command } = await t.commands.request(USER, {
+      agentId: "a1",
+      command: "sleep 100",
+      priority: "normal",
+      timeoutMs: 1_000,
+    });
+    await t.commands.started("a1", command.id);
+    t.registry.disconnect(peer);
+    clock.tick(1_000);
+    await t.commands.idle();
+    const final = t.statuses(command.id).at(-1)!;
+    assert.deepEqual([final.status, final.exitCode], ["timeout", null]);
+  } finally {
+    t.close();
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService.completed() announces output the agent lost at the end", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("x");
+    await t.commands.started("a1", command.id);
+    await t.commands.output("a1", {
+      commandId: command.id,
+      seq: 1,
+      stream: "stdout",
+      data: "a",
+    });
+    await t.commands.completed("a1", {
+      commandId: command.id,
+      exitCode: 0,
+      status: "completed",
+      completedAt: Date.now(),
+      lastSeq: 5,
+    });
+    assert.deepEqual(t.toDashboard("terminal:gap"), [{
+      agentId: "a1",
+      commandId: command.id,
+      fromSeq: 2,
+      toSeq: 5,
+    }]);
+    assert.equal(await t.commands.lastSeq(command.id), 5);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.completed() without started still passes through running", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("x");
+    await t.finish("a1", command.id, 0);
+    const seen = t.statuses(command.id);
+    assert.deepEqual(seen.map((c) => c.status), [
+      "queued",
+      "running",
+      "completed",
+    ]);
+    assert.ok(
+      seen[2].startedAt !== null && seen[2].startedAt <= seen[2].completedAt!,
+    );
+  } finally {
+    t.close();
+  }
+});

@@ -26,8 +26,6 @@ export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
 export class DashboardSession extends Session<DashboardMessage> {
   #app: Services;
   #user: Principal | null;
-  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  #commandTimes: number[] = [];
   /**
    * Per command, the seq it had been broadcast up to when this dashboard
    * joined (later chunks reach it live): the `resume` of
@@ -61,7 +59,6 @@ export class DashboardSession extends Session<DashboardMessage> {
   }
 
   protected onClose(): void {
-    clearTimeout(this.#expiryTimer);
     this.#app.dashboards.remove(this.peer);
   }
 
@@ -147,7 +144,7 @@ export class DashboardSession extends Session<DashboardMessage> {
           );
         }
         this.#user = principal;
-        this.#scheduleExpiry(principal);
+        this.setExpiry(principal.expiresAt);
         this.send(
           envelope("auth:refreshed", { expiresAt: principal.expiresAt }),
         );
@@ -162,12 +159,12 @@ export class DashboardSession extends Session<DashboardMessage> {
   }
 
   async #accept(user: Principal): Promise<void> {
+    if (this.isClosed) return;
     this.#user = user;
-    this.markAuthenticated();
-    this.#scheduleExpiry(user);
+    this.markAuthenticated(user.expiresAt);
     const { commands, registry, dashboards, config } = this.#app;
     await commands.snapshot(SNAPSHOT_COMMANDS_PER_AGENT, (recent) => {
-      if (!this.peer.isOpen) return;
+      if (this.isClosed || !this.peer.isOpen) return;
       this.send(envelope("connection:ack", {
         connectionId: this.peer.id,
         serverVersion: PROTOCOL_VERSION,
@@ -293,23 +290,12 @@ export class DashboardSession extends Session<DashboardMessage> {
   }
 
   #checkCommandRate(): void {
-    const now = Date.now();
-    this.#commandTimes = this.#commandTimes.filter((t) => now - t < 60_000);
-    if (this.#commandTimes.length >= this.#app.config.commandRatePerMinute) {
+    const { commandRate } = this.#app;
+    if (!commandRate.take(this.#user!.id)) {
       throw new FlightdeckError(
         "RATE_LIMIT",
-        `Over ${this.#app.config.commandRatePerMinute} commands per minute`,
+        `Over ${commandRate.limit} commands per minute`,
       );
     }
-    this.#commandTimes.push(now);
-  }
-
-  #scheduleExpiry(user: Principal): void {
-    clearTimeout(this.#expiryTimer);
-    const delay = Math.min(user.expiresAt - Date.now(), 2 ** 31 - 1);
-    this.#expiryTimer = setTimeout(
-      () => this.rejectAuth("Token expired"),
-      Math.max(0, delay),
-    );
   }
 }

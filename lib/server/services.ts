@@ -18,6 +18,7 @@ import { Storage } from "./storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
+import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket } from "./session.ts";
 
 /** The running server's parts. */
@@ -32,6 +33,8 @@ export interface Services {
   /** Every authenticated dashboard socket. */
   dashboards: Broadcaster;
   commands: CommandService;
+  /** Commands per user per minute, across all of the user's connections. */
+  commandRate: SlidingWindowLimit;
   /** Fallback (SSE) dashboard sessions. */
   sse: SseHub;
   /** Upgrade a request to a dashboard socket (or refuse it). */
@@ -120,6 +123,7 @@ export async function createServices(
     dashboards,
     commands,
     sse: new SseHub(),
+    commandRate: new SlidingWindowLimit(config.commandRatePerMinute, 60_000),
     async dashboardSocket(req) {
       const refused = refuseUpgrade(req, config.allowedOrigins);
       if (refused) return refused;

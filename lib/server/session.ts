@@ -53,6 +53,8 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #strikes = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
   #chain: Promise<void> = Promise.resolve();
 
   constructor(peer: Peer, limits: SessionLimits, log: Logger) {
@@ -90,10 +92,30 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.closed();
   }
 
-  /** Mark the session authenticated (stops the authentication deadline). */
-  protected markAuthenticated(): void {
+  /** Whether the transport closed; work still queued must not act on it. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Mark the session authenticated until `expiresAt` (stops the
+   * authentication deadline; at expiry without `auth:refresh`, 4401).
+   */
+  protected markAuthenticated(expiresAt: number): void {
     this.authenticated = true;
     clearTimeout(this.#authTimer);
+    this.setExpiry(expiresAt);
+  }
+
+  /** (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. */
+  protected setExpiry(expiresAt: number): void {
+    clearTimeout(this.#expiryTimer);
+    if (this.#closed) return;
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    this.#expiryTimer = setTimeout(
+      () => this.rejectAuth("Token expired"),
+      delay,
+    );
   }
 
   /** The transport opened: start the authentication deadline and liveness checks. */
@@ -115,11 +137,11 @@ export abstract class Session<M extends { type: string; id?: string }> {
 
   /** The transport closed (or was found dead); idempotent. */
   closed(): void {
-    if (this.#timer === undefined && this.#authTimer === undefined) return;
+    if (this.#closed) return;
+    this.#closed = true;
     clearInterval(this.#timer);
     clearTimeout(this.#authTimer);
-    this.#timer = undefined;
-    this.#authTimer = undefined;
+    clearTimeout(this.#expiryTimer);
     this.onClose();
   }
 
@@ -174,7 +196,8 @@ export abstract class Session<M extends { type: string; id?: string }> {
 
   /** Run `task` after every earlier message was handled; failures are answered. */
   protected enqueue(task: () => Promise<void>, replyTo?: string): void {
-    this.#chain = this.#chain.then(task).catch((error) =>
+    const run = () => this.#closed ? Promise.resolve() : task();
+    this.#chain = this.#chain.then(run).catch((error) =>
       this.#failed(error, replyTo)
     );
   }

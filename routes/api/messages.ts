@@ -35,7 +35,11 @@ export const handler: Handlers<unknown, AppState> = {
         `Unknown connection "${connectionId ?? ""}"; open /api/events again`,
       );
     }
-    const length = Number(req.headers.get("content-length") ?? 0);
+    // Required, so a body is never read past the limit.
+    const length = Number(req.headers.get("content-length") ?? NaN);
+    if (!Number.isFinite(length)) {
+      return fail("INVALID_MESSAGE", "Content-Length is required");
+    }
     if (length > app.config.maxFrameBytes) {
       return fail(
         "PAYLOAD_TOO_LARGE",
