@@ -325,6 +325,36 @@ Deno.test("dashboard: a cross-site Origin is refused with 403; the own origin is
   assert.equal(own.status, 101, own.head);
 });
 
+Deno.test("dashboard: a browser session cookie from a cross-site page cannot open a socket", async () => {
+  await using server = await startTestServer();
+  const cookie = `flightdeck_session=${await server.token("admin")}`;
+  const hijack = await rawHttp(server, {
+    ...UPGRADE,
+    Origin: "http://evil.example",
+    Cookie: cookie,
+  });
+  assert.equal(hijack.status, 403, hijack.head);
+  const own = await rawHttp(server, {
+    ...UPGRADE,
+    Origin: server.url,
+    Cookie: cookie,
+  });
+  assert.equal(own.status, 101, own.head);
+  const allowed = await startTestServer({
+    allowedOrigins: ["https://ops.example"],
+  });
+  try {
+    const listed = await rawHttp(allowed, {
+      ...UPGRADE,
+      Origin: "https://ops.example",
+      Cookie: cookie,
+    });
+    assert.equal(listed.status, 101, listed.head);
+  } finally {
+    await allowed.shutdown();
+  }
+});
+
 Deno.test("dashboard: a token in dashboard:connect authenticates a socket opened without headers", async () => {
   await using server = await startTestServer();
   const client = await anonymousDashboard(server);
