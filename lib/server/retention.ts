@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { FINAL_STATUSES } from "../protocol.ts";
-import type { Storage, StoredCommand } from "./storage.ts";
+import type { Storage } from "./storage.ts";
 
 /** Limits of {@link enforceRetention}. */
 export interface RetentionLimits {
@@ -24,40 +23,36 @@ export interface RetentionResult {
   keptBytes: number;
 }
 
-/** Delete output past the limits. Running commands are never trimmed. */
+/**
+ * Delete output past the limits. Only finished commands are trimmed, oldest
+ * first; the walk reads the small `["done"]` index, not every command.
+ */
 export async function enforceRetention(
   storage: Storage,
   limits: RetentionLimits,
   now: number = Date.now(),
 ): Promise<RetentionResult> {
-  const finished: StoredCommand[] = [];
+  const finished: { id: string; completedAt: number; bytes: number }[] = [];
   let total = 0;
-  for await (
-    const entry of storage.kv.list<StoredCommand>({ prefix: ["cmd"] })
-  ) {
-    const stored = entry.value;
-    if (stored.retainedFromSeq !== undefined) continue; // Already trimmed.
-    total += stored.info.outputBytes;
-    if (FINAL_STATUSES.has(stored.info.status) && !stored.dispatched) {
-      finished
-        .push(stored);
-    }
+  for await (const entry of storage.finishedWithOutput()) {
+    finished.push(entry);
+    total += entry.bytes;
   }
-  finished.sort((a, b) =>
-    (a.info.completedAt ?? 0) - (b.info.completedAt ?? 0)
-  );
   let trimmedCommands = 0;
   let freedBytes = 0;
-  for (const stored of finished) {
-    const expired = now - (stored.info.completedAt ?? 0) > limits.maxAgeMs;
+  for (const { id, completedAt, bytes } of finished) {
+    const expired = now - completedAt > limits.maxAgeMs;
     if (!expired && total <= limits.maxBytes) break;
-    await storage.deleteOutput(stored.info.id);
-    await storage.saveCommand({
-      ...stored,
-      retainedFromSeq: (stored.lastSeq ?? 0) + 1,
-    });
-    total -= stored.info.outputBytes;
-    freedBytes += stored.info.outputBytes;
+    const stored = await storage.getCommand(id);
+    await storage.deleteOutput(id);
+    if (stored) {
+      await storage.saveCommand({
+        ...stored,
+        retainedFromSeq: (stored.lastSeq ?? 0) + 1,
+      });
+    }
+    total -= bytes;
+    freedBytes += bytes;
     trimmedCommands++;
   }
   return { trimmedCommands, freedBytes, keptBytes: total };

@@ -76,14 +76,16 @@ Deno.test("enforceRetention() deletes the oldest finished output first over maxB
     await seed(storage, command("first", 10, 3_000));
     await seed(storage, command("second", 20, 3_000));
     await seed(storage, command("third", 30, 3_000));
+    // Running output is neither counted nor trimmed; finished output is cut
+    // to the budget, oldest first.
     const result = await enforceRetention(storage, {
       maxAgeMs: 1e12,
-      maxBytes: 9_000,
+      maxBytes: 4_000,
     }, 100);
     assert.deepEqual(result, {
       trimmedCommands: 2,
       freedBytes: 6_000,
-      keptBytes: 8_000,
+      keptBytes: 3_000,
     });
     assert.equal(await storage.lastSeq("first"), 0);
     assert.equal(await storage.lastSeq("second"), 0);
@@ -91,8 +93,8 @@ Deno.test("enforceRetention() deletes the oldest finished output first over maxB
     assert.equal(await storage.lastSeq("running"), 2);
     // A second pass has nothing left to do.
     assert.deepEqual(
-      await enforceRetention(storage, { maxAgeMs: 1e12, maxBytes: 9_000 }, 100),
-      { trimmedCommands: 0, freedBytes: 0, keptBytes: 8_000 },
+      await enforceRetention(storage, { maxAgeMs: 1e12, maxBytes: 4_000 }, 100),
+      { trimmedCommands: 0, freedBytes: 0, keptBytes: 3_000 },
     );
   });
 });

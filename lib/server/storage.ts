@@ -9,10 +9,18 @@
  *   64 KiB limit are split into parts)
  * - `["req", userId, requestId]` → command id, expiring after 10 minutes
  * - `["agent", id]` → AgentInfo
+ * - `["done", completedAt, id]` → output bytes of a finished command whose
+ *   output is still kept (oldest first, for retention)
  *
  * @module
  */
-import type { AgentInfo, CommandInfo, Priority, Stream } from "../protocol.ts";
+import {
+  type AgentInfo,
+  type CommandInfo,
+  FINAL_STATUSES,
+  type Priority,
+  type Stream,
+} from "../protocol.ts";
 
 /** A command as stored: its public info plus bookkeeping. */
 export interface StoredCommand {
@@ -74,9 +82,19 @@ export class Storage {
     await op.commit();
   }
 
-  /** Save a command's record, removing its queue entry when `dequeue` is set. */
+  /**
+   * Save a command's record, removing its queue entry when `dequeue` is set.
+   * Finished commands whose output is kept are indexed by completion time
+   * for retention (`["done", completedAt, id]` → output bytes).
+   */
   async saveCommand(command: StoredCommand, dequeue = false): Promise<void> {
-    const op = this.kv.atomic().set(["cmd", command.info.id], command);
+    const { info } = command;
+    const op = this.kv.atomic().set(["cmd", info.id], command);
+    if (FINAL_STATUSES.has(info.status) && info.completedAt !== null) {
+      const key = ["done", info.completedAt, info.id];
+      if (command.retainedFromSeq === undefined) op.set(key, info.outputBytes);
+      else op.delete(key);
+    }
     if (dequeue) {
       op.delete([
         "queue",
@@ -182,6 +200,19 @@ export class Storage {
       }
     }
     await op.commit();
+  }
+
+  /** Finished commands with kept output, oldest first: id and output bytes. */
+  async *finishedWithOutput(): AsyncGenerator<
+    { id: string; completedAt: number; bytes: number }
+  > {
+    for await (const entry of this.kv.list<number>({ prefix: ["done"] })) {
+      yield {
+        completedAt: Number(entry.key[1]),
+        id: String(entry.key[2]),
+        bytes: entry.value,
+      };
+    }
   }
 
   /** Delete every output chunk of a command. */
