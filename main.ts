@@ -7,50 +7,49 @@ import manifest from "./fresh.gen.ts";
 import { serverConfig } from "./fresh.config.ts";
 import { startServer } from "./lib/server/app.ts";
 
-if (import.meta.main) {
-  let config;
-  try {
-    config = serverConfig();
-  } catch (error) {
-    console.error(
-      `flightdeck: ${error instanceof Error ? error.message : error}`,
-    );
-    Deno.exit(2);
-  }
-  let server;
-  try {
-    server = await startServer(manifest, { config });
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      console.error(
-        `flightdeck: ${config.hostname}:${config.port} is already in use; stop the other process or set PORT`,
-      );
-      Deno.exit(1);
-    }
-    throw error;
-  }
-  const { services } = server;
-  // Listen for signals before announcing anything: a SIGTERM right after
-  // start-up still shuts down cleanly.
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) Deno.exit(1);
-    stopping = true;
-    console.log(
-      `Received ${signal}: closing sockets with 1001 and flushing storage`,
-    );
-    await server.shutdown();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  const code = services.loginCodes.create("admin");
-  console.log(`Flightdeck listening on ${server.url}`);
-  console.log(`Data: ${config.dataDir}`);
-  console.log(
-    `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
+// Top level, as in Fresh: `deno task dev` starts the server by importing this.
+let config;
+try {
+  config = serverConfig();
+} catch (error) {
+  console.error(
+    `flightdeck: ${error instanceof Error ? error.message : error}`,
   );
-  console.log(
-    `Connect an agent: deno task token --role agent --agent-id build-1, then deno task agent --server ${server.url} --token <token> --name build-1`,
-  );
+  Deno.exit(2);
 }
+let server;
+try {
+  server = await startServer(manifest, { config });
+} catch (error) {
+  if (error instanceof Deno.errors.AddrInUse) {
+    console.error(
+      `flightdeck: ${config.hostname}:${config.port} is already in use; stop the other process or set PORT`,
+    );
+    Deno.exit(1);
+  }
+  throw error;
+}
+const { services } = server;
+// Listen for signals before announcing anything: a SIGTERM right after
+// start-up still shuts down cleanly.
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) Deno.exit(1);
+  stopping = true;
+  console.log(
+    `Received ${signal}: closing sockets with 1001 and flushing storage`,
+  );
+  await server.shutdown();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+const code = services.loginCodes.create("admin");
+console.log(`Flightdeck listening on ${server.url}`);
+console.log(`Data: ${config.dataDir}`);
+console.log(
+  `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
+);
+console.log(
+  `Connect an agent: deno task token --role agent --agent-id build-1, then deno task agent --server ${server.url} --token <token> --name build-1`,
+);
