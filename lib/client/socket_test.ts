@@ -1,41 +1,8 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { envelope } from "../protocol.ts";
-import { DashboardClient, type SocketLike, type Timers } from "./socket.ts";
-
-class FakeSocket implements SocketLike {
-  static instances: FakeSocket[] = [];
-  readyState = 0;
-  sent: unknown[] = [];
-  closedWith: number | null = null;
-  onopen: ((event: unknown) => void) | null = null;
-  onclose: ((event: { code: number; reason: string }) => void) | null = null;
-  onmessage: ((event: { data: unknown }) => void) | null = null;
-  onerror: ((event: unknown) => void) | null = null;
-  constructor(readonly url: string) {
-    FakeSocket.instances.push(this);
-  }
-  send(data: string) {
-    this.sent.push(JSON.parse(data));
-  }
-  close(code = 1000) {
-    this.closedWith = code;
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  fail(code = 1006, reason = "") {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-  receive(data: unknown) {
-    this.onmessage?.({
-      data: typeof data === "string" ? data : JSON.stringify(data),
-    });
-  }
-}
+import { DashboardClient, type Timers } from "./socket.ts";
+import { FakeSocket } from "./test_fakes.ts";
 
 function setup(resume: Record<string, number> = {}) {
   FakeSocket.instances = [];
