@@ -430,7 +430,7 @@ export class CommandService {
 
   /**
    * Read the recent commands of every known agent (up to `perAgent` each,
-   * oldest first) and call `use` with them while no state change can happen,
+   * plus every unfinished one, oldest first) and call `use` with them while no state change can happen,
    * so a dashboard added inside `use` misses nothing and sees nothing twice.
    */
   snapshot(
@@ -438,13 +438,22 @@ export class CommandService {
     use: (recent: CommandInfo[]) => void,
   ): Promise<void> {
     return this.#lock.run(async () => {
-      const recent: CommandInfo[] = [];
+      const byId = new Map<string, StoredCommand>();
       for (const agent of this.#o.registry.list()) {
-        recent.push(
-          ...await this.listRecent({ agentId: agent.id, limit: perAgent }),
-        );
+        const list = await this.#o.storage.listRecentStored(agent.id, perAgent);
+        for (const stored of list) byId.set(stored.info.id, stored);
       }
-      recent.sort((a, b) => a.requestedAt - b.requestedAt);
+      // Unfinished commands always, however old, in their live state: a
+      // dashboard must never keep showing "running" for something that ended
+      // while it was away.
+      for (const active of this.#active.values()) {
+        byId.set(active.stored.info.id, active.stored);
+      }
+      for (const stored of [...this.#queues.values()].flat()) {
+        byId.set(stored.info.id, stored);
+      }
+      const recent = [...byId.values()].sort((a, b) => a.order - b.order)
+        .map((s) => s.info);
       use(recent);
     });
   }

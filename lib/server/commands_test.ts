@@ -1049,3 +1049,28 @@ Deno.test("CommandService.completed() without started still passes through runni
     t.close();
   }
 });
+
+Deno.test("CommandService.snapshot() includes unfinished commands beyond the recent limit", async () => {
+  const t = await setup({ maxQueuePerAgent: 100 });
+  try {
+    t.connect("a1");
+    const { command: first } = await t.ask("long-running");
+    await t.commands.started("a1", first.id);
+    for (let i = 0; i < 5; i++) await t.ask(`queued-${i}`);
+    let seen: string[] = [];
+    await t.commands.snapshot(
+      2,
+      (recent) => seen = recent.map((c) => c.command),
+    );
+    assert.deepEqual(seen, [
+      "long-running",
+      "queued-0",
+      "queued-1",
+      "queued-2",
+      "queued-3",
+      "queued-4",
+    ]);
+  } finally {
+    t.close();
+  }
+});

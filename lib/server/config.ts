@@ -45,6 +45,8 @@ export const ConfigSchema = z.object({
   retentionBytes: int(1024 * 1024, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
   /** How often retention runs. */
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
+  /** Least severe log level printed. */
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Print the one-time sign-in URL at start. */
   printLoginUrl: z.boolean().default(true),
 });
@@ -67,6 +69,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
+  FLIGHTDECK_LOG: "logLevel",
 };
 
 /** Names of the environment variables read by {@link loadConfig}. */

@@ -23,6 +23,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     retentionMs: 7 * 86400_000,
     retentionBytes: 1024 ** 3,
     retentionIntervalMs: 60_000,
+    logLevel: "info",
     printLoginUrl: true,
   });
 });

@@ -57,7 +57,7 @@ export async function createServices(
   config: Config,
   options: ServicesOptions = {},
 ): Promise<Services> {
-  const log = options.log ?? createLogger();
+  const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
   const storage = new Storage(kv);
   const auth = new Auth(await loadSecret(config.dataDir, config.secret));

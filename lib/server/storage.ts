@@ -145,6 +145,14 @@ export class Storage {
     agentId: string | undefined,
     limit: number,
   ): Promise<CommandInfo[]> {
+    return (await this.listRecentStored(agentId, limit)).map((s) => s.info);
+  }
+
+  /** Like {@link listRecent}, with the stored bookkeeping (arrival order). */
+  async listRecentStored(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<StoredCommand[]> {
     const ids: string[] = [];
     if (agentId !== undefined) {
       const iter = this.kv.list<string>({ prefix: ["cmd_by_agent", agentId] }, {
@@ -163,14 +171,12 @@ export class Storage {
       ids.push(...all.slice(0, limit).map((e) => e.id));
     }
     ids.reverse();
-    const commands: CommandInfo[] = [];
+    const commands: StoredCommand[] = [];
     for (let i = 0; i < ids.length; i += 10) {
       const entries = await this.kv.getMany<StoredCommand[]>(
         ids.slice(i, i + 10).map((id) => ["cmd", id]),
       );
-      for (const entry of entries) {
-        if (entry.value) commands.push(entry.value.info);
-      }
+      for (const entry of entries) if (entry.value) commands.push(entry.value);
     }
     return commands;
   }
