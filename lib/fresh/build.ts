@@ -263,6 +263,14 @@ export function ensureBuilt(
   let p = pending.get(outDir);
   if (!p) {
     p = (async () => {
+      // Deno Deploy cannot run the bundler: serve what `deno task build` made.
+      if (Deno.env.get("DENO_DEPLOYMENT_ID")) {
+        const built = await readBuildManifest(outDir);
+        if (built) return built;
+        throw new Error(
+          `No island build in "${outDir}": run \`deno task build\` before deploying`,
+        );
+      }
       if (await needsBuild(manifest, outDir)) {
         return await buildIslands(manifest, { outDir });
       }
