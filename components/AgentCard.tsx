@@ -49,6 +49,7 @@ export default function AgentCard(
         class="agent-open"
         href={`/agents/${encodeURIComponent(agent.id)}`}
         title="Open agent page"
+        aria-label={`Open ${agent.name} page`}
       >
         ↗
       </a>

@@ -10,6 +10,11 @@ export interface AgentListProps {
   agents: AgentInfo[];
   /** Agent to select on load (agent page); else the first agent is selected. */
   selectedAgentId?: string | null;
+  /**
+   * Clicking another agent opens its page instead of selecting it here
+   * (agent pages, whose heading and history name one agent).
+   */
+  navigate?: boolean;
 }
 
 const ORDER = { busy: 0, online: 1, offline: 2 } as const;
@@ -38,6 +43,10 @@ export default function AgentList(props: AgentListProps) {
     ORDER[a.status] - ORDER[b.status] || a.name.localeCompare(b.name)
   );
   const select = (id: string) => {
+    if (props.navigate && id !== props.selectedAgentId) {
+      globalThis.location.assign(`/agents/${encodeURIComponent(id)}`);
+      return;
+    }
     stores.selectedAgentId.value = id;
     stores.selectedCommandId.value = null;
   };

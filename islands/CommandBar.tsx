@@ -1,3 +1,4 @@
+import { effect } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { getClient } from "../lib/client/client.ts";
 import { stores } from "../lib/client/stores.ts";
@@ -23,7 +24,8 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   const [text, setText] = useState("");
   const [priority, setPriority] = useState<Priority>("normal");
   const [answer, setAnswer] = useState<Answer>(null);
-  const pending = useRef<Set<string>>(new Set());
+  /** Ids awaiting an answer → whether the client resends them (tracked). */
+  const pending = useRef<Map<string, boolean>>(new Map());
 
   useEffect(() => {
     if (agentId) stores.selectedAgentId.value = agentId;
@@ -40,9 +42,25 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         setAnswer({ kind: "ok", text: `${command.status}: ${command.id}` });
       }
     });
+    // An interrupt is answered on the connection it went out on: once that
+    // is gone, no answer will come (command requests are resent instead).
+    const offConnection = effect(() => {
+      if (client.connection.value.state === "connected") return;
+      let lost = false;
+      for (const [id, tracked] of pending.current) {
+        if (!tracked) lost = pending.current.delete(id) || lost;
+      }
+      if (!lost) return;
+      setAnswer((a) =>
+        a?.kind === "pending" && !a.tracked
+          ? { kind: "error", text: "not confirmed — connection lost" }
+          : a
+      );
+    });
     return () => {
       offError();
       offStatus();
+      offConnection();
     };
   }, []);
 
@@ -59,7 +77,9 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   else if (!hydrated) hint = "Loading…";
   else if (!selectedId || !agent) hint = "Select an agent to send commands";
   else if (agent.status === "offline") hint = `${agent.name} is offline`;
-  else if (!connected) hint = "Not connected to the server";
+  // While (re)connecting the operator keeps typing; only sending waits.
+  const inputDisabled = hint !== null;
+  if (hint === null && !connected) hint = "Not connected to the server";
   const disabled = hint !== null;
   const currentId = agent?.currentCommandId ?? null;
 
@@ -67,7 +87,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
     const id = `r-${Date.now().toString(36)}-${
       Math.random().toString(36).slice(2, 8)
     }`;
-    pending.current.add(id);
+    pending.current.set(id, tracked);
     setAnswer({ kind: "pending", id, tracked, text: "sending…" });
     send(id);
     return id;
@@ -137,7 +157,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
             agent?.name ?? "agent"
           } — Enter sends, Shift+Enter for a new line`}
         value={text}
-        disabled={disabled}
+        disabled={inputDisabled}
         onInput={(e) => setText(e.currentTarget.value)}
         onKeyDown={(e) => {
           if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -151,7 +171,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
           data-testid="priority-select"
           aria-label="Priority"
           value={priority}
-          disabled={disabled}
+          disabled={inputDisabled}
           onChange={(e) => setPriority(e.currentTarget.value as Priority)}
         >
           <option value="high">high</option>

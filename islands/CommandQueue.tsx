@@ -106,6 +106,9 @@ export default function CommandQueue(props: CommandQueueProps) {
                     type="button"
                     class="button small"
                     data-testid="cancel-button"
+                    aria-label={`Cancel ${
+                      shortCommand(c?.command ?? entry.commandId, 60)
+                    }`}
                     disabled={!hydrated || !connected || !props.canOperate}
                     onClick={() => cancel(entry.commandId)}
                   >
@@ -131,6 +134,15 @@ export default function CommandQueue(props: CommandQueueProps) {
         ? <p class="empty">No commands yet.</p>
         : (
           <table class="table recent" data-testid="recent-commands">
+            <thead>
+              <tr>
+                <th scope="col">Requested</th>
+                <th scope="col">Command</th>
+                <th scope="col">Status</th>
+                <th scope="col">Exit</th>
+                <th scope="col">Duration</th>
+              </tr>
+            </thead>
             <tbody>
               {recent.map((c) => (
                 <tr

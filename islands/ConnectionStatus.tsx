@@ -13,6 +13,9 @@ const INITIAL: ConnectionInfo = {
   transport: "websocket",
 };
 
+/** How long a server error stays on the status line. */
+const SERVER_ERROR_SHOWN_MS = 30_000;
+
 /** Live connection state: countdown while reconnecting, Reconnect when offline. */
 export default function ConnectionStatus() {
   const hydrated = useHydrated();
@@ -21,7 +24,21 @@ export default function ConnectionStatus() {
     getClient();
   }, []);
   const info = hydrated ? getClient().connection.value : INITIAL;
-  const lastServerError = hydrated ? stores.errors.value.at(-1) : undefined;
+  // Errors of an earlier connection are dropped on `connection:ack`; a
+  // recent one is shown for 30 s.
+  const newest = hydrated ? stores.errors.value.at(-1) : undefined;
+  const [, expire] = useState(0);
+  useEffect(() => {
+    if (!newest) return;
+    const left = newest.at + SERVER_ERROR_SHOWN_MS - Date.now();
+    if (left <= 0) return;
+    const timer = setTimeout(() => expire((n) => n + 1), left + 10);
+    return () => clearTimeout(timer);
+  }, [newest]);
+  const lastServerError =
+    newest && Date.now() - newest.at < SERVER_ERROR_SHOWN_MS
+      ? newest
+      : undefined;
 
   useEffect(() => {
     if (info.nextRetryAt === null) return;
@@ -41,7 +58,12 @@ export default function ConnectionStatus() {
       } s (attempt ${info.attempt})`
       : `reconnecting (attempt ${info.attempt})`;
   }
-  if (info.transport === "sse") label += " (fallback: SSE)";
+  const fallback = info.transport === "sse" ? " (fallback: SSE)" : "";
+  label += fallback;
+  // Announced to screen readers: state changes only, not the countdown.
+  const announcement = `Connection ${info.state}${fallback}${
+    info.state === "offline" && info.lastError ? `: ${info.lastError}` : ""
+  }`;
   const detail = info.lastError ??
     (lastServerError
       ? `${lastServerError.code}: ${lastServerError.message}`
@@ -53,9 +75,10 @@ export default function ConnectionStatus() {
       data-testid="connection-status"
       data-state={info.state}
       data-transport={info.transport}
-      role="status"
-      aria-live="polite"
     >
+      <span class="visually-hidden" role="status" aria-live="polite">
+        {hydrated ? announcement : ""}
+      </span>
       <span class="conn-dot" aria-hidden="true" />
       <span class="conn-label">{label}</span>
       {detail && <span class="conn-error" title={detail}>{detail}</span>}

@@ -8,6 +8,7 @@ import {
   commandFooter,
   commandHeader,
   isInView,
+  planResync,
   viewCommandIds,
 } from "../lib/client/terminal_view.ts";
 import { FINAL_STATUSES } from "../lib/protocol.ts";
@@ -45,6 +46,9 @@ const THEME = {
 };
 
 const dim = (text: string) => `\x1b[2m${text}\x1b[0m\r\n`;
+
+/** Quiet time after a (re)connection before the view is checked again. */
+const RESYNC_DEBOUNCE_MS = 300;
 
 /** xterm.js showing the selected agent's (or command's) output, live. */
 export default function Terminal(props: TerminalProps) {
@@ -110,19 +114,32 @@ export default function Terminal(props: TerminalProps) {
       cleanups.push(() => observer.disconnect());
 
       let written = new Set<string>();
+      /** Commands whose footer is on screen: never written twice. */
+      let footers = new Set<string>();
       let lastWritten: string | null = null;
       let placeholder = false;
       let rerenderTimer: ReturnType<typeof setTimeout> | undefined;
+      let resyncTimer: ReturnType<typeof setTimeout> | undefined;
+      let resyncing = false;
 
       const block = (id: string, justStarted = false) => {
         const command = stores.commands.peek().get(id);
         const cached = stores.output.text(id);
         if (!cached && !justStarted) stores.output.ensure(id);
-        const footer = command && FINAL_STATUSES.has(command.status)
-          ? commandFooter(command)
-          : "";
+        let footer = "";
+        if (command && FINAL_STATUSES.has(command.status)) {
+          footer = commandFooter(command);
+          footers.add(id);
+        }
         return commandHeader(command, id) + (cached ?? []).join("") + footer;
       };
+
+      const currentIds = () =>
+        viewCommandIds(
+          stores.commands.peek().values(),
+          stores.selectedAgentId.peek(),
+          stores.selectedCommandId.peek(),
+        );
 
       const render = () => {
         clearTimeout(rerenderTimer);
@@ -131,14 +148,10 @@ export default function Terminal(props: TerminalProps) {
         // land before it, not after a synchronous term.reset().
         buffer.write("\x1bc");
         written = new Set();
+        footers = new Set();
         lastWritten = null;
         const agentId = stores.selectedAgentId.peek();
-        const commandId = stores.selectedCommandId.peek();
-        const ids = viewCommandIds(
-          stores.commands.peek().values(),
-          agentId,
-          commandId,
-        );
+        const ids = currentIds();
         placeholder = ids.length === 0;
         if (placeholder) {
           buffer.write(
@@ -160,6 +173,29 @@ export default function Terminal(props: TerminalProps) {
         rerenderTimer = setTimeout(render, 50);
       };
       cleanups.push(() => clearTimeout(rerenderTimer));
+
+      // After a (re)connection the snapshot re-sends every status: commands
+      // that started or finished while away never emitted `started`, and a
+      // command drawn as it started may have output we never got. Once the
+      // snapshot is quiet, redraw if the view changed, else fetch what the
+      // shown commands miss.
+      const resync = () => {
+        resyncing = false;
+        const plan = planResync(
+          currentIds(),
+          written,
+          (id) => stores.output.text(id) !== undefined,
+        );
+        if (plan.rerender) return render();
+        for (const id of plan.fetch) stores.output.ensure(id);
+      };
+      const resyncSoon = () => {
+        resyncing = true;
+        clearTimeout(resyncTimer);
+        resyncTimer = setTimeout(resync, RESYNC_DEBOUNCE_MS);
+      };
+      cleanups.push(() => clearTimeout(resyncTimer));
+      cleanups.push(getClient().on("connection:ack", resyncSoon));
 
       const onEvent = (event: OutputEvent) => {
         const view = {
@@ -191,9 +227,13 @@ export default function Terminal(props: TerminalProps) {
       cleanups.push(
         getClient().on("command:status", (m) => {
           const c = m.payload.command;
+          if (resyncing) resyncSoon(); // still in the snapshot: wait for it
           if (!FINAL_STATUSES.has(c.status) || !written.has(c.id)) return;
-          if (lastWritten === c.id) buffer.write(commandFooter(c));
-          else rerenderSoon();
+          if (footers.has(c.id)) return; // re-sent status (reconnect, snapshot)
+          if (lastWritten === c.id) {
+            buffer.write(commandFooter(c));
+            footers.add(c.id);
+          } else rerenderSoon();
         }),
       );
       cleanups.push(effect(() => {

@@ -38,13 +38,28 @@ export interface OutputStoreOptions {
   /** Asks the server to replay output of `commandId` after `afterSeq`. */
   requestResume?: (commandId: string, afterSeq: number) => void;
   /**
-   * Cached text per command before the oldest chunks are trimmed (default
-   * 2 MiB; `Infinity` keeps everything, e.g. for tests reading whole outputs).
+   * Cached text per command, in UTF-16 units (2 bytes each in memory),
+   * before the oldest chunks are trimmed (default 2 Mi units ≈ 4 MiB;
+   * `Infinity` keeps everything, e.g. for tests reading whole outputs).
    */
   maxBytesPerCommand?: number;
-  /** Commands kept in the cache; least recently written go first (default 200). */
+  /**
+   * Commands known (cached, or with a seq or replay request); the least
+   * recently used are forgotten entirely (default 200).
+   */
   maxCommands?: number;
+  /**
+   * Cached text of all commands together, in UTF-16 units; least recently
+   * used commands are forgotten entirely beyond it (default 16 Mi units ≈
+   * 32 MiB, never below `maxBytesPerCommand`, so `Infinity` there lifts it).
+   */
+  maxTotalBytes?: number;
 }
+
+/** Default of {@link OutputStoreOptions.maxBytesPerCommand}. */
+export const DEFAULT_MAX_BYTES_PER_COMMAND = 2 * 1024 * 1024;
+/** Default of {@link OutputStoreOptions.maxTotalBytes}. */
+export const DEFAULT_MAX_TOTAL_BYTES = 16 * 1024 * 1024;
 
 interface CacheEntry {
   chunks: string[];
@@ -76,11 +91,18 @@ export class OutputStore {
   requestResume: (commandId: string, afterSeq: number) => void;
   #maxBytes: number;
   #maxCommands: number;
+  #maxTotal: number;
+  /** Cached text of every command, summed. */
+  #total = 0;
   #last = new Map<string, number>();
   #pending = new Map<string, Map<number, OutputChunk>>();
   #requested = new Map<string, number>();
   /** Replays asked for by the last `resume` map (see {@link resumeMap}). */
   #resumed = new Map<string, number>();
+  /**
+   * One entry per known command, least recently used first: the LRU order
+   * every other per-command map is bounded by.
+   */
   #cache = new Map<string, CacheEntry>();
   /** UTF-8 bytes of output received per command (markers not counted). */
   #bytes = new Map<string, number>();
@@ -90,8 +112,11 @@ export class OutputStore {
   /** Create an empty store. */
   constructor(options: OutputStoreOptions = {}) {
     this.requestResume = options.requestResume ?? (() => {});
-    this.#maxBytes = options.maxBytesPerCommand ?? 2 * 1024 * 1024;
+    this.#maxBytes = options.maxBytesPerCommand ??
+      DEFAULT_MAX_BYTES_PER_COMMAND;
     this.#maxCommands = options.maxCommands ?? 200;
+    this.#maxTotal = options.maxTotalBytes ??
+      Math.max(DEFAULT_MAX_TOTAL_BYTES, this.#maxBytes);
   }
 
   /** Last seq rendered for `commandId`, or undefined when never seen. */
@@ -122,7 +147,9 @@ export class OutputStore {
   /** Cached text of `commandId` (with a trim marker first when trimmed). */
   text(commandId: string): string[] | undefined {
     const entry = this.#cache.get(commandId);
-    if (!entry) return undefined;
+    if (!entry || (entry.chunks.length === 0 && !entry.trimmed)) {
+      return undefined;
+    }
     return entry.trimmed
       ? [TRIMMED_MARKER, ...entry.chunks]
       : [...entry.chunks];
@@ -164,6 +191,7 @@ export class OutputStore {
    */
   ensure(commandId: string): boolean {
     if (this.#last.has(commandId)) return false;
+    this.#touch(commandId);
     this.#last.set(commandId, 0);
     this.#requested.set(commandId, 0);
     this.requestResume(commandId, 0);
@@ -182,7 +210,10 @@ export class OutputStore {
   receive(chunk: OutputChunk): "written" | "duplicate" | "held" {
     const { commandId, seq } = chunk;
     let last = this.#last.get(commandId);
-    if (last === undefined) this.#last.set(commandId, last = 0);
+    if (last === undefined) {
+      this.#touch(commandId);
+      this.#last.set(commandId, last = 0);
+    }
     if (seq <= last) return "duplicate";
     if (seq > last + 1) {
       let held = this.#pending.get(commandId);
@@ -210,6 +241,7 @@ export class OutputStore {
     if (gap.toSeq <= last) return;
     const fromSeq = Math.max(gap.fromSeq, last + 1);
     const text = gapMarker(fromSeq, gap.toSeq);
+    this.#touch(gap.commandId);
     this.#last.set(gap.commandId, gap.toSeq);
     this.#gaps.add(gap.commandId);
     this.#append(gap.commandId, text);
@@ -254,26 +286,64 @@ export class OutputStore {
     }
   }
 
-  #append(commandId: string, text: string): void {
+  /** The entry of `commandId`, made the most recently used (created if new). */
+  #touch(commandId: string): CacheEntry {
     let entry = this.#cache.get(commandId);
     if (entry) this.#cache.delete(commandId); // re-insert: most recent last
     entry ??= { chunks: [], bytes: 0, trimmed: false };
     this.#cache.set(commandId, entry);
+    this.#evict();
+    return entry;
+  }
+
+  #append(commandId: string, text: string): void {
+    const entry = this.#touch(commandId);
     entry.chunks.push(text);
     entry.bytes += text.length;
+    this.#total += text.length;
     while (entry.bytes > this.#maxBytes && entry.chunks.length > 1) {
-      entry.bytes -= entry.chunks.shift()!.length;
+      const dropped = entry.chunks.shift()!.length;
+      entry.bytes -= dropped;
+      this.#total -= dropped;
       entry.trimmed = true;
     }
-    while (this.#cache.size > this.#maxCommands) {
+    this.#evict();
+  }
+
+  /** Forget least recently used commands beyond the count and size bounds. */
+  #evict(): void {
+    while (
+      this.#cache.size > this.#maxCommands ||
+      (this.#total > this.#maxTotal && this.#cache.size > 1)
+    ) {
       const oldest = this.#cache.keys().next().value!;
-      // Forgetting its seq too means a later view asks for a full replay.
-      this.#cache.delete(oldest);
-      this.#last.delete(oldest);
-      this.#pending.delete(oldest);
-      this.#bytes.delete(oldest);
-      this.#gaps.delete(oldest);
+      this.#forget(oldest);
     }
+  }
+
+  /**
+   * Forget everything about `commandId`. Forgetting its seq too means a
+   * later view asks for a full replay, and the resume map stays bounded.
+   */
+  #forget(commandId: string): void {
+    this.#total -= this.#cache.get(commandId)?.bytes ?? 0;
+    this.#cache.delete(commandId);
+    this.#last.delete(commandId);
+    this.#pending.delete(commandId);
+    this.#requested.delete(commandId);
+    this.#resumed.delete(commandId);
+    this.#bytes.delete(commandId);
+    this.#gaps.delete(commandId);
+  }
+
+  /** Known commands (for tests and diagnostics). */
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  /** Cached text of all commands, in UTF-16 units. */
+  get cachedBytes(): number {
+    return this.#total;
   }
 
   #emit(event: OutputEvent): void {

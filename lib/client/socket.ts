@@ -31,6 +31,7 @@
  * const stores = createStores({
  *   maxCachedBytesPerCommand: Infinity, // keep whole outputs
  *   maxCachedCommands: Infinity,
+ *   maxCachedBytes: Infinity,
  * });
  * const client = new DashboardClient({
  *   url: `ws://127.0.0.1:${port}/ws/dashboard`,
@@ -114,7 +115,11 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
   #wasOpen = false;
   #retryTimer: unknown = null;
   #heartbeatTimer: unknown = null;
+  #connectTimer: unknown = null;
   #lastFrameAt = 0;
+  /** When the heartbeat timer last ran (or was set), and its period. */
+  #lastBeatAt = 0;
+  #beatIntervalMs = 0;
   #sequence = 0;
   #started = false;
 
@@ -223,10 +228,17 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
       if (transport === "sse") {
         // A stream that never acknowledges is as dead as a silent one.
         this.#lastFrameAt = this.#timers.now();
-        this.#heartbeatTimer = this.#timers.setInterval(
-          () => this.#beat(),
-          this.#o.sseHeartbeatIntervalMs ?? 5000,
-        );
+        this.#startBeats(this.#o.sseHeartbeatIntervalMs ?? 5000);
+      } else {
+        // An upgrade that neither opens nor fails (a proxy holding it) is a
+        // failed attempt too, so the SSE fallback still comes.
+        const t = this.#transport;
+        this.#connectTimer = this.#timers.setTimeout(() => {
+          this.#connectTimer = null;
+          if (t !== this.#transport || this.#wasOpen) return;
+          t.close(4408, "connect timeout");
+          this.#lost(4408, "connect timeout");
+        }, this.#o.connectTimeoutMs ?? this.#o.deadAfterMs ?? 5000);
       }
     } catch (error) {
       this.#transport = null;
@@ -243,6 +255,7 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     const t = this.#transport!;
     const sse = t.kind === "sse";
     this.#wasOpen = true;
+    this.#clearConnectTimer();
     this.#policy.opened(t.kind);
     this.#lastFrameAt = timers.now();
     this.#setState({
@@ -258,11 +271,7 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     for (const request of this.#pending.live()) {
       t.send(JSON.stringify(request.message));
     }
-    if (this.#heartbeatTimer !== null) {
-      timers.clearInterval(this.#heartbeatTimer);
-    }
-    this.#heartbeatTimer = timers.setInterval(
-      () => this.#beat(),
+    this.#startBeats(
       sse
         ? this.#o.sseHeartbeatIntervalMs ?? 5000
         : this.#o.heartbeatIntervalMs ?? 1500,
@@ -270,11 +279,37 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     if (sse) this.#probe.start();
   }
 
+  #startBeats(intervalMs: number): void {
+    const timers = this.#timers;
+    if (this.#heartbeatTimer !== null) {
+      timers.clearInterval(this.#heartbeatTimer);
+    }
+    this.#beatIntervalMs = intervalMs;
+    this.#lastBeatAt = timers.now();
+    this.#heartbeatTimer = timers.setInterval(() => this.#beat(), intervalMs);
+  }
+
+  #clearConnectTimer(): void {
+    if (this.#connectTimer !== null) {
+      this.#timers.clearTimeout(this.#connectTimer);
+    }
+    this.#connectTimer = null;
+  }
+
   #beat(): void {
+    const now = this.#timers.now();
+    const heldBack = now - this.#lastBeatAt > 2 * this.#beatIntervalMs;
+    this.#lastBeatAt = now;
+    if (heldBack) {
+      // The timer was held back (a background tab's throttling, a sleeping
+      // laptop): the silence was not watched, so it proves nothing. Count
+      // it from now on; the heartbeat's echo refreshes the last frame.
+      this.#lastFrameAt = now;
+    }
     const deadAfter = this.#transport?.kind === "sse"
       ? this.#o.sseDeadAfterMs ?? 20_000
       : this.#o.deadAfterMs ?? 5000;
-    if (this.#timers.now() - this.#lastFrameAt >= deadAfter) {
+    if (now - this.#lastFrameAt >= deadAfter) {
       // Silence: the link is dead even if the browser has not noticed yet.
       this.#transport?.close(4408, "heartbeat timeout");
       this.#lost(4408, "no answer from the server");
@@ -316,6 +351,7 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     }
     if (this.#retryTimer !== null) timers.clearTimeout(this.#retryTimer);
     this.#heartbeatTimer = this.#retryTimer = null;
+    this.#clearConnectTimer();
     this.#probe.stop();
     this.#transport?.close();
     this.#transport = null;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { envelope } from "../protocol.ts";
 import { DashboardClient, type Timers } from "./socket.ts";
-import { FakeSocket } from "./test_fakes.ts";
+import { FakeEventSource, FakeSocket, fakeTimers } from "./test_fakes.ts";
 
 function setup(resume: Record<string, number> = {}) {
   FakeSocket.instances = [];
@@ -198,5 +198,69 @@ Deno.test("DashboardClient.send() returns the id and drops while closed", () => 
     ["terminal:resume", true],
   ]);
   assert.equal(sent[1].id, "r-1");
+  client.stop();
+});
+
+Deno.test("DashboardClient keeps a socket whose heartbeat timer was held back (background tab)", () => {
+  const { clock, client, last } = setup();
+  client.start();
+  const ws = last();
+  ws.open();
+  const beats = () => ws.sent.filter((m) => m.type === "heartbeat").length;
+  clock.tick(1500);
+  assert.equal(beats(), 1);
+  // A throttled tab: the interval runs once after a minute, not 40 times.
+  clock.jump(60_000);
+  assert.equal(ws.closedWith, null, "not closed as dead");
+  assert.equal(client.connection.value.state, "connected");
+  assert.equal(beats(), 2, "a heartbeat went out instead");
+  ws.receive(envelope("heartbeat", { sequence: 2 })); // the echo
+  clock.tick(4500);
+  assert.equal(client.connection.value.state, "connected");
+  // Watched silence still counts: dead 5 s after the last frame.
+  clock.tick(1500);
+  assert.equal(ws.closedWith, 4408);
+  assert.equal(client.connection.value.state, "reconnecting");
+  client.stop();
+});
+
+Deno.test("DashboardClient gives up on a WebSocket attempt that never answers", () => {
+  FakeSocket.instances = [];
+  FakeEventSource.instances = [];
+  const { clock, timers } = fakeTimers();
+  const client = new DashboardClient({
+    url: "ws://test/ws/dashboard",
+    WebSocket: FakeSocket,
+    EventSource: FakeEventSource,
+    timers,
+    random: () => 0.5,
+  });
+  const last = () => FakeSocket.instances.at(-1)!;
+  client.start();
+  clock.tick(4999);
+  assert.equal(client.connection.value.state, "connecting");
+  clock.tick(1);
+  assert.equal(last().closedWith, 4408, "the held attempt is closed");
+  assert.equal(client.connection.value.state, "reconnecting");
+  assert.match(client.connection.value.lastError ?? "", /connect timeout/);
+  // Two more attempts that never answer: then the SSE fallback starts.
+  for (let i = 0; i < 2; i++) {
+    clock.tick(Math.max(1, client.connection.value.nextRetryAt! - clock.now));
+    assert.equal(FakeSocket.instances.length, 2 + i);
+    assert.equal(client.connection.value.transport, "websocket");
+    clock.tick(5000);
+    assert.equal(last().closedWith, 4408);
+  }
+  clock.tick(1);
+  assert.equal(client.connection.value.transport, "sse");
+  assert.equal(FakeEventSource.instances.length, 1);
+  assert.equal(FakeSocket.instances.length, 3);
+  // An attempt that opens in time is not closed by the timer.
+  client.reconnect();
+  last().open();
+  last().receive(envelope("heartbeat", { sequence: 1 }));
+  clock.tick(4000);
+  assert.equal(last().closedWith, null);
+  assert.equal(client.connection.value.state, "connected");
   client.stop();
 });

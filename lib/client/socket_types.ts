@@ -105,6 +105,11 @@ export interface DashboardClientOptions {
   heartbeatIntervalMs?: number;
   /** Silence after which the socket is considered dead (default 5000). */
   deadAfterMs?: number;
+  /**
+   * A WebSocket attempt that has not opened after this long is closed and
+   * counts as failed (default {@link deadAfterMs}).
+   */
+  connectTimeoutMs?: number;
   /** Failed attempts in a row before going offline (default 5). */
   maxFailures?: number;
   /** Receives exceptions thrown by message handlers. */

@@ -38,7 +38,7 @@ export interface Stores {
   selectedAgentId: Signal<string | null>;
   /** A single command shown in the terminal, or null for the agent's stream. */
   selectedCommandId: Signal<string | null>;
-  /** Last few server errors, newest last. */
+  /** Last few server errors of this connection, newest last. */
   errors: Signal<readonly ErrorEntry[]>;
   /** The signed-in user, from `connection:ack`. */
   user: Signal<{ id: string; role: Role } | null>;
@@ -53,10 +53,15 @@ export const MAX_COMMANDS = 1000;
 
 /** Options of {@link createStores}. */
 export interface StoresOptions {
-  /** Output cached per command (default 2 MiB); `Infinity` keeps it all. */
+  /** Output cached per command (default 2 Mi UTF-16 units ≈ 4 MiB); `Infinity` keeps it all. */
   maxCachedBytesPerCommand?: number;
   /** Commands whose output is cached (default 200); `Infinity` keeps all. */
   maxCachedCommands?: number;
+  /**
+   * Output cached across all commands (default 16 Mi units ≈ 32 MiB, at least
+   * `maxCachedBytesPerCommand`); `Infinity` keeps all.
+   */
+  maxCachedBytes?: number;
 }
 
 /**
@@ -75,6 +80,7 @@ export function createStores(options: StoresOptions = {}): Stores {
     output: new OutputStore({
       maxBytesPerCommand: options.maxCachedBytesPerCommand,
       maxCommands: options.maxCachedCommands,
+      maxTotalBytes: options.maxCachedBytes,
     }),
   };
 }
@@ -159,6 +165,11 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
     client.on("connection:ack", (m) => {
       s.user.value = m.payload.user;
       s.output.connectionReset();
+      // The server sends `command:queue` for every non-empty queue after
+      // `agent:list`: a queue emptied meanwhile must not stay stale.
+      if (s.queues.value.size > 0) s.queues.value = new Map();
+      // Errors of the previous connection are stale now.
+      if (s.errors.value.length > 0) s.errors.value = [];
     }),
     client.on("agent:list", (m) => {
       s.agents.value = new Map(m.payload.agents.map((a) => [a.id, a]));

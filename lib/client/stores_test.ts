@@ -196,3 +196,24 @@ Deno.test("stores request a full replay for an uncached command once", () => {
     payload: { commandId: "c-9", afterSeq: 0 },
   }]);
 });
+
+Deno.test("stores drop queues (re-sent when non-empty) and old errors on connection:ack", () => {
+  const s = createStores();
+  const { client, emit } = fakeClient();
+  bindStores(s, client);
+  emit("command:queue", {
+    agentId: "a-1",
+    queue: [{ commandId: "c-1", priority: "normal", position: 0 }],
+  });
+  assert.equal(s.queues.value.get("a-1")?.length, 1);
+  emit("error", { code: "QUEUE_FULL", message: "full", recoverable: true });
+  assert.equal(s.errors.value.length, 1);
+  emit("connection:ack", {
+    connectionId: "k-2",
+    serverVersion: "1.0.0",
+    heartbeatIntervalMs: 1500,
+    user: { id: "u", role: "operator" },
+  });
+  assert.equal(s.queues.value.size, 0, "the emptied queue is not stale");
+  assert.deepEqual(s.errors.value, [], "errors of the old connection go");
+});

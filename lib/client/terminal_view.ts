@@ -8,12 +8,32 @@ import type { CommandInfo } from "../protocol.ts";
 /** Commands shown at most when following an agent. */
 export const VIEW_LIMIT = 10;
 
+/**
+ * `text` made safe to write to a terminal as one line: line breaks become
+ * `⏎`, other C0 controls and DEL caret notation (`^[`, `^G`, `^?`), C1
+ * controls `M-^[`-style, so escape sequences typed by one operator are shown,
+ * never executed, in every other operator's terminal.
+ */
+export function visibleControls(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex -- finding control characters is the point
+    /\r\n|[\x00-\x1f\x7f-\x9f]/g,
+    (c) => {
+      if (c === "\r\n" || c === "\n") return "⏎";
+      const code = c.charCodeAt(0);
+      if (code === 0x7f) return "^?";
+      if (code < 0x20) return `^${String.fromCharCode(code + 0x40)}`;
+      return `M-^${String.fromCharCode(code - 0x80 + 0x40)}`;
+    },
+  );
+}
+
 /** The header line written before a command's output: `$ command`, bold and dim. */
 export function commandHeader(
   command: CommandInfo | undefined,
   commandId: string,
 ): string {
-  const text = (command?.command ?? commandId).replace(/\r?\n/g, "\r\n  ");
+  const text = visibleControls(command?.command ?? commandId);
   return `\x1b[1;2m$ ${text}\x1b[0m\r\n`;
 }
 
@@ -67,4 +87,30 @@ export function isInView(
 ): boolean {
   if (view.commandId !== null) return event.commandId === view.commandId;
   return view.agentId !== null && event.agentId === view.agentId;
+}
+
+/** What the terminal does once a (re)connection's snapshot has arrived. */
+export interface ResyncPlan {
+  /** The commands in view changed (started or finished while away): redraw. */
+  rerender: boolean;
+  /** Commands in view without cached output, to fetch from the start. */
+  fetch: string[];
+}
+
+/**
+ * Compare the commands in view now (`ids`, oldest first) with the ones
+ * drawn (`written`, in drawing order): a different list means a redraw
+ * (which fetches what is missing itself); else fetch shown commands that
+ * have no cached output (e.g. drawn when they started, quiet since).
+ */
+export function planResync(
+  ids: readonly string[],
+  written: Iterable<string>,
+  hasOutput: (commandId: string) => boolean,
+): ResyncPlan {
+  const drawn = [...written];
+  const same = drawn.length === ids.length &&
+    ids.every((id, i) => drawn[i] === id);
+  if (!same) return { rerender: true, fetch: [] };
+  return { rerender: false, fetch: ids.filter((id) => !hasOutput(id)) };
 }

@@ -3,7 +3,6 @@ import type { Handlers, PageProps } from "$fresh/server.ts";
 import CommandHistoryTable from "../../components/CommandHistoryTable.tsx";
 import Header from "../../components/Header.tsx";
 import type { PageQueueEntry, PageState } from "../../components/page_state.ts";
-import StatusBadge from "../../components/StatusBadge.tsx";
 import AgentList from "../../islands/AgentList.tsx";
 import CommandBar from "../../islands/CommandBar.tsx";
 import CommandQueue from "../../islands/CommandQueue.tsx";
@@ -55,22 +54,18 @@ export default function AgentPage(
       </Header>
       <main class="dashboard">
         <aside class="sidebar">
-          <AgentList agents={data.agents} selectedAgentId={id} />
+          <AgentList agents={data.agents} selectedAgentId={id} navigate />
         </aside>
         <div class="workspace">
           <section class="panel agent-summary" data-testid="agent-summary">
-            <h1>
-              {name} {agent
-                ? <StatusBadge status={agent.status} />
-                : <StatusBadge status="offline" />}
-            </h1>
+            {/* The live status is in the agent list (and the terminal title). */}
+            <h1>{name}</h1>
             <p class="muted mono">
               {id}
               {agent &&
                 ` · ${agent.type} · ${agent.hostname} · ${
                   agent.capabilities.join(", ") || "no capabilities"
                 }`}
-              {!agent && " · not connected"}
             </p>
           </section>
           <CommandBar role={role} agentId={id} />

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import type { CommandInfo } from "../protocol.ts";
+import { commandHeader, planResync, visibleControls } from "./terminal_view.ts";
+
+const base: CommandInfo = {
+  id: "c1",
+  agentId: "a",
+  command: "ls",
+  priority: "normal",
+  status: "running",
+  requestedBy: "u",
+  requestedAt: 0,
+  startedAt: 0,
+  completedAt: null,
+  exitCode: null,
+  outputBytes: 0,
+};
+
+Deno.test("commandHeader() shows control characters instead of executing them", () => {
+  const typed =
+    "echo hi\x1b[2J\x1b]0;owned\x07\r\n[completed (exit 0)]\x9b31m\x7f\tx";
+  const header = commandHeader({ ...base, command: typed }, "c1");
+  assert.equal(
+    header,
+    "\x1b[1;2m$ echo hi^[[2J^[]0;owned^G⏎[completed (exit 0)]M-^[31m^?^Ix\x1b[0m\r\n",
+  );
+  // Only the header's own styling and line end remain as controls.
+  const body = header.slice("\x1b[1;2m".length, -"\x1b[0m\r\n".length);
+  // deno-lint-ignore no-control-regex -- looking for control characters
+  assert.doesNotMatch(body, /[\x00-\x1f\x7f-\x9f]/);
+  assert.equal(visibleControls("a\nb\rc"), "a⏎b^Mc");
+  assert.equal(visibleControls("plain é€ ✓"), "plain é€ ✓");
+});
+
+Deno.test("planResync() redraws when the commands in view changed, else fetches uncached ones", () => {
+  const cached = new Set(["c1"]);
+  const has = (id: string) => cached.has(id);
+  // c2 started and finished while disconnected: not drawn yet.
+  assert.deepEqual(planResync(["c1", "c2"], ["c1"], has), {
+    rerender: true,
+    fetch: [],
+  });
+  assert.deepEqual(planResync(["c2", "c1"], ["c1", "c2"], has).rerender, true);
+  // Same view, c2 drawn when it started but no output cached: fetch it.
+  assert.deepEqual(planResync(["c1", "c2"], new Set(["c1", "c2"]), has), {
+    rerender: false,
+    fetch: ["c2"],
+  });
+  assert.deepEqual(planResync([], [], has), { rerender: false, fetch: [] });
+});
