@@ -7,6 +7,7 @@
  */
 import { HELP, parseCli } from "./lib/agent/cli.ts";
 import { EXIT_CODES, startAgent } from "./lib/agent/connection.ts";
+import { loadPty } from "./lib/agent/pty_runner.ts";
 
 /** Run the agent CLI; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -21,7 +22,18 @@ export async function main(args: string[]): Promise<number> {
     );
     return EXIT_CODES.USAGE;
   }
-  const agent = startAgent(cli.options);
+  const options = { ...cli.options };
+  if (cli.pty) {
+    // Fail here, before connecting, rather than in the middle of a command.
+    try {
+      options.pty = { api: await loadPty(), ...cli.pty };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`flightdeck-agent: ${message}. Run without --pty.`);
+      return EXIT_CODES.USAGE;
+    }
+  }
+  const agent = startAgent(options);
   let stopping = false;
   const onSignal = () => {
     // A second Ctrl-C does not wait for the command to finish.

@@ -21,6 +21,9 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
 const DEFAULT_SERVER = "http://localhost:8000";
 const DEFAULT_GRACE_MS = 2000;
 const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+const DEFAULT_COLS = 120;
+const DEFAULT_ROWS = 40;
+const MAX_TERMINAL_SIZE = 1000;
 
 /** `--help` text: every flag with its default, and an example. */
 export const HELP = `Usage: deno task agent --name NAME [flags]
@@ -48,25 +51,44 @@ Flags:
                           after MS each (default: ${DEFAULT_GRACE_MS})
   --max-buffer-bytes N    unacknowledged output kept for resend; the oldest
                           is dropped beyond it (default: ${DEFAULT_MAX_BUFFER_BYTES}, 64 MiB)
+  --pty                   run each command in a pseudo-terminal: programs see
+                          a TTY (colors, progress bars), stdout and stderr
+                          arrive merged as one "pty" stream; nothing is typed
+                          in, so a command waiting for input waits until it
+                          is interrupted (default: off, on when
+                          $FLIGHTDECK_PTY=1)
+  --cols N                terminal width with --pty, 1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_COLS})
+  --rows N                terminal height with --pty, 1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_ROWS})
   --help                  show this help
 
-Exit codes: 0 stopped, 2 bad flags, 3 token rejected, 4 replaced or forbidden.
+Exit codes: 0 stopped, 2 bad flags (or --pty unsupported on this platform),
+3 token rejected, 4 replaced or forbidden.
 
 Example:
   FLIGHTDECK_TOKEN=$(deno task token --role agent --agent-id build-1) \\
     deno task agent --server http://localhost:8000 --name build-1 --cwd ~/src/app
 `;
 
-/** Outcome of {@link parseCli}. */
+/** Terminal size asked for with `--pty`. */
+export interface PtySize {
+  cols: number;
+  rows: number;
+}
+
+/**
+ * Outcome of {@link parseCli}. `pty` is set when PTY mode is on; the caller
+ * loads node-pty and passes it to the agent (`AgentOptions.pty`).
+ */
 export type CliResult =
-  | { kind: "run"; options: AgentOptions }
+  | { kind: "run"; options: AgentOptions; pty?: PtySize }
   | { kind: "help" }
   | { kind: "error"; message: string };
 
-const intFlag = (flag: string, min: number) =>
+const intFlag = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ error: `--${flag} must be a number` })
     .int({ error: `--${flag} must be an integer` })
-    .min(min, { error: `--${flag} must be at least ${min}` });
+    .min(min, { error: `--${flag} must be at least ${min}` })
+    .max(max, { error: `--${flag} must be at most ${max}` });
 
 const FlagsSchema = z.object({
   server: z.string().refine((value) => {
@@ -95,7 +117,18 @@ const FlagsSchema = z.object({
   codexCmd: z.string().trim().min(1, { error: "--codex-cmd is empty" }),
   graceMs: intFlag("grace-ms", 0),
   maxBufferBytes: intFlag("max-buffer-bytes", 1),
+  pty: z.boolean(),
+  cols: intFlag("cols", 1, MAX_TERMINAL_SIZE),
+  rows: intFlag("rows", 1, MAX_TERMINAL_SIZE),
 });
+
+/** `FLIGHTDECK_PTY`: `1`/`true` on, unset/empty/`0`/`false` off. */
+function envFlag(value: string | undefined): boolean | string {
+  const normalized = (value ?? "").trim().toLowerCase();
+  if (normalized === "1" || normalized === "true") return true;
+  if (["", "0", "false"].includes(normalized)) return false;
+  return `FLIGHTDECK_PTY must be 1 or 0, not "${value}"`;
+}
 
 function isDirectory(path: string): boolean {
   try {
@@ -152,6 +185,9 @@ export function parseCli(
         "codex-cmd": str,
         "grace-ms": str,
         "max-buffer-bytes": str,
+        pty: { type: "boolean" },
+        cols: str,
+        rows: str,
         help: { type: "boolean" },
       },
     }).values;
@@ -161,6 +197,10 @@ export function parseCli(
     return { kind: "error", message: text.split("\n")[0].replace(/\.$/, "") };
   }
   if (values.help) return { kind: "help" };
+  const envPty = envFlag(env.FLIGHTDECK_PTY);
+  if (typeof envPty === "string" && !values.pty) {
+    return { kind: "error", message: envPty };
+  }
   const parsed = FlagsSchema.safeParse({
     server: values.server ?? env.FLIGHTDECK_SERVER ?? DEFAULT_SERVER,
     token: values.token ?? env.FLIGHTDECK_TOKEN,
@@ -176,6 +216,9 @@ export function parseCli(
       DEFAULT_TEMPLATES.codex,
     graceMs: values["grace-ms"] ?? DEFAULT_GRACE_MS,
     maxBufferBytes: values["max-buffer-bytes"] ?? DEFAULT_MAX_BUFFER_BYTES,
+    pty: values.pty === true || envPty === true,
+    cols: values.cols ?? DEFAULT_COLS,
+    rows: values.rows ?? DEFAULT_ROWS,
   });
   if (!parsed.success) {
     return { kind: "error", message: parsed.error.issues[0].message };
@@ -199,5 +242,6 @@ export function parseCli(
       graceMs: flags.graceMs,
       maxBufferBytes: flags.maxBufferBytes,
     },
+    ...(flags.pty ? { pty: { cols: flags.cols, rows: flags.rows } } : {}),
   };
 }

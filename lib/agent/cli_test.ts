@@ -44,8 +44,12 @@ Deno.test("agent.ts --help documents every flag and exits 0", async () => {
       "--codex-cmd",
       "--grace-ms",
       "--max-buffer-bytes",
+      "--pty",
+      "--cols",
+      "--rows",
       "--help",
       "FLIGHTDECK_TOKEN",
+      "FLIGHTDECK_PTY",
       "Example:",
     ]
   ) {
@@ -60,6 +64,51 @@ Deno.test("agent.ts without --name exits 2 naming the flag", async () => {
     stderr,
     "flightdeck-agent: --name is required. Run with --help for usage.\n",
   );
+});
+
+Deno.test("agent.ts --pty --cols 0 exits 2 naming --cols", async () => {
+  const { code, stderr } = await runAgent([
+    "--pty",
+    "--cols",
+    "0",
+    "--name",
+    "a",
+    "--token",
+    "t",
+  ]);
+  assert.equal(code, 2);
+  assert.equal(
+    stderr,
+    "flightdeck-agent: --cols must be at least 1. Run with --help for usage.\n",
+  );
+});
+
+Deno.test("parseCli() turns PTY mode on with --pty or FLIGHTDECK_PTY=1", () => {
+  const base = ["--name", "a", "--token", "t"];
+  const pty = (args: string[], env: Record<string, string> = {}) => {
+    const result = parseCli([...base, ...args], env, "/tmp");
+    return result.kind === "run" ? result.pty : result;
+  };
+  assert.equal(pty([]), undefined);
+  assert.equal(pty([], { FLIGHTDECK_PTY: "0" }), undefined);
+  assert.deepEqual(pty(["--pty"]), { cols: 120, rows: 40 });
+  assert.deepEqual(pty([], { FLIGHTDECK_PTY: "1" }), { cols: 120, rows: 40 });
+  assert.deepEqual(pty(["--pty", "--cols", "80", "--rows=24"]), {
+    cols: 80,
+    rows: 24,
+  });
+  assert.deepEqual(pty([], { FLIGHTDECK_PTY: "maybe" }), {
+    kind: "error",
+    message: 'FLIGHTDECK_PTY must be 1 or 0, not "maybe"',
+  });
+  assert.deepEqual(pty(["--pty", "--rows", "1001"]), {
+    kind: "error",
+    message: "--rows must be at most 1000",
+  });
+  assert.deepEqual(pty(["--pty", "--cols", "2.5"]), {
+    kind: "error",
+    message: "--cols must be an integer",
+  });
 });
 
 Deno.test("parseCli() applies defaults and reads the token's agentId", () => {

@@ -13,7 +13,7 @@ import {
   shouldReconnect,
 } from "../protocol.ts";
 import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
-import { Executor, type SendFn } from "./executor.ts";
+import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 
 /** Version the agent reports in `agent:connect`. */
@@ -47,6 +47,8 @@ export interface AgentOptions {
   graceMs?: number;
   /** Bound of unacknowledged output kept for resend (default 64 MiB). */
   maxBufferBytes?: number;
+  /** Run commands in a pseudo-terminal (default: pipes). */
+  pty?: PtySettings;
   /** Default 1500. */
   heartbeatIntervalMs?: number;
   /** Silence after which the socket counts as dead (default 5000). */
@@ -117,6 +119,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     graceMs: options.graceMs ?? 2000,
     maxBufferBytes: options.maxBufferBytes ?? 64 * 1024 * 1024,
     templates: options.templates,
+    pty: options.pty,
     send,
     logger,
   });
@@ -283,7 +286,9 @@ export function startAgent(options: AgentOptions): AgentHandle {
         agentId,
         name,
         type,
-        capabilities: [type, "interrupt"],
+        capabilities: options.pty
+          ? [type, "interrupt", "pty"]
+          : [type, "interrupt"],
         hostname: Deno.hostname(),
         version: AGENT_VERSION,
         running: executor.running(),

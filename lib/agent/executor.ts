@@ -8,8 +8,9 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import type { Logger } from "./logger.ts";
-import { OutputBatcher } from "./output_batcher.ts";
+import { OutputBatcher, type OutputStream } from "./output_batcher.ts";
 import { Outbox } from "./outbox.ts";
+import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 
 /** Final status the agent reports. */
@@ -21,7 +22,7 @@ export interface ExecutorPayloads {
   "terminal:output": {
     commandId: string;
     seq: number;
-    stream: "stdout" | "stderr";
+    stream: OutputStream;
     data: string;
   };
   "command:completed": {
@@ -39,6 +40,13 @@ export type SendFn = <K extends keyof ExecutorPayloads>(
   payload: ExecutorPayloads[K],
 ) => boolean;
 
+/** PTY mode: node-pty (from `loadPty()`) and the terminal size. */
+export interface PtySettings {
+  api: PtyApi;
+  cols: number;
+  rows: number;
+}
+
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
   /** Agent type: `shell` runs `bash -lc`, others a one-shot template. */
@@ -48,6 +56,8 @@ export interface ExecutorOptions {
   maxBufferBytes: number;
   /** argv prefix per non-shell type; the prompt is appended as one element. */
   templates: Record<string, string[]>;
+  /** Run each command in a pseudo-terminal (`stream: "pty"`); default pipes. */
+  pty?: PtySettings;
   send: SendFn;
   logger: Logger;
 }
@@ -196,23 +206,37 @@ export class Executor {
 
   async #run(job: Job): Promise<void> {
     const { info, batcher } = job;
-    const { cwd, graceMs, send } = this.#options;
+    const { cwd, graceMs, pty, send } = this.#options;
     const markStarted = () => {
       job.started = { commandId: info.id, startedAt: Date.now() };
       job.startedSent = send("command:started", job.started);
     };
     try {
-      job.process = startProcess({
-        argv: this.#argv(info.command),
-        cwd,
-        graceMs,
-        onOutput: (stream, bytes) => batcher.push(stream, bytes),
-      });
+      const argv = this.#argv(info.command);
+      job.process = pty
+        ? startPtyProcess({
+          pty: pty.api,
+          argv,
+          cwd,
+          cols: pty.cols,
+          rows: pty.rows,
+          graceMs,
+          onOutput: (text) => batcher.pushText("pty", text),
+        })
+        : startProcess({
+          argv,
+          cwd,
+          graceMs,
+          onOutput: (stream, bytes) => batcher.push(stream, bytes),
+        });
     } catch (error) {
       if (!(error instanceof SpawnError)) throw error;
       // Report through the normal path so the server sees running → failed.
       markStarted();
-      batcher.pushText("stderr", `flightdeck-agent: ${error.message}\r\n`);
+      batcher.pushText(
+        pty ? "pty" : "stderr",
+        `flightdeck-agent: ${error.message}\r\n`,
+      );
       this.#complete(job, "failed", 127);
       return;
     }
@@ -234,6 +258,7 @@ export class Executor {
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
     job.batcher.end("stdout");
     job.batcher.end("stderr");
+    job.batcher.end("pty");
     job.batcher.flush();
     const startedAt = job.started?.startedAt ?? 0;
     job.completion = {

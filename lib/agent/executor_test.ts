@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import type { CommandInfo } from "../protocol.ts";
-import { Executor, type ExecutorPayloads } from "./executor.ts";
+import {
+  Executor,
+  type ExecutorPayloads,
+  type PtySettings,
+} from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
+import { loadPty } from "./pty_runner.ts";
 
 const command = (id: string, text: string): CommandInfo => ({
   id,
@@ -17,7 +22,11 @@ const command = (id: string, text: string): CommandInfo => ({
   outputBytes: 0,
 });
 
-function setup(templates: Record<string, string[]>, type = "claude") {
+function setup(
+  templates: Record<string, string[]>,
+  type = "claude",
+  pty?: PtySettings,
+) {
   const sent: { type: string; payload: Record<string, unknown> }[] = [];
   let connected = true;
   const executor = new Executor({
@@ -26,6 +35,7 @@ function setup(templates: Record<string, string[]>, type = "claude") {
     graceMs: 200,
     maxBufferBytes: 1024,
     templates,
+    pty,
     logger: createMemoryLogger(),
     send: <K extends keyof ExecutorPayloads>(
       type: K,
@@ -116,4 +126,76 @@ Deno.test("Executor keeps output produced while disconnected and resends it", as
   executor.resend();
   assert.deepEqual(sent, []);
   assert.deepEqual(executor.running(), []);
+});
+
+const ptySettings = async () => ({ api: await loadPty(), cols: 80, rows: 24 });
+
+Deno.test("Executor in PTY mode sends one pty stream with contiguous seq", async () => {
+  const { executor, sent } = setup({}, "shell", await ptySettings());
+  // 40 000 bytes of stdout, then stderr: several chunks, merged in order.
+  executor.execute(command(
+    "c1",
+    `test -t 1 && printf 'tty\\n'; head -c 40000 /dev/zero | tr '\\0' x; ` +
+      `printf '\\033[31mred\\033[0m\\n' >&2; exit 3`,
+  ));
+  await executor.idle();
+  const chunks = sent.filter((m) => m.type === "terminal:output")
+    .map((m) => m.payload);
+  assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
+  assert.deepEqual(chunks.map((c) => c.seq), chunks.map((_, i) => i + 1));
+  assert.ok(chunks.every((c) => c.stream === "pty"));
+  assert.equal(
+    chunks.map((c) => c.data).join(""),
+    `tty\r\n${"x".repeat(40_000)}\x1b[31mred\x1b[0m\r\n`,
+  );
+  assert.deepEqual(sent.at(-1), {
+    type: "command:completed",
+    payload: {
+      commandId: "c1",
+      exitCode: 3,
+      status: "failed",
+      lastSeq: chunks.length,
+    },
+  });
+});
+
+Deno.test("Executor in PTY mode interrupts the process group", async () => {
+  const { executor, sent } = setup({}, "shell", await ptySettings());
+  executor.execute(command("c1", "echo ready; sleep 300 & wait"));
+  for (
+    let i = 0;
+    i < 200 && !sent.some((m) => m.type === "terminal:output");
+    i++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const started = Date.now();
+  executor.interrupt("c1", "user");
+  await executor.idle();
+  assert.ok(Date.now() - started < 200 + 100, "within the grace period");
+  assert.deepEqual(sent.at(-1), {
+    type: "command:completed",
+    payload: {
+      commandId: "c1",
+      exitCode: null,
+      status: "interrupted",
+      lastSeq: 1,
+    },
+  });
+});
+
+Deno.test("Executor in PTY mode reports a missing binary on the pty stream", async () => {
+  const { executor, sent } = setup(
+    { claude: ["flightdeck-no-such-bin"] },
+    "claude",
+    await ptySettings(),
+  );
+  executor.execute(command("c1", "hi"));
+  await executor.idle();
+  assert.deepEqual(sent[1].payload, {
+    commandId: "c1",
+    seq: 1,
+    stream: "pty",
+    data: 'flightdeck-agent: Command "flightdeck-no-such-bin" not found\r\n',
+  });
 });

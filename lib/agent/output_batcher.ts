@@ -1,15 +1,15 @@
 /**
- * Turns raw stdout/stderr bytes of one command into `terminal:output` chunks
- * (PROTOCOL.md, "Agent ↔ server"): batched per stream, 16 KiB or 16 ms
- * whichever first, UTF-8 never split inside a character, `seq` contiguous
- * across both streams.
+ * Turns raw stdout/stderr bytes (or PTY text) of one command into
+ * `terminal:output` chunks (PROTOCOL.md, "Agent ↔ server"): batched per
+ * stream, 16 KiB or 16 ms whichever first, UTF-8 never split inside a
+ * character, `seq` contiguous across streams.
  *
  * @module
  */
 import { byteLength, LIMITS } from "../protocol.ts";
 
-/** Output stream of a child process. */
-export type OutputStream = "stdout" | "stderr";
+/** Output stream of a child process; `pty` is a terminal's merged output. */
+export type OutputStream = "stdout" | "stderr" | "pty";
 
 /** One `terminal:output` payload without its command id. */
 export interface OutputChunk {
@@ -72,6 +72,7 @@ export class OutputBatcher {
   #decoders: Record<OutputStream, TextDecoder> = {
     stdout: new TextDecoder(),
     stderr: new TextDecoder(),
+    pty: new TextDecoder(),
   };
   #pending = "";
   #pendingBytes = 0;

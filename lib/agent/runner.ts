@@ -5,7 +5,9 @@
  *
  * @module
  */
-import type { OutputStream } from "./output_batcher.ts";
+
+/** The two pipes of a child process (PTY mode merges them: `pty_runner.ts`). */
+export type PipeStream = "stdout" | "stderr";
 
 /** Environment added to every command so tools keep their colors. */
 export const COLOR_ENV: Readonly<Record<string, string>> = {
@@ -31,7 +33,7 @@ export interface StartProcessOptions {
   /** Default wait between interrupt escalation steps. */
   graceMs: number;
   /** Raw bytes as they are read. */
-  onOutput: (stream: OutputStream, bytes: Uint8Array) => void;
+  onOutput: (stream: PipeStream, bytes: Uint8Array) => void;
   /** How long to keep reading after the process exited (default graceMs). */
   drainMs?: number;
 }
@@ -140,7 +142,7 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
   ] as const;
   const pump = async (
     reader: ReadableStreamDefaultReader<Uint8Array>,
-    stream: OutputStream,
+    stream: PipeStream,
   ) => {
     try {
       for (;;) {

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import {
+  loadPty,
+  platformName,
+  PtyUnavailableError,
+  startPtyProcess,
+} from "./pty_runner.ts";
+import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
+
+const pty = await loadPty();
+
+function run(script: string, graceMs = 2000) {
+  let output = "";
+  let onData = () => {};
+  const proc: RunningProcess = startPtyProcess({
+    pty,
+    argv: ["bash", "-lc", script],
+    cwd: Deno.cwd(),
+    cols: 100,
+    rows: 30,
+    graceMs,
+    onOutput: (text) => {
+      output += text;
+      onData();
+    },
+  });
+  const firstLine = new Promise<string>((resolve) => {
+    onData = () => {
+      if (output.includes("\n")) resolve(output.split(/\r?\n/)[0]);
+    };
+  });
+  return { proc, output: () => output, firstLine };
+}
+
+/** Whether `pid` is a live (non-zombie) process. */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("startPtyProcess() gives the program a TTY and keeps its colors", async () => {
+  const { proc, output } = run(
+    `test -t 0 && test -t 1 && test -t 2 && echo is-tty; echo "$TERM"; ` +
+      `tput cols; printf '\\033[31mred\\033[0m\\n'; echo err >&2`,
+  );
+  const result = await proc.done;
+  assert.deepEqual(result, {
+    code: 0,
+    signal: null,
+    interrupted: false,
+    reason: undefined,
+  });
+  // The terminal turns \n into \r\n and merges stderr, as a human sees it.
+  assert.equal(
+    output(),
+    "is-tty\r\nxterm-256color\r\n100\r\n\x1b[31mred\x1b[0m\r\nerr\r\n",
+  );
+});
+
+Deno.test("startPtyProcess() lets tools colorize on their own (ls --color=auto)", async () => {
+  const script = "ls --color=auto -d /";
+  const { proc, output } = run(script);
+  assert.equal((await proc.done).code, 0);
+  // e.g. "\x1b[0m\x1b[01;34m/\x1b[0m\r\n": a colored directory name.
+  assert.ok(output().includes("m/\x1b[0m"), JSON.stringify(output()));
+  // Through pipes the same command stays plain.
+  let piped = "";
+  const plain = startProcess({
+    argv: ["bash", "-lc", script],
+    cwd: Deno.cwd(),
+    graceMs: 1000,
+    onOutput: (_stream, bytes) => piped += new TextDecoder().decode(bytes),
+  });
+  assert.equal((await plain.done).code, 0);
+  assert.equal(piped, "/\n");
+});
+
+Deno.test("startPtyProcess() reports exit codes", async () => {
+  assert.equal((await run("exit 3").proc.done).code, 3);
+  assert.equal((await run("true").proc.done).code, 0);
+});
+
+Deno.test("startPtyProcess() reports a signal exit as 128 + signal", async () => {
+  const result = await run("kill -TERM $$").proc.done;
+  assert.equal(result.code, 143);
+  assert.equal(result.signal, "SIGTERM");
+  assert.equal(result.interrupted, false);
+});
+
+Deno.test("startPtyProcess() delivers multi-byte text intact", async () => {
+  const text = "é€🚀漢字".repeat(14_000); // 210 000 bytes, no newline
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, text);
+    const { proc, output } = run(`cat '${file}'`);
+    assert.equal((await proc.done).code, 0);
+    assert.equal(output().includes("\uFFFD"), false);
+    assert.equal(output(), text);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("PTY interrupt() ends the command and its background children", async () => {
+  const { proc, firstLine } = run(`sleep 300 & echo $!; wait`, 2000);
+  const grandchild = Number(await firstLine);
+  assert.ok(isAlive(grandchild));
+  const started = Date.now();
+  proc.interrupt({ reason: "user" });
+  const result = await proc.done;
+  assert.ok(Date.now() - started < 2000, "ended within the grace period");
+  assert.equal(result.interrupted, true);
+  assert.equal(result.reason, "user");
+  assert.equal(result.code, 130);
+  for (let i = 0; i < 50 && isAlive(grandchild); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(isAlive(grandchild), false);
+});
+
+Deno.test("PTY interrupt() escalates to SIGKILL when SIGINT and SIGTERM are ignored", async () => {
+  const { proc, firstLine } = run(
+    `trap '' INT TERM HUP; echo ready; sleep 30 & wait`,
+    200,
+  );
+  await firstLine;
+  const started = Date.now();
+  proc.interrupt();
+  const result = await proc.done;
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 390 && elapsed < 900, `took ${elapsed} ms`);
+  assert.equal(result.signal, "SIGKILL");
+  assert.equal(result.interrupted, true);
+});
+
+Deno.test("startPtyProcess() sends no input: a reader waits until interrupted", async () => {
+  const { proc, firstLine } = run(`echo waiting; read -r line; echo "got $?"`);
+  await firstLine;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  proc.interrupt();
+  const result = await proc.done;
+  assert.equal(result.interrupted, true);
+  assert.equal(result.code, 130);
+});
+
+Deno.test("startPtyProcess() throws SpawnError for a missing binary", () => {
+  assert.throws(
+    () =>
+      startPtyProcess({
+        pty,
+        argv: ["flightdeck-no-such-binary"],
+        cwd: Deno.cwd(),
+        cols: 80,
+        rows: 24,
+        graceMs: 100,
+        onOutput: () => {},
+      }),
+    (error) =>
+      error instanceof SpawnError &&
+      error.message === 'Command "flightdeck-no-such-binary" not found',
+  );
+});
+
+Deno.test("loadPty() names the platform when node-pty cannot load", async () => {
+  assert.match(platformName(), /^[a-z]+-[a-z0-9_]+$/);
+  await assert.rejects(
+    loadPty(() =>
+      Promise.reject(new Error("does not support your platform\nmore"))
+    ),
+    (error) =>
+      error instanceof PtyUnavailableError &&
+      error.message ===
+        `PTY mode is not available on ${platformName()}: ` +
+          "does not support your platform",
+  );
+  await assert.rejects(loadPty(() => Promise.resolve({})), PtyUnavailableError);
+  // A failed test import does not poison the real, cached one.
+  assert.equal(await loadPty(), pty);
+});
