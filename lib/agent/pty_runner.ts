@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { ProcessGroup } from "./process_group.ts";
 import { constants } from "node:os";
 import type { IPty } from "@lydell/node-pty";
 import {
@@ -94,15 +95,6 @@ const signalNames = new Map<number, Deno.Signal>(
   ) => [number, name as Deno.Signal]),
 );
 
-function signalGroup(pid: number, signal: Deno.Signal): boolean {
-  try {
-    Deno.kill(-pid, signal);
-    return true;
-  } catch {
-    return false; // ESRCH: nothing left to signal.
-  }
-}
-
 /**
  * Start `argv` in a new PTY. node-pty makes the child a session leader, so
  * its pid is the process-group id and interrupts reach every descendant:
@@ -136,16 +128,7 @@ export function startPtyProcess(
     });
   }
   const pid = term.pid;
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const later = (ms: number, fn: () => void) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      fn();
-    }, ms);
-    timers.add(timer);
-  };
-  // SIGCONT is harmless to a running process; it fails once the group is empty.
-  const alive = () => signalGroup(pid, "SIGCONT");
+  const group = new ProcessGroup(pid);
   let interrupted = false;
   let reason: string | undefined;
   let exited = false;
@@ -158,12 +141,11 @@ export function startPtyProcess(
       exited = true;
       dataListener.dispose();
       exitListener.dispose();
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      if (interrupted && alive()) {
+      group.clearTimers();
+      if (interrupted && group.alive()) {
         // Orphans of an interrupted command get no further grace.
-        signalGroup(pid, "SIGTERM");
-        signalGroup(pid, "SIGKILL");
+        group.signal("SIGTERM");
+        group.signal("SIGKILL");
       }
       const signalName = signal ? signalNames.get(signal) ?? null : null;
       resolve({
@@ -182,15 +164,7 @@ export function startPtyProcess(
       if (interrupted || exited) return;
       interrupted = true;
       reason = opts.reason;
-      const grace = opts.graceMs ?? graceMs;
-      signalGroup(pid, "SIGINT");
-      later(grace, () => {
-        if (!alive()) return;
-        signalGroup(pid, "SIGTERM");
-        later(grace, () => {
-          if (alive()) signalGroup(pid, "SIGKILL");
-        });
-      });
+      group.escalate(opts.graceMs ?? graceMs);
     },
   };
 }

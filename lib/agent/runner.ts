@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ProcessGroup } from "./process_group.ts";
 
 /** The two pipes of a child process (PTY mode merges them: `pty_runner.ts`). */
 export type PipeStream = "stdout" | "stderr";
@@ -78,15 +79,6 @@ export function findExecutable(name: string): string | null {
   return null;
 }
 
-function signalGroup(pid: number, grouped: boolean, signal: Deno.Signal) {
-  try {
-    Deno.kill(grouped ? -pid : pid, signal);
-    return true;
-  } catch {
-    return false; // ESRCH: nothing left to signal.
-  }
-}
-
 /**
  * Start `argv` in a new session so the interrupt reaches every descendant.
  *
@@ -122,16 +114,7 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
     });
   }
   const pid = child.pid;
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const later = (ms: number, fn: () => void) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      fn();
-    }, ms);
-    timers.add(timer);
-  };
-  // SIGCONT is harmless to a running process; it fails once the group is empty.
-  const alive = () => signalGroup(pid, grouped, "SIGCONT");
+  const group = new ProcessGroup(pid, grouped);
   let interrupted = false;
   let reason: string | undefined;
   let exited = false;
@@ -162,18 +145,17 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
   const status = child.status.then((s) => {
     exited = true;
     // Orphans of an interrupted command get no further grace.
-    if (interrupted && alive()) signalGroup(pid, grouped, "SIGTERM");
+    if (interrupted && group.alive()) group.signal("SIGTERM");
     // Background leftovers may hold the pipes open forever: stop reading.
-    later(options.drainMs ?? graceMs, () => {
+    group.later(options.drainMs ?? graceMs, () => {
       for (const reader of readers) reader.cancel().catch(() => {});
     });
     return s;
   });
 
   const done = Promise.all([status, streams]).then(([s]) => {
-    for (const timer of timers) clearTimeout(timer);
-    timers.clear();
-    if (interrupted) signalGroup(pid, grouped, "SIGKILL");
+    group.clearTimers();
+    if (interrupted) group.signal("SIGKILL");
     return { code: s.code, signal: s.signal, interrupted, reason };
   });
 
@@ -184,15 +166,7 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
       if (interrupted) return;
       interrupted = true;
       reason = opts.reason;
-      const grace = opts.graceMs ?? graceMs;
-      signalGroup(pid, grouped, exited ? "SIGTERM" : "SIGINT");
-      later(grace, () => {
-        if (!alive()) return;
-        signalGroup(pid, grouped, "SIGTERM");
-        later(grace, () => {
-          if (alive()) signalGroup(pid, grouped, "SIGKILL");
-        });
-      });
+      group.escalate(opts.graceMs ?? graceMs, exited ? "SIGTERM" : "SIGINT");
     },
   };
 }
