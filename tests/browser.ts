@@ -124,3 +124,23 @@ export async function eventually<T>(
     }`,
   );
 }
+
+/** Wait until agent `agentId` shows `status` in the page's agent list, then select it. */
+export async function selectAgent(
+  page: Page,
+  agentId: string,
+  status = "online",
+): Promise<void> {
+  const row = `[data-testid="agent-${agentId}"]`;
+  await page.waitForSelector(`${row}[data-status="${status}"]`, {
+    timeout: 20_000,
+  });
+  await page.click(row);
+}
+
+/** Type `command` into the command bar and send it. */
+export async function sendCommand(page: Page, command: string): Promise<void> {
+  await page.waitForSelector('[data-testid="command-input"]:not([disabled])');
+  await page.type('[data-testid="command-input"]', command);
+  await page.click('[data-testid="send-button"]');
+}

@@ -3,7 +3,13 @@
  * callbacks, so the tab stays responsive and ends with the last line.
  */
 import assert from "node:assert/strict";
-import { eventually, launchBrowser, terminalLines } from "./browser.ts";
+import {
+  eventually,
+  launchBrowser,
+  selectAgent,
+  sendCommand,
+  terminalLines,
+} from "./browser.ts";
 import { AgentProcess, startTestServer } from "./helpers.ts";
 
 Deno.test({
@@ -24,19 +30,8 @@ Deno.test({
       await page.goto(`${server.url}/login?code=${code}`, {
         waitUntil: "domcontentloaded",
       });
-      const row = '[data-testid="agent-burst-1"]';
-      await page.waitForSelector(`${row}[data-status="online"]`, {
-        timeout: 20_000,
-      });
-      await page.click(row);
-      await page.waitForSelector(
-        '[data-testid="command-input"]:not([disabled])',
-      );
-      await page.type(
-        '[data-testid="command-input"]',
-        "seq 1 200000; echo burst-$((2*21))",
-      );
-      await page.click('[data-testid="send-button"]');
+      await selectAgent(page, "burst-1");
+      await sendCommand(page, "seq 1 200000; echo burst-$((2*21))");
       // While the burst is written, the page keeps answering.
       let answers = 0;
       const lines = await eventually(

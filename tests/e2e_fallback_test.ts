@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import {
   eventually,
   launchBrowser,
+  selectAgent,
+  sendCommand,
   terminalColorOf,
   terminalLines,
 } from "./browser.ts";
@@ -56,19 +58,11 @@ Deno.test({
         "the status says the fallback is in use",
       );
 
-      const row = '[data-testid="agent-fb-1"]';
-      await page.waitForSelector(`${row}[data-status="online"]`, {
-        timeout: 20_000,
-      });
-      await page.click(row);
-      await page.waitForSelector(
-        '[data-testid="command-input"]:not([disabled])',
-      );
-      await page.type(
-        '[data-testid="command-input"]',
+      await selectAgent(page, "fb-1");
+      await sendCommand(
+        page,
         "printf 'via \\033[33msse-path\\033[0m\\n'; echo fb-$((6*7))",
       );
-      await page.click('[data-testid="send-button"]');
       const lines = await eventually(async () => {
         const text = await terminalLines(page);
         return text.includes("fb-42") ? text : null;
@@ -87,8 +81,7 @@ Deno.test({
         { timeout: 20_000 },
       );
       // And it still works: a second command over the socket.
-      await page.type('[data-testid="command-input"]', "echo ws-$((5*5))");
-      await page.click('[data-testid="send-button"]');
+      await sendCommand(page, "echo ws-$((5*5))");
       await eventually(
         async () => (await terminalLines(page)).includes("ws-25"),
         "output over the socket",

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import {
   eventually,
   launchBrowser,
+  selectAgent,
+  sendCommand,
   terminalColorOf,
   terminalLines,
 } from "./browser.ts";
@@ -42,19 +44,12 @@ Deno.test({
     const agent = await AgentProcess.start(server, "e2e-1");
     try {
       const row = '[data-testid="agent-e2e-1"]';
-      await page.waitForSelector(`${row}[data-status="online"]`, {
-        timeout: 20_000,
-      });
-      await page.click(row);
+      await selectAgent(page, "e2e-1");
 
       // Run a command with colored, multi-byte output.
       const command =
         "printf 'plain \\033[31mred-text\\033[0m \\033[1;32mgreen-text\\033[0m é€\\n'; echo done-$((40+2))";
-      await page.waitForSelector(
-        '[data-testid="command-input"]:not([disabled])',
-      );
-      await page.type('[data-testid="command-input"]', command);
-      await page.click('[data-testid="send-button"]');
+      await sendCommand(page, command);
       const lines = await eventually(async () => {
         const text = await terminalLines(page);
         return text.includes("done-42") ? text : null;
