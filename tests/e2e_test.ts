@@ -100,6 +100,8 @@ Deno.test({
       await Deno.mkdir(SCREENSHOT.slice(0, SCREENSHOT.lastIndexOf("/")), {
         recursive: true,
       });
+      // A background tab paints no frames: a screenshot of it would wait.
+      await page.bringToFront();
       await page.screenshot({ path: SCREENSHOT });
       // deno-lint-ignore no-console -- the test prints where the screenshot is
       console.log(`Screenshot saved to ${SCREENSHOT}`);
