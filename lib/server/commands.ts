@@ -10,6 +10,7 @@
  */
 import {
   type AgentPayloads,
+  byteLength,
   type CommandInfo,
   envelope,
   FINAL_STATUSES,
@@ -86,7 +87,7 @@ export class CommandService {
       let bytes = 0;
       for await (const chunk of storage.readOutput(stored.info.id, 0)) {
         lastSeq = chunk.seq;
-        bytes += new TextEncoder().encode(chunk.data).length;
+        bytes += byteLength(chunk.data);
       }
       stored.info.outputBytes = bytes;
       service.#active.set(stored.info.id, {
@@ -336,7 +337,7 @@ export class CommandService {
       data: chunk.data,
     });
     active.lastSeq = chunk.seq;
-    info.outputBytes += new TextEncoder().encode(chunk.data).length;
+    info.outputBytes += byteLength(chunk.data);
     this.#o.dashboards.broadcast(envelope("terminal:output", {
       agentId,
       commandId: info.id,

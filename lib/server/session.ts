@@ -166,9 +166,10 @@ export abstract class Session<M extends { type: string; id?: string }> {
       if (reply) this.sendError(failure.code, failure.message);
       return failure;
     }
+    // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it matters.
+    const max = this.limits.maxFrameBytes;
     if (
-      data.length > this.limits.maxFrameBytes ||
-      byteLength(data) > this.limits.maxFrameBytes
+      data.length > max || (data.length * 3 > max && byteLength(data) > max)
     ) {
       this.peer.close(CLOSE_CODES.FRAME_TOO_LARGE.code, "Frame too large");
       return {
