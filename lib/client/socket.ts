@@ -5,7 +5,8 @@
  * WebSocket attempts in a row never opened. Every message is validated with
  * {@link parseServerMessage} and dispatched by `type` through one handler
  * registry; heartbeats keep the link alive, reconnects follow the backoff of
- * PROTOCOL.md, `command:request`s are resent until answered (same id, so the
+ * docs/protocol.md and never give up on network trouble (each wait at most
+ * 30 s; {@link DashboardClient.retryNow} skips it), `command:request`s are resent until answered (same id, so the
  * server runs them once), and while on SSE the WebSocket is probed every
  * 30 s and taken back as soon as it works.
  *
@@ -141,7 +142,7 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     this.#policy = new ReconnectPolicy({
       timers,
       random: options.random ?? Math.random,
-      maxFailures: options.maxFailures ?? 5,
+      maxFailures: options.maxFailures ?? Infinity,
       fallbackAfter: options.fallbackAfter ?? 3,
       sseAvailable: fallbackEventSource(options) !== null,
     });
@@ -170,6 +171,17 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     this.#teardown();
     this.#policy.reset();
     this.#connect("connecting");
+  }
+
+  /**
+   * While waiting to reconnect: try now instead of at `nextRetryAt` (the
+   * "Retry now" button). The schedule goes on: a failure waits as long as
+   * the next attempt would have. Does nothing in any other state.
+   */
+  retryNow(): void {
+    if (this.#retryTimer === null) return;
+    this.#timers.clearTimeout(this.#retryTimer);
+    this.#connect("reconnecting");
   }
 
   /** Close for good (no retry), clear every timer and go offline. */
