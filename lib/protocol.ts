@@ -1,9 +1,15 @@
 /**
- * Flightdeck wire protocol, version 1: the executable form of PROTOCOL.md.
+ * Flightdeck wire protocol, version 1: the executable form of
+ * docs/protocol.md (lib/protocol_docs_test.ts keeps the two in step).
  *
  * One zod schema per message, tagged by `type`. Data from the network is
- * parsed with {@link parseDashboardMessage}, {@link parseAgentMessage}, or
- * {@link parseServerMessage} exactly where it enters; nothing is ever cast.
+ * parsed with {@link parseDashboardMessage}, {@link parseAgentMessage},
+ * {@link parseServerMessage} or {@link parseServerToAgentMessage} exactly
+ * where it enters. Callers never cast. This module casts only where zod
+ * cannot express the type: the error code list handed to `z.enum`, reading
+ * `id` from a value that failed the envelope schema (for `replyTo`), and
+ * typing a payload parsed by the schema looked up for its `type` as the
+ * envelope of that type.
  *
  * @module
  */
@@ -22,11 +28,11 @@ export const LIMITS = {
   maxIdChars: 64,
   /** Largest `data` of one `terminal:output` chunk. */
   maxChunkBytes: 512 * 1024,
-  /** Longest free-text field (reasons, log messages). */
+  /** Longest free-text field (reasons, log messages), in UTF-8 bytes. */
   maxTextChars: 4096,
 } as const;
 
-/** Error codes with whether the client may carry on (PROTOCOL.md, "Error codes"). */
+/** Error codes with whether the client may carry on (docs/protocol.md, "Error codes"). */
 export const ERROR_CODES = {
   AUTH_FAILED: { recoverable: false },
   FORBIDDEN: { recoverable: true },
@@ -43,7 +49,7 @@ export const ERROR_CODES = {
 /** One of the protocol's error codes. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Close codes and what a client should do on each (PROTOCOL.md, "Close codes"). */
+/** Close codes and what a client should do on each (docs/protocol.md, "Close codes"). */
 export const CLOSE_CODES = {
   NORMAL: { code: 1000, action: "stop" },
   GOING_AWAY: { code: 1001, action: "reconnect" },
@@ -216,7 +222,7 @@ export const ServerToDashboardPayloads = {
     stream: StreamSchema,
     data: z.string(),
   }),
-  /** Addition (docs/protocol.md): output `fromSeq..toSeq` is past retention. */
+  /** Output `fromSeq..toSeq` cannot be delivered (retention, or dropped by the agent). */
   "terminal:gap": z.object({
     agentId: id,
     commandId: id,

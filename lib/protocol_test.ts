@@ -1,6 +1,7 @@
 /**
- * Contract tests for lib/protocol.ts against /work/shared/PROTOCOL.md and the
- * project's additions in docs/protocol.md.
+ * Contract tests for lib/protocol.ts: the version 1 wire contract the project
+ * started from (its tables are written out below) and docs/protocol.md.
+ * lib/protocol_docs_test.ts checks the document itself against the schemas.
  *
  * Every message type of every payload map has one valid example below; the
  * tables must cover every key of their map, so a new type without an example
@@ -40,7 +41,7 @@ type Json = Record<string, unknown>;
 interface Example<P> {
   /** A valid payload, with optional fields filled in where there are any. */
   payload: P;
-  /** Fields PROTOCOL.md marks as required (no `?`, no default). */
+  /** Fields docs/protocol.md marks as required (no `?`, no default). */
   required: readonly (keyof P & string)[];
   /** Fields the parser fills in when absent. */
   defaults?: Partial<P>;
@@ -222,7 +223,7 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
       user: { id: "agent-1", role: "agent" },
       agentId: "agent-1",
     },
-    // PROTOCOL.md: "as above, plus { agentId }".
+    // docs/protocol.md: the agent's ack carries `agentId`.
     required: [
       "connectionId",
       "serverVersion",
@@ -261,7 +262,7 @@ interface Direction {
   map: Record<string, unknown>;
   parse: (raw: unknown) => ParseResult<unknown>;
   examples: Record<string, Example<Json>>;
-  /** Message types PROTOCOL.md and docs/protocol.md define, written out. */
+  /** Message types docs/protocol.md defines, written out. */
   types: string[];
 }
 
@@ -883,7 +884,7 @@ Deno.test("envelope() builds a frame the parsers accept", () => {
 });
 
 // ---------------------------------------------------------------------------
-// Error and close codes (PROTOCOL.md tables, written out).
+// Error and close codes (docs/protocol.md tables, written out).
 
 const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   AUTH_FAILED: { recoverable: false },
@@ -910,12 +911,12 @@ const EXPECTED_CLOSE_CODES = {
   SLOW_CONSUMER: { code: 4503, action: "reconnect" },
 };
 
-Deno.test("ERROR_CODES match the PROTOCOL.md table", () => {
+Deno.test("ERROR_CODES match the error code table", () => {
   assert.deepEqual(ERROR_CODES, EXPECTED_ERROR_CODES);
   assert.deepEqual(Object.keys(ERROR_CODES), Object.keys(EXPECTED_ERROR_CODES));
 });
 
-Deno.test("CLOSE_CODES match the PROTOCOL.md table", () => {
+Deno.test("CLOSE_CODES match the close code table", () => {
   assert.deepEqual(CLOSE_CODES, EXPECTED_CLOSE_CODES);
 });
 

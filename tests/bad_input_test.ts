@@ -1,7 +1,7 @@
 /**
  * Bad input on both sockets: each gets the promised `error` or close code,
  * the socket stays usable where promised, and nothing else changes
- * (PROTOCOL.md, "Envelope", "Error codes", "Close codes").
+ * (docs/protocol.md, "Envelope", "Error codes", "Close codes").
  */
 import assert from "node:assert/strict";
 import { envelope } from "../lib/protocol.ts";

@@ -1,7 +1,7 @@
 /**
  * Command life cycle with real agent processes: statuses and queue updates,
  * exact output, priorities, refusals, interrupts, emergency stop, retried
- * requests, replay from KV and large output (PROTOCOL.md, "Dashboard → server",
+ * requests, replay from KV and large output (docs/protocol.md, "Dashboard → server",
  * "Status rules").
  */
 import assert from "node:assert/strict";

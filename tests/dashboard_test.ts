@@ -1,6 +1,6 @@
 /**
  * Dashboard socket: handshake, agent list and status, heartbeat, roles,
- * authentication failures and upgrade refusals (PROTOCOL.md, "Transport",
+ * authentication failures and upgrade refusals (docs/protocol.md, "Transport",
  * "Authentication", "Server → dashboard").
  */
 import assert from "node:assert/strict";

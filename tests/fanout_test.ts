@@ -1,6 +1,6 @@
 /**
  * Fan-out to several dashboards, agent loss and agent replacement
- * (PROTOCOL.md, "Server → dashboard", "Agent ↔ server", close 4409).
+ * (docs/protocol.md, "Server → dashboard", "Agent → server", close 4409).
  */
 import assert from "node:assert/strict";
 import {

@@ -1,7 +1,7 @@
 /**
  * The agent's link to the server: socket, `agent:connect` handshake,
  * heartbeat, dead-socket detection and reconnect with backoff
- * (PROTOCOL.md, "Agent ↔ server").
+ * (docs/protocol.md, "Agent → server", "Server → agent").
  *
  * @module
  */

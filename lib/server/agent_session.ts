@@ -26,7 +26,8 @@ export class AgentSession extends Session<AgentMessage> {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
-      // Output is flow-controlled by acks; a refused frame would be lost.
+      // Effectively unlimited: the agent does not resend a refused frame, so
+      // refusing output would lose it.
       messageRatePerSecond: 1_000_000,
       timeoutMs: app.config.agentTimeoutMs,
       authTimeoutMs: 5000,

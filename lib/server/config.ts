@@ -33,7 +33,7 @@ export const ConfigSchema = z.object({
   maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(
     8 * 1024 * 1024,
   ),
-  /** Messages per second a connection may send before RATE_LIMIT. */
+  /** Messages per second a dashboard connection may send before RATE_LIMIT (agents are not limited by count). */
   messageRatePerSecond: int(1, 100_000).default(200),
   /** Commands per minute a user may request. */
   commandRatePerMinute: int(1, 100_000).default(600),

@@ -30,7 +30,7 @@ export interface Services {
   loginCodes: LoginCodes;
   storage: Storage;
   registry: Registry;
-  /** Every authenticated dashboard socket. */
+  /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
   /** Commands per user per minute, across all of the user's connections. */

@@ -19,7 +19,7 @@ export const handler: Handlers<unknown, AppState> = {
       ...["online", "busy", "offline"].map((s) =>
         `flightdeck_agents{status="${s}"} ${count(s)}`
       ),
-      "# HELP flightdeck_dashboards Connected dashboard sockets.",
+      "# HELP flightdeck_dashboards Connected dashboards (sockets and SSE sessions).",
       "# TYPE flightdeck_dashboards gauge",
       `flightdeck_dashboards ${dashboards.size}`,
       "# HELP flightdeck_commands_queued Commands waiting in queues.",
