@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import {
   AgentProcess,
   anonymousDashboard,
+  broadcastBarrier,
   rawOf,
   requestCommand,
-  sleep,
   startTestServer,
   TestClient,
   type TestServer,
@@ -204,8 +204,8 @@ Deno.test("dashboard: viewer gets FORBIDDEN for command:request and nothing is q
     if (reply.type !== "error") return;
     assert.equal(reply.payload.code, "FORBIDDEN");
     assert.equal(reply.payload.recoverable, true);
-    await sleep(300);
     for (const client of [watcher, viewer]) {
+      await broadcastBarrier(server, client);
       assert.deepEqual(client.of("command:status"), []);
       assert.deepEqual(client.of("command:queue"), []);
     }
