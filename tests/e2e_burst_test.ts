@@ -8,14 +8,14 @@
  * the key press) to the next animation frame after its handlers ran. It
  * covers the wait for the main thread, the handlers (the command bar
  * echoes the key), and the wait for the frame. Keys are pressed one after
- * another, each after the previous one was measured, for as long as the
- * burst lasts.
+ * another for as long as the burst lasts.
  *
  * Bound: p95 at most 500 ms. A tab that writes the burst in long blocking
  * tasks freezes for seconds and fails; a frame is 16 ms, and 100 ms is the
  * usual target for feeling instant, but this machine has 2 cores shared by
  * the server, the agent, Chromium and other test runs, so a generous bound
- * keeps the test about freezing, not about load on the machine.
+ * keeps the test about freezing, not about load on the machine. At least 5
+ * presses must fall within the burst (with 5, p95 is the worst of them).
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
@@ -23,7 +23,7 @@ import { launchBrowser, selectAgent, sendCommand } from "./browser.ts";
 import { AgentProcess, startTestServer } from "./helpers.ts";
 
 const P95_BOUND_MS = 500;
-const MIN_SAMPLES = 10;
+const MIN_SAMPLES = 5;
 const INPUT = '[data-testid="command-input"]';
 
 /** Start recording key-to-next-frame latencies in the page. */
@@ -100,26 +100,27 @@ Deno.test({
         (el) => (el as HTMLInputElement).value,
       );
 
-      // Press a key, wait until the page measured it, check whether the
-      // burst has ended; again until it has. Every key is pressed while the
-      // burst is still being written (the check before it said so).
+      // Press a key (the press returns once the page took the event), then
+      // check whether the burst has ended; again until it has. Every key is
+      // pressed while the burst is still being written (the check before it
+      // said so).
       const deadline = sent + 90_000;
       let lines: string[] = [];
+      let presses = 0;
       while (performance.now() < deadline) {
-        const measured = await page.evaluate(() =>
-          (globalThis as unknown as { __latency: number[] }).__latency.length
-        );
         await page.keyboard.press("x");
-        await page.waitForFunction(
-          (n: number) =>
-            (globalThis as unknown as { __latency: number[] }).__latency
-              .length > n,
-          { timeout: 30_000 },
-          measured,
-        );
+        presses++;
         lines = await tail(page, 6);
         if (lines.includes("burst-42")) break;
       }
+      // Every press measured (at the frame after it).
+      await page.waitForFunction(
+        (n: number) =>
+          (globalThis as unknown as { __latency: number[] }).__latency
+            .length >= n,
+        { timeout: 30_000 },
+        base + presses,
+      );
       const burstMs = performance.now() - sent;
       const all = await page.evaluate(() =>
         (globalThis as unknown as { __latency: number[] }).__latency
