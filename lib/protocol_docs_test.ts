@@ -571,3 +571,15 @@ Deno.test("The foreign-path check catches what it is for", () => {
     assert.ok(!FOREIGN_PATH.test(ok), ok);
   }
 });
+
+Deno.test("docs/protocol.md has no code span broken across lines", () => {
+  let fence = false;
+  const broken: string[] = [];
+  DOC.split("\n").forEach((line, i) => {
+    if (line.startsWith("```")) fence = !fence;
+    else if (!fence && (line.match(/`/g)?.length ?? 0) % 2 === 1) {
+      broken.push(`${DOC_PATH}:${i + 1}: ${line}`);
+    }
+  });
+  assert.deepEqual(broken, [], "keep each `code span` on one line");
+});
