@@ -620,10 +620,8 @@ Deno.test("commands: timeoutMs ends a command with status timeout", async () => 
   ]);
 });
 
-// BUG (reported): an operator interrupt with reason "timeout" ends as
-// `timeout` because the agent derives the status from the reason text and the
-// server passes "timeout" through. Un-ignore once commands.ts maps statuses by
-// its own `timedOut` flag.
+// The agent derives its status from the reason text; the server maps it by
+// its own timer (commands.ts `timedOut`), so the word alone changes nothing.
 Deno.test({
   name:
     "commands: an operator interrupt whose reason is the word timeout still ends interrupted",
