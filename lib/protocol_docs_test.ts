@@ -123,6 +123,8 @@ type Def = {
   element?: z.ZodType;
   entries?: Record<string, string>;
   values?: unknown[];
+  options?: z.ZodType[];
+  in?: z.ZodType;
   checks?: { _zod: { def: CheckDef } }[];
 };
 type CheckDef = {
@@ -233,8 +235,25 @@ function describe(schema: z.ZodType, def: Def): {
       typeWords.push("map");
       break;
     case "unknown":
+    case "any":
       typeWords.push("any");
       break;
+    case "null":
+      typeWords.push("null");
+      break;
+    case "union":
+      // Every alternative must be named in the type cell.
+      for (const option of def.options!) {
+        const inner = unwrap(option);
+        const words = describe(inner.schema, inner.def);
+        typeWords.push(...words.typeWords);
+        rowWords.push(...words.rowWords);
+      }
+      break;
+    case "pipe": {
+      const inner = unwrap(def.in!);
+      return describe(inner.schema, inner.def);
+    }
     default:
       throw new Error(`protocol_docs_test cannot describe zod "${def.type}"`);
   }
