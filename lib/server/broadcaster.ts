@@ -18,6 +18,8 @@ export interface BroadcasterOptions {
    * peer with the most is closed (4503), then the next, until under it.
    */
   maxTotalBufferedBytes?: number;
+  /** Called for each peer closed for the total cap, with its backlog. */
+  onShed?: (peer: Peer, bufferedBytes: number, totalBytes: number) => void;
   /** Called when a send to a peer throws; the loop goes on. */
   onError?: (peer: Peer, error: unknown) => void;
 }
@@ -80,6 +82,7 @@ export class Broadcaster {
         }
       }
       if (!slowest) break;
+      this.#options.onShed?.(slowest, slowest.bufferedAmount, total);
       total -= slowest.bufferedAmount;
       this.#peers.delete(slowest.id);
       if (slowest !== except) sent--;

@@ -181,9 +181,11 @@ Deno.test("Broadcaster constructor throws RangeError for a non-positive cap", ()
 });
 
 Deno.test("Broadcaster.broadcast() over maxTotalBufferedBytes closes the largest backlogs first with 4503", () => {
+  const shed: [string, number, number][] = [];
   const broadcaster = new Broadcaster({
     maxBufferedBytes: 1000,
     maxTotalBufferedBytes: 1000,
+    onShed: (peer, bytes, total) => shed.push([peer.id, bytes, total]),
   });
   const backlogs = [100, 700, 50, 400, 300];
   const peers = backlogs.map((bytes, i) => {
@@ -212,6 +214,11 @@ Deno.test("Broadcaster.broadcast() over maxTotalBufferedBytes closes the largest
   assert.equal(peers[3].closed?.code, CLOSE_CODES.SLOW_CONSUMER.code);
   assert.equal(peers[4].closed?.code, CLOSE_CODES.SLOW_CONSUMER.code);
   assert.deepEqual(broadcaster.peers(), [peers[0], peers[2]]);
+  assert.deepEqual(shed, [
+    ["p1", 700, 1550],
+    ["p3", 800, 1850],
+    ["p4", 700, 1050],
+  ]);
 });
 
 Deno.test("Broadcaster.broadcast() without maxTotalBufferedBytes sheds no peer under its own cap", () => {

@@ -72,6 +72,12 @@ export async function createServices(
   const dashboards = new Broadcaster({
     maxBufferedBytes: config.maxPeerBufferedBytes,
     maxTotalBufferedBytes: config.maxTotalBufferedBytes,
+    onShed: (peer, bufferedBytes, totalBytes) =>
+      log.warn("Slow consumer shed for the total backlog cap", {
+        peer: peer.id,
+        bufferedBytes,
+        totalBytes,
+      }),
     onError: (peer, error) =>
       log.warn("Send failed", { peer: peer.id, error: String(error) }),
   });

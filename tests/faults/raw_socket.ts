@@ -29,14 +29,19 @@ export class RawSocket {
   ended = false;
   /** Text frames received, decoded. */
   readonly texts: string[] = [];
-  readonly #done: Promise<void>;
+  #done: Promise<void> | null = null;
   #buffer: Uint8Array;
   #waiters = new Set<() => void>();
 
-  private constructor(conn: Deno.TcpConn, leftover: Uint8Array) {
+  private constructor(conn: Deno.TcpConn, leftover: Uint8Array, read: boolean) {
     this.conn = conn;
     this.#buffer = leftover;
-    this.#done = this.#read();
+    if (read) this.read();
+  }
+
+  /** Start reading (once); a socket opened with `read: false` reads nothing until then. */
+  read(): void {
+    this.#done ??= this.#read();
   }
 
   /**
@@ -47,6 +52,7 @@ export class RawSocket {
     port: number,
     path: string,
     headers: Record<string, string> = {},
+    options: { read?: boolean } = {},
   ): Promise<UpgradeResult> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     const lines = [
@@ -76,7 +82,11 @@ export class RawSocket {
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
     const rest = data.subarray(end + 4);
     if (status === 101) {
-      return { status, body: "", socket: new RawSocket(conn, rest) };
+      return {
+        status,
+        body: "",
+        socket: new RawSocket(conn, rest, options.read ?? true),
+      };
     }
     const length = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
     let body = rest;
@@ -109,6 +119,7 @@ export class RawSocket {
 
   /** Resolve once `predicate()` holds (checked after every read). */
   async until(predicate: () => boolean): Promise<void> {
+    this.read();
     while (!predicate()) {
       if (this.ended) {
         if (!predicate()) throw new Error("Connection ended first");
@@ -126,6 +137,11 @@ export class RawSocket {
       // Already closed.
     }
     await this.#done;
+  }
+
+  /** Parsed text frames (JSON). */
+  messages(): { type: string; payload: Record<string, unknown> }[] {
+    return this.texts.map((text) => JSON.parse(text));
   }
 
   async #read(): Promise<void> {
