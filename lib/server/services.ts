@@ -22,6 +22,9 @@ import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket, type Session } from "./session.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
 
+/** Least time between two "Connection refused" log lines. */
+const REFUSAL_LOG_MS = 10_000;
+
 /** The running server's parts. */
 export interface Services {
   config: Config;
@@ -132,6 +135,17 @@ export async function createServices(
     maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
     maxUnauthenticated: config.maxUnauthenticated,
   });
+  // Refusals are logged at most once per REFUSAL_LOG_MS, with a count, so
+  // a stream of refused upgrades cannot flood the log.
+  let refusals = 0;
+  let refusalLoggedAt = Number.NEGATIVE_INFINITY;
+  const noteRefusal = (admission: Admission, reason: string) => {
+    refusals++;
+    if (Date.now() - refusalLoggedAt < REFUSAL_LOG_MS) return;
+    log.warn("Connection refused", { ...admission, reason, refusals });
+    refusals = 0;
+    refusalLoggedAt = Date.now();
+  };
   /**
    * Admit a socket (429 when over a cap), upgrade it, and release its place
    * when it is gone. With `failure`, the session is refused (AUTH_FAILED,
@@ -146,7 +160,7 @@ export async function createServices(
     const id = crypto.randomUUID();
     const refused = connections.admit(id, admission);
     if (refused) {
-      log.warn("Connection refused", { ...admission, reason: refused });
+      noteRefusal(admission, refused);
       return tooManyConnections(refused);
     }
     let upgraded;
