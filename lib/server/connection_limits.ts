@@ -9,6 +9,32 @@
  * @module
  */
 
+/**
+ * The key an address is counted under: an IPv4 address as it is (also
+ * when IPv4-mapped, `::ffff:a.b.c.d`), an IPv6 address by its /64 prefix,
+ * which one host usually holds whole.
+ *
+ * @example addressKey("2001:db8:0:1:a::1") === "2001:db8:0:1::/64"
+ */
+export function addressKey(hostname: string): string {
+  const host = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  if (!host.includes(":")) return host;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  if (mapped) return mapped[1];
+  const [head, tail = ""] = host.toLowerCase().split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = host.includes("::")
+    ? [
+      ...left,
+      ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"),
+      ...right,
+    ]
+    : left;
+  const prefix = groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, ""));
+  return `${prefix.join(":")}::/64`;
+}
+
 /** Options of {@link ConnectionLimits}. */
 export interface ConnectionLimitsOptions {
   maxPerUser: number;
@@ -19,7 +45,7 @@ export interface ConnectionLimitsOptions {
 
 /** How a connection counts. */
 export interface Admission {
-  /** Client address (`ctx.remoteAddr.hostname`). */
+  /** Client address (`ctx.remoteAddr.hostname`), counted by {@link addressKey}. */
   address: string;
   /** The authenticated user (token subject), or null until it authenticates. */
   userId: string | null;
@@ -43,6 +69,7 @@ export class ConnectionLimits {
   #perAddress = new Map<string, number>();
   #unauthPerAddress = new Map<string, number>();
   #unauth = 0;
+  #refused = 0;
 
   /** @throws {RangeError} for a cap below 1. */
   constructor(options: ConnectionLimitsOptions) {
@@ -59,8 +86,15 @@ export class ConnectionLimits {
    * @throws {TypeError} when `id` is already admitted.
    */
   admit(id: string, admission: Admission): string | null {
+    const refused = this.#admit(id, admission);
+    if (refused) this.#refused++;
+    return refused;
+  }
+
+  #admit(id: string, admission: Admission): string | null {
     if (this.#entries.has(id)) throw new TypeError(`"${id}" already admitted`);
-    const { address, userId } = admission;
+    const { userId } = admission;
+    const address = addressKey(admission.address);
     const o = this.options;
     if (userId === null) {
       if (
@@ -81,7 +115,7 @@ export class ConnectionLimits {
       const refused = this.#checkAddress(address);
       if (refused) return refused;
     }
-    const entry: Entry = { ...admission, countedAtAddress };
+    const entry: Entry = { ...admission, address, countedAtAddress };
     this.#entries.set(id, entry);
     if (countedAtAddress) increment(this.#perAddress, address);
     if (userId === null) {
@@ -99,6 +133,12 @@ export class ConnectionLimits {
    * over a cap (it is then released). An unknown id is left alone (null).
    */
   authenticate(id: string, userId: string): string | null {
+    const refused = this.#authenticate(id, userId);
+    if (refused) this.#refused++;
+    return refused;
+  }
+
+  #authenticate(id: string, userId: string): string | null {
     const entry = this.#entries.get(id);
     if (!entry || entry.userId === userId) return null;
     if (entry.userId !== null) {
@@ -144,16 +184,23 @@ export class ConnectionLimits {
     return true;
   }
 
-  /** Connections counted now (all, and those not yet authenticated). */
-  get counts(): { total: number; unauthenticated: number } {
-    return { total: this.#entries.size, unauthenticated: this.#unauth };
+  /**
+   * Connections counted now (all, and those not yet authenticated), and
+   * refusals since start.
+   */
+  get counts(): { total: number; unauthenticated: number; refused: number } {
+    return {
+      total: this.#entries.size,
+      unauthenticated: this.#unauth,
+      refused: this.#refused,
+    };
   }
 
   /** Connections of `userId`, and counted at `address`. */
   countOf(key: { userId?: string; address?: string }): number {
     return key.userId !== undefined
       ? this.#perUser.get(key.userId) ?? 0
-      : this.#perAddress.get(key.address ?? "") ?? 0;
+      : this.#perAddress.get(addressKey(key.address ?? "")) ?? 0;
   }
 
   #checkUser(userId: string): string | null {

@@ -29,6 +29,9 @@ export const handler: Handlers<unknown, AppState> = {
         connections.counts.total - connections.counts.unauthenticated
       }`,
       `flightdeck_connections{authenticated="false"} ${connections.counts.unauthenticated}`,
+      "# HELP flightdeck_connections_refused_total Sockets and SSE sessions refused for a connection cap.",
+      "# TYPE flightdeck_connections_refused_total counter",
+      `flightdeck_connections_refused_total ${connections.counts.refused}`,
       "# HELP flightdeck_log_forward_dropped_total log:forward lines refused (size or rate).",
       "# TYPE flightdeck_log_forward_dropped_total counter",
       `flightdeck_log_forward_dropped_total ${logForward.dropped}`,

@@ -181,6 +181,11 @@ Deno.test({
       });
       assert.equal(agent.status, 101);
       open.push(agent.socket!);
+      // alice ×3 (socket, SSE, socket), in-band alice, dave ×2, anonymous.
+      assert.equal(
+        await metric(server, "flightdeck_connections_refused_total"),
+        7,
+      );
     } finally {
       for (const stream of streams) stream.close();
       await Promise.all(open.map((s) => s.dispose()));
