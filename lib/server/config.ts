@@ -33,6 +33,10 @@ export const ConfigSchema = z.object({
   maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(
     8 * 1024 * 1024,
   ),
+  /** Messages per second a connection may send before RATE_LIMIT. */
+  messageRatePerSecond: int(1, 100_000).default(200),
+  /** Commands per minute a user may request. */
+  commandRatePerMinute: int(1, 100_000).default(600),
   /**
    * When the unsent bytes of all dashboard peers together pass this, the
    * peer with the largest backlog is closed with 4503 (repeatedly).
@@ -57,10 +61,6 @@ export const ConfigSchema = z.object({
   logForwardMaxBytes: int(64, 1024 * 1024).default(4096),
   /** `log:forward` messages one user may write per minute. */
   logForwardPerMinute: int(1, 100_000).default(60),
-  /** Messages per second a connection may send before RATE_LIMIT. */
-  messageRatePerSecond: int(1, 100_000).default(200),
-  /** Commands per minute a user may request. */
-  commandRatePerMinute: int(1, 100_000).default(600),
   /** Lifetime of the browser session cookie. */
   sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
   /** Output of finished commands is kept this long. */
