@@ -22,7 +22,17 @@ export class AgentSession extends Session<AgentMessage> {
   #headerToken: string | null;
   #agentId: string | null = null;
 
-  constructor(peer: Peer, app: Services, headerToken: string | null) {
+  /**
+   * `headerToken` is the upgrade's Bearer token; `verified` says it was
+   * checked at the upgrade (an agent token), which lifts the cap on frames
+   * before `agent:connect`.
+   */
+  constructor(
+    peer: Peer,
+    app: Services,
+    headerToken: string | null,
+    options: { verified?: boolean } = {},
+  ) {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
@@ -31,6 +41,9 @@ export class AgentSession extends Session<AgentMessage> {
       messageRatePerSecond: 1_000_000,
       timeoutMs: app.config.agentTimeoutMs,
       authTimeoutMs: 5000,
+      maxUnauthenticatedFrameBytes: options.verified
+        ? undefined
+        : app.config.maxUnauthenticatedFrameBytes,
     }, app.log);
     this.#app = app;
     this.#headerToken = headerToken;
@@ -112,6 +125,15 @@ export class AgentSession extends Session<AgentMessage> {
     }
     // The socket may have closed while the token was checked.
     if (this.isClosed || !this.peer.isOpen) return;
+    const refused = this.#app.connections.authenticate(
+      this.peer.id,
+      principal.id,
+    );
+    if (refused) {
+      this.sendError("RATE_LIMIT", refused);
+      this.peer.close(CLOSE_CODES.RATE_LIMITED.code, refused);
+      return;
+    }
     this.markAuthenticated(principal.expiresAt);
     this.#agentId = hello.agentId;
     const { registry, commands, config } = this.#app;

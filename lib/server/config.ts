@@ -37,6 +37,30 @@ export const ConfigSchema = z.object({
   messageRatePerSecond: int(1, 100_000).default(200),
   /** Commands per minute a user may request. */
   commandRatePerMinute: int(1, 100_000).default(600),
+  /**
+   * When the unsent bytes of all dashboard peers together pass this, the
+   * peer with the largest backlog is closed with 4503 (repeatedly).
+   */
+  maxTotalBufferedBytes: int(64 * 1024, Number.MAX_SAFE_INTEGER).default(
+    64 * 1024 * 1024,
+  ),
+  /** Dashboard sockets plus SSE sessions one user (token subject) may hold. */
+  maxConnectionsPerUser: int(1, 100_000).default(32),
+  /**
+   * Dashboard sockets, SSE sessions and unauthenticated sockets one client
+   * address may hold (agents count per agent, not per address).
+   */
+  maxConnectionsPerAddress: int(1, 100_000).default(64),
+  /** Sockets not yet authenticated one client address may hold. */
+  maxUnauthenticatedPerAddress: int(1, 10_000).default(2),
+  /** Sockets not yet authenticated, over all addresses. */
+  maxUnauthenticated: int(1, 100_000).default(8),
+  /** A socket not yet authenticated that sends a larger frame is closed 1009. */
+  maxUnauthenticatedFrameBytes: int(256, 1024 * 1024).default(16 * 1024),
+  /** Largest `log:forward` message (UTF-8 bytes of message plus context). */
+  logForwardMaxBytes: int(64, 1024 * 1024).default(4096),
+  /** `log:forward` messages one user may write per minute. */
+  logForwardPerMinute: int(1, 100_000).default(60),
   /** Lifetime of the browser session cookie. */
   sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
   /** Output of finished commands is kept this long. */
@@ -67,6 +91,14 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
   FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
+  FLIGHTDECK_MAX_TOTAL_BUFFER: "maxTotalBufferedBytes",
+  FLIGHTDECK_MAX_CONNECTIONS_PER_USER: "maxConnectionsPerUser",
+  FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "maxConnectionsPerAddress",
+  FLIGHTDECK_MAX_UNAUTH_PER_ADDRESS: "maxUnauthenticatedPerAddress",
+  FLIGHTDECK_MAX_UNAUTH: "maxUnauthenticated",
+  FLIGHTDECK_MAX_UNAUTH_FRAME: "maxUnauthenticatedFrameBytes",
+  FLIGHTDECK_LOG_FORWARD_MAX_BYTES: "logForwardMaxBytes",
+  FLIGHTDECK_LOG_FORWARD_PER_MINUTE: "logForwardPerMinute",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_LOG: "logLevel",

@@ -5,6 +5,8 @@
  * @module
  */
 import {
+  byteLength,
+  CLOSE_CODES,
   type CommandInfo,
   type DashboardMessage,
   envelope,
@@ -43,6 +45,10 @@ export class DashboardSession extends Session<DashboardMessage> {
       messageRatePerSecond: app.config.messageRatePerSecond,
       timeoutMs: app.config.dashboardTimeoutMs,
       authTimeoutMs: 5000,
+      // Authenticated at the upgrade (cookie or Bearer): no early cap.
+      maxUnauthenticatedFrameBytes: user
+        ? undefined
+        : app.config.maxUnauthenticatedFrameBytes,
     }, app.log);
     this.#app = app;
     this.#user = user;
@@ -55,7 +61,7 @@ export class DashboardSession extends Session<DashboardMessage> {
   protected onOpen(): void {
     const user = this.#user;
     // Through the message queue, so a dashboard:connect waits for the ack.
-    if (user) this.enqueue(() => this.#accept(user));
+    if (user) this.enqueue(async () => void await this.#accept(user));
   }
 
   protected onClose(): void {
@@ -73,7 +79,7 @@ export class DashboardSession extends Session<DashboardMessage> {
         if (principal.role === "agent") {
           return this.rejectAuth("Agent tokens cannot open a dashboard");
         }
-        await this.#accept(principal);
+        if (!await this.#accept(principal)) return;
       } catch (error) {
         if (error instanceof AuthError) return this.rejectAuth(error.message);
         throw error;
@@ -150,16 +156,50 @@ export class DashboardSession extends Session<DashboardMessage> {
         );
         return;
       }
-      case "log:forward": {
-        const { level, message: text, context } = message.payload;
-        this.log[level](`Dashboard: ${text}`, { user: user.id, context });
-        return;
-      }
+      case "log:forward":
+        return this.#forwardLog(user, message.payload);
     }
   }
 
-  async #accept(user: Principal): Promise<void> {
-    if (this.isClosed) return;
+  /**
+   * Write a browser's log line, within `logForwardMaxBytes` per message and
+   * `logForwardPerMinute` per user over all of the user's connections;
+   * refused lines are counted in `logForward.dropped`.
+   */
+  #forwardLog(
+    user: Principal,
+    payload: Extract<DashboardMessage, { type: "log:forward" }>["payload"],
+  ): void {
+    const { logForward, config } = this.#app;
+    const { level, message: text, context } = payload;
+    const bytes = byteLength(text) +
+      (context ? byteLength(JSON.stringify(context)) : 0);
+    if (bytes > config.logForwardMaxBytes) {
+      logForward.dropped++;
+      throw new FlightdeckError(
+        "PAYLOAD_TOO_LARGE",
+        `log:forward over ${config.logForwardMaxBytes} bytes`,
+      );
+    }
+    if (!logForward.rate.take(user.id)) {
+      logForward.dropped++;
+      throw new FlightdeckError(
+        "RATE_LIMIT",
+        `Over ${logForward.rate.limit} log:forward messages per minute`,
+      );
+    }
+    this.log[level](`Dashboard: ${text}`, { user: user.id, context });
+  }
+
+  /** Accept `user`; false when closed or over the user's connection cap. */
+  async #accept(user: Principal): Promise<boolean> {
+    if (this.isClosed) return false;
+    const refused = this.#app.connections.authenticate(this.peer.id, user.id);
+    if (refused) {
+      this.sendError("RATE_LIMIT", refused);
+      this.peer.close(CLOSE_CODES.RATE_LIMITED.code, refused);
+      return false;
+    }
     this.#user = user;
     this.markAuthenticated(user.expiresAt);
     const { commands, registry, dashboards, config } = this.#app;
@@ -186,6 +226,7 @@ export class DashboardSession extends Session<DashboardMessage> {
       this.#joinedSeqs = commands.broadcastSeqs();
       this.#joinedAt = Date.now();
     });
+    return true;
   }
 
   async #resume(resume: Record<string, number>): Promise<void> {

@@ -29,6 +29,12 @@ export interface SessionLimits {
   timeoutMs: number;
   /** Close with 4401 when not authenticated within this long. */
   authTimeoutMs: number;
+  /**
+   * Before authentication, a larger frame closes the connection with 1009
+   * (default: no cap beyond `maxFrameBytes`). Deno reads a frame whole
+   * before it is seen here; the cap ends the socket at its first one.
+   */
+  maxUnauthenticatedFrameBytes?: number;
 }
 
 /** A frame refused for the message rate. */
@@ -56,6 +62,8 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
+  /** Called when the liveness check finds the transport dead. */
+  onTimedOut: (() => void) | null = null;
 
   constructor(peer: Peer, limits: SessionLimits, log: Logger) {
     this.peer = peer;
@@ -133,6 +141,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.peer.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, "No heartbeat");
     // A half-open socket may never report its close: act now.
     this.closed();
+    this.onTimedOut?.();
   }
 
   /** The transport closed (or was found dead); idempotent. */
@@ -166,11 +175,13 @@ export abstract class Session<M extends { type: string; id?: string }> {
       if (reply) this.sendError(failure.code, failure.message);
       return failure;
     }
-    // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it matters.
-    const max = this.limits.maxFrameBytes;
-    if (
-      data.length > max || (data.length * 3 > max && byteLength(data) > max)
-    ) {
+    const early = this.limits.maxUnauthenticatedFrameBytes;
+    if (!this.authenticated && early !== undefined && overBytes(data, early)) {
+      const message = `Frame over ${early} bytes before authentication`;
+      this.peer.close(CLOSE_CODES.FRAME_TOO_LARGE.code, message);
+      return { ok: false, code: "PAYLOAD_TOO_LARGE", message };
+    }
+    if (overBytes(data, this.limits.maxFrameBytes)) {
       this.peer.close(CLOSE_CODES.FRAME_TOO_LARGE.code, "Frame too large");
       return {
         ok: false,
@@ -237,13 +248,35 @@ export abstract class Session<M extends { type: string; id?: string }> {
   }
 }
 
-/** Feed a session from a server-side WebSocket. */
+/** Whether `text` is over `max` UTF-8 bytes. */
+function overBytes(text: string, max: number): boolean {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it matters.
+  return text.length > max || (text.length * 3 > max && byteLength(text) > max);
+}
+
+/**
+ * Feed a session from a server-side WebSocket. `gone` runs once when the
+ * socket reports its close or the session finds it dead (no frames for
+ * `timeoutMs`); not when the server merely asked it to close, so a socket
+ * that keeps sending after a refusal stays counted against its caps.
+ */
 export function attachWebSocket(
   socket: WebSocket,
   session: Session<{ type: string; id?: string }>,
+  gone?: () => void,
 ): void {
+  let once = gone;
+  const release = () => {
+    const run = once;
+    once = undefined;
+    run?.();
+  };
+  session.onTimedOut = release;
   socket.addEventListener("open", () => session.opened());
   socket.addEventListener("message", (event) => session.receive(event.data));
-  socket.addEventListener("close", () => session.closed());
+  socket.addEventListener("close", () => {
+    session.closed();
+    release();
+  });
   socket.addEventListener("error", () => {});
 }

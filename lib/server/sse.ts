@@ -10,6 +10,7 @@
  * @module
  */
 import type { Principal } from "./auth.ts";
+import type { ConnectionLimits } from "./connection_limits.ts";
 import type { Peer } from "./peer.ts";
 import type { Session } from "./session.ts";
 
@@ -156,36 +157,58 @@ interface Entry {
   userId: string;
 }
 
-/** SSE sessions by id. */
+/** The answer of {@link SseHub.open}: a stream, or why there is none. */
+export type SseOpenResult =
+  | { stream: ReadableStream<Uint8Array>; refused?: undefined }
+  | { stream?: undefined; refused: string };
+
+/**
+ * SSE sessions by id. With `connections`, each session counts against its
+ * user's and its address's connection caps (the same as sockets) from its
+ * start until it is closed; a resumed session keeps its place.
+ */
 export class SseHub {
   #entries = new Map<string, Entry>();
+  #connections: ConnectionLimits | null;
+
+  constructor(connections: ConnectionLimits | null = null) {
+    this.#connections = connections;
+  }
 
   /**
    * Resume the session named by `lastEventId` for `user`, or start a new
-   * one with `create`. Returns the event stream.
+   * one with `create` from client `address` if the caps allow.
    */
   open(
     user: Principal,
     lastEventId: string | null,
     create: (peer: SsePeer) => Session<{ type: string; id?: string }>,
-  ): ReadableStream<Uint8Array> {
+    address = "",
+  ): SseOpenResult {
     const match = /^([0-9a-f-]{36})\.(\d+)$/.exec(lastEventId ?? "");
     const existing = match ? this.#entries.get(match[1]) : undefined;
     if (existing && existing.userId === user.id) {
       const stream = existing.peer.attach(Number(match![2]));
-      if (stream) return stream;
+      if (stream) return { stream };
       existing.peer.close(1001, "Cannot resume");
     }
     const id = crypto.randomUUID();
+    const refused = this.#connections?.admit(id, {
+      address,
+      userId: user.id,
+      perAddress: true,
+    });
+    if (refused) return { refused };
     const peer = new SsePeer(id, () => {
       this.#entries.delete(id);
+      this.#connections?.release(id);
       entry.session.closed();
     });
     const entry: Entry = { peer, session: create(peer), userId: user.id };
     this.#entries.set(id, entry);
     const stream = peer.attach(null)!;
     entry.session.opened();
-    return stream;
+    return { stream };
   }
 
   /** The session `connectionId` of `user`, if it exists. */
