@@ -38,6 +38,9 @@ export interface RateFailure {
   message: string;
 }
 
+/** Longest delay a timer holds (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Consecutive rate-limited messages after which the socket is closed 4429. */
 const RATE_STRIKES = 100;
 
@@ -54,6 +57,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #timer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiresAt: number | null = null;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
 
@@ -107,15 +111,25 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.setExpiry(expiresAt);
   }
 
-  /** (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. */
+  /**
+   * (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. Timers
+   * hold at most 2^31-1 ms (24.8 days), so a later expiry is reached in
+   * steps: each step re-arms until `expiresAt` itself has passed.
+   */
   protected setExpiry(expiresAt: number): void {
     clearTimeout(this.#expiryTimer);
     if (this.#closed) return;
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    this.#expiryTimer = setTimeout(
-      () => this.rejectAuth("Token expired"),
-      delay,
-    );
+    this.#expiresAt = expiresAt;
+    const remaining = Math.max(0, expiresAt - Date.now());
+    this.#expiryTimer = setTimeout(() => {
+      if (Date.now() >= expiresAt) this.rejectAuth("Token expired");
+      else this.setExpiry(expiresAt);
+    }, Math.min(remaining, MAX_TIMER_MS));
+  }
+
+  /** When the current authentication expires (ms since the epoch), or null before it. */
+  get expiresAt(): number | null {
+    return this.#expiresAt;
   }
 
   /** The transport opened: start the authentication deadline and liveness checks. */
