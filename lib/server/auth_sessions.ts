@@ -136,21 +136,18 @@ export class AuthSessions {
   async refresh(
     principal: Principal,
   ): Promise<{ expiresAt: number; token?: string; principal: Principal }> {
+    await this.check(principal);
     if (principal.kind === "session") {
       const entry = await this.#kv.get<SessionRecord>(
         this.#key(SESSION, principal.sessionId),
       );
       const record = entry.value;
-      const revoked = await this.#kv.get(this.#key(REVOKED, record?.id ?? ""));
-      if (
-        !record || revoked.value || record.expiresAt <= Date.now() ||
-        record.endsAt <= Date.now()
-      ) {
+      if (!record || record.endsAt <= Date.now()) {
         throw new AuthError("Session ended");
       }
+      // #issue refuses it if it was revoked since the check.
       return await this.#issue(record);
     }
-    await this.check(principal);
     if (principal.role !== "agent") {
       return { expiresAt: principal.expiresAt, principal };
     }

@@ -47,7 +47,7 @@ export const ConfigSchema = z.object({
    * renews it before it ends (`POST /api/session/refresh`, `auth:refresh`);
    * a browser idle longer than this signs in again.
    */
-  accessTtlSeconds: int(10, 24 * 3600).default(15 * 60),
+  accessTtlSeconds: int(1, 24 * 3600).default(15 * 60),
   /** Longest token lifetime signed (`deno task token --ttl`) or accepted. */
   maxTokenTtlSeconds: int(60, 365 * 24 * 3600).default(90 * 24 * 3600),
   /** Failed sign-ins per address within the window before 429. */
