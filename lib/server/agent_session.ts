@@ -72,6 +72,7 @@ export class AgentSession extends Session<AgentMessage> {
         this.send(envelope("heartbeat", message.payload));
         return;
       case "auth:refresh":
+        if (!this.takeRefresh(message.id)) return;
         return await this.#refresh();
       case "command:started":
         return await commands.started(agentId, message.payload.commandId);

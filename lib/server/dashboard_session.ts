@@ -139,6 +139,7 @@ export class DashboardSession extends Session<DashboardMessage> {
           message.payload.afterSeq,
         );
       case "auth:refresh":
+        if (!this.takeRefresh(message.id)) return;
         return await this.#refresh(user, message.payload.token);
       case "log:forward": {
         const { level, message: text, context } = message.payload;

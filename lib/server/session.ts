@@ -41,6 +41,9 @@ export interface RateFailure {
 /** Longest delay a timer holds (2^31-1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Shortest time between two handled `auth:refresh` messages. */
+export const REFRESH_INTERVAL_MS = 1000;
+
 /** Consecutive rate-limited messages after which the socket is closed 4429. */
 const RATE_STRIKES = 100;
 
@@ -58,6 +61,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #expiresAt: number | null = null;
+  #lastRefreshAt = Number.NEGATIVE_INFINITY;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
 
@@ -125,6 +129,25 @@ export abstract class Session<M extends { type: string; id?: string }> {
       if (Date.now() >= expiresAt) this.rejectAuth("Token expired");
       else this.setExpiry(expiresAt);
     }, Math.min(remaining, MAX_TIMER_MS));
+  }
+
+  /**
+   * Whether an `auth:refresh` may be handled now: at most one per
+   * {@link REFRESH_INTERVAL_MS}, since each one reads storage and may sign a
+   * token. A refused one gets RATE_LIMIT (the connection stays open).
+   */
+  protected takeRefresh(replyTo?: string): boolean {
+    const now = Date.now();
+    if (now - this.#lastRefreshAt < REFRESH_INTERVAL_MS) {
+      this.sendError(
+        "RATE_LIMIT",
+        `At most one auth:refresh per ${REFRESH_INTERVAL_MS / 1000} s`,
+        replyTo,
+      );
+      return false;
+    }
+    this.#lastRefreshAt = now;
+    return true;
   }
 
   /** When the current authentication expires (ms since the epoch), or null before it. */

@@ -35,6 +35,9 @@ class ExpiringSession extends Session<{ type: string; id?: string }> {
   authenticateUntil(expiresAt: number): void {
     this.markAuthenticated(expiresAt);
   }
+  refreshAllowed(replyTo?: string): boolean {
+    return this.takeRefresh(replyTo);
+  }
 }
 
 const LIMITS = {
@@ -76,6 +79,29 @@ Deno.test("Session closes 4401 at once for an expiry already past", () => {
     session.authenticateUntil(Date.now() - 1);
     clock.tick(0);
     assert.deepEqual(peer.closedWith, { code: 4401, reason: "Token expired" });
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("Session handles at most one auth:refresh per second; the others get RATE_LIMIT", () => {
+  const clock = FakeTimers.install({ now: 1_700_000_000_000 });
+  try {
+    const peer = new RecordingPeer();
+    const session = new ExpiringSession(peer, LIMITS, silentLogger);
+    assert.equal(session.refreshAllowed("r1"), true);
+    clock.tick(999);
+    assert.equal(session.refreshAllowed("r2"), false);
+    assert.deepEqual(JSON.parse(peer.frames[0]).payload, {
+      code: "RATE_LIMIT",
+      message: "At most one auth:refresh per 1 s",
+      recoverable: true,
+      replyTo: "r2",
+    });
+    clock.tick(1);
+    assert.equal(session.refreshAllowed("r3"), true);
+    assert.equal(peer.frames.length, 1);
+    assert.equal(peer.closedWith, null);
   } finally {
     clock.uninstall();
   }
