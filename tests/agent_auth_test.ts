@@ -265,3 +265,55 @@ Deno.test("agent auth: a running agent renews its token and reconnects with the 
     await dashboard.close();
   }
 });
+
+/** Run `deno run -A token.ts ...args` with its own data folder. */
+async function runToken(args: string[], dataDir: string) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "token.ts", ...args],
+    cwd: new URL("../", import.meta.url).pathname,
+    stdin: "null",
+    env: {
+      FLIGHTDECK_DATA: dataDir,
+      FLIGHTDECK_SECRET: "",
+      FLIGHTDECK_MAX_TOKEN_TTL: "",
+    },
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("agent auth: token.ts refuses a --ttl over the maximum with a clear error, and --out writes a 0600 file", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "flightdeck-token-" });
+  try {
+    const tooLong = await runToken(
+      ["--role", "agent", "--agent-id", "t-1", "--ttl", "91d"],
+      dataDir,
+    );
+    assert.equal(tooLong.code, 2);
+    assert.equal(tooLong.stdout, "");
+    assert.match(
+      tooLong.stderr,
+      /--ttl: "91d" is over the maximum of 90d \(FLIGHTDECK_MAX_TOKEN_TTL/,
+    );
+
+    const out = `${dataDir}/t-1.token`;
+    await Deno.writeTextFile(out, "old");
+    await Deno.chmod(out, 0o644);
+    const written = await runToken(
+      ["--role", "agent", "--agent-id", "t-1", "--ttl", "90d", "--out", out],
+      dataDir,
+    );
+    assert.equal(written.code, 0, written.stderr);
+    assert.equal(written.stdout, "", "the token is not printed");
+    assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
+    const token = (await Deno.readTextFile(out)).trim();
+    assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.ok(!written.stderr.includes(token));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

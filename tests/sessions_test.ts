@@ -544,3 +544,37 @@ Deno.test("sessions: the server refuses a token living longer than the maximum",
   );
   assert.equal((await socket.waitClosed()).code, 4401);
 });
+
+Deno.test("sessions: a browser session and a revocation both survive a server restart (KV on disk)", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "flightdeck-sessions-" });
+  try {
+    let kept: string;
+    let revoked: string;
+    {
+      await using server = await startTestServer({ dataDir });
+      const token = await server.token("operator");
+      kept = await signIn(server, token);
+      revoked = await signIn(server, token);
+      const logout = await fetch(`${server.url}/logout`, {
+        method: "POST",
+        headers: { cookie: revoked },
+        redirect: "manual",
+      });
+      assert.equal(logout.status, 303);
+      await logout.body?.cancel();
+    }
+    await using server = await startTestServer({ dataDir });
+    const ok = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie: kept },
+    });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const refused = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie: revoked },
+    });
+    assert.equal(refused.status, 401);
+    await refused.body?.cancel();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
