@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AuthError, sessionCookie } from "./auth.ts";
+import { AuthError, type Principal, sessionCookie } from "./auth.ts";
 import type { Services } from "./services.ts";
 
 /** Outcome of a sign-in attempt. */
@@ -156,7 +156,7 @@ export async function signOut(
  */
 export async function renewSession(
   app: Services,
-  user: Parameters<Services["sessions"]["refresh"]>[0],
+  user: Principal,
   options: { secure: boolean },
 ): Promise<{ cookie: string | null; expiresAt: number }> {
   const refreshed = await app.sessions.refresh(user);
