@@ -44,10 +44,11 @@ export const ConfigSchema = z.object({
   sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
   /**
    * Lifetime of one browser session token (seconds). An open dashboard
-   * renews it before it ends (`POST /api/session/refresh`, `auth:refresh`);
-   * a browser idle longer than this signs in again.
+   * page renews it halfway (`POST /api/session/refresh`, `auth:refresh`);
+   * a browser with no dashboard page open (or asleep) for longer than this
+   * signs in again.
    */
-  accessTtlSeconds: int(1, 24 * 3600).default(15 * 60),
+  accessTtlSeconds: int(1, 24 * 3600).default(3600),
   /** Longest token lifetime signed (`deno task token --ttl`) or accepted. */
   maxTokenTtlSeconds: int(60, 365 * 24 * 3600).default(90 * 24 * 3600),
   /** Failed sign-ins per address within the window before 429. */

@@ -20,7 +20,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     messageRatePerSecond: 200,
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,
-    accessTtlSeconds: 15 * 60,
+    accessTtlSeconds: 3600,
     maxTokenTtlSeconds: 90 * 24 * 3600,
     loginFailureLimit: 10,
     loginFailureWindowMs: 10 * 60_000,
