@@ -1,8 +1,8 @@
 /**
  * Failed sign-ins per client address (IPv6 by /64, see {@link addressKey}):
- * after `limit` failures within the
- * window, further attempts from that address are refused (429) until the
- * oldest failure leaves the window, whether or not they would succeed.
+ * after `limit` failures within the window, further attempts from that
+ * address are refused (429) until the oldest failure leaves the window,
+ * whether or not they would succeed.
  *
  * @module
  */
