@@ -60,7 +60,6 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #timer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  #expiresAt: number | null = null;
   #lastRefreshAt = Number.NEGATIVE_INFINITY;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
@@ -123,7 +122,6 @@ export abstract class Session<M extends { type: string; id?: string }> {
   protected setExpiry(expiresAt: number): void {
     clearTimeout(this.#expiryTimer);
     if (this.#closed) return;
-    this.#expiresAt = expiresAt;
     const remaining = Math.max(0, expiresAt - Date.now());
     this.#expiryTimer = setTimeout(() => {
       if (Date.now() >= expiresAt) this.rejectAuth("Token expired");
@@ -148,11 +146,6 @@ export abstract class Session<M extends { type: string; id?: string }> {
     }
     this.#lastRefreshAt = now;
     return true;
-  }
-
-  /** When the current authentication expires (ms since the epoch), or null before it. */
-  get expiresAt(): number | null {
-    return this.#expiresAt;
   }
 
   /** The transport opened: start the authentication deadline and liveness checks. */
