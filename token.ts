@@ -24,7 +24,8 @@ writes it to FILE with mode 0600 (--out).
                     at most FLIGHTDECK_MAX_TOKEN_TTL, default 90d). A
                     running agent renews its token before it expires.
   --subject NAME    user name shown in the dashboard (default: the role)
-  --out FILE        write the token to FILE (created or replaced, mode 0600)
+  --out FILE        write the token to FILE (created or replaced, mode 0600;
+                    relative to the folder deno task was started in)
                     instead of stdout; use it with agent --token-file FILE
   --help            this text
 
@@ -107,8 +108,11 @@ if (import.meta.main) {
   const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
   const who = `${role}${agentId ? ` ${agentId}` : ""}`;
   if (out) {
-    await writePrivate(out, token);
-    console.error(`Token for ${who}, expires ${expires}, written to ${out}`);
+    // `deno task` runs in the project folder; INIT_CWD is where it was typed.
+    const initCwd = Deno.env.get("INIT_CWD");
+    const path = out.startsWith("/") || !initCwd ? out : `${initCwd}/${out}`;
+    await writePrivate(path, token);
+    console.error(`Token for ${who}, expires ${expires}, written to ${path}`);
   } else {
     console.error(`Token for ${who}, expires ${expires}:`);
     console.log(token);

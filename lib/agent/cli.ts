@@ -34,7 +34,8 @@ Flags:
   --server URL            http(s) URL of the server; the agent connects to
                           ws(s)://host/ws/agent
                           (default: $FLIGHTDECK_SERVER or ${DEFAULT_SERVER})
-  --token-file FILE       read the agent token from FILE, which must not be
+  --token-file FILE       read the agent token from FILE (relative to the
+                          folder deno task was started in), which must not be
                           readable by others (chmod 600); the token stays
                           out of ps and shell history
                           (default: $FLIGHTDECK_TOKEN_FILE)
@@ -266,7 +267,12 @@ export function parseCli(
     token = values.token;
     warnings.push(TOKEN_FLAG_WARNING);
   } else if (tokenFile !== undefined) {
-    const read = readTokenFile(tokenFile);
+    // `deno task` runs in the project folder; INIT_CWD is where it was typed.
+    const read = readTokenFile(
+      tokenFile.startsWith("/")
+        ? tokenFile
+        : `${env.INIT_CWD ?? cwd}/${tokenFile}`,
+    );
     if ("error" in read) return { kind: "error", message: read.error };
     token = read.token;
   }
