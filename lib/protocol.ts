@@ -175,7 +175,11 @@ export const DashboardPayloads = {
   "emergency:stop": z.object({ reason: text.optional() }),
   "terminal:resume": z.object({ commandId: id, afterSeq: seq }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
-  "auth:refresh": z.object({ token }),
+  /**
+   * Without `token`: renew this connection's sign-in in place (a browser
+   * session). With `token`: continue with that token of the same user.
+   */
+  "auth:refresh": z.object({ token: token.optional() }),
   "log:forward": z.object({
     level: z.enum(["error", "warn", "info"]),
     message: text,
@@ -196,6 +200,8 @@ const ConnectionAckPayload = z.object({
   heartbeatIntervalMs: z.number().int().positive(),
   user: z.object({ id: z.string(), role: RoleSchema }),
   agentId: id.optional(),
+  /** When the connection's token expires (ms since the epoch): refresh before. */
+  expiresAt: z.number().int().optional(),
 });
 
 /** Server → dashboard payloads. */
@@ -265,11 +271,19 @@ export const AgentPayloads = {
     lastSeq: seq,
   }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+  /** Ask for a fresh token of this agent's sign-in (`auth:refreshed`). */
+  "auth:refresh": z.object({}),
 } as const;
 
 /** Server → agent payloads. */
 export const ServerToAgentPayloads = {
-  "connection:ack": ConnectionAckPayload.extend({ agentId: id }),
+  "connection:ack": ConnectionAckPayload.extend({
+    agentId: id,
+    /** Set when this connection replaced an open one with the same id. */
+    replaced: z.literal(true).optional(),
+  }),
+  /** A fresh token for the agent to keep (in memory) and reconnect with. */
+  "auth:refreshed": z.object({ expiresAt: z.number().int(), token }),
   "command:execute": z.object({ command: CommandInfoSchema }),
   "terminal:ack": z.object({
     commandId: id,

@@ -103,9 +103,10 @@ const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
     required: ["commandId", "afterSeq"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  // Addition (docs/protocol.md): without a token, renew the sign-in in place.
   "auth:refresh": {
     payload: { token: "eyJhbGciOiJIUzI1NiJ9.e30.sig2" },
-    required: ["token"],
+    required: [],
   },
   "log:forward": {
     payload: {
@@ -126,6 +127,7 @@ const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
       serverVersion: "1.0.0",
       heartbeatIntervalMs: 1500,
       user: { id: "user-1", role: "operator" },
+      expiresAt: T0 + 900_000,
     },
     required: ["connectionId", "serverVersion", "heartbeatIntervalMs", "user"],
   },
@@ -212,6 +214,8 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
     required: ["commandId", "exitCode", "status", "completedAt", "lastSeq"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  // Addition (docs/protocol.md): ask for a fresh token of this sign-in.
+  "auth:refresh": { payload: {}, required: [] },
 };
 
 const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
@@ -222,6 +226,8 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
       heartbeatIntervalMs: 1500,
       user: { id: "agent-1", role: "agent" },
       agentId: "agent-1",
+      expiresAt: T0 + 86_400_000,
+      replaced: true,
     },
     // docs/protocol.md: the agent's ack carries `agentId`.
     required: [
@@ -247,6 +253,14 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
     required: ["commandId"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  // Addition (docs/protocol.md): the agent keeps the token for reconnects.
+  "auth:refreshed": {
+    payload: {
+      expiresAt: T0 + 86_400_000,
+      token: "eyJhbGciOiJIUzI1NiJ9.e30.fresh",
+    },
+    required: ["expiresAt", "token"],
+  },
   "error": {
     payload: {
       code: "AGENT_OFFLINE",
@@ -315,6 +329,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:output",
       "command:completed",
       "heartbeat",
+      "auth:refresh",
     ],
   },
   {
@@ -331,6 +346,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:ack",
       "command:interrupt",
       "heartbeat",
+      "auth:refreshed",
       "error",
     ],
   },
@@ -968,5 +984,58 @@ Deno.test("errorPayload takes recoverable from the table and is a valid error", 
     "payload.code",
     "m-1",
     "unknown error code",
+  );
+});
+
+Deno.test("auth:refresh from a dashboard: the token is optional, an empty one is INVALID_MESSAGE", () => {
+  expectOk(
+    parseDashboardMessage,
+    frame("auth:refresh", {}),
+    frame("auth:refresh", {}),
+    "auth:refresh without token",
+  );
+  expectFailure(
+    parseDashboardMessage(JSON.stringify(frame("auth:refresh", { token: "" }))),
+    "INVALID_MESSAGE",
+    "payload.token",
+    "m-1",
+    "auth:refresh with an empty token",
+  );
+});
+
+Deno.test("auth:refresh from an agent has an empty payload; auth:refreshed to an agent needs the token", () => {
+  expectOk(
+    parseAgentMessage,
+    frame("auth:refresh", {}),
+    frame("auth:refresh", {}),
+    "agent auth:refresh",
+  );
+  expectFailure(
+    parseServerToAgentMessage(
+      JSON.stringify(frame("auth:refreshed", { expiresAt: T0 })),
+    ),
+    "INVALID_MESSAGE",
+    "payload.token",
+    "m-1",
+    "agent auth:refreshed without token",
+  );
+});
+
+Deno.test("connection:ack to an agent: replaced is only ever true", () => {
+  const ack = {
+    connectionId: "conn-2",
+    serverVersion: "1.0.0",
+    heartbeatIntervalMs: 1500,
+    user: { id: "agent:agent-1", role: "agent" },
+    agentId: "agent-1",
+  };
+  expectFailure(
+    parseServerToAgentMessage(
+      JSON.stringify(frame("connection:ack", { ...ack, replaced: false })),
+    ),
+    "INVALID_MESSAGE",
+    "payload.replaced",
+    "m-1",
+    "replaced: false",
   );
 });

@@ -95,6 +95,7 @@ Deno.test("dashboard: connection:ack has exactly the promised fields, then agent
     assert.equal(typeof ack.timestamp, "number");
     assert.deepEqual(Object.keys(ack.payload).sort(), [
       "connectionId",
+      "expiresAt",
       "heartbeatIntervalMs",
       "serverVersion",
       "user",
@@ -104,6 +105,8 @@ Deno.test("dashboard: connection:ack has exactly the promised fields, then agent
     assert.equal(ack.payload.serverVersion, "1.0.0");
     assert.equal(ack.payload.heartbeatIntervalMs, 1500);
     assert.deepEqual(ack.payload.user, { id: "operator", role: "operator" });
+    const claims = JSON.parse(atob(token.split(".")[1]));
+    assert.equal(ack.payload.expiresAt, claims.exp * 1000);
     assert.equal(list.type, "agent:list");
     assert.deepEqual(list.payload, { agents: [] });
   } finally {

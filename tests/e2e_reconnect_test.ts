@@ -17,7 +17,10 @@ Deno.test({
   sanitizeResources: false, // Chromium's pipes outlive the test's resource scope.
   sanitizeOps: false,
   async fn() {
-    const first = await startTestServer();
+    // One data folder for both servers: the browser's sign-in is a session
+    // stored there, so it holds across the restart as it does in production.
+    const dataDir = await Deno.makeTempDir({ prefix: "fd-reconnect-" });
+    const first = await startTestServer({ dataDir });
     const port = Number(new URL(first.url).port);
     let second: Awaited<ReturnType<typeof startTestServer>> | null = null;
     await using browser = await launchBrowser();
@@ -80,8 +83,8 @@ Deno.test({
         "reconnecting",
       );
 
-      // A server comes back on the same port (same secret: the cookie holds).
-      second = await startTestServer({ port });
+      // A server comes back on the same port and data (the cookie holds).
+      second = await startTestServer({ port, dataDir });
       // "Retry now" connects without waiting out the countdown (unless the
       // scheduled attempt got there first).
       const ready = await page.waitForFunction(
@@ -116,6 +119,7 @@ Deno.test({
       await agent.kill("SIGKILL");
       await first.shutdown();
       await second?.shutdown();
+      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });

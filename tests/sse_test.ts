@@ -242,10 +242,10 @@ Deno.test("SSE: POST errors are answered in the response and change nothing", as
     );
     assert.equal(
       other.status,
-      404,
+      403,
       "another user cannot post into this session",
     );
-    await other.body?.cancel();
+    assert.equal((await other.json()).error.code, "FORBIDDEN");
 
     // A valid message's answer comes after anything the refused ones sent.
     const barrier = await post(

@@ -226,7 +226,7 @@ Deno.test("startAgent() exits 4 when replaced by another agent", async () => {
   assert.equal(await agent.done, 4);
   await server.shutdown();
   assert.deepEqual(logger.lines, [
-    "flightdeck-agent: connection closed (code 4409: replaced): another agent connected with id a1; exiting",
+    "flightdeck-agent: connection closed (code 4409: replaced): REPLACED by another agent that connected with id a1; exiting. Give each agent its own id (--id)",
   ]);
 });
 

@@ -142,6 +142,13 @@ export interface DashboardClientOptions {
   probeIntervalMs?: number;
   /** Unanswered `command:request`s are dropped after this long (default 10 min). */
   pendingTtlMs?: number;
+  /**
+   * Renews the browser's session cookie; called halfway through the
+   * connection's token lifetime, before `auth:refresh` is sent. Defaults in
+   * a browser to `POST /api/session/refresh` on the socket's host; `null`
+   * (the default under Deno) only sends `auth:refresh`.
+   */
+  refreshSession?: (() => Promise<void>) | null;
 }
 
 /** An unanswered `command:request` the client resends after reconnecting. */

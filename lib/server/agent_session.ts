@@ -21,6 +21,8 @@ export class AgentSession extends Session<AgentMessage> {
   #app: Services;
   #headerToken: string | null;
   #agentId: string | null = null;
+  #principal: Principal | null = null;
+  #untrack: (() => void) | null = null;
 
   /**
    * `headerToken` is the upgrade's Bearer token; `verified` says it was
@@ -56,6 +58,8 @@ export class AgentSession extends Session<AgentMessage> {
   protected onOpen(): void {}
 
   protected onClose(): void {
+    this.#untrack?.();
+    this.#untrack = null;
     if (this.#agentId === null) return;
     if (this.#app.registry.disconnect(this.peer)) {
       this.log.info("Agent disconnected", { agentId: this.#agentId });
@@ -81,6 +85,9 @@ export class AgentSession extends Session<AgentMessage> {
       case "heartbeat":
         this.send(envelope("heartbeat", message.payload));
         return;
+      case "auth:refresh":
+        if (!this.takeRefresh(message.id)) return;
+        return await this.#refresh();
       case "command:started":
         return await commands.started(agentId, message.payload.commandId);
       case "terminal:output": {
@@ -110,7 +117,9 @@ export class AgentSession extends Session<AgentMessage> {
   ): Promise<void> {
     let principal: Principal;
     try {
-      principal = await this.#app.auth.verify(hello.token ?? this.#headerToken);
+      principal = await this.#app.sessions.verify(
+        hello.token ?? this.#headerToken,
+      );
     } catch (error) {
       if (error instanceof AuthError) return this.rejectAuth(error.message);
       throw error;
@@ -134,9 +143,20 @@ export class AgentSession extends Session<AgentMessage> {
       this.peer.close(CLOSE_CODES.RATE_LIMITED.code, refused);
       return;
     }
+    // Tracked, then checked again: a revocation in between still closes it.
+    this.#track(principal);
+    try {
+      await this.#app.sessions.check(principal);
+    } catch (error) {
+      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      throw error;
+    }
+    if (this.isClosed || !this.peer.isOpen) return;
     this.markAuthenticated(principal.expiresAt);
     this.#agentId = hello.agentId;
+    this.#principal = principal;
     const { registry, commands, config } = this.#app;
+    // Only now, authenticated, may this socket take the id over.
     const { replaced } = registry.connect({
       id: hello.agentId,
       name: hello.name,
@@ -144,21 +164,63 @@ export class AgentSession extends Session<AgentMessage> {
       capabilities: hello.capabilities,
       hostname: hello.hostname,
     }, this.peer);
-    replaced?.close(
-      CLOSE_CODES.REPLACED.code,
-      "Agent connected again elsewhere",
-    );
+    if (replaced) {
+      this.log.warn("Agent replaced by a new connection with the same id", {
+        agentId: hello.agentId,
+        hostname: hello.hostname,
+        oldConnection: replaced.id,
+        newConnection: this.peer.id,
+      });
+      replaced.close(
+        CLOSE_CODES.REPLACED.code,
+        "Agent connected again elsewhere",
+      );
+    }
     this.send(envelope("connection:ack", {
       connectionId: this.peer.id,
       serverVersion: PROTOCOL_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       user: { id: principal.id, role: principal.role },
       agentId: hello.agentId,
+      expiresAt: principal.expiresAt,
+      ...(replaced ? { replaced: true as const } : {}),
     }));
     this.log.info("Agent connected", {
       agentId: hello.agentId,
       name: hello.name,
     });
     await commands.agentConnected(hello.agentId, hello.running ?? []);
+  }
+
+  /**
+   * `auth:refresh`: sign a fresh token for this agent's sign-in and send it
+   * (`auth:refreshed`); the connection stays open until the new expiry. A
+   * revoked sign-in ends the connection with AUTH_FAILED and 4401.
+   */
+  async #refresh(): Promise<void> {
+    const principal = this.#principal!;
+    let refreshed;
+    try {
+      refreshed = await this.#app.sessions.refresh(principal);
+    } catch (error) {
+      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      throw error;
+    }
+    if (this.isClosed || !refreshed.token) return;
+    this.#principal = refreshed.principal;
+    this.setExpiry(refreshed.expiresAt);
+    this.send(envelope("auth:refreshed", {
+      expiresAt: refreshed.expiresAt,
+      token: refreshed.token,
+    }));
+  }
+
+  /** Close this connection (4401) when its sign-in is revoked. */
+  #track(principal: Principal): void {
+    this.#untrack?.();
+    this.#untrack = this.#app.sessions.track(
+      principal.sessionId,
+      (reason) => this.rejectAuth(reason),
+    );
   }
 }

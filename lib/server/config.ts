@@ -61,8 +61,24 @@ export const ConfigSchema = z.object({
   logForwardMaxBytes: int(64, 1024 * 1024).default(4096),
   /** `log:forward` messages one user may write per minute. */
   logForwardPerMinute: int(1, 100_000).default(60),
-  /** Lifetime of the browser session cookie. */
+  /**
+   * Longest a browser sign-in lasts however often it is renewed (seconds);
+   * a pasted token's sign-in also ends when that token expires.
+   */
   sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  /**
+   * Lifetime of one browser session token (seconds). An open dashboard
+   * page renews it halfway (`POST /api/session/refresh`, `auth:refresh`);
+   * a browser with no dashboard page open (or asleep) for longer than this
+   * signs in again.
+   */
+  accessTtlSeconds: int(1, 24 * 3600).default(3600),
+  /** Longest token lifetime signed (`deno task token --ttl`) or accepted. */
+  maxTokenTtlSeconds: int(60, 365 * 24 * 3600).default(90 * 24 * 3600),
+  /** Failed sign-ins per address within the window before 429. */
+  loginFailureLimit: int(1, 10_000).default(10),
+  /** Window of {@link loginFailureLimit} (milliseconds). */
+  loginFailureWindowMs: int(1000, 86400_000).default(10 * 60_000),
   /** Output of finished commands is kept this long. */
   retentionMs: int(60_000, 10 * 365 * 86400_000).default(7 * 86400_000),
   /** Total output bytes kept; the oldest finished output goes first. */
@@ -102,6 +118,11 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_LOG: "logLevel",
+  FLIGHTDECK_SESSION_TTL: "sessionTtlSeconds",
+  FLIGHTDECK_ACCESS_TTL: "accessTtlSeconds",
+  FLIGHTDECK_MAX_TOKEN_TTL: "maxTokenTtlSeconds",
+  FLIGHTDECK_LOGIN_FAILURES: "loginFailureLimit",
+  FLIGHTDECK_LOGIN_WINDOW_MS: "loginFailureWindowMs",
 };
 
 /** Names of the environment variables read by {@link loadConfig}. */

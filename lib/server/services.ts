@@ -7,6 +7,8 @@
 import { CLOSE_CODES, envelope, ERROR_CODES } from "../protocol.ts";
 import { Auth, AuthError, LoginCodes, requestToken } from "./auth.ts";
 import { AgentSession } from "./agent_session.ts";
+import { AuthSessions } from "./auth_sessions.ts";
+import { LoginThrottle } from "./login_throttle.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import type { Config } from "./config.ts";
@@ -31,7 +33,11 @@ export interface Services {
   log: Logger;
   kv: Deno.Kv;
   auth: Auth;
+  /** Sign-ins: browser sessions, token refresh, revocation. */
+  sessions: AuthSessions;
   loginCodes: LoginCodes;
+  /** Failed sign-ins per client address. */
+  loginThrottle: LoginThrottle;
   storage: Storage;
   registry: Registry;
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
@@ -71,7 +77,13 @@ export async function createServices(
   const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
   const storage = new Storage(kv);
-  const auth = new Auth(await loadSecret(config.dataDir, config.secret));
+  const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
+    maxTtlSeconds: config.maxTokenTtlSeconds,
+  });
+  const sessions = new AuthSessions(kv, auth, {
+    accessTtlSeconds: config.accessTtlSeconds,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+  });
   const dashboards = new Broadcaster({
     maxBufferedBytes: config.maxPeerBufferedBytes,
     maxTotalBufferedBytes: config.maxTotalBufferedBytes,
@@ -185,7 +197,12 @@ export async function createServices(
     log,
     kv,
     auth,
+    sessions,
     loginCodes: new LoginCodes(),
+    loginThrottle: new LoginThrottle(
+      config.loginFailureLimit,
+      config.loginFailureWindowMs,
+    ),
     storage,
     registry,
     dashboards,
@@ -205,7 +222,7 @@ export async function createServices(
       const token = requestToken(req);
       if (token) {
         try {
-          user = await auth.verify(token);
+          user = await sessions.verify(token);
           if (user.role === "agent") {
             user = null;
             failure = "Agent tokens cannot open a dashboard";
@@ -235,7 +252,7 @@ export async function createServices(
       let userId: string | null = null;
       if (token) {
         try {
-          const principal = await auth.verify(token);
+          const principal = await sessions.verify(token);
           if (principal.role === "agent") userId = principal.id;
         } catch (error) {
           if (!(error instanceof AuthError)) throw error;

@@ -44,6 +44,12 @@ export interface RateFailure {
   message: string;
 }
 
+/** Longest delay a timer holds (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Shortest time between two handled `auth:refresh` messages. */
+export const REFRESH_INTERVAL_MS = 1000;
+
 /** Consecutive rate-limited messages after which the socket is closed 4429. */
 const RATE_STRIKES = 100;
 
@@ -60,6 +66,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #timer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastRefreshAt = Number.NEGATIVE_INFINITY;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
   /** Called when the liveness check finds the transport dead. */
@@ -115,15 +122,38 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.setExpiry(expiresAt);
   }
 
-  /** (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. */
+  /**
+   * (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. Timers
+   * hold at most 2^31-1 ms (24.8 days), so a later expiry is reached in
+   * steps: each step re-arms until `expiresAt` itself has passed.
+   */
   protected setExpiry(expiresAt: number): void {
     clearTimeout(this.#expiryTimer);
     if (this.#closed) return;
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    this.#expiryTimer = setTimeout(
-      () => this.rejectAuth("Token expired"),
-      delay,
-    );
+    const remaining = Math.max(0, expiresAt - Date.now());
+    this.#expiryTimer = setTimeout(() => {
+      if (Date.now() >= expiresAt) this.rejectAuth("Token expired");
+      else this.setExpiry(expiresAt);
+    }, Math.min(remaining, MAX_TIMER_MS));
+  }
+
+  /**
+   * Whether an `auth:refresh` may be handled now: at most one per
+   * {@link REFRESH_INTERVAL_MS}, since each one reads storage and may sign a
+   * token. A refused one gets RATE_LIMIT (the connection stays open).
+   */
+  protected takeRefresh(replyTo?: string): boolean {
+    const now = Date.now();
+    if (now - this.#lastRefreshAt < REFRESH_INTERVAL_MS) {
+      this.sendError(
+        "RATE_LIMIT",
+        `At most one auth:refresh per ${REFRESH_INTERVAL_MS / 1000} s`,
+        replyTo,
+      );
+      return false;
+    }
+    this.#lastRefreshAt = now;
+    return true;
   }
 
   /** The transport opened: start the authentication deadline and liveness checks. */
