@@ -206,6 +206,40 @@ export class Storage {
   }
 
   /**
+   * Store finished commands that are not stored yet, with their history and
+   * retention indexes, many per atomic operation (imports, tests). Output is
+   * appended separately.
+   *
+   * @throws {TypeError} for a command that is not finished.
+   */
+  async importFinished(commands: StoredCommand[]): Promise<void> {
+    for (const { info } of commands) {
+      if (!FINAL_STATUSES.has(info.status) || info.completedAt === null) {
+        throw new TypeError(`Command "${info.id}" is not finished`);
+      }
+    }
+    for (let i = 0; i < commands.length; i += 100) {
+      const op = this.kv.atomic();
+      let kept = 0;
+      for (const command of commands.slice(i, i + 100)) {
+        const { info, order } = command;
+        const completedAt = info.completedAt!;
+        op.set(["cmd", info.id], { ...command, dispatched: false })
+          .set(["cmd_by_agent", info.agentId, order], info.id)
+          .set(["cmd_by_order", order, info.id], info.id)
+          .set(["fin", completedAt, info.id], { agentId: info.agentId, order });
+        if (command.retainedFromSeq === undefined) {
+          const bytes = command.storedBytes ?? info.outputBytes;
+          op.set(["done", completedAt, info.id], bytes);
+          kept += bytes;
+        }
+      }
+      if (kept) op.sum(KEPT_BYTES, u64(kept));
+      await op.commit();
+    }
+  }
+
+  /**
    * Delete a finished command: its record, indexes, output and output
    * bookkeeping. Returns the stored output bytes freed.
    */
