@@ -17,7 +17,11 @@ const USER = { id: "op" };
 const GRACE_MS = 1500;
 
 async function setup(
-  options: { kv?: Deno.Kv; maxQueuePerAgent?: number } = {},
+  options: {
+    kv?: Deno.Kv;
+    maxQueuePerAgent?: number;
+    maxCommandOutputBytes?: number;
+  } = {},
 ) {
   const kv = options.kv ?? await Deno.openKv(":memory:");
   const storage = new Storage(kv);
@@ -39,6 +43,7 @@ async function setup(
     },
     maxQueuePerAgent: options.maxQueuePerAgent ?? 10,
     interruptGraceMs: GRACE_MS,
+    maxCommandOutputBytes: options.maxCommandOutputBytes,
   });
   const connect = (agentId: string, peer = new RecordingPeer()) => {
     registry.connect({
@@ -1069,6 +1074,111 @@ Deno.test("CommandService.snapshot() includes unfinished commands beyond the rec
       "queued-2",
       "queued-3",
       "queued-4",
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest chunks, counts every byte, and a restart goes on from the stored bookkeeping", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv, maxCommandOutputBytes: 35 });
+  first.connect("a1");
+  const { command } = await first.ask("yes");
+  await first.commands.started("a1", command.id);
+  const output = (t: typeof first, seq: number, data: string) =>
+    t.commands.output("a1", {
+      commandId: command.id,
+      seq,
+      stream: "stdout",
+      data,
+    });
+  const stored = async () => {
+    const seqs: number[] = [];
+    for await (const chunk of first.storage.readOutput(command.id, 0)) {
+      seqs.push(chunk.seq);
+    }
+    return seqs;
+  };
+  for (let seq = 1; seq <= 10; seq++) {
+    assert.equal(await output(first, seq, `${seq}`.padEnd(10, ".")), seq);
+  }
+  // 3 × 10 bytes fit in 35: the 7 oldest chunks are gone.
+  assert.deepEqual(await stored(), [8, 9, 10]);
+  assert.equal((await first.commands.get(command.id))?.outputBytes, 100);
+  assert.deepEqual(await first.storage.outputMeta(command.id), {
+    lastSeq: 10,
+    outputBytes: 100,
+    storedBytes: 30,
+  });
+  // Dashboards got every chunk live.
+  assert.equal(first.toDashboard("terminal:output").length, 10);
+  first.commands.close();
+
+  const second = await setup({ kv, maxCommandOutputBytes: 35 });
+  try {
+    assert.equal((await second.commands.get(command.id))?.outputBytes, 100);
+    second.connect("a1");
+    await second.commands.agentConnected("a1", [{
+      commandId: command.id,
+      lastSeq: 10,
+    }]);
+    // A chunk larger than the cap is kept alone (the newest is never dropped).
+    await output(second, 11, "x".repeat(50));
+    assert.deepEqual(await stored(), [11]);
+    await second.finish("a1", command.id);
+    const record = await second.storage.getCommand(command.id);
+    assert.equal(record?.info.outputBytes, 150);
+    assert.equal(record?.storedBytes, 50);
+    assert.equal(await second.storage.keptBytes(), 50);
+  } finally {
+    second.close();
+  }
+});
+
+Deno.test("CommandService.snapshot() reads history without holding the lock and applies changes made meanwhile", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("first");
+    await t.commands.started("a1", command.id);
+    // Hold the snapshot's history read, done, until released: what it
+    // read is stale by then.
+    const gate = Promise.withResolvers<void>();
+    const reached = Promise.withResolvers<void>();
+    const getMany = t.kv.getMany.bind(t.kv);
+    Object.assign(t.kv, {
+      getMany: async (keys: Deno.KvKey[]) => {
+        const entries = await getMany(keys);
+        reached.resolve();
+        await gate.promise;
+        return entries;
+      },
+    });
+    let seen: CommandInfo[] = [];
+    const snapshot = t.commands.snapshot(50, (recent) => seen = recent);
+    await reached.promise;
+    // Deadlock guard only: before reads moved out of the lock, finishing
+    // waited for the snapshot, which waited for this gate.
+    let guardFired = false;
+    const guard = setTimeout(() => {
+      guardFired = true;
+      gate.resolve();
+    }, 10_000);
+    await t.finish("a1", command.id);
+    const { command: second } = await t.ask("second");
+    assert.equal(guardFired, false, "the finish waited for the snapshot read");
+    clearTimeout(guard);
+    gate.resolve();
+    assert.equal(
+      (await t.storage.getCommand(command.id))?.info.status,
+      "completed",
+    );
+    await snapshot;
+    // The finish and the new (dispatched, not started) command, as now.
+    assert.deepEqual(seen.map((c) => [c.id, c.status]), [
+      [command.id, "completed"],
+      [second.id, "queued"],
     ]);
   } finally {
     t.close();
