@@ -406,10 +406,11 @@ export class Storage {
       pending = [];
       pendingBytes = 0;
     };
+    // Read ahead about what is needed (usually one chunk), not a full batch.
     const iter = this.kv.list<StoredChunk>({
       start: ["out", commandId],
       end: ["out", commandId, beforeSeq],
-    }, { batchSize: 100 });
+    }, { batchSize: Math.min(500, 2 + Math.ceil(bytes / 8192)) });
     for await (const entry of iter) {
       const entrySeq = Number(entry.key[2]);
       if (entrySeq !== seq) {
@@ -511,13 +512,24 @@ export class Storage {
   }
 
   /** Remember an agent so it is listed (offline) after a restart. */
-  async saveAgent(info: AgentInfo): Promise<void> {
-    await this.kv.set(["agent", info.id], info);
+  saveAgent(info: AgentInfo): Promise<void> {
+    return this.#agentWrite(() => this.kv.set(["agent", info.id], info));
   }
 
-  /** Forget an agent (its command history stays, under retention). */
-  async deleteAgent(id: string): Promise<void> {
-    await this.kv.delete(["agent", id]);
+  /**
+   * Forget an agent (its command history stays, under retention). Agent
+   * writes apply in call order, so a save issued before cannot bring it back.
+   */
+  deleteAgent(id: string): Promise<void> {
+    return this.#agentWrite(() => this.kv.delete(["agent", id]));
+  }
+
+  #agentWrites: Promise<unknown> = Promise.resolve();
+
+  #agentWrite(write: () => Promise<unknown>): Promise<void> {
+    const done = this.#agentWrites.then(write);
+    this.#agentWrites = done.catch(() => {});
+    return done.then(() => {});
   }
 
   /** Agents seen before. */

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { byteLength } from "../../lib/protocol.ts";
 import type { StoredChunk } from "../../lib/server/storage.ts";
 import { ServerProcess } from "./server_process.ts";
-import { killAgent, startAgent } from "./fixtures.ts";
+import { figure, killAgent, startAgent } from "./fixtures.ts";
 import {
   outputOf,
   queueCommand,
@@ -123,6 +123,8 @@ Deno.test({
         "no more was dropped than needed",
       );
 
+      figure("output_cap_produced_bytes", byteLength(EXPECTED));
+      figure("output_cap_stored_bytes", storedBytes);
       live.send("command:interrupt", { commandId: id });
       const final = await waitFinal(live, id);
       // The running count is exact: every byte produced, not only the kept.
