@@ -469,30 +469,3 @@ Deno.test("Storage.readOutput() leaves out a chunk whose later parts are gone", 
     kv.close();
   }
 });
-
-Deno.test("Storage.deleteAgent() after a pending saveAgent() leaves the agent deleted", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const storage = new Storage(kv);
-    const agent = {
-      id: "a1",
-      name: "one",
-      type: "shell",
-      status: "offline" as const,
-      capabilities: [],
-      hostname: "h",
-      connectedAt: 1,
-      lastSeenAt: 2,
-      currentCommandId: null,
-    };
-    const saves = Array.from(
-      { length: 20 },
-      (_, i) => storage.saveAgent({ ...agent, lastSeenAt: i }),
-    );
-    await storage.deleteAgent("a1");
-    await Promise.all(saves);
-    assert.deepEqual(await storage.loadAgents(), []);
-  } finally {
-    kv.close();
-  }
-});
