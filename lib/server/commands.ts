@@ -35,7 +35,8 @@ export interface CommandServiceOptions {
   interruptGraceMs: number;
   /**
    * Output bytes stored per command: past it the oldest chunks of that
-   * command are deleted (never the newest one). Default: no cap.
+   * command are deleted down to 7/8 of it (never the newest chunk).
+   * Default: no cap.
    */
   maxCommandOutputBytes?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
@@ -384,11 +385,12 @@ export class CommandService {
     const cap = this.#o.maxCommandOutputBytes ?? Number.POSITIVE_INFINITY;
     if (active.storedBytes > cap) {
       // Keep the newest output: drop the oldest whole chunks (never this
-      // one), so at most `cap` plus one chunk stays. Replays announce the
-      // dropped seqs with terminal:gap.
+      // one) down to 7/8 of the cap, so at most `cap` plus one chunk stays
+      // and a flood pays for one trim per cap/8 bytes, not one per chunk.
+      // Replays announce the dropped seqs with terminal:gap.
       active.storedBytes -= await this.#o.storage.dropOldestOutput(
         info.id,
-        active.storedBytes - cap,
+        active.storedBytes - (cap - Math.floor(cap / 8)),
         chunk.seq,
         meta,
       );

@@ -1082,7 +1082,7 @@ Deno.test("CommandService.snapshot() includes unfinished commands beyond the rec
 
 Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest chunks, counts every byte, and a restart goes on from the stored bookkeeping", async () => {
   const kv = await Deno.openKv(":memory:");
-  const first = await setup({ kv, maxCommandOutputBytes: 35 });
+  const first = await setup({ kv, maxCommandOutputBytes: 80 });
   first.connect("a1");
   const { command } = await first.ask("yes");
   await first.commands.started("a1", command.id);
@@ -1100,37 +1100,41 @@ Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest c
     }
     return seqs;
   };
-  for (let seq = 1; seq <= 10; seq++) {
+  for (let seq = 1; seq <= 11; seq++) {
     assert.equal(await output(first, seq, `${seq}`.padEnd(10, ".")), seq);
   }
-  // 3 × 10 bytes fit in 35: the 7 oldest chunks are gone.
-  assert.deepEqual(await stored(), [8, 9, 10]);
-  assert.equal((await first.commands.get(command.id))?.outputBytes, 100);
+  // Chunk 9 made 90 bytes: trimmed to 70 (7/8 of the cap), chunks 1-2 gone;
+  // chunk 11 made 90 again: chunks 3-4 gone.
+  assert.deepEqual(await stored(), [5, 6, 7, 8, 9, 10, 11]);
+  assert.equal((await first.commands.get(command.id))?.outputBytes, 110);
   assert.deepEqual(await first.storage.outputMeta(command.id), {
-    lastSeq: 10,
-    outputBytes: 100,
-    storedBytes: 30,
+    lastSeq: 11,
+    outputBytes: 110,
+    storedBytes: 70,
   });
   // Dashboards got every chunk live.
-  assert.equal(first.toDashboard("terminal:output").length, 10);
+  assert.equal(first.toDashboard("terminal:output").length, 11);
   first.commands.close();
 
-  const second = await setup({ kv, maxCommandOutputBytes: 35 });
+  const second = await setup({ kv, maxCommandOutputBytes: 80 });
   try {
-    assert.equal((await second.commands.get(command.id))?.outputBytes, 100);
+    assert.equal((await second.commands.get(command.id))?.outputBytes, 110);
     second.connect("a1");
     await second.commands.agentConnected("a1", [{
       commandId: command.id,
-      lastSeq: 10,
+      lastSeq: 11,
     }]);
+    // The stored count survived the restart: 70 + 50 is over 80.
+    await output(second, 12, "y".repeat(50));
+    assert.deepEqual(await stored(), [10, 11, 12]);
     // A chunk larger than the cap is kept alone (the newest is never dropped).
-    await output(second, 11, "x".repeat(50));
-    assert.deepEqual(await stored(), [11]);
+    await output(second, 13, "x".repeat(100));
+    assert.deepEqual(await stored(), [13]);
     await second.finish("a1", command.id);
     const record = await second.storage.getCommand(command.id);
-    assert.equal(record?.info.outputBytes, 150);
-    assert.equal(record?.storedBytes, 50);
-    assert.equal(await second.storage.keptBytes(), 50);
+    assert.equal(record?.info.outputBytes, 260);
+    assert.equal(record?.storedBytes, 100);
+    assert.equal(await second.storage.keptBytes(), 100);
   } finally {
     second.close();
   }

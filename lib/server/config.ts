@@ -45,7 +45,8 @@ export const ConfigSchema = z.object({
   retentionBytes: int(1024 * 1024, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
   /**
    * Output bytes stored per command; past it the oldest output of that
-   * command is deleted (a replay announces it with `terminal:gap`).
+   * command is deleted down to 7/8 of it (a replay announces the dropped
+   * span with `terminal:gap`).
    */
   maxCommandOutputBytes: int(1024, Number.MAX_SAFE_INTEGER).default(
     256 * 1024 * 1024,
