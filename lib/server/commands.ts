@@ -508,11 +508,15 @@ export class CommandService {
     const version = this.#version;
     const byId = new Map<string, StoredCommand>();
     const read = new Set<string>();
+    // A few agents at a time: the reads overlap, memory stays bounded.
     const readAgents = async (ids: string[]) => {
-      for (const id of ids) {
-        read.add(id);
-        const list = await this.#o.storage.listRecentStored(id, perAgent);
-        for (const stored of list) byId.set(stored.info.id, stored);
+      for (let i = 0; i < ids.length; i += 8) {
+        const batch = ids.slice(i, i + 8);
+        for (const id of batch) read.add(id);
+        const lists = await Promise.all(
+          batch.map((id) => this.#o.storage.listRecentStored(id, perAgent)),
+        );
+        for (const stored of lists.flat()) byId.set(stored.info.id, stored);
       }
     };
     await readAgents(this.#o.registry.list().map((a) => a.id));
