@@ -1188,3 +1188,49 @@ Deno.test("CommandService.snapshot() reads history without holding the lock and 
     t.close();
   }
 });
+
+Deno.test("CommandService.snapshot() reads again under the lock when more changes happened during its read than it remembers", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("first");
+    await t.commands.started("a1", command.id);
+    const gate = Promise.withResolvers<void>();
+    const reached = Promise.withResolvers<void>();
+    const getMany = t.kv.getMany.bind(t.kv);
+    let gated = true;
+    Object.assign(t.kv, {
+      getMany: async (keys: Deno.KvKey[]) => {
+        const entries = await getMany(keys);
+        if (gated) {
+          gated = false;
+          reached.resolve();
+          await gate.promise;
+        }
+        return entries;
+      },
+    });
+    let seen: CommandInfo[] = [];
+    const snapshot = t.commands.snapshot(3, (recent) => seen = recent);
+    await reached.promise;
+    // The first change, then over 5,000 more (queued and removed): the
+    // first falls out of what the snapshot remembers.
+    await t.finish("a1", command.id);
+    for (let i = 0; i < 2_600; i++) {
+      const { command: extra } = await t.ask(`extra-${i}`);
+      await t.commands.interrupt(extra.id);
+    }
+    gate.resolve();
+    await snapshot;
+    // Read again: the newest three and the unfinished one (extra-0 was sent
+    // to the agent, which has not confirmed the interrupt), none stale.
+    assert.deepEqual(seen.map((c) => [c.command, c.status]), [
+      ["extra-0", "queued"],
+      ["extra-2597", "interrupted"],
+      ["extra-2598", "interrupted"],
+      ["extra-2599", "interrupted"],
+    ]);
+  } finally {
+    t.close();
+  }
+});
