@@ -7,8 +7,9 @@
  *   and a replay of that output answers with `terminal:gap`.
  *
  * Running and queued commands are never touched. Both walks read indexes
- * ordered by completion time and stop at the first entry they keep, so a
- * pass reads what it deletes plus one entry, not the whole history.
+ * ordered by completion time and stop at the first entry they keep (or at
+ * the per-pass budget), so a pass reads what it deletes plus one entry, not
+ * the whole history.
  *
  * @module
  */
@@ -20,6 +21,11 @@ export interface RetentionLimits {
   maxAgeMs: number;
   /** Total stored output bytes kept, oldest finished first to go. */
   maxBytes: number;
+  /**
+   * Commands deleted or trimmed in one pass at most (default 1000), so a
+   * pass (the one at start-up included) stays short; the next pass goes on.
+   */
+  maxCommandsPerPass?: number;
 }
 
 /** What one retention pass did. */
@@ -43,27 +49,24 @@ export async function enforceRetention(
   let deletedCommands = 0;
   let trimmedCommands = 0;
   let freedBytes = 0;
+  let budget = limits.maxCommandsPerPass ?? 1000;
   // `now - completedAt > maxAgeMs` ⇔ `completedAt < now - maxAgeMs`.
   const expired: string[] = [];
   for await (const id of storage.finishedBefore(now - limits.maxAgeMs)) {
+    if (expired.length >= budget) break;
     expired.push(id);
-    if (expired.length >= 500) {
-      for (const id of expired.splice(0)) {
-        freedBytes += await storage.deleteCommand(id);
-        deletedCommands++;
-      }
-    }
   }
   for (const id of expired) {
     freedBytes += await storage.deleteCommand(id);
     deletedCommands++;
   }
+  budget -= deletedCommands;
   let total = await storage.keptBytes();
-  if (total > limits.maxBytes) {
+  if (total > limits.maxBytes && budget > 0) {
     const over: { id: string; bytes: number }[] = [];
     let planned = total;
     for await (const { id, bytes } of storage.finishedWithOutput()) {
-      if (planned <= limits.maxBytes) break;
+      if (planned <= limits.maxBytes || over.length >= budget) break;
       over.push({ id, bytes });
       planned -= bytes;
     }

@@ -150,3 +150,20 @@ Deno.test("enforceRetention() deletes the oldest finished output first over maxB
     );
   });
 });
+
+Deno.test("enforceRetention() handles at most maxCommandsPerPass commands; the next pass goes on", async () => {
+  await withStorage(async (storage) => {
+    for (let i = 1; i <= 5; i++) {
+      await seed(storage, { ...command(`c${i}`, i, 2), order: i });
+    }
+    const limits = { maxAgeMs: 50, maxBytes: 1e9, maxCommandsPerPass: 2 };
+    const passes = [];
+    for (let pass = 0; pass < 4; pass++) {
+      passes.push(
+        (await enforceRetention(storage, limits, 100)).deletedCommands,
+      );
+    }
+    assert.deepEqual(passes, [2, 2, 1, 0]);
+    assert.equal(await storage.keptBytes(), 0);
+  });
+});
