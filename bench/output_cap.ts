@@ -15,7 +15,7 @@ import {
   waitFinal,
 } from "../tests/helpers.ts";
 
-const cap = Deno.args[0];
+const cap = Deno.args[0] || undefined;
 const mib = Number(Deno.args[1] ?? 100);
 
 async function folderBytes(dir: string): Promise<number> {
