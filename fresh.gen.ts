@@ -8,16 +8,17 @@ import * as $2 from "./routes/_app.tsx";
 import * as $3 from "./routes/_middleware.ts";
 import * as $4 from "./routes/agents/[id].tsx";
 import * as $5 from "./routes/api/agents.ts";
-import * as $6 from "./routes/api/events.ts";
-import * as $7 from "./routes/api/health.ts";
-import * as $8 from "./routes/api/messages.ts";
-import * as $9 from "./routes/api/metrics.ts";
-import * as $10 from "./routes/api/session/refresh.ts";
-import * as $11 from "./routes/index.tsx";
-import * as $12 from "./routes/login.tsx";
-import * as $13 from "./routes/logout.ts";
-import * as $14 from "./routes/ws/agent.ts";
-import * as $15 from "./routes/ws/dashboard.ts";
+import * as $6 from "./routes/api/agents/[id].ts";
+import * as $7 from "./routes/api/events.ts";
+import * as $8 from "./routes/api/health.ts";
+import * as $9 from "./routes/api/messages.ts";
+import * as $10 from "./routes/api/metrics.ts";
+import * as $11 from "./routes/api/session/refresh.ts";
+import * as $12 from "./routes/index.tsx";
+import * as $13 from "./routes/login.tsx";
+import * as $14 from "./routes/logout.ts";
+import * as $15 from "./routes/ws/agent.ts";
+import * as $16 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentList.tsx";
 import * as $$1 from "./islands/CommandBar.tsx";
 import * as $$2 from "./islands/CommandQueue.tsx";
@@ -33,16 +34,17 @@ const manifest = {
     "./routes/_middleware.ts": $3,
     "./routes/agents/[id].tsx": $4,
     "./routes/api/agents.ts": $5,
-    "./routes/api/events.ts": $6,
-    "./routes/api/health.ts": $7,
-    "./routes/api/messages.ts": $8,
-    "./routes/api/metrics.ts": $9,
-    "./routes/api/session/refresh.ts": $10,
-    "./routes/index.tsx": $11,
-    "./routes/login.tsx": $12,
-    "./routes/logout.ts": $13,
-    "./routes/ws/agent.ts": $14,
-    "./routes/ws/dashboard.ts": $15,
+    "./routes/api/agents/[id].ts": $6,
+    "./routes/api/events.ts": $7,
+    "./routes/api/health.ts": $8,
+    "./routes/api/messages.ts": $9,
+    "./routes/api/metrics.ts": $10,
+    "./routes/api/session/refresh.ts": $11,
+    "./routes/index.tsx": $12,
+    "./routes/login.tsx": $13,
+    "./routes/logout.ts": $14,
+    "./routes/ws/agent.ts": $15,
+    "./routes/ws/dashboard.ts": $16,
   },
   islands: {
     "./islands/AgentList.tsx": $$0,

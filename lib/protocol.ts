@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   AUTH_FAILED: { recoverable: false },
   FORBIDDEN: { recoverable: true },
   AGENT_OFFLINE: { recoverable: true },
+  AGENT_ONLINE: { recoverable: true },
   NOT_FOUND: { recoverable: true },
   QUEUE_FULL: { recoverable: true },
   INVALID_MESSAGE: { recoverable: true },
@@ -173,6 +174,8 @@ export const DashboardPayloads = {
   }),
   "command:interrupt": z.object({ commandId: id, reason: text.optional() }),
   "emergency:stop": z.object({ reason: text.optional() }),
+  /** Addition (docs/protocol.md): an admin forgets an offline agent. */
+  "agent:forget": z.object({ agentId: id }),
   "terminal:resume": z.object({ commandId: id, afterSeq: seq }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
   /**
@@ -209,6 +212,8 @@ export const ServerToDashboardPayloads = {
   "connection:ack": ConnectionAckPayload,
   "agent:list": z.object({ agents: z.array(AgentInfoSchema) }),
   "agent:status": z.object({ agent: AgentInfoSchema }),
+  /** Addition (docs/protocol.md): agent `agentId` was forgotten. */
+  "agent:removed": z.object({ agentId: id }),
   "command:status": z.object({
     command: CommandInfoSchema,
     replyTo: z.string().optional(),

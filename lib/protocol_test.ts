@@ -98,6 +98,7 @@ const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
     required: ["commandId"],
   },
   "emergency:stop": { payload: { reason: "runaway job" }, required: [] },
+  "agent:forget": { payload: { agentId: "agent-1" }, required: ["agentId"] },
   "terminal:resume": {
     payload: { commandId: "cmd-1", afterSeq: 0 },
     required: ["commandId", "afterSeq"],
@@ -133,6 +134,7 @@ const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
   },
   "agent:list": { payload: { agents: [AGENT_INFO] }, required: ["agents"] },
   "agent:status": { payload: { agent: AGENT_INFO }, required: ["agent"] },
+  "agent:removed": { payload: { agentId: "agent-1" }, required: ["agentId"] },
   "command:status": {
     payload: { command: COMMAND_INFO, replyTo: "c-7f3a" },
     required: ["command"],
@@ -291,6 +293,7 @@ const DIRECTIONS: Direction[] = [
       "command:request",
       "command:interrupt",
       "emergency:stop",
+      "agent:forget",
       "terminal:resume",
       "heartbeat",
       "auth:refresh",
@@ -309,6 +312,7 @@ const DIRECTIONS: Direction[] = [
       "connection:ack",
       "agent:list",
       "agent:status",
+      "agent:removed",
       "command:status",
       "command:queue",
       "terminal:output",
@@ -597,6 +601,30 @@ function commandRequest(command: string): string {
     frame("command:request", { agentId: "agent-1", command }),
   );
 }
+
+Deno.test("agent:forget and agent:removed: agentId is 1 to 128 chars", () => {
+  for (
+    const [parse, type] of [
+      [parseDashboardMessage, "agent:forget"],
+      [parseServerMessage, "agent:removed"],
+    ] as const
+  ) {
+    const ok = parse(envelope(type, { agentId: "a".repeat(128) }));
+    assert.equal(ok.ok, true, type);
+    const long = parse(envelope(type, { agentId: "a".repeat(129) }));
+    assert.equal(long.ok, false);
+    if (!long.ok) {
+      assert.equal(long.code, "PAYLOAD_TOO_LARGE", type);
+      assert.equal(long.field, "payload.agentId");
+    }
+    const empty = parse(envelope(type, { agentId: "" }));
+    assert.equal(empty.ok, false);
+    if (!empty.ok) {
+      assert.equal(empty.code, "INVALID_MESSAGE", type);
+      assert.equal(empty.field, "payload.agentId");
+    }
+  }
+});
 
 Deno.test("command over 16 KiB (UTF-8 bytes) is PAYLOAD_TOO_LARGE", () => {
   assert.equal(LIMITS.maxCommandBytes, 16 * 1024);
@@ -906,6 +934,7 @@ const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   AUTH_FAILED: { recoverable: false },
   FORBIDDEN: { recoverable: true },
   AGENT_OFFLINE: { recoverable: true },
+  AGENT_ONLINE: { recoverable: true },
   NOT_FOUND: { recoverable: true },
   QUEUE_FULL: { recoverable: true },
   INVALID_MESSAGE: { recoverable: true },

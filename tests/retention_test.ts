@@ -64,3 +64,52 @@ Deno.test("retention: a replay of trimmed output gets terminal:gap, kept output 
     await dash.close();
   }
 });
+
+Deno.test("retention: a command finished longer ago than retention is gone from snapshots, pages and replays", async () => {
+  await using server = await startTestServer();
+  const dash = await TestClient.dashboard(server);
+  const agent = await AgentProcess.start(server, "ret-2");
+  try {
+    await waitAgentStatus(dash, "ret-2", "online");
+    const old = await queueCommand(dash, {
+      agentId: "ret-2",
+      command: "echo old",
+    });
+    await waitFinal(dash, old);
+    const result = await enforceRetention(server.services.storage, {
+      maxAgeMs: 3_600_000,
+      maxBytes: 1024 ** 3,
+    }, Date.now() + 2 * 3_600_000);
+    assert.deepEqual(result, {
+      deletedCommands: 1,
+      trimmedCommands: 0,
+      freedBytes: "old\n".length,
+      keptBytes: 0,
+    });
+
+    const fresh = await TestClient.dashboard(server, "viewer");
+    try {
+      fresh.send("heartbeat", { sequence: 1 });
+      await fresh.waitFor((m) => m.type === "heartbeat");
+      assert.deepEqual(fresh.of("command:status"), []);
+      fresh.send("terminal:resume", { commandId: old, afterSeq: 0 }, "r-1");
+      const error = await fresh.waitFor((m) => m.type === "error");
+      assert.deepEqual(error.payload, {
+        code: "NOT_FOUND",
+        message: `Unknown command "${old}"`,
+        recoverable: true,
+        replyTo: "r-1",
+      });
+    } finally {
+      await fresh.close();
+    }
+    const page = await fetch(`${server.url}/agents/ret-2`, {
+      headers: { authorization: `Bearer ${await server.token("viewer")}` },
+    });
+    assert.equal(page.status, 200);
+    assert.doesNotMatch(await page.text(), /echo old/);
+  } finally {
+    await agent.kill();
+    await dash.close();
+  }
+});

@@ -189,6 +189,12 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
       next.set(m.payload.agent.id, m.payload.agent);
       s.agents.value = next;
     }),
+    client.on("agent:removed", (m) => {
+      if (!s.agents.value.has(m.payload.agentId)) return;
+      const next = new Map(s.agents.value);
+      next.delete(m.payload.agentId);
+      s.agents.value = next;
+    }),
     client.on("command:status", (m) => {
       const command = m.payload.command;
       const previous = upsertCommand(s, command);

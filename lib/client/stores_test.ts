@@ -100,6 +100,17 @@ Deno.test("stores apply agent:list and agent:status", () => {
   assert.equal(s.agents.value.size, 1, "seeding never overwrites live data");
 });
 
+Deno.test("stores drop an agent on agent:removed", () => {
+  const { s, emit } = setup();
+  const other = { ...agent, id: "a-2", name: "other" };
+  emit("agent:list", { agents: [agent, other] });
+  emit("agent:removed", { agentId: "a-1" });
+  assert.deepEqual([...s.agents.value.keys()], ["a-2"]);
+  const before = s.agents.value;
+  emit("agent:removed", { agentId: "unknown" });
+  assert.equal(s.agents.value, before, "nothing changes for an unknown id");
+});
+
 Deno.test("stores track command:status, command:queue and errors", () => {
   const { s, emit, events } = setup();
   emit("command:status", { command });

@@ -33,6 +33,12 @@ export interface CommandServiceOptions {
   sendToAgent: (agentId: string, message: unknown) => boolean;
   maxQueuePerAgent: number;
   interruptGraceMs: number;
+  /**
+   * Output bytes stored per command: past it the oldest chunks of that
+   * command are deleted down to 7/8 of it (never the newest chunk).
+   * Default: no cap.
+   */
+  maxCommandOutputBytes?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -47,10 +53,21 @@ export interface CommandRequest {
 interface Active {
   stored: StoredCommand;
   lastSeq: number;
+  /** Output bytes still stored (`info.outputBytes` counts all received). */
+  storedBytes: number;
   started: boolean;
   timer?: ReturnType<typeof setTimeout>;
   timedOut: boolean;
 }
+
+/** One state change, kept for {@link CommandService.snapshot}. */
+interface Change {
+  version: number;
+  stored: StoredCommand;
+}
+
+/** State changes remembered while snapshots are read outside the lock. */
+const MAX_CHANGES = 5_000;
 
 type Completed = PayloadOf<typeof AgentPayloads, "command:completed">;
 type Output = PayloadOf<typeof AgentPayloads, "terminal:output">;
@@ -64,6 +81,13 @@ export class CommandService {
   #lock = new Mutex();
   /** Output of one agent is stored one chunk at a time, even across sockets. */
   #outputLocks = new Map<string, Mutex>();
+  /**
+   * State changes made while a snapshot is read (`#readers` > 0), oldest
+   * first, numbered by `#version`; at most MAX_CHANGES, empty otherwise.
+   */
+  #changes: Change[] = [];
+  #version = 0;
+  #readers = 0;
 
   private constructor(options: CommandServiceOptions) {
     this.#o = options;
@@ -82,17 +106,23 @@ export class CommandService {
       if (list.length) service.#queues.set(agentId, list);
     }
     for (const stored of await storage.loadDispatched()) {
-      // outputBytes is only saved with state changes: recount what is stored.
-      let lastSeq = 0;
-      let bytes = 0;
-      for await (const chunk of storage.readOutput(stored.info.id, 0)) {
-        lastSeq = chunk.seq;
-        bytes += byteLength(chunk.data);
+      // outputBytes is only saved with state changes; the output bookkeeping
+      // is written with every chunk. Data of an older version has none:
+      // recount what is stored.
+      let meta = await storage.outputMeta(stored.info.id);
+      if (!meta) {
+        meta = { lastSeq: 0, outputBytes: 0, storedBytes: 0 };
+        for await (const chunk of storage.readOutput(stored.info.id, 0)) {
+          meta.lastSeq = chunk.seq;
+          meta.storedBytes += byteLength(chunk.data);
+        }
+        meta.outputBytes = meta.storedBytes;
       }
-      stored.info.outputBytes = bytes;
+      stored.info.outputBytes = meta.outputBytes;
       service.#active.set(stored.info.id, {
         stored,
-        lastSeq,
+        lastSeq: meta.lastSeq,
+        storedBytes: meta.storedBytes,
         started: stored.info.status === "running",
         timedOut: false,
       });
@@ -163,7 +193,7 @@ export class CommandService {
       );
       insertSorted(queue, stored);
       this.#queues.set(input.agentId, queue);
-      this.#status(stored.info, options.origin, options.requestId);
+      this.#status(stored, options.origin, options.requestId);
       this.#broadcastQueue(input.agentId);
       await this.#dispatch(input.agentId);
       return { command: stored.info, duplicate: false };
@@ -286,7 +316,7 @@ export class CommandService {
         },
       };
       await this.#o.storage.saveCommand(active.stored);
-      this.#status(active.stored.info);
+      this.#status(active.stored);
     }
     this.#armTimeout(active);
   }
@@ -332,12 +362,19 @@ export class CommandService {
         toSeq: chunk.seq - 1,
       }));
     }
+    const bytes = byteLength(chunk.data);
+    const meta = {
+      lastSeq: chunk.seq,
+      outputBytes: info.outputBytes + bytes,
+      storedBytes: active.storedBytes + bytes,
+    };
     await this.#o.storage.appendOutput(info.id, chunk.seq, {
       stream: chunk.stream,
       data: chunk.data,
-    });
+    }, meta);
     active.lastSeq = chunk.seq;
-    info.outputBytes += byteLength(chunk.data);
+    info.outputBytes = meta.outputBytes;
+    active.storedBytes = meta.storedBytes;
     this.#o.dashboards.broadcast(envelope("terminal:output", {
       agentId,
       commandId: info.id,
@@ -345,6 +382,19 @@ export class CommandService {
       stream: chunk.stream,
       data: chunk.data,
     }));
+    const cap = this.#o.maxCommandOutputBytes ?? Number.POSITIVE_INFINITY;
+    if (active.storedBytes > cap) {
+      // Keep the newest output: drop the oldest whole chunks (never this
+      // one) down to 7/8 of the cap, so at most `cap` plus one chunk stays
+      // and a flood pays for one trim per cap/8 bytes, not one per chunk.
+      // Replays announce the dropped seqs with terminal:gap.
+      active.storedBytes -= await this.#o.storage.dropOldestOutput(
+        info.id,
+        active.storedBytes - (cap - Math.floor(cap / 8)),
+        chunk.seq,
+        meta,
+      );
+    }
     return chunk.seq;
   }
 
@@ -431,18 +481,64 @@ export class CommandService {
 
   /**
    * Read the recent commands of every known agent (up to `perAgent` each,
-   * plus every unfinished one, oldest first) and call `use` with them while no state change can happen,
-   * so a dashboard added inside `use` misses nothing and sees nothing twice.
+   * plus every unfinished one, oldest first) and call `use` with them while
+   * no state change can happen, so a dashboard added inside `use` misses
+   * nothing and sees nothing twice.
+   *
+   * The history is read from storage before taking the lock (it can be
+   * long); under the lock, the state changes made meanwhile are applied from
+   * memory, so the lock is held for no storage read in the usual case.
    */
-  snapshot(
+  async snapshot(
     perAgent: number,
     use: (recent: CommandInfo[]) => void,
   ): Promise<void> {
-    return this.#lock.run(async () => {
-      const byId = new Map<string, StoredCommand>();
-      for (const agent of this.#o.registry.list()) {
-        const list = await this.#o.storage.listRecentStored(agent.id, perAgent);
-        for (const stored of list) byId.set(stored.info.id, stored);
+    this.#readers++;
+    try {
+      await this.#snapshot(perAgent, use);
+    } finally {
+      if (--this.#readers === 0) this.#changes = [];
+    }
+  }
+
+  async #snapshot(
+    perAgent: number,
+    use: (recent: CommandInfo[]) => void,
+  ): Promise<void> {
+    const version = this.#version;
+    const byId = new Map<string, StoredCommand>();
+    const read = new Set<string>();
+    // A few agents at a time: the reads overlap, memory stays bounded.
+    const readAgents = async (ids: string[]) => {
+      for (let i = 0; i < ids.length; i += 8) {
+        const batch = ids.slice(i, i + 8);
+        for (const id of batch) read.add(id);
+        const lists = await Promise.all(
+          batch.map((id) => this.#o.storage.listRecentStored(id, perAgent)),
+        );
+        for (const stored of lists.flat()) byId.set(stored.info.id, stored);
+      }
+    };
+    await readAgents(this.#o.registry.list().map((a) => a.id));
+    await this.#lock.run(async () => {
+      const first = this.#changes[0]?.version ?? this.#version + 1;
+      if (first > version + 1) {
+        // More changes than remembered happened meanwhile: read again.
+        byId.clear();
+        read.clear();
+        await readAgents(this.#o.registry.list().map((a) => a.id));
+      } else {
+        for (const change of this.#changes) {
+          if (change.version > version) {
+            byId.set(change.stored.info.id, change.stored);
+          }
+        }
+        // Agents that connected for the first time meanwhile.
+        await readAgents(
+          this.#o.registry.list().map((a) => a.id).filter((id) =>
+            !read.has(id)
+          ),
+        );
       }
       // Unfinished commands always, however old, in their live state: a
       // dashboard must never keep showing "running" for something that ended
@@ -453,9 +549,58 @@ export class CommandService {
       for (const stored of [...this.#queues.values()].flat()) {
         byId.set(stored.info.id, stored);
       }
-      const recent = [...byId.values()].sort((a, b) => a.order - b.order)
-        .map((s) => s.info);
-      use(recent);
+      // Newest first: per agent, every unfinished one and up to `perAgent`.
+      const sorted = [...byId.values()].sort((a, b) => b.order - a.order);
+      const counts = new Map<string, number>();
+      const recent: CommandInfo[] = [];
+      for (const stored of sorted) {
+        const { agentId, status } = stored.info;
+        const count = counts.get(agentId) ?? 0;
+        if (count >= perAgent && FINAL_STATUSES.has(status)) continue;
+        counts.set(agentId, count + 1);
+        recent.push(stored.info);
+      }
+      use(recent.reverse());
+    });
+  }
+
+  /**
+   * Forget an offline agent: settle its queued and unfinished commands as
+   * interrupted, remove it from the registry and storage, and broadcast
+   * `agent:removed`. Its command history stays, under retention.
+   *
+   * @throws {FlightdeckError} NOT_FOUND for an unknown agent, AGENT_ONLINE
+   * for a connected one.
+   */
+  forgetAgent(agentId: string, reason = "agent forgotten"): Promise<void> {
+    return this.#lock.run(async () => {
+      const { registry, storage } = this.#o;
+      const refuse = () => {
+        if (!registry.get(agentId)) {
+          throw new FlightdeckError("NOT_FOUND", `Unknown agent "${agentId}"`);
+        }
+        if (registry.isOnline(agentId)) {
+          throw new FlightdeckError(
+            "AGENT_ONLINE",
+            `Agent "${agentId}" is connected; stop it before forgetting it`,
+          );
+        }
+      };
+      refuse();
+      for (const stored of [...(this.#queues.get(agentId) ?? [])]) {
+        await this.#interrupt(stored.info.id, reason);
+      }
+      for (const active of [...this.#active.values()]) {
+        if (active.stored.info.agentId === agentId) {
+          await this.#interrupt(active.stored.info.id, reason);
+        }
+      }
+      // It may have connected while its commands were settled.
+      refuse();
+      registry.remove(agentId);
+      this.#outputLocks.delete(agentId);
+      await storage.deleteAgent(agentId);
+      this.#o.dashboards.broadcast(envelope("agent:removed", { agentId }));
     });
   }
 
@@ -538,7 +683,7 @@ export class CommandService {
       stored.info = { ...stored.info, status: "interrupted", completedAt: now };
       stored.interruptReason = reason;
       await this.#o.storage.saveCommand(stored, true);
-      this.#status(stored.info);
+      this.#status(stored);
       this.#broadcastQueue(agentId);
       return stored.info;
     }
@@ -574,6 +719,7 @@ export class CommandService {
       ...active.stored,
       dispatched: false,
       lastSeq: active.lastSeq,
+      storedBytes: active.storedBytes,
       info: {
         ...info,
         status,
@@ -584,7 +730,7 @@ export class CommandService {
     };
     await this.#o.storage.saveCommand(active.stored);
     this.#o.registry.setCurrentCommand(info.agentId, null);
-    this.#status(active.stored.info);
+    this.#status(active.stored);
   }
 
   async #dispatch(agentId: string): Promise<void> {
@@ -602,6 +748,7 @@ export class CommandService {
     this.#active.set(stored.info.id, {
       stored,
       lastSeq: 0,
+      storedBytes: 0,
       started: false,
       timedOut: false,
     });
@@ -631,8 +778,15 @@ export class CommandService {
     return active;
   }
 
-  #status(info: CommandInfo, origin?: Peer, replyTo?: string): void {
+  /** Broadcast a command's new state and remember it for snapshots. */
+  #status(stored: StoredCommand, origin?: Peer, replyTo?: string): void {
     const { dashboards } = this.#o;
+    const info = stored.info;
+    this.#version++;
+    if (this.#readers > 0) {
+      this.#changes.push({ version: this.#version, stored });
+      if (this.#changes.length > MAX_CHANGES) this.#changes.shift();
+    }
     dashboards.broadcast(envelope("command:status", { command: info }), origin);
     if (origin) {
       const payload = replyTo === undefined

@@ -17,7 +17,11 @@ const USER = { id: "op" };
 const GRACE_MS = 1500;
 
 async function setup(
-  options: { kv?: Deno.Kv; maxQueuePerAgent?: number } = {},
+  options: {
+    kv?: Deno.Kv;
+    maxQueuePerAgent?: number;
+    maxCommandOutputBytes?: number;
+  } = {},
 ) {
   const kv = options.kv ?? await Deno.openKv(":memory:");
   const storage = new Storage(kv);
@@ -39,6 +43,7 @@ async function setup(
     },
     maxQueuePerAgent: options.maxQueuePerAgent ?? 10,
     interruptGraceMs: GRACE_MS,
+    maxCommandOutputBytes: options.maxCommandOutputBytes,
   });
   const connect = (agentId: string, peer = new RecordingPeer()) => {
     registry.connect({
@@ -1069,6 +1074,161 @@ Deno.test("CommandService.snapshot() includes unfinished commands beyond the rec
       "queued-2",
       "queued-3",
       "queued-4",
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest chunks, counts every byte, and a restart goes on from the stored bookkeeping", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv, maxCommandOutputBytes: 80 });
+  first.connect("a1");
+  const { command } = await first.ask("yes");
+  await first.commands.started("a1", command.id);
+  const output = (t: typeof first, seq: number, data: string) =>
+    t.commands.output("a1", {
+      commandId: command.id,
+      seq,
+      stream: "stdout",
+      data,
+    });
+  const stored = async () => {
+    const seqs: number[] = [];
+    for await (const chunk of first.storage.readOutput(command.id, 0)) {
+      seqs.push(chunk.seq);
+    }
+    return seqs;
+  };
+  for (let seq = 1; seq <= 11; seq++) {
+    assert.equal(await output(first, seq, `${seq}`.padEnd(10, ".")), seq);
+  }
+  // Chunk 9 made 90 bytes: trimmed to 70 (7/8 of the cap), chunks 1-2 gone;
+  // chunk 11 made 90 again: chunks 3-4 gone.
+  assert.deepEqual(await stored(), [5, 6, 7, 8, 9, 10, 11]);
+  assert.equal((await first.commands.get(command.id))?.outputBytes, 110);
+  assert.deepEqual(await first.storage.outputMeta(command.id), {
+    lastSeq: 11,
+    outputBytes: 110,
+    storedBytes: 70,
+  });
+  // Dashboards got every chunk live.
+  assert.equal(first.toDashboard("terminal:output").length, 11);
+  first.commands.close();
+
+  const second = await setup({ kv, maxCommandOutputBytes: 80 });
+  try {
+    assert.equal((await second.commands.get(command.id))?.outputBytes, 110);
+    second.connect("a1");
+    await second.commands.agentConnected("a1", [{
+      commandId: command.id,
+      lastSeq: 11,
+    }]);
+    // The stored count survived the restart: 70 + 50 is over 80.
+    await output(second, 12, "y".repeat(50));
+    assert.deepEqual(await stored(), [10, 11, 12]);
+    // A chunk larger than the cap is kept alone (the newest is never dropped).
+    await output(second, 13, "x".repeat(100));
+    assert.deepEqual(await stored(), [13]);
+    await second.finish("a1", command.id);
+    const record = await second.storage.getCommand(command.id);
+    assert.equal(record?.info.outputBytes, 260);
+    assert.equal(record?.storedBytes, 100);
+    assert.equal(await second.storage.keptBytes(), 100);
+  } finally {
+    second.close();
+  }
+});
+
+Deno.test("CommandService.snapshot() reads history without holding the lock and applies changes made meanwhile", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("first");
+    await t.commands.started("a1", command.id);
+    // Hold the snapshot's history read, done, until released: what it
+    // read is stale by then.
+    const gate = Promise.withResolvers<void>();
+    const reached = Promise.withResolvers<void>();
+    const getMany = t.kv.getMany.bind(t.kv);
+    Object.assign(t.kv, {
+      getMany: async (keys: Deno.KvKey[]) => {
+        const entries = await getMany(keys);
+        reached.resolve();
+        await gate.promise;
+        return entries;
+      },
+    });
+    let seen: CommandInfo[] = [];
+    const snapshot = t.commands.snapshot(50, (recent) => seen = recent);
+    await reached.promise;
+    // Deadlock guard only: before reads moved out of the lock, finishing
+    // waited for the snapshot, which waited for this gate.
+    let guardFired = false;
+    const guard = setTimeout(() => {
+      guardFired = true;
+      gate.resolve();
+    }, 10_000);
+    await t.finish("a1", command.id);
+    const { command: second } = await t.ask("second");
+    assert.equal(guardFired, false, "the finish waited for the snapshot read");
+    clearTimeout(guard);
+    gate.resolve();
+    assert.equal(
+      (await t.storage.getCommand(command.id))?.info.status,
+      "completed",
+    );
+    await snapshot;
+    // The finish and the new (dispatched, not started) command, as now.
+    assert.deepEqual(seen.map((c) => [c.id, c.status]), [
+      [command.id, "completed"],
+      [second.id, "queued"],
+    ]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService.snapshot() reads again under the lock when more changes happened during its read than it remembers", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const { command } = await t.ask("first");
+    await t.commands.started("a1", command.id);
+    const gate = Promise.withResolvers<void>();
+    const reached = Promise.withResolvers<void>();
+    const getMany = t.kv.getMany.bind(t.kv);
+    let gated = true;
+    Object.assign(t.kv, {
+      getMany: async (keys: Deno.KvKey[]) => {
+        const entries = await getMany(keys);
+        if (gated) {
+          gated = false;
+          reached.resolve();
+          await gate.promise;
+        }
+        return entries;
+      },
+    });
+    let seen: CommandInfo[] = [];
+    const snapshot = t.commands.snapshot(3, (recent) => seen = recent);
+    await reached.promise;
+    // The first change, then over 5,000 more (queued and removed): the
+    // first falls out of what the snapshot remembers.
+    await t.finish("a1", command.id);
+    for (let i = 0; i < 2_600; i++) {
+      const { command: extra } = await t.ask(`extra-${i}`);
+      await t.commands.interrupt(extra.id);
+    }
+    gate.resolve();
+    await snapshot;
+    // Read again: the newest three and the unfinished one (extra-0 was sent
+    // to the agent, which has not confirmed the interrupt), none stale.
+    assert.deepEqual(seen.map((c) => [c.command, c.status]), [
+      ["extra-0", "queued"],
+      ["extra-2597", "interrupted"],
+      ["extra-2598", "interrupted"],
+      ["extra-2599", "interrupted"],
     ]);
   } finally {
     t.close();

@@ -83,6 +83,14 @@ export const ConfigSchema = z.object({
   retentionMs: int(60_000, 10 * 365 * 86400_000).default(7 * 86400_000),
   /** Total output bytes kept; the oldest finished output goes first. */
   retentionBytes: int(1024 * 1024, Number.MAX_SAFE_INTEGER).default(1024 ** 3),
+  /**
+   * Output bytes stored per command; past it the oldest output of that
+   * command is deleted down to 7/8 of it (a replay announces the dropped
+   * span with `terminal:gap`).
+   */
+  maxCommandOutputBytes: int(1024, Number.MAX_SAFE_INTEGER).default(
+    256 * 1024 * 1024,
+  ),
   /** How often retention runs. */
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Least severe log level printed. */
@@ -117,6 +125,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_LOG_FORWARD_PER_MINUTE: "logForwardPerMinute",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
+  FLIGHTDECK_MAX_COMMAND_OUTPUT: "maxCommandOutputBytes",
   FLIGHTDECK_LOG: "logLevel",
   FLIGHTDECK_SESSION_TTL: "sessionTtlSeconds",
   FLIGHTDECK_ACCESS_TTL: "accessTtlSeconds",

@@ -34,6 +34,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     loginFailureWindowMs: 10 * 60_000,
     retentionMs: 7 * 86400_000,
     retentionBytes: 1024 ** 3,
+    maxCommandOutputBytes: 256 * 1024 * 1024,
     retentionIntervalMs: 60_000,
     logLevel: "info",
     printLoginUrl: true,
@@ -55,6 +56,7 @@ Deno.test("loadConfig() parses environment variables", () => {
       FLIGHTDECK_AGENT_TIMEOUT_MS: "8000",
       FLIGHTDECK_INTERRUPT_GRACE_MS: "0",
       FLIGHTDECK_MAX_PEER_BUFFER: "65536",
+      FLIGHTDECK_MAX_COMMAND_OUTPUT: "1048576",
     }),
   );
   assert.equal(config.hostname, "0.0.0.0");
@@ -70,6 +72,7 @@ Deno.test("loadConfig() parses environment variables", () => {
   assert.equal(config.agentTimeoutMs, 8000);
   assert.equal(config.interruptGraceMs, 0);
   assert.equal(config.maxPeerBufferedBytes, 65536);
+  assert.equal(config.maxCommandOutputBytes, 1048576);
 });
 
 Deno.test("loadConfig() ignores empty variables", () => {

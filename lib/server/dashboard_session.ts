@@ -139,6 +139,15 @@ export class DashboardSession extends Session<DashboardMessage> {
         this.log.warn("Emergency stop", { by: user.id, ...result });
         return;
       }
+      case "agent:forget": {
+        this.#require("admin", "forget agents");
+        await this.#app.commands.forgetAgent(message.payload.agentId);
+        this.log.warn("Agent forgotten", {
+          agentId: message.payload.agentId,
+          by: user.id,
+        });
+        return;
+      }
       case "terminal:resume":
         return this.#replay(
           message.payload.commandId,

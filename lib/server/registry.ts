@@ -105,6 +105,17 @@ export class Registry {
     return true;
   }
 
+  /**
+   * Forget offline agent `id` (no `onChange`: the caller announces it).
+   * Returns false when it is unknown or connected.
+   */
+  remove(id: string): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry || entry.peer) return false;
+    this.#agents.delete(id);
+    return true;
+  }
+
   /** Agent `id`'s state, if ever seen. */
   get(id: string): AgentInfo | undefined {
     return this.#agents.get(id)?.info;

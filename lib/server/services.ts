@@ -102,6 +102,7 @@ export async function createServices(
       log.error("Saving agent failed", { error: String(error) })
     );
   });
+  await storage.migrate();
   registry.restore(await storage.loadAgents());
   const commands = await CommandService.create({
     storage,
@@ -119,6 +120,7 @@ export async function createServices(
     },
     maxQueuePerAgent: config.maxQueuePerAgent,
     interruptGraceMs: config.interruptGraceMs,
+    maxCommandOutputBytes: config.maxCommandOutputBytes,
     log: (level, message) => log[level](message),
   });
   const retain = async () => {
@@ -127,8 +129,8 @@ export async function createServices(
         maxAgeMs: config.retentionMs,
         maxBytes: config.retentionBytes,
       });
-      if (result.trimmedCommands) {
-        log.info("Retention trimmed output", { ...result });
+      if (result.trimmedCommands || result.deletedCommands) {
+        log.info("Retention trimmed history", { ...result });
       }
     } catch (error) {
       log.error("Retention failed", { error: String(error) });

@@ -3,19 +3,29 @@
  *
  * Keys:
  * - `["cmd", id]` → {@link StoredCommand}
- * - `["cmd_by_agent", agentId, order]` → command id (history, oldest first)
+ * - `["cmd_by_agent", agentId, order]` → command id (history per agent)
+ * - `["cmd_by_order", order, id]` → command id (history of all agents, for
+ *   the dashboard page)
+ * - `["cmd_active", id]` → agent id, while a command is dispatched and not
+ *   finished (read at start-up instead of every command)
  * - `["queue", agentId, rank, order]` → command id (durable queue order)
  * - `["out", commandId, seq, part]` → {@link StoredChunk} (values over KV's
- *   64 KiB limit are split into parts)
+ *   64 KiB limit are split into parts; part 0 says how many)
+ * - `["out_meta", commandId]` → {@link OutputMeta}, written with every chunk
  * - `["req", userId, requestId]` → command id, expiring after 10 minutes
  * - `["agent", id]` → AgentInfo
- * - `["done", completedAt, id]` → output bytes of a finished command whose
- *   output is still kept (oldest first, for retention)
+ * - `["fin", completedAt, id]` → agent id and order of every finished command
+ *   (oldest first, for retention of command records)
+ * - `["done", completedAt, id]` → stored output bytes of a finished command
+ *   whose output is still kept (oldest first, for retention of output)
+ * - `["stat", "kept_bytes"]` → `Deno.KvU64`, the sum of the `["done"]` values
+ * - `["stat", "schema"]` → layout version; older data is indexed once at start
  *
  * @module
  */
 import {
   type AgentInfo,
+  byteLength,
   type CommandInfo,
   FINAL_STATUSES,
   type Priority,
@@ -34,6 +44,12 @@ export interface StoredCommand {
   timeoutMs: number | null;
   /** Highest output seq, recorded when the command finishes. */
   lastSeq?: number;
+  /**
+   * Output bytes still stored, recorded when the command finishes (less than
+   * `info.outputBytes` when the per-command cap dropped the oldest output).
+   * Absent: all of `info.outputBytes`.
+   */
+  storedBytes?: number;
   /** Output before this seq was removed by retention. */
   retainedFromSeq?: number;
 }
@@ -42,6 +58,18 @@ export interface StoredCommand {
 export interface StoredChunk {
   stream: Stream;
   data: string;
+  /** On part 0 of a chunk split into several parts: how many. */
+  parts?: number;
+}
+
+/** Output bookkeeping of one command, kept exact with every chunk. */
+export interface OutputMeta {
+  /** Highest seq received. */
+  lastSeq: number;
+  /** UTF-8 bytes received in all (`CommandInfo.outputBytes`). */
+  outputBytes: number;
+  /** UTF-8 bytes still stored (at most the cap, plus the newest chunk). */
+  storedBytes: number;
 }
 
 /** Ranks for priorities: lower runs first. */
@@ -54,6 +82,16 @@ export const PRIORITY_RANK: Record<Priority, number> = {
 const REQUEST_TTL_MS = 10 * 60_000;
 /** Largest string stored in one KV value (KV allows 64 KiB per value). */
 const PART_CHARS = 16 * 1024;
+/** Mutations per atomic operation when deleting many keys. */
+const DELETE_BATCH = 500;
+const KEPT_BYTES: Deno.KvKey = ["stat", "kept_bytes"];
+const SCHEMA: Deno.KvKey = ["stat", "schema"];
+const SCHEMA_VERSION = 2;
+
+/** `n` (possibly negative) as an operand of `sum`, which wraps modulo 2^64. */
+function u64(n: number): bigint {
+  return BigInt.asUintN(64, BigInt(n));
+}
 
 /** Typed access to the KV store. */
 export class Storage {
@@ -63,7 +101,46 @@ export class Storage {
     this.kv = kv;
   }
 
-  /** Store a new command, its queue entry and history index at once. */
+  /**
+   * Build the indexes of this layout for data written by an older version
+   * (one pass over every command, once); a no-op when they exist.
+   */
+  async migrate(): Promise<void> {
+    const schema = await this.kv.get<number>(SCHEMA);
+    if ((schema.value ?? 0) >= SCHEMA_VERSION) return;
+    let op = this.kv.atomic();
+    let count = 0;
+    const flush = async () => {
+      if (++count % 200 === 0) {
+        await op.commit();
+        op = this.kv.atomic();
+      }
+    };
+    for await (
+      const entry of this.kv.list<StoredCommand>({ prefix: ["cmd"] })
+    ) {
+      const { info, order, dispatched } = entry.value;
+      op.set(["cmd_by_order", order, info.id], info.id);
+      if (dispatched) op.set(["cmd_active", info.id], info.agentId);
+      if (FINAL_STATUSES.has(info.status) && info.completedAt !== null) {
+        op.set(["fin", info.completedAt, info.id], {
+          agentId: info.agentId,
+          order,
+        });
+      }
+      await flush();
+    }
+    let kept = 0;
+    for await (const entry of this.kv.list<number>({ prefix: ["done"] })) {
+      kept += entry.value;
+    }
+    await op.set(KEPT_BYTES, new Deno.KvU64(BigInt(kept))).set(
+      SCHEMA,
+      SCHEMA_VERSION,
+    ).commit();
+  }
+
+  /** Store a new command, its queue entry and history indexes at once. */
   async insertQueued(
     command: StoredCommand,
     requestKey?: [string, string],
@@ -72,10 +149,13 @@ export class Storage {
     const op = this.kv.atomic()
       .set(["cmd", info.id], command)
       .set(["cmd_by_agent", info.agentId, order], info.id)
+      .set(["cmd_by_order", order, info.id], info.id)
       .set(
         ["queue", info.agentId, PRIORITY_RANK[info.priority], order],
         info.id,
       );
+    if (command.dispatched) op.set(["cmd_active", info.id], info.agentId);
+    else op.delete(["cmd_active", info.id]);
     if (requestKey) {
       op.set(["req", ...requestKey], info.id, { expireIn: REQUEST_TTL_MS });
     }
@@ -84,26 +164,107 @@ export class Storage {
 
   /**
    * Save a command's record, removing its queue entry when `dequeue` is set.
-   * Finished commands whose output is kept are indexed by completion time
-   * for retention (`["done", completedAt, id]` → output bytes).
+   * Dispatched commands are indexed in `["cmd_active"]`; finished ones by
+   * completion time in `["fin"]`, and in `["done"]` with their stored output
+   * bytes while that output is kept (the `["stat", "kept_bytes"]` total
+   * changes in the same atomic operation).
    */
   async saveCommand(command: StoredCommand, dequeue = false): Promise<void> {
     const { info } = command;
-    const op = this.kv.atomic().set(["cmd", info.id], command);
-    if (FINAL_STATUSES.has(info.status) && info.completedAt !== null) {
-      const key = ["done", info.completedAt, info.id];
-      if (command.retainedFromSeq === undefined) op.set(key, info.outputBytes);
-      else op.delete(key);
+    const final = FINAL_STATUSES.has(info.status) && info.completedAt !== null;
+    for (;;) {
+      const op = this.kv.atomic().set(["cmd", info.id], command);
+      if (command.dispatched) op.set(["cmd_active", info.id], info.agentId);
+      else op.delete(["cmd_active", info.id]);
+      if (final) {
+        const completedAt = info.completedAt!;
+        op.set(["fin", completedAt, info.id], {
+          agentId: info.agentId,
+          order: command.order,
+        });
+        const key = ["done", completedAt, info.id];
+        const current = await this.kv.get<number>(key);
+        op.check(current);
+        const kept = command.retainedFromSeq === undefined;
+        const bytes = kept ? command.storedBytes ?? info.outputBytes : 0;
+        if (kept) op.set(key, bytes);
+        else op.delete(key);
+        const delta = bytes - (current.value ?? 0);
+        if (delta !== 0) op.sum(KEPT_BYTES, u64(delta));
+      }
+      if (dequeue) {
+        op.delete([
+          "queue",
+          info.agentId,
+          PRIORITY_RANK[info.priority],
+          command.order,
+        ]);
+      }
+      // Only the ["done"] check can fail: retry with its new value.
+      if ((await op.commit()).ok) return;
     }
-    if (dequeue) {
-      op.delete([
-        "queue",
-        command.info.agentId,
-        PRIORITY_RANK[command.info.priority],
-        command.order,
-      ]);
+  }
+
+  /**
+   * Store finished commands that are not stored yet, with their history and
+   * retention indexes, many per atomic operation (imports, tests). Output is
+   * appended separately.
+   *
+   * @throws {TypeError} for a command that is not finished.
+   */
+  async importFinished(commands: StoredCommand[]): Promise<void> {
+    for (const { info } of commands) {
+      if (!FINAL_STATUSES.has(info.status) || info.completedAt === null) {
+        throw new TypeError(`Command "${info.id}" is not finished`);
+      }
     }
-    await op.commit();
+    for (let i = 0; i < commands.length; i += 100) {
+      const op = this.kv.atomic();
+      let kept = 0;
+      for (const command of commands.slice(i, i + 100)) {
+        const { info, order } = command;
+        const completedAt = info.completedAt!;
+        op.set(["cmd", info.id], { ...command, dispatched: false })
+          .set(["cmd_by_agent", info.agentId, order], info.id)
+          .set(["cmd_by_order", order, info.id], info.id)
+          .set(["fin", completedAt, info.id], { agentId: info.agentId, order });
+        if (command.retainedFromSeq === undefined) {
+          const bytes = command.storedBytes ?? info.outputBytes;
+          op.set(["done", completedAt, info.id], bytes);
+          kept += bytes;
+        }
+      }
+      if (kept) op.sum(KEPT_BYTES, u64(kept));
+      await op.commit();
+    }
+  }
+
+  /**
+   * Delete a finished command: its record, indexes, output and output
+   * bookkeeping. Returns the stored output bytes freed.
+   */
+  async deleteCommand(id: string): Promise<number> {
+    const stored = await this.getCommand(id);
+    if (!stored) return 0;
+    const { info, order } = stored;
+    await this.deleteOutput(id);
+    for (;;) {
+      const op = this.kv.atomic()
+        .delete(["cmd", id])
+        .delete(["cmd_by_agent", info.agentId, order])
+        .delete(["cmd_by_order", order, id])
+        .delete(["cmd_active", id])
+        .delete(["out_meta", id]);
+      let freed = 0;
+      if (info.completedAt !== null) {
+        op.delete(["fin", info.completedAt, id]);
+        const done = await this.kv.get<number>(["done", info.completedAt, id]);
+        op.check(done).delete(done.key);
+        freed = done.value ?? 0;
+        if (freed !== 0) op.sum(KEPT_BYTES, u64(-freed));
+      }
+      if ((await op.commit()).ok) return freed;
+    }
   }
 
   /** The command id an earlier request with this id created, if any. */
@@ -129,15 +290,13 @@ export class Storage {
     return queues;
   }
 
-  /** Commands that were sent to an agent and not finished. */
+  /** Commands that were sent to an agent and not finished (read by index). */
   async loadDispatched(): Promise<StoredCommand[]> {
-    const found: StoredCommand[] = [];
-    for await (
-      const entry of this.kv.list<StoredCommand>({ prefix: ["cmd"] })
-    ) {
-      if (entry.value.dispatched) found.push(entry.value);
+    const ids: string[] = [];
+    for await (const entry of this.kv.list({ prefix: ["cmd_active"] })) {
+      ids.push(String(entry.key[1]));
     }
-    return found;
+    return (await this.#getMany(ids)).filter((s) => s.dispatched);
   }
 
   /** The last `limit` commands of `agentId` (or of all agents), oldest first. */
@@ -154,23 +313,16 @@ export class Storage {
     limit: number,
   ): Promise<StoredCommand[]> {
     const ids: string[] = [];
-    if (agentId !== undefined) {
-      const iter = this.kv.list<string>({ prefix: ["cmd_by_agent", agentId] }, {
-        reverse: true,
-        limit,
-      });
-      for await (const entry of iter) ids.push(entry.value);
-    } else {
-      const all: { order: number; id: string }[] = [];
-      for await (
-        const entry of this.kv.list<string>({ prefix: ["cmd_by_agent"] })
-      ) {
-        all.push({ order: Number(entry.key[2]), id: entry.value });
-      }
-      all.sort((a, b) => b.order - a.order);
-      ids.push(...all.slice(0, limit).map((e) => e.id));
-    }
+    const prefix = agentId === undefined
+      ? ["cmd_by_order"]
+      : ["cmd_by_agent", agentId];
+    const iter = this.kv.list<string>({ prefix }, { reverse: true, limit });
+    for await (const entry of iter) ids.push(entry.value);
     ids.reverse();
+    return await this.#getMany(ids);
+  }
+
+  async #getMany(ids: string[]): Promise<StoredCommand[]> {
     const commands: StoredCommand[] = [];
     for (let i = 0; i < ids.length; i += 10) {
       const entries = await this.kv.getMany<StoredCommand[]>(
@@ -181,31 +333,97 @@ export class Storage {
     return commands;
   }
 
-  /** Append one output chunk. */
+  /**
+   * Append one output chunk; with `meta`, write the command's output
+   * bookkeeping in the same atomic operation.
+   */
   async appendOutput(
     commandId: string,
     seq: number,
     chunk: StoredChunk,
+    meta?: OutputMeta,
   ): Promise<void> {
     const op = this.kv.atomic();
+    if (meta) op.set(["out_meta", commandId], meta);
     if (chunk.data.length <= PART_CHARS) {
-      op.set(["out", commandId, seq, 0], chunk);
+      op.set(["out", commandId, seq, 0], {
+        stream: chunk.stream,
+        data: chunk.data,
+      });
     } else {
-      let part = 0;
+      const parts: string[] = [];
       let start = 0;
       while (start < chunk.data.length) {
         let end = Math.min(start + PART_CHARS, chunk.data.length);
         // Keep surrogate pairs together.
         const code = chunk.data.charCodeAt(end - 1);
         if (code >= 0xd800 && code <= 0xdbff && end < chunk.data.length) end++;
-        op.set(["out", commandId, seq, part++], {
-          stream: chunk.stream,
-          data: chunk.data.slice(start, end),
-        });
+        parts.push(chunk.data.slice(start, end));
         start = end;
       }
+      parts.forEach((data, part) => {
+        const value: StoredChunk = part === 0
+          ? { stream: chunk.stream, data, parts: parts.length }
+          : { stream: chunk.stream, data };
+        op.set(["out", commandId, seq, part], value);
+      });
     }
     await op.commit();
+  }
+
+  /** A command's output bookkeeping, if written by this layout. */
+  async outputMeta(commandId: string): Promise<OutputMeta | null> {
+    return (await this.kv.get<OutputMeta>(["out_meta", commandId])).value;
+  }
+
+  /**
+   * Delete the oldest stored output chunks of a command with
+   * `seq < beforeSeq`, whole chunks only, until at least `bytes` UTF-8 bytes
+   * are freed. `meta` is the bookkeeping before the deletion; each atomic
+   * deletion writes it with `storedBytes` lowered by what it removed.
+   * Returns the bytes freed.
+   */
+  async dropOldestOutput(
+    commandId: string,
+    bytes: number,
+    beforeSeq: number,
+    meta: OutputMeta,
+  ): Promise<number> {
+    let freed = 0;
+    let pending: Deno.KvKey[] = [];
+    let pendingBytes = 0;
+    let seq = -1;
+    const commit = async () => {
+      if (!pending.length) return;
+      const op = this.kv.atomic();
+      for (const key of pending) op.delete(key);
+      freed += pendingBytes;
+      op.set(["out_meta", commandId], {
+        ...meta,
+        storedBytes: meta.storedBytes - freed,
+      });
+      await op.commit();
+      pending = [];
+      pendingBytes = 0;
+    };
+    // Read ahead about what is needed (usually one chunk), not a full batch.
+    const iter = this.kv.list<StoredChunk>({
+      start: ["out", commandId],
+      end: ["out", commandId, beforeSeq],
+    }, { batchSize: Math.min(500, 2 + Math.ceil(bytes / 8192)) });
+    for await (const entry of iter) {
+      const entrySeq = Number(entry.key[2]);
+      if (entrySeq !== seq) {
+        // A chunk boundary: stop once enough is freed.
+        if (freed + pendingBytes >= bytes) break;
+        seq = entrySeq;
+      }
+      pending.push(entry.key);
+      pendingBytes += byteLength(entry.value.data);
+      if (pending.length >= DELETE_BATCH) await commit();
+    }
+    await commit();
+    return freed;
   }
 
   /** Finished commands with kept output, oldest first: id and output bytes. */
@@ -221,13 +439,25 @@ export class Storage {
     }
   }
 
+  /** Ids of finished commands completed before `time`, oldest first. */
+  async *finishedBefore(time: number): AsyncGenerator<string> {
+    const iter = this.kv.list({ start: ["fin"], end: ["fin", time] });
+    for await (const entry of iter) yield String(entry.key[2]);
+  }
+
+  /** Total output bytes of finished commands whose output is kept. */
+  async keptBytes(): Promise<number> {
+    const entry = await this.kv.get<Deno.KvU64>(KEPT_BYTES);
+    return Number(entry.value?.value ?? 0n);
+  }
+
   /** Delete every output chunk of a command. */
   async deleteOutput(commandId: string): Promise<void> {
     let op = this.kv.atomic();
     let count = 0;
     for await (const entry of this.kv.list({ prefix: ["out", commandId] })) {
       op.delete(entry.key);
-      if (++count % 500 === 0) {
+      if (++count % DELETE_BATCH === 0) {
         await op.commit();
         op = this.kv.atomic();
       }
@@ -246,13 +476,19 @@ export class Storage {
     return 0;
   }
 
-  /** Output chunks of a command with `afterSeq < seq <= upTo`, in order, parts joined. */
+  /**
+   * Output chunks of a command with `afterSeq < seq <= upTo`, in order, parts
+   * joined. A chunk whose parts were deleted while it was read (the
+   * per-command cap) is left out, as if it had been deleted before.
+   */
   async *readOutput(
     commandId: string,
     afterSeq: number,
     upTo: number = Number.MAX_SAFE_INTEGER - 1,
   ): AsyncGenerator<{ seq: number } & StoredChunk> {
     let current: ({ seq: number } & StoredChunk) | null = null;
+    let expectedParts = 1;
+    let readParts = 0;
     const iter = this.kv.list<StoredChunk>({
       start: ["out", commandId, afterSeq + 1],
       end: ["out", commandId, Math.min(upTo, Number.MAX_SAFE_INTEGER - 1) + 1],
@@ -261,17 +497,39 @@ export class Storage {
       const seq = Number(entry.key[2]);
       if (current && current.seq === seq) {
         current.data += entry.value.data;
+        readParts++;
         continue;
       }
-      if (current) yield current;
-      current = { seq, ...entry.value };
+      if (current && readParts === expectedParts) yield current;
+      current = null;
+      // A chunk missing its first part was partly deleted: skip it.
+      if (Number(entry.key[3]) !== 0) continue;
+      current = { seq, stream: entry.value.stream, data: entry.value.data };
+      expectedParts = entry.value.parts ?? 1;
+      readParts = 1;
     }
-    if (current) yield current;
+    if (current && readParts === expectedParts) yield current;
   }
 
   /** Remember an agent so it is listed (offline) after a restart. */
-  async saveAgent(info: AgentInfo): Promise<void> {
-    await this.kv.set(["agent", info.id], info);
+  saveAgent(info: AgentInfo): Promise<void> {
+    return this.#agentWrite(() => this.kv.set(["agent", info.id], info));
+  }
+
+  /**
+   * Forget an agent (its command history stays, under retention). Agent
+   * writes apply in call order, so a save issued before cannot bring it back.
+   */
+  deleteAgent(id: string): Promise<void> {
+    return this.#agentWrite(() => this.kv.delete(["agent", id]));
+  }
+
+  #agentWrites: Promise<unknown> = Promise.resolve();
+
+  #agentWrite(write: () => Promise<unknown>): Promise<void> {
+    const done = this.#agentWrites.then(write);
+    this.#agentWrites = done.catch(() => {});
+    return done.then(() => {});
   }
 
   /** Agents seen before. */

@@ -275,3 +275,197 @@ Deno.test("Storage.appendOutput() stores a chunk of the protocol's largest size"
     kv.close();
   }
 });
+
+function finished(
+  id: string,
+  agentId: string,
+  order: number,
+  outputBytes: number,
+): StoredCommand {
+  const stored = command(id, agentId, order);
+  return {
+    ...stored,
+    lastSeq: 1,
+    info: {
+      ...stored.info,
+      status: "completed",
+      startedAt: order,
+      completedAt: order,
+      exitCode: 0,
+      outputBytes,
+    },
+  };
+}
+
+Deno.test("Storage.listRecent() of all agents reads only the newest through the order index", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const storage = new Storage(kv);
+    for (let i = 1; i <= 30; i++) {
+      await storage.insertQueued(command(`c${i}`, `a${i % 3}`, i));
+    }
+    let listed = 0;
+    const list = kv.list.bind(kv);
+    Object.assign(kv, {
+      list: (selector: Deno.KvListSelector, options?: Deno.KvListOptions) => {
+        const iter = list(selector, options);
+        return {
+          next: async () => {
+            const result = await iter.next();
+            if (!result.done) listed++;
+            return result;
+          },
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
+      },
+    });
+    assert.deepEqual(
+      (await storage.listRecent(undefined, 4)).map((c) => c.id),
+      ["c27", "c28", "c29", "c30"],
+    );
+    assert.equal(listed, 4);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("Storage.saveCommand() keeps the kept-bytes total exact through saves, trims and deletes", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const storage = new Storage(kv);
+    await storage.migrate();
+    const a = finished("a", "x", 1, 100);
+    const b = finished("b", "x", 2, 50);
+    await storage.saveCommand(a);
+    await storage.saveCommand(b);
+    await storage.saveCommand(a); // Saved again: counted once.
+    assert.equal(await storage.keptBytes(), 150);
+    await storage.saveCommand({ ...b, storedBytes: 20 }); // Capped output.
+    assert.equal(await storage.keptBytes(), 120);
+    await storage.saveCommand({ ...a, retainedFromSeq: 2 }); // Trimmed.
+    assert.equal(await storage.keptBytes(), 20);
+    assert.equal(await storage.deleteCommand("b"), 20);
+    assert.equal(await storage.keptBytes(), 0);
+    assert.equal(await storage.deleteCommand("b"), 0, "already gone");
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("Storage.migrate() indexes data of the older layout once", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    // The older layout: records, per-agent history, done entries only.
+    const old = finished("old", "a1", 1, 7);
+    const running = { ...command("run", "a1", 2), dispatched: true };
+    await kv.atomic()
+      .set(["cmd", "old"], old)
+      .set(["cmd_by_agent", "a1", 1], "old")
+      .set(["done", 1, "old"], 7)
+      .set(["cmd", "run"], running)
+      .set(["cmd_by_agent", "a1", 2], "run")
+      .commit();
+    const storage = new Storage(kv);
+    await storage.migrate();
+    assert.deepEqual(
+      (await storage.listRecent(undefined, 10)).map((c) => c.id),
+      ["old", "run"],
+    );
+    assert.deepEqual(await storage.loadDispatched(), [running]);
+    assert.equal(await storage.keptBytes(), 7);
+    const expired = [];
+    for await (const id of storage.finishedBefore(2)) expired.push(id);
+    assert.deepEqual(expired, ["old"]);
+    // A second call reads only the version.
+    await kv.delete(["cmd_by_order", 1, "old"]);
+    await storage.migrate();
+    assert.deepEqual(
+      (await storage.listRecent(undefined, 10)).map((c) => c.id),
+      ["run"],
+    );
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("Storage.importFinished() stores finished commands with every index; refuses unfinished ones", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const storage = new Storage(kv);
+    await storage.migrate();
+    await storage.importFinished([
+      finished("a", "x", 1, 10),
+      finished("b", "y", 2, 20),
+    ]);
+    assert.deepEqual(
+      (await storage.listRecent(undefined, 10)).map((c) => c.id),
+      ["a", "b"],
+    );
+    assert.deepEqual((await storage.listRecent("y", 10)).map((c) => c.id), [
+      "b",
+    ]);
+    assert.equal(await storage.keptBytes(), 30);
+    await assert.rejects(
+      () => storage.importFinished([command("q", "x", 3)]),
+      new TypeError('Command "q" is not finished'),
+    );
+    assert.equal(await storage.getCommand("q"), null);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("Storage.dropOldestOutput() deletes whole oldest chunks before beforeSeq until enough is freed", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const storage = new Storage(kv);
+    const big = "é".repeat(PART_CHARS + 10); // Two parts, 2 bytes a char.
+    await storage.appendOutput("c1", 1, { stream: "stdout", data: "aaaa" });
+    await storage.appendOutput("c1", 2, { stream: "stdout", data: big });
+    await storage.appendOutput("c1", 3, { stream: "stdout", data: "cc" });
+    await storage.appendOutput("c1", 4, { stream: "stdout", data: "dddd" });
+    const meta = {
+      lastSeq: 4,
+      outputBytes: 999,
+      storedBytes: 10 + big.length * 2,
+    };
+    // 5 bytes needed: chunk 1 (4 bytes) is not enough, chunk 2 goes too.
+    const freed = await storage.dropOldestOutput("c1", 5, 4, meta);
+    assert.equal(freed, 4 + big.length * 2);
+    assert.deepEqual((await readAll(storage, "c1")).map((c) => c.seq), [3, 4]);
+    assert.deepEqual(await storage.outputMeta("c1"), {
+      ...meta,
+      storedBytes: 6,
+    });
+    // Never at or after beforeSeq.
+    const more = await storage.dropOldestOutput("c1", 100, 4, {
+      ...meta,
+      storedBytes: 6,
+    });
+    assert.equal(more, 2);
+    assert.deepEqual((await readAll(storage, "c1")).map((c) => c.seq), [4]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("Storage.readOutput() leaves out a chunk whose later parts are gone", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const storage = new Storage(kv);
+    const big = "x".repeat(PART_CHARS * 2 + 1); // Three parts.
+    await storage.appendOutput("c1", 1, { stream: "stdout", data: big });
+    await storage.appendOutput("c1", 2, { stream: "stdout", data: big });
+    await storage.appendOutput("c1", 3, { stream: "stdout", data: "end" });
+    // As if deleted while read: seq 1 lost its last part, seq 2 its first.
+    await kv.delete(["out", "c1", 1, 2]);
+    await kv.delete(["out", "c1", 2, 0]);
+    assert.deepEqual(await readAll(storage, "c1"), [
+      { seq: 3, stream: "stdout", data: "end" },
+    ]);
+  } finally {
+    kv.close();
+  }
+});

@@ -1,0 +1,42 @@
+import type { Handlers } from "$fresh/server.ts";
+import type { AppState } from "../../../lib/server/app.ts";
+import { roleAllows } from "../../../lib/server/auth.ts";
+import { FlightdeckError, HTTP_STATUS } from "../../../lib/server/errors.ts";
+import { type ErrorCode, errorPayload } from "../../../lib/protocol.ts";
+
+function fail(code: ErrorCode, message: string): Response {
+  return Response.json({ error: errorPayload(code, message) }, {
+    status: HTTP_STATUS[code],
+  });
+}
+
+/**
+ * `DELETE /api/agents/:id` (admin): forget an offline agent, as
+ * `agent:forget` does. `200 {"forgotten": id}`; 403 FORBIDDEN for other
+ * roles, 404 NOT_FOUND for an unknown agent, 409 AGENT_ONLINE for a
+ * connected one.
+ */
+export const handler: Handlers<unknown, AppState> = {
+  async DELETE(_req, ctx) {
+    const { app, user } = ctx.state;
+    const id = ctx.params.id;
+    if (!user || !roleAllows(user.role, "admin")) {
+      return fail(
+        "FORBIDDEN",
+        `Role "${
+          user?.role ?? "none"
+        }" may not forget agents; it needs "admin"`,
+      );
+    }
+    try {
+      await app.commands.forgetAgent(id);
+    } catch (error) {
+      if (error instanceof FlightdeckError) {
+        return fail(error.code, error.message);
+      }
+      throw error;
+    }
+    app.log.warn("Agent forgotten", { agentId: id, by: user.id });
+    return Response.json({ forgotten: id });
+  },
+};
