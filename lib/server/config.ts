@@ -33,6 +33,19 @@ export const ConfigSchema = z.object({
   maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(
     8 * 1024 * 1024,
   ),
+  /**
+   * Output an agent may have sent and not had acknowledged: the agent is
+   * told in `connection:ack.outputWindowBytes`, and a connection holding
+   * more than this plus two frames of unhandled messages is closed 4429.
+   */
+  agentOutputWindowBytes: int(256 * 1024, 1024 * 1024 * 1024).default(
+    4 * 1024 * 1024,
+  ),
+  /**
+   * Test only: every output append waits this long before committing
+   * (a slow store). 0 (default) leaves storage as it is.
+   */
+  testAppendDelayMs: int(0, 60_000).default(0),
   /** Messages per second a connection may send before RATE_LIMIT. */
   messageRatePerSecond: int(1, 100_000).default(200),
   /** Commands per minute a user may request. */
@@ -67,6 +80,8 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
   FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
+  FLIGHTDECK_AGENT_WINDOW_BYTES: "agentOutputWindowBytes",
+  FLIGHTDECK_TEST_APPEND_DELAY_MS: "testAppendDelayMs",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_LOG: "logLevel",
