@@ -26,6 +26,18 @@ export const LIMITS = {
   maxTextChars: 4096,
 } as const;
 
+/**
+ * Output flow control on `/ws/agent`: the agent keeps its unacknowledged
+ * `terminal:output` frames within the window the server advertises in
+ * `connection:ack.outputWindowBytes` (this default when a server sends none).
+ */
+export const OUTPUT_WINDOW = {
+  /** Window an agent assumes when `connection:ack` names none: 4 MiB. */
+  defaultBytes: 4 * 1024 * 1024,
+  /** Smallest window a server advertises: 256 KiB. */
+  minBytes: 256 * 1024,
+} as const;
+
 /** Error codes with whether the client may carry on (PROTOCOL.md, "Error codes"). */
 export const ERROR_CODES = {
   AUTH_FAILED: { recoverable: false },
@@ -263,7 +275,11 @@ export const AgentPayloads = {
 
 /** Server → agent payloads. */
 export const ServerToAgentPayloads = {
-  "connection:ack": ConnectionAckPayload.extend({ agentId: id }),
+  "connection:ack": ConnectionAckPayload.extend({
+    agentId: id,
+    /** UTF-8 bytes of `terminal:output` frames the agent may leave unacknowledged. */
+    outputWindowBytes: z.number().int().min(OUTPUT_WINDOW.minBytes).optional(),
+  }),
   "command:execute": z.object({ command: CommandInfoSchema }),
   "terminal:ack": z.object({
     commandId: id,

@@ -26,6 +26,7 @@ function setup(
   templates: Record<string, string[]>,
   type = "claude",
   pty?: PtySettings,
+  maxBufferBytes = 1024 * 1024,
 ) {
   const sent: { type: string; payload: Record<string, unknown> }[] = [];
   let connected = true;
@@ -33,7 +34,7 @@ function setup(
     type,
     cwd: Deno.cwd(),
     graceMs: 200,
-    maxBufferBytes: 1024,
+    maxBufferBytes,
     templates,
     pty,
     logger: createMemoryLogger(),
@@ -41,13 +42,13 @@ function setup(
       type: K,
       payload: ExecutorPayloads[K],
     ) => {
-      if (!connected) return false;
+      if (!connected) return 0;
       // Timestamps vary: compare everything else exactly.
       const rest = Object.fromEntries(
         Object.entries(payload).filter(([key]) => !key.endsWith("edAt")),
       );
       sent.push({ type, payload: rest });
-      return true;
+      return JSON.stringify(payload).length;
     },
   });
   return { executor, sent, setConnected: (v: boolean) => connected = v };

@@ -1,7 +1,9 @@
 /**
- * Output chunks sent (or waiting to be sent) to the server and not yet
- * covered by a `terminal:ack`. Bounded: over the limit the oldest chunks are
- * dropped, so a disconnected agent never blocks or grows without bound.
+ * Output chunks produced and not yet covered by a `terminal:ack`, and the
+ * send window over them (docs/protocol.md, "Output flow control"): a chunk
+ * goes out only while the frames sent and not acknowledged total less than
+ * the window. Nothing is ever dropped; the executor keeps the outbox small
+ * by pausing its reads from the command while {@link Outbox.full}.
  *
  * @module
  */
@@ -13,16 +15,15 @@ export interface OutboxChunk extends OutputChunk {
   commandId: string;
 }
 
-/** Seq range `[fromSeq, toSeq]` of one command whose chunks were dropped. */
-export interface OutboxGap {
-  commandId: string;
-  fromSeq: number;
-  toSeq: number;
-}
+/** Sends one chunk; returns the frame's size in bytes, 0 when not sent. */
+export type SendChunk = (chunk: OutboxChunk) => number;
 
 interface Entry {
   chunk: OutboxChunk;
+  /** UTF-8 bytes of `data`. */
   bytes: number;
+  /** Frame bytes when sent on the current connection; 0 = not sent yet. */
+  sentBytes: number;
 }
 
 /**
@@ -30,49 +31,88 @@ interface Entry {
  *
  * @example
  * ```ts
- * const outbox = new Outbox(1024);
+ * const outbox = new Outbox(4 * 1024 * 1024);
  * outbox.add({ commandId: "c1", seq: 1, stream: "stdout", data: "hi" });
+ * outbox.sendUnsent("c1", (chunk) => JSON.stringify(chunk).length);
  * outbox.ack("c1", 1); // 1 chunk freed
  * ```
  */
 export class Outbox {
-  #maxBytes: number;
+  #window: number;
   #bytes = 0;
+  #inFlight = 0;
   // Map keeps insertion order: commands are added in the order they ran.
   #byCommand = new Map<string, Entry[]>();
-  #gaps = new Map<string, OutboxGap>();
 
-  /** @throws {RangeError} When `maxBytes` is not a positive number. */
-  constructor(maxBytes: number) {
-    if (!(maxBytes > 0)) throw new RangeError(`Invalid maxBytes "${maxBytes}"`);
-    this.#maxBytes = maxBytes;
+  /** @throws {RangeError} When `windowBytes` is not a positive number. */
+  constructor(windowBytes: number) {
+    this.#window = Outbox.#checked(windowBytes);
   }
 
-  /** Total UTF-8 bytes of `data` held. */
+  static #checked(windowBytes: number): number {
+    if (!(windowBytes > 0)) {
+      throw new RangeError(`Invalid windowBytes "${windowBytes}"`);
+    }
+    return windowBytes;
+  }
+
+  /** Total UTF-8 bytes of `data` held (sent or not). */
   get bytes(): number {
     return this.#bytes;
   }
 
-  /**
-   * Keep `chunk` until it is acked. Returns the ranges dropped to stay under
-   * the bound (empty in the usual case); the newest chunk is never dropped.
-   */
-  add(chunk: OutboxChunk): OutboxGap[] {
+  /** Frame bytes sent on the current connection and not acknowledged. */
+  get inFlightBytes(): number {
+    return this.#inFlight;
+  }
+
+  /** The window in bytes. */
+  get windowBytes(): number {
+    return this.#window;
+  }
+
+  /** Change the window (a server advertised one). @throws {RangeError} */
+  set windowBytes(value: number) {
+    this.#window = Outbox.#checked(value);
+  }
+
+  /** Whether the data held reached the window: stop reading more output. */
+  get full(): boolean {
+    return this.#bytes >= this.#window;
+  }
+
+  /** Keep `chunk` until it is acked; it is sent by {@link sendUnsent}. */
+  add(chunk: OutboxChunk): void {
     const bytes = byteLength(chunk.data);
     let entries = this.#byCommand.get(chunk.commandId);
     if (!entries) this.#byCommand.set(chunk.commandId, entries = []);
-    entries.push({ chunk, bytes });
+    entries.push({ chunk, bytes, sentBytes: 0 });
     this.#bytes += bytes;
-    const dropped: OutboxGap[] = [];
-    while (this.#bytes > this.#maxBytes) {
-      const [commandId, oldest] = this.#byCommand.entries().next().value!;
-      if (oldest.length === 1 && oldest[0].chunk === chunk) break;
-      const { chunk: gone, bytes: size } = oldest.shift()!;
-      this.#bytes -= size;
-      if (oldest.length === 0) this.#byCommand.delete(commandId);
-      this.#recordGap(dropped, gone);
+  }
+
+  /**
+   * Send the unsent chunks of `commandId`, oldest first, while the bytes in
+   * flight are under the window. Returns true when none is left unsent
+   * (false: the window is full or `send` failed).
+   */
+  sendUnsent(commandId: string, send: SendChunk): boolean {
+    for (const entry of this.#byCommand.get(commandId) ?? []) {
+      if (entry.sentBytes > 0) continue;
+      if (this.#inFlight >= this.#window) return false;
+      const size = send(entry.chunk);
+      if (size <= 0) return false;
+      entry.sentBytes = size;
+      this.#inFlight += size;
     }
-    return dropped;
+    return true;
+  }
+
+  /** The connection changed: nothing is in flight, everything is unsent. */
+  resetSent(): void {
+    for (const entries of this.#byCommand.values()) {
+      for (const entry of entries) entry.sentBytes = 0;
+    }
+    this.#inFlight = 0;
   }
 
   /** Free the chunks of `commandId` with `seq <= upToSeq`; returns how many. */
@@ -81,7 +121,9 @@ export class Outbox {
     if (!entries) return 0;
     let freed = 0;
     while (entries.length > 0 && entries[0].chunk.seq <= upToSeq) {
-      this.#bytes -= entries.shift()!.bytes;
+      const entry = entries.shift()!;
+      this.#bytes -= entry.bytes;
+      this.#inFlight -= entry.sentBytes;
       freed++;
     }
     if (entries.length === 0) this.#byCommand.delete(commandId);
@@ -91,7 +133,6 @@ export class Outbox {
   /** Forget everything about `commandId` (its completion was acked). */
   forget(commandId: string): void {
     this.ack(commandId, Infinity);
-    this.#gaps.delete(commandId);
   }
 
   /** Chunks not yet acked, oldest first (all commands, or one). */
@@ -100,26 +141,5 @@ export class Outbox {
       ? [...this.#byCommand.values()]
       : [this.#byCommand.get(commandId) ?? []];
     return lists.flatMap((entries) => entries.map((e) => e.chunk));
-  }
-
-  /** Overall range of dropped chunks of `commandId`, if any were dropped. */
-  gap(commandId: string): OutboxGap | undefined {
-    return this.#gaps.get(commandId);
-  }
-
-  #recordGap(dropped: OutboxGap[], gone: OutboxChunk): void {
-    const { commandId, seq } = gone;
-    const last = dropped.at(-1);
-    if (last?.commandId === commandId && last.toSeq === seq - 1) {
-      last.toSeq = seq;
-    } else {
-      dropped.push({ commandId, fromSeq: seq, toSeq: seq });
-    }
-    const total = this.#gaps.get(commandId);
-    this.#gaps.set(commandId, {
-      commandId,
-      fromSeq: Math.min(total?.fromSeq ?? seq, seq),
-      toSeq: Math.max(total?.toSeq ?? seq, seq),
-    });
   }
 }

@@ -1,6 +1,8 @@
 /**
  * One agent socket: `agent:connect`, then output, started and completed
- * reports, acknowledged once stored.
+ * reports, acknowledged once stored. `connection:ack.outputWindowBytes`
+ * tells the agent how much output it may leave unacknowledged; messages
+ * received and not yet handled are bounded (see `maxBacklogBytes`).
  *
  * @module
  */
@@ -12,6 +14,7 @@ import {
   PROTOCOL_VERSION,
 } from "../protocol.ts";
 import { AuthError, type Principal } from "./auth.ts";
+import { FlightdeckError } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
@@ -26,10 +29,15 @@ export class AgentSession extends Session<AgentMessage> {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
-      // Output is flow-controlled by acks; a refused frame would be lost.
+      // Output is flow-controlled by the window instead: a refused frame
+      // would be lost, and the backlog bound below caps what is held.
       messageRatePerSecond: 1_000_000,
       timeoutMs: app.config.agentTimeoutMs,
       authTimeoutMs: 5000,
+      // The window, plus one frame sent while under it, plus room for
+      // heartbeats and reports queued behind output during a slow store.
+      maxBacklogBytes: app.config.agentOutputWindowBytes +
+        2 * app.config.maxFrameBytes,
     }, app.log);
     this.#app = app;
     this.#headerToken = headerToken;
@@ -70,7 +78,16 @@ export class AgentSession extends Session<AgentMessage> {
       case "command:started":
         return await commands.started(agentId, message.payload.commandId);
       case "terminal:output": {
-        const seq = await commands.output(agentId, message.payload);
+        let seq: number;
+        try {
+          seq = await commands.output(agentId, message.payload);
+        } catch (error) {
+          if (!(error instanceof FlightdeckError)) throw error;
+          // Refused for good (not this agent's running command): answer, and
+          // acknowledge so the agent frees its window; nothing was stored.
+          this.sendError(error.code, error.message, message.id);
+          seq = message.payload.seq;
+        }
         this.send(
           envelope("terminal:ack", {
             commandId: message.payload.commandId,
@@ -131,6 +148,7 @@ export class AgentSession extends Session<AgentMessage> {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       user: { id: principal.id, role: principal.role },
       agentId: hello.agentId,
+      outputWindowBytes: config.agentOutputWindowBytes,
     }));
     this.log.info("Agent connected", {
       agentId: hello.agentId,

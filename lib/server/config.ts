@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { OUTPUT_WINDOW } from "../protocol.ts";
 
 const int = (min: number, max: number) =>
   z.coerce.number().int().min(min).max(max);
@@ -38,9 +39,8 @@ export const ConfigSchema = z.object({
    * told in `connection:ack.outputWindowBytes`, and a connection holding
    * more than this plus two frames of unhandled messages is closed 4429.
    */
-  agentOutputWindowBytes: int(256 * 1024, 1024 * 1024 * 1024).default(
-    4 * 1024 * 1024,
-  ),
+  agentOutputWindowBytes: int(OUTPUT_WINDOW.minBytes, 1024 * 1024 * 1024)
+    .default(OUTPUT_WINDOW.defaultBytes),
   /**
    * Test only: every output append waits this long before committing
    * (a slow store). 0 (default) leaves storage as it is.

@@ -17,6 +17,8 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     dashboardTimeoutMs: 90_000,
     interruptGraceMs: 2000,
     maxPeerBufferedBytes: 8 * 1024 * 1024,
+    agentOutputWindowBytes: 4 * 1024 * 1024,
+    testAppendDelayMs: 0,
     messageRatePerSecond: 200,
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,

@@ -29,6 +29,11 @@ export interface SessionLimits {
   timeoutMs: number;
   /** Close with 4401 when not authenticated within this long. */
   authTimeoutMs: number;
+  /**
+   * Most frame bytes (UTF-16 units) received and not yet handled; one more
+   * gets RATE_LIMIT and a 4429 close. Unbounded when absent.
+   */
+  maxBacklogBytes?: number;
 }
 
 /** A frame refused for the message rate. */
@@ -56,6 +61,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
+  #backlog = 0;
 
   constructor(peer: Peer, limits: SessionLimits, log: Logger) {
     this.peer = peer;
@@ -191,16 +197,39 @@ export abstract class Session<M extends { type: string; id?: string }> {
       return parsed;
     }
     const message = parsed.message;
-    this.enqueue(() => this.handle(message), message.id);
+    if (this.#closed) return null; // Nothing will handle it: hold nothing.
+    const maxBacklog = this.limits.maxBacklogBytes;
+    if (maxBacklog !== undefined && this.#backlog + data.length > maxBacklog) {
+      const text = `Over ${maxBacklog} bytes received and not yet handled`;
+      if (reply) this.sendError("RATE_LIMIT", text, message.id);
+      this.peer.close(CLOSE_CODES.RATE_LIMITED.code, "Backlog over its limit");
+      // Drop what is queued now rather than when the close is reported.
+      this.closed();
+      return { ok: false, code: "RATE_LIMIT", message: text };
+    }
+    this.enqueue(() => this.handle(message), message.id, data.length);
     return null;
   }
 
-  /** Run `task` after every earlier message was handled; failures are answered. */
-  protected enqueue(task: () => Promise<void>, replyTo?: string): void {
+  /** Frame bytes received and not yet handled (see `maxBacklogBytes`). */
+  get backlogBytes(): number {
+    return this.#backlog;
+  }
+
+  /**
+   * Run `task` after every earlier message was handled; failures are
+   * answered. `cost` counts toward the backlog until `task` settles.
+   */
+  protected enqueue(
+    task: () => Promise<void>,
+    replyTo?: string,
+    cost = 0,
+  ): void {
+    this.#backlog += cost;
     const run = () => this.#closed ? Promise.resolve() : task();
     this.#chain = this.#chain.then(run).catch((error) =>
       this.#failed(error, replyTo)
-    );
+    ).finally(() => this.#backlog -= cost);
   }
 
   #failed(error: unknown, replyTo?: string): void {
