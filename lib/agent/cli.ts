@@ -49,8 +49,12 @@ Flags:
                           The prompt is appended as one argument, no shell.
   --grace-ms MS           interrupt grace: SIGINT, then SIGTERM and SIGKILL
                           after MS each (default: ${DEFAULT_GRACE_MS})
-  --max-buffer-bytes N    unacknowledged output kept for resend; the oldest
-                          is dropped beyond it (default: ${DEFAULT_MAX_BUFFER_BYTES}, 64 MiB)
+  --max-buffer-bytes N    most unacknowledged output held: the output window
+                          is the smaller of N and the server's (4 MiB by
+                          default); while it is full the agent stops reading
+                          the command's output, so the command waits as on a
+                          slow terminal; nothing is dropped
+                          (default: ${DEFAULT_MAX_BUFFER_BYTES}, 64 MiB)
   --pty                   run each command in a pseudo-terminal: programs see
                           a TTY (colors, progress bars), stdout and stderr
                           arrive merged as one "pty" stream; nothing is typed

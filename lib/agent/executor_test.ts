@@ -7,6 +7,7 @@ import {
 } from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
+import { blockedOnPipe, isGroupAlive } from "./test_procs.ts";
 
 const command = (id: string, text: string): CommandInfo => ({
   id,
@@ -30,6 +31,7 @@ function setup(
 ) {
   const sent: { type: string; payload: Record<string, unknown> }[] = [];
   let connected = true;
+  const logger = createMemoryLogger();
   const executor = new Executor({
     type,
     cwd: Deno.cwd(),
@@ -37,7 +39,7 @@ function setup(
     maxBufferBytes,
     templates,
     pty,
-    logger: createMemoryLogger(),
+    logger,
     send: <K extends keyof ExecutorPayloads>(
       type: K,
       payload: ExecutorPayloads[K],
@@ -51,7 +53,12 @@ function setup(
       return JSON.stringify(payload).length;
     },
   });
-  return { executor, sent, setConnected: (v: boolean) => connected = v };
+  return {
+    executor,
+    sent,
+    logger,
+    setConnected: (v: boolean) => connected = v,
+  };
 }
 
 Deno.test("Executor reports a missing binary as failed with exit code 127", async () => {
@@ -199,4 +206,71 @@ Deno.test("Executor in PTY mode reports a missing binary on the pty stream", asy
     stream: "pty",
     data: 'flightdeck-agent: Command "flightdeck-no-such-bin" not found\r\n',
   });
+});
+
+/** Poll `check` every 10 ms until true; fail after `ms`. */
+async function until(check: () => boolean, what: string, ms = 20_000) {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("Executor flow control: reading pauses at the window, the program blocks on its pipe, acks resume it, nothing is dropped", async () => {
+  const window = 64 * 1024;
+  const { executor, sent, logger } = setup({}, "shell", undefined, window);
+  assert.equal(executor.windowBytes, window);
+  executor.execute(command("c1", "seq 1 100000"));
+  await until(() => logger.lines.some((l) => l.includes("(pid ")), "start");
+  const pid = Number(/\(pid (\d+)\)/.exec(logger.lines.join("\n"))![1]);
+  const outputs = () => sent.filter((m) => m.type === "terminal:output");
+  const completed = () => sent.some((m) => m.type === "command:completed");
+  let ackedSeq = 0;
+  let blocked = 0;
+  while (!completed()) {
+    // The agent is paused (the outbox holds the window) and the program
+    // waits on its full pipe, or has written everything and exited.
+    await until(
+      () =>
+        completed() ||
+        (executor.heldBytes >= window &&
+          (blockedOnPipe(pid) || !isGroupAlive(pid))),
+      "paused with the program blocked",
+    );
+    if (completed()) break;
+    if (blockedOnPipe(pid)) blocked++;
+    // Held: the window plus at most one read of the pipe (64 KiB).
+    assert.ok(executor.heldBytes < window + 64 * 1024, `${executor.heldBytes}`);
+    // In flight: under the window plus one frame.
+    const inFlight = outputs().filter((m) => Number(m.payload.seq) > ackedSeq)
+      .reduce((sum, m) => sum + JSON.stringify(m.payload).length, 0);
+    assert.ok(inFlight < window + 17 * 1024, `${inFlight} in flight`);
+    ackedSeq = Number(outputs().at(-1)!.payload.seq);
+    executor.ack("c1", ackedSeq);
+  }
+  assert.ok(blocked >= 3, `the program blocked ${blocked} times`);
+  // The tail goes out as acks free room; then the completion, last.
+  while (sent.at(-1)!.type !== "command:completed") {
+    ackedSeq = Number(outputs().at(-1)!.payload.seq);
+    executor.ack("c1", ackedSeq);
+  }
+  await executor.idle();
+  const chunks = outputs();
+  assert.deepEqual(
+    chunks.map((m) => m.payload.seq),
+    chunks.map((_, i) => i + 1),
+  );
+  const expected = Array.from({ length: 100000 }, (_, i) => `${i + 1}\n`)
+    .join("");
+  assert.equal(chunks.map((m) => m.payload.data).join(""), expected);
+  assert.deepEqual(sent.at(-1)!.payload, {
+    commandId: "c1",
+    exitCode: 0,
+    status: "completed",
+    lastSeq: chunks.length,
+  });
+  executor.ack("c1", chunks.length, true);
+  assert.equal(executor.heldBytes, 0);
+  assert.deepEqual(executor.running(), []);
 });

@@ -143,6 +143,9 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
     reader: ReadableStreamDefaultReader<Uint8Array>,
     stream: PipeStream,
   ) => {
+    // Start on a later microtask: a pause() right after start applies
+    // before the first read.
+    await Promise.resolve();
     try {
       for (;;) {
         // While paused nothing reads the pipe: the program blocks on it.
