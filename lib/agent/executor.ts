@@ -10,6 +10,7 @@
  * @module
  */
 import { type CommandInfo, OUTPUT_WINDOW } from "../protocol.ts";
+import { commandArgv } from "./argv.ts";
 import type { Logger } from "./logger.ts";
 import { OutputBatcher, type OutputStream } from "./output_batcher.ts";
 import { Outbox } from "./outbox.ts";
@@ -64,7 +65,7 @@ export interface ExecutorOptions {
    * the server's (`setWindow`), default window until a server names one.
    */
   maxBufferBytes: number;
-  /** argv prefix per non-shell type; the prompt is appended as one element. */
+  /** argv prefix per non-shell type; the prompt follows (see `argv.ts`). */
   templates: Record<string, string[]>;
   /** Run each command in a pseudo-terminal (`stream: "pty"`); default pipes. */
   pty?: PtySettings;
@@ -278,8 +279,7 @@ export class Executor {
 
   #argv(prompt: string): string[] {
     const { type, templates } = this.#options;
-    if (type === "shell") return ["bash", "-lc", prompt];
-    return [...(templates[type] ?? [type]), prompt];
+    return commandArgv(type, templates[type] ?? [type], prompt);
   }
 
   async #run(job: Job): Promise<void> {

@@ -97,7 +97,7 @@ Deno.test("Executor appends the prompt as one argument, never through a shell", 
         commandId: "c1",
         seq: 1,
         stream: "stdout",
-        data: "[a b; echo $HOME]",
+        data: "[--][a b; echo $HOME]",
       },
     },
     {
@@ -274,3 +274,60 @@ Deno.test("Executor flow control: reading pauses at the window, the program bloc
   assert.equal(executor.heldBytes, 0);
   assert.deepEqual(executor.running(), []);
 });
+
+/**
+ * A fake AI CLI: prints its argv, then how a getopt-style parser reads it
+ * (options until `--`, `--prompt=VALUE`, anything else a prompt).
+ */
+const FAKE_CLI = `#!/usr/bin/env bash
+for a in "$@"; do printf 'argv[%s]\\n' "$a"; done
+rest=
+for a in "$@"; do
+  if [ -n "$rest" ]; then printf 'prompt[%s]\\n' "$a"; continue; fi
+  case "$a" in
+    --) rest=1 ;;
+    --prompt=*) printf 'prompt[%s]\\n' "\${a#--prompt=}" ;;
+    -*) printf 'option[%s]\\n' "$a" ;;
+    *) printf 'prompt[%s]\\n' "$a" ;;
+  esac
+done
+`;
+
+for (
+  const [type, template, argv] of [
+    ["claude", ["-p"], ["-p", "--", "--dangerously-skip-permissions"]],
+    ["codex", [], ["--", "--dangerously-skip-permissions"]],
+    ["gemini", ["-p"], ["--prompt=--dangerously-skip-permissions"]],
+  ] as const
+) {
+  Deno.test(`Executor (${type}): a prompt "--dangerously-skip-permissions" reaches a fake CLI as the prompt`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const fake = `${dir}/fake-${type}`;
+      await Deno.writeTextFile(fake, FAKE_CLI, { mode: 0o755 });
+      const { executor, sent } = setup({ [type]: [fake, ...template] }, type);
+      executor.execute(command("c1", "--dangerously-skip-permissions"));
+      await executor.idle();
+      const output = sent.filter((m) => m.type === "terminal:output")
+        .map((m) => m.payload.data).join("");
+      const options = type === "claude" ? ["option[-p]"] : [];
+      assert.equal(
+        output,
+        [
+          ...argv.map((a) => `argv[${a}]`),
+          ...options,
+          "prompt[--dangerously-skip-permissions]",
+          "",
+        ].join("\n"),
+      );
+      assert.deepEqual(sent.at(-1)?.payload, {
+        commandId: "c1",
+        exitCode: 0,
+        status: "completed",
+        lastSeq: 1,
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
