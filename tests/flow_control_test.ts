@@ -130,3 +130,27 @@ Deno.test("flow control: an agent that ignores the window gets RATE_LIMIT and 44
     await dashboard.close();
   }
 });
+
+Deno.test("flow control: output refused for good (no such command) is answered and acknowledged, freeing the window", async () => {
+  await using server = await startTestServer();
+  await using agent = await RawAgent.connect(server, "w-4");
+  agent.send("terminal:output", {
+    commandId: "nope",
+    seq: 7,
+    stream: "stdout",
+    data: "lost",
+  }, "m1");
+  const ackMessage = await agent.waitFor((m) => m.type === "terminal:ack");
+  assert.deepEqual(ackMessage.payload, { commandId: "nope", seq: 7 });
+  assert.deepEqual(rawOf(agent.client, "error").map((m) => m.payload), [{
+    code: "NOT_FOUND",
+    message: 'Command "nope" is not running on agent "w-4"',
+    recoverable: true,
+    replyTo: "m1",
+  }]);
+  const stored = [];
+  for await (const chunk of server.services.commands.readOutput("nope", 0)) {
+    stored.push(chunk);
+  }
+  assert.deepEqual(stored, []);
+});
