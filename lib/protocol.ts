@@ -278,7 +278,7 @@ export const ServerToAgentPayloads = {
   "connection:ack": ConnectionAckPayload.extend({
     agentId: id,
     /** UTF-8 bytes of `terminal:output` frames the agent may leave unacknowledged. */
-    outputWindowBytes: z.number().int().min(OUTPUT_WINDOW.minBytes).optional(),
+    outputWindowBytes: z.number().int().positive().optional(),
   }),
   "command:execute": z.object({ command: CommandInfoSchema }),
   "terminal:ack": z.object({
