@@ -240,8 +240,12 @@ Deno.test("Executor flow control: reading pauses at the window, the program bloc
     );
     if (completed()) break;
     if (blockedOnPipe(pid)) blocked++;
-    // Held: the window plus at most one read of the pipe (64 KiB).
-    assert.ok(executor.heldBytes < window + 64 * 1024, `${executor.heldBytes}`);
+    // Held: the window, plus the rest of the read that filled it (one pipe
+    // buffer, 64 KiB), plus what the batcher flushes after (16 KiB).
+    assert.ok(
+      executor.heldBytes < window + 80 * 1024,
+      `${executor.heldBytes} bytes held`,
+    );
     // In flight: under the window plus one frame.
     const inFlight = outputs().filter((m) => Number(m.payload.seq) > ackedSeq)
       .reduce((sum, m) => sum + JSON.stringify(m.payload).length, 0);

@@ -26,6 +26,12 @@ interface Entry {
   sentBytes: number;
 }
 
+/** One command's chunks; the first `sent` were sent (sending is in order). */
+interface Queue {
+  entries: Entry[];
+  sent: number;
+}
+
 /**
  * Unacknowledged chunks of every command, oldest first.
  *
@@ -42,7 +48,7 @@ export class Outbox {
   #bytes = 0;
   #inFlight = 0;
   // Map keeps insertion order: commands are added in the order they ran.
-  #byCommand = new Map<string, Entry[]>();
+  #byCommand = new Map<string, Queue>();
 
   /** @throws {RangeError} When `windowBytes` is not a positive number. */
   constructor(windowBytes: number) {
@@ -84,9 +90,11 @@ export class Outbox {
   /** Keep `chunk` until it is acked; it is sent by {@link sendUnsent}. */
   add(chunk: OutboxChunk): void {
     const bytes = byteLength(chunk.data);
-    let entries = this.#byCommand.get(chunk.commandId);
-    if (!entries) this.#byCommand.set(chunk.commandId, entries = []);
-    entries.push({ chunk, bytes, sentBytes: 0 });
+    let queue = this.#byCommand.get(chunk.commandId);
+    if (!queue) {
+      this.#byCommand.set(chunk.commandId, queue = { entries: [], sent: 0 });
+    }
+    queue.entries.push({ chunk, bytes, sentBytes: 0 });
     this.#bytes += bytes;
   }
 
@@ -96,36 +104,43 @@ export class Outbox {
    * (false: the window is full or `send` failed).
    */
   sendUnsent(commandId: string, send: SendChunk): boolean {
-    for (const entry of this.#byCommand.get(commandId) ?? []) {
-      if (entry.sentBytes > 0) continue;
+    const queue = this.#byCommand.get(commandId);
+    if (!queue) return true;
+    while (queue.sent < queue.entries.length) {
       if (this.#inFlight >= this.#window) return false;
+      const entry = queue.entries[queue.sent];
       const size = send(entry.chunk);
       if (size <= 0) return false;
       entry.sentBytes = size;
       this.#inFlight += size;
+      queue.sent++;
     }
     return true;
   }
 
   /** The connection changed: nothing is in flight, everything is unsent. */
   resetSent(): void {
-    for (const entries of this.#byCommand.values()) {
-      for (const entry of entries) entry.sentBytes = 0;
+    for (const queue of this.#byCommand.values()) {
+      for (let i = 0; i < queue.sent; i++) queue.entries[i].sentBytes = 0;
+      queue.sent = 0;
     }
     this.#inFlight = 0;
   }
 
   /** Free the chunks of `commandId` with `seq <= upToSeq`; returns how many. */
   ack(commandId: string, upToSeq: number): number {
-    const entries = this.#byCommand.get(commandId);
-    if (!entries) return 0;
+    const queue = this.#byCommand.get(commandId);
+    if (!queue) return 0;
+    const { entries } = queue;
     let freed = 0;
-    while (entries.length > 0 && entries[0].chunk.seq <= upToSeq) {
-      const entry = entries.shift()!;
+    while (freed < entries.length && entries[freed].chunk.seq <= upToSeq) {
+      const entry = entries[freed++];
       this.#bytes -= entry.bytes;
       this.#inFlight -= entry.sentBytes;
-      freed++;
     }
+    entries.splice(0, freed);
+    // Sent chunks are a prefix: what was freed beyond it was never sent.
+    queue.sent = Math.max(0, queue.sent - freed);
     if (entries.length === 0) this.#byCommand.delete(commandId);
     return freed;
   }
@@ -137,9 +152,9 @@ export class Outbox {
 
   /** Chunks not yet acked, oldest first (all commands, or one). */
   unacked(commandId?: string): OutboxChunk[] {
-    const lists = commandId === undefined
+    const queues = commandId === undefined
       ? [...this.#byCommand.values()]
-      : [this.#byCommand.get(commandId) ?? []];
-    return lists.flatMap((entries) => entries.map((e) => e.chunk));
+      : [this.#byCommand.get(commandId) ?? { entries: [], sent: 0 }];
+    return queues.flatMap((queue) => queue.entries.map((e) => e.chunk));
   }
 }

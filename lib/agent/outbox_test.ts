@@ -99,3 +99,17 @@ Deno.test("Outbox.forget() drops a command's chunks", () => {
   assert.equal(outbox.bytes, 0);
   assert.equal(outbox.inFlightBytes, 0);
 });
+
+Deno.test("Outbox.ack() of chunks never sent (acked after a reconnect) keeps the rest in order", () => {
+  const outbox = new Outbox(100);
+  const { sent, send } = recorder();
+  for (let seq = 1; seq <= 4; seq++) outbox.add(chunk("c1", seq, "ab"));
+  outbox.sendUnsent("c1", send);
+  outbox.resetSent();
+  // The server had stored up to 3: the agent resends only seq 4.
+  assert.equal(outbox.ack("c1", 3), 3);
+  assert.equal(outbox.inFlightBytes, 0);
+  assert.equal(outbox.sendUnsent("c1", send), true);
+  assert.deepEqual(sent, ["c1:1", "c1:2", "c1:3", "c1:4", "c1:4"]);
+  assert.equal(outbox.inFlightBytes, 2);
+});
