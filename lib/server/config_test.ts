@@ -132,3 +132,23 @@ Deno.test("ENV_VARS lists every variable loadConfig() reads", () => {
   assert.ok(ENV_VARS.includes("FLIGHTDECK_DATA"));
   assert.ok(ENV_VARS.includes("FLIGHTDECK_ALLOWED_ORIGINS"));
 });
+
+Deno.test("loadConfig() reads the agent output window and the test-only append delay", () => {
+  const config = loadConfig(
+    {},
+    envOf({
+      FLIGHTDECK_AGENT_WINDOW_BYTES: "1048576",
+      FLIGHTDECK_TEST_APPEND_DELAY_MS: "5",
+    }),
+  );
+  assert.equal(config.agentOutputWindowBytes, 1024 * 1024);
+  assert.equal(config.testAppendDelayMs, 5);
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_AGENT_WINDOW_BYTES: "1000" })),
+    (error) =>
+      error instanceof TypeError &&
+      error.message.startsWith(
+        'Invalid configuration "FLIGHTDECK_AGENT_WINDOW_BYTES"',
+      ),
+  );
+});
