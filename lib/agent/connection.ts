@@ -241,10 +241,11 @@ export function startAgent(options: AgentOptions): AgentHandle {
           `connected to ${options.serverUrl} as ${name} ` +
             `(id ${message.payload.agentId})`,
         );
-        executor.setWindow(
+        // Resend before anything else goes out on this connection: chunks
+        // sent on the old one may be lost, and order must hold.
+        executor.resend(
           message.payload.outputWindowBytes ?? OUTPUT_WINDOW.defaultBytes,
         );
-        executor.resend();
         break;
       case "command:execute":
         executor.execute(message.payload.command);

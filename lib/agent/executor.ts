@@ -113,19 +113,6 @@ export class Executor {
     return this.#outbox.bytes;
   }
 
-  /**
-   * Use the server's window (`connection:ack.outputWindowBytes`), capped by
-   * `maxBufferBytes`.
-   */
-  setWindow(serverBytes: number): void {
-    this.#outbox.windowBytes = Math.min(
-      serverBytes,
-      this.#options.maxBufferBytes,
-    );
-    this.#flush();
-    this.#applyFlow();
-  }
-
   /** Commands running or not fully acked, for `agent:connect.running`. */
   running(): { commandId: string; lastSeq: number }[] {
     return [...this.#jobs.values()]
@@ -208,13 +195,22 @@ export class Executor {
   }
 
   /**
-   * Send again everything unacknowledged, in order, within the window
-   * (after a reconnect: nothing sent before counts as in flight).
+   * A new connection is acknowledged: use its window (the server's
+   * `connection:ack.outputWindowBytes`, capped by `maxBufferBytes`; the
+   * current one when absent), count nothing sent before as in flight, and
+   * send again everything unacknowledged, in order, within the window.
    */
-  resend(): void {
+  resend(serverWindowBytes?: number): void {
+    if (serverWindowBytes !== undefined) {
+      this.#outbox.windowBytes = Math.min(
+        serverWindowBytes,
+        this.#options.maxBufferBytes,
+      );
+    }
     this.#outbox.resetSent();
     for (const job of this.#jobs.values()) job.completionSent = false;
     this.#flush();
+    this.#applyFlow();
   }
 
   /**

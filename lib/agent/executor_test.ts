@@ -335,3 +335,29 @@ for (
     }
   });
 }
+
+Deno.test("Executor.resend(window) after a reconnect sends every unacked chunk in order, then the completion", async () => {
+  const { executor, sent, setConnected } = setup({}, "shell");
+  // 16 394 bytes: chunks of 16 384 and 10. The first frame fills a window of
+  // 16 400 bytes, while the data held stays under it (reading goes on).
+  executor.resend(16_400);
+  executor.execute(command("c1", "head -c 16394 /dev/zero | tr '\\0' a"));
+  await executor.idle();
+  const types = () => sent.map((m) => `${m.type}:${m.payload.seq ?? ""}`);
+  assert.deepEqual(types(), ["command:started:", "terminal:output:1"]);
+  // The connection drops with chunk 1 unacknowledged; a new one is acked.
+  setConnected(false);
+  setConnected(true);
+  sent.length = 0;
+  executor.resend(1024 * 1024);
+  assert.deepEqual(types(), [
+    "terminal:output:1",
+    "terminal:output:2",
+    "command:completed:",
+  ]);
+  assert.equal(
+    sent.filter((m) => m.type === "terminal:output")
+      .map((m) => m.payload.data).join(""),
+    "a".repeat(16394),
+  );
+});
