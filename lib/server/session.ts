@@ -203,17 +203,13 @@ export abstract class Session<M extends { type: string; id?: string }> {
       const text = `Over ${maxBacklog} bytes received and not yet handled`;
       if (reply) this.sendError("RATE_LIMIT", text, message.id);
       this.peer.close(CLOSE_CODES.RATE_LIMITED.code, "Backlog over its limit");
-      // Drop what is queued now rather than when the close is reported.
+      // Act now, not when the close is reported: the messages still queued
+      // are skipped once the one in progress is done, never handled.
       this.closed();
       return { ok: false, code: "RATE_LIMIT", message: text };
     }
     this.enqueue(() => this.handle(message), message.id, data.length);
     return null;
-  }
-
-  /** Frame bytes received and not yet handled (see `maxBacklogBytes`). */
-  get backlogBytes(): number {
-    return this.#backlog;
   }
 
   /**
