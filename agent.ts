@@ -22,6 +22,9 @@ export async function main(args: string[]): Promise<number> {
     );
     return EXIT_CODES.USAGE;
   }
+  for (const warning of cli.warnings) {
+    console.error(`flightdeck-agent: ${warning}`);
+  }
   const options = { ...cli.options };
   if (cli.pty) {
     // Fail here, before connecting, rather than in the middle of a command.

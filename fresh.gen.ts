@@ -12,11 +12,12 @@ import * as $6 from "./routes/api/events.ts";
 import * as $7 from "./routes/api/health.ts";
 import * as $8 from "./routes/api/messages.ts";
 import * as $9 from "./routes/api/metrics.ts";
-import * as $10 from "./routes/index.tsx";
-import * as $11 from "./routes/login.tsx";
-import * as $12 from "./routes/logout.ts";
-import * as $13 from "./routes/ws/agent.ts";
-import * as $14 from "./routes/ws/dashboard.ts";
+import * as $10 from "./routes/api/session/refresh.ts";
+import * as $11 from "./routes/index.tsx";
+import * as $12 from "./routes/login.tsx";
+import * as $13 from "./routes/logout.ts";
+import * as $14 from "./routes/ws/agent.ts";
+import * as $15 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentList.tsx";
 import * as $$1 from "./islands/CommandBar.tsx";
 import * as $$2 from "./islands/CommandQueue.tsx";
@@ -36,11 +37,12 @@ const manifest = {
     "./routes/api/health.ts": $7,
     "./routes/api/messages.ts": $8,
     "./routes/api/metrics.ts": $9,
-    "./routes/index.tsx": $10,
-    "./routes/login.tsx": $11,
-    "./routes/logout.ts": $12,
-    "./routes/ws/agent.ts": $13,
-    "./routes/ws/dashboard.ts": $14,
+    "./routes/api/session/refresh.ts": $10,
+    "./routes/index.tsx": $11,
+    "./routes/login.tsx": $12,
+    "./routes/logout.ts": $13,
+    "./routes/ws/agent.ts": $14,
+    "./routes/ws/dashboard.ts": $15,
   },
   islands: {
     "./islands/AgentList.tsx": $$0,

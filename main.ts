@@ -51,5 +51,5 @@ console.log(
   `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
 );
 console.log(
-  `Connect an agent: deno task token --role agent --agent-id build-1, then deno task agent --server ${server.url} --token <token> --name build-1`,
+  `Connect an agent: deno task token --role agent --agent-id build-1 --out build-1.token, then deno task agent --server ${server.url} --token-file build-1.token --name build-1`,
 );

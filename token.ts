@@ -1,29 +1,37 @@
 // deno-lint-ignore-file no-console -- CLI entry point: stdout and stderr are its interface
 /**
  * `deno task token --role viewer|operator|admin|agent [--agent-id ID] [--ttl 1h]`
- * prints a token signed with the server secret on its last stdout line.
+ * prints a token signed with the server secret on its last stdout line, or
+ * writes it to a file only its owner can read (`--out FILE`).
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { Auth, parseTtl } from "./lib/server/auth.ts";
+import { Auth, formatTtl, parseTtl } from "./lib/server/auth.ts";
 import { loadConfig } from "./lib/server/config.ts";
 import { loadSecret } from "./lib/server/secret.ts";
 import { RoleSchema } from "./lib/protocol.ts";
 
 const HELP =
-  `Usage: deno task token --role ROLE [--agent-id ID] [--ttl DURATION] [--subject NAME]
+  `Usage: deno task token --role ROLE [--agent-id ID] [--ttl DURATION] [--subject NAME] [--out FILE]
 
 Prints a token signed with the server secret (FLIGHTDECK_SECRET, or the one
-stored in FLIGHTDECK_DATA, default ./data) on the last line of stdout.
+stored in FLIGHTDECK_DATA, default ./data) on the last line of stdout, or
+writes it to FILE with mode 0600 (--out).
 
   --role ROLE       viewer | operator | admin | agent (required)
   --agent-id ID     the agent id the token may register (required for agent)
-  --ttl DURATION    lifetime: 90s, 15m, 1h, 30d (default: 1h; 30d for agents)
+  --ttl DURATION    lifetime: 90s, 15m, 1h, 30d (default: 1h; 30d for agents;
+                    at most FLIGHTDECK_MAX_TOKEN_TTL, default 90d). A
+                    running agent renews its token before it expires.
   --subject NAME    user name shown in the dashboard (default: the role)
+  --out FILE        write the token to FILE (created or replaced, mode 0600;
+                    relative to the folder deno task was started in)
+                    instead of stdout; use it with agent --token-file FILE
   --help            this text
 
 Example:
-  deno task token --role agent --agent-id build-1 --ttl 30d`;
+  deno task token --role agent --agent-id build-1 --out build-1.token
+  deno task agent --token-file build-1.token --name build-1`;
 
 const FlagsSchema = z.object({
   role: RoleSchema,
@@ -34,6 +42,7 @@ const FlagsSchema = z.object({
     .optional(),
   ttl: z.string().optional(),
   subject: z.string().min(1).max(128).optional(),
+  out: z.string().min(1).optional(),
 }).refine((f) => f.role !== "agent" || f["agent-id"], {
   message: "--agent-id is required with --role agent",
   path: ["agent-id"],
@@ -54,6 +63,7 @@ if (import.meta.main) {
         "agent-id": { type: "string" },
         ttl: { type: "string" },
         subject: { type: "string" },
+        out: { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -70,20 +80,65 @@ if (import.meta.main) {
     const issue = flags.error.issues[0];
     fail(`--${issue.path.join(".")}: ${issue.message}`);
   }
-  const { role, ttl, subject } = flags.data;
+  const { role, ttl, subject, out } = flags.data;
   const agentId = flags.data["agent-id"];
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
   let ttlSeconds: number;
   try {
     ttlSeconds = ttl ? parseTtl(ttl) : role === "agent" ? 30 * 86400 : 3600;
   } catch (error) {
     fail(`--ttl: ${error instanceof Error ? error.message : error}`);
   }
-  const config = loadConfig();
-  const auth = new Auth(await loadSecret(config.dataDir, config.secret));
+  if (ttlSeconds > config.maxTokenTtlSeconds) {
+    fail(
+      `--ttl: "${ttl}" is over the maximum of ${
+        formatTtl(config.maxTokenTtlSeconds)
+      } (FLIGHTDECK_MAX_TOKEN_TTL, which the server also enforces)`,
+    );
+  }
+  const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
+    maxTtlSeconds: config.maxTokenTtlSeconds,
+  });
   const token = await auth.sign({ role, agentId, subject, ttlSeconds });
   const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
-  console.error(
-    `Token for ${role}${agentId ? ` ${agentId}` : ""}, expires ${expires}:`,
-  );
-  console.log(token);
+  const who = `${role}${agentId ? ` ${agentId}` : ""}`;
+  if (out) {
+    // `deno task` runs in the project folder; INIT_CWD is where it was typed.
+    const initCwd = Deno.env.get("INIT_CWD");
+    const path = out.startsWith("/") || !initCwd ? out : `${initCwd}/${out}`;
+    await writePrivate(path, token);
+    console.error(`Token for ${who}, expires ${expires}, written to ${path}`);
+  } else {
+    console.error(`Token for ${who}, expires ${expires}:`);
+    console.log(token);
+  }
+}
+
+/** Write `text` to `path` readable by its owner only (0600, also when it existed). */
+async function writePrivate(path: string, text: string): Promise<void> {
+  try {
+    const file = await Deno.open(path, {
+      write: true,
+      create: true,
+      truncate: true,
+      mode: 0o600,
+    });
+    try {
+      if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+      await file.write(new TextEncoder().encode(text + "\n"));
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    fail(
+      `--out: cannot write "${path}": ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
 }

@@ -24,7 +24,9 @@ export default function Header({ user, title, children }: HeaderProps) {
         <span class="user" data-testid="user">
           <span class="user-id">{user.id}</span>
           <span class={`role role-${user.role}`}>{user.role}</span>
-          <a href="/logout">Log out</a>
+          <form method="post" action="/logout" class="logout">
+            <button type="submit" class="link">Log out</button>
+          </form>
         </span>
       )}
     </header>

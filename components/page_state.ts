@@ -1,6 +1,9 @@
 /**
- * The request state pages read (set by the server middleware), typed locally
- * so routes never import lib/server.
+ * The part of the request state (`ctx.state`, set by the server's Fresh
+ * plugin and middleware) that pages and components read, typed structurally
+ * here so that components/ never imports lib/server. The page routes
+ * (routes/index.tsx, routes/agents/[id].tsx) use it too; the other routes
+ * (API, sockets, login) import `AppState` from lib/server/app.ts.
  * @module
  */
 import type { AgentInfo, CommandInfo, Priority } from "../lib/protocol.ts";

@@ -1,7 +1,7 @@
 import { useEffect } from "preact/hooks";
 import AgentCard from "../components/AgentCard.tsx";
 import { getClient } from "../lib/client/client.ts";
-import { seedAgents, stores } from "../lib/client/stores.ts";
+import { isStale, seedAgents, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import type { AgentInfo } from "../lib/protocol.ts";
 
@@ -19,7 +19,11 @@ export interface AgentListProps {
 
 const ORDER = { busy: 0, online: 1, offline: 2 } as const;
 
-/** Every agent with its live status; clicking one selects it. */
+/**
+ * Every agent with its live status; clicking one selects it. While the
+ * connection is lost (reconnecting or offline) the statuses are the last
+ * known ones, not live: the list is greyed out and says so.
+ */
 export default function AgentList(props: AgentListProps) {
   const hydrated = useHydrated();
   useEffect(() => {
@@ -35,6 +39,7 @@ export default function AgentList(props: AgentListProps) {
   }, []);
 
   const agents = hydrated ? [...stores.agents.value.values()] : props.agents;
+  const stale = hydrated && isStale(getClient().connection.value.state);
   const selected = hydrated
     ? stores.selectedAgentId.value
     : props.selectedAgentId ?? null;
@@ -52,10 +57,20 @@ export default function AgentList(props: AgentListProps) {
   };
 
   return (
-    <nav class="panel agent-list" aria-label="Agents">
+    <nav
+      class={`panel agent-list${stale ? " stale" : ""}`}
+      aria-label="Agents"
+      data-testid="agent-panel"
+      data-stale={stale ? "true" : "false"}
+    >
       <h2 class="panel-title">
         Agents <span class="count">{agents.length}</span>
       </h2>
+      {stale && (
+        <p class="stale-note" data-testid="agents-stale">
+          Disconnected: last known states, not live.
+        </p>
+      )}
       {sorted.length === 0 && (
         <p class="empty">
           No agents registered. Start one with `deno task agent`.

@@ -16,7 +16,11 @@ const INITIAL: ConnectionInfo = {
 /** How long a server error stays on the status line. */
 const SERVER_ERROR_SHOWN_MS = 30_000;
 
-/** Live connection state: countdown while reconnecting, Reconnect when offline. */
+/**
+ * Live connection state: while reconnecting (the client never gives up on
+ * network trouble) the countdown to the next attempt and "Retry now"; when
+ * stopped for good, "Reconnect" (or "Log in" when signed out).
+ */
 export default function ConnectionStatus() {
   const hydrated = useHydrated();
   const [now, setNow] = useState(() => Date.now());
@@ -48,15 +52,13 @@ export default function ConnectionStatus() {
   }, [info.nextRetryAt]);
 
   let label: string = info.state;
+  const wait = info.state === "reconnecting" && info.nextRetryAt !== null
+    ? Math.max(0, info.nextRetryAt - now)
+    : 0;
   if (info.state === "reconnecting") {
-    const wait = info.nextRetryAt === null
-      ? 0
-      : Math.max(0, info.nextRetryAt - now);
     label = wait > 0
-      ? `reconnecting — retrying in ${
-        Math.ceil(wait / 1000)
-      } s (attempt ${info.attempt})`
-      : `reconnecting (attempt ${info.attempt})`;
+      ? `Reconnecting in ${Math.ceil(wait / 1000)} s…`
+      : "Reconnecting…";
   }
   const fallback = info.transport === "sse" ? " (fallback: SSE)" : "";
   label += fallback;
@@ -80,8 +82,25 @@ export default function ConnectionStatus() {
         {hydrated ? announcement : ""}
       </span>
       <span class="conn-dot" aria-hidden="true" />
-      <span class="conn-label">{label}</span>
+      <span
+        class="conn-label"
+        data-testid="connection-label"
+        title={info.attempt ? `Attempt ${info.attempt}` : undefined}
+      >
+        {label}
+      </span>
       {detail && <span class="conn-error" title={detail}>{detail}</span>}
+      {info.state === "reconnecting" && wait > 0 && (
+        <button
+          type="button"
+          class="button small"
+          data-testid="retry-now-button"
+          disabled={!hydrated}
+          onClick={() => getClient().retryNow()}
+        >
+          Retry now
+        </button>
+      )}
       {info.stopReason === "signed-out"
         ? <a class="button small" href="/login">Log in</a>
         : info.state === "offline" && (

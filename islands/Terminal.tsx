@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { getClient } from "../lib/client/client.ts";
 import type { OutputEvent } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
+import { openLink } from "../lib/client/links.ts";
 import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
   commandFooter,
@@ -86,10 +87,16 @@ export default function Terminal(props: TerminalProps) {
         fontFamily:
           'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace',
         theme: THEME,
+        // OSC 8 hyperlinks from the output: ask with the full URL first.
+        linkHandler: {
+          activate: (_event, text) => openLink(text),
+          allowNonHttpProtocols: false,
+        },
       });
       const fitAddon = new fit.FitAddon();
       term.loadAddon(fitAddon);
-      term.loadAddon(new links.WebLinksAddon());
+      // Plain-text URLs in the output: the same question before opening.
+      term.loadAddon(new links.WebLinksAddon((_event, uri) => openLink(uri)));
       term.open(container.current);
       (globalThis as { __flightdeckTerminal?: unknown }).__flightdeckTerminal =
         term;

@@ -1,6 +1,6 @@
 /**
  * Reconnect backoff shared by the agent and the dashboard client
- * (PROTOCOL.md, "Close codes"): immediately, then 1 s, 2 s, 4 s, 8 s, 16 s,
+ * (docs/protocol.md, "Client behaviour"): immediately, then 1 s, 2 s, 4 s, 8 s, 16 s,
  * capped at 30 s, each ±20 %, reset after a connection stayed up 10 s.
  * Pure: no Deno or DOM APIs, no timers.
  *

@@ -1,9 +1,15 @@
 /**
- * Flightdeck wire protocol, version 1: the executable form of PROTOCOL.md.
+ * Flightdeck wire protocol, version 1: the executable form of
+ * docs/protocol.md (lib/protocol_docs_test.ts keeps the two in step).
  *
  * One zod schema per message, tagged by `type`. Data from the network is
- * parsed with {@link parseDashboardMessage}, {@link parseAgentMessage}, or
- * {@link parseServerMessage} exactly where it enters; nothing is ever cast.
+ * parsed with {@link parseDashboardMessage}, {@link parseAgentMessage},
+ * {@link parseServerMessage} or {@link parseServerToAgentMessage} exactly
+ * where it enters. Callers never cast. This module casts only where zod
+ * cannot express the type: the error code list handed to `z.enum`, reading
+ * `id` from a value that failed the envelope schema (for `replyTo`), and
+ * typing a payload parsed by the schema looked up for its `type` as the
+ * envelope of that type.
  *
  * @module
  */
@@ -22,7 +28,7 @@ export const LIMITS = {
   maxIdChars: 64,
   /** Largest `data` of one `terminal:output` chunk. */
   maxChunkBytes: 512 * 1024,
-  /** Longest free-text field (reasons, log messages). */
+  /** Longest free-text field (reasons, log messages), in UTF-8 bytes. */
   maxTextChars: 4096,
 } as const;
 
@@ -38,7 +44,7 @@ export const OUTPUT_WINDOW = {
   minBytes: 256 * 1024,
 } as const;
 
-/** Error codes with whether the client may carry on (PROTOCOL.md, "Error codes"). */
+/** Error codes with whether the client may carry on (docs/protocol.md, "Error codes"). */
 export const ERROR_CODES = {
   AUTH_FAILED: { recoverable: false },
   FORBIDDEN: { recoverable: true },
@@ -55,7 +61,7 @@ export const ERROR_CODES = {
 /** One of the protocol's error codes. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Close codes and what a client should do on each (PROTOCOL.md, "Close codes"). */
+/** Close codes and what a client should do on each (docs/protocol.md, "Close codes"). */
 export const CLOSE_CODES = {
   NORMAL: { code: 1000, action: "stop" },
   GOING_AWAY: { code: 1001, action: "reconnect" },
@@ -181,7 +187,11 @@ export const DashboardPayloads = {
   "emergency:stop": z.object({ reason: text.optional() }),
   "terminal:resume": z.object({ commandId: id, afterSeq: seq }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
-  "auth:refresh": z.object({ token }),
+  /**
+   * Without `token`: renew this connection's sign-in in place (a browser
+   * session). With `token`: continue with that token of the same user.
+   */
+  "auth:refresh": z.object({ token: token.optional() }),
   "log:forward": z.object({
     level: z.enum(["error", "warn", "info"]),
     message: text,
@@ -202,6 +212,8 @@ const ConnectionAckPayload = z.object({
   heartbeatIntervalMs: z.number().int().positive(),
   user: z.object({ id: z.string(), role: RoleSchema }),
   agentId: id.optional(),
+  /** When the connection's token expires (ms since the epoch): refresh before. */
+  expiresAt: z.number().int().optional(),
 });
 
 /** Server → dashboard payloads. */
@@ -228,7 +240,7 @@ export const ServerToDashboardPayloads = {
     stream: StreamSchema,
     data: z.string(),
   }),
-  /** Addition (docs/protocol.md): output `fromSeq..toSeq` is past retention. */
+  /** Output `fromSeq..toSeq` cannot be delivered (retention, or dropped by the agent). */
   "terminal:gap": z.object({
     agentId: id,
     commandId: id,
@@ -271,6 +283,8 @@ export const AgentPayloads = {
     lastSeq: seq,
   }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+  /** Ask for a fresh token of this agent's sign-in (`auth:refreshed`). */
+  "auth:refresh": z.object({}),
 } as const;
 
 /** Server → agent payloads. */
@@ -279,7 +293,11 @@ export const ServerToAgentPayloads = {
     agentId: id,
     /** UTF-8 bytes of `terminal:output` frames the agent may leave unacknowledged. */
     outputWindowBytes: z.number().int().positive().optional(),
+    /** Set when this connection replaced an open one with the same id. */
+    replaced: z.literal(true).optional(),
   }),
+  /** A fresh token for the agent to keep (in memory) and reconnect with. */
+  "auth:refreshed": z.object({ expiresAt: z.number().int(), token }),
   "command:execute": z.object({ command: CommandInfoSchema }),
   "terminal:ack": z.object({
     commandId: id,

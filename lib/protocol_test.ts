@@ -1,6 +1,7 @@
 /**
- * Contract tests for lib/protocol.ts against /work/shared/PROTOCOL.md and the
- * project's additions in docs/protocol.md.
+ * Contract tests for lib/protocol.ts: the version 1 wire contract the project
+ * started from (its tables are written out below) and docs/protocol.md.
+ * lib/protocol_docs_test.ts checks the document itself against the schemas.
  *
  * Every message type of every payload map has one valid example below; the
  * tables must cover every key of their map, so a new type without an example
@@ -40,7 +41,7 @@ type Json = Record<string, unknown>;
 interface Example<P> {
   /** A valid payload, with optional fields filled in where there are any. */
   payload: P;
-  /** Fields PROTOCOL.md marks as required (no `?`, no default). */
+  /** Fields docs/protocol.md marks as required (no `?`, no default). */
   required: readonly (keyof P & string)[];
   /** Fields the parser fills in when absent. */
   defaults?: Partial<P>;
@@ -102,9 +103,10 @@ const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
     required: ["commandId", "afterSeq"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  // Addition (docs/protocol.md): without a token, renew the sign-in in place.
   "auth:refresh": {
     payload: { token: "eyJhbGciOiJIUzI1NiJ9.e30.sig2" },
-    required: ["token"],
+    required: [],
   },
   "log:forward": {
     payload: {
@@ -125,6 +127,7 @@ const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
       serverVersion: "1.0.0",
       heartbeatIntervalMs: 1500,
       user: { id: "user-1", role: "operator" },
+      expiresAt: T0 + 900_000,
     },
     required: ["connectionId", "serverVersion", "heartbeatIntervalMs", "user"],
   },
@@ -211,6 +214,8 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
     required: ["commandId", "exitCode", "status", "completedAt", "lastSeq"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  // Addition (docs/protocol.md): ask for a fresh token of this sign-in.
+  "auth:refresh": { payload: {}, required: [] },
 };
 
 const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
@@ -221,8 +226,10 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
       heartbeatIntervalMs: 1500,
       user: { id: "agent-1", role: "agent" },
       agentId: "agent-1",
+      expiresAt: T0 + 86_400_000,
+      replaced: true,
     },
-    // PROTOCOL.md: "as above, plus { agentId }".
+    // docs/protocol.md: the agent's ack carries `agentId`.
     required: [
       "connectionId",
       "serverVersion",
@@ -246,6 +253,14 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
     required: ["commandId"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
+  // Addition (docs/protocol.md): the agent keeps the token for reconnects.
+  "auth:refreshed": {
+    payload: {
+      expiresAt: T0 + 86_400_000,
+      token: "eyJhbGciOiJIUzI1NiJ9.e30.fresh",
+    },
+    required: ["expiresAt", "token"],
+  },
   "error": {
     payload: {
       code: "AGENT_OFFLINE",
@@ -261,7 +276,7 @@ interface Direction {
   map: Record<string, unknown>;
   parse: (raw: unknown) => ParseResult<unknown>;
   examples: Record<string, Example<Json>>;
-  /** Message types PROTOCOL.md and docs/protocol.md define, written out. */
+  /** Message types docs/protocol.md defines, written out. */
   types: string[];
 }
 
@@ -314,6 +329,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:output",
       "command:completed",
       "heartbeat",
+      "auth:refresh",
     ],
   },
   {
@@ -330,6 +346,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:ack",
       "command:interrupt",
       "heartbeat",
+      "auth:refreshed",
       "error",
     ],
   },
@@ -883,7 +900,7 @@ Deno.test("envelope() builds a frame the parsers accept", () => {
 });
 
 // ---------------------------------------------------------------------------
-// Error and close codes (PROTOCOL.md tables, written out).
+// Error and close codes (docs/protocol.md tables, written out).
 
 const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   AUTH_FAILED: { recoverable: false },
@@ -910,12 +927,12 @@ const EXPECTED_CLOSE_CODES = {
   SLOW_CONSUMER: { code: 4503, action: "reconnect" },
 };
 
-Deno.test("ERROR_CODES match the PROTOCOL.md table", () => {
+Deno.test("ERROR_CODES match the error code table", () => {
   assert.deepEqual(ERROR_CODES, EXPECTED_ERROR_CODES);
   assert.deepEqual(Object.keys(ERROR_CODES), Object.keys(EXPECTED_ERROR_CODES));
 });
 
-Deno.test("CLOSE_CODES match the PROTOCOL.md table", () => {
+Deno.test("CLOSE_CODES match the close code table", () => {
   assert.deepEqual(CLOSE_CODES, EXPECTED_CLOSE_CODES);
 });
 
@@ -967,5 +984,58 @@ Deno.test("errorPayload takes recoverable from the table and is a valid error", 
     "payload.code",
     "m-1",
     "unknown error code",
+  );
+});
+
+Deno.test("auth:refresh from a dashboard: the token is optional, an empty one is INVALID_MESSAGE", () => {
+  expectOk(
+    parseDashboardMessage,
+    frame("auth:refresh", {}),
+    frame("auth:refresh", {}),
+    "auth:refresh without token",
+  );
+  expectFailure(
+    parseDashboardMessage(JSON.stringify(frame("auth:refresh", { token: "" }))),
+    "INVALID_MESSAGE",
+    "payload.token",
+    "m-1",
+    "auth:refresh with an empty token",
+  );
+});
+
+Deno.test("auth:refresh from an agent has an empty payload; auth:refreshed to an agent needs the token", () => {
+  expectOk(
+    parseAgentMessage,
+    frame("auth:refresh", {}),
+    frame("auth:refresh", {}),
+    "agent auth:refresh",
+  );
+  expectFailure(
+    parseServerToAgentMessage(
+      JSON.stringify(frame("auth:refreshed", { expiresAt: T0 })),
+    ),
+    "INVALID_MESSAGE",
+    "payload.token",
+    "m-1",
+    "agent auth:refreshed without token",
+  );
+});
+
+Deno.test("connection:ack to an agent: replaced is only ever true", () => {
+  const ack = {
+    connectionId: "conn-2",
+    serverVersion: "1.0.0",
+    heartbeatIntervalMs: 1500,
+    user: { id: "agent:agent-1", role: "agent" },
+    agentId: "agent-1",
+  };
+  expectFailure(
+    parseServerToAgentMessage(
+      JSON.stringify(frame("connection:ack", { ...ack, replaced: false })),
+    ),
+    "INVALID_MESSAGE",
+    "payload.replaced",
+    "m-1",
+    "replaced: false",
   );
 });

@@ -20,7 +20,7 @@ export async function handler(req: Request, ctx: FreshContext<AppState>) {
   if (PUBLIC.some((re) => re.test(path))) return ctx.next();
   const token = requestToken(req);
   try {
-    const user = await ctx.state.app.auth.verify(token);
+    const user = await ctx.state.app.sessions.verify(token);
     if (user.role !== "agent") ctx.state.user = user;
   } catch (error) {
     if (!(error instanceof AuthError)) throw error;

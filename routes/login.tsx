@@ -1,79 +1,63 @@
-import type { Handlers, PageProps } from "$fresh/server.ts";
+import type { Handlers, PageProps, RenderOptions } from "$fresh/server.ts";
 import type { AppState } from "../lib/server/app.ts";
-import {
-  AuthError,
-  safeRedirectPath,
-  sessionCookie,
-} from "../lib/server/auth.ts";
+import { safeRedirectPath } from "../lib/server/auth.ts";
+import { signIn, type SignInResult } from "../lib/server/sign_in.ts";
 
 interface LoginData {
   error: string | null;
   next: string;
 }
 
-function signedIn(
-  token: string,
+/** Redirect with the session cookie, or the form again with the error. */
+function answer(
+  result: SignInResult,
   next: string,
-  maxAge: number,
-  secure: boolean,
+  render: (data: LoginData, init: RenderOptions) => Promise<Response>,
 ) {
-  return new Response(null, {
-    status: 303,
-    headers: {
-      location: next,
-      "set-cookie": sessionCookie(token, maxAge, secure),
-    },
+  if (result.ok) {
+    return new Response(null, {
+      status: 303,
+      headers: { location: next, "set-cookie": result.cookie },
+    });
+  }
+  const headers: Record<string, string> = result.retryAfterSeconds
+    ? { "retry-after": String(result.retryAfterSeconds) }
+    : {};
+  return render({ error: result.error, next }, {
+    status: result.status,
+    headers,
   });
 }
 
-/** `/login`: a one-time code from the start-up URL, or a pasted token. */
+/**
+ * `/login`: a one-time code from the start-up URL, or a pasted token. Either
+ * starts a server-side browser session (see lib/server/sign_in.ts); failed
+ * attempts are logged and throttled per client address (429).
+ */
 export const handler: Handlers<LoginData, AppState> = {
   async GET(_req, ctx) {
     const next = safeRedirectPath(ctx.url.searchParams.get("next"));
     const code = ctx.url.searchParams.get("code");
     if (!code) return ctx.render({ error: null, next });
-    const { app } = ctx.state;
-    const role = app.loginCodes.redeem(code);
-    if (!role) {
-      return ctx.render({
-        error:
-          "This sign-in link was already used or has expired. Restart the server for a new one, or paste a token.",
-        next,
-      }, { status: 401 });
-    }
-    const ttl = app.config.sessionTtlSeconds;
-    const token = await app.auth.sign({
-      role,
-      subject: "admin",
-      ttlSeconds: ttl,
-    });
-    return signedIn(token, next, ttl, ctx.url.protocol === "https:");
+    const result = await signIn(
+      ctx.state.app,
+      ctx.remoteAddr.hostname,
+      { code },
+      { secure: ctx.url.protocol === "https:" },
+    );
+    return answer(result, next, (data, init) => ctx.render(data, init));
   },
   async POST(req, ctx) {
     const form = await req.formData().catch(() => null);
     const token = String(form?.get("token") ?? "").trim();
     const next = safeRedirectPath(String(form?.get("next") ?? "/"));
-    try {
-      const user = await ctx.state.app.auth.verify(token);
-      if (user.role === "agent") {
-        return ctx.render({
-          error: "Agent tokens cannot sign in to the dashboard.",
-          next,
-        }, {
-          status: 403,
-        });
-      }
-      const maxAge = Math.max(
-        1,
-        Math.floor((user.expiresAt - Date.now()) / 1000),
-      );
-      return signedIn(token, next, maxAge, ctx.url.protocol === "https:");
-    } catch (error) {
-      if (!(error instanceof AuthError)) throw error;
-      return ctx.render({ error: `Sign-in failed: ${error.message}.`, next }, {
-        status: 401,
-      });
-    }
+    const result = await signIn(
+      ctx.state.app,
+      ctx.remoteAddr.hostname,
+      { token },
+      { secure: ctx.url.protocol === "https:" },
+    );
+    return answer(result, next, (data, init) => ctx.render(data, init));
   },
 };
 

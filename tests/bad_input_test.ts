@@ -1,15 +1,16 @@
 /**
  * Bad input on both sockets: each gets the promised `error` or close code,
  * the socket stays usable where promised, and nothing else changes
- * (PROTOCOL.md, "Envelope", "Error codes", "Close codes").
+ * (docs/protocol.md, "Envelope", "Error codes", "Close codes").
  */
 import assert from "node:assert/strict";
 import { envelope } from "../lib/protocol.ts";
 import {
+  broadcastBarrier,
+  echoBarrier,
   RawAgent,
   type RawMessage,
   rawOf,
-  sleep,
   startTestServer,
   TestClient,
   type TestServer,
@@ -193,9 +194,15 @@ Deno.test("bad input (dashboard): each invalid message gets its error, the socke
     );
     assert.equal(atLimit.code, "AGENT_OFFLINE");
 
-    await sleep(200);
+    // Every answer came: whatever the bad input broadcast has reached the
+    // observer before the barrier's marker, and the agent before its echo.
+    const marker = await broadcastBarrier(server, observer);
+    await echoBarrier(agent.client);
     // Nothing reached the observer, the agent got nothing, the list is unchanged.
-    const observed = (observer.raw as RawMessage[]).slice(observerStart);
+    const observed = (observer.raw as RawMessage[]).slice(
+      observerStart,
+      marker,
+    );
     assert.deepEqual(observed.map((m) => m.type), []);
     assert.equal(agent.raw.some((m) => m.type === "command:execute"), false);
     assert.deepEqual(await agentList(server), listBefore);
@@ -224,8 +231,8 @@ Deno.test("bad input (dashboard): a frame over 1 MiB closes the socket with 1009
     const closed = await dash.waitClosed(5000);
     assert.equal(closed.code, 1009);
     assert.equal(rawOf(dash, "error").length, 0);
-    await sleep(100);
-    assert.deepEqual(observer.raw.slice(start), []);
+    const marker = await broadcastBarrier(server, observer);
+    assert.deepEqual(observer.raw.slice(start, marker), []);
     await assertAlive(observer, 1);
   } finally {
     await observer.close();
@@ -246,7 +253,7 @@ Deno.test("bad input (agent): a bad token in agent:connect → AUTH_FAILED, 4401
     assert.equal(errors[0].payload.code, "AUTH_FAILED");
     assert.equal(errors[0].payload.recoverable, false);
     assert.equal(agent.raw.some((m) => m.type === "connection:ack"), false);
-    await sleep(100);
+    await broadcastBarrier(server, observer);
     assert.deepEqual(observer.of("agent:status"), []);
     assert.deepEqual(await agentList(server), []);
   } finally {
@@ -293,7 +300,7 @@ Deno.test("bad input (agent): a token for agent A registering B → FORBIDDEN, 4
       assert.equal(errors[0].payload.code, "FORBIDDEN");
       assert.equal(raw.raw.some((m) => m.type === "connection:ack"), false);
     }
-    await sleep(100);
+    await broadcastBarrier(server, observer);
     assert.deepEqual(observer.of("agent:status"), []);
     assert.deepEqual(await agentList(server), []);
   } finally {
@@ -372,8 +379,8 @@ Deno.test("bad input (agent): output or completion for an unknown command → NO
       assert.equal(error.replyTo, c.replyTo);
       assert.equal(agent.client.closed, null);
     }
-    await sleep(200);
-    const observed = (observer.raw as RawMessage[]).slice(start);
+    const marker = await broadcastBarrier(server, observer);
+    const observed = (observer.raw as RawMessage[]).slice(start, marker);
     assert.deepEqual(observed.map((m) => m.type), []);
     assert.deepEqual(server.services.commands.queueOf("nf-1"), []);
     // The server still serves: a new dashboard sees the agent online.

@@ -1,12 +1,13 @@
 /**
  * Command life cycle with real agent processes: statuses and queue updates,
  * exact output, priorities, refusals, interrupts, emergency stop, retried
- * requests, replay from KV and large output (PROTOCOL.md, "Dashboard → server",
+ * requests, replay from KV and large output (docs/protocol.md, "Dashboard → server",
  * "Status rules").
  */
 import assert from "node:assert/strict";
 import {
   AgentProcess,
+  broadcastBarrier,
   outputOf,
   processAlive,
   queueCommand,
@@ -298,7 +299,7 @@ Deno.test("commands: unknown agent → AGENT_OFFLINE, nothing queued", async () 
       recoverable: true,
       replyTo: "off-1",
     });
-    await sleep(200);
+    await broadcastBarrier(server, dash);
     assert.deepEqual(dash.of("command:status"), []);
     assert.deepEqual(dash.of("command:queue"), []);
     assert.deepEqual(
@@ -337,7 +338,7 @@ Deno.test("commands: QUEUE_FULL at maxQueuePerAgent", async () => {
     assert.equal(reply.payload.code, "QUEUE_FULL");
     assert.equal(reply.payload.recoverable, true);
     assert.equal(reply.payload.replyTo, "full-req");
-    await sleep(200);
+    await broadcastBarrier(server, dash);
     assert.equal(dash.of("command:status").length, statusCount);
     assert.equal(dash.of("command:queue").length, queueCount);
     assert.deepEqual(server.services.commands.queueOf("full-1"), [
@@ -354,20 +355,18 @@ Deno.test("commands: interrupting a running command kills its process group", as
   await using server = await startTestServer();
   await using s = await setup(server, "int-1");
   const { dash } = s;
-  const dir = await Deno.makeTempDir({ prefix: "flightdeck-int-" });
-  try {
-    const pidFile = `${dir}/pid`;
+  {
     const id = await queueCommand(dash, {
       agentId: "int-1",
-      command: `bash -c 'sleep 300 & echo $! > ${pidFile}; wait'`,
+      command: `bash -c 'sleep 300 & echo "pid=$!"; wait'`,
     });
     await waitStatus(dash, id, "running");
-    let pid = 0;
-    const deadline = Date.now() + 5000;
-    while (!pid && Date.now() < deadline) {
-      pid = Number(await Deno.readTextFile(pidFile).catch(() => "0")) || 0;
-      if (!pid) await sleep(20);
-    }
+    // The background sleep's pid, as the command printed it.
+    const pid = Number(
+      await dash.until(() => /pid=(\d+)\n/.exec(outputOf(dash, id).text)?.[1], {
+        what: "the background sleep's pid",
+      }),
+    );
     assert.ok(pid > 0, "the background sleep did not start");
     assert.ok(processAlive(pid));
     const started = Date.now();
@@ -390,8 +389,6 @@ Deno.test("commands: interrupting a running command kills its process group", as
     assert.equal(processAlive(pid), false, `pid ${pid} survived`);
     // The agent is free again.
     await waitAgentStatus(dash, "int-1", "online", 3000);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -429,7 +426,7 @@ Deno.test("commands: interrupting a queued command removes it without running", 
     [],
   );
   await waitFinal(dash, busy);
-  await sleep(300);
+  await broadcastBarrier(server, dash);
   // The requester's copy of "queued" carries its request id; the interrupt
   // is broadcast, then answered to the interrupter.
   assert.deepEqual(
@@ -472,7 +469,7 @@ Deno.test("commands: emergency:stop by admin interrupts running and empties queu
       { from: denied },
     );
     assert.equal(error.type === "error" && error.payload.code, "FORBIDDEN");
-    await sleep(200);
+    await broadcastBarrier(server, admin);
     for (const id of [...running, ...queued]) {
       assert.equal(
         statusesOf(admin, id).some((st) => st.command.status === "interrupted"),
@@ -535,7 +532,7 @@ Deno.test("commands: a retried command:request with the same id returns the orig
     if (again.type !== "command:status") return;
     assert.equal(again.payload.command.id, id);
     assert.equal(again.payload.command.status, "completed");
-    await sleep(300);
+    await broadcastBarrier(server, dash);
     const ids = new Set(dash.of("command:status").map((st) => st.command.id));
     assert.deepEqual([...ids], [id]);
     assert.equal(await Deno.readTextFile(`${dir}/log`), "run\n");
@@ -623,10 +620,8 @@ Deno.test("commands: timeoutMs ends a command with status timeout", async () => 
   ]);
 });
 
-// BUG (reported): an operator interrupt with reason "timeout" ends as
-// `timeout` because the agent derives the status from the reason text and the
-// server passes "timeout" through. Un-ignore once commands.ts maps statuses by
-// its own `timedOut` flag.
+// The agent derives its status from the reason text; the server maps it by
+// its own timer (commands.ts `timedOut`), so the word alone changes nothing.
 Deno.test({
   name:
     "commands: an operator interrupt whose reason is the word timeout still ends interrupted",

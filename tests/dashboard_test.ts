@@ -1,15 +1,15 @@
 /**
  * Dashboard socket: handshake, agent list and status, heartbeat, roles,
- * authentication failures and upgrade refusals (PROTOCOL.md, "Transport",
+ * authentication failures and upgrade refusals (docs/protocol.md, "Transport",
  * "Authentication", "Server → dashboard").
  */
 import assert from "node:assert/strict";
 import {
   AgentProcess,
   anonymousDashboard,
+  broadcastBarrier,
   rawOf,
   requestCommand,
-  sleep,
   startTestServer,
   TestClient,
   type TestServer,
@@ -95,6 +95,7 @@ Deno.test("dashboard: connection:ack has exactly the promised fields, then agent
     assert.equal(typeof ack.timestamp, "number");
     assert.deepEqual(Object.keys(ack.payload).sort(), [
       "connectionId",
+      "expiresAt",
       "heartbeatIntervalMs",
       "serverVersion",
       "user",
@@ -104,6 +105,8 @@ Deno.test("dashboard: connection:ack has exactly the promised fields, then agent
     assert.equal(ack.payload.serverVersion, "1.0.0");
     assert.equal(ack.payload.heartbeatIntervalMs, 1500);
     assert.deepEqual(ack.payload.user, { id: "operator", role: "operator" });
+    const claims = JSON.parse(atob(token.split(".")[1]));
+    assert.equal(ack.payload.expiresAt, claims.exp * 1000);
     assert.equal(list.type, "agent:list");
     assert.deepEqual(list.payload, { agents: [] });
   } finally {
@@ -204,8 +207,8 @@ Deno.test("dashboard: viewer gets FORBIDDEN for command:request and nothing is q
     if (reply.type !== "error") return;
     assert.equal(reply.payload.code, "FORBIDDEN");
     assert.equal(reply.payload.recoverable, true);
-    await sleep(300);
     for (const client of [watcher, viewer]) {
+      await broadcastBarrier(server, client);
       assert.deepEqual(client.of("command:status"), []);
       assert.deepEqual(client.of("command:queue"), []);
     }

@@ -1,13 +1,14 @@
 /**
  * Fan-out to several dashboards, agent loss and agent replacement
- * (PROTOCOL.md, "Server → dashboard", "Agent ↔ server", close 4409).
+ * (docs/protocol.md, "Server → dashboard", "Agent → server", close 4409).
  */
 import assert from "node:assert/strict";
 import {
   AgentProcess,
+  broadcastBarrier,
+  echoBarrier,
   queueCommand,
   RawAgent,
-  sleep,
   startTestServer,
   statusesOf,
   TestClient,
@@ -104,15 +105,6 @@ Deno.test("fanout: an agent reconnecting with the same id replaces the old socke
     second = await RawAgent.connect(server, "twin-1", { name: "second" });
     const closed = await first.client.waitClosed(3000);
     assert.equal(closed.code, 4409);
-    await sleep(300);
-    const statuses = dash.of("agent:status").filter((s) =>
-      s.agent.id === "twin-1"
-    );
-    // Connected twice; the replaced socket closing does not mark it offline.
-    assert.deepEqual(statuses.map((s) => [s.agent.name, s.agent.status]), [
-      ["first", "online"],
-      ["second", "online"],
-    ]);
     assert.equal(second.client.closed, null);
     // Commands go to the new socket.
     const id = await queueCommand(dash, { agentId: "twin-1", command: "x" });
@@ -123,6 +115,20 @@ Deno.test("fanout: an agent reconnecting with the same id replaces the old socke
       first.raw.some((m) => m.type === "command:execute"),
       false,
     );
+    // The server has handled the replaced socket's close by now (a command
+    // round trip later); every agent:status it broadcast is in.
+    await echoBarrier(second.client);
+    await broadcastBarrier(server, dash);
+    const statuses = dash.of("agent:status").filter((s) =>
+      s.agent.id === "twin-1"
+    );
+    // Connected twice; the replaced socket closing does not mark it offline;
+    // the new one took the command.
+    assert.deepEqual(statuses.map((s) => [s.agent.name, s.agent.status]), [
+      ["first", "online"],
+      ["second", "online"],
+      ["second", "busy"],
+    ]);
   } finally {
     await first.close();
     await second?.close();
@@ -141,7 +147,9 @@ Deno.test("fanout: a real agent replaced by another socket exits with code 4", a
     const status = await withTimeout(agent.status, 5000, "agent exit");
     assert.equal(status.code, 4);
     assert.match(agent.stderr, /4409/);
-    await sleep(200);
+    // A round trip on the new socket, then every broadcast so far.
+    await echoBarrier(raw.client);
+    await broadcastBarrier(server, dash);
     const last = dash.of("agent:status").filter((s) => s.agent.id === "twin-2")
       .at(-1)!;
     assert.equal(last.agent.status, "online");

@@ -418,6 +418,52 @@ export async function waitStatus(
   return message.payload.command;
 }
 
+let barrierSequence = 2 ** 40;
+
+/**
+ * Wait until `client` (a dashboard) has received every broadcast the server
+ * sent before this call: the server broadcasts a marker `heartbeat` to
+ * every dashboard, and frames on one connection arrive in order. Use it
+ * after the answer to the last message under test arrived, instead of
+ * sleeping, to check that nothing else was broadcast. Returns the marker's
+ * index in `client.raw`: everything before it arrived before the marker.
+ */
+export async function broadcastBarrier(
+  server: TestServer,
+  client: TestClient,
+): Promise<number> {
+  const sequence = ++barrierSequence;
+  const from = client.raw.length;
+  server.services.dashboards.broadcast(envelope("heartbeat", { sequence }));
+  const isMarker = (m: unknown) => {
+    const { type, payload } = m as { type?: string; payload?: unknown };
+    return type === "heartbeat" &&
+      (payload as { sequence?: number })?.sequence === sequence;
+  };
+  const index = await client.until(() => {
+    const i = client.raw.findIndex((m, i) => i >= from && isMarker(m));
+    return i >= 0 ? i + 1 : null;
+  }, { what: `broadcast barrier ${sequence}` });
+  return index - 1;
+}
+
+/**
+ * Wait until `client` has received every frame the server sent it before
+ * this call: a `heartbeat` round trip (the echo comes after them on the
+ * same connection).
+ */
+export async function echoBarrier(client: TestClient): Promise<void> {
+  const sequence = ++barrierSequence;
+  const from = client.raw.length;
+  client.send("heartbeat", { sequence });
+  await client.until(() =>
+    client.raw.slice(from).some((m) => {
+      const { type, payload } = m as { type?: string; payload?: unknown };
+      return type === "heartbeat" &&
+        (payload as { sequence?: number })?.sequence === sequence;
+    }), { what: `heartbeat echo ${sequence}` });
+}
+
 /** Resolve after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

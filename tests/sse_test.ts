@@ -17,6 +17,7 @@ class EventStream {
   readonly response: Response;
   #controller: AbortController;
   #done: Promise<void>;
+  #waiters = new Set<() => void>();
 
   private constructor(response: Response, controller: AbortController) {
     this.response = response;
@@ -57,7 +58,10 @@ class EventStream {
           buffer = buffer.slice(end + 2);
           const id = /^id: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (id && data) this.events.push({ id, message: JSON.parse(data) });
+          if (id && data) {
+            this.events.push({ id, message: JSON.parse(data) });
+            for (const wake of [...this.#waiters]) wake();
+          }
         }
       }
     } catch {
@@ -65,17 +69,29 @@ class EventStream {
     }
   }
 
-  async waitFor(
+  /** Wait until an event matching `predicate` arrived (checked on each event). */
+  waitFor(
     predicate: (e: SseEvent) => boolean,
     timeoutMs = 10_000,
   ): Promise<SseEvent> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const found = this.events.find(predicate);
-      if (found) return found;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`Timed out waiting for an event: ${predicate}`);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.events.find(predicate);
+        if (!found) return;
+        cleanup();
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`Timed out waiting for an event: ${predicate}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+      check();
+    });
   }
 
   async close(): Promise<void> {
@@ -226,13 +242,28 @@ Deno.test("SSE: POST errors are answered in the response and change nothing", as
     );
     assert.equal(
       other.status,
-      404,
+      403,
       "another user cannot post into this session",
     );
-    await other.body?.cancel();
+    assert.equal((await other.json()).error.code, "FORBIDDEN");
 
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(stream.events.length, count, "nothing was sent on the stream");
+    // A valid message's answer comes after anything the refused ones sent.
+    const barrier = await post(
+      server,
+      token,
+      connectionId,
+      JSON.stringify(envelope("heartbeat", { sequence: 77 })),
+    );
+    assert.equal(barrier.status, 202);
+    await barrier.body?.cancel();
+    await stream.waitFor((e) =>
+      e.message.type === "heartbeat" && e.message.payload.sequence === 77
+    );
+    assert.deepEqual(
+      stream.events.slice(count).map((e) => e.message.type),
+      ["heartbeat"],
+      "nothing but the barrier's echo was sent on the stream",
+    );
   } finally {
     await stream.close();
   }

@@ -38,7 +38,16 @@ Flags:
   --server URL            http(s) URL of the server; the agent connects to
                           ws(s)://host/ws/agent
                           (default: $FLIGHTDECK_SERVER or ${DEFAULT_SERVER})
-  --token T               agent token (default: $FLIGHTDECK_TOKEN; required)
+  --token-file FILE       read the agent token from FILE (relative to the
+                          folder deno task was started in), which must not be
+                          readable by others (chmod 600); the token stays
+                          out of ps and shell history
+                          (default: $FLIGHTDECK_TOKEN_FILE)
+  --token T               agent token; prefer $FLIGHTDECK_TOKEN or
+                          --token-file: a token on the command line is
+                          visible to every user of the machine (ps) and is
+                          echoed by deno task (a warning says so)
+  One of $FLIGHTDECK_TOKEN, --token-file or --token is required.
   --name NAME             display name of this agent (required)
   --id ID                 agent id (default: the token's agentId claim,
                           else a slug of --name)
@@ -76,8 +85,9 @@ Exit codes: 0 stopped, 2 bad flags (or --pty unsupported on this platform),
 3 token rejected, 4 replaced or forbidden.
 
 Example:
-  FLIGHTDECK_TOKEN=$(deno task token --role agent --agent-id build-1) \\
-    deno task agent --server http://localhost:8000 --name build-1 --cwd ~/src/app
+  deno task token --role agent --agent-id build-1 --out build-1.token
+  deno task agent --server http://localhost:8000 --token-file build-1.token \\
+    --name build-1 --cwd ~/src/app
 `;
 
 /** Terminal size asked for with `--pty`. */
@@ -91,7 +101,13 @@ export interface PtySize {
  * loads node-pty and passes it to the agent (`AgentOptions.pty`).
  */
 export type CliResult =
-  | { kind: "run"; options: AgentOptions; pty?: PtySize }
+  | {
+    kind: "run";
+    options: AgentOptions;
+    pty?: PtySize;
+    /** Warnings to print before starting (never containing the token). */
+    warnings: string[];
+  }
   | { kind: "help" }
   | { kind: "error"; message: string };
 
@@ -101,6 +117,44 @@ const intFlag = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
     .min(min, { error: `--${flag} must be at least ${min}` })
     .max(max, { error: `--${flag} must be at most ${max}` });
 
+const TOKEN_REQUIRED =
+  "A token is required: set FLIGHTDECK_TOKEN, or pass --token-file FILE";
+
+/** Warning printed when the token is given with `--token`. */
+export const TOKEN_FLAG_WARNING =
+  "WARNING: --token puts the token on the command line, where every user " +
+  "of this machine can read it (ps, /proc) and deno task echoes it; use " +
+  "FLIGHTDECK_TOKEN or --token-file FILE (chmod 600) instead";
+
+/**
+ * Read the token from `path`, refusing a file others can read or write.
+ * Returns the token, or an error message.
+ */
+export function readTokenFile(path: string): { token: string } | {
+  error: string;
+} {
+  let info: Deno.FileInfo;
+  let text: string;
+  try {
+    info = Deno.statSync(path);
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { error: `Cannot read --token-file "${path}": ${reason}` };
+  }
+  // `mode` is null on Windows, where POSIX permissions do not apply.
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
+    return {
+      error: `Refusing --token-file "${path}": it is readable by other ` +
+        `users (mode ${mode}); run chmod 600 "${path}"`,
+    };
+  }
+  const token = text.trim();
+  if (!token) return { error: `--token-file "${path}" is empty` };
+  return { token };
+}
+
 const FlagsSchema = z.object({
   server: z.string().refine((value) => {
     try {
@@ -109,8 +163,9 @@ const FlagsSchema = z.object({
       return false;
     }
   }, { error: "--server must be an http:// or https:// URL" }),
-  token: z.string({ error: "--token (or FLIGHTDECK_TOKEN) is required" })
-    .min(1, { error: "--token (or FLIGHTDECK_TOKEN) is required" }),
+  token: z.string({ error: TOKEN_REQUIRED }).trim().min(1, {
+    error: TOKEN_REQUIRED,
+  }),
   name: z.string({ error: "--name is required" })
     .trim().min(1, { error: "--name is required" }).max(128, {
       error: "--name must be at most 128 characters",
@@ -187,6 +242,7 @@ export function parseCli(
       options: {
         server: str,
         token: str,
+        "token-file": str,
         name: str,
         id: str,
         type: str,
@@ -212,9 +268,28 @@ export function parseCli(
   if (typeof envPty === "string" && !values.pty) {
     return { kind: "error", message: envPty };
   }
+  const warnings: string[] = [];
+  const tokenFile = values["token-file"] ?? env.FLIGHTDECK_TOKEN_FILE;
+  let token = env.FLIGHTDECK_TOKEN;
+  if (values.token !== undefined && values["token-file"] !== undefined) {
+    return { kind: "error", message: "Use --token or --token-file, not both" };
+  }
+  if (values.token !== undefined) {
+    token = values.token;
+    warnings.push(TOKEN_FLAG_WARNING);
+  } else if (tokenFile !== undefined) {
+    // `deno task` runs in the project folder; INIT_CWD is where it was typed.
+    const read = readTokenFile(
+      tokenFile.startsWith("/")
+        ? tokenFile
+        : `${env.INIT_CWD ?? cwd}/${tokenFile}`,
+    );
+    if ("error" in read) return { kind: "error", message: read.error };
+    token = read.token;
+  }
   const parsed = FlagsSchema.safeParse({
     server: values.server ?? env.FLIGHTDECK_SERVER ?? DEFAULT_SERVER,
-    token: values.token ?? env.FLIGHTDECK_TOKEN,
+    token,
     name: values.name,
     id: values.id,
     type: values.type ?? "shell",
@@ -254,5 +329,6 @@ export function parseCli(
       maxBufferBytes: flags.maxBufferBytes,
     },
     ...(flags.pty ? { pty: { cols: flags.cols, rows: flags.rows } } : {}),
+    warnings,
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The agent's link to the server: socket, `agent:connect` handshake,
  * heartbeat, dead-socket detection and reconnect with backoff
- * (PROTOCOL.md, "Agent ↔ server").
+ * (docs/protocol.md, "Agent → server", "Server → agent").
  *
  * @module
  */
@@ -94,7 +94,9 @@ export function startAgent(options: AgentOptions): AgentHandle {
   const heartbeatMs = options.heartbeatIntervalMs ?? 1500;
   const deadAfterMs = options.deadAfterMs ?? 5000;
   const wsUrl = agentSocketUrl(options.serverUrl);
-  const { agentId, name, type, token } = options;
+  const { agentId, name, type } = options;
+  /** The current token: replaced in memory by each `auth:refreshed`. */
+  let token = options.token;
 
   let socket: WebSocket | undefined;
   let acked = false;
@@ -105,6 +107,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let watchdog: ReturnType<typeof setTimeout> | undefined;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let refresh: ReturnType<typeof setTimeout> | undefined;
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => resolveDone = resolve);
 
@@ -135,7 +138,35 @@ export function startAgent(options: AgentOptions): AgentHandle {
     clearInterval(heartbeat);
     clearTimeout(watchdog);
     clearTimeout(retry);
-    heartbeat = watchdog = retry = undefined;
+    clearTimeout(refresh);
+    heartbeat =
+      watchdog =
+      retry =
+      refresh =
+        undefined;
+  };
+
+  /**
+   * Ask for a fresh token (`auth:refresh`) once half of the current one's
+   * remaining lifetime has passed, so a long-running agent never exits
+   * because its token aged. Long delays are reached in steps (timers hold
+   * at most 2^31-1 ms).
+   */
+  const scheduleRefresh = (expiresAt: number | undefined) => {
+    clearTimeout(refresh);
+    refresh = undefined;
+    if (expiresAt === undefined) return;
+    const at = Date.now() + Math.max(1000, (expiresAt - Date.now()) / 2);
+    const step = () => {
+      const wait = at - Date.now();
+      if (wait > 0) {
+        refresh = setTimeout(step, Math.min(wait, 2 ** 31 - 1));
+        return;
+      }
+      refresh = undefined;
+      if (acked) rawSend("auth:refresh", {});
+    };
+    step();
   };
 
   /**
@@ -149,7 +180,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
     acked = false;
     clearInterval(heartbeat);
     clearTimeout(watchdog);
-    heartbeat = watchdog = undefined;
+    clearTimeout(refresh);
+    heartbeat = watchdog = refresh = undefined;
     if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     ws.onopen = ws.onmessage = ws.onerror = null;
     return new Promise((resolve) => {
@@ -211,6 +243,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
   const onClose = (code: number, reason: string) => {
     socket = undefined;
     acked = false;
+    clearTimeout(refresh);
+    refresh = undefined;
     const why = `connection closed (code ${code}${
       reason ? `: ${reason}` : ""
     })`;
@@ -218,7 +252,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
       rejectToken(reason || "not authenticated or token expired");
     } else if (code === CLOSE_CODES.REPLACED.code) {
       logger.error(
-        `${why}: another agent connected with id ${agentId}; exiting`,
+        `${why}: REPLACED by another agent that connected with id ` +
+          `${agentId}; exiting. Give each agent its own id (--id)`,
       );
       void finish(EXIT_CODES.REJECTED);
     } else if (code === CLOSE_CODES.FORBIDDEN.code) {
@@ -241,11 +276,28 @@ export function startAgent(options: AgentOptions): AgentHandle {
           `connected to ${options.serverUrl} as ${name} ` +
             `(id ${message.payload.agentId})`,
         );
+        if (message.payload.replaced) {
+          logger.warn(
+            `REPLACED another connection with agent id ${agentId}: an agent ` +
+              `with this id was connected and has been disconnected (4409). ` +
+              `If that was not a restart of this agent, two agents share the id`,
+          );
+        }
+        scheduleRefresh(message.payload.expiresAt);
         // Resend before anything else goes out on this connection: chunks
         // sent on the old one may be lost, and order must hold.
         executor.resend(
           message.payload.outputWindowBytes ?? OUTPUT_WINDOW.defaultBytes,
         );
+        break;
+      case "auth:refreshed":
+        token = message.payload.token;
+        logger.info(
+          `token refreshed; valid until ${
+            new Date(message.payload.expiresAt).toISOString()
+          }`,
+        );
+        scheduleRefresh(message.payload.expiresAt);
         break;
       case "command:execute":
         executor.execute(message.payload.command);

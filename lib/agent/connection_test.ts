@@ -41,21 +41,47 @@ function fakeServer() {
         if (frame.type === "terminal:output") {
           peer.outputBytes.set(frame.payload.seq, event.data.length);
         }
+        wake();
       };
       peers.push(peer);
+      wake();
       return response;
     },
   );
   return { peers, server, url: `http://127.0.0.1:${server.addr.port}` };
 }
 
-async function waitFor<T>(check: () => T | undefined, what: string) {
-  for (let i = 0; i < 500; i++) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
+/** Checks of pending {@link waitFor}s, re-run on every connection and frame. */
+const waiters = new Set<() => void>();
+
+function wake(): void {
+  for (const waiter of [...waiters]) waiter();
+}
+
+/** Wait until `check` returns a value, re-checked whenever the fake server sees something. */
+function waitFor<T>(
+  check: () => T | undefined | false,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const value = check();
+      if (value === undefined || value === false) return;
+      cleanup();
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Timed out waiting for ${what}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      waiters.delete(attempt);
+    };
+    waiters.add(attempt);
+    attempt();
+  });
 }
 
 const ack = {
@@ -207,7 +233,7 @@ Deno.test("startAgent() exits 4 when replaced by another agent", async () => {
   assert.equal(await agent.done, 4);
   await server.shutdown();
   assert.deepEqual(logger.lines, [
-    "flightdeck-agent: connection closed (code 4409: replaced): another agent connected with id a1; exiting",
+    "flightdeck-agent: connection closed (code 4409: replaced): REPLACED by another agent that connected with id a1; exiting. Give each agent its own id (--id)",
   ]);
 });
 

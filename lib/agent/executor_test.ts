@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
 import type { CommandInfo } from "../protocol.ts";
 import {
   Executor,
@@ -8,6 +9,25 @@ import {
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
 import { blockedOnPipe, isGroupAlive } from "./test_procs.ts";
+
+/** Real timers, kept before a test installs fake ones. */
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
+/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
+async function within<T>(promise: Promise<T>, ms: number, what: string) {
+  let timer: ReturnType<typeof realSetTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    realClearTimeout(timer);
+  }
+}
 
 const command = (id: string, text: string): CommandInfo => ({
   id,
@@ -30,6 +50,7 @@ function setup(
   maxBufferBytes = 1024 * 1024,
 ) {
   const sent: { type: string; payload: Record<string, unknown> }[] = [];
+  const listeners: ((m: (typeof sent)[number]) => void)[] = [];
   let connected = true;
   const logger = createMemoryLogger();
   const executor = new Executor({
@@ -50,6 +71,7 @@ function setup(
         Object.entries(payload).filter(([key]) => !key.endsWith("edAt")),
       );
       sent.push({ type, payload: rest });
+      for (const listener of listeners) listener(sent[sent.length - 1]);
       return JSON.stringify(payload).length;
     },
   });
@@ -58,6 +80,9 @@ function setup(
     sent,
     logger,
     setConnected: (v: boolean) => connected = v,
+    /** Call `listener` with every message sent from now on. */
+    onSend: (listener: (m: (typeof sent)[number]) => void) =>
+      listeners.push(listener),
   };
 }
 
@@ -168,19 +193,22 @@ Deno.test("Executor in PTY mode sends one pty stream with contiguous seq", async
 });
 
 Deno.test("Executor in PTY mode interrupts the process group", async () => {
-  const { executor, sent } = setup({}, "shell", await ptySettings());
+  const { executor, sent, onSend } = setup({}, "shell", await ptySettings());
+  const output = new Promise<void>((resolve) =>
+    onSend((m) => m.type === "terminal:output" && resolve())
+  );
   executor.execute(command("c1", "echo ready; sleep 300 & wait"));
-  for (
-    let i = 0;
-    i < 200 && !sent.some((m) => m.type === "terminal:output");
-    i++
-  ) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  await output;
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const start = clock.now;
+    executor.interrupt("c1", "user");
+    // No fake time passes, so no grace period ends: SIGINT alone did it.
+    await within(executor.idle(), 10_000, "ended by SIGINT alone");
+    assert.equal(clock.now, start);
+  } finally {
+    clock.uninstall();
   }
-  const started = Date.now();
-  executor.interrupt("c1", "user");
-  await executor.idle();
-  assert.ok(Date.now() - started < 200 + 100, "within the grace period");
   assert.deepEqual(sent.at(-1), {
     type: "command:completed",
     payload: {

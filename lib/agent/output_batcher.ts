@@ -1,6 +1,6 @@
 /**
  * Turns raw stdout/stderr bytes (or PTY text) of one command into
- * `terminal:output` chunks (PROTOCOL.md, "Agent ↔ server"): batched per
+ * `terminal:output` chunks (docs/protocol.md, "Output, resume and replay"): batched per
  * stream, 16 KiB or 16 ms whichever first, UTF-8 never split inside a
  * character, `seq` contiguous across streams.
  *

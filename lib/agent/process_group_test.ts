@@ -1,19 +1,68 @@
 import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
 import { ProcessGroup } from "./process_group.ts";
 
-Deno.test("ProcessGroup.escalate() ends a group that ignores SIGINT and SIGTERM with SIGKILL", async () => {
+/** Real timers, kept before the test installs fake ones. */
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
+/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
+async function within<T>(promise: Promise<T>, ms: number, what: string) {
+  let timer: ReturnType<typeof realSetTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    realClearTimeout(timer);
+  }
+}
+
+Deno.test("ProcessGroup.escalate() sends SIGTERM after graceMs and SIGKILL after another graceMs", async () => {
   const child = new Deno.Command("setsid", {
-    args: ["bash", "-c", "trap '' INT TERM; sleep 30 & wait"],
-    stdout: "null",
+    args: [
+      "bash",
+      "-c",
+      "trap 'echo got-int' INT; trap 'echo got-term' TERM; echo ready; " +
+      "while :; do sleep 1; done",
+    ],
+    stdout: "piped",
     stderr: "null",
   }).spawn();
   const group = new ProcessGroup(child.pid);
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const until = async (needle: string) => {
+    while (!text.includes(needle)) {
+      const { value, done } = await out.read();
+      if (done) throw new Error(`Output ended before "${needle}"`);
+      text += value;
+    }
+  };
+  await until("ready"); // the traps are set
   assert.equal(group.alive(), true);
-  const started = Date.now();
-  group.escalate(150);
-  const status = await child.status;
-  assert.equal(status.signal, "SIGKILL");
-  assert.ok(Date.now() - started >= 250, "waited two grace periods");
-  group.clearTimers();
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const start = clock.now;
+    group.escalate(150);
+    await within(until("got-int"), 10_000, "SIGINT handled");
+    assert.equal(clock.countTimers(), 1, "SIGTERM scheduled");
+    await clock.tickAsync(150);
+    await within(until("got-term"), 10_000, "SIGTERM handled");
+    assert.equal(clock.countTimers(), 1, "SIGKILL scheduled");
+    await clock.tickAsync(149);
+    assert.equal(clock.countTimers(), 1, "not yet");
+    await clock.tickAsync(1);
+    const status = await within(child.status, 10_000, "killed");
+    assert.equal(status.signal, "SIGKILL");
+    assert.equal(clock.now - start, 300, "two grace periods");
+  } finally {
+    clock.uninstall();
+    group.clearTimers();
+    group.signal("SIGKILL"); // after a failure: leave nothing running
+    await out.cancel().catch(() => {});
+  }
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
 import {
   loadPty,
   platformName,
@@ -12,7 +13,7 @@ const pty = await loadPty();
 
 function run(script: string, graceMs = 2000) {
   let output = "";
-  let onData = () => {};
+  const waiters = new Set<() => void>();
   const proc: RunningProcess = startPtyProcess({
     pty,
     argv: ["bash", "-lc", script],
@@ -22,15 +23,49 @@ function run(script: string, graceMs = 2000) {
     graceMs,
     onOutput: (text) => {
       output += text;
-      onData();
+      for (const wake of [...waiters]) wake();
     },
   });
-  const firstLine = new Promise<string>((resolve) => {
-    onData = () => {
-      if (output.includes("\n")) resolve(output.split(/\r?\n/)[0]);
-    };
-  });
-  return { proc, output: () => output, firstLine };
+  /** Resolves once the output contains `needle` (checked on every chunk). */
+  const outputHas = (needle: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!output.includes(needle)) return;
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
+  const firstLine = outputHas("\n").then(() => output.split(/\r?\n/)[0]);
+  let settled = false;
+  proc.done.then(() => settled = true, () => settled = true);
+  return {
+    proc,
+    output: () => output,
+    firstLine,
+    outputHas,
+    settled: () => settled,
+  };
+}
+
+/** Real timers, kept before a test installs fake ones. */
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
+/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
+async function within<T>(promise: Promise<T>, ms: number, what: string) {
+  let timer: ReturnType<typeof realSetTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    realClearTimeout(timer);
+  }
 }
 
 /** Whether `pid` is a live (non-zombie) process. */
@@ -106,46 +141,68 @@ Deno.test("startPtyProcess() delivers multi-byte text intact", async () => {
   }
 });
 
-Deno.test("PTY interrupt() ends the command and its background children", async () => {
+Deno.test("PTY interrupt() ends the command and its background children on SIGINT, before any grace period", async () => {
   const { proc, firstLine } = run(`sleep 300 & echo $!; wait`, 2000);
   const grandchild = Number(await firstLine);
   assert.ok(isAlive(grandchild));
-  const started = Date.now();
-  proc.interrupt({ reason: "user" });
-  const result = await proc.done;
-  assert.ok(Date.now() - started < 2000, "ended within the grace period");
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  let result;
+  try {
+    const start = clock.now;
+    proc.interrupt({ reason: "user" });
+    // No fake time passes: a command that needed SIGTERM would never end.
+    result = await within(proc.done, 10_000, "ended by SIGINT alone");
+    assert.equal(clock.now, start);
+  } finally {
+    clock.uninstall();
+  }
   assert.equal(result.interrupted, true);
   assert.equal(result.reason, "user");
   assert.equal(result.code, 130);
-  for (let i = 0; i < 50 && isAlive(grandchild); i++) {
+  // The kernel reaps the orphan asynchronously and announces nothing: poll.
+  for (let i = 0; i < 100 && isAlive(grandchild); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   assert.equal(isAlive(grandchild), false);
 });
 
-Deno.test("PTY interrupt() escalates to SIGKILL when SIGINT and SIGTERM are ignored", async () => {
-  const { proc, firstLine } = run(
-    `trap '' INT TERM HUP; echo ready; sleep 30 & wait`,
+Deno.test("PTY interrupt() escalates to SIGTERM and then SIGKILL, graceMs apart", async () => {
+  const { proc, outputHas, settled } = run(
+    `trap 'echo got-int' INT; trap 'echo got-term' TERM; trap '' HUP; ` +
+      `echo ready; while :; do sleep 1; done`,
     200,
   );
-  await firstLine;
-  const started = Date.now();
-  proc.interrupt();
-  const result = await proc.done;
-  const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 390 && elapsed < 900, `took ${elapsed} ms`);
-  assert.equal(result.signal, "SIGKILL");
-  assert.equal(result.interrupted, true);
+  await outputHas("ready");
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const start = clock.now;
+    proc.interrupt();
+    await within(outputHas("got-int"), 10_000, "SIGINT handled");
+    await clock.tickAsync(199);
+    assert.equal(settled(), false);
+    await clock.tickAsync(1);
+    await within(outputHas("got-term"), 10_000, "SIGTERM handled");
+    assert.equal(settled(), false, "SIGTERM is trapped: still running");
+    await clock.tickAsync(199);
+    assert.equal(settled(), false);
+    await clock.tickAsync(1);
+    const result = await within(proc.done, 10_000, "ended by SIGKILL");
+    assert.equal(result.signal, "SIGKILL");
+    assert.equal(result.interrupted, true);
+    assert.equal(clock.now - start, 400);
+  } finally {
+    clock.uninstall();
+  }
 });
 
-Deno.test("startPtyProcess() sends no input: a reader waits until interrupted", async () => {
-  const { proc, firstLine } = run(`echo waiting; read -r line; echo "got $?"`);
-  await firstLine;
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  proc.interrupt();
+Deno.test("startPtyProcess() sends no input: a reader gets no EOF and times out", async () => {
+  // `read -t` waits 0.3 s for a line: EOF would end it at once with status
+  // 1; waiting in vain ends it with status > 128.
+  const { proc, output } = run(`read -r -t 0.3 line; echo "got $?"`);
   const result = await proc.done;
-  assert.equal(result.interrupted, true);
-  assert.equal(result.code, 130);
+  assert.equal(result.code, 0);
+  assert.match(output(), /got (\d+)/);
+  assert.ok(Number(/got (\d+)/.exec(output())![1]) > 128, output());
 });
 
 Deno.test("startPtyProcess() throws SpawnError for a missing binary", () => {

@@ -1,28 +1,56 @@
 import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import { blockedOnPipe } from "./test_procs.ts";
 
 function run(script: string, graceMs = 2000) {
   const bytes = { stdout: [] as number[], stderr: [] as number[] };
-  let onStdout = () => {};
+  const waiters = new Set<() => void>();
   const proc: RunningProcess = startProcess({
     argv: ["bash", "-lc", script],
     cwd: Deno.cwd(),
     graceMs,
     onOutput: (stream, chunk) => {
       bytes[stream].push(...chunk);
-      onStdout();
+      for (const wake of [...waiters]) wake();
     },
   });
   const text = (stream: "stdout" | "stderr") =>
     new TextDecoder().decode(new Uint8Array(bytes[stream]));
-  const firstLine = new Promise<string>((resolve) => {
-    onStdout = () => {
-      const out = text("stdout");
-      if (out.includes("\n")) resolve(out.split("\n")[0]);
-    };
-  });
-  return { proc, bytes, text, firstLine };
+  /** Resolves once stdout contains `needle` (checked on every chunk). */
+  const stdoutHas = (needle: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!text("stdout").includes(needle)) return;
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
+  const firstLine = stdoutHas("\n").then(() => text("stdout").split("\n")[0]);
+  let settled = false;
+  proc.done.then(() => settled = true, () => settled = true);
+  return { proc, bytes, text, firstLine, stdoutHas, settled: () => settled };
+}
+
+/** Real timers, kept before a test installs fake ones. */
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
+/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
+async function within<T>(promise: Promise<T>, ms: number, what: string) {
+  let timer: ReturnType<typeof realSetTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    realClearTimeout(timer);
+  }
 }
 
 /** Whether `pid` is a live (non-zombie) process. */
@@ -60,47 +88,81 @@ Deno.test("startProcess() sets the color environment", async () => {
   assert.equal(text("stdout"), "1 1 xterm-256color\n");
 });
 
-Deno.test("RunningProcess.interrupt() ends the command and its children", async () => {
+Deno.test("RunningProcess.interrupt() ends the command and its children on SIGINT, before any grace period", async () => {
   const { proc, firstLine } = run(`sleep 30 & echo $!; wait`, 2000);
   const grandchild = Number(await firstLine);
   assert.ok(isAlive(grandchild));
-  const started = Date.now();
-  proc.interrupt({ reason: "user" });
-  const result = await proc.done;
-  assert.ok(Date.now() - started < 2000, "ended within the grace period");
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  let result;
+  try {
+    const start = clock.now;
+    proc.interrupt({ reason: "user" });
+    // No fake time passes: a command that needed SIGTERM would never end.
+    result = await within(proc.done, 10_000, "ended by SIGINT alone");
+    assert.equal(clock.now, start);
+  } finally {
+    clock.uninstall();
+  }
   assert.equal(result.interrupted, true);
   assert.equal(result.reason, "user");
   assert.equal(result.code, 130);
-  // The kernel reaps asynchronously: allow it a moment after the pipes closed.
-  for (let i = 0; i < 50 && isAlive(grandchild); i++) {
+  // The orphaned sleep got SIGTERM when bash exited; the kernel reaps it
+  // asynchronously, and nothing announces that: poll /proc.
+  for (let i = 0; i < 100 && isAlive(grandchild); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   assert.equal(isAlive(grandchild), false);
 });
 
-Deno.test("RunningProcess.interrupt() escalates to SIGTERM when SIGINT is ignored", async () => {
-  const { proc, firstLine } = run(`trap '' INT; echo ready; sleep 30`, 300);
-  await firstLine;
-  const started = Date.now();
-  proc.interrupt();
-  const result = await proc.done;
-  const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 290 && elapsed < 600, `took ${elapsed} ms`);
-  assert.equal(result.signal, "SIGTERM");
-});
-
-Deno.test("RunningProcess.interrupt() escalates to SIGKILL when SIGTERM is ignored", async () => {
-  const { proc, firstLine } = run(
-    `trap '' INT TERM; echo ready; sleep 30 & echo $! >&2; wait`,
+Deno.test("RunningProcess.interrupt() escalates to SIGTERM exactly graceMs after SIGINT", async () => {
+  const { proc, stdoutHas, settled } = run(
+    `trap 'echo got-int' INT; echo ready; while :; do sleep 1; done`,
     300,
   );
-  await firstLine;
-  const started = Date.now();
-  proc.interrupt({ graceMs: 200 });
-  const result = await proc.done;
-  const elapsed = Date.now() - started;
-  assert.ok(elapsed >= 390 && elapsed < 800, `took ${elapsed} ms`);
-  assert.equal(result.signal, "SIGKILL");
+  await stdoutHas("ready");
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const start = clock.now;
+    proc.interrupt();
+    await within(stdoutHas("got-int"), 10_000, "SIGINT handled");
+    assert.equal(settled(), false, "SIGINT alone does not end it");
+    await clock.tickAsync(299);
+    assert.equal(clock.countTimers(), 1, "SIGTERM still scheduled");
+    assert.equal(settled(), false);
+    await clock.tickAsync(1);
+    const result = await within(proc.done, 10_000, "ended by SIGTERM");
+    assert.equal(result.signal, "SIGTERM");
+    assert.equal(result.interrupted, true);
+    assert.equal(clock.now - start, 300);
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("RunningProcess.interrupt() escalates to SIGKILL graceMs after SIGTERM", async () => {
+  const { proc, stdoutHas, settled } = run(
+    `trap 'echo got-int' INT; trap 'echo got-term' TERM; echo ready; ` +
+      `while :; do sleep 1; done`,
+    300,
+  );
+  await stdoutHas("ready");
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const start = clock.now;
+    proc.interrupt({ graceMs: 200 });
+    await within(stdoutHas("got-int"), 10_000, "SIGINT handled");
+    await clock.tickAsync(200);
+    await within(stdoutHas("got-term"), 10_000, "SIGTERM handled");
+    assert.equal(settled(), false, "SIGTERM is trapped: still running");
+    await clock.tickAsync(199);
+    assert.equal(settled(), false);
+    await clock.tickAsync(1);
+    const result = await within(proc.done, 10_000, "ended by SIGKILL");
+    assert.equal(result.signal, "SIGKILL");
+    assert.equal(clock.now - start, 400);
+  } finally {
+    clock.uninstall();
+  }
 });
 
 Deno.test("startProcess() throws SpawnError for a missing binary", () => {

@@ -261,7 +261,7 @@ Deno.test("DashboardClient over SSE: 400 becomes an error message, 401 signs out
   t.client.stop();
 });
 
-Deno.test("DashboardClient: SSE failing too continues the schedule and goes offline after 5", () => {
+Deno.test("DashboardClient: SSE failing too continues the schedule and keeps retrying", () => {
   const t = setup();
   t.client.start();
   t.ws().fail(1006);
@@ -275,11 +275,12 @@ Deno.test("DashboardClient: SSE failing too continues the schedule and goes offl
   t.clock.tick(2000);
   assert.equal(t.client.connection.value.transport, "websocket");
   t.ws().fail(1006);
-  assert.equal(t.client.connection.value.state, "offline");
-  assert.equal(t.client.connection.value.stopReason, "failures");
-  t.clock.tick(120_000);
-  assert.equal(FakeSocket.instances.length, 4);
-  assert.equal(FakeEventSource.instances.length, 1);
+  const after = t.client.connection.value;
+  assert.equal(after.state, "reconnecting", "never gives up");
+  assert.equal(after.stopReason, null);
+  assert.equal(after.nextRetryAt! - t.clock.now, 4000, "… 2 s, 4 s");
+  t.clock.tick(4000);
+  assert.equal(FakeSocket.instances.length, 5);
   t.client.stop();
 });
 

@@ -57,3 +57,29 @@ export function openTransport(
     messagesUrl: options.messagesUrl ?? httpUrlFor(url, "/api/messages"),
   }, events);
 }
+
+/**
+ * The function that renews the session cookie before `auth:refresh`:
+ * `options.refreshSession`, else in a browser `POST /api/session/refresh`
+ * on the socket's host, else null.
+ */
+export function sessionRefresher(
+  options: DashboardClientOptions,
+): (() => Promise<void>) | null {
+  if (options.refreshSession !== undefined) return options.refreshSession;
+  if (!("document" in globalThis)) return null;
+  const url = httpUrlFor(
+    options.url ?? dashboardSocketUrl(globalThis.location),
+    "/api/session/refresh",
+  );
+  const fetch = options.fetch ?? globalFetch;
+  return async () => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: {},
+      body: "",
+      credentials: "same-origin",
+    });
+    await response.text();
+  };
+}

@@ -1,13 +1,18 @@
 /**
- * What the dashboard client does after its connection closed: stop for good,
- * or retry after a delay over which transport. Counts failed attempts (the
- * offline-after-`maxFailures` rule), WebSocket attempts in a row that never
- * opened (the switch to SSE after `fallbackAfter`), and keeps the backoff.
+ * What the dashboard client does after its connection closed: stop for good
+ * (signed out, forbidden, or a close code that says stop), or retry after a
+ * delay over which transport. Network trouble is retried for ever: the
+ * backoff of {@link Backoff}, each delay at most {@link MAX_RETRY_DELAY_MS}.
+ * Counts WebSocket attempts in a row that never opened (the switch to SSE
+ * after `fallbackAfter`).
  * @module
  */
 import { shouldReconnect } from "../protocol.ts";
 import { Backoff } from "../backoff.ts";
 import type { StopReason, Timers, TransportKind } from "./socket_types.ts";
+
+/** Longest wait between two reconnect attempts, jitter included. */
+export const MAX_RETRY_DELAY_MS = 30_000;
 
 /** The decision after a close. */
 export type CloseDecision =
@@ -24,6 +29,10 @@ export type CloseDecision =
 export interface ReconnectPolicyOptions {
   timers: Timers;
   random: () => number;
+  /**
+   * Attempts in a row that never opened before giving up (stop reason
+   * `failures`); `Infinity` (the dashboard's default) never gives up.
+   */
   maxFailures: number;
   fallbackAfter: number;
   /** Whether the SSE fallback exists at all. */
@@ -104,7 +113,10 @@ export class ReconnectPolicy {
       this.transport = "websocket";
       this.#wsFailures = 0;
     }
-    const delay = immediate ? 0 : this.#backoff.next();
+    // The backoff adds ±20 % jitter to its 30 s cap; the wait never exceeds 30 s.
+    const delay = immediate
+      ? 0
+      : Math.min(this.#backoff.next(), MAX_RETRY_DELAY_MS);
     return {
       action: "retry",
       delay,

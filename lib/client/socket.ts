@@ -5,7 +5,8 @@
  * WebSocket attempts in a row never opened. Every message is validated with
  * {@link parseServerMessage} and dispatched by `type` through one handler
  * registry; heartbeats keep the link alive, reconnects follow the backoff of
- * PROTOCOL.md, `command:request`s are resent until answered (same id, so the
+ * docs/protocol.md and never give up on network trouble (each wait at most
+ * 30 s; {@link DashboardClient.retryNow} skips it), `command:request`s are resent until answered (same id, so the
  * server runs them once), and while on SSE the WebSocket is probed every
  * 30 s and taken back as soon as it works.
  *
@@ -62,7 +63,11 @@ import {
 import { HandlerRegistry } from "./handler_registry.ts";
 import { PendingRequests } from "./pending_requests.ts";
 import { ReconnectPolicy } from "./reconnect_policy.ts";
-import { fallbackEventSource, openTransport } from "./open_transport.ts";
+import {
+  fallbackEventSource,
+  openTransport,
+  sessionRefresher,
+} from "./open_transport.ts";
 import { ackConnectionId } from "./sse_transport.ts";
 import {
   defaultTimers,
@@ -122,6 +127,9 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
   #beatIntervalMs = 0;
   #sequence = 0;
   #started = false;
+  #refreshTimer: unknown = null;
+  /** Expiry last announced by the server, to notice a token that cannot be renewed. */
+  #expiresAt: number | null = null;
 
   /** Create a client; nothing connects until {@link start}. */
   constructor(options: DashboardClientOptions = {}) {
@@ -141,7 +149,7 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     this.#policy = new ReconnectPolicy({
       timers,
       random: options.random ?? Math.random,
-      maxFailures: options.maxFailures ?? 5,
+      maxFailures: options.maxFailures ?? Infinity,
       fallbackAfter: options.fallbackAfter ?? 3,
       sseAvailable: fallbackEventSource(options) !== null,
     });
@@ -170,6 +178,17 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
     this.#teardown();
     this.#policy.reset();
     this.#connect("connecting");
+  }
+
+  /**
+   * While waiting to reconnect: try now instead of at `nextRetryAt` (the
+   * "Retry now" button). The schedule goes on: a failure waits as long as
+   * the next attempt would have. Does nothing in any other state.
+   */
+  retryNow(): void {
+    if (this.#retryTimer === null) return;
+    this.#timers.clearTimeout(this.#retryTimer);
+    this.#connect("reconnecting");
   }
 
   /** Close for good (no retry), clear every timer and go offline. */
@@ -340,7 +359,41 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
       (message.type === "command:status" || message.type === "error") &&
       message.payload.replyTo !== undefined
     ) this.#pending.answer(message.payload.replyTo);
+    if (
+      message.type === "connection:ack" || message.type === "auth:refreshed"
+    ) this.#scheduleRefresh(message.payload.expiresAt);
     this.dispatch(message);
+  }
+
+  /**
+   * Halfway to `expiresAt`, renew the session cookie and send `auth:refresh`,
+   * so an open dashboard stays signed in past its token's short lifetime.
+   * An expiry that did not move (a token that cannot be renewed) is left to
+   * run out.
+   */
+  #scheduleRefresh(expiresAt: number | undefined): void {
+    const timers = this.#timers;
+    if (this.#refreshTimer !== null) timers.clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    const previous = this.#expiresAt;
+    this.#expiresAt = expiresAt ?? null;
+    if (expiresAt === undefined || expiresAt === previous) return;
+    const delay = Math.min(
+      Math.max(1000, (expiresAt - timers.now()) / 2),
+      2 ** 31 - 1,
+    );
+    const transport = this.#transport;
+    this.#refreshTimer = timers.setTimeout(async () => {
+      this.#refreshTimer = null;
+      try {
+        await sessionRefresher(this.#o)?.();
+      } catch {
+        // Offline or signed out: auth:refresh gets the server's answer.
+      }
+      if (this.#transport === transport && this.isOpen) {
+        this.send("auth:refresh", {});
+      }
+    }, delay);
   }
 
   /** Close the transport (and probe) and cancel every timer. */
@@ -350,7 +403,9 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
       timers.clearInterval(this.#heartbeatTimer);
     }
     if (this.#retryTimer !== null) timers.clearTimeout(this.#retryTimer);
-    this.#heartbeatTimer = this.#retryTimer = null;
+    if (this.#refreshTimer !== null) timers.clearTimeout(this.#refreshTimer);
+    this.#heartbeatTimer = this.#retryTimer = this.#refreshTimer = null;
+    this.#expiresAt = null;
     this.#clearConnectTimer();
     this.#probe.stop();
     this.#transport?.close();

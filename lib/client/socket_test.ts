@@ -47,7 +47,7 @@ Deno.test("DashboardClient sends dashboard:connect with the resume map on open",
   client.stop();
 });
 
-Deno.test("DashboardClient reconnects on schedule and goes offline after 5 failures", () => {
+Deno.test("DashboardClient reconnects on schedule and never gives up on network trouble", () => {
   const { clock, client, last } = setup();
   client.start();
   last().open();
@@ -56,9 +56,13 @@ Deno.test("DashboardClient reconnects on schedule and goes offline after 5 failu
   const start = clock.now;
   assert.equal(client.connection.value.state, "reconnecting");
   assert.equal(client.connection.value.nextRetryAt, start);
-  for (let i = 0; i < 5; i++) {
+  // 200 failed attempts in a row: more than 90 minutes of fake time.
+  for (let i = 0; i < 200; i++) {
     const count = FakeSocket.instances.length;
-    const wait = client.connection.value.nextRetryAt! - clock.now;
+    const info = client.connection.value;
+    assert.equal(info.state, "reconnecting", `still retrying at attempt ${i}`);
+    assert.equal(info.stopReason, null);
+    const wait = info.nextRetryAt! - clock.now;
     if (wait > 0) {
       clock.tick(wait - 1);
       assert.equal(FakeSocket.instances.length, count, "not before its time");
@@ -68,17 +72,114 @@ Deno.test("DashboardClient reconnects on schedule and goes offline after 5 failu
     retryTimes.push(clock.now - start);
     last().fail(1006);
   }
-  assert.deepEqual(retryTimes, [0, 1000, 3000, 7000, 15000]);
+  assert.deepEqual(
+    retryTimes.slice(0, 8),
+    [0, 1000, 3000, 7000, 15000, 31000, 61000, 91000],
+  );
+  const gaps = retryTimes.slice(1).map((t, i) => t - retryTimes[i]);
+  assert.deepEqual(new Set(gaps.slice(5)), new Set([30_000]), "capped at 30 s");
+  assert.equal(client.connection.value.state, "reconnecting");
+
+  // The server is back: the next attempt connects.
+  clock.tick(client.connection.value.nextRetryAt! - clock.now);
+  last().open();
+  assert.equal(client.connection.value.state, "connected");
+  client.stop();
+});
+
+Deno.test("DashboardClient waits at most 30 s between attempts, jitter included", () => {
+  FakeSocket.instances = [];
+  const { clock, timers } = fakeTimers();
+  const client = new DashboardClient({
+    url: "ws://test/ws/dashboard",
+    WebSocket: FakeSocket,
+    timers,
+    random: () => 0.9999999, // +20 % jitter on every delay
+  });
+  const last = () => FakeSocket.instances[FakeSocket.instances.length - 1];
+  client.start();
+  const waits: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    last().fail(1006);
+    const wait = client.connection.value.nextRetryAt! - clock.now;
+    waits.push(wait);
+    clock.tick(wait);
+  }
+  assert.deepEqual(waits, [
+    0,
+    1200,
+    2400,
+    4800,
+    9600,
+    19200,
+    30000,
+    30000,
+    30000,
+    30000,
+    30000,
+    30000,
+  ]);
+  client.stop();
+});
+
+Deno.test("DashboardClient.retryNow() skips the wait and keeps the schedule", () => {
+  const { clock, client, last } = setup();
+  client.start();
+  last().open();
+  for (let i = 0; i < 6; i++) {
+    last().fail(1006);
+    clock.tick(client.connection.value.nextRetryAt! - clock.now);
+  }
+  last().fail(1006);
+  const info = client.connection.value;
+  assert.equal(info.nextRetryAt! - clock.now, 30_000);
+  const count = FakeSocket.instances.length;
+  client.retryNow();
+  assert.equal(FakeSocket.instances.length, count + 1, "a new attempt at once");
+  assert.equal(client.connection.value.state, "reconnecting");
+  assert.equal(client.connection.value.nextRetryAt, null, "no timer left");
+  last().fail(1006);
+  assert.equal(
+    client.connection.value.nextRetryAt! - clock.now,
+    30_000,
+    "the schedule went on",
+  );
+  // The skipped timer does not fire a second attempt.
+  clock.tick(29_999);
+  assert.equal(FakeSocket.instances.length, count + 1);
+  client.retryNow();
+  last().open();
+  assert.equal(client.connection.value.state, "connected");
+  client.retryNow(); // connected: nothing to skip
+  assert.equal(FakeSocket.instances.length, count + 2);
+  client.stop();
+});
+
+Deno.test("DashboardClient with a finite maxFailures still goes offline", () => {
+  FakeSocket.instances = [];
+  const { clock, timers } = fakeTimers();
+  const client = new DashboardClient({
+    url: "ws://test/ws/dashboard",
+    WebSocket: FakeSocket,
+    timers,
+    random: () => 0.5,
+    maxFailures: 3,
+  });
+  const last = () => FakeSocket.instances[FakeSocket.instances.length - 1];
+  client.start();
+  for (let i = 0; i < 3; i++) {
+    last().fail(1006);
+    clock.tick(
+      Math.max(0, (client.connection.value.nextRetryAt ?? 0) - clock.now),
+    );
+  }
   const info = client.connection.value;
   assert.equal(info.state, "offline");
   assert.equal(info.stopReason, "failures");
-  assert.equal(info.nextRetryAt, null);
   clock.tick(120_000);
-  assert.equal(FakeSocket.instances.length, 6, "no retry while offline");
-
+  assert.equal(FakeSocket.instances.length, 3, "no retry while offline");
   client.reconnect();
-  assert.equal(FakeSocket.instances.length, 7);
-  assert.equal(client.connection.value.state, "connecting");
+  assert.equal(FakeSocket.instances.length, 4);
   last().open();
   assert.equal(client.connection.value.state, "connected");
   client.stop();

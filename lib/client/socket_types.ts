@@ -19,7 +19,10 @@ export type ConnectionState =
 /** Which transport carries the connection. */
 export type TransportKind = "websocket" | "sse";
 
-/** Why the client stopped for good until a manual reconnect or new login. */
+/**
+ * Why the client stopped for good until a manual reconnect or new login.
+ * `failures` happens only with a finite `maxFailures`.
+ */
 export type StopReason = "signed-out" | "forbidden" | "closed" | "failures";
 
 /** What the `connection` signal holds. */
@@ -110,7 +113,11 @@ export interface DashboardClientOptions {
    * counts as failed (default {@link deadAfterMs}).
    */
   connectTimeoutMs?: number;
-  /** Failed attempts in a row before going offline (default 5). */
+  /**
+   * Failed attempts in a row before going offline with stop reason
+   * `failures` (default `Infinity`: the client never gives up on network
+   * trouble; it retries with backoff, each wait at most 30 s).
+   */
   maxFailures?: number;
   /** Receives exceptions thrown by message handlers. */
   onHandlerError?: (error: unknown) => void;
@@ -135,6 +142,13 @@ export interface DashboardClientOptions {
   probeIntervalMs?: number;
   /** Unanswered `command:request`s are dropped after this long (default 10 min). */
   pendingTtlMs?: number;
+  /**
+   * Renews the browser's session cookie; called halfway through the
+   * connection's token lifetime, before `auth:refresh` is sent. Defaults in
+   * a browser to `POST /api/session/refresh` on the socket's host; `null`
+   * (the default under Deno) only sends `auth:refresh`.
+   */
+  refreshSession?: (() => Promise<void>) | null;
 }
 
 /** An unanswered `command:request` the client resends after reconnecting. */

@@ -13,7 +13,7 @@ import {
   type Role,
 } from "../protocol.ts";
 import { OutputStore } from "./output_store.ts";
-import type { MessageClient } from "./socket.ts";
+import type { ConnectionState, MessageClient } from "./socket.ts";
 
 /** One entry of an agent's queue (`command:queue`). */
 export interface QueueEntry {
@@ -87,6 +87,16 @@ export function createStores(options: StoresOptions = {}): Stores {
 
 /** The page's stores, shared by every island. */
 export const stores: Stores = createStores();
+
+/**
+ * Whether the stores' agent states are stale in connection state `state`:
+ * after the connection was lost (reconnecting, or stopped for good) nothing
+ * updates them, so the page must not show them as live. While connecting
+ * for the first time they are the server-rendered snapshot of this load.
+ */
+export function isStale(state: ConnectionState): boolean {
+  return state === "reconnecting" || state === "offline";
+}
 
 /** Put server-rendered agents in the store unless live data already came. */
 export function seedAgents(s: Stores, list: readonly AgentInfo[]): void {

@@ -7,7 +7,13 @@ import {
 } from "../protocol.ts";
 import { gapMarker, type OutputEvent } from "./output_store.ts";
 import type { MessageClient } from "./socket.ts";
-import { bindStores, createStores, resumeMap, seedAgents } from "./stores.ts";
+import {
+  bindStores,
+  createStores,
+  isStale,
+  resumeMap,
+  seedAgents,
+} from "./stores.ts";
 
 /** A client double: dispatches validated messages, records what is sent. */
 function fakeClient() {
@@ -216,4 +222,11 @@ Deno.test("stores drop queues (re-sent when non-empty) and old errors on connect
   });
   assert.equal(s.queues.value.size, 0, "the emptied queue is not stale");
   assert.deepEqual(s.errors.value, [], "errors of the old connection go");
+});
+
+Deno.test("isStale() marks agent states stale only after the connection was lost", () => {
+  assert.equal(isStale("connecting"), false, "first connect: fresh snapshot");
+  assert.equal(isStale("connected"), false);
+  assert.equal(isStale("reconnecting"), true);
+  assert.equal(isStale("offline"), true);
 });

@@ -24,16 +24,32 @@ export class AgentSession extends Session<AgentMessage> {
   #app: Services;
   #headerToken: string | null;
   #agentId: string | null = null;
+  #principal: Principal | null = null;
+  #untrack: (() => void) | null = null;
 
-  constructor(peer: Peer, app: Services, headerToken: string | null) {
+  /**
+   * `headerToken` is the upgrade's Bearer token; `verified` says it was
+   * checked at the upgrade (an agent token), which lifts the cap on frames
+   * before `agent:connect`.
+   */
+  constructor(
+    peer: Peer,
+    app: Services,
+    headerToken: string | null,
+    options: { verified?: boolean } = {},
+  ) {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
       // Output is flow-controlled by the window instead: a refused frame
-      // would be lost, and the backlog bound below caps what is held.
+      // would be lost (the agent does not resend it), and the backlog bound
+      // below caps what is held.
       messageRatePerSecond: 1_000_000,
       timeoutMs: app.config.agentTimeoutMs,
       authTimeoutMs: 5000,
+      maxUnauthenticatedFrameBytes: options.verified
+        ? undefined
+        : app.config.maxUnauthenticatedFrameBytes,
       // The window, plus one frame sent while under it, plus room for
       // heartbeats and reports queued behind output during a slow store.
       maxBacklogBytes: app.config.agentOutputWindowBytes +
@@ -50,6 +66,8 @@ export class AgentSession extends Session<AgentMessage> {
   protected onOpen(): void {}
 
   protected onClose(): void {
+    this.#untrack?.();
+    this.#untrack = null;
     if (this.#agentId === null) return;
     if (this.#app.registry.disconnect(this.peer)) {
       this.log.info("Agent disconnected", { agentId: this.#agentId });
@@ -75,6 +93,9 @@ export class AgentSession extends Session<AgentMessage> {
       case "heartbeat":
         this.send(envelope("heartbeat", message.payload));
         return;
+      case "auth:refresh":
+        if (!this.takeRefresh(message.id)) return;
+        return await this.#refresh();
       case "command:started":
         return await commands.started(agentId, message.payload.commandId);
       case "terminal:output": {
@@ -113,7 +134,9 @@ export class AgentSession extends Session<AgentMessage> {
   ): Promise<void> {
     let principal: Principal;
     try {
-      principal = await this.#app.auth.verify(hello.token ?? this.#headerToken);
+      principal = await this.#app.sessions.verify(
+        hello.token ?? this.#headerToken,
+      );
     } catch (error) {
       if (error instanceof AuthError) return this.rejectAuth(error.message);
       throw error;
@@ -128,9 +151,29 @@ export class AgentSession extends Session<AgentMessage> {
     }
     // The socket may have closed while the token was checked.
     if (this.isClosed || !this.peer.isOpen) return;
+    const refused = this.#app.connections.authenticate(
+      this.peer.id,
+      principal.id,
+    );
+    if (refused) {
+      this.sendError("RATE_LIMIT", refused);
+      this.peer.close(CLOSE_CODES.RATE_LIMITED.code, refused);
+      return;
+    }
+    // Tracked, then checked again: a revocation in between still closes it.
+    this.#track(principal);
+    try {
+      await this.#app.sessions.check(principal);
+    } catch (error) {
+      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      throw error;
+    }
+    if (this.isClosed || !this.peer.isOpen) return;
     this.markAuthenticated(principal.expiresAt);
     this.#agentId = hello.agentId;
+    this.#principal = principal;
     const { registry, commands, config } = this.#app;
+    // Only now, authenticated, may this socket take the id over.
     const { replaced } = registry.connect({
       id: hello.agentId,
       name: hello.name,
@@ -138,16 +181,26 @@ export class AgentSession extends Session<AgentMessage> {
       capabilities: hello.capabilities,
       hostname: hello.hostname,
     }, this.peer);
-    replaced?.close(
-      CLOSE_CODES.REPLACED.code,
-      "Agent connected again elsewhere",
-    );
+    if (replaced) {
+      this.log.warn("Agent replaced by a new connection with the same id", {
+        agentId: hello.agentId,
+        hostname: hello.hostname,
+        oldConnection: replaced.id,
+        newConnection: this.peer.id,
+      });
+      replaced.close(
+        CLOSE_CODES.REPLACED.code,
+        "Agent connected again elsewhere",
+      );
+    }
     this.send(envelope("connection:ack", {
       connectionId: this.peer.id,
       serverVersion: PROTOCOL_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       user: { id: principal.id, role: principal.role },
       agentId: hello.agentId,
+      expiresAt: principal.expiresAt,
+      ...(replaced ? { replaced: true as const } : {}),
       outputWindowBytes: config.agentOutputWindowBytes,
     }));
     this.log.info("Agent connected", {
@@ -155,5 +208,37 @@ export class AgentSession extends Session<AgentMessage> {
       name: hello.name,
     });
     await commands.agentConnected(hello.agentId, hello.running ?? []);
+  }
+
+  /**
+   * `auth:refresh`: sign a fresh token for this agent's sign-in and send it
+   * (`auth:refreshed`); the connection stays open until the new expiry. A
+   * revoked sign-in ends the connection with AUTH_FAILED and 4401.
+   */
+  async #refresh(): Promise<void> {
+    const principal = this.#principal!;
+    let refreshed;
+    try {
+      refreshed = await this.#app.sessions.refresh(principal);
+    } catch (error) {
+      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      throw error;
+    }
+    if (this.isClosed || !refreshed.token) return;
+    this.#principal = refreshed.principal;
+    this.setExpiry(refreshed.expiresAt);
+    this.send(envelope("auth:refreshed", {
+      expiresAt: refreshed.expiresAt,
+      token: refreshed.token,
+    }));
+  }
+
+  /** Close this connection (4401) when its sign-in is revoked. */
+  #track(principal: Principal): void {
+    this.#untrack?.();
+    this.#untrack = this.#app.sessions.track(
+      principal.sessionId,
+      (reason) => this.rejectAuth(reason),
+    );
   }
 }

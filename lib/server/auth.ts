@@ -1,6 +1,7 @@
 /**
- * Tokens and sessions: HS256 JWTs signed with the server secret, carrying a
- * `role` and, for agents, an `agentId`.
+ * Tokens: HS256 JWTs signed with the server secret, carrying a `role`, a
+ * `jti` (the sign-in's id, see `auth_sessions.ts`) and, for agents, an
+ * `agentId`. Lifetimes are capped at {@link Auth.maxTtlSeconds}.
  *
  * @module
  */
@@ -9,6 +10,15 @@ import { type Role, RoleSchema } from "../protocol.ts";
 
 /** Name of the browser session cookie. */
 export const SESSION_COOKIE = "flightdeck_session";
+
+/** Longest token lifetime signed or accepted by default: 90 days. */
+export const DEFAULT_MAX_TTL_SECONDS = 90 * 86400;
+
+/**
+ * What a token is: `session` for a browser sign-in (short-lived, renewed
+ * in place, ended by logout), `token` for one made by `deno task token`.
+ */
+export type TokenKind = "session" | "token";
 
 /** Who a verified token belongs to. */
 export interface Principal {
@@ -19,6 +29,16 @@ export interface Principal {
   agentId?: string;
   /** Expiry in milliseconds since the epoch. */
   expiresAt: number;
+  /** Issue time in milliseconds since the epoch. */
+  issuedAt: number;
+  /**
+   * The server-side id of this sign-in (the `jti` claim): shared by a
+   * session's renewed tokens and by an agent's refreshed tokens, so
+   * revoking it refuses all of them. A token without `jti` (signed before
+   * ids existed) is named by its signature.
+   */
+  sessionId: string;
+  kind: TokenKind;
 }
 
 /** Raised for a token that is missing, malformed, badly signed or expired. */
@@ -32,8 +52,18 @@ export interface SignOptions {
   agentId?: string;
   /** Subject; defaults to the role name, or `agent:<id>`. */
   subject?: string;
-  /** Lifetime in seconds (default one hour). */
+  /** Lifetime in seconds (default one hour), at most the maximum lifetime. */
   ttlSeconds?: number;
+  /** The `jti` claim; a new random id by default. */
+  sessionId?: string;
+  /** Default `token`. */
+  kind?: TokenKind;
+}
+
+/** Options of {@link Auth.verify}. */
+export interface VerifyOptions {
+  /** Accept an expired but otherwise valid token (logout, revocation). */
+  allowExpired?: boolean;
 }
 
 const ISSUER = "flightdeck";
@@ -50,50 +80,95 @@ export function parseTtl(text: string): number {
   return seconds;
 }
 
+/** `seconds` as the largest whole unit: `90d`, `36h`, `15m`, `45s`. */
+export function formatTtl(seconds: number): string {
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]] as const) {
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
 /** Signs and verifies tokens with one secret. */
 export class Auth {
   #key: Uint8Array;
+  /** Longest lifetime signed or accepted, in seconds. */
+  readonly maxTtlSeconds: number;
 
-  /** @throws {RangeError} when the secret is shorter than 32 characters. */
-  constructor(secret: string) {
+  /**
+   * @throws {RangeError} when the secret is shorter than 32 characters or
+   * the maximum lifetime is not a positive integer.
+   */
+  constructor(
+    secret: string,
+    options: { maxTtlSeconds?: number } = {},
+  ) {
     if (secret.length < 32) {
       throw new RangeError("The server secret must be at least 32 characters");
     }
+    const max = options.maxTtlSeconds ?? DEFAULT_MAX_TTL_SECONDS;
+    if (!Number.isInteger(max) || max <= 0) {
+      throw new RangeError(`Invalid maximum token lifetime "${max}"`);
+    }
+    this.maxTtlSeconds = max;
     this.#key = new TextEncoder().encode(secret);
   }
 
-  /** Sign a token for `options.role`. */
+  /**
+   * Sign a token for `options.role`.
+   *
+   * @throws {TypeError} for role `agent` without an agentId.
+   * @throws {RangeError} for a lifetime that is not positive or over
+   * {@link maxTtlSeconds}.
+   */
   async sign(options: SignOptions): Promise<string> {
     if (options.role === "agent" && !options.agentId) {
       throw new TypeError('Role "agent" needs an agentId');
+    }
+    const ttl = options.ttlSeconds ?? 3600;
+    if (!(ttl > 0)) {
+      throw new RangeError(`Token lifetime must be positive: "${ttl}"`);
+    }
+    if (ttl > this.maxTtlSeconds) {
+      throw new RangeError(
+        `Token lifetime "${formatTtl(Math.ceil(ttl))}" is over the maximum of ${
+          formatTtl(this.maxTtlSeconds)
+        }`,
+      );
     }
     const subject = options.subject ??
       (options.role === "agent" ? `agent:${options.agentId}` : options.role);
     const claims: Record<string, string> = { role: options.role };
     if (options.agentId) claims.agentId = options.agentId;
+    if (options.kind === "session") claims.kind = "session";
+    const now = Math.floor(Date.now() / 1000);
     return await new SignJWT(claims)
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(ISSUER)
       .setSubject(subject)
-      .setIssuedAt()
-      .setExpirationTime(
-        Math.floor(Date.now() / 1000) + (options.ttlSeconds ?? 3600),
-      )
+      .setJti(options.sessionId ?? crypto.randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + Math.ceil(ttl))
       .sign(this.#key);
   }
 
   /**
-   * Verify `token` and return its principal.
+   * Verify `token` and return its principal. This checks the signature,
+   * claims and lifetime only; revocation is {@link AuthSessions.verify}'s.
    *
-   * @throws {AuthError} when the token is missing, invalid or expired.
+   * @throws {AuthError} when the token is missing, invalid, expired, or
+   * lives longer than {@link maxTtlSeconds}.
    */
-  async verify(token: string | null | undefined): Promise<Principal> {
+  async verify(
+    token: string | null | undefined,
+    options: VerifyOptions = {},
+  ): Promise<Principal> {
     if (!token) throw new AuthError("Missing token");
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.#key, {
         issuer: ISSUER,
         algorithms: ["HS256"],
+        ...(options.allowExpired ? { currentDate: new Date(0) } : {}),
       }));
     } catch (error) {
       const expired = error instanceof Error &&
@@ -103,8 +178,18 @@ export class Auth {
       });
     }
     const role = RoleSchema.safeParse(payload.role);
-    if (!role.success || typeof payload.sub !== "string" || !payload.exp) {
+    if (
+      !role.success || typeof payload.sub !== "string" || !payload.exp ||
+      typeof payload.iat !== "number"
+    ) {
       throw new AuthError("Invalid token claims");
+    }
+    if (payload.exp - payload.iat > this.maxTtlSeconds) {
+      throw new AuthError(
+        `Token lifetime is over the maximum of ${
+          formatTtl(this.maxTtlSeconds)
+        }`,
+      );
     }
     const agentId = typeof payload.agentId === "string"
       ? payload.agentId
@@ -112,11 +197,17 @@ export class Auth {
     if (role.data === "agent" && !agentId) {
       throw new AuthError("Agent token without agentId");
     }
+    const sessionId = typeof payload.jti === "string" && payload.jti
+      ? payload.jti
+      : `sig:${token.slice(token.lastIndexOf(".") + 1)}`;
     return {
       id: payload.sub,
       role: role.data,
       agentId,
       expiresAt: payload.exp * 1000,
+      issuedAt: payload.iat * 1000,
+      sessionId,
+      kind: payload.kind === "session" ? "session" : "token",
     };
   }
 }
@@ -150,6 +241,14 @@ export function sessionCookie(
   return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${
     secure ? "; Secure" : ""
   }`;
+}
+
+/**
+ * Whether `a` and `b` are the same sign-in: subject, role and sign-in id
+ * (so a viewer token of the same subject cannot act for an operator's).
+ */
+export function sameSignIn(a: Principal, b: Principal): boolean {
+  return a.id === b.id && a.role === b.role && a.sessionId === b.sessionId;
 }
 
 /** Whether `role` may do what needs `required` (viewer < operator < admin). */

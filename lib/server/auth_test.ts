@@ -5,11 +5,13 @@ import type { Role } from "../protocol.ts";
 import {
   Auth,
   AuthError,
+  formatTtl,
   LoginCodes,
   parseTtl,
   requestToken,
   roleAllows,
   safeRedirectPath,
+  sameSignIn,
   SESSION_COOKIE,
   sessionCookie,
 } from "./auth.ts";
@@ -45,9 +47,24 @@ Deno.test("Auth.sign() and verify() round-trip an agent token with agentId", asy
     ttlSeconds: 60,
   });
   const principal = await auth.verify(token);
+  assert.equal(principal.expiresAt - principal.issuedAt, 60_000);
+  assert.match(principal.sessionId, /^[0-9a-f-]{36}$/);
   assert.deepEqual(
-    { ...principal, expiresAt: undefined },
-    { id: "agent:a-12", role: "agent", agentId: "a-12", expiresAt: undefined },
+    {
+      ...principal,
+      expiresAt: undefined,
+      issuedAt: undefined,
+      sessionId: undefined,
+    },
+    {
+      id: "agent:a-12",
+      role: "agent",
+      agentId: "a-12",
+      expiresAt: undefined,
+      issuedAt: undefined,
+      sessionId: undefined,
+      kind: "token",
+    },
   );
 });
 
@@ -258,4 +275,109 @@ Deno.test("safeRedirectPath() keeps same-site paths and refuses every other targ
   ) {
     assert.equal(safeRedirectPath(bad), "/", JSON.stringify(bad));
   }
+});
+
+Deno.test("Auth.sign() refuses a lifetime over the maximum with a clear RangeError", async () => {
+  const auth = new Auth(SECRET, { maxTtlSeconds: 90 * 86400 });
+  await assert.rejects(
+    auth.sign({ role: "viewer", ttlSeconds: 91 * 86400 }),
+    (error: unknown) => {
+      assert.ok(error instanceof RangeError);
+      assert.equal(
+        error.message,
+        'Token lifetime "91d" is over the maximum of 90d',
+      );
+      return true;
+    },
+  );
+  const principal = await auth.verify(
+    await auth.sign({ role: "viewer", ttlSeconds: 90 * 86400 }),
+  );
+  assert.equal(principal.expiresAt - principal.issuedAt, 90 * 86400_000);
+});
+
+Deno.test("Auth.verify() refuses a token living longer than its maximum", async () => {
+  const generous = new Auth(SECRET, { maxTtlSeconds: 365 * 86400 });
+  const token = await generous.sign({ role: "admin", ttlSeconds: 100 * 86400 });
+  await assert.rejects(
+    new Auth(SECRET, { maxTtlSeconds: 90 * 86400 }).verify(token),
+    authError("Token lifetime is over the maximum of 90d"),
+  );
+});
+
+Deno.test("Auth.sign() names the sign-in with jti: random, or the given session id", async () => {
+  const auth = new Auth(SECRET);
+  const a = await auth.verify(await auth.sign({ role: "viewer" }));
+  const b = await auth.verify(await auth.sign({ role: "viewer" }));
+  assert.notEqual(a.sessionId, b.sessionId);
+  assert.equal(a.kind, "token");
+  const session = await auth.verify(
+    await auth.sign({ role: "viewer", sessionId: "s-1", kind: "session" }),
+  );
+  assert.equal(session.sessionId, "s-1");
+  assert.equal(session.kind, "session");
+});
+
+Deno.test("Auth.verify() names a token without jti by its signature", async () => {
+  const token = await new SignJWT({ role: "viewer" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer("flightdeck")
+    .setSubject("old")
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(SECRET));
+  const principal = await new Auth(SECRET).verify(token);
+  assert.equal(principal.sessionId, `sig:${token.split(".")[2]}`);
+});
+
+Deno.test("Auth.verify() with allowExpired accepts an expired token, never a forged one", async () => {
+  const clock = FakeTimers.install({
+    now: 1_700_000_000_000,
+    toFake: ["Date"],
+  });
+  try {
+    const auth = new Auth(SECRET);
+    const token = await auth.sign({ role: "viewer", ttlSeconds: 1 });
+    clock.tick(5000);
+    await assert.rejects(auth.verify(token), authError("Token expired"));
+    const principal = await auth.verify(token, { allowExpired: true });
+    assert.equal(principal.expiresAt, 1_700_000_001_000);
+    await assert.rejects(
+      new Auth("x".repeat(32)).verify(token, { allowExpired: true }),
+      authError("Invalid token"),
+    );
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("sameSignIn() needs the same subject, role and sign-in id", async () => {
+  const auth = new Auth(SECRET);
+  const operator = await auth.verify(
+    await auth.sign({ role: "operator", subject: "alice", sessionId: "s-1" }),
+  );
+  const viewer = await auth.verify(
+    await auth.sign({ role: "viewer", subject: "alice", sessionId: "s-1" }),
+  );
+  const other = await auth.verify(
+    await auth.sign({ role: "operator", subject: "alice" }),
+  );
+  const renewed = await auth.verify(
+    await auth.sign({
+      role: "operator",
+      subject: "alice",
+      sessionId: "s-1",
+      ttlSeconds: 60,
+    }),
+  );
+  assert.equal(sameSignIn(operator, renewed), true);
+  assert.equal(sameSignIn(operator, viewer), false);
+  assert.equal(sameSignIn(operator, other), false);
+});
+
+Deno.test("formatTtl() uses the largest whole unit", () => {
+  assert.equal(formatTtl(90 * 86400), "90d");
+  assert.equal(formatTtl(36 * 3600), "36h");
+  assert.equal(formatTtl(900), "15m");
+  assert.equal(formatTtl(61), "61s");
 });

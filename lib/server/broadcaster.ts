@@ -1,6 +1,8 @@
 /**
  * Fan-out to dashboards: serialize once, skip closed peers, isolate send
- * failures, close slow consumers with 4503.
+ * failures, close slow consumers with 4503: a peer over its own backlog cap,
+ * and, while the backlogs of all peers together are over the total cap, the
+ * peer with the largest one.
  *
  * @module
  */
@@ -11,6 +13,13 @@ import type { Peer } from "./peer.ts";
 export interface BroadcasterOptions {
   /** A peer with more unsent bytes than this is closed (4503). */
   maxBufferedBytes: number;
+  /**
+   * When the peers' unsent bytes together pass this after a broadcast, the
+   * peer with the most is closed (4503), then the next, until under it.
+   */
+  maxTotalBufferedBytes?: number;
+  /** Called for each peer closed for the total cap, with its backlog. */
+  onShed?: (peer: Peer, bufferedBytes: number, totalBytes: number) => void;
   /** Called when a send to a peer throws; the loop goes on. */
   onError?: (peer: Peer, error: unknown) => void;
 }
@@ -56,12 +65,28 @@ export class Broadcaster {
   broadcast(message: unknown, except?: Peer): number {
     const frame = JSON.stringify(message);
     let sent = 0;
+    let total = 0;
     for (const peer of this.#peers.values()) {
-      if (peer === except) continue;
-      if (sendFrame(peer, frame, this.#options)) sent++;
+      if (peer !== except && sendFrame(peer, frame, this.#options)) sent++;
       // Closed (or just closed as a slow consumer): stop buffering for it now;
       // a peer that stopped reading may not report its close for a long time.
-      else if (!peer.isOpen) this.#peers.delete(peer.id);
+      if (!peer.isOpen) this.#peers.delete(peer.id);
+      else total += peer.bufferedAmount;
+    }
+    const max = this.#options.maxTotalBufferedBytes ?? Infinity;
+    while (total > max) {
+      let slowest: Peer | null = null;
+      for (const peer of this.#peers.values()) {
+        if (!slowest || peer.bufferedAmount > slowest.bufferedAmount) {
+          slowest = peer;
+        }
+      }
+      if (!slowest) break;
+      this.#options.onShed?.(slowest, slowest.bufferedAmount, total);
+      total -= slowest.bufferedAmount;
+      this.#peers.delete(slowest.id);
+      if (slowest !== except) sent--;
+      slowest.close(CLOSE_CODES.SLOW_CONSUMER.code, "Slow consumer");
     }
     return sent;
   }

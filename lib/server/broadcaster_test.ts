@@ -179,3 +179,56 @@ Deno.test("Broadcaster constructor throws RangeError for a non-positive cap", ()
     RangeError,
   );
 });
+
+Deno.test("Broadcaster.broadcast() over maxTotalBufferedBytes closes the largest backlogs first with 4503", () => {
+  const shed: [string, number, number][] = [];
+  const broadcaster = new Broadcaster({
+    maxBufferedBytes: 1000,
+    maxTotalBufferedBytes: 1000,
+    onShed: (peer, bytes, total) => shed.push([peer.id, bytes, total]),
+  });
+  const backlogs = [100, 700, 50, 400, 300];
+  const peers = backlogs.map((bytes, i) => {
+    const peer = new RecordingPeer(`p${i}`);
+    peer.bufferedAmount = bytes;
+    broadcaster.add(peer);
+    return peer;
+  });
+  // Total 1550: shedding p1 (700) leaves 850, under the cap.
+  assert.equal(broadcaster.broadcast(MESSAGE), 4);
+  assert.deepEqual(peers.map((p) => p.closed?.code ?? null), [
+    null,
+    CLOSE_CODES.SLOW_CONSUMER.code,
+    null,
+    null,
+    null,
+  ]);
+  assert.equal(broadcaster.size, 4);
+  // Every peer got the frame before the shedding.
+  assert.deepEqual(peers.map((p) => p.frames.length), [1, 1, 1, 1, 1]);
+  // 300 + 50 + 800 + 700: p3 goes (1050 left, still over), then p4.
+  peers[0].bufferedAmount = 300;
+  peers[3].bufferedAmount = 800;
+  peers[4].bufferedAmount = 700;
+  assert.equal(broadcaster.broadcast(MESSAGE), 2);
+  assert.equal(peers[3].closed?.code, CLOSE_CODES.SLOW_CONSUMER.code);
+  assert.equal(peers[4].closed?.code, CLOSE_CODES.SLOW_CONSUMER.code);
+  assert.deepEqual(broadcaster.peers(), [peers[0], peers[2]]);
+  assert.deepEqual(shed, [
+    ["p1", 700, 1550],
+    ["p3", 800, 1850],
+    ["p4", 700, 1050],
+  ]);
+});
+
+Deno.test("Broadcaster.broadcast() without maxTotalBufferedBytes sheds no peer under its own cap", () => {
+  const broadcaster = new Broadcaster({ maxBufferedBytes: 1000 });
+  const peers = [900, 900, 900].map((bytes, i) => {
+    const peer = new RecordingPeer(`p${i}`);
+    peer.bufferedAmount = bytes;
+    broadcaster.add(peer);
+    return peer;
+  });
+  assert.equal(broadcaster.broadcast(MESSAGE), 3);
+  assert.ok(peers.every((p) => p.closed === null));
+});

@@ -46,12 +46,52 @@ export const ConfigSchema = z.object({
    * (a slow store). 0 (default) leaves storage as it is.
    */
   testAppendDelayMs: int(0, 60_000).default(0),
-  /** Messages per second a connection may send before RATE_LIMIT. */
+  /** Messages per second a dashboard connection may send before RATE_LIMIT (agents are not limited by count). */
   messageRatePerSecond: int(1, 100_000).default(200),
   /** Commands per minute a user may request. */
   commandRatePerMinute: int(1, 100_000).default(600),
-  /** Lifetime of the browser session cookie. */
+  /**
+   * When the unsent bytes of all dashboard peers together pass this, the
+   * peer with the largest backlog is closed with 4503 (repeatedly).
+   */
+  maxTotalBufferedBytes: int(64 * 1024, Number.MAX_SAFE_INTEGER).default(
+    64 * 1024 * 1024,
+  ),
+  /** Dashboard sockets plus SSE sessions one user (token subject) may hold. */
+  maxConnectionsPerUser: int(1, 100_000).default(32),
+  /**
+   * Dashboard sockets, SSE sessions and unauthenticated sockets one client
+   * address may hold (agents count per agent, not per address).
+   */
+  maxConnectionsPerAddress: int(1, 100_000).default(64),
+  /** Sockets not yet authenticated one client address may hold. */
+  maxUnauthenticatedPerAddress: int(1, 10_000).default(2),
+  /** Sockets not yet authenticated, over all addresses. */
+  maxUnauthenticated: int(1, 100_000).default(8),
+  /** A socket not yet authenticated that sends a larger frame is closed 1009. */
+  maxUnauthenticatedFrameBytes: int(256, 1024 * 1024).default(16 * 1024),
+  /** Largest `log:forward` message (UTF-8 bytes of message plus context). */
+  logForwardMaxBytes: int(64, 1024 * 1024).default(4096),
+  /** `log:forward` messages one user may write per minute. */
+  logForwardPerMinute: int(1, 100_000).default(60),
+  /**
+   * Longest a browser sign-in lasts however often it is renewed (seconds);
+   * a pasted token's sign-in also ends when that token expires.
+   */
   sessionTtlSeconds: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  /**
+   * Lifetime of one browser session token (seconds). An open dashboard
+   * page renews it halfway (`POST /api/session/refresh`, `auth:refresh`);
+   * a browser with no dashboard page open (or asleep) for longer than this
+   * signs in again.
+   */
+  accessTtlSeconds: int(1, 24 * 3600).default(3600),
+  /** Longest token lifetime signed (`deno task token --ttl`) or accepted. */
+  maxTokenTtlSeconds: int(60, 365 * 24 * 3600).default(90 * 24 * 3600),
+  /** Failed sign-ins per address within the window before 429. */
+  loginFailureLimit: int(1, 10_000).default(10),
+  /** Window of {@link loginFailureLimit} (milliseconds). */
+  loginFailureWindowMs: int(1000, 86400_000).default(10 * 60_000),
   /** Output of finished commands is kept this long. */
   retentionMs: int(60_000, 10 * 365 * 86400_000).default(7 * 86400_000),
   /** Total output bytes kept; the oldest finished output goes first. */
@@ -82,9 +122,22 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
   FLIGHTDECK_AGENT_WINDOW_BYTES: "agentOutputWindowBytes",
   FLIGHTDECK_TEST_APPEND_DELAY_MS: "testAppendDelayMs",
+  FLIGHTDECK_MAX_TOTAL_BUFFER: "maxTotalBufferedBytes",
+  FLIGHTDECK_MAX_CONNECTIONS_PER_USER: "maxConnectionsPerUser",
+  FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "maxConnectionsPerAddress",
+  FLIGHTDECK_MAX_UNAUTH_PER_ADDRESS: "maxUnauthenticatedPerAddress",
+  FLIGHTDECK_MAX_UNAUTH: "maxUnauthenticated",
+  FLIGHTDECK_MAX_UNAUTH_FRAME: "maxUnauthenticatedFrameBytes",
+  FLIGHTDECK_LOG_FORWARD_MAX_BYTES: "logForwardMaxBytes",
+  FLIGHTDECK_LOG_FORWARD_PER_MINUTE: "logForwardPerMinute",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_LOG: "logLevel",
+  FLIGHTDECK_SESSION_TTL: "sessionTtlSeconds",
+  FLIGHTDECK_ACCESS_TTL: "accessTtlSeconds",
+  FLIGHTDECK_MAX_TOKEN_TTL: "maxTokenTtlSeconds",
+  FLIGHTDECK_LOGIN_FAILURES: "loginFailureLimit",
+  FLIGHTDECK_LOGIN_WINDOW_MS: "loginFailureWindowMs",
 };
 
 /** Names of the environment variables read by {@link loadConfig}. */

@@ -5,6 +5,8 @@
  * @module
  */
 import {
+  byteLength,
+  CLOSE_CODES,
   type CommandInfo,
   type DashboardMessage,
   envelope,
@@ -35,6 +37,8 @@ export class DashboardSession extends Session<DashboardMessage> {
   #joinedSeqs = new Map<string, number>();
 
   #joinedAt = Number.POSITIVE_INFINITY;
+  /** Stops revocation of the current sign-in from closing this session. */
+  #untrack: (() => void) | null = null;
 
   constructor(peer: Peer, app: Services, user: Principal | null) {
     super(peer, {
@@ -43,6 +47,10 @@ export class DashboardSession extends Session<DashboardMessage> {
       messageRatePerSecond: app.config.messageRatePerSecond,
       timeoutMs: app.config.dashboardTimeoutMs,
       authTimeoutMs: 5000,
+      // Authenticated at the upgrade (cookie or Bearer): no early cap.
+      maxUnauthenticatedFrameBytes: user
+        ? undefined
+        : app.config.maxUnauthenticatedFrameBytes,
     }, app.log);
     this.#app = app;
     this.#user = user;
@@ -55,11 +63,18 @@ export class DashboardSession extends Session<DashboardMessage> {
   protected onOpen(): void {
     const user = this.#user;
     // Through the message queue, so a dashboard:connect waits for the ack.
-    if (user) this.enqueue(() => this.#accept(user));
+    if (user) this.enqueue(async () => void await this.#accept(user));
   }
 
   protected onClose(): void {
+    this.#untrack?.();
+    this.#untrack = null;
     this.#app.dashboards.remove(this.peer);
+  }
+
+  /** Who this session acts for (null for a socket not signed in yet). */
+  get principal(): Principal | null {
+    return this.#user;
   }
 
   protected async handle(message: DashboardMessage): Promise<void> {
@@ -69,11 +84,13 @@ export class DashboardSession extends Session<DashboardMessage> {
         return this.rejectAuth("Send dashboard:connect with a token first");
       }
       try {
-        const principal = await this.#app.auth.verify(message.payload.token);
+        const principal = await this.#app.sessions.verify(
+          message.payload.token,
+        );
         if (principal.role === "agent") {
           return this.rejectAuth("Agent tokens cannot open a dashboard");
         }
-        await this.#accept(principal);
+        if (!await this.#accept(principal)) return;
       } catch (error) {
         if (error instanceof AuthError) return this.rejectAuth(error.message);
         throw error;
@@ -127,39 +144,106 @@ export class DashboardSession extends Session<DashboardMessage> {
           message.payload.commandId,
           message.payload.afterSeq,
         );
-      case "auth:refresh": {
-        let principal: Principal;
-        try {
-          principal = await this.#app.auth.verify(message.payload.token);
-        } catch (error) {
-          if (error instanceof AuthError) {
-            throw new FlightdeckError("AUTH_FAILED", error.message);
-          }
-          throw error;
-        }
-        if (principal.role === "agent") {
-          throw new FlightdeckError(
-            "FORBIDDEN",
-            "Agent tokens cannot be used here",
-          );
-        }
-        this.#user = principal;
-        this.setExpiry(principal.expiresAt);
-        this.send(
-          envelope("auth:refreshed", { expiresAt: principal.expiresAt }),
-        );
-        return;
-      }
-      case "log:forward": {
-        const { level, message: text, context } = message.payload;
-        this.log[level](`Dashboard: ${text}`, { user: user.id, context });
-        return;
-      }
+      case "auth:refresh":
+        if (!this.takeRefresh(message.id)) return;
+        return await this.#refresh(user, message.payload.token);
+      case "log:forward":
+        return this.#forwardLog(user, message.payload);
     }
   }
 
-  async #accept(user: Principal): Promise<void> {
+  /**
+   * Write a browser's log line, within `logForwardMaxBytes` per message and
+   * `logForwardPerMinute` per user over all of the user's connections;
+   * refused lines are counted in `logForward.dropped`.
+   */
+  #forwardLog(
+    user: Principal,
+    payload: Extract<DashboardMessage, { type: "log:forward" }>["payload"],
+  ): void {
+    const { logForward, config } = this.#app;
+    const { level, message: text, context } = payload;
+    const bytes = byteLength(text) +
+      (context ? byteLength(JSON.stringify(context)) : 0);
+    if (bytes > config.logForwardMaxBytes) {
+      logForward.dropped++;
+      throw new FlightdeckError(
+        "PAYLOAD_TOO_LARGE",
+        `log:forward over ${config.logForwardMaxBytes} bytes`,
+      );
+    }
+    if (!logForward.rate.take(user.id)) {
+      logForward.dropped++;
+      throw new FlightdeckError(
+        "RATE_LIMIT",
+        `Over ${logForward.rate.limit} log:forward messages per minute`,
+      );
+    }
+    this.log[level](`Dashboard: ${text}`, { user: user.id, context });
+  }
+
+  /**
+   * `auth:refresh`: without a token, renew this sign-in in place (a browser
+   * session gets a later expiry); with one, switch to that token of the
+   * same user. Any failure ends the session with AUTH_FAILED and 4401.
+   */
+  async #refresh(user: Principal, token?: string): Promise<void> {
+    let next: Principal;
+    try {
+      if (token === undefined) {
+        next = (await this.#app.sessions.refresh(user)).principal;
+      } else {
+        next = await this.#app.sessions.verify(token);
+        if (next.id !== user.id || next.role !== user.role) {
+          return this.rejectAuth(
+            `Token is for "${next.id}" (${next.role}), not "${user.id}" (${user.role})`,
+          );
+        }
+      }
+    } catch (error) {
+      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      throw error;
+    }
     if (this.isClosed) return;
+    if (next.sessionId !== user.sessionId) this.#track(next);
+    this.#user = next;
+    this.setExpiry(next.expiresAt);
+    this.send(envelope("auth:refreshed", { expiresAt: next.expiresAt }));
+  }
+
+  /** Close this session (4401) when `user`'s sign-in is revoked. */
+  #track(user: Principal): void {
+    this.#untrack?.();
+    this.#untrack = this.#app.sessions.track(
+      user.sessionId,
+      (reason) => this.rejectAuth(reason),
+    );
+  }
+
+  /**
+   * Accept `user`; false when closed, revoked, or over the user's
+   * connection cap.
+   */
+  async #accept(user: Principal): Promise<boolean> {
+    if (this.isClosed) return false;
+    const refused = this.#app.connections.authenticate(this.peer.id, user.id);
+    if (refused) {
+      this.sendError("RATE_LIMIT", refused);
+      this.peer.close(CLOSE_CODES.RATE_LIMITED.code, refused);
+      return false;
+    }
+    // Tracked before the check: a revocation between the two still closes it.
+    this.#track(user);
+    try {
+      await this.#app.sessions.check(user);
+    } catch (error) {
+      if (error instanceof AuthError) {
+        this.rejectAuth(error.message);
+        return false;
+      }
+      throw error;
+    }
+    if (this.isClosed) return false;
     this.#user = user;
     this.markAuthenticated(user.expiresAt);
     const { commands, registry, dashboards, config } = this.#app;
@@ -170,6 +254,7 @@ export class DashboardSession extends Session<DashboardMessage> {
         serverVersion: PROTOCOL_VERSION,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         user: { id: user.id, role: user.role },
+        expiresAt: user.expiresAt,
       }));
       this.send(envelope("agent:list", { agents: registry.list() }));
       for (const command of recent) {
@@ -186,6 +271,7 @@ export class DashboardSession extends Session<DashboardMessage> {
       this.#joinedSeqs = commands.broadcastSeqs();
       this.#joinedAt = Date.now();
     });
+    return true;
   }
 
   async #resume(resume: Record<string, number>): Promise<void> {

@@ -4,9 +4,11 @@
  *
  * @module
  */
-import { CLOSE_CODES, envelope } from "../protocol.ts";
+import { CLOSE_CODES, envelope, ERROR_CODES } from "../protocol.ts";
 import { Auth, AuthError, LoginCodes, requestToken } from "./auth.ts";
 import { AgentSession } from "./agent_session.ts";
+import { AuthSessions } from "./auth_sessions.ts";
+import { LoginThrottle } from "./login_throttle.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import type { Config } from "./config.ts";
@@ -20,7 +22,11 @@ import { enforceRetention } from "./retention.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
 import { SlidingWindowLimit } from "./rate_limit.ts";
-import { attachWebSocket } from "./session.ts";
+import { attachWebSocket, type Session } from "./session.ts";
+import { type Admission, ConnectionLimits } from "./connection_limits.ts";
+
+/** Least time between two "Connection refused" log lines. */
+const REFUSAL_LOG_MS = 10_000;
 
 /** The running server's parts. */
 export interface Services {
@@ -28,20 +34,31 @@ export interface Services {
   log: Logger;
   kv: Deno.Kv;
   auth: Auth;
+  /** Sign-ins: browser sessions, token refresh, revocation. */
+  sessions: AuthSessions;
   loginCodes: LoginCodes;
+  /** Failed sign-ins per client address. */
+  loginThrottle: LoginThrottle;
   storage: Storage;
   registry: Registry;
-  /** Every authenticated dashboard socket. */
+  /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
   /** Commands per user per minute, across all of the user's connections. */
   commandRate: SlidingWindowLimit;
   /** Fallback (SSE) dashboard sessions. */
   sse: SseHub;
-  /** Upgrade a request to a dashboard socket (or refuse it). */
-  dashboardSocket(req: Request): Promise<Response>;
-  /** Upgrade a request to an agent socket (or refuse it). */
-  agentSocket(req: Request): Response;
+  /** Live connections per user and address, and those not authenticated. */
+  connections: ConnectionLimits;
+  /** `log:forward` lines per user per minute, and lines refused so far. */
+  logForward: { rate: SlidingWindowLimit; dropped: number };
+  /**
+   * Upgrade a request from `remoteAddr` to a dashboard socket, or refuse it
+   * (400 not an upgrade, 403 foreign Origin, 429 over a connection cap).
+   */
+  dashboardSocket(req: Request, remoteAddr: Deno.NetAddr): Promise<Response>;
+  /** Upgrade a request to an agent socket, or refuse it (as above). */
+  agentSocket(req: Request, remoteAddr: Deno.NetAddr): Promise<Response>;
   /** Close every socket with 1001, wait for pending writes, close KV. */
   close(): Promise<void>;
 }
@@ -63,9 +80,22 @@ export async function createServices(
   const storage = config.testAppendDelayMs > 0
     ? new SlowStorage(kv, config.testAppendDelayMs)
     : new Storage(kv);
-  const auth = new Auth(await loadSecret(config.dataDir, config.secret));
+  const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
+    maxTtlSeconds: config.maxTokenTtlSeconds,
+  });
+  const sessions = new AuthSessions(kv, auth, {
+    accessTtlSeconds: config.accessTtlSeconds,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+  });
   const dashboards = new Broadcaster({
     maxBufferedBytes: config.maxPeerBufferedBytes,
+    maxTotalBufferedBytes: config.maxTotalBufferedBytes,
+    onShed: (peer, bufferedBytes, totalBytes) =>
+      log.warn("Slow consumer shed for the total backlog cap", {
+        peer: peer.id,
+        bufferedBytes,
+        totalBytes,
+      }),
     onError: (peer, error) =>
       log.warn("Send failed", { peer: peer.id, error: String(error) }),
   });
@@ -114,20 +144,80 @@ export async function createServices(
     sockets.add(socket);
     socket.addEventListener("close", () => sockets.delete(socket));
   };
+  const connections = new ConnectionLimits({
+    maxPerUser: config.maxConnectionsPerUser,
+    maxPerAddress: config.maxConnectionsPerAddress,
+    maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
+    maxUnauthenticated: config.maxUnauthenticated,
+  });
+  // Refusals are logged at most once per REFUSAL_LOG_MS, with a count, so
+  // a stream of refused upgrades cannot flood the log.
+  let refusals = 0;
+  let refusalLoggedAt = Number.NEGATIVE_INFINITY;
+  const noteRefusal = (admission: Admission, reason: string) => {
+    refusals++;
+    if (Date.now() - refusalLoggedAt < REFUSAL_LOG_MS) return;
+    log.warn("Connection refused", { ...admission, reason, refusals });
+    refusals = 0;
+    refusalLoggedAt = Date.now();
+  };
+  /**
+   * Admit a socket (429 when over a cap), upgrade it, and release its place
+   * when it is gone. With `failure`, the session is refused (AUTH_FAILED,
+   * 4401) as soon as it opens. The request is unusable after the upgrade.
+   */
+  const upgrade = (
+    req: Request,
+    admission: Admission,
+    start: (peer: WebSocketPeer) => Session<{ type: string; id?: string }>,
+    failure: string | null = null,
+  ): Response => {
+    const id = crypto.randomUUID();
+    const refused = connections.admit(id, admission);
+    if (refused) {
+      noteRefusal(admission, refused);
+      return tooManyConnections(refused);
+    }
+    let upgraded;
+    try {
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
+    } catch (error) {
+      connections.release(id);
+      throw error;
+    }
+    const { socket, response } = upgraded;
+    track(socket);
+    const session = start(new WebSocketPeer(socket, id));
+    attachWebSocket(socket, session, () => connections.release(id));
+    if (failure) {
+      socket.addEventListener("open", () => session.rejectAuth(failure));
+    }
+    return response;
+  };
 
   const services: Services = {
     config,
     log,
     kv,
     auth,
+    sessions,
     loginCodes: new LoginCodes(),
+    loginThrottle: new LoginThrottle(
+      config.loginFailureLimit,
+      config.loginFailureWindowMs,
+    ),
     storage,
     registry,
     dashboards,
     commands,
-    sse: new SseHub(),
+    sse: new SseHub(connections),
+    connections,
+    logForward: {
+      rate: new SlidingWindowLimit(config.logForwardPerMinute, 60_000),
+      dropped: 0,
+    },
     commandRate: new SlidingWindowLimit(config.commandRatePerMinute, 60_000),
-    async dashboardSocket(req) {
+    async dashboardSocket(req, remoteAddr) {
       const refused = refuseUpgrade(req, config.allowedOrigins);
       if (refused) return refused;
       let user = null;
@@ -135,7 +225,7 @@ export async function createServices(
       const token = requestToken(req);
       if (token) {
         try {
-          user = await auth.verify(token);
+          user = await sessions.verify(token);
           if (user.role === "agent") {
             user = null;
             failure = "Agent tokens cannot open a dashboard";
@@ -145,35 +235,40 @@ export async function createServices(
           failure = error.message;
         }
       }
-      const { socket, response } = Deno.upgradeWebSocket(req, {
-        idleTimeout: 0,
-      });
-      track(socket);
-      const session = new DashboardSession(
-        new WebSocketPeer(socket),
-        services,
-        user,
+      // A bad token still gets a socket, closed at once with AUTH_FAILED and
+      // 4401 (browsers cannot read an HTTP status of a refused upgrade), and
+      // counts as unauthenticated until it is gone.
+      const address = remoteAddr.hostname;
+      return upgrade(
+        req,
+        { address, userId: user?.id ?? null, perAddress: true },
+        (peer) => new DashboardSession(peer, services, user),
+        failure,
       );
-      attachWebSocket(socket, session);
-      if (failure) {
-        socket.addEventListener("open", () => session.rejectAuth(failure));
-      }
-      return response;
     },
-    agentSocket(req) {
-      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-        return notUpgrade();
+    async agentSocket(req, remoteAddr) {
+      const refused = refuseUpgrade(req, config.allowedOrigins);
+      if (refused) return refused;
+      const token = requestToken(req);
+      // An agent token in the Authorization header is checked before the
+      // upgrade; anything else authenticates (or fails) by agent:connect.
+      let userId: string | null = null;
+      if (token) {
+        try {
+          const principal = await sessions.verify(token);
+          if (principal.role === "agent") userId = principal.id;
+        } catch (error) {
+          if (!(error instanceof AuthError)) throw error;
+        }
       }
-      const token = requestToken(req); // The request is unusable after the upgrade.
-      const { socket, response } = Deno.upgradeWebSocket(req, {
-        idleTimeout: 0,
-      });
-      track(socket);
-      attachWebSocket(
-        socket,
-        new AgentSession(new WebSocketPeer(socket), services, token),
+      return upgrade(
+        req,
+        { address: remoteAddr.hostname, userId, perAddress: false },
+        (peer) =>
+          new AgentSession(peer, services, token, {
+            verified: userId !== null,
+          }),
       );
-      return response;
     },
     async close() {
       clearInterval(retentionTimer);
@@ -206,6 +301,17 @@ async function openKv(config: Config): Promise<Deno.Kv> {
   return await Deno.openKv(path);
 }
 
+/** HTTP 429 with a RATE_LIMIT error naming the cap. */
+export function tooManyConnections(message: string): Response {
+  return Response.json({
+    error: {
+      code: "RATE_LIMIT",
+      message,
+      recoverable: ERROR_CODES.RATE_LIMIT.recoverable,
+    },
+  }, { status: 429, headers: { "retry-after": "5" } });
+}
+
 function notUpgrade(): Response {
   return new Response("This endpoint needs a WebSocket upgrade\n", {
     status: 400,
@@ -213,7 +319,11 @@ function notUpgrade(): Response {
   });
 }
 
-/** A refusal for a dashboard upgrade, or null when it may proceed. */
+/**
+ * A refusal for a socket upgrade, or null when it may proceed: not an
+ * upgrade (400), or an `Origin` that is neither this server nor allowed
+ * (403). Agents and scripts send no Origin; browsers always do.
+ */
 function refuseUpgrade(
   req: Request,
   allowedOrigins: string[],

@@ -34,6 +34,12 @@ export interface SessionLimits {
    * gets RATE_LIMIT and a 4429 close. Unbounded when absent.
    */
   maxBacklogBytes?: number;
+  /**
+   * Before authentication, a larger frame closes the connection with 1009
+   * (default: no cap beyond `maxFrameBytes`). Deno reads a frame whole
+   * before it is seen here; the cap ends the socket at its first one.
+   */
+  maxUnauthenticatedFrameBytes?: number;
 }
 
 /** A frame refused for the message rate. */
@@ -42,6 +48,12 @@ export interface RateFailure {
   code: "RATE_LIMIT";
   message: string;
 }
+
+/** Longest delay a timer holds (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Shortest time between two handled `auth:refresh` messages. */
+export const REFRESH_INTERVAL_MS = 1000;
 
 /** Consecutive rate-limited messages after which the socket is closed 4429. */
 const RATE_STRIKES = 100;
@@ -59,9 +71,12 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #timer: ReturnType<typeof setInterval> | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastRefreshAt = Number.NEGATIVE_INFINITY;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
   #backlog = 0;
+  /** Called when the liveness check finds the transport dead. */
+  onTimedOut: (() => void) | null = null;
 
   constructor(peer: Peer, limits: SessionLimits, log: Logger) {
     this.peer = peer;
@@ -113,15 +128,38 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.setExpiry(expiresAt);
   }
 
-  /** (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. */
+  /**
+   * (Re)arm the token expiry: AUTH_FAILED and 4401 when it passes. Timers
+   * hold at most 2^31-1 ms (24.8 days), so a later expiry is reached in
+   * steps: each step re-arms until `expiresAt` itself has passed.
+   */
   protected setExpiry(expiresAt: number): void {
     clearTimeout(this.#expiryTimer);
     if (this.#closed) return;
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    this.#expiryTimer = setTimeout(
-      () => this.rejectAuth("Token expired"),
-      delay,
-    );
+    const remaining = Math.max(0, expiresAt - Date.now());
+    this.#expiryTimer = setTimeout(() => {
+      if (Date.now() >= expiresAt) this.rejectAuth("Token expired");
+      else this.setExpiry(expiresAt);
+    }, Math.min(remaining, MAX_TIMER_MS));
+  }
+
+  /**
+   * Whether an `auth:refresh` may be handled now: at most one per
+   * {@link REFRESH_INTERVAL_MS}, since each one reads storage and may sign a
+   * token. A refused one gets RATE_LIMIT (the connection stays open).
+   */
+  protected takeRefresh(replyTo?: string): boolean {
+    const now = Date.now();
+    if (now - this.#lastRefreshAt < REFRESH_INTERVAL_MS) {
+      this.sendError(
+        "RATE_LIMIT",
+        `At most one auth:refresh per ${REFRESH_INTERVAL_MS / 1000} s`,
+        replyTo,
+      );
+      return false;
+    }
+    this.#lastRefreshAt = now;
+    return true;
   }
 
   /** The transport opened: start the authentication deadline and liveness checks. */
@@ -139,6 +177,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
     this.peer.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, "No heartbeat");
     // A half-open socket may never report its close: act now.
     this.closed();
+    this.onTimedOut?.();
   }
 
   /** The transport closed (or was found dead); idempotent. */
@@ -172,11 +211,13 @@ export abstract class Session<M extends { type: string; id?: string }> {
       if (reply) this.sendError(failure.code, failure.message);
       return failure;
     }
-    // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it matters.
-    const max = this.limits.maxFrameBytes;
-    if (
-      data.length > max || (data.length * 3 > max && byteLength(data) > max)
-    ) {
+    const early = this.limits.maxUnauthenticatedFrameBytes;
+    if (!this.authenticated && early !== undefined && overBytes(data, early)) {
+      const message = `Frame over ${early} bytes before authentication`;
+      this.peer.close(CLOSE_CODES.FRAME_TOO_LARGE.code, message);
+      return { ok: false, code: "PAYLOAD_TOO_LARGE", message };
+    }
+    if (overBytes(data, this.limits.maxFrameBytes)) {
       this.peer.close(CLOSE_CODES.FRAME_TOO_LARGE.code, "Frame too large");
       return {
         ok: false,
@@ -262,13 +303,35 @@ export abstract class Session<M extends { type: string; id?: string }> {
   }
 }
 
-/** Feed a session from a server-side WebSocket. */
+/** Whether `text` is over `max` UTF-8 bytes. */
+function overBytes(text: string, max: number): boolean {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when it matters.
+  return text.length > max || (text.length * 3 > max && byteLength(text) > max);
+}
+
+/**
+ * Feed a session from a server-side WebSocket. `gone` runs once when the
+ * socket reports its close or the session finds it dead (no frames for
+ * `timeoutMs`); not when the server merely asked it to close, so a socket
+ * that keeps sending after a refusal stays counted against its caps.
+ */
 export function attachWebSocket(
   socket: WebSocket,
   session: Session<{ type: string; id?: string }>,
+  gone?: () => void,
 ): void {
+  let once = gone;
+  const release = () => {
+    const run = once;
+    once = undefined;
+    run?.();
+  };
+  session.onTimedOut = release;
   socket.addEventListener("open", () => session.opened());
   socket.addEventListener("message", (event) => session.receive(event.data));
-  socket.addEventListener("close", () => session.closed());
+  socket.addEventListener("close", () => {
+    session.closed();
+    release();
+  });
   socket.addEventListener("error", () => {});
 }

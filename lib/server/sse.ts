@@ -9,7 +9,9 @@
  *
  * @module
  */
-import type { Principal } from "./auth.ts";
+import { type Principal, sameSignIn } from "./auth.ts";
+import type { ConnectionLimits } from "./connection_limits.ts";
+import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Session } from "./session.ts";
 
@@ -150,51 +152,95 @@ export class SsePeer implements Peer {
   }
 }
 
+/** A session behind an SSE stream: it says whom it acts for. */
+export type SseSession = Session<{ type: string; id?: string }> & {
+  /** The principal the session acts for now (after any `auth:refresh`). */
+  readonly principal: Principal | null;
+};
+
 interface Entry {
   peer: SsePeer;
-  session: Session<{ type: string; id?: string }>;
-  userId: string;
+  session: SseSession;
+  /** Who opened it; stands in until the session reports its principal. */
+  opener: Principal;
 }
 
-/** SSE sessions by id. */
+/** The answer of {@link SseHub.open}: a stream, or why there is none. */
+export type SseOpenResult =
+  | { stream: ReadableStream<Uint8Array>; refused?: undefined }
+  | { stream?: undefined; refused: string };
+
+/**
+ * SSE sessions by id. With `connections`, each session counts against its
+ * user's and its address's connection caps (the same as sockets) from its
+ * start until it is closed; a resumed session keeps its place.
+ */
 export class SseHub {
   #entries = new Map<string, Entry>();
+  #connections: ConnectionLimits | null;
+
+  constructor(connections: ConnectionLimits | null = null) {
+    this.#connections = connections;
+  }
 
   /**
-   * Resume the session named by `lastEventId` for `user`, or start a new
-   * one with `create`. Returns the event stream.
+   * Resume the session named by `lastEventId` if it acts for `user`'s
+   * sign-in, or start a new one with `create` from client `address` if the
+   * caps allow.
    */
   open(
     user: Principal,
     lastEventId: string | null,
-    create: (peer: SsePeer) => Session<{ type: string; id?: string }>,
-  ): ReadableStream<Uint8Array> {
+    create: (peer: SsePeer) => SseSession,
+    address = "",
+  ): SseOpenResult {
     const match = /^([0-9a-f-]{36})\.(\d+)$/.exec(lastEventId ?? "");
     const existing = match ? this.#entries.get(match[1]) : undefined;
-    if (existing && existing.userId === user.id) {
+    if (existing && sameSignIn(this.#principalOf(existing), user)) {
       const stream = existing.peer.attach(Number(match![2]));
-      if (stream) return stream;
+      if (stream) return { stream };
       existing.peer.close(1001, "Cannot resume");
     }
     const id = crypto.randomUUID();
+    const refused = this.#connections?.admit(id, {
+      address,
+      userId: user.id,
+      perAddress: true,
+    });
+    if (refused) return { refused };
     const peer = new SsePeer(id, () => {
       this.#entries.delete(id);
+      this.#connections?.release(id);
       entry.session.closed();
     });
-    const entry: Entry = { peer, session: create(peer), userId: user.id };
+    const entry: Entry = { peer, session: create(peer), opener: user };
     this.#entries.set(id, entry);
     const stream = peer.attach(null)!;
     entry.session.opened();
-    return stream;
+    return { stream };
   }
 
-  /** The session `connectionId` of `user`, if it exists. */
-  get(
-    connectionId: string,
-    user: Principal,
-  ): Session<{ type: string; id?: string }> | null {
+  /**
+   * The session `connectionId`, for a request made with `user`'s token:
+   * the same subject, role and sign-in the session acts for, else
+   * FORBIDDEN. Null when there is no such session.
+   *
+   * @throws {FlightdeckError} FORBIDDEN for another principal.
+   */
+  get(connectionId: string, user: Principal): SseSession | null {
     const entry = this.#entries.get(connectionId);
-    return entry && entry.userId === user.id ? entry.session : null;
+    if (!entry) return null;
+    if (!sameSignIn(this.#principalOf(entry), user)) {
+      throw new FlightdeckError(
+        "FORBIDDEN",
+        "This connection belongs to another sign-in; open /api/events with your own",
+      );
+    }
+    return entry.session;
+  }
+
+  #principalOf(entry: Entry): Principal {
+    return entry.session.principal ?? entry.opener;
   }
 
   /** Number of SSE sessions. */

@@ -1,19 +1,23 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../lib/server/app.ts";
 import { DashboardSession } from "../../lib/server/dashboard_session.ts";
+import { tooManyConnections } from "../../lib/server/services.ts";
 
 /**
  * `GET /api/events`: the dashboard stream over Server-Sent Events, for
- * clients that cannot hold a WebSocket. Honours `Last-Event-ID`.
+ * clients that cannot hold a WebSocket. Honours `Last-Event-ID`. A new
+ * session over the user's or the address's connection cap gets 429.
  */
 export const handler: Handlers<unknown, AppState> = {
   GET(req, ctx) {
     const { app, user } = ctx.state;
-    const stream = app.sse.open(
+    const { stream, refused } = app.sse.open(
       user!,
       req.headers.get("last-event-id"),
       (peer) => new DashboardSession(peer, app, user),
+      ctx.remoteAddr.hostname,
     );
+    if (refused) return tooManyConnections(refused);
     return new Response(stream, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",

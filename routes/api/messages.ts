@@ -1,6 +1,6 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../lib/server/app.ts";
-import { HTTP_STATUS } from "../../lib/server/errors.ts";
+import { FlightdeckError, HTTP_STATUS } from "../../lib/server/errors.ts";
 import { ERROR_CODES, type ErrorCode } from "../../lib/protocol.ts";
 
 /** Header naming the SSE session that receives the answers. */
@@ -28,7 +28,14 @@ export const handler: Handlers<unknown, AppState> = {
       return fail("INVALID_MESSAGE", "Content-Type must be application/json");
     }
     const connectionId = req.headers.get(CONNECTION_HEADER);
-    const session = connectionId ? app.sse.get(connectionId, user!) : null;
+    let session;
+    try {
+      // Checked against this request's own token, not the session's.
+      session = connectionId ? app.sse.get(connectionId, user!) : null;
+    } catch (error) {
+      if (!(error instanceof FlightdeckError)) throw error;
+      return fail(error.code, error.message);
+    }
     if (!session) {
       return fail(
         "NOT_FOUND",

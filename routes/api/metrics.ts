@@ -4,7 +4,8 @@ import type { AppState } from "../../lib/server/app.ts";
 /** `GET /api/metrics`: Prometheus text format. */
 export const handler: Handlers<unknown, AppState> = {
   GET: (_req, ctx) => {
-    const { registry, dashboards, commands } = ctx.state.app;
+    const { registry, dashboards, commands, connections, logForward } =
+      ctx.state.app;
     const agents = registry.list();
     const count = (status: string) =>
       agents.filter((a) => a.status === status).length;
@@ -19,9 +20,21 @@ export const handler: Handlers<unknown, AppState> = {
       ...["online", "busy", "offline"].map((s) =>
         `flightdeck_agents{status="${s}"} ${count(s)}`
       ),
-      "# HELP flightdeck_dashboards Connected dashboard sockets.",
+      "# HELP flightdeck_dashboards Connected dashboards (sockets and SSE sessions).",
       "# TYPE flightdeck_dashboards gauge",
       `flightdeck_dashboards ${dashboards.size}`,
+      "# HELP flightdeck_connections Counted sockets and SSE sessions.",
+      "# TYPE flightdeck_connections gauge",
+      `flightdeck_connections{authenticated="true"} ${
+        connections.counts.total - connections.counts.unauthenticated
+      }`,
+      `flightdeck_connections{authenticated="false"} ${connections.counts.unauthenticated}`,
+      "# HELP flightdeck_connections_refused_total Sockets and SSE sessions refused for a connection cap.",
+      "# TYPE flightdeck_connections_refused_total counter",
+      `flightdeck_connections_refused_total ${connections.counts.refused}`,
+      "# HELP flightdeck_log_forward_dropped_total log:forward lines refused (size or rate).",
+      "# TYPE flightdeck_log_forward_dropped_total counter",
+      `flightdeck_log_forward_dropped_total ${logForward.dropped}`,
       "# HELP flightdeck_commands_queued Commands waiting in queues.",
       "# TYPE flightdeck_commands_queued gauge",
       `flightdeck_commands_queued ${queued}`,

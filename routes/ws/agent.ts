@@ -3,5 +3,5 @@ import type { AppState } from "../../lib/server/app.ts";
 
 /** `GET /ws/agent`: the socket agents dial out to. */
 export const handler: Handlers<unknown, AppState> = {
-  GET: (req, ctx) => ctx.state.app.agentSocket(req),
+  GET: (req, ctx) => ctx.state.app.agentSocket(req, ctx.remoteAddr),
 };

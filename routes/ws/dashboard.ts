@@ -3,5 +3,5 @@ import type { AppState } from "../../lib/server/app.ts";
 
 /** `GET /ws/dashboard`: the operators' socket. */
 export const handler: Handlers<unknown, AppState> = {
-  GET: (req, ctx) => ctx.state.app.dashboardSocket(req),
+  GET: (req, ctx) => ctx.state.app.dashboardSocket(req, ctx.remoteAddr),
 };

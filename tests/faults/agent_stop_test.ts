@@ -11,7 +11,7 @@ import {
   now,
   numberedLines,
 } from "./dashboard.ts";
-import { figure, killAgent, sleep, startAgent, waitUntil } from "./fixtures.ts";
+import { figure, killAgent, startAgent, waitUntil } from "./fixtures.ts";
 
 const LINES = 10_000;
 
@@ -48,7 +48,13 @@ Deno.test({
         10_000,
         "output before the stop",
       );
-      await sleep(200);
+      // A little more output, so the stop lands while output is flowing.
+      const before = d1.stores.output.lastSeq(id) ?? 0;
+      await waitUntil(
+        () => (d1.stores.output.lastSeq(id) ?? 0) >= before + 2,
+        10_000,
+        "output still flowing",
+      );
       agent.child.kill("SIGSTOP");
       const stoppedAt = now();
       const offlineAt = await Promise.all(dashboards.map(async (d) => {

@@ -13,7 +13,7 @@ import {
   createDashboard,
   numberedLines,
 } from "./dashboard.ts";
-import { killAgent, sleep, startAgent, waitUntil } from "./fixtures.ts";
+import { killAgent, startAgent, waitUntil } from "./fixtures.ts";
 import type { Priority } from "../../lib/protocol.ts";
 
 const LINES = 20_000;
@@ -83,11 +83,22 @@ Deno.test({
         10_000,
         "output before the crash",
       );
-      await sleep(300);
+      // A little more output, so the crash lands while output is flowing.
+      const before = d1.stores.output.lastSeq(running) ?? 0;
+      await waitUntil(
+        () => (d1.stores.output.lastSeq(running) ?? 0) >= before + 2,
+        10_000,
+        "output still flowing",
+      );
       assert.equal(d1.command(running)?.status, "running");
       const acksBefore = dashboards.map((d) => d.acks);
       await server.kill("SIGKILL");
-      await sleep(500);
+      // A real outage: restart once every dashboard has noticed it.
+      await waitUntil(
+        () => dashboards.every((d) => !d.connected),
+        15_000,
+        "dashboards saw the server go",
+      );
       await server.restart();
 
       // Dashboards reconnect by themselves and still see it running.

@@ -38,6 +38,8 @@ export class ServerProcess {
   child: Deno.ChildProcess | null = null;
   /** Everything the current and previous runs printed (stdout + stderr). */
   log = "";
+  /** What the runs printed to stderr alone (the server's JSON log lines). */
+  stderr = "";
   #env: Record<string, string>;
   #startTimeoutMs: number;
   #status: Promise<Deno.CommandStatus> | null = null;
@@ -119,14 +121,19 @@ export class ServerProcess {
     });
     let listening: () => void = () => {};
     const ready = new Promise<void>((resolve) => listening = resolve);
-    const pump = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
+    const pump = async (
+      stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+      isStderr = false,
+    ) => {
       const reader = stream.getReader();
       const decoder = new TextDecoder();
       try {
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          this.log += decoder.decode(value, { stream: true });
+          const text = decoder.decode(value, { stream: true });
+          this.log += text;
+          if (isStderr) this.stderr += text;
           checkReady();
         }
       } catch {
@@ -147,7 +154,7 @@ export class ServerProcess {
         listening();
       }
     };
-    const pumps = [pump(child.stdout), pump(child.stderr)];
+    const pumps = [pump(child.stdout), pump(child.stderr, true)];
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([

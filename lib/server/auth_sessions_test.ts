@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import { Auth, AuthError } from "./auth.ts";
+import { AuthSessions } from "./auth_sessions.ts";
+
+const SECRET = "s".repeat(32);
+const OPTIONS = { accessTtlSeconds: 900, sessionTtlSeconds: 7 * 86400 };
+
+function authError(message: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof AuthError, String(error));
+    assert.equal(error.message, message);
+    return true;
+  };
+}
+
+async function withSessions(
+  test: (sessions: AuthSessions, auth: Auth, kv: Deno.Kv) => Promise<void>,
+): Promise<void> {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const auth = new Auth(SECRET);
+    await test(new AuthSessions(kv, auth, OPTIONS), auth, kv);
+  } finally {
+    kv.close();
+  }
+}
+
+Deno.test("AuthSessions.create() signs a short session token that verify() accepts", async () => {
+  await withSessions(async (sessions) => {
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    const issued = await sessions.create("alice", "operator");
+    const principal = await sessions.verify(issued.token);
+    assert.equal(principal.id, "alice");
+    assert.equal(principal.role, "operator");
+    assert.equal(principal.kind, "session");
+    assert.equal(principal.expiresAt, issued.expiresAt);
+    assert.ok(issued.expiresAt >= before + 900_000);
+    assert.ok(issued.expiresAt <= Date.now() + 900_000);
+  });
+});
+
+Deno.test("AuthSessions.create() ends a pasted token's session when the token expires", async () => {
+  await withSessions(async (sessions) => {
+    const endsAt = Date.now() + 60_000;
+    const issued = await sessions.create("bob", "viewer", endsAt);
+    assert.ok(issued.expiresAt <= endsAt);
+    assert.ok(issued.expiresAt >= endsAt - 2000);
+  });
+});
+
+Deno.test("AuthSessions.refresh() renews a session in place: same id, later expiry, up to its end", async () => {
+  const clock = FakeTimers.install({
+    now: 1_700_000_000_000,
+    toFake: ["Date"],
+  });
+  try {
+    await withSessions(async (sessions) => {
+      const first = await sessions.create("alice", "admin");
+      assert.equal(first.expiresAt, 1_700_000_900_000);
+      clock.tick(600_000);
+      const renewed = await sessions.refresh(first.principal);
+      assert.equal(renewed.expiresAt, 1_700_001_500_000);
+      assert.equal(renewed.principal.sessionId, first.principal.sessionId);
+      assert.ok(renewed.token);
+      // The old token still verifies until its own expiry, then not.
+      await sessions.verify(first.token);
+      clock.tick(300_000);
+      await assert.rejects(sessions.verify(first.token), AuthError);
+      await sessions.verify(renewed.token!);
+      // Past the token's expiry without renewal the session has ended.
+      clock.tick(600_000);
+      await assert.rejects(
+        sessions.refresh(renewed.principal),
+        authError("Session ended"),
+      );
+    });
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("AuthSessions.refresh() never renews a session past its end", async () => {
+  const clock = FakeTimers.install({
+    now: 1_700_000_000_000,
+    toFake: ["Date"],
+  });
+  try {
+    await withSessions(async (sessions) => {
+      let issued = await sessions.create(
+        "alice",
+        "admin",
+        Date.now() + 1500_000,
+      );
+      clock.tick(800_000);
+      const renewed = await sessions.refresh(issued.principal);
+      assert.equal(renewed.expiresAt, 1_700_001_500_000);
+      issued = { ...issued, principal: renewed.principal };
+      clock.tick(700_000);
+      await assert.rejects(sessions.refresh(issued.principal), AuthError);
+    });
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("AuthSessions.revoke() refuses the session's tokens and closes its tracked connections at once", async () => {
+  await withSessions(async (sessions) => {
+    const issued = await sessions.create("alice", "operator");
+    const renewed = await sessions.refresh(issued.principal);
+    const other = await sessions.create("alice", "operator");
+    const closed: string[] = [];
+    sessions.track(issued.principal.sessionId, (r) => closed.push(`a:${r}`));
+    sessions.track(issued.principal.sessionId, (r) => closed.push(`b:${r}`));
+    const untrack = sessions.track(
+      issued.principal.sessionId,
+      (r) => closed.push(`c:${r}`),
+    );
+    sessions.track(other.principal.sessionId, (r) => closed.push(`o:${r}`));
+    untrack();
+    await sessions.revoke(issued.principal, "Signed out");
+    assert.deepEqual(closed, ["a:Signed out", "b:Signed out"]);
+    await assert.rejects(
+      sessions.verify(issued.token),
+      authError("Token revoked"),
+    );
+    await assert.rejects(
+      sessions.verify(renewed.token!),
+      authError("Token revoked"),
+    );
+    await assert.rejects(sessions.refresh(issued.principal), AuthError);
+    await sessions.verify(other.token);
+    assert.equal(sessions.trackedSessions, 1);
+  });
+});
+
+Deno.test("AuthSessions.revoke() of a plain token refuses it; other tokens of the subject still work", async () => {
+  await withSessions(async (sessions, auth) => {
+    const token = await auth.sign({ role: "viewer", subject: "ci" });
+    const sibling = await auth.sign({ role: "viewer", subject: "ci" });
+    await sessions.revoke(await auth.verify(token));
+    await assert.rejects(sessions.verify(token), authError("Token revoked"));
+    await sessions.verify(sibling);
+  });
+});
+
+Deno.test("AuthSessions: a revocation survives a restart (same KV)", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".kv" });
+  try {
+    const auth = new Auth(SECRET);
+    const token = await auth.sign({ role: "agent", agentId: "a-1" });
+    let kv = await Deno.openKv(path);
+    await new AuthSessions(kv, auth, OPTIONS).revoke(await auth.verify(token));
+    kv.close();
+    kv = await Deno.openKv(path);
+    try {
+      await assert.rejects(
+        new AuthSessions(kv, auth, OPTIONS).verify(token),
+        authError("Token revoked"),
+      );
+    } finally {
+      kv.close();
+    }
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+});
+
+Deno.test("AuthSessions.refresh() gives an agent a new token of the same sign-in and lifetime", async () => {
+  const clock = FakeTimers.install({
+    now: 1_700_000_000_000,
+    toFake: ["Date"],
+  });
+  try {
+    await withSessions(async (sessions, auth) => {
+      const token = await auth.sign({
+        role: "agent",
+        agentId: "a-1",
+        ttlSeconds: 3600,
+      });
+      const principal = await auth.verify(token);
+      clock.tick(1800_000);
+      const refreshed = await sessions.refresh(principal);
+      assert.ok(refreshed.token);
+      assert.equal(refreshed.expiresAt, 1_700_005_400_000);
+      const next = await sessions.verify(refreshed.token);
+      assert.equal(next.sessionId, principal.sessionId);
+      assert.equal(next.agentId, "a-1");
+      assert.equal(next.id, "agent:a-1");
+      // Revoking the original sign-in refuses the refreshed token too.
+      await sessions.revoke(principal);
+      await assert.rejects(
+        sessions.verify(refreshed.token),
+        authError("Token revoked"),
+      );
+      await assert.rejects(sessions.refresh(next), authError("Token revoked"));
+    });
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("AuthSessions.refresh() of a plain dashboard token keeps its expiry and signs nothing", async () => {
+  await withSessions(async (sessions, auth) => {
+    const principal = await auth.verify(await auth.sign({ role: "viewer" }));
+    const refreshed = await sessions.refresh(principal);
+    assert.equal(refreshed.token, undefined);
+    assert.equal(refreshed.expiresAt, principal.expiresAt);
+  });
+});

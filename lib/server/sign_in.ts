@@ -1,0 +1,174 @@
+/**
+ * Browser sign-in and sign-out: one-time codes and pasted tokens become a
+ * server-side session (see `auth_sessions.ts`); failures are logged and
+ * throttled per client address.
+ *
+ * @module
+ */
+import { AuthError, type Principal, sessionCookie } from "./auth.ts";
+import type { Services } from "./services.ts";
+
+/** Outcome of a sign-in attempt. */
+export type SignInResult =
+  | { ok: true; cookie: string; expiresAt: number }
+  | {
+    ok: false;
+    status: 401 | 403 | 429;
+    error: string;
+    /** Set with 429: seconds until the address may try again. */
+    retryAfterSeconds?: number;
+  };
+
+type Attempt = {
+  ok: true;
+  subject: string;
+  role: "viewer" | "operator" | "admin";
+  endsAt?: number;
+} | {
+  ok: false;
+  status: 401 | 403;
+  error: string;
+  reason: string;
+};
+
+/**
+ * Sign in from `address` with a one-time `code` or a pasted `token`
+ * (exactly one of them). While `address` has too many recent failures, every
+ * attempt gets 429 without being checked.
+ */
+export async function signIn(
+  app: Services,
+  address: string,
+  credential: { code: string } | { token: string },
+  options: { secure: boolean },
+): Promise<SignInResult> {
+  const { loginThrottle, log } = app;
+  const wait = loginThrottle.retryAfterMs(address);
+  if (wait > 0) {
+    const retryAfterSeconds = Math.ceil(wait / 1000);
+    return {
+      ok: false,
+      status: 429,
+      error:
+        `Too many failed sign-ins from this address. Try again in ${retryAfterSeconds} s.`,
+      retryAfterSeconds,
+    };
+  }
+  const attempt = "code" in credential
+    ? redeemCode(app, credential.code)
+    : await checkToken(app, credential.token);
+  if (!attempt.ok) {
+    loginThrottle.fail(address);
+    const throttled = loginThrottle.retryAfterMs(address) > 0;
+    log.warn("Sign-in failed", {
+      address,
+      method: "code" in credential ? "code" : "token",
+      reason: attempt.reason,
+      ...(throttled ? { throttledForMs: loginThrottle.windowMs } : {}),
+    });
+    return { ok: false, status: attempt.status, error: attempt.error };
+  }
+  const issued = await app.sessions.create(
+    attempt.subject,
+    attempt.role,
+    attempt.endsAt,
+  );
+  const maxAge = Math.max(
+    1,
+    Math.floor((issued.expiresAt - Date.now()) / 1000),
+  );
+  log.info("Signed in", { address, user: attempt.subject, role: attempt.role });
+  return {
+    ok: true,
+    cookie: sessionCookie(issued.token, maxAge, options.secure),
+    expiresAt: issued.expiresAt,
+  };
+}
+
+function redeemCode(app: Services, code: string): Attempt {
+  const role = app.loginCodes.redeem(code);
+  if (role === null || role === "agent") {
+    return {
+      ok: false,
+      status: 401,
+      error:
+        "This sign-in link was already used or has expired. Restart the server for a new one, or paste a token.",
+      reason: "Unknown or used code",
+    };
+  }
+  return { ok: true, subject: "admin", role };
+}
+
+async function checkToken(app: Services, token: string): Promise<Attempt> {
+  try {
+    const user = await app.sessions.verify(token);
+    if (user.role === "agent") {
+      return {
+        ok: false,
+        status: 403,
+        error: "Agent tokens cannot sign in to the dashboard.",
+        reason: "Agent token",
+      };
+    }
+    return {
+      ok: true,
+      subject: user.id,
+      role: user.role,
+      endsAt: user.expiresAt,
+    };
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    return {
+      ok: false,
+      status: 401,
+      error: `Sign-in failed: ${error.message}.`,
+      reason: error.message,
+    };
+  }
+}
+
+/**
+ * Sign out: revoke the sign-in of `token` (an expired one too), which
+ * closes its open connections. Nothing happens for a missing or invalid
+ * token.
+ */
+export async function signOut(
+  app: Services,
+  token: string | null,
+): Promise<void> {
+  if (!token) return;
+  let principal;
+  try {
+    principal = await app.auth.verify(token, { allowExpired: true });
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    return;
+  }
+  await app.sessions.revoke(principal, "Signed out");
+  app.log.info("Signed out", { user: principal.id, role: principal.role });
+}
+
+/**
+ * Renew the browser session of `token`'s sign-in: a new cookie (null for a
+ * token that is not a browser session) and the new expiry.
+ *
+ * @throws {AuthError} when the sign-in was revoked or ended.
+ */
+export async function renewSession(
+  app: Services,
+  user: Principal,
+  options: { secure: boolean },
+): Promise<{ cookie: string | null; expiresAt: number }> {
+  const refreshed = await app.sessions.refresh(user);
+  if (user.kind !== "session" || !refreshed.token) {
+    return { cookie: null, expiresAt: refreshed.expiresAt };
+  }
+  const maxAge = Math.max(
+    1,
+    Math.floor((refreshed.expiresAt - Date.now()) / 1000),
+  );
+  return {
+    cookie: sessionCookie(refreshed.token, maxAge, options.secure),
+    expiresAt: refreshed.expiresAt,
+  };
+}

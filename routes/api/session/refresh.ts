@@ -1,0 +1,32 @@
+import type { Handlers } from "$fresh/server.ts";
+import type { AppState } from "../../../lib/server/app.ts";
+import { AuthError } from "../../../lib/server/auth.ts";
+import { renewSession } from "../../../lib/server/sign_in.ts";
+
+/**
+ * `POST /api/session/refresh`: renew the caller's browser session. Answers
+ * `{ "expiresAt": ms }` with a new session cookie (the cookie is HttpOnly,
+ * so the page cannot renew it itself); for a Bearer token that is not a
+ * browser session, only the unchanged expiry. 401 when the sign-in ended.
+ */
+export const handler: Handlers<unknown, AppState> = {
+  async POST(_req, ctx) {
+    const { app, user } = ctx.state;
+    try {
+      const { cookie, expiresAt } = await renewSession(app, user!, {
+        secure: ctx.url.protocol === "https:",
+      });
+      return Response.json({ expiresAt }, {
+        headers: {
+          "cache-control": "no-store",
+          ...(cookie ? { "set-cookie": cookie } : {}),
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      return Response.json({
+        error: { code: "AUTH_FAILED", message: error.message },
+      }, { status: 401 });
+    }
+  },
+};

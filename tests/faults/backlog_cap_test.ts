@@ -1,0 +1,127 @@
+/**
+ * The total backlog cap against a real server process: six dashboard
+ * sockets that never read join a 64 MiB flood 6 MiB apart, with a per-peer
+ * cap (64 MiB) that alone would let each hold most of the flood. The total
+ * cap (16 MiB) closes them with 4503, the largest backlog first, which is
+ * the earliest to stop reading; the reading dashboard is never closed and
+ * gets every byte; the server's peak RSS stays under 380 MiB (about 280
+ * here; the unfixed server reached 480 MiB on the same run).
+ */
+import assert from "node:assert/strict";
+import { ServerProcess } from "./server_process.ts";
+import { RawSocket } from "./raw_socket.ts";
+import { assertCompleteOutput, createDashboard } from "./dashboard.ts";
+import { figure, killAgent, startAgent, waitUntil } from "./fixtures.ts";
+
+const MIB = 1024 * 1024;
+const LINE = "0123456789".repeat(9) + "abcdefghi"; // 100 bytes with "\n"
+const BYTES = 64 * MIB;
+// 1 MiB bursts with 60 ms pauses (≤ ~16 MiB/s), as in stuck_consumer_test.ts.
+const FLOOD = `f=$(mktemp); yes '${LINE}' | head -c 1048576 > "$f"; ` +
+  `for i in $(seq 1 ${BYTES / MIB}); do cat "$f"; sleep 0.06; done; rm -f "$f"`;
+const RSS_BOUND = 380 * MIB;
+/** Sockets that never read, and the output between their joins. */
+const STUCK = 6;
+const SPACING = 6 * MIB;
+
+interface LogEntry {
+  level: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+
+Deno.test({
+  name:
+    "faults: non-reading dashboards over the total backlog cap are shed largest first with 4503; the reader is untouched; RSS bounded",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await ServerProcess.start({
+      env: {
+        FLIGHTDECK_MAX_PEER_BUFFER: String(64 * MIB),
+        FLIGHTDECK_MAX_TOTAL_BUFFER: String(16 * MIB),
+      },
+    });
+    const token = await server.token("viewer");
+    const operator = await server.token("operator");
+    const agent = await startAgent(server, "flood-1");
+    const reader = await createDashboard({
+      wsUrl: server.wsUrl,
+      token: operator,
+    });
+    const stuck: RawSocket[] = [];
+    let peak = server.rssBytes();
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, server.rssBytes());
+    }, 20);
+    try {
+      await waitUntil(
+        () => reader.agentStatus("flood-1") === "online",
+        15_000,
+        "agent online",
+      );
+      const join = async () => {
+        const result = await RawSocket.open(server.port, "/ws/dashboard", {
+          authorization: `Bearer ${token}`,
+        }, { read: false });
+        assert.equal(result.status, 101, result.body);
+        stuck.push(result.socket!);
+      };
+      await join();
+      const id = await reader.request("flood-1", FLOOD);
+      for (let k = 1; k < STUCK; k++) {
+        await waitUntil(
+          () => reader.stores.output.receivedBytes(id) >= k * SPACING,
+          60_000,
+          `${k * SPACING / MIB} MiB of output`,
+        );
+        await join();
+      }
+      await reader.waitComplete(id, 90_000);
+      figure("backlog_cap_peak_rss_mb", Math.round(peak / MIB));
+      const block = `${LINE}\n`.repeat(10_486).slice(0, MIB);
+      assertCompleteOutput(reader, id, block.repeat(BYTES / MIB), {
+        status: "completed",
+        exitCode: 0,
+      });
+      assert.deepEqual(reader.closes, []);
+      assert.equal(reader.connected, true);
+
+      // Now read what each stuck socket was sent: its ack, then 4503.
+      for (const socket of stuck) socket.read();
+      await waitUntil(
+        () => stuck.every((s) => s.closeCode !== null),
+        30_000,
+        "every stuck socket's close frame",
+        () => stuck.map((s) => s.closeCode).join(),
+      );
+      assert.deepEqual(
+        stuck.map((s) => s.closeCode),
+        Array(STUCK).fill(4503),
+      );
+      const ids = stuck.map((s) =>
+        s.messages().find((m) => m.type === "connection:ack")!.payload
+          .connectionId as string
+      );
+      const shed = server.log.split("\n").filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as LogEntry).filter((entry) =>
+          entry.msg === "Slow consumer shed for the total backlog cap"
+        );
+      // Earliest to stop reading = largest backlog = shed first.
+      assert.deepEqual(
+        shed.map((e) => ids.indexOf(String(e.fields!.peer))),
+        [...ids.keys()],
+      );
+      for (const entry of shed) {
+        assert.equal(entry.level, "warn");
+        assert.ok(Number(entry.fields!.totalBytes) > 16 * MIB);
+      }
+      assert.ok(peak < RSS_BOUND, `peak RSS ${Math.round(peak / MIB)} MiB`);
+    } finally {
+      clearInterval(sampler);
+      reader.stop();
+      await killAgent(agent);
+      await Promise.all(stuck.map((s) => s.dispose()));
+    }
+  },
+});
