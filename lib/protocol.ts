@@ -32,6 +32,18 @@ export const LIMITS = {
   maxTextChars: 4096,
 } as const;
 
+/**
+ * Output flow control on `/ws/agent`: the agent keeps its unacknowledged
+ * `terminal:output` frames within the window the server advertises in
+ * `connection:ack.outputWindowBytes` (this default when a server sends none).
+ */
+export const OUTPUT_WINDOW = {
+  /** Window an agent assumes when `connection:ack` names none: 4 MiB. */
+  defaultBytes: 4 * 1024 * 1024,
+  /** Smallest window a server advertises: 256 KiB. */
+  minBytes: 256 * 1024,
+} as const;
+
 /** Error codes with whether the client may carry on (docs/protocol.md, "Error codes"). */
 export const ERROR_CODES = {
   AUTH_FAILED: { recoverable: false },
@@ -284,6 +296,8 @@ export const AgentPayloads = {
 export const ServerToAgentPayloads = {
   "connection:ack": ConnectionAckPayload.extend({
     agentId: id,
+    /** UTF-8 bytes of `terminal:output` frames the agent may leave unacknowledged. */
+    outputWindowBytes: z.number().int().positive().optional(),
     /** Set when this connection replaced an open one with the same id. */
     replaced: z.literal(true).optional(),
   }),

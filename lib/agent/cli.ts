@@ -11,10 +11,14 @@ import type { AgentOptions } from "./connection.ts";
 /** Agent types the CLI accepts. */
 export const AGENT_TYPES = ["shell", "claude", "gemini", "codex"] as const;
 
-/** Default one-shot command templates; the prompt is appended as one argument. */
+/**
+ * Default one-shot command templates. The prompt follows as one argument
+ * that is never read as an option (`commandArgv` in `argv.ts`): after `--`
+ * for claude and codex, as `--prompt=<prompt>` for gemini.
+ */
 export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   claude: "claude -p",
-  gemini: "gemini -p",
+  gemini: "gemini",
   codex: "codex exec",
 };
 
@@ -52,14 +56,21 @@ Flags:
   --claude-cmd CMD        one-shot command for --type claude
                           (default: $FLIGHTDECK_CLAUDE_CMD or "claude -p")
   --gemini-cmd CMD        one-shot command for --type gemini
-                          (default: $FLIGHTDECK_GEMINI_CMD or "gemini -p")
+                          (default: $FLIGHTDECK_GEMINI_CMD or "gemini")
   --codex-cmd CMD         one-shot command for --type codex
                           (default: $FLIGHTDECK_CODEX_CMD or "codex exec")
-                          The prompt is appended as one argument, no shell.
+                          The prompt is passed as one argument, no shell,
+                          never as an option: after "--" for claude and
+                          codex, as --prompt=PROMPT for gemini (a trailing
+                          -p in the gemini command is folded into it).
   --grace-ms MS           interrupt grace: SIGINT, then SIGTERM and SIGKILL
                           after MS each (default: ${DEFAULT_GRACE_MS})
-  --max-buffer-bytes N    unacknowledged output kept for resend; the oldest
-                          is dropped beyond it (default: ${DEFAULT_MAX_BUFFER_BYTES}, 64 MiB)
+  --max-buffer-bytes N    most unacknowledged output held: the output window
+                          is the smaller of N and the server's (4 MiB by
+                          default); while it is full the agent stops reading
+                          the command's output, so the command waits as on a
+                          slow terminal; nothing is dropped
+                          (default: ${DEFAULT_MAX_BUFFER_BYTES}, 64 MiB)
   --pty                   run each command in a pseudo-terminal: programs see
                           a TTY (colors, progress bars), stdout and stderr
                           arrive merged as one "pty" stream; nothing is typed

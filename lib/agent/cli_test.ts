@@ -128,7 +128,7 @@ Deno.test("parseCli() applies defaults and reads the token's agentId", () => {
     cwd: "/tmp",
     templates: {
       claude: ["claude", "-p"],
-      gemini: ["gemini", "-p"],
+      gemini: ["gemini"],
       codex: ["codex", "exec"],
     },
     graceMs: 2000,

@@ -6,8 +6,10 @@
  * @module
  */
 import {
+  byteLength,
   CLOSE_CODES,
   envelope,
+  OUTPUT_WINDOW,
   parseServerToAgentMessage,
   type ServerToAgentMessage,
   shouldReconnect,
@@ -45,7 +47,10 @@ export interface AgentOptions {
   templates: Record<string, string[]>;
   /** Interrupt escalation step (default 2000). */
   graceMs?: number;
-  /** Bound of unacknowledged output kept for resend (default 64 MiB). */
+  /**
+   * Cap of the output window: the agent holds at most the smaller of this
+   * and the server's `outputWindowBytes` unacknowledged (default 64 MiB).
+   */
   maxBufferBytes?: number;
   /** Run commands in a pseudo-terminal (default: pipes). */
   pty?: PtySettings;
@@ -106,16 +111,18 @@ export function startAgent(options: AgentOptions): AgentHandle {
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => resolveDone = resolve);
 
-  const rawSend = (type: string, payload: unknown): boolean => {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  /** Send one frame; its size in UTF-8 bytes, 0 when not sent. */
+  const rawSend = (type: string, payload: unknown): number => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return 0;
     try {
-      socket.send(JSON.stringify(envelope(type, payload)));
-      return true;
+      const frame = JSON.stringify(envelope(type, payload));
+      socket.send(frame);
+      return byteLength(frame);
     } catch {
-      return false;
+      return 0;
     }
   };
-  const send: SendFn = (type, payload) => acked && rawSend(type, payload);
+  const send: SendFn = (type, payload) => acked ? rawSend(type, payload) : 0;
   const executor = new Executor({
     type,
     cwd: options.cwd,
@@ -277,7 +284,11 @@ export function startAgent(options: AgentOptions): AgentHandle {
           );
         }
         scheduleRefresh(message.payload.expiresAt);
-        executor.resend();
+        // Resend before anything else goes out on this connection: chunks
+        // sent on the old one may be lost, and order must hold.
+        executor.resend(
+          message.payload.outputWindowBytes ?? OUTPUT_WINDOW.defaultBytes,
+        );
         break;
       case "auth:refreshed":
         token = message.payload.token;

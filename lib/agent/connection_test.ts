@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { envelope } from "../protocol.ts";
 import { startAgent } from "./connection.ts";
 import { createMemoryLogger } from "./logger.ts";
+import { blockedOnPipe } from "./test_procs.ts";
 
 interface Frame {
   type: string;
@@ -12,6 +13,8 @@ interface Peer {
   ws: WebSocket;
   auth: string | null;
   frames: Frame[];
+  /** Size of each `terminal:output` frame received, by seq. */
+  outputBytes: Map<number, number>;
   send(type: string, payload: unknown): void;
 }
 
@@ -28,12 +31,16 @@ function fakeServer() {
         ws: socket,
         auth,
         frames: [],
+        outputBytes: new Map(),
         send: (type, payload) =>
           socket.send(JSON.stringify(envelope(type, payload))),
       };
       socket.onmessage = (event) => {
         const frame = JSON.parse(event.data);
         if (frame.type !== "heartbeat") peer.frames.push(frame);
+        if (frame.type === "terminal:output") {
+          peer.outputBytes.set(frame.payload.seq, event.data.length);
+        }
         wake();
       };
       peers.push(peer);
@@ -253,4 +260,54 @@ Deno.test("startAgent() reconnects when the server stays silent", async () => {
     "flightdeck-agent: no frame from the server for 200 ms; reconnecting in 0 ms (attempt 1)",
     "flightdeck-agent: no frame from the server for 200 ms; reconnecting in 1000 ms (attempt 2)",
   ]);
+});
+
+Deno.test("startAgent() keeps unacknowledged output within the server's window and stops while paused", async () => {
+  const window = 256 * 1024;
+  const { peers, server, url } = fakeServer();
+  const { agent, logger } = agentFor(url);
+  const peer = await waitFor(() => peers[0]?.frames[0] && peers[0], "connect");
+  peer.send("connection:ack", { ...ack, outputWindowBytes: window });
+  peer.send("command:execute", {
+    command: command("c1", "head -c 8000000 /dev/zero | tr '\\0' a"),
+  });
+  const pid = await waitFor(() => {
+    const line = logger.lines.find((l) => l.includes("running c1 (pid "));
+    return line ? Number(/pid (\d+)/.exec(line)![1]) : undefined;
+  }, "started");
+  const inFlight = (ackedSeq: number) =>
+    [...peer.outputBytes].filter(([seq]) => seq > ackedSeq)
+      .reduce((sum, [, bytes]) => sum + bytes, 0);
+  let ackedSeq = 0;
+  for (let round = 0; round < 3; round++) {
+    // Paused: the window is used up and the program waits on its pipe.
+    await waitFor(
+      () => inFlight(ackedSeq) >= window && blockedOnPipe(pid),
+      `round ${round}: window used and the program blocked`,
+    );
+    // Sent while under the window: at most one frame (16 KiB of data) over.
+    assert.ok(
+      inFlight(ackedSeq) < window + 17 * 1024,
+      `${inFlight(ackedSeq)} bytes in flight`,
+    );
+    ackedSeq = Math.max(...peer.outputBytes.keys());
+    peer.send("terminal:ack", { commandId: "c1", seq: ackedSeq });
+  }
+  // Stopping while paused interrupts the command and exits.
+  await waitFor(
+    () => inFlight(ackedSeq) >= window && blockedOnPipe(pid),
+    "paused again",
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stopped = await Promise.race([
+    agent.stop().then(() => true),
+    new Promise<false>((resolve) => timer = setTimeout(resolve, 10_000, false)),
+  ]);
+  clearTimeout(timer);
+  assert.equal(stopped, true, "agent.stop() hung on the paused command");
+  assert.equal(await agent.done, 0);
+  await server.shutdown();
+  const seqs = peer.frames.filter((f) => f.type === "terminal:output")
+    .map((f) => f.payload.seq);
+  assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
 });

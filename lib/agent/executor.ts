@@ -1,12 +1,16 @@
 /**
  * Runs the commands the server sends, one at a time, and owns everything the
- * server has not acknowledged yet: output chunks (in a bounded outbox),
- * `command:started` and `command:completed`. The connection replays that
- * state after every reconnect with {@link Executor.resend}.
+ * server has not acknowledged yet: output chunks (in the outbox),
+ * `command:started` and `command:completed`. Output is flow-controlled: it
+ * goes out within the send window, and reading from the command pauses while
+ * the unacknowledged output reaches the window, so the program blocks on its
+ * pipe or terminal until acks free room; nothing is dropped. The connection
+ * replays that state after every reconnect with {@link Executor.resend}.
  *
  * @module
  */
-import type { CommandInfo } from "../protocol.ts";
+import { type CommandInfo, OUTPUT_WINDOW } from "../protocol.ts";
+import { commandArgv } from "./argv.ts";
 import type { Logger } from "./logger.ts";
 import { OutputBatcher, type OutputStream } from "./output_batcher.ts";
 import { Outbox } from "./outbox.ts";
@@ -34,11 +38,14 @@ export interface ExecutorPayloads {
   };
 }
 
-/** Sends a message if connected; returns whether it went out. */
+/**
+ * Sends a message if connected; returns the frame's size in UTF-8 bytes, or
+ * 0 when it did not go out.
+ */
 export type SendFn = <K extends keyof ExecutorPayloads>(
   type: K,
   payload: ExecutorPayloads[K],
-) => boolean;
+) => number;
 
 /** PTY mode: node-pty (from `loadPty()`) and the terminal size. */
 export interface PtySettings {
@@ -53,8 +60,12 @@ export interface ExecutorOptions {
   type: string;
   cwd: string;
   graceMs: number;
+  /**
+   * Most unacknowledged output held: the window is the smaller of this and
+   * the server's (`setWindow`), default window until a server names one.
+   */
   maxBufferBytes: number;
-  /** argv prefix per non-shell type; the prompt is appended as one element. */
+  /** argv prefix per non-shell type; the prompt follows (see `argv.ts`). */
   templates: Record<string, string[]>;
   /** Run each command in a pseudo-terminal (`stream: "pty"`); default pipes. */
   pty?: PtySettings;
@@ -68,7 +79,11 @@ interface Job {
   started?: ExecutorPayloads["command:started"];
   startedSent: boolean;
   process?: RunningProcess;
+  /** Whether reading its output is paused (the window is full). */
+  paused: boolean;
   completion?: ExecutorPayloads["command:completed"];
+  /** Sent on the current connection. */
+  completionSent: boolean;
 }
 
 /** Executes commands and tracks what the server still has to acknowledge. */
@@ -79,10 +94,23 @@ export class Executor {
   #queue: Job[] = [];
   #current: Job | undefined;
   #idle = Promise.resolve();
+  #stopping = false;
 
   constructor(options: ExecutorOptions) {
     this.#options = options;
-    this.#outbox = new Outbox(options.maxBufferBytes);
+    this.#outbox = new Outbox(
+      Math.min(OUTPUT_WINDOW.defaultBytes, options.maxBufferBytes),
+    );
+  }
+
+  /** The send window in bytes now. */
+  get windowBytes(): number {
+    return this.#outbox.windowBytes;
+  }
+
+  /** Output held and not acknowledged (UTF-8 bytes of `data`). */
+  get heldBytes(): number {
+    return this.#outbox.bytes;
   }
 
   /** Commands running or not fully acked, for `agent:connect.running`. */
@@ -109,16 +137,13 @@ export class Executor {
     const job: Job = {
       info,
       startedSent: false,
+      paused: false,
+      completionSent: false,
       batcher: new OutputBatcher({
         onChunk: (chunk) => {
-          const payload = { commandId: info.id, ...chunk };
-          for (const gap of this.#outbox.add(payload)) {
-            this.#options.logger.warn(
-              `output buffer over ${this.#options.maxBufferBytes} bytes: ` +
-                `dropped chunks ${gap.fromSeq}-${gap.toSeq} of ${gap.commandId}`,
-            );
-          }
-          this.#options.send("terminal:output", payload);
+          this.#outbox.add({ commandId: info.id, ...chunk });
+          this.#flush();
+          this.#applyFlow();
         },
       }),
     };
@@ -154,7 +179,10 @@ export class Executor {
     job.process.interrupt({ reason, graceMs });
   }
 
-  /** Apply a `terminal:ack`: free output; forget the command once completed. */
+  /**
+   * Apply a `terminal:ack`: free output, send more within the window, read
+   * again when under it; forget the command once its completion is acked.
+   */
   ack(commandId: string, seq: number, completed?: boolean): void {
     this.#outbox.ack(commandId, seq);
     const job = this.#jobs.get(commandId);
@@ -162,27 +190,74 @@ export class Executor {
       this.#outbox.forget(commandId);
       this.#jobs.delete(commandId);
     }
+    this.#flush();
+    this.#applyFlow();
   }
 
-  /** Send again everything unacknowledged, in order (after a reconnect). */
-  resend(): void {
-    const { send } = this.#options;
-    for (const job of this.#jobs.values()) {
-      if (job.started && !job.startedSent) {
-        job.startedSent = send("command:started", job.started);
-      }
+  /**
+   * A new connection is acknowledged: use its window (the server's
+   * `connection:ack.outputWindowBytes`, capped by `maxBufferBytes`; the
+   * current one when absent), count nothing sent before as in flight, and
+   * send again everything unacknowledged, in order, within the window.
+   */
+  resend(serverWindowBytes?: number): void {
+    if (serverWindowBytes !== undefined) {
+      this.#outbox.windowBytes = Math.min(
+        serverWindowBytes,
+        this.#options.maxBufferBytes,
+      );
     }
-    for (const chunk of this.#outbox.unacked()) send("terminal:output", chunk);
-    for (const job of this.#jobs.values()) {
-      if (job.completion) send("command:completed", job.completion);
-    }
+    this.#outbox.resetSent();
+    for (const job of this.#jobs.values()) job.completionSent = false;
+    this.#flush();
+    this.#applyFlow();
   }
 
-  /** Interrupt whatever runs, drop the queue, wait until nothing runs. */
+  /**
+   * Interrupt whatever runs, drop the queue, wait until nothing runs. Output
+   * is read to its end from now on (held, not sent past the window), so a
+   * paused command cannot keep the agent from stopping.
+   */
   async stop(reason = "agent stopping"): Promise<void> {
+    this.#stopping = true;
+    this.#applyFlow();
     for (const job of [...this.#queue]) this.interrupt(job.info.id, reason);
     if (this.#current) this.interrupt(this.#current.info.id, reason);
     await this.#idle;
+  }
+
+  /**
+   * Send what may go out, per command in order: `command:started`, its
+   * output chunks while the window allows, then `command:completed`.
+   */
+  #flush(): void {
+    const { send } = this.#options;
+    for (const job of this.#jobs.values()) {
+      if (!job.started) continue;
+      if (!job.startedSent) {
+        job.startedSent = send("command:started", job.started) > 0;
+        if (!job.startedSent) continue;
+      }
+      const id = job.info.id;
+      const allSent = this.#outbox.sendUnsent(
+        id,
+        (chunk) => send("terminal:output", chunk),
+      );
+      if (allSent && job.completion && !job.completionSent) {
+        job.completionSent = send("command:completed", job.completion) > 0;
+      }
+    }
+  }
+
+  /** Pause reading the running command while the outbox is full. */
+  #applyFlow(): void {
+    const job = this.#current;
+    if (!job?.process) return;
+    const pause = this.#outbox.full && !this.#stopping;
+    if (pause === job.paused) return;
+    job.paused = pause;
+    if (pause) job.process.pause();
+    else job.process.resume();
   }
 
   async #drain(): Promise<void> {
@@ -200,16 +275,16 @@ export class Executor {
 
   #argv(prompt: string): string[] {
     const { type, templates } = this.#options;
-    if (type === "shell") return ["bash", "-lc", prompt];
-    return [...(templates[type] ?? [type]), prompt];
+    return commandArgv(type, templates[type] ?? [type], prompt);
   }
 
   async #run(job: Job): Promise<void> {
     const { info, batcher } = job;
-    const { cwd, graceMs, pty, send } = this.#options;
+    const { cwd, graceMs, pty } = this.#options;
     const markStarted = () => {
       job.started = { commandId: info.id, startedAt: Date.now() };
-      job.startedSent = send("command:started", job.started);
+      job.startedSent = false;
+      this.#flush();
     };
     try {
       const argv = this.#argv(info.command);
@@ -241,6 +316,7 @@ export class Executor {
       return;
     }
     markStarted();
+    this.#applyFlow();
     this.#options.logger.info(`running ${info.id} (pid ${job.process.pid})`);
     const result = await job.process.done;
     if (result.interrupted) {
@@ -273,6 +349,6 @@ export class Executor {
         exitCode === null ? "" : ` (exit ${exitCode})`
       }`,
     );
-    this.#options.send("command:completed", job.completion);
+    this.#flush();
   }
 }

@@ -8,6 +8,7 @@ import {
 } from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
+import { blockedOnPipe, isGroupAlive } from "./test_procs.ts";
 
 /** Real timers, kept before a test installs fake ones. */
 const realSetTimeout = globalThis.setTimeout;
@@ -46,35 +47,38 @@ function setup(
   templates: Record<string, string[]>,
   type = "claude",
   pty?: PtySettings,
+  maxBufferBytes = 1024 * 1024,
 ) {
   const sent: { type: string; payload: Record<string, unknown> }[] = [];
   const listeners: ((m: (typeof sent)[number]) => void)[] = [];
   let connected = true;
+  const logger = createMemoryLogger();
   const executor = new Executor({
     type,
     cwd: Deno.cwd(),
     graceMs: 200,
-    maxBufferBytes: 1024,
+    maxBufferBytes,
     templates,
     pty,
-    logger: createMemoryLogger(),
+    logger,
     send: <K extends keyof ExecutorPayloads>(
       type: K,
       payload: ExecutorPayloads[K],
     ) => {
-      if (!connected) return false;
+      if (!connected) return 0;
       // Timestamps vary: compare everything else exactly.
       const rest = Object.fromEntries(
         Object.entries(payload).filter(([key]) => !key.endsWith("edAt")),
       );
       sent.push({ type, payload: rest });
       for (const listener of listeners) listener(sent[sent.length - 1]);
-      return true;
+      return JSON.stringify(payload).length;
     },
   });
   return {
     executor,
     sent,
+    logger,
     setConnected: (v: boolean) => connected = v,
     /** Call `listener` with every message sent from now on. */
     onSend: (listener: (m: (typeof sent)[number]) => void) =>
@@ -118,7 +122,7 @@ Deno.test("Executor appends the prompt as one argument, never through a shell", 
         commandId: "c1",
         seq: 1,
         stream: "stdout",
-        data: "[a b; echo $HOME]",
+        data: "[--][a b; echo $HOME]",
       },
     },
     {
@@ -230,4 +234,158 @@ Deno.test("Executor in PTY mode reports a missing binary on the pty stream", asy
     stream: "pty",
     data: 'flightdeck-agent: Command "flightdeck-no-such-bin" not found\r\n',
   });
+});
+
+/** Poll `check` every 10 ms until true; fail after `ms`. */
+async function until(check: () => boolean, what: string, ms = 20_000) {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+Deno.test("Executor flow control: reading pauses at the window, the program blocks on its pipe, acks resume it, nothing is dropped", async () => {
+  const window = 64 * 1024;
+  const { executor, sent, logger } = setup({}, "shell", undefined, window);
+  assert.equal(executor.windowBytes, window);
+  executor.execute(command("c1", "seq 1 100000"));
+  await until(() => logger.lines.some((l) => l.includes("(pid ")), "start");
+  const pid = Number(/\(pid (\d+)\)/.exec(logger.lines.join("\n"))![1]);
+  const outputs = () => sent.filter((m) => m.type === "terminal:output");
+  const completed = () => sent.some((m) => m.type === "command:completed");
+  let ackedSeq = 0;
+  let blocked = 0;
+  while (!completed()) {
+    // The agent is paused (the outbox holds the window) and the program
+    // waits on its full pipe, or has written everything and exited.
+    await until(
+      () =>
+        completed() ||
+        (executor.heldBytes >= window &&
+          (blockedOnPipe(pid) || !isGroupAlive(pid))),
+      "paused with the program blocked",
+    );
+    if (completed()) break;
+    if (blockedOnPipe(pid)) blocked++;
+    // Held: the window, plus the rest of the read that filled it (one pipe
+    // buffer, 64 KiB), plus what the batcher flushes after (16 KiB).
+    assert.ok(
+      executor.heldBytes < window + 80 * 1024,
+      `${executor.heldBytes} bytes held`,
+    );
+    // In flight: under the window plus one frame.
+    const inFlight = outputs().filter((m) => Number(m.payload.seq) > ackedSeq)
+      .reduce((sum, m) => sum + JSON.stringify(m.payload).length, 0);
+    assert.ok(inFlight < window + 17 * 1024, `${inFlight} in flight`);
+    ackedSeq = Number(outputs().at(-1)!.payload.seq);
+    executor.ack("c1", ackedSeq);
+  }
+  assert.ok(blocked >= 3, `the program blocked ${blocked} times`);
+  // The tail goes out as acks free room; then the completion, last.
+  while (sent.at(-1)!.type !== "command:completed") {
+    ackedSeq = Number(outputs().at(-1)!.payload.seq);
+    executor.ack("c1", ackedSeq);
+  }
+  await executor.idle();
+  const chunks = outputs();
+  assert.deepEqual(
+    chunks.map((m) => m.payload.seq),
+    chunks.map((_, i) => i + 1),
+  );
+  const expected = Array.from({ length: 100000 }, (_, i) => `${i + 1}\n`)
+    .join("");
+  assert.equal(chunks.map((m) => m.payload.data).join(""), expected);
+  assert.deepEqual(sent.at(-1)!.payload, {
+    commandId: "c1",
+    exitCode: 0,
+    status: "completed",
+    lastSeq: chunks.length,
+  });
+  executor.ack("c1", chunks.length, true);
+  assert.equal(executor.heldBytes, 0);
+  assert.deepEqual(executor.running(), []);
+});
+
+/**
+ * A fake AI CLI: prints its argv, then how a getopt-style parser reads it
+ * (options until `--`, `--prompt=VALUE`, anything else a prompt).
+ */
+const FAKE_CLI = `#!/usr/bin/env bash
+for a in "$@"; do printf 'argv[%s]\\n' "$a"; done
+rest=
+for a in "$@"; do
+  if [ -n "$rest" ]; then printf 'prompt[%s]\\n' "$a"; continue; fi
+  case "$a" in
+    --) rest=1 ;;
+    --prompt=*) printf 'prompt[%s]\\n' "\${a#--prompt=}" ;;
+    -*) printf 'option[%s]\\n' "$a" ;;
+    *) printf 'prompt[%s]\\n' "$a" ;;
+  esac
+done
+`;
+
+for (
+  const [type, template, argv] of [
+    ["claude", ["-p"], ["-p", "--", "--dangerously-skip-permissions"]],
+    ["codex", [], ["--", "--dangerously-skip-permissions"]],
+    ["gemini", ["-p"], ["--prompt=--dangerously-skip-permissions"]],
+  ] as const
+) {
+  Deno.test(`Executor (${type}): a prompt "--dangerously-skip-permissions" reaches a fake CLI as the prompt`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const fake = `${dir}/fake-${type}`;
+      await Deno.writeTextFile(fake, FAKE_CLI, { mode: 0o755 });
+      const { executor, sent } = setup({ [type]: [fake, ...template] }, type);
+      executor.execute(command("c1", "--dangerously-skip-permissions"));
+      await executor.idle();
+      const output = sent.filter((m) => m.type === "terminal:output")
+        .map((m) => m.payload.data).join("");
+      const options = type === "claude" ? ["option[-p]"] : [];
+      assert.equal(
+        output,
+        [
+          ...argv.map((a) => `argv[${a}]`),
+          ...options,
+          "prompt[--dangerously-skip-permissions]",
+          "",
+        ].join("\n"),
+      );
+      assert.deepEqual(sent.at(-1)?.payload, {
+        commandId: "c1",
+        exitCode: 0,
+        status: "completed",
+        lastSeq: 1,
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("Executor.resend(window) after a reconnect sends every unacked chunk in order, then the completion", async () => {
+  const { executor, sent, setConnected } = setup({}, "shell");
+  // 16 394 bytes: chunks of 16 384 and 10. The first frame fills a window of
+  // 16 400 bytes, while the data held stays under it (reading goes on).
+  executor.resend(16_400);
+  executor.execute(command("c1", "head -c 16394 /dev/zero | tr '\\0' a"));
+  await executor.idle();
+  const types = () => sent.map((m) => `${m.type}:${m.payload.seq ?? ""}`);
+  assert.deepEqual(types(), ["command:started:", "terminal:output:1"]);
+  // The connection drops with chunk 1 unacknowledged; a new one is acked.
+  setConnected(false);
+  setConnected(true);
+  sent.length = 0;
+  executor.resend(1024 * 1024);
+  assert.deepEqual(types(), [
+    "terminal:output:1",
+    "terminal:output:2",
+    "command:completed:",
+  ]);
+  assert.equal(
+    sent.filter((m) => m.type === "terminal:output")
+      .map((m) => m.payload.data).join(""),
+    "a".repeat(16394),
+  );
 });

@@ -1,7 +1,9 @@
 /**
- * Output chunks sent (or waiting to be sent) to the server and not yet
- * covered by a `terminal:ack`. Bounded: over the limit the oldest chunks are
- * dropped, so a disconnected agent never blocks or grows without bound.
+ * Output chunks produced and not yet covered by a `terminal:ack`, and the
+ * send window over them (docs/protocol.md, "Output flow control"): a chunk
+ * goes out only while the frames sent and not acknowledged total less than
+ * the window. Nothing is ever dropped; the executor keeps the outbox small
+ * by pausing its reads from the command while {@link Outbox.full}.
  *
  * @module
  */
@@ -13,16 +15,21 @@ export interface OutboxChunk extends OutputChunk {
   commandId: string;
 }
 
-/** Seq range `[fromSeq, toSeq]` of one command whose chunks were dropped. */
-export interface OutboxGap {
-  commandId: string;
-  fromSeq: number;
-  toSeq: number;
-}
+/** Sends one chunk; returns the frame's size in bytes, 0 when not sent. */
+export type SendChunk = (chunk: OutboxChunk) => number;
 
 interface Entry {
   chunk: OutboxChunk;
+  /** UTF-8 bytes of `data`. */
   bytes: number;
+  /** Frame bytes when sent on the current connection; 0 = not sent yet. */
+  sentBytes: number;
+}
+
+/** One command's chunks; the first `sent` were sent (sending is in order). */
+interface Queue {
+  entries: Entry[];
+  sent: number;
 }
 
 /**
@@ -30,60 +37,110 @@ interface Entry {
  *
  * @example
  * ```ts
- * const outbox = new Outbox(1024);
+ * const outbox = new Outbox(4 * 1024 * 1024);
  * outbox.add({ commandId: "c1", seq: 1, stream: "stdout", data: "hi" });
+ * outbox.sendUnsent("c1", (chunk) => JSON.stringify(chunk).length);
  * outbox.ack("c1", 1); // 1 chunk freed
  * ```
  */
 export class Outbox {
-  #maxBytes: number;
+  #window: number;
   #bytes = 0;
+  #inFlight = 0;
   // Map keeps insertion order: commands are added in the order they ran.
-  #byCommand = new Map<string, Entry[]>();
-  #gaps = new Map<string, OutboxGap>();
+  #byCommand = new Map<string, Queue>();
 
-  /** @throws {RangeError} When `maxBytes` is not a positive number. */
-  constructor(maxBytes: number) {
-    if (!(maxBytes > 0)) throw new RangeError(`Invalid maxBytes "${maxBytes}"`);
-    this.#maxBytes = maxBytes;
+  /** @throws {RangeError} When `windowBytes` is not a positive number. */
+  constructor(windowBytes: number) {
+    this.#window = Outbox.#checked(windowBytes);
   }
 
-  /** Total UTF-8 bytes of `data` held. */
+  static #checked(windowBytes: number): number {
+    if (!(windowBytes > 0)) {
+      throw new RangeError(`Invalid windowBytes "${windowBytes}"`);
+    }
+    return windowBytes;
+  }
+
+  /** Total UTF-8 bytes of `data` held (sent or not). */
   get bytes(): number {
     return this.#bytes;
   }
 
-  /**
-   * Keep `chunk` until it is acked. Returns the ranges dropped to stay under
-   * the bound (empty in the usual case); the newest chunk is never dropped.
-   */
-  add(chunk: OutboxChunk): OutboxGap[] {
+  /** Frame bytes sent on the current connection and not acknowledged. */
+  get inFlightBytes(): number {
+    return this.#inFlight;
+  }
+
+  /** The window in bytes. */
+  get windowBytes(): number {
+    return this.#window;
+  }
+
+  /** Change the window (a server advertised one). @throws {RangeError} */
+  set windowBytes(value: number) {
+    this.#window = Outbox.#checked(value);
+  }
+
+  /** Whether the data held reached the window: stop reading more output. */
+  get full(): boolean {
+    return this.#bytes >= this.#window;
+  }
+
+  /** Keep `chunk` until it is acked; it is sent by {@link sendUnsent}. */
+  add(chunk: OutboxChunk): void {
     const bytes = byteLength(chunk.data);
-    let entries = this.#byCommand.get(chunk.commandId);
-    if (!entries) this.#byCommand.set(chunk.commandId, entries = []);
-    entries.push({ chunk, bytes });
-    this.#bytes += bytes;
-    const dropped: OutboxGap[] = [];
-    while (this.#bytes > this.#maxBytes) {
-      const [commandId, oldest] = this.#byCommand.entries().next().value!;
-      if (oldest.length === 1 && oldest[0].chunk === chunk) break;
-      const { chunk: gone, bytes: size } = oldest.shift()!;
-      this.#bytes -= size;
-      if (oldest.length === 0) this.#byCommand.delete(commandId);
-      this.#recordGap(dropped, gone);
+    let queue = this.#byCommand.get(chunk.commandId);
+    if (!queue) {
+      this.#byCommand.set(chunk.commandId, queue = { entries: [], sent: 0 });
     }
-    return dropped;
+    queue.entries.push({ chunk, bytes, sentBytes: 0 });
+    this.#bytes += bytes;
+  }
+
+  /**
+   * Send the unsent chunks of `commandId`, oldest first, while the bytes in
+   * flight are under the window. Returns true when none is left unsent
+   * (false: the window is full or `send` failed).
+   */
+  sendUnsent(commandId: string, send: SendChunk): boolean {
+    const queue = this.#byCommand.get(commandId);
+    if (!queue) return true;
+    while (queue.sent < queue.entries.length) {
+      if (this.#inFlight >= this.#window) return false;
+      const entry = queue.entries[queue.sent];
+      const size = send(entry.chunk);
+      if (size <= 0) return false;
+      entry.sentBytes = size;
+      this.#inFlight += size;
+      queue.sent++;
+    }
+    return true;
+  }
+
+  /** The connection changed: nothing is in flight, everything is unsent. */
+  resetSent(): void {
+    for (const queue of this.#byCommand.values()) {
+      for (let i = 0; i < queue.sent; i++) queue.entries[i].sentBytes = 0;
+      queue.sent = 0;
+    }
+    this.#inFlight = 0;
   }
 
   /** Free the chunks of `commandId` with `seq <= upToSeq`; returns how many. */
   ack(commandId: string, upToSeq: number): number {
-    const entries = this.#byCommand.get(commandId);
-    if (!entries) return 0;
+    const queue = this.#byCommand.get(commandId);
+    if (!queue) return 0;
+    const { entries } = queue;
     let freed = 0;
-    while (entries.length > 0 && entries[0].chunk.seq <= upToSeq) {
-      this.#bytes -= entries.shift()!.bytes;
-      freed++;
+    while (freed < entries.length && entries[freed].chunk.seq <= upToSeq) {
+      const entry = entries[freed++];
+      this.#bytes -= entry.bytes;
+      this.#inFlight -= entry.sentBytes;
     }
+    entries.splice(0, freed);
+    // Sent chunks are a prefix: what was freed beyond it was never sent.
+    queue.sent = Math.max(0, queue.sent - freed);
     if (entries.length === 0) this.#byCommand.delete(commandId);
     return freed;
   }
@@ -91,35 +148,13 @@ export class Outbox {
   /** Forget everything about `commandId` (its completion was acked). */
   forget(commandId: string): void {
     this.ack(commandId, Infinity);
-    this.#gaps.delete(commandId);
   }
 
   /** Chunks not yet acked, oldest first (all commands, or one). */
   unacked(commandId?: string): OutboxChunk[] {
-    const lists = commandId === undefined
+    const queues = commandId === undefined
       ? [...this.#byCommand.values()]
-      : [this.#byCommand.get(commandId) ?? []];
-    return lists.flatMap((entries) => entries.map((e) => e.chunk));
-  }
-
-  /** Overall range of dropped chunks of `commandId`, if any were dropped. */
-  gap(commandId: string): OutboxGap | undefined {
-    return this.#gaps.get(commandId);
-  }
-
-  #recordGap(dropped: OutboxGap[], gone: OutboxChunk): void {
-    const { commandId, seq } = gone;
-    const last = dropped.at(-1);
-    if (last?.commandId === commandId && last.toSeq === seq - 1) {
-      last.toSeq = seq;
-    } else {
-      dropped.push({ commandId, fromSeq: seq, toSeq: seq });
-    }
-    const total = this.#gaps.get(commandId);
-    this.#gaps.set(commandId, {
-      commandId,
-      fromSeq: Math.min(total?.fromSeq ?? seq, seq),
-      toSeq: Math.max(total?.toSeq ?? seq, seq),
-    });
+      : [this.#byCommand.get(commandId) ?? { entries: [], sent: 0 }];
+    return queues.flatMap((queue) => queue.entries.map((e) => e.chunk));
   }
 }

@@ -89,6 +89,16 @@ export interface StartPtyProcessOptions {
   onOutput: (text: string) => void;
 }
 
+/** Whether `pid` still exists (signal 0 is not exposed: SIGCONT is harmless). */
+function processExists(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const signalNames = new Map<number, Deno.Signal>(
   Object.entries(constants.signals).map((
     [name, number],
@@ -134,11 +144,26 @@ export function startPtyProcess(
   let exited = false;
 
   const dataListener = term.onData(onOutput);
+  // node-pty destroys the terminal 200 ms after the program exits, unread
+  // output included: while paused, watch for the exit and read to the end.
+  let paused = false;
+  let exitWatch: ReturnType<typeof setInterval> | undefined;
+  const stopExitWatch = () => {
+    clearInterval(exitWatch);
+    exitWatch = undefined;
+  };
+  const resume = () => {
+    stopExitWatch();
+    if (!paused) return;
+    paused = false;
+    term.resume();
+  };
   // node-pty reports the exit once the terminal is read to its end, or
   // 200 ms after the process ended when leftovers keep it open.
   const done = new Promise<ProcessResult>((resolve) => {
     const exitListener = term.onExit(({ exitCode, signal }) => {
       exited = true;
+      stopExitWatch();
       dataListener.dispose();
       exitListener.dispose();
       group.clearTimers();
@@ -166,5 +191,14 @@ export function startPtyProcess(
       reason = opts.reason;
       group.escalate(opts.graceMs ?? graceMs);
     },
+    pause() {
+      if (paused || exited) return;
+      paused = true;
+      term.pause();
+      exitWatch = setInterval(() => {
+        if (!processExists(pid)) resume();
+      }, 50);
+    },
+    resume,
   };
 }

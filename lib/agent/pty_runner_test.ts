@@ -7,6 +7,7 @@ import {
   startPtyProcess,
 } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
+import { blockedOnTerminal } from "./test_procs.ts";
 
 const pty = await loadPty();
 
@@ -237,4 +238,31 @@ Deno.test("loadPty() names the platform when node-pty cannot load", async () => 
   await assert.rejects(loadPty(() => Promise.resolve({})), PtyUnavailableError);
   // A failed test import does not poison the real, cached one.
   assert.equal(await loadPty(), pty);
+});
+
+Deno.test("PTY pause() blocks the program on the terminal; resume() delivers everything", async () => {
+  const { proc, output } = run("seq 1 100000; echo end");
+  proc.pause();
+  const deadline = performance.now() + 10_000;
+  while (!blockedOnTerminal(proc.pid)) {
+    if (performance.now() > deadline) throw new Error("never blocked");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const whilePaused = output().length;
+  assert.ok(isAlive(proc.pid));
+  proc.resume();
+  const result = await proc.done;
+  assert.equal(result.code, 0);
+  assert.ok(whilePaused < output().length);
+  const expected = Array.from({ length: 100000 }, (_, i) => `${i + 1}\r\n`)
+    .join("") + "end\r\n";
+  assert.equal(output(), expected);
+});
+
+Deno.test("PTY output still unread when the program exits while paused is delivered", async () => {
+  const { proc, output } = run("printf 'x%.0s' $(seq 1 3000); echo; echo end");
+  proc.pause();
+  const result = await proc.done;
+  assert.equal(result.code, 0);
+  assert.equal(output(), "x".repeat(3000) + "\r\nend\r\n");
 });

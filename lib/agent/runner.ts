@@ -1,7 +1,7 @@
 /**
  * Runs one child process in its own process group (via `setsid`), streams its
- * output as raw bytes and interrupts it with SIGINT → SIGTERM → SIGKILL to the
- * whole group.
+ * output as raw bytes (reads can be paused: flow control) and interrupts it
+ * with SIGINT → SIGTERM → SIGKILL to the whole group.
  *
  * @module
  */
@@ -35,7 +35,10 @@ export interface StartProcessOptions {
   graceMs: number;
   /** Raw bytes as they are read. */
   onOutput: (stream: PipeStream, bytes: Uint8Array) => void;
-  /** How long to keep reading after the process exited (default graceMs). */
+  /**
+   * How long to keep reading after the process exited (default graceMs),
+   * counting only time not paused.
+   */
   drainMs?: number;
 }
 
@@ -57,6 +60,13 @@ export interface RunningProcess {
   done: Promise<ProcessResult>;
   /** SIGINT the group, then SIGTERM and SIGKILL after `graceMs` each. */
   interrupt(options?: { reason?: string; graceMs?: number }): void;
+  /**
+   * Stop reading the output: once the pipe (or terminal) buffer is full the
+   * program blocks on its next write, as on a slow terminal.
+   */
+  pause(): void;
+  /** Read the output again. */
+  resume(): void;
 }
 
 let setsidPath: string | null | undefined;
@@ -123,12 +133,25 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
     child.stdout.getReader(),
     child.stderr.getReader(),
   ] as const;
+  let paused = false;
+  let cancelled = false;
+  const waiters: (() => void)[] = [];
+  const wake = () => {
+    for (const resolve of waiters.splice(0)) resolve();
+  };
   const pump = async (
     reader: ReadableStreamDefaultReader<Uint8Array>,
     stream: PipeStream,
   ) => {
+    // Start on a later microtask: a pause() right after start applies
+    // before the first read.
+    await Promise.resolve();
     try {
       for (;;) {
+        // While paused nothing reads the pipe: the program blocks on it.
+        while (paused && !cancelled) {
+          await new Promise<void>((resolve) => waiters.push(resolve));
+        }
         const { done, value } = await reader.read();
         if (done) return;
         onOutput(stream, value);
@@ -142,19 +165,39 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
     pump(readers[1], "stderr"),
   ]);
 
+  // After the exit, background leftovers may hold the pipes open forever:
+  // stop reading once `drainMs` passed without being paused.
+  let drainLeft = options.drainMs ?? graceMs;
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  let drainArmedAt = 0;
+  const armDrain = () => {
+    if (!exited || paused || cancelled || drainTimer !== undefined) return;
+    drainArmedAt = Date.now();
+    drainTimer = setTimeout(() => {
+      drainTimer = undefined;
+      cancelled = true;
+      wake();
+      for (const reader of readers) reader.cancel().catch(() => {});
+    }, Math.max(0, drainLeft));
+  };
+  const holdDrain = () => {
+    if (drainTimer === undefined) return;
+    clearTimeout(drainTimer);
+    drainTimer = undefined;
+    drainLeft -= Date.now() - drainArmedAt;
+  };
+
   const status = child.status.then((s) => {
     exited = true;
     // Orphans of an interrupted command get no further grace.
     if (interrupted && group.alive()) group.signal("SIGTERM");
-    // Background leftovers may hold the pipes open forever: stop reading.
-    group.later(options.drainMs ?? graceMs, () => {
-      for (const reader of readers) reader.cancel().catch(() => {});
-    });
+    armDrain();
     return s;
   });
 
   const done = Promise.all([status, streams]).then(([s]) => {
     group.clearTimers();
+    holdDrain();
     if (interrupted) group.signal("SIGKILL");
     return { code: s.code, signal: s.signal, interrupted, reason };
   });
@@ -167,6 +210,15 @@ export function startProcess(options: StartProcessOptions): RunningProcess {
       interrupted = true;
       reason = opts.reason;
       group.escalate(opts.graceMs ?? graceMs, exited ? "SIGTERM" : "SIGINT");
+    },
+    pause() {
+      paused = true;
+      holdDrain();
+    },
+    resume() {
+      paused = false;
+      wake();
+      armDrain();
     },
   };
 }

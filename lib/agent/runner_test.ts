@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
+import { blockedOnPipe } from "./test_procs.ts";
 
 function run(script: string, graceMs = 2000) {
   const bytes = { stdout: [] as number[], stderr: [] as number[] };
@@ -177,4 +178,70 @@ Deno.test("startProcess() throws SpawnError for a missing binary", () => {
       error instanceof SpawnError &&
       error.message === 'Command "flightdeck-no-such-binary" not found',
   );
+});
+
+/** Poll `check` every 10 ms (real time) until true; fail after `ms`. */
+async function until(
+  check: () => boolean,
+  what: string,
+  ms = 10_000,
+  timer = setTimeout,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out: ${what}`);
+    await new Promise((resolve) => timer(resolve, 10));
+  }
+}
+
+Deno.test("RunningProcess.pause() blocks the program on its pipe; resume() delivers every byte in order", async () => {
+  const size = 1_000_000;
+  const { proc, bytes } = run(`seq 1 200000 | head -c ${size}`);
+  proc.pause();
+  await until(() => blockedOnPipe(proc.pid), "the writer blocked");
+  // Nothing was read while paused, and the program is still there.
+  assert.equal(bytes.stdout.length, 0);
+  assert.ok(isAlive(proc.pid));
+  proc.resume();
+  const result = await proc.done;
+  assert.equal(result.code, 0);
+  const expected = new TextEncoder().encode(
+    Array.from({ length: 200000 }, (_, i) => `${i + 1}\n`).join(""),
+  ).slice(0, size);
+  assert.deepEqual(new Uint8Array(bytes.stdout), expected);
+});
+
+Deno.test("RunningProcess: output still in the pipe at exit survives a pause longer than drainMs", async () => {
+  const { default: FakeTimers } = await import("@sinonjs/fake-timers");
+  const realSetTimeout = setTimeout;
+  const clock = FakeTimers.install({
+    toFake: ["setTimeout", "clearTimeout", "Date"],
+  });
+  try {
+    const received: number[] = [];
+    const proc = startProcess({
+      argv: ["bash", "-c", "head -c 30000 /dev/zero"],
+      cwd: Deno.cwd(),
+      graceMs: 100,
+      drainMs: 100,
+      onOutput: (_, chunk) => received.push(...chunk),
+    });
+    proc.pause();
+    // 30000 bytes fit in the pipe: the program writes them and exits.
+    await until(
+      () => !isAlive(proc.pid),
+      "the program exited",
+      10_000,
+      realSetTimeout,
+    );
+    // Far past drainMs while paused: the pipe must not be given up.
+    await clock.tickAsync(60_000);
+    assert.equal(received.length, 0);
+    proc.resume();
+    const result = await proc.done;
+    assert.equal(result.code, 0);
+    assert.equal(received.length, 30000);
+  } finally {
+    clock.uninstall();
+  }
 });

@@ -1,6 +1,8 @@
 /**
  * One agent socket: `agent:connect`, then output, started and completed
- * reports, acknowledged once stored.
+ * reports, acknowledged once stored. `connection:ack.outputWindowBytes`
+ * tells the agent how much output it may leave unacknowledged; messages
+ * received and not yet handled are bounded (see `maxBacklogBytes`).
  *
  * @module
  */
@@ -12,6 +14,7 @@ import {
   PROTOCOL_VERSION,
 } from "../protocol.ts";
 import { AuthError, type Principal } from "./auth.ts";
+import { FlightdeckError } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
@@ -38,14 +41,19 @@ export class AgentSession extends Session<AgentMessage> {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
-      // Effectively unlimited: the agent does not resend a refused frame, so
-      // refusing output would lose it.
+      // Output is flow-controlled by the window instead: a refused frame
+      // would be lost (the agent does not resend it), and the backlog bound
+      // below caps what is held.
       messageRatePerSecond: 1_000_000,
       timeoutMs: app.config.agentTimeoutMs,
       authTimeoutMs: 5000,
       maxUnauthenticatedFrameBytes: options.verified
         ? undefined
         : app.config.maxUnauthenticatedFrameBytes,
+      // The window, plus one frame sent while under it, plus room for
+      // heartbeats and reports queued behind output during a slow store.
+      maxBacklogBytes: app.config.agentOutputWindowBytes +
+        2 * app.config.maxFrameBytes,
     }, app.log);
     this.#app = app;
     this.#headerToken = headerToken;
@@ -91,7 +99,16 @@ export class AgentSession extends Session<AgentMessage> {
       case "command:started":
         return await commands.started(agentId, message.payload.commandId);
       case "terminal:output": {
-        const seq = await commands.output(agentId, message.payload);
+        let seq: number;
+        try {
+          seq = await commands.output(agentId, message.payload);
+        } catch (error) {
+          if (!(error instanceof FlightdeckError)) throw error;
+          // Refused for good (not this agent's running command): answer, and
+          // acknowledge so the agent frees its window; nothing was stored.
+          this.sendError(error.code, error.message, message.id);
+          seq = message.payload.seq;
+        }
         this.send(
           envelope("terminal:ack", {
             commandId: message.payload.commandId,
@@ -184,6 +201,7 @@ export class AgentSession extends Session<AgentMessage> {
       agentId: hello.agentId,
       expiresAt: principal.expiresAt,
       ...(replaced ? { replaced: true as const } : {}),
+      outputWindowBytes: config.agentOutputWindowBytes,
     }));
     this.log.info("Agent connected", {
       agentId: hello.agentId,

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { OUTPUT_WINDOW } from "../protocol.ts";
 
 const int = (min: number, max: number) =>
   z.coerce.number().int().min(min).max(max);
@@ -33,6 +34,18 @@ export const ConfigSchema = z.object({
   maxPeerBufferedBytes: int(64 * 1024, 1024 * 1024 * 1024).default(
     8 * 1024 * 1024,
   ),
+  /**
+   * Output an agent may have sent and not had acknowledged: the agent is
+   * told in `connection:ack.outputWindowBytes`, and a connection holding
+   * more than this plus two frames of unhandled messages is closed 4429.
+   */
+  agentOutputWindowBytes: int(OUTPUT_WINDOW.minBytes, 1024 * 1024 * 1024)
+    .default(OUTPUT_WINDOW.defaultBytes),
+  /**
+   * Test only: every output append waits this long before committing
+   * (a slow store). 0 (default) leaves storage as it is.
+   */
+  testAppendDelayMs: int(0, 60_000).default(0),
   /** Messages per second a dashboard connection may send before RATE_LIMIT (agents are not limited by count). */
   messageRatePerSecond: int(1, 100_000).default(200),
   /** Commands per minute a user may request. */
@@ -115,6 +128,8 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
   FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
+  FLIGHTDECK_AGENT_WINDOW_BYTES: "agentOutputWindowBytes",
+  FLIGHTDECK_TEST_APPEND_DELAY_MS: "testAppendDelayMs",
   FLIGHTDECK_MAX_TOTAL_BUFFER: "maxTotalBufferedBytes",
   FLIGHTDECK_MAX_CONNECTIONS_PER_USER: "maxConnectionsPerUser",
   FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "maxConnectionsPerAddress",

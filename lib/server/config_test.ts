@@ -25,6 +25,8 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     maxUnauthenticatedFrameBytes: 16 * 1024,
     logForwardMaxBytes: 4096,
     logForwardPerMinute: 60,
+    agentOutputWindowBytes: 4 * 1024 * 1024,
+    testAppendDelayMs: 0,
     messageRatePerSecond: 200,
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,
@@ -144,4 +146,24 @@ Deno.test("ENV_VARS lists every variable loadConfig() reads", () => {
   assert.ok(ENV_VARS.includes("PORT"));
   assert.ok(ENV_VARS.includes("FLIGHTDECK_DATA"));
   assert.ok(ENV_VARS.includes("FLIGHTDECK_ALLOWED_ORIGINS"));
+});
+
+Deno.test("loadConfig() reads the agent output window and the test-only append delay", () => {
+  const config = loadConfig(
+    {},
+    envOf({
+      FLIGHTDECK_AGENT_WINDOW_BYTES: "1048576",
+      FLIGHTDECK_TEST_APPEND_DELAY_MS: "5",
+    }),
+  );
+  assert.equal(config.agentOutputWindowBytes, 1024 * 1024);
+  assert.equal(config.testAppendDelayMs, 5);
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_AGENT_WINDOW_BYTES: "1000" })),
+    (error) =>
+      error instanceof TypeError &&
+      error.message.startsWith(
+        'Invalid configuration "FLIGHTDECK_AGENT_WINDOW_BYTES"',
+      ),
+  );
 });

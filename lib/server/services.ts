@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
+import { SlowStorage } from "./slow_storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
@@ -76,7 +77,9 @@ export async function createServices(
 ): Promise<Services> {
   const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
-  const storage = new Storage(kv);
+  const storage = config.testAppendDelayMs > 0
+    ? new SlowStorage(kv, config.testAppendDelayMs)
+    : new Storage(kv);
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });

@@ -30,6 +30,11 @@ export interface SessionLimits {
   /** Close with 4401 when not authenticated within this long. */
   authTimeoutMs: number;
   /**
+   * Most frame bytes (UTF-16 units) received and not yet handled; one more
+   * gets RATE_LIMIT and a 4429 close. Unbounded when absent.
+   */
+  maxBacklogBytes?: number;
+  /**
    * Before authentication, a larger frame closes the connection with 1009
    * (default: no cap beyond `maxFrameBytes`). Deno reads a frame whole
    * before it is seen here; the cap ends the socket at its first one.
@@ -69,6 +74,7 @@ export abstract class Session<M extends { type: string; id?: string }> {
   #lastRefreshAt = Number.NEGATIVE_INFINITY;
   #closed = false;
   #chain: Promise<void> = Promise.resolve();
+  #backlog = 0;
   /** Called when the liveness check finds the transport dead. */
   onTimedOut: (() => void) | null = null;
 
@@ -232,16 +238,35 @@ export abstract class Session<M extends { type: string; id?: string }> {
       return parsed;
     }
     const message = parsed.message;
-    this.enqueue(() => this.handle(message), message.id);
+    if (this.#closed) return null; // Nothing will handle it: hold nothing.
+    const maxBacklog = this.limits.maxBacklogBytes;
+    if (maxBacklog !== undefined && this.#backlog + data.length > maxBacklog) {
+      const text = `Over ${maxBacklog} bytes received and not yet handled`;
+      if (reply) this.sendError("RATE_LIMIT", text, message.id);
+      this.peer.close(CLOSE_CODES.RATE_LIMITED.code, "Backlog over its limit");
+      // Act now, not when the close is reported: the messages still queued
+      // are skipped once the one in progress is done, never handled.
+      this.closed();
+      return { ok: false, code: "RATE_LIMIT", message: text };
+    }
+    this.enqueue(() => this.handle(message), message.id, data.length);
     return null;
   }
 
-  /** Run `task` after every earlier message was handled; failures are answered. */
-  protected enqueue(task: () => Promise<void>, replyTo?: string): void {
+  /**
+   * Run `task` after every earlier message was handled; failures are
+   * answered. `cost` counts toward the backlog until `task` settles.
+   */
+  protected enqueue(
+    task: () => Promise<void>,
+    replyTo?: string,
+    cost = 0,
+  ): void {
+    this.#backlog += cost;
     const run = () => this.#closed ? Promise.resolve() : task();
     this.#chain = this.#chain.then(run).catch((error) =>
       this.#failed(error, replyTo)
-    );
+    ).finally(() => this.#backlog -= cost);
   }
 
   #failed(error: unknown, replyTo?: string): void {
