@@ -5,6 +5,7 @@ import {
   safeRedirectPath,
   sessionCookie,
 } from "../lib/server/auth.ts";
+import { BodyError, readForm } from "../lib/server/body.ts";
 
 interface LoginData {
   error: string | null;
@@ -50,9 +51,15 @@ export const handler: Handlers<LoginData, AppState> = {
     return signedIn(token, next, ttl, ctx.url.protocol === "https:");
   },
   async POST(req, ctx) {
-    const form = await req.formData().catch(() => null);
-    const token = String(form?.get("token") ?? "").trim();
-    const next = safeRedirectPath(String(form?.get("next") ?? "/"));
+    let form;
+    try {
+      form = await readForm(req);
+    } catch (error) {
+      if (error instanceof BodyError) return error.toResponse();
+      throw error;
+    }
+    const token = (form.get("token") ?? "").trim();
+    const next = safeRedirectPath(form.get("next") ?? "/");
     try {
       const user = await ctx.state.app.auth.verify(token);
       if (user.role === "agent") {
