@@ -9,6 +9,15 @@ import { z } from "zod";
 const int = (min: number, max: number) =>
   z.coerce.number().int().min(min).max(max);
 
+/** A boolean, also from the strings 1/0, true/false, on/off, yes/no. */
+const flag = () =>
+  z.union([
+    z.boolean(),
+    z.enum(["1", "0", "true", "false", "on", "off", "yes", "no"]).transform(
+      (v) => v === "1" || v === "true" || v === "on" || v === "yes",
+    ),
+  ]);
+
 /** Validated server configuration. */
 export const ConfigSchema = z.object({
   hostname: z.string().min(1).default("127.0.0.1"),
@@ -47,6 +56,26 @@ export const ConfigSchema = z.object({
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Least severe log level printed. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /**
+   * Serve through the in-process connection guard (head timeout, connection
+   * caps); off serves directly with `Deno.serve` (behind a reverse proxy
+   * that does this, or where `Deno.listen` is unavailable).
+   */
+  connectionGuard: flag().default(true),
+  /** Time a new connection has to send a complete request head. */
+  headTimeoutMs: int(100, 600_000).default(10_000),
+  /** Largest request head (request line and headers). */
+  maxHeadBytes: int(1024, 1024 * 1024).default(32 * 1024),
+  /** Open connections in all (also bounded by the open-file limit). */
+  maxConnections: int(1, 1_000_000).default(2048),
+  /** Open connections per client address. */
+  maxConnectionsPerAddress: int(1, 1_000_000).default(256),
+  /**
+   * Trust `X-Forwarded-Proto` from a TLS-terminating reverse proxy (session
+   * cookie `Secure`, Origin checks). Only set it when a proxy overwrites
+   * that header on every request.
+   */
+  trustProxy: flag().default(false),
   /** Print the one-time sign-in URL at start. */
   printLoginUrl: z.boolean().default(true),
 });
@@ -70,6 +99,12 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_LOG: "logLevel",
+  FLIGHTDECK_CONN_GUARD: "connectionGuard",
+  FLIGHTDECK_HEAD_TIMEOUT_MS: "headTimeoutMs",
+  FLIGHTDECK_MAX_HEAD_BYTES: "maxHeadBytes",
+  FLIGHTDECK_MAX_CONNECTIONS: "maxConnections",
+  FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "maxConnectionsPerAddress",
+  FLIGHTDECK_TRUST_PROXY: "trustProxy",
 };
 
 /** Names of the environment variables read by {@link loadConfig}. */

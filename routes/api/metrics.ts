@@ -1,10 +1,12 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../lib/server/app.ts";
+import type { GuardStats } from "../../lib/server/conn_guard.ts";
 
 /** `GET /api/metrics`: Prometheus text format. */
 export const handler: Handlers<unknown, AppState> = {
   GET: (_req, ctx) => {
     const { registry, dashboards, commands } = ctx.state.app;
+    const connections = ctx.state.connections();
     const agents = registry.list();
     const count = (status: string) =>
       agents.filter((a) => a.status === status).length;
@@ -28,6 +30,7 @@ export const handler: Handlers<unknown, AppState> = {
       "# HELP flightdeck_process_rss_bytes Resident set size of the server.",
       "# TYPE flightdeck_process_rss_bytes gauge",
       `flightdeck_process_rss_bytes ${memory.rss}`,
+      ...(connections ? connectionLines(connections) : []),
       "",
     ];
     return new Response(lines.join("\n"), {
@@ -35,3 +38,49 @@ export const handler: Handlers<unknown, AppState> = {
     });
   },
 };
+
+function connectionLines(c: GuardStats): string[] {
+  const metric = (name: string, type: string, help: string, value: number) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    `${name} ${value}`,
+  ];
+  return [
+    ...metric(
+      "flightdeck_connections_open",
+      "gauge",
+      "TCP connections open at the connection guard.",
+      c.open,
+    ),
+    ...metric(
+      "flightdeck_connections_pending",
+      "gauge",
+      "Connections still waiting for their request head.",
+      c.pending,
+    ),
+    ...metric(
+      "flightdeck_connections_refused_total",
+      "counter",
+      "Connections closed early by the global or per-address cap.",
+      c.refused,
+    ),
+    ...metric(
+      "flightdeck_connection_head_timeouts_total",
+      "counter",
+      "Connections closed for sending no complete request head in time.",
+      c.headTimeouts,
+    ),
+    ...metric(
+      "flightdeck_connection_heads_too_large_total",
+      "counter",
+      "Connections closed for a request head over the limit.",
+      c.headTooLarge,
+    ),
+    ...metric(
+      "flightdeck_accept_errors_total",
+      "counter",
+      "Accept errors survived (e.g. too many open files).",
+      c.acceptErrors,
+    ),
+  ];
+}

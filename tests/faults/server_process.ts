@@ -27,6 +27,11 @@ export interface ServerProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for "Flightdeck listening on" (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * Start under `ulimit -n <fileLimit>` (soft and hard open-file limit) via
+   * bash, which then execs Deno (same pid).
+   */
+  fileLimit?: number;
 }
 
 /** One running (or restartable) server subprocess. */
@@ -40,6 +45,7 @@ export class ServerProcess {
   log = "";
   #env: Record<string, string>;
   #startTimeoutMs: number;
+  #fileLimit: number | undefined;
   #status: Promise<Deno.CommandStatus> | null = null;
   #auth = new Auth(FAULT_SECRET);
   #ownsDataDir: boolean;
@@ -57,6 +63,7 @@ export class ServerProcess {
     this.wsUrl = `ws://127.0.0.1:${port}`;
     this.#env = options.env ?? {};
     this.#startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    this.#fileLimit = options.fileLimit;
   }
 
   /** Start a server on a free port with a fresh temporary data dir. */
@@ -95,8 +102,15 @@ export class ServerProcess {
   }
 
   async #spawn(): Promise<void> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}main.ts`],
+    const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`];
+    const [command, ...args] = this.#fileLimit === undefined ? deno : [
+      "bash",
+      "-c",
+      `ulimit -n ${this.#fileLimit} && exec "$0" "$@"`,
+      ...deno,
+    ];
+    const child = new Deno.Command(command, {
+      args,
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",

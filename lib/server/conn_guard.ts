@@ -1,0 +1,325 @@
+/**
+ * The connection guard: an in-process TCP front before `Deno.serve`, which
+ * has no per-connection hooks. It accepts on the public address and
+ *
+ * - caps connections per client address and in all: over a cap it closes
+ *   the oldest connection still waiting for its request head (from that
+ *   address, or from anyone for the global cap), else the new one, at once;
+ * - gives each connection `headTimeoutMs` to send a complete request head of
+ *   at most `maxHeadBytes`, else closes it;
+ * - then connects to the internal `Deno.serve` on loopback, forwards the
+ *   head and proxies bytes both ways (WebSocket upgrades included) until
+ *   either side closes;
+ * - survives accept errors such as "Too many open files" by waiting and
+ *   accepting again.
+ *
+ * The internal server learns the real client address from
+ * {@link ConnectionGuard.clientOf}: the source port of each internal
+ * connection maps to the client it carries. Internal connections that are
+ * not in the map did not come through the guard.
+ *
+ * @module
+ */
+import { ConnectionTable } from "./conn_table.ts";
+import { readRequestHead } from "./request_head.ts";
+
+/** Options of {@link ConnectionGuard.listen}. */
+export interface ConnectionGuardOptions {
+  hostname: string;
+  port: number;
+  /** Where the internal `Deno.serve` listens (read per connection). */
+  upstream: () => Deno.NetAddr;
+  /** Time a new connection has to send a complete request head. */
+  headTimeoutMs: number;
+  /** Largest request head accepted. */
+  maxHeadBytes: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Called for events worth a log line. */
+  onEvent?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/** Counters of a {@link ConnectionGuard}. */
+export interface GuardStats {
+  /** Connections now open (waiting for a head or proxied). */
+  open: number;
+  /** Connections now waiting for their head. */
+  pending: number;
+  /** Closed because a cap was reached (new or evicted). */
+  refused: number;
+  /** Closed because no complete head came in time. */
+  headTimeouts: number;
+  /** Closed because the head was larger than allowed. */
+  headTooLarge: number;
+  /** Accept errors survived (e.g. EMFILE). */
+  acceptErrors: number;
+}
+
+interface Entry {
+  client: Deno.Conn;
+  upstream: Deno.Conn | null;
+  addr: Deno.NetAddr;
+  closed: boolean;
+}
+
+const PIPE_BUFFER = 16 * 1024;
+
+/** A running guard; see the module doc. */
+export class ConnectionGuard {
+  readonly addr: Deno.NetAddr;
+  #counts = { refused: 0, headTimeouts: 0, headTooLarge: 0, acceptErrors: 0 };
+  #listener: Deno.TcpListener;
+  #options: ConnectionGuardOptions;
+  #table: ConnectionTable<Entry>;
+  #byUpstreamPort = new Map<number, Deno.NetAddr>();
+  #closing = false;
+  #loop: Promise<void>;
+  #tasks = new Set<Promise<void>>();
+
+  private constructor(
+    listener: Deno.TcpListener,
+    options: ConnectionGuardOptions,
+  ) {
+    this.#listener = listener;
+    this.#options = options;
+    this.addr = listener.addr;
+    this.#table = new ConnectionTable({
+      maxTotal: options.maxConnections,
+      maxPerKey: options.maxConnectionsPerAddress,
+    });
+    this.#loop = this.#acceptLoop();
+  }
+
+  /**
+   * Listen on `options.hostname:options.port` and start accepting.
+   *
+   * @throws {RangeError} for caps or limits below 1.
+   * @throws {Deno.errors.AddrInUse} when the address is taken.
+   */
+  static listen(options: ConnectionGuardOptions): ConnectionGuard {
+    for (
+      const key of [
+        "headTimeoutMs",
+        "maxHeadBytes",
+        "maxConnections",
+        "maxConnectionsPerAddress",
+      ] as const
+    ) {
+      if (!(options[key] >= 1)) {
+        throw new RangeError(`Invalid ${key} "${options[key]}"`);
+      }
+    }
+    const listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+    });
+    return new ConnectionGuard(listener, options);
+  }
+
+  /** Current counters. */
+  get stats(): GuardStats {
+    return {
+      ...this.#counts,
+      open: this.#table.size,
+      pending: this.#table.pendingCount,
+    };
+  }
+
+  /**
+   * The client carried by an internal connection whose source is
+   * `internal`, or undefined when that connection is not the guard's.
+   */
+  clientOf(internal: Deno.Addr): Deno.NetAddr | undefined {
+    if (internal.transport !== "tcp") return undefined;
+    if (!isLoopback(internal.hostname)) return undefined;
+    return this.#byUpstreamPort.get(internal.port);
+  }
+
+  /** Stop accepting; open connections keep going. */
+  stopAccepting(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /**
+   * Stop accepting and close connections still waiting for their head; give
+   * proxied ones up to `graceMs` to end on their own (so that bytes the
+   * server sent last, like WebSocket close frames, reach the client), then
+   * close the rest.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.stopAccepting();
+    await this.#loop;
+    for (const entry of this.#table.entries()) {
+      if (this.#table.isPending(entry)) this.#close(entry);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#tasks]),
+      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+    ]);
+    clearTimeout(timer);
+    for (const entry of this.#table.entries()) this.#close(entry);
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  async #acceptLoop(): Promise<void> {
+    let backoff = 10;
+    while (!this.#closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+        backoff = 10;
+      } catch (error) {
+        if (this.#closing || error instanceof Deno.errors.BadResource) return;
+        // EMFILE and friends: the listener is fine, the process is out of
+        // something. Wait (connections may close meanwhile) and go on.
+        this.#counts.acceptErrors++;
+        this.#options.onEvent?.("Accept failed; retrying", {
+          error: String(error),
+          retryMs: backoff,
+        });
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, 1000);
+        continue;
+      }
+      this.#admit(conn);
+    }
+  }
+
+  #admit(conn: Deno.Conn): void {
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    const entry: Entry = { client: conn, upstream: null, addr, closed: false };
+    const { admitted, evicted } = this.#table.add(entry, addr.hostname);
+    for (const old of evicted) {
+      this.#counts.refused++;
+      this.#close(old);
+    }
+    if (!admitted) {
+      this.#counts.refused++;
+      closeQuietly(conn);
+      return;
+    }
+    const task = this.#serve(entry).finally(() => {
+      this.#tasks.delete(task);
+    });
+    this.#tasks.add(task);
+  }
+
+  async #serve(entry: Entry): Promise<void> {
+    const { client } = entry;
+    let head: Uint8Array | null = null;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#close(entry);
+    }, this.#options.headTimeoutMs);
+    try {
+      head = await readRequestHead(
+        (buf) => client.read(buf),
+        this.#options.maxHeadBytes,
+      );
+      if (head === null && !timedOut && !entry.closed) {
+        this.#counts.headTooLarge++;
+      }
+    } catch {
+      // Reset, or closed by the timer or an eviction.
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) this.#counts.headTimeouts++;
+    if (head === null || entry.closed) {
+      this.#close(entry);
+      return;
+    }
+    this.#table.settle(entry);
+    let upstream: Deno.TcpConn;
+    try {
+      const { hostname, port } = this.#options.upstream();
+      upstream = await Deno.connect({ hostname, port, transport: "tcp" });
+    } catch (error) {
+      this.#options.onEvent?.("Internal connect failed", {
+        error: String(error),
+      });
+      this.#close(entry);
+      return;
+    }
+    entry.upstream = upstream;
+    const port = (upstream.localAddr as Deno.NetAddr).port;
+    this.#byUpstreamPort.set(port, entry.addr);
+    if (entry.closed) {
+      this.#close(entry);
+      return;
+    }
+    const fail = () => this.#close(entry);
+    try {
+      await writeAll(upstream, head);
+    } catch {
+      fail();
+      return;
+    }
+    // Client EOF: pass the half-close on and let the response finish.
+    // Server EOF or any error: close both sides.
+    await Promise.all([
+      pipe(client, upstream).then(() => closeWriteQuietly(upstream), fail),
+      pipe(upstream, client).then(fail, fail),
+    ]);
+  }
+
+  #close(entry: Entry): void {
+    if (entry.closed) return;
+    entry.closed = true;
+    this.#table.remove(entry);
+    if (entry.upstream) {
+      // Unmap first: once closed, the port may be reused by anyone.
+      const port = (entry.upstream.localAddr as Deno.NetAddr).port;
+      if (this.#byUpstreamPort.get(port) === entry.addr) {
+        this.#byUpstreamPort.delete(port);
+      }
+      closeQuietly(entry.upstream);
+    }
+    closeQuietly(entry.client);
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "127.0.0.1" || hostname === "::1" ||
+    hostname === "::ffff:127.0.0.1";
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+function closeWriteQuietly(conn: Deno.Conn): void {
+  conn.closeWrite().catch(() => {});
+}
+
+/** Write all of `bytes`, looping over partial writes. */
+export async function writeAll(
+  conn: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/** Copy `from` to `to` until `from` ends. */
+async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(PIPE_BUFFER);
+  for (;;) {
+    const n = await from.read(buf);
+    if (n === null) return;
+    await writeAll(to, buf.subarray(0, n));
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Bookkeeping of the connection guard's caps, without any I/O: connections
+ * by client address, and which of them still wait for their request head.
+ *
+ * @module
+ */
+
+/** Limits of a {@link ConnectionTable}. */
+export interface ConnectionTableOptions {
+  /** Connections in all. */
+  maxTotal: number;
+  /** Connections per key (client address). */
+  maxPerKey: number;
+}
+
+/** The outcome of {@link ConnectionTable.add}. */
+export interface Admission<T> {
+  /** Whether the new entry is in the table. */
+  admitted: boolean;
+  /** Entries removed to make room; the caller closes them. */
+  evicted: T[];
+}
+
+/**
+ * Connections counted per key and in all. A new entry over a cap evicts the
+ * oldest entry still pending (waiting for its head) under the same key, or
+ * for the global cap under any key; when there is none it is refused.
+ * Settled entries (head received) are never evicted.
+ */
+export class ConnectionTable<T> {
+  #options: ConnectionTableOptions;
+  #keyOf = new Map<T, string>();
+  #byKey = new Map<string, Set<T>>();
+  /** Pending entries, oldest first (Map keeps insertion order). */
+  #pending = new Map<T, string>();
+
+  /** @throws {RangeError} for limits below 1. */
+  constructor(options: ConnectionTableOptions) {
+    if (!(options.maxTotal >= 1) || !(options.maxPerKey >= 1)) {
+      throw new RangeError("Connection limits must be at least 1");
+    }
+    this.#options = options;
+  }
+
+  /** Entries in the table. */
+  get size(): number {
+    return this.#keyOf.size;
+  }
+
+  /** Entries still pending. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Entries under `key`. */
+  countFor(key: string): number {
+    return this.#byKey.get(key)?.size ?? 0;
+  }
+
+  /** Whether `entry` is still pending. */
+  isPending(entry: T): boolean {
+    return this.#pending.has(entry);
+  }
+
+  /** Every entry. */
+  entries(): T[] {
+    return [...this.#keyOf.keys()];
+  }
+
+  /** Add a pending `entry` under `key`, evicting or refusing over a cap. */
+  add(entry: T, key: string): Admission<T> {
+    const evicted: T[] = [];
+    if (this.countFor(key) >= this.#options.maxPerKey) {
+      const victim = this.#oldestPending(key);
+      if (victim === undefined) return { admitted: false, evicted };
+      this.remove(victim);
+      evicted.push(victim);
+    }
+    if (this.size >= this.#options.maxTotal) {
+      const victim = this.#oldestPending();
+      if (victim === undefined) return { admitted: false, evicted };
+      this.remove(victim);
+      evicted.push(victim);
+    }
+    this.#keyOf.set(entry, key);
+    let set = this.#byKey.get(key);
+    if (!set) this.#byKey.set(key, set = new Set());
+    set.add(entry);
+    this.#pending.set(entry, key);
+    return { admitted: true, evicted };
+  }
+
+  /** Mark `entry` as having sent its head: it is no longer evictable. */
+  settle(entry: T): void {
+    this.#pending.delete(entry);
+  }
+
+  /** Remove `entry`; false when it was not in the table. */
+  remove(entry: T): boolean {
+    const key = this.#keyOf.get(entry);
+    if (key === undefined) return false;
+    this.#keyOf.delete(entry);
+    this.#pending.delete(entry);
+    const set = this.#byKey.get(key)!;
+    set.delete(entry);
+    if (set.size === 0) this.#byKey.delete(key);
+    return true;
+  }
+
+  #oldestPending(key?: string): T | undefined {
+    for (const [entry, k] of this.#pending) {
+      if (key === undefined || k === key) return entry;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Serving the app: directly with `Deno.serve`, or (the default) behind the
+ * in-process {@link ConnectionGuard}. Either way the HTTP server is
+ * restarted in process when its accept loop dies (e.g. "Too many open
+ * files"), instead of the process exiting.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { ConnectionGuard, type GuardStats } from "./conn_guard.ts";
+import { raiseFileLimit } from "./fd_limit.ts";
+import type { Logger } from "./logger.ts";
+
+/** The request handler being served. */
+export type Handler = (
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/** A server listening for the app. */
+export interface Listening {
+  /** The public address. */
+  addr: Deno.NetAddr;
+  /** Guard counters, or null when serving directly. */
+  connections(): GuardStats | null;
+  /** Stop accepting new connections (open ones go on). */
+  stopAccepting(): void;
+  /** Stop accepting, wait for open requests, then close what is left. */
+  close(): Promise<void>;
+}
+
+/** File descriptors kept free for KV, agents' pipes, logs and the like. */
+const FD_RESERVE = 64;
+/** Descriptors one guarded connection uses: client, upstream, internal. */
+const FDS_PER_CONNECTION = 3;
+
+/**
+ * Serve `handler` as `config` says (`connectionGuard`, caps, timeouts).
+ *
+ * @throws {Deno.errors.AddrInUse} when the public address is taken.
+ */
+export async function listen(
+  handler: Handler,
+  config: Config,
+  log: Logger,
+): Promise<Listening> {
+  const useGuard = config.connectionGuard && typeof Deno.listen === "function";
+  if (!useGuard) {
+    const server = await serveResilient(
+      { hostname: config.hostname, port: config.port },
+      handler,
+      log,
+    );
+    return {
+      addr: server.addr,
+      connections: () => null,
+      stopAccepting: () => server.abort(),
+      close: async () => {
+        server.abort();
+        await server.finished;
+      },
+    };
+  }
+  const limit = raiseFileLimit();
+  let maxConnections = config.maxConnections;
+  if (limit && Number.isFinite(limit.soft)) {
+    const fit = Math.floor((limit.soft - FD_RESERVE) / FDS_PER_CONNECTION);
+    maxConnections = Math.max(1, Math.min(maxConnections, fit));
+  }
+  log.debug("Connection guard", {
+    fileLimit: limit,
+    maxConnections,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+  });
+  let guard: ConnectionGuard | null = null;
+  const internal = await serveResilient(
+    { hostname: "127.0.0.1", port: 0 },
+    (req, info) => {
+      const client = guard?.clientOf(info.remoteAddr);
+      if (!client) {
+        // Only the guard may connect here.
+        return new Response("Forbidden\n", {
+          status: 403,
+          headers: { connection: "close" },
+        });
+      }
+      return handler(req, { remoteAddr: client, completed: info.completed });
+    },
+    log,
+  );
+  try {
+    guard = ConnectionGuard.listen({
+      hostname: config.hostname,
+      port: config.port,
+      upstream: () => internal.addr,
+      headTimeoutMs: config.headTimeoutMs,
+      maxHeadBytes: config.maxHeadBytes,
+      maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      onEvent: (message, fields) => log.warn(message, fields),
+    });
+  } catch (error) {
+    internal.abort();
+    await internal.finished;
+    throw error;
+  }
+  const front = guard;
+  return {
+    addr: front.addr,
+    connections: () => front.stats,
+    stopAccepting: () => front.stopAccepting(),
+    close: async () => {
+      front.stopAccepting();
+      internal.abort();
+      await internal.finished;
+      await front.close();
+    },
+  };
+}
+
+interface Resilient {
+  /** The bound address (a restart binds the same one). */
+  addr: Deno.NetAddr;
+  abort(): void;
+  /** Settles after `abort()` once the current server has finished. */
+  finished: Promise<void>;
+}
+
+/**
+ * `Deno.serve` that serves again on the same address when its accept loop
+ * dies. A rejection of `finished` is that death; the process is not exited.
+ */
+async function serveResilient(
+  address: { hostname: string; port: number },
+  handler: Handler,
+  log: Logger,
+): Promise<Resilient> {
+  const controller = new AbortController();
+  const { promise: listening, resolve } = Promise.withResolvers<
+    Deno.NetAddr
+  >();
+  const serve = (hostname: string, port: number, onListen: typeof resolve) =>
+    Deno.serve(
+      { hostname, port, signal: controller.signal, onListen },
+      handler as Deno.ServeHandler<Deno.NetAddr>,
+    );
+  let current = serve(address.hostname, address.port, resolve);
+  const addr = await listening;
+  const { promise: finished, resolve: done } = Promise.withResolvers<void>();
+  let backoff = 50;
+  const watch = (server: Deno.HttpServer<Deno.NetAddr>) => {
+    server.finished.then(
+      () => {
+        if (controller.signal.aborted) done();
+        else restart(new Error("HTTP server finished unexpectedly"));
+      },
+      (error) => {
+        if (controller.signal.aborted) done();
+        else restart(error);
+      },
+    );
+  };
+  const restart = (error: unknown) => {
+    log.error("HTTP server stopped; restarting it", {
+      error: String(error),
+      retryMs: backoff,
+    });
+    setTimeout(() => {
+      if (controller.signal.aborted) return done();
+      try {
+        current = serve(addr.hostname, addr.port, () => {
+          log.warn("HTTP server serving again", { port: addr.port });
+          backoff = 50;
+        });
+        watch(current);
+      } catch (failure) {
+        backoff = Math.min(backoff * 2, 2000);
+        restart(failure);
+      }
+    }, backoff);
+  };
+  watch(current);
+  return { addr, abort: () => controller.abort(), finished };
+}
