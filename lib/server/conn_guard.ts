@@ -62,7 +62,7 @@ interface Entry {
   closed: boolean;
 }
 
-const PIPE_BUFFER = 16 * 1024;
+const PIPE_BUFFER = 32 * 1024;
 
 /** A running guard; see the module doc. */
 export class ConnectionGuard {
