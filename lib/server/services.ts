@@ -11,6 +11,7 @@ import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { DashboardSession } from "./dashboard_session.ts";
+import { ensurePrivateDir, preparePrivateKvFile } from "./data_dir.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
@@ -199,7 +200,11 @@ async function openKv(config: Config): Promise<Deno.Kv> {
   }
   const path = config.kvPath ?? `${config.dataDir}/flightdeck.kv`;
   const dir = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-  if (dir) await Deno.mkdir(dir, { recursive: true });
+  // The data folder is ours to keep private; a folder named by kvPath is
+  // only created private (never changed) when missing.
+  if (!config.kvPath) await ensurePrivateDir(config.dataDir);
+  else if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await preparePrivateKvFile(path);
   return await Deno.openKv(path);
 }
 

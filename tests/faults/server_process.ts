@@ -32,6 +32,8 @@ export interface ServerProcessOptions {
    * bash, which then execs Deno (same pid).
    */
   fileLimit?: number;
+  /** Start under this umask (e.g. "022") via bash, which then execs Deno. */
+  umask?: string;
 }
 
 /** One running (or restartable) server subprocess. */
@@ -45,7 +47,7 @@ export class ServerProcess {
   log = "";
   #env: Record<string, string>;
   #startTimeoutMs: number;
-  #fileLimit: number | undefined;
+  #shell: string[];
   #status: Promise<Deno.CommandStatus> | null = null;
   #auth = new Auth(FAULT_SECRET);
   #ownsDataDir: boolean;
@@ -63,7 +65,12 @@ export class ServerProcess {
     this.wsUrl = `ws://127.0.0.1:${port}`;
     this.#env = options.env ?? {};
     this.#startTimeoutMs = options.startTimeoutMs ?? 30_000;
-    this.#fileLimit = options.fileLimit;
+    this.#shell = [
+      ...(options.fileLimit === undefined
+        ? []
+        : [`ulimit -n ${options.fileLimit}`]),
+      ...(options.umask === undefined ? [] : [`umask ${options.umask}`]),
+    ];
   }
 
   /** Start a server on a free port with a fresh temporary data dir. */
@@ -103,10 +110,10 @@ export class ServerProcess {
 
   async #spawn(): Promise<void> {
     const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`];
-    const [command, ...args] = this.#fileLimit === undefined ? deno : [
+    const [command, ...args] = this.#shell.length === 0 ? deno : [
       "bash",
       "-c",
-      `ulimit -n ${this.#fileLimit} && exec "$0" "$@"`,
+      `${this.#shell.join(" && ")} && exec "$0" "$@"`,
       ...deno,
     ];
     const child = new Deno.Command(command, {
