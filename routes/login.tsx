@@ -6,6 +6,10 @@ import {
   sessionCookie,
 } from "../lib/server/auth.ts";
 import { BodyError, readForm } from "../lib/server/body.ts";
+import {
+  refuseCrossOrigin,
+  requestIsHttps,
+} from "../lib/server/http_security.ts";
 
 interface LoginData {
   error: string | null;
@@ -29,7 +33,7 @@ function signedIn(
 
 /** `/login`: a one-time code from the start-up URL, or a pasted token. */
 export const handler: Handlers<LoginData, AppState> = {
-  async GET(_req, ctx) {
+  async GET(req, ctx) {
     const next = safeRedirectPath(ctx.url.searchParams.get("next"));
     const code = ctx.url.searchParams.get("code");
     if (!code) return ctx.render({ error: null, next });
@@ -48,9 +52,18 @@ export const handler: Handlers<LoginData, AppState> = {
       subject: "admin",
       ttlSeconds: ttl,
     });
-    return signedIn(token, next, ttl, ctx.url.protocol === "https:");
+    return signedIn(
+      token,
+      next,
+      ttl,
+      requestIsHttps(req, app.config.trustProxy),
+    );
   },
   async POST(req, ctx) {
+    const { config } = ctx.state.app;
+    // Login CSRF: a foreign page must not sign this browser in as someone else.
+    const refused = refuseCrossOrigin(req, config);
+    if (refused) return refused;
     let form;
     try {
       form = await readForm(req);
@@ -74,7 +87,12 @@ export const handler: Handlers<LoginData, AppState> = {
         1,
         Math.floor((user.expiresAt - Date.now()) / 1000),
       );
-      return signedIn(token, next, maxAge, ctx.url.protocol === "https:");
+      return signedIn(
+        token,
+        next,
+        maxAge,
+        requestIsHttps(req, config.trustProxy),
+      );
     } catch (error) {
       if (!(error instanceof AuthError)) throw error;
       return ctx.render({ error: `Sign-in failed: ${error.message}.`, next }, {

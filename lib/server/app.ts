@@ -8,6 +8,7 @@ import { createHandler, type Manifest, type Plugin } from "$fresh/server.ts";
 import type { Principal } from "./auth.ts";
 import { type ConfigInput, loadConfig } from "./config.ts";
 import { type GuardStats } from "./conn_guard.ts";
+import { withSecurityHeaders } from "./http_security.ts";
 import { listen } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { createServices, type Services } from "./services.ts";
@@ -76,9 +77,11 @@ export async function startServer(
     kv: options.kv,
     log: options.log,
   });
-  const handler = await createHandler(manifest, {
-    plugins: [flightdeckPlugin(services, () => stats())],
-  });
+  const handler = withSecurityHeaders(
+    await createHandler(manifest, {
+      plugins: [flightdeckPlugin(services, () => stats())],
+    }),
+  );
   let stats = (): GuardStats | null => null;
   const server = await listen(handler, config, services.log);
   stats = () => server.connections();
