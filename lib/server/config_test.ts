@@ -24,6 +24,12 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     retentionBytes: 1024 ** 3,
     retentionIntervalMs: 60_000,
     logLevel: "info",
+    connectionGuard: true,
+    headTimeoutMs: 10_000,
+    maxHeadBytes: 32 * 1024,
+    maxConnections: 2048,
+    maxConnectionsPerAddress: 256,
+    trustProxy: false,
     printLoginUrl: true,
   });
 });
@@ -129,4 +135,38 @@ Deno.test("ENV_VARS lists every variable loadConfig() reads", () => {
   assert.ok(ENV_VARS.includes("PORT"));
   assert.ok(ENV_VARS.includes("FLIGHTDECK_DATA"));
   assert.ok(ENV_VARS.includes("FLIGHTDECK_ALLOWED_ORIGINS"));
+});
+
+Deno.test("loadConfig() parses the connection guard and proxy variables", () => {
+  const config = loadConfig(
+    {},
+    envOf({
+      FLIGHTDECK_CONN_GUARD: "off",
+      FLIGHTDECK_HEAD_TIMEOUT_MS: "2500",
+      FLIGHTDECK_MAX_HEAD_BYTES: "4096",
+      FLIGHTDECK_MAX_CONNECTIONS: "300",
+      FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "20",
+      FLIGHTDECK_TRUST_PROXY: "1",
+    }),
+  );
+  assert.equal(config.connectionGuard, false);
+  assert.equal(config.headTimeoutMs, 2500);
+  assert.equal(config.maxHeadBytes, 4096);
+  assert.equal(config.maxConnections, 300);
+  assert.equal(config.maxConnectionsPerAddress, 20);
+  assert.equal(config.trustProxy, true);
+  for (const [value, expected] of [["true", true], ["no", false]] as const) {
+    assert.equal(
+      loadConfig({}, envOf({ FLIGHTDECK_TRUST_PROXY: value })).trustProxy,
+      expected,
+    );
+  }
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_CONN_GUARD: "maybe" })),
+    /Invalid configuration "FLIGHTDECK_CONN_GUARD"/,
+  );
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_MAX_CONNECTIONS: "0" })),
+    /Invalid configuration "FLIGHTDECK_MAX_CONNECTIONS"/,
+  );
 });
