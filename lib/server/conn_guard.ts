@@ -37,6 +37,32 @@ export interface ConnectionGuardOptions {
   maxConnectionsPerAddress: number;
   /** Called for events worth a log line. */
   onEvent?: (message: string, fields: Record<string, unknown>) => void;
+  /** Called when an internal connection from `port` starts carrying `client`. */
+  onMap?: (port: number, client: Deno.NetAddr) => void;
+  /** Called before the internal connection from `port` is closed. */
+  onUnmap?: (port: number) => void;
+  /**
+   * Where the counters live (at least {@link STATS_FIELDS}.length Int32
+   * slots), e.g. shared memory read by another thread. Default: private.
+   */
+  counters?: Int32Array;
+}
+
+/** Order of the counters in {@link ConnectionGuardOptions.counters}. */
+export const STATS_FIELDS = [
+  "open",
+  "pending",
+  "refused",
+  "headTimeouts",
+  "headTooLarge",
+  "acceptErrors",
+] as const;
+
+/** Read counters written by a guard (possibly on another thread). */
+export function readStats(counters: Int32Array): GuardStats {
+  const stats = {} as GuardStats;
+  STATS_FIELDS.forEach((name, i) => stats[name] = Atomics.load(counters, i));
+  return stats;
 }
 
 /** Counters of a {@link ConnectionGuard}. */
@@ -67,7 +93,7 @@ const PIPE_BUFFER = 32 * 1024;
 /** A running guard; see the module doc. */
 export class ConnectionGuard {
   readonly addr: Deno.NetAddr;
-  #counts = { refused: 0, headTimeouts: 0, headTooLarge: 0, acceptErrors: 0 };
+  #counters: Int32Array;
   #listener: Deno.TcpListener;
   #options: ConnectionGuardOptions;
   #table: ConnectionTable<Entry>;
@@ -83,6 +109,8 @@ export class ConnectionGuard {
     this.#listener = listener;
     this.#options = options;
     this.addr = listener.addr;
+    this.#counters = options.counters ??
+      new Int32Array(STATS_FIELDS.length);
     this.#table = new ConnectionTable({
       maxTotal: options.maxConnections,
       maxPerKey: options.maxConnectionsPerAddress,
@@ -119,11 +147,17 @@ export class ConnectionGuard {
 
   /** Current counters. */
   get stats(): GuardStats {
-    return {
-      ...this.#counts,
-      open: this.#table.size,
-      pending: this.#table.pendingCount,
-    };
+    return readStats(this.#counters);
+  }
+
+  #count(name: typeof STATS_FIELDS[number]): void {
+    Atomics.add(this.#counters, STATS_FIELDS.indexOf(name), 1);
+  }
+
+  /** Publish the table's sizes after it changed. */
+  #sync(): void {
+    Atomics.store(this.#counters, 0, this.#table.size);
+    Atomics.store(this.#counters, 1, this.#table.pendingCount);
   }
 
   /**
@@ -180,7 +214,7 @@ export class ConnectionGuard {
         if (this.#closing || error instanceof Deno.errors.BadResource) return;
         // EMFILE and friends: the listener is fine, the process is out of
         // something. Wait (connections may close meanwhile) and go on.
-        this.#counts.acceptErrors++;
+        this.#count("acceptErrors");
         this.#options.onEvent?.("Accept failed; retrying", {
           error: String(error),
           retryMs: backoff,
@@ -198,11 +232,12 @@ export class ConnectionGuard {
     const entry: Entry = { client: conn, upstream: null, addr, closed: false };
     const { admitted, evicted } = this.#table.add(entry, addr.hostname);
     for (const old of evicted) {
-      this.#counts.refused++;
+      this.#count("refused");
       this.#close(old);
     }
+    this.#sync();
     if (!admitted) {
-      this.#counts.refused++;
+      this.#count("refused");
       closeQuietly(conn);
       return;
     }
@@ -214,7 +249,7 @@ export class ConnectionGuard {
 
   async #serve(entry: Entry): Promise<void> {
     const { client } = entry;
-    let head: Uint8Array | null = null;
+    let head: Uint8Array | "too-large" | null = null;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -225,20 +260,19 @@ export class ConnectionGuard {
         (buf) => client.read(buf),
         this.#options.maxHeadBytes,
       );
-      if (head === null && !timedOut && !entry.closed) {
-        this.#counts.headTooLarge++;
-      }
+      if (head === "too-large") this.#count("headTooLarge");
     } catch {
       // Reset, or closed by the timer or an eviction.
     } finally {
       clearTimeout(timer);
     }
-    if (timedOut) this.#counts.headTimeouts++;
-    if (head === null || entry.closed) {
+    if (timedOut) this.#count("headTimeouts");
+    if (!(head instanceof Uint8Array) || entry.closed) {
       this.#close(entry);
       return;
     }
     this.#table.settle(entry);
+    this.#sync();
     let upstream: Deno.TcpConn;
     try {
       const { hostname, port } = this.#options.upstream();
@@ -251,8 +285,13 @@ export class ConnectionGuard {
       return;
     }
     entry.upstream = upstream;
+    // A proxy must not add Nagle delays to small writes (request/response
+    // ping-pong over keep-alive otherwise waits for delayed ACKs).
+    noDelay(upstream);
+    noDelay(client);
     const port = (upstream.localAddr as Deno.NetAddr).port;
     this.#byUpstreamPort.set(port, entry.addr);
+    this.#options.onMap?.(port, entry.addr);
     if (entry.closed) {
       this.#close(entry);
       return;
@@ -276,11 +315,13 @@ export class ConnectionGuard {
     if (entry.closed) return;
     entry.closed = true;
     this.#table.remove(entry);
+    this.#sync();
     if (entry.upstream) {
       // Unmap first: once closed, the port may be reused by anyone.
       const port = (entry.upstream.localAddr as Deno.NetAddr).port;
       if (this.#byUpstreamPort.get(port) === entry.addr) {
         this.#byUpstreamPort.delete(port);
+        this.#options.onUnmap?.(port);
       }
       closeQuietly(entry.upstream);
     }
@@ -291,6 +332,14 @@ export class ConnectionGuard {
 function isLoopback(hostname: string): boolean {
   return hostname === "127.0.0.1" || hostname === "::1" ||
     hostname === "::ffff:127.0.0.1";
+}
+
+function noDelay(conn: Deno.Conn): void {
+  try {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  } catch {
+    // Closed meanwhile.
+  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {

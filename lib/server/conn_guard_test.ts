@@ -192,3 +192,24 @@ Deno.test("ConnectionGuard.listen() throws RangeError for a cap below 1", () => 
     RangeError,
   );
 });
+
+Deno.test("ConnectionGuard counts a client that leaves mid-head as neither timed out nor too large", async () => {
+  await withGuard({}, async (guard) => {
+    const conn = await connect(guard);
+    await conn.write(enc("GET / HTTP/1.1\r\n"));
+    await conn.closeWrite();
+    assert.equal(await readAll(conn), "");
+    conn.close();
+    assert.deepEqual(
+      guard.stats,
+      {
+        open: 0,
+        pending: 0,
+        refused: 0,
+        headTimeouts: 0,
+        headTooLarge: 0,
+        acceptErrors: 0,
+      },
+    );
+  });
+});

@@ -1,13 +1,15 @@
 /**
  * Serving the app: directly with `Deno.serve`, or (the default) behind the
- * in-process {@link ConnectionGuard}. Either way the HTTP server is
+ * connection guard, which runs in a worker thread
+ * (lib/server/guard_worker_client.ts). Either way the HTTP server is
  * restarted in process when its accept loop dies (e.g. "Too many open
  * files"), instead of the process exiting.
  *
  * @module
  */
 import type { Config } from "./config.ts";
-import { ConnectionGuard, type GuardStats } from "./conn_guard.ts";
+import type { GuardStats } from "./conn_guard.ts";
+import { GuardWorker } from "./guard_worker_client.ts";
 import { raiseFileLimit } from "./fd_limit.ts";
 import type { Logger } from "./logger.ts";
 
@@ -72,39 +74,42 @@ export async function listen(
     maxConnections,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
   });
-  let guard: ConnectionGuard | null = null;
+  let guard: GuardWorker | null = null;
+  const forbidden = () =>
+    new Response("Forbidden\n", {
+      status: 403,
+      headers: { connection: "close" },
+    });
   const internal = await serveResilient(
     { hostname: "127.0.0.1", port: 0 },
-    (req, info) => {
-      const client = guard?.clientOf(info.remoteAddr);
-      if (!client) {
-        // Only the guard may connect here.
-        return new Response("Forbidden\n", {
-          status: 403,
-          headers: { connection: "close" },
-        });
-      }
+    async (req, info) => {
+      // Only the guard may connect here; routes see the real client.
+      const client = await guard?.clientOf(info.remoteAddr);
+      if (!client) return forbidden();
       return handler(req, { remoteAddr: client, completed: info.completed });
     },
     log,
+    (addr) => guard?.setUpstream(addr),
   );
   try {
-    guard = ConnectionGuard.listen({
-      hostname: config.hostname,
-      port: config.port,
-      upstream: () => internal.addr,
-      headTimeoutMs: config.headTimeoutMs,
-      maxHeadBytes: config.maxHeadBytes,
-      maxConnections,
-      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
-      onEvent: (message, fields) => log.warn(message, fields),
-    });
+    guard = await GuardWorker.start(
+      {
+        hostname: config.hostname,
+        port: config.port,
+        headTimeoutMs: config.headTimeoutMs,
+        maxHeadBytes: config.maxHeadBytes,
+        maxConnections,
+        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      },
+      internal.addr,
+      (message, fields) => log.warn(message, fields),
+    );
   } catch (error) {
     internal.abort();
     await internal.finished;
     throw error;
   }
-  const front = guard;
+  const front: GuardWorker = guard;
   return {
     addr: front.addr,
     connections: () => front.stats,
@@ -134,6 +139,7 @@ async function serveResilient(
   address: { hostname: string; port: number },
   handler: Handler,
   log: Logger,
+  onRestart?: (addr: Deno.NetAddr) => void,
 ): Promise<Resilient> {
   const controller = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<
@@ -171,6 +177,7 @@ async function serveResilient(
         current = serve(addr.hostname, addr.port, () => {
           log.warn("HTTP server serving again", { port: addr.port });
           backoff = 50;
+          onRestart?.(addr);
         });
         watch(current);
       } catch (failure) {

@@ -24,8 +24,9 @@ export function headEnd(bytes: Uint8Array, from = 0): number {
 
 /**
  * Read until a complete request head has arrived and return every byte read
- * so far (the head and whatever followed it in the same reads). Returns null
- * when the stream ends first or the head would exceed `maxBytes`.
+ * so far (the head and whatever followed it in the same reads). Returns
+ * `"too-large"` as soon as the head would exceed `maxBytes`, and null when
+ * the stream ends first.
  *
  * @param read reads into the buffer, resolving the count or null at the end.
  * @throws whatever `read` throws.
@@ -33,12 +34,12 @@ export function headEnd(bytes: Uint8Array, from = 0): number {
 export async function readRequestHead(
   read: (buf: Uint8Array) => Promise<number | null>,
   maxBytes: number,
-): Promise<Uint8Array | null> {
+): Promise<Uint8Array | "too-large" | null> {
   let buf = new Uint8Array(Math.min(FIRST_READ, maxBytes + 1));
   let length = 0;
   for (;;) {
     if (length === buf.length) {
-      if (length > maxBytes) return null;
+      if (length > maxBytes) return "too-large";
       const bigger = new Uint8Array(Math.min(buf.length * 2, maxBytes + 1));
       bigger.set(buf);
       buf = bigger;
@@ -48,7 +49,7 @@ export async function readRequestHead(
     const searchFrom = Math.max(0, length - 3);
     length += n;
     const end = headEnd(buf.subarray(0, length), searchFrom);
-    if (end >= 0) return end <= maxBytes ? buf.slice(0, length) : null;
-    if (length > maxBytes) return null;
+    if (end >= 0) return end <= maxBytes ? buf.slice(0, length) : "too-large";
+    if (length > maxBytes) return "too-large";
   }
 }
