@@ -23,6 +23,8 @@ export type Handler = (
 export interface Listening {
   /** The public address. */
   addr: Deno.NetAddr;
+  /** Where the internal `Deno.serve` listens behind the guard, else null. */
+  internalAddr: Deno.NetAddr | null;
   /** Guard counters, or null when serving directly. */
   connections(): GuardStats | null;
   /** Stop accepting new connections (open ones go on). */
@@ -55,6 +57,7 @@ export async function listen(
     );
     return {
       addr: server.addr,
+      internalAddr: null,
       connections: () => null,
       stopAccepting: () => server.abort(),
       close: async () => {
@@ -112,6 +115,7 @@ export async function listen(
   const front: GuardWorker = guard;
   return {
     addr: front.addr,
+    internalAddr: internal.addr,
     connections: () => front.stats,
     stopAccepting: () => front.stopAccepting(),
     close: async () => {
