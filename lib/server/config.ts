@@ -66,6 +66,12 @@ export const ConfigSchema = z.object({
   headTimeoutMs: int(100, 600_000).default(10_000),
   /** Largest request head (request line and headers). */
   maxHeadBytes: int(1024, 1024 * 1024).default(32 * 1024),
+  /**
+   * A connection through the guard with no byte either way for this long is
+   * closed (idle keep-alive); 0 never. Sockets and event streams carry
+   * heartbeats well within the default.
+   */
+  idleTimeoutMs: int(0, 24 * 3600_000).default(150_000),
   /** Open connections in all (also bounded by the open-file limit). */
   maxConnections: int(1, 1_000_000).default(2048),
   /** Open connections per client address. */
@@ -102,6 +108,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_CONN_GUARD: "connectionGuard",
   FLIGHTDECK_HEAD_TIMEOUT_MS: "headTimeoutMs",
   FLIGHTDECK_MAX_HEAD_BYTES: "maxHeadBytes",
+  FLIGHTDECK_IDLE_TIMEOUT_MS: "idleTimeoutMs",
   FLIGHTDECK_MAX_CONNECTIONS: "maxConnections",
   FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "maxConnectionsPerAddress",
   FLIGHTDECK_TRUST_PROXY: "trustProxy",

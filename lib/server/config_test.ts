@@ -27,6 +27,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     connectionGuard: true,
     headTimeoutMs: 10_000,
     maxHeadBytes: 32 * 1024,
+    idleTimeoutMs: 150_000,
     maxConnections: 2048,
     maxConnectionsPerAddress: 256,
     trustProxy: false,
@@ -144,6 +145,7 @@ Deno.test("loadConfig() parses the connection guard and proxy variables", () => 
       FLIGHTDECK_CONN_GUARD: "off",
       FLIGHTDECK_HEAD_TIMEOUT_MS: "2500",
       FLIGHTDECK_MAX_HEAD_BYTES: "4096",
+      FLIGHTDECK_IDLE_TIMEOUT_MS: "0",
       FLIGHTDECK_MAX_CONNECTIONS: "300",
       FLIGHTDECK_MAX_CONNECTIONS_PER_ADDRESS: "20",
       FLIGHTDECK_TRUST_PROXY: "1",
@@ -152,6 +154,7 @@ Deno.test("loadConfig() parses the connection guard and proxy variables", () => 
   assert.equal(config.connectionGuard, false);
   assert.equal(config.headTimeoutMs, 2500);
   assert.equal(config.maxHeadBytes, 4096);
+  assert.equal(config.idleTimeoutMs, 0);
   assert.equal(config.maxConnections, 300);
   assert.equal(config.maxConnectionsPerAddress, 20);
   assert.equal(config.trustProxy, true);

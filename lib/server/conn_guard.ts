@@ -9,7 +9,9 @@
  *   at most `maxHeadBytes`, else closes it;
  * - then connects to the internal `Deno.serve` on loopback, forwards the
  *   head and proxies bytes both ways (WebSocket upgrades included) until
- *   either side closes;
+ *   either side closes, or no byte moved either way for `idleTimeoutMs`
+ *   (an idle keep-alive connection; live sockets and event streams carry
+ *   heartbeats well within it);
  * - survives accept errors such as "Too many open files" by waiting and
  *   accepting again.
  *
@@ -33,6 +35,8 @@ export interface ConnectionGuardOptions {
   headTimeoutMs: number;
   /** Largest request head accepted. */
   maxHeadBytes: number;
+  /** Close a proxied connection after this long without a byte; 0: never. */
+  idleTimeoutMs?: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
   /** Called for events worth a log line. */
@@ -56,6 +60,7 @@ export const STATS_FIELDS = [
   "headTimeouts",
   "headTooLarge",
   "acceptErrors",
+  "idleTimeouts",
 ] as const;
 
 /** Read counters written by a guard (possibly on another thread). */
@@ -79,6 +84,8 @@ export interface GuardStats {
   headTooLarge: number;
   /** Accept errors survived (e.g. EMFILE). */
   acceptErrors: number;
+  /** Proxied connections closed after `idleTimeoutMs` without a byte. */
+  idleTimeouts: number;
 }
 
 interface Entry {
@@ -86,6 +93,8 @@ interface Entry {
   upstream: Deno.Conn | null;
   addr: Deno.NetAddr;
   closed: boolean;
+  /** `performance.now()` when a byte last moved either way. */
+  lastActive: number;
 }
 
 const PIPE_BUFFER = 32 * 1024;
@@ -99,6 +108,7 @@ export class ConnectionGuard {
   #table: ConnectionTable<Entry>;
   #byUpstreamPort = new Map<number, Deno.NetAddr>();
   #closing = false;
+  #idleSweep: ReturnType<typeof setInterval> | undefined;
   #loop: Promise<void>;
   #tasks = new Set<Promise<void>>();
 
@@ -116,6 +126,23 @@ export class ConnectionGuard {
       maxPerKey: options.maxConnectionsPerAddress,
     });
     this.#loop = this.#acceptLoop();
+    const idle = options.idleTimeoutMs ?? 0;
+    if (idle > 0) {
+      this.#idleSweep = setInterval(
+        () => this.#closeIdle(idle),
+        Math.max(10, Math.floor(idle / 4)),
+      );
+    }
+  }
+
+  #closeIdle(idleMs: number): void {
+    const now = performance.now();
+    for (const entry of this.#table.entries()) {
+      if (this.#table.isPending(entry)) continue; // The head timer runs.
+      if (now - entry.lastActive < idleMs) continue;
+      this.#count("idleTimeouts");
+      this.#close(entry);
+    }
   }
 
   /**
@@ -174,6 +201,7 @@ export class ConnectionGuard {
   stopAccepting(): void {
     if (this.#closing) return;
     this.#closing = true;
+    clearInterval(this.#idleSweep);
     try {
       this.#listener.close();
     } catch {
@@ -229,7 +257,13 @@ export class ConnectionGuard {
 
   #admit(conn: Deno.Conn): void {
     const addr = conn.remoteAddr as Deno.NetAddr;
-    const entry: Entry = { client: conn, upstream: null, addr, closed: false };
+    const entry: Entry = {
+      client: conn,
+      upstream: null,
+      addr,
+      closed: false,
+      lastActive: performance.now(),
+    };
     const { admitted, evicted } = this.#table.add(entry, addr.hostname);
     for (const old of evicted) {
       this.#count("refused");
@@ -306,8 +340,11 @@ export class ConnectionGuard {
     // Client EOF: pass the half-close on and let the response finish.
     // Server EOF or any error: close both sides.
     await Promise.all([
-      pipe(client, upstream).then(() => closeWriteQuietly(upstream), fail),
-      pipe(upstream, client).then(fail, fail),
+      pipe(client, upstream, entry).then(
+        () => closeWriteQuietly(upstream),
+        fail,
+      ),
+      pipe(upstream, client, entry).then(fail, fail),
     ]);
   }
 
@@ -363,12 +400,18 @@ export async function writeAll(
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
-/** Copy `from` to `to` until `from` ends. */
-async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+/** Copy `from` to `to` until `from` ends, noting activity on `entry`. */
+async function pipe(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  entry: Entry,
+): Promise<void> {
   const buf = new Uint8Array(PIPE_BUFFER);
   for (;;) {
     const n = await from.read(buf);
     if (n === null) return;
+    entry.lastActive = performance.now();
     await writeAll(to, buf.subarray(0, n));
+    entry.lastActive = performance.now();
   }
 }

@@ -209,7 +209,22 @@ Deno.test("ConnectionGuard counts a client that leaves mid-head as neither timed
         headTimeouts: 0,
         headTooLarge: 0,
         acceptErrors: 0,
+        idleTimeouts: 0,
       },
     );
+  });
+});
+
+Deno.test("ConnectionGuard closes a proxied connection idle for idleTimeoutMs", async () => {
+  await withGuard({ idleTimeoutMs: 100 }, async (guard) => {
+    const conn = await connect(guard);
+    // Keep-alive: after the response nothing moves either way.
+    await conn.write(enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const response = await readAll(conn);
+    conn.close();
+    assert.match(response, /^HTTP\/1\.1 200 /);
+    assert.equal(guard.stats.idleTimeouts, 1);
+    assert.equal(guard.stats.headTimeouts, 0);
+    assert.equal(guard.stats.open, 0);
   });
 });

@@ -20,6 +20,7 @@ export type GuardWorkerOptions = Pick<
   | "port"
   | "headTimeoutMs"
   | "maxHeadBytes"
+  | "idleTimeoutMs"
   | "maxConnections"
   | "maxConnectionsPerAddress"
 >;

@@ -101,6 +101,7 @@ export async function listen(
         port: config.port,
         headTimeoutMs: config.headTimeoutMs,
         maxHeadBytes: config.maxHeadBytes,
+        idleTimeoutMs: config.idleTimeoutMs,
         maxConnections,
         maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       },

@@ -77,6 +77,12 @@ function connectionLines(c: GuardStats): string[] {
       c.headTooLarge,
     ),
     ...metric(
+      "flightdeck_connection_idle_timeouts_total",
+      "counter",
+      "Proxied connections closed after the idle timeout without a byte.",
+      c.idleTimeouts,
+    ),
+    ...metric(
       "flightdeck_accept_errors_total",
       "counter",
       "Accept errors survived (e.g. too many open files).",
