@@ -77,8 +77,8 @@ Deno.test("POST /login with a foreign Origin is refused with 403 and sets no coo
     const headers of <Record<string, string>[]> [
       { origin: "https://evil.example" },
       { origin: "null" },
-      // Same host, other scheme: not the same origin.
-      { origin: server.url.replace("http:", "https:") },
+      // Same scheme, other port: another origin.
+      { origin: "http://127.0.0.1:1" },
       // No Origin, but the browser says cross-site.
       { "sec-fetch-site": "cross-site" },
     ]
@@ -96,6 +96,34 @@ Deno.test("POST /login with a foreign Origin is refused with 403 and sets no coo
     assert.equal(res.status, 303, JSON.stringify(headers));
     assert.match(res.headers.get("set-cookie") ?? "", /^flightdeck_session=/);
   }
+});
+
+Deno.test("POST /login compares schemes exactly behind a trusted proxy", async () => {
+  const status = async (
+    trustProxy: boolean,
+    headers: Record<string, string>,
+  ): Promise<number> => {
+    await using server = await startTestServer({ trustProxy });
+    const host = new URL(server.url).host;
+    const res = await login(server, { token: await server.token("viewer") }, {
+      ...headers,
+      origin: headers.origin.replace("HOST", host),
+    });
+    await res.body?.cancel();
+    return res.status;
+  };
+  // Not configured: the server cannot know a TLS proxy is in front, so the
+  // https origin of its own host passes.
+  assert.equal(await status(false, { origin: "https://HOST" }), 303);
+  // Configured and the proxy says https: only the https origin passes.
+  const https = { "x-forwarded-proto": "https" };
+  assert.equal(await status(true, { ...https, origin: "https://HOST" }), 303);
+  assert.equal(await status(true, { ...https, origin: "http://HOST" }), 403);
+  // Configured and the proxy says http: an https origin is another site.
+  assert.equal(
+    await status(true, { "x-forwarded-proto": "http", origin: "https://HOST" }),
+    403,
+  );
 });
 
 Deno.test("POST /login with an allowed extra origin signs in", async () => {
@@ -162,7 +190,7 @@ Deno.test("GET /api/events with a foreign Origin is refused with 403; the own or
   for (
     const origin of [
       "https://evil.example",
-      server.url.replace("http:", "https:"),
+      "http://127.0.0.1:1",
       "null",
     ]
   ) {

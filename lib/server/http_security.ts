@@ -106,8 +106,13 @@ function plain(status: number, text: string): Response {
  *
  * With an `Origin` header, its scheme and host must equal this server's
  * ({@link requestOrigin}) or be listed in `allowedOrigins`; `null` (opaque)
- * never matches. Without one (scripts, old browsers), a browser's
- * `Sec-Fetch-Site: cross-site` is still refused; anything else proceeds.
+ * never matches. One relaxation while `trustProxy` is off: the server sees
+ * plain HTTP and cannot know whether a TLS proxy is in front, so an `https`
+ * Origin of the same host is accepted (only a page served over TLS from
+ * this host can send it). With `trustProxy` on, schemes compare exactly, so
+ * an `http` page of the host cannot act on the `https` site. Without an
+ * `Origin` (scripts, old browsers), a browser's `Sec-Fetch-Site:
+ * cross-site` is still refused; anything else proceeds.
  */
 export function refuseCrossOrigin(
   req: Request,
@@ -120,13 +125,18 @@ export function refuseCrossOrigin(
       ? plain(403, "Cross-site request refused")
       : null;
   }
-  const normalized = webOrigin(origin);
+  const theirs = webOrigin(origin);
   const own = webOrigin(requestOrigin(req, policy.trustProxy));
-  if (
-    normalized !== null &&
-    (normalized === own ||
-      policy.allowedOrigins.some((a) => webOrigin(a) === normalized))
-  ) return null;
+  if (theirs !== null && own !== null) {
+    if (theirs === own) return null;
+    if (policy.allowedOrigins.some((a) => webOrigin(a) === theirs)) {
+      return null;
+    }
+    const upgraded = own.replace(/^http:/, "https:");
+    if (!policy.trustProxy && own.startsWith("http:") && theirs === upgraded) {
+      return null;
+    }
+  }
   return plain(403, `Origin "${origin}" is not allowed`);
 }
 
