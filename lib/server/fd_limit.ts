@@ -34,6 +34,14 @@ function withLibc<T>(
 ): T | null {
   const platform = PLATFORM[Deno.build.os as keyof typeof PLATFORM];
   if (!platform || typeof Deno.dlopen !== "function") return null;
+  // Never prompt for FFI: without the permission, skip.
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      return null;
+    }
+  } catch {
+    return null;
+  }
   let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     lib = Deno.dlopen(platform.lib, SYMBOLS);

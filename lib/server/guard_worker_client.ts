@@ -152,7 +152,13 @@ export class GuardWorker {
       if (e.data.type === "closed") resolve();
     });
     this.#worker.postMessage({ type: "close", graceMs } as ToGuard);
-    await promise;
+    // A worker that died (or hangs) never answers: terminate it anyway.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      promise,
+      new Promise((resolve) => timer = setTimeout(resolve, graceMs + 2000)),
+    ]);
+    clearTimeout(timer);
     this.#worker.terminate();
     for (const waiters of this.#waiters.values()) {
       for (const done of waiters) done(undefined);

@@ -49,6 +49,7 @@ export async function listen(
   log: Logger,
 ): Promise<Listening> {
   const useGuard = config.connectionGuard && typeof Deno.listen === "function";
+  const limit = raiseFileLimit();
   if (!useGuard) {
     const server = await serveResilient(
       { hostname: config.hostname, port: config.port },
@@ -66,7 +67,6 @@ export async function listen(
       },
     };
   }
-  const limit = raiseFileLimit();
   let maxConnections = config.maxConnections;
   if (limit && Number.isFinite(limit.soft)) {
     const fit = Math.floor((limit.soft - FD_RESERVE) / FDS_PER_CONNECTION);
