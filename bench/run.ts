@@ -29,6 +29,21 @@ function percentile(values: number[], p: number): number {
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 /**
+ * User + system CPU seconds of this process, all threads (Linux
+ * /proc/self/stat, in clock ticks of 1/100 s), or NaN elsewhere. Less
+ * sensitive than wall-clock figures to other load on the machine.
+ */
+function cpuSeconds(): number {
+  try {
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * One pass over every measure, with the connection guard on or off (same
  * process, same machine state), so the guard's cost shows side by side.
  */
@@ -78,6 +93,7 @@ async function measure(
     // 2. Output throughput to every dashboard.
     const lines = Math.ceil((OUTPUT_MB * 1024 * 1024) / 100);
     const command = `yes "$(printf '%099d' 0)" | head -n ${lines}`;
+    const cpu0 = cpuSeconds();
     const t0 = performance.now();
     first.send("command:request", { agentId: agentId, command }, "tp");
     const reply = await first.waitFor((m) =>
@@ -96,6 +112,15 @@ async function measure(
       `${(bytes / 1024 / 1024 / elapsed).toFixed(1)} MiB/s per dashboard, ${
         (DASHBOARDS * bytes / 1024 / 1024 / elapsed).toFixed(0)
       } MiB/s delivered in all (${complete ? "complete" : "INCOMPLETE"})`,
+    ]);
+    const cpu = cpuSeconds() - cpu0;
+    rows.push([
+      "CPU time of the server process (with its clients and the guard's thread) per MiB delivered, during the throughput measure",
+      Number.isNaN(cpu)
+        ? "n/a"
+        : `${
+          (cpu * 1000 / (DASHBOARDS * bytes / 1024 / 1024)).toFixed(2)
+        } ms/MiB (${cpu.toFixed(2)} s in all)`,
     ]);
 
     // 3. Plain HTTP: requests on one keep-alive connection, and requests
