@@ -2,7 +2,8 @@
  * The connection guard: an in-process TCP front before `Deno.serve`, which
  * has no per-connection hooks. It accepts on the public address and
  *
- * - caps connections per client address and in all: over a cap it closes
+ * - caps connections per client address (an IPv6 client per /64) and in
+ *   all: over a cap it closes
  *   the oldest connection still waiting for its request head (from that
  *   address, or from anyone for the global cap), else the new one, at once;
  * - gives each connection `headTimeoutMs` to send a complete request head of
@@ -22,7 +23,7 @@
  *
  * @module
  */
-import { ConnectionTable } from "./conn_table.ts";
+import { addressKey, ConnectionTable } from "./conn_table.ts";
 import { readRequestHead } from "./request_head.ts";
 
 /** Options of {@link ConnectionGuard.listen}. */
@@ -264,7 +265,10 @@ export class ConnectionGuard {
       closed: false,
       lastActive: performance.now(),
     };
-    const { admitted, evicted } = this.#table.add(entry, addr.hostname);
+    const { admitted, evicted } = this.#table.add(
+      entry,
+      addressKey(addr.hostname),
+    );
     for (const old of evicted) {
       this.#count("refused");
       this.#close(old);
