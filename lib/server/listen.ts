@@ -48,7 +48,11 @@ export async function listen(
   config: Config,
   log: Logger,
 ): Promise<Listening> {
-  const useGuard = config.connectionGuard && typeof Deno.listen === "function";
+  // Deno Deploy has neither Deno.listen nor workers (and fronts every
+  // connection itself): serve directly there.
+  const useGuard = config.connectionGuard &&
+    typeof Deno.listen === "function" &&
+    !Deno.env.get("DENO_DEPLOYMENT_ID");
   const limit = raiseFileLimit();
   if (!useGuard) {
     const server = await serveResilient(
