@@ -16,7 +16,7 @@ import { TestClient } from "../helpers.ts";
 const FLOOD = 480;
 const PARTIAL = 40;
 const PER_ADDRESS = 100;
-const HEAD_TIMEOUT_MS = 6000;
+const HEAD_TIMEOUT_MS = 8000;
 
 interface Idle {
   conn: Deno.TcpConn;
