@@ -15,6 +15,11 @@
  */
 import { z } from "zod";
 
+// Pages run under `script-src 'self'` (no 'unsafe-eval'): in browsers zod
+// must not compile parsers with `new Function`, nor even probe for it (the
+// caught probe is still reported as a CSP violation).
+if (typeof document !== "undefined") z.config({ jitless: true });
+
 /** Version this build speaks. Any `1.x.y` is accepted from peers. */
 export const PROTOCOL_VERSION = "1.0.0";
 

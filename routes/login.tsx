@@ -1,6 +1,11 @@
 import type { Handlers, PageProps, RenderOptions } from "$fresh/server.ts";
 import type { AppState } from "../lib/server/app.ts";
 import { safeRedirectPath } from "../lib/server/auth.ts";
+import { BodyError, readForm } from "../lib/server/body.ts";
+import {
+  refuseCrossOrigin,
+  requestIsHttps,
+} from "../lib/server/http_security.ts";
 import { signIn, type SignInResult } from "../lib/server/sign_in.ts";
 
 interface LoginData {
@@ -35,27 +40,38 @@ function answer(
  * attempts are logged and throttled per client address (429).
  */
 export const handler: Handlers<LoginData, AppState> = {
-  async GET(_req, ctx) {
+  async GET(req, ctx) {
     const next = safeRedirectPath(ctx.url.searchParams.get("next"));
     const code = ctx.url.searchParams.get("code");
     if (!code) return ctx.render({ error: null, next });
+    const { app } = ctx.state;
     const result = await signIn(
-      ctx.state.app,
+      app,
       ctx.remoteAddr.hostname,
       { code },
-      { secure: ctx.url.protocol === "https:" },
+      { secure: requestIsHttps(req, app.config.trustProxy) },
     );
     return answer(result, next, (data, init) => ctx.render(data, init));
   },
   async POST(req, ctx) {
-    const form = await req.formData().catch(() => null);
-    const token = String(form?.get("token") ?? "").trim();
-    const next = safeRedirectPath(String(form?.get("next") ?? "/"));
+    const { app } = ctx.state;
+    // Login CSRF: a foreign page must not sign this browser in as someone else.
+    const refused = refuseCrossOrigin(req, app.config);
+    if (refused) return refused;
+    let form;
+    try {
+      form = await readForm(req);
+    } catch (error) {
+      if (error instanceof BodyError) return error.toResponse();
+      throw error;
+    }
+    const token = (form.get("token") ?? "").trim();
+    const next = safeRedirectPath(form.get("next") ?? "/");
     const result = await signIn(
-      ctx.state.app,
+      app,
       ctx.remoteAddr.hostname,
       { token },
-      { secure: ctx.url.protocol === "https:" },
+      { secure: requestIsHttps(req, app.config.trustProxy) },
     );
     return answer(result, next, (data, init) => ctx.render(data, init));
   },

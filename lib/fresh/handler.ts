@@ -6,6 +6,7 @@
 import { type ComponentChildren, type ComponentType, h } from "preact";
 import { isAbsolute, join } from "node:path";
 import { defaultOutDir, ensureBuilt, projectRoot } from "./build.ts";
+import { BOOT_PATH, BOOT_SOURCE } from "./boot.ts";
 import { registerIslands } from "./islands.ts";
 import { type ClientAssets, renderDocument } from "./render.ts";
 import { buildRouteTable, type Route, type RouteTable } from "./route_table.ts";
@@ -109,8 +110,9 @@ async function handle(
   const url = new URL(req.url);
   const match = table.router.match(url.pathname);
   let destination: Destination = match ? "route" : "notFound";
-  if (url.pathname.startsWith(BUNDLE_PREFIX)) destination = "internal";
-  else if (await isFile(resolveInside(setup.staticDir, url.pathname))) {
+  if (url.pathname.startsWith(BUNDLE_PREFIX) || url.pathname === BOOT_PATH) {
+    destination = "internal";
+  } else if (await isFile(resolveInside(setup.staticDir, url.pathname))) {
     destination = "static";
   }
   const route: Route | undefined = match?.value;
@@ -129,6 +131,14 @@ async function handle(
   };
 
   const final = async (): Promise<Response> => {
+    if (destination === "internal" && url.pathname === BOOT_PATH) {
+      return new Response(req.method === "HEAD" ? null : BOOT_SOURCE, {
+        headers: {
+          "Content-Type": "text/javascript; charset=utf-8",
+          "Cache-Control": "no-cache",
+        },
+      });
+    }
     if (destination === "internal") {
       const res = await serveFile(
         req,

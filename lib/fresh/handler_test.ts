@@ -164,7 +164,7 @@ Deno.test("createHandler() serves static files and hashed bundles", async () => 
     assert.doesNotMatch(await evil.text(), /"imports"/);
 
     const page = await (await s.fetch("/")).text();
-    const src = /import\{revive\}from"(\/_frsh\/js\/[^"]+)"/.exec(page)?.[1];
+    const src = /"runtime":"(\/_frsh\/js\/[^"]+)"/.exec(page)?.[1];
     assert.ok(src, page);
     const js = await s.fetch(src);
     assert.equal(js.status, 200);
@@ -185,7 +185,7 @@ Deno.test("createHandler() hydrates only the islands a page renders", async () =
     const html = await (await s.fetch("/")).text();
     assert.match(
       html,
-      /^<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"\/><title>Home<\/title><\/head>/,
+      /^<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"\/><title>Home<\/title><link rel="modulepreload" href="[^"]+\/client\.js"\/><link rel="modulepreload" href="[^"]+\/Counter\.js"\/><\/head>/,
     );
     assert.match(
       html,
@@ -196,5 +196,19 @@ Deno.test("createHandler() hydrates only the islands a page renders", async () =
     ));
     assert.match(html, /\/testdata\/islands\/Counter\.js"/);
     assert.doesNotMatch(html, /Clock/);
+    // No inline script: JSON blocks and one external boot module.
+    const scripts = [...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]);
+    assert.deepEqual(scripts, [
+      ' id="__FRSH_STATE" type="application/json"',
+      ' id="__FRSH_BOOT" type="application/json"',
+      ' type="module" src="/_frsh/boot.js"',
+    ]);
+    const boot = await s.fetch("/_frsh/boot.js");
+    assert.equal(boot.status, 200);
+    assert.equal(
+      boot.headers.get("Content-Type"),
+      "text/javascript; charset=utf-8",
+    );
+    assert.match(await boot.text(), /__FRSH_BOOT/);
   });
 });

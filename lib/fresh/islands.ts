@@ -141,6 +141,15 @@ export function serializeIslandState(islands: RenderedIsland[]): string {
       cause: error,
     });
   }
+  return escapeJsonForHtml(json);
+}
+
+/**
+ * Makes JSON text safe inside a `<script type="application/json">` block:
+ * every `<` becomes `\u003c` (so `</script>` and `<!--` cannot end it), and
+ * U+2028/U+2029 are escaped.
+ */
+export function escapeJsonForHtml(json: string): string {
   return json.replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028")
     .replace(/\u2029/g, "\\u2029");
 }

@@ -12,7 +12,12 @@ import {
 } from "preact";
 import { renderToString } from "preact-render-to-string";
 import { HEAD_CONTEXT } from "./runtime.ts";
-import { collectIslands, serializeIslandState } from "./islands.ts";
+import { BOOT_PATH, type BootData } from "./boot.ts";
+import {
+  collectIslands,
+  escapeJsonForHtml,
+  serializeIslandState,
+} from "./islands.ts";
 import type { AppProps, PageProps } from "./types.ts";
 
 /** URLs of the built client assets, from the build manifest. */
@@ -48,8 +53,9 @@ function escapeAttr(value: string): string {
 /**
  * Renders a page to a complete `<!DOCTYPE html>` document. If `_app` renders
  * `<html>` it is used as is; otherwise the output is wrapped in a default
- * html/head/body. `<Head>` children, island CSS and the hydration scripts are
- * injected before `</head>` and `</body>`.
+ * html/head/body. `<Head>` children, island CSS and module preloads go before
+ * `</head>`; the island state, the boot data (both JSON blocks) and the
+ * external boot module before `</body>`. No inline script is emitted.
  * @throws whatever a component throws while rendering.
  */
 export function renderDocument(opts: RenderDocumentOptions): string {
@@ -74,20 +80,23 @@ export function renderDocument(opts: RenderDocumentOptions): string {
     for (const href of css) {
       headHtml += `<link rel="stylesheet" href="${escapeAttr(href)}"/>`;
     }
-    const imports = bases.map((b, i) =>
-      `import * as $${i} from ${JSON.stringify(assets.islands[b]?.js ?? "")};`
-    ).join("");
-    const names = [...new Map(islands.map((i) => [i.info.name, i.info]))]
-      .map(([name, info]) =>
-        `${JSON.stringify(name)}:$${bases.indexOf(info.base)}[${
-          JSON.stringify(info.exportName)
-        }]`
-      ).join(",");
+    const boot: BootData = {
+      runtime: assets.runtime,
+      modules: bases.map((b) => assets.islands[b]?.js ?? ""),
+      islands: [...new Map(islands.map((i) => [i.info.name, i.info]))]
+        .map((
+          [name, info],
+        ) => [name, bases.indexOf(info.base), info.exportName]),
+    };
+    for (const href of [boot.runtime, ...boot.modules]) {
+      headHtml += `<link rel="modulepreload" href="${escapeAttr(href)}"/>`;
+    }
+    // Data blocks plus one external module: no inline script runs.
     tail = `<script id="__FRSH_STATE" type="application/json">${
       serializeIslandState(islands)
-    }</script><script type="module">import{revive}from${
-      JSON.stringify(assets.runtime)
-    };${imports}revive({${names}});</script>`;
+    }</script><script id="__FRSH_BOOT" type="application/json">${
+      escapeJsonForHtml(JSON.stringify(boot))
+    }</script><script type="module" src="${BOOT_PATH}"></script>`;
   }
   return "<!DOCTYPE html>" + assemble(result.body, headHtml, tail);
 }

@@ -73,11 +73,14 @@ Deno.test("renderDocument() marks islands and serializes their props", () => {
   assert.equal(
     html,
     '<!DOCTYPE html><html><head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/>' +
-      '<link rel="stylesheet" href="/_frsh/js/h/Island.css"/></head><body><main>' +
+      '<link rel="stylesheet" href="/_frsh/js/h/Island.css"/>' +
+      '<link rel="modulepreload" href="/_frsh/js/h/client.js"/><link rel="modulepreload" href="/_frsh/js/h/Island.js"/>' +
+      "</head><body><main>" +
       '<div data-frsh-island="Island" data-frsh-id="0" style="display:contents"><span>&lt;/script>&lt;!-- 1</span></div>' +
       '<div data-frsh-island="Island" data-frsh-id="1" style="display:contents"><span>b 2</span></div></main>' +
       '<script id="__FRSH_STATE" type="application/json">{"v":[{"n":1,"text":"\\u003c/script>\\u003c!--"},{"n":2,"text":"b"}]}</script>' +
-      '<script type="module">import{revive}from"/_frsh/js/h/client.js";import * as $0 from "/_frsh/js/h/Island.js";revive({"Island":$0["default"]});</script>' +
+      '<script id="__FRSH_BOOT" type="application/json">{"runtime":"/_frsh/js/h/client.js","modules":["/_frsh/js/h/Island.js"],"islands":[["Island",0,"default"]]}</script>' +
+      '<script type="module" src="/_frsh/boot.js"></script>' +
       "</body></html>",
   );
 });

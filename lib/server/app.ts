@@ -1,12 +1,15 @@
 /**
  * Start a Flightdeck server: services, the Fresh plugin that hands them to
- * routes, and `Deno.serve`. Used by `main.ts` and by integration tests.
+ * routes, and `Deno.serve` (behind the connection guard unless configured off). Used by `main.ts` and by integration tests.
  *
  * @module
  */
 import { createHandler, type Manifest, type Plugin } from "$fresh/server.ts";
 import type { Principal } from "./auth.ts";
 import { type ConfigInput, loadConfig } from "./config.ts";
+import { type GuardStats } from "./conn_guard.ts";
+import { withSecurityHeaders } from "./http_security.ts";
+import { listen } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { createServices, type Services } from "./services.ts";
 
@@ -15,10 +18,15 @@ export interface AppState {
   app: Services;
   /** The signed-in user (set by routes/_middleware.ts), or null. */
   user: Principal | null;
+  /** Connection guard counters, or null when serving directly. */
+  connections(): GuardStats | null;
 }
 
 /** The Fresh plugin that puts the services into `ctx.state.app`. */
-export function flightdeckPlugin(services: Services): Plugin {
+export function flightdeckPlugin(
+  services: Services,
+  connections: () => GuardStats | null = () => null,
+): Plugin {
   return {
     name: "flightdeck",
     middlewares: [{
@@ -27,6 +35,7 @@ export function flightdeckPlugin(services: Services): Plugin {
         handler: (_req, ctx) => {
           ctx.state.app = services;
           ctx.state.user = null;
+          ctx.state.connections = connections;
           return ctx.next();
         },
       },
@@ -39,6 +48,8 @@ export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8000`. */
   url: string;
   services: Services;
+  /** Connection guard counters, or null when serving directly. */
+  connections(): GuardStats | null;
   /** Stop accepting, close sockets with 1001, flush and close storage. */
   shutdown(): Promise<void>;
 }
@@ -66,18 +77,15 @@ export async function startServer(
     kv: options.kv,
     log: options.log,
   });
-  const handler = await createHandler(manifest, {
-    plugins: [flightdeckPlugin(services)],
-  });
-  const controller = new AbortController();
-  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    hostname: config.hostname,
-    port: config.port,
-    signal: controller.signal,
-    onListen: resolve,
-  }, handler);
-  const addr = await listening;
+  const handler = withSecurityHeaders(
+    await createHandler(manifest, {
+      plugins: [flightdeckPlugin(services, () => stats())],
+    }),
+  );
+  let stats = (): GuardStats | null => null;
+  const server = await listen(handler, config, services.log);
+  stats = () => server.connections();
+  const addr = server.addr;
   const host = addr.hostname.includes(":")
     ? `[${addr.hostname}]`
     : addr.hostname;
@@ -85,11 +93,12 @@ export async function startServer(
   return {
     url: `http://${host}:${addr.port}`,
     services,
+    connections: () => server.connections(),
     shutdown() {
       stopping ??= (async () => {
-        controller.abort();
+        server.stopAccepting();
         await services.close();
-        await server.finished;
+        await server.close();
       })();
       return stopping;
     },

@@ -291,13 +291,16 @@ export class LoginCodes {
 /**
  * Only paths of this site may follow a sign-in (no open redirect): the value
  * is resolved against a placeholder origin and must stay on it, which also
- * defeats `/\\evil.example`, `//evil.example` and control characters.
+ * defeats `/\\evil.example`, `//evil.example` and control characters; and
+ * the resolved path must not start with `//` or `/\\` (`/.//evil.example`
+ * resolves to the path `//evil.example`, which a browser reads as a host).
  */
 export function safeRedirectPath(value: string | null): string {
   if (!value?.startsWith("/")) return "/";
   try {
     const url = new URL(value, "http://flightdeck.invalid");
     if (url.origin !== "http://flightdeck.invalid") return "/";
+    if (/^\/[\/\\]/.test(url.pathname)) return "/";
     return url.pathname + url.search + url.hash;
   } catch {
     return "/";

@@ -10,6 +10,15 @@ import { OUTPUT_WINDOW } from "../protocol.ts";
 const int = (min: number, max: number) =>
   z.coerce.number().int().min(min).max(max);
 
+/** A boolean, also from the strings 1/0, true/false, on/off, yes/no. */
+const flag = () =>
+  z.union([
+    z.boolean(),
+    z.enum(["1", "0", "true", "false", "on", "off", "yes", "no"]).transform(
+      (v) => v === "1" || v === "true" || v === "on" || v === "yes",
+    ),
+  ]);
+
 /** Validated server configuration. */
 export const ConfigSchema = z.object({
   hostname: z.string().min(1).default("127.0.0.1"),
@@ -108,6 +117,32 @@ export const ConfigSchema = z.object({
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Least severe log level printed. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /**
+   * Serve through the in-process connection guard (head timeout, connection
+   * caps); off serves directly with `Deno.serve` (behind a reverse proxy
+   * that does this, or where `Deno.listen` is unavailable).
+   */
+  connectionGuard: flag().default(true),
+  /** Time a new connection has to send a complete request head. */
+  headTimeoutMs: int(100, 600_000).default(10_000),
+  /** Largest request head (request line and headers). */
+  maxHeadBytes: int(1024, 1024 * 1024).default(32 * 1024),
+  /**
+   * A connection through the guard with no byte either way for this long is
+   * closed (idle keep-alive); 0 never. Sockets and event streams carry
+   * heartbeats well within the default.
+   */
+  idleTimeoutMs: int(0, 24 * 3600_000).default(150_000),
+  /** Open TCP connections in all (also bounded by the open-file limit). */
+  maxTcpConnections: int(1, 1_000_000).default(2048),
+  /** Open TCP connections per client address (IPv6 per /64). */
+  maxTcpConnectionsPerAddress: int(1, 1_000_000).default(256),
+  /**
+   * Trust `X-Forwarded-Proto` from a TLS-terminating reverse proxy (session
+   * cookie `Secure`, Origin checks). Only set it when a proxy overwrites
+   * that header on every request.
+   */
+  trustProxy: flag().default(false),
   /** Print the one-time sign-in URL at start. */
   printLoginUrl: z.boolean().default(true),
 });
@@ -147,6 +182,13 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_TOKEN_TTL: "maxTokenTtlSeconds",
   FLIGHTDECK_LOGIN_FAILURES: "loginFailureLimit",
   FLIGHTDECK_LOGIN_WINDOW_MS: "loginFailureWindowMs",
+  FLIGHTDECK_CONN_GUARD: "connectionGuard",
+  FLIGHTDECK_HEAD_TIMEOUT_MS: "headTimeoutMs",
+  FLIGHTDECK_MAX_HEAD_BYTES: "maxHeadBytes",
+  FLIGHTDECK_IDLE_TIMEOUT_MS: "idleTimeoutMs",
+  FLIGHTDECK_MAX_TCP_CONNECTIONS: "maxTcpConnections",
+  FLIGHTDECK_MAX_TCP_PER_ADDRESS: "maxTcpConnectionsPerAddress",
+  FLIGHTDECK_TRUST_PROXY: "trustProxy",
 };
 
 /** Names of the environment variables read by {@link loadConfig}. */

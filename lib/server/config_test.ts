@@ -39,6 +39,13 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     maxCommandOutputBytes: 256 * 1024 * 1024,
     retentionIntervalMs: 60_000,
     logLevel: "info",
+    connectionGuard: true,
+    headTimeoutMs: 10_000,
+    maxHeadBytes: 32 * 1024,
+    idleTimeoutMs: 150_000,
+    maxTcpConnections: 2048,
+    maxTcpConnectionsPerAddress: 256,
+    trustProxy: false,
     printLoginUrl: true,
   });
 });
@@ -165,5 +172,41 @@ Deno.test("loadConfig() reads the agent output window and the test-only append d
       error.message.startsWith(
         'Invalid configuration "FLIGHTDECK_AGENT_WINDOW_BYTES"',
       ),
+  );
+});
+
+Deno.test("loadConfig() parses the connection guard and proxy variables", () => {
+  const config = loadConfig(
+    {},
+    envOf({
+      FLIGHTDECK_CONN_GUARD: "off",
+      FLIGHTDECK_HEAD_TIMEOUT_MS: "2500",
+      FLIGHTDECK_MAX_HEAD_BYTES: "4096",
+      FLIGHTDECK_IDLE_TIMEOUT_MS: "0",
+      FLIGHTDECK_MAX_TCP_CONNECTIONS: "300",
+      FLIGHTDECK_MAX_TCP_PER_ADDRESS: "20",
+      FLIGHTDECK_TRUST_PROXY: "1",
+    }),
+  );
+  assert.equal(config.connectionGuard, false);
+  assert.equal(config.headTimeoutMs, 2500);
+  assert.equal(config.maxHeadBytes, 4096);
+  assert.equal(config.idleTimeoutMs, 0);
+  assert.equal(config.maxTcpConnections, 300);
+  assert.equal(config.maxTcpConnectionsPerAddress, 20);
+  assert.equal(config.trustProxy, true);
+  for (const [value, expected] of [["true", true], ["no", false]] as const) {
+    assert.equal(
+      loadConfig({}, envOf({ FLIGHTDECK_TRUST_PROXY: value })).trustProxy,
+      expected,
+    );
+  }
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_CONN_GUARD: "maybe" })),
+    /Invalid configuration "FLIGHTDECK_CONN_GUARD"/,
+  );
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_MAX_TCP_CONNECTIONS: "0" })),
+    /Invalid configuration "FLIGHTDECK_MAX_TCP_CONNECTIONS"/,
   );
 });

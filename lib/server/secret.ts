@@ -5,12 +5,15 @@
  * @module
  */
 
+import { ensurePrivateDir, ensurePrivateFile } from "./data_dir.ts";
+
 /** File name of the generated secret inside the data folder. */
 export const SECRET_FILE = "secret";
 
 /**
  * Return `configured` if given, else the secret stored in `dataDir`,
- * creating it (mode 0600) on first use.
+ * creating it (mode 0600, in a 0700 folder) on first use; an existing file
+ * that others could read is tightened to 0600.
  */
 export async function loadSecret(
   dataDir: string,
@@ -21,11 +24,14 @@ export async function loadSecret(
   const path = `${dataDir}/${SECRET_FILE}`;
   try {
     const text = (await Deno.readTextFile(path)).trim();
-    if (text.length >= 32) return text;
+    if (text.length >= 32) {
+      await ensurePrivateFile(path);
+      return text;
+    }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  await Deno.mkdir(dataDir, { recursive: true });
+  await ensurePrivateDir(dataDir);
   const secret = randomSecret();
   // Write a temp file, then link it into place: the link fails if another
   // process got there first, and nobody ever reads a half-written file.

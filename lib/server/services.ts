@@ -13,7 +13,9 @@ import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { DashboardSession } from "./dashboard_session.ts";
+import { ensurePrivateDir, preparePrivateKvFile } from "./data_dir.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
@@ -220,7 +222,7 @@ export async function createServices(
     },
     commandRate: new SlidingWindowLimit(config.commandRatePerMinute, 60_000),
     async dashboardSocket(req, remoteAddr) {
-      const refused = refuseUpgrade(req, config.allowedOrigins);
+      const refused = refuseUpgrade(req, config);
       if (refused) return refused;
       let user = null;
       let failure: string | null = null;
@@ -249,7 +251,7 @@ export async function createServices(
       );
     },
     async agentSocket(req, remoteAddr) {
-      const refused = refuseUpgrade(req, config.allowedOrigins);
+      const refused = refuseUpgrade(req, config);
       if (refused) return refused;
       const token = requestToken(req);
       // An agent token in the Authorization header is checked before the
@@ -299,7 +301,11 @@ async function openKv(config: Config): Promise<Deno.Kv> {
   }
   const path = config.kvPath ?? `${config.dataDir}/flightdeck.kv`;
   const dir = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-  if (dir) await Deno.mkdir(dir, { recursive: true });
+  // The data folder is ours to keep private; a folder named by kvPath is
+  // only created private (never changed) when missing.
+  if (!config.kvPath) await ensurePrivateDir(config.dataDir);
+  else if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await preparePrivateKvFile(path);
   return await Deno.openKv(path);
 }
 
@@ -326,28 +332,11 @@ function notUpgrade(): Response {
  * upgrade (400), or an `Origin` that is neither this server nor allowed
  * (403). Agents and scripts send no Origin; browsers always do.
  */
-function refuseUpgrade(
-  req: Request,
-  allowedOrigins: string[],
-): Response | null {
+function refuseUpgrade(req: Request, config: Config): Response | null {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return notUpgrade();
   }
-  const origin = req.headers.get("origin");
-  if (origin === null) return null; // Scripts: authenticated by token.
-  const own = new URL(req.url).origin;
-  const host = req.headers.get("host");
-  let sameHost = false;
-  try {
-    sameHost = host !== null && new URL(origin).host === host;
-  } catch {
-    // An opaque origin ("null") never matches.
-  }
-  if (origin === own || sameHost || allowedOrigins.includes(origin)) {
-    return null;
-  }
-  return new Response(`Origin "${origin}" is not allowed\n`, {
-    status: 403,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
+  // Scheme and host, as for /api/events and POST /login; scripts and agents
+  // send no Origin and authenticate by token.
+  return refuseCrossOrigin(req, config);
 }

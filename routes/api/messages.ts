@@ -1,19 +1,25 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../lib/server/app.ts";
+import { BodyError, readText } from "../../lib/server/body.ts";
 import { FlightdeckError, HTTP_STATUS } from "../../lib/server/errors.ts";
 import { ERROR_CODES, type ErrorCode } from "../../lib/protocol.ts";
 
 /** Header naming the SSE session that receives the answers. */
 const CONNECTION_HEADER = "x-flightdeck-connection";
 
-function fail(code: ErrorCode, message: string, replyTo?: string): Response {
+function fail(
+  code: ErrorCode,
+  message: string,
+  replyTo?: string,
+  status = HTTP_STATUS[code],
+): Response {
   const error = {
     code,
     message,
     recoverable: ERROR_CODES[code].recoverable,
     replyTo,
   };
-  return Response.json({ error }, { status: HTTP_STATUS[code] });
+  return Response.json({ error }, { status });
 }
 
 /**
@@ -42,18 +48,16 @@ export const handler: Handlers<unknown, AppState> = {
         `Unknown connection "${connectionId ?? ""}"; open /api/events again`,
       );
     }
-    // Required, so a body is never read past the limit.
-    const length = Number(req.headers.get("content-length") ?? NaN);
-    if (!Number.isFinite(length)) {
-      return fail("INVALID_MESSAGE", "Content-Length is required");
+    let body;
+    try {
+      body = await readText(req, app.config.maxFrameBytes);
+    } catch (error) {
+      if (!(error instanceof BodyError)) throw error;
+      const code = error.status === 413
+        ? "PAYLOAD_TOO_LARGE"
+        : "INVALID_MESSAGE";
+      return fail(code, error.message, undefined, error.status);
     }
-    if (length > app.config.maxFrameBytes) {
-      return fail(
-        "PAYLOAD_TOO_LARGE",
-        `Body over ${app.config.maxFrameBytes} bytes`,
-      );
-    }
-    const body = await req.text();
     const failure = session.receive(body, { reply: false });
     if (failure) {
       return fail(

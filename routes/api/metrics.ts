@@ -1,11 +1,13 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../lib/server/app.ts";
+import type { GuardStats } from "../../lib/server/conn_guard.ts";
 
 /** `GET /api/metrics`: Prometheus text format. */
 export const handler: Handlers<unknown, AppState> = {
   GET: (_req, ctx) => {
     const { registry, dashboards, commands, connections, logForward } =
       ctx.state.app;
+    const guard = ctx.state.connections();
     const agents = registry.list();
     const count = (status: string) =>
       agents.filter((a) => a.status === status).length;
@@ -41,6 +43,7 @@ export const handler: Handlers<unknown, AppState> = {
       "# HELP flightdeck_process_rss_bytes Resident set size of the server.",
       "# TYPE flightdeck_process_rss_bytes gauge",
       `flightdeck_process_rss_bytes ${memory.rss}`,
+      ...(guard ? guardLines(guard) : []),
       "",
     ];
     return new Response(lines.join("\n"), {
@@ -48,3 +51,55 @@ export const handler: Handlers<unknown, AppState> = {
     });
   },
 };
+
+function guardLines(c: GuardStats): string[] {
+  const metric = (name: string, type: string, help: string, value: number) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    `${name} ${value}`,
+  ];
+  return [
+    ...metric(
+      "flightdeck_connections_open",
+      "gauge",
+      "TCP connections open at the connection guard.",
+      c.open,
+    ),
+    ...metric(
+      "flightdeck_connections_pending",
+      "gauge",
+      "Connections still waiting for their request head.",
+      c.pending,
+    ),
+    ...metric(
+      "flightdeck_tcp_connections_refused_total",
+      "counter",
+      "TCP connections closed early by the global or per-address cap.",
+      c.refused,
+    ),
+    ...metric(
+      "flightdeck_connection_head_timeouts_total",
+      "counter",
+      "Connections closed for sending no complete request head in time.",
+      c.headTimeouts,
+    ),
+    ...metric(
+      "flightdeck_connection_heads_too_large_total",
+      "counter",
+      "Connections closed for a request head over the limit.",
+      c.headTooLarge,
+    ),
+    ...metric(
+      "flightdeck_connection_idle_timeouts_total",
+      "counter",
+      "Proxied connections closed after the idle timeout without a byte.",
+      c.idleTimeouts,
+    ),
+    ...metric(
+      "flightdeck_accept_errors_total",
+      "counter",
+      "Accept errors survived (e.g. too many open files).",
+      c.acceptErrors,
+    ),
+  ];
+}

@@ -27,6 +27,13 @@ export interface ServerProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for "Flightdeck listening on" (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * Start under `ulimit -n <fileLimit>` (soft and hard open-file limit) via
+   * bash, which then execs Deno (same pid).
+   */
+  fileLimit?: number;
+  /** Start under this umask (e.g. "022") via bash, which then execs Deno. */
+  umask?: string;
 }
 
 /** One running (or restartable) server subprocess. */
@@ -42,6 +49,7 @@ export class ServerProcess {
   stderr = "";
   #env: Record<string, string>;
   #startTimeoutMs: number;
+  #shell: string[];
   #status: Promise<Deno.CommandStatus> | null = null;
   #auth = new Auth(FAULT_SECRET);
   #ownsDataDir: boolean;
@@ -59,6 +67,12 @@ export class ServerProcess {
     this.wsUrl = `ws://127.0.0.1:${port}`;
     this.#env = options.env ?? {};
     this.#startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    this.#shell = [
+      ...(options.fileLimit === undefined
+        ? []
+        : [`ulimit -n ${options.fileLimit}`]),
+      ...(options.umask === undefined ? [] : [`umask ${options.umask}`]),
+    ];
   }
 
   /** Start a server on a free port with a fresh temporary data dir. */
@@ -97,8 +111,15 @@ export class ServerProcess {
   }
 
   async #spawn(): Promise<void> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}main.ts`],
+    const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`];
+    const [command, ...args] = this.#shell.length === 0 ? deno : [
+      "bash",
+      "-c",
+      `${this.#shell.join(" && ")} && exec "$0" "$@"`,
+      ...deno,
+    ];
+    const child = new Deno.Command(command, {
+      args,
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",

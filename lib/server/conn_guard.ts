@@ -1,0 +1,421 @@
+/**
+ * The connection guard: an in-process TCP front before `Deno.serve`, which
+ * has no per-connection hooks. It accepts on the public address and
+ *
+ * - caps connections per client address (an IPv6 client per /64) and in
+ *   all: over a cap it closes
+ *   the oldest connection still waiting for its request head (from that
+ *   address, or from anyone for the global cap), else the new one, at once;
+ * - gives each connection `headTimeoutMs` to send a complete request head of
+ *   at most `maxHeadBytes`, else closes it;
+ * - then connects to the internal `Deno.serve` on loopback, forwards the
+ *   head and proxies bytes both ways (WebSocket upgrades included) until
+ *   either side closes, or no byte moved either way for `idleTimeoutMs`
+ *   (an idle keep-alive connection; live sockets and event streams carry
+ *   heartbeats well within it);
+ * - survives accept errors such as "Too many open files" by waiting and
+ *   accepting again.
+ *
+ * The internal server learns the real client address from
+ * {@link ConnectionGuard.clientOf}: the source port of each internal
+ * connection maps to the client it carries. Internal connections that are
+ * not in the map did not come through the guard.
+ *
+ * @module
+ */
+import { addressKey, ConnectionTable } from "./conn_table.ts";
+import { readRequestHead } from "./request_head.ts";
+
+/** Options of {@link ConnectionGuard.listen}. */
+export interface ConnectionGuardOptions {
+  hostname: string;
+  port: number;
+  /** Where the internal `Deno.serve` listens (read per connection). */
+  upstream: () => Deno.NetAddr;
+  /** Time a new connection has to send a complete request head. */
+  headTimeoutMs: number;
+  /** Largest request head accepted. */
+  maxHeadBytes: number;
+  /** Close a proxied connection after this long without a byte; 0: never. */
+  idleTimeoutMs?: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** Called for events worth a log line. */
+  onEvent?: (message: string, fields: Record<string, unknown>) => void;
+  /** Called when an internal connection from `port` starts carrying `client`. */
+  onMap?: (port: number, client: Deno.NetAddr) => void;
+  /** Called before the internal connection from `port` is closed. */
+  onUnmap?: (port: number) => void;
+  /**
+   * Where the counters live (at least {@link STATS_FIELDS}.length Int32
+   * slots), e.g. shared memory read by another thread. Default: private.
+   */
+  counters?: Int32Array;
+}
+
+/** Order of the counters in {@link ConnectionGuardOptions.counters}. */
+export const STATS_FIELDS = [
+  "open",
+  "pending",
+  "refused",
+  "headTimeouts",
+  "headTooLarge",
+  "acceptErrors",
+  "idleTimeouts",
+] as const;
+
+/** Read counters written by a guard (possibly on another thread). */
+export function readStats(counters: Int32Array): GuardStats {
+  const stats = {} as GuardStats;
+  STATS_FIELDS.forEach((name, i) => stats[name] = Atomics.load(counters, i));
+  return stats;
+}
+
+/** Counters of a {@link ConnectionGuard}. */
+export interface GuardStats {
+  /** Connections now open (waiting for a head or proxied). */
+  open: number;
+  /** Connections now waiting for their head. */
+  pending: number;
+  /** Closed because a cap was reached (new or evicted). */
+  refused: number;
+  /** Closed because no complete head came in time. */
+  headTimeouts: number;
+  /** Closed because the head was larger than allowed. */
+  headTooLarge: number;
+  /** Accept errors survived (e.g. EMFILE). */
+  acceptErrors: number;
+  /** Proxied connections closed after `idleTimeoutMs` without a byte. */
+  idleTimeouts: number;
+}
+
+interface Entry {
+  client: Deno.Conn;
+  upstream: Deno.Conn | null;
+  addr: Deno.NetAddr;
+  closed: boolean;
+  /** `performance.now()` when a byte last moved either way. */
+  lastActive: number;
+}
+
+const PIPE_BUFFER = 32 * 1024;
+
+/** A running guard; see the module doc. */
+export class ConnectionGuard {
+  readonly addr: Deno.NetAddr;
+  #counters: Int32Array;
+  #listener: Deno.TcpListener;
+  #options: ConnectionGuardOptions;
+  #table: ConnectionTable<Entry>;
+  #byUpstreamPort = new Map<number, Deno.NetAddr>();
+  #closing = false;
+  #idleSweep: ReturnType<typeof setInterval> | undefined;
+  #loop: Promise<void>;
+  #tasks = new Set<Promise<void>>();
+
+  private constructor(
+    listener: Deno.TcpListener,
+    options: ConnectionGuardOptions,
+  ) {
+    this.#listener = listener;
+    this.#options = options;
+    this.addr = listener.addr;
+    this.#counters = options.counters ??
+      new Int32Array(STATS_FIELDS.length);
+    this.#table = new ConnectionTable({
+      maxTotal: options.maxConnections,
+      maxPerKey: options.maxConnectionsPerAddress,
+    });
+    this.#loop = this.#acceptLoop();
+    const idle = options.idleTimeoutMs ?? 0;
+    if (idle > 0) {
+      this.#idleSweep = setInterval(
+        () => this.#closeIdle(idle),
+        Math.max(10, Math.floor(idle / 4)),
+      );
+    }
+  }
+
+  #closeIdle(idleMs: number): void {
+    const now = performance.now();
+    for (const entry of this.#table.entries()) {
+      if (this.#table.isPending(entry)) continue; // The head timer runs.
+      if (now - entry.lastActive < idleMs) continue;
+      this.#count("idleTimeouts");
+      this.#close(entry);
+    }
+  }
+
+  /**
+   * Listen on `options.hostname:options.port` and start accepting.
+   *
+   * @throws {RangeError} for caps or limits below 1.
+   * @throws {Deno.errors.AddrInUse} when the address is taken.
+   */
+  static listen(options: ConnectionGuardOptions): ConnectionGuard {
+    for (
+      const key of [
+        "headTimeoutMs",
+        "maxHeadBytes",
+        "maxConnections",
+        "maxConnectionsPerAddress",
+      ] as const
+    ) {
+      if (!(options[key] >= 1)) {
+        throw new RangeError(`Invalid ${key} "${options[key]}"`);
+      }
+    }
+    const listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+    });
+    return new ConnectionGuard(listener, options);
+  }
+
+  /** Current counters. */
+  get stats(): GuardStats {
+    return readStats(this.#counters);
+  }
+
+  #count(name: typeof STATS_FIELDS[number]): void {
+    Atomics.add(this.#counters, STATS_FIELDS.indexOf(name), 1);
+  }
+
+  /** Publish the table's sizes after it changed. */
+  #sync(): void {
+    Atomics.store(this.#counters, 0, this.#table.size);
+    Atomics.store(this.#counters, 1, this.#table.pendingCount);
+  }
+
+  /**
+   * The client carried by an internal connection whose source is
+   * `internal`, or undefined when that connection is not the guard's.
+   */
+  clientOf(internal: Deno.Addr): Deno.NetAddr | undefined {
+    if (internal.transport !== "tcp") return undefined;
+    if (!isLoopback(internal.hostname)) return undefined;
+    return this.#byUpstreamPort.get(internal.port);
+  }
+
+  /** Stop accepting; open connections keep going. */
+  stopAccepting(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#idleSweep);
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /**
+   * Stop accepting and close connections still waiting for their head; give
+   * proxied ones up to `graceMs` to end on their own (so that bytes the
+   * server sent last, like WebSocket close frames, reach the client), then
+   * close the rest.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.stopAccepting();
+    await this.#loop;
+    for (const entry of this.#table.entries()) {
+      if (this.#table.isPending(entry)) this.#close(entry);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#tasks]),
+      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+    ]);
+    clearTimeout(timer);
+    for (const entry of this.#table.entries()) this.#close(entry);
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  async #acceptLoop(): Promise<void> {
+    let backoff = 10;
+    while (!this.#closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+        backoff = 10;
+      } catch (error) {
+        if (this.#closing || error instanceof Deno.errors.BadResource) return;
+        // EMFILE and friends: the listener is fine, the process is out of
+        // something. Wait (connections may close meanwhile) and go on.
+        this.#count("acceptErrors");
+        this.#options.onEvent?.("Accept failed; retrying", {
+          error: String(error),
+          retryMs: backoff,
+        });
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, 1000);
+        continue;
+      }
+      this.#admit(conn);
+    }
+  }
+
+  #admit(conn: Deno.Conn): void {
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    const entry: Entry = {
+      client: conn,
+      upstream: null,
+      addr,
+      closed: false,
+      lastActive: performance.now(),
+    };
+    const { admitted, evicted } = this.#table.add(
+      entry,
+      addressKey(addr.hostname),
+    );
+    for (const old of evicted) {
+      this.#count("refused");
+      this.#close(old);
+    }
+    this.#sync();
+    if (!admitted) {
+      this.#count("refused");
+      closeQuietly(conn);
+      return;
+    }
+    const task = this.#serve(entry).finally(() => {
+      this.#tasks.delete(task);
+    });
+    this.#tasks.add(task);
+  }
+
+  async #serve(entry: Entry): Promise<void> {
+    const { client } = entry;
+    let head: Uint8Array | "too-large" | null = null;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#close(entry);
+    }, this.#options.headTimeoutMs);
+    try {
+      head = await readRequestHead(
+        (buf) => client.read(buf),
+        this.#options.maxHeadBytes,
+      );
+      if (head === "too-large") this.#count("headTooLarge");
+    } catch {
+      // Reset, or closed by the timer or an eviction.
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) this.#count("headTimeouts");
+    if (!(head instanceof Uint8Array) || entry.closed) {
+      this.#close(entry);
+      return;
+    }
+    this.#table.settle(entry);
+    this.#sync();
+    let upstream: Deno.TcpConn;
+    try {
+      const { hostname, port } = this.#options.upstream();
+      upstream = await Deno.connect({ hostname, port, transport: "tcp" });
+    } catch (error) {
+      this.#options.onEvent?.("Internal connect failed", {
+        error: String(error),
+      });
+      this.#close(entry);
+      return;
+    }
+    entry.upstream = upstream;
+    // A proxy must not add Nagle delays to small writes (request/response
+    // ping-pong over keep-alive otherwise waits for delayed ACKs).
+    noDelay(upstream);
+    noDelay(client);
+    const port = (upstream.localAddr as Deno.NetAddr).port;
+    this.#byUpstreamPort.set(port, entry.addr);
+    this.#options.onMap?.(port, entry.addr);
+    if (entry.closed) {
+      this.#close(entry);
+      return;
+    }
+    const fail = () => this.#close(entry);
+    try {
+      await writeAll(upstream, head);
+    } catch {
+      fail();
+      return;
+    }
+    // Client EOF: pass the half-close on and let the response finish.
+    // Server EOF or any error: close both sides.
+    await Promise.all([
+      pipe(client, upstream, entry).then(
+        () => closeWriteQuietly(upstream),
+        fail,
+      ),
+      pipe(upstream, client, entry).then(fail, fail),
+    ]);
+  }
+
+  #close(entry: Entry): void {
+    if (entry.closed) return;
+    entry.closed = true;
+    this.#table.remove(entry);
+    this.#sync();
+    if (entry.upstream) {
+      // Unmap first: once closed, the port may be reused by anyone.
+      const port = (entry.upstream.localAddr as Deno.NetAddr).port;
+      if (this.#byUpstreamPort.get(port) === entry.addr) {
+        this.#byUpstreamPort.delete(port);
+        this.#options.onUnmap?.(port);
+      }
+      closeQuietly(entry.upstream);
+    }
+    closeQuietly(entry.client);
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "127.0.0.1" || hostname === "::1" ||
+    hostname === "::ffff:127.0.0.1";
+}
+
+function noDelay(conn: Deno.Conn): void {
+  try {
+    (conn as Deno.TcpConn).setNoDelay(true);
+  } catch {
+    // Closed meanwhile.
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+function closeWriteQuietly(conn: Deno.Conn): void {
+  conn.closeWrite().catch(() => {});
+}
+
+/** Write all of `bytes`, looping over partial writes. */
+export async function writeAll(
+  conn: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/** Copy `from` to `to` until `from` ends, noting activity on `entry`. */
+async function pipe(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  entry: Entry,
+): Promise<void> {
+  const buf = new Uint8Array(PIPE_BUFFER);
+  for (;;) {
+    const n = await from.read(buf);
+    if (n === null) return;
+    entry.lastActive = performance.now();
+    await writeAll(to, buf.subarray(0, n));
+    entry.lastActive = performance.now();
+  }
+}
