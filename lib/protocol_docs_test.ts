@@ -24,7 +24,7 @@ import {
   ServerToDashboardPayloads,
 } from "./protocol.ts";
 import { HTTP_STATUS } from "./server/errors.ts";
-import { ENV_VARS, loadConfig } from "./server/config.ts";
+import { ConfigSchema, ENV_VARS, loadConfig } from "./server/config.ts";
 import { SNAPSHOT_COMMANDS_PER_AGENT } from "./server/dashboard_session.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -479,24 +479,79 @@ Deno.test("docs/protocol.md lists every limit with its value", () => {
   }
 });
 
+/**
+ * Whether the default cell `cell` states `value`: a number as digits, a
+ * string or boolean as a code span, no value (or an empty list) as "none".
+ */
+function statesDefault(cell: string, value: unknown): boolean {
+  if (typeof value === "number") return Number(digits(cell)) === value;
+  if (typeof value === "string" || typeof value === "boolean") {
+    return codeCell(cell) === String(value);
+  }
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) {
+    return cell === "none";
+  }
+  return false;
+}
+
+/**
+ * The setting each environment variable sets, found by setting it alone to
+ * the first of a few values that loads and changes exactly one setting.
+ */
+function settingOf(
+  variable: string,
+  defaults: Record<string, unknown>,
+): string | null {
+  const candidates = [
+    "3000000",
+    "12345",
+    "7",
+    "false",
+    "true",
+    "debug",
+    "https://example.test",
+    "x".repeat(40),
+  ];
+  for (const candidate of candidates) {
+    let config: Record<string, unknown>;
+    try {
+      config = loadConfig(
+        {},
+        (name) => name === variable ? candidate : undefined,
+      );
+    } catch {
+      continue;
+    }
+    const changed = Object.keys(config).filter((key) =>
+      JSON.stringify(config[key]) !== JSON.stringify(defaults[key])
+    );
+    if (changed.length === 1) return changed[0];
+  }
+  return null;
+}
+
+const SETTINGS_H2 = "Rates, timeouts and server settings";
+
 Deno.test("docs/protocol.md states the server settings' real defaults and variables", () => {
-  const table = tableOf(
-    "Rates, timeouts and server settings",
-    null,
+  const table = tableOf(SETTINGS_H2, null, "setting");
+  assert.deepEqual(table.header.slice(0, 3), [
     "setting",
-  );
+    "variable",
+    "default",
+  ]);
   const defaults: Record<string, unknown> = loadConfig({}, () => undefined);
   assert.ok(table.rows.length > 0);
   for (const { cells: [setting, variable, value] } of table.rows) {
     const key = codeCell(setting) ?? setting;
     assert.ok(
-      Object.hasOwn(defaults, key),
+      Object.hasOwn(ConfigSchema.shape, key),
       `${DOC_PATH}: setting \`${key}\` does not exist in lib/server/config.ts`,
     );
-    assert.equal(
-      Number(digits(value)),
-      defaults[key],
-      `${DOC_PATH}: default of \`${key}\``,
+    assert.ok(
+      statesDefault(value, defaults[key]),
+      `${DOC_PATH}, "${SETTINGS_H2}": the default of \`${key}\` is ${
+        JSON.stringify(defaults[key]) ?? "none"
+      }; its cell reads "${value}"`,
     );
     const name = codeCell(variable);
     if (name !== null) {
@@ -512,6 +567,56 @@ Deno.test("docs/protocol.md states the server settings' real defaults and variab
       flat.includes(`(up to ${SNAPSHOT_COMMANDS_PER_AGENT} per agent)`),
     `${DOC_PATH}: the start sequence's ${SNAPSHOT_COMMANDS_PER_AGENT} commands per agent`,
   );
+});
+
+Deno.test("docs/protocol.md documents every environment variable the server reads", () => {
+  const table = tableOf(SETTINGS_H2, null, "setting");
+  const defaults: Record<string, unknown> = loadConfig({}, () => undefined);
+  const rows = new Map(
+    table.rows.map((r) => [codeCell(r.cells[1]), codeCell(r.cells[0])]),
+  );
+  for (const variable of ENV_VARS) {
+    const key = settingOf(variable, defaults);
+    assert.ok(
+      key,
+      `protocol_docs_test cannot tell which setting ${variable} sets`,
+    );
+    assert.ok(
+      rows.has(variable),
+      `${DOC_PATH}, "${SETTINGS_H2}": ${variable} is missing; add "| \`${key}\` | \`${variable}\` | ${
+        JSON.stringify(defaults[key]) ?? "none"
+      } | <meaning> |"`,
+    );
+    assert.equal(
+      rows.get(variable),
+      key,
+      `${DOC_PATH}, "${SETTINGS_H2}": ${variable} sets \`${key}\`, not \`${
+        rows.get(variable)
+      }\``,
+    );
+  }
+});
+
+Deno.test("The settings checks catch what they are for", () => {
+  assert.ok(statesDefault("8000", 8000));
+  assert.ok(!statesDefault("8001", 8000));
+  assert.ok(statesDefault("`./data`", "./data"));
+  assert.ok(!statesDefault("./data", "./data"));
+  assert.ok(statesDefault("`false`", false));
+  assert.ok(!statesDefault("`true`", false));
+  assert.ok(statesDefault("none", undefined));
+  assert.ok(statesDefault("none", []));
+  assert.ok(!statesDefault("none", ["https://a.test"]));
+  const defaults: Record<string, unknown> = loadConfig({}, () => undefined);
+  assert.equal(settingOf("PORT", defaults), "port");
+  assert.equal(settingOf("FLIGHTDECK_TRUST_PROXY", defaults), "trustProxy");
+  assert.equal(settingOf("FLIGHTDECK_CONN_GUARD", defaults), "connectionGuard");
+  assert.equal(settingOf("FLIGHTDECK_LOG", defaults), "logLevel");
+  assert.equal(
+    settingOf("FLIGHTDECK_ALLOWED_ORIGINS", defaults),
+    "allowedOrigins",
+  );
+  assert.equal(settingOf("FLIGHTDECK_NOT_A_VARIABLE", defaults), null);
 });
 
 // ---------------------------------------------------------------------------
