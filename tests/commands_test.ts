@@ -220,6 +220,7 @@ Deno.test("commands: priority order high, normal, normal2, low behind a busy age
     command: "sleep 1.5",
   });
   await waitStatus(dash, busy, "running");
+  await broadcastBarrier(server, dash);
   const queueFrom = queues(dash, "prio-1").length;
   const low = await queueCommand(dash, {
     agentId: "prio-1",
@@ -239,6 +240,10 @@ Deno.test("commands: priority order high, normal, normal2, low behind a busy age
     agentId: "prio-1",
     command: "echo normal2",
     priority: "normal",
+  });
+  // Every request produced one queue update (broadcast after its reply).
+  await dash.until(() => queues(dash, "prio-1").length >= queueFrom + 4, {
+    what: "four queue updates",
   });
   // Still busy: every request produced one queue update, in priority order.
   assert.equal(
@@ -327,6 +332,8 @@ Deno.test("commands: QUEUE_FULL at maxQueuePerAgent", async () => {
       command: "b",
     });
     const third = await queueCommand(dash, { agentId: "full-1", command: "c" });
+    // The queue update of "c" is broadcast after its reply.
+    await broadcastBarrier(server, dash);
     const statusCount = dash.of("command:status").length;
     const queueCount = dash.of("command:queue").length;
     const reply = await requestCommand(dash, {
@@ -405,6 +412,8 @@ Deno.test("commands: interrupting a queued command removes it without running", 
     agentId: "intq-1",
     command: "echo never",
   }, "intq-q");
+  // Its queue update is broadcast after the reply.
+  await broadcastBarrier(server, dash);
   const queueCount = dash.of("command:queue").length;
   dash.send("command:interrupt", { commandId: queued }, "intq-req");
   const reply = await dash.waitFor((m) =>

@@ -110,6 +110,10 @@ export class TestClient {
     });
     await client.opened();
     await client.waitFor((m) => m.type === "agent:list");
+    // The snapshot's other frames (command:status, command:queue) follow
+    // agent:list and may arrive in later reads (the connection guard relays
+    // them): a heartbeat echo comes after all of them.
+    await echoBarrier(client);
     return client;
   }
 
