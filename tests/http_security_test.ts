@@ -245,3 +245,28 @@ Deno.test("the session cookie is Secure only behind a trusted proxy that forward
     (res.headers.get("set-cookie") ?? "").startsWith(`${SESSION_COOKIE}=`),
   );
 });
+
+Deno.test("a renewed session cookie is Secure behind a trusted proxy that forwarded https, as at sign-in", async () => {
+  const secure = /; Secure(;|$)/;
+  for (const [trustProxy, expectSecure] of [[true, true], [false, false]]) {
+    await using server = await startTestServer({ trustProxy });
+    const forwarded = { "x-forwarded-proto": "https" };
+    const res = await login(server, { token: await server.token("viewer") }, {
+      ...forwarded,
+      origin: server.url.replace("http:", "https:"),
+    });
+    await res.body?.cancel();
+    assert.equal(res.status, 303);
+    const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0];
+    const renewed = await fetch(`${server.url}/api/session/refresh`, {
+      method: "POST",
+      headers: { ...forwarded, cookie },
+    });
+    await renewed.body?.cancel();
+    assert.equal(renewed.status, 200, `trustProxy ${trustProxy}`);
+    const setCookie = renewed.headers.get("set-cookie") ?? "";
+    assert.ok(setCookie.startsWith(`${SESSION_COOKIE}=`), setCookie);
+    if (expectSecure) assert.match(setCookie, secure);
+    else assert.doesNotMatch(setCookie, secure);
+  }
+});

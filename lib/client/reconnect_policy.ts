@@ -88,7 +88,7 @@ export class ReconnectPolicy {
     if (code === 4401) {
       return stop("signed-out", "signed out — log in again");
     }
-    if (code === 4403) return stop("forbidden", "forbidden (origin or role)");
+    if (code === 4403) return stop("forbidden", "forbidden (role)");
     if (!shouldReconnect(code)) {
       return stop("closed", `closed by the server (${why})`);
     }

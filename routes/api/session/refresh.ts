@@ -1,6 +1,7 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../../lib/server/app.ts";
 import { AuthError } from "../../../lib/server/auth.ts";
+import { requestIsHttps } from "../../../lib/server/http_security.ts";
 import { renewSession } from "../../../lib/server/sign_in.ts";
 
 /**
@@ -10,11 +11,12 @@ import { renewSession } from "../../../lib/server/sign_in.ts";
  * browser session, only the unchanged expiry. 401 when the sign-in ended.
  */
 export const handler: Handlers<unknown, AppState> = {
-  async POST(_req, ctx) {
+  async POST(req, ctx) {
     const { app, user } = ctx.state;
     try {
+      // Secure as at sign-in: behind a trusted TLS proxy too.
       const { cookie, expiresAt } = await renewSession(app, user!, {
-        secure: ctx.url.protocol === "https:",
+        secure: requestIsHttps(req, app.config.trustProxy),
       });
       return Response.json({ expiresAt }, {
         headers: {
