@@ -23,7 +23,8 @@
  *
  * @module
  */
-import { addressKey, ConnectionTable } from "./conn_table.ts";
+import { ConnectionTable } from "./conn_table.ts";
+import { addressKey } from "./address.ts";
 import { readRequestHead } from "./request_head.ts";
 
 /** Options of {@link ConnectionGuard.listen}. */

@@ -114,32 +114,3 @@ export class ConnectionTable<T> {
     return undefined;
   }
 }
-
-/**
- * The key a client address is capped under: an IPv4 address as is (also
- * when IPv4-mapped, `::ffff:1.2.3.4`), an IPv6 address by its /64 prefix,
- * since one host commonly holds a whole /64.
- *
- * @example
- * ```ts
- * addressKey("2001:db8::1"); // "2001:db8:0:0::/64"
- * ```
- */
-export function addressKey(hostname: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(hostname);
-  if (mapped) return mapped[1];
-  if (!hostname.includes(":")) return hostname;
-  const [head, tail = ""] = hostname.toLowerCase().split("%")[0].split("::");
-  const left = head ? head.split(":") : [];
-  const right = hostname.includes("::") && tail ? tail.split(":") : [];
-  const groups = hostname.includes("::")
-    ? [
-      ...left,
-      ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"),
-      ...right,
-    ]
-    : left;
-  return `${
-    groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")
-  }::/64`;
-}

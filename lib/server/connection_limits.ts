@@ -8,32 +8,7 @@
  *
  * @module
  */
-
-/**
- * The key an address is counted under: an IPv4 address as it is (also
- * when IPv4-mapped, `::ffff:a.b.c.d`), an IPv6 address by its /64 prefix,
- * which one host usually holds whole.
- *
- * @example addressKey("2001:db8:0:1:a::1") === "2001:db8:0:1::/64"
- */
-export function addressKey(hostname: string): string {
-  const host = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-  if (!host.includes(":")) return host;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  if (mapped) return mapped[1];
-  const [head, tail = ""] = host.toLowerCase().split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = host.includes("::")
-    ? [
-      ...left,
-      ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"),
-      ...right,
-    ]
-    : left;
-  const prefix = groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, ""));
-  return `${prefix.join(":")}::/64`;
-}
+import { addressKey } from "./address.ts";
 
 /** Options of {@link ConnectionLimits}. */
 export interface ConnectionLimitsOptions {

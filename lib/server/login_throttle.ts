@@ -6,29 +6,7 @@
  *
  * @module
  */
-
-/**
- * The throttling key of a client address: an IPv4 address as is, an IPv6
- * address by its /64 prefix (one host usually holds a whole /64), an
- * IPv4-mapped IPv6 address as its IPv4 address.
- */
-export function addressKey(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1];
-  if (!address.includes(":")) return address;
-  const [head, tail = ""] = address.split("%")[0].split("::");
-  const left = head ? head.split(":") : [];
-  const right = address.includes("::") && tail ? tail.split(":") : [];
-  const groups = address.includes("::")
-    ? [
-      ...left,
-      ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"),
-      ...right,
-    ]
-    : left;
-  return groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16))
-    .join(":") + "::/64";
-}
+import { addressKey } from "./address.ts";
 
 /** Addresses remembered at most; the one with the oldest failure goes first. */
 export const MAX_TRACKED_ADDRESSES = 10_000;
