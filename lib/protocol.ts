@@ -492,15 +492,18 @@ export type MessageType<M extends PayloadMap> = keyof M & string;
 export type Outgoing<
   M extends PayloadMap,
   K extends MessageType<M> = MessageType<M>,
-> = {
-  [T in K]: {
-    version: string;
-    type: T;
-    id?: string;
-    timestamp: number;
-    payload: z.input<M[T]>;
-  };
-}[K];
+> = Extract<
+  {
+    [T in MessageType<M>]: {
+      version: string;
+      type: T;
+      id?: string;
+      timestamp: number;
+      payload: z.input<M[T]>;
+    };
+  }[MessageType<M>],
+  { type: K }
+>;
 
 /** A server → dashboard envelope to send (all of them, or type `K`). */
 export type ToDashboard<
@@ -545,7 +548,7 @@ function build<M extends PayloadMap, K extends MessageType<M>>(
     payload,
   };
   // `{ type: K; payload: z.input<M[K]> }` is `Outgoing<M, K>` for every
-  // single K; TypeScript cannot see that through the mapped type.
+  // single K; TypeScript cannot see that through the `Extract`.
   return (id === undefined ? message : { ...message, id }) as Outgoing<M, K>;
 }
 
