@@ -5,11 +5,14 @@
  * One zod schema per message, tagged by `type`. Data from the network is
  * parsed with {@link parseDashboardMessage}, {@link parseAgentMessage},
  * {@link parseServerMessage} or {@link parseServerToAgentMessage} exactly
- * where it enters. Callers never cast. This module casts only where zod
- * cannot express the type: the error code list handed to `z.enum`, reading
- * `id` from a value that failed the envelope schema (for `replyTo`), and
- * typing a payload parsed by the schema looked up for its `type` as the
- * envelope of that type.
+ * where it enters. Messages are sent through the typed builders
+ * {@link toDashboard}, {@link toAgent}, {@link fromDashboard} and
+ * {@link fromAgent}: a payload that does not fit its type fails `deno check`.
+ * Callers never cast. This module casts only where zod cannot express the
+ * type: the error code list handed to `z.enum`, reading `id` from a value
+ * that failed the envelope schema (for `replyTo`), typing a payload parsed by
+ * the schema looked up for its `type` as the envelope of that type, and
+ * typing a built envelope as the outgoing message of its `type`.
  *
  * @module
  */
@@ -479,13 +482,141 @@ export function parseServerToAgentMessage(
   return parseWith(ServerToAgentPayloads, raw);
 }
 
+/** Message types of payload map `M`. */
+export type MessageType<M extends PayloadMap> = keyof M & string;
+
 /**
- * Build an envelope for `type` with `payload`.
+ * An envelope about to be sent: message `K` of map `M` (a union when `K` is
+ * one), its payload typed as the schema's input (defaults may be left out).
+ */
+export type Outgoing<
+  M extends PayloadMap,
+  K extends MessageType<M> = MessageType<M>,
+> = Extract<
+  {
+    [T in MessageType<M>]: {
+      version: string;
+      type: T;
+      id?: string;
+      timestamp: number;
+      payload: z.input<M[T]>;
+    };
+  }[MessageType<M>],
+  { type: K }
+>;
+
+/** A server → dashboard envelope to send (all of them, or type `K`). */
+export type ToDashboard<
+  K extends MessageType<typeof ServerToDashboardPayloads> = MessageType<
+    typeof ServerToDashboardPayloads
+  >,
+> = Outgoing<typeof ServerToDashboardPayloads, K>;
+/** A server → agent envelope to send (all of them, or type `K`). */
+export type ToAgent<
+  K extends MessageType<typeof ServerToAgentPayloads> = MessageType<
+    typeof ServerToAgentPayloads
+  >,
+> = Outgoing<typeof ServerToAgentPayloads, K>;
+/** A dashboard → server envelope to send (all of them, or type `K`). */
+export type FromDashboard<
+  K extends MessageType<typeof DashboardPayloads> = MessageType<
+    typeof DashboardPayloads
+  >,
+> = Outgoing<typeof DashboardPayloads, K>;
+/** An agent → server envelope to send (all of them, or type `K`). */
+export type FromAgent<
+  K extends MessageType<typeof AgentPayloads> = MessageType<
+    typeof AgentPayloads
+  >,
+> = Outgoing<typeof AgentPayloads, K>;
+
+/**
+ * The `error` envelope: the same shape to dashboards and to agents, so a
+ * session of either direction can send it.
+ */
+export type ErrorMessage = ToDashboard<"error"> & ToAgent<"error">;
+
+function build<M extends PayloadMap, K extends MessageType<M>>(
+  type: K,
+  payload: z.input<M[K]>,
+  id: string | undefined,
+): Outgoing<M, K> {
+  const message = {
+    version: PROTOCOL_VERSION,
+    type,
+    timestamp: Date.now(),
+    payload,
+  };
+  // `{ type: K; payload: z.input<M[K]> }` is `Outgoing<M, K>` for every
+  // single K; TypeScript cannot see that through the `Extract`.
+  return (id === undefined ? message : { ...message, id }) as Outgoing<M, K>;
+}
+
+/**
+ * Build a server → dashboard envelope; `payload` must be that message's.
  *
  * @example
  * ```ts
- * const frame = JSON.stringify(envelope("heartbeat", { sequence: 1 }));
+ * dashboards.broadcast(toDashboard("agent:removed", { agentId: "a-1" }));
  * ```
+ */
+export function toDashboard<
+  K extends MessageType<typeof ServerToDashboardPayloads>,
+>(
+  type: K,
+  payload: PayloadOf<typeof ServerToDashboardPayloads, K>,
+  id?: string,
+): ToDashboard<K> {
+  return build<typeof ServerToDashboardPayloads, K>(type, payload, id);
+}
+
+/**
+ * Build a server → agent envelope; `payload` must be that message's.
+ *
+ * @example
+ * ```ts
+ * sendToAgent("a-1", toAgent("terminal:ack", { commandId: "c-1", seq: 3 }));
+ * ```
+ */
+export function toAgent<K extends MessageType<typeof ServerToAgentPayloads>>(
+  type: K,
+  payload: PayloadOf<typeof ServerToAgentPayloads, K>,
+  id?: string,
+): ToAgent<K> {
+  return build<typeof ServerToAgentPayloads, K>(type, payload, id);
+}
+
+/**
+ * Build a dashboard → server envelope; `payload` must be that message's
+ * (fields with defaults, like `priority`, may be left out).
+ *
+ * @example
+ * ```ts
+ * const frame = JSON.stringify(fromDashboard("heartbeat", { sequence: 1 }));
+ * ```
+ */
+export function fromDashboard<K extends MessageType<typeof DashboardPayloads>>(
+  type: K,
+  payload: PayloadOf<typeof DashboardPayloads, K>,
+  id?: string,
+): FromDashboard<K> {
+  return build<typeof DashboardPayloads, K>(type, payload, id);
+}
+
+/** Build an agent → server envelope; `payload` must be that message's. */
+export function fromAgent<K extends MessageType<typeof AgentPayloads>>(
+  type: K,
+  payload: PayloadOf<typeof AgentPayloads, K>,
+  id?: string,
+): FromAgent<K> {
+  return build<typeof AgentPayloads, K>(type, payload, id);
+}
+
+/**
+ * Build an envelope of any `type` with any `payload`, unchecked. Only for
+ * tests that put invalid or foreign frames on the wire; everything else
+ * sends through {@link toDashboard}, {@link toAgent}, {@link fromDashboard}
+ * or {@link fromAgent} (lib/protocol_types_test.ts checks that).
  */
 export function envelope<T extends string, P>(
   type: T,
@@ -499,6 +630,19 @@ export function envelope<T extends string, P>(
     payload,
   };
   return id === undefined ? message : { ...message, id };
+}
+
+/** The `error` envelope for `code`, with its recoverable flag from the table. */
+export function errorMessage(
+  code: ErrorCode,
+  message: string,
+  replyTo?: string,
+): ErrorMessage {
+  return build<typeof ServerToDashboardPayloads, "error">(
+    "error",
+    errorPayload(code, message, replyTo),
+    undefined,
+  );
 }
 
 /** The `error` payload for `code`, with its recoverable flag from the table. */

@@ -19,7 +19,10 @@ import {
   envelope,
   ERROR_CODES,
   type ErrorCode,
+  errorMessage,
   errorPayload,
+  fromAgent,
+  fromDashboard,
   LIMITS,
   parseAgentMessage,
   parseDashboardMessage,
@@ -31,6 +34,8 @@ import {
   ServerToAgentPayloads,
   ServerToDashboardPayloads,
   shouldReconnect,
+  toAgent,
+  toDashboard,
 } from "./protocol.ts";
 
 // ---------------------------------------------------------------------------
@@ -530,6 +535,84 @@ for (const direction of DIRECTIONS) {
     });
   }
 }
+
+/** Message types of an example table (Object.keys only knows `string`). */
+function typesOf<T extends object>(table: T): (keyof T & string)[] {
+  return Object.keys(table) as (keyof T & string)[];
+}
+
+/**
+ * `parse` accepts the JSON of `sent` and returns it unchanged, with the
+ * parser's defaults filled in.
+ */
+function assertRoundTrip(
+  sent: { type: string; payload: object },
+  parse: (raw: unknown) => ParseResult<unknown>,
+  defaults: object | undefined,
+): void {
+  assert.deepEqual(parse(JSON.stringify(sent)), {
+    ok: true,
+    message: { ...sent, payload: { ...defaults, ...sent.payload } },
+  }, sent.type);
+}
+
+Deno.test("toDashboard() builds every server → dashboard message so parseServerMessage() accepts it", () => {
+  const table = SERVER_TO_DASHBOARD_EXAMPLES;
+  for (const type of typesOf(table)) {
+    const sent = toDashboard(type, table[type].payload, "m-1");
+    assert.equal(sent.version, PROTOCOL_VERSION);
+    assert.equal(sent.id, "m-1");
+    assertRoundTrip(sent, parseServerMessage, table[type].defaults);
+  }
+});
+
+Deno.test("toAgent() builds every server → agent message so parseServerToAgentMessage() accepts it", () => {
+  const table = SERVER_TO_AGENT_EXAMPLES;
+  for (const type of typesOf(table)) {
+    const sent = toAgent(type, table[type].payload, "m-1");
+    assertRoundTrip(sent, parseServerToAgentMessage, table[type].defaults);
+  }
+});
+
+Deno.test("fromDashboard() builds every dashboard → server message so parseDashboardMessage() accepts it", () => {
+  const table = DASHBOARD_EXAMPLES;
+  for (const type of typesOf(table)) {
+    const sent = fromDashboard(type, table[type].payload, "m-1");
+    assertRoundTrip(sent, parseDashboardMessage, table[type].defaults);
+  }
+});
+
+Deno.test("fromAgent() builds every agent → server message so parseAgentMessage() accepts it", () => {
+  const table = AGENT_EXAMPLES;
+  for (const type of typesOf(table)) {
+    const sent = fromAgent(type, table[type].payload, "m-1");
+    assertRoundTrip(sent, parseAgentMessage, table[type].defaults);
+  }
+});
+
+Deno.test("The builders leave out id when none is given and stamp the time", () => {
+  const before = Date.now();
+  const sent = fromDashboard("heartbeat", { sequence: 1 });
+  assert.deepEqual(Object.keys(sent).sort(), [
+    "payload",
+    "timestamp",
+    "type",
+    "version",
+  ]);
+  assert.ok(sent.timestamp >= before && sent.timestamp <= Date.now());
+});
+
+Deno.test("errorMessage() is an error envelope both directions accept", () => {
+  const sent = errorMessage("NOT_FOUND", 'Unknown agent "a-12"', "r-1");
+  assert.deepEqual(sent.payload, {
+    code: "NOT_FOUND",
+    message: 'Unknown agent "a-12"',
+    recoverable: true,
+    replyTo: "r-1",
+  });
+  assertRoundTrip(sent, parseServerMessage, undefined);
+  assertRoundTrip(sent, parseServerToAgentMessage, undefined);
+});
 
 Deno.test("AgentInfo and CommandInfo: every field is required", () => {
   const cases = [

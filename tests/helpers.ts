@@ -12,6 +12,7 @@ import {
   envelope,
   parseServerMessage,
   type ServerToDashboardMessage,
+  toDashboard,
 } from "../lib/protocol.ts";
 import type { Role } from "../lib/protocol.ts";
 
@@ -121,7 +122,10 @@ export class TestClient {
     return this.#opened;
   }
 
-  /** Send an envelope. */
+  /**
+   * Send an envelope of any type and payload, unchecked: tests send invalid
+   * and foreign messages through it too.
+   */
   send(type: string, payload: unknown, id?: string): void {
     this.socket.send(JSON.stringify(envelope(type, payload, id)));
   }
@@ -438,7 +442,7 @@ export async function broadcastBarrier(
 ): Promise<number> {
   const sequence = ++barrierSequence;
   const from = client.raw.length;
-  server.services.dashboards.broadcast(envelope("heartbeat", { sequence }));
+  server.services.dashboards.broadcast(toDashboard("heartbeat", { sequence }));
   const isMarker = (m: unknown) => {
     const { type, payload } = m as { type?: string; payload?: unknown };
     return type === "heartbeat" &&

@@ -8,7 +8,8 @@
 import {
   byteLength,
   CLOSE_CODES,
-  envelope,
+  type FromAgent,
+  fromAgent,
   OUTPUT_WINDOW,
   parseServerToAgentMessage,
   type ServerToAgentMessage,
@@ -112,17 +113,17 @@ export function startAgent(options: AgentOptions): AgentHandle {
   const done = new Promise<number>((resolve) => resolveDone = resolve);
 
   /** Send one frame; its size in UTF-8 bytes, 0 when not sent. */
-  const rawSend = (type: string, payload: unknown): number => {
+  const rawSend = (message: FromAgent): number => {
     if (!socket || socket.readyState !== WebSocket.OPEN) return 0;
     try {
-      const frame = JSON.stringify(envelope(type, payload));
+      const frame = JSON.stringify(message);
       socket.send(frame);
       return byteLength(frame);
     } catch {
       return 0;
     }
   };
-  const send: SendFn = (type, payload) => acked ? rawSend(type, payload) : 0;
+  const send: SendFn = (message) => acked ? rawSend(message) : 0;
   const executor = new Executor({
     type,
     cwd: options.cwd,
@@ -164,7 +165,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
         return;
       }
       refresh = undefined;
-      if (acked) rawSend("auth:refresh", {});
+      if (acked) rawSend(fromAgent("auth:refresh", {}));
     };
     step();
   };
@@ -344,7 +345,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     socket = ws;
     armWatchdog();
     ws.onopen = () => {
-      rawSend("agent:connect", {
+      rawSend(fromAgent("agent:connect", {
         token,
         agentId,
         name,
@@ -355,9 +356,9 @@ export function startAgent(options: AgentOptions): AgentHandle {
         hostname: Deno.hostname(),
         version: AGENT_VERSION,
         running: executor.running(),
-      });
+      }));
       heartbeat = setInterval(() => {
-        rawSend("heartbeat", { sequence: ++heartbeatSeq });
+        rawSend(fromAgent("heartbeat", { sequence: ++heartbeatSeq }));
       }, heartbeatMs);
     };
     ws.onmessage = (event) => {

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { envelope } from "../protocol.ts";
+import {
+  type CommandInfo,
+  type PayloadOf,
+  type ServerToAgentPayloads,
+  type ToAgent,
+  toAgent,
+} from "../protocol.ts";
 import { startAgent } from "./connection.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { blockedOnPipe } from "./test_procs.ts";
@@ -15,7 +21,7 @@ interface Peer {
   frames: Frame[];
   /** Size of each `terminal:output` frame received, by seq. */
   outputBytes: Map<number, number>;
-  send(type: string, payload: unknown): void;
+  send(message: ToAgent): void;
 }
 
 /** A stand-in for the server's `/ws/agent` endpoint that records frames. */
@@ -32,8 +38,7 @@ function fakeServer() {
         auth,
         frames: [],
         outputBytes: new Map(),
-        send: (type, payload) =>
-          socket.send(JSON.stringify(envelope(type, payload))),
+        send: (message) => socket.send(JSON.stringify(message)),
       };
       socket.onmessage = (event) => {
         const frame = JSON.parse(event.data);
@@ -84,14 +89,14 @@ function waitFor<T>(
   });
 }
 
-const ack = {
+const ack: PayloadOf<typeof ServerToAgentPayloads, "connection:ack"> = {
   connectionId: "k1",
   serverVersion: "1.0.0",
   heartbeatIntervalMs: 1500,
   user: { id: "a1", role: "agent" },
   agentId: "a1",
 };
-const command = (id: string, text: string) => ({
+const command = (id: string, text: string): CommandInfo => ({
   id,
   agentId: "a1",
   command: text,
@@ -147,10 +152,10 @@ Deno.test("startAgent() runs a command, resends unacked output after a reconnect
       running: [],
     },
   });
-  first.send("connection:ack", ack);
-  first.send("command:execute", {
+  first.send(toAgent("connection:ack", ack));
+  first.send(toAgent("command:execute", {
     command: command("c1", "printf 'h\\303\\251\\n'; printf x >&2; exit 3"),
-  });
+  }));
   await waitFor(() => first.frames.length >= 5, "completion");
   const run = [
     { type: "command:started", payload: { commandId: "c1" } },
@@ -174,13 +179,19 @@ Deno.test("startAgent() runs a command, resends unacked output after a reconnect
   assert.deepEqual(second.frames[0].payload.running, [
     { commandId: "c1", lastSeq: 2 },
   ]);
-  second.send("connection:ack", ack);
+  second.send(toAgent("connection:ack", ack));
   await waitFor(() => second.frames.length >= 4, "resend");
   assert.deepEqual(strip(second.frames.slice(1)), run.slice(1));
-  second.send("terminal:ack", { commandId: "c1", seq: 2, completed: true });
-  second.send("command:execute", { command: command("c2", "sleep 30") });
+  second.send(
+    toAgent("terminal:ack", { commandId: "c1", seq: 2, completed: true }),
+  );
+  second.send(
+    toAgent("command:execute", { command: command("c2", "sleep 30") }),
+  );
   await waitFor(() => second.frames.length >= 5, "started");
-  second.send("command:interrupt", { commandId: "c2", reason: "timeout" });
+  second.send(
+    toAgent("command:interrupt", { commandId: "c2", reason: "timeout" }),
+  );
   await waitFor(() => second.frames.length >= 6, "interrupted");
   assert.deepEqual(strip(second.frames.slice(4)), [
     { type: "command:started", payload: { commandId: "c2" } },
@@ -212,11 +223,11 @@ Deno.test("startAgent() exits 3 with a clear message when the token is rejected"
   const { peers, server, url } = fakeServer();
   const { agent, logger } = agentFor(url);
   const peer = await waitFor(() => peers[0]?.frames[0] && peers[0], "connect");
-  peer.send("error", {
+  peer.send(toAgent("error", {
     code: "AUTH_FAILED",
     message: "Token expired",
     recoverable: false,
-  });
+  }));
   peer.ws.close(4401, "Token expired");
   assert.equal(await agent.done, 3);
   await server.shutdown();
@@ -267,10 +278,10 @@ Deno.test("startAgent() keeps unacknowledged output within the server's window a
   const { peers, server, url } = fakeServer();
   const { agent, logger } = agentFor(url);
   const peer = await waitFor(() => peers[0]?.frames[0] && peers[0], "connect");
-  peer.send("connection:ack", { ...ack, outputWindowBytes: window });
-  peer.send("command:execute", {
+  peer.send(toAgent("connection:ack", { ...ack, outputWindowBytes: window }));
+  peer.send(toAgent("command:execute", {
     command: command("c1", "head -c 8000000 /dev/zero | tr '\\0' a"),
-  });
+  }));
   const pid = await waitFor(() => {
     const line = logger.lines.find((l) => l.includes("running c1 (pid "));
     return line ? Number(/pid (\d+)/.exec(line)![1]) : undefined;
@@ -291,7 +302,7 @@ Deno.test("startAgent() keeps unacknowledged output within the server's window a
       `${inFlight(ackedSeq)} bytes in flight`,
     );
     ackedSeq = Math.max(...peer.outputBytes.keys());
-    peer.send("terminal:ack", { commandId: "c1", seq: ackedSeq });
+    peer.send(toAgent("terminal:ack", { commandId: "c1", seq: ackedSeq }));
   }
   // Stopping while paused interrupts the command and exits.
   await waitFor(

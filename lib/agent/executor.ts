@@ -9,7 +9,14 @@
  *
  * @module
  */
-import { type CommandInfo, OUTPUT_WINDOW } from "../protocol.ts";
+import {
+  type AgentPayloads,
+  type CommandInfo,
+  type FromAgent,
+  fromAgent,
+  OUTPUT_WINDOW,
+  type PayloadOf,
+} from "../protocol.ts";
 import { commandArgv } from "./argv.ts";
 import type { Logger } from "./logger.ts";
 import { OutputBatcher, type OutputStream } from "./output_batcher.ts";
@@ -18,34 +25,27 @@ import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 
 /** Final status the agent reports. */
-export type FinalStatus = "completed" | "failed" | "interrupted" | "timeout";
+export type FinalStatus = PayloadOf<
+  typeof AgentPayloads,
+  "command:completed"
+>["status"];
 
-/** Agent → server messages the executor produces, by type. */
-export interface ExecutorPayloads {
-  "command:started": { commandId: string; startedAt: number };
-  "terminal:output": {
-    commandId: string;
-    seq: number;
-    stream: OutputStream;
-    data: string;
-  };
-  "command:completed": {
-    commandId: string;
-    exitCode: number | null;
-    status: FinalStatus;
-    completedAt: number;
-    lastSeq: number;
-  };
-}
+/** Agent → server messages the executor produces. */
+export type ExecutorMessageType =
+  | "command:started"
+  | "terminal:output"
+  | "command:completed";
+
+/** Payloads of the messages the executor produces, by type. */
+export type ExecutorPayloads = {
+  [K in ExecutorMessageType]: PayloadOf<typeof AgentPayloads, K>;
+};
 
 /**
  * Sends a message if connected; returns the frame's size in UTF-8 bytes, or
  * 0 when it did not go out.
  */
-export type SendFn = <K extends keyof ExecutorPayloads>(
-  type: K,
-  payload: ExecutorPayloads[K],
-) => number;
+export type SendFn = (message: FromAgent<ExecutorMessageType>) => number;
 
 /** PTY mode: node-pty (from `loadPty()`) and the terminal size. */
 export interface PtySettings {
@@ -235,16 +235,17 @@ export class Executor {
     for (const job of this.#jobs.values()) {
       if (!job.started) continue;
       if (!job.startedSent) {
-        job.startedSent = send("command:started", job.started) > 0;
+        job.startedSent = send(fromAgent("command:started", job.started)) > 0;
         if (!job.startedSent) continue;
       }
       const id = job.info.id;
       const allSent = this.#outbox.sendUnsent(
         id,
-        (chunk) => send("terminal:output", chunk),
+        (chunk) => send(fromAgent("terminal:output", chunk)),
       );
       if (allSent && job.completion && !job.completionSent) {
-        job.completionSent = send("command:completed", job.completion) > 0;
+        job.completionSent =
+          send(fromAgent("command:completed", job.completion)) > 0;
       }
     }
   }

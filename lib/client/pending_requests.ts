@@ -28,7 +28,7 @@ export class PendingRequests {
   }
 
   /** Remember `message` (an envelope with an `id`) until answered. */
-  add(message: PendingRequest["message"] & { id: string }): void {
+  add(message: PendingRequest["message"]): void {
     const next = new Map(this.requests.value);
     next.set(message.id, { id: message.id, message, sentAt: this.#now() });
     this.requests.value = next;

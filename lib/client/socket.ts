@@ -56,7 +56,8 @@
 import { type Signal, signal } from "@preact/signals";
 import {
   type DashboardPayloads,
-  envelope,
+  type FromDashboard,
+  fromDashboard,
   parseServerMessage,
   type PayloadOf,
 } from "../protocol.ts";
@@ -214,9 +215,11 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
   ): string {
     const used = id ??
       `d-${Date.now().toString(36)}-${(++idCounter).toString(36)}`;
-    const message = envelope(type, payload, used);
-    if (type === "command:request") this.#pending.add({ ...message, id: used });
-    if (this.isOpen) this.#transport!.send(JSON.stringify(message));
+    const message: FromDashboard = fromDashboard(type, payload, used);
+    if (message.type === "command:request") {
+      this.#pending.add({ ...message, id: used });
+    }
+    if (this.isOpen) this.#transport!.send(message);
     return used;
   }
 
@@ -288,7 +291,7 @@ export class DashboardClient extends HandlerRegistry implements MessageClient {
       resume: this.#o.resume?.() ?? {},
     });
     for (const request of this.#pending.live()) {
-      t.send(JSON.stringify(request.message));
+      t.send(request.message);
     }
     this.#startBeats(
       sse

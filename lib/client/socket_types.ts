@@ -5,6 +5,7 @@
  */
 import type {
   DashboardPayloads,
+  FromDashboard,
   PayloadOf,
   ServerToDashboardMessage,
 } from "../protocol.ts";
@@ -155,7 +156,7 @@ export interface DashboardClientOptions {
 export interface PendingRequest {
   id: string;
   /** The envelope as first sent; resent unchanged (same id). */
-  message: { type: string; id?: string; payload: unknown };
+  message: FromDashboard<"command:request"> & { id: string };
   /** Epoch ms of the first send. */
   sentAt: number;
 }

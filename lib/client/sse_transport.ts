@@ -4,7 +4,11 @@
  * proxies that block WebSocket upgrades). See docs/protocol.md.
  * @module
  */
-import { envelope } from "../protocol.ts";
+import {
+  type FromDashboard,
+  ServerToDashboardPayloads,
+  toDashboard,
+} from "../protocol.ts";
 import type { Transport, TransportEvents } from "./transport.ts";
 import type {
   EventSourceConstructor,
@@ -69,10 +73,11 @@ export class SseTransport implements Transport {
     return this.#connectionId;
   }
 
-  /** POST one envelope; POSTs go out one after another, in order. */
-  send(frame: string): void {
+  /** POST one message; POSTs go out one after another, in order. */
+  send(message: FromDashboard): void {
     const connectionId = this.#connectionId;
     if (this.#closed || connectionId === null) return;
+    const frame = JSON.stringify(message);
     this.#queue = this.#queue.then(() => this.#post(connectionId, frame))
       .catch(() => {});
   }
@@ -163,8 +168,10 @@ export class SseTransport implements Transport {
     } catch {
       return;
     }
-    if (error && typeof error === "object") {
-      this.#events.message(JSON.stringify(envelope("error", error)));
+    // Delivered like a received `error` message when it is one.
+    const payload = ServerToDashboardPayloads.error.safeParse(error);
+    if (payload.success) {
+      this.#events.message(JSON.stringify(toDashboard("error", payload.data)));
     }
   }
 

@@ -4,6 +4,7 @@
  * timers and URL helpers.
  * @module
  */
+import type { FromDashboard } from "../protocol.ts";
 import type {
   SocketConstructor,
   SocketLike,
@@ -29,8 +30,8 @@ export interface Transport {
   readonly kind: TransportKind;
   /** Whether {@link send} delivers now. */
   readonly isOpen: boolean;
-  /** Send one envelope (JSON text); dropped while not open. */
-  send(frame: string): void;
+  /** Send one message (serialized here); dropped while not open. */
+  send(message: FromDashboard): void;
   /** Close without reporting a close event; idempotent. */
   close(code?: number, reason?: string): void;
 }
@@ -93,8 +94,8 @@ export class WebSocketTransport implements Transport {
     return this.#ws !== null && this.#opened && this.#ws.readyState === OPEN;
   }
 
-  send(frame: string): void {
-    if (this.isOpen) this.#ws!.send(frame);
+  send(message: FromDashboard): void {
+    if (this.isOpen) this.#ws!.send(JSON.stringify(message));
   }
 
   close(code = 1000, reason = "client closing"): void {

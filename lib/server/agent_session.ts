@@ -9,9 +9,10 @@
 import {
   type AgentMessage,
   CLOSE_CODES,
-  envelope,
   parseAgentMessage,
   PROTOCOL_VERSION,
+  type ToAgent,
+  toAgent,
 } from "../protocol.ts";
 import { AuthError, type Principal } from "./auth.ts";
 import { FlightdeckError } from "./errors.ts";
@@ -20,7 +21,7 @@ import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
 
 /** A connected agent process. */
-export class AgentSession extends Session<AgentMessage> {
+export class AgentSession extends Session<AgentMessage, ToAgent> {
   #app: Services;
   #headerToken: string | null;
   #agentId: string | null = null;
@@ -91,7 +92,7 @@ export class AgentSession extends Session<AgentMessage> {
         this.sendError("INVALID_MESSAGE", "Already connected", message.id);
         return;
       case "heartbeat":
-        this.send(envelope("heartbeat", message.payload));
+        this.send(toAgent("heartbeat", message.payload));
         return;
       case "auth:refresh":
         if (!this.takeRefresh(message.id)) return;
@@ -110,7 +111,7 @@ export class AgentSession extends Session<AgentMessage> {
           seq = message.payload.seq;
         }
         this.send(
-          envelope("terminal:ack", {
+          toAgent("terminal:ack", {
             commandId: message.payload.commandId,
             seq,
           }),
@@ -122,7 +123,7 @@ export class AgentSession extends Session<AgentMessage> {
         await commands.completed(agentId, message.payload);
         const seq = await commands.lastSeq(commandId);
         this.send(
-          envelope("terminal:ack", { commandId, seq, completed: true }),
+          toAgent("terminal:ack", { commandId, seq, completed: true }),
         );
         return;
       }
@@ -193,7 +194,7 @@ export class AgentSession extends Session<AgentMessage> {
         "Agent connected again elsewhere",
       );
     }
-    this.send(envelope("connection:ack", {
+    this.send(toAgent("connection:ack", {
       connectionId: this.peer.id,
       serverVersion: PROTOCOL_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -227,7 +228,7 @@ export class AgentSession extends Session<AgentMessage> {
     if (this.isClosed || !refreshed.token) return;
     this.#principal = refreshed.principal;
     this.setExpiry(refreshed.expiresAt);
-    this.send(envelope("auth:refreshed", {
+    this.send(toAgent("auth:refreshed", {
       expiresAt: refreshed.expiresAt,
       token: refreshed.token,
     }));

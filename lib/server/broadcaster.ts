@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CLOSE_CODES } from "../protocol.ts";
+import { CLOSE_CODES, type ToDashboard } from "../protocol.ts";
 import type { Peer } from "./peer.ts";
 
 /** Options of {@link Broadcaster}. */
@@ -24,7 +24,7 @@ export interface BroadcasterOptions {
   onError?: (peer: Peer, error: unknown) => void;
 }
 
-/** Sends frames to a set of peers. */
+/** Sends server → dashboard messages to a set of peers. */
 export class Broadcaster {
   #peers = new Map<string, Peer>();
   #options: BroadcasterOptions;
@@ -62,7 +62,7 @@ export class Broadcaster {
    * Send `message` (serialized once) to every peer except `except`.
    * Returns the number of peers it was handed to.
    */
-  broadcast(message: unknown, except?: Peer): number {
+  broadcast(message: ToDashboard, except?: Peer): number {
     const frame = JSON.stringify(message);
     let sent = 0;
     let total = 0;
@@ -92,7 +92,7 @@ export class Broadcaster {
   }
 
   /** Send `message` to one peer with the same slow-consumer rules. */
-  sendTo(peer: Peer, message: unknown): boolean {
+  sendTo(peer: Peer, message: ToDashboard): boolean {
     return sendFrame(peer, JSON.stringify(message), this.#options);
   }
 }

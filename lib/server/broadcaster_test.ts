@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { CLOSE_CODES } from "../protocol.ts";
+import { CLOSE_CODES, toDashboard } from "../protocol.ts";
 import { Broadcaster, sendFrame } from "./broadcaster.ts";
 import { type Peer, RecordingPeer } from "./peer.ts";
 
-const MESSAGE = { type: "heartbeat", payload: { sequence: 1 } };
+const MESSAGE = toDashboard("heartbeat", { sequence: 1 });
 const FRAME = JSON.stringify(MESSAGE);
 
 function setup(onError?: (peer: Peer, error: unknown) => void) {

@@ -12,10 +12,12 @@ import {
   type AgentPayloads,
   byteLength,
   type CommandInfo,
-  envelope,
   FINAL_STATUSES,
   type PayloadOf,
   type Priority,
+  type ToAgent,
+  toAgent,
+  toDashboard,
 } from "../protocol.ts";
 import type { Broadcaster } from "./broadcaster.ts";
 import { FlightdeckError } from "./errors.ts";
@@ -30,7 +32,7 @@ export interface CommandServiceOptions {
   registry: Registry;
   dashboards: Broadcaster;
   /** Send a message to a connected agent; false when it is not connected. */
-  sendToAgent: (agentId: string, message: unknown) => boolean;
+  sendToAgent: (agentId: string, message: ToAgent) => boolean;
   maxQueuePerAgent: number;
   interruptGraceMs: number;
   /**
@@ -252,7 +254,7 @@ export class CommandService {
         // stop it there too, and let the agent free what it holds.
         this.#o.sendToAgent(
           agentId,
-          envelope("command:interrupt", {
+          toAgent("command:interrupt", {
             commandId,
             reason: "finished on the server",
             graceMs: this.#o.interruptGraceMs,
@@ -268,7 +270,7 @@ export class CommandService {
           // Tell the agent what is stored so it resends only the rest.
           this.#o.sendToAgent(
             agentId,
-            envelope("terminal:ack", {
+            toAgent("terminal:ack", {
               commandId: info.id,
               seq: active.lastSeq,
             }),
@@ -355,7 +357,7 @@ export class CommandService {
     if (chunk.seq <= active.lastSeq) return active.lastSeq;
     const info = active.stored.info;
     if (chunk.seq > active.lastSeq + 1) {
-      this.#o.dashboards.broadcast(envelope("terminal:gap", {
+      this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
         agentId,
         commandId: info.id,
         fromSeq: active.lastSeq + 1,
@@ -375,7 +377,7 @@ export class CommandService {
     active.lastSeq = chunk.seq;
     info.outputBytes = meta.outputBytes;
     active.storedBytes = meta.storedBytes;
-    this.#o.dashboards.broadcast(envelope("terminal:output", {
+    this.#o.dashboards.broadcast(toDashboard("terminal:output", {
       agentId,
       commandId: info.id,
       seq: chunk.seq,
@@ -429,7 +431,7 @@ export class CommandService {
       if (payload.lastSeq > active.lastSeq) {
         // The agent dropped the end of the output (its buffer overflowed while
         // the server was away): announce the loss, as replays will.
-        this.#o.dashboards.broadcast(envelope("terminal:gap", {
+        this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
           agentId,
           commandId: payload.commandId,
           fromSeq: active.lastSeq + 1,
@@ -600,7 +602,7 @@ export class CommandService {
       registry.remove(agentId);
       this.#outputLocks.delete(agentId);
       await storage.deleteAgent(agentId);
-      this.#o.dashboards.broadcast(envelope("agent:removed", { agentId }));
+      this.#o.dashboards.broadcast(toDashboard("agent:removed", { agentId }));
     });
   }
 
@@ -698,7 +700,7 @@ export class CommandService {
     if (!active) return;
     this.#o.sendToAgent(
       active.stored.info.agentId,
-      envelope("command:interrupt", {
+      toAgent("command:interrupt", {
         commandId,
         reason,
         graceMs: this.#o.interruptGraceMs,
@@ -756,7 +758,7 @@ export class CommandService {
     this.#broadcastQueue(agentId);
     this.#o.sendToAgent(
       agentId,
-      envelope("command:execute", { command: stored.info }),
+      toAgent("command:execute", { command: stored.info }),
     );
   }
 
@@ -787,17 +789,20 @@ export class CommandService {
       this.#changes.push({ version: this.#version, stored });
       if (this.#changes.length > MAX_CHANGES) this.#changes.shift();
     }
-    dashboards.broadcast(envelope("command:status", { command: info }), origin);
+    dashboards.broadcast(
+      toDashboard("command:status", { command: info }),
+      origin,
+    );
     if (origin) {
       const payload = replyTo === undefined
         ? { command: info }
         : { command: info, replyTo };
-      dashboards.sendTo(origin, envelope("command:status", payload));
+      dashboards.sendTo(origin, toDashboard("command:status", payload));
     }
   }
 
   #broadcastQueue(agentId: string): void {
-    this.#o.dashboards.broadcast(envelope("command:queue", {
+    this.#o.dashboards.broadcast(toDashboard("command:queue", {
       agentId,
       queue: this.queueOf(agentId),
     }));

@@ -9,11 +9,12 @@ import {
   CLOSE_CODES,
   type CommandInfo,
   type DashboardMessage,
-  envelope,
   FINAL_STATUSES,
   parseDashboardMessage,
   PROTOCOL_VERSION,
   type Role,
+  type ToDashboard,
+  toDashboard,
 } from "../protocol.ts";
 import { AuthError, type Principal, roleAllows } from "./auth.ts";
 import { FlightdeckError } from "./errors.ts";
@@ -25,7 +26,7 @@ import { Session } from "./session.ts";
 export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
 
 /** A connected dashboard. */
-export class DashboardSession extends Session<DashboardMessage> {
+export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
   #app: Services;
   #user: Principal | null;
   /**
@@ -101,7 +102,7 @@ export class DashboardSession extends Session<DashboardMessage> {
       case "dashboard:connect":
         return this.#resume(message.payload.resume ?? {});
       case "heartbeat":
-        this.send(envelope("heartbeat", message.payload));
+        this.send(toDashboard("heartbeat", message.payload));
         return;
       case "command:request": {
         this.#require("operator", "send commands");
@@ -112,7 +113,7 @@ export class DashboardSession extends Session<DashboardMessage> {
           { requestId: message.id, origin: this.peer },
         );
         if (duplicate) {
-          this.send(envelope("command:status", {
+          this.send(toDashboard("command:status", {
             command,
             ...(message.id ? { replyTo: message.id } : {}),
           }));
@@ -127,7 +128,7 @@ export class DashboardSession extends Session<DashboardMessage> {
         );
         if (message.id) {
           this.send(
-            envelope("command:status", { command, replyTo: message.id }),
+            toDashboard("command:status", { command, replyTo: message.id }),
           );
         }
         return;
@@ -217,7 +218,7 @@ export class DashboardSession extends Session<DashboardMessage> {
     if (next.sessionId !== user.sessionId) this.#track(next);
     this.#user = next;
     this.setExpiry(next.expiresAt);
-    this.send(envelope("auth:refreshed", { expiresAt: next.expiresAt }));
+    this.send(toDashboard("auth:refreshed", { expiresAt: next.expiresAt }));
   }
 
   /** Close this session (4401) when `user`'s sign-in is revoked. */
@@ -258,19 +259,19 @@ export class DashboardSession extends Session<DashboardMessage> {
     const { commands, registry, dashboards, config } = this.#app;
     await commands.snapshot(SNAPSHOT_COMMANDS_PER_AGENT, (recent) => {
       if (this.isClosed || !this.peer.isOpen) return;
-      this.send(envelope("connection:ack", {
+      this.send(toDashboard("connection:ack", {
         connectionId: this.peer.id,
         serverVersion: PROTOCOL_VERSION,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         user: { id: user.id, role: user.role },
         expiresAt: user.expiresAt,
       }));
-      this.send(envelope("agent:list", { agents: registry.list() }));
+      this.send(toDashboard("agent:list", { agents: registry.list() }));
       for (const command of recent) {
-        this.send(envelope("command:status", { command }));
+        this.send(toDashboard("command:status", { command }));
       }
       for (const agentId of commands.queuedAgents()) {
-        this.send(envelope("command:queue", {
+        this.send(toDashboard("command:queue", {
           agentId,
           queue: commands.queueOf(agentId),
         }));
@@ -335,7 +336,7 @@ export class DashboardSession extends Session<DashboardMessage> {
     for await (const chunk of commands.readOutput(commandId, afterSeq, upTo)) {
       if (!this.peer.isOpen) return;
       if (chunk.seq > expected) {
-        this.send(envelope("terminal:gap", {
+        this.send(toDashboard("terminal:gap", {
           agentId: command.agentId,
           commandId,
           fromSeq: expected,
@@ -350,7 +351,7 @@ export class DashboardSession extends Session<DashboardMessage> {
       ) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
-      this.send(envelope("terminal:output", {
+      this.send(toDashboard("terminal:output", {
         agentId: command.agentId,
         commandId,
         seq: chunk.seq,
@@ -365,7 +366,7 @@ export class DashboardSession extends Session<DashboardMessage> {
     if (
       final && FINAL_STATUSES.has(final) && expected <= last && this.peer.isOpen
     ) {
-      this.send(envelope("terminal:gap", {
+      this.send(toDashboard("terminal:gap", {
         agentId: command.agentId,
         commandId,
         fromSeq: expected,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CLOSE_CODES, envelope, ERROR_CODES } from "../protocol.ts";
+import { CLOSE_CODES, ERROR_CODES, toDashboard } from "../protocol.ts";
 import { Auth, AuthError, LoginCodes, requestToken } from "./auth.ts";
 import { AgentSession } from "./agent_session.ts";
 import { AuthSessions } from "./auth_sessions.ts";
@@ -102,7 +102,7 @@ export async function createServices(
       log.warn("Send failed", { peer: peer.id, error: String(error) }),
   });
   const registry = new Registry((agent) => {
-    dashboards.broadcast(envelope("agent:status", { agent }));
+    dashboards.broadcast(toDashboard("agent:status", { agent }));
     storage.saveAgent(agent).catch((error) =>
       log.error("Saving agent failed", { error: String(error) })
     );
@@ -173,7 +173,9 @@ export async function createServices(
   const upgrade = (
     req: Request,
     admission: Admission,
-    start: (peer: WebSocketPeer) => Session<{ type: string; id?: string }>,
+    start: (
+      peer: WebSocketPeer,
+    ) => Session<{ type: string; id?: string }, { type: string }>,
     failure: string | null = null,
   ): Response => {
     const id = crypto.randomUUID();

@@ -9,9 +9,9 @@
 import {
   byteLength,
   CLOSE_CODES,
-  envelope,
   type ErrorCode,
-  errorPayload,
+  type ErrorMessage,
+  errorMessage,
   type ParseFailure,
   type ParseResult,
 } from "../protocol.ts";
@@ -58,8 +58,15 @@ export const REFRESH_INTERVAL_MS = 1000;
 /** Consecutive rate-limited messages after which the socket is closed 4429. */
 const RATE_STRIKES = 100;
 
-/** A server-side connection; subclasses handle parsed messages. */
-export abstract class Session<M extends { type: string; id?: string }> {
+/**
+ * A server-side connection that receives messages `M` and sends messages
+ * `O` (plus `error`, which both directions share); subclasses handle parsed
+ * messages.
+ */
+export abstract class Session<
+  M extends { type: string; id?: string },
+  O extends { type: string },
+> {
   readonly peer: Peer;
   protected readonly limits: SessionLimits;
   protected readonly log: Logger;
@@ -95,15 +102,19 @@ export abstract class Session<M extends { type: string; id?: string }> {
   protected abstract onClose(): void;
 
   /** Send a message (serialized here) with the slow-consumer rule. */
-  send(message: unknown): boolean {
-    return sendFrame(this.peer, JSON.stringify(message), {
-      maxBufferedBytes: this.limits.maxBufferedBytes,
-    });
+  send(message: O): boolean {
+    return this.#write(message);
   }
 
   /** Send an `error` message. */
   sendError(code: ErrorCode, message: string, replyTo?: string): void {
-    this.send(envelope("error", errorPayload(code, message, replyTo)));
+    this.#write(errorMessage(code, message, replyTo));
+  }
+
+  #write(message: O | ErrorMessage): boolean {
+    return sendFrame(this.peer, JSON.stringify(message), {
+      maxBufferedBytes: this.limits.maxBufferedBytes,
+    });
   }
 
   /** Send AUTH_FAILED and close with 4401. */
@@ -317,7 +328,7 @@ function overBytes(text: string, max: number): boolean {
  */
 export function attachWebSocket(
   socket: WebSocket,
-  session: Session<{ type: string; id?: string }>,
+  session: Session<{ type: string; id?: string }, { type: string }>,
   gone?: () => void,
 ): void {
   let once = gone;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import type { ParseResult } from "../protocol.ts";
+import type { ErrorMessage, ParseResult } from "../protocol.ts";
 import { silentLogger } from "./logger.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
@@ -23,7 +23,8 @@ class RecordingPeer implements Peer {
 }
 
 /** The smallest concrete session: it only authenticates until a given time. */
-class ExpiringSession extends Session<{ type: string; id?: string }> {
+class ExpiringSession
+  extends Session<{ type: string; id?: string }, ErrorMessage> {
   protected parse(): ParseResult<{ type: string }> {
     return { ok: false, code: "INVALID_MESSAGE", message: "unused" };
   }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { DashboardMessage, ToDashboard } from "../protocol.ts";
 import { type Principal, sameSignIn } from "./auth.ts";
 import type { ConnectionLimits } from "./connection_limits.ts";
 import { FlightdeckError } from "./errors.ts";
@@ -153,7 +154,7 @@ export class SsePeer implements Peer {
 }
 
 /** A session behind an SSE stream: it says whom it acts for. */
-export type SseSession = Session<{ type: string; id?: string }> & {
+export type SseSession = Session<DashboardMessage, ToDashboard> & {
   /** The principal the session acts for now (after any `auth:refresh`). */
   readonly principal: Principal | null;
 };
