@@ -25,6 +25,12 @@ import { Session } from "./session.ts";
 /** Recent commands per agent sent in the snapshot after `agent:list`. */
 export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
 
+/**
+ * Frames of `maxFrameBytes` one dashboard connection may have received and
+ * not yet handled; one more closes it with 4429.
+ */
+export const DASHBOARD_BACKLOG_FRAMES = 4;
+
 /** A connected dashboard. */
 export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
   #app: Services;
@@ -48,6 +54,9 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       messageRatePerSecond: app.config.messageRatePerSecond,
       timeoutMs: app.config.dashboardTimeoutMs,
       authTimeoutMs: 5000,
+      // Messages wait their turn while an earlier one is handled (a replay,
+      // a KV write): a connection may hold at most four frames' worth.
+      maxBacklogBytes: DASHBOARD_BACKLOG_FRAMES * app.config.maxFrameBytes,
       // Authenticated at the upgrade (cookie or Bearer): no early cap.
       maxUnauthenticatedFrameBytes: user
         ? undefined
