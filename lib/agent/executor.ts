@@ -19,7 +19,7 @@ import {
 } from "../protocol.ts";
 import { commandArgv } from "./argv.ts";
 import type { Logger } from "./logger.ts";
-import { OutputBatcher, type OutputStream } from "./output_batcher.ts";
+import { OutputBatcher } from "./output_batcher.ts";
 import { Outbox } from "./outbox.ts";
 import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";

@@ -5,25 +5,9 @@ import { Executor, type PtySettings } from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
 import { blockedOnPipe, isGroupAlive } from "./test_procs.ts";
+import { within } from "./test_timing.ts";
 
 /** Real timers, kept before a test installs fake ones. */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
-
-/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof realSetTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    realClearTimeout(timer);
-  }
-}
 
 const command = (id: string, text: string): CommandInfo => ({
   id,

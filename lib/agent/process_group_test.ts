@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { ProcessGroup } from "./process_group.ts";
+import { within } from "./test_timing.ts";
 
 /** Real timers, kept before the test installs fake ones. */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
-
-/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof realSetTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    realClearTimeout(timer);
-  }
-}
 
 Deno.test("ProcessGroup.escalate() sends SIGTERM after graceMs and SIGKILL after another graceMs", async () => {
   const child = new Deno.Command("setsid", {

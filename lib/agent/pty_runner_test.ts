@@ -8,6 +8,7 @@ import {
 } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import { blockedOnTerminal } from "./test_procs.ts";
+import { within } from "./test_timing.ts";
 
 const pty = await loadPty();
 
@@ -50,23 +51,6 @@ function run(script: string, graceMs = 2000) {
 }
 
 /** Real timers, kept before a test installs fake ones. */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
-
-/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof realSetTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    realClearTimeout(timer);
-  }
-}
 
 /** Whether `pid` is a live (non-zombie) process. */
 function isAlive(pid: number): boolean {

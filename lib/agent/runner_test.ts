@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import { blockedOnPipe } from "./test_procs.ts";
+import { within } from "./test_timing.ts";
 
 function run(script: string, graceMs = 2000) {
   const bytes = { stdout: [] as number[], stderr: [] as number[] };
@@ -35,23 +36,6 @@ function run(script: string, graceMs = 2000) {
 }
 
 /** Real timers, kept before a test installs fake ones. */
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
-
-/** `promise`, or a failure after `ms` of real time (so a bug cannot hang the test). */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof realSetTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = realSetTimeout(() => reject(new Error(`Not ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    realClearTimeout(timer);
-  }
-}
 
 /** Whether `pid` is a live (non-zombie) process. */
 function isAlive(pid: number): boolean {
