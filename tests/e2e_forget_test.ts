@@ -109,6 +109,11 @@ Deno.test({
         "offline",
       );
       await screenshot(narrow, "forget-390-offline.png");
+      // The phone-width tab asks too (by click) and leaves the question open:
+      // the removal below must close it.
+      await narrow.click(FORGET);
+      await narrow.waitForSelector(`[data-testid="forget-confirm-${AGENT}"]`);
+      await screenshot(narrow, "forget-390-confirm.png");
 
       // Keyboard: Enter asks, focus goes to No; Escape cancels and gives the
       // focus back to Forget.
