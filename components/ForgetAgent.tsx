@@ -28,8 +28,8 @@ export function ForgetButton({ agent, onAsk }: ForgetButtonProps) {
 /** Props of {@link ForgetPrompt}. */
 export interface ForgetPromptProps {
   agentId: string;
-  /** The forget request of this agent (not null). */
-  state: NonNullable<ForgetState>;
+  /** The forget request of this agent, still in the list. */
+  state: Exclude<ForgetState, null | { phase: "done" }>;
   /** Sends the request; the Yes button is disabled without it. */
   onConfirm?: () => void;
   /** Closes the question or the error. */

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import AgentCard from "../components/AgentCard.tsx";
 import { ForgetButton, ForgetPrompt } from "../components/ForgetAgent.tsx";
 import { getClient } from "../lib/client/client.ts";
@@ -33,7 +33,7 @@ const ORDER = { busy: 0, online: 1, offline: 2 } as const;
 export default function AgentList(props: AgentListProps) {
   const hydrated = useHydrated();
   const [forgetter] = useState(() => new AgentForgetter());
-  const listRef = useRef<HTMLUListElement>(null);
+  const listRef = useRef<HTMLElement>(null);
   /** Agent whose Forget button gets the focus back after "No". */
   const refocus = useRef<string | null>(null);
   useEffect(() => {
@@ -61,8 +61,9 @@ export default function AgentList(props: AgentListProps) {
 
   // Keyboard focus follows the two steps: "No" when asked, back to the
   // agent's Forget button after No or Dismiss.
+  // (A layout effect: the focus moves in the same task as the DOM change.)
   const focusKey = forget ? `${forget.phase}:${forget.agentId}` : "";
-  useEffect(() => {
+  useLayoutEffect(() => {
     const find = (testid: string) =>
       listRef.current?.querySelector<HTMLElement>(
         `[data-testid="${CSS.escape(testid)}"]`,
@@ -70,6 +71,9 @@ export default function AgentList(props: AgentListProps) {
     if (forget?.phase === "confirm") {
       refocus.current = forget.agentId;
       find(`forget-no-${forget.agentId}`)?.focus();
+    } else if (forget?.phase === "done") {
+      refocus.current = null;
+      find("forget-done-ok")?.focus();
     } else if (forget?.phase === "error") {
       refocus.current = forget.agentId;
       find(`forget-dismiss-${forget.agentId}`)?.focus();
@@ -94,12 +98,15 @@ export default function AgentList(props: AgentListProps) {
     stores.selectedCommandId.value = null;
   };
 
+  const dismiss = () => forgetter.cancel();
+
   return (
     <nav
       class={`panel agent-list${stale ? " stale" : ""}`}
       aria-label="Agents"
       data-testid="agent-panel"
       data-stale={stale ? "true" : "false"}
+      ref={listRef}
     >
       <h2 class="panel-title">
         Agents <span class="count">{agents.length}</span>
@@ -109,12 +116,25 @@ export default function AgentList(props: AgentListProps) {
           Disconnected: last known states, not live.
         </p>
       )}
+      {forget?.phase === "done" && (
+        <div class="forget-done" role="status" data-testid="forget-done">
+          <span>{forget.name} was forgotten.</span>
+          <button
+            type="button"
+            class="button small"
+            data-testid="forget-done-ok"
+            onClick={dismiss}
+          >
+            OK
+          </button>
+        </div>
+      )}
       {sorted.length === 0 && (
         <p class="empty">
           No agents registered. Start one with `deno task agent`.
         </p>
       )}
-      <ul data-testid="agent-list" ref={listRef}>
+      <ul data-testid="agent-list">
         {sorted.map((agent) => {
           const mine = forget?.agentId === agent.id ? forget : null;
           const canForget = role === "admin" && agent.status === "offline";
@@ -136,12 +156,13 @@ export default function AgentList(props: AgentListProps) {
                 />
               )}
             >
-              {mine && (mine.phase !== "confirm" || canForget) && (
+              {mine && mine.phase !== "done" &&
+                (mine.phase !== "confirm" || canForget) && (
                 <ForgetPrompt
                   agentId={agent.id}
                   state={mine}
                   onConfirm={connected ? () => forgetter.confirm() : undefined}
-                  onCancel={() => forgetter.cancel()}
+                  onCancel={dismiss}
                 />
               )}
             </AgentCard>

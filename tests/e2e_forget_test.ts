@@ -165,6 +165,19 @@ Deno.test({
         "/",
       );
       assert.equal(await wide.$('[data-testid="agent-forgotten"]'), null);
+      // The tab that asked says so, focused; the other tab's open question
+      // just closed.
+      await wide.waitForSelector('[data-testid="forget-done"]');
+      assert.equal(
+        await wide.$eval('[data-testid="forget-done"]', (el) => el.textContent),
+        `${AGENT} was forgotten.OK`,
+      );
+      assert.equal(await focused(wide), "forget-done-ok");
+      assert.equal(await narrow.$('[data-testid="forget-done"]'), null);
+      assert.equal(
+        await narrow.$(`[data-testid="forget-confirm-${AGENT}"]`),
+        null,
+      );
       assert.equal(server.services.registry.get(AGENT), undefined);
       await screenshot(narrow, "forget-390-forgotten.png");
       await screenshot(wide, "forget-1440-after.png");

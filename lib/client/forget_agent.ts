@@ -14,6 +14,8 @@ export type ForgetState =
   | { phase: "confirm"; agentId: string; name: string }
   | { phase: "pending"; agentId: string; name: string; requestId: string }
   | { phase: "error"; agentId: string; name: string; text: string }
+  /** This page's request succeeded: the agent is gone from the list. */
+  | { phase: "done"; agentId: string; name: string }
   | null;
 
 /** The sentence shown when the server refuses to forget agent `name`. */
@@ -72,9 +74,11 @@ export class AgentForgetter {
         };
       }),
       client.on("agent:removed", (m) => {
-        if (this.#state.peek()?.agentId === m.payload.agentId) {
-          this.#state.value = null;
-        }
+        const s = this.#state.peek();
+        if (s?.agentId !== m.payload.agentId) return;
+        this.#state.value = s.phase === "pending"
+          ? { phase: "done", agentId: s.agentId, name: s.name }
+          : null;
       }),
       connection.subscribe(({ state }) => {
         const s = this.#state.peek();
@@ -117,7 +121,7 @@ export class AgentForgetter {
     this.#client.send("agent:forget", { agentId: s.agentId }, requestId);
   }
 
-  /** Close the question or the error (a request in flight stays). */
+  /** Close the question, the error or the success note (a request in flight stays). */
   cancel(): void {
     if (this.#state.peek()?.phase !== "pending") this.#state.value = null;
   }

@@ -58,7 +58,21 @@ Deno.test("AgentForgetter asks, sends agent:forget on confirm, and clears on age
   emit("agent:removed", { agentId: "other" });
   assert.equal(forgetter.state.value?.phase, "pending");
   emit("agent:removed", { agentId: "b-1" });
+  assert.deepEqual(forgetter.state.value, {
+    phase: "done",
+    agentId: "b-1",
+    name: "build-1",
+  });
+  forgetter.cancel();
   assert.equal(forgetter.state.value, null);
+});
+
+Deno.test("AgentForgetter closes an open question when another page forgets the agent", () => {
+  const { forgetter, sent, emit } = setup();
+  forgetter.ask("b-1", "build-1");
+  emit("agent:removed", { agentId: "b-1" });
+  assert.equal(forgetter.state.value, null);
+  assert.equal(sent.length, 0);
 });
 
 Deno.test("AgentForgetter.cancel() closes the question without sending", () => {
