@@ -13,7 +13,8 @@ export interface AgentForgottenProps {
  * On an agent's page: "This agent was forgotten" with a link back, once the
  * server removes the page's agent (`agent:removed`, or, after a reconnect,
  * an `agent:list` without the agent the page was rendered with). Renders
- * nothing before, and again when the agent comes back (`agent:status`).
+ * nothing before, and again when the agent comes back (`agent:status`, or
+ * an `agent:list` with it).
  */
 export default function AgentForgotten(
   { agentId, known }: AgentForgottenProps,
@@ -30,9 +31,9 @@ export default function AgentForgotten(
         if (m.payload.agent.id === agentId) setForgotten(false);
       }),
       client.on("agent:list", (m) => {
-        if (known && !m.payload.agents.some((a) => a.id === agentId)) {
-          setForgotten(true);
-        }
+        if (m.payload.agents.some((a) => a.id === agentId)) {
+          setForgotten(false);
+        } else if (known) setForgotten(true);
       }),
     ];
     return () => offs.forEach((off) => off());
