@@ -109,11 +109,71 @@ Deno.test({
         "offline",
       );
       await screenshot(narrow, "forget-390-offline.png");
-      // The phone-width tab asks too (by click) and leaves the question open:
-      // the removal below must close it.
+      // The phone-width tab asks too (by click).
       await narrow.click(FORGET);
       await narrow.waitForSelector(`[data-testid="forget-confirm-${AGENT}"]`);
       await screenshot(narrow, "forget-390-confirm.png");
+
+      // The agent connects again while the question is open and Yes is
+      // pressed before the tab hears of it: the server refuses, the tab says
+      // why. (The tab's main thread is held by a synchronous poll of
+      // /api/agents, so it handles no socket message until it has clicked.)
+      const clicked = narrow.evaluate(
+        (yes: string, id: string) => {
+          const deadline = Date.now() + 30_000;
+          while (Date.now() < deadline) {
+            const xhr = new XMLHttpRequest();
+            xhr.open("GET", "/api/agents", false);
+            xhr.send();
+            const agents: { id: string; status: string }[] =
+              JSON.parse(xhr.responseText).agents;
+            if (agents.some((a) => a.id === id && a.status !== "offline")) {
+              document.querySelector<HTMLElement>(yes)!.click();
+              return true;
+            }
+            const pause = Date.now() + 20;
+            while (Date.now() < pause) { /* poll about 50 times a second */ }
+          }
+          return false;
+        },
+        `[data-testid="forget-yes-${AGENT}"]`,
+        AGENT,
+      );
+      const again = await AgentProcess.start(server, AGENT);
+      try {
+        assert.equal(
+          await clicked,
+          true,
+          "Yes clicked once the agent was back",
+        );
+        const refusal = `[data-testid="forget-error-${AGENT}"]`;
+        await narrow.waitForSelector(refusal);
+        assert.equal(
+          await narrow.$eval(refusal, (el) => el.textContent),
+          `${AGENT} is connected again; stop it before forgetting it` +
+            "Dismiss",
+        );
+        await narrow.waitForSelector(`${ROW}[data-status="online"]`);
+        assert.equal(await narrow.$(FORGET), null, "no Forget while online");
+        assert.notEqual(server.services.registry.get(AGENT), undefined);
+        await screenshot(narrow, "forget-390-refused.png");
+      } finally {
+        await again.kill("SIGKILL");
+      }
+      for (const tab of [wide, narrow, operator]) {
+        await tab.waitForSelector(`${ROW}[data-status="offline"]`, {
+          timeout: 10_000,
+        });
+      }
+      // Dismiss gives the focus back to Forget; ask again and leave the
+      // question open: the removal below must close it.
+      await narrow.click(`[data-testid="forget-dismiss-${AGENT}"]`);
+      await narrow.waitForSelector(`[data-testid="forget-error-${AGENT}"]`, {
+        hidden: true,
+      });
+      assert.equal(await focused(narrow), `forget-${AGENT}`);
+      await narrow.click(FORGET);
+      await narrow.waitForSelector(`[data-testid="forget-confirm-${AGENT}"]`);
 
       // Keyboard: Enter asks, focus goes to No; Escape cancels and gives the
       // focus back to Forget.
