@@ -34,7 +34,7 @@ export default function AgentList(props: AgentListProps) {
   const hydrated = useHydrated();
   const [forgetter] = useState(() => new AgentForgetter());
   const listRef = useRef<HTMLElement>(null);
-  /** Agent whose Forget button gets the focus back after "No". */
+  /** Agent whose Forget button gets the focus back after No or Dismiss. */
   const refocus = useRef<string | null>(null);
   useEffect(() => {
     const client = getClient();
@@ -59,11 +59,16 @@ export default function AgentList(props: AgentListProps) {
   const role = (hydrated ? stores.user.value?.role : null) ?? props.role;
   const forget = forgetter.state.value;
 
-  // Keyboard focus follows the two steps: "No" when asked, back to the
-  // agent's Forget button after No or Dismiss.
-  // (A layout effect: the focus moves in the same task as the DOM change.)
+  // Keyboard focus follows the steps: "No" when asked, Dismiss on a refusal,
+  // OK on success, back to the agent's Forget button after No or Dismiss;
+  // never taken from an element outside the list. (A layout effect: the
+  // focus moves in the same task as the DOM change.)
   const focusKey = forget ? `${forget.phase}:${forget.agentId}` : "";
   useLayoutEffect(() => {
+    const active = document.activeElement;
+    if (
+      active && active !== document.body && !listRef.current?.contains(active)
+    ) return;
     const find = (testid: string) =>
       listRef.current?.querySelector<HTMLElement>(
         `[data-testid="${CSS.escape(testid)}"]`,
