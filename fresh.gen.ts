@@ -19,11 +19,12 @@ import * as $13 from "./routes/login.tsx";
 import * as $14 from "./routes/logout.ts";
 import * as $15 from "./routes/ws/agent.ts";
 import * as $16 from "./routes/ws/dashboard.ts";
-import * as $$0 from "./islands/AgentList.tsx";
-import * as $$1 from "./islands/CommandBar.tsx";
-import * as $$2 from "./islands/CommandQueue.tsx";
-import * as $$3 from "./islands/ConnectionStatus.tsx";
-import * as $$4 from "./islands/Terminal.tsx";
+import * as $$0 from "./islands/AgentForgotten.tsx";
+import * as $$1 from "./islands/AgentList.tsx";
+import * as $$2 from "./islands/CommandBar.tsx";
+import * as $$3 from "./islands/CommandQueue.tsx";
+import * as $$4 from "./islands/ConnectionStatus.tsx";
+import * as $$5 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
@@ -47,11 +48,12 @@ const manifest = {
     "./routes/ws/dashboard.ts": $16,
   },
   islands: {
-    "./islands/AgentList.tsx": $$0,
-    "./islands/CommandBar.tsx": $$1,
-    "./islands/CommandQueue.tsx": $$2,
-    "./islands/ConnectionStatus.tsx": $$3,
-    "./islands/Terminal.tsx": $$4,
+    "./islands/AgentForgotten.tsx": $$0,
+    "./islands/AgentList.tsx": $$1,
+    "./islands/CommandBar.tsx": $$2,
+    "./islands/CommandQueue.tsx": $$3,
+    "./islands/ConnectionStatus.tsx": $$4,
+    "./islands/Terminal.tsx": $$5,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

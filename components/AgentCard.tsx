@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import type { AgentInfo } from "../lib/protocol.ts";
 import { shortCommand } from "../lib/client/format.ts";
 import { StatusDot } from "./StatusBadge.tsx";
@@ -10,11 +11,19 @@ export interface AgentCardProps {
   currentCommand?: string;
   /** Click handler; the select button is disabled without one (before hydration). */
   onSelect?: (id: string) => void;
+  /** A control shown in the row, before the page link (e.g. Forget). */
+  action?: ComponentChildren;
+  /** Shown under the row, full width (e.g. a confirmation). */
+  children?: ComponentChildren;
 }
 
-/** One agent row: status dot, name, type, host, current command, link. */
+/**
+ * One agent row: status dot, name, type, host, current command, an optional
+ * action, link; optional content under it.
+ */
 export default function AgentCard(
-  { agent, selected, currentCommand, onSelect }: AgentCardProps,
+  { agent, selected, currentCommand, onSelect, action, children }:
+    AgentCardProps,
 ) {
   const current = agent.currentCommandId
     ? shortCommand(currentCommand ?? agent.currentCommandId, 48)
@@ -45,6 +54,7 @@ export default function AgentCard(
           <code class="agent-current" title={currentCommand}>{current}</code>
         )}
       </button>
+      {action}
       <a
         class="agent-open"
         href={`/agents/${encodeURIComponent(agent.id)}`}
@@ -53,6 +63,7 @@ export default function AgentCard(
       >
         ↗
       </a>
+      {children}
     </li>
   );
 }

@@ -1,6 +1,8 @@
-import { useEffect } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import AgentCard from "../components/AgentCard.tsx";
+import { ForgetButton, ForgetPrompt } from "../components/ForgetAgent.tsx";
 import { getClient } from "../lib/client/client.ts";
+import { AgentForgetter } from "../lib/client/forget_agent.ts";
 import { isStale, seedAgents, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import type { AgentInfo } from "../lib/protocol.ts";
@@ -15,6 +17,8 @@ export interface AgentListProps {
    * (agent pages, whose heading and history name one agent).
    */
   navigate?: boolean;
+  /** Role of the signed-in user: admins may forget offline agents. */
+  role?: "viewer" | "operator" | "admin";
 }
 
 const ORDER = { busy: 0, online: 1, offline: 2 } as const;
@@ -22,10 +26,20 @@ const ORDER = { busy: 0, online: 1, offline: 2 } as const;
 /**
  * Every agent with its live status; clicking one selects it. While the
  * connection is lost (reconnecting or offline) the statuses are the last
- * known ones, not live: the list is greyed out and says so.
+ * known ones, not live: the list is greyed out and says so. Admins get a
+ * "Forget" control on offline agents (asks "Forget build-1? Yes / No", then
+ * sends `agent:forget`); the agent leaves every open list on `agent:removed`.
  */
 export default function AgentList(props: AgentListProps) {
   const hydrated = useHydrated();
+  const [forgetter] = useState(() => new AgentForgetter());
+  const listRef = useRef<HTMLElement>(null);
+  /** Agent whose Forget button gets the focus back after No or Dismiss. */
+  const refocus = useRef<string | null>(null);
+  useEffect(() => {
+    const client = getClient();
+    return forgetter.bind(client, client.connection);
+  }, []);
   useEffect(() => {
     seedAgents(stores, props.agents);
     if (props.selectedAgentId) {
@@ -40,6 +54,39 @@ export default function AgentList(props: AgentListProps) {
 
   const agents = hydrated ? [...stores.agents.value.values()] : props.agents;
   const stale = hydrated && isStale(getClient().connection.value.state);
+  const connected = hydrated &&
+    getClient().connection.value.state === "connected";
+  const role = (hydrated ? stores.user.value?.role : null) ?? props.role;
+  const forget = forgetter.state.value;
+
+  // Keyboard focus follows the steps: "No" when asked, Dismiss on a refusal,
+  // OK on success, back to the agent's Forget button after No or Dismiss;
+  // never taken from an element outside the list. (A layout effect: the
+  // focus moves in the same task as the DOM change.)
+  const focusKey = forget ? `${forget.phase}:${forget.agentId}` : "";
+  useLayoutEffect(() => {
+    const active = document.activeElement;
+    if (
+      active && active !== document.body && !listRef.current?.contains(active)
+    ) return;
+    const find = (testid: string) =>
+      listRef.current?.querySelector<HTMLElement>(
+        `[data-testid="${CSS.escape(testid)}"]`,
+      );
+    if (forget?.phase === "confirm") {
+      refocus.current = forget.agentId;
+      find(`forget-no-${forget.agentId}`)?.focus();
+    } else if (forget?.phase === "done") {
+      refocus.current = null;
+      find("forget-done-ok")?.focus();
+    } else if (forget?.phase === "error") {
+      refocus.current = forget.agentId;
+      find(`forget-dismiss-${forget.agentId}`)?.focus();
+    } else if (!forget && refocus.current) {
+      find(`forget-${refocus.current}`)?.focus();
+      refocus.current = null;
+    }
+  }, [focusKey]);
   const selected = hydrated
     ? stores.selectedAgentId.value
     : props.selectedAgentId ?? null;
@@ -56,12 +103,15 @@ export default function AgentList(props: AgentListProps) {
     stores.selectedCommandId.value = null;
   };
 
+  const dismiss = () => forgetter.cancel();
+
   return (
     <nav
       class={`panel agent-list${stale ? " stale" : ""}`}
       aria-label="Agents"
       data-testid="agent-panel"
       data-stale={stale ? "true" : "false"}
+      ref={listRef}
     >
       <h2 class="panel-title">
         Agents <span class="count">{agents.length}</span>
@@ -71,23 +121,58 @@ export default function AgentList(props: AgentListProps) {
           Disconnected: last known states, not live.
         </p>
       )}
+      {forget?.phase === "done" && (
+        <div class="forget-done" role="status" data-testid="forget-done">
+          <span>{forget.name} was forgotten.</span>
+          <button
+            type="button"
+            class="button small"
+            data-testid="forget-done-ok"
+            onClick={dismiss}
+          >
+            OK
+          </button>
+        </div>
+      )}
       {sorted.length === 0 && (
         <p class="empty">
           No agents registered. Start one with `deno task agent`.
         </p>
       )}
       <ul data-testid="agent-list">
-        {sorted.map((agent) => (
-          <AgentCard
-            key={agent.id}
-            agent={agent}
-            selected={agent.id === selected}
-            currentCommand={agent.currentCommandId
-              ? commands?.get(agent.currentCommandId)?.command
-              : undefined}
-            onSelect={hydrated ? select : undefined}
-          />
-        ))}
+        {sorted.map((agent) => {
+          const mine = forget?.agentId === agent.id ? forget : null;
+          const canForget = role === "admin" && agent.status === "offline";
+          return (
+            <AgentCard
+              key={agent.id}
+              agent={agent}
+              selected={agent.id === selected}
+              currentCommand={agent.currentCommandId
+                ? commands?.get(agent.currentCommandId)?.command
+                : undefined}
+              onSelect={hydrated ? select : undefined}
+              action={canForget && !mine && (
+                <ForgetButton
+                  agent={agent}
+                  onAsk={connected
+                    ? () => forgetter.ask(agent.id, agent.name)
+                    : undefined}
+                />
+              )}
+            >
+              {mine && mine.phase !== "done" &&
+                (mine.phase !== "confirm" || canForget) && (
+                <ForgetPrompt
+                  agentId={agent.id}
+                  state={mine}
+                  onConfirm={connected ? () => forgetter.confirm() : undefined}
+                  onCancel={dismiss}
+                />
+              )}
+            </AgentCard>
+          );
+        })}
       </ul>
     </nav>
   );

@@ -55,7 +55,11 @@ export default function Dashboard(
       </Header>
       <main class="dashboard">
         <aside class="sidebar">
-          <AgentList agents={data.agents} selectedAgentId={agentId} />
+          <AgentList
+            agents={data.agents}
+            selectedAgentId={agentId}
+            role={role}
+          />
         </aside>
         <div class="workspace">
           <CommandBar role={role} agentId={agentId} />

@@ -3,6 +3,7 @@ import type { Handlers, PageProps } from "$fresh/server.ts";
 import CommandHistoryTable from "../../components/CommandHistoryTable.tsx";
 import Header from "../../components/Header.tsx";
 import type { PageQueueEntry, PageState } from "../../components/page_state.ts";
+import AgentForgotten from "../../islands/AgentForgotten.tsx";
 import AgentList from "../../islands/AgentList.tsx";
 import CommandBar from "../../islands/CommandBar.tsx";
 import CommandQueue from "../../islands/CommandQueue.tsx";
@@ -54,7 +55,12 @@ export default function AgentPage(
       </Header>
       <main class="dashboard">
         <aside class="sidebar">
-          <AgentList agents={data.agents} selectedAgentId={id} navigate />
+          <AgentList
+            agents={data.agents}
+            selectedAgentId={id}
+            navigate
+            role={role}
+          />
         </aside>
         <div class="workspace">
           <section class="panel agent-summary" data-testid="agent-summary">
@@ -67,6 +73,7 @@ export default function AgentPage(
                   agent.capabilities.join(", ") || "no capabilities"
                 }`}
             </p>
+            <AgentForgotten agentId={id} known={agent !== null} />
           </section>
           <CommandBar role={role} agentId={id} />
           <Terminal agentId={id} />
