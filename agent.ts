@@ -25,6 +25,11 @@ export async function main(args: string[]): Promise<number> {
   for (const warning of cli.warnings) {
     console.error(`flightdeck-agent: ${warning}`);
   }
+  // The token is in `cli.options` now: commands (and the AI CLIs they run)
+  // inherit this environment and must not be able to read or print it.
+  for (const name of ["FLIGHTDECK_TOKEN", "FLIGHTDECK_TOKEN_FILE"]) {
+    Deno.env.delete(name);
+  }
   const options = { ...cli.options };
   if (cli.pty) {
     // Fail here, before connecting, rather than in the middle of a command.

@@ -10,6 +10,7 @@ import { startServer } from "../lib/server/app.ts";
 import { createLogger } from "../lib/server/logger.ts";
 import {
   AgentProcess,
+  outputOf,
   queueCommand,
   RawAgent,
   startTestServer,
@@ -175,6 +176,60 @@ Deno.test("agent auth: a 0600 --token-file connects; neither it nor FLIGHTDECK_T
   } finally {
     await fromFile.kill();
     await fromEnv.kill();
+    await dashboard.close();
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("agent auth: commands cannot read the agent's token or token file from the environment, with pipes or a PTY", async () => {
+  await using server = await startTestServer();
+  const dashboard = await TestClient.dashboard(server);
+  const path = await Deno.makeTempFile({ suffix: ".token" });
+  const agents: AgentProcess[] = [];
+  try {
+    const envToken = await server.token("agent", "env-3");
+    const fileToken = await server.token("agent", "file-pty-3");
+    await Deno.writeTextFile(path, fileToken + "\n");
+    await Deno.chmod(path, 0o600);
+    const cases: {
+      id: string;
+      token: string;
+      extra: string[];
+      env: Record<string, string>;
+    }[] = [
+      {
+        id: "env-3",
+        token: envToken,
+        extra: [],
+        env: { FLIGHTDECK_TOKEN: envToken },
+      },
+      {
+        id: "file-pty-3",
+        token: fileToken,
+        extra: ["--pty"],
+        env: { FLIGHTDECK_TOKEN_FILE: path },
+      },
+    ];
+    for (const { id, token, extra, env } of cases) {
+      const agent = new AgentProcess(
+        ["--server", server.url, "--name", id, ...extra],
+        env,
+      );
+      agents.push(agent);
+      await waitAgentStatus(dashboard, id, "online");
+      const commandId = await queueCommand(dashboard, {
+        agentId: id,
+        command:
+          'echo "token=[${FLIGHTDECK_TOKEN-unset}] file=[${FLIGHTDECK_TOKEN_FILE-unset}]"',
+      });
+      const final = await waitFinal(dashboard, commandId);
+      assert.equal(final.status, "completed", id);
+      const text = outputOf(dashboard, commandId).text.replaceAll("\r", "");
+      assert.ok(!text.includes(token), `${id}: the token leaked`);
+      assert.match(text, /token=\[unset\] file=\[unset\]\n/, id);
+    }
+  } finally {
+    for (const agent of agents) await agent.kill();
     await dashboard.close();
     await Deno.remove(path);
   }
