@@ -270,3 +270,44 @@ Deno.test("a renewed session cookie is Secure behind a trusted proxy that forwar
     else assert.doesNotMatch(setCookie, secure);
   }
 });
+
+Deno.test("POST /logout and POST /api/session/refresh refuse a foreign Origin and change nothing", async () => {
+  await using server = await startTestServer();
+  const res = await login(server, { token: await server.token("operator") });
+  await res.body?.cancel();
+  assert.equal(res.status, 303);
+  const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0];
+  const signedIn = async () => {
+    const r = await fetch(`${server.url}/api/agents`, { headers: { cookie } });
+    await r.body?.cancel();
+    return r.status;
+  };
+  for (const path of ["/logout", "/api/session/refresh"]) {
+    for (
+      const headers of [
+        { origin: "http://evil.example" },
+        { "sec-fetch-site": "cross-site" },
+      ] as Record<string, string>[]
+    ) {
+      const refused = await fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: { cookie, ...headers },
+        redirect: "manual",
+      });
+      assert.equal(refused.status, 403, `${path} ${JSON.stringify(headers)}`);
+      assertSecurityHeaders(refused, path);
+      assert.equal(refused.headers.get("set-cookie"), null, path);
+      await refused.body?.cancel();
+      assert.equal(await signedIn(), 200, `${path}: still signed in`);
+    }
+  }
+  // Same origin: signs out.
+  const out = await fetch(`${server.url}/logout`, {
+    method: "POST",
+    headers: { cookie, origin: server.url },
+    redirect: "manual",
+  });
+  await out.body?.cancel();
+  assert.equal(out.status, 303);
+  assert.equal(await signedIn(), 401);
+});

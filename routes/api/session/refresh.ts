@@ -1,7 +1,10 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../../lib/server/app.ts";
 import { AuthError } from "../../../lib/server/auth.ts";
-import { requestIsHttps } from "../../../lib/server/http_security.ts";
+import {
+  refuseCrossOrigin,
+  requestIsHttps,
+} from "../../../lib/server/http_security.ts";
 import { renewSession } from "../../../lib/server/sign_in.ts";
 
 /**
@@ -13,6 +16,8 @@ import { renewSession } from "../../../lib/server/sign_in.ts";
 export const handler: Handlers<unknown, AppState> = {
   async POST(req, ctx) {
     const { app, user } = ctx.state;
+    const refused = refuseCrossOrigin(req, app.config);
+    if (refused) return refused;
     try {
       // Secure as at sign-in: behind a trusted TLS proxy too.
       const { cookie, expiresAt } = await renewSession(app, user!, {
