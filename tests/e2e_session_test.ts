@@ -72,3 +72,24 @@ Deno.test({
     assert.deepEqual(errors, []);
   },
 });
+
+Deno.test({
+  name:
+    "Signing in by pasting a token into the /login form works in Chromium under the page's referrer policy",
+  sanitizeResources: false, // Chromium's pipes outlive the test's resource scope.
+  sanitizeOps: false,
+  async fn() {
+    await using server = await startTestServer();
+    await using browser = await launchBrowser();
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/login`, { waitUntil: "domcontentloaded" });
+    await page.type('textarea[name="token"]', await server.token("operator"));
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: "domcontentloaded" }),
+      page.click('form[action="/login"] button[type="submit"]'),
+    ]);
+    // The form's POST carried this page's origin, so it was not refused.
+    assert.equal(new URL(page.url()).pathname, "/");
+    await page.waitForSelector(CONNECTED);
+  },
+});

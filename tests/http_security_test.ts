@@ -21,7 +21,7 @@ function assertSecurityHeaders(res: Response, what: string): void {
   assert.match(CONTENT_SECURITY_POLICY, /script-src 'self'(;|$)/);
   assert.equal(res.headers.get("x-frame-options"), "DENY", what);
   assert.equal(res.headers.get("x-content-type-options"), "nosniff", what);
-  assert.equal(res.headers.get("referrer-policy"), "no-referrer", what);
+  assert.equal(res.headers.get("referrer-policy"), "same-origin", what);
 }
 
 function login(

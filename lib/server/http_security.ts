@@ -30,7 +30,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy": CONTENT_SECURITY_POLICY,
   "x-frame-options": "DENY",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  "referrer-policy": "same-origin",
   "cross-origin-opener-policy": "same-origin",
 };
 
@@ -119,6 +119,13 @@ export function refuseCrossOrigin(
   policy: OriginPolicy,
 ): Response | null {
   const origin = req.headers.get("origin");
+  // A browser sends `Origin: null` where its referrer policy hides the
+  // origin; `Sec-Fetch-Site` (which pages cannot set) still tells.
+  if (
+    origin === "null" && req.headers.get("sec-fetch-site") === "same-origin"
+  ) {
+    return null;
+  }
   if (origin === null) {
     const site = req.headers.get("sec-fetch-site");
     return site === "cross-site"

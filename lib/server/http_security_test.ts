@@ -39,6 +39,14 @@ Deno.test("refuseCrossOrigin() passes the own origin, listed origins and request
     refuseCrossOrigin(req({ "sec-fetch-site": "same-origin" }), policy),
     null,
   );
+  // Origin hidden by a referrer policy: the browser's Sec-Fetch-Site tells.
+  assert.equal(
+    refuseCrossOrigin(
+      req({ origin: "null", "sec-fetch-site": "same-origin" }),
+      policy,
+    ),
+    null,
+  );
   assert.equal(
     refuseCrossOrigin(req({ origin: "https://other.example" }), {
       ...policy,
@@ -54,6 +62,8 @@ Deno.test("refuseCrossOrigin() refuses other hosts, ports, opaque origins and cr
       { origin: "http://evil.example" },
       { origin: "http://dash.example:9000" },
       { origin: "null" },
+      { origin: "null", "sec-fetch-site": "same-site" },
+      { origin: "null", "sec-fetch-site": "cross-site" },
       { origin: "file://" },
       { "sec-fetch-site": "cross-site" },
     ]
@@ -68,7 +78,7 @@ Deno.test("withSecurityHeaders() adds every header, and keeps a route's own", as
   const wrapped = withSecurityHeaders((_req: Request, kind: string) => {
     if (kind === "own") {
       return new Response("x", {
-        headers: { "referrer-policy": "same-origin" },
+        headers: { "referrer-policy": "no-referrer" },
       });
     }
     if (kind === "redirect") return Response.redirect("http://x/a", 303);
@@ -79,7 +89,7 @@ Deno.test("withSecurityHeaders() adds every header, and keeps a route's own", as
     assert.equal(plain.headers.get(name), value, name);
   }
   const own = await wrapped(new Request("http://x/"), "own");
-  assert.equal(own.headers.get("referrer-policy"), "same-origin");
+  assert.equal(own.headers.get("referrer-policy"), "no-referrer");
   assert.equal(own.headers.get("x-frame-options"), "DENY");
   // Response.redirect() has immutable headers: they are copied.
   const redirect = await wrapped(new Request("http://x/"), "redirect");
