@@ -402,6 +402,28 @@ Deno.test("sessions: 10 failed sign-ins from an address are logged, then 429 wit
   assert.equal(server.services.loginCodes.redeem(code), "admin");
 });
 
+Deno.test("sessions: 100 failed sign-ins sent at once are checked at most 10 times; successful ones never count", async () => {
+  await using server = await loggedServer();
+  const valid = await server.services.auth.sign({ role: "admin" });
+  // Successful sign-ins, even many, leave the address free.
+  for (let i = 0; i < 12; i++) {
+    const ok = await postLogin(server, valid);
+    assert.equal(ok.status, 303, `sign-in ${i + 1}`);
+    await ok.body?.cancel();
+  }
+  const responses = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => postLogin(server, `wrong-${i}`)),
+  );
+  const statuses = responses.map((r) => r.status);
+  await Promise.all(responses.map((r) => r.body?.cancel()));
+  assert.equal(statuses.filter((s) => s === 401).length, 10, `${statuses}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 90, `${statuses}`);
+  assert.equal(
+    server.lines.filter((l) => l.includes("Sign-in failed")).length,
+    10,
+  );
+});
+
 Deno.test("sessions: a sign-in link that fails counts as a failed sign-in", async () => {
   await using server = await loggedServer({ loginFailureLimit: 1 });
   const bad = await fetch(`${server.url}/login?code=nope`, {

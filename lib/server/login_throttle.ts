@@ -58,6 +58,19 @@ export class LoginThrottle {
     }
   }
 
+  /**
+   * Take back one failure recorded at `at` for `address` (a sign-in counted
+   * as a failure while it was checked, which then succeeded).
+   */
+  forgive(address: string, at: number): void {
+    address = addressKey(address);
+    const times = this.#failures.get(address);
+    const index = times?.lastIndexOf(at) ?? -1;
+    if (!times || index < 0) return;
+    times.splice(index, 1);
+    if (times.length === 0) this.#failures.delete(address);
+  }
+
   /** Number of addresses remembered. */
   get size(): number {
     return this.#failures.size;

@@ -42,3 +42,18 @@ Deno.test("LoginThrottle counts every address of one IPv6 /64 together", () => {
   assert.equal(throttle.retryAfterMs("2001:db8:1:2::c", 0), 1000);
   assert.equal(throttle.retryAfterMs("2001:db8:1:3::a", 0), 0);
 });
+
+Deno.test("LoginThrottle.forgive() takes back one failure, and only that one", () => {
+  const throttle = new LoginThrottle(2, 60_000);
+  throttle.fail("a", 1000);
+  throttle.fail("a", 2000);
+  assert.ok(throttle.retryAfterMs("a", 2500) > 0);
+  throttle.forgive("a", 2000);
+  assert.equal(throttle.retryAfterMs("a", 2500), 0);
+  throttle.forgive("a", 5000); // never recorded: nothing changes
+  throttle.fail("a", 3000);
+  assert.ok(throttle.retryAfterMs("a", 3500) > 0);
+  throttle.forgive("a", 1000);
+  throttle.forgive("a", 3000);
+  assert.equal(throttle.size, 0);
+});

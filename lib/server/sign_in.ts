@@ -54,11 +54,16 @@ export async function signIn(
       retryAfterSeconds,
     };
   }
+  // Counted as a failure while it is checked, so that parallel attempts
+  // cannot all pass the throttle before the first one fails; taken back on
+  // success.
+  const startedAt = Date.now();
+  loginThrottle.fail(address, startedAt);
   const attempt = "code" in credential
     ? redeemCode(app, credential.code)
     : await checkToken(app, credential.token);
+  if (attempt.ok) loginThrottle.forgive(address, startedAt);
   if (!attempt.ok) {
-    loginThrottle.fail(address);
     const throttled = loginThrottle.retryAfterMs(address) > 0;
     log.warn("Sign-in failed", {
       address,
