@@ -182,3 +182,58 @@ Deno.test("forget: DELETE /api/agents/:id forgets an offline agent for an admin 
     await watcher.close();
   }
 });
+
+Deno.test("forget: an agent that reconnects while it is being forgotten is turned away (1001) until the forget is done, and nothing is half done", async () => {
+  await using server = await startTestServer();
+  const admin = await TestClient.dashboard(server, "admin");
+  const first = await RawAgent.connect(server, "fg-race");
+  await waitAgentStatus(admin, "fg-race", "online");
+  const queued = await queueCommand(admin, {
+    agentId: "fg-race",
+    command: "echo later",
+  });
+  await first.waitFor((m) => m.type === "command:execute");
+  await first.close();
+  await waitAgentStatus(admin, "fg-race", "offline");
+  // Hold the forget at its last storage step (fault injection on the real
+  // storage object), so the reconnect lands in the middle of it.
+  const storage = server.services.storage;
+  const deleteAgent = storage.deleteAgent.bind(storage);
+  const { promise: reached, resolve: reach } = Promise.withResolvers<void>();
+  const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+  storage.deleteAgent = async (id: string) => {
+    reach();
+    await gate;
+    return await deleteAgent(id);
+  };
+  try {
+    const done = forget(admin, "fg-race", "race-1");
+    await reached;
+    assert.equal(server.services.commands.isForgetting("fg-race"), true);
+    const again = await RawAgent.open(server, "fg-race");
+    again.hello(await server.token("agent", "fg-race"));
+    const closed = await again.client.waitClosed(5000);
+    assert.equal(closed.code, 1001);
+    assert.equal(
+      rawOf(again.client, "connection:ack").length,
+      0,
+      "not registered",
+    );
+    open();
+    const answer = await done;
+    assert.equal(answer.type, "agent:removed");
+    assert.equal(server.services.registry.get("fg-race"), undefined);
+    const final = rawOf(admin, "command:status").filter((s) =>
+      s.payload.command.id === queued
+    ).at(-1);
+    assert.equal(final?.payload.command.status, "interrupted");
+    // Once forgotten, the agent may connect again as a new one.
+    const back = await RawAgent.connect(server, "fg-race");
+    await waitAgentStatus(admin, "fg-race", "online");
+    await back.close();
+  } finally {
+    open();
+    storage.deleteAgent = deleteAgent;
+    await admin.close();
+  }
+});

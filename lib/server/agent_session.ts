@@ -170,10 +170,20 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       throw error;
     }
     if (this.isClosed || !this.peer.isOpen) return;
+    const { registry, commands, config } = this.#app;
+    // Checked in the same turn as registry.connect below: an admin's forget
+    // either saw this agent online or runs to its end before it registers.
+    if (commands.isForgetting(hello.agentId)) {
+      this.peer.close(
+        CLOSE_CODES.GOING_AWAY.code,
+        "This agent is being forgotten; reconnect",
+      );
+      this.closed();
+      return;
+    }
     this.markAuthenticated(principal.expiresAt);
     this.#agentId = hello.agentId;
     this.#principal = principal;
-    const { registry, commands, config } = this.#app;
     // Only now, authenticated, may this socket take the id over.
     const { replaced } = registry.connect({
       id: hello.agentId,

@@ -76,6 +76,8 @@ type Output = PayloadOf<typeof AgentPayloads, "terminal:output">;
 
 /** Queues, dispatch and the state machine of commands. */
 export class CommandService {
+  /** Agents being forgotten right now (see {@link forgetAgent}). */
+  #forgetting = new Set<string>();
   #o: CommandServiceOptions;
   #queues = new Map<string, StoredCommand[]>();
   #active = new Map<string, Active>();
@@ -589,21 +591,34 @@ export class CommandService {
         }
       };
       refuse();
-      for (const stored of [...(this.#queues.get(agentId) ?? [])]) {
-        await this.#interrupt(stored.info.id, reason);
-      }
-      for (const active of [...this.#active.values()]) {
-        if (active.stored.info.agentId === agentId) {
-          await this.#interrupt(active.stored.info.id, reason);
+      // From here to the end the agent cannot register again (see
+      // isForgetting), so its commands are settled and it is removed as one
+      // step; a reconnect meanwhile is closed with 1001 and retried.
+      this.#forgetting.add(agentId);
+      try {
+        for (const stored of [...(this.#queues.get(agentId) ?? [])]) {
+          await this.#interrupt(stored.info.id, reason);
         }
+        for (const active of [...this.#active.values()]) {
+          if (active.stored.info.agentId === agentId) {
+            await this.#interrupt(active.stored.info.id, reason);
+          }
+        }
+        registry.remove(agentId);
+        this.#outputLocks.delete(agentId);
+        await storage.deleteAgent(agentId);
+        this.#o.dashboards.broadcast(
+          toDashboard("agent:removed", { agentId }),
+        );
+      } finally {
+        this.#forgetting.delete(agentId);
       }
-      // It may have connected while its commands were settled.
-      refuse();
-      registry.remove(agentId);
-      this.#outputLocks.delete(agentId);
-      await storage.deleteAgent(agentId);
-      this.#o.dashboards.broadcast(toDashboard("agent:removed", { agentId }));
     });
+  }
+
+  /** Whether `agentId` is being forgotten: it may not register until done. */
+  isForgetting(agentId: string): boolean {
+    return this.#forgetting.has(agentId);
   }
 
   /** Stored output of a command with `afterSeq < seq <= upTo`, in order. */
