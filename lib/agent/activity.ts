@@ -87,9 +87,11 @@ export interface ActivityTrackerOptions {
 
 /**
  * The detector for `type` with the user's overrides applied: a waiting
- * pattern replaces the type's waiting patterns (and is read from the last
- * rows, not only the cursor row); an input pattern replaces the type's
- * question patterns and is then the only way to `needs-input`.
+ * pattern replaces the type's waiting patterns and is read where the type's
+ * are (the cursor row for `shell` and `exec`, the last 6 rows for the AI
+ * CLIs); an input pattern replaces the type's question patterns and is then
+ * the only way to `needs-input` (numbered answers are still parsed as quick
+ * answers).
  * @throws {RangeError} For an unknown type.
  */
 export function detectorFor(
@@ -101,7 +103,6 @@ export function detectorFor(
   const detector = { ...base };
   if (overrides.waitingPattern) {
     detector.waiting = [overrides.waitingPattern];
-    detector.waitingOnCursorLine = false;
   }
   if (overrides.inputPattern) {
     detector.input = [overrides.inputPattern];

@@ -36,7 +36,11 @@ export interface Detector {
   waitingOnCursorLine?: boolean;
   /** Asks a question or a permission, read from the last rows. */
   input: RegExp[];
-  /** Two or more numbered answers 1, 2… also mean a question (default true). */
+  /**
+   * Two or more numbered answers 1, 2… also mean a question (default true).
+   * When false (a user's `--input-pattern`), only an input pattern does, the
+   * matching row is the question and answers are read below it.
+   */
   optionsMeanInput?: boolean;
   /** A prompt-like cursor row after quiescence also means a question (exec). */
   promptAtCursor?: boolean;
@@ -87,7 +91,13 @@ export const DETECTORS: Record<string, Detector> = {
     input: [],
     promptAtCursor: true,
   },
-  exec: { busy: [], waiting: [], input: [], promptAtCursor: true },
+  exec: {
+    busy: [],
+    waiting: [],
+    waitingOnCursorLine: true,
+    input: [],
+    promptAtCursor: true,
+  },
 };
 
 /** What {@link classifyScreen} saw. */
@@ -159,11 +169,17 @@ export function classifyScreen(
   const waitingRows = detector.waitingOnCursorLine ? [cursorLine] : chrome;
   if (lastMatch(waitingRows, detector.waiting) >= 0) return { kind: "waiting" };
   const rows = screen.lines(DIALOG_ROWS);
-  const options = parseOptions(rows);
   const matched = lastMatch(rows, detector.input);
-  const optionsMeanInput = detector.optionsMeanInput ?? true;
-  if (matched >= 0 || (optionsMeanInput && options.length > 0)) {
-    return { kind: "input", attention: questionText(rows, matched), options };
+  if (detector.optionsMeanInput === false) {
+    if (matched >= 0) {
+      const options = parseOptions(rows.slice(matched + 1));
+      return { kind: "input", attention: clean(rows[matched]), options };
+    }
+  } else {
+    const options = parseOptions(rows);
+    if (matched >= 0 || options.length > 0) {
+      return { kind: "input", attention: questionText(rows, matched), options };
+    }
   }
   if (
     detector.promptAtCursor && PROMPT_LIKE.test(cursorLine) &&
