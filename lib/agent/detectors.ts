@@ -47,7 +47,7 @@ export interface Detector {
 }
 
 /** Rows at the bottom read for busy and waiting patterns (the CLI's chrome). */
-const CHROME_ROWS = 6;
+const CHROME_ROWS = 8;
 /** Rows at the bottom read for a question and its numbered answers. */
 const DIALOG_ROWS = 24;
 
@@ -72,15 +72,15 @@ export const DETECTORS: Record<string, Detector> = {
     input: [/^[\s│]*Do you want to .+\?/],
   },
   gemini: {
-    busy: [/\(esc to cancel\b/i, /^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]\s/],
-    waiting: [/^[\s│]*>\s+Type your message/, promptRow(">")],
+    busy: [/\(esc to cancel\b/i, /^\s*[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]\s/],
+    waiting: [/\? for shortcuts/, promptRow(">")],
     input: [/^[\s│]*(?:Allow|Apply) .+\?[\s│]*$/, /\(Use Enter to select\)/],
   },
   codex: {
     busy: [/\besc to interrupt\b/i],
     waiting: [promptRow("›"), /\? for shortcuts/, /⏎ send/],
     input: [
-      /\bPress enter to continue\b/i,
+      /^\s*Press enter to (?:continue|save)\b/i,
       /^\s*(?:Would you like|Allow) .+\?\s*$/,
     ],
   },

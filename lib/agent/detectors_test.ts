@@ -4,11 +4,16 @@ import { Screen } from "./screen.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url);
 
-/** A 100x30 screen (the capture size) fed with a capture's raw bytes. */
+/**
+ * A 100x30 screen (the capture size) fed with a capture's raw bytes, or with
+ * its text where the raw bytes were too large to keep.
+ */
 async function captured(name: string): Promise<Screen> {
   const screen = new Screen(100, 30);
-  await screen.write(await Deno.readTextFile(new URL(`${name}.raw`, TESTDATA)));
   const text = await Deno.readTextFile(new URL(`${name}.txt`, TESTDATA));
+  const raw = await Deno.readTextFile(new URL(`${name}.raw`, TESTDATA))
+    .catch(() => text.replace(/\n$/, "").replaceAll("\n", "\r\n"));
+  await screen.write(raw);
   // The .txt fixture is exactly the screen the raw bytes draw.
   assert.equal(
     screen.visibleLines().join("\n").replace(/\n+$/, "") + "\n",
@@ -63,6 +68,38 @@ Deno.test("classifyScreen() reads Codex CLI's real sign-in choice (alternate scr
       { key: "2", label: "Sign in with Device Code" },
       { key: "3", label: "Sign in another way" },
     ],
+  });
+  screen.dispose();
+});
+
+Deno.test("classifyScreen() reads Gemini CLI's real input prompt as waiting", async () => {
+  const screen = await captured("gemini_prompt");
+  assert.deepEqual(classifyScreen(screen, DETECTORS.gemini), {
+    kind: "waiting",
+  });
+  screen.dispose();
+});
+
+Deno.test("classifyScreen() reads Gemini CLI's real spinner above its prompt as busy", async () => {
+  const screen = await captured("gemini_thinking");
+  assert.deepEqual(classifyScreen(screen, DETECTORS.gemini), { kind: "busy" });
+  screen.dispose();
+});
+
+Deno.test("classifyScreen() reads Codex CLI's real API key entry as a question", async () => {
+  const screen = await captured("codex_apikey");
+  assert.deepEqual(classifyScreen(screen, DETECTORS.codex), {
+    kind: "input",
+    attention: "Press enter to save",
+    options: [],
+  });
+  screen.dispose();
+});
+
+Deno.test("classifyScreen() reads Codex CLI's real composer as waiting", async () => {
+  const screen = await captured("codex_prompt");
+  assert.deepEqual(classifyScreen(screen, DETECTORS.codex), {
+    kind: "waiting",
   });
   screen.dispose();
 });

@@ -10,6 +10,8 @@
  * ```sh
  * deno run -A lib/agent/testdata/capture.ts gemini_trust -- /path/gemini
  * deno run -A lib/agent/testdata/capture.ts gemini_auth --keys '\r' -- /path/gemini
+ * deno run -A lib/agent/testdata/capture.ts gemini_prompt --env GEMINI_API_KEY=x \
+ *   --keys '\r' -- /path/gemini
  * ```
  *
  * @module
@@ -22,6 +24,7 @@ const own = Deno.args.slice(0, dashdash);
 const program = Deno.args.slice(dashdash + 1);
 const name = own[0];
 const keys: string[] = [];
+const env: [string, string][] = [];
 const opts: Record<string, number> = {
   quiet: 3000,
   max: 30000,
@@ -31,7 +34,9 @@ const opts: Record<string, number> = {
 for (let i = 1; i < own.length; i += 2) {
   const flag = own[i].replace(/^--/, "");
   if (flag === "keys") keys.push(JSON.parse(`"${own[i + 1]}"`));
-  else opts[flag] = Number(own[i + 1]);
+  else if (flag === "env") {
+    env.push(own[i + 1].split("=", 2) as [string, string]);
+  } else opts[flag] = Number(own[i + 1]);
 }
 const { quiet: quietMs, max: maxMs, cols, rows } = opts;
 
@@ -53,6 +58,7 @@ const term = pty.spawn("unshare", ["-rn", ...program], {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     TERM: "xterm-256color",
     LANG: "C.UTF-8",
+    ...Object.fromEntries(env),
   },
 });
 term.onData((data: string) => {
