@@ -120,3 +120,21 @@ for (const [name, chunks] of Object.entries(SCENES)) {
     fresh.dispose();
   });
 }
+
+for (
+  const name of ["gemini_trust", "gemini_auth", "codex_signin", "claude_start"]
+) {
+  Deno.test(`Screen.snapshot() of the real ${name} screen redraws the same buffer`, async () => {
+    const raw = await Deno.readTextFile(
+      new URL(`./testdata/${name}.raw`, import.meta.url),
+    );
+    const screen = new Screen(100, 30);
+    await screen.write(raw, 1);
+    const fresh = new Screen(100, 30);
+    await fresh.write(screen.snapshot().data);
+    assert.deepEqual(dump(fresh), dump(screen));
+    assert.deepEqual(fresh.allLines(), screen.allLines());
+    screen.dispose();
+    fresh.dispose();
+  });
+}
