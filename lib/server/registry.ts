@@ -5,8 +5,21 @@
  *
  * @module
  */
-import type { AgentInfo } from "../protocol.ts";
+import type { Activity, AgentInfo, QuickAnswer } from "../protocol.ts";
 import type { Peer } from "./peer.ts";
+
+/** What an agent reports in `agent:activity`. */
+export interface ActivityReport {
+  activity: Activity;
+  attention?: string;
+  options?: QuickAnswer[];
+}
+
+/** `info` without its activity fields (they hold only while connected). */
+function withoutActivity(info: AgentInfo): AgentInfo {
+  const { activity: _a, attention: _q, options: _o, ...rest } = info;
+  return rest;
+}
 
 /** What an agent reports when it connects. */
 export type AgentHello = Pick<
@@ -39,7 +52,11 @@ export class Registry {
     for (const info of infos) {
       if (this.#agents.has(info.id)) continue;
       this.#agents.set(info.id, {
-        info: { ...info, status: "offline", currentCommandId: null },
+        info: {
+          ...withoutActivity(info),
+          status: "offline",
+          currentCommandId: null,
+        },
         peer: null,
       });
     }
@@ -81,7 +98,11 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry || entry.peer !== peer) return false;
     entry.peer = null;
-    entry.info = { ...entry.info, status: "offline", lastSeenAt: this.#now() };
+    entry.info = {
+      ...withoutActivity(entry.info),
+      status: "offline",
+      lastSeenAt: this.#now(),
+    };
     this.#onChange(entry.info);
     return true;
   }
@@ -102,6 +123,35 @@ export class Registry {
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
     entry.info = { ...entry.info, currentCommandId: commandId, status };
     this.#onChange(entry.info);
+    return true;
+  }
+
+  /**
+   * Set what connected agent `id`'s program is doing. `attention` and
+   * `options` are kept only with `needs-input` (and only when non-empty).
+   * Returns false when nothing changed (no `onChange`).
+   */
+  setActivity(id: string, report: ActivityReport): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry?.peer) return false;
+    const next: AgentInfo = {
+      ...withoutActivity(entry.info),
+      activity: report.activity,
+    };
+    if (report.activity === "needs-input") {
+      if (report.attention) next.attention = report.attention;
+      if (report.options?.length) {
+        next.options = report.options.map(({ key, label }) => ({ key, label }));
+      }
+    }
+    const before = entry.info;
+    if (
+      before.activity === next.activity &&
+      before.attention === next.attention &&
+      JSON.stringify(before.options) === JSON.stringify(next.options)
+    ) return false;
+    entry.info = next;
+    this.#onChange(next);
     return true;
   }
 
