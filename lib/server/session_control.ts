@@ -105,7 +105,7 @@ export class SessionControl {
 
   constructor(options: SessionControlOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => Date.now());
   }
 
   /** The holder of agent `agentId`'s terminal, or null. */
