@@ -708,3 +708,83 @@ Deno.test("agent:activity: every dashboard gets agent:status with activity, atte
     await b.close();
   }
 });
+
+Deno.test("SSE fallback: a session takes control and types through POST /api/messages; control ends when the session ends", async () => {
+  // Connections silent for 1 s end: the SSE session ends once its client
+  // stops posting; the sockets below keep sending heartbeats.
+  await using f = await withRunningCommand("lt-7", {
+    dashboardTimeoutMs: 1000,
+  });
+  const { server, agent, commandId } = f;
+  const watcher = await TestClient.dashboard(server, "viewer");
+  let beat = 0;
+  const keepAlive = setInterval(
+    () => watcher.send("heartbeat", { sequence: ++beat }),
+    200,
+  );
+  const token = await server.token("operator");
+  const abort = new AbortController();
+  try {
+    const events = await fetch(`${server.url}/api/events`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: "text/event-stream",
+      },
+      signal: abort.signal,
+    });
+    const reader = events.body!.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    let ack: RegExpExecArray | null = null;
+    while (!ack) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("event stream ended");
+      text += value;
+      ack = /"connection:ack".*?"connectionId":"([^"]+)"/.exec(text);
+    }
+    const connectionId = ack[1];
+    const post = async (type: string, payload: unknown) => {
+      const response = await fetch(`${server.url}/api/messages`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "x-flightdeck-connection": connectionId,
+        },
+        body: JSON.stringify({
+          version: "1.0.0",
+          type,
+          timestamp: Date.now(),
+          payload,
+        }),
+      });
+      await response.body?.cancel();
+      return response.status;
+    };
+    assert.equal(
+      await post("session:control", { agentId: "lt-7", take: true }),
+      202,
+    );
+    const holder = await watcher.until(() => {
+      const seen = holderSeen(watcher, "lt-7");
+      return seen?.connectionId === connectionId ? seen : null;
+    });
+    const ackUser = /"user":\{"id":"([^"]+)"/.exec(text)?.[1];
+    assert.deepEqual(holder, { userId: ackUser, connectionId });
+    assert.equal(
+      await post("terminal:input", { agentId: "lt-7", data: "sse\r" }),
+      202,
+    );
+    const got = await agent.waitFor((m) => m.type === "terminal:input");
+    assert.deepEqual(got.payload, { commandId, data: "sse\r" });
+    // The client goes away: the session times out and control ends.
+    abort.abort();
+    await reader.cancel().catch(() => {});
+    await waitHolder(watcher, "lt-7", null);
+    assert.equal(server.services.control.holderOf("lt-7"), null);
+  } finally {
+    clearInterval(keepAlive);
+    abort.abort();
+    await watcher.close();
+  }
+});
