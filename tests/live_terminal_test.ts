@@ -687,6 +687,12 @@ Deno.test("agent:activity: every dashboard gets agent:status with activity, atte
       ["working", "needs-input", "waiting"],
     );
     assert.equal(server.services.registry.get("lt-6")?.activity, "waiting");
+    // Reports are not written to storage (activity is not restored).
+    const stored = (await server.services.storage.loadAgents()).find((x) =>
+      x.id === "lt-6"
+    );
+    assert.equal(stored?.status, "online");
+    assert.equal(stored?.activity, undefined);
 
     // A bad report is refused to the agent and changes nothing.
     agent.send("agent:activity", { activity: "asleep" }, "bad-1");

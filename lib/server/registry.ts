@@ -8,6 +8,13 @@
 import type { Activity, AgentInfo, QuickAnswer } from "../protocol.ts";
 import type { Peer } from "./peer.ts";
 
+/**
+ * What changed: `state` (connected, disconnected, current command), or only
+ * `activity` (which lasts while the agent is connected, so it need not be
+ * stored).
+ */
+export type RegistryChange = "state" | "activity";
+
 /** What an agent reports in `agent:activity`. */
 export interface ActivityReport {
   activity: Activity;
@@ -36,11 +43,11 @@ interface Entry {
 export class Registry {
   #agents = new Map<string, Entry>();
   #byPeer = new Map<string, string>();
-  #onChange: (info: AgentInfo) => void;
+  #onChange: (info: AgentInfo, change: RegistryChange) => void;
   #now: () => number;
 
   constructor(
-    onChange: (info: AgentInfo) => void = () => {},
+    onChange: (info: AgentInfo, change: RegistryChange) => void = () => {},
     now: () => number = Date.now,
   ) {
     this.#onChange = onChange;
@@ -86,7 +93,7 @@ export class Registry {
     };
     this.#agents.set(hello.id, { info, peer });
     this.#byPeer.set(peer.id, hello.id);
-    this.#onChange(info);
+    this.#onChange(info, "state");
     return { info, replaced };
   }
 
@@ -103,7 +110,7 @@ export class Registry {
       status: "offline",
       lastSeenAt: this.#now(),
     };
-    this.#onChange(entry.info);
+    this.#onChange(entry.info, "state");
     return true;
   }
 
@@ -122,7 +129,7 @@ export class Registry {
     if (!entry || entry.info.currentCommandId === commandId) return false;
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
     entry.info = { ...entry.info, currentCommandId: commandId, status };
-    this.#onChange(entry.info);
+    this.#onChange(entry.info, "state");
     return true;
   }
 
@@ -151,7 +158,7 @@ export class Registry {
       JSON.stringify(before.options) === JSON.stringify(next.options)
     ) return false;
     entry.info = next;
-    this.#onChange(next);
+    this.#onChange(next, "activity");
     return true;
   }
 

@@ -239,6 +239,17 @@ Deno.test("Registry.touch() updates lastSeenAt without reporting", () => {
   assert.deepEqual(changes, []);
 });
 
+Deno.test("Registry reports activity changes as such, everything else as state", () => {
+  const kinds: string[] = [];
+  const registry = new Registry((_info, change) => kinds.push(change));
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  registry.setActivity("a1", { activity: "working" });
+  registry.setCurrentCommand("a1", "c1");
+  registry.disconnect(peer);
+  assert.deepEqual(kinds, ["state", "activity", "state", "state"]);
+});
+
 Deno.test("Registry.setActivity() reports changes only, keeps attention and options only with needs-input, and offline clears them", () => {
   const { registry, changes } = setup();
   const peer = new RecordingPeer("p1");

@@ -111,10 +111,13 @@ export async function createServices(
   });
   // Set below, before any agent can connect.
   let control: SessionControl | null = null;
-  const registry = new Registry((agent) => {
+  const registry = new Registry((agent, change) => {
     dashboards.broadcast(toDashboard("agent:status", { agent }));
     // Control of a terminal ends when its agent goes offline.
     if (agent.status === "offline") control?.agentOffline(agent.id);
+    // Activity is not restored after a restart: a report writes nothing, so
+    // an agent's reports cannot pile up storage writes.
+    if (change === "activity") return;
     storage.saveAgent(agent).catch((error) =>
       log.error("Saving agent failed", { error: String(error) })
     );
