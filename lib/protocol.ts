@@ -38,6 +38,16 @@ export const LIMITS = {
   maxChunkBytes: 512 * 1024,
   /** Longest free-text field (reasons, log messages), in UTF-8 bytes. */
   maxTextChars: 4096,
+  /** Largest `data` of one `terminal:input` (keystrokes or a paste). */
+  maxInputBytes: 64 * 1024,
+  /** Longest `attention` text of an agent that needs input. */
+  maxAttentionBytes: 1024,
+} as const;
+
+/** Terminal sizes `terminal:resize` accepts. */
+export const TERMINAL_SIZE = {
+  maxCols: 1000,
+  maxRows: 500,
 } as const;
 
 /**
@@ -59,6 +69,7 @@ export const ERROR_CODES = {
   AGENT_OFFLINE: { recoverable: true },
   AGENT_ONLINE: { recoverable: true },
   NOT_FOUND: { recoverable: true },
+  NOT_CONTROLLER: { recoverable: true },
   QUEUE_FULL: { recoverable: true },
   INVALID_MESSAGE: { recoverable: true },
   RATE_LIMIT: { recoverable: true },
@@ -138,6 +149,34 @@ export const FINAL_STATUSES: ReadonlySet<CommandStatus> = new Set([
   "timeout",
 ]);
 
+/**
+ * What an agent's program is doing, as the agent reads it from its screen:
+ * working on something, waiting at its prompt for the next one, blocked on
+ * a question for a person, or working with no output for too long.
+ */
+export const ActivitySchema = z.enum([
+  "working",
+  "waiting",
+  "needs-input",
+  "stalled",
+]);
+export type Activity = z.infer<typeof ActivitySchema>;
+
+/** One quick answer to a question on an agent's screen. */
+export const QuickAnswerSchema = z.object({
+  /** What to type to choose it (e.g. `1`, `y`). */
+  key: z.string().min(1).max(16),
+  /** What the screen says it means (e.g. `Yes, and don't ask again`). */
+  label: z.string().min(1).max(256),
+});
+export type QuickAnswer = z.infer<typeof QuickAnswerSchema>;
+
+/** Most quick answers an agent reports for one question. */
+const MAX_QUICK_ANSWERS = 9;
+
+export const CommandKindSchema = z.enum(["exec", "session"]);
+export type CommandKind = z.infer<typeof CommandKindSchema>;
+
 export const StreamSchema = z.enum(["stdout", "stderr", "pty"]);
 export type Stream = z.infer<typeof StreamSchema>;
 
@@ -151,6 +190,12 @@ export const AgentInfoSchema = z.object({
   connectedAt: z.number().int().nonnegative(),
   lastSeenAt: z.number().int().nonnegative(),
   currentCommandId: id.nullable(),
+  /** What the agent's program is doing; absent when not reported. */
+  activity: ActivitySchema.optional(),
+  /** The question on screen, only with `activity: "needs-input"`. */
+  attention: boundedText(LIMITS.maxAttentionBytes).optional(),
+  /** Quick answers to that question, only with `activity: "needs-input"`. */
+  options: z.array(QuickAnswerSchema).max(MAX_QUICK_ANSWERS).optional(),
 });
 export type AgentInfo = z.infer<typeof AgentInfoSchema>;
 
@@ -166,10 +211,23 @@ export const CommandInfoSchema = z.object({
   completedAt: z.number().int().nonnegative().nullable(),
   exitCode: z.number().int().nullable(),
   outputBytes: z.number().int().nonnegative(),
+  /** `session`: an agent's long-lived interactive program; absent: `exec`. */
+  kind: CommandKindSchema.optional(),
 });
 export type CommandInfo = z.infer<typeof CommandInfoSchema>;
 
 const seq = z.number().int().nonnegative();
+/**
+ * Terminal input: at most `maxInputBytes` UTF-8 bytes of well-formed text
+ * (no lone surrogate, which has no UTF-8 form), passed on unchanged.
+ */
+const inputData = boundedText(LIMITS.maxInputBytes)
+  .refine((s) => s.length > 0, { message: "must not be empty" })
+  .refine((s) => s.isWellFormed(), {
+    message: "must be valid Unicode text (a lone surrogate has no UTF-8 form)",
+  });
+const cols = z.number().int().min(1).max(TERMINAL_SIZE.maxCols);
+const rows = z.number().int().min(1).max(TERMINAL_SIZE.maxRows);
 const token = z.string().min(1).max(8192);
 const text = boundedText(LIMITS.maxTextChars);
 
@@ -208,6 +266,12 @@ export const DashboardPayloads = {
     message: text,
     context: z.record(z.string(), z.unknown()).optional(),
   }),
+  /** Addition (docs/protocol.md): keystrokes for the agent's running terminal. */
+  "terminal:input": z.object({ agentId: id, data: inputData }),
+  /** Addition: the controller's terminal size, for the agent's terminal. */
+  "terminal:resize": z.object({ agentId: id, cols, rows }),
+  /** Addition: take (`true`) or release (`false`) control of the terminal. */
+  "session:control": z.object({ agentId: id, take: z.boolean() }),
 } as const;
 
 const ErrorPayload = z.object({
@@ -262,6 +326,12 @@ export const ServerToDashboardPayloads = {
   }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
   "auth:refreshed": z.object({ expiresAt: z.number().int() }),
+  /** Addition (docs/protocol.md): who controls agent `agentId`'s terminal now. */
+  "session:controller": z.object({
+    agentId: id,
+    holder: z.object({ userId: z.string().max(128), connectionId: z.string() })
+      .nullable(),
+  }),
   "error": ErrorPayload,
 } as const;
 
@@ -298,6 +368,12 @@ export const AgentPayloads = {
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
   /** Ask for a fresh token of this agent's sign-in (`auth:refreshed`). */
   "auth:refresh": z.object({}),
+  /** Addition (docs/protocol.md): what the agent's program is doing now. */
+  "agent:activity": z.object({
+    activity: ActivitySchema,
+    attention: boundedText(LIMITS.maxAttentionBytes).optional(),
+    options: z.array(QuickAnswerSchema).max(MAX_QUICK_ANSWERS).optional(),
+  }),
 } as const;
 
 /** Server → agent payloads. */
@@ -323,6 +399,10 @@ export const ServerToAgentPayloads = {
     graceMs: z.number().int().nonnegative().optional(),
   }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
+  /** Addition (docs/protocol.md): type `data` into command `commandId`'s terminal. */
+  "terminal:input": z.object({ commandId: id, data: inputData }),
+  /** Addition: resize command `commandId`'s terminal. */
+  "terminal:resize": z.object({ commandId: id, cols, rows }),
   "error": ErrorPayload,
 } as const;
 

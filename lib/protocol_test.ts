@@ -122,6 +122,19 @@ const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
     },
     required: ["level", "message"],
   },
+  // Additions (docs/protocol.md): live terminals.
+  "terminal:input": {
+    payload: { agentId: "agent-1", data: "y\r\x1b[200~pasted €\x1b[201~" },
+    required: ["agentId", "data"],
+  },
+  "terminal:resize": {
+    payload: { agentId: "agent-1", cols: 120, rows: 40 },
+    required: ["agentId", "cols", "rows"],
+  },
+  "session:control": {
+    payload: { agentId: "agent-1", take: true },
+    required: ["agentId", "take"],
+  },
 };
 
 const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
@@ -169,6 +182,14 @@ const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
   "auth:refreshed": {
     payload: { expiresAt: T0 + 3_600_000 },
     required: ["expiresAt"],
+  },
+  // Addition (docs/protocol.md): who controls an agent's terminal.
+  "session:controller": {
+    payload: {
+      agentId: "agent-1",
+      holder: { userId: "user-1", connectionId: "conn-1" },
+    },
+    required: ["agentId", "holder"],
   },
   "error": {
     payload: {
@@ -223,6 +244,15 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
   // Addition (docs/protocol.md): ask for a fresh token of this sign-in.
   "auth:refresh": { payload: {}, required: [] },
+  // Addition (docs/protocol.md): what the agent's program is doing.
+  "agent:activity": {
+    payload: {
+      activity: "needs-input",
+      attention: "Do you want to create hello.txt?",
+      options: [{ key: "1", label: "Yes" }, { key: "2", label: "No" }],
+    },
+    required: ["activity"],
+  },
 };
 
 const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
@@ -268,6 +298,15 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
     },
     required: ["expiresAt", "token"],
   },
+  // Additions (docs/protocol.md): the controller's keystrokes and size.
+  "terminal:input": {
+    payload: { commandId: "cmd-1", data: "\x03" },
+    required: ["commandId", "data"],
+  },
+  "terminal:resize": {
+    payload: { commandId: "cmd-1", cols: 80, rows: 24 },
+    required: ["commandId", "cols", "rows"],
+  },
   "error": {
     payload: {
       code: "AGENT_OFFLINE",
@@ -303,6 +342,9 @@ const DIRECTIONS: Direction[] = [
       "heartbeat",
       "auth:refresh",
       "log:forward",
+      "terminal:input",
+      "terminal:resize",
+      "session:control",
     ],
   },
   {
@@ -324,6 +366,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:gap",
       "heartbeat",
       "auth:refreshed",
+      "session:controller",
       "error",
     ],
   },
@@ -339,6 +382,7 @@ const DIRECTIONS: Direction[] = [
       "command:completed",
       "heartbeat",
       "auth:refresh",
+      "agent:activity",
     ],
   },
   {
@@ -356,6 +400,8 @@ const DIRECTIONS: Direction[] = [
       "command:interrupt",
       "heartbeat",
       "auth:refreshed",
+      "terminal:input",
+      "terminal:resize",
       "error",
     ],
   },
@@ -1019,6 +1065,7 @@ const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   AGENT_OFFLINE: { recoverable: true },
   AGENT_ONLINE: { recoverable: true },
   NOT_FOUND: { recoverable: true },
+  NOT_CONTROLLER: { recoverable: true },
   QUEUE_FULL: { recoverable: true },
   INVALID_MESSAGE: { recoverable: true },
   RATE_LIMIT: { recoverable: true },
@@ -1149,5 +1196,224 @@ Deno.test("connection:ack to an agent: replaced is only ever true", () => {
     "payload.replaced",
     "m-1",
     "replaced: false",
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Live terminals (docs/protocol.md: terminal:input, terminal:resize,
+// session:control, session:controller, agent:activity).
+
+Deno.test("terminal:input data: 1 to 65536 UTF-8 bytes of well-formed text, passed unchanged", () => {
+  const max = LIMITS.maxInputBytes;
+  const cases: [string, string, string | null, string | null][] = [
+    // label, data, expected code (null: accepted), field
+    ["one key", "y", null, null],
+    ["control keys and escapes", "\x03\x1b[A\x00\x7f\r", null, null],
+    ["bracketed paste", "\x1b[200~line 1\nline 2\x1b[201~", null, null],
+    ["exactly the limit", "x".repeat(max), null, null],
+    ["one byte over", "x".repeat(max + 1), "PAYLOAD_TOO_LARGE", "payload.data"],
+    // 21846 × € (3 bytes) is 65538 bytes in 21846 UTF-16 units.
+    [
+      "over in UTF-8 bytes only",
+      "€".repeat(21846),
+      "PAYLOAD_TOO_LARGE",
+      "payload.data",
+    ],
+    ["empty", "", "INVALID_MESSAGE", "payload.data"],
+    ["a lone surrogate", "a\ud800b", "INVALID_MESSAGE", "payload.data"],
+  ];
+  const directions = [
+    { parse: parseDashboardMessage, payload: { agentId: "agent-1" } },
+    { parse: parseServerToAgentMessage, payload: { commandId: "cmd-1" } },
+  ];
+  for (const [label, data, code, field] of cases) {
+    for (const { parse, payload } of directions) {
+      const input = frame("terminal:input", { ...payload, data });
+      if (code === null) {
+        expectOk(parse, input, input, label);
+        const parsed = parse(JSON.stringify(input));
+        assert.ok(parsed.ok);
+        assert.equal(
+          (parsed.message as { payload: { data: string } }).payload.data,
+          data,
+          `${label}: byte-exact`,
+        );
+      } else {
+        expectFailure(
+          parse(JSON.stringify(input)),
+          code,
+          field ?? undefined,
+          "m-1",
+          label,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("terminal:resize: cols 1 to 1000 and rows 1 to 500, integers; else INVALID_MESSAGE naming the field", () => {
+  const cases: [number, number, string | null][] = [
+    [1, 1, null],
+    [80, 24, null],
+    [1000, 500, null],
+    [0, 24, "payload.cols"],
+    [1001, 24, "payload.cols"],
+    [10_000, 24, "payload.cols"],
+    [-1, 24, "payload.cols"],
+    [80.5, 24, "payload.cols"],
+    [80, 0, "payload.rows"],
+    [80, 501, "payload.rows"],
+    [80, 10_000, "payload.rows"],
+  ];
+  const directions = [
+    { parse: parseDashboardMessage, payload: { agentId: "agent-1" } },
+    { parse: parseServerToAgentMessage, payload: { commandId: "cmd-1" } },
+  ];
+  for (const [cols, rows, field] of cases) {
+    for (const { parse, payload } of directions) {
+      const input = frame("terminal:resize", { ...payload, cols, rows });
+      const label = `${cols}×${rows}`;
+      if (field === null) expectOk(parse, input, input, label);
+      else {
+        expectFailure(
+          parse(JSON.stringify(input)),
+          "INVALID_MESSAGE",
+          field,
+          "m-1",
+          label,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("session:control needs a boolean take; session:controller's holder is an object or null", () => {
+  for (const take of [true, false]) {
+    const input = frame("session:control", { agentId: "agent-1", take });
+    expectOk(parseDashboardMessage, input, input, `take ${take}`);
+  }
+  for (const take of ["true", 1, null]) {
+    expectFailure(
+      parseDashboardMessage(
+        JSON.stringify(frame("session:control", { agentId: "a", take })),
+      ),
+      "INVALID_MESSAGE",
+      "payload.take",
+      "m-1",
+      `take ${JSON.stringify(take)}`,
+    );
+  }
+  const free = frame("session:controller", {
+    agentId: "agent-1",
+    holder: null,
+  });
+  expectOk(parseServerMessage, free, free, "no holder");
+  expectFailure(
+    parseServerMessage(
+      JSON.stringify(
+        frame("session:controller", {
+          agentId: "agent-1",
+          holder: { userId: "u" },
+        }),
+      ),
+    ),
+    "INVALID_MESSAGE",
+    "payload.holder.connectionId",
+    "m-1",
+    "holder without connectionId",
+  );
+});
+
+Deno.test("agent:activity and AgentInfo: activity is one of four, attention at most 1 KiB, at most 9 options", () => {
+  const ok = (extra: Json) => {
+    const report = frame("agent:activity", { activity: "waiting", ...extra });
+    expectOk(parseAgentMessage, report, report, JSON.stringify(extra));
+    const status = frame("agent:status", {
+      agent: { ...AGENT_INFO, activity: "waiting", ...extra },
+    });
+    expectOk(parseServerMessage, status, status, JSON.stringify(extra));
+  };
+  const bad = (extra: Json, code: string, field: string) => {
+    expectFailure(
+      parseAgentMessage(
+        JSON.stringify(
+          frame("agent:activity", { activity: "working", ...extra }),
+        ),
+      ),
+      code,
+      `payload.${field}`,
+      "m-1",
+      `agent:activity ${field}`,
+    );
+    expectFailure(
+      parseServerMessage(
+        JSON.stringify(
+          frame("agent:status", {
+            agent: { ...AGENT_INFO, activity: "working", ...extra },
+          }),
+        ),
+      ),
+      code,
+      `payload.agent.${field}`,
+      "m-1",
+      `agent:status ${field}`,
+    );
+  };
+  for (const activity of ["working", "waiting", "needs-input", "stalled"]) {
+    ok({ activity });
+  }
+  ok({ attention: "x".repeat(LIMITS.maxAttentionBytes) });
+  const nine = Array.from({ length: 9 }, (_, i) => ({
+    key: String(i + 1),
+    label: `Option ${i + 1}`,
+  }));
+  ok({ options: nine });
+  bad({ activity: "busy" }, "INVALID_MESSAGE", "activity");
+  bad(
+    { attention: "€".repeat(342) }, // 1026 bytes
+    "PAYLOAD_TOO_LARGE",
+    "attention",
+  );
+  bad(
+    { options: [...nine, { key: "0", label: "Ten" }] },
+    "PAYLOAD_TOO_LARGE",
+    "options",
+  );
+  bad(
+    { options: [{ key: "", label: "Yes" }] },
+    "INVALID_MESSAGE",
+    "options.0.key",
+  );
+  bad(
+    { options: [{ key: "1", label: "x".repeat(257) }] },
+    "PAYLOAD_TOO_LARGE",
+    "options.0.label",
+  );
+  expectFailure(
+    parseAgentMessage(JSON.stringify(frame("agent:activity", {}))),
+    "INVALID_MESSAGE",
+    "payload.activity",
+    "m-1",
+    "agent:activity without activity",
+  );
+});
+
+Deno.test("CommandInfo.kind is optional, exec or session", () => {
+  for (const kind of ["exec", "session"]) {
+    const input = frame("command:status", {
+      command: { ...COMMAND_INFO, kind },
+    });
+    expectOk(parseServerMessage, input, input, kind);
+  }
+  expectFailure(
+    parseServerMessage(
+      JSON.stringify(
+        frame("command:status", { command: { ...COMMAND_INFO, kind: "pty" } }),
+      ),
+    ),
+    "INVALID_MESSAGE",
+    "payload.command.kind",
+    "m-1",
+    "kind pty",
   );
 });

@@ -57,6 +57,21 @@ export const ConfigSchema = z.object({
   testAppendDelayMs: int(0, 60_000).default(0),
   /** Messages per second a dashboard connection may send before RATE_LIMIT (agents are not limited by count). */
   messageRatePerSecond: int(1, 100_000).default(200),
+  /**
+   * `terminal:input` and `terminal:resize` messages one dashboard connection
+   * may forward per second (a bucket this size, refilled continuously);
+   * over it, RATE_LIMIT and the message is dropped.
+   */
+  terminalInputPerSecond: int(1, 100_000).default(100),
+  /**
+   * UTF-8 bytes of `terminal:input` data one dashboard connection may
+   * forward per second (a bucket this size, refilled continuously; at least
+   * one largest message, 64 KiB); over it, RATE_LIMIT and the message is
+   * dropped.
+   */
+  terminalInputBytesPerSecond: int(64 * 1024, 64 * 1024 * 1024).default(
+    256 * 1024,
+  ),
   /** Commands per minute a user may request. */
   commandRatePerMinute: int(1, 100_000).default(600),
   /**
@@ -171,6 +186,8 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_UNAUTH_PER_ADDRESS: "maxUnauthenticatedPerAddress",
   FLIGHTDECK_MAX_UNAUTH: "maxUnauthenticated",
   FLIGHTDECK_MAX_UNAUTH_FRAME: "maxUnauthenticatedFrameBytes",
+  FLIGHTDECK_INPUT_RATE: "terminalInputPerSecond",
+  FLIGHTDECK_INPUT_BYTES_RATE: "terminalInputBytesPerSecond",
   FLIGHTDECK_LOG_FORWARD_MAX_BYTES: "logForwardMaxBytes",
   FLIGHTDECK_LOG_FORWARD_PER_MINUTE: "logForwardPerMinute",
   FLIGHTDECK_RETENTION_MS: "retentionMs",

@@ -28,6 +28,8 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     agentOutputWindowBytes: 4 * 1024 * 1024,
     testAppendDelayMs: 0,
     messageRatePerSecond: 200,
+    terminalInputPerSecond: 100,
+    terminalInputBytesPerSecond: 262144,
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,
     accessTtlSeconds: 3600,
@@ -208,5 +210,29 @@ Deno.test("loadConfig() parses the connection guard and proxy variables", () => 
   assert.throws(
     () => loadConfig({}, envOf({ FLIGHTDECK_MAX_TCP_CONNECTIONS: "0" })),
     /Invalid configuration "FLIGHTDECK_MAX_TCP_CONNECTIONS"/,
+  );
+});
+
+Deno.test("loadConfig() reads the terminal input rates; a byte rate under one largest input is refused", () => {
+  const config = loadConfig(
+    {},
+    envOf({
+      FLIGHTDECK_INPUT_RATE: "20",
+      FLIGHTDECK_INPUT_BYTES_RATE: "1048576",
+    }),
+  );
+  assert.equal(config.terminalInputPerSecond, 20);
+  assert.equal(config.terminalInputBytesPerSecond, 1048576);
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_INPUT_BYTES_RATE: "65535" })),
+    (error: Error) =>
+      error instanceof TypeError &&
+      error.message.startsWith(
+        'Invalid configuration "FLIGHTDECK_INPUT_BYTES_RATE": ',
+      ),
+  );
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_INPUT_RATE: "0" })),
+    /FLIGHTDECK_INPUT_RATE/,
   );
 });

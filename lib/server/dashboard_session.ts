@@ -21,6 +21,7 @@ import { FlightdeckError } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
+import type { Requester } from "./session_control.ts";
 
 /** Recent commands per agent sent in the snapshot after `agent:list`. */
 export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
@@ -80,6 +81,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     this.#untrack?.();
     this.#untrack = null;
     this.#app.dashboards.remove(this.peer);
+    this.#app.control.connectionClosed(this.peer.id);
   }
 
   /** Who this session acts for (null for a socket not signed in yet). */
@@ -168,6 +170,29 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         return await this.#refresh(user, message.payload.token);
       case "log:forward":
         return this.#forwardLog(user, message.payload);
+      case "session:control": {
+        const { agentId, take } = message.payload;
+        const unchanged = this.#app.control.control(
+          this.#requester(user),
+          agentId,
+          take,
+        );
+        if (unchanged) this.send(unchanged);
+        return;
+      }
+      case "terminal:input":
+        return this.#app.control.input(
+          this.#requester(user),
+          message.payload.agentId,
+          message.payload.data,
+        );
+      case "terminal:resize": {
+        const { agentId, cols, rows } = message.payload;
+        return this.#app.control.resize(this.#requester(user), agentId, {
+          cols,
+          rows,
+        });
+      }
     }
   }
 
@@ -265,7 +290,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     if (this.isClosed) return false;
     this.#user = user;
     this.markAuthenticated(user.expiresAt);
-    const { commands, registry, dashboards, config } = this.#app;
+    const { commands, registry, dashboards, config, control } = this.#app;
     await commands.snapshot(SNAPSHOT_COMMANDS_PER_AGENT, (recent) => {
       if (this.isClosed || !this.peer.isOpen) return;
       this.send(toDashboard("connection:ack", {
@@ -276,6 +301,9 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         expiresAt: user.expiresAt,
       }));
       this.send(toDashboard("agent:list", { agents: registry.list() }));
+      for (const [agentId, holder] of control.held()) {
+        this.send(toDashboard("session:controller", { agentId, holder }));
+      }
       for (const command of recent) {
         this.send(toDashboard("command:status", { command }));
       }
@@ -382,6 +410,10 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         toSeq: last,
       }));
     }
+  }
+
+  #requester(user: Principal): Requester {
+    return { userId: user.id, role: user.role, connectionId: this.peer.id };
   }
 
   #require(role: Role, what: string): void {

@@ -5,8 +5,28 @@
  *
  * @module
  */
-import type { AgentInfo } from "../protocol.ts";
+import type { Activity, AgentInfo, QuickAnswer } from "../protocol.ts";
 import type { Peer } from "./peer.ts";
+
+/**
+ * What changed: `state` (connected, disconnected, current command), or only
+ * `activity` (which lasts while the agent is connected, so it need not be
+ * stored).
+ */
+export type RegistryChange = "state" | "activity";
+
+/** What an agent reports in `agent:activity`. */
+export interface ActivityReport {
+  activity: Activity;
+  attention?: string;
+  options?: QuickAnswer[];
+}
+
+/** `info` without its activity fields (they hold only while connected). */
+function withoutActivity(info: AgentInfo): AgentInfo {
+  const { activity: _a, attention: _q, options: _o, ...rest } = info;
+  return rest;
+}
 
 /** What an agent reports when it connects. */
 export type AgentHello = Pick<
@@ -23,11 +43,11 @@ interface Entry {
 export class Registry {
   #agents = new Map<string, Entry>();
   #byPeer = new Map<string, string>();
-  #onChange: (info: AgentInfo) => void;
+  #onChange: (info: AgentInfo, change: RegistryChange) => void;
   #now: () => number;
 
   constructor(
-    onChange: (info: AgentInfo) => void = () => {},
+    onChange: (info: AgentInfo, change: RegistryChange) => void = () => {},
     now: () => number = Date.now,
   ) {
     this.#onChange = onChange;
@@ -39,7 +59,11 @@ export class Registry {
     for (const info of infos) {
       if (this.#agents.has(info.id)) continue;
       this.#agents.set(info.id, {
-        info: { ...info, status: "offline", currentCommandId: null },
+        info: {
+          ...withoutActivity(info),
+          status: "offline",
+          currentCommandId: null,
+        },
         peer: null,
       });
     }
@@ -69,7 +93,7 @@ export class Registry {
     };
     this.#agents.set(hello.id, { info, peer });
     this.#byPeer.set(peer.id, hello.id);
-    this.#onChange(info);
+    this.#onChange(info, "state");
     return { info, replaced };
   }
 
@@ -81,8 +105,12 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry || entry.peer !== peer) return false;
     entry.peer = null;
-    entry.info = { ...entry.info, status: "offline", lastSeenAt: this.#now() };
-    this.#onChange(entry.info);
+    entry.info = {
+      ...withoutActivity(entry.info),
+      status: "offline",
+      lastSeenAt: this.#now(),
+    };
+    this.#onChange(entry.info, "state");
     return true;
   }
 
@@ -101,7 +129,36 @@ export class Registry {
     if (!entry || entry.info.currentCommandId === commandId) return false;
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
     entry.info = { ...entry.info, currentCommandId: commandId, status };
-    this.#onChange(entry.info);
+    this.#onChange(entry.info, "state");
+    return true;
+  }
+
+  /**
+   * Set what connected agent `id`'s program is doing. `attention` and
+   * `options` are kept only with `needs-input` (and only when non-empty).
+   * Returns false when nothing changed (no `onChange`).
+   */
+  setActivity(id: string, report: ActivityReport): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry?.peer) return false;
+    const next: AgentInfo = {
+      ...withoutActivity(entry.info),
+      activity: report.activity,
+    };
+    if (report.activity === "needs-input") {
+      if (report.attention) next.attention = report.attention;
+      if (report.options?.length) {
+        next.options = report.options.map(({ key, label }) => ({ key, label }));
+      }
+    }
+    const before = entry.info;
+    if (
+      before.activity === next.activity &&
+      before.attention === next.attention &&
+      JSON.stringify(before.options) === JSON.stringify(next.options)
+    ) return false;
+    entry.info = next;
+    this.#onChange(next, "activity");
     return true;
   }
 

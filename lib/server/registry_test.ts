@@ -238,3 +238,80 @@ Deno.test("Registry.touch() updates lastSeenAt without reporting", () => {
   assert.equal(registry.get("a1")?.lastSeenAt, 9_000);
   assert.deepEqual(changes, []);
 });
+
+Deno.test("Registry reports activity changes as such, everything else as state", () => {
+  const kinds: string[] = [];
+  const registry = new Registry((_info, change) => kinds.push(change));
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  registry.setActivity("a1", { activity: "working" });
+  registry.setCurrentCommand("a1", "c1");
+  registry.disconnect(peer);
+  assert.deepEqual(kinds, ["state", "activity", "state", "state"]);
+});
+
+Deno.test("Registry.setActivity() reports changes only, keeps attention and options only with needs-input, and offline clears them", () => {
+  const { registry, changes } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  const options = [{ key: "1", label: "Yes" }, { key: "2", label: "No" }];
+  const from = changes.length;
+  assert.equal(
+    registry.setActivity("a1", {
+      activity: "needs-input",
+      attention: "Create hello.txt?",
+      options,
+    }),
+    true,
+  );
+  assert.equal(
+    registry.setActivity("a1", {
+      activity: "needs-input",
+      attention: "Create hello.txt?",
+      options: options.map((o) => ({ ...o })),
+    }),
+    false,
+  );
+  assert.equal(
+    registry.setActivity("a1", {
+      activity: "working",
+      attention: "ignored",
+      options,
+    }),
+    true,
+  );
+  assert.equal(registry.setActivity("a1", { activity: "working" }), false);
+  assert.equal(registry.setActivity("nobody", { activity: "working" }), false);
+  assert.deepEqual(
+    changes.slice(from).map((c) => [c.activity, c.attention, c.options]),
+    [
+      ["needs-input", "Create hello.txt?", options],
+      ["working", undefined, undefined],
+    ],
+  );
+  assert.equal("attention" in registry.get("a1")!, false);
+  registry.disconnect(peer);
+  assert.equal("activity" in registry.get("a1")!, false);
+  assert.equal(registry.setActivity("a1", { activity: "waiting" }), false);
+});
+
+Deno.test("Registry.restore() drops activity saved with an agent", () => {
+  const { registry } = setup();
+  registry.restore([{
+    ...hello("a1"),
+    status: "online",
+    connectedAt: 1,
+    lastSeenAt: 2,
+    currentCommandId: null,
+    activity: "needs-input",
+    attention: "old question",
+    options: [{ key: "y", label: "Yes" }],
+  }]);
+  const info = registry.get("a1")!;
+  assert.equal(info.status, "offline");
+  assert.deepEqual(
+    [info.activity, info.attention, info.options],
+    [undefined, undefined, undefined],
+  );
+  assert.equal("activity" in info, false);
+});

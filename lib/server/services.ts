@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { CLOSE_CODES, ERROR_CODES, toDashboard } from "../protocol.ts";
+import {
+  CLOSE_CODES,
+  ERROR_CODES,
+  type ToAgent,
+  toDashboard,
+} from "../protocol.ts";
 import { Auth, AuthError, LoginCodes, requestToken } from "./auth.ts";
 import { AgentSession } from "./agent_session.ts";
 import { AuthSessions } from "./auth_sessions.ts";
@@ -23,6 +28,7 @@ import { SlowStorage } from "./slow_storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
+import { SessionControl } from "./session_control.ts";
 import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket, type Session } from "./session.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
@@ -46,6 +52,8 @@ export interface Services {
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
+  /** Who controls each agent's terminal; input and resize forwarding. */
+  control: SessionControl;
   /** Commands per user per minute, across all of the user's connections. */
   commandRate: SlidingWindowLimit;
   /** Fallback (SSE) dashboard sessions. */
@@ -101,28 +109,43 @@ export async function createServices(
     onError: (peer, error) =>
       log.warn("Send failed", { peer: peer.id, error: String(error) }),
   });
-  const registry = new Registry((agent) => {
+  // Set below, before any agent can connect.
+  let control: SessionControl | null = null;
+  const registry = new Registry((agent, change) => {
     dashboards.broadcast(toDashboard("agent:status", { agent }));
+    // Control of a terminal ends when its agent goes offline.
+    if (agent.status === "offline") control?.agentOffline(agent.id);
+    // Activity is not restored after a restart: a report writes nothing, so
+    // an agent's reports cannot pile up storage writes.
+    if (change === "activity") return;
     storage.saveAgent(agent).catch((error) =>
       log.error("Saving agent failed", { error: String(error) })
     );
   });
   await storage.migrate();
   registry.restore(await storage.loadAgents());
+  const sendToAgent = (agentId: string, message: ToAgent) => {
+    const peer = registry.peerOf(agentId);
+    if (!peer?.isOpen) return false;
+    try {
+      peer.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  control = new SessionControl({
+    registry,
+    dashboards,
+    sendToAgent,
+    messagesPerSecond: config.terminalInputPerSecond,
+    bytesPerSecond: config.terminalInputBytesPerSecond,
+  });
   const commands = await CommandService.create({
     storage,
     registry,
     dashboards,
-    sendToAgent(agentId, message) {
-      const peer = registry.peerOf(agentId);
-      if (!peer?.isOpen) return false;
-      try {
-        peer.send(JSON.stringify(message));
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    sendToAgent,
     maxQueuePerAgent: config.maxQueuePerAgent,
     interruptGraceMs: config.interruptGraceMs,
     maxCommandOutputBytes: config.maxCommandOutputBytes,
@@ -216,6 +239,7 @@ export async function createServices(
     registry,
     dashboards,
     commands,
+    control,
     sse: new SseHub(connections),
     connections,
     logForward: {
