@@ -304,7 +304,7 @@ export class AuthSessions {
     await this.#remove(
       parentId,
       children.slice(0, excess).map((child) => child.id),
-      `Session ended: more than ${this.#options.maxSessionsPerParent} sign-ins with one token`,
+      "Session ended",
     );
   }
 
