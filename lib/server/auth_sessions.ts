@@ -68,6 +68,8 @@ export interface AuthSessionsOptions {
 const SESSION = "session";
 const REVOKED = "revoked";
 const CHILDREN = "children";
+/** Renewals of one session that may lose a race with another before one fails. */
+const MAX_RENEW_ATTEMPTS = 10;
 /** Ids deleted per atomic operation when sessions are removed in bulk. */
 const BATCH = 100;
 
@@ -122,6 +124,8 @@ export class AuthSessions {
       ...(parentId === undefined ? {} : { parentId }),
     };
     const issued = await this.#issue(record, null);
+    // A new id cannot exist yet: only a revoked parent refuses it.
+    if (!issued) throw new AuthError("Token revoked");
     if (parentId !== undefined) await this.#trim(parentId);
     return issued;
   }
@@ -185,13 +189,17 @@ export class AuthSessions {
   async refresh(
     principal: Principal,
   ): Promise<{ expiresAt: number; token?: string; principal: Principal }> {
-    const entry = await this.#checked(principal);
-    if (entry) {
+    let entry = await this.#checked(principal);
+    for (let attempt = 1; entry; attempt++) {
       if (entry.value.endsAt <= Date.now()) {
         throw new AuthError("Session ended");
       }
-      // #issue refuses it if it was revoked, deleted or renewed since.
-      return await this.#issue(entry.value, entry.versionstamp);
+      const issued = await this.#issue(entry.value, entry.versionstamp);
+      if (issued) return issued;
+      // Revoked, deleted, or renewed by another tab since it was read: a
+      // renewal that lost the race renews again from the winner's record.
+      if (attempt === MAX_RENEW_ATTEMPTS) throw new AuthError("Session ended");
+      entry = await this.#checked(principal);
     }
     if (principal.role !== "agent") {
       return { expiresAt: principal.expiresAt, principal };
@@ -328,12 +336,12 @@ export class AuthSessions {
   /**
    * Sign a new token for `record` and store it, provided the record's
    * entry still has `versionstamp` (null: it must not exist yet), its id is
-   * not revoked, and neither is its parent.
+   * not revoked, and neither is its parent; null when one of those failed.
    */
   async #issue(
     record: SessionRecord,
     versionstamp: string | null,
-  ): Promise<Issued> {
+  ): Promise<Issued | null> {
     const now = Date.now();
     const ttlSeconds = Math.max(
       1,
@@ -369,7 +377,7 @@ export class AuthSessions {
       }
     }
     const committed = await atomic.commit();
-    if (!committed.ok) throw new AuthError("Session ended");
+    if (!committed.ok) return null;
     return { token, expiresAt: principal.expiresAt, principal };
   }
 

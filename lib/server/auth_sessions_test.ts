@@ -247,7 +247,7 @@ Deno.test("AuthSessions.revoke() of a pasted token refuses the sessions started 
     await assert.rejects(sessions.refresh(renewed.principal), AuthError);
     await assert.rejects(
       sessions.create("alice", "operator", pasted.expiresAt, pasted.sessionId),
-      authError("Session ended"),
+      authError("Token revoked"),
     );
     await sessions.verify(sibling.token);
     // Only the sibling's record and index entry are left (and the mark).
@@ -316,5 +316,23 @@ Deno.test("AuthSessions: sessions from a sign-in code have no parent and no cap"
     for (let i = 0; i < 25; i++) await sessions.create("admin", "admin");
     assert.equal(await keysUnder(kv, ["auth", "session"]), 25);
     assert.equal(await keysUnder(kv, ["auth", "children"]), 0);
+  });
+});
+
+Deno.test("AuthSessions.refresh() of one session from several tabs at once renews it for each of them", async () => {
+  await withSessions(async (sessions, auth) => {
+    const pasted = await auth.verify(await auth.sign({ role: "viewer" }));
+    for (const parentId of [undefined, pasted.sessionId]) {
+      const issued = await sessions.create(
+        "viewer",
+        "viewer",
+        pasted.expiresAt,
+        parentId,
+      );
+      const renewed = await Promise.all(
+        Array.from({ length: 5 }, () => sessions.refresh(issued.principal)),
+      );
+      for (const { token } of renewed) await sessions.verify(token);
+    }
   });
 });
