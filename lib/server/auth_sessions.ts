@@ -292,10 +292,12 @@ export class AuthSessions {
 
   /**
    * Delete the oldest sessions of `parentId` beyond `maxSessionsPerParent`
-   * (by creation time) and close their connections.
+   * and close their connections. Oldest by the versionstamp of their index
+   * entry, which is written once, when the session is created: commit order,
+   * exact even within one millisecond.
    */
   async #trim(parentId: string): Promise<void> {
-    const children: { id: string; createdAt: number }[] = [];
+    const children: { id: string; versionstamp: string }[] = [];
     for await (
       const entry of this.#kv.list<ChildEntry>({
         prefix: this.#key(CHILDREN, parentId),
@@ -303,12 +305,19 @@ export class AuthSessions {
     ) {
       children.push({
         id: String(entry.key.at(-1)),
-        createdAt: entry.value.createdAt,
+        versionstamp: entry.versionstamp,
       });
     }
     const excess = children.length - this.#options.maxSessionsPerParent;
     if (excess <= 0) return;
-    children.sort((a, b) => a.createdAt - b.createdAt);
+    // Versionstamps are hex strings of one length: text order is their order.
+    children.sort((a, b) =>
+      a.versionstamp < b.versionstamp
+        ? -1
+        : a.versionstamp > b.versionstamp
+        ? 1
+        : 0
+    );
     await this.#remove(
       parentId,
       children.slice(0, excess).map((child) => child.id),
