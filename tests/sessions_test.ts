@@ -493,3 +493,202 @@ Deno.test("sessions: a browser session and a revocation both survive a server re
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+/** The session records (`["auth", "session", id]`) in the server's KV. */
+async function sessionRecords(server: { services: { kv: Deno.Kv } }) {
+  const records = [];
+  for await (
+    const entry of server.services.kv.list({ prefix: ["auth", "session"] })
+  ) records.push(entry);
+  return records;
+}
+
+function bearerLogout(server: { url: string }, token: string) {
+  return fetch(`${server.url}/logout`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    redirect: "manual",
+  });
+}
+
+Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the browser sessions started from it: socket and SSE close with 4401 / AUTH_FAILED at once, API and renewal refused; a session from another token stays", async () => {
+  await using server = await startTestServer();
+  const pasted = await server.token("operator");
+  const otherToken = await server.token("operator");
+  const cookie = await signIn(server, pasted);
+  const otherCookie = await signIn(server, otherToken);
+
+  const socket = new TestClient(`${server.wsUrl}/ws/dashboard`, { cookie });
+  const other = new TestClient(`${server.wsUrl}/ws/dashboard`, {
+    cookie: otherCookie,
+  });
+  const events = await Events.open(server, { cookie });
+  try {
+    await socket.waitFor((m) => m.type === "agent:list");
+    await other.waitFor((m) => m.type === "agent:list");
+    await events.until(
+      () => events.messages.find((m) => m.type === "agent:list"),
+      "SSE agent:list",
+    );
+
+    const logout = await bearerLogout(server, pasted);
+    assert.equal(logout.status, 303);
+    await logout.body?.cancel();
+
+    assert.deepEqual(await socket.waitClosed(), {
+      code: 4401,
+      reason: "Signed out",
+    });
+    assert.deepEqual(socket.of("error").at(-1), {
+      code: "AUTH_FAILED",
+      message: "Signed out",
+      recoverable: false,
+    });
+    await events.until(() => events.ended, "SSE stream end");
+    assert.equal(events.messages.at(-1)?.type, "error");
+    assert.equal(events.messages.at(-1)?.payload.code, "AUTH_FAILED");
+
+    const api = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie },
+    });
+    assert.equal(api.status, 401);
+    await api.body?.cancel();
+    const renew = await fetch(`${server.url}/api/session/refresh`, {
+      method: "POST",
+      headers: { cookie },
+    });
+    assert.equal(renew.status, 401);
+    assert.equal(cookieOf(renew), null);
+    await renew.body?.cancel();
+    const again = new TestClient(`${server.wsUrl}/ws/dashboard`, { cookie });
+    assert.equal((await again.waitClosed()).code, 4401);
+
+    // The session started from another token is untouched.
+    const from = other.messages.length;
+    other.send("heartbeat", { sequence: 7 });
+    await other.waitFor(
+      (m) => m.type === "heartbeat" && m.payload.sequence === 7,
+      { from },
+    );
+    assert.equal(other.closed, null);
+    const ok = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie: otherCookie },
+    });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    events.close();
+    await socket.close();
+    await other.close();
+  }
+});
+
+Deno.test("sessions: a session token pasted at /login is refused (403) and starts no session", async () => {
+  await using server = await startTestServer();
+  const cookie = await signIn(server, await server.token("operator"));
+  const sessionToken = cookie.slice(cookie.indexOf("=") + 1);
+  const before = (await sessionRecords(server)).length;
+  const response = await postLogin(server, sessionToken);
+  assert.equal(response.status, 403);
+  assert.equal(cookieOf(response), null);
+  await response.body?.cancel();
+  assert.equal((await sessionRecords(server)).length, before);
+});
+
+Deno.test("sessions: 25 sign-ins with one token keep its 20 newest sessions; the oldest cookie is refused and its socket closed (4401)", async () => {
+  await using server = await startTestServer();
+  const token = await server.token("viewer");
+  const other = await signIn(server, await server.token("viewer"));
+  const cookies = [await signIn(server, token)];
+  const oldest = new TestClient(`${server.wsUrl}/ws/dashboard`, {
+    cookie: cookies[0],
+  });
+  try {
+    await oldest.waitFor((m) => m.type === "agent:list");
+    for (let i = 1; i < 25; i++) cookies.push(await signIn(server, token));
+    assert.deepEqual(await oldest.waitClosed(), {
+      code: 4401,
+      reason: "Session ended",
+    });
+    // 20 of this token plus the other token's one.
+    assert.equal((await sessionRecords(server)).length, 21);
+    for (const [i, cookie] of cookies.entries()) {
+      const response = await fetch(`${server.url}/api/agents`, {
+        headers: { cookie },
+      });
+      assert.equal(response.status, i < 5 ? 401 : 200, `sign-in ${i}`);
+      await response.body?.cancel();
+    }
+    const kept = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie: other },
+    });
+    assert.equal(kept.status, 200);
+    await kept.body?.cancel();
+  } finally {
+    await oldest.close();
+  }
+});
+
+Deno.test("sessions: the cap of sign-ins per token is configurable (FLIGHTDECK_MAX_SESSIONS_PER_TOKEN)", async () => {
+  await using server = await startTestServer({ maxSessionsPerToken: 2 });
+  const token = await server.token("viewer");
+  const cookies = [];
+  for (let i = 0; i < 3; i++) cookies.push(await signIn(server, token));
+  assert.equal((await sessionRecords(server)).length, 2);
+  const statuses = [];
+  for (const cookie of cookies) {
+    const response = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie },
+    });
+    statuses.push(response.status);
+    await response.body?.cancel();
+  }
+  assert.deepEqual(statuses, [401, 200, 200]);
+});
+
+Deno.test("sessions: revoking a pasted token after a restart still closes the sessions started from it before the restart, and stays refused after another (KV on disk)", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "flightdeck-sessions-" });
+  try {
+    const secret = "test-secret-test-secret-test-secret-0123456789";
+    let pasted: string;
+    let cookie: string;
+    let kept: string;
+    {
+      await using server = await startTestServer({ dataDir, secret });
+      pasted = await server.token("operator");
+      cookie = await signIn(server, pasted);
+      kept = await signIn(server, await server.token("operator"));
+    }
+    {
+      await using server = await startTestServer({ dataDir, secret });
+      const socket = new TestClient(`${server.wsUrl}/ws/dashboard`, {
+        cookie,
+      });
+      try {
+        await socket.waitFor((m) => m.type === "agent:list");
+        const logout = await bearerLogout(server, pasted);
+        assert.equal(logout.status, 303);
+        await logout.body?.cancel();
+        assert.deepEqual(await socket.waitClosed(), {
+          code: 4401,
+          reason: "Signed out",
+        });
+      } finally {
+        await socket.close();
+      }
+    }
+    await using server = await startTestServer({ dataDir, secret });
+    const refused = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie },
+    });
+    assert.equal(refused.status, 401);
+    await refused.body?.cancel();
+    const ok = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie: kept },
+    });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -7,13 +7,21 @@
  * Principal.sessionId}). Deno KV holds, each expiring on its own:
  *
  * - `["auth", "session", id]`: a browser session (subject, role, when it
- *   ends for good, and when its current token expires). A session token is
- *   valid only while this record exists and has not expired.
- * - `["auth", "revoked", id]`: a revoked sign-in. Every token with that id
- *   is refused until the last one of them has expired.
+ *   ends for good, when its current token expires, and the sign-in of the
+ *   pasted token it was started from, its parent). A session token is valid
+ *   only while this record exists and has not expired, and its parent is
+ *   not revoked.
+ * - `["auth", "children", parentId, id]`: a session started from the pasted
+ *   token `parentId` (its creation time), until the session ends. A token
+ *   keeps at most `maxSessionsPerParent` of them: a sign-in past that
+ *   deletes the oldest.
+ * - `["auth", "revoked", id]`: a revoked sign-in. Every token with that id,
+ *   and every session started from such a token, is refused until the last
+ *   of them has expired.
  *
  * Connections register with {@link AuthSessions.track}; {@link
- * AuthSessions.revoke} closes them (4401) before it returns.
+ * AuthSessions.revoke} closes them (4401), and those of the sessions
+ * started from the revoked token, before it returns.
  *
  * @module
  */
@@ -30,6 +38,11 @@ export interface SessionRecord {
   endsAt: number;
   /** When its current token expires (ms since epoch). */
   expiresAt: number;
+  /**
+   * The sign-in id of the pasted token this session was started from;
+   * absent for a session from a one-time sign-in code.
+   */
+  parentId?: string;
 }
 
 /** A freshly signed token and its expiry. */
@@ -45,16 +58,31 @@ export interface AuthSessionsOptions {
   accessTtlSeconds: number;
   /** Longest a browser session lasts (seconds). */
   sessionTtlSeconds: number;
+  /**
+   * Most sessions started from one pasted token (default 20); creating one
+   * more deletes the oldest.
+   */
+  maxSessionsPerParent?: number;
 }
 
 const SESSION = "session";
 const REVOKED = "revoked";
+const CHILDREN = "children";
+/** Renewals of one session that may lose a race with another before one fails. */
+const MAX_RENEW_ATTEMPTS = 10;
+/** Ids deleted per atomic operation when sessions are removed in bulk. */
+const BATCH = 100;
+
+/** The index entry of a session started from a pasted token. */
+interface ChildEntry {
+  createdAt: number;
+}
 
 /** Sign-ins, their renewal, and revocation. */
 export class AuthSessions {
   #kv: Deno.Kv;
   #auth: Auth;
-  #options: AuthSessionsOptions;
+  #options: Required<AuthSessionsOptions>;
   /** Open connections by sign-in id; each entry closes its connection. */
   #live = new Map<string, Set<(reason: string) => void>>();
 
@@ -65,18 +93,24 @@ export class AuthSessions {
     }
     this.#kv = kv;
     this.#auth = auth;
-    this.#options = options;
+    this.#options = { maxSessionsPerParent: 20, ...options };
   }
 
   /**
    * Start a browser session for `subject` and sign its first token. The
    * session ends after the session lifetime, or at `endsAt` if earlier
-   * (the expiry of a pasted token).
+   * (the expiry of a pasted token). `parentId` is the sign-in id of the
+   * pasted token it starts from: revoking that token ends this session, and
+   * past `maxSessionsPerParent` sessions of one parent the oldest ones are
+   * deleted (their connections closed with 4401).
+   *
+   * @throws {AuthError} when the parent was revoked.
    */
   async create(
     subject: string,
     role: Role,
     endsAt = Number.POSITIVE_INFINITY,
+    parentId?: string,
   ): Promise<Issued> {
     if (role === "agent") throw new TypeError("Agents have no browser session");
     const now = Date.now();
@@ -87,8 +121,13 @@ export class AuthSessions {
       createdAt: now,
       endsAt: Math.min(endsAt, now + this.#options.sessionTtlSeconds * 1000),
       expiresAt: 0,
+      ...(parentId === undefined ? {} : { parentId }),
     };
-    return await this.#issue(record);
+    const issued = await this.#issue(record, null);
+    // A new id cannot exist yet: only a revoked parent refuses it.
+    if (!issued) throw new AuthError("Token revoked");
+    if (parentId !== undefined) await this.#trim(parentId);
+    return issued;
   }
 
   /**
@@ -108,21 +147,34 @@ export class AuthSessions {
   /**
    * Check that `principal`'s sign-in is still live.
    *
-   * @throws {AuthError} when it was revoked or its session ended.
+   * @throws {AuthError} when it was revoked, its session ended, or the
+   * token its session was started from was revoked.
    */
   async check(principal: Principal): Promise<void> {
+    await this.#checked(principal);
+  }
+
+  /** {@link check}, returning the session's entry (null for other tokens). */
+  async #checked(
+    principal: Principal,
+  ): Promise<Deno.KvEntry<SessionRecord> | null> {
     const [revoked, session] = await this.#kv.getMany<
       [{ revokedAt: number }, SessionRecord]
     >([
-      [...this.#key(REVOKED, principal.sessionId)],
-      [...this.#key(SESSION, principal.sessionId)],
+      this.#key(REVOKED, principal.sessionId),
+      this.#key(SESSION, principal.sessionId),
     ]);
     if (revoked.value) throw new AuthError("Token revoked");
-    if (principal.kind !== "session") return;
+    if (principal.kind !== "session") return null;
     const record = session.value;
     if (!record || record.expiresAt <= Date.now()) {
       throw new AuthError("Session ended");
     }
+    if (record.parentId !== undefined) {
+      const parent = await this.#kv.get(this.#key(REVOKED, record.parentId));
+      if (parent.value) throw new AuthError("Token revoked");
+    }
+    return session as Deno.KvEntry<SessionRecord>;
   }
 
   /**
@@ -131,22 +183,23 @@ export class AuthSessions {
    * its original lifetime. Other tokens cannot be renewed: the result keeps
    * their expiry and has no token.
    *
-   * @throws {AuthError} when the sign-in was revoked or ended.
+   * @throws {AuthError} when the sign-in was revoked or ended, or the
+   * token its session was started from was revoked.
    */
   async refresh(
     principal: Principal,
   ): Promise<{ expiresAt: number; token?: string; principal: Principal }> {
-    await this.check(principal);
-    if (principal.kind === "session") {
-      const entry = await this.#kv.get<SessionRecord>(
-        this.#key(SESSION, principal.sessionId),
-      );
-      const record = entry.value;
-      if (!record || record.endsAt <= Date.now()) {
+    let entry = await this.#checked(principal);
+    for (let attempt = 1; entry; attempt++) {
+      if (entry.value.endsAt <= Date.now()) {
         throw new AuthError("Session ended");
       }
-      // #issue refuses it if it was revoked since the check.
-      return await this.#issue(record);
+      const issued = await this.#issue(entry.value, entry.versionstamp);
+      if (issued) return issued;
+      // Revoked, deleted, or renewed by another tab since it was read: a
+      // renewal that lost the race renews again from the winner's record.
+      if (attempt === MAX_RENEW_ATTEMPTS) throw new AuthError("Session ended");
+      entry = await this.#checked(principal);
     }
     if (principal.role !== "agent") {
       return { expiresAt: principal.expiresAt, principal };
@@ -170,7 +223,9 @@ export class AuthSessions {
    * Revoke the sign-in `principal` belongs to: its session record is
    * deleted, every token with its id is refused from now on (the mark
    * lasts until the last of them can have expired), and every tracked
-   * connection of it is closed before this returns.
+   * connection of it is closed before this returns. The browser sessions
+   * started from it (pasting it at `/login`) are refused by that mark, and
+   * are deleted and their connections closed before this returns too.
    */
   async revoke(
     principal: Principal,
@@ -186,13 +241,26 @@ export class AuthSessions {
       this.#key(SESSION, principal.sessionId),
     );
     const last = Math.max(until, session.value?.endsAt ?? 0);
-    await this.#kv.atomic()
+    const atomic = this.#kv.atomic()
       .set(this.#key(REVOKED, principal.sessionId), { revokedAt: now }, {
         expireIn: Math.max(1000, last - now),
       })
-      .delete(this.#key(SESSION, principal.sessionId))
-      .commit();
+      .delete(this.#key(SESSION, principal.sessionId));
+    const parentId = session.value?.parentId;
+    if (parentId !== undefined) {
+      atomic.delete(this.#childKey(parentId, principal.sessionId));
+    }
+    await atomic.commit();
     this.closeAll(principal.sessionId, reason);
+    // Listed after the mark is set: a session created from this token
+    // either committed before it (and is listed) or was refused by it.
+    const children: string[] = [];
+    for await (
+      const entry of this.#kv.list({
+        prefix: this.#key(CHILDREN, principal.sessionId),
+      })
+    ) children.push(String(entry.key.at(-1)));
+    await this.#remove(principal.sessionId, children, reason);
   }
 
   /** Close every tracked connection of sign-in `sessionId`. */
@@ -222,7 +290,67 @@ export class AuthSessions {
     return this.#live.size;
   }
 
-  async #issue(record: SessionRecord): Promise<Issued> {
+  /**
+   * Delete the oldest sessions of `parentId` beyond `maxSessionsPerParent`
+   * and close their connections. Oldest by the versionstamp of their index
+   * entry, which is written once, when the session is created: commit order,
+   * exact even within one millisecond.
+   */
+  async #trim(parentId: string): Promise<void> {
+    const children: { id: string; versionstamp: string }[] = [];
+    for await (
+      const entry of this.#kv.list<ChildEntry>({
+        prefix: this.#key(CHILDREN, parentId),
+      })
+    ) {
+      children.push({
+        id: String(entry.key.at(-1)),
+        versionstamp: entry.versionstamp,
+      });
+    }
+    const excess = children.length - this.#options.maxSessionsPerParent;
+    if (excess <= 0) return;
+    // Versionstamps are hex strings of one length: text order is their order.
+    children.sort((a, b) =>
+      a.versionstamp < b.versionstamp
+        ? -1
+        : a.versionstamp > b.versionstamp
+        ? 1
+        : 0
+    );
+    await this.#remove(
+      parentId,
+      children.slice(0, excess).map((child) => child.id),
+      "Session ended",
+    );
+  }
+
+  /**
+   * Delete the sessions `ids` of `parentId` with their index entries and
+   * close their connections. Their tokens are refused from then on because
+   * the records are gone (renewal cannot recreate one: see {@link #issue}).
+   */
+  async #remove(parentId: string, ids: string[], reason: string) {
+    for (const id of ids) this.closeAll(id, reason);
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const atomic = this.#kv.atomic();
+      for (const id of ids.slice(i, i + BATCH)) {
+        atomic.delete(this.#key(SESSION, id))
+          .delete(this.#childKey(parentId, id));
+      }
+      await atomic.commit();
+    }
+  }
+
+  /**
+   * Sign a new token for `record` and store it, provided the record's
+   * entry still has `versionstamp` (null: it must not exist yet), its id is
+   * not revoked, and neither is its parent; null when one of those failed.
+   */
+  async #issue(
+    record: SessionRecord,
+    versionstamp: string | null,
+  ): Promise<Issued | null> {
     const now = Date.now();
     const ttlSeconds = Math.max(
       1,
@@ -240,17 +368,33 @@ export class AuthSessions {
     });
     const principal = await this.#auth.verify(token);
     const next = { ...record, expiresAt: principal.expiresAt };
-    const committed = await this.#kv.atomic()
+    const expireIn = Math.max(1000, next.endsAt - now);
+    const atomic = this.#kv.atomic()
+      .check({ key: this.#key(SESSION, record.id), versionstamp })
       .check({ key: this.#key(REVOKED, record.id), versionstamp: null })
-      .set(this.#key(SESSION, record.id), next, {
-        expireIn: Math.max(1000, next.endsAt - now),
-      })
-      .commit();
-    if (!committed.ok) throw new AuthError("Session ended");
+      .set(this.#key(SESSION, record.id), next, { expireIn });
+    if (record.parentId !== undefined) {
+      atomic.check({
+        key: this.#key(REVOKED, record.parentId),
+        versionstamp: null,
+      });
+      if (versionstamp === null) {
+        const entry: ChildEntry = { createdAt: record.createdAt };
+        atomic.set(this.#childKey(record.parentId, record.id), entry, {
+          expireIn,
+        });
+      }
+    }
+    const committed = await atomic.commit();
+    if (!committed.ok) return null;
     return { token, expiresAt: principal.expiresAt, principal };
   }
 
   #key(kind: string, id: string): Deno.KvKey {
     return ["auth", kind, id];
+  }
+
+  #childKey(parentId: string, id: string): Deno.KvKey {
+    return ["auth", CHILDREN, parentId, id];
   }
 }

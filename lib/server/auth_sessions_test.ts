@@ -208,3 +208,131 @@ Deno.test("AuthSessions.refresh() of a plain dashboard token keeps its expiry an
     assert.equal(refreshed.expiresAt, principal.expiresAt);
   });
 });
+
+async function keysUnder(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+  let count = 0;
+  for await (const _ of kv.list({ prefix })) count++;
+  return count;
+}
+
+Deno.test("AuthSessions.revoke() of a pasted token refuses the sessions started from it, deletes them and closes their connections; renewal and new sessions from it are refused", async () => {
+  await withSessions(async (sessions, auth, kv) => {
+    const pasted = await auth.verify(
+      await auth.sign({ role: "operator", subject: "alice" }),
+    );
+    const other = await auth.verify(
+      await auth.sign({ role: "operator", subject: "alice" }),
+    );
+    const child = await sessions.create(
+      "alice",
+      "operator",
+      pasted.expiresAt,
+      pasted.sessionId,
+    );
+    const renewed = await sessions.refresh(child.principal);
+    const sibling = await sessions.create(
+      "alice",
+      "operator",
+      other.expiresAt,
+      other.sessionId,
+    );
+    const closed: string[] = [];
+    sessions.track(child.principal.sessionId, (r) => closed.push(`c:${r}`));
+    sessions.track(sibling.principal.sessionId, (r) => closed.push(`s:${r}`));
+    await sessions.revoke(pasted, "Signed out");
+    assert.deepEqual(closed, ["c:Signed out"]);
+    for (const token of [child.token, renewed.token!]) {
+      await assert.rejects(sessions.verify(token), AuthError);
+    }
+    await assert.rejects(sessions.refresh(renewed.principal), AuthError);
+    await assert.rejects(
+      sessions.create("alice", "operator", pasted.expiresAt, pasted.sessionId),
+      authError("Token revoked"),
+    );
+    await sessions.verify(sibling.token);
+    // Only the sibling's record and index entry are left (and the mark).
+    assert.equal(await keysUnder(kv, ["auth", "session"]), 1);
+    assert.equal(await keysUnder(kv, ["auth", "children"]), 1);
+  });
+});
+
+Deno.test("AuthSessions: a session is refused once its parent is revoked, even with its record still there", async () => {
+  await withSessions(async (sessions, auth, kv) => {
+    const pasted = await auth.verify(await auth.sign({ role: "viewer" }));
+    const child = await sessions.create(
+      "viewer",
+      "viewer",
+      pasted.expiresAt,
+      pasted.sessionId,
+    );
+    // The mark alone (as after a crash before the children were deleted).
+    await kv.set(["auth", "revoked", pasted.sessionId], { revokedAt: 1 });
+    await assert.rejects(
+      sessions.verify(child.token),
+      authError("Token revoked"),
+    );
+    await assert.rejects(
+      sessions.refresh(child.principal),
+      authError("Token revoked"),
+    );
+  });
+});
+
+Deno.test("AuthSessions.create() keeps at most maxSessionsPerParent sessions of one pasted token: 100 sign-ins leave 20 records and index entries and no marks; the evicted ones are refused and closed, and cannot be renewed back", async () => {
+  await withSessions(async (sessions, auth, kv) => {
+    const pasted = await auth.verify(await auth.sign({ role: "viewer" }));
+    const issued = [];
+    const closed: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const next = await sessions.create(
+        "viewer",
+        "viewer",
+        pasted.expiresAt,
+        pasted.sessionId,
+      );
+      sessions.track(next.principal.sessionId, (r) => closed.push(`${i}:${r}`));
+      issued.push(next);
+    }
+    assert.equal(await keysUnder(kv, ["auth", "session"]), 20);
+    assert.equal(await keysUnder(kv, ["auth", "children"]), 20);
+    assert.equal(await keysUnder(kv, ["auth", "revoked"]), 0);
+    // The oldest first, each as soon as it is one too many.
+    assert.deepEqual(
+      closed,
+      Array.from({ length: 80 }, (_, i) => `${i}:Session ended`),
+    );
+    await assert.rejects(
+      sessions.verify(issued[79].token),
+      authError("Session ended"),
+    );
+    await assert.rejects(sessions.refresh(issued[79].principal), AuthError);
+    await sessions.verify(issued[80].token);
+    assert.equal(await keysUnder(kv, ["auth", "session"]), 20);
+  });
+});
+
+Deno.test("AuthSessions: sessions from a sign-in code have no parent and no cap", async () => {
+  await withSessions(async (sessions, _auth, kv) => {
+    for (let i = 0; i < 25; i++) await sessions.create("admin", "admin");
+    assert.equal(await keysUnder(kv, ["auth", "session"]), 25);
+    assert.equal(await keysUnder(kv, ["auth", "children"]), 0);
+  });
+});
+
+Deno.test("AuthSessions.refresh() of one session from several tabs at once renews it for each of them", async () => {
+  await withSessions(async (sessions, auth) => {
+    const pasted = await auth.verify(await auth.sign({ role: "viewer" }));
+    for (const parentId of [undefined, pasted.sessionId]) {
+      const issued = await sessions.create(
+        "viewer",
+        "viewer",
+        pasted.expiresAt,
+        parentId,
+      );
+      const renewed = await Promise.all(
+        Array.from({ length: 5 }, () => sessions.refresh(issued.principal)),
+      );
+      for (const { token } of renewed) await sessions.verify(token);
+    }
+  });
+});

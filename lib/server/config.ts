@@ -110,6 +110,11 @@ export const ConfigSchema = z.object({
    * signs in again.
    */
   accessTtlSeconds: int(1, 24 * 3600).default(3600),
+  /**
+   * Most browser sessions one pasted token keeps; a sign-in past it ends
+   * the oldest of them.
+   */
+  maxSessionsPerToken: int(1, 1000).default(20),
   /** Longest token lifetime signed (`deno task token --ttl`) or accepted. */
   maxTokenTtlSeconds: int(60, 365 * 24 * 3600).default(90 * 24 * 3600),
   /** Failed sign-ins per address within the window before 429. */
@@ -196,6 +201,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_LOG: "logLevel",
   FLIGHTDECK_SESSION_TTL: "sessionTtlSeconds",
   FLIGHTDECK_ACCESS_TTL: "accessTtlSeconds",
+  FLIGHTDECK_MAX_SESSIONS_PER_TOKEN: "maxSessionsPerToken",
   FLIGHTDECK_MAX_TOKEN_TTL: "maxTokenTtlSeconds",
   FLIGHTDECK_LOGIN_FAILURES: "loginFailureLimit",
   FLIGHTDECK_LOGIN_WINDOW_MS: "loginFailureWindowMs",

@@ -33,6 +33,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,
     accessTtlSeconds: 3600,
+    maxSessionsPerToken: 20,
     maxTokenTtlSeconds: 90 * 24 * 3600,
     loginFailureLimit: 10,
     loginFailureWindowMs: 10 * 60_000,

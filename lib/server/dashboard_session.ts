@@ -237,19 +237,23 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       if (token === undefined) {
         next = (await this.#app.sessions.refresh(user)).principal;
       } else {
-        next = await this.#app.sessions.verify(token);
+        next = await this.#app.auth.verify(token);
         if (next.id !== user.id || next.role !== user.role) {
           return this.rejectAuth(
             `Token is for "${next.id}" (${next.role}), not "${user.id}" (${user.role})`,
           );
         }
+        if (this.isClosed) return;
+        // Tracked before the check: a revocation between the two still
+        // closes it.
+        if (next.sessionId !== user.sessionId) this.#track(next);
+        await this.#app.sessions.check(next);
       }
     } catch (error) {
       if (error instanceof AuthError) return this.rejectAuth(error.message);
       throw error;
     }
     if (this.isClosed) return;
-    if (next.sessionId !== user.sessionId) this.#track(next);
     this.#user = next;
     this.setExpiry(next.expiresAt);
     this.send(toDashboard("auth:refreshed", { expiresAt: next.expiresAt }));

@@ -96,6 +96,7 @@ export async function createServices(
   const sessions = new AuthSessions(kv, auth, {
     accessTtlSeconds: config.accessTtlSeconds,
     sessionTtlSeconds: config.sessionTtlSeconds,
+    maxSessionsPerParent: config.maxSessionsPerToken,
   });
   const dashboards = new Broadcaster({
     maxBufferedBytes: config.maxPeerBufferedBytes,

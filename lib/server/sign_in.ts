@@ -1,11 +1,13 @@
 /**
  * Browser sign-in and sign-out: one-time codes and pasted tokens become a
- * server-side session (see `auth_sessions.ts`); failures are logged and
- * throttled per client address.
+ * server-side session (see `auth_sessions.ts`); a session from a pasted
+ * token ends when that token is revoked. Failures are logged and throttled
+ * per client address.
  *
  * @module
  */
 import { AuthError, type Principal, sessionCookie } from "./auth.ts";
+import type { Issued } from "./auth_sessions.ts";
 import type { Services } from "./services.ts";
 
 /** Outcome of a sign-in attempt. */
@@ -19,17 +21,21 @@ export type SignInResult =
     retryAfterSeconds?: number;
   };
 
-type Attempt = {
-  ok: true;
-  subject: string;
-  role: "viewer" | "operator" | "admin";
-  endsAt?: number;
-} | {
+type Failure = {
   ok: false;
   status: 401 | 403;
   error: string;
   reason: string;
 };
+
+type Attempt = {
+  ok: true;
+  subject: string;
+  role: "viewer" | "operator" | "admin";
+  endsAt?: number;
+  /** Sign-in id of the pasted token. */
+  parentId?: string;
+} | Failure;
 
 /**
  * Sign in from `address` with a one-time `code` or a pasted `token`
@@ -59,9 +65,10 @@ export async function signIn(
   // success.
   const startedAt = Date.now();
   loginThrottle.fail(address, startedAt);
-  const attempt = "code" in credential
+  const checked = "code" in credential
     ? redeemCode(app, credential.code)
     : await checkToken(app, credential.token);
+  const attempt = checked.ok ? await startSession(app, checked) : checked;
   if (attempt.ok) loginThrottle.forgive(address, startedAt);
   if (!attempt.ok) {
     const throttled = loginThrottle.retryAfterMs(address) > 0;
@@ -73,11 +80,7 @@ export async function signIn(
     });
     return { ok: false, status: attempt.status, error: attempt.error };
   }
-  const issued = await app.sessions.create(
-    attempt.subject,
-    attempt.role,
-    attempt.endsAt,
-  );
+  const { issued } = attempt;
   const maxAge = Math.max(
     1,
     Math.floor((issued.expiresAt - Date.now()) / 1000),
@@ -88,6 +91,26 @@ export async function signIn(
     cookie: sessionCookie(issued.token, maxAge, options.secure),
     expiresAt: issued.expiresAt,
   };
+}
+
+/** Start the session of a checked sign-in. */
+async function startSession(
+  app: Services,
+  attempt: Extract<Attempt, { ok: true }>,
+): Promise<Failure | typeof attempt & { issued: Issued }> {
+  try {
+    const issued = await app.sessions.create(
+      attempt.subject,
+      attempt.role,
+      attempt.endsAt,
+      attempt.parentId,
+    );
+    return { ...attempt, issued };
+  } catch (error) {
+    // The pasted token was revoked since it was checked.
+    if (!(error instanceof AuthError)) throw error;
+    return refused(error);
+  }
 }
 
 function redeemCode(app: Services, code: string): Attempt {
@@ -115,21 +138,37 @@ async function checkToken(app: Services, token: string): Promise<Attempt> {
         reason: "Agent token",
       };
     }
+    if (user.kind === "session") {
+      // Only tokens made with `deno task token` start sessions, so every
+      // session's parent is such a token and revoking it reaches them all.
+      return {
+        ok: false,
+        status: 403,
+        error:
+          "A browser session's token cannot start another session. Paste a token made with deno task token.",
+        reason: "Session token",
+      };
+    }
     return {
       ok: true,
       subject: user.id,
       role: user.role,
       endsAt: user.expiresAt,
+      parentId: user.sessionId,
     };
   } catch (error) {
     if (!(error instanceof AuthError)) throw error;
-    return {
-      ok: false,
-      status: 401,
-      error: `Sign-in failed: ${error.message}.`,
-      reason: error.message,
-    };
+    return refused(error);
   }
+}
+
+function refused(error: AuthError): Failure {
+  return {
+    ok: false,
+    status: 401,
+    error: `Sign-in failed: ${error.message}.`,
+    reason: error.message,
+  };
 }
 
 /**

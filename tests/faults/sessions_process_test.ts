@@ -1,8 +1,9 @@
 /**
  * Sign-ins against a real server process (`deno run -A main.ts`): logout
- * revokes at once (open WebSocket and SSE closed) and the revocation
- * survives a restart; an SSE POST is authorized with its own token; failed
- * sign-ins are throttled per address.
+ * revokes at once (open WebSocket and SSE closed, those of the sessions
+ * started from a revoked pasted token too) and the revocation survives a
+ * restart; an SSE POST is authorized with its own token; failed sign-ins are
+ * throttled per address.
  */
 import assert from "node:assert/strict";
 import { envelope } from "../../lib/protocol.ts";
@@ -129,4 +130,56 @@ Deno.test("server process: ten failed sign-ins from one address are logged, the 
   assert.ok(Number(throttled.headers.get("retry-after")) > 0);
   await throttled.body?.cancel();
   assert.equal(server.log.split("Sign-in failed").length - 1, 10);
+});
+
+Deno.test("server process: revoking a pasted token (Bearer POST /logout) closes the WebSocket (4401) and SSE of the session started from it at once; after a restart its cookie is still refused and a session from another token still works", async () => {
+  await using server = await ServerProcess.start();
+  const pasted = await server.token("operator");
+  const cookie = await signIn(server, pasted);
+  const kept = await signIn(server, await server.token("operator"));
+  const socket = new TestClient(`${server.wsUrl}/ws/dashboard`, { cookie });
+  const events = await Events.open(server, { cookie });
+  try {
+    await socket.waitFor((m) => m.type === "agent:list");
+    await events.until(
+      () => events.messages.find((m) => m.type === "agent:list"),
+      "SSE agent:list",
+    );
+    const logout = await fetch(`${server.url}/logout`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${pasted}` },
+      redirect: "manual",
+    });
+    assert.equal(logout.status, 303);
+    await logout.body?.cancel();
+    assert.deepEqual(await socket.waitClosed(), {
+      code: 4401,
+      reason: "Signed out",
+    });
+    await events.until(() => events.ended, "SSE stream end");
+    assert.equal(events.messages.at(-1)?.type, "error");
+    assert.equal(events.messages.at(-1)?.payload.code, "AUTH_FAILED");
+    const renew = await fetch(`${server.url}/api/session/refresh`, {
+      method: "POST",
+      headers: { cookie },
+    });
+    assert.equal(renew.status, 401);
+    await renew.body?.cancel();
+
+    assert.equal((await server.kill("SIGTERM"))?.code, 0);
+    await server.restart();
+    const refused = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie },
+    });
+    assert.equal(refused.status, 401);
+    await refused.body?.cancel();
+    const ok = await fetch(`${server.url}/api/agents`, {
+      headers: { cookie: kept },
+    });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    events.close();
+    await socket.close();
+  }
 });
