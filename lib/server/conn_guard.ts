@@ -529,7 +529,9 @@ function watchResponse(entry: Entry, chunk: Uint8Array): void {
   let head: Uint8Array;
   if (entry.requestSince >= 0) {
     entry.requestSince = -1;
-    head = chunk.slice(0, RESPONSE_HEAD_MAX);
+    // A view for now: the buffer is reused, so it is copied below only
+    // when the head continues in a later chunk.
+    head = chunk.subarray(0, RESPONSE_HEAD_MAX);
   } else {
     const old = entry.responseHead!;
     const room = RESPONSE_HEAD_MAX - old.length;
@@ -539,7 +541,7 @@ function watchResponse(entry: Entry, chunk: Uint8Array): void {
   }
   const end = headEnd(head);
   if (end < 0 && head.length < RESPONSE_HEAD_MAX) {
-    entry.responseHead = head;
+    entry.responseHead = head.slice();
     return;
   }
   entry.responseHead = null;

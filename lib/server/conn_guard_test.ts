@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ConnectionGuard, type ConnectionGuardOptions } from "./conn_guard.ts";
+import {
+  ConnectionGuard,
+  type ConnectionGuardOptions,
+  isStreamHead,
+} from "./conn_guard.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -418,4 +422,19 @@ Deno.test("ConnectionGuard over the global cap evicts the oldest idle keep-alive
       for (const conn of [...idle, fresh]) conn.close();
     },
   );
+});
+
+Deno.test("isStreamHead() recognizes an upgrade and an event stream, nothing else", () => {
+  const yes = [
+    "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nvary: x\r\ncontent-type:text/event-stream\r\n\r\n",
+  ];
+  const no = [
+    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n",
+    "HTTP/1.1 100 Continue\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nx-note: content-type: text/event-stream\r\n\r\n",
+  ];
+  for (const head of yes) assert.equal(isStreamHead(enc(head)), true, head);
+  for (const head of no) assert.equal(isStreamHead(enc(head)), false, head);
 });
