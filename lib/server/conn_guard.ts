@@ -17,8 +17,9 @@
  *   with `content-type: text/event-stream` makes the connection a stream;
  *   any other connection stays plain HTTP, and on it a request, from its
  *   first byte (its head, for the first one) to the first byte of its
- *   response, may take at most `requestTimeoutMs`, and with no request in
- *   flight and nothing being written, `keepAliveTimeoutMs` without a byte
+ *   response, may take at most `requestTimeoutMs`, as may one write of
+ *   response bytes to a client that does not read them; and with no request
+ *   in flight and nothing being written, `keepAliveTimeoutMs` without a byte
  *   either way closes it. So a dripped second request head or body is
  *   closed like a first one, without parsing request bytes;
  * - closes any connection (streams included) after `idleTimeoutMs` without
@@ -57,7 +58,8 @@ export interface ConnectionGuardOptions {
   keepAliveTimeoutMs?: number;
   /**
    * Close a plain HTTP connection whose request got no response byte this
-   * long after its first byte; 0: never.
+   * long after its first byte, or whose write of response bytes to the
+   * client has been blocked this long; 0: never.
    */
   requestTimeoutMs?: number;
   maxConnections: number;
@@ -199,10 +201,15 @@ export class ConnectionGuard {
             this.#close(entry);
             continue;
           }
-        } else if (
-          keepAlive > 0 && entry.writing === 0 && quiet >= keepAlive
-        ) {
-          this.#count("idleTimeouts");
+        } else if (entry.writing === 0) {
+          if (keepAlive > 0 && quiet >= keepAlive) {
+            this.#count("idleTimeouts");
+            this.#close(entry);
+            continue;
+          }
+        } else if (request > 0 && quiet >= request) {
+          // A response write blocked this long: the client does not read.
+          this.#count("requestTimeouts");
           this.#close(entry);
           continue;
         }

@@ -24,6 +24,17 @@ async function withGuard(
         socket.onmessage = (e) => socket.send(e.data);
         return response;
       }
+      if (new URL(req.url).pathname === "/big") {
+        // 256 MiB, made as the reader pulls: more than the socket buffers.
+        let left = 4096;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (left-- === 0) controller.close();
+            else controller.enqueue(new Uint8Array(64 * 1024));
+          },
+        });
+        return new Response(body);
+      }
       if (new URL(req.url).pathname === "/slow") {
         // Answers once the whole body is in.
         return req.text().then(
@@ -437,4 +448,28 @@ Deno.test("isStreamHead() recognizes an upgrade and an event stream, nothing els
   ];
   for (const head of yes) assert.equal(isStreamHead(enc(head)), true, head);
   for (const head of no) assert.equal(isStreamHead(enc(head)), false, head);
+});
+
+Deno.test("ConnectionGuard closes a plain HTTP connection whose client stops reading a large response", async () => {
+  await withGuard(
+    { requestTimeoutMs: 300, keepAliveTimeoutMs: 300, idleTimeoutMs: 0 },
+    async (guard) => {
+      const conn = await connect(guard);
+      // Never read: the guard's write to this client blocks.
+      await conn.write(enc("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await within(
+        (async () => {
+          while (guard.stats.requestTimeouts === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        })(),
+        10_000,
+        "the close",
+      );
+      assert.equal(guard.stats.requestTimeouts, 1);
+      assert.equal(guard.stats.idleTimeouts, 0);
+      assert.equal(guard.stats.open, 0);
+      conn.close();
+    },
+  );
 });
