@@ -60,7 +60,7 @@ export const handler: Handlers<LoginData, AppState> = {
     if (refused) return refused;
     let form;
     try {
-      form = await readForm(req);
+      form = await readForm(req, undefined, app.config.bodyTimeoutMs);
     } catch (error) {
       if (error instanceof BodyError) return error.toResponse();
       throw error;

@@ -129,3 +129,59 @@ Deno.test("readForm() parses a urlencoded form and refuses other types with 415"
     (e) => e instanceof BodyError && e.status === 415,
   );
 });
+
+Deno.test("readBody() answers 408 and asks to close when a dripped body misses its deadline", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      try {
+        await readBody(req, 1000, 200);
+        return new Response("read it all");
+      } catch (error) {
+        if (error instanceof BodyError) return error.toResponse();
+        throw error;
+      }
+    },
+  );
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  const enc = new TextEncoder();
+  await conn.write(
+    enc.encode("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"),
+  );
+  // Drip the body one byte at a time while reading what comes back.
+  let answered = false;
+  const dripping = (async () => {
+    for (let i = 0; i < 500 && !answered; i++) {
+      try {
+        await conn.write(enc.encode("a"));
+      } catch {
+        return; // Closed by the server.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const buf = new Uint8Array(4096);
+  let text = "";
+  try {
+    // Until the answer's body: the server need not close at once.
+    for (;;) {
+      const head = text.indexOf("\r\n\r\n");
+      const length = /content-length: *(\d+)/i.exec(text);
+      if (head >= 0 && length && text.length >= head + 4 + +length[1]) break;
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+  } catch {
+    // Reset after the answer: what came is enough.
+  }
+  answered = true;
+  await dripping;
+  conn.close();
+  assert.match(text, /^HTTP\/1\.1 408 /);
+  assert.match(text, /\r\nconnection: close\r\n/i);
+  assert.match(text, /Body not received within 200 ms/);
+});

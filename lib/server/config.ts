@@ -153,6 +153,20 @@ export const ConfigSchema = z.object({
    * heartbeats well within the default.
    */
   idleTimeoutMs: int(0, 24 * 3600_000).default(150_000),
+  /**
+   * A plain HTTP connection through the guard (not a WebSocket or event
+   * stream) with no request in flight and no byte either way for this long
+   * is closed; 0 never.
+   */
+  keepAliveTimeoutMs: int(0, 3600_000).default(5_000),
+  /**
+   * On a plain HTTP connection through the guard, the time from a request's
+   * first byte (its head, for the first request) to the first byte of its
+   * response; past it the connection is closed. 0 never.
+   */
+  requestTimeoutMs: int(0, 3600_000).default(30_000),
+  /** Time to receive a whole request body; past it the answer is 408. */
+  bodyTimeoutMs: int(100, 3600_000).default(10_000),
   /** Open TCP connections in all (also bounded by the open-file limit). */
   maxTcpConnections: int(1, 1_000_000).default(2048),
   /** Open TCP connections per client address (IPv6 per /64). */
@@ -209,6 +223,9 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_HEAD_TIMEOUT_MS: "headTimeoutMs",
   FLIGHTDECK_MAX_HEAD_BYTES: "maxHeadBytes",
   FLIGHTDECK_IDLE_TIMEOUT_MS: "idleTimeoutMs",
+  FLIGHTDECK_KEEP_ALIVE_TIMEOUT_MS: "keepAliveTimeoutMs",
+  FLIGHTDECK_REQUEST_TIMEOUT_MS: "requestTimeoutMs",
+  FLIGHTDECK_BODY_TIMEOUT_MS: "bodyTimeoutMs",
   FLIGHTDECK_MAX_TCP_CONNECTIONS: "maxTcpConnections",
   FLIGHTDECK_MAX_TCP_PER_ADDRESS: "maxTcpConnectionsPerAddress",
   FLIGHTDECK_TRUST_PROXY: "trustProxy",

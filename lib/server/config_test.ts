@@ -46,6 +46,9 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     headTimeoutMs: 10_000,
     maxHeadBytes: 32 * 1024,
     idleTimeoutMs: 150_000,
+    keepAliveTimeoutMs: 5_000,
+    requestTimeoutMs: 30_000,
+    bodyTimeoutMs: 10_000,
     maxTcpConnections: 2048,
     maxTcpConnectionsPerAddress: 256,
     trustProxy: false,
@@ -186,6 +189,9 @@ Deno.test("loadConfig() parses the connection guard and proxy variables", () => 
       FLIGHTDECK_HEAD_TIMEOUT_MS: "2500",
       FLIGHTDECK_MAX_HEAD_BYTES: "4096",
       FLIGHTDECK_IDLE_TIMEOUT_MS: "0",
+      FLIGHTDECK_KEEP_ALIVE_TIMEOUT_MS: "7000",
+      FLIGHTDECK_REQUEST_TIMEOUT_MS: "0",
+      FLIGHTDECK_BODY_TIMEOUT_MS: "2000",
       FLIGHTDECK_MAX_TCP_CONNECTIONS: "300",
       FLIGHTDECK_MAX_TCP_PER_ADDRESS: "20",
       FLIGHTDECK_TRUST_PROXY: "1",
@@ -195,6 +201,9 @@ Deno.test("loadConfig() parses the connection guard and proxy variables", () => 
   assert.equal(config.headTimeoutMs, 2500);
   assert.equal(config.maxHeadBytes, 4096);
   assert.equal(config.idleTimeoutMs, 0);
+  assert.equal(config.keepAliveTimeoutMs, 7000);
+  assert.equal(config.requestTimeoutMs, 0);
+  assert.equal(config.bodyTimeoutMs, 2000);
   assert.equal(config.maxTcpConnections, 300);
   assert.equal(config.maxTcpConnectionsPerAddress, 20);
   assert.equal(config.trustProxy, true);

@@ -3,16 +3,28 @@
  * has no per-connection hooks. It accepts on the public address and
  *
  * - caps connections per client address (an IPv6 client per /64) and in
- *   all: over a cap it closes
- *   the oldest connection still waiting for its request head (from that
- *   address, or from anyone for the global cap), else the new one, at once;
+ *   all: over a cap it closes, at once, the oldest connection still waiting
+ *   for its first request head (from that address, or from anyone for the
+ *   global cap), else the oldest idle keep-alive connection (plain HTTP, no
+ *   request in flight, nothing being written), else the new one;
  * - gives each connection `headTimeoutMs` to send a complete request head of
  *   at most `maxHeadBytes`, else closes it;
  * - then connects to the internal `Deno.serve` on loopback, forwards the
  *   head and proxies bytes both ways (WebSocket upgrades included) until
- *   either side closes, or no byte moved either way for `idleTimeoutMs`
- *   (an idle keep-alive connection; live sockets and event streams carry
- *   heartbeats well within it);
+ *   either side closes;
+ * - watches only where each response starts: the first bytes from upstream
+ *   after client bytes. A response head `HTTP/1.x 101` (a WebSocket) or one
+ *   with `content-type: text/event-stream` makes the connection a stream;
+ *   any other connection stays plain HTTP, and on it a request, from its
+ *   first byte (its head, for the first one) to the first byte of its
+ *   response, may take at most `requestTimeoutMs`, as may one write of
+ *   response bytes to a client that does not read them; and with no request
+ *   in flight and nothing being written, `keepAliveTimeoutMs` without a byte
+ *   either way closes it. So a dripped second request head or body is
+ *   closed like a first one, without parsing request bytes;
+ * - closes any connection (streams included) after `idleTimeoutMs` without
+ *   a byte either way (live sockets and event streams carry heartbeats well
+ *   within it);
  * - survives accept errors such as "Too many open files" by waiting and
  *   accepting again.
  *
@@ -25,7 +37,7 @@
  */
 import { ConnectionTable } from "./conn_table.ts";
 import { addressKey } from "./address.ts";
-import { readRequestHead } from "./request_head.ts";
+import { headEnd, readRequestHead } from "./request_head.ts";
 
 /** Options of {@link ConnectionGuard.listen}. */
 export interface ConnectionGuardOptions {
@@ -39,6 +51,17 @@ export interface ConnectionGuardOptions {
   maxHeadBytes: number;
   /** Close a proxied connection after this long without a byte; 0: never. */
   idleTimeoutMs?: number;
+  /**
+   * Close a plain HTTP connection with no request in flight after this long
+   * without a byte; 0: never.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Close a plain HTTP connection whose request got no response byte this
+   * long after its first byte, or whose write of response bytes to the
+   * client has been blocked this long; 0: never.
+   */
+  requestTimeoutMs?: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
   /** Called for events worth a log line. */
@@ -63,6 +86,7 @@ export const STATS_FIELDS = [
   "headTooLarge",
   "acceptErrors",
   "idleTimeouts",
+  "requestTimeouts",
 ] as const;
 
 /** Read counters written by a guard (possibly on another thread). */
@@ -86,8 +110,13 @@ export interface GuardStats {
   headTooLarge: number;
   /** Accept errors survived (e.g. EMFILE). */
   acceptErrors: number;
-  /** Proxied connections closed after `idleTimeoutMs` without a byte. */
+  /**
+   * Proxied connections closed after `idleTimeoutMs` (or, plain HTTP ones
+   * with no request in flight, `keepAliveTimeoutMs`) without a byte.
+   */
   idleTimeouts: number;
+  /** Plain HTTP connections closed after `requestTimeoutMs` (see there). */
+  requestTimeouts: number;
 }
 
 interface Entry {
@@ -97,7 +126,21 @@ interface Entry {
   closed: boolean;
   /** `performance.now()` when a byte last moved either way. */
   lastActive: number;
+  /** A WebSocket or event stream: only `idleTimeoutMs` applies. */
+  stream: boolean;
+  /**
+   * `performance.now()` of the first client byte not yet answered by an
+   * upstream byte (a request in flight); -1 when none.
+   */
+  requestSince: number;
+  /** Writes in progress (either way). */
+  writing: number;
+  /** The start of a response head being collected, else null. */
+  responseHead: Uint8Array | null;
 }
+
+/** Bytes of a response's start examined for its kind. */
+const RESPONSE_HEAD_MAX = 8 * 1024;
 
 const PIPE_BUFFER = 32 * 1024;
 
@@ -123,27 +166,58 @@ export class ConnectionGuard {
     this.addr = listener.addr;
     this.#counters = options.counters ??
       new Int32Array(STATS_FIELDS.length);
-    this.#table = new ConnectionTable({
+    this.#table = new ConnectionTable<Entry>({
       maxTotal: options.maxConnections,
       maxPerKey: options.maxConnectionsPerAddress,
+      evictable: isKeepAliveIdle,
     });
     this.#loop = this.#acceptLoop();
-    const idle = options.idleTimeoutMs ?? 0;
-    if (idle > 0) {
+    const limits = [
+      options.idleTimeoutMs ?? 0,
+      options.keepAliveTimeoutMs ?? 0,
+      options.requestTimeoutMs ?? 0,
+    ].filter((ms) => ms > 0);
+    if (limits.length > 0) {
       this.#idleSweep = setInterval(
-        () => this.#closeIdle(idle),
-        Math.max(10, Math.floor(idle / 4)),
+        () => this.#sweep(),
+        Math.max(10, Math.floor(Math.min(...limits) / 4)),
       );
     }
   }
 
-  #closeIdle(idleMs: number): void {
+  /** Close connections past their idle, keep-alive or request time. */
+  #sweep(): void {
     const now = performance.now();
+    const idle = this.#options.idleTimeoutMs ?? 0;
+    const keepAlive = this.#options.keepAliveTimeoutMs ?? 0;
+    const request = this.#options.requestTimeoutMs ?? 0;
     for (const entry of this.#table.entries()) {
       if (this.#table.isPending(entry)) continue; // The head timer runs.
-      if (now - entry.lastActive < idleMs) continue;
-      this.#count("idleTimeouts");
-      this.#close(entry);
+      const quiet = now - entry.lastActive;
+      if (!entry.stream) {
+        if (entry.requestSince >= 0) {
+          if (request > 0 && now - entry.requestSince >= request) {
+            this.#count("requestTimeouts");
+            this.#close(entry);
+            continue;
+          }
+        } else if (entry.writing === 0) {
+          if (keepAlive > 0 && quiet >= keepAlive) {
+            this.#count("idleTimeouts");
+            this.#close(entry);
+            continue;
+          }
+        } else if (request > 0 && quiet >= request) {
+          // A response write blocked this long: the client does not read.
+          this.#count("requestTimeouts");
+          this.#close(entry);
+          continue;
+        }
+      }
+      if (idle > 0 && quiet >= idle) {
+        this.#count("idleTimeouts");
+        this.#close(entry);
+      }
     }
   }
 
@@ -265,6 +339,10 @@ export class ConnectionGuard {
       addr,
       closed: false,
       lastActive: performance.now(),
+      stream: false,
+      requestSince: -1,
+      writing: 0,
+      responseHead: null,
     };
     const { admitted, evicted } = this.#table.add(
       entry,
@@ -310,6 +388,8 @@ export class ConnectionGuard {
       this.#close(entry);
       return;
     }
+    // The first request is in flight from its head on.
+    entry.requestSince = performance.now();
     this.#table.settle(entry);
     this.#sync();
     let upstream: Deno.TcpConn;
@@ -345,11 +425,11 @@ export class ConnectionGuard {
     // Client EOF: pass the half-close on and let the response finish.
     // Server EOF or any error: close both sides.
     await Promise.all([
-      pipe(client, upstream, entry).then(
+      pipe(client, upstream, entry, true).then(
         () => closeWriteQuietly(upstream),
         fail,
       ),
-      pipe(upstream, client, entry).then(fail, fail),
+      pipe(upstream, client, entry, false).then(fail, fail),
     ]);
   }
 
@@ -405,18 +485,81 @@ export async function writeAll(
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
-/** Copy `from` to `to` until `from` ends, noting activity on `entry`. */
+/** Whether `entry` is an idle keep-alive connection (evictable). */
+function isKeepAliveIdle(entry: Entry): boolean {
+  return entry.upstream !== null && !entry.stream &&
+    entry.requestSince < 0 && entry.writing === 0;
+}
+
+/**
+ * Copy `from` to `to` until `from` ends, noting activity on `entry`: client
+ * bytes (`fromClient`) with no request in flight start one; upstream bytes
+ * end it, and the first of them are examined for a stream's response head.
+ * Past the start of a response nothing is parsed.
+ */
 async function pipe(
   from: Deno.Conn,
   to: Deno.Conn,
   entry: Entry,
+  fromClient: boolean,
 ): Promise<void> {
   const buf = new Uint8Array(PIPE_BUFFER);
   for (;;) {
     const n = await from.read(buf);
     if (n === null) return;
-    entry.lastActive = performance.now();
-    await writeAll(to, buf.subarray(0, n));
+    const now = performance.now();
+    entry.lastActive = now;
+    if (!entry.stream) {
+      if (fromClient) {
+        if (entry.requestSince < 0) entry.requestSince = now;
+      } else if (entry.requestSince >= 0 || entry.responseHead !== null) {
+        watchResponse(entry, buf.subarray(0, n));
+      }
+    }
+    entry.writing++;
+    try {
+      await writeAll(to, buf.subarray(0, n));
+    } finally {
+      entry.writing--;
+    }
     entry.lastActive = performance.now();
   }
+}
+
+/**
+ * Note upstream bytes on a plain HTTP connection: they end the request in
+ * flight, and while a response head is incomplete (at most
+ * {@link RESPONSE_HEAD_MAX} bytes) they are collected; a complete one that
+ * upgrades or starts an event stream marks the connection a stream.
+ */
+function watchResponse(entry: Entry, chunk: Uint8Array): void {
+  let head: Uint8Array;
+  if (entry.requestSince >= 0) {
+    entry.requestSince = -1;
+    // A view for now: the buffer is reused, so it is copied below only
+    // when the head continues in a later chunk.
+    head = chunk.subarray(0, RESPONSE_HEAD_MAX);
+  } else {
+    const old = entry.responseHead!;
+    const room = RESPONSE_HEAD_MAX - old.length;
+    head = new Uint8Array(old.length + Math.min(room, chunk.length));
+    head.set(old);
+    head.set(chunk.subarray(0, room), old.length);
+  }
+  const end = headEnd(head);
+  if (end < 0 && head.length < RESPONSE_HEAD_MAX) {
+    entry.responseHead = head.slice();
+    return;
+  }
+  entry.responseHead = null;
+  if (isStreamHead(head.subarray(0, end < 0 ? head.length : end))) {
+    entry.stream = true;
+  }
+}
+
+/** Whether a response head switches protocols or starts an event stream. */
+export function isStreamHead(head: Uint8Array): boolean {
+  const text = new TextDecoder("latin1").decode(head);
+  return /^HTTP\/1\.[01] 101 /.test(text) ||
+    /\ncontent-type:[ \t]*text\/event-stream/i.test(text);
 }

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ConnectionGuard, type ConnectionGuardOptions } from "./conn_guard.ts";
+import {
+  ConnectionGuard,
+  type ConnectionGuardOptions,
+  isStreamHead,
+} from "./conn_guard.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -19,6 +23,35 @@ async function withGuard(
         const { socket, response } = Deno.upgradeWebSocket(req);
         socket.onmessage = (e) => socket.send(e.data);
         return response;
+      }
+      if (new URL(req.url).pathname === "/big") {
+        // 256 MiB, made as the reader pulls: more than the socket buffers.
+        let left = 4096;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (left-- === 0) controller.close();
+            else controller.enqueue(new Uint8Array(64 * 1024));
+          },
+        });
+        return new Response(body);
+      }
+      if (new URL(req.url).pathname === "/slow") {
+        // Answers once the whole body is in.
+        return req.text().then(
+          (text) => new Response(text),
+          () => new Response(null, { status: 400 }),
+        );
+      }
+      if (new URL(req.url).pathname === "/events") {
+        // One event, then quiet: a stream the guard must not time out.
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(enc("data: hello\n\n"));
+          },
+        });
+        return new Response(body, {
+          headers: { "content-type": "text/event-stream" },
+        });
       }
       const client = guard?.clientOf(info.remoteAddr);
       return Response.json(client ?? null);
@@ -210,6 +243,7 @@ Deno.test("ConnectionGuard counts a client that leaves mid-head as neither timed
         headTooLarge: 0,
         acceptErrors: 0,
         idleTimeouts: 0,
+        requestTimeouts: 0,
       },
     );
   });
@@ -227,4 +261,215 @@ Deno.test("ConnectionGuard closes a proxied connection idle for idleTimeoutMs", 
     assert.equal(guard.stats.headTimeouts, 0);
     assert.equal(guard.stats.open, 0);
   });
+});
+
+/** `promise`, or a failure naming `what` when it takes over `ms` (a guard against hanging, not a timing check). */
+async function within<T>(promise: Promise<T>, ms: number, what: string) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(() => reject(new Error(`gave up on ${what}`)), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Read one whole response (it has a Content-Length) off a keep-alive connection. */
+async function readResponse(conn: Deno.Conn): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  for (;;) {
+    const head = text.indexOf("\r\n\r\n");
+    const length = /content-length: *(\d+)/i.exec(text);
+    if (head >= 0 && length && text.length >= head + 4 + +length[1]) {
+      return text;
+    }
+    const n = await conn.read(buf);
+    if (n === null) throw new Error(`closed after ${JSON.stringify(text)}`);
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+}
+
+/** Write `lines` one every `everyMs` until the connection is closed; true when it was. */
+async function drip(
+  conn: Deno.Conn,
+  lines: string[],
+  everyMs: number,
+): Promise<boolean> {
+  const closed = readAll(conn);
+  let ended = false;
+  closed.then(() => ended = true);
+  for (const line of lines) {
+    if (ended) break;
+    try {
+      await conn.write(enc(line));
+    } catch {
+      break; // Closed by the guard.
+    }
+    await Promise.race([
+      closed,
+      new Promise((resolve) => setTimeout(resolve, everyMs)),
+    ]);
+  }
+  // Whatever the client did, the guard must have closed by now or soon.
+  return await within(closed.then(() => true), 5000, "the close")
+    .catch(() => false);
+}
+
+Deno.test("ConnectionGuard closes a keep-alive connection that drips its second request head, and counts it", async () => {
+  await withGuard(
+    { requestTimeoutMs: 300, keepAliveTimeoutMs: 1000, idleTimeoutMs: 0 },
+    async (guard) => {
+      const conn = await connect(guard);
+      await conn.write(enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      assert.match(await readResponse(conn), /^HTTP\/1\.1 200 /);
+      // One header line every 50 ms: always within the keep-alive time,
+      // never a complete head (60 lines: 3 s, ten times the request time).
+      const lines = ["GET / HTTP/1.1\r\n"];
+      for (let i = 0; i < 60; i++) lines.push(`X-Drip-${i}: a\r\n`);
+      assert.equal(await drip(conn, lines, 50), true, "closed by the guard");
+      conn.close();
+      assert.equal(guard.stats.requestTimeouts, 1);
+      assert.equal(guard.stats.idleTimeouts, 0);
+      assert.equal(guard.stats.open, 0);
+    },
+  );
+});
+
+Deno.test("ConnectionGuard closes a connection that drips a request body and gets no answer in the request time", async () => {
+  await withGuard(
+    { requestTimeoutMs: 300, keepAliveTimeoutMs: 1000, idleTimeoutMs: 0 },
+    async (guard) => {
+      const conn = await connect(guard);
+      // /slow answers once the whole body is in, after the request time.
+      await conn.write(
+        enc("POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"),
+      );
+      const bytes = Array.from({ length: 100 }, () => "a");
+      assert.equal(await drip(conn, bytes, 50), true, "closed by the guard");
+      conn.close();
+      assert.equal(guard.stats.requestTimeouts, 1);
+    },
+  );
+});
+
+Deno.test("ConnectionGuard closes a plain keep-alive connection quiet for keepAliveTimeoutMs but keeps WebSockets and event streams", async () => {
+  await withGuard(
+    { requestTimeoutMs: 100, keepAliveTimeoutMs: 100, idleTimeoutMs: 0 },
+    async (guard) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${guard.addr.port}/ws`);
+      await new Promise((r) => ws.onopen = r);
+      const sse = await connect(guard);
+      await sse.write(enc("GET /events HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const buf = new Uint8Array(4096);
+      let events = "";
+      while (!events.includes("data: hello")) {
+        const n = await sse.read(buf);
+        assert.notEqual(n, null, "the event stream ended");
+        events += new TextDecoder().decode(buf.subarray(0, n!));
+      }
+      // A plain keep-alive connection opened after both and left quiet:
+      // once it is closed, the older, quieter streams were checked too.
+      const plain = await connect(guard);
+      await plain.write(enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      assert.match(await readResponse(plain), /^HTTP\/1\.1 200 /);
+      assert.equal(
+        await within(readAll(plain), 10_000, "the keep-alive close"),
+        "",
+      );
+      plain.close();
+      assert.equal(guard.stats.idleTimeouts, 1);
+      assert.equal(guard.stats.requestTimeouts, 0);
+      assert.equal(guard.stats.open, 2, "the socket and the stream");
+      const echoed = new Promise((r) => ws.onmessage = (e) => r(e.data));
+      ws.send("still here");
+      assert.equal(await echoed, "still here");
+      const closed = new Promise((r) => ws.onclose = r);
+      ws.close();
+      await closed;
+      sse.close();
+    },
+  );
+});
+
+Deno.test("ConnectionGuard over the global cap evicts the oldest idle keep-alive connection, never a WebSocket", async () => {
+  await withGuard(
+    { maxConnections: 3, maxConnectionsPerAddress: 100 },
+    async (guard) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${guard.addr.port}/ws`);
+      await new Promise((r) => ws.onopen = r);
+      const idle: Deno.TcpConn[] = [];
+      for (let i = 0; i < 2; i++) {
+        const conn = await connect(guard);
+        await conn.write(enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert.match(await readResponse(conn), /^HTTP\/1\.1 200 /);
+        idle.push(conn);
+      }
+      const oldestEnded = readAll(idle[0]);
+      const fresh = await connect(guard);
+      assert.equal(
+        await within(oldestEnded, 10_000, "the eviction"),
+        "",
+        "the oldest idle one was closed",
+      );
+      assert.equal(guard.stats.refused, 1);
+      await fresh.write(
+        enc("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      );
+      assert.match(await readAll(fresh), /^HTTP\/1\.1 200 /);
+      // The newer idle one still works.
+      await idle[1].write(enc("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      assert.match(await readResponse(idle[1]), /^HTTP\/1\.1 200 /);
+      const echoed = new Promise((r) => ws.onmessage = (e) => r(e.data));
+      ws.send("still here");
+      assert.equal(await echoed, "still here");
+      const closed = new Promise((r) => ws.onclose = r);
+      ws.close();
+      await closed;
+      for (const conn of [...idle, fresh]) conn.close();
+    },
+  );
+});
+
+Deno.test("isStreamHead() recognizes an upgrade and an event stream, nothing else", () => {
+  const yes = [
+    "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nvary: x\r\ncontent-type:text/event-stream\r\n\r\n",
+  ];
+  const no = [
+    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n",
+    "HTTP/1.1 100 Continue\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nx-note: content-type: text/event-stream\r\n\r\n",
+  ];
+  for (const head of yes) assert.equal(isStreamHead(enc(head)), true, head);
+  for (const head of no) assert.equal(isStreamHead(enc(head)), false, head);
+});
+
+Deno.test("ConnectionGuard closes a plain HTTP connection whose client stops reading a large response", async () => {
+  await withGuard(
+    { requestTimeoutMs: 300, keepAliveTimeoutMs: 300, idleTimeoutMs: 0 },
+    async (guard) => {
+      const conn = await connect(guard);
+      // Never read: the guard's write to this client blocks.
+      await conn.write(enc("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await within(
+        (async () => {
+          while (guard.stats.requestTimeouts === 0) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        })(),
+        10_000,
+        "the close",
+      );
+      assert.equal(guard.stats.requestTimeouts, 1);
+      assert.equal(guard.stats.idleTimeouts, 0);
+      assert.equal(guard.stats.open, 0);
+      conn.close();
+    },
+  );
 });

@@ -6,11 +6,16 @@
  */
 
 /** Limits of a {@link ConnectionTable}. */
-export interface ConnectionTableOptions {
+export interface ConnectionTableOptions<T> {
   /** Connections in all. */
   maxTotal: number;
   /** Connections per key (client address). */
   maxPerKey: number;
+  /**
+   * Whether a settled entry may be evicted (an idle keep-alive connection);
+   * default: never.
+   */
+  evictable?: (entry: T) => boolean;
 }
 
 /** The outcome of {@link ConnectionTable.add}. */
@@ -24,18 +29,19 @@ export interface Admission<T> {
 /**
  * Connections counted per key and in all. A new entry over a cap evicts the
  * oldest entry still pending (waiting for its head) under the same key, or
- * for the global cap under any key; when there is none it is refused.
- * Settled entries (head received) are never evicted.
+ * for the global cap under any key; when there is none, the oldest settled
+ * entry (head received) that `evictable` accepts, likewise; when there is
+ * none either it is refused.
  */
 export class ConnectionTable<T> {
-  #options: ConnectionTableOptions;
+  #options: ConnectionTableOptions<T>;
   #keyOf = new Map<T, string>();
   #byKey = new Map<string, Set<T>>();
   /** Pending entries, oldest first (Map keeps insertion order). */
   #pending = new Map<T, string>();
 
   /** @throws {RangeError} for limits below 1. */
-  constructor(options: ConnectionTableOptions) {
+  constructor(options: ConnectionTableOptions<T>) {
     if (!(options.maxTotal >= 1) || !(options.maxPerKey >= 1)) {
       throw new RangeError("Connection limits must be at least 1");
     }
@@ -71,13 +77,13 @@ export class ConnectionTable<T> {
   add(entry: T, key: string): Admission<T> {
     const evicted: T[] = [];
     if (this.countFor(key) >= this.#options.maxPerKey) {
-      const victim = this.#oldestPending(key);
+      const victim = this.#oldestPending(key) ?? this.#oldestEvictable(key);
       if (victim === undefined) return { admitted: false, evicted };
       this.remove(victim);
       evicted.push(victim);
     }
     if (this.size >= this.#options.maxTotal) {
-      const victim = this.#oldestPending();
+      const victim = this.#oldestPending() ?? this.#oldestEvictable();
       if (victim === undefined) return { admitted: false, evicted };
       this.remove(victim);
       evicted.push(victim);
@@ -90,7 +96,10 @@ export class ConnectionTable<T> {
     return { admitted: true, evicted };
   }
 
-  /** Mark `entry` as having sent its head: it is no longer evictable. */
+  /**
+   * Mark `entry` as having sent its head: from now on it is evicted only
+   * when `evictable` accepts it.
+   */
   settle(entry: T): void {
     this.#pending.delete(entry);
   }
@@ -105,6 +114,19 @@ export class ConnectionTable<T> {
     set.delete(entry);
     if (set.size === 0) this.#byKey.delete(key);
     return true;
+  }
+
+  /** Scans the settled entries: runs only when a cap is reached. */
+  #oldestEvictable(key?: string): T | undefined {
+    const evictable = this.#options.evictable;
+    if (!evictable) return undefined;
+    const candidates = key === undefined
+      ? this.#keyOf.keys()
+      : this.#byKey.get(key)?.values() ?? [];
+    for (const entry of candidates) {
+      if (!this.#pending.has(entry) && evictable(entry)) return entry;
+    }
+    return undefined;
   }
 
   #oldestPending(key?: string): T | undefined {

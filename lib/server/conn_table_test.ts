@@ -52,3 +52,27 @@ Deno.test("ConnectionTable throws RangeError for limits below 1", () => {
     RangeError,
   );
 });
+
+Deno.test("ConnectionTable.add() with no pending entry evicts the oldest settled entry that evictable accepts, first under the key, then in all", () => {
+  const idle = new Set(["b1", "c1", "a2"]);
+  const table = new ConnectionTable<string>({
+    maxTotal: 4,
+    maxPerKey: 2,
+    evictable: (entry) => idle.has(entry),
+  });
+  for (const [entry, key] of [["a1", "a"], ["b1", "b"], ["c1", "c"]]) {
+    table.add(entry, key);
+    table.settle(entry);
+  }
+  // Per key: a1 is busy, so a3 evicts the idle a2.
+  table.add("a2", "a");
+  table.settle("a2");
+  assert.deepEqual(table.add("a3", "a"), { admitted: true, evicted: ["a2"] });
+  table.settle("a3");
+  // Global: the oldest idle entry of any key.
+  assert.deepEqual(table.add("d1", "d"), { admitted: true, evicted: ["b1"] });
+  table.settle("d1");
+  idle.clear();
+  assert.deepEqual(table.add("e1", "e"), { admitted: false, evicted: [] });
+  assert.deepEqual(table.entries(), ["a1", "c1", "a3", "d1"]);
+});

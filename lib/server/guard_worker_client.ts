@@ -21,6 +21,8 @@ export type GuardWorkerOptions = Pick<
   | "headTimeoutMs"
   | "maxHeadBytes"
   | "idleTimeoutMs"
+  | "keepAliveTimeoutMs"
+  | "requestTimeoutMs"
   | "maxConnections"
   | "maxConnectionsPerAddress"
 >;

@@ -106,6 +106,8 @@ export async function listen(
         headTimeoutMs: config.headTimeoutMs,
         maxHeadBytes: config.maxHeadBytes,
         idleTimeoutMs: config.idleTimeoutMs,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
         maxConnections,
         maxConnectionsPerAddress: config.maxTcpConnectionsPerAddress,
       },

@@ -50,7 +50,11 @@ export const handler: Handlers<unknown, AppState> = {
     }
     let body;
     try {
-      body = await readText(req, app.config.maxFrameBytes);
+      body = await readText(
+        req,
+        app.config.maxFrameBytes,
+        app.config.bodyTimeoutMs,
+      );
     } catch (error) {
       if (!(error instanceof BodyError)) throw error;
       const code = error.status === 413

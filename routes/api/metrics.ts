@@ -92,8 +92,14 @@ function guardLines(c: GuardStats): string[] {
     ...metric(
       "flightdeck_connection_idle_timeouts_total",
       "counter",
-      "Proxied connections closed after the idle timeout without a byte.",
+      "Proxied connections closed after the idle or keep-alive timeout.",
       c.idleTimeouts,
+    ),
+    ...metric(
+      "flightdeck_connection_request_timeouts_total",
+      "counter",
+      "Plain HTTP connections closed for a request unanswered in time.",
+      c.requestTimeouts,
     ),
     ...metric(
       "flightdeck_accept_errors_total",

@@ -54,6 +54,7 @@ async function metrics(server: ServerProcess, token: string) {
     refused: value("flightdeck_tcp_connections_refused_total"),
     headTimeouts: value("flightdeck_connection_head_timeouts_total"),
     pending: value("flightdeck_connections_pending"),
+    requestTimeouts: value("flightdeck_connection_request_timeouts_total"),
   };
 }
 
@@ -194,5 +195,68 @@ Deno.test({
     );
     assert.equal(await health(server), 200);
     assert.equal(server.running, true);
+  },
+});
+
+Deno.test({
+  name:
+    "faults: a keep-alive connection that drips its second request head one line at a time is closed after the request timeout",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const REQUEST_TIMEOUT_MS = 1000;
+    await using server = await ServerProcess.start({
+      env: {
+        FLIGHTDECK_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+        FLIGHTDECK_KEEP_ALIVE_TIMEOUT_MS: "5000",
+      },
+    });
+    const admin = await server.token("admin");
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    const enc = new TextEncoder();
+    const host = `Host: 127.0.0.1:${server.port}\r\n`;
+    try {
+      await conn.write(enc.encode(`GET /api/health HTTP/1.1\r\n${host}\r\n`));
+      const buf = new Uint8Array(4096);
+      let first = "";
+      while (!/\r\n\r\n[^]*\}/.test(first)) {
+        const n = await conn.read(buf);
+        assert.notEqual(n, null, `closed after ${first}`);
+        first += new TextDecoder().decode(buf.subarray(0, n!));
+      }
+      assert.match(first, /^HTTP\/1\.1 200 /);
+      // Then one header line every 200 ms, well within the keep-alive time,
+      // for up to ten times the request time; the head never completes.
+      const idle = watch(conn);
+      await conn.write(enc.encode(`GET /api/health HTTP/1.1\r\n${host}`));
+      for (let i = 0; i < 50 && !idle.closed; i++) {
+        try {
+          await conn.write(enc.encode(`X-Drip-${i}: a\r\n`));
+        } catch {
+          break; // Closed by the server.
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await waitUntil(
+        () => idle.closed,
+        5000,
+        "the dripping connection closed",
+        () => server.log,
+      );
+      const after = await metrics(server, admin);
+      assert.equal(after.requestTimeouts, 1);
+      assert.equal(after.headTimeouts, 0);
+      assert.equal(await health(server), 200);
+      assert.equal(server.running, true, server.log);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the server.
+      }
+    }
   },
 });
