@@ -16,7 +16,7 @@ Deno.test({
   sanitizeResources: false, // Chromium's pipes outlive the test's resource scope.
   sanitizeOps: false,
   async fn() {
-    await using server = await startTestServer({ accessTtlSeconds: 3 });
+    await using server = await startTestServer({ accessTtlSeconds: 8 });
     await using browser = await launchBrowser();
     const page = await browser.newPage();
     const errors: string[] = [];
