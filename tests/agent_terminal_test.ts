@@ -169,3 +169,42 @@ Deno.test("a --pty command gets the controller's typing and size, and reports ne
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("after a reconnect the agent reports its command's activity again; the answer still reaches it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "fd-activity-" });
+  const first = await startTestServer({ dataDir });
+  const port = Number(new URL(first.url).port);
+  let second: TestServer | undefined;
+  const agent = await AgentProcess.start(first, "at-2", ["--pty"]);
+  const clients: TestClient[] = [];
+  try {
+    const before = await TestClient.dashboard(first, "operator");
+    clients.push(before);
+    await waitAgentStatus(before, "at-2", "online");
+    const id = await queueCommand(before, {
+      agentId: "at-2",
+      command: `read -p "Name? " x; echo "hello $x"`,
+    });
+    await waitActivity(before, "at-2", "needs-input:Name?");
+
+    // The server goes away and comes back: it knows no activity any more.
+    await first.shutdown();
+    second = await startTestServer({ port, dataDir });
+    const after = await TestClient.dashboard(second, "operator");
+    clients.push(after);
+    await waitAgentStatus(after, "at-2", "busy");
+    await waitActivity(after, "at-2", "needs-input:Name?");
+
+    await takeControl(after, "at-2");
+    await sendOk(after, "terminal:input", { agentId: "at-2", data: "Ada\r" });
+    const final = await waitFinal(after, id);
+    assert.deepEqual([final.status, final.exitCode], ["completed", 0]);
+    await waitActivity(after, "at-2", "waiting");
+  } finally {
+    for (const c of clients) await c.close();
+    await agent.kill();
+    await first.shutdown().catch(() => {});
+    await second?.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
