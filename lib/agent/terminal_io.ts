@@ -69,18 +69,27 @@ export class PtyView {
   /** Output of the command, as the terminal produced it. */
   write(text: string): void {
     if (this.#disposed) return;
-    this.#writes = this.#writes
-      .then(() => this.#screen.write(text))
-      .then(() => this.#tracker.update());
+    this.#step(async () => {
+      await this.#screen.write(text);
+      this.#tracker.update();
+    });
   }
 
   /** The PTY was resized: the screen takes the same grid. */
   resize(cols: number, rows: number): void {
     if (this.#disposed) return;
-    this.#writes = this.#writes.then(() => {
+    this.#step(() => {
       this.#screen.resize(cols, rows);
       this.#tracker.update();
     });
+  }
+
+  /**
+   * Run `fn` after the pending steps. A step that fails (a size the screen
+   * refuses) is skipped; the ones after it still run.
+   */
+  #step(fn: () => void | Promise<void>): void {
+    this.#writes = this.#writes.then(fn).catch(() => {});
   }
 
   /** Stop tracking; no `onChange` from now on. */
