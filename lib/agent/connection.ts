@@ -18,6 +18,7 @@ import {
 import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
+import { activityMessage } from "./terminal_io.ts";
 
 /** Version the agent reports in `agent:connect`. */
 export const AGENT_VERSION = "1.0.0";
@@ -133,6 +134,10 @@ export function startAgent(options: AgentOptions): AgentHandle {
     pty: options.pty,
     send,
     logger,
+    // Lost while disconnected: the latest state goes out again on connect.
+    onActivity: (state) => {
+      if (acked) rawSend(activityMessage(state));
+    },
   });
 
   const clearTimers = () => {
@@ -290,6 +295,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
         executor.resend(
           message.payload.outputWindowBytes ?? OUTPUT_WINDOW.defaultBytes,
         );
+        // The server forgets activity on every connect: report it again.
+        if (executor.activity) rawSend(activityMessage(executor.activity));
         break;
       case "auth:refreshed":
         token = message.payload.token;
@@ -308,6 +315,16 @@ export function startAgent(options: AgentOptions): AgentHandle {
           message.payload.commandId,
           message.payload.seq,
           message.payload.completed,
+        );
+        break;
+      case "terminal:input":
+        executor.input(message.payload.commandId, message.payload.data);
+        break;
+      case "terminal:resize":
+        executor.resize(
+          message.payload.commandId,
+          message.payload.cols,
+          message.payload.rows,
         );
         break;
       case "command:interrupt":

@@ -23,6 +23,8 @@ import { OutputBatcher } from "./output_batcher.ts";
 import { Outbox } from "./outbox.ts";
 import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
+import type { ActivityState } from "./activity.ts";
+import { PtyView } from "./terminal_io.ts";
 
 /** Final status the agent reports. */
 export type FinalStatus = PayloadOf<
@@ -71,6 +73,13 @@ export interface ExecutorOptions {
   pty?: PtySettings;
   send: SendFn;
   logger: Logger;
+  /**
+   * Activity of `--pty` commands (see `activity.ts`, detector `exec`):
+   * `working` when one starts, each change its screen shows while it runs,
+   * `waiting` (idle, ready for the next command) when it ended. Called only
+   * when the state differs from the last one; never in pipe mode.
+   */
+  onActivity?: (state: ActivityState) => void;
 }
 
 interface Job {
@@ -81,6 +90,8 @@ interface Job {
   process?: RunningProcess;
   /** Whether reading its output is paused (the window is full). */
   paused: boolean;
+  /** Its screen and activity (PTY mode). */
+  view?: PtyView;
   completion?: ExecutorPayloads["command:completed"];
   /** Sent on the current connection. */
   completionSent: boolean;
@@ -95,6 +106,7 @@ export class Executor {
   #current: Job | undefined;
   #idle = Promise.resolve();
   #stopping = false;
+  #activity: ActivityState | undefined;
 
   constructor(options: ExecutorOptions) {
     this.#options = options;
@@ -177,6 +189,37 @@ export class Executor {
       `interrupting ${commandId}${reason ? ` (${reason})` : ""}`,
     );
     job.process.interrupt({ reason, graceMs });
+  }
+
+  /**
+   * The last activity reported through `onActivity`, if any (sent again after
+   * each reconnect).
+   */
+  get activity(): ActivityState | undefined {
+    return this.#activity;
+  }
+
+  /**
+   * `terminal:input`: type `data` into the terminal of running command
+   * `commandId`. Ignored for an unknown, queued or finished command and in
+   * pipe mode (commands run with stdin closed).
+   */
+  input(commandId: string, data: string): void {
+    const job = this.#jobs.get(commandId);
+    if (!job?.process || job.completion) return;
+    job.process.write?.(data);
+  }
+
+  /**
+   * `terminal:resize`: resize the terminal of running command `commandId`
+   * (the program gets SIGWINCH); ignored like {@link input}. Later commands
+   * start at the configured size again.
+   */
+  resize(commandId: string, cols: number, rows: number): void {
+    const job = this.#jobs.get(commandId);
+    if (!job?.process?.resize || job.completion) return;
+    job.process.resize(cols, rows);
+    job.view?.resize(cols, rows);
   }
 
   /**
@@ -287,6 +330,17 @@ export class Executor {
       job.startedSent = false;
       this.#flush();
     };
+    const view = pty && this.#options.onActivity
+      ? new PtyView({
+        cols: pty.cols,
+        rows: pty.rows,
+        type: "exec",
+        onChange: (state) => this.#reportActivity(state),
+      })
+      : undefined;
+    job.view = view;
+    // The tracker starts at `working` without a report: say it here.
+    if (view) this.#reportActivity(view.state);
     try {
       const argv = this.#argv(info.command);
       job.process = pty
@@ -297,7 +351,10 @@ export class Executor {
           cols: pty.cols,
           rows: pty.rows,
           graceMs,
-          onOutput: (text) => batcher.pushText("pty", text),
+          onOutput: (text) => {
+            batcher.pushText("pty", text);
+            view?.write(text);
+          },
         })
         : startProcess({
           argv,
@@ -332,7 +389,28 @@ export class Executor {
     }
   }
 
+  /** Report `state` unless it is the one reported last. */
+  #reportActivity(state: ActivityState): void {
+    const last = this.#activity;
+    if (
+      last && last.activity === state.activity &&
+      last.attention === state.attention &&
+      JSON.stringify(last.options) === JSON.stringify(state.options)
+    ) return;
+    this.#activity = state;
+    this.#options.onActivity?.(state);
+  }
+
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
+    if (job.view) {
+      job.view.dispose();
+      job.view = undefined;
+      this.#reportActivity({
+        activity: "waiting",
+        attention: null,
+        options: [],
+      });
+    }
     job.batcher.end("stdout");
     job.batcher.end("stderr");
     job.batcher.end("pty");

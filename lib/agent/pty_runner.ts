@@ -3,9 +3,11 @@
  * a TTY and print what a human would see: stdout and stderr merged, colors on.
  * Same {@link RunningProcess} contract as `startProcess` in `runner.ts`.
  *
- * The PTY's input side is never written to and never closed: a program that
- * waits for input (a prompt, `read`, `cat` without arguments) waits until the
- * command is interrupted or times out. Nothing is echoed either.
+ * The PTY's input side is written only with what {@link RunningProcess.write}
+ * gets (the controller's `terminal:input`) and never closed: a program that
+ * waits for input (a prompt, `read`, `cat` without arguments) waits until
+ * someone types the answer, or the command is interrupted or times out. The
+ * terminal's line discipline echoes what is typed, as in a real terminal.
  *
  * @module
  */
@@ -200,5 +202,21 @@ export function startPtyProcess(
       }, 50);
     },
     resume,
+    write(data) {
+      if (exited) return;
+      try {
+        term.write(data);
+      } catch {
+        // The terminal closed between the exit and its report: nothing reads.
+      }
+    },
+    resize(cols, rows) {
+      if (exited) return;
+      try {
+        term.resize(cols, rows);
+      } catch {
+        // Same: a closed terminal has no size to change.
+      }
+    },
   };
 }

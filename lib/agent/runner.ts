@@ -67,6 +67,13 @@ export interface RunningProcess {
   pause(): void;
   /** Read the output again. */
   resume(): void;
+  /**
+   * Type `data` into the program's terminal (PTY mode only; pipe commands
+   * run with stdin closed and have none). Ignored once it exited.
+   */
+  write?(data: string): void;
+  /** Resize the program's terminal (PTY mode only); ignored once it exited. */
+  resize?(cols: number, rows: number): void;
 }
 
 let setsidPath: string | null | undefined;

@@ -1,0 +1,103 @@
+/**
+ * The agent's side of a live terminal for one `--pty` command: a headless
+ * {@link Screen} fed with the command's output and an {@link ActivityTracker}
+ * that reads it, so the agent can report `agent:activity` (a command blocked
+ * on `read -p "Name? "` is `needs-input` with attention `Name?`).
+ *
+ * Keystrokes and resizes from the controller go to the process itself
+ * (`RunningProcess.write` / `resize`); {@link PtyView.resize} keeps the
+ * screen's grid the same as the PTY's.
+ *
+ * @module
+ */
+import {
+  type ActivityState,
+  ActivityTracker,
+  type ActivityTrackerOptions,
+} from "./activity.ts";
+import { Screen } from "./screen.ts";
+import { type FromAgent, fromAgent } from "../protocol.ts";
+
+/** The `agent:activity` message for `state` (empty fields left out). */
+export function activityMessage(
+  state: ActivityState,
+): FromAgent<"agent:activity"> {
+  return fromAgent("agent:activity", {
+    activity: state.activity,
+    ...(state.attention !== null ? { attention: state.attention } : {}),
+    ...(state.options.length > 0 ? { options: state.options } : {}),
+  });
+}
+
+/** Options of {@link PtyView}. */
+export interface PtyViewOptions {
+  cols: number;
+  rows: number;
+  /** Detector type: `exec` for `--pty` commands. */
+  type: string;
+  /** Called when activity, attention or options change. */
+  onChange: (state: ActivityState) => void;
+  /** Passed on to the tracker (quiescence, stall time, timers). */
+  tracker?: Omit<ActivityTrackerOptions, "type" | "onChange">;
+}
+
+/** A command's screen and its activity. */
+export class PtyView {
+  #screen: Screen;
+  #tracker: ActivityTracker;
+  /** Writes are parsed in order; each is followed by a reclassification. */
+  #writes: Promise<void> = Promise.resolve();
+  #disposed = false;
+
+  /** @throws {RangeError} For a size out of range or an unknown type. */
+  constructor(options: PtyViewOptions) {
+    this.#screen = new Screen(options.cols, options.rows);
+    this.#tracker = new ActivityTracker(this.#screen, {
+      ...options.tracker,
+      type: options.type,
+      onChange: (state) => {
+        if (!this.#disposed) options.onChange(state);
+      },
+    });
+  }
+
+  /** The tracker's current verdict. */
+  get state(): ActivityState {
+    return this.#tracker.state;
+  }
+
+  /** Output of the command, as the terminal produced it. */
+  write(text: string): void {
+    if (this.#disposed) return;
+    this.#step(async () => {
+      await this.#screen.write(text);
+      this.#tracker.update();
+    });
+  }
+
+  /** The PTY was resized: the screen takes the same grid. */
+  resize(cols: number, rows: number): void {
+    if (this.#disposed) return;
+    this.#step(() => {
+      this.#screen.resize(cols, rows);
+      this.#tracker.update();
+    });
+  }
+
+  /**
+   * Run `fn` after the pending steps. A step that fails (a size the screen
+   * refuses) is skipped; the ones after it still run.
+   */
+  #step(fn: () => void | Promise<void>): void {
+    this.#writes = this.#writes.then(fn).catch(() => {});
+  }
+
+  /** Stop tracking; no `onChange` from now on. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#tracker.dispose();
+    // Pending writes finish against a disposed screen (they are ignored).
+    void this.#writes.finally(() => this.#screen.dispose());
+  }
+}
