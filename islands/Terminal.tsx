@@ -4,6 +4,7 @@ import { getClient } from "../lib/client/client.ts";
 import type { OutputEvent } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
 import { openLink } from "../lib/client/links.ts";
+import { useHydrated } from "../lib/client/use_hydrated.ts";
 import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
   commandFooter,
@@ -98,6 +99,7 @@ export default function Terminal(props: TerminalProps) {
   /** A quick answer waiting for this tab's control request to be granted. */
   const pending = useRef<{ agentId: string; data: string } | null>(null);
   const [state, setState] = useState<"loading" | "ready" | "failed">("loading");
+  const hydrated = useHydrated();
 
   const track = (id: string) => {
     sentIds.current.push(id);
@@ -384,8 +386,10 @@ export default function Terminal(props: TerminalProps) {
   const commandId = stores.selectedCommandId.value;
   const agent = agentId ? stores.agents.value.get(agentId) : undefined;
   const role = stores.user.value?.role ?? null;
-  const connected = getClient().connection.value.state === "connected";
-  const control = agentId && !commandId
+  // Never touch the client while rendering on the server.
+  const connected = hydrated &&
+    getClient().connection.value.state === "connected";
+  const control = hydrated && agentId && !commandId
     ? controlView(
       stores.controllers.value.get(agentId),
       stores.connectionId.value,

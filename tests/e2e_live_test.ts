@@ -262,6 +262,25 @@ Deno.test({
       "the title without a count",
     );
     assert.equal(await op1.$(`${ROW}[data-activity]`), null);
+
+    // The command ends: typing now gets a short human error, not a code.
+    agent.send("command:completed", {
+      commandId,
+      exitCode: 0,
+      status: "completed",
+      completedAt: Date.now(),
+      lastSeq: 0,
+    });
+    await op1.waitForSelector(`${ROW}[data-status="online"]`);
+    await op1.setViewport({ width: 1440, height: 900 });
+    await op1.click('[data-testid="terminal"]');
+    await op1.keyboard.type("q");
+    await op1.waitForSelector('[data-testid="control-error"]');
+    assert.equal(
+      await text(op1, '[data-testid="control-error"]'),
+      "The agent runs no command to type into.",
+    );
+    assert.deepEqual(inputs(), ["h", "i", "!", "1"]);
     assert.deepEqual(errors, [], "no uncaught errors in the page");
   },
 });
