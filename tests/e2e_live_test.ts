@@ -65,6 +65,22 @@ function typesIn(frames: string[], type: string): unknown[] {
     .map((m) => m.payload);
 }
 
+/** The data-testid of the focused element. */
+function focusedTestId(page: Page): Promise<string | null> {
+  return page.evaluate(() =>
+    document.activeElement?.getAttribute("data-testid") ?? null
+  );
+}
+
+/** Whether the keyboard focus is inside the terminal. */
+function inTerminal(page: Page): Promise<boolean> {
+  return page.evaluate(() =>
+    document.querySelector('[data-testid="terminal"]')?.contains(
+      document.activeElement,
+    ) ?? false
+  );
+}
+
 function text(page: Page, selector: string): Promise<string> {
   return page.$eval(selector, (el) => el.textContent ?? "");
 }
@@ -165,6 +181,12 @@ Deno.test({
       "the keystrokes at the agent",
     );
     assert.deepEqual(inputs(), ["h", "i"]);
+    // Ctrl+] leaves the terminal for the control button.
+    await op1.keyboard.down("Control");
+    await op1.keyboard.press("BracketRight");
+    await op1.keyboard.up("Control");
+    assert.equal(await focusedTestId(op1), "control-button");
+    assert.equal(await inTerminal(op1), false);
 
     // The second operator sees who has control and has no button; its
     // typing is not sent.
@@ -178,6 +200,11 @@ Deno.test({
     assert.equal(await op2.$(CONTROL), null);
     await op2.click('[data-testid="terminal"]');
     await op2.keyboard.type("zz");
+    // Without control the terminal keeps no keys: Tab leaves it.
+    assert.equal(await inTerminal(op2), true);
+    await op2.keyboard.press("Tab");
+    assert.equal(await inTerminal(op2), false);
+    await op1.click('[data-testid="terminal"]');
     await op1.keyboard.type("!");
     await eventually(
       () => Promise.resolve(inputs().length >= 3),
