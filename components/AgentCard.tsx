@@ -1,5 +1,6 @@
 import type { ComponentChildren } from "preact";
 import type { AgentInfo } from "../lib/protocol.ts";
+import { ACTIVITY_LABELS } from "../lib/client/control.ts";
 import { shortCommand } from "../lib/client/format.ts";
 import { StatusDot } from "./StatusBadge.tsx";
 
@@ -19,20 +20,29 @@ export interface AgentCardProps {
 
 /**
  * One agent row: status dot, name, type, host, current command, an optional
- * action, link; optional content under it.
+ * action, link; optional content under it. An agent that needs input, is
+ * stalled or waiting says so with a colored badge, an icon and text.
  */
 export default function AgentCard(
   { agent, selected, currentCommand, onSelect, action, children }:
     AgentCardProps,
 ) {
+  // Working is the normal case; the others are called out (not while offline).
+  const activity = agent.status !== "offline" && agent.activity &&
+      agent.activity !== "working"
+    ? agent.activity
+    : null;
   const current = agent.currentCommandId
     ? shortCommand(currentCommand ?? agent.currentCommandId, 48)
     : null;
   return (
     <li
-      class={`agent-card${selected ? " selected" : ""}`}
+      class={`agent-card${selected ? " selected" : ""}${
+        activity ? ` activity-${activity}` : ""
+      }`}
       data-testid={`agent-${agent.id}`}
       data-status={agent.status}
+      data-activity={activity ?? undefined}
       aria-current={selected ? "true" : undefined}
     >
       <button
@@ -47,6 +57,17 @@ export default function AgentCard(
           <span class="agent-name">{agent.name}</span>
           <span class="agent-status">{agent.status}</span>
         </span>
+        {activity && (
+          <span
+            class={`activity activity-badge-${activity}`}
+            data-testid={`activity-${agent.id}`}
+          >
+            <span class="activity-icon" aria-hidden="true">
+              {ACTIVITY_LABELS[activity].icon}
+            </span>
+            {ACTIVITY_LABELS[activity].text}
+          </span>
+        )}
         <span class="agent-meta">
           {agent.type} · {agent.hostname || "unknown host"}
         </span>

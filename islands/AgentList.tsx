@@ -3,6 +3,7 @@ import AgentCard from "../components/AgentCard.tsx";
 import { ForgetButton, ForgetPrompt } from "../components/ForgetAgent.tsx";
 import { getClient } from "../lib/client/client.ts";
 import { AgentForgetter } from "../lib/client/forget_agent.ts";
+import { countedTitle, needsInputCount } from "../lib/client/control.ts";
 import { isStale, seedAgents, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import type { AgentInfo } from "../lib/protocol.ts";
@@ -53,6 +54,13 @@ export default function AgentList(props: AgentListProps) {
   }, []);
 
   const agents = hydrated ? [...stores.agents.value.values()] : props.agents;
+  // The tab title counts agents that need input: "(2) Flightdeck".
+  const waitingOnYou = needsInputCount(agents);
+  useEffect(() => {
+    if (!hydrated) return;
+    const title = countedTitle(document.title, waitingOnYou);
+    if (title !== document.title) document.title = title;
+  }, [hydrated, waitingOnYou]);
   const stale = hydrated && isStale(getClient().connection.value.state);
   const connected = hydrated &&
     getClient().connection.value.state === "connected";

@@ -4,6 +4,7 @@ import { getClient } from "../lib/client/client.ts";
 import type { OutputEvent } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
 import { openLink } from "../lib/client/links.ts";
+import { useHydrated } from "../lib/client/use_hydrated.ts";
 import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
   commandFooter,
@@ -12,7 +13,13 @@ import {
   planResync,
   viewCommandIds,
 } from "../lib/client/terminal_view.ts";
-import { FINAL_STATUSES } from "../lib/protocol.ts";
+import {
+  controlErrorText,
+  controlView,
+  inputChunks,
+  quickKeys,
+} from "../lib/client/control.ts";
+import { FINAL_STATUSES, TERMINAL_SIZE } from "../lib/protocol.ts";
 
 /** Props of {@link Terminal}. */
 export interface TerminalProps {
@@ -51,10 +58,89 @@ const dim = (text: string) => `\x1b[2m${text}\x1b[0m\r\n`;
 /** Quiet time after a (re)connection before the view is checked again. */
 const RESYNC_DEBOUNCE_MS = 300;
 
-/** xterm.js showing the selected agent's (or command's) output, live. */
+/** Envelope ids of this tab's control and input requests kept to match errors. */
+const MAX_TRACKED_IDS = 64;
+
+/** What the island needs of the mounted xterm outside its effect. */
+interface Mounted {
+  focus(): void;
+  size(): { cols: number; rows: number };
+}
+
+/** The agent whose terminal this tab controls now, or null. */
+function controlledAgent(): string | null {
+  const agentId = stores.selectedAgentId.peek();
+  if (agentId === null || stores.selectedCommandId.peek() !== null) {
+    return null;
+  }
+  const holder = stores.controllers.peek().get(agentId);
+  const me = stores.connectionId.peek();
+  return holder && me !== null && holder.connectionId === me ? agentId : null;
+}
+
+/**
+ * xterm.js showing the selected agent's (or command's) output, live. An
+ * operator or admin may take control of the agent's terminal: while this
+ * tab holds it, keystrokes and pastes go to the agent as `terminal:input`,
+ * the terminal's size as `terminal:resize`, and Ctrl+] leaves the terminal
+ * (Tab is typed into the program then). Without control the terminal takes
+ * no keys, so Tab moves on as usual. A needs-input agent's question shows
+ * above the terminal with quick answers: one click takes control (when
+ * allowed) and types the answer.
+ */
 export default function Terminal(props: TerminalProps) {
   const container = useRef<HTMLDivElement>(null);
+  const controlButton = useRef<HTMLButtonElement>(null);
+  const mounted = useRef<Mounted | null>(null);
+  /** Ids of requests this tab sent, to show the errors answering them. */
+  const sentIds = useRef<string[]>([]);
+  /** Errors at or before this time are dismissed. */
+  const [errorsAfter, setErrorsAfter] = useState(0);
+  /** A quick answer waiting for this tab's control request to be granted. */
+  const pending = useRef<{ agentId: string; data: string } | null>(null);
   const [state, setState] = useState<"loading" | "ready" | "failed">("loading");
+  const hydrated = useHydrated();
+
+  const track = (id: string) => {
+    sentIds.current.push(id);
+    if (sentIds.current.length > MAX_TRACKED_IDS) sentIds.current.shift();
+  };
+  const sendInput = (agentId: string, data: string) => {
+    for (const chunk of inputChunks(data)) {
+      track(getClient().send("terminal:input", { agentId, data: chunk }));
+    }
+  };
+  const sendResize = (agentId: string) => {
+    const size = mounted.current?.size();
+    if (!size) return;
+    const cols = Math.min(Math.max(size.cols, 1), TERMINAL_SIZE.maxCols);
+    const rows = Math.min(Math.max(size.rows, 1), TERMINAL_SIZE.maxRows);
+    track(getClient().send("terminal:resize", { agentId, cols, rows }));
+  };
+  const requestControl = (agentId: string, take: boolean) => {
+    setErrorsAfter(Date.now());
+    track(getClient().send("session:control", { agentId, take }));
+  };
+
+  // Becoming the holder: type a waiting quick answer, send the size, focus.
+  useEffect(() => {
+    let wasMine: string | null = null;
+    return effect(() => {
+      void stores.controllers.value;
+      void stores.connectionId.value;
+      void stores.selectedAgentId.value;
+      void stores.selectedCommandId.value;
+      const mine = controlledAgent();
+      if (mine !== null && mine !== wasMine) {
+        sendResize(mine);
+        const answer = pending.current;
+        pending.current = null;
+        if (answer?.agentId === mine) sendInput(mine, answer.data);
+        mounted.current?.focus();
+      }
+      wasMine = mine;
+    });
+  }, []);
 
   useEffect(() => {
     if (props.agentId) stores.selectedAgentId.value = props.agentId;
@@ -102,9 +188,48 @@ export default function Terminal(props: TerminalProps) {
         term;
       const buffer = new TerminalBuffer(term);
       cleanups.push(() => {
+        mounted.current = null;
         buffer.dispose();
         term.dispose();
       });
+      mounted.current = {
+        focus: () => term.focus(),
+        size: () => ({ cols: term.cols, rows: term.rows }),
+      };
+      // Keys reach xterm only while this tab controls the agent; Ctrl+]
+      // leaves the terminal for the control button.
+      term.attachCustomKeyEventHandler((event) => {
+        if (controlledAgent() === null) return false;
+        if (event.ctrlKey && event.key === "]") {
+          if (event.type === "keydown") {
+            term.blur();
+            controlButton.current?.focus();
+          }
+          return false;
+        }
+        return true;
+      });
+      // Keystrokes and pastes (bracketed by xterm when the program asked
+      // for it) go out as they are.
+      const onData = term.onData((data) => {
+        const agentId = controlledAgent();
+        if (agentId !== null) sendInput(agentId, data);
+      });
+      const onResize = term.onResize(() => {
+        const agentId = controlledAgent();
+        if (agentId !== null) sendResize(agentId);
+      });
+      cleanups.push(() => {
+        onData.dispose();
+        onResize.dispose();
+      });
+      cleanups.push(effect(() => {
+        void stores.controllers.value;
+        void stores.connectionId.value;
+        void stores.selectedAgentId.value;
+        void stores.selectedCommandId.value;
+        term.options.disableStdin = controlledAgent() === null;
+      }));
 
       let frame = 0;
       const refit = () => {
@@ -260,6 +385,31 @@ export default function Terminal(props: TerminalProps) {
   const agentId = stores.selectedAgentId.value ?? props.agentId ?? null;
   const commandId = stores.selectedCommandId.value;
   const agent = agentId ? stores.agents.value.get(agentId) : undefined;
+  const role = stores.user.value?.role ?? null;
+  // Never touch the client while rendering on the server.
+  const connected = hydrated &&
+    getClient().connection.value.state === "connected";
+  const control = hydrated && agentId && !commandId
+    ? controlView(
+      stores.controllers.value.get(agentId),
+      stores.connectionId.value,
+      role,
+    )
+    : null;
+  const lastError = stores.errors.value.findLast((e) =>
+    e.replyTo !== undefined && e.at >= errorsAfter &&
+    sentIds.current.includes(e.replyTo)
+  );
+  const needsInput = agent?.activity === "needs-input" && !commandId;
+  const mayAnswer = control !== null && control.action !== "release" &&
+    control.action !== null;
+  const answer = (data: string) => {
+    if (!agentId || !control) return;
+    if (control.state === "mine") return sendInput(agentId, data);
+    if (!mayAnswer) return;
+    pending.current = { agentId, data };
+    requestControl(agentId, true);
+  };
   return (
     <section class="panel terminal-panel" aria-label="Terminal">
       <div class="panel-title terminal-title">
@@ -283,6 +433,71 @@ export default function Terminal(props: TerminalProps) {
           <span class="text-error">terminal failed to load</span>
         )}
       </div>
+      {control && agentId && (
+        <div
+          class={`control-line control-${control.state}`}
+          data-testid="control-line"
+          data-state={control.state}
+        >
+          <span class="control-text" data-testid="control-text">
+            {control.text}
+          </span>
+          {control.state === "mine" && (
+            <span class="control-hint">Ctrl+] leaves the terminal</span>
+          )}
+          {control.action && (
+            <button
+              type="button"
+              class={`button small${
+                control.action === "release" ? "" : " primary"
+              }`}
+              ref={controlButton}
+              data-testid="control-button"
+              disabled={!connected}
+              onClick={() => {
+                pending.current = null;
+                requestControl(agentId, control.action !== "release");
+              }}
+            >
+              {control.action === "take"
+                ? "Take control"
+                : control.action === "takeover"
+                ? "Take over"
+                : "Release"}
+            </button>
+          )}
+          {lastError && (
+            <span class="text-error control-error" data-testid="control-error">
+              {controlErrorText(lastError.code, lastError.message)}
+            </span>
+          )}
+        </div>
+      )}
+      {needsInput && agent && (
+        <div class="attention" data-testid="attention" role="status">
+          <p class="attention-text">
+            <span class="activity-icon" aria-hidden="true">?</span>
+            <span data-testid="attention-text">
+              {agent.attention ?? `${agent.name} needs input`}
+            </span>
+          </p>
+          {(control?.state === "mine" || mayAnswer) && (
+            <div class="quick-answers" data-testid="quick-answers">
+              {quickKeys(agent).map((k) => (
+                <button
+                  type="button"
+                  class="button small"
+                  key={k.label}
+                  disabled={!connected}
+                  onClick={() => answer(k.data)}
+                >
+                  {k.label}
+                </button>
+              ))}
+            </div>
+          )}
+        </div>
+      )}
       <div
         class="terminal"
         ref={container}

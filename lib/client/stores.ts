@@ -12,6 +12,7 @@ import {
   type Priority,
   type Role,
 } from "../protocol.ts";
+import type { Holder } from "./control.ts";
 import { OutputStore } from "./output_store.ts";
 import type { ConnectionState, MessageClient } from "./socket.ts";
 
@@ -42,6 +43,13 @@ export interface Stores {
   errors: Signal<readonly ErrorEntry[]>;
   /** The signed-in user, from `connection:ack`. */
   user: Signal<{ id: string; role: Role } | null>;
+  /** This tab's connection id, from the latest `connection:ack`. */
+  connectionId: Signal<string | null>;
+  /**
+   * Who controls each agent's terminal (`session:controller`); agents
+   * missing from the map have no holder.
+   */
+  controllers: Signal<ReadonlyMap<string, NonNullable<Holder>>>;
   /** Ordered output per command: `lastSeq`, replay cache, output listeners. */
   output: OutputStore;
 }
@@ -77,6 +85,8 @@ export function createStores(options: StoresOptions = {}): Stores {
     selectedCommandId: signal(null),
     errors: signal([]),
     user: signal(null),
+    connectionId: signal(null),
+    controllers: signal(new Map()),
     output: new OutputStore({
       maxBytesPerCommand: options.maxCachedBytesPerCommand,
       maxCommands: options.maxCachedCommands,
@@ -174,6 +184,10 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
   const offs = [
     client.on("connection:ack", (m) => {
       s.user.value = m.payload.user;
+      s.connectionId.value = m.payload.connectionId;
+      // Holders of the previous connection are stale (and that connection's
+      // own control ended with it); the snapshot re-announces current ones.
+      if (s.controllers.value.size > 0) s.controllers.value = new Map();
       s.output.connectionReset();
       // The server sends `command:queue` for every non-empty queue after
       // `agent:list`: a queue emptied meanwhile must not stay stale.
@@ -189,7 +203,19 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
       next.set(m.payload.agent.id, m.payload.agent);
       s.agents.value = next;
     }),
+    client.on("session:controller", (m) => {
+      const { agentId, holder } = m.payload;
+      const next = new Map(s.controllers.value);
+      if (holder) next.set(agentId, holder);
+      else if (!next.delete(agentId)) return;
+      s.controllers.value = next;
+    }),
     client.on("agent:removed", (m) => {
+      if (s.controllers.value.has(m.payload.agentId)) {
+        const held = new Map(s.controllers.value);
+        held.delete(m.payload.agentId);
+        s.controllers.value = held;
+      }
       if (!s.agents.value.has(m.payload.agentId)) return;
       const next = new Map(s.agents.value);
       next.delete(m.payload.agentId);

@@ -241,3 +241,52 @@ Deno.test("isStale() marks agent states stale only after the connection was lost
   assert.equal(isStale("reconnecting"), true);
   assert.equal(isStale("offline"), true);
 });
+
+Deno.test("stores track session:controller holders and this tab's connection id; connection:ack clears holders", () => {
+  const s = createStores();
+  const { client, emit } = fakeClient();
+  bindStores(s, client);
+  const ack = (connectionId: string) =>
+    emit("connection:ack", {
+      connectionId,
+      serverVersion: "1.0.0",
+      heartbeatIntervalMs: 1500,
+      user: { id: "alice", role: "operator" },
+    });
+  ack("k-1");
+  assert.equal(s.connectionId.value, "k-1");
+  emit("session:controller", {
+    agentId: "a-1",
+    holder: { userId: "alice", connectionId: "k-1" },
+  });
+  emit("session:controller", {
+    agentId: "a-2",
+    holder: { userId: "bob", connectionId: "k-9" },
+  });
+  assert.deepEqual([...s.controllers.value], [
+    ["a-1", { userId: "alice", connectionId: "k-1" }],
+    ["a-2", { userId: "bob", connectionId: "k-9" }],
+  ]);
+  // Taken over by bob, then released.
+  emit("session:controller", {
+    agentId: "a-1",
+    holder: { userId: "bob", connectionId: "k-9" },
+  });
+  assert.deepEqual(s.controllers.value.get("a-1"), {
+    userId: "bob",
+    connectionId: "k-9",
+  });
+  emit("session:controller", { agentId: "a-1", holder: null });
+  assert.equal(s.controllers.value.has("a-1"), false);
+  // A forgotten agent has no holder.
+  emit("agent:removed", { agentId: "a-2" });
+  assert.equal(s.controllers.value.size, 0);
+  // A reconnect's ack drops every holder (the snapshot re-announces them).
+  emit("session:controller", {
+    agentId: "a-3",
+    holder: { userId: "alice", connectionId: "k-1" },
+  });
+  ack("k-2");
+  assert.equal(s.connectionId.value, "k-2");
+  assert.equal(s.controllers.value.size, 0);
+});
