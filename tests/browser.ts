@@ -4,6 +4,10 @@
  * @module
  */
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { ROOT } from "./helpers.ts";
+
+/** Where end-to-end tests save their screenshots (git-ignored). */
+export const ARTIFACTS = `${ROOT}tests/artifacts`;
 
 /** Path of the Chromium binary (override with CHROMIUM_PATH). */
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
@@ -143,4 +147,15 @@ export async function sendCommand(page: Page, command: string): Promise<void> {
   await page.waitForSelector('[data-testid="command-input"]:not([disabled])');
   await page.type('[data-testid="command-input"]', command);
   await page.click('[data-testid="send-button"]');
+}
+
+/** Save a screenshot of `page` as `tests/artifacts/<name>` and say where. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await Deno.mkdir(ARTIFACTS, { recursive: true });
+  // A background tab paints no frames: a screenshot of it would wait.
+  await page.bringToFront();
+  const path = `${ARTIFACTS}/${name}`;
+  await page.screenshot({ path });
+  // deno-lint-ignore no-console -- the test prints where the screenshot is
+  console.log(`Screenshot saved to ${path}`);
 }

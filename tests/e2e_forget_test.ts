@@ -7,10 +7,9 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { launchBrowser } from "./browser.ts";
-import { AgentProcess, ROOT, startTestServer } from "./helpers.ts";
+import { ARTIFACTS, launchBrowser, screenshot } from "./browser.ts";
+import { AgentProcess, startTestServer } from "./helpers.ts";
 
-const ARTIFACTS = `${ROOT}tests/artifacts`;
 const AGENT = "forget-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
 const FORGET = `[data-testid="forget-${AGENT}"]`;
@@ -32,15 +31,6 @@ async function signIn(page: Page, url: string, code: string, path = "/") {
   await page.waitForSelector(
     '[data-testid="connection-status"][data-state="connected"]',
   );
-}
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  // A background tab paints no frames: a screenshot of it would wait.
-  await page.bringToFront();
-  const path = `${ARTIFACTS}/${name}`;
-  await page.screenshot({ path });
-  // deno-lint-ignore no-console -- the test prints where the screenshot is
-  console.log(`Screenshot saved to ${path}`);
 }
 
 Deno.test({

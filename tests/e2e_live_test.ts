@@ -11,19 +11,23 @@
 import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
 import type { Role } from "../lib/protocol.ts";
-import { eventually, launchBrowser, selectAgent } from "./browser.ts";
+import {
+  ARTIFACTS,
+  eventually,
+  launchBrowser,
+  screenshot,
+  selectAgent,
+} from "./browser.ts";
 import {
   queueCommand,
   RawAgent,
   type RawMessage,
-  ROOT,
   startTestServer,
   TestClient,
   waitAgentStatus,
   waitStatus,
 } from "./helpers.ts";
 
-const ARTIFACTS = `${ROOT}tests/artifacts`;
 const AGENT = "live-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
 const CONTROL = '[data-testid="control-button"]';
@@ -83,15 +87,6 @@ function inTerminal(page: Page): Promise<boolean> {
 
 function text(page: Page, selector: string): Promise<string> {
   return page.$eval(selector, (el) => el.textContent ?? "");
-}
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  // A background tab paints no frames: a screenshot of it would wait.
-  await page.bringToFront();
-  const path = `${ARTIFACTS}/${name}`;
-  await page.screenshot({ path });
-  // deno-lint-ignore no-console -- the test prints where the screenshot is
-  console.log(`Screenshot saved to ${path}`);
 }
 
 Deno.test({
