@@ -19,6 +19,7 @@ import {
   rawOf,
   startTestServer,
   TestClient,
+  type TestServer,
   waitFinal,
 } from "./helpers.ts";
 
@@ -199,6 +200,74 @@ Deno.test("a --session agent runs its program as a kind:session command: answera
     for (const client of clients) await client.close();
     await agent.kill();
     await server.shutdown();
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("after a server restart the agent reports its session as running: the same record continues, no second session starts", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "fd-session-data-" });
+  const cwd = await Deno.makeTempDir({ prefix: "fd-session-" });
+  const first = await startTestServer({ dataDir });
+  const port = Number(new URL(first.url).port);
+  let second: TestServer | undefined;
+  const agent = await AgentProcess.start(first, "sa-2", [
+    "--type",
+    "claude",
+    "--cwd",
+    cwd,
+    "--session",
+    "--",
+    ...fakeCliArgv(["--work-ms", "300"]),
+  ]);
+  const clients: TestClient[] = [];
+  try {
+    const before = await TestClient.dashboard(first, "operator");
+    clients.push(before);
+    const session = await sessionOf(before, "sa-2");
+    await waitActivity(before, "sa-2", "waiting");
+
+    await first.shutdown();
+    second = await startTestServer({ port, dataDir });
+    const after = await TestClient.dashboard(second, "operator");
+    clients.push(after);
+    await after.until(
+      () =>
+        after.of("agent:status").some((m) =>
+          m.agent.id === "sa-2" && m.agent.status === "busy" &&
+          m.agent.currentCommandId === session.id
+        ),
+      { what: "sa-2 back, running its session" },
+    );
+    await waitActivity(after, "sa-2", "waiting");
+
+    await takeControl(after, "sa-2");
+    await sendOk(after, "terminal:input", {
+      agentId: "sa-2",
+      data: "\x03\x03",
+    });
+    const final = await waitFinal(after, session.id);
+    assert.deepEqual([final.status, final.exitCode], ["completed", 0]);
+
+    // One session record in all: the agent asked for no second one.
+    await echoBarrier(after);
+    const sessions = new Set(
+      after.of("command:status").map((m) => m.command)
+        .filter((c) => c.agentId === "sa-2" && c.kind === "session")
+        .map((c) => c.id),
+    );
+    assert.deepEqual([...sessions], [session.id]);
+    // Its whole output is there, in order, across the restart.
+    after.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
+    await after.until(
+      () => outputOf(after, session.id).text.includes("Goodbye"),
+      { what: "the replayed session" },
+    );
+  } finally {
+    for (const c of clients) await c.close();
+    await agent.kill();
+    await first.shutdown().catch(() => {});
+    await second?.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
     await Deno.remove(cwd, { recursive: true });
   }
 });
