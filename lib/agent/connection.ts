@@ -158,9 +158,10 @@ export function startAgent(options: AgentOptions): AgentHandle {
   });
 
   /**
-   * Session mode: whether the session was asked for (a `session:started`
-   * arrived). Until then every `connection:ack` asks again; once it ran, an
-   * ended session is not started again.
+   * Session mode: whether the server granted the session (a
+   * `session:started` arrived) and which record it is. Until then every
+   * `connection:ack` asks with `session:start`; once granted the agent never
+   * asks again, so an ended session is not started again.
    */
   let sessionGranted = false;
   let sessionId: string | undefined;
