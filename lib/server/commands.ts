@@ -308,8 +308,8 @@ export class CommandService {
    * never dispatched, timed out or queued again. While one runs, the same
    * record is returned.
    *
-   * @throws {FlightdeckError} AGENT_OFFLINE; NOT_FOUND when an exec command
-   * is running on the agent.
+   * @throws {FlightdeckError} AGENT_OFFLINE; FORBIDDEN for an agent without
+   * the `session` capability; NOT_FOUND when an exec command runs on it.
    */
   startSession(
     agentId: string,
@@ -321,6 +321,13 @@ export class CommandService {
         throw new FlightdeckError(
           "AGENT_OFFLINE",
           `Agent "${agentId}" is not connected`,
+        );
+      }
+      if (!this.#o.registry.get(agentId)?.capabilities.includes("session")) {
+        throw new FlightdeckError(
+          "FORBIDDEN",
+          `Agent "${agentId}" did not connect in session mode ` +
+            `(capability "session")`,
         );
       }
       for (const active of this.#active.values()) {

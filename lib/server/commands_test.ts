@@ -1305,11 +1305,24 @@ Deno.test("CommandService.startSession() records a running kind:session command 
   }
 });
 
-Deno.test("CommandService.startSession() is refused while an exec command runs on the agent", async () => {
+Deno.test("CommandService.startSession() is refused for an agent not in session mode, and while an exec command runs on the agent", async () => {
   const t = await setup();
   try {
     t.connect("a1");
+    await assert.rejects(
+      t.commands.startSession("a1", "agent:a1", "claude"),
+      (e) => e instanceof FlightdeckError && e.code === "FORBIDDEN",
+    );
+    assert.deepEqual(t.statuses(), []);
     const exec = await t.ask("sleep 1");
+    // The same agent back in session mode, its exec command still running.
+    t.registry.connect({
+      id: "a1",
+      name: "a1",
+      type: "shell",
+      capabilities: ["session"],
+      hostname: "host",
+    }, new RecordingPeer());
     await assert.rejects(
       t.commands.startSession("a1", "agent:a1", "claude"),
       (e) =>
