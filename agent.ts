@@ -37,7 +37,9 @@ export async function main(args: string[]): Promise<number> {
       options.pty = { api: await loadPty(), ...cli.pty };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      console.error(`flightdeck-agent: ${message}. Run without --pty.`);
+      console.error(
+        `flightdeck-agent: ${message}. Run without --pty and --session.`,
+      );
       return EXIT_CODES.USAGE;
     }
   }

@@ -42,6 +42,8 @@ export const LIMITS = {
   maxInputBytes: 64 * 1024,
   /** Longest `attention` text of an agent that needs input. */
   maxAttentionBytes: 1024,
+  /** Longest `program` text of `session:start` (shown, never run). */
+  maxSessionProgramBytes: 1024,
 } as const;
 
 /** Terminal sizes `terminal:resize` accepts. */
@@ -374,6 +376,18 @@ export const AgentPayloads = {
     attention: boundedText(LIMITS.maxAttentionBytes).optional(),
     options: z.array(QuickAnswerSchema).max(MAX_QUICK_ANSWERS).optional(),
   }),
+  /**
+   * Addition (docs/protocol.md): a session agent asks for its session record
+   * (`session:started`); `program` is shown, never run by the server.
+   */
+  "session:start": z.object({
+    program: boundedText(LIMITS.maxSessionProgramBytes).refine(
+      (s) => s.length > 0,
+      { message: "must not be empty" },
+    ),
+    cols,
+    rows,
+  }),
 } as const;
 
 /** Server → agent payloads. */
@@ -403,6 +417,8 @@ export const ServerToAgentPayloads = {
   "terminal:input": z.object({ commandId: id, data: inputData }),
   /** Addition: resize command `commandId`'s terminal. */
   "terminal:resize": z.object({ commandId: id, cols, rows }),
+  /** Addition: the session record (kind `session`, running) to run under. */
+  "session:started": z.object({ command: CommandInfoSchema }),
   "error": ErrorPayload,
 } as const;
 

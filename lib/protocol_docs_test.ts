@@ -156,9 +156,11 @@ interface FieldSpec {
   rowWords: string[];
 }
 
-const LIMIT_BY_VALUE = new Map<number, string>(
-  Object.entries(LIMITS).map(([name, value]) => [value, name]),
-);
+/** Limit names by value; a value several limits share names none. */
+const LIMIT_BY_VALUE = new Map<number, string | null>();
+for (const [name, value] of Object.entries(LIMITS)) {
+  LIMIT_BY_VALUE.set(value, LIMIT_BY_VALUE.has(value) ? null : name);
+}
 const ERROR_CODE_LIST = Object.keys(ERROR_CODES).sort().join(",");
 
 function unwrap(schema: z.ZodType) {

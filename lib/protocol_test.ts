@@ -253,6 +253,11 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
     },
     required: ["activity"],
   },
+  // Addition (docs/protocol.md): a session agent asks for its session.
+  "session:start": {
+    payload: { program: "claude", cols: 120, rows: 40 },
+    required: ["program", "cols", "rows"],
+  },
 };
 
 const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
@@ -306,6 +311,26 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
   "terminal:resize": {
     payload: { commandId: "cmd-1", cols: 80, rows: 24 },
     required: ["commandId", "cols", "rows"],
+  },
+  // Addition: the session record the agent runs its program under.
+  "session:started": {
+    payload: {
+      command: {
+        id: "cmd-9",
+        agentId: "agent-1",
+        command: "claude",
+        priority: "normal",
+        status: "running",
+        requestedBy: "agent:agent-1",
+        requestedAt: T0,
+        startedAt: T0,
+        completedAt: null,
+        exitCode: null,
+        outputBytes: 0,
+        kind: "session",
+      },
+    },
+    required: ["command"],
   },
   "error": {
     payload: {
@@ -383,6 +408,7 @@ const DIRECTIONS: Direction[] = [
       "heartbeat",
       "auth:refresh",
       "agent:activity",
+      "session:start",
     ],
   },
   {
@@ -402,6 +428,7 @@ const DIRECTIONS: Direction[] = [
       "auth:refreshed",
       "terminal:input",
       "terminal:resize",
+      "session:started",
       "error",
     ],
   },

@@ -12,6 +12,19 @@ import type { AgentOptions } from "./connection.ts";
 export const AGENT_TYPES = ["shell", "claude", "gemini", "codex"] as const;
 
 /**
+ * Programs `--session` runs when none follows `--`: the type's interactive
+ * CLI, a login shell for `shell`.
+ */
+export const DEFAULT_SESSION_PROGRAMS: Readonly<
+  Record<typeof AGENT_TYPES[number], readonly string[]>
+> = {
+  shell: ["bash", "-l"],
+  claude: ["claude"],
+  gemini: ["gemini"],
+  codex: ["codex"],
+};
+
+/**
  * Default one-shot command templates. The prompt follows as one argument
  * that is never read as an option (`commandArgv` in `argv.ts`): after `--`
  * for claude and codex, as `--prompt=<prompt>` for gemini.
@@ -31,6 +44,7 @@ const MAX_TERMINAL_SIZE = 1000;
 
 /** `--help` text: every flag with its default, and an example. */
 export const HELP = `Usage: deno task agent --name NAME [flags]
+       deno task agent --name NAME [flags] --session [-- PROGRAM ARGS...]
 
 Runs commands sent by a Flightdeck server and streams their output back.
 
@@ -77,8 +91,19 @@ Flags:
                           in, so a command waiting for input waits until it
                           is interrupted (default: off, on when
                           $FLIGHTDECK_PTY=1)
-  --cols N                terminal width with --pty, 1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_COLS})
-  --rows N                terminal height with --pty, 1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_ROWS})
+  --session               session mode: run PROGRAM (the words after --) once
+                          in a pseudo-terminal as this agent's session, a
+                          command of kind "session" that dashboards watch,
+                          type into and resize; without PROGRAM: claude,
+                          gemini or codex for those types, bash -l for shell.
+                          When it exits the session ends with its exit code
+                          and is not started again. Queued commands are not
+                          run while in session mode (prompts to sessions
+                          come later)
+  --cols N                terminal width with --pty or --session,
+                          1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_COLS})
+  --rows N                terminal height with --pty or --session,
+                          1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_ROWS})
   --help                  show this help
 
 Exit codes: 0 stopped, 2 bad flags (or --pty unsupported on this platform),
@@ -104,6 +129,7 @@ export type CliResult =
   | {
     kind: "run";
     options: AgentOptions;
+    /** Terminal size, set with `--pty` and with `--session`. */
     pty?: PtySize;
     /** Warnings to print before starting (never containing the token). */
     warnings: string[];
@@ -232,11 +258,14 @@ export function parseCli(
   env: Record<string, string | undefined>,
   cwd: string,
 ): CliResult {
+  // Everything after the first `--` is the session's program.
+  const dashDash = args.indexOf("--");
+  const program = dashDash < 0 ? undefined : args.slice(dashDash + 1);
   let values;
   try {
     const str = { type: "string" } as const;
     values = parseArgs({
-      args,
+      args: dashDash < 0 ? args : args.slice(0, dashDash),
       strict: true,
       allowPositionals: false,
       options: {
@@ -253,6 +282,7 @@ export function parseCli(
         "grace-ms": str,
         "max-buffer-bytes": str,
         pty: { type: "boolean" },
+        session: { type: "boolean" },
         cols: str,
         rows: str,
         help: { type: "boolean" },
@@ -264,6 +294,12 @@ export function parseCli(
     return { kind: "error", message: text.split("\n")[0].replace(/\.$/, "") };
   }
   if (values.help) return { kind: "help" };
+  if (program !== undefined && !values.session) {
+    return { kind: "error", message: "A program after -- needs --session" };
+  }
+  if (program !== undefined && program.length === 0) {
+    return { kind: "error", message: "No program after --" };
+  }
   const envPty = envFlag(env.FLIGHTDECK_PTY);
   if (typeof envPty === "string" && !values.pty) {
     return { kind: "error", message: envPty };
@@ -311,6 +347,9 @@ export function parseCli(
   }
   const flags = parsed.data;
   const split = (template: string) => template.split(/\s+/).filter(Boolean);
+  const session = values.session
+    ? { argv: program ?? [...DEFAULT_SESSION_PROGRAMS[flags.type]] }
+    : undefined;
   return {
     kind: "run",
     options: {
@@ -327,8 +366,11 @@ export function parseCli(
       },
       graceMs: flags.graceMs,
       maxBufferBytes: flags.maxBufferBytes,
+      ...(session ? { session } : {}),
     },
-    ...(flags.pty ? { pty: { cols: flags.cols, rows: flags.rows } } : {}),
+    ...(flags.pty || session
+      ? { pty: { cols: flags.cols, rows: flags.rows } }
+      : {}),
     warnings,
   };
 }

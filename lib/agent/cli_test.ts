@@ -45,6 +45,7 @@ Deno.test("agent.ts --help documents every flag and exits 0", async () => {
       "--grace-ms",
       "--max-buffer-bytes",
       "--pty",
+      "--session",
       "--cols",
       "--rows",
       "--help",
@@ -162,4 +163,42 @@ Deno.test("tokenAgentId() and slugify() derive the default id", () => {
   assert.equal(tokenAgentId("not a jwt"), undefined);
   assert.equal(slugify("  Build Box #2 "), "build-box-2");
   assert.equal(slugify("***"), "agent");
+});
+
+Deno.test("parseCli() --session: the program after --, else the type's interactive CLI; a PTY at --cols x --rows", () => {
+  const base = ["--name", "a", "--token", "t"];
+  const run = (args: string[]) => {
+    const result = parseCli([...base, ...args], {}, "/tmp");
+    return result.kind === "run"
+      ? { session: result.options.session, pty: result.pty }
+      : result;
+  };
+  assert.deepEqual(run([]), { session: undefined, pty: undefined });
+  const defaults = { cols: 120, rows: 40 };
+  assert.deepEqual(run(["--session"]), {
+    session: { argv: ["bash", "-l"] },
+    pty: defaults,
+  });
+  for (const type of ["claude", "gemini", "codex"]) {
+    assert.deepEqual(run(["--type", type, "--session"]), {
+      session: { argv: [type] },
+      pty: defaults,
+    });
+  }
+  // Everything after the first -- is the program, flags included.
+  assert.deepEqual(
+    run(["--session", "--cols", "80", "--", "my-cli", "--x", "--", "y"]),
+    {
+      session: { argv: ["my-cli", "--x", "--", "y"] },
+      pty: { cols: 80, rows: 40 },
+    },
+  );
+  assert.deepEqual(run(["--", "my-cli"]), {
+    kind: "error",
+    message: "A program after -- needs --session",
+  });
+  assert.deepEqual(run(["--session", "--"]), {
+    kind: "error",
+    message: "No program after --",
+  });
 });

@@ -10,6 +10,7 @@ import {
   CLOSE_CODES,
   type FromAgent,
   fromAgent,
+  LIMITS,
   OUTPUT_WINDOW,
   parseServerToAgentMessage,
   type ServerToAgentMessage,
@@ -19,6 +20,16 @@ import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 import { activityMessage } from "./terminal_io.ts";
+
+/** `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  // Back up to the start of a character (not a continuation byte).
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
 
 /** Version the agent reports in `agent:connect`. */
 export const AGENT_VERSION = "1.0.0";
@@ -54,8 +65,14 @@ export interface AgentOptions {
    * and the server's `outputWindowBytes` unacknowledged (default 64 MiB).
    */
   maxBufferBytes?: number;
-  /** Run commands in a pseudo-terminal (default: pipes). */
+  /** Run commands in a pseudo-terminal (default: pipes); needed by `session`. */
   pty?: PtySettings;
+  /**
+   * Session mode: run `argv` once in a PTY as this agent's session (see
+   * `session:start`); capability `session`, so the server dispatches no
+   * exec commands to it.
+   */
+  session?: { argv: string[] };
   /** Default 1500. */
   heartbeatIntervalMs?: number;
   /** Silence after which the socket counts as dead (default 5000). */
@@ -139,6 +156,26 @@ export function startAgent(options: AgentOptions): AgentHandle {
       if (acked) rawSend(activityMessage(state));
     },
   });
+
+  /**
+   * Session mode: whether the server granted the session (a
+   * `session:started` arrived) and which record it is. Until then every
+   * `connection:ack` asks with `session:start`; once granted the agent never
+   * asks again, so an ended session is not started again.
+   */
+  let sessionGranted = false;
+  let sessionId: string | undefined;
+  const requestSession = () => {
+    const session = options.session;
+    if (!session || sessionGranted || !options.pty) return;
+    const program = session.argv.join(" ");
+    rawSend(fromAgent("session:start", {
+      // Shown only; cut to the limit on a character boundary.
+      program: truncateUtf8(program, LIMITS.maxSessionProgramBytes),
+      cols: options.pty.cols,
+      rows: options.pty.rows,
+    }));
+  };
 
   const clearTimers = () => {
     clearInterval(heartbeat);
@@ -297,7 +334,25 @@ export function startAgent(options: AgentOptions): AgentHandle {
         );
         // The server forgets activity on every connect: report it again.
         if (executor.activity) rawSend(activityMessage(executor.activity));
+        requestSession();
         break;
+      case "session:started": {
+        const { command } = message.payload;
+        if (!options.session || command.kind !== "session") break;
+        if (sessionGranted) {
+          if (!executor.sessionLive || command.id !== sessionId) {
+            logger.warn(`ignored session:started for ${command.id}`);
+          }
+          break;
+        }
+        sessionGranted = true;
+        sessionId = command.id;
+        logger.info(
+          `session ${command.id}: running ${options.session.argv.join(" ")}`,
+        );
+        executor.startSession(command, options.session.argv);
+        break;
+      }
       case "auth:refreshed":
         token = message.payload.token;
         logger.info(
@@ -367,9 +422,12 @@ export function startAgent(options: AgentOptions): AgentHandle {
         agentId,
         name,
         type,
-        capabilities: options.pty
-          ? [type, "interrupt", "pty"]
-          : [type, "interrupt"],
+        capabilities: [
+          type,
+          "interrupt",
+          ...(options.pty ? ["pty"] : []),
+          ...(options.session ? ["session"] : []),
+        ],
         hostname: Deno.hostname(),
         version: AGENT_VERSION,
         running: executor.running(),

@@ -84,6 +84,8 @@ export interface ExecutorOptions {
 
 interface Job {
   info: CommandInfo;
+  /** A session's program (`startSession`); exec commands build theirs. */
+  sessionArgv?: string[];
   batcher: OutputBatcher;
   started?: ExecutorPayloads["command:started"];
   startedSent: boolean;
@@ -145,9 +147,14 @@ export class Executor {
 
   /** Queue `info` to run; a command id seen before is ignored. */
   execute(info: CommandInfo): void {
+    this.#enqueue(info);
+  }
+
+  #enqueue(info: CommandInfo, sessionArgv?: string[]): void {
     if (this.#jobs.has(info.id)) return;
     const job: Job = {
       info,
+      sessionArgv,
       startedSent: false,
       paused: false,
       completionSent: false,
@@ -168,6 +175,26 @@ export class Executor {
     } else {
       this.#idle = this.#drain();
     }
+  }
+
+  /**
+   * Run `argv` once as session `info` (a command of kind `session`, see
+   * `session:started`) in a pseudo-terminal: output goes out like any
+   * command's, activity is read with the agent type's detector, terminal
+   * query answers go back into the PTY, and the exit ends it with
+   * `command:completed`. Needs PTY settings; a command id seen before is
+   * ignored.
+   */
+  startSession(info: CommandInfo, argv: string[]): void {
+    this.#enqueue(info, argv);
+  }
+
+  /** Whether a session was started here and has not ended. */
+  get sessionLive(): boolean {
+    for (const job of this.#jobs.values()) {
+      if (job.sessionArgv && !job.completion) return true;
+    }
+    return false;
   }
 
   /** Interrupt the running command `commandId`; unknown ids are ignored. */
@@ -330,19 +357,25 @@ export class Executor {
       job.startedSent = false;
       this.#flush();
     };
-    const view = pty && this.#options.onActivity
+    const session = job.sessionArgv !== undefined;
+    const view = pty && (this.#options.onActivity || session)
       ? new PtyView({
         cols: pty.cols,
         rows: pty.rows,
-        type: "exec",
+        // A session is read with its program's detector (claude, shell...).
+        type: session ? this.#options.type : "exec",
         onChange: (state) => this.#reportActivity(state),
+        // The program waits for these answers (e.g. Codex asks where the
+        // cursor is): write them back into its terminal.
+        ...(session ? { onReply: (data) => job.process?.write?.(data) } : {}),
       })
       : undefined;
     job.view = view;
     // The tracker starts at `working` without a report: say it here.
     if (view) this.#reportActivity(view.state);
     try {
-      const argv = this.#argv(info.command);
+      if (session && !pty) throw new SpawnError("a session needs a PTY");
+      const argv = job.sessionArgv ?? this.#argv(info.command);
       job.process = pty
         ? startPtyProcess({
           pty: pty.api,

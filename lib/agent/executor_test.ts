@@ -366,3 +366,27 @@ Deno.test("Executor.resend(window) after a reconnect sends every unacked chunk i
     "a".repeat(16394),
   );
 });
+
+Deno.test("Executor.startSession() runs the program once in a PTY and writes the screen's answers to terminal queries back into it", async () => {
+  const { executor, sent } = setup({}, "shell", await ptySettings());
+  // The program asks where the cursor is (CSI 6n) and waits for the answer,
+  // as Codex does before it draws.
+  executor.startSession({ ...command("s1", "bash"), kind: "session" }, [
+    "bash",
+    "-c",
+    `stty -icanon -echo; printf 'go\\033[6n'; IFS= read -r -d R pos; ` +
+    `printf 'answer:%s\\n' "\${pos#*[}"; exit 4`,
+  ]);
+  assert.equal(executor.sessionLive, true);
+  await within(executor.idle(), 20_000, "the session ended");
+  assert.equal(executor.sessionLive, false);
+  const text = sent.filter((m) => m.type === "terminal:output")
+    .map((m) => m.payload.data).join("");
+  assert.equal(text, "go\x1b[6nanswer:1;3\r\n");
+  assert.deepEqual(sent.at(-1)?.payload, {
+    commandId: "s1",
+    exitCode: 4,
+    status: "failed",
+    lastSeq: sent.filter((m) => m.type === "terminal:output").length,
+  });
+});

@@ -37,6 +37,11 @@ export interface PtyViewOptions {
   type: string;
   /** Called when activity, attention or options change. */
   onChange: (state: ActivityState) => void;
+  /**
+   * Answers to terminal queries the program sent (cursor position, device
+   * attributes, see `Screen.onReply`), to be written back into its PTY.
+   */
+  onReply?: (data: string) => void;
   /** Passed on to the tracker (quiescence, stall time, timers). */
   tracker?: Omit<ActivityTrackerOptions, "type" | "onChange">;
 }
@@ -52,6 +57,12 @@ export class PtyView {
   /** @throws {RangeError} For a size out of range or an unknown type. */
   constructor(options: PtyViewOptions) {
     this.#screen = new Screen(options.cols, options.rows);
+    const onReply = options.onReply;
+    if (onReply) {
+      this.#screen.onReply((data) => {
+        if (!this.#disposed) onReply(data);
+      });
+    }
     this.#tracker = new ActivityTracker(this.#screen, {
       ...options.tracker,
       type: options.type,

@@ -102,6 +102,15 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
         return;
+      case "session:start": {
+        const command = await commands.startSession(
+          agentId,
+          this.#principal!.id,
+          message.payload.program,
+        );
+        this.send(toAgent("session:started", { command }));
+        return;
+      }
       case "terminal:output": {
         let seq: number;
         try {

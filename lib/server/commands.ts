@@ -300,6 +300,80 @@ export class CommandService {
     });
   }
 
+  /**
+   * `session:start`: a session agent's long-lived program gets its command
+   * record, of kind `session`: running from now, requested by the agent,
+   * stored like any command and set as the agent's running command, so its
+   * output, acks, resume, replay and history work as for any command. It is
+   * never dispatched, timed out or queued again. While one runs, the same
+   * record is returned.
+   *
+   * @throws {FlightdeckError} AGENT_OFFLINE; FORBIDDEN for an agent without
+   * the `session` capability; NOT_FOUND when an exec command runs on it.
+   */
+  startSession(
+    agentId: string,
+    requestedBy: string,
+    program: string,
+  ): Promise<CommandInfo> {
+    return this.#lock.run(async () => {
+      if (!this.#o.registry.isOnline(agentId)) {
+        throw new FlightdeckError(
+          "AGENT_OFFLINE",
+          `Agent "${agentId}" is not connected`,
+        );
+      }
+      if (!this.#o.registry.get(agentId)?.capabilities.includes("session")) {
+        throw new FlightdeckError(
+          "FORBIDDEN",
+          `Agent "${agentId}" did not connect in session mode ` +
+            `(capability "session")`,
+        );
+      }
+      for (const active of this.#active.values()) {
+        const { info } = active.stored;
+        if (info.agentId !== agentId) continue;
+        if (info.kind === "session") return info;
+        throw new FlightdeckError(
+          "NOT_FOUND",
+          `Agent "${agentId}" is running command "${info.id}", not a session`,
+        );
+      }
+      const now = Date.now();
+      const stored: StoredCommand = {
+        info: {
+          id: crypto.randomUUID(),
+          agentId,
+          command: program,
+          priority: "normal",
+          status: "running",
+          requestedBy,
+          requestedAt: now,
+          startedAt: now,
+          completedAt: null,
+          exitCode: null,
+          outputBytes: 0,
+          kind: "session",
+        },
+        order: this.#nextOrder(),
+        dispatched: true,
+        interruptReason: null,
+        timeoutMs: null,
+      };
+      await this.#o.storage.insertRunning(stored);
+      this.#active.set(stored.info.id, {
+        stored,
+        lastSeq: 0,
+        storedBytes: 0,
+        started: true,
+        timedOut: false,
+      });
+      this.#o.registry.setCurrentCommand(agentId, stored.info.id);
+      this.#status(stored);
+      return stored.info;
+    });
+  }
+
   /** The agent started a command it was sent. */
   started(agentId: string, commandId: string): Promise<void> {
     return this.#lock.run(() =>
@@ -750,9 +824,15 @@ export class CommandService {
     this.#status(active.stored);
   }
 
+  /**
+   * Send the next queued command to `agentId` when it is online and idle.
+   * A session agent (capability `session`) gets none: its queue waits
+   * (prompts to sessions come later).
+   */
   async #dispatch(agentId: string): Promise<void> {
     const { registry, storage } = this.#o;
     if (!registry.isOnline(agentId)) return;
+    if (registry.get(agentId)?.capabilities.includes("session")) return;
     for (const active of this.#active.values()) {
       if (active.stored.info.agentId === agentId) return;
     }

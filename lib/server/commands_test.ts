@@ -1234,3 +1234,103 @@ Deno.test("CommandService.snapshot() reads again under the lock when more change
     t.close();
   }
 });
+
+Deno.test("CommandService.startSession() records a running kind:session command that is never dispatched, timed out or queued again", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const t = await setup({ kv });
+  let restarted: Awaited<ReturnType<typeof setup>> | undefined;
+  try {
+    await assert.rejects(
+      t.commands.startSession("s1", "agent:s1", "claude"),
+      (e) => e instanceof FlightdeckError && e.code === "AGENT_OFFLINE",
+    );
+    t.registry.connect({
+      id: "s1",
+      name: "s1",
+      type: "claude",
+      capabilities: ["claude", "interrupt", "pty", "session"],
+      hostname: "host",
+    }, new RecordingPeer());
+    const session = await t.commands.startSession("s1", "agent:s1", "claude");
+    assert.deepEqual(
+      [session.kind, session.status, session.requestedBy, session.command],
+      ["session", "running", "agent:s1", "claude"],
+    );
+    assert.equal(session.startedAt, session.requestedAt);
+    assert.equal(t.registry.get("s1")?.currentCommandId, session.id);
+    assert.deepEqual(
+      t.statuses(session.id).map((c) => c.status),
+      ["running"],
+    );
+    assert.deepEqual(await t.commands.get(session.id), session);
+    // A second request while it runs: the same record, nothing new.
+    const again = await t.commands.startSession("s1", "agent:s1", "bash");
+    assert.equal(again.id, session.id);
+    assert.equal(t.statuses(session.id).length, 1);
+
+    // Commands for a session agent stay queued.
+    const queued = await t.ask("echo hi", "normal", "s1");
+    // The agent reconnects still running it: it stays running.
+    await t.commands.agentConnected("s1", [
+      { commandId: session.id, lastSeq: 0 },
+    ]);
+    assert.equal((await t.commands.get(session.id))?.status, "running");
+    assert.deepEqual(t.toAgent("s1", "command:execute"), []);
+    assert.deepEqual(t.toAgent("s1", "command:interrupt"), []);
+
+    // A server restart restores it as the running command.
+    restarted = await setup({ kv });
+    assert.equal(
+      (await restarted.commands.get(session.id))?.status,
+      "running",
+    );
+    assert.equal(restarted.registry.get("s1"), undefined);
+
+    // It ends with the program's exit code; the queue still waits.
+    await t.finish("s1", session.id, 0);
+    assert.deepEqual(
+      t.statuses(session.id).map((c) => [c.status, c.exitCode, c.kind]),
+      [["running", null, "session"], ["completed", 0, "session"]],
+    );
+    assert.deepEqual(t.toAgent("s1", "command:execute"), []);
+    assert.deepEqual(t.commands.queueOf("s1").map((q) => q.commandId), [
+      queued.command.id,
+    ]);
+    // No session now: a new request gets a new record.
+    const next = await t.commands.startSession("s1", "agent:s1", "claude");
+    assert.notEqual(next.id, session.id);
+  } finally {
+    restarted?.commands.close();
+    t.close();
+  }
+});
+
+Deno.test("CommandService.startSession() is refused for an agent not in session mode, and while an exec command runs on the agent", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    await assert.rejects(
+      t.commands.startSession("a1", "agent:a1", "claude"),
+      (e) => e instanceof FlightdeckError && e.code === "FORBIDDEN",
+    );
+    assert.deepEqual(t.statuses(), []);
+    const exec = await t.ask("sleep 1");
+    // The same agent back in session mode, its exec command still running.
+    t.registry.connect({
+      id: "a1",
+      name: "a1",
+      type: "shell",
+      capabilities: ["session"],
+      hostname: "host",
+    }, new RecordingPeer());
+    await assert.rejects(
+      t.commands.startSession("a1", "agent:a1", "claude"),
+      (e) =>
+        e instanceof FlightdeckError && e.code === "NOT_FOUND" &&
+        e.message.includes(exec.command.id),
+    );
+    assert.equal(t.registry.get("a1")?.currentCommandId, exec.command.id);
+  } finally {
+    t.close();
+  }
+});

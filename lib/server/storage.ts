@@ -163,6 +163,20 @@ export class Storage {
   }
 
   /**
+   * Store a new command that runs at once without a queue entry (a session),
+   * its history indexes and its `["cmd_active"]` entry, at once.
+   */
+  async insertRunning(command: StoredCommand): Promise<void> {
+    const { info, order } = command;
+    await this.kv.atomic()
+      .set(["cmd", info.id], command)
+      .set(["cmd_by_agent", info.agentId, order], info.id)
+      .set(["cmd_by_order", order, info.id], info.id)
+      .set(["cmd_active", info.id], info.agentId)
+      .commit();
+  }
+
+  /**
    * Save a command's record, removing its queue entry when `dequeue` is set.
    * Dispatched commands are indexed in `["cmd_active"]`; finished ones by
    * completion time in `["fin"]`, and in `["done"]` with their stored output

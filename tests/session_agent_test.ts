@@ -1,0 +1,273 @@
+/**
+ * Session agents through a real server, a real agent process
+ * (`--type claude --session -- <fake Claude-like CLI>`) and dashboards: the
+ * session is the agent's running command, a record of kind `session`; its
+ * activity is read from the screen with the claude detector; the controller
+ * answers the permission dialog and the file appears; a late dashboard's
+ * resume from 0 gets the whole output in order; double Ctrl-C ends the
+ * session `completed` with exit code 0; a queued command is never typed into
+ * (nor dispatched to) the session agent.
+ */
+import assert from "node:assert/strict";
+import type { CommandInfo } from "../lib/protocol.ts";
+import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
+import {
+  AgentProcess,
+  echoBarrier,
+  outputOf,
+  queueCommand,
+  rawOf,
+  startTestServer,
+  TestClient,
+  type TestServer,
+  waitFinal,
+} from "./helpers.ts";
+
+/** `activity` (`activity:N options` with options), per change seen. */
+function activitiesSeen(client: TestClient, agentId: string): string[] {
+  const out: string[] = [];
+  for (const m of client.of("agent:status")) {
+    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
+    const n = m.agent.options?.length ?? 0;
+    const label = n ? `${m.agent.activity}:${n} options` : m.agent.activity;
+    if (out.at(-1) !== label) out.push(label);
+  }
+  return out;
+}
+
+async function waitActivity(
+  client: TestClient,
+  agentId: string,
+  label: string,
+): Promise<void> {
+  await client.until(() => activitiesSeen(client, agentId).at(-1) === label, {
+    what: `activity of ${agentId} = ${label} (seen ${
+      activitiesSeen(client, agentId).join(", ")
+    })`,
+  });
+}
+
+async function takeControl(client: TestClient, agentId: string) {
+  const ack = rawOf(client, "connection:ack")[0] as {
+    payload: { connectionId: string };
+  };
+  client.send("session:control", { agentId, take: true });
+  await client.until(
+    () =>
+      rawOf(client, "session:controller").some((m) =>
+        m.payload.agentId === agentId &&
+        m.payload.holder?.connectionId === ack.payload.connectionId
+      ),
+    { what: `control of ${agentId}` },
+  );
+}
+
+/** Send `type` and check (after an echo) that no error answered it. */
+async function sendOk(client: TestClient, type: string, payload: unknown) {
+  const id = crypto.randomUUID().slice(0, 8);
+  const from = client.raw.length;
+  client.send(type, payload, id);
+  await echoBarrier(client);
+  const error = rawOf(client, "error").find((m) =>
+    m.payload.replyTo === id && client.raw.indexOf(m) >= from
+  );
+  assert.equal(error, undefined, JSON.stringify(error));
+}
+
+/** The session record `client` was told about for `agentId`, once running. */
+function sessionOf(
+  client: TestClient,
+  agentId: string,
+): Promise<CommandInfo> {
+  return client.until(
+    () =>
+      client.of("command:status").map((m) => m.command).find((c) =>
+        c.agentId === agentId && c.kind === "session" &&
+        c.status === "running"
+      ),
+    { what: `a running session of ${agentId}` },
+  );
+}
+
+Deno.test("a --session agent runs its program as a kind:session command: answerable, activity from its screen, resumable, ends with its exit code", async () => {
+  const server = await startTestServer();
+  const cwd = await Deno.makeTempDir({ prefix: "fd-session-" });
+  const agent = await AgentProcess.start(server, "sa-1", [
+    "--type",
+    "claude",
+    "--cwd",
+    cwd,
+    "--cols",
+    "100",
+    "--rows",
+    "30",
+    "--session",
+    "--",
+    ...fakeCliArgv(["--work-ms", "300"]),
+  ]);
+  const clients: TestClient[] = [];
+  try {
+    const operator = await TestClient.dashboard(server, "operator");
+    clients.push(operator);
+    const session = await sessionOf(operator, "sa-1");
+    assert.equal(session.kind, "session");
+    assert.equal(session.requestedBy, "agent:sa-1");
+    assert.notEqual(session.startedAt, null);
+    assert.match(session.command, /fake_ai_cli\.ts --work-ms 300$/);
+    // It is the agent's running command.
+    await operator.until(
+      () =>
+        operator.of("agent:status").some((m) =>
+          m.agent.id === "sa-1" && m.agent.currentCommandId === session.id
+        ),
+      { what: "sa-1 running its session" },
+    );
+
+    // A command for a session agent is kept queued, never dispatched.
+    const queued = await queueCommand(operator, {
+      agentId: "sa-1",
+      command: "echo should-not-run",
+    });
+
+    await waitActivity(operator, "sa-1", "waiting");
+    await takeControl(operator, "sa-1");
+    await sendOk(operator, "terminal:input", {
+      agentId: "sa-1",
+      data: "write hello.txt\r",
+    });
+    await waitActivity(operator, "sa-1", "working");
+    await waitActivity(operator, "sa-1", "needs-input:3 options");
+    const asking = operator.of("agent:status").findLast((m) =>
+      m.agent.id === "sa-1"
+    )!.agent;
+    assert.match(asking.attention ?? "", /create hello\.txt\?/);
+    assert.deepEqual(asking.options?.map((o) => o.key), ["1", "2", "3"]);
+    await assert.rejects(Deno.stat(`${cwd}/hello.txt`), Deno.errors.NotFound);
+
+    await sendOk(operator, "terminal:input", { agentId: "sa-1", data: "1" });
+    await waitActivity(operator, "sa-1", "working");
+    await waitActivity(operator, "sa-1", "waiting");
+    assert.equal(
+      await Deno.readTextFile(`${cwd}/hello.txt`),
+      "hello from fake cli\n",
+    );
+    const seen = activitiesSeen(operator, "sa-1");
+    const from = seen.indexOf("waiting");
+    assert.deepEqual(seen.slice(from), [
+      "waiting",
+      "working",
+      "needs-input:3 options",
+      "working",
+      "waiting",
+    ]);
+
+    // A late dashboard resumes the session from 0: all of it, in order.
+    const late = await TestClient.dashboard(server, "viewer");
+    clients.push(late);
+    late.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
+    await late.until(() => {
+      const mine = outputOf(late, session.id);
+      const theirs = outputOf(operator, session.id);
+      return mine.seqs.length > 0 &&
+        mine.seqs.join() === theirs.seqs.join() && mine.text === theirs.text;
+    }, { what: "the late dashboard's copy of the session" });
+    const { seqs, text } = outputOf(late, session.id);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1));
+    assert.match(text, /Do you want to create hello\.txt\?/);
+
+    // Double Ctrl-C at the prompt: the program exits 0, the session ends.
+    await sendOk(operator, "terminal:input", {
+      agentId: "sa-1",
+      data: "\x03\x03",
+    });
+    const final = await waitFinal(operator, session.id);
+    assert.deepEqual(
+      [final.kind, final.status, final.exitCode],
+      ["session", "completed", 0],
+    );
+    assert.match(outputOf(operator, session.id).text, /Goodbye/);
+
+    // The queued command is still queued: nothing ran it.
+    await echoBarrier(operator);
+    const last = operator.of("command:status").map((m) => m.command)
+      .findLast((c) => c.id === queued)!;
+    assert.equal(last.status, "queued");
+    const queue = operator.of("command:queue").findLast((m) =>
+      m.agentId === "sa-1"
+    );
+    assert.deepEqual(queue?.queue.map((q) => q.commandId), [queued]);
+  } finally {
+    for (const client of clients) await client.close();
+    await agent.kill();
+    await server.shutdown();
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("after a server restart the agent reports its session as running: the same record continues, no second session starts", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "fd-session-data-" });
+  const cwd = await Deno.makeTempDir({ prefix: "fd-session-" });
+  const first = await startTestServer({ dataDir });
+  const port = Number(new URL(first.url).port);
+  let second: TestServer | undefined;
+  const agent = await AgentProcess.start(first, "sa-2", [
+    "--type",
+    "claude",
+    "--cwd",
+    cwd,
+    "--session",
+    "--",
+    ...fakeCliArgv(["--work-ms", "300"]),
+  ]);
+  const clients: TestClient[] = [];
+  try {
+    const before = await TestClient.dashboard(first, "operator");
+    clients.push(before);
+    const session = await sessionOf(before, "sa-2");
+    await waitActivity(before, "sa-2", "waiting");
+
+    await first.shutdown();
+    second = await startTestServer({ port, dataDir });
+    const after = await TestClient.dashboard(second, "operator");
+    clients.push(after);
+    await after.until(
+      () =>
+        after.of("agent:status").some((m) =>
+          m.agent.id === "sa-2" && m.agent.status === "busy" &&
+          m.agent.currentCommandId === session.id
+        ),
+      { what: "sa-2 back, running its session" },
+    );
+    await waitActivity(after, "sa-2", "waiting");
+
+    await takeControl(after, "sa-2");
+    await sendOk(after, "terminal:input", {
+      agentId: "sa-2",
+      data: "\x03\x03",
+    });
+    const final = await waitFinal(after, session.id);
+    assert.deepEqual([final.status, final.exitCode], ["completed", 0]);
+
+    // One session record in all: the agent asked for no second one.
+    await echoBarrier(after);
+    const sessions = new Set(
+      after.of("command:status").map((m) => m.command)
+        .filter((c) => c.agentId === "sa-2" && c.kind === "session")
+        .map((c) => c.id),
+    );
+    assert.deepEqual([...sessions], [session.id]);
+    // Its whole output is there, in order, across the restart.
+    after.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
+    await after.until(
+      () => outputOf(after, session.id).text.includes("Goodbye"),
+      { what: "the replayed session" },
+    );
+  } finally {
+    for (const c of clients) await c.close();
+    await agent.kill();
+    await first.shutdown().catch(() => {});
+    await second?.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
