@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import {
   AgentProcess,
-  echoBarrier,
   outputOf,
   queueCommand,
-  rawOf,
+  sendOk,
   startTestServer,
+  takeControl,
   TestClient,
   type TestServer,
   waitAgentStatus,
@@ -41,34 +41,6 @@ async function waitActivity(
   await client.until(() => activitiesSeen(client, agentId).at(-1) === label, {
     what: `activity of ${agentId} = ${label}`,
   });
-}
-
-/** `client` takes control of `agentId`'s terminal (and is told it holds it). */
-async function takeControl(client: TestClient, agentId: string) {
-  const ack = rawOf(client, "connection:ack")[0] as {
-    payload: { connectionId: string };
-  };
-  client.send("session:control", { agentId, take: true });
-  await client.until(
-    () =>
-      rawOf(client, "session:controller").some((m) =>
-        m.payload.agentId === agentId &&
-        m.payload.holder?.connectionId === ack.payload.connectionId
-      ),
-    { what: `control of ${agentId}` },
-  );
-}
-
-/** Send `type` and check (after an echo) that no error answered it. */
-async function sendOk(client: TestClient, type: string, payload: unknown) {
-  const id = crypto.randomUUID().slice(0, 8);
-  const from = client.raw.length;
-  client.send(type, payload, id);
-  await echoBarrier(client);
-  const error = rawOf(client, "error").find((m) =>
-    m.payload.replyTo === id && client.raw.indexOf(m) >= from
-  );
-  assert.equal(error, undefined, JSON.stringify(error));
 }
 
 async function withPtyAgent(

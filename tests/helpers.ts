@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import manifest from "../fresh.gen.ts";
 import { type RunningServer, startServer } from "../lib/server/app.ts";
 import type { ConfigInput } from "../lib/server/config.ts";
@@ -470,6 +471,41 @@ export async function echoBarrier(client: TestClient): Promise<void> {
       return type === "heartbeat" &&
         (payload as { sequence?: number })?.sequence === sequence;
     }), { what: `heartbeat echo ${sequence}` });
+}
+
+/** `client` takes control of `agentId`'s terminal and waits until it is told it holds it. */
+export async function takeControl(
+  client: TestClient,
+  agentId: string,
+): Promise<void> {
+  const ack = rawOf(client, "connection:ack")[0] as {
+    payload: { connectionId: string };
+  };
+  client.send("session:control", { agentId, take: true });
+  await client.until(
+    () =>
+      rawOf(client, "session:controller").some((m) =>
+        m.payload.agentId === agentId &&
+        m.payload.holder?.connectionId === ack.payload.connectionId
+      ),
+    { what: `control of ${agentId}` },
+  );
+}
+
+/** Send `type` and check (after a heartbeat echo) that no error answered it. */
+export async function sendOk(
+  client: TestClient,
+  type: string,
+  payload: unknown,
+): Promise<void> {
+  const id = crypto.randomUUID().slice(0, 8);
+  const from = client.raw.length;
+  client.send(type, payload, id);
+  await echoBarrier(client);
+  const error = rawOf(client, "error").find((m) =>
+    m.payload.replyTo === id && client.raw.indexOf(m) >= from
+  );
+  assert.equal(error, undefined, JSON.stringify(error));
 }
 
 /** Resolve after `ms`. */

@@ -16,8 +16,9 @@ import {
   echoBarrier,
   outputOf,
   queueCommand,
-  rawOf,
+  sendOk,
   startTestServer,
+  takeControl,
   TestClient,
   type TestServer,
   waitFinal,
@@ -45,33 +46,6 @@ async function waitActivity(
       activitiesSeen(client, agentId).join(", ")
     })`,
   });
-}
-
-async function takeControl(client: TestClient, agentId: string) {
-  const ack = rawOf(client, "connection:ack")[0] as {
-    payload: { connectionId: string };
-  };
-  client.send("session:control", { agentId, take: true });
-  await client.until(
-    () =>
-      rawOf(client, "session:controller").some((m) =>
-        m.payload.agentId === agentId &&
-        m.payload.holder?.connectionId === ack.payload.connectionId
-      ),
-    { what: `control of ${agentId}` },
-  );
-}
-
-/** Send `type` and check (after an echo) that no error answered it. */
-async function sendOk(client: TestClient, type: string, payload: unknown) {
-  const id = crypto.randomUUID().slice(0, 8);
-  const from = client.raw.length;
-  client.send(type, payload, id);
-  await echoBarrier(client);
-  const error = rawOf(client, "error").find((m) =>
-    m.payload.replyTo === id && client.raw.indexOf(m) >= from
-  );
-  assert.equal(error, undefined, JSON.stringify(error));
 }
 
 /** The session record `client` was told about for `agentId`, once running. */
