@@ -36,6 +36,18 @@ export function postLogin(server: { url: string }, token: string) {
   });
 }
 
+/** `POST /logout` with `headers` (a cookie or a Bearer token); not followed. */
+export function postLogout(
+  server: { url: string },
+  headers: Record<string, string>,
+): Promise<Response> {
+  return fetch(`${server.url}/logout`, {
+    method: "POST",
+    headers,
+    redirect: "manual",
+  });
+}
+
 /** A minimal `/api/events` reader: parsed events, and whether it ended. */
 export class Events {
   readonly messages: { type: string; payload: Record<string, unknown> }[] = [];

@@ -15,7 +15,13 @@ import {
   type SocketConstructor,
 } from "../lib/client/socket.ts";
 import { RawAgent, startTestServer, TestClient, waitRaw } from "./helpers.ts";
-import { cookieOf, Events, postLogin, signIn } from "./session_helpers.ts";
+import {
+  cookieOf,
+  Events,
+  postLogin,
+  postLogout,
+  signIn,
+} from "./session_helpers.ts";
 
 /** A server whose log lines are kept in `lines`. */
 async function loggedServer(config: ConfigInput = {}) {
@@ -58,11 +64,7 @@ Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE clo
       "SSE agent:list",
     );
 
-    const logout = await fetch(`${server.url}/logout`, {
-      method: "POST",
-      headers: { cookie },
-      redirect: "manual",
-    });
+    const logout = await postLogout(server, { cookie });
     assert.equal(logout.status, 303);
     assert.equal(logout.headers.get("location"), "/login");
     assert.match(logout.headers.get("set-cookie") ?? "", /Max-Age=0/);
@@ -147,10 +149,8 @@ Deno.test("sessions: a token revoked through POST /logout (Bearer) closes its op
   const token = await server.token("agent", "rev-1");
   const agent = await RawAgent.connect(server, "rev-1", { token });
   try {
-    const logout = await fetch(`${server.url}/logout`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}` },
-      redirect: "manual",
+    const logout = await postLogout(server, {
+      authorization: `Bearer ${token}`,
     });
     assert.equal(logout.status, 303);
     await logout.body?.cancel();
@@ -470,11 +470,7 @@ Deno.test("sessions: a browser session and a revocation both survive a server re
       const token = await server.token("operator");
       kept = await signIn(server, token);
       revoked = await signIn(server, token);
-      const logout = await fetch(`${server.url}/logout`, {
-        method: "POST",
-        headers: { cookie: revoked },
-        redirect: "manual",
-      });
+      const logout = await postLogout(server, { cookie: revoked });
       assert.equal(logout.status, 303);
       await logout.body?.cancel();
     }
@@ -504,11 +500,7 @@ async function sessionRecords(server: { services: { kv: Deno.Kv } }) {
 }
 
 function bearerLogout(server: { url: string }, token: string) {
-  return fetch(`${server.url}/logout`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}` },
-    redirect: "manual",
-  });
+  return postLogout(server, { authorization: `Bearer ${token}` });
 }
 
 Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the browser sessions started from it: socket and SSE close with 4401 / AUTH_FAILED at once, API and renewal refused; a session from another token stays", async () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { envelope } from "../../lib/protocol.ts";
 import { Auth } from "../../lib/server/auth.ts";
 import { TestClient } from "../helpers.ts";
-import { Events, postLogin, signIn } from "../session_helpers.ts";
+import { Events, postLogin, postLogout, signIn } from "../session_helpers.ts";
 import { FAULT_SECRET, ServerProcess } from "./server_process.ts";
 
 Deno.test("server process: logout closes the session's WebSocket (4401) and SSE at once; after a restart its cookie is still refused and another session still works", async () => {
@@ -25,11 +25,7 @@ Deno.test("server process: logout closes the session's WebSocket (4401) and SSE 
       () => events.messages.find((m) => m.type === "agent:list"),
       "SSE agent:list",
     );
-    const logout = await fetch(`${server.url}/logout`, {
-      method: "POST",
-      headers: { cookie },
-      redirect: "manual",
-    });
+    const logout = await postLogout(server, { cookie });
     assert.equal(logout.status, 303);
     await logout.body?.cancel();
     assert.deepEqual(await socket.waitClosed(), {
@@ -145,10 +141,8 @@ Deno.test("server process: revoking a pasted token (Bearer POST /logout) closes 
       () => events.messages.find((m) => m.type === "agent:list"),
       "SSE agent:list",
     );
-    const logout = await fetch(`${server.url}/logout`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${pasted}` },
-      redirect: "manual",
+    const logout = await postLogout(server, {
+      authorization: `Bearer ${pasted}`,
     });
     assert.equal(logout.status, 303);
     await logout.body?.cancel();
