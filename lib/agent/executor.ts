@@ -401,10 +401,16 @@ export class Executor {
         id,
         (chunk) => send(fromAgent("terminal:output", chunk)),
       );
-      if (job.sessionArgv && !allSent) sessionsSent = false;
       if (allSent && job.completion && !job.completionSent) {
         job.completionSent =
           send(fromAgent("command:completed", job.completion)) > 0;
+      }
+      // Prompts end after their session's output, and after its end (so
+      // the server never sends the next prompt to a session that ended).
+      if (
+        job.sessionArgv && (!allSent || (job.completion && !job.completionSent))
+      ) {
+        sessionsSent = false;
       }
     }
   }
@@ -693,6 +699,19 @@ export class Executor {
     job.batcher.end("stderr");
     job.batcher.end("pty");
     job.batcher.flush();
+    const startedAt = job.started?.startedAt ?? 0;
+    job.completion = {
+      commandId: job.info.id,
+      exitCode,
+      status,
+      completedAt: Math.max(Date.now(), startedAt),
+      lastSeq: job.batcher.lastSeq,
+    };
+    this.#options.logger.info(
+      `${job.info.id} ${status}${
+        exitCode === null ? "" : ` (exit ${exitCode})`
+      }`,
+    );
     if (job.sessionArgv) {
       // The session ended: so did its prompts. A typed one's turn ended with
       // the program (its status follows the exit); held ones were never typed.
@@ -715,19 +734,6 @@ export class Executor {
         }
       }
     }
-    const startedAt = job.started?.startedAt ?? 0;
-    job.completion = {
-      commandId: job.info.id,
-      exitCode,
-      status,
-      completedAt: Math.max(Date.now(), startedAt),
-      lastSeq: job.batcher.lastSeq,
-    };
-    this.#options.logger.info(
-      `${job.info.id} ${status}${
-        exitCode === null ? "" : ` (exit ${exitCode})`
-      }`,
-    );
     this.#flush();
   }
 }
