@@ -265,7 +265,7 @@ export class CommandService {
       for (const one of active) {
         if (!this.#active.has(one.stored.info.id)) continue;
         if (one.stored.info.kind === "session") {
-          if (this.#interruptSession(one, reason)) interrupted++;
+          if (this.#interruptSession(one, reason) === "sent") interrupted++;
         } else if (one.stored.interruptReason === null) {
           await this.#interrupt(one.stored.info.id, reason);
           interrupted++;
@@ -406,9 +406,11 @@ export class CommandService {
         timedOut: false,
       });
       this.#o.registry.setCurrentCommand(agentId, stored.info.id);
+      // A program that starts works on its first screen; a `waiting` left
+      // from an earlier session must not let a prompt go before the agent
+      // runs this one. Prompts queued meanwhile go when it reports waiting.
+      this.#o.registry.setActivity(agentId, { activity: "working" });
       this.#status(stored);
-      // Prompts queued while no session ran (the last one ended) go now.
-      await this.#dispatch(agentId);
       return stored.info;
     });
   }
@@ -837,7 +839,7 @@ export class CommandService {
   async #interrupt(commandId: string, reason: string): Promise<CommandInfo> {
     const active = this.#active.get(commandId);
     if (active?.stored.info.kind === "session") {
-      if (!this.#interruptSession(active, reason)) {
+      if (this.#interruptSession(active, reason) === "offline") {
         throw new FlightdeckError(
           "AGENT_OFFLINE",
           `Agent "${active.stored.info.agentId}" is not connected`,
@@ -884,20 +886,25 @@ export class CommandService {
   /**
    * Send Ctrl-C into `session`'s terminal, unless its prompt in flight was
    * typed and is being interrupted (the agent sends that prompt's Ctrl-C).
-   * The session keeps running. Returns false when the agent is offline.
+   * The session keeps running. Returns `sent` (Ctrl-C sent), `prompt` (left
+   * to the prompt) or `offline` (the agent is not connected).
    */
-  #interruptSession(session: Active, reason: string): boolean {
+  #interruptSession(
+    session: Active,
+    reason: string,
+  ): "sent" | "prompt" | "offline" {
     const { agentId, id } = session.stored.info;
-    if (!this.#o.registry.isOnline(agentId)) return false;
+    if (!this.#o.registry.isOnline(agentId)) return "offline";
     const prompt = this.#promptOf(agentId);
     // A typed prompt's interrupt sends the Ctrl-C (one only: two in a row
     // make some CLIs exit).
-    if (prompt?.started) return true;
+    if (prompt?.started) return "prompt";
     this.#o.log?.("info", `Ctrl-C to session "${id}" (${reason})`);
-    return this.#o.sendToAgent(
+    const sent = this.#o.sendToAgent(
       agentId,
       toAgent("terminal:input", { commandId: id, data: "\x03" }),
     );
+    return sent ? "sent" : "offline";
   }
 
   /** The running session of `agentId`, if any. */
