@@ -761,7 +761,7 @@ export class CommandService {
         }
         for (const active of [...this.#active.values()]) {
           if (active.stored.info.agentId === agentId) {
-            await this.#interrupt(active.stored.info.id, reason);
+            await this.#interrupt(active.stored.info.id, reason, true);
           }
         }
         registry.remove(agentId);
@@ -836,9 +836,18 @@ export class CommandService {
     for (const active of this.#active.values()) clearTimeout(active.timer);
   }
 
-  async #interrupt(commandId: string, reason: string): Promise<CommandInfo> {
+  /**
+   * Interrupt `commandId` (see {@link interrupt}). With `end`, a session is
+   * ended like a command (signalled, or settled when its agent is offline)
+   * instead of getting Ctrl-C: used when its agent is forgotten.
+   */
+  async #interrupt(
+    commandId: string,
+    reason: string,
+    end = false,
+  ): Promise<CommandInfo> {
     const active = this.#active.get(commandId);
-    if (active?.stored.info.kind === "session") {
+    if (active?.stored.info.kind === "session" && !end) {
       if (this.#interruptSession(active, reason) === "offline") {
         throw new FlightdeckError(
           "AGENT_OFFLINE",

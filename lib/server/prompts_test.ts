@@ -41,14 +41,17 @@ async function setup(kv?: Deno.Kv) {
     maxQueuePerAgent: 10,
     interruptGraceMs: 1000,
   });
-  const connect = (capabilities = ["claude", "session"]) =>
+  const connect = (capabilities = ["claude", "session"]) => {
+    const peer = new RecordingPeer();
     registry.connect({
       id: AGENT,
       name: AGENT,
       type: "claude",
       capabilities,
       hostname: "host",
-    }, new RecordingPeer());
+    }, peer);
+    return peer;
+  };
   const activity = async (state: Activity) => {
     registry.setActivity(AGENT, { activity: state });
     await commands.activityChanged(AGENT);
@@ -357,6 +360,31 @@ Deno.test("prompts: queued ones wait while the session is gone and go to the nex
     assert.deepEqual(t.executed(), ["one"]);
     await t.activity("waiting");
     assert.deepEqual(t.executed(), ["one", "two"]);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("prompts: forgetting an offline session agent settles its session, its prompt in flight and its queued prompts", async () => {
+  const t = await setup();
+  try {
+    const peer = t.connect();
+    const session = await t.commands.startSession(AGENT, "agent:s1", "x");
+    await t.activity("waiting");
+    const typed = await t.ask("typed");
+    await t.commands.started(AGENT, typed.id, 1);
+    const queued = await t.ask("queued");
+    t.registry.disconnect(peer);
+    // An offline agent's session cannot get Ctrl-C.
+    await assert.rejects(
+      t.commands.interrupt(session.id),
+      (e) => e instanceof FlightdeckError && e.code === "AGENT_OFFLINE",
+    );
+    assert.equal((await t.commands.get(session.id))!.status, "running");
+    await t.commands.forgetAgent(AGENT);
+    for (const id of [session.id, typed.id, queued.id]) {
+      assert.equal((await t.commands.get(id))!.status, "interrupted", id);
+    }
   } finally {
     t.close();
   }
