@@ -72,6 +72,17 @@ export const PROMPT_ENTER_AFTER_MS = 300;
  */
 export const PROMPT_QUIET_MS = 1000;
 
+/**
+ * A prompt's text as pasted: line breaks as `\n`, tabs kept, every other
+ * control character (ESC included, so no paste-end marker) removed, so the
+ * text cannot leave the paste or act as keys.
+ */
+export function pasteText(text: string): string {
+  return text.replace(/\r\n?/g, "\n")
+    // deno-lint-ignore no-control-regex -- removing control characters
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
 /** A prompt's progress in the session. */
 interface Turn {
   /** held: not typed yet; typing: pasted, Enter pending; typed: submitted. */
@@ -459,7 +470,9 @@ export class Executor {
     session.batcher.flush();
     const fromSeq = session.batcher.lastSeq + 1;
     turn.state = "typing";
-    session.process!.write?.(`${PASTE_START}${job.info.command}${PASTE_END}`);
+    session.process!.write?.(
+      `${PASTE_START}${pasteText(job.info.command)}${PASTE_END}`,
+    );
     job.started = { commandId: job.info.id, startedAt: Date.now(), fromSeq };
     job.startedSent = false;
     this.#options.logger.info(`prompt ${job.info.id} typed (seq ${fromSeq})`);

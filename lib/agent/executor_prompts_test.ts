@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { CommandInfo } from "../protocol.ts";
 import type { ActivityState } from "./activity.ts";
-import { Executor } from "./executor.ts";
+import { Executor, pasteText } from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
 import { fakeCliArgv } from "../../tests/fixtures/fake_ai_cli_driver.ts";
@@ -120,4 +120,10 @@ Deno.test("Executor holds a prompt while the program asks a question, types it o
     await executor.stop();
     await Deno.remove(cwd, { recursive: true });
   }
+});
+
+Deno.test("pasteText() keeps text, tabs and line breaks and drops every other control character, so a prompt cannot end the paste", () => {
+  assert.equal(pasteText("a\tb\r\nc\rd\ne"), "a\tb\nc\nd\ne");
+  assert.equal(pasteText("x\x1b[201~\x03\x7fy\x1b[200~"), "x[201~y[200~");
+  assert.equal(pasteText("héllo ✻ 世界"), "héllo ✻ 世界");
 });
