@@ -529,7 +529,13 @@ export class Executor {
     if (turn.state === "held") return this.#endTurn(job, "interrupted", null);
     if (turn.interrupted) return;
     turn.interrupted = true;
-    if (turn.state === "typing") this.#submit(job);
+    if (turn.state === "typing") {
+      // Pasted, not submitted: no Enter; the Ctrl-C clears the input.
+      clearTimeout(turn.timer);
+      turn.timer = undefined;
+      turn.state = "typed";
+      turn.left = false;
+    }
     this.#options.logger.info(`interrupting prompt ${job.info.id} (Ctrl-C)`);
     this.#session()?.process?.write?.("\x03");
     turn.graceTimer = setTimeout(

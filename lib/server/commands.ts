@@ -6,8 +6,9 @@
  * low), then arrival. A session agent (capability `session`) runs its session
  * (kind `session`, see {@link CommandService.startSession}) and gets prompts
  * (kind `prompt`) instead: one in flight at a time, dispatched only while its
- * session runs and the agent reports `waiting` (see `#dispatchPrompt`). State lives in Deno KV (see storage.ts) and is mirrored
- * in memory; every change is broadcast to dashboards.
+ * session runs and the agent reports `waiting` (see `#dispatch`). State
+ * lives in Deno KV (see storage.ts) and is mirrored in memory; every change
+ * is broadcast to dashboards.
  *
  * @module
  */
@@ -894,7 +895,7 @@ export class CommandService {
 
   /**
    * Send Ctrl-C into `session`'s terminal, unless its prompt in flight was
-   * typed and is being interrupted (the agent sends that prompt's Ctrl-C).
+   * typed (interrupting that prompt makes the agent send the Ctrl-C).
    * The session keeps running. Returns `sent` (Ctrl-C sent), `prompt` (left
    * to the prompt) or `offline` (the agent is not connected).
    */
