@@ -449,6 +449,7 @@ export class CommandService {
     await this.#o.storage.appendOutput(info.id, chunk.seq, {
       stream: chunk.stream,
       data: chunk.data,
+      at: Date.now(),
     }, meta);
     active.lastSeq = chunk.seq;
     info.outputBytes = meta.outputBytes;

@@ -58,6 +58,12 @@ export interface StoredCommand {
 export interface StoredChunk {
   stream: Stream;
   data: string;
+  /**
+   * When the server received the chunk (ms since the epoch), on part 0.
+   * Absent on chunks stored by older versions: readers take the previous
+   * chunk's time, or the command's start.
+   */
+  at?: number;
   /** On part 0 of a chunk split into several parts: how many. */
   parts?: number;
 }
@@ -359,10 +365,12 @@ export class Storage {
   ): Promise<void> {
     const op = this.kv.atomic();
     if (meta) op.set(["out_meta", commandId], meta);
+    const at = chunk.at === undefined ? {} : { at: chunk.at };
     if (chunk.data.length <= PART_CHARS) {
       op.set(["out", commandId, seq, 0], {
         stream: chunk.stream,
         data: chunk.data,
+        ...at,
       });
     } else {
       const parts: string[] = [];
@@ -377,7 +385,7 @@ export class Storage {
       }
       parts.forEach((data, part) => {
         const value: StoredChunk = part === 0
-          ? { stream: chunk.stream, data, parts: parts.length }
+          ? { stream: chunk.stream, data, parts: parts.length, ...at }
           : { stream: chunk.stream, data };
         op.set(["out", commandId, seq, part], value);
       });
@@ -519,6 +527,7 @@ export class Storage {
       // A chunk missing its first part was partly deleted: skip it.
       if (Number(entry.key[3]) !== 0) continue;
       current = { seq, stream: entry.value.stream, data: entry.value.data };
+      if (entry.value.at !== undefined) current.at = entry.value.at;
       expectedParts = entry.value.parts ?? 1;
       readParts = 1;
     }
