@@ -176,7 +176,7 @@ export type QuickAnswer = z.infer<typeof QuickAnswerSchema>;
 /** Most quick answers an agent reports for one question. */
 const MAX_QUICK_ANSWERS = 9;
 
-export const CommandKindSchema = z.enum(["exec", "session"]);
+export const CommandKindSchema = z.enum(["exec", "session", "prompt"]);
 export type CommandKind = z.infer<typeof CommandKindSchema>;
 
 export const StreamSchema = z.enum(["stdout", "stderr", "pty"]);
@@ -215,6 +215,15 @@ export const CommandInfoSchema = z.object({
   outputBytes: z.number().int().nonnegative(),
   /** `session`: an agent's long-lived interactive program; absent: `exec`. */
   kind: CommandKindSchema.optional(),
+  /**
+   * A prompt (kind `prompt`): its session's command id and the seq range of
+   * its turn in the session's output (`toSeq` null while it runs).
+   */
+  session: z.object({
+    commandId: id,
+    fromSeq: z.number().int().positive(),
+    toSeq: z.number().int().positive().nullable(),
+  }).optional(),
 });
 export type CommandInfo = z.infer<typeof CommandInfoSchema>;
 
@@ -353,6 +362,9 @@ export const AgentPayloads = {
   "command:started": z.object({
     commandId: id,
     startedAt: z.number().int().nonnegative(),
+    /** Addition (docs/protocol.md): a PTY command's terminal size at start. */
+    cols: cols.optional(),
+    rows: rows.optional(),
   }),
   "terminal:output": z.object({
     commandId: id,

@@ -23,7 +23,12 @@ import type { Broadcaster } from "./broadcaster.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
-import { PRIORITY_RANK, type Storage, type StoredCommand } from "./storage.ts";
+import {
+  PRIORITY_RANK,
+  type Storage,
+  type StoredCommand,
+  type TerminalSize,
+} from "./storage.ts";
 import { Mutex } from "./mutex.ts";
 
 /** Options of {@link CommandService.create}. */
@@ -308,6 +313,9 @@ export class CommandService {
    * never dispatched, timed out or queued again. While one runs, the same
    * record is returned.
    *
+   * `size` is the terminal size the session starts with (kept for its
+   * recording).
+   *
    * @throws {FlightdeckError} AGENT_OFFLINE; FORBIDDEN for an agent without
    * the `session` capability; NOT_FOUND when an exec command runs on it.
    */
@@ -315,6 +323,7 @@ export class CommandService {
     agentId: string,
     requestedBy: string,
     program: string,
+    size?: TerminalSize,
   ): Promise<CommandInfo> {
     return this.#lock.run(async () => {
       if (!this.#o.registry.isOnline(agentId)) {
@@ -359,6 +368,7 @@ export class CommandService {
         dispatched: true,
         interruptReason: null,
         timeoutMs: null,
+        ...(size ? { size: { cols: size.cols, rows: size.rows } } : {}),
       };
       await this.#o.storage.insertRunning(stored);
       this.#active.set(stored.info.id, {
@@ -374,19 +384,42 @@ export class CommandService {
     });
   }
 
-  /** The agent started a command it was sent. */
-  started(agentId: string, commandId: string): Promise<void> {
+  /**
+   * The agent started a command it was sent; `size` is its terminal's size
+   * for a PTY command (kept for its recording).
+   */
+  started(
+    agentId: string,
+    commandId: string,
+    size?: TerminalSize,
+  ): Promise<void> {
     return this.#lock.run(() =>
-      this.#markStarted(this.#owned(agentId, commandId))
+      this.#markStarted(this.#owned(agentId, commandId), size)
     );
   }
 
-  async #markStarted(active: Active): Promise<void> {
+  /**
+   * The terminal of running command `commandId` was resized: record it
+   * after the output stored so far, for its recording. Nothing for a
+   * command that is not running here.
+   */
+  async resized(commandId: string, size: TerminalSize): Promise<void> {
+    const active = this.#active.get(commandId);
+    if (!active) return;
+    await this.#o.storage.recordResize(commandId, active.lastSeq, {
+      cols: size.cols,
+      rows: size.rows,
+      at: Date.now(),
+    });
+  }
+
+  async #markStarted(active: Active, size?: TerminalSize): Promise<void> {
     if (!active.started) {
       active.started = true;
       const info = active.stored.info;
       active.stored = {
         ...active.stored,
+        ...(size ? { size: { cols: size.cols, rows: size.rows } } : {}),
         info: {
           ...info,
           status: "running",
