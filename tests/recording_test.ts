@@ -501,3 +501,63 @@ Deno.test("recording: a large output is streamed from storage, not built in memo
     `received ${received} of ${total} bytes after the output was deleted`,
   );
 });
+
+Deno.test("recording: chunks stored without a time take the previous chunk's or the start's; a gap mid-line and at the end is marked", async () => {
+  await using server = await startTestServer();
+  const { storage } = server.services;
+  await storage.importFinished([{
+    info: {
+      id: "old-1",
+      agentId: "a1",
+      command: "old",
+      priority: "normal",
+      status: "completed",
+      requestedBy: "u",
+      requestedAt: 10_000,
+      startedAt: 10_500,
+      completedAt: 20_000,
+      exitCode: 0,
+      outputBytes: 0,
+    },
+    order: 1,
+    dispatched: false,
+    interruptReason: null,
+    timeoutMs: null,
+    lastSeq: 6,
+  }]);
+  // Seqs 1 and 2 as an older version stored them (no time); 4 and 6 are
+  // gone (seq 6: the end the agent dropped).
+  await storage.appendOutput("old-1", 1, { stream: "stdout", data: "a" });
+  await storage.appendOutput("old-1", 2, { stream: "stderr", data: "b\n" });
+  await storage.appendOutput("old-1", 3, {
+    stream: "stdout",
+    data: "c",
+    at: 12_250,
+  });
+  await storage.appendOutput("old-1", 5, {
+    stream: "stdout",
+    data: "d\x1b[0m",
+  });
+  const cast = parseCast(
+    await (await download(server, "/api/commands/old-1/recording")).text(),
+  );
+  assert.deepEqual(cast.header.timestamp, 10);
+  assert.deepEqual(cast.header.width, 120);
+  assert.deepEqual(cast.header.height, 40);
+  assert.deepEqual(cast.events, [
+    [0, "o", "a"],
+    [0, "o", "b\n"],
+    [1.75, "o", "c"],
+    [1.75, "m", "output trimmed: seq 4..4"],
+    [1.75, "o", "d\x1b[0m"],
+    [1.75, "m", "output trimmed: seq 6..6"],
+  ]);
+  const txt = await download(
+    server,
+    "/api/commands/old-1/recording?format=txt",
+  );
+  assert.equal(
+    await txt.text(),
+    "ab\nc\n[output trimmed: seq 4..4]\nd\n[output trimmed: seq 6..6]\n",
+  );
+});
