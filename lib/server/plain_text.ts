@@ -36,6 +36,12 @@
 
 /** Longest line buffer in code points before it is written out as is. */
 export const MAX_LINE_CHARS = 64 * 1024;
+/**
+ * A run of text without controls (C0, DEL, C1) or surrogates (so its length
+ * is its code points).
+ */
+// deno-lint-ignore no-control-regex -- it matches everything but controls
+const PLAIN_RUN = /[^\x00-\x1f\x7f-\x9f\ud800-\udfff]+/y;
 /** Longest CSI parameter text kept (longer ones are not erase-in-line). */
 const MAX_PARAMS = 32;
 
@@ -63,15 +69,36 @@ type State =
 export class PlainText {
   #state: State = "text";
   #params = "";
-  /** The current line, one code point per element. */
+  /**
+   * The current line: `#line` (one code point per element) then `#tail`
+   * (text appended at the end, kept as one string until something needs
+   * positions in it: most lines never do).
+   */
   #line: string[] = [];
+  #tail = "";
+  /** Code points in `#tail` (it holds no surrogate pairs). */
+  #tailChars = 0;
   #cursor = 0;
 
   /** Feed `data`; returns the text of the lines it completed. */
   push(data: string): string {
     let out = "";
-    for (const ch of data) {
-      const code = ch.codePointAt(0)!;
+    for (let i = 0; i < data.length;) {
+      if (this.#state === "text" && this.#cursor === this.#length) {
+        // Fast path: a run of plain text appended at the end of the line.
+        PLAIN_RUN.lastIndex = i;
+        const run = PLAIN_RUN.exec(data)?.[0];
+        if (run && this.#cursor + run.length < MAX_LINE_CHARS) {
+          this.#tail += run;
+          this.#tailChars += run.length;
+          this.#cursor += run.length;
+          i += run.length;
+          continue;
+        }
+      }
+      const code = data.codePointAt(i)!;
+      const ch = code > 0xffff ? data.slice(i, i + 2) : data[i];
+      i += ch.length;
       switch (this.#state) {
         case "text":
           out += this.#text(ch, code);
@@ -125,11 +152,31 @@ export class PlainText {
 
   /** The rest of the last line (no newline is added). */
   end(): string {
-    const out = this.#line.join("");
-    this.#line = [];
-    this.#cursor = 0;
+    const out = this.#take();
     this.#state = "text";
     return out;
+  }
+
+  get #length(): number {
+    return this.#line.length + this.#tailChars;
+  }
+
+  /** The current line's text; the line is empty after. */
+  #take(): string {
+    const out = this.#line.join("") + this.#tail;
+    this.#line = [];
+    this.#tail = "";
+    this.#tailChars = 0;
+    this.#cursor = 0;
+    return out;
+  }
+
+  /** Split `#tail` into `#line`, before anything that needs positions. */
+  #materialize(): void {
+    if (!this.#tail) return;
+    for (const ch of this.#tail) this.#line.push(ch);
+    this.#tail = "";
+    this.#tailChars = 0;
   }
 
   #text(ch: string, code: number): string {
@@ -173,12 +220,8 @@ export class PlainText {
   /** A C0 control; returns the completed line for a line feed. */
   #control(code: number): string {
     switch (code) {
-      case LF: {
-        const line = this.#line.join("") + "\n";
-        this.#line = [];
-        this.#cursor = 0;
-        return line;
-      }
+      case LF:
+        return this.#take() + "\n";
       case CR:
         this.#cursor = 0;
         return "";
@@ -202,11 +245,8 @@ export class PlainText {
   /** Write one character at the cursor. */
   #put(ch: string): string {
     let out = "";
-    if (this.#cursor >= MAX_LINE_CHARS) {
-      out = this.#line.join("");
-      this.#line = [];
-      this.#cursor = 0;
-    }
+    if (this.#cursor >= MAX_LINE_CHARS) out = this.#take();
+    this.#materialize();
     // After an erase the cursor may stand past the end: blanks fill the gap.
     while (this.#line.length < this.#cursor) this.#line.push(" ");
     if (this.#cursor < this.#line.length) this.#line[this.#cursor] = ch;
@@ -216,6 +256,7 @@ export class PlainText {
   }
 
   #eraseInLine(params: string): void {
+    this.#materialize();
     const mode = params === "" ? 0 : Number(params);
     if (mode === 0) {
       this.#line.length = Math.min(this.#line.length, this.#cursor);

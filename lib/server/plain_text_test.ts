@@ -86,3 +86,41 @@ Deno.test("plainText() cancels a sequence with CAN or SUB and runs controls insi
   assert.equal(plainText("a\x1b[3\x18b\x1b]0;x\x1ac"), "abc");
   assert.equal(plainText("a\x1b[\n31mb"), "a\nb");
 });
+
+Deno.test("PlainText gives the same text however the output is split into chunks", () => {
+  const pieces = [
+    "abc",
+    "é😀",
+    "\r",
+    "\n",
+    "\r\n",
+    "\b",
+    "\x1b[31m",
+    "\x1b[K",
+    "\x1b[2K",
+    "\x1b]0;t\x07",
+    "\x1b(B",
+    "\t",
+    "xyz ",
+  ];
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (let round = 0; round < 200; round++) {
+    let input = "";
+    for (let i = 0; i < 30; i++) input += pieces[random(pieces.length)];
+    const whole = plainText(input);
+    const text = new PlainText();
+    let split = "";
+    for (let at = 0; at < input.length;) {
+      let next = Math.min(input.length, at + 1 + random(6));
+      // Never between the halves of a surrogate pair.
+      if (/[\ud800-\udbff]/.test(input[next - 1] ?? "")) next++;
+      split += text.push(input.slice(at, next));
+      at = next;
+    }
+    assert.equal(split + text.end(), whole, JSON.stringify(input));
+  }
+});
