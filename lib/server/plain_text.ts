@@ -42,6 +42,9 @@ export const MAX_LINE_CHARS = 64 * 1024;
  */
 // deno-lint-ignore no-control-regex -- it matches everything but controls
 const PLAIN_RUN = /[^\x00-\x1f\x7f-\x9f\ud800-\udfff]+/y;
+/** A whole `ESC [` sequence: parameters (group 1) and final byte (group 2). */
+// deno-lint-ignore no-control-regex -- it starts at ESC
+const WHOLE_CSI = /\x1b\[([0-?]{0,32})[ -/]*([@-~])/y;
 /** Longest CSI parameter text kept (longer ones are not erase-in-line). */
 const MAX_PARAMS = 32;
 
@@ -93,6 +96,16 @@ export class PlainText {
           this.#tailChars += run.length;
           this.#cursor += run.length;
           i += run.length;
+          continue;
+        }
+      }
+      if (this.#state === "text" && data.charCodeAt(i) === ESC) {
+        // Fast path: a whole CSI sequence (colors, mostly) in this chunk.
+        WHOLE_CSI.lastIndex = i;
+        const csi = WHOLE_CSI.exec(data);
+        if (csi) {
+          if (csi[2] === "K") this.#eraseInLine(csi[1]);
+          i += csi[0].length;
           continue;
         }
       }
