@@ -43,6 +43,11 @@ function parseCast(text: string): Cast {
   return { header, events };
 }
 
+/** Pipe output as a cast holds it: each bare LF as CRLF. */
+function crlf(data: string): string {
+  return data.replace(/(?<!\r)\n/g, "\r\n");
+}
+
 /** The concatenated data of the cast's output events. */
 function castOutput(cast: Cast): string {
   return cast.events.filter((e) => e[1] === "o").map((e) => e[2]).join("");
@@ -188,9 +193,22 @@ Deno.test("recording: from/to and a prompt's slice give exactly that seq range, 
     assert.ok(stored.length >= 4, `several chunks (${stored.length})`);
     const [from, to] = [2, stored.length - 1];
     const slice = stored.filter((c) => c.seq >= from && c.seq <= to);
+    // Pipe output: each line's LF is a CRLF in the cast.
     const expectedEvents = slice.map((
       c,
-    ) => [(c.at! - slice[0].at!) / 1000, "o", c.data]);
+    ) => [(c.at! - slice[0].at!) / 1000, "o", crlf(c.data)]);
+    assert.ok(
+      slice.every((c) => c.stream === "stdout" && c.data.endsWith("\n")),
+    );
+
+    const whole = await (await download(
+      server,
+      `/api/commands/${id}/recording`,
+    )).text();
+    const all = crlf(stored.map((c) => c.data).join(""));
+    assert.equal(castOutput(parseCast(whole)), all);
+    const played = await asciinemaPlay(whole);
+    if (played !== null) assert.equal(played, all);
 
     const ranged = await download(
       server,
@@ -290,7 +308,7 @@ Deno.test("recording: output dropped by the per-command cap is marked in both fo
       "m",
       `output trimmed: seq 1..${first - 1}`,
     ]);
-    assert.equal(castOutput(cast), stored.map((c) => c.data).join(""));
+    assert.equal(castOutput(cast), crlf(stored.map((c) => c.data).join("")));
     const txt = await download(
       server,
       `/api/commands/${id}/recording?format=txt`,
@@ -527,8 +545,8 @@ Deno.test("recording: chunks stored without a time take the previous chunk's or 
   }]);
   // Seqs 1 and 2 as an older version stored them (no time); 4 and 6 are
   // gone (seq 6: the end the agent dropped).
-  await storage.appendOutput("old-1", 1, { stream: "stdout", data: "a" });
-  await storage.appendOutput("old-1", 2, { stream: "stderr", data: "b\n" });
+  await storage.appendOutput("old-1", 1, { stream: "stdout", data: "a\r" });
+  await storage.appendOutput("old-1", 2, { stream: "stderr", data: "\nb\n" });
   await storage.appendOutput("old-1", 3, {
     stream: "stdout",
     data: "c",
@@ -545,8 +563,10 @@ Deno.test("recording: chunks stored without a time take the previous chunk's or 
   assert.deepEqual(cast.header.width, 120);
   assert.deepEqual(cast.header.height, 40);
   assert.deepEqual(cast.events, [
-    [0, "o", "a"],
-    [0, "o", "b\n"],
+    // Pipe output: a bare LF is a CRLF, an LF after CR (also across
+    // chunks) stays.
+    [0, "o", "a\r"],
+    [0, "o", "\nb\r\n"],
     [1.75, "o", "c"],
     [1.75, "m", "output trimmed: seq 4..4"],
     [1.75, "o", "d\x1b[0m"],
@@ -558,6 +578,6 @@ Deno.test("recording: chunks stored without a time take the previous chunk's or 
   );
   assert.equal(
     await txt.text(),
-    "ab\nc\n[output trimmed: seq 4..4]\nd\n[output trimmed: seq 6..6]\n",
+    "a\nb\nc\n[output trimmed: seq 4..4]\nd\n[output trimmed: seq 6..6]\n",
   );
 });

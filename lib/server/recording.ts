@@ -6,8 +6,10 @@
  * - `.cast`: a header line (`version: 2`, `width`/`height`: the terminal size
  *   at the start of the range, `timestamp`: the start in seconds since the
  *   epoch, `title`: agent and command, `env.TERM`), then one line per event:
- *   `[seconds, "o", data]` per stored chunk (its data exactly, times from the
- *   server's receive time, relative to the start, never decreasing),
+ *   `[seconds, "o", data]` per stored chunk (its data exactly for PTY
+ *   output; pipe output, stdout and stderr, with each bare `\n` written as
+ *   `\r\n`, as the dashboard shows it; times from the server's receive
+ *   time, relative to the start, never decreasing),
  *   `[seconds, "r", "COLSxROWS"]` per recorded resize, and
  *   `[seconds, "m", "output trimmed: seq A..B"]` (a marker) where output of
  *   the range is no longer stored (retention, or dropped by the agent).
@@ -21,7 +23,7 @@
  *
  * @module
  */
-import type { CommandInfo } from "../protocol.ts";
+import type { CommandInfo, Stream } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import { PlainText } from "./plain_text.ts";
 import type { Storage, TerminalSize } from "./storage.ts";
@@ -239,7 +241,7 @@ function fileName(
 
 /** One thing in a recording, with its absolute time (ms). */
 type Event =
-  | { kind: "output"; at: number; data: string }
+  | { kind: "output"; at: number; stream: Stream; data: string }
   | { kind: "resize"; at: number; cols: number; rows: number }
   | { kind: "gap"; at: number; fromSeq: number; toSeq: number };
 
@@ -276,7 +278,7 @@ async function* readEvents(
     at = chunkAt;
     if (chunk.seq > expected) yield gap(chunk.seq);
     expected = chunk.seq + 1;
-    yield { kind: "output", at, data: chunk.data };
+    yield { kind: "output", at, stream: chunk.stream, data: chunk.data };
   }
   if (expected <= toSeq) yield gap(toSeq + 1);
   while (resize && resize.afterSeq <= toSeq) {
@@ -325,11 +327,22 @@ async function* castLines(
   }) + "\n";
   if (first.done) return;
   let last = 0;
+  /** Whether the last pipe output ended with `\r`. */
+  let afterCr = false;
+  const pipeText = (data: string) => {
+    // A bare LF of pipe output becomes CRLF, as the dashboard shows it
+    // (xterm's convertEol): a player's terminal would only move down.
+    const lf = afterCr && data.startsWith("\n");
+    const out = (lf ? "\n" : "") +
+      data.slice(lf ? 1 : 0).replace(/(?<!\r)\n/g, "\r\n");
+    afterCr = data.endsWith("\r");
+    return out;
+  };
   const line = (event: Event) => {
     // Seconds with millisecond precision, never before the previous event.
     last = Math.max(last, Math.round(event.at - startAt) / 1000);
     const [code, data] = event.kind === "output"
-      ? ["o", event.data]
+      ? ["o", event.stream === "pty" ? event.data : pipeText(event.data)]
       : event.kind === "resize"
       ? ["r", `${event.cols}x${event.rows}`]
       : ["m", gapLabel(event)];
