@@ -494,6 +494,12 @@ Deno.test("recording: a large output is streamed from storage, not built in memo
       at: 1000 + seq,
     });
   }
+  // A download stopped after its first bytes ends cleanly on the server.
+  const stopped = await download(server, "/api/commands/big-1/recording");
+  const stoppedReader = stopped.body!.getReader();
+  assert.ok((await stoppedReader.read()).value!.length > 0);
+  await stoppedReader.cancel();
+
   const response = await download(
     server,
     "/api/commands/big-1/recording?format=txt",

@@ -256,37 +256,41 @@ async function* readEvents(
   const { sourceId, fromSeq, toSeq } = plan;
   if (toSeq < fromSeq) return;
   const resizes = storage.readResizes(sourceId);
-  let resize = await nextResize(resizes, fromSeq - 1);
-  let at = plan.fallbackAt;
-  let expected = fromSeq;
-  const gap = (before: number): Event => ({
-    kind: "gap",
-    at,
-    fromSeq: expected,
-    toSeq: before - 1,
-  });
-  const chunks = storage.readOutput(sourceId, fromSeq - 1, toSeq, READ_AHEAD);
-  for await (const chunk of chunks) {
-    const chunkAt = Math.max(at, chunk.at ?? at);
-    // Resizes recorded after the output before this chunk, at their time
-    // (between the two chunks' times).
-    while (resize && resize.afterSeq < chunk.seq) {
-      at = Math.min(Math.max(at, resize.at), chunkAt);
+  try {
+    let resize = await nextResize(resizes, fromSeq - 1);
+    let at = plan.fallbackAt;
+    let expected = fromSeq;
+    const gap = (before: number): Event => ({
+      kind: "gap",
+      at,
+      fromSeq: expected,
+      toSeq: before - 1,
+    });
+    const chunks = storage.readOutput(sourceId, fromSeq - 1, toSeq, READ_AHEAD);
+    for await (const chunk of chunks) {
+      const chunkAt = Math.max(at, chunk.at ?? at);
+      // Resizes recorded after the output before this chunk, at their time
+      // (between the two chunks' times).
+      while (resize && resize.afterSeq < chunk.seq) {
+        at = Math.min(Math.max(at, resize.at), chunkAt);
+        yield { kind: "resize", at, ...size(resize) };
+        resize = await nextResize(resizes, -1);
+      }
+      at = chunkAt;
+      if (chunk.seq > expected) yield gap(chunk.seq);
+      expected = chunk.seq + 1;
+      yield { kind: "output", at, stream: chunk.stream, data: chunk.data };
+    }
+    if (expected <= toSeq) yield gap(toSeq + 1);
+    while (resize && resize.afterSeq <= toSeq) {
+      at = Math.max(at, resize.at);
       yield { kind: "resize", at, ...size(resize) };
       resize = await nextResize(resizes, -1);
     }
-    at = chunkAt;
-    if (chunk.seq > expected) yield gap(chunk.seq);
-    expected = chunk.seq + 1;
-    yield { kind: "output", at, stream: chunk.stream, data: chunk.data };
+  } finally {
+    // Also when the download stops early.
+    await resizes.return(undefined);
   }
-  if (expected <= toSeq) yield gap(toSeq + 1);
-  while (resize && resize.afterSeq <= toSeq) {
-    at = Math.max(at, resize.at);
-    yield { kind: "resize", at, ...size(resize) };
-    resize = await nextResize(resizes, -1);
-  }
-  await resizes.return(undefined);
 }
 
 function size(r: TerminalSize): TerminalSize {
