@@ -9,16 +9,17 @@ import * as $3 from "./routes/_middleware.ts";
 import * as $4 from "./routes/agents/[id].tsx";
 import * as $5 from "./routes/api/agents.ts";
 import * as $6 from "./routes/api/agents/[id].ts";
-import * as $7 from "./routes/api/events.ts";
-import * as $8 from "./routes/api/health.ts";
-import * as $9 from "./routes/api/messages.ts";
-import * as $10 from "./routes/api/metrics.ts";
-import * as $11 from "./routes/api/session/refresh.ts";
-import * as $12 from "./routes/index.tsx";
-import * as $13 from "./routes/login.tsx";
-import * as $14 from "./routes/logout.ts";
-import * as $15 from "./routes/ws/agent.ts";
-import * as $16 from "./routes/ws/dashboard.ts";
+import * as $7 from "./routes/api/commands/[id]/recording.ts";
+import * as $8 from "./routes/api/events.ts";
+import * as $9 from "./routes/api/health.ts";
+import * as $10 from "./routes/api/messages.ts";
+import * as $11 from "./routes/api/metrics.ts";
+import * as $12 from "./routes/api/session/refresh.ts";
+import * as $13 from "./routes/index.tsx";
+import * as $14 from "./routes/login.tsx";
+import * as $15 from "./routes/logout.ts";
+import * as $16 from "./routes/ws/agent.ts";
+import * as $17 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentForgotten.tsx";
 import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
@@ -36,16 +37,17 @@ const manifest = {
     "./routes/agents/[id].tsx": $4,
     "./routes/api/agents.ts": $5,
     "./routes/api/agents/[id].ts": $6,
-    "./routes/api/events.ts": $7,
-    "./routes/api/health.ts": $8,
-    "./routes/api/messages.ts": $9,
-    "./routes/api/metrics.ts": $10,
-    "./routes/api/session/refresh.ts": $11,
-    "./routes/index.tsx": $12,
-    "./routes/login.tsx": $13,
-    "./routes/logout.ts": $14,
-    "./routes/ws/agent.ts": $15,
-    "./routes/ws/dashboard.ts": $16,
+    "./routes/api/commands/[id]/recording.ts": $7,
+    "./routes/api/events.ts": $8,
+    "./routes/api/health.ts": $9,
+    "./routes/api/messages.ts": $10,
+    "./routes/api/metrics.ts": $11,
+    "./routes/api/session/refresh.ts": $12,
+    "./routes/index.tsx": $13,
+    "./routes/login.tsx": $14,
+    "./routes/logout.ts": $15,
+    "./routes/ws/agent.ts": $16,
+    "./routes/ws/dashboard.ts": $17,
   },
   islands: {
     "./islands/AgentForgotten.tsx": $$0,

@@ -4,6 +4,7 @@ import {
   formatClock,
   shortCommand,
 } from "../lib/client/format.ts";
+import RecordingLinks from "./RecordingLinks.tsx";
 import StatusBadge from "./StatusBadge.tsx";
 
 /** Server-rendered history of commands, newest first. */
@@ -40,7 +41,10 @@ export default function CommandHistoryTable(
             <td class="mono">{c.exitCode ?? ""}</td>
             <td class="mono">{commandDuration(c, props.now)}</td>
             <td>{c.requestedBy}</td>
-            <td class="mono">{c.outputBytes} B</td>
+            <td class="mono">
+              {c.outputBytes} B{" "}
+              {c.status !== "queued" && <RecordingLinks commandId={c.id} />}
+            </td>
           </tr>
         ))}
       </tbody>

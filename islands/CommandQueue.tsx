@@ -1,4 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
+import RecordingLinks from "../components/RecordingLinks.tsx";
 import StatusBadge from "../components/StatusBadge.tsx";
 import { getClient } from "../lib/client/client.ts";
 import {
@@ -142,6 +143,7 @@ export default function CommandQueue(props: CommandQueueProps) {
                 <th scope="col">Status</th>
                 <th scope="col">Exit</th>
                 <th scope="col">Duration</th>
+                <th scope="col">Download</th>
               </tr>
             </thead>
             <tbody>
@@ -181,6 +183,9 @@ export default function CommandQueue(props: CommandQueueProps) {
                       c,
                       hydrated ? now : c.completedAt ?? c.startedAt ?? 0,
                     )}
+                  </td>
+                  <td>
+                    <RecordingLinks commandId={c.id} />
                   </td>
                 </tr>
               ))}

@@ -1,5 +1,6 @@
 import { effect } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
+import RecordingLinks from "../components/RecordingLinks.tsx";
 import { getClient } from "../lib/client/client.ts";
 import type { OutputEvent } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
@@ -385,6 +386,8 @@ export default function Terminal(props: TerminalProps) {
   const agentId = stores.selectedAgentId.value ?? props.agentId ?? null;
   const commandId = stores.selectedCommandId.value;
   const agent = agentId ? stores.agents.value.get(agentId) : undefined;
+  // The command whose output is shown: its recording is offered.
+  const recordedId = commandId ?? agent?.currentCommandId ?? null;
   const role = stores.user.value?.role ?? null;
   // Never touch the client while rendering on the server.
   const connected = hydrated &&
@@ -423,15 +426,25 @@ export default function Terminal(props: TerminalProps) {
             ? `${agent.name} — live output`
             : "Terminal"}
         </span>
-        {commandId && (
-          <button
-            type="button"
-            class="link"
-            onClick={() => (stores.selectedCommandId.value = null)}
-          >
-            back to live output
-          </button>
-        )}
+        <span class="terminal-actions">
+          {commandId && (
+            <button
+              type="button"
+              class="link"
+              onClick={() => (stores.selectedCommandId.value = null)}
+            >
+              back to live output
+            </button>
+          )}
+          {recordedId && (
+            <RecordingLinks
+              commandId={recordedId}
+              label={commandId
+                ? "command's output"
+                : "running command's output so far"}
+            />
+          )}
+        </span>
         {state === "failed" && (
           <span class="text-error">terminal failed to load</span>
         )}

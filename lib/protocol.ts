@@ -372,6 +372,9 @@ export const AgentPayloads = {
      * starts at this seq of the session's stream.
      */
     fromSeq: z.number().int().positive().optional(),
+    /** Addition (docs/protocol.md): a PTY command's terminal size at start. */
+    cols: cols.optional(),
+    rows: rows.optional(),
   }),
   "terminal:output": z.object({
     commandId: id,

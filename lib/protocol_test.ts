@@ -1425,8 +1425,59 @@ Deno.test("agent:activity and AgentInfo: activity is one of four, attention at m
   );
 });
 
-Deno.test("CommandInfo.kind is optional, exec or session", () => {
-  for (const kind of ["exec", "session"]) {
+Deno.test("command:started takes a PTY command's size, within the terminal bounds", () => {
+  const ok = frame("command:started", {
+    commandId: "cmd-1",
+    startedAt: 5,
+    cols: 1000,
+    rows: 500,
+  });
+  expectOk(parseAgentMessage, ok, ok, "largest size");
+  for (const [field, value] of [["cols", 0], ["rows", 501], ["cols", 1.5]]) {
+    expectFailure(
+      parseAgentMessage(JSON.stringify(frame("command:started", {
+        commandId: "cmd-1",
+        startedAt: 5,
+        cols: 80,
+        rows: 24,
+        [field]: value,
+      }))),
+      "INVALID_MESSAGE",
+      `payload.${field}`,
+      "m-1",
+      `${field} ${value}`,
+    );
+  }
+});
+
+Deno.test("CommandInfo.session: a prompt's session and seq range, toSeq null while it runs", () => {
+  for (const toSeq of [9, null]) {
+    const input = frame("command:status", {
+      command: {
+        ...COMMAND_INFO,
+        kind: "prompt",
+        session: { commandId: "s-1", fromSeq: 3, toSeq },
+      },
+    });
+    expectOk(parseServerMessage, input, input, `toSeq ${toSeq}`);
+  }
+  expectFailure(
+    parseServerMessage(JSON.stringify(frame("command:status", {
+      command: {
+        ...COMMAND_INFO,
+        kind: "prompt",
+        session: { commandId: "s-1", fromSeq: 0, toSeq: null },
+      },
+    }))),
+    "INVALID_MESSAGE",
+    "payload.command.session.fromSeq",
+    "m-1",
+    "fromSeq 0",
+  );
+});
+
+Deno.test("CommandInfo.kind is optional, exec, session or prompt", () => {
+  for (const kind of ["exec", "session", "prompt"]) {
     const input = frame("command:status", {
       command: { ...COMMAND_INFO, kind },
     });

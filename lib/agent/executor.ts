@@ -618,7 +618,12 @@ export class Executor {
     const { info, batcher } = job;
     const { cwd, graceMs, pty } = this.#options;
     const markStarted = () => {
-      job.started = { commandId: info.id, startedAt: Date.now() };
+      job.started = {
+        commandId: info.id,
+        startedAt: Date.now(),
+        // The terminal's size at start, kept for the command's recording.
+        ...(pty ? { cols: pty.cols, rows: pty.rows } : {}),
+      };
       job.startedSent = false;
       this.#flush();
     };

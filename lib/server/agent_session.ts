@@ -97,12 +97,13 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       case "auth:refresh":
         if (!this.takeRefresh(message.id)) return;
         return await this.#refresh();
-      case "command:started":
-        return await commands.started(
-          agentId,
-          message.payload.commandId,
-          message.payload.fromSeq,
-        );
+      case "command:started": {
+        const { commandId, fromSeq, cols, rows } = message.payload;
+        const size = cols !== undefined && rows !== undefined
+          ? { cols, rows }
+          : undefined;
+        return await commands.started(agentId, commandId, fromSeq, size);
+      }
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
         // A session agent back at its prompt may take the next prompt.
@@ -115,6 +116,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
           agentId,
           this.#principal!.id,
           message.payload.program,
+          { cols: message.payload.cols, rows: message.payload.rows },
         );
         this.send(toAgent("session:started", { command }));
         return;

@@ -27,7 +27,12 @@ import type { Broadcaster } from "./broadcaster.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
-import { PRIORITY_RANK, type Storage, type StoredCommand } from "./storage.ts";
+import {
+  PRIORITY_RANK,
+  type Storage,
+  type StoredCommand,
+  type TerminalSize,
+} from "./storage.ts";
 import { Mutex } from "./mutex.ts";
 
 /** Options of {@link CommandService.create}. */
@@ -346,6 +351,9 @@ export class CommandService {
    * never dispatched, timed out or queued again. While one runs, the same
    * record is returned.
    *
+   * `size` is the terminal size the session starts with (kept for its
+   * recording).
+   *
    * @throws {FlightdeckError} AGENT_OFFLINE; FORBIDDEN for an agent without
    * the `session` capability; NOT_FOUND when an exec command runs on it.
    */
@@ -353,6 +361,7 @@ export class CommandService {
     agentId: string,
     requestedBy: string,
     program: string,
+    size?: TerminalSize,
   ): Promise<CommandInfo> {
     return this.#lock.run(async () => {
       if (!this.#o.registry.isOnline(agentId)) {
@@ -397,6 +406,7 @@ export class CommandService {
         dispatched: true,
         interruptReason: null,
         timeoutMs: null,
+        ...(size ? { size: { cols: size.cols, rows: size.rows } } : {}),
       };
       await this.#o.storage.insertRunning(stored);
       this.#active.set(stored.info.id, {
@@ -428,9 +438,15 @@ export class CommandService {
    * The agent started a command it was sent. For a prompt, `fromSeq` is
    * where its turn starts in the session's output: recorded once, in
    * `session`, with the agent's running session (a repeat after a reconnect
-   * changes nothing).
+   * changes nothing). `size` is a PTY command's terminal size at start
+   * (kept for its recording).
    */
-  started(agentId: string, commandId: string, fromSeq?: number): Promise<void> {
+  started(
+    agentId: string,
+    commandId: string,
+    fromSeq?: number,
+    size?: TerminalSize,
+  ): Promise<void> {
     return this.#lock.run(async () => {
       const active = this.#owned(agentId, commandId);
       const info = active.stored.info;
@@ -455,16 +471,32 @@ export class CommandService {
           this.#status(active.stored);
         }
       }
-      await this.#markStarted(active);
+      await this.#markStarted(active, size);
     });
   }
 
-  async #markStarted(active: Active): Promise<void> {
+  /**
+   * The terminal of running command `commandId` was resized: record it
+   * after the output stored so far, for its recording. Nothing for a
+   * command that is not running here.
+   */
+  async resized(commandId: string, size: TerminalSize): Promise<void> {
+    const active = this.#active.get(commandId);
+    if (!active) return;
+    await this.#o.storage.recordResize(commandId, active.lastSeq, {
+      cols: size.cols,
+      rows: size.rows,
+      at: Date.now(),
+    });
+  }
+
+  async #markStarted(active: Active, size?: TerminalSize): Promise<void> {
     if (!active.started) {
       active.started = true;
       const info = active.stored.info;
       active.stored = {
         ...active.stored,
+        ...(size ? { size: { cols: size.cols, rows: size.rows } } : {}),
         info: {
           ...info,
           status: "running",
@@ -527,6 +559,7 @@ export class CommandService {
     await this.#o.storage.appendOutput(info.id, chunk.seq, {
       stream: chunk.stream,
       data: chunk.data,
+      at: Date.now(),
     }, meta);
     active.lastSeq = chunk.seq;
     info.outputBytes = meta.outputBytes;

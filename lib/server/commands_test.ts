@@ -605,6 +605,7 @@ Deno.test("CommandService.request() answers the origin with replyTo and skips it
 });
 
 Deno.test("CommandService.output() drops a duplicate seq without broadcasting", async () => {
+  const clock = FakeTimers.install({ now: 5_000_000, toFake: ["Date"] });
   const t = await setup();
   try {
     t.connect("a1");
@@ -617,7 +618,9 @@ Deno.test("CommandService.output() drops a duplicate seq without broadcasting", 
       data,
     });
     assert.equal(await t.commands.output("a1", chunk(1, "one\n")), 1);
+    clock.tick(250);
     assert.equal(await t.commands.output("a1", chunk(2, "two\n")), 2);
+    clock.tick(250);
     assert.equal(await t.commands.output("a1", chunk(1, "again\n")), 2);
     assert.equal(await t.commands.output("a1", chunk(2, "again\n")), 2);
     assert.deepEqual(t.toDashboard("terminal:output"), [
@@ -638,13 +641,15 @@ Deno.test("CommandService.output() drops a duplicate seq without broadcasting", 
     ]);
     const stored = [];
     for await (const c of t.commands.readOutput(command.id, 0)) stored.push(c);
+    // Each chunk keeps the time the server received it.
     assert.deepEqual(stored, [
-      { seq: 1, stream: "stdout", data: "one\n" },
-      { seq: 2, stream: "stdout", data: "two\n" },
+      { seq: 1, stream: "stdout", data: "one\n", at: 5_000_000 },
+      { seq: 2, stream: "stdout", data: "two\n", at: 5_000_250 },
     ]);
     assert.equal(await t.commands.lastSeq(command.id), 2);
   } finally {
     t.close();
+    clock.uninstall();
   }
 });
 

@@ -141,6 +141,12 @@ export async function createServices(
     sendToAgent,
     messagesPerSecond: config.terminalInputPerSecond,
     bytesPerSecond: config.terminalInputBytesPerSecond,
+    // Kept for recordings (`r` events of the .cast).
+    onResize: (commandId, size) => {
+      commands.resized(commandId, size).catch((error) =>
+        log.error("Cannot record a resize", { commandId, error: String(error) })
+      );
+    },
   });
   const commands = await CommandService.create({
     storage,

@@ -53,6 +53,8 @@ export interface SessionControlOptions {
   messagesPerSecond: number;
   /** UTF-8 bytes of `terminal:input` data per connection per second. */
   bytesPerSecond: number;
+  /** Called with each size forwarded to command `commandId`'s terminal. */
+  onResize?: (commandId: string, size: TerminalSize) => void;
   now?: () => number;
 }
 
@@ -184,8 +186,8 @@ export class SessionControl {
   }
 
   /**
-   * `terminal:resize`: pass the size to the agent's current command and
-   * remember it for the agent.
+   * `terminal:resize`: pass the size to the agent's current command,
+   * remember it for the agent, and report it to `onResize`.
    *
    * @throws {FlightdeckError} FORBIDDEN for a viewer, NOT_FOUND for an
    * unknown agent or one running no command, AGENT_OFFLINE for one not
@@ -196,10 +198,11 @@ export class SessionControl {
     const commandId = this.#target(who, agentId, "resize terminals");
     this.#take(who.connectionId, 0);
     this.#sizes.set(agentId, { cols: size.cols, rows: size.rows });
-    this.#o.sendToAgent(
+    const sent = this.#o.sendToAgent(
       agentId,
       toAgent("terminal:resize", { commandId, ...size }),
     );
+    if (sent) this.#o.onResize?.(commandId, size);
   }
 
   /** Connection `connectionId` closed: release what it held, forget its rate. */

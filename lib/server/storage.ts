@@ -12,6 +12,9 @@
  * - `["out", commandId, seq, part]` → {@link StoredChunk} (values over KV's
  *   64 KiB limit are split into parts; part 0 says how many)
  * - `["out_meta", commandId]` → {@link OutputMeta}, written with every chunk
+ * - `["out_resize", commandId, afterSeq]` → {@link StoredResize}: the
+ *   terminal was resized after output `afterSeq` (the last of several
+ *   between two chunks wins)
  * - `["req", userId, requestId]` → command id, expiring after 10 minutes
  * - `["agent", id]` → AgentInfo
  * - `["fin", completedAt, id]` → agent id and order of every finished command
@@ -52,12 +55,35 @@ export interface StoredCommand {
   storedBytes?: number;
   /** Output before this seq was removed by retention. */
   retainedFromSeq?: number;
+  /**
+   * The terminal size it started with, when known: a session's
+   * (`session:start`) or a PTY command's (`command:started`).
+   */
+  size?: TerminalSize;
+}
+
+/** A terminal size in character cells. */
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+/** A terminal resize sent to a running command, as stored. */
+export interface StoredResize extends TerminalSize {
+  /** When the server forwarded it (ms since the epoch). */
+  at: number;
 }
 
 /** One stored output chunk (or part of one). */
 export interface StoredChunk {
   stream: Stream;
   data: string;
+  /**
+   * When the server received the chunk (ms since the epoch), on part 0.
+   * Absent on chunks stored by older versions: readers take the previous
+   * chunk's time, or the command's start.
+   */
+  at?: number;
   /** On part 0 of a chunk split into several parts: how many. */
   parts?: number;
 }
@@ -359,10 +385,12 @@ export class Storage {
   ): Promise<void> {
     const op = this.kv.atomic();
     if (meta) op.set(["out_meta", commandId], meta);
+    const at = chunk.at === undefined ? {} : { at: chunk.at };
     if (chunk.data.length <= PART_CHARS) {
       op.set(["out", commandId, seq, 0], {
         stream: chunk.stream,
         data: chunk.data,
+        ...at,
       });
     } else {
       const parts: string[] = [];
@@ -377,7 +405,7 @@ export class Storage {
       }
       parts.forEach((data, part) => {
         const value: StoredChunk = part === 0
-          ? { stream: chunk.stream, data, parts: parts.length }
+          ? { stream: chunk.stream, data, parts: parts.length, ...at }
           : { stream: chunk.stream, data };
         op.set(["out", commandId, seq, part], value);
       });
@@ -465,18 +493,48 @@ export class Storage {
     return Number(entry.value?.value ?? 0n);
   }
 
-  /** Delete every output chunk of a command. */
+  /** Delete every output chunk and recorded resize of a command. */
   async deleteOutput(commandId: string): Promise<void> {
     let op = this.kv.atomic();
     let count = 0;
-    for await (const entry of this.kv.list({ prefix: ["out", commandId] })) {
-      op.delete(entry.key);
-      if (++count % DELETE_BATCH === 0) {
-        await op.commit();
-        op = this.kv.atomic();
+    for (const prefix of [["out", commandId], ["out_resize", commandId]]) {
+      for await (const entry of this.kv.list({ prefix })) {
+        op.delete(entry.key);
+        if (++count % DELETE_BATCH === 0) {
+          await op.commit();
+          op = this.kv.atomic();
+        }
       }
     }
     await op.commit();
+  }
+
+  /**
+   * Record that a command's terminal was resized after output `afterSeq`
+   * (0: before any output). A later resize after the same seq replaces it.
+   */
+  async recordResize(
+    commandId: string,
+    afterSeq: number,
+    resize: StoredResize,
+  ): Promise<void> {
+    await this.kv.set(["out_resize", commandId, afterSeq], {
+      cols: resize.cols,
+      rows: resize.rows,
+      at: resize.at,
+    });
+  }
+
+  /** A command's recorded resizes, in seq order. */
+  async *readResizes(
+    commandId: string,
+  ): AsyncGenerator<{ afterSeq: number } & StoredResize> {
+    const iter = this.kv.list<StoredResize>({
+      prefix: ["out_resize", commandId],
+    });
+    for await (const entry of iter) {
+      yield { afterSeq: Number(entry.key[2]), ...entry.value };
+    }
   }
 
   /** Highest stored seq of a command (0 when none). */
@@ -494,11 +552,14 @@ export class Storage {
    * Output chunks of a command with `afterSeq < seq <= upTo`, in order, parts
    * joined. A chunk whose parts were deleted while it was read (the
    * per-command cap) is left out, as if it had been deleted before.
+   * `batchSize` KV entries (parts of at most 16 Ki characters) are read
+   * ahead at a time.
    */
   async *readOutput(
     commandId: string,
     afterSeq: number,
     upTo: number = Number.MAX_SAFE_INTEGER - 1,
+    batchSize = 500,
   ): AsyncGenerator<{ seq: number } & StoredChunk> {
     let current: ({ seq: number } & StoredChunk) | null = null;
     let expectedParts = 1;
@@ -506,7 +567,7 @@ export class Storage {
     const iter = this.kv.list<StoredChunk>({
       start: ["out", commandId, afterSeq + 1],
       end: ["out", commandId, Math.min(upTo, Number.MAX_SAFE_INTEGER - 1) + 1],
-    }, { batchSize: 500 });
+    }, { batchSize });
     for await (const entry of iter) {
       const seq = Number(entry.key[2]);
       if (current && current.seq === seq) {
@@ -519,6 +580,7 @@ export class Storage {
       // A chunk missing its first part was partly deleted: skip it.
       if (Number(entry.key[3]) !== 0) continue;
       current = { seq, stream: entry.value.stream, data: entry.value.data };
+      if (entry.value.at !== undefined) current.at = entry.value.at;
       expectedParts = entry.value.parts ?? 1;
       readParts = 1;
     }

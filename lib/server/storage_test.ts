@@ -65,6 +65,34 @@ Deno.test("Storage.appendOutput() and readOutput() round-trip chunks in seq orde
   }
 });
 
+Deno.test("Storage.readOutput() returns each chunk's receive time, also for a split chunk, and none for chunks stored without", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const storage = new Storage(kv);
+    const big = "x".repeat(PART_CHARS * 2 + 5);
+    await storage.appendOutput("c1", 1, { stream: "pty", data: "a", at: 1000 });
+    await storage.appendOutput("c1", 2, { stream: "pty", data: big, at: 2000 });
+    // As an older version stored it: no time.
+    await storage.appendOutput("c1", 3, { stream: "pty", data: "old" });
+    assert.deepEqual(await readAll(storage, "c1"), [
+      { seq: 1, stream: "pty", data: "a", at: 1000 },
+      { seq: 2, stream: "pty", data: big, at: 2000 },
+      { seq: 3, stream: "pty", data: "old" },
+    ]);
+    // Only part 0 of a split chunk carries the time.
+    const parts = await Array.fromAsync(
+      kv.list<StoredChunk>({ prefix: ["out", "c1", 2] }),
+    );
+    assert.deepEqual(parts.map((p) => p.value.at), [
+      2000,
+      undefined,
+      undefined,
+    ]);
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("Storage.appendOutput() splits a large chunk without breaking a surrogate pair", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
