@@ -1,7 +1,9 @@
 /**
  * Feeds xterm without freezing the tab: coalesces writes per animation frame
  * into one `term.write(data, callback)` and holds data (never drops it) while
- * xterm has not yet parsed enough of what it already got.
+ * xterm has not yet parsed enough of what it already got. A write that finds
+ * xterm idle (nothing queued, nothing unparsed) goes to xterm at once, so a
+ * keystroke's echo is drawn in the next frame rather than the one after.
  * @module
  */
 
@@ -20,6 +22,11 @@ export interface TerminalBufferOptions {
   maxPendingWrites?: number;
   /** Bytes handed to xterm and not yet parsed before holding (default 512 KiB). */
   maxPendingBytes?: number;
+  /**
+   * Hand a write to xterm at once when xterm has nothing unparsed and nothing
+   * waits for a frame (default true); false waits for a frame every time.
+   */
+  immediateWhenIdle?: boolean;
 }
 
 /**
@@ -37,6 +44,7 @@ export class TerminalBuffer {
   #cancelFrame: (handle: unknown) => void;
   #maxWrites: number;
   #maxBytes: number;
+  #immediate: boolean;
   #queue: string[] = [];
   #queuedBytes = 0;
   #frame: unknown = null;
@@ -45,7 +53,7 @@ export class TerminalBuffer {
   #generation = 0;
   #disposed = false;
 
-  /** Wrap `term`; nothing is written until the first frame after a write. */
+  /** Wrap `term`. */
   constructor(term: WritableTerminal, options: TerminalBufferOptions = {}) {
     this.#term = term;
     this.#requestFrame = options.requestFrame ??
@@ -54,6 +62,7 @@ export class TerminalBuffer {
       ((h) => globalThis.cancelAnimationFrame(h as number));
     this.#maxWrites = options.maxPendingWrites ?? 4;
     this.#maxBytes = options.maxPendingBytes ?? 512 * 1024;
+    this.#immediate = options.immediateWhenIdle ?? true;
   }
 
   /** Bytes (UTF-16 units) waiting in this buffer, not yet given to xterm. */
@@ -72,11 +81,20 @@ export class TerminalBuffer {
       this.#inFlightBytes >= this.#maxBytes;
   }
 
-  /** Queue `data`; it reaches xterm on the next frame that is not blocked. */
+  /**
+   * Queue `data`; it reaches xterm now if xterm is idle, else on the next
+   * frame that is not blocked.
+   */
   write(data: string): void {
     if (this.#disposed || data.length === 0) return;
     this.#queue.push(data);
     this.#queuedBytes += data.length;
+    if (
+      this.#immediate && this.#frame === null && this.#queue.length === 1 &&
+      this.#inFlightWrites === 0
+    ) {
+      return this.#flush();
+    }
     this.#schedule();
   }
 

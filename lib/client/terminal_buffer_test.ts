@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { TerminalBuffer } from "./terminal_buffer.ts";
 
 function setup(
-  options: { maxPendingWrites?: number; maxPendingBytes?: number } = {},
+  options: {
+    maxPendingWrites?: number;
+    maxPendingBytes?: number;
+    immediateWhenIdle?: boolean;
+  } = { immediateWhenIdle: false },
 ) {
   const writes: { data: string; done: () => void }[] = [];
   const term = {
@@ -38,7 +42,10 @@ Deno.test("TerminalBuffer coalesces writes of one frame into one term.write()", 
 });
 
 Deno.test("TerminalBuffer holds data while xterm is behind and never drops it", () => {
-  const { buffer, writes, frame, frameCount } = setup({ maxPendingWrites: 2 });
+  const { buffer, writes, frame, frameCount } = setup({
+    maxPendingWrites: 2,
+    immediateWhenIdle: false,
+  });
   buffer.write("1");
   frame();
   buffer.write("2");
@@ -61,7 +68,10 @@ Deno.test("TerminalBuffer holds data while xterm is behind and never drops it", 
 });
 
 Deno.test("TerminalBuffer applies the byte limit", () => {
-  const { buffer, writes, frame } = setup({ maxPendingBytes: 10 });
+  const { buffer, writes, frame } = setup({
+    maxPendingBytes: 10,
+    immediateWhenIdle: false,
+  });
   buffer.write("x".repeat(12));
   frame();
   buffer.write("y");
@@ -74,7 +84,10 @@ Deno.test("TerminalBuffer applies the byte limit", () => {
 });
 
 Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => {
-  const { buffer, writes, frame, frameCount } = setup({ maxPendingWrites: 1 });
+  const { buffer, writes, frame, frameCount } = setup({
+    maxPendingWrites: 1,
+    immediateWhenIdle: false,
+  });
   buffer.write("old");
   frame();
   buffer.write("held");
@@ -86,4 +99,34 @@ Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => 
   assert.deepEqual(writes.map((w) => w.data), ["old", "new"]);
   assert.equal(buffer.inFlightWrites, 1);
   assert.equal(frameCount(), 0);
+});
+
+Deno.test("TerminalBuffer hands a write to an idle xterm at once, then coalesces per frame", () => {
+  const { buffer, writes, frame, frameCount } = setup({});
+  buffer.write("a");
+  assert.deepEqual(writes.map((w) => w.data), ["a"], "no frame waited for");
+  assert.equal(frameCount(), 0);
+  // xterm has not parsed "a" yet: the next writes wait for a frame, together.
+  buffer.write("b");
+  buffer.write("c");
+  assert.equal(frameCount(), 1);
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["a", "bc"]);
+  // Parsed, but a frame is pending for "d": "e" joins it, in order.
+  writes[0].done();
+  buffer.write("d");
+  assert.equal(writes.length, 2);
+  writes[1].done();
+  buffer.write("e");
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["a", "bc", "de"]);
+  // Idle again (everything parsed, nothing queued): at once.
+  writes[2].done();
+  buffer.write("f");
+  assert.deepEqual(writes.map((w) => w.data), ["a", "bc", "de", "f"]);
+  // Never after dispose.
+  writes[3].done();
+  buffer.dispose();
+  buffer.write("g");
+  assert.equal(writes.length, 4);
 });
