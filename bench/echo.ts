@@ -19,10 +19,12 @@
  * is recorded too.
  *
  * Reference in the same run: a bare Deno WebSocket echo server (same
- * process) and a page in the same Chromium whose keydown sends the key and
+ * process) and a page in a second Chromium (same flags) whose keydown sends the key and
  * whose `onmessage` puts it in the DOM; measured from keydown to the next
  * animation frame after the echo arrived. That is the floor of the browser,
- * loopback WebSocket and one frame, with no Flightdeck in between.
+ * loopback WebSocket and one frame, with no Flightdeck in between. Rounds of
+ * 20 keys alternate between the two pages, so both meet the same machine
+ * load; the load average is printed with the figures.
  */
 import type { Page } from "puppeteer-core";
 import { launchBrowser, selectAgent, terminalLines } from "../tests/browser.ts";
@@ -30,6 +32,8 @@ import { AgentProcess, startTestServer } from "../tests/helpers.ts";
 
 const KEYS = Number(Deno.env.get("BENCH_ECHO_KEYS") ?? 200);
 const PAUSE_MS = Number(Deno.env.get("BENCH_ECHO_PAUSE_MS") ?? 30);
+/** Keys per round; rounds alternate between the dashboard and the reference. */
+const ROUND_KEYS = 20;
 /** Keys typed on one line before it is cleared (Ctrl-U), so it never wraps. */
 const LINE_KEYS = 40;
 const AGENT = "echo-bench";
@@ -204,12 +208,17 @@ async function typeKeys(page: Page, keys: number): Promise<Echo[]> {
   return echoes;
 }
 
-/** The reference: a bare WebSocket echo through the same Chromium. */
-async function reference(
+/** The reference page: a bare WebSocket echo through Chromium. */
+interface Reference extends AsyncDisposable {
+  page: Page;
+  /** Press `keys` keys; the time of each, keydown to the next frame. */
+  type(keys: number): Promise<number[]>;
+}
+
+async function openReference(
   browser: Awaited<ReturnType<typeof launchBrowser>>,
-  keys: number,
-): Promise<number[]> {
-  await using echo = Deno.serve(
+): Promise<Reference> {
+  const echo = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
     (req) => {
       if (req.headers.get("upgrade") !== "websocket") {
@@ -223,48 +232,62 @@ async function reference(
     },
   );
   const page = await browser.newPage();
-  try {
-    await page.goto(`http://127.0.0.1:${echo.addr.port}/`);
-    await page.bringToFront();
-    await page.evaluate(async () => {
-      const ws = new WebSocket(location.href.replace(/^http/, "ws"));
-      await new Promise((resolve) => (ws.onopen = resolve));
-      const out = document.getElementById("out")!;
-      let down = 0;
-      let resolve: (ms: number) => void = () => {};
-      document.addEventListener("keydown", (event) => {
-        down = event.timeStamp;
-        ws.send(event.key);
-      });
-      ws.onmessage = (event) => {
-        out.textContent += event.data;
-        requestAnimationFrame(() => resolve(performance.now() - down));
-      };
-      const api = {
-        done: null as Promise<number> | null,
-        arm() {
-          api.done = new Promise((r) => (resolve = r));
-        },
-      };
-      (globalThis as unknown as { __ref: unknown }).__ref = api;
+  await page.goto(`http://127.0.0.1:${echo.addr.port}/`);
+  await page.evaluate(async () => {
+    const ws = new WebSocket(location.href.replace(/^http/, "ws"));
+    await new Promise((resolve) => (ws.onopen = resolve));
+    const out = document.getElementById("out")!;
+    let down = 0;
+    let resolve: (ms: number) => void = () => {};
+    document.addEventListener("keydown", (event) => {
+      down = event.timeStamp;
+      ws.send(event.key);
     });
-    const times: number[] = [];
-    type Ref = { arm(): void; done: Promise<number> };
-    for (let i = 0; i < keys; i++) {
-      await page.evaluate(() =>
-        (globalThis as unknown as { __ref: Ref }).__ref.arm()
-      );
-      await page.keyboard.press(ALPHABET[i % ALPHABET.length] as "a");
-      times.push(
+    ws.onmessage = (event) => {
+      out.textContent = event.data;
+      requestAnimationFrame(() => resolve(performance.now() - down));
+    };
+    const api = {
+      done: null as Promise<number> | null,
+      arm() {
+        api.done = new Promise((r) => (resolve = r));
+      },
+    };
+    (globalThis as unknown as { __ref: unknown }).__ref = api;
+  });
+  type Ref = { arm(): void; done: Promise<number> };
+  return {
+    page,
+    async type(keys: number) {
+      const times: number[] = [];
+      for (let i = 0; i < keys; i++) {
         await page.evaluate(() =>
-          (globalThis as unknown as { __ref: Ref }).__ref.done
-        ),
-      );
-      await sleep(PAUSE_MS);
-    }
-    return times;
-  } finally {
-    await page.close();
+          (globalThis as unknown as { __ref: Ref }).__ref.arm()
+        );
+        await page.keyboard.press(ALPHABET[i % ALPHABET.length] as "a");
+        times.push(
+          await page.evaluate(() =>
+            (globalThis as unknown as { __ref: Ref }).__ref.done
+          ),
+        );
+        await sleep(PAUSE_MS);
+      }
+      return times;
+    },
+    async [Symbol.asyncDispose]() {
+      await page.close();
+      await echo.shutdown();
+    },
+  };
+}
+
+/** 1-minute load average and core count (Linux), for context. */
+function load(): string {
+  try {
+    const avg = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+    return `${avg} on ${navigator.hardwareConcurrency} cores`;
+  } catch {
+    return "n/a";
   }
 }
 
@@ -326,10 +349,23 @@ export async function benchEcho(
       );
     });
     await instrument(page);
+    // The reference has a browser of its own: each page stays the front tab
+    // of its browser (a background tab draws no frames; switching tabs makes
+    // the first frames after it slow).
+    await using refBrowser = await launchBrowser();
+    await using reference = await openReference(refBrowser);
     // A few keys first (JIT, first WebSocket frames), not counted.
     await typeKeys(page, 5);
-    const echoes = await typeKeys(page, keys);
-    const ref = await reference(browser, keys);
+    await reference.type(5);
+    // Rounds alternate between the two pages, so both see the same load.
+    const echoes: Echo[] = [];
+    const ref: number[] = [];
+    const loadBefore = load();
+    for (let done = 0; done < keys; done += ROUND_KEYS) {
+      const n = Math.min(ROUND_KEYS, keys - done);
+      echoes.push(...await typeKeys(page, n));
+      ref.push(...await reference.type(n));
+    }
     return [
       [
         `keystroke → echo drawn in Chromium (xterm onRender), bash in a session PTY, ${keys} keys: p50 / p95 / p99 / max`,
@@ -340,9 +376,10 @@ export async function benchEcho(
         summary(echoes.map((e) => e.parsed)),
       ],
       [
-        `reference: bare Deno WebSocket echo through the same Chromium (keydown → next frame), ${keys} keys`,
+        `reference: bare Deno WebSocket echo through a second Chromium (keydown → next frame), alternating rounds of 20, ${keys} keys`,
         summary(ref),
       ],
+      ["load average before / after the keys", `${loadBefore} / ${load()}`],
     ];
   } finally {
     await agent.kill("SIGKILL").catch(() => {});
