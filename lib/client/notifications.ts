@@ -133,6 +133,8 @@ export function notifyState(
 export class NotifyControl {
   readonly state: Signal<NotifyState>;
   #env: NotifyEnv;
+  /** The browser refused to construct a notification: unsupported for good. */
+  #refused = false;
 
   constructor(env: NotifyEnv) {
     this.#env = env;
@@ -177,22 +179,37 @@ export class NotifyControl {
 
   /**
    * Show `notices` if on; clicking one focuses the tab, calls `open` with
-   * its agent id and closes it. Returns how many were shown.
+   * its agent id and closes it. Returns how many were shown. Never throws:
+   * where the browser refuses to construct one, the state becomes
+   * `unsupported`.
    */
   show(notices: readonly Notice[], open: (agentId: string) => void): number {
     const api = this.#env.Notification;
     // The permission may have been revoked in the browser's settings.
-    this.state.value = notifyState(api, this.#stored());
+    this.state.value = this.#refused
+      ? "unsupported"
+      : notifyState(api, this.#stored());
     if (!api || this.state.value !== "on") return 0;
+    let shown = 0;
     for (const notice of notices) {
-      const n = new api(notice.title, { body: notice.body, tag: notice.tag });
+      let n;
+      try {
+        n = new api(notice.title, { body: notice.body, tag: notice.tag });
+      } catch {
+        // Chrome on Android allows notifications only from a service
+        // worker: its constructor throws. Nothing to show here, ever.
+        this.#refused = true;
+        this.state.value = "unsupported";
+        return shown;
+      }
       n.onclick = () => {
         this.#env.focus();
         open(notice.agentId);
         n.close();
       };
+      shown++;
     }
-    return notices.length;
+    return shown;
   }
 }
 

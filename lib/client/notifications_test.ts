@@ -258,3 +258,30 @@ Deno.test("NotifyControl shows nothing once the permission was revoked in the br
   assert.deepEqual(control.state.value, "blocked");
   assert.deepEqual(n.made.length, 0);
 });
+
+Deno.test("NotifyControl.show() does not throw where the browser refuses the constructor (Chrome on Android)", async () => {
+  const n = fakeNotification("default", "granted");
+  const control = new NotifyControl({
+    Notification: n.Api,
+    storage: memoryStorage(),
+    focus: () => {},
+  });
+  await control.toggle(); // grants the permission
+  class Refusing extends n.Api {
+    constructor(title: string) {
+      super(title);
+      throw new TypeError("Illegal constructor");
+    }
+  }
+  const refusing = new NotifyControl({
+    Notification: Refusing,
+    storage: memoryStorage({ [NOTIFY_STORAGE_KEY]: "on" }),
+    focus: () => {},
+  });
+  assert.equal(refusing.state.value, "on");
+  assert.equal(refusing.show([notice, notice], () => {}), 0);
+  assert.equal(refusing.state.value, "unsupported");
+  // Not tried again.
+  assert.equal(refusing.show([notice], () => {}), 0);
+  assert.equal(refusing.state.value, "unsupported");
+});
