@@ -9,7 +9,7 @@
  * across a reload; the agent's permission dialog (needs-input) fires exactly
  * one notification with the agent's name and the question; the answer does
  * not fire another, the next question does; clicking the notification opens
- * the agent.
+ * the agent, whose next question then fires none (the tab shows it).
  */
 import assert from "node:assert/strict";
 import { eventually, launchBrowser, selectAgent } from "./browser.ts";
@@ -190,6 +190,30 @@ Deno.test({
       });
       await page.waitForSelector(
         `[data-testid="agent-${ASKER}"][aria-current="true"]`,
+      );
+      assert.equal((await recorded()).shown.length, 2);
+
+      // The tab now shows the asker, visible and focused: its next question
+      // shows on the page and fires no notification.
+      assert.deepEqual(
+        await page.evaluate(() => [
+          document.visibilityState,
+          document.hasFocus(),
+        ]),
+        ["visible", true],
+      );
+      await sendOk(operator, "terminal:input", { agentId: ASKER, data: "1" });
+      await page.waitForSelector(
+        `[data-testid="agent-${ASKER}"][data-activity="waiting"]`,
+      );
+      await sendOk(operator, "terminal:input", {
+        agentId: ASKER,
+        data: "write third.txt\r",
+      });
+      await page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="attention-text"]')?.textContent
+            ?.includes("third.txt"),
       );
       assert.equal((await recorded()).shown.length, 2);
       assert.deepEqual(errors, []);
