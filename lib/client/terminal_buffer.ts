@@ -1,9 +1,11 @@
 /**
  * Feeds xterm without freezing the tab: coalesces writes per animation frame
  * into one `term.write(data, callback)` and holds data (never drops it) while
- * xterm has not yet parsed enough of what it already got. A write that finds
- * xterm idle (nothing queued, nothing unparsed) goes to xterm at once, so a
- * keystroke's echo is drawn in the next frame rather than the one after.
+ * xterm has not yet parsed enough of what it already got. Writes that find
+ * xterm idle (nothing queued, nothing unparsed) go to xterm at the end of
+ * the current task (a microtask, all of that task's writes in one), not a
+ * frame later, so a keystroke's echo is drawn in the next frame rather than
+ * the one after.
  * @module
  */
 
@@ -23,8 +25,9 @@ export interface TerminalBufferOptions {
   /** Bytes handed to xterm and not yet parsed before holding (default 512 KiB). */
   maxPendingBytes?: number;
   /**
-   * Hand a write to xterm at once when xterm has nothing unparsed and nothing
-   * waits for a frame (default true); false waits for a frame every time.
+   * When xterm has nothing unparsed and nothing waits, hand writes over at
+   * the end of the current task instead of the next frame (default true);
+   * false waits for a frame every time.
    */
   immediateWhenIdle?: boolean;
 }
@@ -47,7 +50,9 @@ export class TerminalBuffer {
   #immediate: boolean;
   #queue: string[] = [];
   #queuedBytes = 0;
+  /** A requested frame's handle, or the token of a pending microtask. */
   #frame: unknown = null;
+  #frameIsTask = false;
   #inFlightWrites = 0;
   #inFlightBytes = 0;
   #generation = 0;
@@ -82,18 +87,23 @@ export class TerminalBuffer {
   }
 
   /**
-   * Queue `data`; it reaches xterm now if xterm is idle, else on the next
-   * frame that is not blocked.
+   * Queue `data`; it reaches xterm at the end of this task if xterm is idle,
+   * else on the next frame that is not blocked.
    */
   write(data: string): void {
     if (this.#disposed || data.length === 0) return;
     this.#queue.push(data);
     this.#queuedBytes += data.length;
     if (
-      this.#immediate && this.#frame === null && this.#queue.length === 1 &&
-      this.#inFlightWrites === 0
+      this.#immediate && this.#frame === null && this.#inFlightWrites === 0
     ) {
-      return this.#flush();
+      const token = {};
+      this.#frame = token;
+      this.#frameIsTask = true;
+      queueMicrotask(() => {
+        if (this.#frame === token) this.#flush();
+      });
+      return;
     }
     this.#schedule();
   }
@@ -106,10 +116,10 @@ export class TerminalBuffer {
     this.#generation++;
     this.#inFlightWrites = 0;
     this.#inFlightBytes = 0;
-    if (this.#frame !== null) {
+    if (this.#frame !== null && !this.#frameIsTask) {
       this.#cancelFrame(this.#frame);
-      this.#frame = null;
     }
+    this.#frame = null;
   }
 
   /** Stop writing for good. */
@@ -122,6 +132,7 @@ export class TerminalBuffer {
     if (this.#frame !== null || this.blocked || this.#queue.length === 0) {
       return;
     }
+    this.#frameIsTask = false;
     this.#frame = this.#requestFrame(() => this.#flush());
   }
 

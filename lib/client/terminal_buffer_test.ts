@@ -101,32 +101,51 @@ Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => 
   assert.equal(frameCount(), 0);
 });
 
-Deno.test("TerminalBuffer hands a write to an idle xterm at once, then coalesces per frame", () => {
+/** Let pending microtasks run. */
+const endOfTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+Deno.test("TerminalBuffer hands writes to an idle xterm at the end of the task, then coalesces per frame", async () => {
   const { buffer, writes, frame, frameCount } = setup({});
+  // One task's writes (a reset and a redraw) go over together, no frame.
+  buffer.write("\x1bc");
   buffer.write("a");
-  assert.deepEqual(writes.map((w) => w.data), ["a"], "no frame waited for");
-  assert.equal(frameCount(), 0);
-  // xterm has not parsed "a" yet: the next writes wait for a frame, together.
+  assert.equal(writes.length, 0);
+  await endOfTask();
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca"]);
+  assert.equal(frameCount(), 0, "no frame waited for");
+  // xterm has not parsed that yet: the next writes wait for a frame.
   buffer.write("b");
   buffer.write("c");
+  await endOfTask();
   assert.equal(frameCount(), 1);
   frame();
-  assert.deepEqual(writes.map((w) => w.data), ["a", "bc"]);
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc"]);
   // Parsed, but a frame is pending for "d": "e" joins it, in order.
   writes[0].done();
   buffer.write("d");
-  assert.equal(writes.length, 2);
   writes[1].done();
   buffer.write("e");
+  await endOfTask();
+  assert.equal(writes.length, 2);
   frame();
-  assert.deepEqual(writes.map((w) => w.data), ["a", "bc", "de"]);
-  // Idle again (everything parsed, nothing queued): at once.
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc", "de"]);
+  // Idle again (everything parsed, nothing queued): at the end of the task.
   writes[2].done();
   buffer.write("f");
-  assert.deepEqual(writes.map((w) => w.data), ["a", "bc", "de", "f"]);
-  // Never after dispose.
+  await endOfTask();
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc", "de", "f"]);
+  // Cleared before the task ended: nothing of it is written.
   writes[3].done();
+  buffer.write("gone");
+  buffer.clear();
+  buffer.write("kept");
+  await endOfTask();
+  assert.deepEqual(writes.slice(4).map((w) => w.data), ["kept"]);
+  // Never after dispose.
+  writes[4].done();
   buffer.dispose();
-  buffer.write("g");
-  assert.equal(writes.length, 4);
+  buffer.write("h");
+  await endOfTask();
+  assert.equal(writes.length, 5);
+  assert.equal(frameCount(), 0);
 });
