@@ -3,7 +3,8 @@
  * Benchmark harness: `deno task bench`. Starts a real server (in-memory KV)
  * and real agent processes on loopback, and prints latency and throughput,
  * once with the connection guard on and once off (`BENCH_GUARD=on|off|both`,
- * default both), side by side.
+ * default both), side by side; then keystroke to echo in a Chromium
+ * dashboard (bench/echo.ts; `BENCH_ECHO_KEYS=0` skips it).
  * Bounded in count and time; prints a Markdown table for the README.
  */
 import {
@@ -14,6 +15,7 @@ import {
   waitAgentStatus,
   waitFinal,
 } from "../tests/helpers.ts";
+import { benchEcho } from "./echo.ts";
 
 const DASHBOARDS = Number(Deno.env.get("BENCH_DASHBOARDS") ?? 20);
 const OUTPUT_MB = Number(Deno.env.get("BENCH_OUTPUT_MB") ?? 10);
@@ -193,4 +195,12 @@ for (let i = 0; i < results[0].length; i++) {
   console.log(
     `| ${results[0][i][0]} | ${results.map((r) => r[i][1]).join(" | ")} |`,
   );
+}
+
+// Keystroke to echo drawn in a Chromium dashboard (bench/echo.ts), guard on.
+if (Number(Deno.env.get("BENCH_ECHO_KEYS") ?? 200) > 0) {
+  console.log("\n| measure (guard on) | figure |\n|---|---|");
+  for (const [measure, figure] of await benchEcho()) {
+    console.log(`| ${measure} | ${figure} |`);
+  }
 }

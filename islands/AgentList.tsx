@@ -1,9 +1,15 @@
+import { effect } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import AgentCard from "../components/AgentCard.tsx";
 import { ForgetButton, ForgetPrompt } from "../components/ForgetAgent.tsx";
 import { getClient } from "../lib/client/client.ts";
 import { AgentForgetter } from "../lib/client/forget_agent.ts";
 import { countedTitle, needsInputCount } from "../lib/client/control.ts";
+import {
+  AttentionTracker,
+  pageNotifyControl,
+  pageViewState,
+} from "../lib/client/notifications.ts";
 import { isStale, seedAgents, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import type { AgentInfo } from "../lib/protocol.ts";
@@ -30,6 +36,8 @@ const ORDER = { busy: 0, online: 1, offline: 2 } as const;
  * known ones, not live: the list is greyed out and says so. Admins get a
  * "Forget" control on offline agents (asks "Forget build-1? Yes / No", then
  * sends `agent:forget`); the agent leaves every open list on `agent:removed`.
+ * "Notify me" turns on browser notifications for agents that come to need
+ * input or stall (lib/client/notifications.ts); clicking one opens the agent.
  */
 export default function AgentList(props: AgentListProps) {
   const hydrated = useHydrated();
@@ -51,6 +59,21 @@ export default function AgentList(props: AgentListProps) {
       stores.selectedAgentId.value = props.agents[0].id;
     }
     getClient();
+  }, []);
+  // Notices for agents entering needs-input or stalled; the first list (the
+  // one seeded above) is the baseline.
+  useEffect(() => {
+    const tracker = new AttentionTracker();
+    return effect(() => {
+      const notices = tracker.update(
+        stores.agents.value.values(),
+        pageViewState(
+          stores.selectedAgentId.peek(),
+          stores.selectedCommandId.peek(),
+        ),
+      );
+      if (notices.length > 0) pageNotifyControl().show(notices, select);
+    });
   }, []);
 
   const agents = hydrated ? [...stores.agents.value.values()] : props.agents;
@@ -121,9 +144,12 @@ export default function AgentList(props: AgentListProps) {
       data-stale={stale ? "true" : "false"}
       ref={listRef}
     >
-      <h2 class="panel-title">
-        Agents <span class="count">{agents.length}</span>
-      </h2>
+      <div class="agent-list-head">
+        <h2 class="panel-title">
+          Agents <span class="count">{agents.length}</span>
+        </h2>
+        {hydrated && <NotifyToggle />}
+      </div>
       {stale && (
         <p class="stale-note" data-testid="agents-stale">
           Disconnected: last known states, not live.
@@ -183,5 +209,32 @@ export default function AgentList(props: AgentListProps) {
         })}
       </ul>
     </nav>
+  );
+}
+
+/** The "Notify me" switch; asks the browser's permission only when clicked. */
+function NotifyToggle() {
+  const control = pageNotifyControl();
+  const state = control.state.value;
+  if (state === "unsupported") return null;
+  return (
+    <button
+      type="button"
+      class="button small notify-toggle"
+      data-testid="notify-toggle"
+      data-state={state}
+      aria-pressed={state === "on"}
+      disabled={state === "blocked"}
+      title={state === "blocked"
+        ? "This browser blocks notifications from this site; allow them in its site settings."
+        : "A browser notification when an agent needs input or stalls."}
+      onClick={() => void control.toggle()}
+    >
+      {state === "on"
+        ? "Notifying"
+        : state === "blocked"
+        ? "Notifications blocked"
+        : "Notify me"}
+    </button>
   );
 }

@@ -2,7 +2,9 @@
  * Turns raw stdout/stderr bytes (or PTY text) of one command into
  * `terminal:output` chunks (docs/protocol.md, "Output, resume and replay"): batched per
  * stream, 16 KiB or 16 ms whichever first, UTF-8 never split inside a
- * character, `seq` contiguous across streams.
+ * character, `seq` contiguous across streams. Terminal (`pty`) output after
+ * a quiet moment (no chunk in the last 16 ms) goes at once, so a keystroke's
+ * echo waits for no timer; what follows it within 16 ms is batched.
  *
  * @module
  */
@@ -26,6 +28,14 @@ export interface OutputBatcherOptions {
   maxPendingBytes?: number;
   /** Flush this long after the first pending byte (default 16 ms). */
   maxDelayMs?: number;
+  /**
+   * Emit `pty` output at once when no chunk was emitted in the last
+   * `maxDelayMs` (default true); false always waits `maxDelayMs` (or the
+   * size limit). Pipe output (stdout, stderr) always waits.
+   */
+  immediateWhenIdle?: boolean;
+  /** Clock in ms for the idle check (default `performance.now`). */
+  now?: () => number;
 }
 
 const encoder = new TextEncoder();
@@ -79,12 +89,17 @@ export class OutputBatcher {
   #pendingStream: OutputStream = "stdout";
   #timer: ReturnType<typeof setTimeout> | undefined;
   #seq = 0;
+  #immediate: boolean;
+  #now: () => number;
+  #lastEmitAt = -Infinity;
 
   /** @throws {RangeError} When a limit is out of range. */
   constructor(options: OutputBatcherOptions) {
     this.#onChunk = options.onChunk;
     this.#maxPendingBytes = options.maxPendingBytes ?? 16 * 1024;
     this.#maxDelayMs = options.maxDelayMs ?? 16;
+    this.#immediate = options.immediateWhenIdle ?? true;
+    this.#now = options.now ?? (() => performance.now());
     if (
       this.#maxPendingBytes < 4 ||
       this.#maxPendingBytes > LIMITS.maxChunkBytes
@@ -126,6 +141,7 @@ export class OutputBatcher {
     const text = this.#pending;
     this.#pending = "";
     this.#pendingBytes = 0;
+    this.#lastEmitAt = this.#now();
     for (const data of splitUtf8(text, this.#maxPendingBytes)) {
       this.#onChunk({ seq: ++this.#seq, stream: this.#pendingStream, data });
     }
@@ -139,6 +155,11 @@ export class OutputBatcher {
     this.#pendingBytes += byteLength(text);
     if (this.#pendingBytes >= this.#maxPendingBytes) {
       this.flush();
+    } else if (
+      this.#timer === undefined && this.#immediate && stream === "pty" &&
+      this.#now() - this.#lastEmitAt >= this.#maxDelayMs
+    ) {
+      this.flush(); // idle until now: nothing to batch it with
     } else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;

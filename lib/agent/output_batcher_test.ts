@@ -8,10 +8,14 @@ import {
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
-function setup() {
+function setup(immediateWhenIdle = false) {
   const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
   const chunks: OutputChunk[] = [];
-  const batcher = new OutputBatcher({ onChunk: (c) => chunks.push(c) });
+  const batcher = new OutputBatcher({
+    onChunk: (c) => chunks.push(c),
+    immediateWhenIdle,
+    now: () => clock.now,
+  });
   return { clock, chunks, batcher };
 }
 
@@ -27,6 +31,48 @@ Deno.test("OutputBatcher flushes 16 ms after the first pending byte", () => {
     assert.deepEqual(chunks, [{ seq: 1, stream: "stdout", data: "ab" }]);
     clock.tick(100);
     assert.equal(chunks.length, 1);
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("OutputBatcher sends pty output after a quiet moment at once, and batches what follows", () => {
+  const { clock, chunks, batcher } = setup(true);
+  try {
+    clock.tick(1000);
+    batcher.push("pty", encode("a"));
+    assert.deepEqual(chunks, [{ seq: 1, stream: "pty", data: "a" }]);
+    // Within 16 ms of that chunk: batched, sent 16 ms after its first byte.
+    clock.tick(5);
+    batcher.push("pty", encode("b"));
+    clock.tick(3);
+    batcher.push("pty", encode("c"));
+    assert.equal(chunks.length, 1);
+    clock.tick(12);
+    assert.equal(chunks.length, 1);
+    clock.tick(1);
+    assert.deepEqual(chunks.at(-1), { seq: 2, stream: "pty", data: "bc" });
+    // 15 ms after that chunk: still batched.
+    clock.tick(15);
+    batcher.push("pty", encode("d"));
+    assert.equal(chunks.length, 2);
+    clock.tick(1);
+    assert.equal(chunks.length, 2);
+    assert.deepEqual(chunks.at(-1), { seq: 2, stream: "pty", data: "bc" });
+    clock.tick(15);
+    assert.deepEqual(chunks.at(-1), { seq: 3, stream: "pty", data: "d" });
+    // 16 ms after the last chunk: idle again, at once.
+    clock.tick(16);
+    batcher.push("pty", encode("e"));
+    assert.deepEqual(chunks.at(-1), { seq: 4, stream: "pty", data: "e" });
+    clock.tick(100);
+    assert.equal(chunks.length, 4);
+    // Pipe output always waits the 16 ms.
+    batcher.push("stdout", encode("f"));
+    clock.tick(15);
+    assert.equal(chunks.length, 4);
+    clock.tick(1);
+    assert.deepEqual(chunks.at(-1), { seq: 5, stream: "stdout", data: "f" });
   } finally {
     clock.uninstall();
   }

@@ -1,7 +1,11 @@
 /**
  * Feeds xterm without freezing the tab: coalesces writes per animation frame
  * into one `term.write(data, callback)` and holds data (never drops it) while
- * xterm has not yet parsed enough of what it already got.
+ * xterm has not yet parsed enough of what it already got. Writes that find
+ * xterm idle (nothing queued, nothing unparsed) go to xterm at the end of
+ * the current task (a microtask, all of that task's writes in one), not a
+ * frame later, so a keystroke's echo is drawn in the next frame rather than
+ * the one after.
  * @module
  */
 
@@ -20,6 +24,12 @@ export interface TerminalBufferOptions {
   maxPendingWrites?: number;
   /** Bytes handed to xterm and not yet parsed before holding (default 512 KiB). */
   maxPendingBytes?: number;
+  /**
+   * When xterm has nothing unparsed and nothing waits, hand writes over at
+   * the end of the current task instead of the next frame (default true);
+   * false waits for a frame every time.
+   */
+  immediateWhenIdle?: boolean;
 }
 
 /**
@@ -37,15 +47,18 @@ export class TerminalBuffer {
   #cancelFrame: (handle: unknown) => void;
   #maxWrites: number;
   #maxBytes: number;
+  #immediate: boolean;
   #queue: string[] = [];
   #queuedBytes = 0;
+  /** A requested frame's handle, or the token of a pending microtask. */
   #frame: unknown = null;
+  #frameIsTask = false;
   #inFlightWrites = 0;
   #inFlightBytes = 0;
   #generation = 0;
   #disposed = false;
 
-  /** Wrap `term`; nothing is written until the first frame after a write. */
+  /** Wrap `term`. */
   constructor(term: WritableTerminal, options: TerminalBufferOptions = {}) {
     this.#term = term;
     this.#requestFrame = options.requestFrame ??
@@ -54,6 +67,7 @@ export class TerminalBuffer {
       ((h) => globalThis.cancelAnimationFrame(h as number));
     this.#maxWrites = options.maxPendingWrites ?? 4;
     this.#maxBytes = options.maxPendingBytes ?? 512 * 1024;
+    this.#immediate = options.immediateWhenIdle ?? true;
   }
 
   /** Bytes (UTF-16 units) waiting in this buffer, not yet given to xterm. */
@@ -72,11 +86,25 @@ export class TerminalBuffer {
       this.#inFlightBytes >= this.#maxBytes;
   }
 
-  /** Queue `data`; it reaches xterm on the next frame that is not blocked. */
+  /**
+   * Queue `data`; it reaches xterm at the end of this task if xterm is idle,
+   * else on the next frame that is not blocked.
+   */
   write(data: string): void {
     if (this.#disposed || data.length === 0) return;
     this.#queue.push(data);
     this.#queuedBytes += data.length;
+    if (
+      this.#immediate && this.#frame === null && this.#inFlightWrites === 0
+    ) {
+      const token = {};
+      this.#frame = token;
+      this.#frameIsTask = true;
+      queueMicrotask(() => {
+        if (this.#frame === token) this.#flush();
+      });
+      return;
+    }
     this.#schedule();
   }
 
@@ -88,10 +116,10 @@ export class TerminalBuffer {
     this.#generation++;
     this.#inFlightWrites = 0;
     this.#inFlightBytes = 0;
-    if (this.#frame !== null) {
+    if (this.#frame !== null && !this.#frameIsTask) {
       this.#cancelFrame(this.#frame);
-      this.#frame = null;
     }
+    this.#frame = null;
   }
 
   /** Stop writing for good. */
@@ -104,6 +132,7 @@ export class TerminalBuffer {
     if (this.#frame !== null || this.blocked || this.#queue.length === 0) {
       return;
     }
+    this.#frameIsTask = false;
     this.#frame = this.#requestFrame(() => this.#flush());
   }
 

@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { TerminalBuffer } from "./terminal_buffer.ts";
 
 function setup(
-  options: { maxPendingWrites?: number; maxPendingBytes?: number } = {},
+  options: {
+    maxPendingWrites?: number;
+    maxPendingBytes?: number;
+    immediateWhenIdle?: boolean;
+  } = { immediateWhenIdle: false },
 ) {
   const writes: { data: string; done: () => void }[] = [];
   const term = {
@@ -38,7 +42,10 @@ Deno.test("TerminalBuffer coalesces writes of one frame into one term.write()", 
 });
 
 Deno.test("TerminalBuffer holds data while xterm is behind and never drops it", () => {
-  const { buffer, writes, frame, frameCount } = setup({ maxPendingWrites: 2 });
+  const { buffer, writes, frame, frameCount } = setup({
+    maxPendingWrites: 2,
+    immediateWhenIdle: false,
+  });
   buffer.write("1");
   frame();
   buffer.write("2");
@@ -61,7 +68,10 @@ Deno.test("TerminalBuffer holds data while xterm is behind and never drops it", 
 });
 
 Deno.test("TerminalBuffer applies the byte limit", () => {
-  const { buffer, writes, frame } = setup({ maxPendingBytes: 10 });
+  const { buffer, writes, frame } = setup({
+    maxPendingBytes: 10,
+    immediateWhenIdle: false,
+  });
   buffer.write("x".repeat(12));
   frame();
   buffer.write("y");
@@ -74,7 +84,10 @@ Deno.test("TerminalBuffer applies the byte limit", () => {
 });
 
 Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => {
-  const { buffer, writes, frame, frameCount } = setup({ maxPendingWrites: 1 });
+  const { buffer, writes, frame, frameCount } = setup({
+    maxPendingWrites: 1,
+    immediateWhenIdle: false,
+  });
   buffer.write("old");
   frame();
   buffer.write("held");
@@ -85,5 +98,54 @@ Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => 
   writes[0].done(); // stale: must not unblock the second write twice
   assert.deepEqual(writes.map((w) => w.data), ["old", "new"]);
   assert.equal(buffer.inFlightWrites, 1);
+  assert.equal(frameCount(), 0);
+});
+
+/** Let pending microtasks run. */
+const endOfTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+Deno.test("TerminalBuffer hands writes to an idle xterm at the end of the task, then coalesces per frame", async () => {
+  const { buffer, writes, frame, frameCount } = setup({});
+  // One task's writes (a reset and a redraw) go over together, no frame.
+  buffer.write("\x1bc");
+  buffer.write("a");
+  assert.equal(writes.length, 0);
+  await endOfTask();
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca"]);
+  assert.equal(frameCount(), 0, "no frame waited for");
+  // xterm has not parsed that yet: the next writes wait for a frame.
+  buffer.write("b");
+  buffer.write("c");
+  await endOfTask();
+  assert.equal(frameCount(), 1);
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc"]);
+  // Parsed, but a frame is pending for "d": "e" joins it, in order.
+  writes[0].done();
+  buffer.write("d");
+  writes[1].done();
+  buffer.write("e");
+  await endOfTask();
+  assert.equal(writes.length, 2);
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc", "de"]);
+  // Idle again (everything parsed, nothing queued): at the end of the task.
+  writes[2].done();
+  buffer.write("f");
+  await endOfTask();
+  assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc", "de", "f"]);
+  // Cleared before the task ended: nothing of it is written.
+  writes[3].done();
+  buffer.write("gone");
+  buffer.clear();
+  buffer.write("kept");
+  await endOfTask();
+  assert.deepEqual(writes.slice(4).map((w) => w.data), ["kept"]);
+  // Never after dispose.
+  writes[4].done();
+  buffer.dispose();
+  buffer.write("h");
+  await endOfTask();
+  assert.equal(writes.length, 5);
   assert.equal(frameCount(), 0);
 });
