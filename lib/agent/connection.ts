@@ -20,6 +20,7 @@ import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 import { activityMessage } from "./terminal_io.ts";
+import type { ActivityFlags, RestartMode } from "./session_flags.ts";
 
 /** `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary. */
 function truncateUtf8(text: string, maxBytes: number): string {
@@ -72,7 +73,20 @@ export interface AgentOptions {
    * `session:start`); capability `session`, so the server dispatches no
    * exec commands to it.
    */
-  session?: { argv: string[] };
+  session?: {
+    argv: string[];
+    /**
+     * `always`: start the program again as a new session when it exits,
+     * with backoff (see `restart.ts`); default `never`.
+     */
+    restart?: RestartMode;
+  };
+  /**
+   * How sessions and `--pty` commands are read for activity: stall time and
+   * pattern overrides (`--stall-after`, `--waiting-pattern`,
+   * `--input-pattern`); default the type's detector and 5 min.
+   */
+  activity?: ActivityFlags;
   /** Default 1500. */
   heartbeatIntervalMs?: number;
   /** Silence after which the socket counts as dead (default 5000). */
@@ -149,6 +163,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     maxBufferBytes: options.maxBufferBytes ?? 64 * 1024 * 1024,
     templates: options.templates,
     pty: options.pty,
+    activity: options.activity,
     send,
     logger,
     // Lost while disconnected: the latest state goes out again on connect.

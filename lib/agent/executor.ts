@@ -25,6 +25,7 @@ import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
 import { PtyView } from "./terminal_io.ts";
+import type { ActivityFlags } from "./session_flags.ts";
 
 /** Final status the agent reports. */
 export type FinalStatus = PayloadOf<
@@ -71,6 +72,11 @@ export interface ExecutorOptions {
   templates: Record<string, string[]>;
   /** Run each command in a pseudo-terminal (`stream: "pty"`); default pipes. */
   pty?: PtySettings;
+  /**
+   * Stall time and detector overrides for sessions and `--pty` commands
+   * (passed to their {@link PtyView}'s tracker).
+   */
+  activity?: ActivityFlags;
   send: SendFn;
   logger: Logger;
   /**
@@ -364,6 +370,7 @@ export class Executor {
         rows: pty.rows,
         // A session is read with its program's detector (claude, shell...).
         type: session ? this.#options.type : "exec",
+        tracker: this.#options.activity,
         onChange: (state) => this.#reportActivity(state),
         // The program waits for these answers (e.g. Codex asks where the
         // cursor is): write them back into its terminal.
