@@ -86,6 +86,10 @@ export interface ExecutorOptions {
    * when the state differs from the last one; never in pipe mode.
    */
   onActivity?: (state: ActivityState) => void;
+  /** A session's output, as its PTY produced it (the local terminal shows it). */
+  onSessionOutput?: (commandId: string, text: string) => void;
+  /** A session ended (its program exited, or it could not start). */
+  onSessionEnd?: (completion: ExecutorPayloads["command:completed"]) => void;
 }
 
 interface Job {
@@ -394,6 +398,7 @@ export class Executor {
           onOutput: (text) => {
             batcher.pushText("pty", text);
             view?.write(text);
+            if (session) this.#options.onSessionOutput?.(info.id, text);
           },
         })
         : startProcess({
@@ -469,5 +474,6 @@ export class Executor {
       }`,
     );
     this.#flush();
+    if (job.sessionArgv) this.#options.onSessionEnd?.(job.completion);
   }
 }
