@@ -129,6 +129,8 @@ Flags:
                           replaces the type's question patterns (last 24
                           rows); the matching row is the question, numbered
                           answers below it become quick answers
+  --headless              with --session: never show the session in this
+                          terminal, even when it is one
   --log-file FILE         append the agent's log lines to FILE instead of
                           stderr; in a terminal session they go to
                           $TMPDIR/flightdeck-agent-ID.log unless this is set,
@@ -169,6 +171,8 @@ export type CliResult =
     warnings: string[];
     /** `--log-file`: where log lines go instead of stderr. */
     logFile?: string;
+    /** `--headless`: never show the session in this terminal. */
+    headless: boolean;
   }
   | { kind: "help" }
   | { kind: "error"; message: string };
@@ -326,6 +330,7 @@ export function parseCli(
         "waiting-pattern": str,
         "input-pattern": str,
         "log-file": str,
+        headless: { type: "boolean" },
         help: { type: "boolean" },
       },
     }).values;
@@ -419,6 +424,7 @@ export function parseCli(
       ? { pty: { cols: flags.cols, rows: flags.rows } }
       : {}),
     warnings,
+    headless: values.headless === true,
     ...(values["log-file"] !== undefined
       ? { logFile: resolvePath(values["log-file"], env, cwd) }
       : {}),

@@ -53,6 +53,7 @@ Deno.test("agent.ts --help documents every flag and exits 0", async () => {
       "--waiting-pattern",
       "--input-pattern",
       "--log-file",
+      "--headless",
       "--help",
       "FLIGHTDECK_TOKEN",
       "FLIGHTDECK_PTY",
