@@ -33,6 +33,9 @@ function truncateUtf8(text: string, maxBytes: number): string {
   return new TextDecoder().decode(bytes.subarray(0, end));
 }
 
+/** Longest wait for the server's acks when the agent stops (see `finish`). */
+export const STOP_ACK_WAIT_MS = 2000;
+
 /** Version the agent reports in `agent:connect`. */
 export const AGENT_VERSION = "1.0.0";
 
@@ -348,12 +351,32 @@ export function startAgent(options: AgentOptions): AgentHandle {
     retry = setTimeout(connect, delay);
   };
 
+  /** Resolves the wait of {@link acknowledged} (set while it waits). */
+  let allAcked: (() => void) | undefined;
+  /**
+   * While connected, wait (at most {@link STOP_ACK_WAIT_MS}) until the
+   * server acknowledged every completion and chunk: a server drops what an
+   * agent sent before closing if the close overtakes it, and the interrupted
+   * command or session would stay `running` there until the agent is back.
+   */
+  const acknowledged = async () => {
+    if (!acked || executor.running().length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      allAcked = resolve;
+      timer = setTimeout(resolve, STOP_ACK_WAIT_MS);
+    });
+    clearTimeout(timer);
+    allAcked = undefined;
+  };
+
   const finish = async (code: number) => {
     if (stopped) return;
     stopped = true;
     restarter.cancel();
     clearTimeout(retry);
     await executor.stop();
+    await acknowledged();
     await dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
     clearTimers();
     resolveDone(code);
@@ -482,6 +505,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
           message.payload.seq,
           message.payload.completed,
         );
+        if (allAcked && executor.running().length === 0) allAcked();
         break;
       case "terminal:input":
         executor.input(message.payload.commandId, message.payload.data);
