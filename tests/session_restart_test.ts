@@ -208,3 +208,37 @@ Deno.test("session:restart from a dashboard: refused while running, for viewers,
     await server.shutdown();
   }
 });
+
+Deno.test("an agent stopped (SIGTERM) while its session prints ends the session interrupted on the server before it closes", async () => {
+  const server = await startTestServer();
+  // A small window: when it stops, output the server has not acknowledged
+  // yet is always in flight, with the completion behind it.
+  const agent = await AgentProcess.start(server, "rs-stop", [
+    "--max-buffer-bytes",
+    "4096",
+    "--session",
+    "--",
+    "bash",
+    "-c",
+    "while :; do echo tick; done",
+  ]);
+  const operator = await TestClient.dashboard(server, "operator");
+  try {
+    const session = await operator.until(
+      () => sessionsOf(operator, "rs-stop").find((c) => c.status === "running"),
+      { what: "the session of rs-stop" },
+    );
+    await operator.until(
+      () => outputOf(operator, session.id).text.includes("tick"),
+      { what: "output flowing" },
+    );
+    await agent.kill("SIGTERM");
+    assert.equal((await agent.status).code, 0);
+    const final = await waitFinal(operator, session.id, 10_000);
+    assert.equal(final.status, "interrupted");
+  } finally {
+    await operator.close();
+    await agent.kill();
+    await server.shutdown();
+  }
+});
