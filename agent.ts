@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { HELP, parseCli } from "./lib/agent/cli.ts";
+import { HELP, parseCli, slugify } from "./lib/agent/cli.ts";
 import {
   type AgentHandle,
   EXIT_CODES,
@@ -70,11 +70,7 @@ export async function main(args: string[]): Promise<number> {
     hasTerminal();
   // Log lines must not draw over a session shown in this terminal.
   const logPath = cli.logFile ??
-    (interactive
-      ? `${
-        Deno.env.get("TMPDIR") ?? "/tmp"
-      }/flightdeck-agent-${options.agentId}.log`
-      : undefined);
+    (interactive ? defaultLogPath(options.agentId) : undefined);
   let sink: Logger;
   try {
     sink = logPath ? createFileLogger(logPath) : createStderrLogger();
@@ -104,7 +100,6 @@ export async function main(args: string[]): Promise<number> {
     if (stopping) Deno.exit(130);
     stopping = true;
     logger.info(`stopping (${why})`);
-    if (!interactive) console.error("flightdeck-agent: stopping");
     void agent?.stop();
   };
   let local: LocalTerminal | undefined;
@@ -159,6 +154,12 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   return code;
+}
+
+/** `$TMPDIR/flightdeck-agent-<slug of the agent id>.log`. */
+function defaultLogPath(agentId: string): string {
+  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
+  return `${dir}/flightdeck-agent-${slugify(agentId)}.log`;
 }
 
 /** A local terminal's size within what the protocol accepts. */
