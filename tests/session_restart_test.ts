@@ -107,13 +107,18 @@ Deno.test("--restart always: an exited session program runs again as a new sessi
 
 Deno.test("session:restart from a dashboard: refused while running, for viewers, exec agents, unknown and offline agents; an ended session starts again as a new record", async () => {
   const server = await startTestServer();
-  // The program exits with the code typed into it.
+  // The program prints its terminal size, then exits with the code typed
+  // into it.
   const agent = await AgentProcess.start(server, "rs-1", [
+    "--cols",
+    "100",
+    "--rows",
+    "30",
     "--session",
     "--",
     "bash",
     "-c",
-    'read -p "code? " code; exit "$code"',
+    'echo "size $(stty size)"; read -p "code? " code; exit "$code"',
   ]);
   const exec = await AgentProcess.start(server, "rs-exec");
   const clients: TestClient[] = [];
@@ -151,7 +156,14 @@ Deno.test("session:restart from a dashboard: refused while running, for viewers,
       "NOT_FOUND",
     );
 
+    assert.match(outputOf(operator, first.id).text, /size 30 100/);
     await takeControl(operator, "rs-1");
+    // The controller's size is the one a restarted session starts at.
+    await sendOk(operator, "terminal:resize", {
+      agentId: "rs-1",
+      cols: 70,
+      rows: 20,
+    });
     await sendOk(operator, "terminal:input", { agentId: "rs-1", data: "4\r" });
     const firstEnd = await waitFinal(operator, first.id);
     assert.deepEqual([firstEnd.status, firstEnd.exitCode], ["failed", 4]);
@@ -189,6 +201,7 @@ Deno.test("session:restart from a dashboard: refused while running, for viewers,
       () => outputOf(operator, second.id).text.includes("code?"),
       { what: "the second session's prompt" },
     );
+    assert.match(outputOf(operator, second.id).text, /size 20 70/);
     await sendOk(operator, "terminal:input", { agentId: "rs-1", data: "0\r" });
     const secondEnd = await waitFinal(operator, second.id);
     assert.deepEqual([secondEnd.status, secondEnd.exitCode], ["completed", 0]);

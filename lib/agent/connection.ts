@@ -460,15 +460,10 @@ export function startAgent(options: AgentOptions): AgentHandle {
         logger.info(
           `session ${command.id}: running ${options.session.argv.join(" ")}`,
         );
-        executor.startSession(command, options.session.argv);
         // A restarted session starts at the size the last one had.
-        if (
-          options.pty &&
-          (sessionSize.cols !== options.pty.cols ||
-            sessionSize.rows !== options.pty.rows)
-        ) {
-          executor.resize(command.id, sessionSize.cols, sessionSize.rows);
-        }
+        executor.startSession(command, options.session.argv, {
+          ...sessionSize,
+        });
         options.onSessionEvent?.({
           kind: "started",
           commandId: command.id,

@@ -96,6 +96,8 @@ interface Job {
   info: CommandInfo;
   /** A session's program (`startSession`); exec commands build theirs. */
   sessionArgv?: string[];
+  /** The size a session's PTY starts at (default the configured one). */
+  size?: { cols: number; rows: number };
   batcher: OutputBatcher;
   started?: ExecutorPayloads["command:started"];
   startedSent: boolean;
@@ -160,11 +162,16 @@ export class Executor {
     this.#enqueue(info);
   }
 
-  #enqueue(info: CommandInfo, sessionArgv?: string[]): void {
+  #enqueue(
+    info: CommandInfo,
+    sessionArgv?: string[],
+    size?: { cols: number; rows: number },
+  ): void {
     if (this.#jobs.has(info.id)) return;
     const job: Job = {
       info,
       sessionArgv,
+      size,
       startedSent: false,
       paused: false,
       completionSent: false,
@@ -193,10 +200,15 @@ export class Executor {
    * command's, activity is read with the agent type's detector, terminal
    * query answers go back into the PTY, and the exit ends it with
    * `command:completed`. Needs PTY settings; a command id seen before is
-   * ignored.
+   * ignored. Its PTY starts at `size` (a restarted session keeps the last
+   * one's), else at the configured size.
    */
-  startSession(info: CommandInfo, argv: string[]): void {
-    this.#enqueue(info, argv);
+  startSession(
+    info: CommandInfo,
+    argv: string[],
+    size?: { cols: number; rows: number },
+  ): void {
+    this.#enqueue(info, argv, size);
   }
 
   /** Whether a session was started here and has not ended. */
@@ -370,8 +382,8 @@ export class Executor {
     const session = job.sessionArgv !== undefined;
     const view = pty && (this.#options.onActivity || session)
       ? new PtyView({
-        cols: pty.cols,
-        rows: pty.rows,
+        cols: job.size?.cols ?? pty.cols,
+        rows: job.size?.rows ?? pty.rows,
         // A session is read with its program's detector (claude, shell...).
         type: session ? this.#options.type : "exec",
         tracker: this.#options.activity,
@@ -392,8 +404,8 @@ export class Executor {
           pty: pty.api,
           argv,
           cwd,
-          cols: pty.cols,
-          rows: pty.rows,
+          cols: job.size?.cols ?? pty.cols,
+          rows: job.size?.rows ?? pty.rows,
           graceMs,
           onOutput: (text) => {
             batcher.pushText("pty", text);
