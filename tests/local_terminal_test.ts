@@ -24,6 +24,24 @@ import { TmuxPane } from "./tmux.ts";
 
 const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 
+/**
+ * A shell line running `argv` between two `stty -g` (the terminal's modes
+ * before and after, in `dir`), exiting with its status.
+ */
+function withModes(argv: string[], dir: string): string {
+  return `stty -g > ${quote(`${dir}/stty-before`)}; ${
+    argv.map(quote).join(" ")
+  }; code=$?; stty -g > ${quote(`${dir}/stty-after`)}; exit $code`;
+}
+
+/** The terminal modes saved by {@link withModes}: [before, after]. */
+async function modes(dir: string): Promise<[string, string]> {
+  return [
+    await Deno.readTextFile(`${dir}/stty-before`),
+    await Deno.readTextFile(`${dir}/stty-after`),
+  ];
+}
+
 /** The last activity `client` was told for `agentId`. */
 function activityOf(client: TestClient, agentId: string) {
   return client.of("agent:status").findLast((m) => m.agent.id === agentId)
@@ -77,7 +95,7 @@ Deno.test("the wrapper in a tmux pane: local keys reach the session, the control
     "300",
   ];
   const operator = await TestClient.dashboard(server, "operator");
-  const pane = await TmuxPane.start(argv.map(quote).join(" "), {
+  const pane = await TmuxPane.start(withModes(argv, dir), {
     cols: 100,
     rows: 30,
     env: { NO_PROXY: "127.0.0.1,localhost" },
@@ -188,6 +206,9 @@ Deno.test("the wrapper in a tmux pane: local keys reach the session, the control
     assert.equal(final.status, "interrupted");
     const after = await pane.capture();
     assert.match(after, /flightdeck-agent: stopped \(exit code 0\); log in /);
+    // The terminal is back in the modes it had (cooked, echo on).
+    const [before, restored] = await modes(dir);
+    assert.equal(restored, before);
     assert.match(
       await Deno.readTextFile(logFile),
       /stopping \(Ctrl-\] pressed\)/,
@@ -195,6 +216,51 @@ Deno.test("the wrapper in a tmux pane: local keys reach the session, the control
   } finally {
     await pane.kill();
     await operator.close();
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the wrapper in a tmux pane exiting on an error (token rejected) restores the terminal and prints why", async () => {
+  const server = await startTestServer();
+  const dir = await Deno.makeTempDir({ prefix: "fd-local-" });
+  const tokenFile = `${dir}/agent.token`;
+  await Deno.writeTextFile(tokenFile, "not-a-valid-token", { mode: 0o600 });
+  const argv = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}agent.ts`,
+    "--server",
+    server.url,
+    "--token-file",
+    tokenFile,
+    "--name",
+    "lt-2",
+    "--log-file",
+    `${dir}/agent.log`,
+    "--session",
+    "--",
+    "bash",
+  ];
+  const pane = await TmuxPane.start(withModes(argv, dir), {
+    cols: 100,
+    rows: 30,
+    env: { NO_PROXY: "127.0.0.1,localhost" },
+  });
+  try {
+    assert.equal(await pane.waitDead(), 3);
+    const screen = await pane.capture();
+    // The reason, printed once the terminal was restored, then the summary.
+    assert.match(
+      screen,
+      /flightdeck-agent: the server rejected the token \(AUTH_FAILED\)/,
+    );
+    assert.match(screen, /flightdeck-agent: stopped \(exit code 3\); log in /);
+    const [before, after] = await modes(dir);
+    assert.equal(after, before);
+  } finally {
+    await pane.kill();
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
