@@ -111,8 +111,9 @@ Flags:
                           shows there too and takes local keys: Ctrl-C goes
                           to the program, Ctrl-] quits the agent (the
                           session is interrupted); the last resize wins,
-                          local or the browser controller's. Without a TTY
-                          it runs headless
+                          local or the browser controller's; it starts at
+                          the terminal's size, not --cols/--rows. Without a
+                          TTY it runs headless
   --restart MODE          never | always: with always, a session whose
                           program exited is started again as a new session
                           record after 1 s, doubling to 30 s while it keeps
@@ -142,8 +143,7 @@ Flags:
   --help                  show this help
 
 Exit codes: 0 stopped, 2 bad flags (a bad regular expression, or --pty
-unsupported on this platform),
-3 token rejected, 4 replaced or forbidden.
+unsupported on this platform), 3 token rejected, 4 replaced or forbidden.
 
 Example:
   deno task token --role agent --agent-id build-1 --out build-1.token
