@@ -2,12 +2,35 @@
 /**
  * Flightdeck agent: `deno task agent --name NAME [flags]` (see `--help`).
  * Connects to the server, runs the commands it sends and streams their output.
+ * In session mode with a terminal on stdin and stdout, the session also shows
+ * in that terminal and takes its keys (`lib/agent/local_terminal.ts`); log
+ * lines then go to a file.
  *
  * @module
  */
-import { HELP, parseCli } from "./lib/agent/cli.ts";
-import { EXIT_CODES, startAgent } from "./lib/agent/connection.ts";
+import { HELP, parseCli, slugify } from "./lib/agent/cli.ts";
+import {
+  type AgentHandle,
+  EXIT_CODES,
+  type SessionEvent,
+  startAgent,
+} from "./lib/agent/connection.ts";
 import { loadPty } from "./lib/agent/pty_runner.ts";
+import {
+  createFileLogger,
+  createStderrLogger,
+  LOG_PREFIX,
+  type Logger,
+} from "./lib/agent/logger.ts";
+import {
+  denoTerminalIo,
+  hasTerminal,
+  LocalTerminal,
+} from "./lib/agent/local_terminal.ts";
+import { TERMINAL_SIZE } from "./lib/protocol.ts";
+
+/** Warnings and errors kept to print after the local terminal is restored. */
+const KEPT_LINES = 10;
 
 /** Run the agent CLI; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -43,21 +66,122 @@ export async function main(args: string[]): Promise<number> {
       return EXIT_CODES.USAGE;
     }
   }
-  const agent = startAgent(options);
+  const interactive = options.session !== undefined && !cli.headless &&
+    hasTerminal();
+  // Log lines must not draw over a session shown in this terminal.
+  const logPath = cli.logFile ??
+    (interactive ? defaultLogPath(options.agentId) : undefined);
+  let sink: Logger;
+  try {
+    sink = logPath ? createFileLogger(logPath) : createStderrLogger();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(
+      `flightdeck-agent: cannot open log file ${logPath}: ${reason}`,
+    );
+    return EXIT_CODES.USAGE;
+  }
+  const kept: string[] = [];
+  const keep = (message: string) => {
+    kept.push(LOG_PREFIX + message);
+    if (kept.length > KEPT_LINES) kept.shift();
+  };
+  const logger: Logger = {
+    info: (message) => sink.info(message),
+    warn: (message) => (keep(message), sink.warn(message)),
+    error: (message) => (keep(message), sink.error(message)),
+  };
+  options.logger = logger;
+
+  let agent: AgentHandle | undefined;
   let stopping = false;
-  const onSignal = () => {
-    // A second Ctrl-C does not wait for the command to finish.
+  const stop = (why: string) => {
+    // A second stop request does not wait for the session to finish.
     if (stopping) Deno.exit(130);
     stopping = true;
-    console.error("flightdeck-agent: stopping");
-    void agent.stop();
+    logger.info(`stopping (${why})`);
+    void agent?.stop();
   };
+  let local: LocalTerminal | undefined;
+  if (interactive && options.pty) {
+    local = new LocalTerminal(denoTerminalIo(), {
+      onInput: (data) => agent?.sessionInput(data),
+      onResize: (cols, rows) => agent?.sessionResize(...clampSize(cols, rows)),
+      onDetach: () => stop("Ctrl-] pressed"),
+    });
+    // The session starts at this terminal's size.
+    const size = local.size();
+    if (size) {
+      const [cols, rows] = clampSize(size.cols, size.rows);
+      options.pty = { ...options.pty, cols, rows };
+    }
+    options.onSessionOutput = (text) => local?.write(text);
+    options.onSessionEvent = (event) => {
+      // Quitting ends the session: the message after exit says so.
+      if (!stopping) local?.notice(sessionNotice(event));
+    };
+    const restore = () => local?.restore();
+    globalThis.addEventListener("unload", restore);
+    globalThis.addEventListener("error", restore);
+    globalThis.addEventListener("unhandledrejection", restore);
+    console.error(
+      `flightdeck-agent: session ${options.agentId} in this terminal, ` +
+        `also shared with ${options.serverUrl}; Ctrl-] quits (Ctrl-C goes ` +
+        `to the program); log in ${logPath}`,
+    );
+    local.start();
+  }
+  const onSignal = () => stop("signal");
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const code = await agent.done;
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  let code: number;
+  try {
+    agent = startAgent(options);
+    code = await agent.done;
+  } finally {
+    local?.restore();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  if (interactive) {
+    // The log lines that explain an unusual exit, now that they cannot
+    // draw over the session.
+    if (code !== EXIT_CODES.OK) {
+      for (const line of kept) console.error(line);
+    }
+    console.error(
+      `flightdeck-agent: stopped (exit code ${code}); log in ${logPath}`,
+    );
+  }
   return code;
+}
+
+/** `$TMPDIR/flightdeck-agent-<slug of the agent id>.log`. */
+function defaultLogPath(agentId: string): string {
+  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
+  return `${dir}/flightdeck-agent-${slugify(agentId)}.log`;
+}
+
+/** A local terminal's size within what the protocol accepts. */
+function clampSize(cols: number, rows: number): [number, number] {
+  return [
+    Math.min(Math.max(cols, 1), TERMINAL_SIZE.maxCols),
+    Math.min(Math.max(rows, 1), TERMINAL_SIZE.maxRows),
+  ];
+}
+
+/** The line the local terminal shows when the session starts or ends. */
+function sessionNotice(event: SessionEvent): string {
+  if (event.kind === "started") {
+    return `session ${event.commandId} started (${event.cols}x${event.rows})`;
+  }
+  const outcome = event.exitCode === null
+    ? event.status
+    : `${event.status}, exit ${event.exitCode}`;
+  const next = event.restartInMs !== null
+    ? `restarting in ${event.restartInMs / 1000} s`
+    : "restart it from the dashboard, or press Ctrl-] to quit";
+  return `session ended (${outcome}); ${next}`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

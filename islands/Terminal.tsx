@@ -21,6 +21,10 @@ import {
   quickKeys,
 } from "../lib/client/control.ts";
 import { FINAL_STATUSES, TERMINAL_SIZE } from "../lib/protocol.ts";
+import {
+  restartErrorText,
+  restartView,
+} from "../lib/client/session_restart.ts";
 
 /** Props of {@link Terminal}. */
 export interface TerminalProps {
@@ -95,6 +99,8 @@ export default function Terminal(props: TerminalProps) {
   const mounted = useRef<Mounted | null>(null);
   /** Ids of requests this tab sent, to show the errors answering them. */
   const sentIds = useRef<string[]>([]);
+  /** Ids of this tab's `session:restart` requests (their errors read differently). */
+  const restartIds = useRef<string[]>([]);
   /** Errors at or before this time are dismissed. */
   const [errorsAfter, setErrorsAfter] = useState(0);
   /** A quick answer waiting for this tab's control request to be granted. */
@@ -399,10 +405,17 @@ export default function Terminal(props: TerminalProps) {
       role,
     )
     : null;
-  const lastError = stores.errors.value.findLast((e) =>
+  const lastSent = stores.errors.value.findLast((e) =>
     e.replyTo !== undefined && e.at >= errorsAfter &&
     sentIds.current.includes(e.replyTo)
   );
+  const lastError = lastSent && {
+    ...lastSent,
+    restart: restartIds.current.includes(lastSent.replyTo!),
+  };
+  const restart = hydrated && !commandId
+    ? restartView(agent, role, stores.commands.value.values())
+    : null;
   const needsInput = agent?.activity === "needs-input" && !commandId;
   const mayAnswer = control !== null && control.action !== "release" &&
     control.action !== null;
@@ -484,8 +497,34 @@ export default function Terminal(props: TerminalProps) {
           )}
           {lastError && (
             <span class="text-error control-error" data-testid="control-error">
-              {controlErrorText(lastError.code, lastError.message)}
+              {lastError.restart
+                ? restartErrorText(lastError.code, lastError.message)
+                : controlErrorText(lastError.code, lastError.message)}
             </span>
+          )}
+        </div>
+      )}
+      {restart && agentId && (
+        <div class="session-ended" data-testid="session-ended" role="status">
+          <span data-testid="session-ended-text">{restart.text}</span>
+          {restart.allowed && (
+            <button
+              type="button"
+              class="button small primary"
+              data-testid="restart-session"
+              disabled={!connected}
+              onClick={() => {
+                setErrorsAfter(Date.now());
+                const id = getClient().send("session:restart", { agentId });
+                track(id);
+                restartIds.current.push(id);
+                if (restartIds.current.length > MAX_TRACKED_IDS) {
+                  restartIds.current.shift();
+                }
+              }}
+            >
+              Restart session
+            </button>
           )}
         </div>
       )}

@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   AGENT_ONLINE: { recoverable: true },
   NOT_FOUND: { recoverable: true },
   NOT_CONTROLLER: { recoverable: true },
+  SESSION_RUNNING: { recoverable: true },
   QUEUE_FULL: { recoverable: true },
   INVALID_MESSAGE: { recoverable: true },
   RATE_LIMIT: { recoverable: true },
@@ -288,6 +289,8 @@ export const DashboardPayloads = {
   "terminal:resize": z.object({ agentId: id, cols, rows }),
   /** Addition: take (`true`) or release (`false`) control of the terminal. */
   "session:control": z.object({ agentId: id, take: z.boolean() }),
+  /** Addition: start agent `agentId`'s ended session again (a new record). */
+  "session:restart": z.object({ agentId: id }),
 } as const;
 
 const ErrorPayload = z.object({
@@ -446,6 +449,11 @@ export const ServerToAgentPayloads = {
   "terminal:resize": z.object({ commandId: id, cols, rows }),
   /** Addition: the session record (kind `session`, running) to run under. */
   "session:started": z.object({ command: CommandInfoSchema }),
+  /**
+   * Addition: a dashboard user asks to start the ended session again; the
+   * agent answers with `session:start`.
+   */
+  "session:restart": z.object({ requestedBy: z.string().max(128) }),
   "error": ErrorPayload,
 } as const;
 

@@ -135,6 +135,11 @@ const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
     payload: { agentId: "agent-1", take: true },
     required: ["agentId", "take"],
   },
+  // Addition: start an agent's ended session again.
+  "session:restart": {
+    payload: { agentId: "agent-1" },
+    required: ["agentId"],
+  },
 };
 
 const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
@@ -332,6 +337,11 @@ const SERVER_TO_AGENT_EXAMPLES: Examples<typeof ServerToAgentPayloads> = {
     },
     required: ["command"],
   },
+  // Addition: a dashboard user asks for the ended session to start again.
+  "session:restart": {
+    payload: { requestedBy: "alice" },
+    required: ["requestedBy"],
+  },
   "error": {
     payload: {
       code: "AGENT_OFFLINE",
@@ -370,6 +380,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:input",
       "terminal:resize",
       "session:control",
+      "session:restart",
     ],
   },
   {
@@ -429,6 +440,7 @@ const DIRECTIONS: Direction[] = [
       "terminal:input",
       "terminal:resize",
       "session:started",
+      "session:restart",
       "error",
     ],
   },
@@ -1093,6 +1105,7 @@ const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   AGENT_ONLINE: { recoverable: true },
   NOT_FOUND: { recoverable: true },
   NOT_CONTROLLER: { recoverable: true },
+  SESSION_RUNNING: { recoverable: true },
   QUEUE_FULL: { recoverable: true },
   INVALID_MESSAGE: { recoverable: true },
   RATE_LIMIT: { recoverable: true },

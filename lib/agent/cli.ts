@@ -7,6 +7,14 @@ import { parseArgs } from "node:util";
 import { decodeJwt } from "jose";
 import { z } from "zod";
 import type { AgentOptions } from "./connection.ts";
+import { DEFAULT_STALL_AFTER_MS } from "./activity.ts";
+import {
+  type ActivityFlags,
+  parseDuration,
+  parsePattern,
+  parseRestart,
+  type RestartMode,
+} from "./session_flags.ts";
 
 /** Agent types the CLI accepts. */
 export const AGENT_TYPES = ["shell", "claude", "gemini", "codex"] as const;
@@ -96,18 +104,46 @@ Flags:
                           command of kind "session" that dashboards watch,
                           type into and resize; without PROGRAM: claude,
                           gemini or codex for those types, bash -l for shell.
-                          When it exits the session ends with its exit code
-                          and is not started again. Queued commands are not
-                          run while in session mode (prompts to sessions
-                          come later)
+                          When it exits the session ends with its exit code;
+                          see --restart. Queued commands are not run while in
+                          session mode (prompts to sessions come later).
+                          In a terminal (stdin and stdout a TTY) the session
+                          shows there too and takes local keys: Ctrl-C goes
+                          to the program, Ctrl-] quits the agent (the
+                          session is interrupted); the last resize wins,
+                          local or the browser controller's; it starts at
+                          the terminal's size, not --cols/--rows. Without a
+                          TTY it runs headless
+  --restart MODE          never | always: with always, a session whose
+                          program exited is started again as a new session
+                          record after 1 s, doubling to 30 s while it keeps
+                          exiting within 60 s (default: never; dashboards
+                          can restart an ended session either way)
+  --stall-after DURATION  with --session or --pty: working with no progress
+                          on screen for this long is "stalled", e.g. 90s,
+                          5m, 1h; a bare number is seconds (default: 5m)
+  --waiting-pattern RE    with --session or --pty: a regular expression that
+                          replaces the type's "waiting at its prompt"
+                          patterns, matched against each of the screen's
+                          last rows (the cursor row for shell and --pty)
+  --input-pattern RE      with --session or --pty: a regular expression that
+                          replaces the type's question patterns (last 24
+                          rows); the matching row is the question, numbered
+                          answers below it become quick answers
+  --headless              with --session: never show the session in this
+                          terminal, even when it is one
+  --log-file FILE         append the agent's log lines to FILE instead of
+                          stderr; in a terminal session they go to
+                          $TMPDIR/flightdeck-agent-ID.log unless this is set,
+                          so they never draw over the session
   --cols N                terminal width with --pty or --session,
                           1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_COLS})
   --rows N                terminal height with --pty or --session,
                           1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_ROWS})
   --help                  show this help
 
-Exit codes: 0 stopped, 2 bad flags (or --pty unsupported on this platform),
-3 token rejected, 4 replaced or forbidden.
+Exit codes: 0 stopped, 2 bad flags (a bad regular expression, or --pty
+unsupported on this platform), 3 token rejected, 4 replaced or forbidden.
 
 Example:
   deno task token --role agent --agent-id build-1 --out build-1.token
@@ -133,6 +169,10 @@ export type CliResult =
     pty?: PtySize;
     /** Warnings to print before starting (never containing the token). */
     warnings: string[];
+    /** `--log-file`: where log lines go instead of stderr. */
+    logFile?: string;
+    /** `--headless`: never show the session in this terminal. */
+    headless: boolean;
   }
   | { kind: "help" }
   | { kind: "error"; message: string };
@@ -285,6 +325,12 @@ export function parseCli(
         session: { type: "boolean" },
         cols: str,
         rows: str,
+        restart: str,
+        "stall-after": str,
+        "waiting-pattern": str,
+        "input-pattern": str,
+        "log-file": str,
+        headless: { type: "boolean" },
         help: { type: "boolean" },
       },
     }).values;
@@ -346,9 +392,14 @@ export function parseCli(
     return { kind: "error", message: parsed.error.issues[0].message };
   }
   const flags = parsed.data;
+  const live = parseLiveFlags(values, values.session === true, flags.pty);
+  if ("error" in live) return { kind: "error", message: live.error };
   const split = (template: string) => template.split(/\s+/).filter(Boolean);
   const session = values.session
-    ? { argv: program ?? [...DEFAULT_SESSION_PROGRAMS[flags.type]] }
+    ? {
+      argv: program ?? [...DEFAULT_SESSION_PROGRAMS[flags.type]],
+      restart: live.restart,
+    }
     : undefined;
   return {
     kind: "run",
@@ -367,10 +418,68 @@ export function parseCli(
       graceMs: flags.graceMs,
       maxBufferBytes: flags.maxBufferBytes,
       ...(session ? { session } : {}),
+      ...(session || flags.pty ? { activity: live.activity } : {}),
     },
     ...(flags.pty || session
       ? { pty: { cols: flags.cols, rows: flags.rows } }
       : {}),
     warnings,
+    headless: values.headless === true,
+    ...(values["log-file"] !== undefined
+      ? { logFile: resolvePath(values["log-file"], env, cwd) }
+      : {}),
   };
+}
+
+/** `path` relative to where `deno task` was typed (INIT_CWD), else `cwd`. */
+function resolvePath(
+  path: string,
+  env: Record<string, string | undefined>,
+  cwd: string,
+): string {
+  return path.startsWith("/") ? path : `${env.INIT_CWD ?? cwd}/${path}`;
+}
+
+/**
+ * `--restart`, `--stall-after`, `--waiting-pattern` and `--input-pattern`:
+ * parsed, and refused where they would do nothing.
+ */
+function parseLiveFlags(
+  values: {
+    restart?: string;
+    "stall-after"?: string;
+    "waiting-pattern"?: string;
+    "input-pattern"?: string;
+  },
+  session: boolean,
+  pty: boolean,
+): { restart: RestartMode; activity: ActivityFlags } | { error: string } {
+  let restart: RestartMode = "never";
+  if (values.restart !== undefined) {
+    if (!session) return { error: "--restart needs --session" };
+    const parsed = parseRestart(values.restart);
+    if ("error" in parsed) return parsed;
+    restart = parsed.mode;
+  }
+  const activity: ActivityFlags = { stallAfterMs: DEFAULT_STALL_AFTER_MS };
+  for (
+    const flag of ["stall-after", "waiting-pattern", "input-pattern"] as const
+  ) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    if (!session && !pty) {
+      return { error: `--${flag} needs --session or --pty` };
+    }
+    if (flag === "stall-after") {
+      const parsed = parseDuration(flag, text);
+      if ("error" in parsed) return parsed;
+      activity.stallAfterMs = parsed.ms;
+      continue;
+    }
+    const parsed = parsePattern(flag, text);
+    if ("error" in parsed) return parsed;
+    if (flag === "waiting-pattern") activity.waitingPattern = parsed.pattern;
+    else activity.inputPattern = parsed.pattern;
+  }
+  return { restart, activity };
 }

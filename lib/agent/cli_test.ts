@@ -48,6 +48,12 @@ Deno.test("agent.ts --help documents every flag and exits 0", async () => {
       "--session",
       "--cols",
       "--rows",
+      "--restart",
+      "--stall-after",
+      "--waiting-pattern",
+      "--input-pattern",
+      "--log-file",
+      "--headless",
       "--help",
       "FLIGHTDECK_TOKEN",
       "FLIGHTDECK_PTY",
@@ -176,12 +182,12 @@ Deno.test("parseCli() --session: the program after --, else the type's interacti
   assert.deepEqual(run([]), { session: undefined, pty: undefined });
   const defaults = { cols: 120, rows: 40 };
   assert.deepEqual(run(["--session"]), {
-    session: { argv: ["bash", "-l"] },
+    session: { argv: ["bash", "-l"], restart: "never" },
     pty: defaults,
   });
   for (const type of ["claude", "gemini", "codex"]) {
     assert.deepEqual(run(["--type", type, "--session"]), {
-      session: { argv: [type] },
+      session: { argv: [type], restart: "never" },
       pty: defaults,
     });
   }
@@ -189,7 +195,7 @@ Deno.test("parseCli() --session: the program after --, else the type's interacti
   assert.deepEqual(
     run(["--session", "--cols", "80", "--", "my-cli", "--x", "--", "y"]),
     {
-      session: { argv: ["my-cli", "--x", "--", "y"] },
+      session: { argv: ["my-cli", "--x", "--", "y"], restart: "never" },
       pty: { cols: 80, rows: 40 },
     },
   );
@@ -201,4 +207,109 @@ Deno.test("parseCli() --session: the program after --, else the type's interacti
     kind: "error",
     message: "No program after --",
   });
+});
+
+Deno.test("parseCli() --restart, --stall-after, --waiting-pattern, --input-pattern: parsed for sessions and --pty, refused elsewhere", () => {
+  const base = ["--name", "a", "--token", "t"];
+  const run = (args: string[]) => {
+    const result = parseCli([...base, ...args], {}, "/tmp");
+    return result.kind === "run"
+      ? {
+        restart: result.options.session?.restart,
+        activity: result.options.activity,
+      }
+      : result;
+  };
+  assert.deepEqual(run(["--session"]), {
+    restart: "never",
+    activity: { stallAfterMs: 300_000 },
+  });
+  assert.deepEqual(run([]), { restart: undefined, activity: undefined });
+  assert.deepEqual(
+    run([
+      "--session",
+      "--restart",
+      "always",
+      "--stall-after",
+      "90s",
+      "--waiting-pattern",
+      "^ready>",
+      "--input-pattern=Continue\\?",
+    ]),
+    {
+      restart: "always",
+      activity: {
+        stallAfterMs: 90_000,
+        waitingPattern: /^ready>/u,
+        inputPattern: /Continue\?/u,
+      },
+    },
+  );
+  assert.deepEqual(run(["--pty", "--stall-after", "2m"]), {
+    restart: undefined,
+    activity: { stallAfterMs: 120_000 },
+  });
+  assert.deepEqual(run(["--restart", "always"]), {
+    kind: "error",
+    message: "--restart needs --session",
+  });
+  assert.deepEqual(run(["--pty", "--restart", "always"]), {
+    kind: "error",
+    message: "--restart needs --session",
+  });
+  for (
+    const flag of ["--stall-after", "--waiting-pattern", "--input-pattern"]
+  ) {
+    assert.deepEqual(run([flag, "5m"]), {
+      kind: "error",
+      message: `${flag} needs --session or --pty`,
+    });
+  }
+  assert.deepEqual(run(["--session", "--restart", "maybe"]), {
+    kind: "error",
+    message: '--restart must be always or never, not "maybe"',
+  });
+  assert.deepEqual(run(["--session", "--stall-after", "soon"]), {
+    kind: "error",
+    message: '--stall-after must be a duration like 90s, 5m or 1h, not "soon"',
+  });
+  const bad = run(["--session", "--input-pattern", "(unclosed"]);
+  assert.equal("kind" in bad && bad.kind, "error");
+  assert.match(
+    "message" in bad ? bad.message : "",
+    /^--input-pattern is not a valid regular expression: /,
+  );
+});
+
+Deno.test("agent.ts --session --waiting-pattern with a bad regular expression exits 2 and says why", async () => {
+  const { code, stdout, stderr } = await runAgent([
+    "--name",
+    "a",
+    "--token",
+    "t",
+    "--session",
+    "--waiting-pattern",
+    "[unclosed",
+  ]);
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.match(
+    stderr,
+    /flightdeck-agent: --waiting-pattern is not a valid regular expression: .*\. Run with --help for usage\./,
+  );
+});
+
+Deno.test("parseCli() --log-file is resolved where deno task was typed", () => {
+  const result = parseCli(
+    ["--name", "a", "--token", "t", "--log-file", "agent.log"],
+    { INIT_CWD: "/home/me" },
+    "/tmp",
+  );
+  assert.equal(result.kind === "run" && result.logFile, "/home/me/agent.log");
+  const absolute = parseCli(
+    ["--name", "a", "--token", "t", "--log-file", "/var/log/a.log"],
+    {},
+    "/tmp",
+  );
+  assert.equal(absolute.kind === "run" && absolute.logFile, "/var/log/a.log");
 });

@@ -20,6 +20,8 @@ import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 import { activityMessage } from "./terminal_io.ts";
+import { SessionRestarter } from "./restart.ts";
+import type { ActivityFlags, RestartMode } from "./session_flags.ts";
 
 /** `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary. */
 function truncateUtf8(text: string, maxBytes: number): string {
@@ -30,6 +32,9 @@ function truncateUtf8(text: string, maxBytes: number): string {
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
   return new TextDecoder().decode(bytes.subarray(0, end));
 }
+
+/** Longest wait for the server's acks when the agent stops (see `finish`). */
+export const STOP_ACK_WAIT_MS = 2000;
 
 /** Version the agent reports in `agent:connect`. */
 export const AGENT_VERSION = "1.0.0";
@@ -72,7 +77,20 @@ export interface AgentOptions {
    * `session:start`); capability `session`, so the server dispatches no
    * exec commands to it.
    */
-  session?: { argv: string[] };
+  session?: {
+    argv: string[];
+    /**
+     * `always`: start the program again as a new session when it exits,
+     * with backoff (see `restart.ts`); default `never`.
+     */
+    restart?: RestartMode;
+  };
+  /**
+   * How sessions and `--pty` commands are read for activity: stall time and
+   * pattern overrides (`--stall-after`, `--waiting-pattern`,
+   * `--input-pattern`); default the type's detector and 5 min.
+   */
+  activity?: ActivityFlags;
   /** Default 1500. */
   heartbeatIntervalMs?: number;
   /** Silence after which the socket counts as dead (default 5000). */
@@ -80,7 +98,23 @@ export interface AgentOptions {
   logger?: Logger;
   /** Jitter source for the backoff (default Math.random). */
   random?: () => number;
+  /** The session's output as its PTY produced it (the local terminal). */
+  onSessionOutput?: (text: string) => void;
+  /** A session started or ended (the local terminal says so). */
+  onSessionEvent?: (event: SessionEvent) => void;
 }
+
+/** What {@link AgentOptions.onSessionEvent} reports. */
+export type SessionEvent =
+  | { kind: "started"; commandId: string; cols: number; rows: number }
+  | {
+    kind: "ended";
+    commandId: string;
+    status: string;
+    exitCode: number | null;
+    /** When `--restart always` starts it again (ms), else null. */
+    restartInMs: number | null;
+  };
 
 /** A running agent. */
 export interface AgentHandle {
@@ -88,6 +122,13 @@ export interface AgentHandle {
   done: Promise<number>;
   /** Interrupt the running command, close with 1000; resolves when done. */
   stop(): Promise<void>;
+  /** Type `data` into the running session (the local terminal's keys). */
+  sessionInput(data: string): void;
+  /**
+   * Resize the running session's PTY (the local terminal's size); the size
+   * a restarted session starts at, too.
+   */
+  sessionResize(cols: number, rows: number): void;
 }
 
 /**
@@ -149,19 +190,65 @@ export function startAgent(options: AgentOptions): AgentHandle {
     maxBufferBytes: options.maxBufferBytes ?? 64 * 1024 * 1024,
     templates: options.templates,
     pty: options.pty,
+    activity: options.activity,
     send,
     logger,
     // Lost while disconnected: the latest state goes out again on connect.
     onActivity: (state) => {
       if (acked) rawSend(activityMessage(state));
     },
+    onSessionOutput: (commandId, text) => {
+      if (commandId === sessionId) options.onSessionOutput?.(text);
+    },
+    onSessionEnd: (completion) => {
+      if (completion.commandId !== sessionId) return;
+      const restartInMs = stopped ? null : restarter.ended();
+      if (restartInMs !== null) {
+        logger.info(
+          `session ${completion.commandId} ended; restarting in ` +
+            `${restartInMs} ms (--restart always)`,
+        );
+      }
+      options.onSessionEvent?.({
+        kind: "ended",
+        commandId: completion.commandId,
+        status: completion.status,
+        exitCode: completion.exitCode,
+        restartInMs,
+      });
+    },
   });
+
+  /**
+   * The size the session's PTY has now (the configured one until a local
+   * or controller resize) and a restarted session starts at.
+   */
+  const sessionSize = {
+    cols: options.pty?.cols ?? 0,
+    rows: options.pty?.rows ?? 0,
+  };
+  const restarter = new SessionRestarter({
+    mode: options.session?.restart ?? "never",
+    onRestart: () => newSession("--restart always"),
+  });
+  /**
+   * Ask for a new session record now (its program ended): the next
+   * `session:started` starts it. Not connected: the next connection asks.
+   */
+  const newSession = (why: string) => {
+    if (stopped || executor.sessionLive) return;
+    restarter.cancel();
+    logger.info(`starting the session again (${why})`);
+    sessionGranted = false;
+    if (acked) requestSession();
+  };
 
   /**
    * Session mode: whether the server granted the session (a
    * `session:started` arrived) and which record it is. Until then every
-   * `connection:ack` asks with `session:start`; once granted the agent never
-   * asks again, so an ended session is not started again.
+   * `connection:ack` asks with `session:start`; once granted the agent
+   * asks again only to restart an ended session (`--restart always`, or a
+   * dashboard's `session:restart`).
    */
   let sessionGranted = false;
   let sessionId: string | undefined;
@@ -172,8 +259,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
     rawSend(fromAgent("session:start", {
       // Shown only; cut to the limit on a character boundary.
       program: truncateUtf8(program, LIMITS.maxSessionProgramBytes),
-      cols: options.pty.cols,
-      rows: options.pty.rows,
+      cols: sessionSize.cols,
+      rows: sessionSize.rows,
     }));
   };
 
@@ -264,11 +351,32 @@ export function startAgent(options: AgentOptions): AgentHandle {
     retry = setTimeout(connect, delay);
   };
 
+  /** Resolves the wait of {@link acknowledged} (set while it waits). */
+  let allAcked: (() => void) | undefined;
+  /**
+   * While connected, wait (at most {@link STOP_ACK_WAIT_MS}) until the
+   * server acknowledged every completion and chunk: a server drops what an
+   * agent sent before closing if the close overtakes it, and the interrupted
+   * command or session would stay `running` there until the agent is back.
+   */
+  const acknowledged = async () => {
+    if (!acked || executor.running().length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      allAcked = resolve;
+      timer = setTimeout(resolve, STOP_ACK_WAIT_MS);
+    });
+    clearTimeout(timer);
+    allAcked = undefined;
+  };
+
   const finish = async (code: number) => {
     if (stopped) return;
     stopped = true;
+    restarter.cancel();
     clearTimeout(retry);
     await executor.stop();
+    await acknowledged();
     await dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
     clearTimers();
     resolveDone(code);
@@ -339,7 +447,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
       case "session:started": {
         const { command } = message.payload;
         if (!options.session || command.kind !== "session") break;
-        if (sessionGranted) {
+        // Granted already, or the record of the session that just ended.
+        if (sessionGranted || command.id === sessionId) {
           if (!executor.sessionLive || command.id !== sessionId) {
             logger.warn(`ignored session:started for ${command.id}`);
           }
@@ -347,12 +456,32 @@ export function startAgent(options: AgentOptions): AgentHandle {
         }
         sessionGranted = true;
         sessionId = command.id;
+        restarter.started();
         logger.info(
           `session ${command.id}: running ${options.session.argv.join(" ")}`,
         );
-        executor.startSession(command, options.session.argv);
+        // A restarted session starts at the size the last one had.
+        executor.startSession(command, options.session.argv, {
+          ...sessionSize,
+        });
+        options.onSessionEvent?.({
+          kind: "started",
+          commandId: command.id,
+          ...sessionSize,
+        });
         break;
       }
+      case "session:restart":
+        if (!options.session) break;
+        if (executor.sessionLive) {
+          logger.warn(
+            `ignored session:restart from ${message.payload.requestedBy}: ` +
+              `the session is running`,
+          );
+          break;
+        }
+        newSession(`asked by ${message.payload.requestedBy}`);
+        break;
       case "auth:refreshed":
         token = message.payload.token;
         logger.info(
@@ -371,17 +500,20 @@ export function startAgent(options: AgentOptions): AgentHandle {
           message.payload.seq,
           message.payload.completed,
         );
+        if (allAcked && executor.running().length === 0) allAcked();
         break;
       case "terminal:input":
         executor.input(message.payload.commandId, message.payload.data);
         break;
-      case "terminal:resize":
-        executor.resize(
-          message.payload.commandId,
-          message.payload.cols,
-          message.payload.rows,
-        );
+      case "terminal:resize": {
+        const { commandId, cols, rows } = message.payload;
+        if (commandId === sessionId && executor.sessionLive) {
+          sessionSize.cols = cols;
+          sessionSize.rows = rows;
+        }
+        executor.resize(commandId, cols, rows);
         break;
+      }
       case "command:interrupt":
         executor.interrupt(
           message.payload.commandId,
@@ -462,6 +594,15 @@ export function startAgent(options: AgentOptions): AgentHandle {
     async stop() {
       await finish(EXIT_CODES.OK);
       await done;
+    },
+    sessionInput(data) {
+      if (sessionId !== undefined) executor.input(sessionId, data);
+    },
+    sessionResize(cols, rows) {
+      if (!options.pty) return;
+      sessionSize.cols = cols;
+      sessionSize.rows = rows;
+      if (sessionId !== undefined) executor.resize(sessionId, cols, rows);
     },
   };
 }

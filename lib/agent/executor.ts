@@ -30,6 +30,7 @@ import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
 import { PtyView } from "./terminal_io.ts";
+import type { ActivityFlags } from "./session_flags.ts";
 
 /** Final status the agent reports. */
 export type FinalStatus = PayloadOf<
@@ -111,6 +112,11 @@ export interface ExecutorOptions {
   templates: Record<string, string[]>;
   /** Run each command in a pseudo-terminal (`stream: "pty"`); default pipes. */
   pty?: PtySettings;
+  /**
+   * Stall time and detector overrides for sessions and `--pty` commands
+   * (passed to their {@link PtyView}'s tracker).
+   */
+  activity?: ActivityFlags;
   send: SendFn;
   logger: Logger;
   /**
@@ -120,12 +126,18 @@ export interface ExecutorOptions {
    * when the state differs from the last one; never in pipe mode.
    */
   onActivity?: (state: ActivityState) => void;
+  /** A session's output, as its PTY produced it (the local terminal shows it). */
+  onSessionOutput?: (commandId: string, text: string) => void;
+  /** A session ended (its program exited, or it could not start). */
+  onSessionEnd?: (completion: ExecutorPayloads["command:completed"]) => void;
 }
 
 interface Job {
   info: CommandInfo;
   /** A session's program (`startSession`); exec commands build theirs. */
   sessionArgv?: string[];
+  /** The size a session's PTY starts at (default the configured one). */
+  size?: { cols: number; rows: number };
   batcher: OutputBatcher;
   started?: ExecutorPayloads["command:started"];
   startedSent: boolean;
@@ -233,11 +245,16 @@ export class Executor {
     }
   }
 
-  #enqueue(info: CommandInfo, sessionArgv?: string[]): void {
+  #enqueue(
+    info: CommandInfo,
+    sessionArgv?: string[],
+    size?: { cols: number; rows: number },
+  ): void {
     if (this.#jobs.has(info.id)) return;
     const job: Job = {
       info,
       sessionArgv,
+      size,
       startedSent: false,
       paused: false,
       completionSent: false,
@@ -266,10 +283,15 @@ export class Executor {
    * command's, activity is read with the agent type's detector, terminal
    * query answers go back into the PTY, and the exit ends it with
    * `command:completed`. Needs PTY settings; a command id seen before is
-   * ignored.
+   * ignored. Its PTY starts at `size` (a restarted session keeps the last
+   * one's), else at the configured size.
    */
-  startSession(info: CommandInfo, argv: string[]): void {
-    this.#enqueue(info, argv);
+  startSession(
+    info: CommandInfo,
+    argv: string[],
+    size?: { cols: number; rows: number },
+  ): void {
+    this.#enqueue(info, argv, size);
   }
 
   /** Whether a session was started here and has not ended. */
@@ -630,10 +652,11 @@ export class Executor {
     const session = job.sessionArgv !== undefined;
     const view = pty && (this.#options.onActivity || session)
       ? new PtyView({
-        cols: pty.cols,
-        rows: pty.rows,
+        cols: job.size?.cols ?? pty.cols,
+        rows: job.size?.rows ?? pty.rows,
         // A session is read with its program's detector (claude, shell...).
         type: session ? this.#options.type : "exec",
+        tracker: this.#options.activity,
         onChange: (state) => this.#reportActivity(state),
         // The program waits for these answers (e.g. Codex asks where the
         // cursor is): write them back into its terminal.
@@ -651,13 +674,14 @@ export class Executor {
           pty: pty.api,
           argv,
           cwd,
-          cols: pty.cols,
-          rows: pty.rows,
+          cols: job.size?.cols ?? pty.cols,
+          rows: job.size?.rows ?? pty.rows,
           graceMs,
           onOutput: (text) => {
             batcher.pushText("pty", text);
             view?.write(text);
             if (session) this.#sessionOutput();
+            if (session) this.#options.onSessionOutput?.(info.id, text);
           },
         })
         : startProcess({
@@ -759,5 +783,6 @@ export class Executor {
       }
     }
     this.#flush();
+    if (job.sessionArgv) this.#options.onSessionEnd?.(job.completion);
   }
 }

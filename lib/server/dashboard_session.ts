@@ -22,6 +22,7 @@ import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
 import type { Requester } from "./session_control.ts";
+import { requestRestart } from "./session_restart.ts";
 
 /** Recent commands per agent sent in the snapshot after `agent:list`. */
 export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
@@ -180,6 +181,12 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         if (unchanged) this.send(unchanged);
         return;
       }
+      case "session:restart":
+        return requestRestart(
+          this.#app,
+          { userId: user.id, role: user.role },
+          message.payload.agentId,
+        );
       case "terminal:input":
         return this.#app.control.input(
           this.#requester(user),

@@ -54,6 +54,8 @@ export interface Services {
   commands: CommandService;
   /** Who controls each agent's terminal; input and resize forwarding. */
   control: SessionControl;
+  /** Send a message to a connected agent; false when it is not connected. */
+  sendToAgent: (agentId: string, message: ToAgent) => boolean;
   /** Commands per user per minute, across all of the user's connections. */
   commandRate: SlidingWindowLimit;
   /** Fallback (SSE) dashboard sessions. */
@@ -247,6 +249,7 @@ export async function createServices(
     dashboards,
     commands,
     control,
+    sendToAgent,
     sse: new SseHub(connections),
     connections,
     logForward: {

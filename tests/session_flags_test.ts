@@ -1,0 +1,108 @@
+/**
+ * `--waiting-pattern`, `--input-pattern` and `--stall-after` through a real
+ * server and real agent processes: the same program is read differently
+ * with and without them, and every dashboard sees the result.
+ */
+import assert from "node:assert/strict";
+import {
+  AgentProcess,
+  sendOk,
+  startTestServer,
+  takeControl,
+  TestClient,
+} from "./helpers.ts";
+
+/** A program with its own prompt, its own question, then a long silence. */
+const PROGRAM = [
+  "bash",
+  "-c",
+  'printf "READY> "; read a; echo "got $a"; ' +
+  'printf "Proceed? (yes/no) "; read b; echo "ok $b"; sleep 60',
+];
+
+/** Activity changes `client` saw for `agentId` (`activity` or `activity: attention`). */
+function activitiesSeen(client: TestClient, agentId: string): string[] {
+  const out: string[] = [];
+  for (const m of client.of("agent:status")) {
+    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
+    const label = m.agent.attention
+      ? `${m.agent.activity}: ${m.agent.attention}`
+      : m.agent.activity;
+    if (out.at(-1) !== label) out.push(label);
+  }
+  return out;
+}
+
+function waitActivity(client: TestClient, agentId: string, label: string) {
+  return client.until(
+    () => activitiesSeen(client, agentId).at(-1) === label,
+    {
+      what: `${agentId}: ${label} (seen ${
+        activitiesSeen(client, agentId).join(" | ")
+      })`,
+      timeoutMs: 20_000,
+    },
+  );
+}
+
+Deno.test("--waiting-pattern, --input-pattern and --stall-after decide the session's activity", async () => {
+  const server = await startTestServer();
+  const tuned = await AgentProcess.start(server, "fl-tuned", [
+    "--session",
+    "--waiting-pattern",
+    "^READY>",
+    "--input-pattern",
+    // Rows are read trimmed: "$" is the end of the text on the row, so the
+    // row stops matching once it holds the answer.
+    "^Proceed\\? \\(yes/no\\)$",
+    "--stall-after",
+    "1s",
+    "--",
+    ...PROGRAM,
+  ]);
+  const plain = await AgentProcess.start(server, "fl-plain", [
+    "--session",
+    "--",
+    ...PROGRAM,
+  ]);
+  const operator = await TestClient.dashboard(server, "operator");
+  try {
+    // Without the flags the shell detector reads "READY> " as a question.
+    await waitActivity(operator, "fl-plain", "needs-input: READY>");
+    // With them it is the program's idle prompt.
+    await waitActivity(operator, "fl-tuned", "waiting");
+
+    await takeControl(operator, "fl-tuned");
+    await sendOk(operator, "terminal:input", {
+      agentId: "fl-tuned",
+      data: "hi\r",
+    });
+    // "(yes/no)" is no question to the shell detector; the input pattern
+    // makes it one, with the matching row as the question.
+    await waitActivity(
+      operator,
+      "fl-tuned",
+      "needs-input: Proceed? (yes/no)",
+    );
+    await sendOk(operator, "terminal:input", {
+      agentId: "fl-tuned",
+      data: "yes\r",
+    });
+    // Then nothing moves on screen for 1 s: stalled.
+    await waitActivity(operator, "fl-tuned", "stalled");
+    const seen = activitiesSeen(operator, "fl-tuned");
+    // (Between "hi" and the question the screen may not hold still long
+    // enough for a "working" of its own.)
+    assert.deepEqual(
+      seen.slice(seen.indexOf("needs-input: Proceed? (yes/no)")),
+      ["needs-input: Proceed? (yes/no)", "working", "stalled"],
+    );
+    assert.equal(seen[0], "working");
+    assert.equal(seen.indexOf("waiting"), 1);
+  } finally {
+    await operator.close();
+    await tuned.kill();
+    await plain.kill();
+    await server.shutdown();
+  }
+});
