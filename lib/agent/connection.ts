@@ -20,6 +20,12 @@ import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 import { activityMessage } from "./terminal_io.ts";
+import {
+  type ClaudeHookServer,
+  runsClaude,
+  startClaudeHookServer,
+  withClaudeHooks,
+} from "./claude_hooks.ts";
 
 /** `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary. */
 function truncateUtf8(text: string, maxBytes: number): string {
@@ -73,6 +79,12 @@ export interface AgentOptions {
    * exec commands to it.
    */
   session?: { argv: string[] };
+  /**
+   * Report a `claude` session's activity from Claude Code's hooks as well as
+   * from its screen (see `claude_hooks.ts`); default true. Applies when the
+   * type is `claude` and the session's program is named `claude`.
+   */
+  claudeHooks?: boolean;
   /** Default 1500. */
   heartbeatIntervalMs?: number;
   /** Silence after which the socket counts as dead (default 5000). */
@@ -165,6 +177,28 @@ export function startAgent(options: AgentOptions): AgentHandle {
    */
   let sessionGranted = false;
   let sessionId: string | undefined;
+  /** The hook endpoint of a `claude` session (listening from the start). */
+  const hookServer: ClaudeHookServer | undefined = options.session &&
+      options.claudeHooks !== false && type === "claude" &&
+      runsClaude(options.session.argv)
+    ? startClaudeHookServer({
+      onActivity: (state) => executor.sessionSignal(state),
+      logger,
+    })
+    : undefined;
+  /** The session's argv and environment, with the hooks when they apply. */
+  const sessionProgram = (argv: string[]) => {
+    if (!hookServer) return { argv, env: undefined };
+    const hooked = withClaudeHooks(argv, hookServer.settings, options.cwd);
+    if ("error" in hooked) {
+      logger.warn(
+        `${hooked.error}; running claude without Flightdeck's hooks ` +
+          `(activity is read from its screen only)`,
+      );
+      return { argv, env: undefined };
+    }
+    return { argv: hooked.argv, env: hookServer.env };
+  };
   const requestSession = () => {
     const session = options.session;
     if (!session || sessionGranted || !options.pty) return;
@@ -271,6 +305,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     await executor.stop();
     await dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
     clearTimers();
+    await hookServer?.close();
     resolveDone(code);
   };
 
@@ -350,7 +385,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
         logger.info(
           `session ${command.id}: running ${options.session.argv.join(" ")}`,
         );
-        executor.startSession(command, options.session.argv);
+        const program = sessionProgram(options.session.argv);
+        executor.startSession(command, program.argv, program.env);
         break;
       }
       case "auth:refreshed":

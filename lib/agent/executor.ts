@@ -24,6 +24,7 @@ import { Outbox } from "./outbox.ts";
 import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
+import { ActivityMerge } from "./activity_merge.ts";
 import { PtyView } from "./terminal_io.ts";
 
 /** Final status the agent reports. */
@@ -86,6 +87,10 @@ interface Job {
   info: CommandInfo;
   /** A session's program (`startSession`); exec commands build theirs. */
   sessionArgv?: string[];
+  /** Variables added to a session program's environment. */
+  sessionEnv?: Record<string, string>;
+  /** A session's screen verdicts combined with the program's own signals. */
+  merge?: ActivityMerge;
   batcher: OutputBatcher;
   started?: ExecutorPayloads["command:started"];
   startedSent: boolean;
@@ -150,11 +155,16 @@ export class Executor {
     this.#enqueue(info);
   }
 
-  #enqueue(info: CommandInfo, sessionArgv?: string[]): void {
+  #enqueue(
+    info: CommandInfo,
+    sessionArgv?: string[],
+    sessionEnv?: Record<string, string>,
+  ): void {
     if (this.#jobs.has(info.id)) return;
     const job: Job = {
       info,
       sessionArgv,
+      sessionEnv,
       startedSent: false,
       paused: false,
       completionSent: false,
@@ -183,10 +193,25 @@ export class Executor {
    * command's, activity is read with the agent type's detector, terminal
    * query answers go back into the PTY, and the exit ends it with
    * `command:completed`. Needs PTY settings; a command id seen before is
-   * ignored.
+   * ignored. `env` is added to the program's environment.
    */
-  startSession(info: CommandInfo, argv: string[]): void {
-    this.#enqueue(info, argv);
+  startSession(
+    info: CommandInfo,
+    argv: string[],
+    env?: Record<string, string>,
+  ): void {
+    this.#enqueue(info, argv, env);
+  }
+
+  /**
+   * A precise activity signal from the running session's program (Claude
+   * Code's hooks): combined with what its screen shows (see
+   * `activity_merge.ts`) and reported. Ignored when no session runs.
+   */
+  sessionSignal(state: ActivityState): void {
+    const job = this.#current;
+    if (!job?.merge || !job.process || job.completion) return;
+    job.merge.hook(state);
   }
 
   /** Whether a session was started here and has not ended. */
@@ -358,21 +383,29 @@ export class Executor {
       this.#flush();
     };
     const session = job.sessionArgv !== undefined;
+    const report = (state: ActivityState) =>
+      job.merge ? job.merge.screen(state) : this.#reportActivity(state);
     const view = pty && (this.#options.onActivity || session)
       ? new PtyView({
         cols: pty.cols,
         rows: pty.rows,
         // A session is read with its program's detector (claude, shell...).
         type: session ? this.#options.type : "exec",
-        onChange: (state) => this.#reportActivity(state),
+        onChange: report,
         // The program waits for these answers (e.g. Codex asks where the
         // cursor is): write them back into its terminal.
         ...(session ? { onReply: (data) => job.process?.write?.(data) } : {}),
       })
       : undefined;
     job.view = view;
+    if (view && session) {
+      job.merge = new ActivityMerge(
+        view.state,
+        (state) => this.#reportActivity(state),
+      );
+    }
     // The tracker starts at `working` without a report: say it here.
-    if (view) this.#reportActivity(view.state);
+    if (view) report(view.state);
     try {
       if (session && !pty) throw new SpawnError("a session needs a PTY");
       const argv = job.sessionArgv ?? this.#argv(info.command);
@@ -388,6 +421,7 @@ export class Executor {
             batcher.pushText("pty", text);
             view?.write(text);
           },
+          ...(job.sessionEnv ? { env: job.sessionEnv } : {}),
         })
         : startProcess({
           argv,
@@ -435,6 +469,7 @@ export class Executor {
   }
 
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
+    job.merge = undefined;
     if (job.view) {
       job.view.dispose();
       job.view = undefined;
