@@ -5,9 +5,11 @@
  *
  * Precedence: the newer observation wins.
  * - A hook event applies at once (no quiescence wait) and holds until the
- *   screen's verdict changes to a different activity: a screen that moved on
- *   after the event (the operator pressed Esc at a permission dialog, which
- *   sends no hook) is newer news.
+ *   program draws something after it and the screen's verdict then changes
+ *   to a different activity: a screen that moved on after the event (the
+ *   operator pressed Esc at a permission dialog, which sends no hook) is
+ *   newer news, while a verdict that only settled late (the screen waits
+ *   for quiescence) on frames drawn before the event is not.
  * - A screen verdict that agrees with the hook keeps the hook's state; when
  *   both say `needs-input`, the hook's attention (its notification message)
  *   is shown with the quick answers parsed from the screen.
@@ -18,6 +20,7 @@
  * @example
  * ```ts
  * const merge = new ActivityMerge(tracker.state, (state) => report(state));
+ * onOutput = (text) => { merge.output(); view.write(text); };
  * tracker.onChange = (state) => merge.screen(state);
  * hooks.onActivity = (state) => merge.hook(state);
  * ```
@@ -30,6 +33,8 @@ import type { ActivityState } from "./activity.ts";
 export class ActivityMerge {
   #screen: ActivityState;
   #hook: ActivityState | null = null;
+  /** Whether the program wrote output since the last hook event. */
+  #drawnSinceHook = false;
   #onChange: (state: ActivityState) => void;
 
   /**
@@ -58,14 +63,20 @@ export class ActivityMerge {
     return hook;
   }
 
+  /** The program wrote output (call before the screen applies it). */
+  output(): void {
+    if (this.#hook) this.#drawnSinceHook = true;
+  }
+
   /** The screen's verdict changed to `state`. */
   screen(state: ActivityState): void {
     this.#screen = state;
     const hook = this.#hook;
     if (hook && state.activity !== hook.activity) {
-      const stallOverBlocked = state.activity === "stalled" &&
-        hook.activity !== "working";
-      if (!stallOverBlocked) this.#hook = null;
+      const overturned = state.activity === "stalled"
+        ? hook.activity === "working"
+        : this.#drawnSinceHook;
+      if (overturned) this.#hook = null;
     }
     this.#onChange(this.state);
   }
@@ -73,6 +84,7 @@ export class ActivityMerge {
   /** A precise signal from the program said `state`. */
   hook(state: ActivityState): void {
     this.#hook = state;
+    this.#drawnSinceHook = false;
     this.#onChange(this.state);
   }
 }

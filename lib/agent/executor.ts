@@ -419,6 +419,7 @@ export class Executor {
           graceMs,
           onOutput: (text) => {
             batcher.pushText("pty", text);
+            job.merge?.output();
             view?.write(text);
           },
           ...(job.sessionEnv ? { env: job.sessionEnv } : {}),
