@@ -177,12 +177,20 @@ export function startAgent(options: AgentOptions): AgentHandle {
    */
   let sessionGranted = false;
   let sessionId: string | undefined;
+  /** Whether a hook event arrived (logged once: the hooks work). */
+  let hookHeard = false;
   /** The hook endpoint of a `claude` session (listening from the start). */
   const hookServer: ClaudeHookServer | undefined = options.session &&
       options.claudeHooks !== false && type === "claude" &&
       runsClaude(options.session.argv)
     ? startClaudeHookServer({
-      onActivity: (state) => executor.sessionSignal(state),
+      onActivity: (state, event) => {
+        if (!hookHeard) {
+          hookHeard = true;
+          logger.info(`claude hooks: first event ${event} received`);
+        }
+        executor.sessionSignal(state);
+      },
       logger,
     })
     : undefined;
