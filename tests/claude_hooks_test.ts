@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
+  outputOf,
   sendOk,
   startTestServer,
   takeControl,
@@ -67,6 +68,7 @@ async function startAgent(
   id: string,
   cwd: string,
   program: string[] = [],
+  flags: string[] = [],
 ): Promise<AgentProcess> {
   const token = await server.token("agent", id);
   return new AgentProcess([
@@ -79,6 +81,7 @@ async function startAgent(
     "--cwd",
     cwd,
     "--session",
+    ...flags,
     ...(program.length ? ["--", ...program] : []),
   ], {
     FLIGHTDECK_TOKEN: token,
@@ -201,6 +204,36 @@ Deno.test("a user's own --settings for claude keeps its hooks and settings next 
   } finally {
     for (const client of clients) await client.close();
     await agent.kill();
+    await server.shutdown();
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("--no-claude-hooks starts claude without the wrapper's --settings", async () => {
+  const server = await startTestServer();
+  const cwd = await Deno.makeTempDir({ prefix: "fd-hooks-" });
+  const agents = [
+    await startAgent(server, "ch-3", cwd),
+    await startAgent(server, "ch-4", cwd, [], ["--no-claude-hooks"]),
+  ];
+  let operator: TestClient | undefined;
+  try {
+    operator = await TestClient.dashboard(server, "operator");
+    for (const [id, events] of [["ch-3", 6], ["ch-4", 0]] as const) {
+      const session = await sessionOf(operator, id);
+      operator.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
+      await operator.until(
+        () => outputOf(operator!, session.id).text.includes("Fake Claude"),
+        { what: `${id}'s banner` },
+      );
+      assert.match(
+        outputOf(operator, session.id).text,
+        new RegExp(`Fake Claude Code \\(hooks for ${events} events\\)`),
+      );
+    }
+  } finally {
+    await operator?.close();
+    for (const agent of agents) await agent.kill();
     await server.shutdown();
     await Deno.remove(cwd, { recursive: true });
   }

@@ -100,6 +100,11 @@ Flags:
                           and is not started again. Queued commands are not
                           run while in session mode (prompts to sessions
                           come later)
+  --no-claude-hooks       with --type claude --session: read claude's
+                          activity from its screen only; by default the
+                          wrapper also adds Claude Code hooks (--settings,
+                          merged with yours) that report prompts, tool use,
+                          permission questions and the end of each turn
   --cols N                terminal width with --pty or --session,
                           1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_COLS})
   --rows N                terminal height with --pty or --session,
@@ -283,6 +288,7 @@ export function parseCli(
         "max-buffer-bytes": str,
         pty: { type: "boolean" },
         session: { type: "boolean" },
+        "no-claude-hooks": { type: "boolean" },
         cols: str,
         rows: str,
         help: { type: "boolean" },
@@ -367,6 +373,7 @@ export function parseCli(
       graceMs: flags.graceMs,
       maxBufferBytes: flags.maxBufferBytes,
       ...(session ? { session } : {}),
+      ...(values["no-claude-hooks"] ? { claudeHooks: false } : {}),
     },
     ...(flags.pty || session
       ? { pty: { cols: flags.cols, rows: flags.rows } }

@@ -202,3 +202,13 @@ Deno.test("parseCli() --session: the program after --, else the type's interacti
     message: "No program after --",
   });
 });
+
+Deno.test("parseCli() --no-claude-hooks turns the wrapper's Claude Code hooks off", () => {
+  const base = ["--name", "a", "--token", "t", "--type", "claude", "--session"];
+  const hooks = (args: string[]) => {
+    const result = parseCli([...base, ...args], {}, "/tmp");
+    return result.kind === "run" ? result.options.claudeHooks : result;
+  };
+  assert.equal(hooks([]), undefined);
+  assert.equal(hooks(["--no-claude-hooks"]), false);
+});
