@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { LIMITS } from "../protocol.ts";
 import type { ActivityState } from "./activity.ts";
 import type { Logger } from "./logger.ts";
 
@@ -50,8 +51,14 @@ export const MAX_HOOK_BODY_BYTES = 1024 * 1024;
 /** Seconds Claude Code waits for the endpoint before going on without it. */
 const HOOK_TIMEOUT_S = 5;
 
-/** Longest attention text taken from a notification's message. */
-const MAX_ATTENTION_CHARS = 500;
+/** `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary. */
+function cutUtf8(text: string, maxBytes: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
 
 /** Notification types that mean Claude Code is blocked on a person. */
 const NEEDS_INPUT_TYPES = new Set([
@@ -223,7 +230,7 @@ export function hookActivity(
         ? body.notification_type
         : "";
       const message = typeof body.message === "string"
-        ? body.message.trim().slice(0, MAX_ATTENTION_CHARS)
+        ? cutUtf8(body.message.trim(), LIMITS.maxAttentionBytes)
         : "";
       if (NEEDS_INPUT_TYPES.has(type)) {
         return {

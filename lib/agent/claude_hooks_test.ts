@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { LIMITS } from "../protocol.ts";
 import type { ActivityState } from "./activity.ts";
 import {
   claudeHookSettings,
@@ -160,11 +161,12 @@ Deno.test("hookActivity() maps Claude Code's events to activity", () => {
   );
   assert.equal(hookActivity("Notification", "junk"), null);
   assert.equal(hookActivity("SessionStart", {}), null);
+  // Cut to the protocol's limit on a character boundary.
   const long = hookActivity("Notification", {
     notification_type: "permission_prompt",
-    message: "x".repeat(10_000),
+    message: "é".repeat(1000),
   });
-  assert.equal(long?.attention?.length, 500);
+  assert.equal(long?.attention, "é".repeat(LIMITS.maxAttentionBytes / 2));
 });
 
 async function withServer(
