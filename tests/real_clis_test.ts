@@ -19,7 +19,8 @@
  * - claude with an API key and finished onboarding (seeded in the fresh
  *   HOME) reaches its prompt: the wrapper's hooks report the prompt's turn
  *   (`UserPromptSubmit` → `working`, `StopFailure` → `waiting` when the API
- *   cannot be reached).
+ *   cannot be reached), and the user's own hook in `~/.claude/settings.json`
+ *   runs too.
  */
 import assert from "node:assert/strict";
 import { Screen } from "../lib/agent/screen.ts";
@@ -250,7 +251,7 @@ Deno.test({
   ignore,
   async fn() {
     const key = "sk-ant-api03-flightdeck-test-key-0000000000";
-    await withCli("claude", async ({ operator, agent, id }) => {
+    await withCli("claude", async ({ operator, agent, id, home }) => {
       await sessionOf(operator, id);
       await waitSeen(operator, id, "waiting");
       await takeControl(operator, id);
@@ -270,7 +271,24 @@ Deno.test({
       await waitSeen(operator, id, "working");
       // No API to reach: the turn ends with StopFailure, back at the prompt.
       await waitSeen(operator, id, "waiting");
+      // The user's own hook (~/.claude/settings.json) ran as well.
+      const mine = JSON.parse(await Deno.readTextFile(`${home}/mine.json`));
+      assert.deepEqual([mine.hook_event_name, mine.prompt], [
+        "UserPromptSubmit",
+        "say hi",
+      ]);
     }, async (home, cwd) => {
+      await Deno.mkdir(`${home}/.claude`);
+      await Deno.writeTextFile(
+        `${home}/.claude/settings.json`,
+        JSON.stringify({
+          hooks: {
+            UserPromptSubmit: [{
+              hooks: [{ type: "command", command: `cat > ${home}/mine.json` }],
+            }],
+          },
+        }),
+      );
       // Onboarding done, the folder trusted and the key approved, as after a
       // first run; the API is a closed port so the turn fails at once.
       await Deno.writeTextFile(
