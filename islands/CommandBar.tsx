@@ -82,6 +82,8 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   if (hint === null && !connected) hint = "Not connected to the server";
   const disabled = hint !== null;
   const currentId = agent?.currentCommandId ?? null;
+  /** A session agent: what is sent is a prompt typed into its session. */
+  const session = agent?.capabilities.includes("session") ?? false;
 
   const request = (send: (id: string) => void, tracked = false) => {
     const id = `r-${Date.now().toString(36)}-${
@@ -147,15 +149,20 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         submit();
       }}
     >
-      <label class="visually-hidden" for="command-input">Command</label>
+      <label class="visually-hidden" for="command-input">
+        {session ? "Prompt" : "Command"}
+      </label>
       <textarea
         id="command-input"
         data-testid="command-input"
         rows={2}
         placeholder={hint ??
-          `Command for ${
-            agent?.name ?? "agent"
-          } — Enter sends, Shift+Enter for a new line`}
+          (session
+            ? `Prompt for ${agent?.name ?? "agent"}'s session — typed in ` +
+              `when it waits at its prompt; Enter sends, Shift+Enter for a new line`
+            : `Command for ${
+              agent?.name ?? "agent"
+            } — Enter sends, Shift+Enter for a new line`)}
         value={text}
         disabled={inputDisabled}
         onInput={(e) => setText(e.currentTarget.value)}
@@ -183,8 +190,11 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
           class="button primary"
           data-testid="send-button"
           disabled={disabled || text.trim() === ""}
+          title={session
+            ? "Queue a prompt: it is typed into the session when it waits"
+            : undefined}
         >
-          Send
+          {session ? "Send prompt" : "Send"}
         </button>
         <button
           type="button"
@@ -192,7 +202,11 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
           data-testid="interrupt-button"
           disabled={disabled || !currentId}
           onClick={interrupt}
-          title={currentId ? `Interrupt ${currentId}` : "Nothing running"}
+          title={!currentId
+            ? "Nothing running"
+            : session
+            ? "Ctrl-C into the session (its prompt in flight ends interrupted)"
+            : `Interrupt ${currentId}`}
         >
           Interrupt
         </button>

@@ -99,6 +99,7 @@ export default function CommandQueue(props: CommandQueueProps) {
                   <span class={`prio prio-${entry.priority}`}>
                     {entry.priority}
                   </span>
+                  {c?.kind === "prompt" && <span class="kind-tag">prompt</span>}
                   <code class="queue-cmd" title={c?.command}>
                     {shortCommand(c?.command ?? entry.commandId, 60)}
                   </code>
@@ -152,11 +153,18 @@ export default function CommandQueue(props: CommandQueueProps) {
                 >
                   <td class="mono muted">{formatClock(c.requestedAt)}</td>
                   <td class="cmd">
+                    {c.kind && c.kind !== "exec" && (
+                      <span class="kind-tag" data-testid="kind-tag">
+                        {c.kind}
+                      </span>
+                    )}
                     <button
                       type="button"
                       class="link mono"
                       disabled={!hydrated}
-                      title="Show this command's output"
+                      title={c.kind === "prompt"
+                        ? "Show this prompt's turn in the session"
+                        : "Show this command's output"}
                       onClick={() => show(c.id)}
                     >
                       {shortCommand(c.command, 60)}

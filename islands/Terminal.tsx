@@ -415,7 +415,10 @@ export default function Terminal(props: TerminalProps) {
       <div class="panel-title terminal-title">
         <span>
           {commandId
-            ? `Command ${commandId}`
+            ? (hydrated &&
+                stores.commands.value.get(commandId)?.kind === "prompt"
+              ? `Prompt ${commandId} — its turn in the session`
+              : `Command ${commandId}`)
             : agent
             ? `${agent.name} — live output`
             : "Terminal"}

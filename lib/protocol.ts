@@ -176,7 +176,11 @@ export type QuickAnswer = z.infer<typeof QuickAnswerSchema>;
 /** Most quick answers an agent reports for one question. */
 const MAX_QUICK_ANSWERS = 9;
 
-export const CommandKindSchema = z.enum(["exec", "session"]);
+/**
+ * `exec`: a one-shot command (absent means exec); `session`: an agent's
+ * long-lived interactive program; `prompt`: text typed into a session.
+ */
+export const CommandKindSchema = z.enum(["exec", "session", "prompt"]);
 export type CommandKind = z.infer<typeof CommandKindSchema>;
 
 export const StreamSchema = z.enum(["stdout", "stderr", "pty"]);
@@ -215,6 +219,16 @@ export const CommandInfoSchema = z.object({
   outputBytes: z.number().int().nonnegative(),
   /** `session`: an agent's long-lived interactive program; absent: `exec`. */
   kind: CommandKindSchema.optional(),
+  /**
+   * A prompt's turn, once typed: the session it went to and the seq range of
+   * its output in that session's stream (`toSeq` null while it runs;
+   * `toSeq < fromSeq` when the turn printed nothing).
+   */
+  session: z.object({
+    commandId: id,
+    fromSeq: z.number().int().positive(),
+    toSeq: z.number().int().nonnegative().nullable(),
+  }).optional(),
 });
 export type CommandInfo = z.infer<typeof CommandInfoSchema>;
 
@@ -353,6 +367,11 @@ export const AgentPayloads = {
   "command:started": z.object({
     commandId: id,
     startedAt: z.number().int().nonnegative(),
+    /**
+     * Addition (docs/protocol.md): a prompt was typed; its turn's output
+     * starts at this seq of the session's stream.
+     */
+    fromSeq: z.number().int().positive().optional(),
   }),
   "terminal:output": z.object({
     commandId: id,
@@ -366,6 +385,11 @@ export const AgentPayloads = {
     status: z.enum(["completed", "failed", "interrupted", "timeout"]),
     completedAt: z.number().int().nonnegative(),
     lastSeq: seq,
+    /**
+     * Addition (docs/protocol.md): a prompt's turn ended; its output ends at
+     * this seq of the session's stream.
+     */
+    toSeq: seq.optional(),
   }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
   /** Ask for a fresh token of this agent's sign-in (`auth:refreshed`). */

@@ -1444,3 +1444,79 @@ Deno.test("CommandInfo.kind is optional, exec or session", () => {
     "kind pty",
   );
 });
+
+Deno.test("prompts: CommandInfo kind prompt with its session turn; command:started.fromSeq and command:completed.toSeq", () => {
+  const prompt: Json = {
+    ...COMMAND_INFO,
+    kind: "prompt",
+    session: { commandId: "sess-1", fromSeq: 5, toSeq: null },
+  };
+  const status = frame("command:status", { command: prompt });
+  expectOk(parseServerMessage, status, status, "running prompt");
+  const done = clone(status);
+  (done.payload as Json).command = {
+    ...prompt,
+    session: { commandId: "sess-1", fromSeq: 5, toSeq: 4 },
+  };
+  expectOk(parseServerMessage, done, done, "a turn that printed nothing");
+  for (
+    const [session, field] of [
+      [{ fromSeq: 5, toSeq: null }, "commandId"],
+      [{ commandId: "sess-1", fromSeq: 0, toSeq: null }, "fromSeq"],
+      [{ commandId: "sess-1", fromSeq: 5, toSeq: -1 }, "toSeq"],
+      [{ commandId: "sess-1", fromSeq: 5 }, "toSeq"],
+    ] as const
+  ) {
+    expectFailure(
+      parseServerMessage(
+        JSON.stringify(
+          frame("command:status", { command: { ...prompt, session } }),
+        ),
+      ),
+      "INVALID_MESSAGE",
+      `payload.command.session.${field}`,
+      "m-1",
+      `session without a valid ${field}`,
+    );
+  }
+  const started = frame("command:started", {
+    commandId: "p-1",
+    startedAt: T0,
+    fromSeq: 1,
+  });
+  expectOk(parseAgentMessage, started, started, "started with fromSeq");
+  expectFailure(
+    parseAgentMessage(JSON.stringify(frame("command:started", {
+      commandId: "p-1",
+      startedAt: T0,
+      fromSeq: 0,
+    }))),
+    "INVALID_MESSAGE",
+    "payload.fromSeq",
+    "m-1",
+    "fromSeq 0",
+  );
+  const completed = frame("command:completed", {
+    commandId: "p-1",
+    exitCode: 0,
+    status: "completed",
+    completedAt: T0,
+    lastSeq: 0,
+    toSeq: 9,
+  });
+  expectOk(parseAgentMessage, completed, completed, "completed with toSeq");
+  expectFailure(
+    parseAgentMessage(JSON.stringify(frame("command:completed", {
+      commandId: "p-1",
+      exitCode: 0,
+      status: "completed",
+      completedAt: T0,
+      lastSeq: 0,
+      toSeq: -1,
+    }))),
+    "INVALID_MESSAGE",
+    "payload.toSeq",
+    "m-1",
+    "toSeq -1",
+  );
+});

@@ -5,8 +5,8 @@
  * activity is read from the screen with the claude detector; the controller
  * answers the permission dialog and the file appears; a late dashboard's
  * resume from 0 gets the whole output in order; double Ctrl-C ends the
- * session `completed` with exit code 0; a queued command is never typed into
- * (nor dispatched to) the session agent.
+ * session `completed` with exit code 0. Prompts to a session agent are
+ * tested in session_prompts_test.ts.
  */
 import assert from "node:assert/strict";
 import type { CommandInfo } from "../lib/protocol.ts";
@@ -15,7 +15,6 @@ import {
   AgentProcess,
   echoBarrier,
   outputOf,
-  queueCommand,
   sendOk,
   startTestServer,
   takeControl,
@@ -97,12 +96,6 @@ Deno.test("a --session agent runs its program as a kind:session command: answera
       { what: "sa-1 running its session" },
     );
 
-    // A command for a session agent is kept queued, never dispatched.
-    const queued = await queueCommand(operator, {
-      agentId: "sa-1",
-      command: "echo should-not-run",
-    });
-
     await waitActivity(operator, "sa-1", "waiting");
     await takeControl(operator, "sa-1");
     await sendOk(operator, "terminal:input", {
@@ -160,16 +153,6 @@ Deno.test("a --session agent runs its program as a kind:session command: answera
       ["session", "completed", 0],
     );
     assert.match(outputOf(operator, session.id).text, /Goodbye/);
-
-    // The queued command is still queued: nothing ran it.
-    await echoBarrier(operator);
-    const last = operator.of("command:status").map((m) => m.command)
-      .findLast((c) => c.id === queued)!;
-    assert.equal(last.status, "queued");
-    const queue = operator.of("command:queue").findLast((m) =>
-      m.agentId === "sa-1"
-    );
-    assert.deepEqual(queue?.queue.map((q) => q.commandId), [queued]);
   } finally {
     for (const client of clients) await client.close();
     await agent.kill();

@@ -461,6 +461,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
     socket = ws;
     armWatchdog();
     ws.onopen = () => {
+      // Untyped prompts go back to the server's queue (not in `running`).
+      executor.releaseHeldPrompts();
       rawSend(fromAgent("agent:connect", {
         token,
         agentId,

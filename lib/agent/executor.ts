@@ -7,6 +7,11 @@
  * pipe or terminal until acks free room; nothing is dropped. The connection
  * replays that state after every reconnect with {@link Executor.resend}.
  *
+ * Prompts (commands of kind `prompt`, see {@link Executor.prompt}) are typed
+ * into the running session when its screen says `waiting`, and end when it
+ * is waiting again; they report where their turn starts and ends in the
+ * session's output (`command:started.fromSeq`, `command:completed.toSeq`).
+ *
  * @module
  */
 import {
@@ -57,6 +62,41 @@ export interface PtySettings {
   rows: number;
 }
 
+/** Bracketed paste: how a prompt is typed, followed by Enter (`\r`). */
+export const PASTE_START = "\x1b[200~";
+export const PASTE_END = "\x1b[201~";
+/** Most ms between a prompt's paste and its Enter (sooner on the echo). */
+export const PROMPT_ENTER_AFTER_MS = 300;
+/**
+ * A typed prompt whose screen never left `waiting` (a quick shell command)
+ * ends after this many ms without output while the screen still waits.
+ */
+export const PROMPT_QUIET_MS = 1000;
+
+/**
+ * A prompt's text as pasted: line breaks as `\n`, tabs kept, every other
+ * control character (ESC included, so no paste-end marker) removed, so the
+ * text cannot leave the paste or act as keys.
+ */
+export function pasteText(text: string): string {
+  return text.replace(/\r\n?/g, "\n")
+    // deno-lint-ignore no-control-regex -- removing control characters
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+}
+
+/** A prompt's progress in the session. */
+interface Turn {
+  /** held: not typed yet; typing: pasted, Enter pending; typed: submitted. */
+  state: "held" | "typing" | "typed";
+  /** The session's activity left `waiting` since it was submitted. */
+  left: boolean;
+  /** Interrupted with Ctrl-C: it ends `interrupted`. */
+  interrupted: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+  /** Ends the interrupted prompt if the screen never says waiting again. */
+  graceTimer?: ReturnType<typeof setTimeout>;
+}
+
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
   /** Agent type: `shell` runs `bash -lc`, others a one-shot template. */
@@ -102,6 +142,8 @@ interface Job {
   completion?: ExecutorPayloads["command:completed"];
   /** Sent on the current connection. */
   completionSent: boolean;
+  /** Set for a prompt: typed into the session, never run as a process. */
+  turn?: Turn;
 }
 
 /** Executes commands and tracks what the server still has to acknowledge. */
@@ -152,7 +194,48 @@ export class Executor {
 
   /** Queue `info` to run; a command id seen before is ignored. */
   execute(info: CommandInfo): void {
+    if (info.kind === "prompt") return this.prompt(info);
     this.#enqueue(info);
+  }
+
+  /**
+   * A prompt for the running session (kind `prompt`): held until the
+   * session's screen says `waiting` (never typed while the program works or
+   * asks), then typed as a bracketed paste and Enter; `command:started`
+   * carries `fromSeq`, the session seq its turn starts at. It ends
+   * `completed` with `toSeq` when the screen is waiting again after leaving
+   * `waiting` (or, if it never left, after {@link PROMPT_QUIET_MS} without
+   * output). Without a running session it ends `interrupted`, untyped. A
+   * command id seen before is ignored.
+   */
+  prompt(info: CommandInfo): void {
+    if (this.#jobs.has(info.id)) return;
+    const job: Job = {
+      info,
+      startedSent: false,
+      paused: false,
+      completionSent: false,
+      batcher: new OutputBatcher({ onChunk: () => {} }),
+      turn: { state: "held", left: false, interrupted: false },
+    };
+    this.#jobs.set(info.id, job);
+    if (!this.#session()) {
+      this.#options.logger.warn(`prompt ${info.id}: no session runs`);
+      return this.#endTurn(job, "interrupted", null);
+    }
+    this.#typeNext();
+  }
+
+  /**
+   * Forget prompts not typed yet, before `agent:connect`: the server puts
+   * them back in its queue (they are not in `running`) and sends them again.
+   */
+  releaseHeldPrompts(): void {
+    for (const job of [...this.#jobs.values()]) {
+      if (job.turn?.state === "held" && !job.completion) {
+        this.#jobs.delete(job.info.id);
+      }
+    }
   }
 
   #enqueue(
@@ -222,10 +305,16 @@ export class Executor {
     return false;
   }
 
-  /** Interrupt the running command `commandId`; unknown ids are ignored. */
+  /**
+   * Interrupt the running command `commandId`; unknown ids are ignored. A
+   * typed prompt gets Ctrl-C in its session and ends `interrupted` when the
+   * session waits again (at the latest after `graceMs`); a held one ends at
+   * once, untyped.
+   */
   interrupt(commandId: string, reason?: string, graceMs?: number): void {
     const job = this.#jobs.get(commandId);
     if (!job || job.completion) return;
+    if (job.turn) return this.#interruptTurn(job, graceMs);
     if (!job.process) {
       // Still queued here: never start it.
       this.#queue = this.#queue.filter((queued) => queued !== job);
@@ -303,7 +392,11 @@ export class Executor {
       );
     }
     this.#outbox.resetSent();
-    for (const job of this.#jobs.values()) job.completionSent = false;
+    for (const job of this.#jobs.values()) {
+      job.completionSent = false;
+      // A prompt's start carries its fromSeq: say it again.
+      if (job.turn && !job.completion) job.startedSent = false;
+    }
     this.#flush();
     this.#applyFlow();
   }
@@ -327,7 +420,13 @@ export class Executor {
    */
   #flush(): void {
     const { send } = this.#options;
+    /** The sessions' output so far went out (prompts end after it). */
+    let sessionsSent = true;
     for (const job of this.#jobs.values()) {
+      if (job.turn) {
+        this.#flushTurn(job, sessionsSent);
+        continue;
+      }
       if (!job.started) continue;
       if (!job.startedSent) {
         job.startedSent = send(fromAgent("command:started", job.started)) > 0;
@@ -342,6 +441,175 @@ export class Executor {
         job.completionSent =
           send(fromAgent("command:completed", job.completion)) > 0;
       }
+      // Prompts end after their session's output, and after its end (so
+      // the server never sends the next prompt to a session that ended).
+      if (
+        job.sessionArgv && (!allSent || (job.completion && !job.completionSent))
+      ) {
+        sessionsSent = false;
+      }
+    }
+  }
+
+  /** A prompt's `command:started` (if typed), then its completion. */
+  #flushTurn(job: Job, sessionsSent: boolean): void {
+    const { send } = this.#options;
+    if (job.started && !job.startedSent) {
+      job.startedSent = send(fromAgent("command:started", job.started)) > 0;
+      if (!job.startedSent) return;
+    }
+    if (job.completion && !job.completionSent && sessionsSent) {
+      job.completionSent =
+        send(fromAgent("command:completed", job.completion)) > 0;
+    }
+  }
+
+  /** The running session's job, if a session runs here. */
+  #session(): Job | undefined {
+    for (const job of this.#jobs.values()) {
+      if (job.sessionArgv && job.process && !job.completion) return job;
+    }
+  }
+
+  /** The prompt typed or being typed, not ended. */
+  #typedTurn(): Job | undefined {
+    for (const job of this.#jobs.values()) {
+      if (job.turn && job.turn.state !== "held" && !job.completion) return job;
+    }
+  }
+
+  /**
+   * Type the first held prompt if no prompt is typed and the session's
+   * activity (its screen, combined with the program's own signals when it
+   * gives any) says `waiting` now.
+   */
+  #typeNext(): void {
+    const session = this.#session();
+    if (!session?.view) return;
+    const now = session.merge?.state ?? session.view.state;
+    if (now.activity !== "waiting") return;
+    if (this.#typedTurn()) return;
+    const job = [...this.#jobs.values()].find((j) =>
+      j.turn?.state === "held" && !j.completion
+    );
+    if (!job) return;
+    const turn = job.turn!;
+    // Everything printed before it is out: its turn starts at the next seq.
+    session.batcher.flush();
+    const fromSeq = session.batcher.lastSeq + 1;
+    turn.state = "typing";
+    session.process!.write?.(
+      `${PASTE_START}${pasteText(job.info.command)}${PASTE_END}`,
+    );
+    job.started = { commandId: job.info.id, startedAt: Date.now(), fromSeq };
+    job.startedSent = false;
+    this.#options.logger.info(`prompt ${job.info.id} typed (seq ${fromSeq})`);
+    // Enter once the program echoed the paste (see #sessionOutput), or soon.
+    turn.timer = setTimeout(() => this.#submit(job), PROMPT_ENTER_AFTER_MS);
+    this.#flush();
+  }
+
+  /** Press Enter for a pasted prompt. */
+  #submit(job: Job): void {
+    const turn = job.turn!;
+    if (turn.state !== "typing" || job.completion) return;
+    clearTimeout(turn.timer);
+    turn.timer = undefined;
+    turn.state = "typed";
+    turn.left = false;
+    this.#session()?.process?.write?.("\r");
+  }
+
+  /** The session printed something: the typed prompt's turn goes on. */
+  #sessionOutput(): void {
+    const job = this.#typedTurn();
+    const turn = job?.turn;
+    if (!job || !turn) return;
+    if (turn.state === "typing") return this.#submit(job);
+    if (turn.left) return;
+    // Never left waiting (yet): end it once the output stops and the
+    // screen still waits.
+    clearTimeout(turn.timer);
+    turn.timer = setTimeout(() => {
+      turn.timer = undefined;
+      const session = this.#session();
+      if (!turn.left && session?.view?.state.activity === "waiting") {
+        this.#endTurn(job, turn.interrupted ? "interrupted" : "completed", 0);
+      }
+    }, PROMPT_QUIET_MS);
+  }
+
+  /** The session's activity changed: end the typed turn, or type the next. */
+  #sessionActivity(state: ActivityState): void {
+    const job = this.#typedTurn();
+    const turn = job?.turn;
+    if (job && turn && turn.state === "typed") {
+      if (state.activity !== "waiting") turn.left = true;
+      else if (turn.left) {
+        this.#endTurn(job, turn.interrupted ? "interrupted" : "completed", 0);
+      }
+    }
+    if (state.activity === "waiting") this.#typeNext();
+  }
+
+  #interruptTurn(job: Job, graceMs?: number): void {
+    const turn = job.turn!;
+    if (turn.state === "held") return this.#endTurn(job, "interrupted", null);
+    if (turn.interrupted) return;
+    turn.interrupted = true;
+    if (turn.state === "typing") {
+      // Pasted, not submitted: no Enter; the Ctrl-C clears the input.
+      clearTimeout(turn.timer);
+      turn.timer = undefined;
+      turn.state = "typed";
+      turn.left = false;
+    }
+    this.#options.logger.info(`interrupting prompt ${job.info.id} (Ctrl-C)`);
+    this.#session()?.process?.write?.("\x03");
+    turn.graceTimer = setTimeout(
+      () => this.#endTurn(job, "interrupted", null),
+      graceMs ?? this.#options.graceMs,
+    );
+  }
+
+  /**
+   * End prompt `job` with `status`; a typed one records `toSeq`, the last
+   * session seq of its turn.
+   */
+  #endTurn(
+    job: Job,
+    status: FinalStatus,
+    exitCode: number | null,
+    session = this.#sessionJob(),
+  ): void {
+    const turn = job.turn!;
+    if (job.completion) return;
+    clearTimeout(turn.timer);
+    clearTimeout(turn.graceTimer);
+    let toSeq: number | undefined;
+    if (job.started && session) {
+      session.batcher.flush();
+      toSeq = session.batcher.lastSeq;
+    }
+    if (status === "interrupted" || status === "timeout") exitCode = null;
+    job.completion = {
+      commandId: job.info.id,
+      exitCode,
+      status,
+      completedAt: Math.max(Date.now(), job.started?.startedAt ?? 0),
+      lastSeq: 0,
+      ...(toSeq === undefined ? {} : { toSeq }),
+    };
+    this.#options.logger.info(`prompt ${job.info.id} ${status}`);
+    this.#flush();
+    // The next one may go at once (the screen already waits).
+    if (this.#session()) queueMicrotask(() => this.#typeNext());
+  }
+
+  /** The session's job (running or ended, not yet forgotten). */
+  #sessionJob(): Job | undefined {
+    for (const job of this.#jobs.values()) {
+      if (job.sessionArgv) return job;
     }
   }
 
@@ -421,6 +689,7 @@ export class Executor {
             batcher.pushText("pty", text);
             job.merge?.output();
             view?.write(text);
+            if (session) this.#sessionOutput();
           },
           ...(job.sessionEnv ? { env: job.sessionEnv } : {}),
         })
@@ -467,6 +736,10 @@ export class Executor {
     ) return;
     this.#activity = state;
     this.#options.onActivity?.(state);
+    // Not once the session ended (its view is gone): #complete ends prompts.
+    if (this.#current?.sessionArgv && this.#current.view) {
+      this.#sessionActivity(state);
+    }
   }
 
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
@@ -497,6 +770,28 @@ export class Executor {
         exitCode === null ? "" : ` (exit ${exitCode})`
       }`,
     );
+    if (job.sessionArgv) {
+      // The session ended: so did its prompts. A typed one's turn ended with
+      // the program (its status follows the exit); held ones were never typed.
+      for (const turn of [...this.#jobs.values()]) {
+        if (!turn.turn || turn.completion) continue;
+        if (turn.turn.state === "held") {
+          this.#endTurn(turn, "interrupted", null, job);
+        } else {
+          this.#endTurn(
+            turn,
+            turn.turn.interrupted || status === "interrupted" ||
+              status === "timeout"
+              ? "interrupted"
+              : status === "completed"
+              ? "completed"
+              : "failed",
+            exitCode,
+            job,
+          );
+        }
+      }
+    }
     this.#flush();
   }
 }

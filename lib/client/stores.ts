@@ -227,6 +227,16 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
       if (command.status === "running" && previous?.status !== "running") {
         s.output.started(command.agentId, command.id);
       }
+      // A prompt's output is its slice of the session's, replayed on demand:
+      // once it ends, fetch what it printed after this tab asked.
+      const last = s.output.lastSeq(command.id);
+      if (
+        command.kind === "prompt" && FINAL_STATUSES.has(command.status) &&
+        previous !== undefined && !FINAL_STATUSES.has(previous.status) &&
+        last !== undefined
+      ) {
+        s.output.requestResume(command.id, last);
+      }
     }),
     client.on("command:queue", (m) => {
       const next = new Map(s.queues.value);

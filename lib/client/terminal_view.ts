@@ -57,7 +57,8 @@ function startOf(c: CommandInfo): number {
 
 /**
  * Ids of the commands in view, oldest first: one `commandId` when a command is
- * selected, else the last {@link VIEW_LIMIT} started commands of `agentId`.
+ * selected, else the last {@link VIEW_LIMIT} started commands of `agentId`
+ * (prompts only when selected: their output is part of their session's).
  */
 export function viewCommandIds(
   commands: Iterable<CommandInfo>,
@@ -70,7 +71,7 @@ export function viewCommandIds(
   const started: CommandInfo[] = [];
   for (const c of commands) {
     if (
-      c.agentId === agentId && c.status !== "queued" &&
+      c.agentId === agentId && c.status !== "queued" && c.kind !== "prompt" &&
       !(c.status === "interrupted" && c.startedAt === null)
     ) {
       started.push(c);

@@ -98,9 +98,17 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         if (!this.takeRefresh(message.id)) return;
         return await this.#refresh();
       case "command:started":
-        return await commands.started(agentId, message.payload.commandId);
+        return await commands.started(
+          agentId,
+          message.payload.commandId,
+          message.payload.fromSeq,
+        );
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
+        // A session agent back at its prompt may take the next prompt.
+        if (message.payload.activity === "waiting") {
+          await commands.activityChanged(agentId);
+        }
         return;
       case "session:start": {
         const command = await commands.startSession(

@@ -3,8 +3,12 @@
  * `queued → running → completed | failed | interrupted | timeout`.
  *
  * One command runs per agent; the queue orders by priority (high, normal,
- * low), then arrival. State lives in Deno KV (see storage.ts) and is mirrored
- * in memory; every change is broadcast to dashboards.
+ * low), then arrival. A session agent (capability `session`) runs its session
+ * (kind `session`, see {@link CommandService.startSession}) and gets prompts
+ * (kind `prompt`) instead: one in flight at a time, dispatched only while its
+ * session runs and the agent reports `waiting` (see `#dispatch`). State
+ * lives in Deno KV (see storage.ts) and is mirrored in memory; every change
+ * is broadcast to dashboards.
  *
  * @module
  */
@@ -130,7 +134,10 @@ export class CommandService {
         started: stored.info.status === "running",
         timedOut: false,
       });
-      options.registry.setCurrentCommand(stored.info.agentId, stored.info.id);
+      // A prompt runs inside the session, which stays the running command.
+      if (stored.info.kind !== "prompt") {
+        options.registry.setCurrentCommand(stored.info.agentId, stored.info.id);
+      }
     }
     for (const active of service.#active.values()) service.#armTimeout(active);
     return service;
@@ -138,9 +145,13 @@ export class CommandService {
 
   /**
    * Queue a command. A repeated `requestId` from the same user returns the
-   * original command instead of queuing again.
+   * original command instead of queuing again. To a session agent it is a
+   * prompt (kind `prompt`), refused while the agent runs no session: a prompt
+   * queued for a session that ended would wait for a restart that may never
+   * come (queued prompts of a session that ends wait for its restart).
    *
-   * @throws {FlightdeckError} AGENT_OFFLINE, QUEUE_FULL.
+   * @throws {FlightdeckError} AGENT_OFFLINE, QUEUE_FULL; NOT_FOUND for a
+   * session agent whose session is not running.
    */
   request(
     user: { id: string },
@@ -164,6 +175,14 @@ export class CommandService {
           `Agent "${input.agentId}" is not connected`,
         );
       }
+      const prompt = isSessionAgent(registry, input.agentId);
+      if (prompt && !this.#sessionOf(input.agentId)) {
+        throw new FlightdeckError(
+          "NOT_FOUND",
+          `Agent "${input.agentId}" runs no session (it ended or has not ` +
+            `started): restart the session, then send the prompt`,
+        );
+      }
       const queue = this.#queues.get(input.agentId) ?? [];
       if (queue.length >= this.#o.maxQueuePerAgent) {
         throw new FlightdeckError(
@@ -185,6 +204,7 @@ export class CommandService {
           completedAt: null,
           exitCode: null,
           outputBytes: 0,
+          ...(prompt ? { kind: "prompt" as const } : {}),
         },
         order,
         dispatched: false,
@@ -206,9 +226,12 @@ export class CommandService {
 
   /**
    * Interrupt a running command (signal its process group) or remove a
-   * queued one.
+   * queued one. A prompt in flight is interrupted by the agent with Ctrl-C
+   * (when it was typed) and ends `interrupted`; a session gets Ctrl-C and
+   * keeps running (its prompt in flight, if any, ends `interrupted`).
    *
-   * @throws {FlightdeckError} NOT_FOUND for unknown or finished commands.
+   * @throws {FlightdeckError} NOT_FOUND for unknown or finished commands;
+   * AGENT_OFFLINE for the session of an agent that is not connected.
    */
   interrupt(
     commandId: string,
@@ -217,7 +240,11 @@ export class CommandService {
     return this.#lock.run(() => this.#interrupt(commandId, reason));
   }
 
-  /** Interrupt every running command and empty every queue. */
+  /**
+   * Interrupt every running command and empty every queue. Queued prompts
+   * are cancelled; each running session gets exactly one Ctrl-C (through its
+   * typed prompt in flight, else directly) and keeps running.
+   */
   emergencyStop(
     reason = "emergency stop",
   ): Promise<{ interrupted: number; removed: number }> {
@@ -230,9 +257,18 @@ export class CommandService {
         }
       }
       let interrupted = 0;
-      for (const active of [...this.#active.values()]) {
-        if (active.stored.interruptReason === null) {
-          await this.#interrupt(active.stored.info.id, reason);
+      // Prompts first, so a session with a typed prompt gets its Ctrl-C
+      // from that prompt only (two in a row make some CLIs exit).
+      const active = [...this.#active.values()].sort((a, b) =>
+        Number(b.stored.info.kind === "prompt") -
+        Number(a.stored.info.kind === "prompt")
+      );
+      for (const one of active) {
+        if (!this.#active.has(one.stored.info.id)) continue;
+        if (one.stored.info.kind === "session") {
+          if (this.#interruptSession(one, reason) === "sent") interrupted++;
+        } else if (one.stored.interruptReason === null) {
+          await this.#interrupt(one.stored.info.id, reason);
           interrupted++;
         }
       }
@@ -284,7 +320,9 @@ export class CommandService {
           // Never started: queue it again in its original place (its
           // priority and arrival order put it ahead of later requests).
           this.#active.delete(info.id);
-          this.#o.registry.setCurrentCommand(agentId, null);
+          if (info.kind !== "prompt") {
+            this.#o.registry.setCurrentCommand(agentId, null);
+          }
           const stored = { ...active.stored, dispatched: false };
           await this.#o.storage.insertQueued(stored);
           const queue = this.#queues.get(agentId) ?? [];
@@ -332,7 +370,7 @@ export class CommandService {
       }
       for (const active of this.#active.values()) {
         const { info } = active.stored;
-        if (info.agentId !== agentId) continue;
+        if (info.agentId !== agentId || info.kind === "prompt") continue;
         if (info.kind === "session") return info;
         throw new FlightdeckError(
           "NOT_FOUND",
@@ -369,16 +407,56 @@ export class CommandService {
         timedOut: false,
       });
       this.#o.registry.setCurrentCommand(agentId, stored.info.id);
+      // A program that starts works on its first screen; a `waiting` left
+      // from an earlier session must not let a prompt go before the agent
+      // runs this one. Prompts queued meanwhile go when it reports waiting.
+      this.#o.registry.setActivity(agentId, { activity: "working" });
       this.#status(stored);
       return stored.info;
     });
   }
 
-  /** The agent started a command it was sent. */
-  started(agentId: string, commandId: string): Promise<void> {
-    return this.#lock.run(() =>
-      this.#markStarted(this.#owned(agentId, commandId))
-    );
+  /**
+   * The agent reported new activity: a session agent that is `waiting` may
+   * take its next prompt.
+   */
+  activityChanged(agentId: string): Promise<void> {
+    return this.#lock.run(() => this.#dispatch(agentId));
+  }
+
+  /**
+   * The agent started a command it was sent. For a prompt, `fromSeq` is
+   * where its turn starts in the session's output: recorded once, in
+   * `session`, with the agent's running session (a repeat after a reconnect
+   * changes nothing).
+   */
+  started(agentId: string, commandId: string, fromSeq?: number): Promise<void> {
+    return this.#lock.run(async () => {
+      const active = this.#owned(agentId, commandId);
+      const info = active.stored.info;
+      const session = this.#sessionOf(agentId);
+      if (
+        info.kind === "prompt" && fromSeq !== undefined &&
+        info.session === undefined && session
+      ) {
+        active.stored = {
+          ...active.stored,
+          info: {
+            ...info,
+            session: {
+              commandId: session.stored.info.id,
+              fromSeq,
+              toSeq: null,
+            },
+          },
+        };
+        if (active.started) {
+          await this.#o.storage.saveCommand(active.stored);
+          this.#status(active.stored);
+        }
+      }
+      await this.#markStarted(active);
+    });
   }
 
   async #markStarted(active: Active): Promise<void> {
@@ -504,6 +582,15 @@ export class CommandService {
         : null;
       // A result without a start: it ran, so say so first (queued → running).
       if (!active.started && exitCode !== null) await this.#markStarted(active);
+      const turn = active.stored.info.session;
+      if (turn && payload.toSeq !== undefined) {
+        // Where the prompt's turn ended in the session's output.
+        const toSeq = Math.max(payload.toSeq, turn.fromSeq - 1);
+        active.stored = {
+          ...active.stored,
+          info: { ...active.stored.info, session: { ...turn, toSeq } },
+        };
+      }
       if (payload.lastSeq > active.lastSeq) {
         // The agent dropped the end of the output (its buffer overflowed while
         // the server was away): announce the loss, as replays will.
@@ -675,7 +762,7 @@ export class CommandService {
         }
         for (const active of [...this.#active.values()]) {
           if (active.stored.info.agentId === agentId) {
-            await this.#interrupt(active.stored.info.id, reason);
+            await this.#interrupt(active.stored.info.id, reason, true);
           }
         }
         registry.remove(agentId);
@@ -750,8 +837,30 @@ export class CommandService {
     for (const active of this.#active.values()) clearTimeout(active.timer);
   }
 
-  async #interrupt(commandId: string, reason: string): Promise<CommandInfo> {
+  /**
+   * Interrupt `commandId` (see {@link interrupt}). With `end`, a session is
+   * ended like a command (signalled, or settled when its agent is offline)
+   * instead of getting Ctrl-C: used when its agent is forgotten.
+   */
+  async #interrupt(
+    commandId: string,
+    reason: string,
+    end = false,
+  ): Promise<CommandInfo> {
     const active = this.#active.get(commandId);
+    if (active?.stored.info.kind === "session" && !end) {
+      if (this.#interruptSession(active, reason) === "offline") {
+        throw new FlightdeckError(
+          "AGENT_OFFLINE",
+          `Agent "${active.stored.info.agentId}" is not connected`,
+        );
+      }
+      const prompt = this.#promptOf(active.stored.info.agentId);
+      if (prompt && prompt.stored.interruptReason === null) {
+        await this.#interrupt(prompt.stored.info.id, reason);
+      }
+      return active.stored.info;
+    }
     if (active) {
       active.stored = { ...active.stored, interruptReason: reason };
       const agentId = active.stored.info.agentId;
@@ -782,6 +891,46 @@ export class CommandService {
       "NOT_FOUND",
       `Command "${commandId}" is not queued or running`,
     );
+  }
+
+  /**
+   * Send Ctrl-C into `session`'s terminal, unless its prompt in flight was
+   * typed (interrupting that prompt makes the agent send the Ctrl-C).
+   * The session keeps running. Returns `sent` (Ctrl-C sent), `prompt` (left
+   * to the prompt) or `offline` (the agent is not connected).
+   */
+  #interruptSession(
+    session: Active,
+    reason: string,
+  ): "sent" | "prompt" | "offline" {
+    const { agentId, id } = session.stored.info;
+    if (!this.#o.registry.isOnline(agentId)) return "offline";
+    const prompt = this.#promptOf(agentId);
+    // A typed prompt's interrupt sends the Ctrl-C (one only: two in a row
+    // make some CLIs exit).
+    if (prompt?.started) return "prompt";
+    this.#o.log?.("info", `Ctrl-C to session "${id}" (${reason})`);
+    const sent = this.#o.sendToAgent(
+      agentId,
+      toAgent("terminal:input", { commandId: id, data: "\x03" }),
+    );
+    return sent ? "sent" : "offline";
+  }
+
+  /** The running session of `agentId`, if any. */
+  #sessionOf(agentId: string): Active | undefined {
+    for (const active of this.#active.values()) {
+      const { info } = active.stored;
+      if (info.agentId === agentId && info.kind === "session") return active;
+    }
+  }
+
+  /** The prompt in flight (dispatched, not finished) of `agentId`, if any. */
+  #promptOf(agentId: string): Active | undefined {
+    for (const active of this.#active.values()) {
+      const { info } = active.stored;
+      if (info.agentId === agentId && info.kind === "prompt") return active;
+    }
   }
 
   #sendInterrupt(commandId: string, reason: string): void {
@@ -820,21 +969,31 @@ export class CommandService {
       },
     };
     await this.#o.storage.saveCommand(active.stored);
-    this.#o.registry.setCurrentCommand(info.agentId, null);
+    if (info.kind !== "prompt") {
+      this.#o.registry.setCurrentCommand(info.agentId, null);
+    }
     this.#status(active.stored);
   }
 
   /**
    * Send the next queued command to `agentId` when it is online and idle.
-   * A session agent (capability `session`) gets none: its queue waits
-   * (prompts to sessions come later).
+   * A session agent (capability `session`) gets its next prompt only when
+   * its session runs, no prompt is in flight and it reports `waiting`.
    */
   async #dispatch(agentId: string): Promise<void> {
     const { registry, storage } = this.#o;
     if (!registry.isOnline(agentId)) return;
-    if (registry.get(agentId)?.capabilities.includes("session")) return;
-    for (const active of this.#active.values()) {
-      if (active.stored.info.agentId === agentId) return;
+    const session = isSessionAgent(registry, agentId);
+    if (session) {
+      // One prompt at a time, into a running session, at its input prompt.
+      if (
+        !this.#sessionOf(agentId) || this.#promptOf(agentId) ||
+        registry.get(agentId)?.activity !== "waiting"
+      ) return;
+    } else {
+      for (const active of this.#active.values()) {
+        if (active.stored.info.agentId === agentId) return;
+      }
     }
     const queue = this.#queues.get(agentId);
     const next = queue?.shift();
@@ -849,7 +1008,8 @@ export class CommandService {
       started: false,
       timedOut: false,
     });
-    registry.setCurrentCommand(agentId, stored.info.id);
+    // A prompt runs inside the session, which stays the running command.
+    if (!session) registry.setCurrentCommand(agentId, stored.info.id);
     this.#broadcastQueue(agentId);
     this.#o.sendToAgent(
       agentId,
@@ -907,6 +1067,11 @@ export class CommandService {
     this.#lastOrder = Math.max(Date.now() * 1000, this.#lastOrder + 1);
     return this.#lastOrder;
   }
+}
+
+/** Whether `agentId` connected in session mode (capability `session`). */
+function isSessionAgent(registry: Registry, agentId: string): boolean {
+  return registry.get(agentId)?.capabilities.includes("session") ?? false;
 }
 
 function insertSorted(queue: StoredCommand[], stored: StoredCommand): void {

@@ -362,19 +362,58 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     if (!command) {
       throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
     }
+    if (command.kind === "prompt") {
+      return await this.#replayPrompt(command, afterSeq);
+    }
     const upTo = bound ? bound(command) : broadcastSeq;
     if (afterSeq < upTo) await this.#send(command, afterSeq, upTo);
   }
 
+  /**
+   * A prompt's output is its turn's slice of the session's output,
+   * `session.fromSeq..toSeq` (up to what has been broadcast while it runs),
+   * sent under the prompt's id and numbered from 1. A prompt not typed yet
+   * has none. Later output of a running prompt is not sent under its id: it
+   * reaches dashboards live as the session's.
+   */
+  async #replayPrompt(command: CommandInfo, afterSeq: number): Promise<void> {
+    const turn = command.session;
+    if (!turn) return;
+    const { commands } = this.#app;
+    const base = turn.fromSeq - 1;
+    const end = turn.toSeq ?? commands.broadcastSeq(turn.commandId);
+    const upTo = Math.min(end, await commands.lastSeq(turn.commandId)) - base;
+    if (afterSeq < upTo) {
+      await this.#send(command, afterSeq, upTo, {
+        commandId: turn.commandId,
+        base,
+      });
+    }
+  }
+
+  /**
+   * Send `command`'s stored output with `afterSeq < seq <= upTo`, read from
+   * `source` (default: its own; for a prompt, its session's, with seqs
+   * shifted by `base`).
+   */
   async #send(
     command: CommandInfo,
     afterSeq: number,
     upTo: number,
+    source = { commandId: command.id, base: 0 },
   ): Promise<void> {
     const { commands, config } = this.#app;
     const commandId = command.id;
+    const { base } = source;
     let expected = afterSeq + 1;
-    for await (const chunk of commands.readOutput(commandId, afterSeq, upTo)) {
+    for await (
+      const stored of commands.readOutput(
+        source.commandId,
+        afterSeq + base,
+        upTo + base,
+      )
+    ) {
+      const chunk = { ...stored, seq: stored.seq - base };
       if (!this.peer.isOpen) return;
       if (chunk.seq > expected) {
         this.send(toDashboard("terminal:gap", {
@@ -402,7 +441,10 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     }
     // A finished command whose tail is gone (retention) says so; a running
     // one continues live.
-    const last = Math.min(upTo, await commands.lastSeq(commandId));
+    const last = Math.min(
+      upTo,
+      await commands.lastSeq(source.commandId) - base,
+    );
     const final = (await commands.get(commandId))?.status;
     if (
       final && FINAL_STATUSES.has(final) && expected <= last && this.peer.isOpen
