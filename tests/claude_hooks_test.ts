@@ -13,6 +13,7 @@ import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   outputOf,
+  queueCommand,
   sendOk,
   startTestServer,
   takeControl,
@@ -234,6 +235,51 @@ Deno.test("--no-claude-hooks starts claude without the wrapper's --settings", as
   } finally {
     await operator?.close();
     for (const agent of agents) await agent.kill();
+    await server.shutdown();
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("prompts to a claude session are typed when its hooks and screen say waiting, one at a time", async () => {
+  const server = await startTestServer();
+  const cwd = await Deno.makeTempDir({ prefix: "fd-hooks-" });
+  const agent = await startAgent(server, "ch-5", cwd);
+  let operator: TestClient | undefined;
+  try {
+    operator = await TestClient.dashboard(server, "operator");
+    const session = await sessionOf(operator, "ch-5");
+    await waitSeen(operator, "ch-5", "waiting");
+    const first = await queueCommand(operator, {
+      agentId: "ch-5",
+      command: "write b.txt",
+    });
+    const second = await queueCommand(operator, {
+      agentId: "ch-5",
+      command: "hello there",
+    });
+    // The first asks; the second waits for it.
+    await waitSeen(operator, "ch-5", WRITE_ASKS.replace("a.txt", "b.txt"));
+    await takeControl(operator, "ch-5");
+    await sendOk(operator, "terminal:input", { agentId: "ch-5", data: "1" });
+    for (const id of [first, second]) {
+      await waitFinal(operator, id);
+    }
+    const final = (id: string) =>
+      operator!.of("command:status").map((m) => m.command)
+        .findLast((c) => c.id === id)!;
+    assert.deepEqual(
+      [final(first).status, final(second).status],
+      ["completed", "completed"],
+    );
+    assert.equal(await Deno.readTextFile(`${cwd}/b.txt`), "hi\n");
+    operator.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
+    await operator.until(
+      () => outputOf(operator!, session.id).text.includes("Done: hello there"),
+      { what: "the second prompt's answer" },
+    );
+  } finally {
+    await operator?.close();
+    await agent.kill();
     await server.shutdown();
     await Deno.remove(cwd, { recursive: true });
   }
