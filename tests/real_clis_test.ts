@@ -14,8 +14,10 @@
  *   controller's "1" moves it on to the sign-in choice, again `needs-input`.
  * - codex asks how to sign in: `needs-input` with its three choices.
  * - claude, never signed in, checks its connection, shows "Unable to connect
- *   to Anthropic services" and exits 1: the session ends `failed` with exit
- *   code 1 (nothing waits for a person, so no `needs-input`).
+ *   to Anthropic services" and exits 1: `working` while it shows its
+ *   screens, then the session ends `failed` with exit code 1 and the agent,
+ *   running nothing, reports `waiting` (nothing waits for a person, so never
+ *   `needs-input`).
  * - claude with an API key and finished onboarding (seeded in the fresh
  *   HOME) reaches its prompt: the wrapper's hooks report the prompt's turn
  *   (`UserPromptSubmit` → `working`, `StopFailure` → `waiting` when the API
@@ -239,8 +241,9 @@ Deno.test({
         rows.includes("Unable to connect to Anthropic services"),
         rows.join("\n"),
       );
-      // Nothing ever asked a person.
-      assert.ok(!seenBy(operator, id).some((s) => s.startsWith("needs-input")));
+      // Nothing ever asked a person: working while its screens showed,
+      // then (the session over) the idle agent's waiting.
+      assert.deepEqual(seenBy(operator, id), ["working", "waiting"]);
     });
   },
 });
