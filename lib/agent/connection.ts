@@ -179,21 +179,33 @@ export function startAgent(options: AgentOptions): AgentHandle {
   let sessionId: string | undefined;
   /** Whether a hook event arrived (logged once: the hooks work). */
   let hookHeard = false;
-  /** The hook endpoint of a `claude` session (listening from the start). */
-  const hookServer: ClaudeHookServer | undefined = options.session &&
-      options.claudeHooks !== false && type === "claude" &&
-      runsClaude(options.session.argv)
-    ? startClaudeHookServer({
-      onActivity: (state, event) => {
-        if (!hookHeard) {
-          hookHeard = true;
-          logger.info(`claude hooks: first event ${event} received`);
-        }
-        executor.sessionSignal(state);
-      },
-      logger,
-    })
-    : undefined;
+  /**
+   * The hook endpoint of a `claude` session (listening from the start); none
+   * when loopback cannot be listened on (the screen alone is read then).
+   */
+  let hookServer: ClaudeHookServer | undefined;
+  if (
+    options.session && options.claudeHooks !== false && type === "claude" &&
+    runsClaude(options.session.argv)
+  ) {
+    try {
+      hookServer = startClaudeHookServer({
+        onActivity: (state, event) => {
+          if (!hookHeard) {
+            hookHeard = true;
+            logger.info(`claude hooks: first event ${event} received`);
+          }
+          executor.sessionSignal(state);
+        },
+        logger,
+      });
+    } catch (error) {
+      logger.warn(
+        `cannot listen for Claude Code hooks on 127.0.0.1 (${error}); ` +
+          `claude's activity is read from its screen only`,
+      );
+    }
+  }
   /** The session's argv and environment, with the hooks when they apply. */
   const sessionProgram = (argv: string[]) => {
     if (!hookServer) return { argv, env: undefined };
