@@ -11,9 +11,12 @@
 export class TmuxPane {
   readonly socket = `fd-test-${crypto.randomUUID().slice(0, 8)}`;
   #config: string;
+  /** Where the pane's shell writes its command's exit status. */
+  #statusFile: string;
 
-  private constructor(config: string) {
+  private constructor(config: string, statusFile: string) {
     this.#config = config;
+    this.#statusFile = statusFile;
   }
 
   /**
@@ -29,7 +32,10 @@ export class TmuxPane {
       config,
       "set -g remain-on-exit on\nset -g status off\n",
     );
-    const pane = new TmuxPane(config);
+    // tmux's own #{pane_dead_status} is sometimes never filled in when
+    // several tmux servers run at once; the shell's `$?` always is.
+    const statusFile = await Deno.makeTempFile({ suffix: ".status" });
+    const pane = new TmuxPane(config, statusFile);
     await pane.#run([
       "-f",
       config,
@@ -41,7 +47,7 @@ export class TmuxPane {
       String(options.cols),
       "-y",
       String(options.rows),
-      command,
+      `( ${command} ); echo $? > ${statusFile}`,
     ], options.env);
     return pane;
   }
@@ -75,18 +81,23 @@ export class TmuxPane {
   }
 
   /** Whether the pane's command exited, and its exit status. */
-  async dead(): Promise<{ dead: boolean; status: number | null }> {
+  async dead(): Promise<
+    { dead: boolean; status: number | null; signal: number | null }
+  > {
     const out = await this.#run([
       "display-message",
       "-p",
       "-t",
       "main",
-      "#{pane_dead} #{pane_dead_status}",
+      "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
     ]);
-    const [dead, status] = out.trim().split(" ");
+    const [dead, status, signal] = out.trim().split(":");
+    const number = (text: string | undefined) =>
+      text === "" || text === undefined ? null : Number(text);
     return {
       dead: dead === "1",
-      status: status === "" || status === undefined ? null : Number(status),
+      status: number(status),
+      signal: number(signal),
     };
   }
 
@@ -110,12 +121,13 @@ export class TmuxPane {
     }
   }
 
-  /** Poll until the pane's command exited; its status. */
-  async waitDead(timeoutMs = 20_000): Promise<number | null> {
+  /** Poll until the pane's command exited; its exit status. */
+  async waitDead(timeoutMs = 20_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { dead, status } = await this.dead();
-      if (dead) return status;
+      const { dead } = await this.dead();
+      const status = (await Deno.readTextFile(this.#statusFile)).trim();
+      if (dead && status !== "") return Number(status);
       if (Date.now() > deadline) {
         throw new Error(
           `The pane's command did not exit; screen:\n${await this.capture()}`,
@@ -129,6 +141,7 @@ export class TmuxPane {
   async kill(): Promise<void> {
     await this.#run(["kill-server"]).catch(() => {});
     await Deno.remove(this.#config).catch(() => {});
+    await Deno.remove(this.#statusFile).catch(() => {});
   }
 
   async #run(args: string[], env: Record<string, string> = {}) {

@@ -105,8 +105,8 @@ Flags:
                           type into and resize; without PROGRAM: claude,
                           gemini or codex for those types, bash -l for shell.
                           When it exits the session ends with its exit code;
-                          see --restart. Queued commands are not run while in
-                          session mode (prompts to sessions come later).
+                          see --restart. Commands sent to a session agent
+                          are prompts, typed into the session when it waits.
                           In a terminal (stdin and stdout a TTY) the session
                           shows there too and takes local keys: Ctrl-C goes
                           to the program, Ctrl-] quits the agent (the
@@ -136,6 +136,11 @@ Flags:
                           stderr; in a terminal session they go to
                           $TMPDIR/flightdeck-agent-ID.log unless this is set,
                           so they never draw over the session
+  --no-claude-hooks       with --type claude --session: read claude's
+                          activity from its screen only; by default the
+                          wrapper also adds Claude Code hooks (--settings,
+                          merged with yours) that report prompts, tool use,
+                          permission questions and the end of each turn
   --cols N                terminal width with --pty or --session,
                           1-${MAX_TERMINAL_SIZE} (default: ${DEFAULT_COLS})
   --rows N                terminal height with --pty or --session,
@@ -323,6 +328,7 @@ export function parseCli(
         "max-buffer-bytes": str,
         pty: { type: "boolean" },
         session: { type: "boolean" },
+        "no-claude-hooks": { type: "boolean" },
         cols: str,
         rows: str,
         restart: str,
@@ -419,6 +425,7 @@ export function parseCli(
       maxBufferBytes: flags.maxBufferBytes,
       ...(session ? { session } : {}),
       ...(session || flags.pty ? { activity: live.activity } : {}),
+      ...(values["no-claude-hooks"] ? { claudeHooks: false } : {}),
     },
     ...(flags.pty || session
       ? { pty: { cols: flags.cols, rows: flags.rows } }

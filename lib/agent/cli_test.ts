@@ -313,3 +313,13 @@ Deno.test("parseCli() --log-file is resolved where deno task was typed", () => {
   );
   assert.equal(absolute.kind === "run" && absolute.logFile, "/var/log/a.log");
 });
+
+Deno.test("parseCli() --no-claude-hooks turns the wrapper's Claude Code hooks off", () => {
+  const base = ["--name", "a", "--token", "t", "--type", "claude", "--session"];
+  const hooks = (args: string[]) => {
+    const result = parseCli([...base, ...args], {}, "/tmp");
+    return result.kind === "run" ? result.options.claudeHooks : result;
+  };
+  assert.equal(hooks([]), undefined);
+  assert.equal(hooks(["--no-claude-hooks"]), false);
+});

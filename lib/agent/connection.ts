@@ -22,6 +22,12 @@ import { createStderrLogger, type Logger } from "./logger.ts";
 import { activityMessage } from "./terminal_io.ts";
 import { SessionRestarter } from "./restart.ts";
 import type { ActivityFlags, RestartMode } from "./session_flags.ts";
+import {
+  type ClaudeHookServer,
+  runsClaude,
+  startClaudeHookServer,
+  withClaudeHooks,
+} from "./claude_hooks.ts";
 
 /** `text` cut to at most `maxBytes` UTF-8 bytes, on a character boundary. */
 function truncateUtf8(text: string, maxBytes: number): string {
@@ -91,6 +97,12 @@ export interface AgentOptions {
    * `--input-pattern`); default the type's detector and 5 min.
    */
   activity?: ActivityFlags;
+  /**
+   * Report a `claude` session's activity from Claude Code's hooks as well as
+   * from its screen (see `claude_hooks.ts`); default true. Applies when the
+   * type is `claude` and the session's program is named `claude`.
+   */
+  claudeHooks?: boolean;
   /** Default 1500. */
   heartbeatIntervalMs?: number;
   /** Silence after which the socket counts as dead (default 5000). */
@@ -252,6 +264,48 @@ export function startAgent(options: AgentOptions): AgentHandle {
    */
   let sessionGranted = false;
   let sessionId: string | undefined;
+  /** Whether a hook event arrived (logged once: the hooks work). */
+  let hookHeard = false;
+  /**
+   * The hook endpoint of a `claude` session (listening from the start); none
+   * when loopback cannot be listened on (the screen alone is read then).
+   */
+  let hookServer: ClaudeHookServer | undefined;
+  if (
+    options.session && options.claudeHooks !== false && type === "claude" &&
+    runsClaude(options.session.argv)
+  ) {
+    try {
+      hookServer = startClaudeHookServer({
+        onActivity: (state, event) => {
+          if (!hookHeard) {
+            hookHeard = true;
+            logger.info(`claude hooks: first event ${event} received`);
+          }
+          executor.sessionSignal(state);
+        },
+        logger,
+      });
+    } catch (error) {
+      logger.warn(
+        `cannot listen for Claude Code hooks on 127.0.0.1 (${error}); ` +
+          `claude's activity is read from its screen only`,
+      );
+    }
+  }
+  /** The session's argv and environment, with the hooks when they apply. */
+  const sessionProgram = (argv: string[]) => {
+    if (!hookServer) return { argv, env: undefined };
+    const hooked = withClaudeHooks(argv, hookServer.settings, options.cwd);
+    if ("error" in hooked) {
+      logger.warn(
+        `${hooked.error}; running claude without Flightdeck's hooks ` +
+          `(activity is read from its screen only)`,
+      );
+      return { argv, env: undefined };
+    }
+    return { argv: hooked.argv, env: hookServer.env };
+  };
   const requestSession = () => {
     const session = options.session;
     if (!session || sessionGranted || !options.pty) return;
@@ -379,6 +433,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     await acknowledged();
     await dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
     clearTimers();
+    await hookServer?.close();
     resolveDone(code);
   };
 
@@ -461,9 +516,13 @@ export function startAgent(options: AgentOptions): AgentHandle {
           `session ${command.id}: running ${options.session.argv.join(" ")}`,
         );
         // A restarted session starts at the size the last one had.
-        executor.startSession(command, options.session.argv, {
-          ...sessionSize,
-        });
+        const program = sessionProgram(options.session.argv);
+        executor.startSession(
+          command,
+          program.argv,
+          { ...sessionSize },
+          program.env,
+        );
         options.onSessionEvent?.({
           kind: "started",
           commandId: command.id,

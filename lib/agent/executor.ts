@@ -29,6 +29,7 @@ import { Outbox } from "./outbox.ts";
 import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
+import { ActivityMerge } from "./activity_merge.ts";
 import { PtyView } from "./terminal_io.ts";
 import type { ActivityFlags } from "./session_flags.ts";
 
@@ -138,6 +139,10 @@ interface Job {
   sessionArgv?: string[];
   /** The size a session's PTY starts at (default the configured one). */
   size?: { cols: number; rows: number };
+  /** Variables added to a session program's environment. */
+  sessionEnv?: Record<string, string>;
+  /** A session's screen verdicts combined with the program's own signals. */
+  merge?: ActivityMerge;
   batcher: OutputBatcher;
   started?: ExecutorPayloads["command:started"];
   startedSent: boolean;
@@ -249,12 +254,14 @@ export class Executor {
     info: CommandInfo,
     sessionArgv?: string[],
     size?: { cols: number; rows: number },
+    sessionEnv?: Record<string, string>,
   ): void {
     if (this.#jobs.has(info.id)) return;
     const job: Job = {
       info,
       sessionArgv,
       size,
+      sessionEnv,
       startedSent: false,
       paused: false,
       completionSent: false,
@@ -284,14 +291,27 @@ export class Executor {
    * query answers go back into the PTY, and the exit ends it with
    * `command:completed`. Needs PTY settings; a command id seen before is
    * ignored. Its PTY starts at `size` (a restarted session keeps the last
-   * one's), else at the configured size.
+   * one's), else at the configured size; `env` is added to the program's
+   * environment.
    */
   startSession(
     info: CommandInfo,
     argv: string[],
     size?: { cols: number; rows: number },
+    env?: Record<string, string>,
   ): void {
-    this.#enqueue(info, argv, size);
+    this.#enqueue(info, argv, size, env);
+  }
+
+  /**
+   * A precise activity signal from the running session's program (Claude
+   * Code's hooks): combined with what its screen shows (see
+   * `activity_merge.ts`) and reported. Ignored when no session runs.
+   */
+  sessionSignal(state: ActivityState): void {
+    const job = this.#current;
+    if (!job?.merge || !job.process || job.completion) return;
+    job.merge.hook(state);
   }
 
   /** Whether a session was started here and has not ended. */
@@ -477,11 +497,14 @@ export class Executor {
 
   /**
    * Type the first held prompt if no prompt is typed and the session's
-   * screen says `waiting` now.
+   * activity (its screen, combined with the program's own signals when it
+   * gives any) says `waiting` now.
    */
   #typeNext(): void {
     const session = this.#session();
-    if (!session?.view || session.view.state.activity !== "waiting") return;
+    if (!session?.view) return;
+    const now = session.merge?.state ?? session.view.state;
+    if (now.activity !== "waiting") return;
     if (this.#typedTurn()) return;
     const job = [...this.#jobs.values()].find((j) =>
       j.turn?.state === "held" && !j.completion
@@ -650,6 +673,8 @@ export class Executor {
       this.#flush();
     };
     const session = job.sessionArgv !== undefined;
+    const report = (state: ActivityState) =>
+      job.merge ? job.merge.screen(state) : this.#reportActivity(state);
     const view = pty && (this.#options.onActivity || session)
       ? new PtyView({
         cols: job.size?.cols ?? pty.cols,
@@ -657,15 +682,21 @@ export class Executor {
         // A session is read with its program's detector (claude, shell...).
         type: session ? this.#options.type : "exec",
         tracker: this.#options.activity,
-        onChange: (state) => this.#reportActivity(state),
+        onChange: report,
         // The program waits for these answers (e.g. Codex asks where the
         // cursor is): write them back into its terminal.
         ...(session ? { onReply: (data) => job.process?.write?.(data) } : {}),
       })
       : undefined;
     job.view = view;
+    if (view && session) {
+      job.merge = new ActivityMerge(
+        view.state,
+        (state) => this.#reportActivity(state),
+      );
+    }
     // The tracker starts at `working` without a report: say it here.
-    if (view) this.#reportActivity(view.state);
+    if (view) report(view.state);
     try {
       if (session && !pty) throw new SpawnError("a session needs a PTY");
       const argv = job.sessionArgv ?? this.#argv(info.command);
@@ -679,10 +710,12 @@ export class Executor {
           graceMs,
           onOutput: (text) => {
             batcher.pushText("pty", text);
+            job.merge?.output();
             view?.write(text);
             if (session) this.#sessionOutput();
             if (session) this.#options.onSessionOutput?.(info.id, text);
           },
+          ...(job.sessionEnv ? { env: job.sessionEnv } : {}),
         })
         : startProcess({
           argv,
@@ -734,6 +767,7 @@ export class Executor {
   }
 
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
+    job.merge = undefined;
     if (job.view) {
       job.view.dispose();
       job.view = undefined;

@@ -89,6 +89,8 @@ export interface StartPtyProcessOptions {
   graceMs: number;
   /** Decoded text as the terminal produced it (UTF-8 never split). */
   onOutput: (text: string) => void;
+  /** Variables added to the agent's environment for this program. */
+  env?: Record<string, string>;
 }
 
 /** Whether `pid` still exists (signal 0 is not exposed: SIGCONT is harmless). */
@@ -131,7 +133,7 @@ export function startPtyProcess(
       cols: options.cols,
       rows: options.rows,
       cwd,
-      env: { ...Deno.env.toObject(), ...COLOR_ENV },
+      env: { ...Deno.env.toObject(), ...COLOR_ENV, ...options.env },
     });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
