@@ -25,6 +25,10 @@ import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
 import { PtyView } from "./terminal_io.ts";
+import {
+  type SchedulerTimers,
+  SnapshotScheduler,
+} from "./snapshot_scheduler.ts";
 
 /** Final status the agent reports. */
 export type FinalStatus = PayloadOf<
@@ -36,7 +40,8 @@ export type FinalStatus = PayloadOf<
 export type ExecutorMessageType =
   | "command:started"
   | "terminal:output"
-  | "command:completed";
+  | "command:completed"
+  | "terminal:snapshot";
 
 /** Payloads of the messages the executor produces, by type. */
 export type ExecutorPayloads = {
@@ -80,6 +85,15 @@ export interface ExecutorOptions {
    * when the state differs from the last one; never in pipe mode.
    */
   onActivity?: (state: ActivityState) => void;
+  /**
+   * Timing of `terminal:snapshot` for terminals with a screen (see
+   * snapshot_scheduler.ts); defaults there.
+   */
+  snapshots?: {
+    intervalMs?: number;
+    settleMs?: number;
+    timers?: SchedulerTimers;
+  };
 }
 
 interface Job {
@@ -94,6 +108,8 @@ interface Job {
   paused: boolean;
   /** Its screen and activity (PTY mode). */
   view?: PtyView;
+  /** When its screen goes out as `terminal:snapshot` (with `view`). */
+  snapshots?: SnapshotScheduler;
   completion?: ExecutorPayloads["command:completed"];
   /** Sent on the current connection. */
   completionSent: boolean;
@@ -161,6 +177,12 @@ export class Executor {
       batcher: new OutputBatcher({
         onChunk: (chunk) => {
           this.#outbox.add({ commandId: info.id, ...chunk });
+          // The screen takes output chunk by chunk, so a snapshot covers
+          // exactly the chunks up to its seq.
+          if (job.view) {
+            job.view.write(chunk.data, chunk.seq);
+            job.snapshots?.changed();
+          }
           this.#flush();
           this.#applyFlow();
         },
@@ -256,6 +278,7 @@ export class Executor {
   ack(commandId: string, seq: number, completed?: boolean): void {
     this.#outbox.ack(commandId, seq);
     const job = this.#jobs.get(commandId);
+    job?.snapshots?.acked(seq);
     if (completed && job?.completion) {
       this.#outbox.forget(commandId);
       this.#jobs.delete(commandId);
@@ -278,7 +301,10 @@ export class Executor {
       );
     }
     this.#outbox.resetSent();
-    for (const job of this.#jobs.values()) job.completionSent = false;
+    for (const job of this.#jobs.values()) {
+      job.completionSent = false;
+      job.snapshots?.reconnected();
+    }
     this.#flush();
     this.#applyFlow();
   }
@@ -371,6 +397,16 @@ export class Executor {
       })
       : undefined;
     job.view = view;
+    if (view) {
+      job.snapshots = new SnapshotScheduler({
+        ...this.#options.snapshots,
+        take: () => view.snapshot(),
+        send: (snapshot) =>
+          this.#options.send(
+            fromAgent("terminal:snapshot", { commandId: info.id, ...snapshot }),
+          ) > 0,
+      });
+    }
     // The tracker starts at `working` without a report: say it here.
     if (view) this.#reportActivity(view.state);
     try {
@@ -384,10 +420,7 @@ export class Executor {
           cols: pty.cols,
           rows: pty.rows,
           graceMs,
-          onOutput: (text) => {
-            batcher.pushText("pty", text);
-            view?.write(text);
-          },
+          onOutput: (text) => batcher.pushText("pty", text),
         })
         : startProcess({
           argv,
@@ -435,6 +468,8 @@ export class Executor {
   }
 
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
+    job.snapshots?.dispose();
+    job.snapshots = undefined;
     if (job.view) {
       job.view.dispose();
       job.view = undefined;

@@ -37,7 +37,8 @@ export class TerminalBuffer {
   #cancelFrame: (handle: unknown) => void;
   #maxWrites: number;
   #maxBytes: number;
-  #queue: string[] = [];
+  /** Text to write, and steps to run once the text before them is parsed. */
+  #queue: (string | (() => void))[] = [];
   #queuedBytes = 0;
   #frame: unknown = null;
   #inFlightWrites = 0;
@@ -80,6 +81,16 @@ export class TerminalBuffer {
     this.#schedule();
   }
 
+  /**
+   * Queue `step` (e.g. a resize): it runs once xterm has parsed everything
+   * written before it, and before anything written after it reaches xterm.
+   */
+  run(step: () => void): void {
+    if (this.#disposed) return;
+    this.#queue.push(step);
+    this.#schedule();
+  }
+
   /** Drop queued data (e.g. before `term.reset()` and a replay). */
   clear(): void {
     this.#queue = [];
@@ -109,13 +120,20 @@ export class TerminalBuffer {
 
   #flush(): void {
     this.#frame = null;
-    if (this.#disposed || this.blocked || this.#queue.length === 0) return;
-    const data = this.#queue.length === 1
-      ? this.#queue[0]
-      : this.#queue.join("");
-    const size = this.#queuedBytes;
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    if (this.#disposed) return;
+    // Steps at the head run once nothing written before them is unparsed.
+    while (typeof this.#queue[0] === "function") {
+      if (this.#inFlightWrites > 0) return; // the write callback reschedules
+      (this.#queue.shift() as () => void)();
+      if (this.#disposed) return;
+    }
+    if (this.blocked || this.#queue.length === 0) return;
+    let end = this.#queue.findIndex((item) => typeof item === "function");
+    if (end < 0) end = this.#queue.length;
+    const texts = this.#queue.splice(0, end) as string[];
+    const data = texts.length === 1 ? texts[0] : texts.join("");
+    const size = data.length;
+    this.#queuedBytes -= size;
     this.#inFlightWrites++;
     this.#inFlightBytes += size;
     const generation = this.#generation;
@@ -125,5 +143,6 @@ export class TerminalBuffer {
       this.#inFlightBytes -= size;
       this.#schedule();
     });
+    // More (after a step) waits for this write's callback.
   }
 }

@@ -99,6 +99,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         return await this.#refresh();
       case "command:started":
         return await commands.started(agentId, message.payload.commandId);
+      case "terminal:snapshot":
+        commands.screenSnapshot(agentId, message.payload);
+        return;
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
         return;
