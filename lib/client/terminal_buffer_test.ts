@@ -87,3 +87,35 @@ Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => 
   assert.equal(buffer.inFlightWrites, 1);
   assert.equal(frameCount(), 0);
 });
+
+Deno.test("TerminalBuffer.run() runs a step once the text before it is parsed, before the text after it", () => {
+  const { buffer, writes, frame } = setup();
+  const log: string[] = [];
+  buffer.write("a");
+  buffer.run(() => log.push(`step after ${writes.map((w) => w.data)}`));
+  buffer.write("b");
+  frame();
+  // "a" went to xterm alone; the step waits for its callback.
+  assert.deepEqual(writes.map((w) => w.data), ["a"]);
+  assert.deepEqual(log, []);
+  frame();
+  assert.deepEqual(log, [], "still unparsed: the step waits");
+  writes[0].done();
+  frame();
+  assert.deepEqual(log, ["step after a"]);
+  assert.deepEqual(writes.map((w) => w.data), ["a", "b"]);
+});
+
+Deno.test("TerminalBuffer.clear() drops queued steps too", () => {
+  const { buffer, writes, frame } = setup();
+  let ran = false;
+  buffer.write("a");
+  buffer.run(() => (ran = true));
+  buffer.clear();
+  buffer.write("b");
+  frame();
+  writes.forEach((w) => w.done());
+  frame();
+  assert.equal(ran, false);
+  assert.deepEqual(writes.map((w) => w.data), ["b"]);
+});
