@@ -9,6 +9,7 @@ import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
   commandFooter,
   commandHeader,
+  historyText,
   isInView,
   planResync,
   viewCommandIds,
@@ -298,11 +299,15 @@ export default function Terminal(props: TerminalProps) {
         }
         buffer.write(head);
         if (screen.earlier.length > 0) {
+          // Older output as recorded; what it once cleared from the screen
+          // goes to the scrollback instead of away.
+          buffer.run(() => (term.options.scrollOnEraseInDisplay = true));
           buffer.write(
             dim(`[earlier output from seq ${screen.earlierFrom}]`) +
-              screen.earlier.join("") + "\x1b[0m\r\n" +
+              historyText(screen.earlier.join("")) + "\x1b[0m\r\n" +
               dim(`[the screen at seq ${screen.seq}]`),
           );
+          buffer.run(() => (term.options.scrollOnEraseInDisplay = false));
         }
         writeScreen(screen);
         buffer.write((cached ?? []).join("") + footer);
