@@ -3,7 +3,9 @@
  * Benchmark harness: `deno task bench`. Starts a real server (in-memory KV)
  * and real agent processes on loopback, and prints latency and throughput,
  * once with the connection guard on and once off (`BENCH_GUARD=on|off|both`,
- * default both), side by side.
+ * default both), side by side. Then the late joiner bench
+ * (bench/late_join.ts, `BENCH_LATE_JOIN_MB` MiB of session history, default
+ * 100, 0 skips it).
  * Bounded in count and time; prints a Markdown table for the README.
  */
 import {
@@ -14,8 +16,11 @@ import {
   waitAgentStatus,
   waitFinal,
 } from "../tests/helpers.ts";
+import { lateJoin } from "./late_join.ts";
 
 const DASHBOARDS = Number(Deno.env.get("BENCH_DASHBOARDS") ?? 20);
+/** MiB of session history for the late joiner bench (0 skips it). */
+const LATE_JOIN_MB = Number(Deno.env.get("BENCH_LATE_JOIN_MB") ?? 100);
 const OUTPUT_MB = Number(Deno.env.get("BENCH_OUTPUT_MB") ?? 10);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 20);
 
@@ -193,4 +198,12 @@ for (let i = 0; i < results[0].length; i++) {
   console.log(
     `| ${results[0][i][0]} | ${results.map((r) => r[i][1]).join(" | ")} |`,
   );
+}
+
+// Late joiner: open a session with a long history (bench/late_join.ts).
+if (LATE_JOIN_MB > 0) {
+  console.log(`\n| late joiner | value |\n|---|---|`);
+  for (const [what, value] of await lateJoin(LATE_JOIN_MB)) {
+    console.log(`| ${what} | ${value} |`);
+  }
 }
