@@ -2,7 +2,7 @@
 /**
  * Late joiner benchmark: a real server (in-memory KV) and a real session
  * agent whose program prints `mib` MiB of history through its PTY and then
- * runs the fake AI CLI. Once all of it is stored and the agent's snapshot
+ * runs an interactive shell. Once all of it is stored and the agent's snapshot
  * covers it, a new dashboard connects and opens the session; measured is
  * the time from opening the dashboard's socket until the current screen is
  * rendered: the snapshot plus the chunks after it written into an
@@ -17,7 +17,6 @@
  */
 import { Screen } from "../lib/agent/screen.ts";
 import { waitUntil } from "../tests/faults/dashboard.ts";
-import { FAKE_CLI } from "../tests/fixtures/fake_ai_cli_driver.ts";
 import {
   AgentProcess,
   type RawMessage,
@@ -77,8 +76,8 @@ async function open(
     }, { timeoutMs: 600_000, what: `seq ${lastSeq}` });
     await written;
     const ms = performance.now() - t0;
-    if (!screen.visibleLines().some((l) => l.includes("for shortcuts"))) {
-      throw new Error("The rendered screen is not the CLI's prompt");
+    if (screen.cursorLine() !== "$") {
+      throw new Error(`The rendered screen ends "${screen.cursorLine()}"`);
     }
     return { ms, bytes, frames };
   } finally {
@@ -95,11 +94,13 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
   await using server = await startTestServer();
   const cwd = await Deno.makeTempDir({ prefix: "fd-bench-late-" });
   const line = "history " + "x".repeat(70);
-  const program = `yes '${line}' | head -c ${mib}M; ` +
-    `exec '${Deno.execPath()}' run -A '${FAKE_CLI}' --work-ms 100`;
+  // An interactive shell after the history: its screen is the history's
+  // tail with a full scrollback (the largest snapshots), then its prompt.
+  const program = `yes '${line}' | head -c ${mib}M; echo; ` +
+    `exec env PS1='$ ' bash --norc --noprofile -i`;
   const agent = await AgentProcess.start(server, "bench-late", [
     "--type",
-    "claude",
+    "shell",
     "--cwd",
     cwd,
     "--cols",
@@ -126,7 +127,7 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
     await waitUntil(
       () => registry.get("bench-late")?.activity === "waiting",
       1_200_000,
-      "the fake CLI at its prompt after the history",
+      "the shell at its prompt after the history",
     );
     await waitUntil(
       () =>
