@@ -6,7 +6,9 @@
  * permission dialog on screen) and gets the agent's screen snapshot plus the
  * output after it. Each dashboard's output is fed into its own headless
  * terminal; the two screens are equal line by line, then stay equal while
- * the session goes on live.
+ * the session goes on live, for a second late joiner that opens it while
+ * the program redraws its spinner, and for the first one after its
+ * connection dropped and it resumed by seq.
  */
 import assert from "node:assert/strict";
 import { Screen } from "../lib/agent/screen.ts";
@@ -170,6 +172,7 @@ Deno.test("a late joiner gets the current screen (a snapshot and the output afte
       wsUrl: server.wsUrl,
       token,
       name: "late",
+      retryTimeScale: 10,
     });
     const joined = new Mirror(late, session.id);
     mirrors.push(joined);
@@ -202,6 +205,8 @@ Deno.test("a late joiner gets the current screen (a snapshot and the output afte
     // redraws), a second late joiner opens the session: its snapshot is
     // older than what was sent live, so it gets the chunks after it from
     // storage, then live ones, with live ones possibly first.
+    // The first late joiner's connection drops meanwhile: it resumes by seq.
+    lateOne.socket!.close(4000, "test: connection lost");
     const answered = operator.of("agent:status").length;
     await sendOk(operator, "terminal:input", { agentId: "late-1", data: "1" });
     await waitActivity(operator, "late-1", "working", answered);
@@ -241,6 +246,8 @@ Deno.test("a late joiner gets the current screen (a snapshot and the output afte
       );
     }
     assert.equal(joinedBusy.snapshots, 1);
+    assert.equal(lateOne.acks, 2, "the dropped late joiner reconnected once");
+    assert.equal(joined.snapshots, 1, "and resumed by seq, not by snapshot");
     assert.ok(
       busy.stores.output.screen(session.id)!.seq <= lastSeq,
       "the busy joiner's snapshot is from before the answer",
