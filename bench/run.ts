@@ -202,8 +202,7 @@ for (let i = 0; i < results[0].length; i++) {
 
 // Late joiner: open a session with a long history (bench/late_join.ts).
 if (LATE_JOIN_MB > 0) {
+  const rows = await lateJoin(LATE_JOIN_MB); // prints its FIGURE line first
   console.log(`\n| late joiner | value |\n|---|---|`);
-  for (const [what, value] of await lateJoin(LATE_JOIN_MB)) {
-    console.log(`| ${what} | ${value} |`);
-  }
+  for (const [what, value] of rows) console.log(`| ${what} | ${value} |`);
 }
