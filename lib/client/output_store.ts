@@ -304,8 +304,9 @@ export class OutputStore {
     };
     this.#last.set(commandId, seq);
     this.#emit({ kind: "snapshot", agentId: screen.agentId, commandId, seq });
+    // The output after it is on its way (the rest of the same answer): a
+    // request still outstanding stays so, and live output meanwhile waits.
     this.#drain(commandId);
-    if (!this.#pending.has(commandId)) this.#requested.delete(commandId);
     this.#evict();
     return true;
   }

@@ -201,3 +201,18 @@ Deno.test("OutputStore drops the screen first when the output after it passes th
     "y".repeat(8),
   ]);
 });
+
+Deno.test("OutputStore: live output between a snapshot and the chunks replayed after it waits for them, asking nothing more", () => {
+  const asked: [string, number, boolean][] = [];
+  const store = new OutputStore({
+    requestResume: (id, after, snapshot) => asked.push([id, after, snapshot]),
+  });
+  assert.equal(store.ensure("c"), true);
+  assert.equal(store.snapshot(screen(9)), true);
+  // Live 12 overtakes the replay of 10 and 11.
+  assert.equal(store.receive(chunk(12)), "held");
+  assert.equal(store.receive(chunk(10)), "written");
+  assert.equal(store.receive(chunk(11)), "written");
+  assert.equal(store.fullText("c"), "10;11;12;");
+  assert.deepEqual(asked, [["c", 0, true]]);
+});
