@@ -4,7 +4,9 @@
  * and real agent processes on loopback, and prints latency and throughput,
  * once with the connection guard on and once off (`BENCH_GUARD=on|off|both`,
  * default both), side by side; then keystroke to echo in a Chromium
- * dashboard (bench/echo.ts; `BENCH_ECHO_KEYS=0` skips it).
+ * dashboard (bench/echo.ts; `BENCH_ECHO_KEYS=0` skips it), and the late
+ * joiner bench (bench/late_join.ts, `BENCH_LATE_JOIN_MB` MiB of session
+ * history, default 100, 0 skips it).
  * Bounded in count and time; prints a Markdown table for the README.
  */
 import {
@@ -16,8 +18,11 @@ import {
   waitFinal,
 } from "../tests/helpers.ts";
 import { benchEcho } from "./echo.ts";
+import { lateJoin } from "./late_join.ts";
 
 const DASHBOARDS = Number(Deno.env.get("BENCH_DASHBOARDS") ?? 20);
+/** MiB of session history for the late joiner bench (0 skips it). */
+const LATE_JOIN_MB = Number(Deno.env.get("BENCH_LATE_JOIN_MB") ?? 100);
 const OUTPUT_MB = Number(Deno.env.get("BENCH_OUTPUT_MB") ?? 10);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 20);
 
@@ -203,4 +208,11 @@ if (Number(Deno.env.get("BENCH_ECHO_KEYS") ?? 200) > 0) {
   for (const [measure, figure] of await benchEcho()) {
     console.log(`| ${measure} | ${figure} |`);
   }
+}
+
+// Late joiner: open a session with a long history (bench/late_join.ts).
+if (LATE_JOIN_MB > 0) {
+  const rows = await lateJoin(LATE_JOIN_MB); // prints its FIGURE line first
+  console.log(`\n| late joiner | value |\n|---|---|`);
+  for (const [what, value] of rows) console.log(`| ${what} | ${value} |`);
 }

@@ -2,7 +2,7 @@ import { effect } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import RecordingLinks from "../components/RecordingLinks.tsx";
 import { getClient } from "../lib/client/client.ts";
-import type { OutputEvent } from "../lib/client/output_store.ts";
+import type { OutputEvent, ScreenView } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
 import { openLink } from "../lib/client/links.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
@@ -10,6 +10,7 @@ import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
   commandFooter,
   commandHeader,
+  historyText,
   isInView,
   planResync,
   viewCommandIds,
@@ -106,6 +107,13 @@ export default function Terminal(props: TerminalProps) {
   /** A quick answer waiting for this tab's control request to be granted. */
   const pending = useRef<{ agentId: string; data: string } | null>(null);
   const [state, setState] = useState<"loading" | "ready" | "failed">("loading");
+  /**
+   * The command in view that started from a screen snapshot and may have
+   * older output stored: what "Load earlier output" asks for.
+   */
+  const [earlier, setEarlier] = useState<
+    { commandId: string; beforeSeq: number; loading: boolean } | null
+  >(null);
   const hydrated = useHydrated();
 
   const track = (id: string) => {
@@ -239,13 +247,14 @@ export default function Terminal(props: TerminalProps) {
       }));
 
       let frame = 0;
+      const fitNow = () => {
+        try {
+          fitAddon.fit();
+        } catch { /* container hidden: keep the old size */ }
+      };
       const refit = () => {
         cancelAnimationFrame(frame);
-        frame = requestAnimationFrame(() => {
-          try {
-            fitAddon.fit();
-          } catch { /* container hidden: keep the old size */ }
-        });
+        frame = requestAnimationFrame(fitNow);
       };
       refit();
       const observer = new ResizeObserver(refit);
@@ -261,16 +270,65 @@ export default function Terminal(props: TerminalProps) {
       let resyncTimer: ReturnType<typeof setTimeout> | undefined;
       let resyncing = false;
 
-      const block = (id: string, justStarted = false) => {
+      /**
+       * Write a screen snapshot as it was taken: at its size, from the
+       * top-left of an empty screen (what was on screen scrolls up into the
+       * scrollback), then fit the terminal to its box again.
+       */
+      const writeScreen = (screen: ScreenView) => {
+        buffer.run(() => {
+          try {
+            term.resize(screen.cols, screen.rows);
+          } catch { /* a size xterm refuses: write at the current one */ }
+        });
+        buffer.write(
+          `\x1b[?1049l\x1b[0m\x1b[${screen.rows};1H` +
+            "\n".repeat(screen.rows) + "\x1b[H" + screen.data,
+        );
+        buffer.run(fitNow);
+      };
+
+      /** Write one command: header, output (or its screen), footer. */
+      const writeBlock = (id: string, justStarted = false) => {
         const command = stores.commands.peek().get(id);
         const cached = stores.output.text(id);
+        const screen = stores.output.screen(id);
         if (!cached && !justStarted) stores.output.ensure(id);
         let footer = "";
         if (command && FINAL_STATUSES.has(command.status)) {
           footer = commandFooter(command);
           footers.add(id);
         }
-        return commandHeader(command, id) + (cached ?? []).join("") + footer;
+        const head = (lastWritten ? "\r\n" : "") + commandHeader(command, id);
+        if (!screen) {
+          buffer.write(head + (cached ?? []).join("") + footer);
+          return;
+        }
+        buffer.write(head);
+        if (screen.earlier.length > 0) {
+          // Older output as recorded; what it once cleared from the screen
+          // goes to the scrollback instead of away.
+          buffer.run(() => (term.options.scrollOnEraseInDisplay = true));
+          buffer.write(
+            dim(`[earlier output from seq ${screen.earlierFrom}]`) +
+              historyText(screen.earlier.join("")) + "\x1b[0m\r\n" +
+              dim(`[the screen at seq ${screen.seq}]`),
+          );
+          buffer.run(() => (term.options.scrollOnEraseInDisplay = false));
+        }
+        writeScreen(screen);
+        buffer.write((cached ?? []).join("") + footer);
+      };
+
+      /** Offer older output of the last command in view drawn from a snapshot. */
+      const updateEarlier = (ids: readonly string[]) => {
+        const id = ids.findLast((id) => stores.output.screen(id)?.more);
+        const screen = id ? stores.output.screen(id) : undefined;
+        setEarlier(
+          id && screen
+            ? { commandId: id, beforeSeq: screen.earlierFrom, loading: false }
+            : null,
+        );
       };
 
       const currentIds = () =>
@@ -302,10 +360,11 @@ export default function Terminal(props: TerminalProps) {
           );
         }
         for (const id of ids) {
-          buffer.write((lastWritten ? "\r\n" : "") + block(id));
+          writeBlock(id);
           written.add(id);
           lastWritten = id;
         }
+        updateEarlier(ids);
       };
       const rerenderSoon = () => {
         clearTimeout(rerenderTimer);
@@ -343,12 +402,13 @@ export default function Terminal(props: TerminalProps) {
         };
         if (!isInView(view, event)) return;
         if (placeholder) return render();
+        // A screen snapshot or older output changes what is drawn: redraw.
+        if (event.kind === "snapshot" || event.kind === "earlier") {
+          return render();
+        }
         if (!written.has(event.commandId)) {
           // A new command in view: its header, then everything cached so far.
-          buffer.write(
-            (lastWritten ? "\r\n" : "") +
-              block(event.commandId, event.kind === "started"),
-          );
+          writeBlock(event.commandId, event.kind === "started");
           written.add(event.commandId);
           lastWritten = event.commandId;
         } else if (event.kind !== "started") {
@@ -456,6 +516,25 @@ export default function Terminal(props: TerminalProps) {
                 ? "command's output"
                 : "running command's output so far"}
             />
+          )}
+          {earlier && (
+            <button
+              type="button"
+              class="link"
+              data-testid="load-earlier"
+              disabled={!connected || earlier.loading}
+              onClick={() => {
+                setEarlier({ ...earlier, loading: true });
+                getClient().send("terminal:earlier", {
+                  commandId: earlier.commandId,
+                  beforeSeq: earlier.beforeSeq,
+                });
+              }}
+            >
+              {earlier.loading
+                ? "Loading earlier output…"
+                : "Load earlier output"}
+            </button>
           )}
         </span>
         {state === "failed" && (

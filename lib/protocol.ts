@@ -44,6 +44,8 @@ export const LIMITS = {
   maxAttentionBytes: 1024,
   /** Longest `program` text of `session:start` (shown, never run). */
   maxSessionProgramBytes: 1024,
+  /** Largest `data` of one `terminal:snapshot` (a serialized screen). */
+  maxSnapshotBytes: 256 * 1024,
 } as const;
 
 /** Terminal sizes `terminal:resize` accepts. */
@@ -271,7 +273,21 @@ export const DashboardPayloads = {
   "emergency:stop": z.object({ reason: text.optional() }),
   /** Addition (docs/protocol.md): an admin forgets an offline agent. */
   "agent:forget": z.object({ agentId: id }),
-  "terminal:resume": z.object({ commandId: id, afterSeq: seq }),
+  /**
+   * With `snapshot: true` the server may answer with the command's latest
+   * `terminal:snapshot` (when it covers more than `afterSeq`) and then the
+   * output after the snapshot's seq, instead of everything after `afterSeq`.
+   */
+  "terminal:resume": z.object({
+    commandId: id,
+    afterSeq: seq,
+    snapshot: z.boolean().optional(),
+  }),
+  /** Addition (docs/protocol.md): a page of stored output before `beforeSeq`. */
+  "terminal:earlier": z.object({
+    commandId: id,
+    beforeSeq: z.number().int().positive(),
+  }),
   "heartbeat": z.object({ sequence: z.number().int().nonnegative() }),
   /**
    * Without `token`: renew this connection's sign-in in place (a browser
@@ -335,6 +351,31 @@ export const ServerToDashboardPayloads = {
     seq: z.number().int().positive(),
     stream: StreamSchema,
     data: z.string(),
+  }),
+  /**
+   * Addition (docs/protocol.md): the screen of command `commandId` after its
+   * output up to `seq`, as escape sequences that redraw it in a fresh
+   * `cols` x `rows` terminal; output after `seq` follows.
+   */
+  "terminal:snapshot": z.object({
+    agentId: id,
+    commandId: id,
+    seq: z.number().int().positive(),
+    cols,
+    rows,
+    data: z.string(),
+  }),
+  /**
+   * Addition: stored output `fromSeq..toSeq` joined (an answer to
+   * `terminal:earlier`); `more` says whether older output is stored.
+   */
+  "terminal:earlier": z.object({
+    agentId: id,
+    commandId: id,
+    fromSeq: z.number().int().positive(),
+    toSeq: z.number().int().positive(),
+    data: z.string(),
+    more: z.boolean(),
   }),
   /** Output `fromSeq..toSeq` cannot be delivered (retention, or dropped by the agent). */
   "terminal:gap": z.object({
@@ -405,6 +446,17 @@ export const AgentPayloads = {
     activity: ActivitySchema,
     attention: boundedText(LIMITS.maxAttentionBytes).optional(),
     options: z.array(QuickAnswerSchema).max(MAX_QUICK_ANSWERS).optional(),
+  }),
+  /**
+   * Addition (docs/protocol.md): the screen of running command `commandId`
+   * after its output up to `seq` (already acknowledged), for late joiners.
+   */
+  "terminal:snapshot": z.object({
+    commandId: id,
+    seq: z.number().int().positive(),
+    cols,
+    rows,
+    data: boundedText(LIMITS.maxSnapshotBytes),
   }),
   /**
    * Addition (docs/protocol.md): a session agent asks for its session record

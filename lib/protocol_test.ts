@@ -105,8 +105,13 @@ const DASHBOARD_EXAMPLES: Examples<typeof DashboardPayloads> = {
   "emergency:stop": { payload: { reason: "runaway job" }, required: [] },
   "agent:forget": { payload: { agentId: "agent-1" }, required: ["agentId"] },
   "terminal:resume": {
-    payload: { commandId: "cmd-1", afterSeq: 0 },
+    payload: { commandId: "cmd-1", afterSeq: 0, snapshot: true },
     required: ["commandId", "afterSeq"],
+  },
+  // Addition (docs/protocol.md): a page of older output.
+  "terminal:earlier": {
+    payload: { commandId: "cmd-1", beforeSeq: 120 },
+    required: ["commandId", "beforeSeq"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
   // Addition (docs/protocol.md): without a token, renew the sign-in in place.
@@ -182,6 +187,29 @@ const SERVER_TO_DASHBOARD_EXAMPLES: Examples<
   "terminal:gap": {
     payload: { agentId: "agent-1", commandId: "cmd-1", fromSeq: 1, toSeq: 40 },
     required: ["agentId", "commandId", "fromSeq", "toSeq"],
+  },
+  // Additions (docs/protocol.md): the screen for late joiners, older pages.
+  "terminal:snapshot": {
+    payload: {
+      agentId: "agent-1",
+      commandId: "cmd-1",
+      seq: 119,
+      cols: 80,
+      rows: 24,
+      data: "\x1b[1m> \x1b[0mhello\r\n\x1b[1A\x1b[7C",
+    },
+    required: ["agentId", "commandId", "seq", "cols", "rows", "data"],
+  },
+  "terminal:earlier": {
+    payload: {
+      agentId: "agent-1",
+      commandId: "cmd-1",
+      fromSeq: 100,
+      toSeq: 119,
+      data: "older output\r\n",
+      more: true,
+    },
+    required: ["agentId", "commandId", "fromSeq", "toSeq", "data", "more"],
   },
   "heartbeat": { payload: { sequence: 7 }, required: ["sequence"] },
   "auth:refreshed": {
@@ -262,6 +290,17 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
   "session:start": {
     payload: { program: "claude", cols: 120, rows: 40 },
     required: ["program", "cols", "rows"],
+  },
+  // Addition (docs/protocol.md): the screen of the running command.
+  "terminal:snapshot": {
+    payload: {
+      commandId: "cmd-1",
+      seq: 119,
+      cols: 80,
+      rows: 24,
+      data: "\x1b[1m> \x1b[0mhello",
+    },
+    required: ["commandId", "seq", "cols", "rows", "data"],
   },
 };
 
@@ -374,6 +413,7 @@ const DIRECTIONS: Direction[] = [
       "emergency:stop",
       "agent:forget",
       "terminal:resume",
+      "terminal:earlier",
       "heartbeat",
       "auth:refresh",
       "log:forward",
@@ -399,6 +439,8 @@ const DIRECTIONS: Direction[] = [
       "command:status",
       "command:queue",
       "terminal:output",
+      "terminal:snapshot",
+      "terminal:earlier",
       "terminal:gap",
       "heartbeat",
       "auth:refreshed",
@@ -420,6 +462,7 @@ const DIRECTIONS: Direction[] = [
       "auth:refresh",
       "agent:activity",
       "session:start",
+      "terminal:snapshot",
     ],
   },
   {
@@ -874,6 +917,44 @@ Deno.test("terminal:output data over maxChunkBytes is PAYLOAD_TOO_LARGE", () => 
     "payload.data",
     "m-1",
     "multi-byte",
+  );
+});
+
+Deno.test("terminal:snapshot: data over maxSnapshotBytes is PAYLOAD_TOO_LARGE, a size out of range INVALID_MESSAGE", () => {
+  assert.equal(LIMITS.maxSnapshotBytes, 256 * 1024);
+  const snapshot = (data: string, cols = 80, rows = 24) =>
+    JSON.stringify(
+      frame("terminal:snapshot", {
+        commandId: "cmd-1",
+        seq: 3,
+        cols,
+        rows,
+        data,
+      }),
+    );
+  assert.ok(
+    parseAgentMessage(snapshot("x".repeat(LIMITS.maxSnapshotBytes))).ok,
+  );
+  expectFailure(
+    parseAgentMessage(snapshot("€".repeat(LIMITS.maxSnapshotBytes / 2))),
+    "PAYLOAD_TOO_LARGE",
+    "payload.data",
+    "m-1",
+    "multi-byte",
+  );
+  expectFailure(
+    parseAgentMessage(snapshot("x", 0)),
+    "INVALID_MESSAGE",
+    "payload.cols",
+    "m-1",
+    "zero columns",
+  );
+  expectFailure(
+    parseAgentMessage(snapshot("x", 80, 501)),
+    "INVALID_MESSAGE",
+    "payload.rows",
+    "m-1",
+    "too many rows",
   );
 });
 

@@ -32,6 +32,10 @@ import type { ActivityState } from "./activity.ts";
 import { ActivityMerge } from "./activity_merge.ts";
 import { PtyView } from "./terminal_io.ts";
 import type { ActivityFlags } from "./session_flags.ts";
+import {
+  type SchedulerTimers,
+  SnapshotScheduler,
+} from "./snapshot_scheduler.ts";
 
 /** Final status the agent reports. */
 export type FinalStatus = PayloadOf<
@@ -43,7 +47,8 @@ export type FinalStatus = PayloadOf<
 export type ExecutorMessageType =
   | "command:started"
   | "terminal:output"
-  | "command:completed";
+  | "command:completed"
+  | "terminal:snapshot";
 
 /** Payloads of the messages the executor produces, by type. */
 export type ExecutorPayloads = {
@@ -131,6 +136,15 @@ export interface ExecutorOptions {
   onSessionOutput?: (commandId: string, text: string) => void;
   /** A session ended (its program exited, or it could not start). */
   onSessionEnd?: (completion: ExecutorPayloads["command:completed"]) => void;
+  /**
+   * Timing of `terminal:snapshot` for terminals with a screen (see
+   * snapshot_scheduler.ts); defaults there.
+   */
+  snapshots?: {
+    intervalMs?: number;
+    settleMs?: number;
+    timers?: SchedulerTimers;
+  };
 }
 
 interface Job {
@@ -151,6 +165,8 @@ interface Job {
   paused: boolean;
   /** Its screen and activity (PTY mode). */
   view?: PtyView;
+  /** When its screen goes out as `terminal:snapshot` (with `view`). */
+  snapshots?: SnapshotScheduler;
   completion?: ExecutorPayloads["command:completed"];
   /** Sent on the current connection. */
   completionSent: boolean;
@@ -268,6 +284,12 @@ export class Executor {
       batcher: new OutputBatcher({
         onChunk: (chunk) => {
           this.#outbox.add({ commandId: info.id, ...chunk });
+          // The screen takes output chunk by chunk, so a snapshot covers
+          // exactly the chunks up to its seq.
+          if (job.view) {
+            job.view.write(chunk.data, chunk.seq);
+            job.snapshots?.changed();
+          }
           this.#flush();
           this.#applyFlow();
         },
@@ -387,6 +409,7 @@ export class Executor {
   ack(commandId: string, seq: number, completed?: boolean): void {
     this.#outbox.ack(commandId, seq);
     const job = this.#jobs.get(commandId);
+    job?.snapshots?.acked(seq);
     if (completed && job?.completion) {
       this.#outbox.forget(commandId);
       this.#jobs.delete(commandId);
@@ -413,6 +436,7 @@ export class Executor {
       job.completionSent = false;
       // A prompt's start carries its fromSeq: say it again.
       if (job.turn && !job.completion) job.startedSent = false;
+      job.snapshots?.reconnected();
     }
     this.#flush();
     this.#applyFlow();
@@ -695,6 +719,16 @@ export class Executor {
         (state) => this.#reportActivity(state),
       );
     }
+    if (view) {
+      job.snapshots = new SnapshotScheduler({
+        ...this.#options.snapshots,
+        take: () => view.snapshot(),
+        send: (snapshot) =>
+          this.#options.send(
+            fromAgent("terminal:snapshot", { commandId: info.id, ...snapshot }),
+          ) > 0,
+      });
+    }
     // The tracker starts at `working` without a report: say it here.
     if (view) report(view.state);
     try {
@@ -711,7 +745,6 @@ export class Executor {
           onOutput: (text) => {
             batcher.pushText("pty", text);
             job.merge?.output();
-            view?.write(text);
             if (session) this.#sessionOutput();
             if (session) this.#options.onSessionOutput?.(info.id, text);
           },
@@ -768,6 +801,8 @@ export class Executor {
 
   #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
     job.merge = undefined;
+    job.snapshots?.dispose();
+    job.snapshots = undefined;
     if (job.view) {
       job.view.dispose();
       job.view = undefined;

@@ -181,13 +181,20 @@ export class Screen {
     return { x: buffer.cursorX, y: buffer.cursorY };
   }
 
-  /** Escape sequences that redraw the current buffer in a fresh terminal. */
-  snapshot(): ScreenSnapshot {
+  /**
+   * Escape sequences that redraw the current buffer in a fresh terminal,
+   * with at most `scrollback` lines above the screen (default: all kept).
+   */
+  snapshot(options: { scrollback?: number } = {}): ScreenSnapshot {
     return {
       seq: this.#seq,
       cols: this.#term.cols,
       rows: this.#term.rows,
-      data: this.#serializer.serialize(),
+      data: this.#serializer.serialize(
+        options.scrollback === undefined
+          ? undefined
+          : { scrollback: options.scrollback },
+      ),
     };
   }
 

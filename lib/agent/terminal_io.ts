@@ -15,8 +15,21 @@ import {
   ActivityTracker,
   type ActivityTrackerOptions,
 } from "./activity.ts";
-import { Screen } from "./screen.ts";
-import { type FromAgent, fromAgent } from "../protocol.ts";
+import { Screen, type ScreenSnapshot } from "./screen.ts";
+import {
+  byteLength,
+  type FromAgent,
+  fromAgent,
+  LIMITS,
+  TERMINAL_SIZE,
+} from "../protocol.ts";
+
+/**
+ * Scrollback lines a snapshot tries, most first: the first whose data fits
+ * {@link LIMITS.maxSnapshotBytes} (and whose JSON form fits half a frame) is
+ * sent.
+ */
+export const SNAPSHOT_SCROLLBACKS = [1000, 200, 0] as const;
 
 /** The `agent:activity` message for `state` (empty fields left out). */
 export function activityMessage(
@@ -77,12 +90,31 @@ export class PtyView {
     return this.#tracker.state;
   }
 
-  /** Output of the command, as the terminal produced it. */
-  write(text: string): void {
+  /**
+   * Output of the command, as the terminal produced it; `seq` is the output
+   * chunk it was sent in (the seq a later {@link snapshot} covers).
+   */
+  write(text: string, seq?: number): void {
     if (this.#disposed) return;
     this.#step(async () => {
-      await this.#screen.write(text);
+      await this.#screen.write(text, seq);
       this.#tracker.update();
+    });
+  }
+
+  /**
+   * The screen after every write made so far (taken after them, before any
+   * later one), with as much scrollback as fits the protocol's snapshot
+   * limit; null when disposed, before any output, for a grid the protocol
+   * cannot carry, or when even the bare screen is too large.
+   */
+  snapshot(): Promise<ScreenSnapshot | null> {
+    return new Promise((resolve) => {
+      this.#step(() => {
+        resolve(this.#disposed ? null : fitSnapshot(this.#screen));
+      });
+      // A failed step resolves nothing: resolve null after the chain.
+      this.#writes.then(() => resolve(null));
     });
   }
 
@@ -103,7 +135,7 @@ export class PtyView {
     this.#writes = this.#writes.then(fn).catch(() => {});
   }
 
-  /** Stop tracking; no `onChange` from now on. */
+  /** Stop tracking; no `onChange` and no snapshot from now on. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -111,4 +143,20 @@ export class PtyView {
     // Pending writes finish against a disposed screen (they are ignored).
     void this.#writes.finally(() => this.#screen.dispose());
   }
+}
+
+/** `screen`'s snapshot within the size limits (see {@link PtyView.snapshot}). */
+function fitSnapshot(screen: Screen): ScreenSnapshot | null {
+  if (
+    screen.seq === 0 || screen.cols > TERMINAL_SIZE.maxCols ||
+    screen.rows > TERMINAL_SIZE.maxRows
+  ) return null;
+  for (const scrollback of SNAPSHOT_SCROLLBACKS) {
+    const snapshot = screen.snapshot({ scrollback });
+    if (
+      byteLength(snapshot.data) <= LIMITS.maxSnapshotBytes &&
+      byteLength(JSON.stringify(snapshot.data)) <= LIMITS.maxFrameBytes / 2
+    ) return snapshot;
+  }
+  return null;
 }

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import type { CommandInfo } from "../protocol.ts";
+import { byteLength, type CommandInfo, LIMITS } from "../protocol.ts";
 import type { ActivityState } from "./activity.ts";
 import { Executor, type PtySettings } from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
 import { activityMessage, PtyView } from "./terminal_io.ts";
+import { Screen } from "./screen.ts";
 
 const command = (id: string, text: string): CommandInfo => ({
   id,
@@ -103,6 +104,78 @@ Deno.test("PtyView: a size the screen refuses is skipped, later output is still 
       attention: "Name?",
       options: [],
     });
+  } finally {
+    view.dispose();
+  }
+});
+
+/** Visible rows and cursor of a fresh headless terminal fed `data`. */
+async function redraw(cols: number, rows: number, data: string) {
+  const screen = new Screen(cols, rows);
+  await screen.write(data);
+  const result = { lines: screen.visibleLines(), cursor: screen.cursor() };
+  screen.dispose();
+  return result;
+}
+
+Deno.test("PtyView.snapshot() covers exactly the writes made before it, tagged with their seq", async () => {
+  const view = new PtyView({
+    cols: 40,
+    rows: 6,
+    type: "exec",
+    onChange: () => {},
+  });
+  const reference = new Screen(40, 6);
+  try {
+    assert.equal(await view.snapshot(), null, "nothing written yet");
+    const chunks = [
+      "line one\r\n\x1b[31mred\x1b[0m two\r\n",
+      "spinner ·",
+      "\r\x1b[Kspinner ✻\r\n> prompt",
+    ];
+    chunks.forEach((data, i) => view.write(data, i + 1));
+    const taken = view.snapshot();
+    view.write("\r\nafter the snapshot", 4);
+    const snapshot = await taken;
+    assert.ok(snapshot);
+    assert.deepEqual([snapshot.seq, snapshot.cols, snapshot.rows], [3, 40, 6]);
+    for (const data of chunks) await reference.write(data);
+    assert.deepEqual(await redraw(40, 6, snapshot.data), {
+      lines: reference.visibleLines(),
+      cursor: reference.cursor(),
+    });
+  } finally {
+    view.dispose();
+    reference.dispose();
+  }
+});
+
+Deno.test("PtyView.snapshot() keeps less scrollback when the full one is over maxSnapshotBytes", async () => {
+  const view = new PtyView({
+    cols: 200,
+    rows: 10,
+    type: "exec",
+    onChange: () => {},
+  });
+  try {
+    // 1100 lines of 200 colored cells: about 500 KiB serialized with all 1000
+    // lines of scrollback, under the limit with 200.
+    for (let i = 0; i < 1100; i++) {
+      const cells = Array.from(
+        { length: 100 },
+        (_, j) => `\x1b[3${(i + j) % 8}m${String(i % 10)}${j % 10}`,
+      ).join("");
+      view.write(`${cells}\x1b[0m\r\n`, i + 1);
+    }
+    const snapshot = await view.snapshot();
+    assert.ok(snapshot);
+    assert.equal(snapshot.seq, 1100);
+    assert.ok(byteLength(snapshot.data) <= LIMITS.maxSnapshotBytes);
+    const redrawn = new Screen(200, 10, { scrollback: 5000 });
+    await redrawn.write(snapshot.data);
+    // 200 lines above the screen (the second size tried), the screen below.
+    assert.equal(redrawn.allLines().length, 210);
+    redrawn.dispose();
   } finally {
     view.dispose();
   }

@@ -2,6 +2,10 @@
  * Per-command terminal output on the client: puts chunks in `seq` order,
  * drops duplicates, asks for missing ranges with `terminal:resume`, keeps a
  * bounded cache for replay and notifies listeners (the Terminal island).
+ * A command first seen mid-stream is asked for with a snapshot allowed: the
+ * server may answer with the screen (`terminal:snapshot`) standing for all
+ * output up to its seq, then the output after it; older output is loaded
+ * page by page on demand (`terminal:earlier`).
  * @module
  */
 import { byteLength } from "../protocol.ts";
@@ -31,12 +35,66 @@ export type OutputEvent =
     toSeq: number;
     text: string;
   }
-  | { kind: "started"; agentId: string; commandId: string };
+  | { kind: "started"; agentId: string; commandId: string }
+  | {
+    /** The screen replaced what was cached: redraw the command. */
+    kind: "snapshot";
+    agentId: string;
+    commandId: string;
+    seq: number;
+  }
+  | {
+    /** A page of older output was loaded: redraw the command. */
+    kind: "earlier";
+    agentId: string;
+    commandId: string;
+  };
+
+/** A screen snapshot as received (`terminal:snapshot`). */
+export interface ScreenChunk {
+  agentId: string;
+  commandId: string;
+  seq: number;
+  cols: number;
+  rows: number;
+  data: string;
+}
+
+/** A page of older output as received (`terminal:earlier`). */
+export interface EarlierPage {
+  agentId: string;
+  commandId: string;
+  fromSeq: number;
+  toSeq: number;
+  data: string;
+  more: boolean;
+}
+
+/** What a command shows when it started from a snapshot. */
+export interface ScreenView {
+  seq: number;
+  cols: number;
+  rows: number;
+  data: string;
+  /** Older output loaded so far, oldest first (output before `earlierFrom`... `seq`). */
+  earlier: string[];
+  /** Seq of the oldest output loaded (`seq + 1` when none). */
+  earlierFrom: number;
+  /** Whether older output may be stored (the "Load earlier output" control). */
+  more: boolean;
+}
 
 /** Options of {@link OutputStore}. */
 export interface OutputStoreOptions {
-  /** Asks the server to replay output of `commandId` after `afterSeq`. */
-  requestResume?: (commandId: string, afterSeq: number) => void;
+  /**
+   * Asks the server to replay output of `commandId` after `afterSeq`; with
+   * `snapshot`, a screen snapshot may stand for the output up to its seq.
+   */
+  requestResume?: (
+    commandId: string,
+    afterSeq: number,
+    snapshot: boolean,
+  ) => void;
   /**
    * Cached text per command, in UTF-16 units (2 bytes each in memory),
    * before the oldest chunks are trimmed (default 2 Mi units ≈ 4 MiB;
@@ -65,6 +123,12 @@ interface CacheEntry {
   chunks: string[];
   bytes: number;
   trimmed: boolean;
+  /** The screen the cached chunks follow, when it started from one. */
+  screen?: ScreenView;
+}
+
+function idsOf(page: { agentId: string; commandId: string }) {
+  return { agentId: page.agentId, commandId: page.commandId };
 }
 
 /** The dim marker line shown where output `from`–`to` was lost to retention. */
@@ -88,7 +152,11 @@ export const TRIMMED_MARKER =
  */
 export class OutputStore {
   /** Settable so stores can be created before the client exists. */
-  requestResume: (commandId: string, afterSeq: number) => void;
+  requestResume: (
+    commandId: string,
+    afterSeq: number,
+    snapshot: boolean,
+  ) => void;
   #maxBytes: number;
   #maxCommands: number;
   #maxTotal: number;
@@ -144,10 +212,17 @@ export class OutputStore {
     return this.#requested.has(commandId) || this.#pending.has(commandId);
   }
 
-  /** Cached text of `commandId` (with a trim marker first when trimmed). */
+  /**
+   * Cached text of `commandId` (with a trim marker first when trimmed); for
+   * a command that started from a snapshot, the output after it (see
+   * {@link screen}).
+   */
   text(commandId: string): string[] | undefined {
     const entry = this.#cache.get(commandId);
-    if (!entry || (entry.chunks.length === 0 && !entry.trimmed)) {
+    if (
+      !entry ||
+      (entry.chunks.length === 0 && !entry.trimmed && !entry.screen)
+    ) {
       return undefined;
     }
     return entry.trimmed
@@ -194,7 +269,79 @@ export class OutputStore {
     this.#touch(commandId);
     this.#last.set(commandId, 0);
     this.#requested.set(commandId, 0);
-    this.requestResume(commandId, 0);
+    this.requestResume(commandId, 0, true);
+    return true;
+  }
+
+  /** The screen `commandId` started from (its snapshot), if it did. */
+  screen(commandId: string): Readonly<ScreenView> | undefined {
+    return this.#cache.get(commandId)?.screen;
+  }
+
+  /**
+   * Take a `terminal:snapshot`: when it covers more than what was rendered,
+   * it replaces the cached output, the seq jumps to its seq, and output
+   * held after it is written. Returns whether it was taken.
+   */
+  snapshot(screen: ScreenChunk): boolean {
+    const { commandId, seq } = screen;
+    const last = this.#last.get(commandId) ?? 0;
+    if (seq <= last) return false;
+    const entry = this.#touch(commandId);
+    this.#total -= entry.bytes;
+    entry.chunks = [];
+    entry.trimmed = false;
+    entry.bytes = screen.data.length;
+    this.#total += entry.bytes;
+    entry.screen = {
+      seq,
+      cols: screen.cols,
+      rows: screen.rows,
+      data: screen.data,
+      earlier: [],
+      earlierFrom: seq + 1,
+      more: true,
+    };
+    this.#last.set(commandId, seq);
+    this.#emit({ kind: "snapshot", agentId: screen.agentId, commandId, seq });
+    // The output after it is on its way (the rest of the same answer): a
+    // request still outstanding stays so, and live output meanwhile waits.
+    this.#drain(commandId);
+    this.#evict();
+    return true;
+  }
+
+  /**
+   * Take a page of older output (`terminal:earlier`) of a command that
+   * started from a snapshot: kept when it ends right where the loaded
+   * output begins and the command's cache has room for it (else nothing
+   * more is offered). Returns whether it was kept.
+   */
+  earlier(page: EarlierPage): boolean {
+    const entry = this.#cache.get(page.commandId);
+    const screen = entry?.screen;
+    if (!entry || !screen) return false;
+    const contiguous = page.toSeq === screen.earlierFrom - 1;
+    if (page.data === "" || !contiguous) {
+      // Nothing (more) stored before what is loaded: stop offering it.
+      if (page.data === "" && page.toSeq < screen.earlierFrom) {
+        screen.more = false;
+        this.#emit({ kind: "earlier", ...idsOf(page) });
+      }
+      return false;
+    }
+    if (entry.bytes + page.data.length > this.#maxBytes) {
+      screen.more = false; // this tab keeps no more of it
+      this.#emit({ kind: "earlier", ...idsOf(page) });
+      return false;
+    }
+    screen.earlier.unshift(page.data);
+    screen.earlierFrom = page.fromSeq;
+    screen.more = page.more;
+    entry.bytes += page.data.length;
+    this.#total += page.data.length;
+    this.#touch(page.commandId);
+    this.#emit({ kind: "earlier", ...idsOf(page) });
     return true;
   }
 
@@ -224,7 +371,8 @@ export class OutputStore {
       // asking again would only bring the same chunks twice.
       if (!this.#requested.has(commandId) && !this.#resumed.has(commandId)) {
         this.#requested.set(commandId, last);
-        this.requestResume(commandId, last);
+        // Never seen before: the screen may stand for its history.
+        this.requestResume(commandId, last, last === 0);
       }
       return "held";
     }
@@ -301,6 +449,17 @@ export class OutputStore {
     entry.chunks.push(text);
     entry.bytes += text.length;
     this.#total += text.length;
+    if (entry.bytes > this.#maxBytes && entry.screen) {
+      // Over the bound: the screen goes first (the output after it alone
+      // then shows, trimmed), never output from between.
+      const screen = entry.screen;
+      const dropped = screen.data.length +
+        screen.earlier.reduce((n, page) => n + page.length, 0);
+      entry.bytes -= dropped;
+      this.#total -= dropped;
+      entry.screen = undefined;
+      entry.trimmed = true;
+    }
     while (entry.bytes > this.#maxBytes && entry.chunks.length > 1) {
       const dropped = entry.chunks.shift()!.length;
       entry.bytes -= dropped;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OutputStore } from "./output_store.ts";
+import { OutputStore, TRIMMED_MARKER } from "./output_store.ts";
 
 const chunk = (seq: number) => ({
   agentId: "a",
@@ -97,4 +97,122 @@ Deno.test("OutputStore's total budget is lifted with an unbounded per-command ca
   for (let seq = 1; seq <= 5; seq++) store.receive(out("c", seq, big));
   store.receive(out("d", 1, "small"));
   assert.equal(store.fullText("c").length, 5 * big.length);
+});
+
+const screen = (seq: number) => ({
+  agentId: "a",
+  commandId: "c",
+  seq,
+  cols: 80,
+  rows: 24,
+  data: `[screen ${seq}]`,
+});
+
+Deno.test("OutputStore asks for a first, mid-stream command with a snapshot allowed; a later gap without", () => {
+  const asked: [string, number, boolean][] = [];
+  const store = new OutputStore({
+    requestResume: (id, after, snapshot) => asked.push([id, after, snapshot]),
+  });
+  // Live output of a command never seen: ask from 0, a snapshot allowed.
+  assert.equal(store.receive(chunk(12)), "held");
+  assert.deepEqual(asked, [["c", 0, true]]);
+  // The answer: the screen at 9, then 10 and 11 from storage.
+  assert.equal(store.snapshot(screen(9)), true);
+  assert.equal(store.receive(chunk(10)), "written");
+  assert.equal(store.receive(chunk(11)), "written");
+  assert.equal(store.fullText("c"), "10;11;12;");
+  assert.equal(store.lastSeq("c"), 12);
+  // A chunk the screen stands for is a duplicate.
+  assert.equal(store.receive(chunk(9)), "duplicate");
+  // A gap later is filled by seq, no snapshot.
+  store.receive(chunk(14));
+  assert.deepEqual(asked, [["c", 0, true], ["c", 12, false]]);
+});
+
+Deno.test("OutputStore.snapshot() replaces the cache, releases held output after it, and is ignored when not ahead", () => {
+  const events: string[] = [];
+  const store = new OutputStore();
+  store.subscribe((e) =>
+    events.push(e.kind === "output" ? `out ${e.seq}` : e.kind)
+  );
+  store.receive(chunk(1));
+  store.receive(chunk(5)); // held
+  store.receive(chunk(6)); // held
+  assert.equal(store.snapshot(screen(5)), true);
+  // 5 is in the screen; 6 is written after it; 1 is gone from the cache.
+  assert.deepEqual(events, ["out 1", "snapshot", "out 6"]);
+  assert.equal(store.fullText("c"), "6;");
+  assert.deepEqual(
+    { ...store.screen("c"), earlier: [...store.screen("c")!.earlier] },
+    {
+      seq: 5,
+      cols: 80,
+      rows: 24,
+      data: "[screen 5]",
+      earlier: [],
+      earlierFrom: 6,
+      more: true,
+    },
+  );
+  assert.equal(store.isWaiting("c"), false);
+  // An older or equal screen changes nothing.
+  assert.equal(store.snapshot(screen(6)), false);
+  assert.equal(store.snapshot(screen(3)), false);
+  assert.equal(store.screen("c")?.seq, 5);
+});
+
+Deno.test("OutputStore.earlier() prepends contiguous pages and stops offering when nothing is left or over the bound", () => {
+  const store = new OutputStore({ maxBytesPerCommand: 100 });
+  const page = (fromSeq: number, toSeq: number, data: string, more = true) => ({
+    agentId: "a",
+    commandId: "c",
+    fromSeq,
+    toSeq,
+    data,
+    more,
+  });
+  // Without a screen there is nothing to prepend to.
+  store.receive(chunk(1));
+  assert.equal(store.earlier(page(1, 1, "x")), false);
+  store.snapshot(screen(9));
+  // Not ending where the loaded output begins: dropped.
+  assert.equal(store.earlier(page(3, 7, "3-7;")), false);
+  assert.equal(store.earlier(page(6, 9, "6-9;")), true);
+  assert.equal(store.earlier(page(4, 5, "4-5;")), true);
+  const view = store.screen("c")!;
+  assert.deepEqual(view.earlier, ["4-5;", "6-9;"]);
+  assert.equal(view.earlierFrom, 4);
+  assert.equal(view.more, true);
+  // Over the per-command bound: kept out, and no more offered.
+  assert.equal(store.earlier(page(2, 3, "y".repeat(100))), false);
+  assert.equal(store.screen("c")!.more, false);
+});
+
+Deno.test("OutputStore drops the screen first when the output after it passes the bound", () => {
+  const store = new OutputStore({ maxBytesPerCommand: 30 });
+  store.snapshot({ ...screen(1), data: "s".repeat(20) });
+  store.receive({ ...chunk(2), data: "x".repeat(8) });
+  assert.equal(store.screen("c")?.seq, 1);
+  store.receive({ ...chunk(3), data: "y".repeat(8) });
+  assert.equal(store.screen("c"), undefined);
+  assert.deepEqual(store.text("c"), [
+    TRIMMED_MARKER,
+    "x".repeat(8),
+    "y".repeat(8),
+  ]);
+});
+
+Deno.test("OutputStore: live output between a snapshot and the chunks replayed after it waits for them, asking nothing more", () => {
+  const asked: [string, number, boolean][] = [];
+  const store = new OutputStore({
+    requestResume: (id, after, snapshot) => asked.push([id, after, snapshot]),
+  });
+  assert.equal(store.ensure("c"), true);
+  assert.equal(store.snapshot(screen(9)), true);
+  // Live 12 overtakes the replay of 10 and 11.
+  assert.equal(store.receive(chunk(12)), "held");
+  assert.equal(store.receive(chunk(10)), "written");
+  assert.equal(store.receive(chunk(11)), "written");
+  assert.equal(store.fullText("c"), "10;11;12;");
+  assert.deepEqual(asked, [["c", 0, true]]);
 });

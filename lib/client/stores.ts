@@ -162,14 +162,15 @@ export function upsertCommand(
  * output this client holds and that may still produce output (unknown or
  * not finished), or whose output is incomplete (replay requested, chunks
  * held, nothing received yet, or fewer bytes than the final `outputBytes`
- * without a `terminal:gap` explaining it).
+ * without a `terminal:gap` or a snapshot explaining it).
  */
 export function resumeMap(s: Stores): Record<string, number> {
   return s.output.resumeMap((id) => {
     const c = s.commands.value.get(id);
     return c === undefined || !FINAL_STATUSES.has(c.status) ||
       s.output.isWaiting(id) || s.output.lastSeq(id) === 0 ||
-      (!s.output.hasGap(id) && s.output.receivedBytes(id) < c.outputBytes);
+      (!s.output.hasGap(id) && s.output.screen(id) === undefined &&
+        s.output.receivedBytes(id) < c.outputBytes);
   });
 }
 
@@ -178,8 +179,12 @@ export function resumeMap(s: Stores): Record<string, number> {
  * Also routes the output store's replay requests through the client.
  */
 export function bindStores(s: Stores, client: MessageClient): () => void {
-  s.output.requestResume = (commandId, afterSeq) => {
-    client.send("terminal:resume", { commandId, afterSeq });
+  s.output.requestResume = (commandId, afterSeq, snapshot) => {
+    client.send("terminal:resume", {
+      commandId,
+      afterSeq,
+      ...(snapshot ? { snapshot: true } : {}),
+    });
   };
   const offs = [
     client.on("connection:ack", (m) => {
@@ -248,6 +253,12 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
     }),
     client.on("terminal:gap", (m) => {
       s.output.gap(m.payload);
+    }),
+    client.on("terminal:snapshot", (m) => {
+      s.output.snapshot(m.payload);
+    }),
+    client.on("terminal:earlier", (m) => {
+      s.output.earlier(m.payload);
     }),
     client.on("error", (m) => {
       const { code, message, replyTo } = m.payload;

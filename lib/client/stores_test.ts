@@ -204,13 +204,13 @@ Deno.test("stores show a marker for terminal:gap and release held chunks", () =>
   assert.deepEqual(s.output.text("c-1"), [gapMarker(1, 40), "41;"]);
 });
 
-Deno.test("stores request a full replay for an uncached command once", () => {
+Deno.test("stores request a replay (a snapshot allowed) for an uncached command once", () => {
   const { s, sent } = setup();
   assert.equal(s.output.ensure("c-9"), true);
   assert.equal(s.output.ensure("c-9"), false);
   assert.deepEqual(sent, [{
     type: "terminal:resume",
-    payload: { commandId: "c-9", afterSeq: 0 },
+    payload: { commandId: "c-9", afterSeq: 0, snapshot: true },
   }]);
 });
 

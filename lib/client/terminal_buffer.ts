@@ -48,7 +48,8 @@ export class TerminalBuffer {
   #maxWrites: number;
   #maxBytes: number;
   #immediate: boolean;
-  #queue: string[] = [];
+  /** Text to write, and steps to run once the text before them is parsed. */
+  #queue: (string | (() => void))[] = [];
   #queuedBytes = 0;
   /** A requested frame's handle, or the token of a pending microtask. */
   #frame: unknown = null;
@@ -108,6 +109,16 @@ export class TerminalBuffer {
     this.#schedule();
   }
 
+  /**
+   * Queue `step` (e.g. a resize): it runs once xterm has parsed everything
+   * written before it, and before anything written after it reaches xterm.
+   */
+  run(step: () => void): void {
+    if (this.#disposed) return;
+    this.#queue.push(step);
+    this.#schedule();
+  }
+
   /** Drop queued data (e.g. before `term.reset()` and a replay). */
   clear(): void {
     this.#queue = [];
@@ -138,13 +149,20 @@ export class TerminalBuffer {
 
   #flush(): void {
     this.#frame = null;
-    if (this.#disposed || this.blocked || this.#queue.length === 0) return;
-    const data = this.#queue.length === 1
-      ? this.#queue[0]
-      : this.#queue.join("");
-    const size = this.#queuedBytes;
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    if (this.#disposed) return;
+    // Steps at the head run once nothing written before them is unparsed.
+    while (typeof this.#queue[0] === "function") {
+      if (this.#inFlightWrites > 0) return; // the write callback reschedules
+      (this.#queue.shift() as () => void)();
+      if (this.#disposed) return;
+    }
+    if (this.blocked || this.#queue.length === 0) return;
+    let end = this.#queue.findIndex((item) => typeof item === "function");
+    if (end < 0) end = this.#queue.length;
+    const texts = this.#queue.splice(0, end) as string[];
+    const data = texts.length === 1 ? texts[0] : texts.join("");
+    const size = data.length;
+    this.#queuedBytes -= size;
     this.#inFlightWrites++;
     this.#inFlightBytes += size;
     const generation = this.#generation;
@@ -154,5 +172,6 @@ export class TerminalBuffer {
       this.#inFlightBytes -= size;
       this.#schedule();
     });
+    // More (after a step) waits for this write's callback.
   }
 }

@@ -149,3 +149,35 @@ Deno.test("TerminalBuffer hands writes to an idle xterm at the end of the task, 
   assert.equal(writes.length, 5);
   assert.equal(frameCount(), 0);
 });
+
+Deno.test("TerminalBuffer.run() runs a step once the text before it is parsed, before the text after it", () => {
+  const { buffer, writes, frame } = setup();
+  const log: string[] = [];
+  buffer.write("a");
+  buffer.run(() => log.push(`step after ${writes.map((w) => w.data)}`));
+  buffer.write("b");
+  frame();
+  // "a" went to xterm alone; the step waits for its callback.
+  assert.deepEqual(writes.map((w) => w.data), ["a"]);
+  assert.deepEqual(log, []);
+  frame();
+  assert.deepEqual(log, [], "still unparsed: the step waits");
+  writes[0].done();
+  frame();
+  assert.deepEqual(log, ["step after a"]);
+  assert.deepEqual(writes.map((w) => w.data), ["a", "b"]);
+});
+
+Deno.test("TerminalBuffer.clear() drops queued steps too", () => {
+  const { buffer, writes, frame } = setup();
+  let ran = false;
+  buffer.write("a");
+  buffer.run(() => (ran = true));
+  buffer.clear();
+  buffer.write("b");
+  frame();
+  writes.forEach((w) => w.done());
+  frame();
+  assert.equal(ran, false);
+  assert.deepEqual(writes.map((w) => w.data), ["b"]);
+});

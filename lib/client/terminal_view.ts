@@ -115,3 +115,14 @@ export function planResync(
   if (!same) return { rerender: true, fetch: [] };
   return { rerender: false, fetch: ids.filter((id) => !hasOutput(id)) };
 }
+
+/**
+ * Older output (`terminal:earlier` pages) as it can be shown above a
+ * screen snapshot: sequences that would clear the scrollback (`CSI 3 J`)
+ * or reset the whole terminal (`ESC c`) are left out, so the history they
+ * once cleared stays readable there.
+ */
+export function historyText(text: string): string {
+  // deno-lint-ignore no-control-regex -- the escape sequences are the point
+  return text.replace(/\x1b\[3J|\x1bc/g, "");
+}

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { CommandInfo } from "../protocol.ts";
-import { commandHeader, planResync, visibleControls } from "./terminal_view.ts";
+import {
+  commandHeader,
+  historyText,
+  planResync,
+  visibleControls,
+} from "./terminal_view.ts";
 
 const base: CommandInfo = {
   id: "c1",
@@ -47,4 +52,12 @@ Deno.test("planResync() redraws when the commands in view changed, else fetches 
     fetch: ["c2"],
   });
   assert.deepEqual(planResync([], [], has), { rerender: false, fetch: [] });
+});
+
+Deno.test("historyText() leaves out scrollback clears and terminal resets, nothing else", () => {
+  assert.equal(
+    historyText("old\r\n\x1b[2J\x1b[3J\x1b[Hnew\x1bc\x1b[31mred\x1b[0m"),
+    "old\r\n\x1b[2J\x1b[Hnew\x1b[31mred\x1b[0m",
+  );
+  assert.equal(historyText("plain"), "plain");
 });

@@ -104,6 +104,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
           : undefined;
         return await commands.started(agentId, commandId, fromSeq, size);
       }
+      case "terminal:snapshot":
+        commands.screenSnapshot(agentId, message.payload);
+        return;
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
         // A session agent back at its prompt may take the next prompt.

@@ -69,6 +69,16 @@ interface Active {
   started: boolean;
   timer?: ReturnType<typeof setTimeout>;
   timedOut: boolean;
+  /** The agent's latest screen snapshot (kept in memory while it runs). */
+  screen?: ScreenSnapshot;
+}
+
+/** A running command's screen after its output up to `seq`. */
+export interface ScreenSnapshot {
+  seq: number;
+  cols: number;
+  rows: number;
+  data: string;
 }
 
 /** One state change, kept for {@link CommandService.snapshot}. */
@@ -82,6 +92,7 @@ const MAX_CHANGES = 5_000;
 
 type Completed = PayloadOf<typeof AgentPayloads, "command:completed">;
 type Output = PayloadOf<typeof AgentPayloads, "terminal:output">;
+type Snapshot = PayloadOf<typeof AgentPayloads, "terminal:snapshot">;
 
 /** Queues, dispatch and the state machine of commands. */
 export class CommandService {
@@ -585,6 +596,75 @@ export class CommandService {
       );
     }
     return chunk.seq;
+  }
+
+  /**
+   * `terminal:snapshot`: keep the agent's screen of its running command
+   * `commandId` (only the newest, in memory, dropped when the command ends)
+   * for dashboards that open it later. It must cover only output already
+   * stored and broadcast, so serving it with the output after its seq
+   * leaves no gap and repeats nothing. An older snapshot than the one kept
+   * is ignored.
+   *
+   * @throws {FlightdeckError} NOT_FOUND when `commandId` is not this
+   * agent's running command; INVALID_MESSAGE when `seq` is past the output
+   * stored so far.
+   */
+  screenSnapshot(agentId: string, snapshot: Snapshot): void {
+    const active = this.#owned(agentId, snapshot.commandId);
+    if (snapshot.seq > active.lastSeq) {
+      throw new FlightdeckError(
+        "INVALID_MESSAGE",
+        `Snapshot of "${snapshot.commandId}" covers seq ${snapshot.seq}, ` +
+          `only ${active.lastSeq} stored`,
+      );
+    }
+    if (active.screen && active.screen.seq >= snapshot.seq) return;
+    const { seq, cols, rows, data } = snapshot;
+    active.screen = { seq, cols, rows, data };
+  }
+
+  /** The latest screen snapshot of running command `commandId`, if any. */
+  latestScreen(commandId: string): ScreenSnapshot | undefined {
+    return this.#active.get(commandId)?.screen;
+  }
+
+  /**
+   * One page of stored output before `beforeSeq`, newest first in what is
+   * read, at most about `maxBytes` (whole chunks, at least one): the chunks
+   * `fromSeq..toSeq` joined, and whether older output is stored. Null when
+   * nothing is stored before `beforeSeq`.
+   */
+  async earlierOutput(
+    commandId: string,
+    beforeSeq: number,
+    maxBytes: number,
+  ): Promise<
+    { fromSeq: number; toSeq: number; data: string; more: boolean } | null
+  > {
+    const fromSeq = await this.#o.storage.pageStart(
+      commandId,
+      beforeSeq,
+      maxBytes,
+    );
+    if (fromSeq === null) return null;
+    let data = "";
+    let first = 0;
+    let last = 0;
+    for await (
+      const chunk of this.#o.storage.readOutput(
+        commandId,
+        fromSeq - 1,
+        beforeSeq - 1,
+      )
+    ) {
+      if (first === 0) first = chunk.seq;
+      last = chunk.seq;
+      data += chunk.data;
+    }
+    if (first === 0) return null;
+    const more = await this.#o.storage.pageStart(commandId, first, 1) !== null;
+    return { fromSeq: first, toSeq: last, data, more };
   }
 
   /** The agent finished a command. Returns false when it was already final. */

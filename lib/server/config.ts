@@ -133,6 +133,12 @@ export const ConfigSchema = z.object({
   maxCommandOutputBytes: int(1024, Number.MAX_SAFE_INTEGER).default(
     256 * 1024 * 1024,
   ),
+  /**
+   * A `terminal:resume` that allows a snapshot is answered with the
+   * command's screen snapshot and the output after it only when the command
+   * has at least this much output; smaller ones are replayed whole.
+   */
+  snapshotMinBytes: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024),
   /** How often retention runs. */
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Least severe log level printed. */
@@ -212,6 +218,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_MAX_COMMAND_OUTPUT: "maxCommandOutputBytes",
+  FLIGHTDECK_SNAPSHOT_MIN_BYTES: "snapshotMinBytes",
   FLIGHTDECK_LOG: "logLevel",
   FLIGHTDECK_SESSION_TTL: "sessionTtlSeconds",
   FLIGHTDECK_ACCESS_TTL: "accessTtlSeconds",

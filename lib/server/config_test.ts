@@ -32,6 +32,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     terminalInputBytesPerSecond: 262144,
     commandRatePerMinute: 600,
     sessionTtlSeconds: 7 * 24 * 3600,
+    snapshotMinBytes: 256 * 1024,
     accessTtlSeconds: 3600,
     maxSessionsPerToken: 20,
     maxTokenTtlSeconds: 90 * 24 * 3600,

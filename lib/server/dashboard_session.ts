@@ -27,6 +27,9 @@ import { requestRestart } from "./session_restart.ts";
 /** Recent commands per agent sent in the snapshot after `agent:list`. */
 export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
 
+/** Most output bytes (about) one `terminal:earlier` answer carries. */
+export const EARLIER_PAGE_BYTES = 128 * 1024;
+
 /**
  * Frames of `maxFrameBytes` one dashboard connection may have received and
  * not yet handled; one more closes it with 4429.
@@ -165,6 +168,13 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         return this.#replay(
           message.payload.commandId,
           message.payload.afterSeq,
+          undefined,
+          message.payload.snapshot === true,
+        );
+      case "terminal:earlier":
+        return await this.#earlier(
+          message.payload.commandId,
+          message.payload.beforeSeq,
         );
       case "auth:refresh":
         if (!this.takeRefresh(message.id)) return;
@@ -361,10 +371,13 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     commandId: string,
     afterSeq: number,
     bound?: (command: CommandInfo) => number,
+    allowSnapshot = false,
   ): Promise<void> {
-    const { commands } = this.#app;
+    const { commands, config } = this.#app;
     // Taken before any await: chunks broadcast later reach this peer live.
     const broadcastSeq = commands.broadcastSeq(commandId);
+    // Taken in the same turn: it covers only output broadcast by now.
+    const screen = allowSnapshot ? commands.latestScreen(commandId) : undefined;
     const command = await commands.get(commandId);
     if (!command) {
       throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
@@ -373,7 +386,40 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       return await this.#replayPrompt(command, afterSeq);
     }
     const upTo = bound ? bound(command) : broadcastSeq;
-    if (afterSeq < upTo) await this.#send(command, afterSeq, upTo);
+    let from = afterSeq;
+    if (
+      screen && screen.seq > afterSeq && screen.seq <= upTo &&
+      command.outputBytes >= config.snapshotMinBytes && this.peer.isOpen
+    ) {
+      // The screen stands for every chunk up to its seq; the rest follows.
+      this.send(toDashboard("terminal:snapshot", {
+        agentId: command.agentId,
+        commandId,
+        ...screen,
+      }));
+      from = screen.seq;
+    }
+    if (from < upTo) await this.#send(command, from, upTo);
+  }
+
+  /** `terminal:earlier`: one page of stored output before `beforeSeq`. */
+  async #earlier(commandId: string, beforeSeq: number): Promise<void> {
+    const { commands } = this.#app;
+    const command = await commands.get(commandId);
+    if (!command) {
+      throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
+    }
+    const page = await commands.earlierOutput(
+      commandId,
+      beforeSeq,
+      EARLIER_PAGE_BYTES,
+    );
+    if (!this.peer.isOpen) return;
+    this.send(toDashboard("terminal:earlier", {
+      agentId: command.agentId,
+      commandId,
+      ...(page ?? { fromSeq: 1, toSeq: 1, data: "", more: false }),
+    }));
   }
 
   /**

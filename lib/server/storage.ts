@@ -537,6 +537,33 @@ export class Storage {
     }
   }
 
+  /**
+   * Where a page of at most about `maxBytes` UTF-8 bytes of stored output
+   * before `beforeSeq` starts: the lowest seq of the newest whole chunks
+   * below `beforeSeq` that together stay within `maxBytes` (at least one
+   * chunk). Null when nothing is stored below `beforeSeq`.
+   */
+  async pageStart(
+    commandId: string,
+    beforeSeq: number,
+    maxBytes: number,
+  ): Promise<number | null> {
+    let start: number | null = null;
+    let bytes = 0;
+    const iter = this.kv.list<StoredChunk>({
+      start: ["out", commandId],
+      end: ["out", commandId, beforeSeq],
+    }, { reverse: true, batchSize: 100 });
+    for await (const entry of iter) {
+      const seq = Number(entry.key[2]);
+      const size = byteLength(entry.value.data);
+      if (start !== null && seq !== start && bytes + size > maxBytes) break;
+      bytes += size;
+      start = seq;
+    }
+    return start;
+  }
+
   /** Highest stored seq of a command (0 when none). */
   async lastSeq(commandId: string): Promise<number> {
     for await (
