@@ -180,10 +180,13 @@ export function resumeMap(s: Stores): Record<string, number> {
  */
 export function bindStores(s: Stores, client: MessageClient): () => void {
   s.output.requestResume = (commandId, afterSeq, snapshot) => {
+    // A prompt's output is its slice of the session's stream: no screen of
+    // the session can stand for it.
+    const prompt = s.commands.value.get(commandId)?.kind === "prompt";
     client.send("terminal:resume", {
       commandId,
       afterSeq,
-      ...(snapshot ? { snapshot: true } : {}),
+      ...(snapshot && !prompt ? { snapshot: true } : {}),
     });
   };
   const offs = [
@@ -240,7 +243,7 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
         previous !== undefined && !FINAL_STATUSES.has(previous.status) &&
         last !== undefined
       ) {
-        s.output.requestResume(command.id, last);
+        s.output.requestResume(command.id, last, false);
       }
     }),
     client.on("command:queue", (m) => {
