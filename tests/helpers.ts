@@ -249,13 +249,22 @@ export class AgentProcess {
   stderr = "";
   readonly #done: Promise<Deno.CommandStatus>;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
+  /**
+   * `env` is added to this process's environment; with `clearEnv` it is the
+   * whole environment (plus `NO_PROXY`).
+   */
+  constructor(
+    args: string[],
+    env: Record<string, string> = {},
+    options: { clearEnv?: boolean } = {},
+  ) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${ROOT}agent.ts`, ...args],
       cwd: ROOT,
       stdin: "null",
       stdout: "null",
       stderr: "piped",
+      clearEnv: options.clearEnv ?? false,
       env: { NO_PROXY: "127.0.0.1,localhost", ...env },
     }).spawn();
     const reader = this.child.stderr.pipeThrough(new TextDecoderStream())

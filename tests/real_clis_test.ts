@@ -132,6 +132,14 @@ async function startAgent(
     "40",
     "--session",
   ], {
+    // Not the CI runner's variables: Gemini CLI (and others) see `CI` and
+    // run non-interactively, which is not what a session operator gets.
+    ...Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([name]) =>
+        !/^(CI|CI_.*|CONTINUOUS_INTEGRATION|BUILD_NUMBER|RUN_ID|GITHUB_ACTIONS)$/
+          .test(name)
+      ),
+    ),
     FLIGHTDECK_TOKEN: token,
     // The agent's own Deno cache stays where it is (it defaults to HOME's).
     DENO_DIR: Deno.env.get("DENO_DIR") ??
@@ -141,7 +149,7 @@ async function startAgent(
     // No account, no network: nothing must try to phone out for long.
     NO_BROWSER: "1",
     ...env,
-  });
+  }, { clearEnv: true });
 }
 
 /** Run `fn` with a server, an agent of `type` and a dashboard. */

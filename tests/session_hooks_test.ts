@@ -47,9 +47,15 @@ Deno.test("session hooks: output, local input and resize, start and end events; 
     onSessionEvent: (event) => events.push(event),
   });
   const until = (check: () => boolean, what: string) =>
-    operator.until(check, { what, timeoutMs: 15_000 });
+    operator.until(check, { what, timeoutMs: 15_000 }).catch((error) => {
+      throw new Error(`${error}\nagent log:\n${logger.lines.join("\n")}`);
+    });
   try {
-    await until(() => events.length === 1, "the session started");
+    await until(
+      () => events.length >= 1,
+      "the session started",
+    );
+    assert.equal(events.length, 1, JSON.stringify(events));
     const first = events[0];
     assert.equal(first.kind, "started");
     assert.deepEqual(
