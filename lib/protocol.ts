@@ -209,7 +209,7 @@ export const AgentInfoSchema = z.object({
    * agent then reports no `activity`: nothing runs to be waiting); absent
    * while a session runs and for agents that never ran one.
    */
-  sessionEnd: z.object({
+  ended: z.object({
     commandId: id,
     status: z.enum(["completed", "failed", "interrupted", "timeout"]),
     exitCode: z.number().int().nullable(),

@@ -3,7 +3,7 @@
  * server, a real agent process (`--type claude --session -- <fake CLI>
  * --exit-after-prompts 1 --exit-code N`) and two dashboards: once the
  * program exits, every dashboard's last `agent:status` has no `activity`
- * (never `waiting`) and says how the session ended in `sessionEnd`; a new
+ * (never `waiting`) and says how the session ended in `ended`; a new
  * agent process starts a new session (no end shown while it runs); the end
  * is restored after a server restart; a `session:restart` clears it and the
  * new session reports its activity.
@@ -124,17 +124,17 @@ Deno.test("a session that ended: every dashboard sees no activity (never waiting
       status: "online",
       currentCommandId: null,
       activity: undefined,
-      sessionEnd: { commandId: session.id, status: "failed", exitCode: 3 },
+      ended: { commandId: session.id, status: "failed", exitCode: 3 },
     };
     const view = (s: AgentInfo) => ({
       status: s.status,
       currentCommandId: s.currentCommandId,
       activity: s.activity,
-      sessionEnd: s.sessionEnd,
+      ended: s.ended,
     });
     for (const client of [a, b]) {
       await client.until(
-        () => lastState(client, "se-1").sessionEnd !== undefined,
+        () => lastState(client, "se-1").ended !== undefined,
         { what: "the session's end" },
       );
       await echoBarrier(client);
@@ -173,18 +173,18 @@ Deno.test("a session that ended: every dashboard sees no activity (never waiting
       { what: "a second session of se-1" },
     );
     await waitActivity(a, "se-1", "waiting");
-    assert.equal(lastState(a, "se-1").sessionEnd, undefined);
+    assert.equal(lastState(a, "se-1").ended, undefined);
     assert.equal(lastState(a, "se-1").currentCommandId, second.id);
     const bye = await queueCommand(a, { agentId: "se-1", command: "bye" });
     const secondEnd = await waitFinal(a, second.id);
     assert.deepEqual([secondEnd.status, secondEnd.exitCode], ["completed", 0]);
     await waitFinal(a, bye);
-    await a.until(() => lastState(a, "se-1").sessionEnd !== undefined, {
+    await a.until(() => lastState(a, "se-1").ended !== undefined, {
       what: "the second session's end",
     });
     assert.deepEqual(view(lastState(a, "se-1")), {
       ...expected,
-      sessionEnd: { commandId: second.id, status: "completed", exitCode: 0 },
+      ended: { commandId: second.id, status: "completed", exitCode: 0 },
     });
 
     // A server restart: the end is restored from storage.
@@ -196,7 +196,7 @@ Deno.test("a session that ended: every dashboard sees no activity (never waiting
       what: "se-1 back online",
     });
     for (const state of statesOf(c, "se-1")) {
-      assert.deepEqual(state.sessionEnd, {
+      assert.deepEqual(state.ended, {
         commandId: second.id,
         status: "completed",
         exitCode: 0,
@@ -207,7 +207,7 @@ Deno.test("a session that ended: every dashboard sees no activity (never waiting
     c.send("session:restart", { agentId: "se-1" });
     await waitActivity(c, "se-1", "waiting");
     const third = lastState(c, "se-1");
-    assert.equal(third.sessionEnd, undefined);
+    assert.equal(third.ended, undefined);
     assert.notEqual(third.currentCommandId, null);
     assert.notEqual(third.currentCommandId, second.id);
   } finally {

@@ -776,7 +776,7 @@ export class Executor {
       if (job.sessionArgv) {
         // No program runs to be waiting: report nothing (and send nothing
         // again after a reconnect); the server clears the agent's activity
-        // and shows how the session ended (`AgentInfo.sessionEnd`).
+        // and shows how the session ended (`AgentInfo.ended`).
         this.#activity = undefined;
       } else {
         this.#reportActivity({

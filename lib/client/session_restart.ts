@@ -42,14 +42,14 @@ function endView(
 }
 
 /**
- * How `agent`'s last session ended (`AgentInfo.sessionEnd`), while it is
+ * How `agent`'s last session ended (`AgentInfo.ended`), while it is
  * online and runs nothing; null otherwise (offline says it all, and a
  * running session shows its activity).
  */
 export function sessionEndView(
   agent: AgentInfo | undefined,
 ): SessionEndView | null {
-  const end = agent?.sessionEnd;
+  const end = agent?.ended;
   if (!end || agent.status === "offline" || agent.currentCommandId !== null) {
     return null;
   }

@@ -106,7 +106,7 @@ Deno.test("sessionEndView: ended and failed sessions read differently, in words;
   const end = (
     status: "completed" | "failed" | "interrupted" | "timeout",
     exitCode: number | null,
-  ) => agent({ sessionEnd: { commandId: "s-1", status, exitCode } });
+  ) => agent({ ended: { commandId: "s-1", status, exitCode } });
   assert.deepEqual(sessionEndView(end("completed", 0)), {
     state: "ended",
     text: "Session ended (exit 0)",
