@@ -109,6 +109,14 @@ Deno.test({
           [null, "✕Session failed (exit 3)"],
         );
       }
+      // No prompt can be sent to it: the command bar says why.
+      assert.deepEqual(
+        await operator.$eval('[data-testid="command-input"]', (el) => [
+          (el as HTMLTextAreaElement).disabled,
+          (el as HTMLTextAreaElement).placeholder,
+        ]),
+        [true, `${AGENT}'s session ended: restart it to send prompts`],
+      );
       assert.equal(await viewer.$(BUTTON), null, "no button for a viewer");
       assert.equal(
         await operator.$eval(BUTTON, (el) => el.textContent),
