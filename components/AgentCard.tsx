@@ -2,6 +2,7 @@ import type { ComponentChildren } from "preact";
 import type { AgentInfo } from "../lib/protocol.ts";
 import { ACTIVITY_LABELS } from "../lib/client/control.ts";
 import { shortCommand } from "../lib/client/format.ts";
+import { sessionEndView } from "../lib/client/session_restart.ts";
 import { StatusDot } from "./StatusBadge.tsx";
 
 /** Props of {@link AgentCard}. */
@@ -21,7 +22,8 @@ export interface AgentCardProps {
 /**
  * One agent row: status dot, name, type, host, current command, an optional
  * action, link; optional content under it. An agent that needs input, is
- * stalled or waiting says so with a colored badge, an icon and text.
+ * stalled or waiting says so with a colored badge, an icon and text; so does
+ * a session agent whose session ended or failed.
  */
 export default function AgentCard(
   { agent, selected, currentCommand, onSelect, action, children }:
@@ -32,6 +34,9 @@ export default function AgentCard(
       agent.activity !== "working"
     ? agent.activity
     : null;
+  // A session agent whose session ended is not ready for prompts: say how
+  // it ended ("Session failed (exit 3)"), in words and an icon.
+  const ended = sessionEndView(agent);
   const current = agent.currentCommandId
     ? shortCommand(currentCommand ?? agent.currentCommandId, 48)
     : null;
@@ -39,10 +44,11 @@ export default function AgentCard(
     <li
       class={`agent-card${selected ? " selected" : ""}${
         activity ? ` activity-${activity}` : ""
-      }`}
+      }${ended ? ` session-${ended.state}` : ""}`}
       data-testid={`agent-${agent.id}`}
       data-status={agent.status}
       data-activity={activity ?? undefined}
+      data-session-end={ended?.state}
       aria-current={selected ? "true" : undefined}
     >
       <button
@@ -66,6 +72,17 @@ export default function AgentCard(
               {ACTIVITY_LABELS[activity].icon}
             </span>
             {ACTIVITY_LABELS[activity].text}
+          </span>
+        )}
+        {ended && (
+          <span
+            class={`activity session-badge-${ended.state}`}
+            data-testid={`session-end-${agent.id}`}
+          >
+            <span class="activity-icon" aria-hidden="true">
+              {ended.icon}
+            </span>
+            {ended.text}
           </span>
         )}
         <span class="agent-meta">

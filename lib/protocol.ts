@@ -205,6 +205,17 @@ export const AgentInfoSchema = z.object({
   attention: boundedText(LIMITS.maxAttentionBytes).optional(),
   /** Quick answers to that question, only with `activity: "needs-input"`. */
   options: z.array(QuickAnswerSchema).max(MAX_QUICK_ANSWERS).optional(),
+  /**
+   * Addition: how a session agent's last session ended (its `session`
+   * record's final status and exit code). Set when that record ends (the
+   * agent then reports no `activity`: nothing runs to be waiting); absent
+   * while a session runs and for agents that never ran one.
+   */
+  ended: z.object({
+    commandId: id,
+    status: z.enum(["completed", "failed", "interrupted", "timeout"]),
+    exitCode: z.number().int().nullable(),
+  }).optional(),
 });
 export type AgentInfo = z.infer<typeof AgentInfoSchema>;
 

@@ -1,7 +1,8 @@
 /**
  * "Restart session" in real Chromium, with a real server and a real agent
  * process in session mode whose program exits at once (`--restart never`):
- * the terminal view says the session ended with its exit code and offers
+ * the terminal view and the agent list say the session failed with its exit
+ * code (the list not as a waiting agent), the terminal view offers
  * Restart session to an operator (not to a viewer); a click starts a new
  * session record, which the page shows ending in turn. Screenshot in
  * tests/artifacts/.
@@ -94,9 +95,28 @@ Deno.test({
             '[data-testid="session-ended-text"]',
             (el) => el.textContent,
           ),
-          "Session ended (exit 3)",
+          "Session failed (exit 3)",
+        );
+        // The agent list says it too, in words, and not as a waiting agent.
+        const card = `[data-testid="agent-${AGENT}"]`;
+        await page.waitForSelector(`${card}[data-session-end="failed"]`);
+        assert.deepEqual(
+          await page.$eval(card, (el) => [
+            el.getAttribute("data-activity"),
+            el.querySelector('[data-testid="session-end-restart-e2e"]')
+              ?.textContent,
+          ]),
+          [null, "✕Session failed (exit 3)"],
         );
       }
+      // No prompt can be sent to it: the command bar says why.
+      assert.deepEqual(
+        await operator.$eval('[data-testid="command-input"]', (el) => [
+          (el as HTMLTextAreaElement).disabled,
+          (el as HTMLTextAreaElement).placeholder,
+        ]),
+        [true, `${AGENT}'s session ended: restart it to send prompts`],
+      );
       assert.equal(await viewer.$(BUTTON), null, "no button for a viewer");
       assert.equal(
         await operator.$eval(BUTTON, (el) => el.textContent),

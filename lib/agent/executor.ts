@@ -128,8 +128,10 @@ export interface ExecutorOptions {
   /**
    * Activity of `--pty` commands (see `activity.ts`, detector `exec`):
    * `working` when one starts, each change its screen shows while it runs,
-   * `waiting` (idle, ready for the next command) when it ended. Called only
-   * when the state differs from the last one; never in pipe mode.
+   * `waiting` (idle, ready for the next command) when it ended. Sessions
+   * report their screen's changes the same way while they run, and nothing
+   * when they end. Called only when the state differs from the last one;
+   * never in pipe mode.
    */
   onActivity?: (state: ActivityState) => void;
   /** A session's output, as its PTY produced it (the local terminal shows it). */
@@ -373,7 +375,7 @@ export class Executor {
 
   /**
    * The last activity reported through `onActivity`, if any (sent again after
-   * each reconnect).
+   * each reconnect); none once a session ended.
    */
   get activity(): ActivityState | undefined {
     return this.#activity;
@@ -806,11 +808,18 @@ export class Executor {
     if (job.view) {
       job.view.dispose();
       job.view = undefined;
-      this.#reportActivity({
-        activity: "waiting",
-        attention: null,
-        options: [],
-      });
+      if (job.sessionArgv) {
+        // No program runs to be waiting: report nothing (and send nothing
+        // again after a reconnect); the server clears the agent's activity
+        // and shows how the session ended (`AgentInfo.ended`).
+        this.#activity = undefined;
+      } else {
+        this.#reportActivity({
+          activity: "waiting",
+          attention: null,
+          options: [],
+        });
+      }
     }
     job.batcher.end("stdout");
     job.batcher.end("stderr");

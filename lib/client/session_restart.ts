@@ -1,7 +1,8 @@
 /**
  * The "Restart session" line of the Terminal island: shown for an agent in
  * session mode (capability `session`) that is connected and runs no
- * session, with the last session's outcome. Pure; no DOM here.
+ * session, with the last session's outcome; and the "Session ended (exit 0)" /
+ * "Session failed (exit 3)" badge of the agent list. Pure; no DOM here.
  * @module
  */
 import {
@@ -11,9 +12,53 @@ import {
   type Role,
 } from "../protocol.ts";
 
+/** How a session agent's last session ended, as the list and island say it. */
+export interface SessionEndView {
+  /** `failed`: a non-zero exit or a program that never started. */
+  state: "ended" | "failed";
+  /** "Session ended (exit 0)", "Session failed (exit 3)", "Session ended (interrupted)". */
+  text: string;
+  /** Decorative; the text says it. */
+  icon: string;
+}
+
+/** The words for a session that ended with `status` and `exitCode`. */
+function endView(
+  status: CommandInfo["status"],
+  exitCode: number | null,
+): SessionEndView {
+  const failed = status === "failed";
+  // A failure with no exit code: the program never started.
+  const outcome = exitCode !== null
+    ? ` (exit ${exitCode})`
+    : failed
+    ? ""
+    : ` (${status})`;
+  return {
+    state: failed ? "failed" : "ended",
+    text: `Session ${failed ? "failed" : "ended"}${outcome}`,
+    icon: failed ? "✕" : "■",
+  };
+}
+
+/**
+ * How `agent`'s last session ended (`AgentInfo.ended`), while it is
+ * online and runs nothing; null otherwise (offline says it all, and a
+ * running session shows its activity).
+ */
+export function sessionEndView(
+  agent: AgentInfo | undefined,
+): SessionEndView | null {
+  const end = agent?.ended;
+  if (!end || agent.status === "offline" || agent.currentCommandId !== null) {
+    return null;
+  }
+  return endView(end.status, end.exitCode);
+}
+
 /** What the island shows for an agent whose session ended. */
 export interface RestartView {
-  /** "Session ended (exit 1)", "Session ended (interrupted)", "No session running". */
+  /** "Session failed (exit 1)", "Session ended (interrupted)", "No session running". */
   text: string;
   /** Whether this user may restart it (operators and admins). */
   allowed: boolean;
@@ -33,19 +78,19 @@ export function restartView(
   if (agent.status === "offline" || agent.currentCommandId !== null) {
     return null;
   }
+  const allowed = role === "operator" || role === "admin";
+  // The server's word first: it holds even when this tab loaded no records.
+  const ended = sessionEndView(agent);
+  if (ended) return { text: ended.text, allowed };
   let last: CommandInfo | undefined;
   for (const command of commands) {
     if (command.agentId !== agent.id || command.kind !== "session") continue;
     if (!last || command.requestedAt >= last.requestedAt) last = command;
   }
-  const allowed = role === "operator" || role === "admin";
   if (!last || !FINAL_STATUSES.has(last.status)) {
     return { text: "No session running", allowed };
   }
-  const outcome = last.exitCode !== null
-    ? `exit ${last.exitCode}`
-    : last.status;
-  return { text: `Session ended (${outcome})`, allowed };
+  return { text: endView(last.status, last.exitCode).text, allowed };
 }
 
 /** Short human text for an error answering `session:restart`. */

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import type { AgentInfo, CommandInfo } from "../protocol.ts";
-import { restartErrorText, restartView } from "./session_restart.ts";
+import {
+  restartErrorText,
+  restartView,
+  sessionEndView,
+} from "./session_restart.ts";
 
 const agent = (over: Partial<AgentInfo> = {}): AgentInfo => ({
   id: "a-1",
@@ -40,7 +44,7 @@ Deno.test("restartView: an online session agent running nothing offers a restart
     exitCode: 3,
   });
   assert.deepEqual(restartView(agent(), "operator", [newer, older]), {
-    text: "Session ended (exit 3)",
+    text: "Session failed (exit 3)",
     allowed: true,
   });
   assert.deepEqual(
@@ -96,4 +100,44 @@ Deno.test("restartErrorText names the refusals of session:restart", () => {
     "Your role may not restart sessions.",
   );
   assert.equal(restartErrorText("NOT_FOUND", "Unknown agent"), "Unknown agent");
+});
+
+Deno.test("sessionEndView: ended and failed sessions read differently, in words; nothing while one runs or offline", () => {
+  const end = (
+    status: "completed" | "failed" | "interrupted" | "timeout",
+    exitCode: number | null,
+  ) => agent({ ended: { commandId: "s-1", status, exitCode } });
+  assert.deepEqual(sessionEndView(end("completed", 0)), {
+    state: "ended",
+    text: "Session ended (exit 0)",
+    icon: "■",
+  });
+  assert.deepEqual(sessionEndView(end("failed", 3)), {
+    state: "failed",
+    text: "Session failed (exit 3)",
+    icon: "✕",
+  });
+  assert.deepEqual(sessionEndView(end("failed", null)), {
+    state: "failed",
+    text: "Session failed",
+    icon: "✕",
+  });
+  assert.equal(
+    sessionEndView(end("interrupted", null))?.text,
+    "Session ended (interrupted)",
+  );
+  assert.equal(sessionEndView(agent()), null);
+  assert.equal(
+    sessionEndView({ ...end("failed", 3), currentCommandId: "s-2" }),
+    null,
+  );
+  assert.equal(
+    sessionEndView({ ...end("failed", 3), status: "offline" }),
+    null,
+  );
+  // The island's restart line says the same, without any record loaded.
+  assert.deepEqual(restartView(end("failed", 3), "operator", []), {
+    text: "Session failed (exit 3)",
+    allowed: true,
+  });
 });

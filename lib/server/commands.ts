@@ -1082,7 +1082,16 @@ export class CommandService {
       },
     };
     await this.#o.storage.saveCommand(active.stored);
-    if (info.kind !== "prompt") {
+    if (
+      info.kind === "session" && status !== "queued" && status !== "running"
+    ) {
+      // Nothing runs to be waiting: the agent is no longer ready for prompts.
+      this.#o.registry.endSession(info.agentId, {
+        commandId: info.id,
+        status,
+        exitCode,
+      });
+    } else if (info.kind !== "prompt") {
       this.#o.registry.setCurrentCommand(info.agentId, null);
     }
     this.#status(active.stored);

@@ -84,12 +84,14 @@ export class Registry {
       : null;
     if (replaced) this.#byPeer.delete(replaced.id);
     const currentCommandId = previous?.info.currentCommandId ?? null;
+    const ended = previous?.info.ended;
     const info: AgentInfo = {
       ...hello,
       status: currentCommandId ? "busy" : "online",
       connectedAt: now,
       lastSeenAt: now,
       currentCommandId,
+      ...(ended ? { ended } : {}),
     };
     this.#agents.set(hello.id, { info, peer });
     this.#byPeer.set(peer.id, hello.id);
@@ -128,9 +130,36 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry || entry.info.currentCommandId === commandId) return false;
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
-    entry.info = { ...entry.info, currentCommandId: commandId, status };
+    // A command runs again: how an earlier session ended is history now.
+    const { ended: _ended, ...rest } = entry.info;
+    entry.info = {
+      ...(commandId ? rest : entry.info),
+      currentCommandId: commandId,
+      status,
+    };
     this.#onChange(entry.info, "state");
     return true;
+  }
+
+  /**
+   * Agent `id`'s session (its current command) ended as `end` says: it runs
+   * nothing now, shows how the session ended in `ended`, and has no
+   * `activity` (no program runs to be waiting or working).
+   */
+  endSession(id: string, end: NonNullable<AgentInfo["ended"]>): void {
+    const entry = this.#agents.get(id);
+    if (!entry) return;
+    entry.info = {
+      ...withoutActivity(entry.info),
+      currentCommandId: null,
+      status: entry.peer ? "online" : "offline",
+      ended: {
+        commandId: end.commandId,
+        status: end.status,
+        exitCode: end.exitCode,
+      },
+    };
+    this.#onChange(entry.info, "state");
   }
 
   /**

@@ -315,3 +315,29 @@ Deno.test("Registry.restore() drops activity saved with an agent", () => {
   );
   assert.equal("activity" in info, false);
 });
+
+Deno.test("Registry.endSession(): one change with no activity, the session's end, no current command; kept across a reconnect and a restore; a new command clears it", () => {
+  const { registry, changes } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  registry.setCurrentCommand("a1", "s1");
+  registry.setActivity("a1", { activity: "waiting" });
+  const before = changes.length;
+  const end = { commandId: "s1", status: "failed" as const, exitCode: 3 };
+  registry.endSession("a1", end);
+  assert.equal(changes.length, before + 1);
+  const info = registry.get("a1")!;
+  assert.deepEqual(
+    [info.status, info.currentCommandId, info.activity, info.ended],
+    ["online", null, undefined, end],
+  );
+  registry.disconnect(peer);
+  assert.deepEqual(registry.get("a1")?.ended, end);
+  registry.connect(hello("a1"), new RecordingPeer("p2"));
+  assert.deepEqual(registry.get("a1")?.ended, end);
+  const restored = new Registry();
+  restored.restore([registry.get("a1")!]);
+  assert.deepEqual(restored.get("a1")?.ended, end);
+  registry.setCurrentCommand("a1", "s2");
+  assert.equal(registry.get("a1")?.ended, undefined);
+});
