@@ -249,9 +249,25 @@ Deno.test({
         rows.includes("Unable to connect to Anthropic services"),
         rows.join("\n"),
       );
-      // Nothing ever asked a person: working while its screens showed,
-      // then (the session over) the idle agent's waiting.
-      assert.deepEqual(seenBy(operator, id), ["working", "waiting"]);
+      // Nothing ever asked a person: working while its screens showed;
+      // once the session is over the agent reports no activity, only how
+      // its session ended.
+      const ended = await operator.until(
+        () =>
+          operator.of("agent:status").findLast((m) => m.agent.id === id)
+            ?.agent.ended,
+        { what: "the agent's ended session" },
+      );
+      assert.deepEqual(ended, {
+        commandId: session.id,
+        status: "failed",
+        exitCode: 1,
+      });
+      assert.deepEqual(seenBy(operator, id), ["working"]);
+      const last = operator.of("agent:status").findLast((m) =>
+        m.agent.id === id
+      );
+      assert.equal(last?.agent.activity, undefined);
     });
   },
 });
