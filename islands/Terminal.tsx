@@ -2,6 +2,7 @@ import { effect } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
 import RecordingLinks from "../components/RecordingLinks.tsx";
 import { getClient } from "../lib/client/client.ts";
+import { cleanPaste } from "../lib/paste.ts";
 import type { OutputEvent, ScreenView } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
 import { openLink } from "../lib/client/links.ts";
@@ -125,11 +126,14 @@ export default function Terminal(props: TerminalProps) {
       track(getClient().send("terminal:input", { agentId, data: chunk }));
     }
   };
+  /** The size last sent to the program ("cols x rows"). */
+  const sentSize = useRef("");
   const sendResize = (agentId: string) => {
     const size = mounted.current?.size();
     if (!size) return;
     const cols = Math.min(Math.max(size.cols, 1), TERMINAL_SIZE.maxCols);
     const rows = Math.min(Math.max(size.rows, 1), TERMINAL_SIZE.maxRows);
+    sentSize.current = `${cols}x${rows}`;
     track(getClient().send("terminal:resize", { agentId, cols, rows }));
   };
   const requestControl = (agentId: string, take: boolean) => {
@@ -224,16 +228,40 @@ export default function Terminal(props: TerminalProps) {
         }
         return true;
       });
-      // Keystrokes and pastes (bracketed by xterm when the program asked
-      // for it) go out as they are.
+      // Pastes are cleaned before xterm sees them: a clipboard holding
+      // `ESC [201~` or Ctrl-C must not end the bracketed paste or act as
+      // keys. xterm then brackets the clean text if the program asked.
+      const onPaste = (event: ClipboardEvent) => {
+        if (controlledAgent() === null) return;
+        event.preventDefault();
+        event.stopPropagation();
+        const text = event.clipboardData?.getData("text/plain") ?? "";
+        if (text) term.paste(cleanPaste(text));
+      };
+      term.element?.addEventListener("paste", onPaste, true);
+      cleanups.push(() =>
+        term.element?.removeEventListener("paste", onPaste, true)
+      );
+      // Keystrokes and cleaned pastes go out as xterm encodes them.
       const onData = term.onData((data) => {
         const agentId = controlledAgent();
         if (agentId !== null) sendInput(agentId, data);
       });
-      const onResize = term.onResize(() => {
+      /**
+       * While a snapshot is drawn the terminal takes the snapshot's size for
+       * a moment: that is not the operator's size and never goes to the
+       * program. `true` from the first resize step to the refit after it.
+       */
+      let drawingScreen = false;
+      const syncSize = () => {
         const agentId = controlledAgent();
-        if (agentId !== null) sendResize(agentId);
-      });
+        const size = `${term.cols}x${term.rows}`;
+        if (agentId === null || drawingScreen || size === sentSize.current) {
+          return;
+        }
+        sendResize(agentId);
+      };
+      const onResize = term.onResize(syncSize);
       cleanups.push(() => {
         onData.dispose();
         onResize.dispose();
@@ -277,6 +305,7 @@ export default function Terminal(props: TerminalProps) {
        */
       const writeScreen = (screen: ScreenView) => {
         buffer.run(() => {
+          drawingScreen = true;
           try {
             term.resize(screen.cols, screen.rows);
           } catch { /* a size xterm refuses: write at the current one */ }
@@ -285,7 +314,13 @@ export default function Terminal(props: TerminalProps) {
           `\x1b[?1049l\x1b[0m\x1b[${screen.rows};1H` +
             "\n".repeat(screen.rows) + "\x1b[H" + screen.data,
         );
-        buffer.run(fitNow);
+        buffer.run(() => {
+          fitNow();
+          drawingScreen = false;
+          // Back at the box's size: the program hears of it only if that
+          // differs from what it was last told.
+          syncSize();
+        });
       };
 
       /** Write one command: header, output (or its screen), footer. */

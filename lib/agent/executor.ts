@@ -31,6 +31,7 @@ import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
 import { ActivityMerge } from "./activity_merge.ts";
 import { PtyView } from "./terminal_io.ts";
+import { cleanPaste } from "../paste.ts";
 import type { ActivityFlags } from "./session_flags.ts";
 import {
   type SchedulerTimers,
@@ -85,9 +86,7 @@ export const PROMPT_QUIET_MS = 1000;
  * text cannot leave the paste or act as keys.
  */
 export function pasteText(text: string): string {
-  return text.replace(/\r\n?/g, "\n")
-    // deno-lint-ignore no-control-regex -- removing control characters
-    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+  return cleanPaste(text);
 }
 
 /** A prompt's progress in the session. */
