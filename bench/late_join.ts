@@ -17,8 +17,8 @@
  */
 import { Screen } from "../lib/agent/screen.ts";
 import { waitUntil } from "../tests/faults/dashboard.ts";
+import { startSessionAgent } from "../tests/session_agent.ts";
 import {
-  AgentProcess,
   type RawMessage,
   startTestServer,
   TestClient,
@@ -98,21 +98,13 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
   // tail with a full scrollback (the largest snapshots), then its prompt.
   const program = `yes '${line}' | head -c ${mib}M; echo; ` +
     `exec env PS1='$ ' bash --norc --noprofile -i`;
-  const agent = await AgentProcess.start(server, "bench-late", [
-    "--type",
-    "shell",
-    "--cwd",
+  const agent = await startSessionAgent(server, "bench-late", {
+    type: "shell",
     cwd,
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    "bash",
-    "-c",
-    program,
-  ]);
+    cols: 100,
+    rows: 30,
+    program: ["bash", "-c", program],
+  });
   const { commands, registry } = server.services;
   try {
     const t0 = performance.now();

@@ -9,7 +9,7 @@
  * still run.
  */
 import assert from "node:assert/strict";
-import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   outputOf,
@@ -21,6 +21,7 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import { waitSession } from "./session_agent.ts";
 
 const FAKE_BIN = new URL("./fixtures/fake_claude_bin", import.meta.url)
   .pathname;
@@ -51,17 +52,6 @@ async function waitSeen(client: TestClient, agentId: string, label: string) {
     const seen = seenBy(client, agentId).join(" ; ");
     throw new Error(`${error} (seen: ${seen})`);
   }
-}
-
-function sessionOf(client: TestClient, agentId: string): Promise<CommandInfo> {
-  return client.until(
-    () =>
-      client.of("command:status").map((m) => m.command).find((c) =>
-        c.agentId === agentId && c.kind === "session" &&
-        c.status === "running"
-      ),
-    { what: `a running session of ${agentId}` },
-  );
 }
 
 async function startAgent(
@@ -104,7 +94,7 @@ Deno.test("a claude session's hooks reach every dashboard: the notification's me
     const operator = await TestClient.dashboard(server, "operator");
     const viewer = await TestClient.dashboard(server, "viewer");
     clients.push(operator, viewer);
-    const session = await sessionOf(operator, "ch-1");
+    const session = await waitSession(operator, "ch-1");
     // The default program for --type claude, with the hooks added.
     assert.equal(session.command, "claude");
     await waitSeen(operator, "ch-1", "waiting");
@@ -182,7 +172,7 @@ Deno.test("a user's own --settings for claude keeps its hooks and settings next 
   try {
     const operator = await TestClient.dashboard(server, "operator");
     clients.push(operator);
-    const session = await sessionOf(operator, "ch-2");
+    const session = await waitSession(operator, "ch-2");
     await waitSeen(operator, "ch-2", "waiting");
     await takeControl(operator, "ch-2");
     await sendOk(operator, "terminal:input", {
@@ -221,7 +211,7 @@ Deno.test("--no-claude-hooks starts claude without the wrapper's --settings", as
   try {
     operator = await TestClient.dashboard(server, "operator");
     for (const [id, events] of [["ch-3", 6], ["ch-4", 0]] as const) {
-      const session = await sessionOf(operator, id);
+      const session = await waitSession(operator, id);
       operator.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
       await operator.until(
         () => outputOf(operator!, session.id).text.includes("Fake Claude"),
@@ -247,7 +237,7 @@ Deno.test("prompts to a claude session are typed when its hooks and screen say w
   let operator: TestClient | undefined;
   try {
     operator = await TestClient.dashboard(server, "operator");
-    const session = await sessionOf(operator, "ch-5");
+    const session = await waitSession(operator, "ch-5");
     await waitSeen(operator, "ch-5", "waiting");
     const first = await queueCommand(operator, {
       agentId: "ch-5",

@@ -19,13 +19,8 @@ import {
 } from "./browser.ts";
 import { FAKE_CLI } from "./fixtures/fake_ai_cli_driver.ts";
 import { waitUntil } from "./faults/dashboard.ts";
-import {
-  AgentProcess,
-  sendOk,
-  startTestServer,
-  takeControl,
-  TestClient,
-} from "./helpers.ts";
+import { sendOk, startTestServer, takeControl, TestClient } from "./helpers.ts";
+import { startSessionAgent, waitSession } from "./session_agent.ts";
 
 const AGENT = "late-e2e";
 
@@ -56,29 +51,14 @@ Deno.test({
     const pad = "x".repeat(40);
     const program = `seq -f 'history line %g ${pad}' 1 6000; ` +
       `exec '${Deno.execPath()}' run -A '${FAKE_CLI}' --work-ms 200`;
-    const agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    const agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--cols",
-      "100",
-      "--rows",
-      "30",
-      "--session",
-      "--",
-      "bash",
-      "-c",
-      program,
-    ]);
+      cols: 100,
+      rows: 30,
+      program: ["bash", "-c", program],
+    });
     try {
-      const session = await operator.until(
-        () =>
-          operator.of("command:status").map((m) => m.command).find((c) =>
-            c.agentId === AGENT && c.kind === "session"
-          ),
-        { what: "the session record" },
-      );
+      const session = await waitSession(operator, AGENT);
       await operator.until(
         () =>
           operator.of("agent:status").some((m) =>

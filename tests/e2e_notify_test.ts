@@ -13,7 +13,6 @@
  */
 import assert from "node:assert/strict";
 import { eventually, launchBrowser, selectAgent } from "./browser.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   AgentProcess,
   sendOk,
@@ -21,6 +20,7 @@ import {
   takeControl,
   TestClient,
 } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 const ASKER = "build-1";
 const OTHER = "idle-1";
@@ -39,15 +39,10 @@ Deno.test({
   async fn() {
     await using server = await startTestServer();
     const cwd = await Deno.makeTempDir({ prefix: "fd-notify-" });
-    const asker = await AgentProcess.start(server, ASKER, [
-      "--type",
-      "claude",
-      "--cwd",
+    const asker = await startSessionAgent(server, ASKER, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "200"]),
-    ]);
+      cliFlags: ["--work-ms", "200"],
+    });
     const other = await AgentProcess.start(server, OTHER);
     const operator = await TestClient.dashboard(server, "operator");
     try {

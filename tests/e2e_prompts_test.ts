@@ -7,7 +7,6 @@
  * prompt's turn. A screenshot goes to tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   eventually,
   launchBrowser,
@@ -16,12 +15,8 @@ import {
   sendCommand,
   terminalLines,
 } from "./browser.ts";
-import {
-  AgentProcess,
-  startTestServer,
-  TestClient,
-  waitFinal,
-} from "./helpers.ts";
+import { startTestServer, TestClient, waitFinal } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 const AGENT = "prompt-e2e";
 
@@ -33,15 +28,10 @@ Deno.test({
   async fn() {
     await using server = await startTestServer();
     const cwd = await Deno.makeTempDir({ prefix: "fd-prompt-e2e-" });
-    const agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    const agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "300"]),
-    ]);
+      cliFlags: ["--work-ms", "300"],
+    });
     const watcher = await TestClient.dashboard(server, "viewer");
     try {
       await using browser = await launchBrowser();

@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   ARTIFACTS,
   eventually,
@@ -16,7 +15,8 @@ import {
   screenshot,
   selectAgent,
 } from "./browser.ts";
-import { AgentProcess, startTestServer } from "./helpers.ts";
+import { startTestServer } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 const AGENT = "answer-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
@@ -35,15 +35,10 @@ Deno.test({
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     await using server = await startTestServer();
     const cwd = await Deno.makeTempDir({ prefix: "fd-e2e-answer-" });
-    const agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    const agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "300"]),
-    ]);
+      cliFlags: ["--work-ms", "300"],
+    });
     try {
       await using browser = await launchBrowser();
       const page = await (await browser.createBrowserContext()).newPage();

@@ -281,7 +281,7 @@ export class AgentProcess {
 
   /** Start an agent for `server` named `name` (id = name). */
   static async start(
-    server: TestServer,
+    server: Pick<TestServer, "url" | "token">,
     name: string,
     extra: string[] = [],
   ): Promise<AgentProcess> {

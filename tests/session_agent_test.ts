@@ -9,10 +9,7 @@
  * tested in session_prompts_test.ts.
  */
 import assert from "node:assert/strict";
-import type { CommandInfo } from "../lib/protocol.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
-  AgentProcess,
   echoBarrier,
   outputOf,
   sendOk,
@@ -22,6 +19,7 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import { startSessionAgent, waitSession } from "./session_agent.ts";
 
 /** `activity` (`activity:N options` with options), per change seen. */
 function activitiesSeen(client: TestClient, agentId: string): string[] {
@@ -47,42 +45,20 @@ async function waitActivity(
   });
 }
 
-/** The session record `client` was told about for `agentId`, once running. */
-function sessionOf(
-  client: TestClient,
-  agentId: string,
-): Promise<CommandInfo> {
-  return client.until(
-    () =>
-      client.of("command:status").map((m) => m.command).find((c) =>
-        c.agentId === agentId && c.kind === "session" &&
-        c.status === "running"
-      ),
-    { what: `a running session of ${agentId}` },
-  );
-}
-
 Deno.test("a --session agent runs its program as a kind:session command: answerable, activity from its screen, resumable, ends with its exit code", async () => {
   const server = await startTestServer();
   const cwd = await Deno.makeTempDir({ prefix: "fd-session-" });
-  const agent = await AgentProcess.start(server, "sa-1", [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(server, "sa-1", {
     cwd,
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "300"]),
-  ]);
+    cols: 100,
+    rows: 30,
+    cliFlags: ["--work-ms", "300"],
+  });
   const clients: TestClient[] = [];
   try {
     const operator = await TestClient.dashboard(server, "operator");
     clients.push(operator);
-    const session = await sessionOf(operator, "sa-1");
+    const session = await waitSession(operator, "sa-1");
     assert.equal(session.kind, "session");
     assert.equal(session.requestedBy, "agent:sa-1");
     assert.notEqual(session.startedAt, null);
@@ -167,20 +143,15 @@ Deno.test("after a server restart the agent reports its session as running: the 
   const first = await startTestServer({ dataDir });
   const port = Number(new URL(first.url).port);
   let second: TestServer | undefined;
-  const agent = await AgentProcess.start(first, "sa-2", [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(first, "sa-2", {
     cwd,
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "300"]),
-  ]);
+    cliFlags: ["--work-ms", "300"],
+  });
   const clients: TestClient[] = [];
   try {
     const before = await TestClient.dashboard(first, "operator");
     clients.push(before);
-    const session = await sessionOf(before, "sa-2");
+    const session = await waitSession(before, "sa-2");
     await waitActivity(before, "sa-2", "waiting");
 
     await first.shutdown();

@@ -1,0 +1,67 @@
+/**
+ * Session agents for tests: a real agent process in session mode
+ * (`--session -- <program>`, by default the fake Claude-like CLI) and the
+ * wait for its running session record.
+ *
+ * @module
+ */
+import type { CommandInfo } from "../lib/protocol.ts";
+import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
+import { AgentProcess, type TestClient, type TestServer } from "./helpers.ts";
+
+/** Options of {@link startSessionAgent}. */
+export interface SessionAgentOptions {
+  /** `--type` (default `claude`). */
+  type?: string;
+  /** `--cwd`; the agent's default when left out. */
+  cwd?: string;
+  /** `--cols` and `--rows`; the agent's defaults when left out. */
+  cols?: number;
+  rows?: number;
+  /** Flags of the fake CLI (`fake_ai_cli.ts`), when `program` is left out. */
+  cliFlags?: string[];
+  /** The program after `--` (default: the fake CLI with `cliFlags`). */
+  program?: string[];
+  /** More agent flags, before `--session`. */
+  extraArgs?: string[];
+}
+
+/** The agent flags {@link startSessionAgent} passes. */
+export function sessionAgentArgs(options: SessionAgentOptions = {}): string[] {
+  const { cwd, cols, rows } = options;
+  return [
+    "--type",
+    options.type ?? "claude",
+    ...(cwd === undefined ? [] : ["--cwd", cwd]),
+    ...(cols === undefined ? [] : ["--cols", String(cols)]),
+    ...(rows === undefined ? [] : ["--rows", String(rows)]),
+    ...options.extraArgs ?? [],
+    "--session",
+    "--",
+    ...options.program ?? fakeCliArgv(options.cliFlags),
+  ];
+}
+
+/** Start agent `id` of `server` in session mode (see {@link SessionAgentOptions}). */
+export function startSessionAgent(
+  server: Pick<TestServer, "url" | "token">,
+  id: string,
+  options: SessionAgentOptions = {},
+): Promise<AgentProcess> {
+  return AgentProcess.start(server, id, sessionAgentArgs(options));
+}
+
+/** The first running session record of `agentId` that `client` is told about. */
+export function waitSession(
+  client: TestClient,
+  agentId: string,
+): Promise<CommandInfo> {
+  return client.until(
+    () =>
+      client.of("command:status").map((m) => m.command).find((c) =>
+        c.agentId === agentId && c.kind === "session" &&
+        c.status === "running"
+      ),
+    { what: `a running session of ${agentId}` },
+  );
+}
