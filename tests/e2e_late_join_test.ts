@@ -13,8 +13,10 @@ import type { Page } from "puppeteer-core";
 import {
   eventually,
   launchBrowser,
+  newPage,
   screenshot,
   selectAgent,
+  signInPage,
   terminalLines,
 } from "./browser.ts";
 import { FAKE_CLI } from "./fixtures/fake_ai_cli_driver.ts";
@@ -90,19 +92,10 @@ Deno.test({
       assert.ok(total > 300_000, `a long history (${total} bytes)`);
 
       await using browser = await launchBrowser();
-      const context = await browser.createBrowserContext();
-      const page = await context.newPage();
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      await page.setViewport({ width: 1440, height: 900 });
+      const page = await newPage(browser, { errors });
       const frames = await receivedFrames(page);
-      const code = server.services.loginCodes.create("viewer");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await page.waitForSelector(
-        '[data-testid="connection-status"][data-state="connected"]',
-      );
+      await signInPage(page, server, "viewer");
       await selectAgent(page, AGENT, "busy");
 
       // The current screen: the dialog, drawn from the snapshot.

@@ -9,14 +9,14 @@
  * tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import type { Browser, Page } from "puppeteer-core";
-import type { Role } from "../lib/protocol.ts";
+import type { Page } from "puppeteer-core";
 import {
   ARTIFACTS,
   eventually,
   launchBrowser,
+  openTerminal,
   screenshot,
-  selectAgent,
+  signedInPage,
 } from "./browser.ts";
 import {
   queueCommand,
@@ -31,27 +31,6 @@ import {
 const AGENT = "live-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
 const CONTROL = '[data-testid="control-button"]';
-
-/** A signed-in page of `role` in its own browser context (own cookie). */
-async function signedIn(
-  browser: Browser,
-  url: string,
-  code: string,
-  width: number,
-  errors: string[],
-): Promise<Page> {
-  const context = await browser.createBrowserContext();
-  const page = await context.newPage();
-  await page.setViewport({ width, height: 900 });
-  page.on("pageerror", (error) => errors.push(String(error)));
-  await page.goto(`${url}/login?code=${code}`, {
-    waitUntil: "domcontentloaded",
-  });
-  await page.waitForSelector(
-    '[data-testid="connection-status"][data-state="connected"]',
-  );
-  return page;
-}
 
 /** Record the payloads of WebSocket frames `page` sends. */
 async function sentFrames(page: Page): Promise<string[]> {
@@ -114,35 +93,16 @@ Deno.test({
 
     await using browser = await launchBrowser();
     const errors: string[] = [];
-    const code = (role: Role) => server.services.loginCodes.create(role);
-    const op1 = await signedIn(
-      browser,
-      server.url,
-      code("operator"),
-      1440,
+    const op1 = await signedInPage(browser, server, { errors });
+    const op2 = await signedInPage(browser, server, { errors });
+    const viewer = await signedInPage(browser, server, {
+      role: "viewer",
       errors,
-    );
-    const op2 = await signedIn(
-      browser,
-      server.url,
-      code("operator"),
-      1440,
-      errors,
-    );
-    const viewer = await signedIn(
-      browser,
-      server.url,
-      code("viewer"),
-      1440,
-      errors,
-    );
+    });
     const op1Frames = await sentFrames(op1);
     const op2Frames = await sentFrames(op2);
     for (const page of [op1, op2, viewer]) {
-      await selectAgent(page, AGENT, "busy");
-      await page.waitForSelector(
-        '[data-testid="terminal"][data-state="ready"]',
-      );
+      await openTerminal(page, AGENT);
       await page.waitForSelector(
         '[data-testid="control-line"][data-state="free"]',
       );

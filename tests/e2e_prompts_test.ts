@@ -13,6 +13,7 @@ import {
   screenshot,
   selectAgent,
   sendCommand,
+  signedInPage,
   terminalLines,
 } from "./browser.ts";
 import { startTestServer, TestClient, waitFinal } from "./helpers.ts";
@@ -35,17 +36,8 @@ Deno.test({
     const watcher = await TestClient.dashboard(server, "viewer");
     try {
       await using browser = await launchBrowser();
-      const page = await browser.newPage();
-      await page.setViewport({ width: 1440, height: 900 });
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      const code = server.services.loginCodes.create("operator");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await page.waitForSelector(
-        '[data-testid="connection-status"][data-state="connected"]',
-      );
+      const page = await signedInPage(browser, server, { errors });
       await selectAgent(page, AGENT, "busy");
       const button = await page.$eval(
         '[data-testid="send-button"]',

@@ -12,15 +12,16 @@ import {
   ARTIFACTS,
   eventually,
   launchBrowser,
+  openTerminal,
   screenshot,
-  selectAgent,
+  signedInPage,
+  takeControlIn,
 } from "./browser.ts";
 import { startTestServer } from "./helpers.ts";
 import { startSessionAgent } from "./session_agent.ts";
 
 const AGENT = "answer-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
-const CONTROL = '[data-testid="control-button"]';
 
 function text(page: Page, selector: string): Promise<string> {
   return page.$eval(selector, (el) => el.textContent ?? "");
@@ -41,25 +42,13 @@ Deno.test({
     });
     try {
       await using browser = await launchBrowser();
-      const page = await (await browser.createBrowserContext()).newPage();
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      await page.setViewport({ width: 1440, height: 900 });
-      const code = server.services.loginCodes.create("operator");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await selectAgent(page, AGENT, "busy");
-      await page.waitForSelector(
-        '[data-testid="terminal"][data-state="ready"]',
-      );
+      const page = await signedInPage(browser, server, { errors });
+      await openTerminal(page, AGENT);
       // The session waits at its prompt (the list says so).
       await page.waitForSelector(`${ROW}[data-activity="waiting"]`);
 
-      await page.click(CONTROL);
-      await page.waitForSelector(
-        '[data-testid="control-line"][data-state="mine"]',
-      );
+      await takeControlIn(page);
       await page.keyboard.type("write x.txt");
       await page.keyboard.press("Enter");
 
