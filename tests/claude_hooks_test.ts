@@ -21,37 +21,20 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
-import { waitSession } from "./session_agent.ts";
+import { labelsSeen, waitLabel, waitSession } from "./session_agent.ts";
 
 const FAKE_BIN = new URL("./fixtures/fake_claude_bin", import.meta.url)
   .pathname;
 
-/** `activity` / `attention` / option keys, per change seen. */
-function seenBy(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const label = labelOf(m.agent);
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
-}
+const seenBy = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, labelOf);
+const waitSeen = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, labelOf);
 
 function labelOf(agent: AgentInfo): string {
   const keys = agent.options?.map((o) => o.key).join("") ?? "";
   return [agent.activity, agent.attention ?? "", keys].filter(Boolean)
     .join(" | ");
-}
-
-async function waitSeen(client: TestClient, agentId: string, label: string) {
-  try {
-    await client.until(() => seenBy(client, agentId).at(-1) === label, {
-      what: `${agentId}: ${label}`,
-    });
-  } catch (error) {
-    const seen = seenBy(client, agentId).join(" ; ");
-    throw new Error(`${error} (seen: ${seen})`);
-  }
 }
 
 async function startAgent(

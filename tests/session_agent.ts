@@ -1,11 +1,12 @@
 /**
  * Session agents for tests: a real agent process in session mode
  * (`--session -- <program>`, by default the fake Claude-like CLI) and the
- * wait for its running session record.
+ * wait for its running session record; the activity a dashboard was told
+ * of, as labels.
  *
  * @module
  */
-import type { CommandInfo } from "../lib/protocol.ts";
+import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
 import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import { AgentProcess, type TestClient, type TestServer } from "./helpers.ts";
 
@@ -64,4 +65,41 @@ export function waitSession(
       ),
     { what: `a running session of ${agentId}` },
   );
+}
+
+/**
+ * `label(agent)` at each status of `agentId` with an activity that `client`
+ * was told about, a repeated label once.
+ */
+export function labelsSeen(
+  client: TestClient,
+  agentId: string,
+  label: (agent: AgentInfo) => string,
+): string[] {
+  const out: string[] = [];
+  for (const m of client.of("agent:status")) {
+    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
+    const next = label(m.agent);
+    if (out.at(-1) !== next) out.push(next);
+  }
+  return out;
+}
+
+/** Wait until the last of {@link labelsSeen} is `want`; a timeout lists what was seen. */
+export async function waitLabel(
+  client: TestClient,
+  agentId: string,
+  want: string,
+  label: (agent: AgentInfo) => string,
+  timeoutMs?: number,
+): Promise<void> {
+  try {
+    await client.until(
+      () => labelsSeen(client, agentId, label).at(-1) === want,
+      { what: `${agentId}: ${want}`, timeoutMs },
+    );
+  } catch (error) {
+    const seen = labelsSeen(client, agentId, label).join(" ; ");
+    throw new Error(`${error} (seen: ${seen})`);
+  }
 }

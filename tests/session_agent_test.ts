@@ -9,6 +9,7 @@
  * tested in session_prompts_test.ts.
  */
 import assert from "node:assert/strict";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
   echoBarrier,
   outputOf,
@@ -19,31 +20,22 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
-import { startSessionAgent, waitSession } from "./session_agent.ts";
+import {
+  labelsSeen,
+  startSessionAgent,
+  waitLabel,
+  waitSession,
+} from "./session_agent.ts";
 
 /** `activity` (`activity:N options` with options), per change seen. */
-function activitiesSeen(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const n = m.agent.options?.length ?? 0;
-    const label = n ? `${m.agent.activity}:${n} options` : m.agent.activity;
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
+function activityLabel(agent: AgentInfo): string {
+  const n = agent.options?.length ?? 0;
+  return n ? `${agent.activity}:${n} options` : agent.activity!;
 }
-
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  label: string,
-): Promise<void> {
-  await client.until(() => activitiesSeen(client, agentId).at(-1) === label, {
-    what: `activity of ${agentId} = ${label} (seen ${
-      activitiesSeen(client, agentId).join(", ")
-    })`,
-  });
-}
+const activitiesSeen = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, activityLabel);
+const waitActivity = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, activityLabel);
 
 Deno.test("a --session agent runs its program as a kind:session command: answerable, activity from its screen, resumable, ends with its exit code", async () => {
   const server = await startTestServer();
