@@ -205,6 +205,7 @@ Deno.test("activity waiting → working → needs-input → working → waiting 
         );
       }
     }
+    // deno-lint-ignore no-console -- the test prints the latencies it measured
     console.log(report.join("\n"));
   } finally {
     await stream.close();
