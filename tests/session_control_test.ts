@@ -8,9 +8,8 @@
  */
 import assert from "node:assert/strict";
 import {
-  echoBarrier,
+  errorReply,
   outputOf,
-  type RawMessage,
   rawOf,
   sendOk,
   startTestServer,
@@ -27,13 +26,7 @@ async function errorCode(
   type: string,
   payload: unknown,
 ): Promise<string | null> {
-  const id = crypto.randomUUID().slice(0, 8);
-  const from = client.raw.length;
-  client.send(type, payload, id);
-  await echoBarrier(client);
-  const error = (client.raw.slice(from) as RawMessage[]).find((m) =>
-    m.type === "error" && m.payload.replyTo === id
-  );
+  const error = await errorReply(client, type, payload);
   return error ? String(error.payload.code) : null;
 }
 
