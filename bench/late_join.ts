@@ -17,7 +17,10 @@
  */
 import { Screen } from "../lib/agent/screen.ts";
 import { waitUntil } from "../tests/faults/dashboard.ts";
-import { startSessionAgent } from "../tests/session_agent.ts";
+import {
+  startSessionAgent,
+  waitSnapshotCurrent,
+} from "../tests/session_agent.ts";
 import {
   type RawMessage,
   startTestServer,
@@ -121,12 +124,11 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
       1_200_000,
       "the shell at its prompt after the history",
     );
-    await waitUntil(
-      () =>
-        commands.latestScreen(session)?.seq ===
-          commands.broadcastSeq(session),
-      60_000,
+    await waitSnapshotCurrent(
+      server,
+      session,
       "a snapshot of the prompt",
+      60_000,
     );
     const stored = (await commands.get(session))!.outputBytes;
     const fill = (performance.now() - t0) / 1000;

@@ -20,9 +20,12 @@ import {
   terminalLines,
 } from "./browser.ts";
 import { FAKE_CLI } from "./fixtures/fake_ai_cli_driver.ts";
-import { waitUntil } from "./faults/dashboard.ts";
 import { sendOk, startTestServer, takeControl, TestClient } from "./helpers.ts";
-import { startSessionAgent, waitSession } from "./session_agent.ts";
+import {
+  startSessionAgent,
+  waitSession,
+  waitSnapshotCurrent,
+} from "./session_agent.ts";
 
 const AGENT = "late-e2e";
 
@@ -81,13 +84,7 @@ Deno.test({
         { what: "the permission dialog", timeoutMs: 30_000 },
       );
       const { commands } = server.services;
-      await waitUntil(
-        () =>
-          commands.latestScreen(session.id)?.seq ===
-            commands.broadcastSeq(session.id),
-        10_000,
-        "a snapshot of the dialog",
-      );
+      await waitSnapshotCurrent(server, session.id, "a snapshot of the dialog");
       const total = (await commands.get(session.id))!.outputBytes;
       assert.ok(total > 300_000, `a long history (${total} bytes)`);
 

@@ -19,7 +19,11 @@ import {
   waitUntil,
 } from "./faults/dashboard.ts";
 import { sendOk, startTestServer, takeControl, TestClient } from "./helpers.ts";
-import { startSessionAgent, waitSession } from "./session_agent.ts";
+import {
+  startSessionAgent,
+  waitSession,
+  waitSnapshotCurrent,
+} from "./session_agent.ts";
 
 const COLS = 100;
 const ROWS = 30;
@@ -140,14 +144,12 @@ Deno.test("a late joiner gets the current screen (a snapshot and the output afte
 
     // The screen is quiet now: wait until the server holds a snapshot of
     // all of it, so the late joiner starts from the dialog itself.
-    const { commands } = server.services;
-    await waitUntil(
-      () =>
-        commands.latestScreen(session.id)?.seq ===
-          commands.broadcastSeq(session.id),
-      10_000,
+    await waitSnapshotCurrent(
+      server,
+      session.id,
       "a snapshot of the quiet screen",
     );
+    const { commands } = server.services;
 
     const lateOne = late = await createDashboard({
       wsUrl: server.wsUrl,

@@ -2,12 +2,14 @@
  * Session agents for tests: a real agent process in session mode
  * (`--session -- <program>`, by default the fake Claude-like CLI) and the
  * wait for its running session record; the activity a dashboard was told
- * of, as labels.
+ * of, as labels; the wait for a server snapshot of all of a session's
+ * output.
  *
  * @module
  */
 import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
 import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
+import { waitUntil } from "./faults/dashboard.ts";
 import { AgentProcess, type TestClient, type TestServer } from "./helpers.ts";
 
 /** Options of {@link startSessionAgent}. */
@@ -102,4 +104,24 @@ export async function waitLabel(
     const seen = labelsSeen(client, agentId, label).join(" ; ");
     throw new Error(`${error} (seen: ${seen})`);
   }
+}
+
+/**
+ * Wait until `server` holds a screen snapshot of session `commandId` that
+ * covers every chunk of output it has sent.
+ */
+export async function waitSnapshotCurrent(
+  server: Pick<TestServer, "services">,
+  commandId: string,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const { commands } = server.services;
+  await waitUntil(
+    () =>
+      commands.latestScreen(commandId)?.seq ===
+        commands.broadcastSeq(commandId),
+    timeoutMs,
+    what,
+  );
 }
