@@ -2,7 +2,7 @@
  * Session agents for tests: a real agent process in session mode
  * (`--session -- <program>`, by default the fake Claude-like CLI) and the
  * wait for its running session record; the activity a dashboard was told
- * of, as labels; the wait for a server snapshot of all of a session's
+ * of, as labels or states; the wait for a server snapshot of all of a session's
  * output.
  *
  * @module
@@ -123,5 +123,31 @@ export async function waitSnapshotCurrent(
         commands.broadcastSeq(commandId),
     timeoutMs,
     what,
+  );
+}
+
+/** Every state of `agentId` `client` was told about (lists and statuses), in order. */
+export function statesOf(client: TestClient, agentId: string): AgentInfo[] {
+  const states: AgentInfo[] = [];
+  for (const m of client.messages) {
+    if (m.type === "agent:list") {
+      const a = m.payload.agents.find((a) => a.id === agentId);
+      if (a) states.push(a);
+    } else if (m.type === "agent:status" && m.payload.agent.id === agentId) {
+      states.push(m.payload.agent);
+    }
+  }
+  return states;
+}
+
+/** Wait until the last state of `agentId` `client` was told about has `activity`. */
+export async function waitActivity(
+  client: TestClient,
+  agentId: string,
+  activity: string,
+): Promise<void> {
+  await client.until(
+    () => statesOf(client, agentId).at(-1)?.activity === activity,
+    { what: `${agentId} ${activity}`, timeoutMs: 20_000 },
   );
 }

@@ -19,38 +19,18 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
-import { startSessionAgent, waitSession } from "./session_agent.ts";
+import {
+  startSessionAgent,
+  statesOf,
+  waitActivity,
+  waitSession,
+} from "./session_agent.ts";
 import { ServerProcess } from "./faults/server_process.ts";
-
-/** Every state of `agentId` `client` was told about, in order. */
-function statesOf(client: TestClient, agentId: string): AgentInfo[] {
-  const states: AgentInfo[] = [];
-  for (const m of client.messages) {
-    if (m.type === "agent:list") {
-      const a = m.payload.agents.find((a) => a.id === agentId);
-      if (a) states.push(a);
-    } else if (m.type === "agent:status" && m.payload.agent.id === agentId) {
-      states.push(m.payload.agent);
-    }
-  }
-  return states;
-}
 
 function lastState(client: TestClient, agentId: string): AgentInfo {
   const last = statesOf(client, agentId).at(-1);
   assert.ok(last, `a state of ${agentId}`);
   return last;
-}
-
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  activity: string,
-): Promise<void> {
-  await client.until(
-    () => statesOf(client, agentId).at(-1)?.activity === activity,
-    { what: `${agentId} ${activity}`, timeoutMs: 20_000 },
-  );
 }
 
 function startAgent(

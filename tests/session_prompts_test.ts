@@ -24,7 +24,11 @@ import {
   waitFinal,
   waitStatus,
 } from "./helpers.ts";
-import { startSessionAgent, waitSession } from "./session_agent.ts";
+import {
+  startSessionAgent,
+  waitActivity,
+  waitSession,
+} from "./session_agent.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 
 /** What the tests need of a server: the in-process one or a subprocess. */
@@ -58,30 +62,6 @@ function recordOf(client: TestClient, commandId: string): CommandInfo {
     .findLast((c) => c.id === commandId);
   assert.ok(found, `a status of ${commandId}`);
   return found;
-}
-
-function activityOf(client: TestClient, agentId: string): string | undefined {
-  let last: string | undefined;
-  for (const m of client.messages) {
-    if (m.type === "agent:list") {
-      const a = m.payload.agents.find((a) => a.id === agentId);
-      if (a) last = a.activity;
-    } else if (m.type === "agent:status" && m.payload.agent.id === agentId) {
-      last = m.payload.agent.activity;
-    }
-  }
-  return last;
-}
-
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  activity: string,
-): Promise<void> {
-  await client.until(() => activityOf(client, agentId) === activity, {
-    what: `${agentId} ${activity}`,
-    timeoutMs: 20_000,
-  });
 }
 
 /** The prompts the fake CLI finished, in order ("● Done: TEXT"). */
