@@ -42,6 +42,11 @@ export async function launchBrowser(): Promise<Browser & AsyncDisposable> {
   });
 }
 
+/** The text of the first element `selector` matches on `page`. */
+export function textOf(page: Page, selector: string): Promise<string> {
+  return page.$eval(selector, (el) => el.textContent ?? "");
+}
+
 /** Lines of the page's xterm.js buffer, trailing blanks trimmed. */
 export function terminalLines(page: Page): Promise<string[]> {
   return page.evaluate(() => {

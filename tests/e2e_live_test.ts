@@ -17,6 +17,7 @@ import {
   openTerminal,
   screenshot,
   signedInPage,
+  textOf,
 } from "./browser.ts";
 import {
   queueCommand,
@@ -64,10 +65,6 @@ function inTerminal(page: Page): Promise<boolean> {
   );
 }
 
-function text(page: Page, selector: string): Promise<string> {
-  return page.$eval(selector, (el) => el.textContent ?? "");
-}
-
 Deno.test({
   name:
     "Dashboard in Chromium: take control, type into xterm, see the holder elsewhere, answer a needs-input agent with a quick answer",
@@ -107,19 +104,19 @@ Deno.test({
         '[data-testid="control-line"][data-state="free"]',
       );
     }
-    const op1User = await text(op1, ".user-id");
+    const op1User = await textOf(op1, ".user-id");
 
     // The operator takes control: the agent gets the terminal's size.
-    assert.equal(await text(op1, CONTROL), "Take control");
+    assert.equal(await textOf(op1, CONTROL), "Take control");
     await op1.click(CONTROL);
     await op1.waitForSelector(
       '[data-testid="control-line"][data-state="mine"]',
     );
     assert.equal(
-      await text(op1, '[data-testid="control-text"]'),
+      await textOf(op1, '[data-testid="control-text"]'),
       "You have control",
     );
-    assert.equal(await text(op1, CONTROL), "Release");
+    assert.equal(await textOf(op1, CONTROL), "Release");
     const resize = await agent.waitFor((m) => m.type === "terminal:resize");
     const size = await op1.evaluate(() => {
       const t = (globalThis as unknown as {
@@ -149,7 +146,7 @@ Deno.test({
       '[data-testid="control-line"][data-state="other"]',
     );
     assert.equal(
-      await text(op2, '[data-testid="control-text"]'),
+      await textOf(op2, '[data-testid="control-text"]'),
       `${op1User} has control`,
     );
     assert.equal(await op2.$(CONTROL), null);
@@ -188,14 +185,14 @@ Deno.test({
     for (const page of [op1, op2, viewer]) {
       await page.waitForSelector(`${ROW}[data-activity="needs-input"]`);
       const badge = `[data-testid="activity-${AGENT}"]`;
-      assert.equal(await text(page, badge), "?needs input");
-      assert.equal(await text(page, `${badge} .activity-icon`), "?");
+      assert.equal(await textOf(page, badge), "?needs input");
+      assert.equal(await textOf(page, `${badge} .activity-icon`), "?");
       await eventually(
         async () => (await page.title()) === "(1) Flightdeck",
         "the counted title",
       );
       assert.equal(
-        await text(page, '[data-testid="attention-text"]'),
+        await textOf(page, '[data-testid="attention-text"]'),
         "Proceed?",
       );
     }
@@ -259,7 +256,7 @@ Deno.test({
     await op1.keyboard.type("q");
     await op1.waitForSelector('[data-testid="control-error"]');
     assert.equal(
-      await text(op1, '[data-testid="control-error"]'),
+      await textOf(op1, '[data-testid="control-error"]'),
       "The agent runs no command to type into.",
     );
     assert.deepEqual(inputs(), ["h", "i", "!", "1"]);

@@ -7,7 +7,6 @@
  * and the badge and count go. Screenshot in tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import type { Page } from "puppeteer-core";
 import {
   ARTIFACTS,
   eventually,
@@ -16,16 +15,13 @@ import {
   screenshot,
   signedInPage,
   takeControlIn,
+  textOf,
 } from "./browser.ts";
 import { startTestServer } from "./helpers.ts";
 import { startSessionAgent } from "./session_agent.ts";
 
 const AGENT = "answer-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
-
-function text(page: Page, selector: string): Promise<string> {
-  return page.$eval(selector, (el) => el.textContent ?? "");
-}
 
 Deno.test({
   name:
@@ -57,7 +53,7 @@ Deno.test({
         timeout: 20_000,
       });
       assert.equal(
-        await text(page, `[data-testid="activity-${AGENT}"]`),
+        await textOf(page, `[data-testid="activity-${AGENT}"]`),
         "?needs input",
       );
       await eventually(
@@ -65,7 +61,7 @@ Deno.test({
         "the counted title",
       );
       assert.match(
-        await text(page, '[data-testid="attention-text"]'),
+        await textOf(page, '[data-testid="attention-text"]'),
         /create x\.txt\?/,
       );
       const answers = await page.$$eval(
