@@ -27,8 +27,15 @@
  * load; the load average is printed with the figures.
  */
 import type { Page } from "puppeteer-core";
-import { launchBrowser, selectAgent, terminalLines } from "../tests/browser.ts";
-import { AgentProcess, startTestServer } from "../tests/helpers.ts";
+import {
+  launchBrowser,
+  openTerminal,
+  signedInPage,
+  takeControlIn,
+  terminalLines,
+} from "../tests/browser.ts";
+import { startTestServer } from "../tests/helpers.ts";
+import { startSessionAgent } from "../tests/session_agent.ts";
 
 const KEYS = Number(Deno.env.get("BENCH_ECHO_KEYS") ?? 200);
 const PAUSE_MS = Number(Deno.env.get("BENCH_ECHO_PAUSE_MS") ?? 30);
@@ -296,36 +303,17 @@ export async function benchEcho(
   keys = KEYS,
 ): Promise<[string, string][]> {
   await using server = await startTestServer();
-  const agent = await AgentProcess.start(server, AGENT, [
-    "--type",
-    "shell",
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    "bash",
-    "--norc",
-    "--noprofile",
-  ]);
+  const agent = await startSessionAgent(server, AGENT, {
+    type: "shell",
+    cols: 100,
+    rows: 30,
+    program: ["bash", "--norc", "--noprofile"],
+  });
   try {
     await using browser = await launchBrowser();
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1440, height: 900 });
-    const code = server.services.loginCodes.create("operator");
-    await page.goto(`${server.url}/login?code=${code}`, {
-      waitUntil: "domcontentloaded",
-    });
-    await selectAgent(page, AGENT, "busy");
-    await page.waitForSelector('[data-testid="terminal"][data-state="ready"]');
-    await page.waitForSelector(
-      '[data-testid="control-line"][data-state="free"]',
-    );
-    await page.click('[data-testid="control-button"]');
-    await page.waitForSelector(
-      '[data-testid="control-line"][data-state="mine"]',
-    );
+    const page = await signedInPage(browser, server);
+    await openTerminal(page, AGENT);
+    await takeControlIn(page);
     // bash's prompt ("bash-5.2$ ", "#" as root) is on screen, the cursor
     // after it.
     await page.waitForFunction(() => {

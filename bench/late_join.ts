@@ -18,7 +18,10 @@
 import { Screen } from "../lib/agent/screen.ts";
 import { waitUntil } from "../tests/faults/dashboard.ts";
 import {
-  AgentProcess,
+  startSessionAgent,
+  waitSnapshotCurrent,
+} from "../tests/session_agent.ts";
+import {
   type RawMessage,
   startTestServer,
   TestClient,
@@ -98,21 +101,13 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
   // tail with a full scrollback (the largest snapshots), then its prompt.
   const program = `yes '${line}' | head -c ${mib}M; echo; ` +
     `exec env PS1='$ ' bash --norc --noprofile -i`;
-  const agent = await AgentProcess.start(server, "bench-late", [
-    "--type",
-    "shell",
-    "--cwd",
+  const agent = await startSessionAgent(server, "bench-late", {
+    type: "shell",
     cwd,
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    "bash",
-    "-c",
-    program,
-  ]);
+    cols: 100,
+    rows: 30,
+    program: ["bash", "-c", program],
+  });
   const { commands, registry } = server.services;
   try {
     const t0 = performance.now();
@@ -129,12 +124,11 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
       1_200_000,
       "the shell at its prompt after the history",
     );
-    await waitUntil(
-      () =>
-        commands.latestScreen(session)?.seq ===
-          commands.broadcastSeq(session),
-      60_000,
+    await waitSnapshotCurrent(
+      server,
+      session,
       "a snapshot of the prompt",
+      60_000,
     );
     const stored = (await commands.get(session))!.outputBytes;
     const fill = (performance.now() - t0) / 1000;

@@ -12,7 +12,11 @@
  * needs-input badge, the question and its quick answers.
  */
 import type { Browser, Page } from "puppeteer-core";
-import { launchBrowser, selectAgent } from "../tests/browser.ts";
+import {
+  launchBrowser,
+  openTerminal,
+  takeControlIn,
+} from "../tests/browser.ts";
 import { fakeCliArgv } from "../tests/fixtures/fake_ai_cli_driver.ts";
 import {
   AgentProcess,
@@ -54,11 +58,8 @@ async function controllingPage(
   await page.waitForSelector(
     '[data-testid="connection-status"][data-state="connected"]',
   );
-  await selectAgent(page, SESSION, "busy");
-  await page.waitForSelector('[data-testid="terminal"][data-state="ready"]');
-  await page.waitForSelector('[data-testid="control-line"][data-state="free"]');
-  await page.click('[data-testid="control-button"]');
-  await page.waitForSelector('[data-testid="control-line"][data-state="mine"]');
+  await openTerminal(page, SESSION);
+  await takeControlIn(page);
   return page;
 }
 

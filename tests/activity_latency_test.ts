@@ -9,13 +9,13 @@
  * waiting; the controller's answer writes the file.
  */
 import assert from "node:assert/strict";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   AgentProcess,
   startTestServer,
   takeControl,
   TestClient,
 } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 /** The promise of issue 7: seen by every dashboard within 1 s. */
 const WITHIN_MS = 1000;
@@ -138,15 +138,10 @@ Deno.test("activity waiting → working → needs-input → working → waiting 
   let agent: AgentProcess | undefined;
   try {
     await stream.ready;
-    agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "1500", "--state-log", log]),
-    ]);
+      cliFlags: ["--work-ms", "1500", "--state-log", log],
+    });
     // The session's first screen: waiting at its prompt.
     await until(
       () => ws.some((s) => s.activity === "waiting") || undefined,
@@ -210,6 +205,7 @@ Deno.test("activity waiting → working → needs-input → working → waiting 
         );
       }
     }
+    // deno-lint-ignore no-console -- the test prints the latencies it measured
     console.log(report.join("\n"));
   } finally {
     await stream.close();

@@ -6,6 +6,7 @@
  * (`needs-input` with the question while it waits on `read -p`).
  */
 import assert from "node:assert/strict";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   outputOf,
@@ -19,29 +20,7 @@ import {
   waitFinal,
   waitStatus,
 } from "./helpers.ts";
-
-/** `activity` or `activity:attention`, per `agent:status` of `agentId` seen. */
-function activitiesSeen(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const { activity, attention } = m.agent;
-    const label = attention ? `${activity}:${attention}` : activity;
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
-}
-
-/** Wait until the last activity `client` was told for `agentId` is `label`. */
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  label: string,
-): Promise<void> {
-  await client.until(() => activitiesSeen(client, agentId).at(-1) === label, {
-    what: `activity of ${agentId} = ${label}`,
-  });
-}
+import { labelsSeen, waitLabel } from "./session_agent.ts";
 
 async function withPtyAgent(
   agentId: string,
@@ -69,6 +48,16 @@ async function withPtyAgent(
     },
   };
 }
+
+/** `activity` (`activity:attention` with an attention), per change seen. */
+function activityLabel(agent: AgentInfo): string {
+  const { activity, attention } = agent;
+  return attention ? `${activity}:${attention}` : activity!;
+}
+const activitiesSeen = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, activityLabel);
+const waitActivity = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, activityLabel);
 
 Deno.test("a --pty command gets the controller's typing and size, and reports needs-input with its question to every dashboard", async () => {
   await using f = await withPtyAgent("at-1");

@@ -3,8 +3,13 @@
  *
  * @module
  */
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { ROOT } from "./helpers.ts";
+import puppeteer, {
+  type Browser,
+  type BrowserContext,
+  type Page,
+} from "puppeteer-core";
+import type { Role } from "../lib/protocol.ts";
+import { ROOT, type TestServer } from "./helpers.ts";
 
 /** Where end-to-end tests save their screenshots (git-ignored). */
 export const ARTIFACTS = `${ROOT}tests/artifacts`;
@@ -35,6 +40,11 @@ export async function launchBrowser(): Promise<Browser & AsyncDisposable> {
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     },
   });
+}
+
+/** The text of the first element `selector` matches on `page`. */
+export function textOf(page: Page, selector: string): Promise<string> {
+  return page.$eval(selector, (el) => el.textContent ?? "");
 }
 
 /** Lines of the page's xterm.js buffer, trailing blanks trimmed. */
@@ -158,4 +168,73 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path });
   // deno-lint-ignore no-console -- the test prints where the screenshot is
   console.log(`Screenshot saved to ${path}`);
+}
+
+/** Options of {@link newPage}. */
+export interface PageOptions {
+  /** Viewport width (default 1440; the height is 900). */
+  width?: number;
+  /** Where the page's uncaught errors go. */
+  errors?: string[];
+  /** The browser context of the page (default: a new one, with its own cookies). */
+  context?: BrowserContext;
+}
+
+/** A new page, not loaded yet. */
+export async function newPage(
+  browser: Browser,
+  options: PageOptions = {},
+): Promise<Page> {
+  const context = options.context ?? await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport({ width: options.width ?? 1440, height: 900 });
+  const errors = options.errors;
+  if (errors) page.on("pageerror", (error) => errors.push(String(error)));
+  return page;
+}
+
+/**
+ * Sign `page` in to `server`'s dashboard as `role` through a one-time login
+ * code; returns once the dashboard is connected.
+ */
+export async function signInPage(
+  page: Page,
+  server: Pick<TestServer, "url" | "services">,
+  role: Role = "operator",
+): Promise<void> {
+  const code = server.services.loginCodes.create(role);
+  await page.goto(`${server.url}/login?code=${code}`, {
+    waitUntil: "domcontentloaded",
+  });
+  await page.waitForSelector(
+    '[data-testid="connection-status"][data-state="connected"]',
+  );
+}
+
+/** A new page (see {@link newPage}) signed in as `role` (see {@link signInPage}). */
+export async function signedInPage(
+  browser: Browser,
+  server: Pick<TestServer, "url" | "services">,
+  options: PageOptions & { role?: Role } = {},
+): Promise<Page> {
+  const page = await newPage(browser, options);
+  await signInPage(page, server, options.role);
+  return page;
+}
+
+/** Select agent `agentId` (showing `status`) and wait until its terminal is ready. */
+export async function openTerminal(
+  page: Page,
+  agentId: string,
+  status = "busy",
+): Promise<void> {
+  await selectAgent(page, agentId, status);
+  await page.waitForSelector('[data-testid="terminal"][data-state="ready"]');
+}
+
+/** Take control of the open session's terminal from `page`: from free to mine. */
+export async function takeControlIn(page: Page): Promise<void> {
+  await page.waitForSelector('[data-testid="control-line"][data-state="free"]');
+  await page.click('[data-testid="control-button"]');
+  await page.waitForSelector('[data-testid="control-line"][data-state="mine"]');
 }

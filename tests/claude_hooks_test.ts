@@ -9,7 +9,7 @@
  * still run.
  */
 import assert from "node:assert/strict";
-import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   outputOf,
@@ -21,47 +21,20 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import { labelsSeen, waitLabel, waitSession } from "./session_agent.ts";
 
 const FAKE_BIN = new URL("./fixtures/fake_claude_bin", import.meta.url)
   .pathname;
 
-/** `activity` / `attention` / option keys, per change seen. */
-function seenBy(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const label = labelOf(m.agent);
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
-}
+const seenBy = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, labelOf);
+const waitSeen = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, labelOf);
 
 function labelOf(agent: AgentInfo): string {
   const keys = agent.options?.map((o) => o.key).join("") ?? "";
   return [agent.activity, agent.attention ?? "", keys].filter(Boolean)
     .join(" | ");
-}
-
-async function waitSeen(client: TestClient, agentId: string, label: string) {
-  try {
-    await client.until(() => seenBy(client, agentId).at(-1) === label, {
-      what: `${agentId}: ${label}`,
-    });
-  } catch (error) {
-    const seen = seenBy(client, agentId).join(" ; ");
-    throw new Error(`${error} (seen: ${seen})`);
-  }
-}
-
-function sessionOf(client: TestClient, agentId: string): Promise<CommandInfo> {
-  return client.until(
-    () =>
-      client.of("command:status").map((m) => m.command).find((c) =>
-        c.agentId === agentId && c.kind === "session" &&
-        c.status === "running"
-      ),
-    { what: `a running session of ${agentId}` },
-  );
 }
 
 async function startAgent(
@@ -104,7 +77,7 @@ Deno.test("a claude session's hooks reach every dashboard: the notification's me
     const operator = await TestClient.dashboard(server, "operator");
     const viewer = await TestClient.dashboard(server, "viewer");
     clients.push(operator, viewer);
-    const session = await sessionOf(operator, "ch-1");
+    const session = await waitSession(operator, "ch-1");
     // The default program for --type claude, with the hooks added.
     assert.equal(session.command, "claude");
     await waitSeen(operator, "ch-1", "waiting");
@@ -182,7 +155,7 @@ Deno.test("a user's own --settings for claude keeps its hooks and settings next 
   try {
     const operator = await TestClient.dashboard(server, "operator");
     clients.push(operator);
-    const session = await sessionOf(operator, "ch-2");
+    const session = await waitSession(operator, "ch-2");
     await waitSeen(operator, "ch-2", "waiting");
     await takeControl(operator, "ch-2");
     await sendOk(operator, "terminal:input", {
@@ -221,7 +194,7 @@ Deno.test("--no-claude-hooks starts claude without the wrapper's --settings", as
   try {
     operator = await TestClient.dashboard(server, "operator");
     for (const [id, events] of [["ch-3", 6], ["ch-4", 0]] as const) {
-      const session = await sessionOf(operator, id);
+      const session = await waitSession(operator, id);
       operator.send("terminal:resume", { commandId: session.id, afterSeq: 0 });
       await operator.until(
         () => outputOf(operator!, session.id).text.includes("Fake Claude"),
@@ -247,7 +220,7 @@ Deno.test("prompts to a claude session are typed when its hooks and screen say w
   let operator: TestClient | undefined;
   try {
     operator = await TestClient.dashboard(server, "operator");
-    const session = await sessionOf(operator, "ch-5");
+    const session = await waitSession(operator, "ch-5");
     await waitSeen(operator, "ch-5", "waiting");
     const first = await queueCommand(operator, {
       agentId: "ch-5",

@@ -13,19 +13,19 @@ import type { Page } from "puppeteer-core";
 import {
   eventually,
   launchBrowser,
+  newPage,
   screenshot,
   selectAgent,
+  signInPage,
   terminalLines,
 } from "./browser.ts";
 import { FAKE_CLI } from "./fixtures/fake_ai_cli_driver.ts";
-import { waitUntil } from "./faults/dashboard.ts";
+import { sendOk, startTestServer, takeControl, TestClient } from "./helpers.ts";
 import {
-  AgentProcess,
-  sendOk,
-  startTestServer,
-  takeControl,
-  TestClient,
-} from "./helpers.ts";
+  startSessionAgent,
+  waitSession,
+  waitSnapshotCurrent,
+} from "./session_agent.ts";
 
 const AGENT = "late-e2e";
 
@@ -56,29 +56,14 @@ Deno.test({
     const pad = "x".repeat(40);
     const program = `seq -f 'history line %g ${pad}' 1 6000; ` +
       `exec '${Deno.execPath()}' run -A '${FAKE_CLI}' --work-ms 200`;
-    const agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    const agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--cols",
-      "100",
-      "--rows",
-      "30",
-      "--session",
-      "--",
-      "bash",
-      "-c",
-      program,
-    ]);
+      cols: 100,
+      rows: 30,
+      program: ["bash", "-c", program],
+    });
     try {
-      const session = await operator.until(
-        () =>
-          operator.of("command:status").map((m) => m.command).find((c) =>
-            c.agentId === AGENT && c.kind === "session"
-          ),
-        { what: "the session record" },
-      );
+      const session = await waitSession(operator, AGENT);
       await operator.until(
         () =>
           operator.of("agent:status").some((m) =>
@@ -99,30 +84,15 @@ Deno.test({
         { what: "the permission dialog", timeoutMs: 30_000 },
       );
       const { commands } = server.services;
-      await waitUntil(
-        () =>
-          commands.latestScreen(session.id)?.seq ===
-            commands.broadcastSeq(session.id),
-        10_000,
-        "a snapshot of the dialog",
-      );
+      await waitSnapshotCurrent(server, session.id, "a snapshot of the dialog");
       const total = (await commands.get(session.id))!.outputBytes;
       assert.ok(total > 300_000, `a long history (${total} bytes)`);
 
       await using browser = await launchBrowser();
-      const context = await browser.createBrowserContext();
-      const page = await context.newPage();
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      await page.setViewport({ width: 1440, height: 900 });
+      const page = await newPage(browser, { errors });
       const frames = await receivedFrames(page);
-      const code = server.services.loginCodes.create("viewer");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await page.waitForSelector(
-        '[data-testid="connection-status"][data-state="connected"]',
-      );
+      await signInPage(page, server, "viewer");
       await selectAgent(page, AGENT, "busy");
 
       // The current screen: the dialog, drawn from the snapshot.

@@ -9,14 +9,15 @@
  * tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import type { Browser, Page } from "puppeteer-core";
-import type { Role } from "../lib/protocol.ts";
+import type { Page } from "puppeteer-core";
 import {
   ARTIFACTS,
   eventually,
   launchBrowser,
+  openTerminal,
   screenshot,
-  selectAgent,
+  signedInPage,
+  textOf,
 } from "./browser.ts";
 import {
   queueCommand,
@@ -31,27 +32,6 @@ import {
 const AGENT = "live-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
 const CONTROL = '[data-testid="control-button"]';
-
-/** A signed-in page of `role` in its own browser context (own cookie). */
-async function signedIn(
-  browser: Browser,
-  url: string,
-  code: string,
-  width: number,
-  errors: string[],
-): Promise<Page> {
-  const context = await browser.createBrowserContext();
-  const page = await context.newPage();
-  await page.setViewport({ width, height: 900 });
-  page.on("pageerror", (error) => errors.push(String(error)));
-  await page.goto(`${url}/login?code=${code}`, {
-    waitUntil: "domcontentloaded",
-  });
-  await page.waitForSelector(
-    '[data-testid="connection-status"][data-state="connected"]',
-  );
-  return page;
-}
 
 /** Record the payloads of WebSocket frames `page` sends. */
 async function sentFrames(page: Page): Promise<string[]> {
@@ -85,10 +65,6 @@ function inTerminal(page: Page): Promise<boolean> {
   );
 }
 
-function text(page: Page, selector: string): Promise<string> {
-  return page.$eval(selector, (el) => el.textContent ?? "");
-}
-
 Deno.test({
   name:
     "Dashboard in Chromium: take control, type into xterm, see the holder elsewhere, answer a needs-input agent with a quick answer",
@@ -114,52 +90,33 @@ Deno.test({
 
     await using browser = await launchBrowser();
     const errors: string[] = [];
-    const code = (role: Role) => server.services.loginCodes.create(role);
-    const op1 = await signedIn(
-      browser,
-      server.url,
-      code("operator"),
-      1440,
+    const op1 = await signedInPage(browser, server, { errors });
+    const op2 = await signedInPage(browser, server, { errors });
+    const viewer = await signedInPage(browser, server, {
+      role: "viewer",
       errors,
-    );
-    const op2 = await signedIn(
-      browser,
-      server.url,
-      code("operator"),
-      1440,
-      errors,
-    );
-    const viewer = await signedIn(
-      browser,
-      server.url,
-      code("viewer"),
-      1440,
-      errors,
-    );
+    });
     const op1Frames = await sentFrames(op1);
     const op2Frames = await sentFrames(op2);
     for (const page of [op1, op2, viewer]) {
-      await selectAgent(page, AGENT, "busy");
-      await page.waitForSelector(
-        '[data-testid="terminal"][data-state="ready"]',
-      );
+      await openTerminal(page, AGENT);
       await page.waitForSelector(
         '[data-testid="control-line"][data-state="free"]',
       );
     }
-    const op1User = await text(op1, ".user-id");
+    const op1User = await textOf(op1, ".user-id");
 
     // The operator takes control: the agent gets the terminal's size.
-    assert.equal(await text(op1, CONTROL), "Take control");
+    assert.equal(await textOf(op1, CONTROL), "Take control");
     await op1.click(CONTROL);
     await op1.waitForSelector(
       '[data-testid="control-line"][data-state="mine"]',
     );
     assert.equal(
-      await text(op1, '[data-testid="control-text"]'),
+      await textOf(op1, '[data-testid="control-text"]'),
       "You have control",
     );
-    assert.equal(await text(op1, CONTROL), "Release");
+    assert.equal(await textOf(op1, CONTROL), "Release");
     const resize = await agent.waitFor((m) => m.type === "terminal:resize");
     const size = await op1.evaluate(() => {
       const t = (globalThis as unknown as {
@@ -189,7 +146,7 @@ Deno.test({
       '[data-testid="control-line"][data-state="other"]',
     );
     assert.equal(
-      await text(op2, '[data-testid="control-text"]'),
+      await textOf(op2, '[data-testid="control-text"]'),
       `${op1User} has control`,
     );
     assert.equal(await op2.$(CONTROL), null);
@@ -228,14 +185,14 @@ Deno.test({
     for (const page of [op1, op2, viewer]) {
       await page.waitForSelector(`${ROW}[data-activity="needs-input"]`);
       const badge = `[data-testid="activity-${AGENT}"]`;
-      assert.equal(await text(page, badge), "?needs input");
-      assert.equal(await text(page, `${badge} .activity-icon`), "?");
+      assert.equal(await textOf(page, badge), "?needs input");
+      assert.equal(await textOf(page, `${badge} .activity-icon`), "?");
       await eventually(
         async () => (await page.title()) === "(1) Flightdeck",
         "the counted title",
       );
       assert.equal(
-        await text(page, '[data-testid="attention-text"]'),
+        await textOf(page, '[data-testid="attention-text"]'),
         "Proceed?",
       );
     }
@@ -299,7 +256,7 @@ Deno.test({
     await op1.keyboard.type("q");
     await op1.waitForSelector('[data-testid="control-error"]');
     assert.equal(
-      await text(op1, '[data-testid="control-error"]'),
+      await textOf(op1, '[data-testid="control-error"]'),
       "The agent runs no command to type into.",
     );
     assert.deepEqual(inputs(), ["h", "i", "!", "1"]);

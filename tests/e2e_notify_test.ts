@@ -12,8 +12,13 @@
  * the agent, whose next question then fires none (the tab shows it).
  */
 import assert from "node:assert/strict";
-import { eventually, launchBrowser, selectAgent } from "./browser.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
+import {
+  eventually,
+  launchBrowser,
+  newPage,
+  selectAgent,
+  signInPage,
+} from "./browser.ts";
 import {
   AgentProcess,
   sendOk,
@@ -21,6 +26,7 @@ import {
   takeControl,
   TestClient,
 } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 const ASKER = "build-1";
 const OTHER = "idle-1";
@@ -39,24 +45,18 @@ Deno.test({
   async fn() {
     await using server = await startTestServer();
     const cwd = await Deno.makeTempDir({ prefix: "fd-notify-" });
-    const asker = await AgentProcess.start(server, ASKER, [
-      "--type",
-      "claude",
-      "--cwd",
+    const asker = await startSessionAgent(server, ASKER, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "200"]),
-    ]);
+      cliFlags: ["--work-ms", "200"],
+    });
     const other = await AgentProcess.start(server, OTHER);
     const operator = await TestClient.dashboard(server, "operator");
     try {
       await using browser = await launchBrowser();
       const context = await browser.createBrowserContext();
       await context.overridePermissions(server.url, ["notifications"]);
-      const page = await context.newPage();
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
+      const page = await newPage(browser, { context, errors });
       await page.evaluateOnNewDocument(() => {
         const Real = globalThis.Notification;
         const recorded = { shown: [] as unknown[], asked: 0, instances: [] };
@@ -88,13 +88,7 @@ Deno.test({
             .__notifications;
           return { shown: r.shown, asked: r.asked };
         });
-      const code = server.services.loginCodes.create("operator");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await page.waitForSelector(
-        '[data-testid="connection-status"][data-state="connected"]',
-      );
+      await signInPage(page, server);
       // The page shows the other agent: the asker is not in view.
       await selectAgent(page, OTHER);
       await page.waitForSelector(`[data-testid="agent-${ASKER}"]`);

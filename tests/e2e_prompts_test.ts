@@ -7,21 +7,17 @@
  * prompt's turn. A screenshot goes to tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   eventually,
   launchBrowser,
   screenshot,
   selectAgent,
   sendCommand,
+  signedInPage,
   terminalLines,
 } from "./browser.ts";
-import {
-  AgentProcess,
-  startTestServer,
-  TestClient,
-  waitFinal,
-} from "./helpers.ts";
+import { startTestServer, TestClient, waitFinal } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 const AGENT = "prompt-e2e";
 
@@ -33,29 +29,15 @@ Deno.test({
   async fn() {
     await using server = await startTestServer();
     const cwd = await Deno.makeTempDir({ prefix: "fd-prompt-e2e-" });
-    const agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    const agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "300"]),
-    ]);
+      cliFlags: ["--work-ms", "300"],
+    });
     const watcher = await TestClient.dashboard(server, "viewer");
     try {
       await using browser = await launchBrowser();
-      const page = await browser.newPage();
-      await page.setViewport({ width: 1440, height: 900 });
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      const code = server.services.loginCodes.create("operator");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await page.waitForSelector(
-        '[data-testid="connection-status"][data-state="connected"]',
-      );
+      const page = await signedInPage(browser, server, { errors });
       await selectAgent(page, AGENT, "busy");
       const button = await page.$eval(
         '[data-testid="send-button"]',

@@ -8,9 +8,13 @@
  * tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import type { Browser, Page } from "puppeteer-core";
-import type { CommandInfo, Role } from "../lib/protocol.ts";
-import { launchBrowser, screenshot, selectAgent } from "./browser.ts";
+import type { CommandInfo } from "../lib/protocol.ts";
+import {
+  launchBrowser,
+  screenshot,
+  selectAgent,
+  signedInPage,
+} from "./browser.ts";
 import {
   AgentProcess,
   startTestServer,
@@ -21,25 +25,6 @@ import {
 const AGENT = "restart-e2e";
 const ENDED = '[data-testid="session-ended"]';
 const BUTTON = '[data-testid="restart-session"]';
-
-async function signedIn(
-  browser: Browser,
-  url: string,
-  code: string,
-  errors: string[],
-): Promise<Page> {
-  const context = await browser.createBrowserContext();
-  const page = await context.newPage();
-  await page.setViewport({ width: 1440, height: 900 });
-  page.on("pageerror", (error) => errors.push(String(error)));
-  await page.goto(`${url}/login?code=${code}`, {
-    waitUntil: "domcontentloaded",
-  });
-  await page.waitForSelector(
-    '[data-testid="connection-status"][data-state="connected"]',
-  );
-  return page;
-}
 
 function sessionsOf(client: TestClient): CommandInfo[] {
   const byId = new Map<string, CommandInfo>();
@@ -74,19 +59,11 @@ Deno.test({
       );
       await using browser = await launchBrowser();
       const errors: string[] = [];
-      const code = (role: Role) => server.services.loginCodes.create(role);
-      const operator = await signedIn(
-        browser,
-        server.url,
-        code("operator"),
+      const operator = await signedInPage(browser, server, { errors });
+      const viewer = await signedInPage(browser, server, {
+        role: "viewer",
         errors,
-      );
-      const viewer = await signedIn(
-        browser,
-        server.url,
-        code("viewer"),
-        errors,
-      );
+      });
       for (const page of [operator, viewer]) {
         await selectAgent(page, AGENT, "online");
         await page.waitForSelector(ENDED);

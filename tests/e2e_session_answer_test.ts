@@ -7,24 +7,21 @@
  * and the badge and count go. Screenshot in tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import type { Page } from "puppeteer-core";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   ARTIFACTS,
   eventually,
   launchBrowser,
+  openTerminal,
   screenshot,
-  selectAgent,
+  signedInPage,
+  takeControlIn,
+  textOf,
 } from "./browser.ts";
-import { AgentProcess, startTestServer } from "./helpers.ts";
+import { startTestServer } from "./helpers.ts";
+import { startSessionAgent } from "./session_agent.ts";
 
 const AGENT = "answer-e2e";
 const ROW = `[data-testid="agent-${AGENT}"]`;
-const CONTROL = '[data-testid="control-button"]';
-
-function text(page: Page, selector: string): Promise<string> {
-  return page.$eval(selector, (el) => el.textContent ?? "");
-}
 
 Deno.test({
   name:
@@ -35,36 +32,19 @@ Deno.test({
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     await using server = await startTestServer();
     const cwd = await Deno.makeTempDir({ prefix: "fd-e2e-answer-" });
-    const agent = await AgentProcess.start(server, AGENT, [
-      "--type",
-      "claude",
-      "--cwd",
+    const agent = await startSessionAgent(server, AGENT, {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--work-ms", "300"]),
-    ]);
+      cliFlags: ["--work-ms", "300"],
+    });
     try {
       await using browser = await launchBrowser();
-      const page = await (await browser.createBrowserContext()).newPage();
       const errors: string[] = [];
-      page.on("pageerror", (error) => errors.push(String(error)));
-      await page.setViewport({ width: 1440, height: 900 });
-      const code = server.services.loginCodes.create("operator");
-      await page.goto(`${server.url}/login?code=${code}`, {
-        waitUntil: "domcontentloaded",
-      });
-      await selectAgent(page, AGENT, "busy");
-      await page.waitForSelector(
-        '[data-testid="terminal"][data-state="ready"]',
-      );
+      const page = await signedInPage(browser, server, { errors });
+      await openTerminal(page, AGENT);
       // The session waits at its prompt (the list says so).
       await page.waitForSelector(`${ROW}[data-activity="waiting"]`);
 
-      await page.click(CONTROL);
-      await page.waitForSelector(
-        '[data-testid="control-line"][data-state="mine"]',
-      );
+      await takeControlIn(page);
       await page.keyboard.type("write x.txt");
       await page.keyboard.press("Enter");
 
@@ -73,7 +53,7 @@ Deno.test({
         timeout: 20_000,
       });
       assert.equal(
-        await text(page, `[data-testid="activity-${AGENT}"]`),
+        await textOf(page, `[data-testid="activity-${AGENT}"]`),
         "?needs input",
       );
       await eventually(
@@ -81,7 +61,7 @@ Deno.test({
         "the counted title",
       );
       assert.match(
-        await text(page, '[data-testid="attention-text"]'),
+        await textOf(page, '[data-testid="attention-text"]'),
         /create x\.txt\?/,
       );
       const answers = await page.$$eval(

@@ -281,7 +281,7 @@ export class AgentProcess {
 
   /** Start an agent for `server` named `name` (id = name). */
   static async start(
-    server: TestServer,
+    server: Pick<TestServer, "url" | "token">,
     name: string,
     extra: string[] = [],
   ): Promise<AgentProcess> {
@@ -507,14 +507,27 @@ export async function sendOk(
   type: string,
   payload: unknown,
 ): Promise<void> {
+  const error = await errorReply(client, type, payload);
+  assert.equal(error, null, JSON.stringify(error));
+}
+
+/**
+ * Send `type` with a fresh envelope id; resolve with the `error` answering
+ * it, or null when none came (every frame the server sent before a
+ * heartbeat echo has arrived).
+ */
+export async function errorReply(
+  client: TestClient,
+  type: string,
+  payload: unknown,
+): Promise<RawMessage | null> {
   const id = crypto.randomUUID().slice(0, 8);
   const from = client.raw.length;
   client.send(type, payload, id);
   await echoBarrier(client);
-  const error = rawOf(client, "error").find((m) =>
-    m.payload.replyTo === id && client.raw.indexOf(m) >= from
-  );
-  assert.equal(error, undefined, JSON.stringify(error));
+  return (client.raw.slice(from) as RawMessage[]).find((m) =>
+    m.type === "error" && m.payload.replyTo === id
+  ) ?? null;
 }
 
 /** Resolve after `ms`. */

@@ -13,19 +13,17 @@
 import assert from "node:assert/strict";
 import { Screen } from "../lib/agent/screen.ts";
 import type { OutputEvent } from "../lib/client/output_store.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   createDashboard,
   type RealDashboard,
   waitUntil,
 } from "./faults/dashboard.ts";
+import { sendOk, startTestServer, takeControl, TestClient } from "./helpers.ts";
 import {
-  AgentProcess,
-  sendOk,
-  startTestServer,
-  takeControl,
-  TestClient,
-} from "./helpers.ts";
+  startSessionAgent,
+  waitSession,
+  waitSnapshotCurrent,
+} from "./session_agent.ts";
 
 const COLS = 100;
 const ROWS = 30;
@@ -105,27 +103,14 @@ Deno.test("a late joiner gets the current screen (a snapshot and the output afte
   let late: RealDashboard | undefined;
   const lateOnes: RealDashboard[] = [];
   const mirrors: Mirror[] = [];
-  const agent = await AgentProcess.start(server, "late-1", [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(server, "late-1", {
     cwd,
-    "--cols",
-    String(COLS),
-    "--rows",
-    String(ROWS),
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "400"]),
-  ]);
+    cols: COLS,
+    rows: ROWS,
+    cliFlags: ["--work-ms", "400"],
+  });
   try {
-    const session = await operator.until(
-      () =>
-        operator.of("command:status").map((m) => m.command).find((c) =>
-          c.agentId === "late-1" && c.kind === "session"
-        ),
-      { what: "the session record" },
-    );
+    const session = await waitSession(operator, "late-1");
     const watched = new Mirror(watcher, session.id);
     mirrors.push(watched);
     await waitActivity(operator, "late-1", "waiting");
@@ -159,14 +144,12 @@ Deno.test("a late joiner gets the current screen (a snapshot and the output afte
 
     // The screen is quiet now: wait until the server holds a snapshot of
     // all of it, so the late joiner starts from the dialog itself.
-    const { commands } = server.services;
-    await waitUntil(
-      () =>
-        commands.latestScreen(session.id)?.seq ===
-          commands.broadcastSeq(session.id),
-      10_000,
+    await waitSnapshotCurrent(
+      server,
+      session.id,
       "a snapshot of the quiet screen",
     );
+    const { commands } = server.services;
 
     const lateOne = late = await createDashboard({
       wsUrl: server.wsUrl,

@@ -10,7 +10,7 @@ import FakeTimers from "@sinonjs/fake-timers";
 import type { ConfigInput } from "../lib/server/config.ts";
 import {
   broadcastBarrier,
-  echoBarrier,
+  errorReply,
   queueCommand,
   RawAgent,
   type RawMessage,
@@ -34,32 +34,13 @@ function me(client: TestClient): { userId: string; connectionId: string } {
   };
 }
 
-/**
- * Send `type` with a fresh envelope id; resolve with the `error` answering
- * it, or null when none came (every frame the server sent before a
- * heartbeat echo has arrived).
- */
-async function attempt(
-  client: TestClient,
-  type: string,
-  payload: unknown,
-): Promise<RawMessage | null> {
-  const id = crypto.randomUUID().slice(0, 8);
-  const from = client.raw.length;
-  client.send(type, payload, id);
-  await echoBarrier(client);
-  return (client.raw.slice(from) as RawMessage[]).find((m) =>
-    m.type === "error" && m.payload.replyTo === id
-  ) ?? null;
-}
-
-/** Like {@link attempt}, but the error code (or null). */
+/** Like {@link errorReply}, but the error code (or null). */
 async function code(
   client: TestClient,
   type: string,
   payload: unknown,
 ): Promise<string | null> {
-  return (await attempt(client, type, payload))?.payload.code ?? null;
+  return (await errorReply(client, type, payload))?.payload.code ?? null;
 }
 
 /** The last holder `client` was told for `agentId` (undefined: never). */
@@ -150,7 +131,7 @@ Deno.test("control: take, refuse another operator, admin takeover, release; ever
 
     // Bob is refused control, input and resize until he holds it.
     const before = viewer.raw.length;
-    const refused = await attempt(bob, "session:control", {
+    const refused = await errorReply(bob, "session:control", {
       agentId: "lt-1",
       take: true,
     });
@@ -507,7 +488,7 @@ Deno.test("bad input: each gets its documented error and changes nothing", async
       ],
     ];
     for (const [label, type, payload, expected, message] of cases) {
-      const error = await attempt(op, type, payload);
+      const error = await errorReply(op, type, payload);
       assert.equal(error?.payload.code, expected, label);
       if (message) assert.match(error?.payload.message, message, label);
     }
@@ -527,7 +508,7 @@ Deno.test("bad input: each gets its documented error and changes nothing", async
       lastSeq: 0,
     });
     await waitStatus(op, commandId, "completed");
-    const ended = await attempt(op, "terminal:input", {
+    const ended = await errorReply(op, "terminal:input", {
       agentId: "lt-4",
       data: "x",
     });

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { CommandInfo } from "../lib/protocol.ts";
-import { FAKE_CLI } from "./fixtures/fake_ai_cli_driver.ts";
+import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   outputOf,
   ROOT,
@@ -18,6 +18,7 @@ import {
   startTestServer,
   takeControl,
   TestClient,
+  type TestServer,
   waitFinal,
 } from "./helpers.ts";
 import { TmuxPane } from "./tmux.ts";
@@ -55,6 +56,31 @@ function waitActivity(client: TestClient, agentId: string, activity: string) {
   );
 }
 
+/**
+ * The wrapper's command line (`deno run -A agent.ts`) as agent `name` of
+ * `server`, its token read from `tokenFile`, then `args`.
+ */
+function wrapperArgv(
+  server: TestServer,
+  tokenFile: string,
+  name: string,
+  args: string[],
+): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${ROOT}agent.ts`,
+    "--server",
+    server.url,
+    "--token-file",
+    tokenFile,
+    "--name",
+    name,
+    ...args,
+  ];
+}
+
 /** The `[size CxR]` lines in `text`. */
 function sizesIn(text: string): string[] {
   return [...text.matchAll(/\[size (\d+x\d+)\]/g)].map((m) => m[1]);
@@ -68,17 +94,7 @@ Deno.test("the wrapper in a tmux pane: local keys reach the session, the control
     mode: 0o600,
   });
   const logFile = `${dir}/agent.log`;
-  const argv = [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${ROOT}agent.ts`,
-    "--server",
-    server.url,
-    "--token-file",
-    tokenFile,
-    "--name",
-    "lt-1",
+  const argv = wrapperArgv(server, tokenFile, "lt-1", [
     "--type",
     "claude",
     "--cwd",
@@ -87,13 +103,8 @@ Deno.test("the wrapper in a tmux pane: local keys reach the session, the control
     logFile,
     "--session",
     "--",
-    Deno.execPath(),
-    "run",
-    "-A",
-    FAKE_CLI,
-    "--work-ms",
-    "300",
-  ];
+    ...fakeCliArgv(["--work-ms", "300"]),
+  ]);
   const operator = await TestClient.dashboard(server, "operator");
   const pane = await TmuxPane.start(withModes(argv, dir), {
     cols: 100,
@@ -226,23 +237,13 @@ Deno.test("the wrapper in a tmux pane exiting on an error (token rejected) resto
   const dir = await Deno.makeTempDir({ prefix: "fd-local-" });
   const tokenFile = `${dir}/agent.token`;
   await Deno.writeTextFile(tokenFile, "not-a-valid-token", { mode: 0o600 });
-  const argv = [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${ROOT}agent.ts`,
-    "--server",
-    server.url,
-    "--token-file",
-    tokenFile,
-    "--name",
-    "lt-2",
+  const argv = wrapperArgv(server, tokenFile, "lt-2", [
     "--log-file",
     `${dir}/agent.log`,
     "--session",
     "--",
     "bash",
-  ];
+  ]);
   const pane = await TmuxPane.start(withModes(argv, dir), {
     cols: 100,
     rows: 30,

@@ -37,6 +37,7 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import { labelsSeen, waitLabel } from "./session_agent.ts";
 
 const DIR = Deno.env.get("FLIGHTDECK_REAL_CLIS_DIR");
 const BIN = DIR ? `${DIR}/node_modules/.bin` : "";
@@ -62,32 +63,15 @@ const ignore = Boolean(missing);
 /** Real CLIs start in seconds, not milliseconds. */
 const SLOW_MS = 60_000;
 
+const seenBy = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, labelOf);
+const waitSeen = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, labelOf, SLOW_MS);
+
 function labelOf(agent: AgentInfo): string {
   const keys = agent.options?.map((o) => `${o.key}=${o.label}`).join(", ");
   return [agent.activity, agent.attention ?? "", keys ?? ""].filter(Boolean)
     .join(" | ");
-}
-
-function seenBy(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const label = labelOf(m.agent);
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
-}
-
-async function waitSeen(client: TestClient, agentId: string, label: string) {
-  try {
-    await client.until(() => seenBy(client, agentId).at(-1) === label, {
-      what: `${agentId}: ${label}`,
-      timeoutMs: SLOW_MS,
-    });
-  } catch (error) {
-    const seen = seenBy(client, agentId).join(" ; ");
-    throw new Error(`${error} (seen: ${seen})`);
-  }
 }
 
 function sessionOf(client: TestClient, agentId: string): Promise<CommandInfo> {

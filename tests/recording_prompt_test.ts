@@ -6,15 +6,14 @@
  * nothing of the first turn, with times from the slice's start.
  */
 import assert from "node:assert/strict";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
-  AgentProcess,
   queueCommand,
   startTestServer,
   TestClient,
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import { startSessionAgent, waitSession } from "./session_agent.ts";
 import { plainText } from "../lib/server/plain_text.ts";
 
 async function download(server: TestServer, path: string): Promise<Response> {
@@ -27,27 +26,14 @@ Deno.test("recording: the second of two real prompts to a session downloads as e
   await using server = await startTestServer();
   const cwd = await Deno.makeTempDir({ prefix: "fd-rec-prompt-" });
   const dash = await TestClient.dashboard(server);
-  const agent = await AgentProcess.start(server, "recp-1", [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(server, "recp-1", {
     cwd,
-    "--cols",
-    "90",
-    "--rows",
-    "25",
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "300"]),
-  ]);
+    cols: 90,
+    rows: 25,
+    cliFlags: ["--work-ms", "300"],
+  });
   try {
-    const session = await dash.until(
-      () =>
-        dash.of("command:status").map((m) => m.command).find((c) =>
-          c.agentId === "recp-1" && c.kind === "session"
-        ),
-      { what: "the session" },
-    );
+    const session = await waitSession(dash, "recp-1");
     const first = await queueCommand(dash, {
       agentId: "recp-1",
       command: "first-prompt",

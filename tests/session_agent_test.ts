@@ -9,10 +9,8 @@
  * tested in session_prompts_test.ts.
  */
 import assert from "node:assert/strict";
-import type { CommandInfo } from "../lib/protocol.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
-  AgentProcess,
   echoBarrier,
   outputOf,
   sendOk,
@@ -22,67 +20,37 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import {
+  labelsSeen,
+  startSessionAgent,
+  waitLabel,
+  waitSession,
+} from "./session_agent.ts";
 
 /** `activity` (`activity:N options` with options), per change seen. */
-function activitiesSeen(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const n = m.agent.options?.length ?? 0;
-    const label = n ? `${m.agent.activity}:${n} options` : m.agent.activity;
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
+function activityLabel(agent: AgentInfo): string {
+  const n = agent.options?.length ?? 0;
+  return n ? `${agent.activity}:${n} options` : agent.activity!;
 }
-
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  label: string,
-): Promise<void> {
-  await client.until(() => activitiesSeen(client, agentId).at(-1) === label, {
-    what: `activity of ${agentId} = ${label} (seen ${
-      activitiesSeen(client, agentId).join(", ")
-    })`,
-  });
-}
-
-/** The session record `client` was told about for `agentId`, once running. */
-function sessionOf(
-  client: TestClient,
-  agentId: string,
-): Promise<CommandInfo> {
-  return client.until(
-    () =>
-      client.of("command:status").map((m) => m.command).find((c) =>
-        c.agentId === agentId && c.kind === "session" &&
-        c.status === "running"
-      ),
-    { what: `a running session of ${agentId}` },
-  );
-}
+const activitiesSeen = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, activityLabel);
+const waitActivity = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, activityLabel);
 
 Deno.test("a --session agent runs its program as a kind:session command: answerable, activity from its screen, resumable, ends with its exit code", async () => {
   const server = await startTestServer();
   const cwd = await Deno.makeTempDir({ prefix: "fd-session-" });
-  const agent = await AgentProcess.start(server, "sa-1", [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(server, "sa-1", {
     cwd,
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "300"]),
-  ]);
+    cols: 100,
+    rows: 30,
+    cliFlags: ["--work-ms", "300"],
+  });
   const clients: TestClient[] = [];
   try {
     const operator = await TestClient.dashboard(server, "operator");
     clients.push(operator);
-    const session = await sessionOf(operator, "sa-1");
+    const session = await waitSession(operator, "sa-1");
     assert.equal(session.kind, "session");
     assert.equal(session.requestedBy, "agent:sa-1");
     assert.notEqual(session.startedAt, null);
@@ -167,20 +135,15 @@ Deno.test("after a server restart the agent reports its session as running: the 
   const first = await startTestServer({ dataDir });
   const port = Number(new URL(first.url).port);
   let second: TestServer | undefined;
-  const agent = await AgentProcess.start(first, "sa-2", [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(first, "sa-2", {
     cwd,
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "300"]),
-  ]);
+    cliFlags: ["--work-ms", "300"],
+  });
   const clients: TestClient[] = [];
   try {
     const before = await TestClient.dashboard(first, "operator");
     clients.push(before);
-    const session = await sessionOf(before, "sa-2");
+    const session = await waitSession(before, "sa-2");
     await waitActivity(before, "sa-2", "waiting");
 
     await first.shutdown();

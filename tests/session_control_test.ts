@@ -7,18 +7,16 @@
  * reaches the program (it prints its size on SIGWINCH) and its typing does.
  */
 import assert from "node:assert/strict";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
-  AgentProcess,
-  echoBarrier,
+  errorReply,
   outputOf,
-  type RawMessage,
   rawOf,
   sendOk,
   startTestServer,
   takeControl,
   TestClient,
 } from "./helpers.ts";
+import { startSessionAgent, waitSession } from "./session_agent.ts";
 
 const AGENT = "ctl-1";
 
@@ -28,13 +26,7 @@ async function errorCode(
   type: string,
   payload: unknown,
 ): Promise<string | null> {
-  const id = crypto.randomUUID().slice(0, 8);
-  const from = client.raw.length;
-  client.send(type, payload, id);
-  await echoBarrier(client);
-  const error = (client.raw.slice(from) as RawMessage[]).find((m) =>
-    m.type === "error" && m.payload.replyTo === id
-  );
+  const error = await errorReply(client, type, payload);
   return error ? String(error.payload.code) : null;
 }
 
@@ -56,33 +48,19 @@ function holdersSeen(client: TestClient): (string | null)[] {
 Deno.test("a live session: viewer input FORBIDDEN, another operator's NOT_CONTROLLER until it takes control, neither reaches the program; everyone sees each holder; resize and typing reach it", async () => {
   await using server = await startTestServer();
   const cwd = await Deno.makeTempDir({ prefix: "fd-control-" });
-  const agent = await AgentProcess.start(server, AGENT, [
-    "--type",
-    "claude",
-    "--cwd",
+  const agent = await startSessionAgent(server, AGENT, {
     cwd,
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    ...fakeCliArgv(["--work-ms", "200"]),
-  ]);
+    cols: 100,
+    rows: 30,
+    cliFlags: ["--work-ms", "200"],
+  });
   const clients: TestClient[] = [];
   try {
     const a = await TestClient.dashboard(server, "operator");
     const b = await TestClient.dashboard(server, "operator");
     const viewer = await TestClient.dashboard(server, "viewer");
     clients.push(a, b, viewer);
-    const session = await a.until(
-      () =>
-        a.of("command:status").map((m) => m.command).find((c) =>
-          c.agentId === AGENT && c.kind === "session" &&
-          c.status === "running"
-        ),
-      { what: "the session" },
-    );
+    const session = await waitSession(a, AGENT);
     const output = () => outputOf(a, session.id).text;
     await a.until(() => output().includes("? for shortcuts"), {
       what: "the input box",

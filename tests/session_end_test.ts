@@ -9,8 +9,7 @@
  * new session reports its activity.
  */
 import assert from "node:assert/strict";
-import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   echoBarrier,
@@ -20,21 +19,13 @@ import {
   type TestServer,
   waitFinal,
 } from "./helpers.ts";
+import {
+  startSessionAgent,
+  statesOf,
+  waitActivity,
+  waitSession,
+} from "./session_agent.ts";
 import { ServerProcess } from "./faults/server_process.ts";
-
-/** Every state of `agentId` `client` was told about, in order. */
-function statesOf(client: TestClient, agentId: string): AgentInfo[] {
-  const states: AgentInfo[] = [];
-  for (const m of client.messages) {
-    if (m.type === "agent:list") {
-      const a = m.payload.agents.find((a) => a.id === agentId);
-      if (a) states.push(a);
-    } else if (m.type === "agent:status" && m.payload.agent.id === agentId) {
-      states.push(m.payload.agent);
-    }
-  }
-  return states;
-}
 
 function lastState(client: TestClient, agentId: string): AgentInfo {
   const last = statesOf(client, agentId).at(-1);
@@ -42,50 +33,23 @@ function lastState(client: TestClient, agentId: string): AgentInfo {
   return last;
 }
 
-function sessionOf(client: TestClient, agentId: string): Promise<CommandInfo> {
-  return client.until(
-    () =>
-      client.of("command:status").map((m) => m.command).findLast((c) =>
-        c.agentId === agentId && c.kind === "session" &&
-        c.status === "running"
-      ),
-    { what: `a running session of ${agentId}` },
-  );
-}
-
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  activity: string,
-): Promise<void> {
-  await client.until(
-    () => statesOf(client, agentId).at(-1)?.activity === activity,
-    { what: `${agentId} ${activity}`, timeoutMs: 20_000 },
-  );
-}
-
 function startAgent(
-  server: { url: string; wsUrl: string },
+  server: ServerProcess,
   id: string,
   cwd: string,
   exitCode: number,
 ): Promise<AgentProcess> {
-  return AgentProcess.start(server as TestServer, id, [
-    "--type",
-    "claude",
-    "--cwd",
+  return startSessionAgent(server, id, {
     cwd,
-    "--session",
-    "--",
-    ...fakeCliArgv([
+    cliFlags: [
       "--work-ms",
       "300",
       "--exit-after-prompts",
       "1",
       "--exit-code",
       String(exitCode),
-    ]),
-  ]);
+    ],
+  });
 }
 
 Deno.test("a session that ended: every dashboard sees no activity (never waiting) and how it ended, across an agent reconnect and a server restart; a restart clears it", async () => {
@@ -104,7 +68,7 @@ Deno.test("a session that ended: every dashboard sees no activity (never waiting
   try {
     const a = await dashboard();
     const b = await dashboard();
-    const session = await sessionOf(a, "se-1");
+    const session = await waitSession(a, "se-1");
     await waitActivity(a, "se-1", "waiting");
     const prompt = await queueCommand(a, {
       agentId: "se-1",
@@ -154,15 +118,10 @@ Deno.test("a session that ended: every dashboard sees no activity (never waiting
     await a.until(() => lastState(a, "se-1").status === "offline", {
       what: "se-1 offline",
     });
-    agent = await AgentProcess.start(server as unknown as TestServer, "se-1", [
-      "--type",
-      "claude",
-      "--cwd",
+    agent = await startSessionAgent(server, "se-1", {
       cwd,
-      "--session",
-      "--",
-      ...fakeCliArgv(["--exit-after-prompts", "1", "--exit-code", "0"]),
-    ]);
+      cliFlags: ["--exit-after-prompts", "1", "--exit-code", "0"],
+    });
     // A new agent process asks for a session at once: its end is history.
     const second = await a.until(
       () =>

@@ -4,6 +4,7 @@
  * with and without them, and every dashboard sees the result.
  */
 import assert from "node:assert/strict";
+import type { AgentInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   sendOk,
@@ -11,6 +12,7 @@ import {
   takeControl,
   TestClient,
 } from "./helpers.ts";
+import { labelsSeen, waitLabel } from "./session_agent.ts";
 
 /** A program with its own prompt, its own question, then a long silence. */
 const PROGRAM = [
@@ -20,30 +22,16 @@ const PROGRAM = [
   'printf "Proceed? (yes/no) "; read b; echo "ok $b"; sleep 60',
 ];
 
-/** Activity changes `client` saw for `agentId` (`activity` or `activity: attention`). */
-function activitiesSeen(client: TestClient, agentId: string): string[] {
-  const out: string[] = [];
-  for (const m of client.of("agent:status")) {
-    if (m.agent.id !== agentId || m.agent.activity === undefined) continue;
-    const label = m.agent.attention
-      ? `${m.agent.activity}: ${m.agent.attention}`
-      : m.agent.activity;
-    if (out.at(-1) !== label) out.push(label);
-  }
-  return out;
+/** `activity` (`activity: attention` with an attention), per change seen. */
+function activityLabel(agent: AgentInfo): string {
+  return agent.attention
+    ? `${agent.activity}: ${agent.attention}`
+    : agent.activity!;
 }
-
-function waitActivity(client: TestClient, agentId: string, label: string) {
-  return client.until(
-    () => activitiesSeen(client, agentId).at(-1) === label,
-    {
-      what: `${agentId}: ${label} (seen ${
-        activitiesSeen(client, agentId).join(" | ")
-      })`,
-      timeoutMs: 20_000,
-    },
-  );
-}
+const activitiesSeen = (client: TestClient, agentId: string) =>
+  labelsSeen(client, agentId, activityLabel);
+const waitActivity = (client: TestClient, agentId: string, label: string) =>
+  waitLabel(client, agentId, label, activityLabel, 20_000);
 
 Deno.test("--waiting-pattern, --input-pattern and --stall-after decide the session's activity", async () => {
   const server = await startTestServer();

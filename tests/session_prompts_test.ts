@@ -10,7 +10,6 @@
  */
 import assert from "node:assert/strict";
 import type { CommandInfo, Priority, Role } from "../lib/protocol.ts";
-import { fakeCliArgv } from "./fixtures/fake_ai_cli_driver.ts";
 import {
   AgentProcess,
   echoBarrier,
@@ -25,6 +24,11 @@ import {
   waitFinal,
   waitStatus,
 } from "./helpers.ts";
+import {
+  startSessionAgent,
+  waitActivity,
+  waitSession,
+} from "./session_agent.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 
 /** What the tests need of a server: the in-process one or a subprocess. */
@@ -44,19 +48,12 @@ function startAgent(
   cwd: string,
   cliFlags: string[],
 ): Promise<AgentProcess> {
-  return AgentProcess.start(server as TestServer, id, [
-    "--type",
-    "claude",
-    "--cwd",
+  return startSessionAgent(server, id, {
     cwd,
-    "--cols",
-    "100",
-    "--rows",
-    "30",
-    "--session",
-    "--",
-    ...fakeCliArgv(cliFlags),
-  ]);
+    cols: 100,
+    rows: 30,
+    cliFlags,
+  });
 }
 
 /** The latest record of `commandId` seen by `client`. */
@@ -65,41 +62,6 @@ function recordOf(client: TestClient, commandId: string): CommandInfo {
     .findLast((c) => c.id === commandId);
   assert.ok(found, `a status of ${commandId}`);
   return found;
-}
-
-function sessionOf(client: TestClient, agentId: string): Promise<CommandInfo> {
-  return client.until(
-    () =>
-      client.of("command:status").map((m) => m.command).findLast((c) =>
-        c.agentId === agentId && c.kind === "session" &&
-        c.status === "running"
-      ),
-    { what: `a running session of ${agentId}` },
-  );
-}
-
-function activityOf(client: TestClient, agentId: string): string | undefined {
-  let last: string | undefined;
-  for (const m of client.messages) {
-    if (m.type === "agent:list") {
-      const a = m.payload.agents.find((a) => a.id === agentId);
-      if (a) last = a.activity;
-    } else if (m.type === "agent:status" && m.payload.agent.id === agentId) {
-      last = m.payload.agent.activity;
-    }
-  }
-  return last;
-}
-
-async function waitActivity(
-  client: TestClient,
-  agentId: string,
-  activity: string,
-): Promise<void> {
-  await client.until(() => activityOf(client, agentId) === activity, {
-    what: `${agentId} ${activity}`,
-    timeoutMs: 20_000,
-  });
 }
 
 /** The prompts the fake CLI finished, in order ("● Done: TEXT"). */
@@ -162,7 +124,7 @@ Deno.test("queued prompts are typed only while the session waits, in priority or
   try {
     const operator = await dashboard(server);
     clients.push(operator);
-    const session = await sessionOf(operator, "sp-1");
+    const session = await waitSession(operator, "sp-1");
     await waitActivity(operator, "sp-1", "waiting");
 
     // One prompt goes at once; three more queue up while it works.
@@ -312,7 +274,7 @@ Deno.test("interrupting a prompt or the session sends Ctrl-C and the session kee
     const operator = await dashboard(server);
     const admin = await dashboard(server, "admin");
     clients.push(operator, admin);
-    const session = await sessionOf(operator, "sp-2");
+    const session = await waitSession(operator, "sp-2");
     await waitActivity(operator, "sp-2", "waiting");
 
     // A prompt that would work for a minute, and one queued behind it.
@@ -418,7 +380,7 @@ Deno.test("a session that ended: its typed prompt ends with it, queued ones stay
   try {
     const operator = await dashboard(server);
     clients.push(operator);
-    const session = await sessionOf(operator, "sp-3");
+    const session = await waitSession(operator, "sp-3");
     await waitActivity(operator, "sp-3", "waiting");
     const last = await queueCommand(operator, {
       agentId: "sp-3",
@@ -485,7 +447,7 @@ Deno.test({
     try {
       const first = await dashboard(server);
       clients.push(first);
-      const session = await sessionOf(first, "sp-4");
+      const session = await waitSession(first, "sp-4");
       await waitActivity(first, "sp-4", "waiting");
       const labels: [string, Priority][] = [
         ["in-flight", "normal"],

@@ -11,8 +11,8 @@ import type { CommandInfo } from "../lib/protocol.ts";
 import {
   AgentProcess,
   echoBarrier,
+  errorReply,
   outputOf,
-  type RawMessage,
   sendOk,
   startTestServer,
   takeControl,
@@ -49,13 +49,7 @@ async function errorCode(
   type: string,
   payload: unknown,
 ): Promise<{ code: string; message: string } | null> {
-  const id = crypto.randomUUID().slice(0, 8);
-  const from = client.raw.length;
-  client.send(type, payload, id);
-  await echoBarrier(client);
-  const error = (client.raw.slice(from) as RawMessage[]).find((m) =>
-    m.type === "error" && m.payload.replyTo === id
-  );
+  const error = await errorReply(client, type, payload);
   return error
     ? {
       code: String(error.payload.code),

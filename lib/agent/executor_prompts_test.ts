@@ -7,55 +7,13 @@
  * again; a typed one is reported in `running()`.
  */
 import assert from "node:assert/strict";
-import type { CommandInfo } from "../protocol.ts";
-import type { ActivityState } from "./activity.ts";
-import { Executor, pasteText } from "./executor.ts";
-import { createMemoryLogger } from "./logger.ts";
-import { loadPty } from "./pty_runner.ts";
+import { pasteText } from "./executor.ts";
+import { commandInfo, ptyExecutor, until } from "./test_executor.ts";
 import { fakeCliArgv } from "../../tests/fixtures/fake_ai_cli_driver.ts";
-
-const info = (id: string, text: string, kind: CommandInfo["kind"]) => ({
-  id,
-  agentId: "a1",
-  command: text,
-  priority: "normal" as const,
-  status: "running" as const,
-  requestedBy: "u1",
-  requestedAt: 1,
-  startedAt: null,
-  completedAt: null,
-  exitCode: null,
-  outputBytes: 0,
-  kind,
-});
-
-/** Poll `check` every 10 ms until true; fail after `ms`. */
-async function until(check: () => boolean, what: string, ms = 30_000) {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 Deno.test("Executor holds a prompt while the program asks a question, types it once the screen waits, and bounds its turn with fromSeq and toSeq", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "fd-exec-prompt-" });
-  const sent: { type: string; payload: Record<string, unknown> }[] = [];
-  const activity: ActivityState[] = [];
-  const executor = new Executor({
-    type: "claude",
-    cwd,
-    graceMs: 500,
-    maxBufferBytes: 1 << 20,
-    templates: {},
-    pty: { api: await loadPty(), cols: 100, rows: 30 },
-    logger: createMemoryLogger(),
-    send: ({ type, payload }) => {
-      sent.push({ type, payload: payload as Record<string, unknown> });
-      return 1;
-    },
-    onActivity: (state) => activity.push(state),
-  });
+  const { executor, sent, activity } = await ptyExecutor("claude", cwd);
   const now = () => activity.at(-1)?.activity;
   const output = (from = 1, to = Infinity) =>
     sent.filter((m) =>
@@ -66,7 +24,7 @@ Deno.test("Executor holds a prompt while the program asks a question, types it o
     sent.filter((m) => m.type === type && m.payload.commandId === id);
   try {
     executor.startSession(
-      info("s1", "fake", "session"),
+      commandInfo("s1", "fake", "session"),
       fakeCliArgv(["--work-ms", "300"]),
     );
     await until(() => now() === "waiting", "the session waits");
@@ -74,13 +32,13 @@ Deno.test("Executor holds a prompt while the program asks a question, types it o
     // The operator starts a write: a permission dialog.
     executor.input("s1", "write x.txt\r");
     await until(() => now() === "needs-input", "the dialog");
-    executor.prompt(info("p1", "held-prompt", "prompt"));
+    executor.prompt(commandInfo("p1", "held-prompt", "prompt"));
     // Held through a reconnect: released, not typed, not in running().
     executor.releaseHeldPrompts();
     assert.deepEqual(of("command:started", "p1"), []);
     assert.deepEqual(executor.running().map((r) => r.commandId), ["s1"]);
     // Sent again while the dialog still shows: held again.
-    executor.prompt(info("p1", "held-prompt", "prompt"));
+    executor.prompt(commandInfo("p1", "held-prompt", "prompt"));
     assert.deepEqual(of("command:started", "p1"), []);
     executor.input("s1", "1");
     await until(() => of("command:completed", "p1").length === 1, "p1 ends");
@@ -110,8 +68,8 @@ Deno.test("Executor holds a prompt while the program asks a question, types it o
     assert.ok(!executor.running().some((r) => r.commandId === "p1"));
 
     // A prompt id seen before is ignored while it is held.
-    executor.prompt(info("p2", "second-one", "prompt"));
-    executor.prompt(info("p2", "second-one", "prompt"));
+    executor.prompt(commandInfo("p2", "second-one", "prompt"));
+    executor.prompt(commandInfo("p2", "second-one", "prompt"));
     await until(() => of("command:completed", "p2").length === 1, "p2 ends");
     const p2 = of("command:started", "p2")[0].payload.fromSeq as number;
     assert.ok(p2 > toSeq);

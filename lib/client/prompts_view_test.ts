@@ -4,9 +4,9 @@
  * whose slice a tab fetched while it ran fetches the rest when it ends.
  */
 import assert from "node:assert/strict";
-import { type CommandInfo, envelope, parseServerMessage } from "../protocol.ts";
-import type { MessageClient } from "./socket.ts";
+import type { CommandInfo } from "../protocol.ts";
 import { bindStores, createStores } from "./stores.ts";
+import { fakeClient } from "./test_fakes.ts";
 import { viewCommandIds } from "./terminal_view.ts";
 
 function info(id: string, extra: Partial<CommandInfo>): CommandInfo {
@@ -42,26 +42,7 @@ Deno.test("viewCommandIds() leaves prompts out of the agent's view, shows one wh
 });
 
 Deno.test("bindStores(): a prompt that ends after its slice was fetched asks for the rest, once", () => {
-  const handlers = new Map<string, Set<(m: never) => void>>();
-  const sent: { type: string; payload: unknown }[] = [];
-  const client: MessageClient = {
-    on(type, handler) {
-      if (!handlers.has(type)) handlers.set(type, new Set());
-      handlers.get(type)!.add(handler as (m: never) => void);
-      return () => handlers.get(type)!.delete(handler as (m: never) => void);
-    },
-    send(type, payload, id) {
-      sent.push({ type, payload });
-      return id ?? "x";
-    },
-  };
-  const emit = (type: string, payload: unknown) => {
-    const parsed = parseServerMessage(JSON.stringify(envelope(type, payload)));
-    assert.ok(parsed.ok, JSON.stringify(parsed));
-    for (const h of handlers.get(parsed.message.type) ?? []) {
-      h(parsed.message as never);
-    }
-  };
+  const { client, sent, emit } = fakeClient();
   const s = createStores();
   bindStores(s, client);
   const turn = { commandId: "s", fromSeq: 3, toSeq: null };

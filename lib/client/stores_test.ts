@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type AgentInfo,
-  type CommandInfo,
-  envelope,
-  parseServerMessage,
-} from "../protocol.ts";
+import type { AgentInfo, CommandInfo } from "../protocol.ts";
 import { gapMarker, type OutputEvent } from "./output_store.ts";
-import type { MessageClient } from "./socket.ts";
 import {
   bindStores,
   createStores,
@@ -14,31 +8,7 @@ import {
   resumeMap,
   seedAgents,
 } from "./stores.ts";
-
-/** A client double: dispatches validated messages, records what is sent. */
-function fakeClient() {
-  const handlers = new Map<string, Set<(m: never) => void>>();
-  const sent: { type: string; payload: unknown }[] = [];
-  const client: MessageClient = {
-    on(type, handler) {
-      if (!handlers.has(type)) handlers.set(type, new Set());
-      handlers.get(type)!.add(handler as (m: never) => void);
-      return () => handlers.get(type)!.delete(handler as (m: never) => void);
-    },
-    send(type, payload, id) {
-      sent.push({ type, payload });
-      return id ?? "x";
-    },
-  };
-  const emit = (type: string, payload: unknown) => {
-    const parsed = parseServerMessage(JSON.stringify(envelope(type, payload)));
-    assert.ok(parsed.ok, JSON.stringify(parsed));
-    for (const h of handlers.get(parsed.message.type) ?? []) {
-      h(parsed.message as never);
-    }
-  };
-  return { client, sent, emit };
-}
+import { fakeClient } from "./test_fakes.ts";
 
 const agent: AgentInfo = {
   id: "a-1",

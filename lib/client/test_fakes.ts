@@ -1,9 +1,13 @@
 /**
  * Test doubles for the dashboard client: a WebSocket, an EventSource and a
- * `fetch` that record what the client does, plus a fake clock.
+ * `fetch` that record what the client does, a fake clock, and a
+ * MessageClient that dispatches validated server messages.
  * @module
  */
+import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
+import { envelope, parseServerMessage } from "../protocol.ts";
+import type { MessageClient } from "./socket.ts";
 import type {
   EventSourceLike,
   FetchLike,
@@ -119,4 +123,29 @@ export function fakeTimers(start = 1_000_000) {
 /** Let pending promises (fake fetch answers) settle. */
 export function flush(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** A client double: dispatches validated messages, records what is sent. */
+export function fakeClient() {
+  const handlers = new Map<string, Set<(m: never) => void>>();
+  const sent: { type: string; payload: unknown }[] = [];
+  const client: MessageClient = {
+    on(type, handler) {
+      if (!handlers.has(type)) handlers.set(type, new Set());
+      handlers.get(type)!.add(handler as (m: never) => void);
+      return () => handlers.get(type)!.delete(handler as (m: never) => void);
+    },
+    send(type, payload, id) {
+      sent.push({ type, payload });
+      return id ?? "x";
+    },
+  };
+  const emit = (type: string, payload: unknown) => {
+    const parsed = parseServerMessage(JSON.stringify(envelope(type, payload)));
+    assert.ok(parsed.ok, JSON.stringify(parsed));
+    for (const h of handlers.get(parsed.message.type) ?? []) {
+      h(parsed.message as never);
+    }
+  };
+  return { client, sent, emit };
 }
