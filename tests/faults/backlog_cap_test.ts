@@ -2,8 +2,9 @@
  * The total backlog cap against a real server process: six dashboard
  * sockets that never read join a 64 MiB flood 6 MiB apart, with a per-peer
  * cap (64 MiB) that alone would let each hold most of the flood. The total
- * cap (16 MiB) closes them with 4503, the largest backlog first, which is
- * the earliest to stop reading; the reading dashboard is never closed and
+ * cap (16 MiB) closes each of them with 4503 (the largest backlog first,
+ * checked exactly in lib/server/broadcaster_test.ts; here kernel buffers
+ * blur which that is); the reading dashboard is never closed and
  * gets every byte; the server's peak RSS stays under 380 MiB (about 280
  * here; the unfixed server reached 480 MiB on the same run).
  */
@@ -107,9 +108,14 @@ Deno.test({
         .map((line) => JSON.parse(line) as LogEntry).filter((entry) =>
           entry.msg === "Slow consumer shed for the total backlog cap"
         );
-      // Earliest to stop reading = largest backlog = shed first.
+      // Each stuck socket is shed once, the reader never. (Which goes
+      // first depends on how much each one's kernel buffers absorbed, up to
+      // several MiB on loopback; that the largest server-side backlog goes
+      // first is asserted exactly in lib/server/broadcaster_test.ts.)
       assert.deepEqual(
-        shed.map((e) => ids.indexOf(String(e.fields!.peer))),
+        shed.map((e) => ids.indexOf(String(e.fields!.peer))).sort((a, b) =>
+          a - b
+        ),
         [...ids.keys()],
       );
       for (const entry of shed) {
