@@ -84,7 +84,11 @@ export class Registry {
       : null;
     if (replaced) this.#byPeer.delete(replaced.id);
     const currentCommandId = previous?.info.currentCommandId ?? null;
-    const ended = previous?.info.ended;
+    // How its last session ended, while it is still a session agent: an
+    // agent that comes back in exec mode has no session to restart.
+    const ended = hello.capabilities.includes("session")
+      ? previous?.info.ended
+      : undefined;
     const info: AgentInfo = {
       ...hello,
       status: currentCommandId ? "busy" : "online",
