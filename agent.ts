@@ -19,8 +19,10 @@ import { loadPty } from "./lib/agent/pty_runner.ts";
 import {
   createFileLogger,
   createStderrLogger,
+  defaultLogDir,
   LOG_PREFIX,
   type Logger,
+  preparePrivateDir,
 } from "./lib/agent/logger.ts";
 import {
   denoTerminalIo,
@@ -69,15 +71,26 @@ export async function main(args: string[]): Promise<number> {
   const interactive = options.session !== undefined && !cli.headless &&
     hasTerminal();
   // Log lines must not draw over a session shown in this terminal.
-  const logPath = cli.logFile ??
-    (interactive ? defaultLogPath(options.agentId) : undefined);
+  let logPath = cli.logFile;
   let sink: Logger;
   try {
+    if (logPath === undefined && interactive) {
+      const dir = defaultLogDir(Deno.env.toObject());
+      if (dir === null) {
+        throw new Error(
+          "neither XDG_STATE_HOME nor HOME is set: name one with --log-file",
+        );
+      }
+      preparePrivateDir(dir);
+      logPath = `${dir}/agent-${slugify(options.agentId)}.log`;
+    }
     sink = logPath ? createFileLogger(logPath) : createStderrLogger();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     console.error(
-      `flightdeck-agent: cannot open log file ${logPath}: ${reason}`,
+      `flightdeck-agent: cannot open log file${
+        logPath ? ` ${logPath}` : ""
+      }: ${reason}`,
     );
     return EXIT_CODES.USAGE;
   }
@@ -154,12 +167,6 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   return code;
-}
-
-/** `$TMPDIR/flightdeck-agent-<slug of the agent id>.log`. */
-function defaultLogPath(agentId: string): string {
-  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
-  return `${dir}/flightdeck-agent-${slugify(agentId)}.log`;
 }
 
 /** A local terminal's size within what the protocol accepts. */

@@ -134,8 +134,12 @@ Flags:
                           terminal, even when it is one
   --log-file FILE         append the agent's log lines to FILE instead of
                           stderr; in a terminal session they go to
-                          $TMPDIR/flightdeck-agent-ID.log unless this is set,
-                          so they never draw over the session
+                          $XDG_STATE_HOME/flightdeck/agent-ID.log (default
+                          ~/.local/state/flightdeck/, a mode 700 directory)
+                          unless this is set, so they never draw over the
+                          session. The file is created with mode 600; a
+                          symbolic link, or a file of another user, is
+                          refused
   --no-claude-hooks       with --type claude --session: read claude's
                           activity from its screen only; by default the
                           wrapper also adds Claude Code hooks (--settings,
