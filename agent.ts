@@ -4,7 +4,8 @@
  * Connects to the server, runs the commands it sends and streams their output.
  * In session mode with a terminal on stdin and stdout, the session also shows
  * in that terminal and takes its keys (`lib/agent/local_terminal.ts`); log
- * lines then go to a file.
+ * lines then go to a file. Losing that terminal (SIGHUP, its input ending, a
+ * failed write) does not stop the agent: it goes on headless.
  *
  * @module
  */
@@ -121,6 +122,17 @@ export async function main(args: string[]): Promise<number> {
       onInput: (data) => agent?.sessionInput(data),
       onResize: (cols, rows) => agent?.sessionResize(...clampSize(cols, rows)),
       onDetach: () => stop("Ctrl-] pressed"),
+      // The session goes on for the dashboards; only this terminal is gone.
+      onLost: (why) =>
+        logger.warn(
+          `the local terminal is gone (${why}): the session goes on ` +
+            `headless; stop the agent with SIGTERM`,
+        ),
+      onDropped: (bytes) =>
+        logger.warn(
+          `the local terminal fell behind: ${bytes} bytes of session output ` +
+            `not shown there (the session's stream is complete)`,
+        ),
     });
     // The session starts at this terminal's size.
     const size = local.size();
@@ -152,7 +164,7 @@ export async function main(args: string[]): Promise<number> {
     agent = startAgent(options);
     code = await agent.done;
   } finally {
-    local?.restore();
+    await local?.restore();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
