@@ -50,3 +50,22 @@ Deno.test("sessionEndView(): an agent without the session capability shows no se
   // `ended` of an agent that now reports exec capabilities).
   assert.equal(sessionEndView({ ...info, capabilities: EXEC }), null);
 });
+
+Deno.test("Registry.endSession(): the old session of an agent back in exec mode ends without giving it an ended", () => {
+  const registry = new Registry();
+  const first = new RecordingPeer("p1");
+  registry.connect(hello(SESSION), first);
+  registry.setCurrentCommand("a1", "s1");
+  registry.disconnect(first);
+  // Back in exec mode; its session is found lost and ends now.
+  registry.connect(hello(EXEC), new RecordingPeer("p2"));
+  registry.endSession("a1", {
+    commandId: "s1",
+    status: "interrupted",
+    exitCode: null,
+  });
+  const info = registry.get("a1")!;
+  assert.equal(info.currentCommandId, null);
+  assert.equal(info.status, "online");
+  assert.equal("ended" in info, false);
+});
