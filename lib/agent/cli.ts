@@ -113,7 +113,9 @@ Flags:
                           session is interrupted); the last resize wins,
                           local or the browser controller's; it starts at
                           the terminal's size, not --cols/--rows. Without a
-                          TTY it runs headless
+                          TTY it runs headless; if the terminal goes away
+                          (closed, SIGHUP) it goes on headless (stop it
+                          with SIGTERM)
   --restart MODE          never | always: with always, a session whose
                           program exited is started again as a new session
                           record after 1 s, doubling to 30 s while it keeps
