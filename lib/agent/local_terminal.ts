@@ -265,7 +265,8 @@ export class LocalTerminal {
 
   /**
    * The terminal is gone: stop writing, reading keys and following resizes,
-   * leave raw mode if it still can, and tell the agent (once).
+   * leave raw mode if it still can, and tell the agent (once). SIGHUP stays
+   * ignored until {@link restore}.
    */
   #lose(why: string): void {
     if (this.#lost || this.#restored) return;
@@ -275,8 +276,8 @@ export class LocalTerminal {
     this.#writing = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    this.#unhangup?.();
-    this.#unhangup = undefined;
+    // The SIGHUP listener stays: the hangup that follows a failed write or
+    // the end of input must not end the process (listening replaced that).
     try {
       this.#io.setRaw(false);
     } catch {

@@ -156,6 +156,10 @@ Deno.test("LocalTerminal: a write that fails (EIO) detaches the local side once;
   term.push(new TextEncoder().encode("keys"));
   await settle();
   assert.deepEqual(inputs, []);
+  // The hangup that follows is still taken (not the process's default).
+  assert.equal(term.state.hangups.size, 1);
+  term.hangup();
+  assert.equal(events.length, 1);
   await local.restore();
   assert.equal(term.state.writes.length, 0);
   assert.deepEqual(events.filter((e) => e === "detach"), []);
@@ -183,8 +187,11 @@ Deno.test("LocalTerminal: SIGHUP (the terminal hung up) goes headless: the local
   term.hangup();
   assert.deepEqual(events, ["lost: SIGHUP"]);
   assert.equal(local.lost, true);
-  // No longer listening: a second hangup is the process's default again.
-  assert.equal(term.state.hangups.size, 0);
+  // Still listening (a later SIGHUP must not end the process), and a
+  // second hangup changes nothing.
+  assert.equal(term.state.hangups.size, 1);
+  term.hangup();
+  assert.deepEqual(events, ["lost: SIGHUP"]);
   local.write("output");
   assert.equal(term.state.writes.length, 0);
   assert.equal(term.state.cancelled, true);
@@ -193,6 +200,7 @@ Deno.test("LocalTerminal: SIGHUP (the terminal hung up) goes headless: the local
   assert.deepEqual(inputs, []);
   await local.restore();
   assert.deepEqual(events, ["lost: SIGHUP"]);
+  assert.equal(term.state.hangups.size, 0);
 });
 
 Deno.test("LocalTerminal: the end of the terminal's input goes headless, once, and does not quit", async () => {
