@@ -4,7 +4,8 @@
  * Connects to the server, runs the commands it sends and streams their output.
  * In session mode with a terminal on stdin and stdout, the session also shows
  * in that terminal and takes its keys (`lib/agent/local_terminal.ts`); log
- * lines then go to a file.
+ * lines then go to a file. Losing that terminal (SIGHUP, its input ending, a
+ * failed write) does not stop the agent: it goes on headless.
  *
  * @module
  */
@@ -19,8 +20,10 @@ import { loadPty } from "./lib/agent/pty_runner.ts";
 import {
   createFileLogger,
   createStderrLogger,
+  defaultLogDir,
   LOG_PREFIX,
   type Logger,
+  preparePrivateDir,
 } from "./lib/agent/logger.ts";
 import {
   denoTerminalIo,
@@ -69,15 +72,26 @@ export async function main(args: string[]): Promise<number> {
   const interactive = options.session !== undefined && !cli.headless &&
     hasTerminal();
   // Log lines must not draw over a session shown in this terminal.
-  const logPath = cli.logFile ??
-    (interactive ? defaultLogPath(options.agentId) : undefined);
+  let logPath = cli.logFile;
   let sink: Logger;
   try {
+    if (logPath === undefined && interactive) {
+      const dir = defaultLogDir(Deno.env.toObject());
+      if (dir === null) {
+        throw new Error(
+          "neither XDG_STATE_HOME nor HOME is set: name one with --log-file",
+        );
+      }
+      preparePrivateDir(dir);
+      logPath = `${dir}/agent-${slugify(options.agentId)}.log`;
+    }
     sink = logPath ? createFileLogger(logPath) : createStderrLogger();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     console.error(
-      `flightdeck-agent: cannot open log file ${logPath}: ${reason}`,
+      `flightdeck-agent: cannot open log file${
+        logPath ? ` ${logPath}` : ""
+      }: ${reason}`,
     );
     return EXIT_CODES.USAGE;
   }
@@ -108,6 +122,17 @@ export async function main(args: string[]): Promise<number> {
       onInput: (data) => agent?.sessionInput(data),
       onResize: (cols, rows) => agent?.sessionResize(...clampSize(cols, rows)),
       onDetach: () => stop("Ctrl-] pressed"),
+      // The session goes on for the dashboards; only this terminal is gone.
+      onLost: (why) =>
+        logger.warn(
+          `the local terminal is gone (${why}): the session goes on ` +
+            `headless; stop the agent with SIGTERM`,
+        ),
+      onDropped: (bytes) =>
+        logger.warn(
+          `the local terminal fell behind: ${bytes} bytes of session output ` +
+            `not shown there (the session's stream is complete)`,
+        ),
     });
     // The session starts at this terminal's size.
     const size = local.size();
@@ -139,7 +164,7 @@ export async function main(args: string[]): Promise<number> {
     agent = startAgent(options);
     code = await agent.done;
   } finally {
-    local?.restore();
+    await local?.restore();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
@@ -154,12 +179,6 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   return code;
-}
-
-/** `$TMPDIR/flightdeck-agent-<slug of the agent id>.log`. */
-function defaultLogPath(agentId: string): string {
-  const dir = Deno.env.get("TMPDIR") ?? "/tmp";
-  return `${dir}/flightdeck-agent-${slugify(agentId)}.log`;
 }
 
 /** A local terminal's size within what the protocol accepts. */

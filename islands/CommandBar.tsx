@@ -77,7 +77,10 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   else if (!hydrated) hint = "Loading…";
   else if (!selectedId || !agent) hint = "Select an agent to send commands";
   else if (agent.status === "offline") hint = `${agent.name} is offline`;
-  else if (agent.ended && agent.currentCommandId === null) {
+  else if (
+    agent.ended && agent.currentCommandId === null &&
+    agent.capabilities.includes("session")
+  ) {
     // Prompts need a running session (the server refuses them now).
     hint = `${agent.name}'s session ended: restart it to send prompts`;
   }

@@ -113,7 +113,9 @@ Flags:
                           session is interrupted); the last resize wins,
                           local or the browser controller's; it starts at
                           the terminal's size, not --cols/--rows. Without a
-                          TTY it runs headless
+                          TTY it runs headless; if the terminal goes away
+                          (closed, SIGHUP) it goes on headless (stop it
+                          with SIGTERM)
   --restart MODE          never | always: with always, a session whose
                           program exited is started again as a new session
                           record after 1 s, doubling to 30 s while it keeps
@@ -134,8 +136,12 @@ Flags:
                           terminal, even when it is one
   --log-file FILE         append the agent's log lines to FILE instead of
                           stderr; in a terminal session they go to
-                          $TMPDIR/flightdeck-agent-ID.log unless this is set,
-                          so they never draw over the session
+                          $XDG_STATE_HOME/flightdeck/agent-ID.log (default
+                          ~/.local/state/flightdeck/, a mode 700 directory)
+                          unless this is set, so they never draw over the
+                          session. The file is created with mode 600; a
+                          symbolic link, or a file of another user, is
+                          refused
   --no-claude-hooks       with --type claude --session: read claude's
                           activity from its screen only; by default the
                           wrapper also adds Claude Code hooks (--settings,

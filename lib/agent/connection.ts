@@ -80,8 +80,9 @@ export interface AgentOptions {
   pty?: PtySettings;
   /**
    * Session mode: run `argv` once in a PTY as this agent's session (see
-   * `session:start`); capability `session`, so the server dispatches no
-   * exec commands to it.
+   * `session:start`); capability `session`, so the server dispatches only
+   * prompts (kind `prompt`) to it. An exec command received anyway is
+   * refused: it ends `failed` without running (see `Executor.refuse`).
    */
   session?: {
     argv: string[];
@@ -502,6 +503,10 @@ export function startAgent(options: AgentOptions): AgentHandle {
       case "session:started": {
         const { command } = message.payload;
         if (!options.session || command.kind !== "session") break;
+        if (stopped) {
+          logger.info(`stopping: not starting session ${command.id}`);
+          break;
+        }
         // Granted already, or the record of the session that just ended.
         if (sessionGranted || command.id === sessionId) {
           if (!executor.sessionLive || command.id !== sessionId) {
@@ -550,9 +555,28 @@ export function startAgent(options: AgentOptions): AgentHandle {
         );
         scheduleRefresh(message.payload.expiresAt);
         break;
-      case "command:execute":
-        executor.execute(message.payload.command);
+      case "command:execute": {
+        const { command } = message.payload;
+        if (stopped) {
+          // Stopping: start nothing new. The server still has it as
+          // dispatched and not started, so it goes back to the queue (and
+          // stays `queued`) when this agent connects again.
+          logger.info(`stopping: not starting ${command.id}`);
+          break;
+        }
+        if (options.session && command.kind !== "prompt") {
+          // Session mode runs its session and prompts only: an exec command
+          // would run with bash after the session ends. Refuse it.
+          executor.refuse(
+            command,
+            `this agent runs in session mode (--session): exec commands ` +
+              `are not run here`,
+          );
+          break;
+        }
+        executor.execute(command);
         break;
+      }
       case "terminal:ack":
         executor.ack(
           message.payload.commandId,

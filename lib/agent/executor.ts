@@ -221,10 +221,33 @@ export class Executor {
     return this.#idle;
   }
 
-  /** Queue `info` to run; a command id seen before is ignored. */
+  /**
+   * Queue `info` to run; a command id seen before is ignored, and so is
+   * every command once {@link stop} was called (nothing new starts).
+   */
   execute(info: CommandInfo): void {
+    if (this.#stopping) return;
     if (info.kind === "prompt") return this.prompt(info);
     this.#enqueue(info);
+  }
+
+  /**
+   * End `info` at once without running it: `command:started`, `why` as its
+   * output (a `flightdeck-agent: ...` line), then `command:completed` with
+   * status `failed` and no exit code. A command id seen before is ignored.
+   */
+  refuse(info: CommandInfo, why: string): void {
+    if (this.#jobs.has(info.id)) return;
+    const job = this.#newJob(info);
+    this.#jobs.set(info.id, job);
+    this.#options.logger.warn(`refused ${info.id}: ${why}`);
+    job.started = { commandId: info.id, startedAt: Date.now() };
+    job.startedSent = false;
+    job.batcher.pushText(
+      this.#options.pty ? "pty" : "stderr",
+      `flightdeck-agent: ${why}\r\n`,
+    );
+    this.#complete(job, "failed", null);
   }
 
   /**
@@ -273,7 +296,26 @@ export class Executor {
     size?: { cols: number; rows: number },
     sessionEnv?: Record<string, string>,
   ): void {
-    if (this.#jobs.has(info.id)) return;
+    if (this.#stopping || this.#jobs.has(info.id)) return;
+    const job = this.#newJob(info, sessionArgv, size, sessionEnv);
+    this.#jobs.set(info.id, job);
+    this.#queue.push(job);
+    if (this.#current) {
+      this.#options.logger.warn(
+        `command ${info.id} queued behind ${this.#current.info.id}`,
+      );
+    } else {
+      this.#idle = this.#drain();
+    }
+  }
+
+  /** A job for `info` whose output goes to the outbox (and its screen). */
+  #newJob(
+    info: CommandInfo,
+    sessionArgv?: string[],
+    size?: { cols: number; rows: number },
+    sessionEnv?: Record<string, string>,
+  ): Job {
     const job: Job = {
       info,
       sessionArgv,
@@ -296,15 +338,7 @@ export class Executor {
         },
       }),
     };
-    this.#jobs.set(info.id, job);
-    this.#queue.push(job);
-    if (this.#current) {
-      this.#options.logger.warn(
-        `command ${info.id} queued behind ${this.#current.info.id}`,
-      );
-    } else {
-      this.#idle = this.#drain();
-    }
+    return job;
   }
 
   /**
@@ -313,9 +347,10 @@ export class Executor {
    * command's, activity is read with the agent type's detector, terminal
    * query answers go back into the PTY, and the exit ends it with
    * `command:completed`. Needs PTY settings; a command id seen before is
-   * ignored. Its PTY starts at `size` (a restarted session keeps the last
-   * one's), else at the configured size; `env` is added to the program's
-   * environment.
+   * ignored, and so is any once {@link stop} was called. Its PTY starts at
+   * `size` (a restarted session keeps the last one's), else at the
+   * configured size, and `command:started` reports the size it started at;
+   * `env` is added to the program's environment.
    */
   startSession(
     info: CommandInfo,
@@ -691,8 +726,14 @@ export class Executor {
       job.started = {
         commandId: info.id,
         startedAt: Date.now(),
-        // The terminal's size at start, kept for the command's recording.
-        ...(pty ? { cols: pty.cols, rows: pty.rows } : {}),
+        // The terminal's size at start (a session's own start size), kept
+        // for the command's recording.
+        ...(pty
+          ? {
+            cols: job.size?.cols ?? pty.cols,
+            rows: job.size?.rows ?? pty.rows,
+          }
+          : {}),
       };
       job.startedSent = false;
       this.#flush();

@@ -95,15 +95,6 @@ Deno.test("LocalTerminal: Ctrl-] quits: the keys before it go on, nothing after 
   assert.deepEqual(inputs, ["yes\r"]);
 });
 
-Deno.test("LocalTerminal: stdin ending (the terminal closed) quits too, once", async () => {
-  const { term, local, events, detach } = setup();
-  local.start();
-  term.end();
-  await detach;
-  assert.deepEqual(events, ["detach"]);
-  local.restore();
-});
-
 Deno.test("LocalTerminal: a resize to a new size is reported once; the same size or an unreadable one is not", () => {
   const { term, local, events } = setup();
   local.start();

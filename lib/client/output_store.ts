@@ -313,33 +313,43 @@ export class OutputStore {
 
   /**
    * Take a page of older output (`terminal:earlier`) of a command that
-   * started from a snapshot: kept when it ends right where the loaded
+   * started from a snapshot: kept when it ends before where the loaded
    * output begins and the command's cache has room for it (else nothing
-   * more is offered). Returns whether it was kept.
+   * more is offered). A page that ends short of it (the chunks between are
+   * no longer stored) is kept with a gap marker for the missing seqs, so
+   * the next page starts before it; a page that does not end before it
+   * (the answer to an older request) is ignored. Returns whether it was
+   * kept.
    */
   earlier(page: EarlierPage): boolean {
     const entry = this.#cache.get(page.commandId);
     const screen = entry?.screen;
     if (!entry || !screen) return false;
-    const contiguous = page.toSeq === screen.earlierFrom - 1;
-    if (page.data === "" || !contiguous) {
+    if (page.data === "") {
       // Nothing (more) stored before what is loaded: stop offering it.
-      if (page.data === "" && page.toSeq < screen.earlierFrom) {
+      if (page.toSeq < screen.earlierFrom) {
         screen.more = false;
         this.#emit({ kind: "earlier", ...idsOf(page) });
       }
       return false;
     }
-    if (entry.bytes + page.data.length > this.#maxBytes) {
+    if (page.toSeq >= screen.earlierFrom || page.fromSeq > page.toSeq) {
+      return false;
+    }
+    const text = page.toSeq === screen.earlierFrom - 1
+      ? page.data
+      : page.data + gapMarker(page.toSeq + 1, screen.earlierFrom - 1);
+    if (entry.bytes + text.length > this.#maxBytes) {
       screen.more = false; // this tab keeps no more of it
       this.#emit({ kind: "earlier", ...idsOf(page) });
       return false;
     }
-    screen.earlier.unshift(page.data);
+    if (text !== page.data) this.#gaps.add(page.commandId);
+    screen.earlier.unshift(text);
     screen.earlierFrom = page.fromSeq;
     screen.more = page.more;
-    entry.bytes += page.data.length;
-    this.#total += page.data.length;
+    entry.bytes += text.length;
+    this.#total += text.length;
     this.#touch(page.commandId);
     this.#emit({ kind: "earlier", ...idsOf(page) });
     return true;

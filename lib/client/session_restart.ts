@@ -43,14 +43,18 @@ function endView(
 
 /**
  * How `agent`'s last session ended (`AgentInfo.ended`), while it is
- * online and runs nothing; null otherwise (offline says it all, and a
- * running session shows its activity).
+ * online in session mode (capability `session`) and runs nothing; null
+ * otherwise (offline says it all, a running session shows its activity, and
+ * an agent back in exec mode has no session to end or restart).
  */
 export function sessionEndView(
   agent: AgentInfo | undefined,
 ): SessionEndView | null {
   const end = agent?.ended;
-  if (!end || agent.status === "offline" || agent.currentCommandId !== null) {
+  if (
+    !end || agent.status === "offline" || agent.currentCommandId !== null ||
+    !agent.capabilities.includes("session")
+  ) {
     return null;
   }
   return endView(end.status, end.exitCode);

@@ -336,7 +336,10 @@ export class CommandService {
           // Never started: queue it again in its original place (its
           // priority and arrival order put it ahead of later requests).
           this.#active.delete(info.id);
-          if (info.kind !== "prompt") {
+          if (
+            info.kind !== "prompt" &&
+            this.#o.registry.get(agentId)?.currentCommandId === info.id
+          ) {
             this.#o.registry.setCurrentCommand(agentId, null);
           }
           const stored = { ...active.stored, dispatched: false };
@@ -1091,7 +1094,12 @@ export class CommandService {
         status,
         exitCode,
       });
-    } else if (info.kind !== "prompt") {
+    } else if (
+      info.kind !== "prompt" &&
+      this.#o.registry.get(info.agentId)?.currentCommandId === info.id
+    ) {
+      // (An exec command an agent refused in session mode never was its
+      // current command: the session stays it.)
       this.#o.registry.setCurrentCommand(info.agentId, null);
     }
     this.#status(active.stored);
@@ -1100,7 +1108,10 @@ export class CommandService {
   /**
    * Send the next queued command to `agentId` when it is online and idle.
    * A session agent (capability `session`) gets its next prompt only when
-   * its session runs, no prompt is in flight and it reports `waiting`.
+   * its session runs, no prompt is in flight and it reports `waiting`; it
+   * never gets an exec command, and an exec agent never gets a prompt:
+   * those stay queued (in their place) until the agent connects in the mode
+   * they were queued for, or are cancelled.
    */
   async #dispatch(agentId: string): Promise<void> {
     const { registry, storage } = this.#o;
@@ -1117,10 +1128,16 @@ export class CommandService {
         if (active.stored.info.agentId === agentId) return;
       }
     }
-    const queue = this.#queues.get(agentId);
-    const next = queue?.shift();
-    if (!next) return;
-    if (queue!.length === 0) this.#queues.delete(agentId);
+    // Only what the agent's mode runs: prompts into a session, anything else
+    // as a process. The rest (queued while the agent ran in the other mode)
+    // keeps its place until the agent is back in that mode.
+    const queue = this.#queues.get(agentId) ?? [];
+    const index = queue.findIndex((s) =>
+      (s.info.kind === "prompt") === session
+    );
+    if (index < 0) return;
+    const [next] = queue.splice(index, 1);
+    if (queue.length === 0) this.#queues.delete(agentId);
     const stored: StoredCommand = { ...next, dispatched: true };
     await storage.saveCommand(stored, true);
     this.#active.set(stored.info.id, {

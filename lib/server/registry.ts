@@ -84,7 +84,11 @@ export class Registry {
       : null;
     if (replaced) this.#byPeer.delete(replaced.id);
     const currentCommandId = previous?.info.currentCommandId ?? null;
-    const ended = previous?.info.ended;
+    // How its last session ended, while it is still a session agent: an
+    // agent that comes back in exec mode has no session to restart.
+    const ended = hello.capabilities.includes("session")
+      ? previous?.info.ended
+      : undefined;
     const info: AgentInfo = {
       ...hello,
       status: currentCommandId ? "busy" : "online",
@@ -144,20 +148,27 @@ export class Registry {
   /**
    * Agent `id`'s session (its current command) ended as `end` says: it runs
    * nothing now, shows how the session ended in `ended`, and has no
-   * `activity` (no program runs to be waiting or working).
+   * `activity` (no program runs to be waiting or working). An agent that
+   * is back in exec mode (no `session` capability; its old session ends
+   * as lost when it reconnects) gets no `ended`.
    */
   endSession(id: string, end: NonNullable<AgentInfo["ended"]>): void {
     const entry = this.#agents.get(id);
     if (!entry) return;
+    const { ended: _ended, ...rest } = withoutActivity(entry.info);
     entry.info = {
-      ...withoutActivity(entry.info),
+      ...rest,
       currentCommandId: null,
       status: entry.peer ? "online" : "offline",
-      ended: {
-        commandId: end.commandId,
-        status: end.status,
-        exitCode: end.exitCode,
-      },
+      ...(entry.info.capabilities.includes("session")
+        ? {
+          ended: {
+            commandId: end.commandId,
+            status: end.status,
+            exitCode: end.exitCode,
+          },
+        }
+        : {}),
     };
     this.#onChange(entry.info, "state");
   }

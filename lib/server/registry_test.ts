@@ -319,7 +319,8 @@ Deno.test("Registry.restore() drops activity saved with an agent", () => {
 Deno.test("Registry.endSession(): one change with no activity, the session's end, no current command; kept across a reconnect and a restore; a new command clears it", () => {
   const { registry, changes } = setup();
   const peer = new RecordingPeer("p1");
-  registry.connect(hello("a1"), peer);
+  const sessionHello = { ...hello("a1"), capabilities: ["pty", "session"] };
+  registry.connect(sessionHello, peer);
   registry.setCurrentCommand("a1", "s1");
   registry.setActivity("a1", { activity: "waiting" });
   const before = changes.length;
@@ -333,7 +334,7 @@ Deno.test("Registry.endSession(): one change with no activity, the session's end
   );
   registry.disconnect(peer);
   assert.deepEqual(registry.get("a1")?.ended, end);
-  registry.connect(hello("a1"), new RecordingPeer("p2"));
+  registry.connect(sessionHello, new RecordingPeer("p2"));
   assert.deepEqual(registry.get("a1")?.ended, end);
   const restored = new Registry();
   restored.restore([registry.get("a1")!]);
