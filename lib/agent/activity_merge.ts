@@ -5,11 +5,14 @@
  *
  * Precedence: the newer observation wins.
  * - A hook event applies at once (no quiescence wait) and holds until the
- *   program draws something after it and the screen's verdict then changes
- *   to a different activity: a screen that moved on after the event (the
- *   operator pressed Esc at a permission dialog, which sends no hook) is
- *   newer news, while a verdict that only settled late (the screen waits
- *   for quiescence) on frames drawn before the event is not.
+ *   screen has applied output the program wrote after the event and its
+ *   verdict then changes to a different activity: a screen that moved on
+ *   after the event (the operator pressed Esc at a permission dialog, which
+ *   sends no hook) is newer news, while a verdict on frames written before
+ *   the event is not, even when the screen applies them (it takes output in
+ *   batches, a few ms late) or settles on them (it waits for quiescence)
+ *   after the event. Output is counted in characters: `output()` as the
+ *   program writes, `drawn()` as the screen applies it, in the same order.
  * - A screen verdict that agrees with the hook keeps the hook's state; when
  *   both say `needs-input`, the hook's attention (its notification message)
  *   is shown with the quick answers parsed from the screen.
@@ -20,7 +23,8 @@
  * @example
  * ```ts
  * const merge = new ActivityMerge(tracker.state, (state) => report(state));
- * onOutput = (text) => { merge.output(); view.write(text); };
+ * onOutput = (text) => { merge.output(text.length); batch(text); };
+ * onBatch = (text) => { merge.drawn(text.length); view.write(text); };
  * tracker.onChange = (state) => merge.screen(state);
  * hooks.onActivity = (state) => merge.hook(state);
  * ```
@@ -33,8 +37,11 @@ import type { ActivityState } from "./activity.ts";
 export class ActivityMerge {
   #screen: ActivityState;
   #hook: ActivityState | null = null;
-  /** Whether the program wrote output since the last hook event. */
-  #drawnSinceHook = false;
+  /** Characters the program wrote, and the screen applied, so far. */
+  #written = 0;
+  #drawn = 0;
+  /** `#written` when the last hook event came. */
+  #writtenAtHook = 0;
   #onChange: (state: ActivityState) => void;
 
   /**
@@ -63,9 +70,17 @@ export class ActivityMerge {
     return hook;
   }
 
-  /** The program wrote output (call before the screen applies it). */
-  output(): void {
-    if (this.#hook) this.#drawnSinceHook = true;
+  /** The program wrote `length` characters (call as it writes them). */
+  output(length: number): void {
+    this.#written += length;
+  }
+
+  /**
+   * The screen is about to apply the next `length` characters the program
+   * wrote (call before it applies them).
+   */
+  drawn(length: number): void {
+    this.#drawn += length;
   }
 
   /** The screen's verdict changed to `state`. */
@@ -75,7 +90,7 @@ export class ActivityMerge {
     if (hook && state.activity !== hook.activity) {
       const overturned = state.activity === "stalled"
         ? hook.activity === "working"
-        : this.#drawnSinceHook;
+        : this.#drawn > this.#writtenAtHook;
       if (overturned) this.#hook = null;
     }
     this.#onChange(this.state);
@@ -84,7 +99,7 @@ export class ActivityMerge {
   /** A precise signal from the program said `state`. */
   hook(state: ActivityState): void {
     this.#hook = state;
-    this.#drawnSinceHook = false;
+    this.#writtenAtHook = this.#written;
     this.#onChange(this.state);
   }
 }

@@ -36,7 +36,8 @@ function setup(screen: ActivityState = WORKING) {
 
 Deno.test("ActivityMerge reports the screen's verdicts when no hook spoke", () => {
   const { merge, seen } = setup();
-  merge.output();
+  merge.output(3);
+  merge.drawn(3);
   merge.screen(WAITING);
   merge.screen(ASKS_SCREEN);
   assert.deepEqual(seen, [WAITING, ASKS_SCREEN]);
@@ -51,10 +52,25 @@ Deno.test("ActivityMerge applies a hook at once and keeps it over a screen that 
   assert.deepEqual(merge.state, ASKS_HOOK);
 });
 
+Deno.test("ActivityMerge keeps a hook over frames written before it, though the screen applies them after it", () => {
+  const { merge, seen } = setup(WORKING);
+  merge.output(10); // a spinner frame, not yet applied by the screen
+  merge.hook(ASKS_HOOK);
+  merge.drawn(10); // applied a few ms later, in a batch
+  merge.screen(WAITING);
+  assert.deepEqual(merge.state, ASKS_HOOK);
+  // Output written after the hook, once applied, may overturn it.
+  merge.output(4);
+  merge.drawn(4);
+  merge.screen(WAITING);
+  assert.deepEqual(seen.at(-1), WAITING);
+});
+
 Deno.test("ActivityMerge lets a screen that changed after the hook overturn it", () => {
   const { merge, seen } = setup(WORKING);
   merge.hook(ASKS_HOOK);
-  merge.output();
+  merge.output(3);
+  merge.drawn(3);
   merge.screen(WAITING);
   assert.deepEqual(seen.at(-1), WAITING);
   // The hook is gone: later screens speak alone.
@@ -65,7 +81,8 @@ Deno.test("ActivityMerge lets a screen that changed after the hook overturn it",
 Deno.test("ActivityMerge shows the hook's attention with the screen's quick answers", () => {
   const { merge, seen } = setup(WORKING);
   merge.hook(ASKS_HOOK);
-  merge.output();
+  merge.output(3);
+  merge.drawn(3);
   merge.screen(ASKS_SCREEN);
   assert.deepEqual(seen.at(-1), {
     activity: "needs-input",

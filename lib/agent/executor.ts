@@ -330,6 +330,7 @@ export class Executor {
           // The screen takes output chunk by chunk, so a snapshot covers
           // exactly the chunks up to its seq.
           if (job.view) {
+            job.merge?.drawn(chunk.data.length);
             job.view.write(chunk.data, chunk.seq);
             job.snapshots?.changed();
           }
@@ -786,7 +787,7 @@ export class Executor {
           graceMs,
           onOutput: (text) => {
             batcher.pushText("pty", text);
-            job.merge?.output();
+            job.merge?.output(text.length);
             if (session) this.#sessionOutput();
             if (session) this.#options.onSessionOutput?.(info.id, text);
           },

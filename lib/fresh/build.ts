@@ -137,7 +137,16 @@ export async function buildIslands(
     }
     const target = join(outDir, buildId);
     if (await exists(target)) await Deno.remove(tmp, { recursive: true });
-    else await Deno.rename(tmp, target);
+    else {
+      try {
+        await Deno.rename(tmp, target);
+      } catch (error) {
+        // Another process built the same content in the meantime: its
+        // directory has this very content (the name is its hash).
+        if (!(await exists(target))) throw error;
+        await Deno.remove(tmp, { recursive: true });
+      }
+    }
     const entryCss = new Set<string>();
     const islands: BuildManifest["islands"] = {};
     islandFiles.forEach((file, i) => {
