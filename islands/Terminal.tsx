@@ -493,12 +493,12 @@ export default function Terminal(props: TerminalProps) {
   // Never touch the client while rendering on the server.
   const connected = hydrated &&
     getClient().connection.value.state === "connected";
-  const control = hydrated && agentId && !commandId
-    ? controlView(
-      stores.controllers.value.get(agentId),
-      stores.connectionId.value,
-      role,
-    )
+  // Control is offered while the agent runs something to type into (a
+  // session or a command), or while someone holds it.
+  const holder = agentId ? stores.controllers.value.get(agentId) : undefined;
+  const control = hydrated && agentId && !commandId &&
+      (holder || agent?.currentCommandId)
+    ? controlView(holder, stores.connectionId.value, role)
     : null;
   const lastSent = stores.errors.value.findLast((e) =>
     e.replyTo !== undefined && e.at >= errorsAfter &&
