@@ -250,7 +250,8 @@ export default function Terminal(props: TerminalProps) {
       /**
        * While a snapshot is drawn the terminal takes the snapshot's size for
        * a moment: that is not the operator's size and never goes to the
-       * program. `true` from the first resize step to the refit after it.
+       * program. `true` from the first resize step to the refit after it
+       * (or until a re-render drops the queued steps).
        */
       let drawingScreen = false;
       const syncSize = () => {
@@ -376,6 +377,12 @@ export default function Terminal(props: TerminalProps) {
       const render = () => {
         clearTimeout(rerenderTimer);
         buffer.clear();
+        // A snapshot being drawn lost its closing step with the queue.
+        if (drawingScreen) {
+          drawingScreen = false;
+          fitNow();
+          syncSize();
+        }
         // Reset in-band (RIS) so writes xterm has queued but not parsed yet
         // land before it, not after a synchronous term.reset().
         buffer.write("\x1bc");
