@@ -168,6 +168,13 @@ export class OutputStore {
   /** Replays asked for by the last `resume` map (see {@link resumeMap}). */
   #resumed = new Map<string, number>();
   /**
+   * Commands asked for from the start with a snapshot allowed: while
+   * nothing of them is rendered (seq 0) they stay out of the `resume` map
+   * (its replays never allow a snapshot) and a new connection asks for
+   * them again the same way (see {@link connectionReset}).
+   */
+  #fromScratch = new Set<string>();
+  /**
    * One entry per known command, least recently used first: the LRU order
    * every other per-command map is bounded by.
    */
@@ -196,13 +203,20 @@ export class OutputStore {
    * Every command's last seq, optionally filtered: the `resume` map. The
    * map is about to be sent, so its replays count as asked for: a gap seen
    * while they are on their way does not ask again (which would only bring
-   * the same chunks twice).
+   * the same chunks twice). Commands asked for from the start with a
+   * snapshot allowed and not answered yet are left out: the connection
+   * asks for them again with a snapshot allowed once it is acknowledged
+   * ({@link connectionReset}), so a late joiner whose connection dropped
+   * still gets the screen instead of a full replay.
    */
   resumeMap(
     include: (commandId: string) => boolean = () => true,
   ): Record<string, number> {
     const map: Record<string, number> = {};
-    for (const [id, seq] of this.#last) if (include(id)) map[id] = seq;
+    for (const [id, seq] of this.#last) {
+      if (this.#awaitsScratch(id)) continue;
+      if (include(id)) map[id] = seq;
+    }
     this.#resumed = new Map(Object.entries(map));
     return map;
   }
@@ -269,8 +283,17 @@ export class OutputStore {
     this.#touch(commandId);
     this.#last.set(commandId, 0);
     this.#requested.set(commandId, 0);
+    this.#fromScratch.add(commandId);
     this.requestResume(commandId, 0, true);
     return true;
+  }
+
+  /** Asked for from the start with a snapshot allowed, nothing rendered yet. */
+  #awaitsScratch(commandId: string): boolean {
+    if (!this.#fromScratch.has(commandId)) return false;
+    if (this.#last.get(commandId) === 0) return true;
+    this.#fromScratch.delete(commandId); // answered (or forgotten)
+    return false;
   }
 
   /** The screen `commandId` started from (its snapshot), if it did. */
@@ -355,9 +378,20 @@ export class OutputStore {
     return true;
   }
 
-  /** Forget outstanding replay requests (a new connection resumes by map). */
+  /**
+   * A new connection was acknowledged: forget outstanding replay requests
+   * (it resumes by map), and ask again, with a snapshot allowed, for the
+   * commands asked for from the start that nothing of has come yet (left
+   * out of the map, see {@link resumeMap}): the request may have been
+   * dropped while offline or lost with the old connection.
+   */
   connectionReset(): void {
     this.#requested.clear();
+    for (const commandId of [...this.#fromScratch]) {
+      if (!this.#awaitsScratch(commandId)) continue;
+      this.#requested.set(commandId, 0);
+      this.requestResume(commandId, 0, true);
+    }
   }
 
   /**
@@ -382,6 +416,7 @@ export class OutputStore {
       if (!this.#requested.has(commandId) && !this.#resumed.has(commandId)) {
         this.#requested.set(commandId, last);
         // Never seen before: the screen may stand for its history.
+        if (last === 0) this.#fromScratch.add(commandId);
         this.requestResume(commandId, last, last === 0);
       }
       return "held";
@@ -501,6 +536,7 @@ export class OutputStore {
     this.#pending.delete(commandId);
     this.#requested.delete(commandId);
     this.#resumed.delete(commandId);
+    this.#fromScratch.delete(commandId);
     this.#bytes.delete(commandId);
     this.#gaps.delete(commandId);
   }

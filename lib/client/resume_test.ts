@@ -131,3 +131,43 @@ Deno.test("fullText: bounded by default, unbounded when asked", () => {
   assert.equal(unbounded.s.output.fullText("c"), big + big + big);
   assert.equal(unbounded.s.output.fullText("nothing"), "");
 });
+
+Deno.test("a command asked for from the start is asked for again with a snapshot allowed after a reconnect, not resumed by map", () => {
+  const { s, emit, chunk, status, sent } = setup();
+  status("run", {});
+  const ack = () =>
+    emit("connection:ack", {
+      connectionId: "c-2",
+      serverVersion: "1",
+      heartbeatIntervalMs: 1500,
+      user: { id: "u", role: "viewer" },
+    });
+  // The first connection: the request from the start, then it dropped
+  // before any answer (or the request went nowhere while offline).
+  assert.equal(s.output.ensure("run"), true);
+  const fromStart = {
+    type: "terminal:resume",
+    payload: { commandId: "run", afterSeq: 0, snapshot: true },
+  };
+  assert.deepEqual(sent, [fromStart]);
+  // The next connection's resume map would replay without a snapshot.
+  assert.deepEqual(resumeMap(s), {});
+  ack();
+  assert.deepEqual(sent, [fromStart, fromStart]);
+  // Live output meanwhile waits for the answer and asks nothing more.
+  chunk("run", 9);
+  assert.equal(sent.length, 2);
+  emit("terminal:snapshot", {
+    agentId: "a-1",
+    commandId: "run",
+    seq: 8,
+    cols: 80,
+    rows: 24,
+    data: "screen",
+  });
+  assert.equal(s.output.lastSeq("run"), 9);
+  // Answered: resumed by seq from now on, and not asked for again.
+  assert.deepEqual(resumeMap(s), { run: 9 });
+  ack();
+  assert.equal(sent.length, 2);
+});
