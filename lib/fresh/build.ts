@@ -136,16 +136,13 @@ export async function buildIslands(
       );
     }
     const target = join(outDir, buildId);
-    if (await exists(target)) await Deno.remove(tmp, { recursive: true });
-    else {
-      try {
-        await Deno.rename(tmp, target);
-      } catch (error) {
-        // Another process built the same content in the meantime: its
-        // directory has this very content (the name is its hash).
-        if (!(await exists(target))) throw error;
-        await Deno.remove(tmp, { recursive: true });
-      }
+    try {
+      await Deno.rename(tmp, target);
+    } catch (error) {
+      // Built before, or by another process meanwhile: that directory has
+      // this very content (its name is the content's hash).
+      if (!(await exists(target))) throw error;
+      await Deno.remove(tmp, { recursive: true });
     }
     const entryCss = new Set<string>();
     const islands: BuildManifest["islands"] = {};
