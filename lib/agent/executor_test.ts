@@ -7,8 +7,6 @@ import { loadPty } from "./pty_runner.ts";
 import { blockedOnPipe, isGroupAlive } from "./test_procs.ts";
 import { within } from "./test_timing.ts";
 
-/** Real timers, kept before a test installs fake ones. */
-
 const command = (id: string, text: string): CommandInfo => ({
   id,
   agentId: "a1",
