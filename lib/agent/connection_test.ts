@@ -1,114 +1,15 @@
 import assert from "node:assert/strict";
-import {
-  type CommandInfo,
-  type PayloadOf,
-  type ServerToAgentPayloads,
-  type ToAgent,
-  toAgent,
-} from "../protocol.ts";
+import { toAgent } from "../protocol.ts";
 import { startAgent } from "./connection.ts";
 import { createMemoryLogger } from "./logger.ts";
+import {
+  ack,
+  command,
+  fakeServer,
+  type Frame,
+  waitFor,
+} from "./test_agent_server.ts";
 import { blockedOnPipe } from "./test_procs.ts";
-
-interface Frame {
-  type: string;
-  payload: Record<string, unknown>;
-}
-
-interface Peer {
-  ws: WebSocket;
-  auth: string | null;
-  frames: Frame[];
-  /** Size of each `terminal:output` frame received, by seq. */
-  outputBytes: Map<number, number>;
-  send(message: ToAgent): void;
-}
-
-/** A stand-in for the server's `/ws/agent` endpoint that records frames. */
-function fakeServer() {
-  const peers: Peer[] = [];
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request) => {
-      // Headers are gone once the request is upgraded: read them first.
-      const auth = request.headers.get("authorization");
-      const { socket, response } = Deno.upgradeWebSocket(request);
-      const peer: Peer = {
-        ws: socket,
-        auth,
-        frames: [],
-        outputBytes: new Map(),
-        send: (message) => socket.send(JSON.stringify(message)),
-      };
-      socket.onmessage = (event) => {
-        const frame = JSON.parse(event.data);
-        if (frame.type !== "heartbeat") peer.frames.push(frame);
-        if (frame.type === "terminal:output") {
-          peer.outputBytes.set(frame.payload.seq, event.data.length);
-        }
-        wake();
-      };
-      peers.push(peer);
-      wake();
-      return response;
-    },
-  );
-  return { peers, server, url: `http://127.0.0.1:${server.addr.port}` };
-}
-
-/** Checks of pending {@link waitFor}s, re-run on every connection and frame. */
-const waiters = new Set<() => void>();
-
-function wake(): void {
-  for (const waiter of [...waiters]) waiter();
-}
-
-/** Wait until `check` returns a value, re-checked whenever the fake server sees something. */
-function waitFor<T>(
-  check: () => T | undefined | false,
-  what: string,
-  timeoutMs = 5000,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const value = check();
-      if (value === undefined || value === false) return;
-      cleanup();
-      resolve(value);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`Timed out waiting for ${what}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      waiters.delete(attempt);
-    };
-    waiters.add(attempt);
-    attempt();
-  });
-}
-
-const ack: PayloadOf<typeof ServerToAgentPayloads, "connection:ack"> = {
-  connectionId: "k1",
-  serverVersion: "1.0.0",
-  heartbeatIntervalMs: 1500,
-  user: { id: "a1", role: "agent" },
-  agentId: "a1",
-};
-const command = (id: string, text: string): CommandInfo => ({
-  id,
-  agentId: "a1",
-  command: text,
-  priority: "normal",
-  status: "running",
-  requestedBy: "u1",
-  requestedAt: 1,
-  startedAt: null,
-  completedAt: null,
-  exitCode: null,
-  outputBytes: 0,
-});
 
 function agentFor(url: string) {
   const logger = createMemoryLogger();

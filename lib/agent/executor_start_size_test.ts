@@ -5,50 +5,10 @@
  * configured size.
  */
 import assert from "node:assert/strict";
-import type { CommandInfo } from "../protocol.ts";
-import { Executor } from "./executor.ts";
-import { createMemoryLogger } from "./logger.ts";
-import { loadPty } from "./pty_runner.ts";
-
-const info = (id: string, kind?: CommandInfo["kind"]): CommandInfo => ({
-  id,
-  agentId: "a1",
-  command: "stty size",
-  priority: "normal",
-  status: "running",
-  requestedBy: "u1",
-  requestedAt: 1,
-  startedAt: null,
-  completedAt: null,
-  exitCode: null,
-  outputBytes: 0,
-  ...(kind ? { kind } : {}),
-});
-
-/** Poll `check` every 10 ms until true; fail after `ms`. */
-async function until(check: () => boolean, what: string, ms = 30_000) {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { commandInfo, ptyExecutor, until } from "./test_executor.ts";
 
 Deno.test("Executor: a session's command:started reports the size its PTY started at", async () => {
-  const sent: { type: string; payload: Record<string, unknown> }[] = [];
-  const executor = new Executor({
-    type: "shell",
-    cwd: Deno.cwd(),
-    graceMs: 500,
-    maxBufferBytes: 1 << 20,
-    templates: {},
-    pty: { api: await loadPty(), cols: 100, rows: 30 },
-    logger: createMemoryLogger(),
-    send: ({ type, payload }) => {
-      sent.push({ type, payload: payload as Record<string, unknown> });
-      return 1;
-    },
-  });
+  const { executor, sent } = await ptyExecutor("shell", Deno.cwd());
   const done = (id: string) =>
     sent.some((m) =>
       m.type === "command:completed" && m.payload.commandId === id
@@ -61,7 +21,11 @@ Deno.test("Executor: a session's command:started reports the size its PTY starte
       m.type === "terminal:output" && m.payload.commandId === id
     ).map((m) => m.payload.data).join("");
   try {
-    executor.startSession(info("s1", "session"), ["sh", "-c", "stty size"], {
+    executor.startSession(commandInfo("s1", "stty size", "session"), [
+      "sh",
+      "-c",
+      "stty size",
+    ], {
       cols: 50,
       rows: 12,
     });
@@ -71,7 +35,7 @@ Deno.test("Executor: a session's command:started reports the size its PTY starte
     assert.equal(startedOf("s1")?.cols, 50);
     assert.equal(startedOf("s1")?.rows, 12);
     // An exec command starts at the configured size.
-    executor.execute(info("c1"));
+    executor.execute(commandInfo("c1", "stty size", undefined));
     await until(() => done("c1"), "the command ends");
     assert.match(outputOf("c1"), /^30 100\r\n$/);
     assert.equal(startedOf("c1")?.cols, 100);

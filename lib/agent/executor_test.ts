@@ -4,10 +4,9 @@ import type { CommandInfo } from "../protocol.ts";
 import { Executor, type PtySettings } from "./executor.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
+import { until } from "./test_executor.ts";
 import { blockedOnPipe, isGroupAlive } from "./test_procs.ts";
 import { within } from "./test_timing.ts";
-
-/** Real timers, kept before a test installs fake ones. */
 
 const command = (id: string, text: string): CommandInfo => ({
   id,
@@ -212,15 +211,6 @@ Deno.test("Executor in PTY mode reports a missing binary on the pty stream", asy
     data: 'flightdeck-agent: Command "flightdeck-no-such-bin" not found\r\n',
   });
 });
-
-/** Poll `check` every 10 ms until true; fail after `ms`. */
-async function until(check: () => boolean, what: string, ms = 20_000) {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 Deno.test("Executor flow control: reading pauses at the window, the program blocks on its pipe, acks resume it, nothing is dropped", async () => {
   const window = 64 * 1024;

@@ -3,8 +3,6 @@ import FakeTimers from "@sinonjs/fake-timers";
 import { ProcessGroup } from "./process_group.ts";
 import { within } from "./test_timing.ts";
 
-/** Real timers, kept before the test installs fake ones. */
-
 Deno.test("ProcessGroup.escalate() sends SIGTERM after graceMs and SIGKILL after another graceMs", async () => {
   const child = new Deno.Command("setsid", {
     args: [

@@ -7,7 +7,7 @@ import {
   startPtyProcess,
 } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
-import { blockedOnTerminal } from "./test_procs.ts";
+import { blockedOnTerminal, isAlive } from "./test_procs.ts";
 import { within } from "./test_timing.ts";
 
 const pty = await loadPty();
@@ -48,18 +48,6 @@ function run(script: string, graceMs = 2000) {
     outputHas,
     settled: () => settled,
   };
-}
-
-/** Real timers, kept before a test installs fake ones. */
-
-/** Whether `pid` is a live (non-zombie) process. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("startPtyProcess() gives the program a TTY and keeps its colors", async () => {

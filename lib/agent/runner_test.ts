@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
-import { blockedOnPipe } from "./test_procs.ts";
+import { blockedOnPipe, isAlive } from "./test_procs.ts";
 import { within } from "./test_timing.ts";
 
 function run(script: string, graceMs = 2000) {
@@ -33,18 +33,6 @@ function run(script: string, graceMs = 2000) {
   let settled = false;
   proc.done.then(() => settled = true, () => settled = true);
   return { proc, bytes, text, firstLine, stdoutHas, settled: () => settled };
-}
-
-/** Real timers, kept before a test installs fake ones. */
-
-/** Whether `pid` is a live (non-zombie) process. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("startProcess() yields the exact bytes and exit code", async () => {

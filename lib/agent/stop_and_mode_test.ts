@@ -6,117 +6,17 @@
  * `failed` at once instead of running with bash after the session).
  */
 import assert from "node:assert/strict";
-import {
-  type CommandInfo,
-  type PayloadOf,
-  type ServerToAgentPayloads,
-  type ToAgent,
-  toAgent,
-} from "../protocol.ts";
+import { toAgent } from "../protocol.ts";
 import { startAgent } from "./connection.ts";
 import { createMemoryLogger } from "./logger.ts";
 import { loadPty } from "./pty_runner.ts";
-
-interface Frame {
-  type: string;
-  payload: Record<string, unknown>;
-}
-
-interface Peer {
-  ws: WebSocket;
-  frames: Frame[];
-  closed: boolean;
-  send(message: ToAgent): void;
-}
-
-/** Checks of pending {@link waitFor}s, re-run on every frame and close. */
-const waiters = new Set<() => void>();
-const wake = () => {
-  for (const waiter of [...waiters]) waiter();
-};
-
-/** A stand-in for `/ws/agent` recording every frame but heartbeats. */
-function fakeServer() {
-  const peers: Peer[] = [];
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request) => {
-      const { socket, response } = Deno.upgradeWebSocket(request);
-      const peer: Peer = {
-        ws: socket,
-        frames: [],
-        closed: false,
-        send: (message) => socket.send(JSON.stringify(message)),
-      };
-      socket.onmessage = (event) => {
-        const frame = JSON.parse(event.data);
-        if (frame.type !== "heartbeat") peer.frames.push(frame);
-        wake();
-      };
-      socket.onclose = () => {
-        peer.closed = true;
-        wake();
-      };
-      peers.push(peer);
-      wake();
-      return response;
-    },
-  );
-  return { peers, server, url: `http://127.0.0.1:${server.addr.port}` };
-}
-
-/** Wait until `check` returns a value, re-checked on every frame. */
-function waitFor<T>(
-  check: () => T | undefined | false,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const value = check();
-      if (value === undefined || value === false) return;
-      cleanup();
-      resolve(value);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`Timed out waiting for ${what}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      waiters.delete(attempt);
-    };
-    waiters.add(attempt);
-    attempt();
-  });
-}
-
-const ack: PayloadOf<typeof ServerToAgentPayloads, "connection:ack"> = {
-  connectionId: "k1",
-  serverVersion: "1.0.0",
-  heartbeatIntervalMs: 1500,
-  user: { id: "a1", role: "agent" },
-  agentId: "a1",
-};
-
-const command = (
-  id: string,
-  text: string,
-  kind?: CommandInfo["kind"],
-): CommandInfo => ({
-  id,
-  agentId: "a1",
-  command: text,
-  priority: "normal",
-  status: "running",
-  requestedBy: "u1",
-  requestedAt: 1,
-  startedAt: null,
-  completedAt: null,
-  exitCode: null,
-  outputBytes: 0,
-  ...(kind ? { kind } : {}),
-});
+import {
+  ack,
+  command,
+  fakeServer,
+  type Peer,
+  waitFor,
+} from "./test_agent_server.ts";
 
 const of = (peer: Peer, type: string, commandId: string) =>
   peer.frames.filter((f) =>

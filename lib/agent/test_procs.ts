@@ -1,6 +1,7 @@
 /**
  * Test helpers that look at real processes through /proc (Linux): whether a
- * command's process group is blocked writing to a full pipe.
+ * command's process group is blocked writing to a full pipe or terminal, and
+ * whether a process or group is alive.
  *
  * @module
  */
@@ -39,6 +40,16 @@ function blockedIn(pgid: number, wchan: RegExp): boolean {
       return false;
     }
   });
+}
+
+/** Whether `pid` is a live (non-zombie) process. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 /** Whether any process of group `pgid` is alive. */
