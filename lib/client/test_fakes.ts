@@ -128,7 +128,7 @@ export function flush(): Promise<void> {
 /** A client double: dispatches validated messages, records what is sent. */
 export function fakeClient() {
   const handlers = new Map<string, Set<(m: never) => void>>();
-  const sent: { type: string; payload: unknown }[] = [];
+  const sent: { type: string; payload: unknown; id?: string }[] = [];
   const client: MessageClient = {
     on(type, handler) {
       if (!handlers.has(type)) handlers.set(type, new Set());
@@ -136,7 +136,7 @@ export function fakeClient() {
       return () => handlers.get(type)!.delete(handler as (m: never) => void);
     },
     send(type, payload, id) {
-      sent.push({ type, payload });
+      sent.push(id === undefined ? { type, payload } : { type, payload, id });
       return id ?? "x";
     },
   };
@@ -147,5 +147,5 @@ export function fakeClient() {
       h(parsed.message as never);
     }
   };
-  return { client, sent, emit };
+  return { client, sent, emit, handlers };
 }
