@@ -120,7 +120,7 @@ export function fakeTimers(start = 1_000_000) {
   return { clock, timers };
 }
 
-/** Let pending promises (fake fetch answers) settle. */
+/** Let pending promises and microtasks (fake fetch answers) settle. */
 export function flush(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
