@@ -149,3 +149,13 @@ export function fakeClient() {
   };
   return { client, sent, emit, handlers };
 }
+
+/** A `terminal:earlier` page of agent "a", command "c". */
+export function earlierPage(
+  fromSeq: number,
+  toSeq: number,
+  data: string,
+  more = true,
+) {
+  return { agentId: "a", commandId: "c", fromSeq, toSeq, data, more };
+}
