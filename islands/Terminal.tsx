@@ -86,6 +86,18 @@ function controlledAgent(): string | null {
 }
 
 /**
+ * {@link controlledAgent}, and the running effect runs again when any signal
+ * it depends on changes.
+ */
+function watchControlledAgent(): string | null {
+  void stores.controllers.value;
+  void stores.connectionId.value;
+  void stores.selectedAgentId.value;
+  void stores.selectedCommandId.value;
+  return controlledAgent();
+}
+
+/**
  * xterm.js showing the selected agent's (or command's) output, live. An
  * operator or admin may take control of the agent's terminal: while this
  * tab holds it, keystrokes and pastes go to the agent as `terminal:input`,
@@ -145,11 +157,7 @@ export default function Terminal(props: TerminalProps) {
   useEffect(() => {
     let wasMine: string | null = null;
     return effect(() => {
-      void stores.controllers.value;
-      void stores.connectionId.value;
-      void stores.selectedAgentId.value;
-      void stores.selectedCommandId.value;
-      const mine = controlledAgent();
+      const mine = watchControlledAgent();
       if (mine !== null && mine !== wasMine) {
         sendResize(mine);
         const answer = pending.current;
@@ -268,11 +276,7 @@ export default function Terminal(props: TerminalProps) {
         onResize.dispose();
       });
       cleanups.push(effect(() => {
-        void stores.controllers.value;
-        void stores.connectionId.value;
-        void stores.selectedAgentId.value;
-        void stores.selectedCommandId.value;
-        term.options.disableStdin = controlledAgent() === null;
+        term.options.disableStdin = watchControlledAgent() === null;
       }));
 
       let frame = 0;

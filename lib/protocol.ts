@@ -730,20 +730,37 @@ export type FromAgent<
  */
 export type ErrorMessage = ToDashboard<"error"> & ToAgent<"error">;
 
-function build<M extends PayloadMap, K extends MessageType<M>>(
-  type: K,
-  payload: z.input<M[K]>,
+type Stamped<T, P> = {
+  version: string;
+  type: T;
+  id?: string;
+  timestamp: number;
+  payload: P;
+};
+
+/** `type` and `payload` in an envelope of this version and time, `id` if given. */
+function stamp<T extends string, P>(
+  type: T,
+  payload: P,
   id: string | undefined,
-): Outgoing<M, K> {
+): Stamped<T, P> {
   const message = {
     version: PROTOCOL_VERSION,
     type,
     timestamp: Date.now(),
     payload,
   };
+  return id === undefined ? message : { ...message, id };
+}
+
+function build<M extends PayloadMap, K extends MessageType<M>>(
+  type: K,
+  payload: z.input<M[K]>,
+  id: string | undefined,
+): Outgoing<M, K> {
   // `{ type: K; payload: z.input<M[K]> }` is `Outgoing<M, K>` for every
   // single K; TypeScript cannot see that through the `Extract`.
-  return (id === undefined ? message : { ...message, id }) as Outgoing<M, K>;
+  return stamp(type, payload, id) as Outgoing<M, K>;
 }
 
 /**
@@ -816,14 +833,8 @@ export function envelope<T extends string, P>(
   type: T,
   payload: P,
   id?: string,
-): { version: string; type: T; id?: string; timestamp: number; payload: P } {
-  const message = {
-    version: PROTOCOL_VERSION,
-    type,
-    timestamp: Date.now(),
-    payload,
-  };
-  return id === undefined ? message : { ...message, id };
+): Stamped<T, P> {
+  return stamp(type, payload, id);
 }
 
 /** The `error` envelope for `code`, with its recoverable flag from the table. */

@@ -1,31 +1,12 @@
 import assert from "node:assert/strict";
 import { signal } from "@preact/signals";
-import { envelope, parseServerMessage } from "../protocol.ts";
 import { AgentForgetter, forgetErrorText } from "./forget_agent.ts";
-import type { ConnectionState, MessageClient } from "./socket_types.ts";
+import type { ConnectionState } from "./socket_types.ts";
+import { fakeClient } from "./test_fakes.ts";
 
-/** A client double: dispatches validated messages, records what is sent. */
+/** An {@link AgentForgetter} bound to a client double. */
 function setup(state: ConnectionState = "connected") {
-  const handlers = new Map<string, Set<(m: never) => void>>();
-  const sent: { type: string; payload: unknown; id?: string }[] = [];
-  const client: MessageClient = {
-    on(type, handler) {
-      if (!handlers.has(type)) handlers.set(type, new Set());
-      handlers.get(type)!.add(handler as (m: never) => void);
-      return () => handlers.get(type)!.delete(handler as (m: never) => void);
-    },
-    send(type, payload, id) {
-      sent.push({ type, payload, id });
-      return id ?? "x";
-    },
-  };
-  const emit = (type: string, payload: unknown) => {
-    const parsed = parseServerMessage(JSON.stringify(envelope(type, payload)));
-    assert.ok(parsed.ok, JSON.stringify(parsed));
-    for (const h of handlers.get(parsed.message.type) ?? []) {
-      h(parsed.message as never);
-    }
-  };
+  const { client, sent, emit, handlers } = fakeClient();
   const connection = signal<{ state: ConnectionState }>({ state });
   const forgetter = new AgentForgetter();
   const unbind = forgetter.bind(client, connection);

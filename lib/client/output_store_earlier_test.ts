@@ -7,15 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { gapMarker, OutputStore } from "./output_store.ts";
-
-const page = (fromSeq: number, toSeq: number, data: string, more = true) => ({
-  agentId: "a",
-  commandId: "c",
-  fromSeq,
-  toSeq,
-  data,
-  more,
-});
+import { earlierPage } from "./test_fakes.ts";
 
 /** A store showing command "c" from a snapshot covering seqs 1..20. */
 function fromSnapshot() {
@@ -35,9 +27,9 @@ function fromSnapshot() {
 
 Deno.test("OutputStore.earlier(): a page ending before a retention gap is kept with a gap marker and the next page is asked for before it", () => {
   const { store, events } = fromSnapshot();
-  assert.equal(store.earlier(page(18, 20, "18-20;")), true);
+  assert.equal(store.earlier(earlierPage(18, 20, "18-20;")), true);
   // 11..17 are no longer stored: the server's page before 18 is 5..10.
-  assert.equal(store.earlier(page(5, 10, "5-10;")), true);
+  assert.equal(store.earlier(earlierPage(5, 10, "5-10;")), true);
   const view = store.screen("c")!;
   assert.deepEqual(view.earlier, ["5-10;" + gapMarker(11, 17), "18-20;"]);
   // What "Load earlier output" asks for next: before 5, not before 18.
@@ -46,7 +38,7 @@ Deno.test("OutputStore.earlier(): a page ending before a retention gap is kept w
   assert.equal(store.hasGap("c"), true);
   assert.deepEqual(events, ["snapshot", "earlier", "earlier"]);
   // The last page: nothing more offered.
-  assert.equal(store.earlier(page(1, 3, "1-3;", false)), true);
+  assert.equal(store.earlier(earlierPage(1, 3, "1-3;", false)), true);
   assert.equal(store.screen("c")!.earlierFrom, 1);
   assert.equal(store.screen("c")!.more, false);
   assert.deepEqual(store.screen("c")!.earlier, [
@@ -58,11 +50,11 @@ Deno.test("OutputStore.earlier(): a page ending before a retention gap is kept w
 
 Deno.test("OutputStore.earlier(): an answer to an older request (not before what is loaded) changes nothing", () => {
   const { store, events } = fromSnapshot();
-  assert.equal(store.earlier(page(15, 20, "15-20;")), true);
+  assert.equal(store.earlier(earlierPage(15, 20, "15-20;")), true);
   const before = structuredClone(store.screen("c"));
   // The same page again (a second click), and one overlapping what is loaded.
-  assert.equal(store.earlier(page(15, 20, "15-20;")), false);
-  assert.equal(store.earlier(page(12, 16, "12-16;")), false);
+  assert.equal(store.earlier(earlierPage(15, 20, "15-20;")), false);
+  assert.equal(store.earlier(earlierPage(12, 16, "12-16;")), false);
   assert.deepEqual(store.screen("c"), before);
   assert.deepEqual(events, ["snapshot", "earlier"]);
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { OutputStore, TRIMMED_MARKER } from "./output_store.ts";
+import { earlierPage } from "./test_fakes.ts";
 
 const chunk = (seq: number) => ({
   agentId: "a",
@@ -167,26 +168,18 @@ Deno.test("OutputStore.snapshot() replaces the cache, releases held output after
 
 Deno.test("OutputStore.earlier() prepends contiguous pages and stops offering when nothing is left or over the bound", () => {
   const store = new OutputStore({ maxBytesPerCommand: 100 });
-  const page = (fromSeq: number, toSeq: number, data: string, more = true) => ({
-    agentId: "a",
-    commandId: "c",
-    fromSeq,
-    toSeq,
-    data,
-    more,
-  });
   // Without a screen there is nothing to prepend to.
   store.receive(chunk(1));
-  assert.equal(store.earlier(page(1, 1, "x")), false);
+  assert.equal(store.earlier(earlierPage(1, 1, "x")), false);
   store.snapshot(screen(9));
-  assert.equal(store.earlier(page(6, 9, "6-9;")), true);
-  assert.equal(store.earlier(page(4, 5, "4-5;")), true);
+  assert.equal(store.earlier(earlierPage(6, 9, "6-9;")), true);
+  assert.equal(store.earlier(earlierPage(4, 5, "4-5;")), true);
   const view = store.screen("c")!;
   assert.deepEqual(view.earlier, ["4-5;", "6-9;"]);
   assert.equal(view.earlierFrom, 4);
   assert.equal(view.more, true);
   // Over the per-command bound: kept out, and no more offered.
-  assert.equal(store.earlier(page(2, 3, "y".repeat(100))), false);
+  assert.equal(store.earlier(earlierPage(2, 3, "y".repeat(100))), false);
   assert.equal(store.screen("c")!.more, false);
 });
 

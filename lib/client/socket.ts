@@ -6,9 +6,10 @@
  * {@link parseServerMessage} and dispatched by `type` through one handler
  * registry; heartbeats keep the link alive, reconnects follow the backoff of
  * docs/protocol.md and never give up on network trouble (each wait at most
- * 30 s; {@link DashboardClient.retryNow} skips it), `command:request`s are resent until answered (same id, so the
- * server runs them once), and while on SSE the WebSocket is probed every
- * 30 s and taken back as soon as it works.
+ * 30 s; {@link DashboardClient.retryNow} skips it), `command:request`s are
+ * resent until answered (same id, so the server runs them once), and while
+ * on SSE the WebSocket is probed every 30 s and taken back as soon as it
+ * works.
  *
  * Works in Deno too (no `location`, `document` or `requestAnimationFrame`
  * when `url` is given), e.g. for tests that run several dashboards in one

@@ -1,19 +1,14 @@
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
 import { envelope } from "../protocol.ts";
-import { DashboardClient, type Timers } from "./socket.ts";
+import { DashboardClient, type DashboardClientOptions } from "./socket.ts";
 import { FakeEventSource, FakeSocket, fakeTimers } from "./test_fakes.ts";
 
-function setup(resume: Record<string, number> = {}) {
+function setup(
+  resume: Record<string, number> = {},
+  options: Partial<DashboardClientOptions> = {},
+) {
   FakeSocket.instances = [];
-  const clock = FakeTimers.createClock(1_000_000);
-  const timers: Timers = {
-    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-    clearTimeout: (h) => clock.clearTimeout(h as number),
-    setInterval: (fn, ms) => clock.setInterval(fn, ms),
-    clearInterval: (h) => clock.clearInterval(h as number),
-    now: () => clock.now,
-  };
+  const { clock, timers } = fakeTimers();
   const client = new DashboardClient({
     url: "ws://test/ws/dashboard",
     WebSocket: FakeSocket,
@@ -21,6 +16,7 @@ function setup(resume: Record<string, number> = {}) {
     random: () => 0.5,
     resume: () => resume,
     clientInfo: { userAgent: "test", timezone: "UTC" },
+    ...options,
   });
   const last = () => FakeSocket.instances[FakeSocket.instances.length - 1];
   return { clock, client, last };
@@ -88,15 +84,9 @@ Deno.test("DashboardClient reconnects on schedule and never gives up on network 
 });
 
 Deno.test("DashboardClient waits at most 30 s between attempts, jitter included", () => {
-  FakeSocket.instances = [];
-  const { clock, timers } = fakeTimers();
-  const client = new DashboardClient({
-    url: "ws://test/ws/dashboard",
-    WebSocket: FakeSocket,
-    timers,
+  const { clock, client, last } = setup({}, {
     random: () => 0.9999999, // +20 % jitter on every delay
   });
-  const last = () => FakeSocket.instances[FakeSocket.instances.length - 1];
   client.start();
   const waits: number[] = [];
   for (let i = 0; i < 12; i++) {
@@ -156,16 +146,7 @@ Deno.test("DashboardClient.retryNow() skips the wait and keeps the schedule", ()
 });
 
 Deno.test("DashboardClient with a finite maxFailures still goes offline", () => {
-  FakeSocket.instances = [];
-  const { clock, timers } = fakeTimers();
-  const client = new DashboardClient({
-    url: "ws://test/ws/dashboard",
-    WebSocket: FakeSocket,
-    timers,
-    random: () => 0.5,
-    maxFailures: 3,
-  });
-  const last = () => FakeSocket.instances[FakeSocket.instances.length - 1];
+  const { clock, client, last } = setup({}, { maxFailures: 3 });
   client.start();
   for (let i = 0; i < 3; i++) {
     last().fail(1006);

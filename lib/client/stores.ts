@@ -108,6 +108,14 @@ export function isStale(state: ConnectionState): boolean {
   return state === "reconnecting" || state === "offline";
 }
 
+/** Remove `key` from the map in `map`; a missing key changes nothing. */
+function deleteKey<V>(map: Signal<ReadonlyMap<string, V>>, key: string): void {
+  if (!map.value.has(key)) return;
+  const next = new Map(map.value);
+  next.delete(key);
+  map.value = next;
+}
+
 /** Put server-rendered agents in the store unless live data already came. */
 export function seedAgents(s: Stores, list: readonly AgentInfo[]): void {
   if (s.agents.value.size > 0) return;
@@ -213,21 +221,14 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
     }),
     client.on("session:controller", (m) => {
       const { agentId, holder } = m.payload;
+      if (!holder) return deleteKey(s.controllers, agentId);
       const next = new Map(s.controllers.value);
-      if (holder) next.set(agentId, holder);
-      else if (!next.delete(agentId)) return;
+      next.set(agentId, holder);
       s.controllers.value = next;
     }),
     client.on("agent:removed", (m) => {
-      if (s.controllers.value.has(m.payload.agentId)) {
-        const held = new Map(s.controllers.value);
-        held.delete(m.payload.agentId);
-        s.controllers.value = held;
-      }
-      if (!s.agents.value.has(m.payload.agentId)) return;
-      const next = new Map(s.agents.value);
-      next.delete(m.payload.agentId);
-      s.agents.value = next;
+      deleteKey(s.controllers, m.payload.agentId);
+      deleteKey(s.agents, m.payload.agentId);
     }),
     client.on("command:status", (m) => {
       const command = m.payload.command;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { TerminalBuffer } from "./terminal_buffer.ts";
+import { flush } from "./test_fakes.ts";
 
 function setup(
   options: {
@@ -101,22 +102,19 @@ Deno.test("TerminalBuffer.clear() drops queued data and stale callbacks", () => 
   assert.equal(frameCount(), 0);
 });
 
-/** Let pending microtasks run. */
-const endOfTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
 Deno.test("TerminalBuffer hands writes to an idle xterm at the end of the task, then coalesces per frame", async () => {
   const { buffer, writes, frame, frameCount } = setup({});
   // One task's writes (a reset and a redraw) go over together, no frame.
   buffer.write("\x1bc");
   buffer.write("a");
   assert.equal(writes.length, 0);
-  await endOfTask();
+  await flush();
   assert.deepEqual(writes.map((w) => w.data), ["\x1bca"]);
   assert.equal(frameCount(), 0, "no frame waited for");
   // xterm has not parsed that yet: the next writes wait for a frame.
   buffer.write("b");
   buffer.write("c");
-  await endOfTask();
+  await flush();
   assert.equal(frameCount(), 1);
   frame();
   assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc"]);
@@ -125,27 +123,27 @@ Deno.test("TerminalBuffer hands writes to an idle xterm at the end of the task, 
   buffer.write("d");
   writes[1].done();
   buffer.write("e");
-  await endOfTask();
+  await flush();
   assert.equal(writes.length, 2);
   frame();
   assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc", "de"]);
   // Idle again (everything parsed, nothing queued): at the end of the task.
   writes[2].done();
   buffer.write("f");
-  await endOfTask();
+  await flush();
   assert.deepEqual(writes.map((w) => w.data), ["\x1bca", "bc", "de", "f"]);
   // Cleared before the task ended: nothing of it is written.
   writes[3].done();
   buffer.write("gone");
   buffer.clear();
   buffer.write("kept");
-  await endOfTask();
+  await flush();
   assert.deepEqual(writes.slice(4).map((w) => w.data), ["kept"]);
   // Never after dispose.
   writes[4].done();
   buffer.dispose();
   buffer.write("h");
-  await endOfTask();
+  await flush();
   assert.equal(writes.length, 5);
   assert.equal(frameCount(), 0);
 });

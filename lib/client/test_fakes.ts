@@ -120,7 +120,7 @@ export function fakeTimers(start = 1_000_000) {
   return { clock, timers };
 }
 
-/** Let pending promises (fake fetch answers) settle. */
+/** Let pending promises and microtasks (fake fetch answers) settle. */
 export function flush(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
@@ -128,7 +128,7 @@ export function flush(): Promise<void> {
 /** A client double: dispatches validated messages, records what is sent. */
 export function fakeClient() {
   const handlers = new Map<string, Set<(m: never) => void>>();
-  const sent: { type: string; payload: unknown }[] = [];
+  const sent: { type: string; payload: unknown; id?: string }[] = [];
   const client: MessageClient = {
     on(type, handler) {
       if (!handlers.has(type)) handlers.set(type, new Set());
@@ -136,7 +136,7 @@ export function fakeClient() {
       return () => handlers.get(type)!.delete(handler as (m: never) => void);
     },
     send(type, payload, id) {
-      sent.push({ type, payload });
+      sent.push(id === undefined ? { type, payload } : { type, payload, id });
       return id ?? "x";
     },
   };
@@ -147,5 +147,15 @@ export function fakeClient() {
       h(parsed.message as never);
     }
   };
-  return { client, sent, emit };
+  return { client, sent, emit, handlers };
+}
+
+/** A `terminal:earlier` page of agent "a", command "c". */
+export function earlierPage(
+  fromSeq: number,
+  toSeq: number,
+  data: string,
+  more = true,
+) {
+  return { agentId: "a", commandId: "c", fromSeq, toSeq, data, more };
 }
