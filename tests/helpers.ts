@@ -248,6 +248,9 @@ export class AgentProcess {
   readonly child: Deno.ChildProcess;
   stderr = "";
   readonly #done: Promise<Deno.CommandStatus>;
+  /** Called after each stderr chunk, and once more (ended) at its end. */
+  readonly #onStderr = new Set<(ended: boolean) => void>();
+  #stderrEnded = false;
 
   /**
    * `env` is added to this process's environment; with `clearEnv` it is the
@@ -274,7 +277,10 @@ export class AgentProcess {
         const { value, done } = await reader.read();
         if (done) break;
         this.stderr += value;
+        for (const listener of [...this.#onStderr]) listener(false);
       }
+      this.#stderrEnded = true;
+      for (const listener of [...this.#onStderr]) listener(true);
     })();
     this.#done = this.child.status;
   }
@@ -299,6 +305,36 @@ export class AgentProcess {
 
   get status(): Promise<Deno.CommandStatus> {
     return this.#done;
+  }
+
+  /**
+   * Resolve when stderr contains `text` (a string) or matches it (a RegExp),
+   * checked at each chunk read; reject with what was printed when stderr
+   * ends without it or after `timeoutMs`.
+   */
+  waitStderr(text: string | RegExp, timeoutMs = 10_000): Promise<void> {
+    const found = () =>
+      typeof text === "string"
+        ? this.stderr.includes(text)
+        : text.test(this.stderr);
+    if (found()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        this.#onStderr.delete(listener);
+        if (error) reject(error);
+        else resolve();
+      };
+      const fail = (why: string) =>
+        finish(new Error(`${why} waiting for ${text} in:\n${this.stderr}`));
+      const listener = (ended: boolean) => {
+        if (found()) finish();
+        else if (ended) fail("stderr ended");
+      };
+      const timer = setTimeout(() => fail("Timed out"), timeoutMs);
+      this.#onStderr.add(listener);
+      if (this.#stderrEnded) listener(true);
+    });
   }
 
   /** Send `signal` and (unless SIGSTOP) wait for the exit. */
