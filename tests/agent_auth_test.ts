@@ -5,11 +5,9 @@
  * authenticated, loudly on both sides.
  */
 import assert from "node:assert/strict";
-import manifest from "../fresh.gen.ts";
-import { startServer } from "../lib/server/app.ts";
-import { createLogger } from "../lib/server/logger.ts";
 import {
   AgentProcess,
+  loggedTestServer,
   outputOf,
   queueCommand,
   RawAgent,
@@ -20,28 +18,6 @@ import {
   waitFinal,
   withTimeout,
 } from "./helpers.ts";
-
-/** A test server whose log lines are kept in `lines`. */
-async function loggedServer(): Promise<TestServer & { lines: string[] }> {
-  const lines: string[] = [];
-  const server = await startServer(manifest, {
-    ignoreEnv: true,
-    log: createLogger("info", (line) => lines.push(line)),
-    config: {
-      port: 0,
-      dataDir: ":memory:",
-      secret: "test-secret-test-secret-test-secret-0123456789",
-      printLoginUrl: false,
-    },
-  });
-  return {
-    ...server,
-    lines,
-    wsUrl: server.url.replace(/^http/, "ws"),
-    token: (role, agentId) => server.services.auth.sign({ role, agentId }),
-    [Symbol.asyncDispose]: () => server.shutdown(),
-  };
-}
 
 /** An agent process given its token through FLIGHTDECK_TOKEN. */
 function agentWithEnvToken(
@@ -56,7 +32,7 @@ function agentWithEnvToken(
 }
 
 Deno.test("agent auth: a second agent with the same id replaces the first only after authenticating; both agents and the server say so", async () => {
-  await using server = await loggedServer();
+  await using server = await loggedTestServer();
   const token = await server.token("agent", "dup-1");
   const dashboard = await TestClient.dashboard(server);
   const first = agentWithEnvToken(server, "dup-1", token);

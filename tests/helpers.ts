@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import manifest from "../fresh.gen.ts";
 import { type RunningServer, startServer } from "../lib/server/app.ts";
 import type { ConfigInput } from "../lib/server/config.ts";
-import { silentLogger } from "../lib/server/logger.ts";
+import {
+  createLogger,
+  type Logger,
+  silentLogger,
+} from "../lib/server/logger.ts";
 import {
   envelope,
   parseServerMessage,
@@ -32,13 +36,20 @@ export interface TestServer extends RunningServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Start a server on port 0 with in-memory KV (or `dataDir` for restarts). */
+/**
+ * Start a server on port 0 with in-memory KV (or `dataDir` for restarts).
+ * Its log is dropped (printed with FLIGHTDECK_TEST_LOG set), or given to
+ * `log`.
+ */
 export async function startTestServer(
   config: ConfigInput = {},
+  log: Logger | undefined = Deno.env.get("FLIGHTDECK_TEST_LOG")
+    ? undefined
+    : silentLogger,
 ): Promise<TestServer> {
   const server = await startServer(manifest, {
     ignoreEnv: true,
-    log: Deno.env.get("FLIGHTDECK_TEST_LOG") ? undefined : silentLogger,
+    log,
     config: {
       port: 0,
       dataDir: ":memory:",
@@ -53,6 +64,18 @@ export async function startTestServer(
     token: (role, agentId) => server.services.auth.sign({ role, agentId }),
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
+}
+
+/** A test server whose log lines (level info and up) are kept in `lines`. */
+export async function loggedTestServer(
+  config: ConfigInput = {},
+): Promise<TestServer & { lines: string[] }> {
+  const lines: string[] = [];
+  const server = await startTestServer(
+    config,
+    createLogger("info", (line) => lines.push(line)),
+  );
+  return { ...server, lines };
 }
 
 type Message = ServerToDashboardMessage;

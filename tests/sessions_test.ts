@@ -5,16 +5,18 @@
  * failed sign-ins throttled per address.
  */
 import assert from "node:assert/strict";
-import manifest from "../fresh.gen.ts";
-import { startServer } from "../lib/server/app.ts";
-import type { ConfigInput } from "../lib/server/config.ts";
-import { createLogger } from "../lib/server/logger.ts";
 import { envelope } from "../lib/protocol.ts";
 import {
   DashboardClient,
   type SocketConstructor,
 } from "../lib/client/socket.ts";
-import { RawAgent, startTestServer, TestClient, waitRaw } from "./helpers.ts";
+import {
+  loggedTestServer,
+  RawAgent,
+  startTestServer,
+  TestClient,
+  waitRaw,
+} from "./helpers.ts";
 import {
   cookieOf,
   Events,
@@ -22,28 +24,6 @@ import {
   postLogout,
   signIn,
 } from "./session_helpers.ts";
-
-/** A server whose log lines are kept in `lines`. */
-async function loggedServer(config: ConfigInput = {}) {
-  const lines: string[] = [];
-  const server = await startServer(manifest, {
-    ignoreEnv: true,
-    log: createLogger("info", (line) => lines.push(line)),
-    config: {
-      port: 0,
-      dataDir: ":memory:",
-      secret: "test-secret-test-secret-test-secret-0123456789",
-      printLoginUrl: false,
-      ...config,
-    },
-  });
-  return {
-    ...server,
-    wsUrl: server.url.replace(/^http/, "ws"),
-    lines,
-    [Symbol.asyncDispose]: () => server.shutdown(),
-  };
-}
 
 Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE close with 4401 / AUTH_FAILED at once, other sign-ins stay", async () => {
   await using server = await startTestServer();
@@ -370,7 +350,7 @@ Deno.test("sessions: POST /api/messages is authorized with the POST's own token,
 });
 
 Deno.test("sessions: 10 failed sign-ins from an address are logged, then 429 with Retry-After even for a valid token", async () => {
-  await using server = await loggedServer();
+  await using server = await loggedTestServer();
   const valid = await server.services.auth.sign({ role: "admin" });
   for (let i = 0; i < 10; i++) {
     const response = await postLogin(server, `wrong-${i}`);
@@ -403,7 +383,7 @@ Deno.test("sessions: 10 failed sign-ins from an address are logged, then 429 wit
 });
 
 Deno.test("sessions: 100 failed sign-ins sent at once are checked at most 10 times; successful ones never count", async () => {
-  await using server = await loggedServer();
+  await using server = await loggedTestServer();
   const valid = await server.services.auth.sign({ role: "admin" });
   // Successful sign-ins, even many, leave the address free.
   for (let i = 0; i < 12; i++) {
@@ -425,7 +405,7 @@ Deno.test("sessions: 100 failed sign-ins sent at once are checked at most 10 tim
 });
 
 Deno.test("sessions: a sign-in link that fails counts as a failed sign-in", async () => {
-  await using server = await loggedServer({ loginFailureLimit: 1 });
+  await using server = await loggedTestServer({ loginFailureLimit: 1 });
   const bad = await fetch(`${server.url}/login?code=nope`, {
     redirect: "manual",
   });
