@@ -18,6 +18,7 @@ import {
   waitRaw,
 } from "./helpers.ts";
 import {
+  agentsStatus,
   cookieOf,
   Events,
   postLogin,
@@ -71,11 +72,7 @@ Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE clo
     });
 
     // Refused everywhere from now on: API, pages, sockets.
-    const api = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(api.status, 401);
-    await api.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
     const page = await fetch(`${server.url}/`, {
       headers: { cookie },
       redirect: "manual",
@@ -110,9 +107,7 @@ Deno.test("sessions: GET /logout is 405 (POST only) and signs nobody out", async
   assert.equal(response.status, 405);
   assert.equal(response.headers.get("allow"), "POST");
   await response.body?.cancel();
-  const api = await fetch(`${server.url}/api/agents`, { headers: { cookie } });
-  assert.equal(api.status, 200);
-  await api.body?.cancel();
+  assert.equal(await agentsStatus(server, cookie), 200);
 });
 
 Deno.test("sessions: the page's Log out is a POST form", async () => {
@@ -455,16 +450,8 @@ Deno.test("sessions: a browser session and a revocation both survive a server re
       await logout.body?.cancel();
     }
     await using server = await startTestServer({ dataDir });
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: kept },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
-    const refused = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: revoked },
-    });
-    assert.equal(refused.status, 401);
-    await refused.body?.cancel();
+    assert.equal(await agentsStatus(server, kept), 200);
+    assert.equal(await agentsStatus(server, revoked), 401);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -520,11 +507,7 @@ Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the brow
     assert.equal(events.messages.at(-1)?.type, "error");
     assert.equal(events.messages.at(-1)?.payload.code, "AUTH_FAILED");
 
-    const api = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(api.status, 401);
-    await api.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
     const renew = await fetch(`${server.url}/api/session/refresh`, {
       method: "POST",
       headers: { cookie },
@@ -543,11 +526,7 @@ Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the brow
       { from },
     );
     assert.equal(other.closed, null);
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: otherCookie },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
+    assert.equal(await agentsStatus(server, otherCookie), 200);
   } finally {
     events.close();
     await socket.close();
@@ -585,17 +564,13 @@ Deno.test("sessions: 25 sign-ins with one token keep its 20 newest sessions; the
     // 20 of this token plus the other token's one.
     assert.equal((await sessionRecords(server)).length, 21);
     for (const [i, cookie] of cookies.entries()) {
-      const response = await fetch(`${server.url}/api/agents`, {
-        headers: { cookie },
-      });
-      assert.equal(response.status, i < 5 ? 401 : 200, `sign-in ${i}`);
-      await response.body?.cancel();
+      assert.equal(
+        await agentsStatus(server, cookie),
+        i < 5 ? 401 : 200,
+        `sign-in ${i}`,
+      );
     }
-    const kept = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: other },
-    });
-    assert.equal(kept.status, 200);
-    await kept.body?.cancel();
+    assert.equal(await agentsStatus(server, other), 200);
   } finally {
     await oldest.close();
   }
@@ -609,11 +584,7 @@ Deno.test("sessions: the cap of sign-ins per token is configurable (FLIGHTDECK_M
   assert.equal((await sessionRecords(server)).length, 2);
   const statuses = [];
   for (const cookie of cookies) {
-    const response = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    statuses.push(response.status);
-    await response.body?.cancel();
+    statuses.push(await agentsStatus(server, cookie));
   }
   assert.deepEqual(statuses, [401, 200, 200]);
 });
@@ -650,16 +621,8 @@ Deno.test("sessions: revoking a pasted token after a restart still closes the se
       }
     }
     await using server = await startTestServer({ dataDir, secret });
-    const refused = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(refused.status, 401);
-    await refused.body?.cancel();
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: kept },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
+    assert.equal(await agentsStatus(server, kept), 200);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
