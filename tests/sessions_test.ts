@@ -11,6 +11,7 @@ import {
   type SocketConstructor,
 } from "../lib/client/socket.ts";
 import {
+  echoBarrier,
   loggedTestServer,
   RawAgent,
   startTestServer,
@@ -83,12 +84,7 @@ Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE clo
     assert.equal((await again.waitClosed()).code, 4401);
 
     // The other sign-in of the same user is untouched.
-    const from = other.messages.length;
-    other.send("heartbeat", { sequence: 41 });
-    await other.waitFor(
-      (m) => m.type === "heartbeat" && m.payload.sequence === 41,
-      { from },
-    );
+    await echoBarrier(other);
     assert.equal(other.closed, null);
   } finally {
     events.close();
@@ -519,12 +515,7 @@ Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the brow
     assert.equal((await again.waitClosed()).code, 4401);
 
     // The session started from another token is untouched.
-    const from = other.messages.length;
-    other.send("heartbeat", { sequence: 7 });
-    await other.waitFor(
-      (m) => m.type === "heartbeat" && m.payload.sequence === 7,
-      { from },
-    );
+    await echoBarrier(other);
     assert.equal(other.closed, null);
     assert.equal(await agentsStatus(server, otherCookie), 200);
   } finally {
