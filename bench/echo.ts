@@ -34,7 +34,7 @@ import {
   takeControlIn,
   terminalLines,
 } from "../tests/browser.ts";
-import { startTestServer } from "../tests/helpers.ts";
+import { sleep, startTestServer } from "../tests/helpers.ts";
 import { startSessionAgent } from "../tests/session_agent.ts";
 
 const KEYS = Number(Deno.env.get("BENCH_ECHO_KEYS") ?? 200);
@@ -65,8 +65,6 @@ export function summary(values: number[]): string {
   return [at(50), at(95), at(99), sorted[sorted.length - 1]]
     .map((ms) => ms.toFixed(1)).join(" / ") + " ms";
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Instrument the dashboard's xterm: `__echo.arm(char)` notes where the

@@ -16,6 +16,7 @@ import {
   TestClient,
 } from "./helpers.ts";
 import { startSessionAgent } from "./session_agent.ts";
+import { waitUntil } from "./faults/dashboard.ts";
 
 /** The promise of issue 7: seen by every dashboard within 1 s. */
 const WITHIN_MS = 1000;
@@ -112,20 +113,6 @@ async function stateLog(
   });
 }
 
-/** Poll `check` every 20 ms until it returns a value; fail after 30 s. */
-async function until<T>(
-  check: () => Promise<T | undefined> | T | undefined,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 Deno.test("activity waiting → working → needs-input → working → waiting reaches a WebSocket and an SSE dashboard within 1 s of each screen change", async () => {
   const server = await startTestServer();
   const cwd = await Deno.makeTempDir({ prefix: "fd-latency-" });
@@ -143,26 +130,33 @@ Deno.test("activity waiting → working → needs-input → working → waiting 
       cliFlags: ["--work-ms", "1500", "--state-log", log],
     });
     // The session's first screen: waiting at its prompt.
-    await until(
-      () => ws.some((s) => s.activity === "waiting") || undefined,
+    await waitUntil(
+      () => ws.some((s) => s.activity === "waiting"),
+      30_000,
       "waiting",
     );
     await takeControl(operator, AGENT);
     operator.send("terminal:input", { agentId: AGENT, data: "write x.txt\r" });
-    await until(
-      () => ws.some((s) => s.activity === "needs-input") || undefined,
+    await waitUntil(
+      () => ws.some((s) => s.activity === "needs-input"),
+      30_000,
       "the permission dialog",
     );
     operator.send("terminal:input", { agentId: AGENT, data: "1" });
-    const file = await until(
+    const file = await waitUntil(
       () => Deno.readTextFile(`${cwd}/x.txt`).catch(() => undefined),
+      30_000,
       "the approved file",
     );
     assert.equal(file, "hello from fake cli\n");
-    const states = await until(async () => {
-      const states = await stateLog(log);
-      return states.length >= 5 ? states : undefined;
-    }, "five screen states");
+    const states = await waitUntil(
+      async () => {
+        const states = await stateLog(log);
+        return states.length >= 5 ? states : undefined;
+      },
+      30_000,
+      "five screen states",
+    );
     assert.deepEqual(states.map((s) => s.state), [
       "waiting",
       "working",
@@ -175,19 +169,23 @@ Deno.test("activity waiting → working → needs-input → working → waiting 
     for (const [name, seen] of [["websocket", ws], ["sse", sse]] as const) {
       // Each change, in order: the first status with its activity after the
       // previous change's, arriving after the screen showed it.
-      const matched = await until(() => {
-        const found: Seen[] = [];
-        let from = 0;
-        for (const activity of expected) {
-          const index = seen.findIndex((s, j) =>
-            j >= from && s.activity === activity
-          );
-          if (index < 0) return undefined;
-          found.push(seen[index]);
-          from = index + 1;
-        }
-        return found;
-      }, `${name}: every state`);
+      const matched = await waitUntil(
+        () => {
+          const found: Seen[] = [];
+          let from = 0;
+          for (const activity of expected) {
+            const index = seen.findIndex((s, j) =>
+              j >= from && s.activity === activity
+            );
+            if (index < 0) return undefined;
+            found.push(seen[index]);
+            from = index + 1;
+          }
+          return found;
+        },
+        30_000,
+        `${name}: every state`,
+      );
       // Nothing else in between: the dashboard saw exactly these changes.
       const changes = seen.map((s) => s.activity).filter((a, i, all) =>
         a !== undefined && a !== all[i - 1]

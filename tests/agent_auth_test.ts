@@ -5,11 +5,9 @@
  * authenticated, loudly on both sides.
  */
 import assert from "node:assert/strict";
-import manifest from "../fresh.gen.ts";
-import { startServer } from "../lib/server/app.ts";
-import { createLogger } from "../lib/server/logger.ts";
 import {
   AgentProcess,
+  loggedTestServer,
   outputOf,
   queueCommand,
   RawAgent,
@@ -20,28 +18,6 @@ import {
   waitFinal,
   withTimeout,
 } from "./helpers.ts";
-
-/** A test server whose log lines are kept in `lines`. */
-async function loggedServer(): Promise<TestServer & { lines: string[] }> {
-  const lines: string[] = [];
-  const server = await startServer(manifest, {
-    ignoreEnv: true,
-    log: createLogger("info", (line) => lines.push(line)),
-    config: {
-      port: 0,
-      dataDir: ":memory:",
-      secret: "test-secret-test-secret-test-secret-0123456789",
-      printLoginUrl: false,
-    },
-  });
-  return {
-    ...server,
-    lines,
-    wsUrl: server.url.replace(/^http/, "ws"),
-    token: (role, agentId) => server.services.auth.sign({ role, agentId }),
-    [Symbol.asyncDispose]: () => server.shutdown(),
-  };
-}
 
 /** An agent process given its token through FLIGHTDECK_TOKEN. */
 function agentWithEnvToken(
@@ -55,24 +31,8 @@ function agentWithEnvToken(
   );
 }
 
-/** Wait until the agent's stderr matches `pattern` (checked as it grows). */
-async function waitStderr(
-  agent: AgentProcess,
-  pattern: RegExp,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(agent.stderr)) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting for ${pattern} in:\n${agent.stderr}`);
-    }
-    // Polls the captured text; the condition, not the delay, ends the wait.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 Deno.test("agent auth: a second agent with the same id replaces the first only after authenticating; both agents and the server say so", async () => {
-  await using server = await loggedServer();
+  await using server = await loggedTestServer();
   const token = await server.token("agent", "dup-1");
   const dashboard = await TestClient.dashboard(server);
   const first = agentWithEnvToken(server, "dup-1", token);
@@ -101,11 +61,10 @@ Deno.test("agent auth: a second agent with the same id replaces the first only a
     second = agentWithEnvToken(server, "dup-1", token);
     const status = await withTimeout(first.status, 15_000, "first agent exit");
     assert.equal(status.code, 4, first.stderr);
-    await waitStderr(
-      first,
+    await first.waitStderr(
       /REPLACED by another agent that connected with id dup-1/,
     );
-    await waitStderr(second, /REPLACED another connection with agent id dup-1/);
+    await second.waitStderr(/REPLACED another connection with agent id dup-1/);
     const warning = server.lines.find((l) =>
       l.includes("Agent replaced by a new connection with the same id")
     );
@@ -139,7 +98,7 @@ Deno.test("agent auth: --token-file readable by others is refused (exit 2) witho
     ]);
     const status = await withTimeout(agent.status, 15_000, "agent exit");
     assert.equal(status.code, 2, agent.stderr);
-    await waitStderr(agent, /mode 0644\); run chmod 600/);
+    await agent.waitStderr(/mode 0644\); run chmod 600/);
     assert.ok(!agent.stderr.includes(token));
   } finally {
     await Deno.remove(path);
@@ -166,8 +125,8 @@ Deno.test("agent auth: a 0600 --token-file connects; neither it nor FLIGHTDECK_T
   try {
     await waitAgentStatus(dashboard, "file-2", "online");
     await waitAgentStatus(dashboard, "env-2", "online");
-    await waitStderr(fromFile, /connected to/);
-    await waitStderr(fromEnv, /connected to/);
+    await fromFile.waitStderr(/connected to/);
+    await fromEnv.waitStderr(/connected to/);
     for (const agent of [fromFile, fromEnv]) {
       assert.ok(!agent.stderr.includes(token));
       assert.ok(!agent.stderr.includes(envToken));
@@ -249,8 +208,7 @@ Deno.test("agent auth: --token still works but warns that it is visible in ps, w
   ]);
   try {
     await waitAgentStatus(dashboard, "flag-1", "online");
-    await waitStderr(
-      agent,
+    await agent.waitStderr(
       /WARNING: --token puts the token on the command line/,
     );
     assert.match(agent.stderr, /\(ps, \/proc\)/);
@@ -292,7 +250,7 @@ Deno.test("agent auth: a running agent renews its token and reconnects with the 
     );
     const peer = server.services.registry.peerOf("renew-1");
     assert.ok(peer?.isOpen, "still connected past the original expiry");
-    await waitStderr(agent, /token refreshed; valid until/);
+    await agent.waitStderr(/token refreshed; valid until/);
 
     // Drop the connection: the agent must come back with the renewed token.
     const from = dashboard.messages.length;

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  broadcastBarrier,
   queueCommand,
   RawAgent,
   rawOf,
@@ -130,6 +131,8 @@ Deno.test("forget: a connected agent, an unknown agent and a non-admin are refus
       true,
     );
     for (const client of [admin, operator]) {
+      // Every broadcast sent before this point has arrived.
+      await broadcastBarrier(server, client);
       assert.deepEqual(rawOf(client, "agent:removed"), []);
     }
   } finally {

@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import manifest from "../fresh.gen.ts";
 import { type RunningServer, startServer } from "../lib/server/app.ts";
 import type { ConfigInput } from "../lib/server/config.ts";
-import { silentLogger } from "../lib/server/logger.ts";
+import {
+  createLogger,
+  type Logger,
+  silentLogger,
+} from "../lib/server/logger.ts";
 import {
   envelope,
   parseServerMessage,
@@ -32,13 +36,20 @@ export interface TestServer extends RunningServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Start a server on port 0 with in-memory KV (or `dataDir` for restarts). */
+/**
+ * Start a server on port 0 with in-memory KV (or `dataDir` for restarts).
+ * Its log is dropped (printed with FLIGHTDECK_TEST_LOG set), or given to
+ * `log`.
+ */
 export async function startTestServer(
   config: ConfigInput = {},
+  log: Logger | undefined = Deno.env.get("FLIGHTDECK_TEST_LOG")
+    ? undefined
+    : silentLogger,
 ): Promise<TestServer> {
   const server = await startServer(manifest, {
     ignoreEnv: true,
-    log: Deno.env.get("FLIGHTDECK_TEST_LOG") ? undefined : silentLogger,
+    log,
     config: {
       port: 0,
       dataDir: ":memory:",
@@ -53,6 +64,18 @@ export async function startTestServer(
     token: (role, agentId) => server.services.auth.sign({ role, agentId }),
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
+}
+
+/** A test server whose log lines (level info and up) are kept in `lines`. */
+export async function loggedTestServer(
+  config: ConfigInput = {},
+): Promise<TestServer & { lines: string[] }> {
+  const lines: string[] = [];
+  const server = await startTestServer(
+    config,
+    createLogger("info", (line) => lines.push(line)),
+  );
+  return { ...server, lines };
 }
 
 type Message = ServerToDashboardMessage;
@@ -248,6 +271,9 @@ export class AgentProcess {
   readonly child: Deno.ChildProcess;
   stderr = "";
   readonly #done: Promise<Deno.CommandStatus>;
+  /** Called after each stderr chunk, and once more (ended) at its end. */
+  readonly #onStderr = new Set<(ended: boolean) => void>();
+  #stderrEnded = false;
 
   /**
    * `env` is added to this process's environment; with `clearEnv` it is the
@@ -274,7 +300,10 @@ export class AgentProcess {
         const { value, done } = await reader.read();
         if (done) break;
         this.stderr += value;
+        for (const listener of [...this.#onStderr]) listener(false);
       }
+      this.#stderrEnded = true;
+      for (const listener of [...this.#onStderr]) listener(true);
     })();
     this.#done = this.child.status;
   }
@@ -299,6 +328,36 @@ export class AgentProcess {
 
   get status(): Promise<Deno.CommandStatus> {
     return this.#done;
+  }
+
+  /**
+   * Resolve when stderr contains `text` (a string) or matches it (a RegExp),
+   * checked at each chunk read; reject with what was printed when stderr
+   * ends without it or after `timeoutMs`.
+   */
+  waitStderr(text: string | RegExp, timeoutMs = 10_000): Promise<void> {
+    const found = () =>
+      typeof text === "string"
+        ? this.stderr.includes(text)
+        : text.test(this.stderr);
+    if (found()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        this.#onStderr.delete(listener);
+        if (error) reject(error);
+        else resolve();
+      };
+      const fail = (why: string) =>
+        finish(new Error(`${why} waiting for ${text} in:\n${this.stderr}`));
+      const listener = (ended: boolean) => {
+        if (found()) finish();
+        else if (ended) fail("stderr ended");
+      };
+      const timer = setTimeout(() => fail("Timed out"), timeoutMs);
+      this.#onStderr.add(listener);
+      if (this.#stderrEnded) listener(true);
+    });
   }
 
   /** Send `signal` and (unless SIGSTOP) wait for the exit. */

@@ -18,6 +18,7 @@ import {
   waitFinal,
 } from "./helpers.ts";
 import { TmuxPane } from "./tmux.ts";
+import { waitUntil } from "./faults/dashboard.ts";
 
 const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 
@@ -27,15 +28,6 @@ function withPid(argv: string[], pidFile: string, env = ""): string {
     argv.map(quote).join(" ")
   }`;
   return `sh -c ${quote(inner)}`;
-}
-
-/** Poll `check` every 50 ms until true; fail after `ms` with `what`. */
-async function until(check: () => Promise<boolean> | boolean, what: string) {
-  const deadline = Date.now() + 20_000;
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function agentArgv(
@@ -102,11 +94,12 @@ Deno.test("the wrapper whose terminal hangs up goes on headless: the session sta
     );
     // The terminal goes away (as when its window is closed).
     await pane.kill();
-    await until(
+    await waitUntil(
       async () =>
         (await Deno.readTextFile(logFile)).includes(
           "the local terminal is gone",
         ),
+      20_000,
       "the agent logs that its terminal is gone",
     );
     assert.ok(processAlive(pid), "the agent still runs");
@@ -135,7 +128,7 @@ Deno.test("the wrapper whose terminal hangs up goes on headless: the session sta
     // Stopped headless by a signal, as the log says.
     Deno.kill(pid, "SIGTERM");
     assert.equal((await waitFinal(operator, session.id)).status, "interrupted");
-    await until(() => !processAlive(pid!), "the agent exits");
+    await waitUntil(() => !processAlive(pid!), 20_000, "the agent exits");
   } finally {
     if (pid !== undefined && processAlive(pid)) Deno.kill(pid, "SIGKILL");
     await pane.kill();
@@ -157,14 +150,16 @@ Deno.test("the wrapper in a terminal without --log-file logs in $XDG_STATE_HOME/
   );
   const logFile = `${state}/flightdeck/agent-log-1.log`;
   try {
-    await until(
+    await waitUntil(
       async () => (await Deno.stat(logFile).catch(() => null)) !== null,
+      20_000,
       `the log at ${logFile}`,
     );
     assert.equal((await Deno.stat(`${state}/flightdeck`)).mode! & 0o777, 0o700);
     assert.equal((await Deno.stat(logFile)).mode! & 0o777, 0o600);
-    await until(
+    await waitUntil(
       async () => (await Deno.readTextFile(logFile)).includes("connected to"),
+      20_000,
       "the agent logs there",
     );
     await pane.waitScreen(

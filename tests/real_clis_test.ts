@@ -271,10 +271,7 @@ Deno.test({
         data: "say hi",
       });
       await sendOk(operator, "terminal:input", { agentId: id, data: "\r" });
-      await operator.until(
-        () => agent.stderr.includes("claude hooks: first event"),
-        { what: "a hook event at the agent", timeoutMs: SLOW_MS },
-      );
+      await agent.waitStderr("claude hooks: first event", SLOW_MS);
       assert.match(
         agent.stderr,
         /claude hooks: first event UserPromptSubmit received/,

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { enforceRetention } from "../lib/server/retention.ts";
 import {
   AgentProcess,
+  echoBarrier,
   outputOf,
   queueCommand,
   startTestServer,
@@ -89,8 +90,7 @@ Deno.test("retention: a command finished longer ago than retention is gone from 
 
     const fresh = await TestClient.dashboard(server, "viewer");
     try {
-      fresh.send("heartbeat", { sequence: 1 });
-      await fresh.waitFor((m) => m.type === "heartbeat");
+      await echoBarrier(fresh);
       assert.deepEqual(fresh.of("command:status"), []);
       fresh.send("terminal:resume", { commandId: old, afterSeq: 0 }, "r-1");
       const error = await fresh.waitFor((m) => m.type === "error");

@@ -48,6 +48,18 @@ export function postLogout(
   });
 }
 
+/** The HTTP status of `GET /api/agents` with session `cookie` (body dropped). */
+export async function agentsStatus(
+  server: { url: string },
+  cookie: string,
+): Promise<number> {
+  const response = await fetch(`${server.url}/api/agents`, {
+    headers: { cookie },
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
 /** A minimal `/api/events` reader: parsed events, and whether it ended. */
 export class Events {
   readonly messages: { type: string; payload: Record<string, unknown> }[] = [];

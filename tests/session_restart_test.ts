@@ -32,17 +32,6 @@ function sessionsOf(client: TestClient, agentId: string): CommandInfo[] {
   return [...byId.values()].sort((a, b) => a.requestedAt - b.requestedAt);
 }
 
-/** Wait until `agent` has logged `text` (its stderr is read as it comes). */
-async function stderrShows(agent: AgentProcess, text: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!agent.stderr.includes(text)) {
-    if (Date.now() > deadline) {
-      throw new Error(`The agent never logged "${text}":\n${agent.stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Send `type`; the code of the error answering it, or null (after an echo). */
 async function errorCode(
   client: TestClient,
@@ -91,7 +80,7 @@ Deno.test("--restart always: an exited session program runs again as a new sessi
     assert.ok(ended[2].startedAt! - ended[1].startedAt! >= 2000);
     assert.match(agent.stderr, /restarting in 1000 ms \(--restart always\)/);
     assert.match(agent.stderr, /restarting in 2000 ms \(--restart always\)/);
-    await stderrShows(agent, "restarting in 4000 ms (--restart always)");
+    await agent.waitStderr("restarting in 4000 ms (--restart always)");
   } finally {
     await operator.close();
     await agent.kill();
@@ -199,7 +188,7 @@ Deno.test("session:restart from a dashboard: refused while running, for viewers,
     await sendOk(operator, "terminal:input", { agentId: "rs-1", data: "0\r" });
     const secondEnd = await waitFinal(operator, second.id);
     assert.deepEqual([secondEnd.status, secondEnd.exitCode], ["completed", 0]);
-    await stderrShows(agent, "starting the session again (asked by ");
+    await agent.waitStderr("starting the session again (asked by ");
 
     await agent.kill();
     await waitAgentStatus(operator, "rs-1", "offline");

@@ -5,45 +5,27 @@
  * failed sign-ins throttled per address.
  */
 import assert from "node:assert/strict";
-import manifest from "../fresh.gen.ts";
-import { startServer } from "../lib/server/app.ts";
-import type { ConfigInput } from "../lib/server/config.ts";
-import { createLogger } from "../lib/server/logger.ts";
 import { envelope } from "../lib/protocol.ts";
 import {
   DashboardClient,
   type SocketConstructor,
 } from "../lib/client/socket.ts";
-import { RawAgent, startTestServer, TestClient, waitRaw } from "./helpers.ts";
 import {
+  echoBarrier,
+  loggedTestServer,
+  RawAgent,
+  startTestServer,
+  TestClient,
+  waitRaw,
+} from "./helpers.ts";
+import {
+  agentsStatus,
   cookieOf,
   Events,
   postLogin,
   postLogout,
   signIn,
 } from "./session_helpers.ts";
-
-/** A server whose log lines are kept in `lines`. */
-async function loggedServer(config: ConfigInput = {}) {
-  const lines: string[] = [];
-  const server = await startServer(manifest, {
-    ignoreEnv: true,
-    log: createLogger("info", (line) => lines.push(line)),
-    config: {
-      port: 0,
-      dataDir: ":memory:",
-      secret: "test-secret-test-secret-test-secret-0123456789",
-      printLoginUrl: false,
-      ...config,
-    },
-  });
-  return {
-    ...server,
-    wsUrl: server.url.replace(/^http/, "ws"),
-    lines,
-    [Symbol.asyncDispose]: () => server.shutdown(),
-  };
-}
 
 Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE close with 4401 / AUTH_FAILED at once, other sign-ins stay", async () => {
   await using server = await startTestServer();
@@ -91,11 +73,7 @@ Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE clo
     });
 
     // Refused everywhere from now on: API, pages, sockets.
-    const api = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(api.status, 401);
-    await api.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
     const page = await fetch(`${server.url}/`, {
       headers: { cookie },
       redirect: "manual",
@@ -106,12 +84,7 @@ Deno.test("sessions: POST /logout revokes the session: its WebSocket and SSE clo
     assert.equal((await again.waitClosed()).code, 4401);
 
     // The other sign-in of the same user is untouched.
-    const from = other.messages.length;
-    other.send("heartbeat", { sequence: 41 });
-    await other.waitFor(
-      (m) => m.type === "heartbeat" && m.payload.sequence === 41,
-      { from },
-    );
+    await echoBarrier(other);
     assert.equal(other.closed, null);
   } finally {
     events.close();
@@ -130,9 +103,7 @@ Deno.test("sessions: GET /logout is 405 (POST only) and signs nobody out", async
   assert.equal(response.status, 405);
   assert.equal(response.headers.get("allow"), "POST");
   await response.body?.cancel();
-  const api = await fetch(`${server.url}/api/agents`, { headers: { cookie } });
-  assert.equal(api.status, 200);
-  await api.body?.cancel();
+  assert.equal(await agentsStatus(server, cookie), 200);
 });
 
 Deno.test("sessions: the page's Log out is a POST form", async () => {
@@ -370,7 +341,7 @@ Deno.test("sessions: POST /api/messages is authorized with the POST's own token,
 });
 
 Deno.test("sessions: 10 failed sign-ins from an address are logged, then 429 with Retry-After even for a valid token", async () => {
-  await using server = await loggedServer();
+  await using server = await loggedTestServer();
   const valid = await server.services.auth.sign({ role: "admin" });
   for (let i = 0; i < 10; i++) {
     const response = await postLogin(server, `wrong-${i}`);
@@ -403,7 +374,7 @@ Deno.test("sessions: 10 failed sign-ins from an address are logged, then 429 wit
 });
 
 Deno.test("sessions: 100 failed sign-ins sent at once are checked at most 10 times; successful ones never count", async () => {
-  await using server = await loggedServer();
+  await using server = await loggedTestServer();
   const valid = await server.services.auth.sign({ role: "admin" });
   // Successful sign-ins, even many, leave the address free.
   for (let i = 0; i < 12; i++) {
@@ -425,7 +396,7 @@ Deno.test("sessions: 100 failed sign-ins sent at once are checked at most 10 tim
 });
 
 Deno.test("sessions: a sign-in link that fails counts as a failed sign-in", async () => {
-  await using server = await loggedServer({ loginFailureLimit: 1 });
+  await using server = await loggedTestServer({ loginFailureLimit: 1 });
   const bad = await fetch(`${server.url}/login?code=nope`, {
     redirect: "manual",
   });
@@ -475,16 +446,8 @@ Deno.test("sessions: a browser session and a revocation both survive a server re
       await logout.body?.cancel();
     }
     await using server = await startTestServer({ dataDir });
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: kept },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
-    const refused = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: revoked },
-    });
-    assert.equal(refused.status, 401);
-    await refused.body?.cancel();
+    assert.equal(await agentsStatus(server, kept), 200);
+    assert.equal(await agentsStatus(server, revoked), 401);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -540,11 +503,7 @@ Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the brow
     assert.equal(events.messages.at(-1)?.type, "error");
     assert.equal(events.messages.at(-1)?.payload.code, "AUTH_FAILED");
 
-    const api = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(api.status, 401);
-    await api.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
     const renew = await fetch(`${server.url}/api/session/refresh`, {
       method: "POST",
       headers: { cookie },
@@ -556,18 +515,9 @@ Deno.test("sessions: revoking a pasted token (Bearer POST /logout) ends the brow
     assert.equal((await again.waitClosed()).code, 4401);
 
     // The session started from another token is untouched.
-    const from = other.messages.length;
-    other.send("heartbeat", { sequence: 7 });
-    await other.waitFor(
-      (m) => m.type === "heartbeat" && m.payload.sequence === 7,
-      { from },
-    );
+    await echoBarrier(other);
     assert.equal(other.closed, null);
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: otherCookie },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
+    assert.equal(await agentsStatus(server, otherCookie), 200);
   } finally {
     events.close();
     await socket.close();
@@ -605,17 +555,13 @@ Deno.test("sessions: 25 sign-ins with one token keep its 20 newest sessions; the
     // 20 of this token plus the other token's one.
     assert.equal((await sessionRecords(server)).length, 21);
     for (const [i, cookie] of cookies.entries()) {
-      const response = await fetch(`${server.url}/api/agents`, {
-        headers: { cookie },
-      });
-      assert.equal(response.status, i < 5 ? 401 : 200, `sign-in ${i}`);
-      await response.body?.cancel();
+      assert.equal(
+        await agentsStatus(server, cookie),
+        i < 5 ? 401 : 200,
+        `sign-in ${i}`,
+      );
     }
-    const kept = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: other },
-    });
-    assert.equal(kept.status, 200);
-    await kept.body?.cancel();
+    assert.equal(await agentsStatus(server, other), 200);
   } finally {
     await oldest.close();
   }
@@ -629,11 +575,7 @@ Deno.test("sessions: the cap of sign-ins per token is configurable (FLIGHTDECK_M
   assert.equal((await sessionRecords(server)).length, 2);
   const statuses = [];
   for (const cookie of cookies) {
-    const response = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    statuses.push(response.status);
-    await response.body?.cancel();
+    statuses.push(await agentsStatus(server, cookie));
   }
   assert.deepEqual(statuses, [401, 200, 200]);
 });
@@ -670,16 +612,8 @@ Deno.test("sessions: revoking a pasted token after a restart still closes the se
       }
     }
     await using server = await startTestServer({ dataDir, secret });
-    const refused = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(refused.status, 401);
-    await refused.body?.cancel();
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: kept },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
+    assert.equal(await agentsStatus(server, kept), 200);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

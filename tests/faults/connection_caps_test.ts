@@ -11,6 +11,7 @@ import { Auth } from "../../lib/server/auth.ts";
 import { envelope, type Role } from "../../lib/protocol.ts";
 import { FAULT_SECRET, ServerProcess } from "./server_process.ts";
 import { RawSocket } from "./raw_socket.ts";
+import { waitUntil } from "./fixtures.ts";
 
 const auth = new Auth(FAULT_SECRET);
 const tokenOf = (subject: string, role: Role = "viewer") =>
@@ -80,14 +81,6 @@ async function metric(server: ServerProcess, name: string): Promise<number> {
   return match ? Number(match[1]) : -1;
 }
 
-async function until(check: () => Promise<boolean>, what: string) {
-  const deadline = Date.now() + 10_000;
-  while (!await check()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 Deno.test({
   name:
     "faults: sockets and SSE sessions share the per-user and per-address caps; over them, 429 (or 4429 in-band)",
@@ -135,12 +128,13 @@ Deno.test({
 
       // A closed socket frees a place; an SSE session takes it.
       await open.shift()!.dispose();
-      await until(
+      await waitUntil(
         async () =>
           await metric(
             server,
             'flightdeck_connections{authenticated="true"}',
           ) === 2,
+        10_000,
         "alice's socket released",
       );
       const aliceSse = await events(server, "alice");

@@ -301,18 +301,23 @@ export async function createDashboard(
 }
 
 /**
- * Poll `check` every 10 ms until it returns a truthy value; reject after
- * `timeoutMs` naming `what` (plus `detail()` when given).
+ * Poll `check` (awaited when async) every 10 ms until it returns a truthy
+ * value; reject after `timeoutMs` naming `what` (plus `detail()` when given).
  */
 export async function waitUntil<T>(
-  check: () => T | undefined | null | false,
+  check: () =>
+    | T
+    | undefined
+    | null
+    | false
+    | Promise<T | undefined | null | false>,
   timeoutMs: number,
   what: string,
   detail?: () => string,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) {
       throw new Error(

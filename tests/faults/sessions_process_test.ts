@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import { envelope } from "../../lib/protocol.ts";
 import { Auth } from "../../lib/server/auth.ts";
 import { TestClient } from "../helpers.ts";
-import { Events, postLogin, postLogout, signIn } from "../session_helpers.ts";
+import {
+  agentsStatus,
+  Events,
+  postLogin,
+  postLogout,
+  signIn,
+} from "../session_helpers.ts";
 import { FAULT_SECRET, ServerProcess } from "./server_process.ts";
 
 Deno.test("server process: logout closes the session's WebSocket (4401) and SSE at once; after a restart its cookie is still refused and another session still works", async () => {
@@ -39,16 +45,8 @@ Deno.test("server process: logout closes the session's WebSocket (4401) and SSE 
     // A graceful stop (SIGTERM flushes KV), then the same data folder.
     assert.equal((await server.kill("SIGTERM"))?.code, 0);
     await server.restart();
-    const refused = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(refused.status, 401);
-    await refused.body?.cancel();
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: kept },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
+    assert.equal(await agentsStatus(server, kept), 200);
     const get = await fetch(`${server.url}/logout`, {
       headers: { cookie: kept },
     });
@@ -162,16 +160,8 @@ Deno.test("server process: revoking a pasted token (Bearer POST /logout) closes 
 
     assert.equal((await server.kill("SIGTERM"))?.code, 0);
     await server.restart();
-    const refused = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie },
-    });
-    assert.equal(refused.status, 401);
-    await refused.body?.cancel();
-    const ok = await fetch(`${server.url}/api/agents`, {
-      headers: { cookie: kept },
-    });
-    assert.equal(ok.status, 200);
-    await ok.body?.cancel();
+    assert.equal(await agentsStatus(server, cookie), 401);
+    assert.equal(await agentsStatus(server, kept), 200);
   } finally {
     events.close();
     await socket.close();

@@ -91,11 +91,13 @@ Deno.test({
       await Promise.all(admitted.map((s) => s.until(() => s.ended)));
       // Released when the server's sockets report their close.
       let unauthenticated = -1;
-      const deadline = Date.now() + 10_000;
-      while ((unauthenticated = await unauthenticatedCount(server)) !== 0) {
-        assert.ok(Date.now() < deadline, `${unauthenticated} still counted`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitUntil(
+        async () =>
+          (unauthenticated = await unauthenticatedCount(server)) === 0,
+        10_000,
+        "no unauthenticated socket counted",
+        () => `${unauthenticated} still counted`,
+      );
 
       // Round 2: the attacker holds both places again, silent, while a real
       // agent and dashboard connect (authenticated at the upgrade) and run
