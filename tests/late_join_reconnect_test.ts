@@ -11,7 +11,7 @@ import {
   type RealDashboard,
   waitUntil,
 } from "./faults/dashboard.ts";
-import { startTestServer, TestClient } from "./helpers.ts";
+import { sendOk, startTestServer, takeControl, TestClient } from "./helpers.ts";
 import {
   startSessionAgent,
   waitActivity,
@@ -32,8 +32,21 @@ Deno.test("a late joiner that asked for a session while offline gets its screen 
   try {
     const session = await waitSession(operator, "late-rc");
     await waitActivity(operator, "late-rc", "waiting");
-    await waitSnapshotCurrent(server, session.id, "a snapshot of the prompt");
+    // Typing at the prompt redraws it: output after the program's first
+    // screen, however that screen was batched, so the snapshot has history
+    // to stand for.
     const { commands } = server.services;
+    const before = commands.broadcastSeq(session.id);
+    await takeControl(operator, "late-rc");
+    await sendOk(operator, "terminal:input", {
+      agentId: "late-rc",
+      data: "typed before",
+    });
+    await operator.until(
+      () => commands.broadcastSeq(session.id) > before,
+      { what: "the redrawn prompt" },
+    );
+    await waitSnapshotCurrent(server, session.id, "a snapshot of the prompt");
     const screenSeq = commands.latestScreen(session.id)!.seq;
     assert.ok(screenSeq > 1, `output before the screen (seq ${screenSeq})`);
     late = await createDashboard({
