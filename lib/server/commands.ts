@@ -548,12 +548,13 @@ export class CommandService {
   }
 
   async #output(agentId: string, chunk: Output): Promise<number> {
-    const active = this.#active.get(chunk.commandId);
-    if (!active && await this.#finishedHere(agentId, chunk.commandId)) {
+    if (
+      !this.#active.has(chunk.commandId) &&
+      await this.#finishedHere(agentId, chunk.commandId)
+    ) {
       return chunk.seq; // Already settled: acknowledge and drop.
     }
-    this.#owned(agentId, chunk.commandId);
-    if (!active) throw new Error("unreachable");
+    const active = this.#owned(agentId, chunk.commandId);
     if (chunk.seq <= active.lastSeq) return active.lastSeq;
     const info = active.stored.info;
     if (chunk.seq > active.lastSeq + 1) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ErrorCode } from "../protocol.ts";
+import { type ErrorCode, errorPayload } from "../protocol.ts";
 
 /** An expected failure with a protocol error code. */
 export class FlightdeckError extends Error {
@@ -33,3 +33,18 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   VERSION_UNSUPPORTED: 400,
   INTERNAL: 500,
 };
+
+/**
+ * The JSON API's error answer: `{"error": payload}` with the code's HTTP
+ * status (and any extra `headers`).
+ */
+export function errorResponse(
+  code: ErrorCode,
+  message: string,
+  headers?: HeadersInit,
+): Response {
+  return Response.json({ error: errorPayload(code, message) }, {
+    status: HTTP_STATUS[code],
+    headers,
+  });
+}

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Activity, AgentInfo, QuickAnswer } from "../protocol.ts";
+import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 
 /**
@@ -216,6 +217,26 @@ export class Registry {
   /** Agent `id`'s state, if ever seen. */
   get(id: string): AgentInfo | undefined {
     return this.#agents.get(id)?.info;
+  }
+
+  /**
+   * Agent `id`'s state when it is known and connected.
+   *
+   * @throws {FlightdeckError} NOT_FOUND for an unknown agent, AGENT_OFFLINE
+   * for one not connected.
+   */
+  requireOnline(id: string): AgentInfo {
+    const info = this.get(id);
+    if (!info) {
+      throw new FlightdeckError("NOT_FOUND", `Unknown agent "${id}"`);
+    }
+    if (!this.isOnline(id)) {
+      throw new FlightdeckError(
+        "AGENT_OFFLINE",
+        `Agent "${id}" is not connected`,
+      );
+    }
+    return info;
   }
 
   /** The socket of agent `id` when it is connected. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { AgentInfo } from "../protocol.ts";
+import { FlightdeckError } from "./errors.ts";
 import { RecordingPeer } from "./peer.ts";
 import { type AgentHello, Registry } from "./registry.ts";
 
@@ -341,4 +342,29 @@ Deno.test("Registry.endSession(): one change with no activity, the session's end
   assert.deepEqual(restored.get("a1")?.ended, end);
   registry.setCurrentCommand("a1", "s2");
   assert.equal(registry.get("a1")?.ended, undefined);
+});
+
+Deno.test("Registry.requireOnline(): NOT_FOUND for an unknown agent, AGENT_OFFLINE for a disconnected one, the state of a connected one", () => {
+  const { registry } = setup();
+  const refusal = (id: string) => {
+    try {
+      registry.requireOnline(id);
+    } catch (error) {
+      assert.ok(error instanceof FlightdeckError);
+      return { code: error.code, message: error.message };
+    }
+    assert.fail(`requireOnline("${id}") returned`);
+  };
+  assert.deepEqual(refusal("nobody"), {
+    code: "NOT_FOUND",
+    message: 'Unknown agent "nobody"',
+  });
+  const peer = new RecordingPeer("p1");
+  const { info } = registry.connect(hello("a1"), peer);
+  assert.equal(registry.requireOnline("a1"), info);
+  registry.disconnect(peer);
+  assert.deepEqual(refusal("a1"), {
+    code: "AGENT_OFFLINE",
+    message: 'Agent "a1" is not connected',
+  });
 });

@@ -4,12 +4,7 @@
  *
  * @module
  */
-import {
-  CLOSE_CODES,
-  ERROR_CODES,
-  type ToAgent,
-  toDashboard,
-} from "../protocol.ts";
+import { CLOSE_CODES, type ToAgent, toDashboard } from "../protocol.ts";
 import { Auth, AuthError, LoginCodes, requestToken } from "./auth.ts";
 import { AgentSession } from "./agent_session.ts";
 import { AuthSessions } from "./auth_sessions.ts";
@@ -32,6 +27,7 @@ import { SessionControl } from "./session_control.ts";
 import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket, type Session } from "./session.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
+import { errorResponse } from "./errors.ts";
 
 /** Least time between two "Connection refused" log lines. */
 const REFUSAL_LOG_MS = 10_000;
@@ -347,13 +343,7 @@ async function openKv(config: Config): Promise<Deno.Kv> {
 
 /** HTTP 429 with a RATE_LIMIT error naming the cap. */
 export function tooManyConnections(message: string): Response {
-  return Response.json({
-    error: {
-      code: "RATE_LIMIT",
-      message,
-      recoverable: ERROR_CODES.RATE_LIMIT.recoverable,
-    },
-  }, { status: 429, headers: { "retry-after": "5" } });
+  return errorResponse("RATE_LIMIT", message, { "retry-after": "5" });
 }
 
 function notUpgrade(): Response {

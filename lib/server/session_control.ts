@@ -222,17 +222,7 @@ export class SessionControl {
   /** The command that input for `agentId` from `who` goes to. */
   #target(who: Requester, agentId: string, what: string): string {
     this.#requireOperator(who, what);
-    const { registry } = this.#o;
-    const agent = registry.get(agentId);
-    if (!agent) {
-      throw new FlightdeckError("NOT_FOUND", `Unknown agent "${agentId}"`);
-    }
-    if (!registry.isOnline(agentId)) {
-      throw new FlightdeckError(
-        "AGENT_OFFLINE",
-        `Agent "${agentId}" is not connected`,
-      );
-    }
+    const agent = this.#o.registry.requireOnline(agentId);
     const holder = this.holderOf(agentId);
     if (holder?.connectionId !== who.connectionId) {
       throw this.#notController(agentId, holder);

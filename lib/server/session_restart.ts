@@ -39,17 +39,7 @@ export function requestRestart(
       `Role "${who.role}" may not restart sessions; it needs "operator"`,
     );
   }
-  const { registry } = deps;
-  const agent = registry.get(agentId);
-  if (!agent) {
-    throw new FlightdeckError("NOT_FOUND", `Unknown agent "${agentId}"`);
-  }
-  if (!registry.isOnline(agentId)) {
-    throw new FlightdeckError(
-      "AGENT_OFFLINE",
-      `Agent "${agentId}" is not connected`,
-    );
-  }
+  const agent = deps.registry.requireOnline(agentId);
   if (!agent.capabilities.includes("session")) {
     throw new FlightdeckError(
       "NOT_FOUND",

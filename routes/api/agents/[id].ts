@@ -1,14 +1,7 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../../lib/server/app.ts";
 import { roleAllows } from "../../../lib/server/auth.ts";
-import { FlightdeckError, HTTP_STATUS } from "../../../lib/server/errors.ts";
-import { type ErrorCode, errorPayload } from "../../../lib/protocol.ts";
-
-function fail(code: ErrorCode, message: string): Response {
-  return Response.json({ error: errorPayload(code, message) }, {
-    status: HTTP_STATUS[code],
-  });
-}
+import { errorResponse, FlightdeckError } from "../../../lib/server/errors.ts";
 
 /**
  * `DELETE /api/agents/:id` (admin): forget an offline agent, as
@@ -21,7 +14,7 @@ export const handler: Handlers<unknown, AppState> = {
     const { app, user } = ctx.state;
     const id = ctx.params.id;
     if (!user || !roleAllows(user.role, "admin")) {
-      return fail(
+      return errorResponse(
         "FORBIDDEN",
         `Role "${
           user?.role ?? "none"
@@ -32,7 +25,7 @@ export const handler: Handlers<unknown, AppState> = {
       await app.commands.forgetAgent(id);
     } catch (error) {
       if (error instanceof FlightdeckError) {
-        return fail(error.code, error.message);
+        return errorResponse(error.code, error.message);
       }
       throw error;
     }

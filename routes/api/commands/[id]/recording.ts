@@ -1,8 +1,10 @@
 import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../../../../lib/server/app.ts";
-import { FlightdeckError, HTTP_STATUS } from "../../../../lib/server/errors.ts";
+import {
+  errorResponse,
+  FlightdeckError,
+} from "../../../../lib/server/errors.ts";
 import { openRecording } from "../../../../lib/server/recording.ts";
-import { errorPayload } from "../../../../lib/protocol.ts";
 
 /**
  * `GET /api/commands/:id/recording?format=cast|txt&from=N&to=M` (any
@@ -38,9 +40,7 @@ export const handler: Handlers<unknown, AppState> = {
       });
     } catch (error) {
       if (!(error instanceof FlightdeckError)) throw error;
-      return Response.json({ error: errorPayload(error.code, error.message) }, {
-        status: HTTP_STATUS[error.code],
-      });
+      return errorResponse(error.code, error.message);
     }
   },
 };
