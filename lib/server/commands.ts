@@ -51,6 +51,8 @@ export interface CommandServiceOptions {
    */
   maxCommandOutputBytes?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
+  /** Called when a running command's timeout fires, before it is interrupted. */
+  onTimeout?: (command: CommandInfo) => void;
 }
 
 /** What `command:request` asks for. */
@@ -533,6 +535,7 @@ export class CommandService {
     const delay = Math.max(0, info.startedAt + timeoutMs - Date.now());
     active.timer = setTimeout(() => {
       active.timedOut = true;
+      this.#o.onTimeout?.(info);
       this.interrupt(info.id, "timeout").catch(() => {});
     }, delay);
   }

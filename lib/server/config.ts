@@ -139,6 +139,22 @@ export const ConfigSchema = z.object({
    * has at least this much output; smaller ones are replayed whole.
    */
   snapshotMinBytes: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024),
+  /**
+   * Audit entries are kept this long (independent of output retention),
+   * then deleted by the retention pass.
+   */
+  auditRetentionMs: int(60_000, 10 * 365 * 86400_000).default(90 * 86400_000),
+  /**
+   * Refusal entries (failed sign-ins, refused roles, origins, rates) the
+   * audit trail writes per source (address or user) per minute; the rest
+   * are counted into one `audit.suppressed` entry per source and minute.
+   */
+  auditRefusalsPerMinute: int(1, 100_000).default(60),
+  /**
+   * User name of the admin the start-up sign-in link signs in; when
+   * absent, the OS user name (`USER`, `USERNAME`), else `admin`.
+   */
+  adminUser: z.string().trim().min(1).max(128).optional(),
   /** How often retention runs. */
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Least severe log level printed. */
@@ -217,6 +233,9 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_LOG_FORWARD_PER_MINUTE: "logForwardPerMinute",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
+  FLIGHTDECK_AUDIT_RETENTION_MS: "auditRetentionMs",
+  FLIGHTDECK_AUDIT_REFUSALS_PER_MINUTE: "auditRefusalsPerMinute",
+  FLIGHTDECK_ADMIN_USER: "adminUser",
   FLIGHTDECK_MAX_COMMAND_OUTPUT: "maxCommandOutputBytes",
   FLIGHTDECK_SNAPSHOT_MIN_BYTES: "snapshotMinBytes",
   FLIGHTDECK_LOG: "logLevel",
