@@ -79,6 +79,7 @@ export interface AuditActor {
 
 /** One stored entry. */
 export interface AuditEntry extends AuditActor {
+  /** Unique; within one server process, ids increase with time. */
   id: string;
   /** Milliseconds since the epoch. */
   time: number;
@@ -258,6 +259,7 @@ export class AuditTrail {
   #pending = new Set<Promise<void>>();
   #sources = new Map<string, SourceWindow>();
   #inputs = new Map<string, InputTally>();
+  #seq = 0;
   /** Entries refused by the per-source cap so far (all sources). */
   suppressed = 0;
 
@@ -282,7 +284,7 @@ export class AuditTrail {
    */
   record(event: AuditEvent): void {
     const entry: AuditEntry = {
-      id: crypto.randomUUID(),
+      id: this.#nextId(),
       time: this.#now(),
       ...event,
     };
@@ -391,6 +393,16 @@ export class AuditTrail {
     this.#inputs.clear();
     this.#rollSources(Number.POSITIVE_INFINITY);
     await this.flush();
+  }
+
+  /**
+   * An id that sorts after every earlier one of this process (a counter),
+   * so entries of one millisecond keep their order; the random part keeps
+   * ids of different processes apart.
+   */
+  #nextId(): string {
+    const seq = (this.#seq++).toString(16).padStart(12, "0");
+    return `${seq}-${crypto.randomUUID().slice(0, 8)}`;
   }
 
   #writeInput(tally: InputTally): void {

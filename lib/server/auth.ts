@@ -263,12 +263,20 @@ export function roleAllows(role: Role, required: Role): boolean {
   return rank[role] >= rank[required];
 }
 
+/** What a one-time sign-in code grants. */
+export interface LoginCode {
+  role: Role;
+  user: string;
+  /** The token whose sign-in the session belongs to (id and expiry). */
+  parent?: { id: string; endsAt: number };
+}
+
 /**
  * One-time sign-in codes: printed at start as a URL, each usable once
  * within its lifetime, each signing in one named user.
  */
 export class LoginCodes {
-  #codes = new Map<string, { role: Role; user: string; expiresAt: number }>();
+  #codes = new Map<string, LoginCode & { expiresAt: number }>();
   /** The user a code signs in when none is named (the admin's name). */
   readonly defaultUser: string;
 
@@ -278,26 +286,34 @@ export class LoginCodes {
 
   /**
    * Create a code granting `role` to `user` (default {@link defaultUser}),
-   * valid for `ttlMs`.
+   * valid for `ttlMs`. With `parent`, the session it starts belongs to that
+   * token (ends with it, and when it is revoked).
    */
   create(
     role: Role = "admin",
     ttlMs = 24 * 3600_000,
     user = this.defaultUser,
+    parent?: LoginCode["parent"],
   ): string {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     const code = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))
       .join("");
-    this.#codes.set(code, { role, user, expiresAt: Date.now() + ttlMs });
+    this.#codes.set(code, {
+      role,
+      user,
+      expiresAt: Date.now() + ttlMs,
+      ...(parent ? { parent } : {}),
+    });
     return code;
   }
 
-  /** Use `code`: its role and user once, then `null` forever. */
-  redeemUser(code: string): { role: Role; user: string } | null {
+  /** Use `code`: what it grants once, then `null` forever. */
+  redeemUser(code: string): LoginCode | null {
     const entry = this.#codes.get(code);
     this.#codes.delete(code);
     if (!entry || entry.expiresAt < Date.now()) return null;
-    return { role: entry.role, user: entry.user };
+    const { expiresAt: _, ...grant } = entry;
+    return grant;
   }
 
   /** Use `code`: its role once, then `null` forever. */

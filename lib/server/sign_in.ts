@@ -155,7 +155,14 @@ function redeemCode(app: Services, code: string): Attempt {
       reason: "Unknown or used code",
     };
   }
-  return { ok: true, subject: redeemed.user, role: redeemed.role };
+  return {
+    ok: true,
+    subject: redeemed.user,
+    role: redeemed.role,
+    ...(redeemed.parent
+      ? { parentId: redeemed.parent.id, endsAt: redeemed.parent.endsAt }
+      : {}),
+  };
 }
 
 async function checkToken(app: Services, token: string): Promise<Attempt> {
