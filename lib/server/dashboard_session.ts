@@ -260,6 +260,8 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         const after = control.holderOf(agentId);
         if (before?.connectionId === after?.connectionId) return;
         if (take) {
+          // What the previous holder typed is recorded before the takeover.
+          if (before) audit.flushInput(before.connectionId, agentId);
           this.#audit(user, "session.control.take", { agentId }, "ok", {
             ...(before ? { takenFrom: before.userId } : {}),
           });
