@@ -9,6 +9,7 @@ import type { AuditEntry } from "../lib/server/audit.ts";
 import {
   AgentProcess,
   queueCommand,
+  RawAgent,
   rawOf,
   requestCommand,
   startTestServer,
@@ -379,4 +380,71 @@ Deno.test("Refused sign-ins are recorded at most auditRefusalsPerMinute per addr
   assert.equal(page.entries.length, 3);
   assert.ok(page.entries.every((e) => e.action === "auth.sign-in"));
   assert.equal(audit.suppressed, 7);
+});
+
+Deno.test("Timeouts (actor system), agent replacement, a foreign Origin, sign-in and sign-out are audited", async () => {
+  await using server = await startTestServer({ loginFailureLimit: 1000 });
+  const first = await RawAgent.connect(server, "r1");
+  const second = await RawAgent.connect(server, "r1");
+  await first.close();
+  const agent = await AgentProcess.start(server, "t1");
+  const alice = await userDashboard(server, "operator", "alice");
+  try {
+    await waitAgentStatus(alice.client, "t1", "online");
+    const id = await queueCommand(alice.client, {
+      agentId: "t1",
+      command: "sleep 30",
+      timeoutMs: 200,
+    });
+    await waitFinal(alice.client, id);
+    const foreign = await fetch(`${server.url}/api/events`, {
+      headers: {
+        authorization: `Bearer ${alice.token}`,
+        origin: "https://evil.example",
+      },
+    });
+    await foreign.body?.cancel();
+    assert.equal(foreign.status, 403);
+    const code = server.services.loginCodes.create("viewer", undefined, "vera");
+    const signIn = await fetch(`${server.url}/login?code=${code}`, {
+      redirect: "manual",
+    });
+    await signIn.body?.cancel();
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0];
+    const signOut = await fetch(`${server.url}/logout`, {
+      method: "POST",
+      headers: { cookie },
+      redirect: "manual",
+    });
+    await signOut.body?.cancel();
+    assert.equal(signOut.status, 303);
+    await server.services.audit.flush();
+    const { entries } = await server.services.audit.store.list({ limit: 100 });
+    const seen = entries.map((e) => [
+      e.action,
+      e.actor,
+      e.role,
+      e.outcome,
+      e.target.agentId ?? e.target.path ?? null,
+    ]);
+    assert.deepEqual(seen, [
+      ["auth.sign-out", "vera", "viewer", "ok", null],
+      ["auth.sign-in", "vera", "viewer", "ok", null],
+      ["access.refused", "alice", "operator", "refused", "/api/events"],
+      ["command.timeout", "system", null, "ok", "t1"],
+      ["command.request", "alice", "operator", "ok", "t1"],
+      ["agent.register", "agent:t1", "agent", "ok", "t1"],
+      ["agent.replace", "agent:r1", "agent", "ok", "r1"],
+      ["agent.register", "agent:r1", "agent", "ok", "r1"],
+    ]);
+    const timeout = entries[3];
+    assert.equal(timeout.target.commandId, entries[4].target.commandId);
+    const replace = entries[6];
+    assert.equal(replace.detail?.oldConnection, entries[7].connectionId);
+    assert.notEqual(replace.connectionId, entries[7].connectionId);
+  } finally {
+    await second.close();
+    await agent.kill();
+    await alice.client.close();
+  }
 });
