@@ -302,12 +302,17 @@ export class AuditTrail {
    */
   refusal(event: AuditEvent): void {
     const now = this.#now();
-    this.#rollSources(now);
     let key = event.actor ?? `address:${event.address ?? ""}`;
     let window = this.#sources.get(key);
     if (!window && this.#sources.size >= MAX_SOURCES) {
       key = OVERFLOW_SOURCE;
       window = this.#sources.get(key);
+    }
+    // This source's minute is over: its summary first, then a new window
+    // (the others are rolled by sweep()).
+    if (window && now - window.startedAt >= 60_000) {
+      this.#endWindow(key, window);
+      window = undefined;
     }
     if (!window) {
       window = { startedAt: now, written: 0, suppressed: 0, last: null };
@@ -382,6 +387,11 @@ export class AuditTrail {
     return this.store.deleteBefore(now - this.#o.retentionMs);
   }
 
+  /** Refusal sources with a window open (at most {@link MAX_SOURCES} + 1). */
+  get trackedSources(): number {
+    return this.#sources.size;
+  }
+
   /** Wait for every write started so far. */
   async flush(): Promise<void> {
     while (this.#pending.size) await Promise.all([...this.#pending]);
@@ -421,25 +431,29 @@ export class AuditTrail {
   /** End refusal windows older than a minute, writing their summaries. */
   #rollSources(now: number): void {
     for (const [key, window] of [...this.#sources]) {
-      if (now - window.startedAt < 60_000) continue;
-      this.#sources.delete(key);
-      if (window.suppressed === 0 || !window.last) continue;
-      const last = window.last;
-      this.record({
-        actor: last.actor,
-        role: last.role,
-        address: last.address,
-        connectionId: null,
-        action: "audit.suppressed",
-        target: {},
-        outcome: "refused",
-        detail: {
-          count: window.suppressed,
-          lastAction: last.action,
-          source: key,
-        },
-      });
+      if (now - window.startedAt >= 60_000) this.#endWindow(key, window);
     }
+  }
+
+  /** Forget source `key`'s window, writing its summary if it dropped any. */
+  #endWindow(key: string, window: SourceWindow): void {
+    this.#sources.delete(key);
+    if (window.suppressed === 0 || !window.last) return;
+    const last = window.last;
+    this.record({
+      actor: last.actor,
+      role: last.role,
+      address: last.address,
+      connectionId: null,
+      action: "audit.suppressed",
+      target: {},
+      outcome: "refused",
+      detail: {
+        count: window.suppressed,
+        lastAction: last.action,
+        source: key,
+      },
+    });
   }
 }
 

@@ -4,6 +4,7 @@ import {
   AuditTrail,
   INPUT_FLUSH_MS,
   KvAuditStore,
+  MAX_SOURCES,
 } from "./audit.ts";
 import { encodeCursor, parseAuditQuery } from "./audit_query.ts";
 
@@ -209,5 +210,42 @@ Deno.test("KvAuditStore.list() pages newest first by cursor, within from/to", as
   );
   assert.ok(parsed.ok);
   assert.deepEqual(parsed.query.cursor, first.cursor);
+  await trail.close();
+});
+
+Deno.test("AuditTrail.refusal(): a source's next refusal after its minute writes the summary; past MAX_SOURCES new sources share one window", async () => {
+  using kv = await Deno.openKv(":memory:");
+  let now = 0;
+  const trail = new AuditTrail(new KvAuditStore(kv), {
+    retentionMs: 86400_000,
+    refusalsPerMinute: 1,
+    now: () => now,
+  });
+  const refusal = (address: string) =>
+    event({
+      actor: null,
+      role: null,
+      address,
+      connectionId: null,
+      action: "access.refused",
+      target: {},
+      outcome: "refused",
+    });
+  trail.refusal(refusal("10.0.0.1"));
+  trail.refusal(refusal("10.0.0.1"));
+  now = 60_000;
+  trail.refusal(refusal("10.0.0.1"));
+  await trail.flush();
+  assert.deepEqual(
+    (await trail.store.list({ limit: 10 })).entries.map((e) => e.action),
+    ["access.refused", "audit.suppressed", "access.refused"],
+  );
+  for (let i = 0; i < MAX_SOURCES + 5; i++) {
+    trail.refusal(refusal(`s${i}`));
+  }
+  assert.equal(trail.trackedSources, MAX_SOURCES + 1);
+  // 10.0.0.1 and MAX_SOURCES - 1 others had windows; the rest shared one:
+  // one of them written, the others counted.
+  assert.equal(trail.suppressed, 1 + 5);
   await trail.close();
 });
