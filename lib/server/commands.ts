@@ -534,8 +534,8 @@ export class CommandService {
     ) return;
     const delay = Math.max(0, info.startedAt + timeoutMs - Date.now());
     active.timer = setTimeout(() => {
-      active.timedOut = true;
       this.#o.onTimeout?.(info);
+      active.timedOut = true;
       this.interrupt(info.id, "timeout").catch(() => {});
     }, delay);
   }
