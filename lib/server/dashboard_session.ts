@@ -191,11 +191,11 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "command:interrupt": {
         this.#require("operator", "interrupt commands");
         const before = await this.#app.commands.get(message.payload.commandId);
-        const reason = message.payload.reason ?? `interrupted by ${user.id}`;
         const command = await this.#app.commands.interrupt(
           message.payload.commandId,
-          reason,
+          message.payload.reason ?? `interrupted by ${user.id}`,
         );
+        const reason = message.payload.reason ?? `interrupted by ${user.id}`;
         this.#audit(
           user,
           before?.status === "queued" ? "command.cancel" : "command.interrupt",
@@ -221,12 +221,12 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "agent:forget": {
         this.#require("admin", "forget agents");
         await this.#app.commands.forgetAgent(message.payload.agentId);
-        this.#audit(user, "agent.forget", {
-          agentId: message.payload.agentId,
-        });
         this.log.warn("Agent forgotten", {
           agentId: message.payload.agentId,
           by: user.id,
+        });
+        this.#audit(user, "agent.forget", {
+          agentId: message.payload.agentId,
         });
         return;
       }
