@@ -24,10 +24,11 @@ import { Session } from "./session.ts";
 export class AgentSession extends Session<AgentMessage, ToAgent> {
   #app: Services;
   #headerToken: string | null;
+  /** Client address, for the audit trail. */
+  #address: string | null;
   #agentId: string | null = null;
   #principal: Principal | null = null;
   #untrack: (() => void) | null = null;
-  #address: string | null;
 
   /**
    * `headerToken` is the upgrade's Bearer token; `verified` says it was

@@ -114,6 +114,8 @@ export async function createServices(
     onError: (error) =>
       log.error("Audit write failed", { error: String(error) }),
   });
+  // Input tallies and suppressed-refusal summaries are written by this.
+  const auditTimer = setInterval(() => audit.sweep(), 5_000);
   const dashboards = new Broadcaster({
     maxBufferedBytes: config.maxPeerBufferedBytes,
     maxTotalBufferedBytes: config.maxTotalBufferedBytes,
@@ -205,8 +207,6 @@ export async function createServices(
   };
   await retain();
   const retentionTimer = setInterval(retain, config.retentionIntervalMs);
-  // Input tallies and suppressed-refusal summaries are written by this.
-  const auditTimer = setInterval(() => audit.sweep(), 5_000);
   const sockets = new Set<WebSocket>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
@@ -378,8 +378,8 @@ export async function createServices(
       );
     },
     async close() {
-      clearInterval(retentionTimer);
       clearInterval(auditTimer);
+      clearInterval(retentionTimer);
       services.sse.closeAll();
       for (const socket of sockets) {
         try {
