@@ -126,7 +126,8 @@ export interface AuditPage {
  * is retention's alone.
  */
 export interface AuditStore {
-  append(entry: AuditEntry): Promise<void>;
+  /** Append `entries` (in order) in as few commits as the engine allows. */
+  append(entries: AuditEntry[]): Promise<void>;
   /** Matching entries, newest first. */
   list(query: AuditQuery): Promise<AuditPage>;
   /** Delete entries older than `time`; returns how many went. */
@@ -136,6 +137,9 @@ export interface AuditStore {
 /** Entries examined per page before a page is returned short (with a cursor). */
 export const MAX_SCAN_PER_PAGE = 10_000;
 
+/** Entries per KV commit. */
+const APPEND_BATCH = 50;
+
 /** The trail in Deno KV: `["audit", time, id]`. */
 export class KvAuditStore implements AuditStore {
   #kv: Deno.Kv;
@@ -144,8 +148,16 @@ export class KvAuditStore implements AuditStore {
     this.#kv = kv;
   }
 
-  async append(entry: AuditEntry): Promise<void> {
-    await this.#kv.set(["audit", entry.time, entry.id], entry);
+  async append(entries: AuditEntry[]): Promise<void> {
+    // Deno KV commits at most 1000 mutations (and 800 KiB) at once; an
+    // entry is at most a few KiB (texts are cut to 4096 characters).
+    for (let i = 0; i < entries.length; i += APPEND_BATCH) {
+      const atomic = this.#kv.atomic();
+      for (const entry of entries.slice(i, i + APPEND_BATCH)) {
+        atomic.set(["audit", entry.time, entry.id], entry);
+      }
+      await atomic.commit();
+    }
   }
 
   async list(query: AuditQuery): Promise<AuditPage> {
@@ -218,6 +230,8 @@ function matches(entry: AuditEntry, query: AuditQuery): boolean {
   return true;
 }
 
+/** Entries waiting for the store at most; past it new ones are dropped (counted). */
+export const MAX_QUEUED = 100_000;
 /** Most refusal sources tracked at once; past it new sources share one. */
 export const MAX_SOURCES = 10_000;
 /** A connection's raw input tally is written at least this often. */
@@ -256,10 +270,15 @@ export class AuditTrail {
   readonly store: AuditStore;
   #o: AuditTrailOptions;
   #now: () => number;
-  #pending = new Set<Promise<void>>();
+  /** Entries recorded and not yet handed to the store. */
+  #queue: AuditEntry[] = [];
+  /** The write in progress (it takes everything queued meanwhile next). */
+  #writing: Promise<void> | null = null;
   #sources = new Map<string, SourceWindow>();
   #inputs = new Map<string, InputTally>();
   #seq = 0;
+  /** Entries dropped because {@link MAX_QUEUED} were waiting for the store. */
+  dropped = 0;
   /** Entries refused by the per-source cap so far (all sources). */
   suppressed = 0;
 
@@ -279,20 +298,31 @@ export class AuditTrail {
   }
 
   /**
-   * Append `event` now. The write runs in the background (see
-   * {@link flush}); a failed write is reported to `onError`.
+   * Append `event`, stamped now. Writes run in the background, in order,
+   * everything recorded meanwhile in one go (see {@link flush}); a failed
+   * write is reported to `onError`.
    */
   record(event: AuditEvent): void {
-    const entry: AuditEntry = {
-      id: this.#nextId(),
-      time: this.#now(),
-      ...event,
-    };
-    const write = this.store.append(entry).catch((error) =>
-      this.#o.onError?.(error)
-    );
-    this.#pending.add(write);
-    write.finally(() => this.#pending.delete(write));
+    if (this.#queue.length >= MAX_QUEUED) {
+      // The store is stuck: drop rather than hold memory without bound.
+      this.dropped++;
+      return;
+    }
+    this.#queue.push({ id: this.#nextId(), time: this.#now(), ...event });
+    this.#writing ??= this.#write();
+  }
+
+  /** Write queued entries, a batch per commit, until none are left. */
+  async #write(): Promise<void> {
+    while (this.#queue.length) {
+      const batch = this.#queue.splice(0, this.#queue.length);
+      try {
+        await this.store.append(batch);
+      } catch (error) {
+        this.#o.onError?.(error);
+      }
+    }
+    this.#writing = null;
   }
 
   /**
@@ -394,7 +424,7 @@ export class AuditTrail {
 
   /** Wait for every write started so far. */
   async flush(): Promise<void> {
-    while (this.#pending.size) await Promise.all([...this.#pending]);
+    while (this.#writing) await this.#writing;
   }
 
   /** Write what is held (tallies, suppressed counts) and wait for it. */
