@@ -86,8 +86,9 @@ export default function Login({ data }: PageProps<LoginData>) {
     <main class="login">
       <h1>Flightdeck</h1>
       <p>
-        Open the sign-in link the server printed at start, or paste a token made
-        with <code>deno task token --role operator</code>.
+        Open the sign-in link the server printed at start or an admin sent you,
+        or paste a token made with{" "}
+        <code>deno task token --role operator --user NAME</code>.
       </p>
       {data.error && <p class="error" role="alert">{data.error}</p>}
       <form method="post" action="/login">

@@ -274,6 +274,7 @@ export class AuditTrail {
   #queue: AuditEntry[] = [];
   /** The write in progress (it takes everything queued meanwhile next). */
   #writing: Promise<void> | null = null;
+  #closed = false;
   #sources = new Map<string, SourceWindow>();
   #inputs = new Map<string, InputTally>();
   #seq = 0;
@@ -303,8 +304,9 @@ export class AuditTrail {
    * write is reported to `onError`.
    */
   record(event: AuditEvent): void {
-    if (this.#queue.length >= MAX_QUEUED) {
-      // The store is stuck: drop rather than hold memory without bound.
+    if (this.#closed || this.#queue.length >= MAX_QUEUED) {
+      // Closed (the store is going away), or the store is stuck: drop
+      // rather than hold memory without bound.
       this.dropped++;
       return;
     }
@@ -427,11 +429,15 @@ export class AuditTrail {
     while (this.#writing) await this.#writing;
   }
 
-  /** Write what is held (tallies, suppressed counts) and wait for it. */
+  /**
+   * Write what is held (tallies, suppressed counts) and wait for it; later
+   * entries are dropped (counted in {@link dropped}).
+   */
   async close(): Promise<void> {
     for (const tally of this.#inputs.values()) this.#writeInput(tally);
     this.#inputs.clear();
     this.#rollSources(Number.POSITIVE_INFINITY);
+    this.#closed = true;
     await this.flush();
   }
 
