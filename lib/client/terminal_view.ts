@@ -72,6 +72,7 @@ export function viewCommandIds(
   for (const c of commands) {
     if (
       c.agentId === agentId && c.status !== "queued" && c.kind !== "prompt" &&
+      c.status !== "cancelled" &&
       !(c.status === "interrupted" && c.startedAt === null)
     ) {
       started.push(c);
