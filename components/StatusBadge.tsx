@@ -12,9 +12,21 @@ export function StatusDot(props: { status: AgentStatus }) {
   );
 }
 
-/** A compact badge for a command's (or agent's) status. */
+/**
+ * A compact badge for a command's (or agent's) status, in words (`timeout`
+ * reads "timed out"); `title` adds a tooltip (who ended it, why).
+ */
 export default function StatusBadge(
-  props: { status: CommandStatus | AgentStatus },
+  props: { status: CommandStatus | AgentStatus; title?: string },
 ) {
-  return <span class={`badge badge-${props.status}`}>{props.status}</span>;
+  const label = props.status === "timeout" ? "timed out" : props.status;
+  return (
+    <span
+      class={`badge badge-${props.status}`}
+      data-status={props.status}
+      title={props.title}
+    >
+      {label}
+    </span>
+  );
 }

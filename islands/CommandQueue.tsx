@@ -1,11 +1,22 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import RecordingLinks from "../components/RecordingLinks.tsx";
 import StatusBadge from "../components/StatusBadge.tsx";
 import { getClient } from "../lib/client/client.ts";
 import {
+  endFeedback,
+  refusalFeedback,
+  requestFeedback,
+} from "../lib/client/feedback.ts";
+import {
+  clockOrEmpty,
   commandDuration,
+  commandSummary,
+  endedByText,
+  exitText,
   formatClock,
+  formatDuration,
   shortCommand,
+  statusLabel,
 } from "../lib/client/format.ts";
 import {
   type QueueEntry,
@@ -30,17 +41,74 @@ export interface CommandQueueProps {
 
 const RECENT_LIMIT = 25;
 
-/** The selected agent's queue (with cancel) and its recent commands. */
+/** What this panel asked the server, awaiting an answer. */
+type Sent = { action: "cancel" | "rerun"; agentId: string };
+
+/** The panel's answer line: text, or a re-run that follows its command. */
+type Feedback =
+  | { kind: "ok" | "error"; text: string }
+  | { kind: "rerun"; commandId: string; agentId: string }
+  | null;
+
+/** `agentId`'s display name, else the id itself. */
+function agentName(agentId: string): string {
+  return stores.agents.value.get(agentId)?.name ?? agentId;
+}
+
+/**
+ * The selected agent's queue (with who asked for each, and cancel), its
+ * recent commands with who ended each and how, a re-run button, and the
+ * details of the command shown.
+ */
 export default function CommandQueue(props: CommandQueueProps) {
   const hydrated = useHydrated();
   const [now, setNow] = useState(() => Date.now());
+  const [feedback, setFeedback] = useState<Feedback>(null);
+  const sent = useRef(new Map<string, Sent>());
   useEffect(() => {
     seedCommands(stores, props.commands);
     seedQueues(stores, props.queues);
     if (props.agentId) stores.selectedAgentId.value = props.agentId;
-    getClient();
+    const client = getClient();
+    const take = (replyTo: string | undefined) => {
+      const one = replyTo ? sent.current.get(replyTo) : undefined;
+      if (replyTo) sent.current.delete(replyTo);
+      return one;
+    };
+    const offStatus = client.on("command:status", (m) => {
+      const one = take(m.payload.replyTo);
+      if (!one) return;
+      const { command } = m.payload;
+      setFeedback(
+        one.action === "rerun"
+          ? { kind: "rerun", commandId: command.id, agentId: command.agentId }
+          : {
+            kind: "ok",
+            text: `${shortCommand(command.command, 40)}: ${
+              endFeedback(command, agentName(command.agentId))
+            }`,
+          },
+      );
+    });
+    const offError = client.on("error", (m) => {
+      const one = take(m.payload.replyTo);
+      if (!one) return;
+      setFeedback({
+        kind: "error",
+        text: refusalFeedback(
+          m.payload.code,
+          m.payload.message,
+          agentName(one.agentId),
+          one.action === "rerun" ? "request" : "interrupt",
+        ),
+      });
+    });
     const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
+    return () => {
+      clearInterval(timer);
+      offStatus();
+      offError();
+    };
   }, []);
 
   const agentId = hydrated
@@ -60,12 +128,50 @@ export default function CommandQueue(props: CommandQueueProps) {
   const shown = hydrated ? stores.selectedCommandId.value : null;
   const connected = hydrated &&
     getClient().connection.value.state === "connected";
+  const agent = agentId && hydrated
+    ? stores.agents.value.get(agentId)
+    : undefined;
+  const online = agent !== undefined && agent.status !== "offline";
 
-  const cancel = (commandId: string) =>
+  const newId = () =>
+    `q-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const cancel = (commandId: string, onAgent: string) => {
+    const id = newId();
+    sent.current.set(id, { action: "cancel", agentId: onAgent });
+    setFeedback({ kind: "ok", text: `Cancelling on ${agentName(onAgent)}…` });
     getClient().send("command:interrupt", {
       commandId,
       reason: "cancelled from queue",
+    }, id);
+  };
+  /** The same command, agent and priority again, as a new command. */
+  const rerun = (c: CommandInfo) => {
+    const id = newId();
+    sent.current.set(id, { action: "rerun", agentId: c.agentId });
+    setFeedback({
+      kind: "ok",
+      text: `Sending re-run to ${agentName(c.agentId)}…`,
     });
+    getClient().send("command:request", {
+      agentId: c.agentId,
+      command: c.command,
+      priority: c.priority,
+    }, id);
+  };
+  const rerunCommand = feedback?.kind === "rerun"
+    ? stores.commands.value.get(feedback.commandId)
+    : undefined;
+  const feedbackText = feedback?.kind === "rerun"
+    ? rerunCommand
+      ? requestFeedback(
+        rerunCommand,
+        agentName(feedback.agentId),
+        stores.queues.value.get(feedback.agentId),
+        "Re-run",
+      )
+      : `Re-run queued on ${agentName(feedback.agentId)}`
+    : feedback?.text;
+  const detail = shown ? all.get(shown) : undefined;
   const show = (commandId: string) => {
     stores.selectedCommandId.value =
       stores.selectedCommandId.value === commandId ? null : commandId;
@@ -101,18 +207,26 @@ export default function CommandQueue(props: CommandQueueProps) {
                     {entry.priority}
                   </span>
                   {c?.kind === "prompt" && <span class="kind-tag">prompt</span>}
-                  <code class="queue-cmd" title={c?.command}>
-                    {shortCommand(c?.command ?? entry.commandId, 60)}
+                  <code
+                    class="queue-cmd"
+                    title={c ? commandSummary(c) : `Command ${entry.commandId}`}
+                  >
+                    {c ? shortCommand(c.command, 60) : "…"}
                   </code>
+                  {c && (
+                    <span class="queue-by" data-testid="queue-by">
+                      by {c.requestedBy}
+                    </span>
+                  )}
                   <button
                     type="button"
                     class="button small"
                     data-testid="cancel-button"
                     aria-label={`Cancel ${
-                      shortCommand(c?.command ?? entry.commandId, 60)
+                      shortCommand(c?.command ?? "this command", 60)
                     }`}
                     disabled={!hydrated || !connected || !props.canOperate}
-                    onClick={() => cancel(entry.commandId)}
+                    onClick={() => cancel(entry.commandId, agentId!)}
                   >
                     Cancel
                   </button>
@@ -140,10 +254,16 @@ export default function CommandQueue(props: CommandQueueProps) {
               <tr>
                 <th scope="col">Requested</th>
                 <th scope="col">Command</th>
+                <th scope="col">By</th>
                 <th scope="col">Status</th>
                 <th scope="col">Exit</th>
+                <th scope="col">Started</th>
+                <th scope="col">Ended</th>
                 <th scope="col">Duration</th>
                 <th scope="col">Download</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -152,6 +272,7 @@ export default function CommandQueue(props: CommandQueueProps) {
                   key={c.id}
                   data-command-id={c.id}
                   class={c.id === shown ? "selected" : undefined}
+                  title={commandSummary(c)}
                 >
                   <td class="mono muted">{formatClock(c.requestedAt)}</td>
                   <td class="cmd">
@@ -172,12 +293,18 @@ export default function CommandQueue(props: CommandQueueProps) {
                       {shortCommand(c.command, 60)}
                     </button>
                   </td>
+                  <td data-testid="requested-by">{c.requestedBy}</td>
                   <td>
                     <StatusBadge status={c.status} />
+                    {c.endedBy && (
+                      <span class="ended-by" data-testid="ended-by">
+                        by {endedByText(c)}
+                      </span>
+                    )}
                   </td>
-                  <td class="mono">
-                    {c.exitCode === null ? "" : `exit ${c.exitCode}`}
-                  </td>
+                  <td class="mono">{exitText(c)}</td>
+                  <td class="mono muted">{clockOrEmpty(c.startedAt)}</td>
+                  <td class="mono muted">{clockOrEmpty(c.completedAt)}</td>
                   <td class="mono muted">
                     {commandDuration(
                       c,
@@ -185,13 +312,90 @@ export default function CommandQueue(props: CommandQueueProps) {
                     )}
                   </td>
                   <td>
-                    <RecordingLinks commandId={c.id} />
+                    {c.status !== "cancelled" && (
+                      <RecordingLinks commandId={c.id} />
+                    )}
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      class="button small"
+                      data-testid="rerun-button"
+                      aria-label={`Re-run ${shortCommand(c.command, 60)}`}
+                      title={!props.canOperate
+                        ? "Viewers cannot run commands"
+                        : !online
+                        ? "The agent is offline"
+                        : `Run "${
+                          shortCommand(c.command, 60)
+                        }" again on the same agent with ${c.priority} priority`}
+                      disabled={!hydrated || !connected || !props.canOperate ||
+                        !online}
+                      onClick={() => rerun(c)}
+                    >
+                      Re-run
+                    </button>
                   </td>
                 </tr>
               ))}
             </tbody>
           </table>
         )}
+      {detail && (
+        <dl class="command-detail" data-testid="command-detail">
+          <dt>Command</dt>
+          <dd class="mono">{detail.command}</dd>
+          <dt>Id</dt>
+          <dd class="mono">{detail.id}</dd>
+          <dt>Requested</dt>
+          <dd>
+            {formatClock(detail.requestedAt)} UTC by {detail.requestedBy},{" "}
+            {detail.priority} priority
+          </dd>
+          <dt>Status</dt>
+          <dd>{statusLabel(detail.status)}</dd>
+          {detail.endedBy && (
+            <>
+              <dt>Ended by</dt>
+              <dd>
+                {detail.endedBy.actor} ({detail.endedBy.role})
+              </dd>
+              <dt>Reason</dt>
+              <dd>{detail.endedBy.reason ?? "none given"}</dd>
+            </>
+          )}
+          <dt>Exit</dt>
+          <dd class="mono">{exitText(detail) || "—"}</dd>
+          <dt>Started</dt>
+          <dd class="mono">{clockOrEmpty(detail.startedAt) || "—"}</dd>
+          <dt>Ended</dt>
+          <dd class="mono">{clockOrEmpty(detail.completedAt) || "—"}</dd>
+          <dt>Duration</dt>
+          <dd class="mono">{commandDuration(detail, now) || "—"}</dd>
+          {detail.timeoutMs && (
+            <>
+              <dt>Timeout</dt>
+              <dd class="mono">{formatDuration(detail.timeoutMs)}</dd>
+            </>
+          )}
+        </dl>
+      )}
+      <p
+        class="command-hint"
+        data-testid="queue-answer"
+        aria-live="polite"
+      >
+        {feedbackText && (
+          <span
+            class={feedback?.kind === "error" ? "text-error" : "text-ok"}
+            title={feedback?.kind === "rerun"
+              ? `Command ${feedback.commandId}`
+              : undefined}
+          >
+            {feedbackText}
+          </span>
+        )}
+      </p>
     </section>
   );
 }

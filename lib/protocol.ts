@@ -168,18 +168,6 @@ export const FINAL_STATUSES: ReadonlySet<CommandStatus> = new Set([
   "lost",
 ]);
 
-/** How a final status reads for people (`timeout` reads "timed out"). */
-export const STATUS_LABELS: Readonly<Record<CommandStatus, string>> = {
-  queued: "queued",
-  running: "running",
-  completed: "completed",
-  failed: "failed",
-  interrupted: "interrupted",
-  cancelled: "cancelled",
-  timeout: "timed out",
-  lost: "lost",
-};
-
 /**
  * What an agent's program is doing, as the agent reads it from its screen:
  * working on something, waiting at its prompt for the next one, blocked on
