@@ -1,15 +1,16 @@
 import { effect } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
+import CommandOptions from "../components/CommandOptions.tsx";
 import { getClient } from "../lib/client/client.ts";
-import { stores } from "../lib/client/stores.ts";
+import { agentName, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import {
   interruptFeedback,
   refusalFeedback,
   requestFeedback,
 } from "../lib/client/feedback.ts";
-import { formatDuration } from "../lib/client/format.ts";
-import { MAX_TIMEOUT_MS, type Priority } from "../lib/protocol.ts";
+import { parseTimeoutSeconds } from "../lib/client/timeout_field.ts";
+import type { Priority } from "../lib/protocol.ts";
 
 /** Props of {@link CommandBar}. */
 export interface CommandBarProps {
@@ -28,29 +29,6 @@ type Answer =
   /** A request was queued: its feedback follows the command's state. */
   | { kind: "queued"; commandId: string; agentId: string }
   | null;
-
-/** `agentId`'s display name, else the id itself. */
-function agentName(agentId: string): string {
-  return stores.agents.value.get(agentId)?.name ?? agentId;
-}
-
-/**
- * The timeout field's value in ms: undefined when empty; an error text
- * when it is not a number of seconds within the protocol's bounds.
- */
-function parseTimeout(text: string): number | undefined | { error: string } {
-  if (text.trim() === "") return undefined;
-  const seconds = Number(text);
-  const ms = Math.round(seconds * 1000);
-  if (!Number.isFinite(seconds) || ms < 1 || ms > MAX_TIMEOUT_MS) {
-    return {
-      error: `Timeout must be a number of seconds from 0.001 to ${
-        MAX_TIMEOUT_MS / 1000
-      }`,
-    };
-  }
-  return ms;
-}
 
 /** Command input for the selected agent: send, interrupt, emergency stop. */
 export default function CommandBar({ role, agentId }: CommandBarProps) {
@@ -198,7 +176,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
 
   const submit = () => {
     if (disabled || !selectedId || text.trim() === "") return;
-    const timeoutMs = parseTimeout(timeoutText);
+    const timeoutMs = parseTimeoutSeconds(timeoutText);
     if (typeof timeoutMs === "object") {
       setAnswer({ kind: "error", text: timeoutMs.error });
       return;
@@ -294,35 +272,14 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         }}
       />
       <div class="command-actions">
-        <select
-          data-testid="priority-select"
-          aria-label="Priority"
-          value={priority}
+        <CommandOptions
+          priority={priority}
+          timeoutText={timeoutText}
+          agentTimeoutMs={agent?.defaultTimeoutMs}
           disabled={inputDisabled}
-          onChange={(e) => setPriority(e.currentTarget.value as Priority)}
-        >
-          <option value="high">high</option>
-          <option value="normal">normal</option>
-          <option value="low">low</option>
-        </select>
-        <label class="timeout-field">
-          <span class="visually-hidden">Timeout in seconds</span>
-          <input
-            type="number"
-            inputMode="decimal"
-            min="0.001"
-            step="any"
-            data-testid="timeout-input"
-            aria-label="Timeout in seconds (empty: the agent's or server's default)"
-            placeholder={agent?.defaultTimeoutMs
-              ? `timeout s (${formatDuration(agent.defaultTimeoutMs)})`
-              : "timeout s"}
-            title="Interrupt the command this many seconds after it starts; it then ends timed out. Empty: the agent's or the server's default."
-            value={timeoutText}
-            disabled={inputDisabled}
-            onInput={(e) => setTimeoutText(e.currentTarget.value)}
-          />
-        </label>
+          onPriority={setPriority}
+          onTimeoutText={setTimeoutText}
+        />
         <button
           type="submit"
           class="button primary"

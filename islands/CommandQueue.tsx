@@ -1,24 +1,15 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import RecordingLinks from "../components/RecordingLinks.tsx";
-import StatusBadge from "../components/StatusBadge.tsx";
+import CommandDetail from "../components/CommandDetail.tsx";
+import RecentCommandsTable from "../components/RecentCommandsTable.tsx";
 import { getClient } from "../lib/client/client.ts";
 import {
   endFeedback,
   refusalFeedback,
   requestFeedback,
 } from "../lib/client/feedback.ts";
+import { commandSummary, shortCommand } from "../lib/client/format.ts";
 import {
-  clockOrEmpty,
-  commandDuration,
-  commandSummary,
-  endedByText,
-  exitText,
-  formatClock,
-  formatDuration,
-  shortCommand,
-  statusLabel,
-} from "../lib/client/format.ts";
-import {
+  agentName,
   type QueueEntry,
   seedCommands,
   seedQueues,
@@ -49,11 +40,6 @@ type Feedback =
   | { kind: "ok" | "error"; text: string }
   | { kind: "rerun"; commandId: string; agentId: string }
   | null;
-
-/** `agentId`'s display name, else the id itself. */
-function agentName(agentId: string): string {
-  return stores.agents.value.get(agentId)?.name ?? agentId;
-}
 
 /**
  * The selected agent's queue (with who asked for each, and cancel), its
@@ -249,137 +235,23 @@ export default function CommandQueue(props: CommandQueueProps) {
       {recent.length === 0
         ? <p class="empty">No commands yet.</p>
         : (
-          <table class="table recent" data-testid="recent-commands">
-            <thead>
-              <tr>
-                <th scope="col">Requested</th>
-                <th scope="col">Command</th>
-                <th scope="col">By</th>
-                <th scope="col">Status</th>
-                <th scope="col">Exit</th>
-                <th scope="col">Started</th>
-                <th scope="col">Ended</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Download</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {recent.map((c) => (
-                <tr
-                  key={c.id}
-                  data-command-id={c.id}
-                  class={c.id === shown ? "selected" : undefined}
-                  title={commandSummary(c)}
-                >
-                  <td class="mono muted">{formatClock(c.requestedAt)}</td>
-                  <td class="cmd">
-                    {c.kind && c.kind !== "exec" && (
-                      <span class="kind-tag" data-testid="kind-tag">
-                        {c.kind}
-                      </span>
-                    )}
-                    <button
-                      type="button"
-                      class="link mono"
-                      disabled={!hydrated}
-                      title={c.kind === "prompt"
-                        ? "Show this prompt's turn in the session"
-                        : "Show this command's output"}
-                      onClick={() => show(c.id)}
-                    >
-                      {shortCommand(c.command, 60)}
-                    </button>
-                  </td>
-                  <td data-testid="requested-by">{c.requestedBy}</td>
-                  <td>
-                    <StatusBadge status={c.status} />
-                    {c.endedBy && (
-                      <span class="ended-by" data-testid="ended-by">
-                        by {endedByText(c)}
-                      </span>
-                    )}
-                  </td>
-                  <td class="mono">{exitText(c)}</td>
-                  <td class="mono muted">{clockOrEmpty(c.startedAt)}</td>
-                  <td class="mono muted">{clockOrEmpty(c.completedAt)}</td>
-                  <td class="mono muted">
-                    {commandDuration(
-                      c,
-                      hydrated ? now : c.completedAt ?? c.startedAt ?? 0,
-                    )}
-                  </td>
-                  <td>
-                    {c.status !== "cancelled" && (
-                      <RecordingLinks commandId={c.id} />
-                    )}
-                  </td>
-                  <td>
-                    <button
-                      type="button"
-                      class="button small"
-                      data-testid="rerun-button"
-                      aria-label={`Re-run ${shortCommand(c.command, 60)}`}
-                      title={!props.canOperate
-                        ? "Viewers cannot run commands"
-                        : !online
-                        ? "The agent is offline"
-                        : `Run "${
-                          shortCommand(c.command, 60)
-                        }" again on the same agent with ${c.priority} priority`}
-                      disabled={!hydrated || !connected || !props.canOperate ||
-                        !online}
-                      onClick={() => rerun(c)}
-                    >
-                      Re-run
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <RecentCommandsTable
+            commands={recent}
+            shownId={shown}
+            now={hydrated ? now : 0}
+            interactive={hydrated}
+            rerunRefusal={!props.canOperate
+              ? "Viewers cannot run commands"
+              : !hydrated || !connected
+              ? "Not connected to the server"
+              : !online
+              ? "The agent is offline"
+              : null}
+            onShow={show}
+            onRerun={rerun}
+          />
         )}
-      {detail && (
-        <dl class="command-detail" data-testid="command-detail">
-          <dt>Command</dt>
-          <dd class="mono">{detail.command}</dd>
-          <dt>Id</dt>
-          <dd class="mono">{detail.id}</dd>
-          <dt>Requested</dt>
-          <dd>
-            {formatClock(detail.requestedAt)} UTC by {detail.requestedBy},{" "}
-            {detail.priority} priority
-          </dd>
-          <dt>Status</dt>
-          <dd>{statusLabel(detail.status)}</dd>
-          {detail.endedBy && (
-            <>
-              <dt>Ended by</dt>
-              <dd>
-                {detail.endedBy.actor} ({detail.endedBy.role})
-              </dd>
-              <dt>Reason</dt>
-              <dd>{detail.endedBy.reason ?? "none given"}</dd>
-            </>
-          )}
-          <dt>Exit</dt>
-          <dd class="mono">{exitText(detail) || "—"}</dd>
-          <dt>Started</dt>
-          <dd class="mono">{clockOrEmpty(detail.startedAt) || "—"}</dd>
-          <dt>Ended</dt>
-          <dd class="mono">{clockOrEmpty(detail.completedAt) || "—"}</dd>
-          <dt>Duration</dt>
-          <dd class="mono">{commandDuration(detail, now) || "—"}</dd>
-          {detail.timeoutMs && (
-            <>
-              <dt>Timeout</dt>
-              <dd class="mono">{formatDuration(detail.timeoutMs)}</dd>
-            </>
-          )}
-        </dl>
-      )}
+      {detail && <CommandDetail command={detail} now={now} />}
       <p
         class="command-hint"
         data-testid="queue-answer"

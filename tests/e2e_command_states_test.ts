@@ -18,6 +18,7 @@ import {
 } from "./browser.ts";
 import {
   AgentProcess,
+  outputOf,
   startTestServer,
   TestClient,
   type TestServer,
@@ -110,12 +111,18 @@ Deno.test({
       await signInAs(alice, server, "alice", "operator");
 
       // Bob: one runs, two wait; the answers say where, in words.
-      await send(bob, "sleep 30");
+      // It prints first, so it is past its shell's start-up when
+      // interrupted (and dies of SIGINT).
+      await send(bob, "echo started; sleep 30");
       await barAnswer(bob, /^Running on build-1$/);
       const running = await waitStatus(
         watcher,
-        commandOf(watcher, "sleep 30")!.id,
+        commandOf(watcher, "echo started; sleep 30")!.id,
         "running",
+      );
+      await watcher.until(
+        () => outputOf(watcher, running.id).text.includes("started"),
+        { timeoutMs: 20_000, what: "the running command's output" },
       );
       await send(bob, "echo second-$((1+1))", { priority: "high" });
       assert.equal(await barAnswer(bob, /Queued/), "Queued 1st on build-1");
