@@ -1,4 +1,5 @@
 import type { AgentStatus, CommandStatus } from "../lib/protocol.ts";
+import { statusLabel } from "../lib/client/format.ts";
 
 /** A colored dot for an agent's status. */
 export function StatusDot(props: { status: AgentStatus }) {
@@ -19,7 +20,9 @@ export function StatusDot(props: { status: AgentStatus }) {
 export default function StatusBadge(
   props: { status: CommandStatus | AgentStatus; title?: string },
 ) {
-  const label = props.status === "timeout" ? "timed out" : props.status;
+  const label = props.status === "timeout"
+    ? statusLabel(props.status)
+    : props.status;
   return (
     <span
       class={`badge badge-${props.status}`}

@@ -1568,3 +1568,30 @@ Deno.test("CommandService: a record stored before endedBy existed still loads an
     second.close();
   }
 });
+
+Deno.test("CommandService.create() after a restart: a running command whose agent never comes back ends lost after lostAfterMs", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv });
+  first.connect("a1");
+  const { command } = await first.ask("sleep 100");
+  await first.commands.started("a1", command.id);
+  first.commands.close();
+  const second = await setup({ kv, lostAfterMs: 5_000 });
+  try {
+    clock.tick(4_999);
+    await second.commands.idle();
+    assert.equal((await second.commands.get(command.id))?.status, "running");
+    clock.tick(1);
+    await second.commands.idle();
+    const final = (await second.commands.get(command.id))!;
+    assert.deepEqual([final.status, final.endedBy], ["lost", {
+      actor: "server",
+      role: "system",
+      reason: "the agent went offline and was not back within 5 s",
+    }]);
+  } finally {
+    second.close();
+    clock.uninstall();
+  }
+});
