@@ -336,3 +336,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...TEST,
+  name:
+    "states: an agent stopped with SIGTERM interrupts its command itself; endedBy names the agent and its reason",
+  async fn() {
+    await using server = await startTestServer();
+    const bob = await dashboardAs(server, "bob", "operator");
+    const agent = await AgentProcess.start(server, "st-7");
+    try {
+      await waitAgentStatus(bob, "st-7", "online", 20_000);
+      const running = await queueCommand(bob, {
+        agentId: "st-7",
+        command: SLEEPER,
+      });
+      await waitStarted(bob, running);
+      await agent.kill("SIGTERM");
+      assert.deepEqual(ending(await waitFinal(bob, running, 20_000)), {
+        status: "interrupted",
+        requestedBy: "bob",
+        endedBy: { actor: "st-7", role: "agent", reason: "agent stopping" },
+        exitCode: null,
+        exitSignal: "SIGINT",
+        ran: true,
+      });
+    } finally {
+      await agent.kill();
+      await bob.close();
+    }
+  },
+});
