@@ -136,6 +136,8 @@ export class CommandService {
   #readers = 0;
   /** Per offline agent running something: its lost timer. */
   #lostTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Set by {@link close}. */
+  #closed = false;
 
   private constructor(options: CommandServiceOptions) {
     this.#o = options;
@@ -1025,8 +1027,9 @@ export class CommandService {
     await this.#lock.run(() => Promise.resolve());
   }
 
-  /** Stop timers. */
+  /** Stop timers; no lost timer starts after this (sockets closing at shutdown). */
   close(): void {
+    this.#closed = true;
     for (const active of this.#active.values()) clearTimeout(active.timer);
     for (const timer of this.#lostTimers.values()) clearTimeout(timer);
     this.#lostTimers.clear();
@@ -1042,7 +1045,7 @@ export class CommandService {
 
   /** Start the lost timer of `agentId` when it runs something and has none. */
   #armLost(agentId: string): void {
-    if (this.#lostTimers.has(agentId)) return;
+    if (this.#closed || this.#lostTimers.has(agentId)) return;
     const runs = [...this.#active.values()].some((a) =>
       a.stored.info.agentId === agentId && a.started
     );

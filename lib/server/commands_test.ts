@@ -1595,3 +1595,20 @@ Deno.test("CommandService.create() after a restart: a running command whose agen
     clock.uninstall();
   }
 });
+
+Deno.test("CommandService.agentDisconnected() after close() starts no lost timer (agents' sockets close after shutdown)", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const t = await setup({ lostAfterMs: 60_000 });
+    const peer = t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    t.close();
+    t.registry.disconnect(peer);
+    t.commands.agentDisconnected("a1");
+    // A timer here would keep a shut-down server's process alive.
+    assert.equal(clock.countTimers(), 0);
+  } finally {
+    clock.uninstall();
+  }
+});
