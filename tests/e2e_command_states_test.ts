@@ -281,6 +281,19 @@ Deno.test({
       await alice.click(
         `[data-testid="recent-commands"] tr[data-command-id="${running.id}"] button.link`,
       );
+      // The terminal's title names the command by its text, the id on hover.
+      const title = await eventually(async () => {
+        const text = await textOf(alice, ".terminal-title > span");
+        return text.startsWith("Command ") ? text : null;
+      }, "the terminal title of the shown command");
+      assert.equal(title, 'Command "echo started; sleep 30"');
+      assert.equal(
+        await alice.$eval(
+          ".terminal-title > span",
+          (el) => el.getAttribute("title") ?? "",
+        ),
+        `Command ${running.id}`,
+      );
       const detail = await textOf(alice, '[data-testid="command-detail"]');
       for (
         const part of [
