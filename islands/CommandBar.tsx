@@ -54,7 +54,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
     const offError = client.on("error", (m) => {
       const { replyTo, code, message } = m.payload;
       const sent = take(replyTo);
-      if (!sent || sent.action === "stop") return;
+      if (!sent) return;
       setAnswer({
         kind: "error",
         text: refusalFeedback(

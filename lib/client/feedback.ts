@@ -64,14 +64,14 @@ export function refusalFeedback(
   code: ErrorCode | string,
   message: string,
   agentName: string,
-  action: "request" | "interrupt",
+  action: "request" | "interrupt" | "stop",
 ): string {
   if (action === "request") {
     if (code === "AGENT_OFFLINE") return `${agentName} is offline: not queued`;
     if (code === "QUEUE_FULL") {
       return `${agentName}'s queue is full: not queued`;
     }
-  } else if (code === "NOT_FOUND") {
+  } else if (action === "interrupt" && code === "NOT_FOUND") {
     return `Nothing to interrupt on ${agentName}: it already ended`;
   }
   return message;

@@ -123,6 +123,16 @@ Deno.test("refusalFeedback() names the agent instead of ids where the code says 
     ),
     "Nothing to interrupt on build-1: it already ended",
   );
+  // An emergency stop refused: the server's words.
+  assert.equal(
+    refusalFeedback(
+      "FORBIDDEN",
+      'Role "operator" may not stop everything; it needs "admin"',
+      "build-1",
+      "stop",
+    ),
+    'Role "operator" may not stop everything; it needs "admin"',
+  );
   assert.equal(
     refusalFeedback(
       "RATE_LIMIT",
