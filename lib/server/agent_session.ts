@@ -75,6 +75,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     if (this.#agentId === null) return;
     if (this.#app.registry.disconnect(this.peer)) {
       this.log.info("Agent disconnected", { agentId: this.#agentId });
+      this.#app.commands.agentDisconnected(this.#agentId);
     }
   }
 
@@ -241,6 +242,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       type: hello.type,
       capabilities: hello.capabilities,
       hostname: hello.hostname,
+      ...(hello.defaultTimeoutMs !== undefined
+        ? { defaultTimeoutMs: hello.defaultTimeoutMs }
+        : {}),
     }, this.peer);
     if (replaced) {
       this.log.warn("Agent replaced by a new connection with the same id", {

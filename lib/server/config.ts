@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { OUTPUT_WINDOW } from "../protocol.ts";
+import { MAX_TIMEOUT_MS, OUTPUT_WINDOW } from "../protocol.ts";
 
 const int = (min: number, max: number) =>
   z.coerce.number().int().min(min).max(max);
@@ -37,6 +37,16 @@ export const ConfigSchema = z.object({
   /** Agents silent this long are offline: 4000 so that it shows within 5 s. */
   agentTimeoutMs: int(500, 600_000).default(4000),
   dashboardTimeoutMs: int(1000, 3_600_000).default(90_000),
+  /**
+   * A running command whose agent went offline ends `lost` when the agent
+   * is not back with it within this time (ms).
+   */
+  lostAfterMs: int(0, 7 * 86400_000).default(120_000),
+  /**
+   * Timeout (ms) of exec commands whose request and agent (`--timeout-ms`)
+   * name none; 0: none.
+   */
+  commandTimeoutMs: int(0, MAX_TIMEOUT_MS).default(0),
   /** Time between SIGINT, SIGTERM and SIGKILL when interrupting. */
   interruptGraceMs: int(0, 600_000).default(2000),
   /** A peer whose unsent bytes exceed this is closed with 4503. */
@@ -218,6 +228,8 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_QUEUE: "maxQueuePerAgent",
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
   FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
+  FLIGHTDECK_LOST_AFTER_MS: "lostAfterMs",
+  FLIGHTDECK_COMMAND_TIMEOUT_MS: "commandTimeoutMs",
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
   FLIGHTDECK_AGENT_WINDOW_BYTES: "agentOutputWindowBytes",
   FLIGHTDECK_TEST_APPEND_DELAY_MS: "testAppendDelayMs",

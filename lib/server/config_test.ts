@@ -16,6 +16,8 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     agentTimeoutMs: 4000,
     dashboardTimeoutMs: 90_000,
     interruptGraceMs: 2000,
+    lostAfterMs: 120_000,
+    commandTimeoutMs: 0,
     maxPeerBufferedBytes: 8 * 1024 * 1024,
     maxTotalBufferedBytes: 64 * 1024 * 1024,
     maxConnectionsPerUser: 32,

@@ -194,6 +194,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         const command = await this.#app.commands.interrupt(
           message.payload.commandId,
           message.payload.reason ?? `interrupted by ${user.id}`,
+          { actor: user.id, role: user.role },
         );
         const reason = message.payload.reason ?? `interrupted by ${user.id}`;
         this.#audit(
@@ -213,14 +214,21 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "emergency:stop": {
         this.#require("admin", "stop everything");
         const reason = message.payload.reason ?? `emergency stop by ${user.id}`;
-        const result = await this.#app.commands.emergencyStop(reason);
+        const result = await this.#app.commands.emergencyStop(reason, {
+          actor: user.id,
+          role: user.role,
+        });
         this.log.warn("Emergency stop", { by: user.id, ...result });
         this.#audit(user, "emergency.stop", {}, "ok", { reason, ...result });
         return;
       }
       case "agent:forget": {
         this.#require("admin", "forget agents");
-        await this.#app.commands.forgetAgent(message.payload.agentId);
+        await this.#app.commands.forgetAgent(
+          message.payload.agentId,
+          undefined,
+          { actor: user.id, role: user.role },
+        );
         this.log.warn("Agent forgotten", {
           agentId: message.payload.agentId,
           by: user.id,

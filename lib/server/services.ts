@@ -174,6 +174,8 @@ export async function createServices(
     maxQueuePerAgent: config.maxQueuePerAgent,
     interruptGraceMs: config.interruptGraceMs,
     maxCommandOutputBytes: config.maxCommandOutputBytes,
+    lostAfterMs: config.lostAfterMs,
+    defaultTimeoutMs: config.commandTimeoutMs || null,
     log: (level, message) => log[level](message),
     onTimeout: (command) =>
       audit.record({

@@ -35,7 +35,10 @@ export const handler: Handlers<unknown, AppState> = {
       );
     }
     try {
-      await app.commands.forgetAgent(id);
+      await app.commands.forgetAgent(id, undefined, {
+        actor: user.id,
+        role: user.role,
+      });
     } catch (error) {
       if (error instanceof FlightdeckError) {
         app.audit.refusal({
