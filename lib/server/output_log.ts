@@ -65,6 +65,25 @@ const PART_CHARS = 16 * 1024;
 /** Mutations per atomic operation when deleting many keys. */
 const DELETE_BATCH = 500;
 
+/**
+ * `data` in parts of at most 16 Ki characters (one more to keep a
+ * surrogate pair together), each one KV value.
+ */
+function splitParts(data: string): string[] {
+  if (data.length <= PART_CHARS) return [data];
+  const parts: string[] = [];
+  let start = 0;
+  while (start < data.length) {
+    let end = Math.min(start + PART_CHARS, data.length);
+    // Keep surrogate pairs together.
+    const code = data.charCodeAt(end - 1);
+    if (code >= 0xd800 && code <= 0xdbff && end < data.length) end++;
+    parts.push(data.slice(start, end));
+    start = end;
+  }
+  return parts;
+}
+
 /** The KV layout of output: stateless reads and writes. */
 export class OutputStore {
   readonly kv: Deno.Kv;
@@ -95,16 +114,7 @@ export class OutputStore {
         ...at,
       });
     } else {
-      const parts: string[] = [];
-      let start = 0;
-      while (start < chunk.data.length) {
-        let end = Math.min(start + PART_CHARS, chunk.data.length);
-        // Keep surrogate pairs together.
-        const code = chunk.data.charCodeAt(end - 1);
-        if (code >= 0xd800 && code <= 0xdbff && end < chunk.data.length) end++;
-        parts.push(chunk.data.slice(start, end));
-        start = end;
-      }
+      const parts = splitParts(chunk.data);
       parts.forEach((data, part) => {
         const value: StoredChunk = part === 0
           ? { stream: chunk.stream, data, parts: parts.length, ...at }
@@ -272,15 +282,54 @@ export class OutputStore {
 export interface OutputLogOptions {
   /**
    * Output bytes stored per command: past it the oldest chunks of that
-   * command are deleted down to 7/8 of it (never the newest chunk).
+   * command are deleted down to 7/8 of it (never the newest stored chunk).
    * Default: no cap.
    */
   maxCommandOutputBytes?: number;
+  /**
+   * Most serialized bytes (estimated) of output one atomic KV commit
+   * carries; KV allows 800 KiB. Default {@link BATCH_BYTES}.
+   */
+  batchBytes?: number;
   /**
    * Wait this long before each commit of output (tests only: the stand-in
    * for a slow store). Default 0.
    */
   commitDelayMs?: number;
+  /** Called when a commit of output fails (the chunks are dropped). */
+  onError?: (error: unknown) => void;
+}
+
+/** Default most bytes of output per atomic commit (see `batchBytes`). */
+export const BATCH_BYTES = 512 * 1024;
+/** Most mutations per atomic commit (KV allows 1000). */
+const BATCH_MUTATIONS = 900;
+/** Estimated serialized bytes of a key and value beyond the text. */
+const ENTRY_OVERHEAD = 96;
+
+/** A tracked command: live and stored bookkeeping, chunks not stored yet. */
+interface Track {
+  commandId: string;
+  /** Moves with every append (includes chunks not stored yet). */
+  live: OutputState;
+  /** As stored in KV (`["out_meta"]`). */
+  stored: OutputMeta;
+  /** Appended and not stored yet, in seq order. */
+  pending: Pending[];
+}
+
+/** A chunk waiting to be stored. */
+interface Pending {
+  track: Track;
+  seq: number;
+  chunk: StoredChunk;
+  bytes: number;
+  /** The chunk's parts; the first `written` are in KV already. */
+  parts: string[];
+  written: number;
+  /** Estimated serialized bytes per character (1 or 2). */
+  perChar: number;
+  done: PromiseWithResolvers<void>;
 }
 
 /**
@@ -290,11 +339,26 @@ export interface OutputLogOptions {
  * A command is tracked from {@link start} (new) or {@link restore} (after a
  * restart) until {@link finish}; {@link append} takes only tracked commands.
  * Reads work for any command.
+ *
+ * Appends are stored in batches, off the caller's path: {@link append}
+ * updates the bookkeeping at once and queues the chunk; one commit is in
+ * flight at a time, and each takes every chunk queued meanwhile (of any
+ * command, in append order) up to `batchBytes` and 900 mutations, with the
+ * bookkeeping of each command whose chunks it completes. So a lone chunk is
+ * stored at once and a flood in few large commits. A chunk too large for
+ * one commit is split across several; the bookkeeping (and so the seq a
+ * restart resumes from) moves only with its last part. Reads see queued
+ * chunks as if they were stored.
  */
 export class OutputLog {
   readonly store: OutputStore;
   #options: OutputLogOptions;
-  #tracked = new Map<string, OutputState>();
+  #tracked = new Map<string, Track>();
+  /** Chunks not stored yet, of every command, in append order. */
+  #queue: Pending[] = [];
+  /** Index of the first chunk of `#queue` not stored yet. */
+  #head = 0;
+  #flushing: Promise<void> | null = null;
 
   constructor(store: OutputStore, options: OutputLogOptions = {}) {
     this.store = store;
@@ -303,9 +367,11 @@ export class OutputLog {
 
   /** Track a new command, with no output yet. */
   start(commandId: string): OutputState {
-    const state = { lastSeq: 0, outputBytes: 0, storedBytes: 0 };
-    this.#tracked.set(commandId, state);
-    return state;
+    return this.#track(commandId, {
+      lastSeq: 0,
+      outputBytes: 0,
+      storedBytes: 0,
+    });
   }
 
   /**
@@ -323,25 +389,41 @@ export class OutputLog {
       }
       meta.outputBytes = meta.storedBytes;
     }
-    this.#tracked.set(commandId, meta);
-    return meta;
+    return this.#track(commandId, meta);
   }
 
-  /** The bookkeeping of a tracked command (live: it changes with appends). */
-  state(commandId: string): OutputState | undefined {
-    return this.#tracked.get(commandId);
+  #track(commandId: string, meta: OutputMeta): OutputState {
+    const track: Track = {
+      commandId,
+      live: { ...meta },
+      stored: { ...meta },
+      pending: [],
+    };
+    this.#tracked.set(commandId, track);
+    return track.live;
   }
 
   /**
-   * Announce that `seq` was skipped up to `lastSeq` (the agent dropped
-   * output): the tracked command's `lastSeq` moves there.
+   * The bookkeeping of a tracked command (live: it changes with appends,
+   * and counts chunks not stored yet).
    */
-  skipTo(commandId: string, lastSeq: number): void {
-    const state = this.#tracked.get(commandId);
-    if (state && lastSeq > state.lastSeq) state.lastSeq = lastSeq;
+  state(commandId: string): OutputState | undefined {
+    return this.#tracked.get(commandId)?.live;
   }
 
-  /** Stop tracking a command (it finished, or is forgotten). */
+  /**
+   * The agent dropped output up to `lastSeq`: the tracked command's
+   * `lastSeq` moves there (in memory; the command's record keeps it).
+   */
+  skipTo(commandId: string, lastSeq: number): void {
+    const live = this.#tracked.get(commandId)?.live;
+    if (live && lastSeq > live.lastSeq) live.lastSeq = lastSeq;
+  }
+
+  /**
+   * Stop tracking a command (it finished, or is forgotten). Chunks queued
+   * for it are still stored.
+   */
   finish(commandId: string): void {
     this.#tracked.delete(commandId);
   }
@@ -349,61 +431,263 @@ export class OutputLog {
   /**
    * Append chunk `seq` of tracked command `commandId`, with its UTF-8 byte
    * length `bytes`. The caller appends seqs in increasing order (not
-   * necessarily consecutive). The bookkeeping moves at once; the returned
-   * promise resolves when the chunk is stored with it. When the stored
-   * bytes pass the cap, the oldest whole chunks (never this one) are deleted
-   * down to 7/8 of the cap, so at most the cap plus one chunk stays and a
-   * flood pays for one trim per cap/8 bytes, not one per chunk.
+   * necessarily consecutive). The bookkeeping moves at once and reads see
+   * the chunk at once; the returned promise resolves when it is stored
+   * with the bookkeeping (and rejects when that commit failed: the chunks
+   * of that command not stored yet are dropped and its bookkeeping goes
+   * back to what is stored). After a commit, when the stored bytes pass
+   * the cap, the oldest whole chunks (never the newest stored one) are
+   * deleted down to 7/8 of the cap, so at most the cap plus one chunk (plus
+   * the chunks not stored yet) stays, and a flood pays for one trim per
+   * cap/8 bytes, not one per chunk.
    *
    * @throws {Error} for a command that is not tracked.
    */
-  async append(
+  append(
     commandId: string,
     seq: number,
     chunk: StoredChunk,
     bytes: number,
   ): Promise<void> {
-    const state = this.#tracked.get(commandId);
-    if (!state) throw new Error(`Output of "${commandId}" is not tracked`);
-    const meta = {
-      lastSeq: seq,
-      outputBytes: state.outputBytes + bytes,
-      storedBytes: state.storedBytes + bytes,
-    };
-    const delay = this.#options.commitDelayMs ?? 0;
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    await this.store.write(commandId, seq, chunk, meta);
-    state.lastSeq = meta.lastSeq;
-    state.outputBytes = meta.outputBytes;
-    state.storedBytes = meta.storedBytes;
-    const cap = this.#options.maxCommandOutputBytes ??
-      Number.POSITIVE_INFINITY;
-    if (state.storedBytes > cap) {
-      state.storedBytes -= await this.store.dropOldest(
-        commandId,
-        state.storedBytes - (cap - Math.floor(cap / 8)),
-        seq,
-        meta,
+    const track = this.#tracked.get(commandId);
+    if (!track) {
+      return Promise.reject(
+        new Error(`Output of "${commandId}" is not tracked`),
       );
+    }
+    const { live } = track;
+    live.lastSeq = seq;
+    live.outputBytes += bytes;
+    live.storedBytes += bytes;
+    const parts = splitParts(chunk.data);
+    // V8 stores a string with only 1-byte characters at one byte per
+    // character, others at two.
+    const perChar = bytes === chunk.data.length ? 1 : 2;
+    const pending: Pending = {
+      track,
+      seq,
+      chunk,
+      bytes,
+      parts,
+      written: 0,
+      perChar,
+      done: Promise.withResolvers<void>(),
+    };
+    track.pending.push(pending);
+    this.#queue.push(pending);
+    this.#flushing ??= this.#flush();
+    return pending.done.promise;
+  }
+
+  /** The highest seq of tracked command `commandId` that is stored. */
+  storedSeq(commandId: string): number | undefined {
+    return this.#tracked.get(commandId)?.stored.lastSeq;
+  }
+
+  /**
+   * Resolves when every chunk of `commandId` appended so far is stored (or
+   * its commit failed).
+   */
+  async stored(commandId: string): Promise<void> {
+    const last = this.#tracked.get(commandId)?.pending.at(-1) ??
+      this.#lastQueued(commandId);
+    await last?.done.promise.catch(() => {});
+  }
+
+  #lastQueued(commandId: string): Pending | undefined {
+    for (let i = this.#queue.length - 1; i >= this.#head; i--) {
+      if (this.#queue[i].track.commandId === commandId) return this.#queue[i];
     }
   }
 
-  /** Chunks of `commandId` with `afterSeq < seq <= upTo`, in order. */
-  read(
+  /** Resolves when nothing is waiting to be stored. */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  /** Commit queued chunks, batch by batch, until none is left. */
+  async #flush(): Promise<void> {
+    try {
+      while (this.#head < this.#queue.length) await this.#commitBatch();
+    } finally {
+      this.#queue = [];
+      this.#head = 0;
+      this.#flushing = null;
+    }
+  }
+
+  /** One atomic commit of the queue's head, then the cap. */
+  async #commitBatch(): Promise<void> {
+    const budget = this.#options.batchBytes ?? BATCH_BYTES;
+    const op = this.store.kv.atomic();
+    let cost = 0;
+    let mutations = 0;
+    /** Per command: its stored bookkeeping after this commit. */
+    const metas = new Map<Track, OutputMeta>();
+    const completed: Pending[] = [];
+    const touched: Pending[] = [];
+    let index = this.#head;
+    while (index < this.#queue.length) {
+      const pending = this.#queue[index];
+      const { track, parts, chunk, perChar } = pending;
+      const meta = metas.get(track);
+      // A command new in this commit also needs its bookkeeping written.
+      const extra = meta ? 0 : 1;
+      const partCost = (part: number) =>
+        parts[part].length * perChar + ENTRY_OVERHEAD;
+      let rest = 0;
+      for (let part = pending.written; part < parts.length; part++) {
+        rest += partCost(part);
+      }
+      const whole = cost + rest <= budget &&
+        mutations + parts.length - pending.written + extra <= BATCH_MUTATIONS;
+      // A chunk that does not fit whole waits for the next commit, which it
+      // starts (and, too large for any, spreads over several).
+      if (!whole && touched.length > 0) break;
+      const at = chunk.at === undefined ? {} : { at: chunk.at };
+      let part = pending.written;
+      while (part < parts.length) {
+        const more = partCost(part);
+        if (
+          part > pending.written &&
+          (cost + more > budget || mutations + 1 + extra > BATCH_MUTATIONS)
+        ) break;
+        const value: StoredChunk = part > 0
+          ? { stream: chunk.stream, data: parts[part] }
+          : parts.length === 1
+          ? { stream: chunk.stream, data: parts[0], ...at }
+          : {
+            stream: chunk.stream,
+            data: parts[0],
+            parts: parts.length,
+            ...at,
+          };
+        op.set(["out", track.commandId, pending.seq, part], value);
+        cost += more;
+        mutations++;
+        part++;
+      }
+      mutations += extra;
+      touched.push(pending);
+      if (part < parts.length) {
+        // Too large for one commit: the rest goes in the next ones.
+        pending.written = part;
+        break;
+      }
+      pending.written = parts.length;
+      const before = meta ?? track.stored;
+      metas.set(track, {
+        lastSeq: pending.seq,
+        outputBytes: before.outputBytes + pending.bytes,
+        storedBytes: before.storedBytes + pending.bytes,
+      });
+      completed.push(pending);
+      index++;
+    }
+    for (const [track, meta] of metas) {
+      op.set(["out_meta", track.commandId], meta);
+    }
+    try {
+      const delay = this.#options.commitDelayMs ?? 0;
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      await op.commit();
+    } catch (error) {
+      this.#fail(touched, error);
+      return;
+    }
+    this.#head = index;
+    for (const [track, meta] of metas) {
+      track.stored = meta;
+      track.pending.splice(
+        0,
+        completed.filter((p) => p.track === track).length,
+      );
+    }
+    for (const [track] of metas) {
+      try {
+        await this.#applyCap(track);
+      } catch (error) {
+        // Stored; only the trim failed: the next commit tries again.
+        this.#options.onError?.(error);
+      }
+    }
+    for (const pending of completed) pending.done.resolve();
+    // Let the chunks go as soon as they are stored (the queue is long
+    // during a flood).
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /**
+   * A commit failed: drop every chunk not stored yet of the commands it
+   * touched, reject them, and set their bookkeeping back to what is stored.
+   */
+  #fail(touched: Pending[], error: unknown): void {
+    this.#options.onError?.(error);
+    const tracks = new Set(touched.map((p) => p.track));
+    const dropped: Pending[] = [];
+    const kept: Pending[] = [];
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const pending = this.#queue[i];
+      (tracks.has(pending.track) ? dropped : kept).push(pending);
+    }
+    this.#queue = kept;
+    this.#head = 0;
+    for (const track of tracks) {
+      track.pending = [];
+      track.live.lastSeq = track.stored.lastSeq;
+      track.live.outputBytes = track.stored.outputBytes;
+      track.live.storedBytes = track.stored.storedBytes;
+    }
+    for (const pending of dropped) pending.done.reject(error);
+  }
+
+  /** Delete the oldest stored chunks of `track` while over the cap. */
+  async #applyCap(track: Track): Promise<void> {
+    const cap = this.#options.maxCommandOutputBytes ??
+      Number.POSITIVE_INFINITY;
+    const { stored, live } = track;
+    if (stored.storedBytes <= cap) return;
+    const freed = await this.store.dropOldest(
+      track.commandId,
+      stored.storedBytes - (cap - Math.floor(cap / 8)),
+      stored.lastSeq,
+      stored,
+    );
+    stored.storedBytes -= freed;
+    live.storedBytes -= freed;
+  }
+
+  /**
+   * Chunks of `commandId` with `afterSeq < seq <= upTo`, in order: those
+   * stored, then those not stored yet (as they were when the first chunk is
+   * asked for). Chunks appended later are not included.
+   */
+  async *read(
     commandId: string,
     afterSeq: number,
     upTo: number = Number.MAX_SAFE_INTEGER - 1,
     batchSize = 500,
   ): AsyncGenerator<ReadChunk> {
-    return this.store.read(commandId, afterSeq, upTo, batchSize);
+    const queued = (this.#tracked.get(commandId)?.pending ?? [])
+      .filter((p) => p.seq > afterSeq && p.seq <= upTo);
+    const storedUpTo = queued.length ? queued[0].seq - 1 : upTo;
+    yield* this.store.read(commandId, afterSeq, storedUpTo, batchSize);
+    for (const pending of queued) {
+      const { stream, data, at } = pending.chunk;
+      yield at === undefined
+        ? { seq: pending.seq, stream, data }
+        : { seq: pending.seq, stream, data, at };
+    }
   }
-
   /**
    * Highest seq of a command: the tracked bookkeeping's, else the highest
    * stored.
    */
   async lastSeq(commandId: string): Promise<number> {
-    return this.#tracked.get(commandId)?.lastSeq ??
+    return this.#tracked.get(commandId)?.live.lastSeq ??
       await this.store.lastSeq(commandId);
   }
 
@@ -418,6 +702,8 @@ export class OutputLog {
     beforeSeq: number,
     maxBytes: number,
   ): Promise<EarlierPage | null> {
+    // Pages are found in KV: first let what was appended so far be stored.
+    await this.stored(commandId);
     const fromSeq = await this.store.pageStart(commandId, beforeSeq, maxBytes);
     if (fromSeq === null) return null;
     let data = "";
@@ -435,8 +721,12 @@ export class OutputLog {
     return { fromSeq: first, toSeq: last, data, more };
   }
 
-  /** Delete all output of a command and stop tracking it. */
+  /**
+   * Delete all output of a command (after its chunks waiting to be stored
+   * are stored) and stop tracking it.
+   */
   async delete(commandId: string): Promise<void> {
+    await this.stored(commandId);
     this.#tracked.delete(commandId);
     await this.store.delete(commandId);
   }
