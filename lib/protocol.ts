@@ -109,12 +109,48 @@ export function shouldReconnect(code: number): boolean {
 }
 
 const utf8 = new TextEncoder();
+/** Scratch space {@link byteLength} encodes into; its bytes are never read. */
+const scratch = new Uint8Array(48 * 1024);
 
-/** Byte length of `text` encoded as UTF-8. */
+/**
+ * Byte length of `text` encoded as UTF-8 (a lone surrogate counts 3, as
+ * TextEncoder writes U+FFFD for it). Short text is counted in a loop; longer
+ * text is encoded in native code into a fixed scratch buffer, slice by
+ * slice, and only the counts are kept: no regex scan, no allocation of the
+ * encoded bytes.
+ */
 export function byteLength(text: string): number {
-  // Fast path: ASCII-only strings are as long in bytes as in UTF-16 units.
-  // deno-lint-ignore no-control-regex
-  return /^[\x00-\x7f]*$/.test(text) ? text.length : utf8.encode(text).length;
+  const n = text.length;
+  if (n < 128) {
+    let bytes = n;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x80) continue;
+      if (c < 0x800) {
+        bytes += 1;
+      } else if (
+        c >= 0xd800 && c < 0xdc00 && i + 1 < n &&
+        (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+      ) {
+        bytes += 2; // a pair: 4 bytes for 2 units
+        i++;
+      } else {
+        bytes += 2;
+      }
+    }
+    return bytes;
+  }
+  let bytes = 0;
+  // encodeInto stops before a character that does not fit, never inside one.
+  for (let pos = 0; pos < n;) {
+    const { read, written } = utf8.encodeInto(
+      pos === 0 ? text : text.slice(pos),
+      scratch,
+    );
+    bytes += written;
+    pos += read;
+  }
+  return bytes;
 }
 
 /** A string at most `max` UTF-8 bytes long; longer fails with PAYLOAD_TOO_LARGE. */
