@@ -693,9 +693,87 @@ export function parseDashboardMessage(
   return parseWith(DashboardPayloads, raw);
 }
 
-/** Parse a frame sent by an agent. */
+/**
+ * Parse a frame sent by an agent. `terminal:output`, the bulk of what agents
+ * send, is checked by hand when it is valid (see {@link agentOutput}); any
+ * other message, and output that fails a check, goes through the schemas.
+ */
 export function parseAgentMessage(raw: unknown): ParseResult<AgentMessage> {
+  let value: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return {
+        ok: false,
+        code: "INVALID_MESSAGE",
+        message: "Frame is not JSON",
+      };
+    }
+  }
+  const output = agentOutput(value);
+  if (output) return { ok: true, message: output };
+  return parseWith(AgentPayloads, value);
+}
+
+/**
+ * Parse a frame sent by an agent with the schemas only (what
+ * {@link parseAgentMessage} must agree with; used by its tests).
+ */
+export function parseAgentMessageBySchema(
+  raw: unknown,
+): ParseResult<AgentMessage> {
   return parseWith(AgentPayloads, raw);
+}
+
+const STREAMS: ReadonlySet<unknown> = new Set(StreamSchema.options);
+const VERSION = /^1\.\d+\.\d+$/;
+
+/**
+ * A valid agent `terminal:output` message, checked without the schemas (the
+ * same checks, for a message that passes them all: envelope fields, id
+ * lengths, integers, the stream, the data's UTF-8 bytes within
+ * `maxChunkBytes`, counted only when its length cannot tell), with unknown
+ * fields dropped as the schemas drop them. Null for anything else, or
+ * anything that fails a check: the schemas then decide, and word the error.
+ */
+function agentOutput(value: unknown): AgentMessage | null {
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.type !== "terminal:output") return null;
+  const { version, id, timestamp, payload } = v;
+  if (typeof version !== "string" || !VERSION.test(version)) return null;
+  if (
+    id !== undefined &&
+    (typeof id !== "string" || id.length < 1 || id.length > LIMITS.maxIdChars)
+  ) return null;
+  if (!Number.isSafeInteger(timestamp) || (timestamp as number) < 0) {
+    return null;
+  }
+  if (typeof payload !== "object" || payload === null) return null;
+  const { commandId, seq, stream, data } = payload as Record<string, unknown>;
+  if (
+    typeof commandId !== "string" || commandId.length < 1 ||
+    commandId.length > 128 || !Number.isSafeInteger(seq) ||
+    (seq as number) < 1 || !STREAMS.has(stream) || typeof data !== "string"
+  ) return null;
+  // At most 3 UTF-8 bytes per UTF-16 unit, at least 1.
+  const max = LIMITS.maxChunkBytes;
+  if (
+    data.length > max || (data.length * 3 > max && byteLength(data) > max)
+  ) return null;
+  const message = {
+    version,
+    type: "terminal:output" as const,
+    timestamp: timestamp as number,
+    payload: {
+      commandId,
+      seq: seq as number,
+      stream: stream as Stream,
+      data,
+    },
+  };
+  return id === undefined ? message : { ...message, id: id as string };
 }
 
 /** Parse a frame the server sent to a dashboard (used by clients and tests). */
