@@ -354,10 +354,11 @@ export class OutputLog {
   readonly store: OutputStore;
   #options: OutputLogOptions;
   #tracked = new Map<string, Track>();
-  /** Chunks not stored yet, of every command, in append order. */
+  /**
+   * Chunks not stored yet (the first possibly in part), of every command,
+   * in append order: at most what the agents' windows allow.
+   */
   #queue: Pending[] = [];
-  /** Index of the first chunk of `#queue` not stored yet. */
-  #head = 0;
   #flushing: Promise<void> | null = null;
 
   constructor(store: OutputStore, options: OutputLogOptions = {}) {
@@ -495,7 +496,7 @@ export class OutputLog {
   }
 
   #lastQueued(commandId: string): Pending | undefined {
-    for (let i = this.#queue.length - 1; i >= this.#head; i--) {
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
       if (this.#queue[i].track.commandId === commandId) return this.#queue[i];
     }
   }
@@ -508,10 +509,8 @@ export class OutputLog {
   /** Commit queued chunks, batch by batch, until none is left. */
   async #flush(): Promise<void> {
     try {
-      while (this.#head < this.#queue.length) await this.#commitBatch();
+      while (this.#queue.length > 0) await this.#commitBatch();
     } finally {
-      this.#queue = [];
-      this.#head = 0;
       this.#flushing = null;
     }
   }
@@ -526,7 +525,7 @@ export class OutputLog {
     const metas = new Map<Track, OutputMeta>();
     const completed: Pending[] = [];
     const touched: Pending[] = [];
-    let index = this.#head;
+    let index = 0;
     while (index < this.#queue.length) {
       const pending = this.#queue[index];
       const { track, parts, chunk, perChar } = pending;
@@ -595,7 +594,8 @@ export class OutputLog {
       this.#fail(touched, error);
       return;
     }
-    this.#head = index;
+    // Stored: let go of them at once (the data is held nowhere else).
+    this.#queue.splice(0, index);
     for (const [track, meta] of metas) {
       track.stored = meta;
       track.pending.splice(
@@ -612,12 +612,6 @@ export class OutputLog {
       }
     }
     for (const pending of completed) pending.done.resolve();
-    // Let the chunks go as soon as they are stored (the queue is long
-    // during a flood).
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
   }
 
   /**
@@ -629,12 +623,10 @@ export class OutputLog {
     const tracks = new Set(touched.map((p) => p.track));
     const dropped: Pending[] = [];
     const kept: Pending[] = [];
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const pending = this.#queue[i];
+    for (const pending of this.#queue) {
       (tracks.has(pending.track) ? dropped : kept).push(pending);
     }
     this.#queue = kept;
-    this.#head = 0;
     for (const track of tracks) {
       track.pending = [];
       track.live.lastSeq = track.stored.lastSeq;
