@@ -97,3 +97,39 @@ Deno.test("output batching: chunks are broadcast before they are stored, a resum
     await live.close();
   }
 });
+
+Deno.test("output batching: a recording of a running command includes the chunks sent live and not stored yet, without a trimmed marker", async () => {
+  await using server = await startTestServer({
+    testAppendDelayMs: COMMIT_DELAY_MS,
+  });
+  await using agent = await RawAgent.connect(server, "b-2");
+  const live = await TestClient.dashboard(server);
+  try {
+    const id = await queueCommand(live, { agentId: "b-2", command: "x" });
+    await agent.waitFor((m) => m.type === "command:execute");
+    agent.send("command:started", { commandId: id, startedAt: Date.now() });
+    await waitStatus(live, id, "running");
+    for (let seq = 1; seq <= 3; seq++) {
+      agent.send("terminal:output", {
+        commandId: id,
+        seq,
+        stream: "stdout",
+        data: `chunk ${seq}\n`,
+      });
+    }
+    await live.waitFor(
+      (m) => m.type === "terminal:output" && m.payload.seq === 3,
+      { timeoutMs: 4 * COMMIT_DELAY_MS },
+    );
+    const response = await fetch(
+      `${server.url}/api/commands/${id}/recording?format=txt`,
+      { headers: { authorization: `Bearer ${await server.token("viewer")}` } },
+    );
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "chunk 1\nchunk 2\nchunk 3\n");
+    // None was stored when the download was made.
+    assert.deepEqual(rawOf(agent.client, "terminal:ack"), []);
+  } finally {
+    await live.close();
+  }
+});

@@ -34,7 +34,12 @@ import {
   type TerminalSize,
 } from "./storage.ts";
 import { Mutex } from "./mutex.ts";
-import { type EarlierPage, OutputLog, type OutputState } from "./output_log.ts";
+import {
+  type EarlierPage,
+  OutputLog,
+  type OutputState,
+  type ReadChunk,
+} from "./output_log.ts";
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
@@ -881,13 +886,17 @@ export class CommandService {
     return this.#forgetting.has(agentId);
   }
 
-  /** Stored output of a command with `afterSeq < seq <= upTo`, in order. */
+  /**
+   * Output of a command with `afterSeq < seq <= upTo`, in order: what is
+   * stored, then what was sent live and is not stored yet.
+   */
   readOutput(
     commandId: string,
     afterSeq: number,
     upTo = Number.MAX_SAFE_INTEGER,
-  ) {
-    return this.outputLog.read(commandId, afterSeq, upTo);
+    batchSize?: number,
+  ): AsyncGenerator<ReadChunk> {
+    return this.outputLog.read(commandId, afterSeq, upTo, batchSize);
   }
 
   /**
