@@ -1065,9 +1065,9 @@ export class CommandService {
     at: number,
   ): Promise<void> {
     clearTimeout(active.timer);
-    const info = active.stored.info;
     // Its record says what is stored: let the output queued so far be.
-    await this.outputLog.stored(info.id);
+    await this.outputLog.stored(active.stored.info.id);
+    const info = active.stored.info;
     this.#active.delete(info.id);
     this.outputLog.finish(info.id);
     active.stored = {
@@ -1077,6 +1077,8 @@ export class CommandService {
       storedBytes: active.out.storedBytes,
       info: {
         ...info,
+        // Back to what is stored if a commit failed.
+        outputBytes: active.out.outputBytes,
         status,
         exitCode,
         startedAt: info.startedAt,
