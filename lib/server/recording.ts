@@ -26,6 +26,7 @@
 import type { CommandInfo, Stream } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import { PlainText } from "./plain_text.ts";
+import type { ReadChunk } from "./output_log.ts";
 import type { Storage, TerminalSize } from "./storage.ts";
 
 /** Formats of a recording. */
@@ -66,6 +67,16 @@ export interface RecordingSources {
   commands: {
     get(id: string): Promise<CommandInfo | null>;
     lastSeq(id: string): Promise<number>;
+    /**
+     * Output with `afterSeq < seq <= upTo`, in order: stored, and of a
+     * running command also what was sent live and is not stored yet.
+     */
+    readOutput(
+      id: string,
+      afterSeq: number,
+      upTo: number,
+      batchSize?: number,
+    ): AsyncGenerator<ReadChunk>;
   };
   storage: Storage;
   /** An agent's display name, if known. */
@@ -143,7 +154,7 @@ export async function openRecording(
   }
   const plan = await makePlan(sources, id, from, to);
   const fmt = format as RecordingFormat;
-  const events = readEvents(sources.storage, plan);
+  const events = readEvents(sources, plan);
   const lines = fmt === "cast" ? castLines(plan, events) : textLines(events);
   return {
     format: fmt,
@@ -250,12 +261,12 @@ type Event =
  * are consumed.
  */
 async function* readEvents(
-  storage: Storage,
+  sources: RecordingSources,
   plan: Plan,
 ): AsyncGenerator<Event> {
   const { sourceId, fromSeq, toSeq } = plan;
   if (toSeq < fromSeq) return;
-  const resizes = storage.readResizes(sourceId);
+  const resizes = sources.storage.readResizes(sourceId);
   try {
     let resize = await nextResize(resizes, fromSeq - 1);
     let at = plan.fallbackAt;
@@ -266,7 +277,12 @@ async function* readEvents(
       fromSeq: expected,
       toSeq: before - 1,
     });
-    const chunks = storage.readOutput(sourceId, fromSeq - 1, toSeq, READ_AHEAD);
+    const chunks = sources.commands.readOutput(
+      sourceId,
+      fromSeq - 1,
+      toSeq,
+      READ_AHEAD,
+    );
     for await (const chunk of chunks) {
       const chunkAt = Math.max(at, chunk.at ?? at);
       // Resizes recorded after the output before this chunk, at their time
