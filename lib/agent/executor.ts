@@ -268,6 +268,7 @@ export class Executor {
       info,
       startedSent: false,
       paused: false,
+      stats: { chunks: 0, bytes: 0, pauses: 0 },
       completionSent: false,
       batcher: new OutputBatcher({ onChunk: () => {} }),
       turn: { state: "held", left: false, interrupted: false },
@@ -456,12 +457,15 @@ export class Executor {
       const dropped = this.#outbox.forget(commandId);
       this.#jobs.delete(commandId);
       const { chunks, bytes, pauses } = job.stats;
-      // Read by `deno task bench` (figure agent_buffer_drops).
-      this.#options.logger.info(
-        `output of ${commandId}: ${chunks} chunks, ${bytes} characters; ` +
-          `reading paused ${pauses} times (window full); ` +
-          `${dropped} chunks dropped unacknowledged`,
-      );
+      // Read by `deno task bench` (figure agent_buffer_drops). A prompt's
+      // output is its session's: it has no line of its own.
+      if (!job.turn) {
+        this.#options.logger.info(
+          `output of ${commandId}: ${chunks} chunks, ${bytes} characters; ` +
+            `reading paused ${pauses} times (window full); ` +
+            `${dropped} chunks dropped unacknowledged`,
+        );
+      }
     }
     this.#flush();
     this.#applyFlow();
