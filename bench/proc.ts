@@ -220,9 +220,21 @@ export class Child {
   }
 }
 
+/** Teardowns of other processes (servers), run by {@link killAll}. */
+const teardowns = new Set<() => Promise<void>>();
+
+/** Run `teardown` at {@link killAll} unless the returned function removed it. */
+export function onKillAll(teardown: () => Promise<void>): () => void {
+  teardowns.add(teardown);
+  return () => teardowns.delete(teardown);
+}
+
 /** Stop every child still running (SIGTERM, then SIGKILL). */
 export async function killAll(): Promise<void> {
-  await Promise.all([...running].map((child) => child.stop(1000)));
+  await Promise.all([
+    ...[...running].map((child) => child.stop(1000)),
+    ...[...teardowns].map((teardown) => teardown().catch(() => {})),
+  ]);
 }
 
 /** The machine, for the report: CPU model, cores, memory, load. */

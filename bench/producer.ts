@@ -6,7 +6,8 @@
  * relay's `/src`. While more than 8 MiB are unsent it stops reading, so the
  * command blocks on its pipe like under a slow terminal. Prints `OPEN` once
  * connected, starts the command when a line `GO` arrives on stdin, and
- * prints `DONE <json>` with bytes and chunks once everything was sent.
+ * prints `DONE <json>` with bytes, chunks, its CPU seconds and peak memory
+ * (from /proc/self) once everything was sent.
  *
  * Usage: `deno run -A bench/producer.ts ws://127.0.0.1:PORT 'command'`.
  *
@@ -47,5 +48,18 @@ await child.status;
 while (socket.bufferedAmount > 0) {
   await new Promise((resolve) => setTimeout(resolve, 1));
 }
-console.log(`DONE ${JSON.stringify({ bytes, chunks: seq })}`);
+// This process's CPU seconds and peak memory, read before it exits.
+const stat = Deno.readTextFileSync("/proc/self/stat");
+const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+const hwm = /^VmHWM:\s+(\d+) kB/m.exec(
+  Deno.readTextFileSync("/proc/self/status"),
+);
+console.log(`DONE ${
+  JSON.stringify({
+    bytes,
+    chunks: seq,
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
+    peakRssBytes: Number(hwm?.[1]) * 1024,
+  })
+}`);
 socket.close();

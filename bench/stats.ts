@@ -66,10 +66,12 @@ export function ratios(
   return a.map((x, i) => x / b[i]);
 }
 
-/** `value` rounded for a figure: 3 significant digits, at most 3 decimals. */
+/**
+ * `value` rounded for a figure: an integer as it is, else 3 significant
+ * digits with at most 3 decimals.
+ */
 export function round(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
-  if (value === 0) return "0";
+  if (!Number.isFinite(value) || Number.isInteger(value)) return String(value);
   const digits = Math.max(
     0,
     Math.min(3, 2 - Math.floor(Math.log10(Math.abs(value)))),

@@ -112,7 +112,12 @@ export async function streamRun(
     sample();
     const seconds = (Math.max(...done) - t0) / 1000;
     const serverCpuSeconds = cpuSeconds(running.serverPid) - serverCpu0;
-    const agentCpuSeconds = cpuSeconds(agentPid) - agentCpu0;
+    let agentCpuSeconds = cpuSeconds(agentPid) - agentCpu0;
+    const totals = await running.producerTotals();
+    if (totals) {
+      agentCpuSeconds = totals.cpuSeconds;
+      peakAgent = totals.peakRssBytes;
+    }
     let agentDrops: number | undefined;
     if (system === "flightdeck") {
       const child = { lines: running.agentLines() };

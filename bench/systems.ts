@@ -10,7 +10,7 @@
  */
 import { ROOT } from "../tests/helpers.ts";
 import { ServerProcess } from "../tests/faults/server_process.ts";
-import { Child } from "./proc.ts";
+import { Child, onKillAll } from "./proc.ts";
 import { now } from "./client.ts";
 
 /** The systems compared. */
@@ -105,6 +105,13 @@ export interface Running extends AsyncDisposable {
   produce(command: string, requester: Child): Promise<number>;
   /** Flightdeck: the agent's log lines; relays: the producer's. */
   agentLines(): string[];
+  /**
+   * Relays: the producer's CPU seconds and peak memory, reported by it once
+   * it sent everything. Flightdeck: null (its agent lives on; read /proc).
+   */
+  producerTotals(): Promise<
+    { cpuSeconds: number; peakRssBytes: number } | null
+  >;
 }
 
 /** Start `name` fresh. */
@@ -115,11 +122,23 @@ export function startSystem(name: SystemName): Promise<Running> {
 /** The agent id of the bench's agent. */
 export const AGENT_ID = "bench-agent";
 
-async function startFlightdeck(): Promise<Running> {
+/** A Flightdeck server process, killed by `killAll` too. */
+export async function startServer(): Promise<ServerProcess & AsyncDisposable> {
   const server = await ServerProcess.start({
     env: FLIGHTDECK_ENV,
     fileLimit: fileLimit(),
   });
+  const forget = onKillAll(() => server.dispose());
+  const dispose = server.dispose.bind(server);
+  server.dispose = async () => {
+    forget();
+    await dispose();
+  };
+  return server;
+}
+
+async function startFlightdeck(): Promise<Running> {
+  const server = await startServer();
   let agent: Child | undefined;
   try {
     const viewer = await server.token("viewer");
@@ -141,6 +160,7 @@ async function startFlightdeck(): Promise<Running> {
       dashboardToken,
       agentPid: () => agent?.pid,
       agentLines: () => agent?.lines ?? [],
+      producerTotals: () => Promise.resolve(null),
       async produce(command, requester) {
         const from = requester.lines.length;
         await requester.write(
@@ -206,6 +226,10 @@ async function startRelay(name: SystemName): Promise<Running> {
       serverPid: relay.pid,
       agentPid: () => producer?.pid,
       agentLines: () => producer?.lines ?? [],
+      producerTotals: () => {
+        if (!producer) return Promise.resolve(null);
+        return producer.done(30_000);
+      },
       async produce(command) {
         producer = spawnDeno("producer", "bench/producer.ts", [
           wsUrl,
