@@ -18,7 +18,9 @@
  * received), `hop` (64 B message through the server), `rtt` (command round
  * trip), `idle` (idle dashboards: memory per connection, connect time,
  * status fan-out), `browser` (input latency in a Chromium dashboard during
- * an output burst, bench/browser_burst.ts), and in a full run only
+ * an output burst, bench/browser_burst.ts), `compression` (app-level
+ * deflate of output frames: cost, and over loopback and throttled links,
+ * bench/compression.ts), and in a full run only
  * `echo` (keystroke to echo drawn in Chromium, bench/echo.ts) and
  * `late_join` (opening a session with 100 MiB of history,
  * bench/late_join.ts), which run with an in-process server. `--quick` runs
@@ -43,6 +45,7 @@ import { hopRun, roundTripRun } from "./interactive.ts";
 import { type IdleRun, idleRun } from "./idle.ts";
 import { browserBurstRun } from "./browser_burst.ts";
 import { benchEcho } from "./echo.ts";
+import { compressionFigures, LINKS } from "./compression.ts";
 import { lateJoin } from "./late_join.ts";
 import { hasCommand, REFERENCES, type SystemName } from "./systems.ts";
 
@@ -340,6 +343,31 @@ async function main(): Promise<void> {
       ...references.map(() => "–"),
       "–",
     ]);
+  });
+  await scenario("compression", async () => {
+    const figures = new Map(await compressionFigures(QUICK));
+    for (const [name, value] of figures) figure(name, value);
+    const f = (name: string) => figures.get(name)!;
+    for (const k of [16, 128]) {
+      rows.push([
+        `deflate-raw per ${k} KiB frame (CompressionStream): size ratio; compress / inflate ms per MiB`,
+        `${f(`deflate_${k}k_ratio`).toFixed(3)}; ${
+          f(`deflate_${k}k_ms_per_mib`).toFixed(1)
+        } / ${f(`inflate_${k}k_ms_per_mib`).toFixed(1)} ms`,
+        ...references.map(() => "–"),
+        "–",
+      ]);
+    }
+    for (const [link] of LINKS) {
+      rows.push([
+        `output over ${link} (128 KiB frames): plain / deflated (MB/s)`,
+        `${f(`link_${link}_plain_mbps`).toFixed(2)} / ${
+          f(`link_${link}_deflate_mbps`).toFixed(2)
+        } MB/s (${f(`link_${link}_deflate_speedup`).toFixed(2)}×)`,
+        ...references.map(() => "–"),
+        "–",
+      ]);
+    }
   });
   await scenario("echo", async () => {
     for (const [measure, value] of await benchEcho()) {
