@@ -58,7 +58,7 @@ export async function browserBurstRun(mb: number): Promise<BrowserBurst> {
     await wire.waitFor((f) => f.type === "agent:list");
     const bytes = mb * 1e6;
     const t0 = performance.now();
-    wire.envelope("command:request", {
+    wire.sendMessage("command:request", {
       agentId: AGENT_ID,
       command: `yes "$(printf '%099d' 0)" | head -c ${bytes}`,
     }, "burst");

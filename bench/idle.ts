@@ -84,7 +84,7 @@ export async function idleRun(
     await Promise.all(all.map((c, i) => c.waitLine("ARMED", 30_000, marks[i])));
     const fanT0 = now();
     if (flightdeck) {
-      control.envelope("command:request", {
+      control.sendMessage("command:request", {
         agentId: AGENT_ID,
         command: "true",
       });

@@ -67,7 +67,7 @@ async function flightdeckHops(count: number): Promise<number[]> {
     await server.token("operator"),
   );
   try {
-    agent.envelope("agent:connect", {
+    agent.sendMessage("agent:connect", {
       agentId: id,
       name: id,
       type: "shell",
@@ -82,15 +82,15 @@ async function flightdeckHops(count: number): Promise<number[]> {
       (f.type === "agent:list" &&
         f.payload.agents.some((a: { id: string }) => a.id === id))
     );
-    dashboard.envelope("command:request", { agentId: id, command: "hop" });
+    dashboard.sendMessage("command:request", { agentId: id, command: "hop" });
     const execute = await agent.waitFor((f) => f.type === "command:execute");
     const commandId: string = execute.payload.command.id;
-    agent.envelope("command:started", { commandId, startedAt: Date.now() });
+    agent.sendMessage("command:started", { commandId, startedAt: Date.now() });
     const times: number[] = [];
     for (let seq = 1; seq <= count; seq++) {
       const from = dashboard.frames.length;
       const t0 = now();
-      agent.envelope("terminal:output", {
+      agent.sendMessage("terminal:output", {
         commandId,
         seq,
         stream: "stdout",
@@ -103,7 +103,7 @@ async function flightdeckHops(count: number): Promise<number[]> {
       );
       times.push(now() - t0);
     }
-    agent.envelope("command:completed", {
+    agent.sendMessage("command:completed", {
       commandId,
       exitCode: 0,
       status: "completed",
@@ -130,7 +130,7 @@ export async function roundTripRun(count: number): Promise<number[]> {
     for (let i = 0; i < count; i++) {
       const from = dashboard.frames.length;
       const t0 = now();
-      dashboard.envelope("command:request", {
+      dashboard.sendMessage("command:request", {
         agentId: AGENT_ID,
         command: "true",
       }, `rt-${i}`);

@@ -54,7 +54,7 @@ export class Wire {
   }
 
   /** Send a Flightdeck envelope. */
-  envelope(type: string, payload: unknown, id?: string): void {
+  sendMessage(type: string, payload: unknown, id?: string): void {
     this.send({
       version: "1.0.0",
       type,
