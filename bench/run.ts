@@ -27,7 +27,8 @@
  * a reduced set in under 2 minutes. ttyd is measured only if it is on PATH (it is skipped
  * with a note otherwise). Every figure is also printed as
  * `FIGURE name=value`. Environment: `BENCH_REPS`, `BENCH_MIB`,
- * `BENCH_IDLE_CONNS` override the sizes.
+ * `BENCH_IDLE_CONNS`, `BENCH_LATE_JOIN_MB` (and bench/echo.ts's
+ * `BENCH_ECHO_KEYS`) override the sizes.
  *
  * @module
  */
@@ -375,7 +376,11 @@ async function main(): Promise<void> {
     }
   });
   await scenario("late_join", async () => {
-    for (const [measure, value] of await lateJoin(100)) {
+    for (
+      const [measure, value] of await lateJoin(
+        envNumber("BENCH_LATE_JOIN_MB", 100),
+      )
+    ) {
       rows.push([measure, value, ...references.map(() => "–"), "–"]);
     }
   });
