@@ -41,12 +41,16 @@ export interface IdleRun {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
-/** Hold `conns` idle dashboards on a fresh `system`. */
+/**
+ * Hold `conns` idle dashboards on a fresh `system` (`env`: added to a
+ * Flightdeck server's environment).
+ */
 export async function idleRun(
   system: SystemName,
   conns: number,
+  env: Record<string, string> = {},
 ): Promise<IdleRun> {
-  await using running = await startSystem(system);
+  await using running = await startSystem(system, env);
   const flightdeck = system === "flightdeck";
   const control = await Wire.open(
     `${running.wsUrl}${flightdeck ? "/ws/dashboard" : "/src"}`,

@@ -330,6 +330,27 @@ async function main(): Promise<void> {
       "ms",
       pick(results, (r) => r.fanoutMs),
     );
+    // Where Flightdeck's memory goes: the same without the connection guard
+    // (one run per batch, after the batches above).
+    const direct: IdleRun[] = [];
+    for (let rep = 0; rep < SIZES.reps; rep++) {
+      direct.push(
+        await idleRun("flightdeck", n, { FLIGHTDECK_CONN_GUARD: "off" }),
+      );
+      console.log(
+        `  Flightdeck, guard off #${rep + 1}: ${JSON.stringify(direct.at(-1))}`,
+      );
+    }
+    const kib = spread(direct.map((r) => r.kibPerConn));
+    const fanout = spread(direct.map((r) => r.fanoutMs));
+    figure("idle_kib_per_conn_guard_off", kib.median);
+    figure("idle_fanout_ms_guard_off", fanout.median);
+    rows.push([
+      `${n} idle dashboards, Flightdeck with FLIGHTDECK_CONN_GUARD=off: memory per connection; fan-out`,
+      `${formatSpread(kib, "KiB")}; ${formatSpread(fanout, "ms")}`,
+      ...references.map(() => "–"),
+      "–",
+    ]);
   });
   await scenario("browser", async () => {
     const result = await browserBurstRun(SIZES.browserMb);

@@ -115,17 +115,26 @@ export interface Running extends AsyncDisposable {
 }
 
 /** Start `name` fresh. */
-export function startSystem(name: SystemName): Promise<Running> {
-  return name === "flightdeck" ? startFlightdeck() : startRelay(name);
+/**
+ * Start `name` fresh; `env` is added to a Flightdeck server's environment
+ * (e.g. `FLIGHTDECK_CONN_GUARD: "off"`).
+ */
+export function startSystem(
+  name: SystemName,
+  env: Record<string, string> = {},
+): Promise<Running> {
+  return name === "flightdeck" ? startFlightdeck(env) : startRelay(name);
 }
 
 /** The agent id of the bench's agent. */
 export const AGENT_ID = "bench-agent";
 
 /** A Flightdeck server process, killed by `killAll` too. */
-export async function startServer(): Promise<ServerProcess & AsyncDisposable> {
+export async function startServer(
+  env: Record<string, string> = {},
+): Promise<ServerProcess & AsyncDisposable> {
   const server = await ServerProcess.start({
-    env: FLIGHTDECK_ENV,
+    env: { ...FLIGHTDECK_ENV, ...env },
     fileLimit: fileLimit(),
   });
   const forget = onKillAll(() => server.dispose());
@@ -137,8 +146,10 @@ export async function startServer(): Promise<ServerProcess & AsyncDisposable> {
   return server;
 }
 
-async function startFlightdeck(): Promise<Running> {
-  const server = await startServer();
+async function startFlightdeck(
+  env: Record<string, string>,
+): Promise<Running> {
+  const server = await startServer(env);
   let agent: Child | undefined;
   try {
     const viewer = await server.token("viewer");
