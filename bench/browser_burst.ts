@@ -15,7 +15,7 @@
 import type { Page } from "puppeteer-core";
 import { launchBrowser, newPage, openTerminal } from "../tests/browser.ts";
 import { percentile } from "./stats.ts";
-import { onKillAll } from "./proc.ts";
+import { checkNotStopping, onKillAll } from "./proc.ts";
 import { AGENT_ID, startSystem } from "./systems.ts";
 import { Wire } from "./wire.ts";
 
@@ -52,6 +52,7 @@ export async function browserBurstRun(mb: number): Promise<BrowserBurst> {
   // Closed by the harness's teardown too (a watchdog or a signal).
   const forget = onKillAll(() => browser.close());
   using _forget = { [Symbol.dispose]: forget };
+  checkNotStopping();
   const page = await newPage(browser);
   await signIn(page, url, running.dashboardToken!);
   const wire = await Wire.open(

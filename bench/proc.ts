@@ -47,6 +47,13 @@ export function peakRssBytes(pid: number): number {
 
 /** Every child still running, killed by {@link killAll}. */
 const running = new Set<Child>();
+/** Set by {@link killAll}: nothing new may start. */
+let stopping = false;
+
+/** @throws {Error} Once {@link killAll} ran: the harness is stopping. */
+export function checkNotStopping(): void {
+  if (stopping) throw new Error("The bench is stopping");
+}
 
 /** Options of {@link Child.spawn}. */
 export interface SpawnOptions {
@@ -88,6 +95,7 @@ export class Child {
     args: string[],
     options: SpawnOptions = {},
   ): Child {
+    checkNotStopping();
     const process = new Deno.Command(command, {
       args,
       cwd: options.cwd,
@@ -229,8 +237,12 @@ export function onKillAll(teardown: () => Promise<void>): () => void {
   return () => teardowns.delete(teardown);
 }
 
-/** Stop every child still running (SIGTERM, then SIGKILL). */
+/**
+ * Stop every child still running (SIGTERM, then SIGKILL) and run the
+ * teardowns; from then on nothing new starts.
+ */
 export async function killAll(): Promise<void> {
+  stopping = true;
   await Promise.all([
     ...[...running].map((child) => child.stop(1000)),
     ...[...teardowns].map((teardown) => teardown().catch(() => {})),

@@ -422,6 +422,7 @@ const watchdog = setTimeout(async () => {
 }, DEADLINE_MS);
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
+    console.log(`STOPPED by ${signal}: processes torn down`);
     await killAll();
     Deno.exit(130);
   });

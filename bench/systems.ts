@@ -10,7 +10,7 @@
  */
 import { ROOT } from "../tests/helpers.ts";
 import { ServerProcess } from "../tests/faults/server_process.ts";
-import { Child, onKillAll } from "./proc.ts";
+import { checkNotStopping, Child, onKillAll } from "./proc.ts";
 import { now } from "./client.ts";
 
 /** The systems compared. */
@@ -133,10 +133,17 @@ export const AGENT_ID = "bench-agent";
 export async function startServer(
   env: Record<string, string> = {},
 ): Promise<ServerProcess & AsyncDisposable> {
+  checkNotStopping();
   const server = await ServerProcess.start({
     env: { ...FLIGHTDECK_ENV, ...env },
     fileLimit: fileLimit(),
   });
+  try {
+    checkNotStopping();
+  } catch (error) {
+    await server.dispose();
+    throw error;
+  }
   const forget = onKillAll(() => server.dispose());
   const dispose = server.dispose.bind(server);
   server.dispose = async () => {
