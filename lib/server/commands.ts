@@ -34,6 +34,7 @@ import {
   type TerminalSize,
 } from "./storage.ts";
 import { Mutex } from "./mutex.ts";
+import { LineCounter, lineEntry } from "./line_index.ts";
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
@@ -105,6 +106,8 @@ export class CommandService {
   #lock = new Mutex();
   /** Output of one agent is stored one chunk at a time, even across sockets. */
   #outputLocks = new Map<string, Mutex>();
+  /** Where each command's next chunk starts, for the line index. */
+  #lines: LineCounter;
   /**
    * State changes made while a snapshot is read (`#readers` > 0), oldest
    * first, numbered by `#version`; at most MAX_CHANGES, empty otherwise.
@@ -114,6 +117,7 @@ export class CommandService {
   #readers = 0;
 
   private constructor(options: CommandServiceOptions) {
+    this.#lines = new LineCounter(options.storage.kv);
     this.#o = options;
   }
 
@@ -571,11 +575,19 @@ export class CommandService {
       outputBytes: info.outputBytes + bytes,
       storedBytes: active.storedBytes + bytes,
     };
-    await this.#o.storage.appendOutput(info.id, chunk.seq, {
-      stream: chunk.stream,
-      data: chunk.data,
-      at: Date.now(),
-    }, meta);
+    const mark = await this.#lines.mark(info.id, chunk.seq, chunk.data);
+    await this.#o.storage.appendOutput(
+      info.id,
+      chunk.seq,
+      {
+        stream: chunk.stream,
+        data: chunk.data,
+        at: Date.now(),
+      },
+      meta,
+      [lineEntry(info.id, mark)],
+    );
+    this.#lines.commit(info.id, mark);
     active.lastSeq = chunk.seq;
     info.outputBytes = meta.outputBytes;
     active.storedBytes = meta.storedBytes;

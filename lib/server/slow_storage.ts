@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Storage, type StoredChunk } from "./storage.ts";
+import { type OutputMeta, Storage, type StoredChunk } from "./storage.ts";
 
 /** Storage whose every output append commits `delayMs` later. */
 export class SlowStorage extends Storage {
@@ -23,8 +23,10 @@ export class SlowStorage extends Storage {
     commandId: string,
     seq: number,
     chunk: StoredChunk,
+    meta?: OutputMeta,
+    extra: readonly [Deno.KvKey, unknown][] = [],
   ): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, this.delayMs));
-    await super.appendOutput(commandId, seq, chunk);
+    await super.appendOutput(commandId, seq, chunk, meta, extra);
   }
 }

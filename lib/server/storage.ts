@@ -12,6 +12,8 @@
  * - `["out", commandId, seq, part]` → {@link StoredChunk} (values over KV's
  *   64 KiB limit are split into parts; part 0 says how many)
  * - `["out_meta", commandId]` → {@link OutputMeta}, written with every chunk
+ * - `["out_line", commandId, firstLine, seq]` → the line index
+ *   (`line_index.ts`), written with each chunk
  * - `["out_resize", commandId, afterSeq]` → {@link StoredResize}: the
  *   terminal was resized after output `afterSeq` (the last of several
  *   between two chunks wins)
@@ -34,6 +36,7 @@ import {
   type Priority,
   type Stream,
 } from "../protocol.ts";
+import { LINE_INDEX } from "./line_index.ts";
 
 /** A command as stored: its public info plus bookkeeping. */
 export interface StoredCommand {
@@ -375,16 +378,19 @@ export class Storage {
 
   /**
    * Append one output chunk; with `meta`, write the command's output
-   * bookkeeping in the same atomic operation.
+   * bookkeeping in the same atomic operation, and the `extra` entries (the
+   * line index).
    */
   async appendOutput(
     commandId: string,
     seq: number,
     chunk: StoredChunk,
     meta?: OutputMeta,
+    extra: readonly [Deno.KvKey, unknown][] = [],
   ): Promise<void> {
     const op = this.kv.atomic();
     if (meta) op.set(["out_meta", commandId], meta);
+    for (const [key, value] of extra) op.set(key, value);
     const at = chunk.at === undefined ? {} : { at: chunk.at };
     if (chunk.data.length <= PART_CHARS) {
       op.set(["out", commandId, seq, 0], {
@@ -497,7 +503,13 @@ export class Storage {
   async deleteOutput(commandId: string): Promise<void> {
     let op = this.kv.atomic();
     let count = 0;
-    for (const prefix of [["out", commandId], ["out_resize", commandId]]) {
+    for (
+      const prefix of [
+        ["out", commandId],
+        ["out_resize", commandId],
+        [LINE_INDEX, commandId],
+      ]
+    ) {
       for await (const entry of this.kv.list({ prefix })) {
         op.delete(entry.key);
         if (++count % DELETE_BATCH === 0) {
