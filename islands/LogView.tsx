@@ -379,7 +379,7 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
                     {row.cut
                       ? (
                         <span class="muted">
-                          {" "}… {row.cut} more characters (download to see all)
+                          … {row.cut} more characters (download to see all)
                         </span>
                       )
                       : null}
