@@ -76,14 +76,17 @@ export async function openLog(
     else {
       const to = await locateSeq(kv, sourceId, toSeq);
       const end = !to
-        ? (await commandBounds(sources.storage, sourceId)).end
+        ? (await commandBounds(sources.storage.output, sourceId)).end
         : to.seq === toSeq
         ? linesThrough(to)
         : to.firstLine;
       bounds = { start: from.firstLine, end };
     }
   } else {
-    bounds = { start: 0, end: (await commandBounds(sources.storage, id)).end };
+    bounds = {
+      start: 0,
+      end: (await commandBounds(sources.storage.output, id)).end,
+    };
     seqs = { fromSeq: 1, toSeq: await sources.commands.lastSeq(record.id) };
   }
   const removed = bounds.end === bounds.start && seqs.toSeq >= seqs.fromSeq &&

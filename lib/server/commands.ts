@@ -34,7 +34,7 @@ import {
   type TerminalSize,
 } from "./storage.ts";
 import { Mutex } from "./mutex.ts";
-import { LineCounter, lineEntry } from "./line_index.ts";
+import { type EarlierPage, OutputLog, type OutputState } from "./output_log.ts";
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
@@ -51,6 +51,8 @@ export interface CommandServiceOptions {
    * Default: no cap.
    */
   maxCommandOutputBytes?: number;
+  /** Wait this long before each output commit (tests only). Default 0. */
+  outputCommitDelayMs?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -64,9 +66,11 @@ export interface CommandRequest {
 
 interface Active {
   stored: StoredCommand;
-  lastSeq: number;
-  /** Output bytes still stored (`info.outputBytes` counts all received). */
-  storedBytes: number;
+  /**
+   * Its output bookkeeping, kept by the output log (`lastSeq`: highest seq
+   * received; `storedBytes`: bytes still stored).
+   */
+  out: OutputState;
   started: boolean;
   timer?: ReturnType<typeof setTimeout>;
   timedOut: boolean;
@@ -106,8 +110,6 @@ export class CommandService {
   #lock = new Mutex();
   /** Output of one agent is stored one chunk at a time, even across sockets. */
   #outputLocks = new Map<string, Mutex>();
-  /** Where each command's next chunk starts, for the line index. */
-  #lines: LineCounter;
   /**
    * State changes made while a snapshot is read (`#readers` > 0), oldest
    * first, numbered by `#version`; at most MAX_CHANGES, empty otherwise.
@@ -116,9 +118,15 @@ export class CommandService {
   #version = 0;
   #readers = 0;
 
+  /** The output of commands (appends, reads, earlier pages). */
+  readonly outputLog: OutputLog;
+
   private constructor(options: CommandServiceOptions) {
-    this.#lines = new LineCounter(options.storage.kv);
     this.#o = options;
+    this.outputLog = new OutputLog(options.storage.output, {
+      maxCommandOutputBytes: options.maxCommandOutputBytes,
+      commitDelayMs: options.outputCommitDelayMs,
+    });
   }
 
   /** Create the service and restore queues and running commands from KV. */
@@ -135,22 +143,12 @@ export class CommandService {
     }
     for (const stored of await storage.loadDispatched()) {
       // outputBytes is only saved with state changes; the output bookkeeping
-      // is written with every chunk. Data of an older version has none:
-      // recount what is stored.
-      let meta = await storage.outputMeta(stored.info.id);
-      if (!meta) {
-        meta = { lastSeq: 0, outputBytes: 0, storedBytes: 0 };
-        for await (const chunk of storage.readOutput(stored.info.id, 0)) {
-          meta.lastSeq = chunk.seq;
-          meta.storedBytes += byteLength(chunk.data);
-        }
-        meta.outputBytes = meta.storedBytes;
-      }
-      stored.info.outputBytes = meta.outputBytes;
+      // is written with every chunk (recounted for data of older versions).
+      const out = await service.outputLog.restore(stored.info.id);
+      stored.info.outputBytes = out.outputBytes;
       service.#active.set(stored.info.id, {
         stored,
-        lastSeq: meta.lastSeq,
-        storedBytes: meta.storedBytes,
+        out,
         started: stored.info.status === "running",
         timedOut: false,
       });
@@ -330,7 +328,7 @@ export class CommandService {
             agentId,
             toAgent("terminal:ack", {
               commandId: info.id,
-              seq: active.lastSeq,
+              seq: active.out.lastSeq,
             }),
           );
           if (active.stored.interruptReason !== null) {
@@ -340,6 +338,7 @@ export class CommandService {
           // Never started: queue it again in its original place (its
           // priority and arrival order put it ahead of later requests).
           this.#active.delete(info.id);
+          this.outputLog.finish(info.id);
           if (
             info.kind !== "prompt" &&
             this.#o.registry.get(agentId)?.currentCommandId === info.id
@@ -429,8 +428,7 @@ export class CommandService {
       await this.#o.storage.insertRunning(stored);
       this.#active.set(stored.info.id, {
         stored,
-        lastSeq: 0,
-        storedBytes: 0,
+        out: this.outputLog.start(stored.info.id),
         started: true,
         timedOut: false,
       });
@@ -501,7 +499,7 @@ export class CommandService {
   async resized(commandId: string, size: TerminalSize): Promise<void> {
     const active = this.#active.get(commandId);
     if (!active) return;
-    await this.#o.storage.recordResize(commandId, active.lastSeq, {
+    await this.#o.storage.recordResize(commandId, active.out.lastSeq, {
       cols: size.cols,
       rows: size.rows,
       at: Date.now(),
@@ -559,38 +557,25 @@ export class CommandService {
       return chunk.seq; // Already settled: acknowledge and drop.
     }
     const active = this.#owned(agentId, chunk.commandId);
-    if (chunk.seq <= active.lastSeq) return active.lastSeq;
+    const { out } = active;
+    if (chunk.seq <= out.lastSeq) return out.lastSeq;
     const info = active.stored.info;
-    if (chunk.seq > active.lastSeq + 1) {
+    if (chunk.seq > out.lastSeq + 1) {
       this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
         agentId,
         commandId: info.id,
-        fromSeq: active.lastSeq + 1,
+        fromSeq: out.lastSeq + 1,
         toSeq: chunk.seq - 1,
       }));
     }
-    const bytes = byteLength(chunk.data);
-    const meta = {
-      lastSeq: chunk.seq,
-      outputBytes: info.outputBytes + bytes,
-      storedBytes: active.storedBytes + bytes,
-    };
-    const mark = await this.#lines.mark(info.id, chunk.seq, chunk.data);
-    await this.#o.storage.appendOutput(
-      info.id,
-      chunk.seq,
-      {
-        stream: chunk.stream,
-        data: chunk.data,
-        at: Date.now(),
-      },
-      meta,
-      [lineEntry(info.id, mark)],
-    );
-    this.#lines.commit(info.id, mark);
-    active.lastSeq = chunk.seq;
-    info.outputBytes = meta.outputBytes;
-    active.storedBytes = meta.storedBytes;
+    // Stored with the cap applied (replays announce dropped seqs with
+    // terminal:gap), then broadcast.
+    await this.outputLog.append(info.id, chunk.seq, {
+      stream: chunk.stream,
+      data: chunk.data,
+      at: Date.now(),
+    }, byteLength(chunk.data));
+    info.outputBytes = out.outputBytes;
     this.#o.dashboards.broadcast(toDashboard("terminal:output", {
       agentId,
       commandId: info.id,
@@ -598,19 +583,6 @@ export class CommandService {
       stream: chunk.stream,
       data: chunk.data,
     }));
-    const cap = this.#o.maxCommandOutputBytes ?? Number.POSITIVE_INFINITY;
-    if (active.storedBytes > cap) {
-      // Keep the newest output: drop the oldest whole chunks (never this
-      // one) down to 7/8 of the cap, so at most `cap` plus one chunk stays
-      // and a flood pays for one trim per cap/8 bytes, not one per chunk.
-      // Replays announce the dropped seqs with terminal:gap.
-      active.storedBytes -= await this.#o.storage.dropOldestOutput(
-        info.id,
-        active.storedBytes - (cap - Math.floor(cap / 8)),
-        chunk.seq,
-        meta,
-      );
-    }
     return chunk.seq;
   }
 
@@ -628,11 +600,11 @@ export class CommandService {
    */
   screenSnapshot(agentId: string, snapshot: Snapshot): void {
     const active = this.#owned(agentId, snapshot.commandId);
-    if (snapshot.seq > active.lastSeq) {
+    if (snapshot.seq > active.out.lastSeq) {
       throw new FlightdeckError(
         "INVALID_MESSAGE",
         `Snapshot of "${snapshot.commandId}" covers seq ${snapshot.seq}, ` +
-          `only ${active.lastSeq} stored`,
+          `only ${active.out.lastSeq} stored`,
       );
     }
     if (active.screen && active.screen.seq >= snapshot.seq) return;
@@ -651,36 +623,12 @@ export class CommandService {
    * `fromSeq..toSeq` joined, and whether older output is stored. Null when
    * nothing is stored before `beforeSeq`.
    */
-  async earlierOutput(
+  earlierOutput(
     commandId: string,
     beforeSeq: number,
     maxBytes: number,
-  ): Promise<
-    { fromSeq: number; toSeq: number; data: string; more: boolean } | null
-  > {
-    const fromSeq = await this.#o.storage.pageStart(
-      commandId,
-      beforeSeq,
-      maxBytes,
-    );
-    if (fromSeq === null) return null;
-    let data = "";
-    let first = 0;
-    let last = 0;
-    for await (
-      const chunk of this.#o.storage.readOutput(
-        commandId,
-        fromSeq - 1,
-        beforeSeq - 1,
-      )
-    ) {
-      if (first === 0) first = chunk.seq;
-      last = chunk.seq;
-      data += chunk.data;
-    }
-    if (first === 0) return null;
-    const more = await this.#o.storage.pageStart(commandId, first, 1) !== null;
-    return { fromSeq: first, toSeq: last, data, more };
+  ): Promise<EarlierPage | null> {
+    return this.outputLog.earlierPage(commandId, beforeSeq, maxBytes);
   }
 
   /** The agent finished a command. Returns false when it was already final. */
@@ -720,16 +668,16 @@ export class CommandService {
           info: { ...active.stored.info, session: { ...turn, toSeq } },
         };
       }
-      if (payload.lastSeq > active.lastSeq) {
+      if (payload.lastSeq > active.out.lastSeq) {
         // The agent dropped the end of the output (its buffer overflowed while
         // the server was away): announce the loss, as replays will.
         this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
           agentId,
           commandId: payload.commandId,
-          fromSeq: active.lastSeq + 1,
+          fromSeq: active.out.lastSeq + 1,
           toSeq: payload.lastSeq,
         }));
-        active.lastSeq = payload.lastSeq;
+        this.outputLog.skipTo(payload.commandId, payload.lastSeq);
       }
       await this.#finish(active, status, exitCode, Date.now());
       await this.#dispatch(agentId);
@@ -917,7 +865,7 @@ export class CommandService {
     afterSeq: number,
     upTo = Number.MAX_SAFE_INTEGER,
   ) {
-    return this.#o.storage.readOutput(commandId, afterSeq, upTo);
+    return this.outputLog.read(commandId, afterSeq, upTo);
   }
 
   /**
@@ -927,7 +875,7 @@ export class CommandService {
    */
   broadcastSeq(commandId: string): number {
     const active = this.#active.get(commandId);
-    if (active) return active.lastSeq;
+    if (active) return active.out.lastSeq;
     for (const queue of this.#queues.values()) {
       if (queue.some((s) => s.info.id === commandId)) return 0;
     }
@@ -941,7 +889,7 @@ export class CommandService {
    */
   broadcastSeqs(): Map<string, number> {
     const seqs = new Map<string, number>();
-    for (const [id, active] of this.#active) seqs.set(id, active.lastSeq);
+    for (const [id, active] of this.#active) seqs.set(id, active.out.lastSeq);
     for (const queue of this.#queues.values()) {
       for (const stored of queue) seqs.set(stored.info.id, 0);
     }
@@ -951,9 +899,9 @@ export class CommandService {
   /** Highest stored seq of a command. */
   async lastSeq(commandId: string): Promise<number> {
     const active = this.#active.get(commandId);
-    if (active) return active.lastSeq;
+    if (active) return active.out.lastSeq;
     const stored = await this.#o.storage.getCommand(commandId);
-    return stored?.lastSeq ?? await this.#o.storage.lastSeq(commandId);
+    return stored?.lastSeq ?? await this.outputLog.lastSeq(commandId);
   }
 
   /** Wait for pending state changes to finish (used at shutdown). */
@@ -1084,11 +1032,12 @@ export class CommandService {
     clearTimeout(active.timer);
     const info = active.stored.info;
     this.#active.delete(info.id);
+    this.outputLog.finish(info.id);
     active.stored = {
       ...active.stored,
       dispatched: false,
-      lastSeq: active.lastSeq,
-      storedBytes: active.storedBytes,
+      lastSeq: active.out.lastSeq,
+      storedBytes: active.out.storedBytes,
       info: {
         ...info,
         status,
@@ -1155,8 +1104,7 @@ export class CommandService {
     await storage.saveCommand(stored, true);
     this.#active.set(stored.info.id, {
       stored,
-      lastSeq: 0,
-      storedBytes: 0,
+      out: this.outputLog.start(stored.info.id),
       started: false,
       timedOut: false,
     });

@@ -1100,7 +1100,7 @@ Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest c
     });
   const stored = async () => {
     const seqs: number[] = [];
-    for await (const chunk of first.storage.readOutput(command.id, 0)) {
+    for await (const chunk of first.storage.output.read(command.id, 0)) {
       seqs.push(chunk.seq);
     }
     return seqs;
@@ -1112,7 +1112,7 @@ Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest c
   // chunk 11 made 90 again: chunks 3-4 gone.
   assert.deepEqual(await stored(), [5, 6, 7, 8, 9, 10, 11]);
   assert.equal((await first.commands.get(command.id))?.outputBytes, 110);
-  assert.deepEqual(await first.storage.outputMeta(command.id), {
+  assert.deepEqual(await first.storage.output.meta(command.id), {
     lastSeq: 11,
     outputBytes: 110,
     storedBytes: 70,

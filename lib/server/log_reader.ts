@@ -6,7 +6,7 @@
  * @module
  */
 import { PlainText } from "./plain_text.ts";
-import type { Storage } from "./storage.ts";
+import type { OutputStore } from "./output_log.ts";
 import {
   lastMark,
   type LineMark,
@@ -54,7 +54,7 @@ export interface SeqGap {
  * caller stops early by returning from the loop.
  */
 export async function* walkLines(
-  storage: Storage,
+  storage: OutputStore,
   commandId: string,
   from: number,
   bounds: LineBounds,
@@ -62,7 +62,7 @@ export async function* walkLines(
   const kv = storage.kv;
   const start = await locateLine(kv, commandId, Math.max(from, bounds.start));
   if (!start) return;
-  const chunks = storage.readOutput(commandId, start.seq - 1, undefined, 64);
+  const chunks = storage.read(commandId, start.seq - 1, undefined, 64);
   let chunk = await chunks.next();
   let line = start.firstLine;
   let text = "";
@@ -144,7 +144,7 @@ export interface LineWindow {
  * {@link MAX_WINDOW_LINES}, fewer when `maxChars` of text is reached).
  */
 export async function readWindow(
-  storage: Storage,
+  storage: OutputStore,
   commandId: string,
   from: number,
   count: number,
@@ -172,7 +172,7 @@ export async function readWindow(
 
 /** Lines `[start, end)` of a whole command's output, from its index. */
 export async function commandBounds(
-  storage: Storage,
+  storage: OutputStore,
   commandId: string,
 ): Promise<LineBounds & { last: LineMark | null }> {
   const last = await lastMark(storage.kv, commandId);
@@ -208,7 +208,7 @@ export interface SearchPage {
  * {@link SEARCH_SCAN_CHARS} of output per call.
  */
 export async function searchLines(
-  storage: Storage,
+  storage: OutputStore,
   commandId: string,
   query: string,
   options: { from: number; limit: number; bounds: LineBounds },

@@ -1,23 +1,23 @@
 import assert from "node:assert/strict";
 import { LineCounter, lineEntry, locateSeq } from "./line_index.ts";
 import { commandBounds, readWindow, searchLines } from "./log_reader.ts";
-import { Storage } from "./storage.ts";
+import { OutputStore } from "./output_log.ts";
 
 /** A storage with `chunks` appended to command "c" (seqs from 1, or as given). */
 async function withOutput(
   chunks: (string | [number, string])[],
-  fn: (storage: Storage) => Promise<void>,
+  fn: (storage: OutputStore) => Promise<void>,
 ) {
   const kv = await Deno.openKv(":memory:");
   try {
-    const storage = new Storage(kv);
+    const storage = new OutputStore(kv);
     const counter = new LineCounter(kv);
     let seq = 0;
     for (const item of chunks) {
       const [s, data] = typeof item === "string" ? [seq + 1, item] : item;
       seq = s;
       const mark = await counter.mark("c", s, data);
-      await storage.appendOutput(
+      await storage.write(
         "c",
         s,
         { stream: "stdout", data },
@@ -86,12 +86,12 @@ Deno.test("readWindow() marks lines of dropped chunks and seq gaps", async () =>
     ["a\nb\n", "c\nd", "d\ne\n", [6, "f\n"]],
     async (storage) => {
       // The per-command cap dropped the first two chunks.
-      await storage.dropOldestOutput("c", 1, 3, {
+      await storage.dropOldest("c", 1, 3, {
         lastSeq: 6,
         outputBytes: 0,
         storedBytes: 100,
       });
-      await storage.dropOldestOutput("c", 1, 3, {
+      await storage.dropOldest("c", 1, 3, {
         lastSeq: 6,
         outputBytes: 0,
         storedBytes: 100,

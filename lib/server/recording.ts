@@ -273,7 +273,12 @@ async function* readEvents(
       fromSeq: expected,
       toSeq: before - 1,
     });
-    const chunks = storage.readOutput(sourceId, fromSeq - 1, toSeq, READ_AHEAD);
+    const chunks = storage.output.read(
+      sourceId,
+      fromSeq - 1,
+      toSeq,
+      READ_AHEAD,
+    );
     for await (const chunk of chunks) {
       const chunkAt = Math.max(at, chunk.at ?? at);
       // Resizes recorded after the output before this chunk, at their time

@@ -19,7 +19,6 @@ import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
-import { SlowStorage } from "./slow_storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
@@ -85,9 +84,7 @@ export async function createServices(
 ): Promise<Services> {
   const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
-  const storage = config.testAppendDelayMs > 0
-    ? new SlowStorage(kv, config.testAppendDelayMs)
-    : new Storage(kv);
+  const storage = new Storage(kv);
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
@@ -154,6 +151,7 @@ export async function createServices(
     maxQueuePerAgent: config.maxQueuePerAgent,
     interruptGraceMs: config.interruptGraceMs,
     maxCommandOutputBytes: config.maxCommandOutputBytes,
+    outputCommitDelayMs: config.testAppendDelayMs,
     log: (level, message) => log[level](message),
   });
   const retain = async () => {

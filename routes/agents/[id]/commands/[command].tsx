@@ -37,7 +37,7 @@ export const handler: Handlers<LogPageData, AppState> = {
     const log = await openLog(app, record.id);
     // The first block, so the page paints lines before any request.
     const window = await readWindow(
-      app.storage,
+      app.storage.output,
       log.sourceId,
       log.bounds.start,
       BLOCK_LINES - (log.bounds.start % BLOCK_LINES),

@@ -21,7 +21,7 @@ export const handler: Handlers<unknown, AppState> = {
       const { from, count } = windowQuery(ctx.url.searchParams);
       const log = await openLog(app, ctx.params.id);
       const window = await readWindow(
-        app.storage,
+        app.storage.output,
         log.sourceId,
         from - 1,
         count,

@@ -21,7 +21,7 @@ export const handler: Handlers<unknown, AppState> = {
     try {
       const { q, from, limit } = searchQuery(ctx.url.searchParams);
       const log = await openLog(app, ctx.params.id);
-      const page = await searchLines(app.storage, log.sourceId, q, {
+      const page = await searchLines(app.storage.output, log.sourceId, q, {
         from: from - 1,
         limit,
         bounds: log.bounds,
