@@ -17,12 +17,14 @@ import * as $11 from "./routes/api/events.ts";
 import * as $12 from "./routes/api/health.ts";
 import * as $13 from "./routes/api/messages.ts";
 import * as $14 from "./routes/api/metrics.ts";
-import * as $15 from "./routes/api/session/refresh.ts";
-import * as $16 from "./routes/index.tsx";
-import * as $17 from "./routes/login.tsx";
-import * as $18 from "./routes/logout.ts";
-import * as $19 from "./routes/ws/agent.ts";
-import * as $20 from "./routes/ws/dashboard.ts";
+import * as $15 from "./routes/api/search.ts";
+import * as $16 from "./routes/api/session/refresh.ts";
+import * as $17 from "./routes/index.tsx";
+import * as $18 from "./routes/login.tsx";
+import * as $19 from "./routes/logout.ts";
+import * as $20 from "./routes/search.tsx";
+import * as $21 from "./routes/ws/agent.ts";
+import * as $22 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentForgotten.tsx";
 import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
@@ -49,12 +51,14 @@ const manifest = {
     "./routes/api/health.ts": $12,
     "./routes/api/messages.ts": $13,
     "./routes/api/metrics.ts": $14,
-    "./routes/api/session/refresh.ts": $15,
-    "./routes/index.tsx": $16,
-    "./routes/login.tsx": $17,
-    "./routes/logout.ts": $18,
-    "./routes/ws/agent.ts": $19,
-    "./routes/ws/dashboard.ts": $20,
+    "./routes/api/search.ts": $15,
+    "./routes/api/session/refresh.ts": $16,
+    "./routes/index.tsx": $17,
+    "./routes/login.tsx": $18,
+    "./routes/logout.ts": $19,
+    "./routes/search.tsx": $20,
+    "./routes/ws/agent.ts": $21,
+    "./routes/ws/dashboard.ts": $22,
   },
   islands: {
     "./islands/AgentForgotten.tsx": $$0,

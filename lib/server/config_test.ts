@@ -42,6 +42,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     retentionBytes: 1024 ** 3,
     maxCommandOutputBytes: 256 * 1024 * 1024,
     retentionIntervalMs: 60_000,
+    searchIndexIntervalMs: 5000,
     logLevel: "info",
     connectionGuard: true,
     headTimeoutMs: 10_000,

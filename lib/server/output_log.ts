@@ -24,6 +24,7 @@
  */
 import { byteLength, type Stream } from "../protocol.ts";
 import { LINE_INDEX, LineCounter, lineEntry } from "./line_index.ts";
+import { deleteSearchEntries } from "./search_index.ts";
 
 /** One stored output chunk (or part of one). */
 export interface StoredChunk {
@@ -177,8 +178,8 @@ export class OutputStore {
   }
 
   /**
-   * Delete every output chunk, the bookkeeping and the recorded resizes of
-   * a command.
+   * Delete every output chunk, the bookkeeping, the recorded resizes, the
+   * line index and the search index entries of a command.
    */
   async delete(commandId: string): Promise<void> {
     let op = this.kv.atomic();
@@ -200,6 +201,7 @@ export class OutputStore {
     }
     op.delete(["out_meta", commandId]);
     await op.commit();
+    await deleteSearchEntries(this.kv, commandId);
   }
 
   /**
