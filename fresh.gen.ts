@@ -19,12 +19,13 @@ import * as $13 from "./routes/api/messages.ts";
 import * as $14 from "./routes/api/metrics.ts";
 import * as $15 from "./routes/api/search.ts";
 import * as $16 from "./routes/api/session/refresh.ts";
-import * as $17 from "./routes/index.tsx";
-import * as $18 from "./routes/login.tsx";
-import * as $19 from "./routes/logout.ts";
-import * as $20 from "./routes/search.tsx";
-import * as $21 from "./routes/ws/agent.ts";
-import * as $22 from "./routes/ws/dashboard.ts";
+import * as $17 from "./routes/commands/[id].ts";
+import * as $18 from "./routes/index.tsx";
+import * as $19 from "./routes/login.tsx";
+import * as $20 from "./routes/logout.ts";
+import * as $21 from "./routes/search.tsx";
+import * as $22 from "./routes/ws/agent.ts";
+import * as $23 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentForgotten.tsx";
 import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
@@ -53,12 +54,13 @@ const manifest = {
     "./routes/api/metrics.ts": $14,
     "./routes/api/search.ts": $15,
     "./routes/api/session/refresh.ts": $16,
-    "./routes/index.tsx": $17,
-    "./routes/login.tsx": $18,
-    "./routes/logout.ts": $19,
-    "./routes/search.tsx": $20,
-    "./routes/ws/agent.ts": $21,
-    "./routes/ws/dashboard.ts": $22,
+    "./routes/commands/[id].ts": $17,
+    "./routes/index.tsx": $18,
+    "./routes/login.tsx": $19,
+    "./routes/logout.ts": $20,
+    "./routes/search.tsx": $21,
+    "./routes/ws/agent.ts": $22,
+    "./routes/ws/dashboard.ts": $23,
   },
   islands: {
     "./islands/AgentForgotten.tsx": $$0,

@@ -143,8 +143,13 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
     last,
     startLine + Math.ceil(viewPx / LINE_PX) + OVERSCAN,
   );
-  const rows: { n: number; text: string | null; cut?: number; gap?: string }[] =
-    [];
+  const rows: {
+    n: number;
+    text: string | null;
+    loaded: boolean;
+    cut?: number;
+    gap?: string;
+  }[] = [];
   const wanted = new Set<number>();
   for (let n = fromLine; n <= toLine; n++) {
     const block = win.cached(LogWindow.blockOf(n));
@@ -155,6 +160,7 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
     rows.push({
       n,
       text: line === undefined ? "" : line?.text ?? null,
+      loaded: line !== undefined,
       cut: line?.cut,
       gap: gap ? `seq ${gap.fromSeq}..${gap.toSeq} not received` : undefined,
     });
@@ -352,6 +358,7 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
                   key={row.n}
                   id={`L${row.n}`}
                   data-line={row.n}
+                  data-loaded={row.loaded ? "1" : "0"}
                 >
                   <a
                     class="ln"

@@ -83,7 +83,11 @@ export class LogWindow {
   readonly #pending = new Map<number, Promise<LinesResponse>>();
   readonly #fetch: typeof fetch;
 
-  constructor(commandId: string, fetcher: typeof fetch = fetch) {
+  constructor(
+    commandId: string,
+    // A wrapper: `window.fetch` called as a method of another object throws.
+    fetcher: typeof fetch = (input, init) => fetch(input, init),
+  ) {
     this.commandId = commandId;
     this.#fetch = fetcher;
   }
