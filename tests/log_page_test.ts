@@ -13,6 +13,7 @@ import {
   waitAgentStatus,
   waitFinal,
 } from "./helpers.ts";
+import type { StoredCommand } from "../lib/server/storage.ts";
 
 const LINES = 200_000;
 /** Line 150,000 holds the needle; every other line is `line N`. */
@@ -161,4 +162,69 @@ Deno.test("log: bad ranges and queries get 400 with a clear message; unknown com
   const anonymous = await fetch(`${server.url}/api/commands/x/lines`);
   assert.equal(anonymous.status, 401);
   await anonymous.body?.cancel();
+});
+
+Deno.test("log: output stored without the line index is indexed on first open; a prompt reads its turn of its session's lines", async () => {
+  await using server = await startTestServer();
+  const base = {
+    agentId: "a1",
+    priority: "normal" as const,
+    status: "completed" as const,
+    requestedBy: "u",
+    requestedAt: 1000,
+    startedAt: 1000,
+    completedAt: 2000,
+    exitCode: 0,
+  };
+  const stored = (info: StoredCommand["info"]): StoredCommand => ({
+    info,
+    order: info.requestedAt,
+    dispatched: false,
+    interruptReason: null,
+    timeoutMs: null,
+  });
+  await server.services.storage.importFinished([
+    stored({ ...base, id: "old-1", command: "run", outputBytes: 12 }),
+    stored({
+      ...base,
+      id: "prompt-2",
+      command: "ask",
+      outputBytes: 0,
+      kind: "prompt",
+      session: { commandId: "old-1", fromSeq: 2, toSeq: 2 },
+    }),
+  ]);
+  // As an older version stored it: chunks without line index entries.
+  for (
+    const [seq, data] of [[1, "a\nb\n"], [2, "c\nd\n"], [3, "e\n"]] as const
+  ) {
+    await server.services.storage.output.write("old-1", seq, {
+      stream: "stdout",
+      data,
+    });
+  }
+  const lines = async (id: string) =>
+    await (await get(server, `/api/commands/${id}/lines`)).json();
+  const whole = await lines("old-1");
+  assert.deepEqual(
+    [
+      whole.firstLine,
+      whole.lastLine,
+      whole.lines.map((l: { text: string }) => l.text),
+    ],
+    [1, 5, ["a", "b", "c", "d", "e"]],
+  );
+  const turn = await lines("prompt-2");
+  assert.deepEqual(
+    [turn.sourceId, turn.firstLine, turn.lastLine, turn.lines],
+    ["old-1", 3, 4, [{ n: 3, text: "c" }, { n: 4, text: "d" }]],
+  );
+  const search = async (q: string) =>
+    (await (await get(server, `/api/commands/prompt-2/search?q=${q}`)).json())
+      .hits;
+  assert.deepEqual(await search("d"), [{ line: 4, text: "d" }]);
+  assert.deepEqual(await search("e"), []);
+  const page = await get(server, "/agents/a1/commands/prompt-2");
+  assert.equal(page.status, 200);
+  assert.ok((await page.text()).includes("ask"));
 });

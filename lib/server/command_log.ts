@@ -10,7 +10,12 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
-import { linesThrough, locateSeq } from "./line_index.ts";
+import {
+  buildLineIndex,
+  lastMark,
+  linesThrough,
+  locateSeq,
+} from "./line_index.ts";
 import {
   commandBounds,
   type LineBounds,
@@ -60,6 +65,21 @@ export async function openLog(
   }
   let sourceId = record.id;
   let bounds: LineBounds;
+  const source = record.kind === "prompt" && record.session
+    ? await sources.commands.get(record.session.commandId)
+    : record;
+  if (
+    source && source.status !== "queued" && source.status !== "running" &&
+    !await lastMark(sources.storage.kv, source.id) &&
+    await sources.storage.output.lastSeq(source.id) > 0
+  ) {
+    // Stored by a version without the line index: index it once now.
+    await buildLineIndex(
+      sources.storage.kv,
+      source.id,
+      sources.storage.output.read(source.id, 0),
+    );
+  }
   let seqs = { fromSeq: 1, toSeq: 0 };
   const { kv } = sources.storage;
   if (record.kind === "prompt") {

@@ -144,6 +144,38 @@ export async function* marksFrom(
   for await (const entry of iter) yield toMark(entry);
 }
 
+/**
+ * Build the line index of a command stored before it existed, from its
+ * stored chunks (lines are numbered from the first stored one). Only for a
+ * finished command: a running one indexes its chunks as they arrive.
+ * Writing the same entries twice is harmless.
+ */
+export async function buildLineIndex(
+  kv: Deno.Kv,
+  commandId: string,
+  chunks: AsyncIterable<{ seq: number; data: string }>,
+): Promise<void> {
+  let op = kv.atomic();
+  let line = 0;
+  let count = 0;
+  for await (const chunk of chunks) {
+    const mark = {
+      seq: chunk.seq,
+      firstLine: line,
+      newlines: countNewlines(chunk.data),
+      endsLine: chunk.data.endsWith("\n"),
+    };
+    const [key, value] = lineEntry(commandId, mark);
+    op.set(key, value);
+    line += mark.newlines;
+    if (++count % 500 === 0) {
+      await op.commit();
+      op = kv.atomic();
+    }
+  }
+  await op.commit();
+}
+
 /** Delete a command's line index. */
 export async function deleteLineIndex(
   kv: Deno.Kv,
