@@ -74,21 +74,28 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
       : (v / room) * Math.max(1, scrollPx - viewPx);
   };
   const jumpTo = (line: number) => {
+    const el = scroller.current;
+    const view = el?.clientHeight || viewPx;
     const v = Math.max(
       0,
       Math.min(
-        (line - first) * LINE_PX - viewPx / 3,
-        Math.max(0, virtualPx - viewPx),
+        (line - first) * LINE_PX - view / 3,
+        Math.max(0, virtualPx - view),
       ),
     );
     setTop(v);
-    const el = scroller.current;
     if (el) {
-      const s = toScroll(v);
+      const room = Math.max(1, virtualPx - view);
+      const s = virtualPx <= MAX_SCROLL_PX
+        ? v
+        : (v / room) * Math.max(1, scrollPx - view);
       expectScroll.current = Math.round(s);
       el.scrollTop = s;
     }
   };
+  // The hash listener calls the latest jumpTo (it sees the latest sizes).
+  const jumpRef = useRef(jumpTo);
+  jumpRef.current = jumpTo;
 
   // Sizes, the hash (now and on change), and growth while running.
   useEffect(() => {
@@ -103,12 +110,12 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
       const range = parseLineHash(location.hash);
       if (!range) return;
       setSelected(range);
-      jumpTo(range.from);
+      jumpRef.current(range.from);
     };
     apply();
     addEventListener("hashchange", apply);
     return () => removeEventListener("hashchange", apply);
-  }, [first, last, viewPx]);
+  }, []);
   useEffect(() => {
     if (!running) return;
     const timer = setInterval(async () => {
@@ -180,15 +187,15 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
     }
     setStatus("Searching…");
     try {
-      const page = await win.search(q, first);
+      // Each request reads a bounded part of the log: go on until a hit or
+      // the end.
+      let page = await win.search(q, first);
+      while (!page.hits.length && page.next !== null) {
+        setStatus(`Searching… line ${page.next} of ${last}`);
+        page = await win.search(q, page.next);
+      }
       setSearch({ q, hits: page.hits, next: page.next, at: 0 });
-      setStatus(
-        page.hits.length
-          ? ""
-          : page.next === null
-          ? `No lines contain "${q}"`
-          : "",
-      );
+      setStatus(page.hits.length ? "" : `No lines contain "${q}"`);
       if (page.hits.length) goToHit(page.hits[0].line);
     } catch (e) {
       setStatus(`Search failed: ${(e as Error).message}`);
@@ -203,8 +210,8 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
     if (!search) return;
     let { hits, next, at } = search;
     at += delta;
-    if (at >= hits.length && next !== null) {
-      setStatus("Searching…");
+    while (at >= hits.length && next !== null) {
+      setStatus(`Searching… line ${next} of ${last}`);
       const page = await win.search(search.q, next);
       hits = [...hits, ...page.hits];
       next = page.next;

@@ -228,6 +228,14 @@ export class LineCounter {
     };
   }
 
+  /** A new command: its first chunk starts on line 0 (no lookup). */
+  begin(commandId: string): void {
+    this.#next.set(commandId, 0);
+    if (this.#next.size > this.#max) {
+      this.#next.delete(this.#next.keys().next().value!);
+    }
+  }
+
   /** Count `mark`'s chunk as stored. */
   commit(commandId: string, mark: LineMark): void {
     this.#next.delete(commandId);

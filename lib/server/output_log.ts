@@ -322,6 +322,7 @@ export class OutputLog {
   start(commandId: string): OutputState {
     const state = { lastSeq: 0, outputBytes: 0, storedBytes: 0 };
     this.#tracked.set(commandId, state);
+    this.#lines.begin(commandId);
     return state;
   }
 

@@ -129,7 +129,8 @@ export default function CommandLogPage(
               title="An asciicast recording (plays in asciinema)"
             >
               Download cast
-            </a>
+            </a>{" "}
+            <a href="/search">Search all commands</a>
           </p>
         </section>
         <LogView
