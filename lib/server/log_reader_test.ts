@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { LineCounter, lineEntry, locateSeq } from "./line_index.ts";
+import { lastMark, LineCounter, lineEntry, locateSeq } from "./line_index.ts";
 import { commandBounds, readWindow, searchLines } from "./log_reader.ts";
-import { OutputStore } from "./output_log.ts";
+import { OutputLog, OutputStore } from "./output_log.ts";
 
 /** A storage with `chunks` appended to command "c" (seqs from 1, or as given). */
 async function withOutput(
@@ -147,4 +147,34 @@ Deno.test("searchLines() matches plain text case-insensitively and pages on", as
       );
     },
   );
+});
+
+Deno.test("OutputLog.append() writes the line index; after a restart the count goes on from it", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new OutputStore(kv);
+    const first = new OutputLog(store);
+    first.start("c");
+    await first.append("c", 1, { stream: "stdout", data: "a\nb" }, 3);
+    await first.append("c", 2, { stream: "stdout", data: "c\n" }, 2);
+    // A new server process: the command is restored, not started.
+    const second = new OutputLog(store);
+    await second.restore("c");
+    await second.append("c", 3, { stream: "stdout", data: "d\ne\n" }, 4);
+    const bounds = await commandBounds(store, "c");
+    assert.deepEqual(
+      texts(await readWindow(store, "c", 0, 10, bounds)),
+      [[0, "a"], [1, "bc"], [2, "d"], [3, "e"]],
+    );
+    assert.deepEqual(await locateSeq(kv, "c", 3), {
+      seq: 3,
+      firstLine: 2,
+      newlines: 2,
+      endsLine: true,
+    });
+    await second.delete("c");
+    assert.equal(await lastMark(kv, "c"), null);
+  } finally {
+    kv.close();
+  }
 });
