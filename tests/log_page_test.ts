@@ -228,3 +228,40 @@ Deno.test("log: output stored without the line index is indexed on first open; a
   assert.equal(page.status, 200);
   assert.ok((await page.text()).includes("ask"));
 });
+
+Deno.test("log: lines whose output the per-command cap dropped read as not stored, the rest keep their numbers", async () => {
+  await using server = await startTestServer({ maxCommandOutputBytes: 2048 });
+  const dash = await TestClient.dashboard(server);
+  const agent = await AgentProcess.start(server, "log-cap");
+  try {
+    await waitAgentStatus(dash, "log-cap", "online");
+    const id = await queueCommand(dash, {
+      agentId: "log-cap",
+      command:
+        "for i in 1 2 3 4 5 6; do head -c 1000 /dev/zero | tr '\\0' $i; echo; sleep 0.2; done",
+    });
+    await waitFinal(dash, id);
+    const body = await (await get(server, `/api/commands/${id}/lines`)).json();
+    assert.equal(body.lastLine, 6);
+    const texts: (string | null)[] = body.lines.map((
+      l: { text: string | null },
+    ) => l.text);
+    assert.deepEqual(body.lines.map((l: { n: number }) => l.n), [
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+    ]);
+    const kept = texts.findIndex((t) => t !== null);
+    assert.ok(kept > 0, `the oldest lines are gone: ${kept}`);
+    assert.deepEqual(texts.slice(0, kept), Array(kept).fill(null));
+    for (let i = kept; i < 6; i++) {
+      assert.equal(texts[i], String(i + 1).repeat(1000), `line ${i + 1}`);
+    }
+  } finally {
+    await agent.kill();
+    await dash.close();
+  }
+});
