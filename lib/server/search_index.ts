@@ -83,7 +83,9 @@ export interface CommandHit {
 export interface SearchSources {
   kv: Deno.Kv;
   output: OutputStore;
-  getCommand(id: string): Promise<{ info: CommandInfo } | null>;
+  getCommand(
+    id: string,
+  ): Promise<{ info: CommandInfo; retainedFromSeq?: number } | null>;
 }
 
 /** The word index: filled by {@link catchUp}, read by {@link search}. */
@@ -134,7 +136,8 @@ export class SearchIndex {
   async indexCommand(id: string): Promise<void> {
     const { kv } = this.#s;
     const stored = await this.#s.getCommand(id);
-    if (!stored) return;
+    // Gone, or its output removed by retention: nothing to point into.
+    if (!stored || stored.retainedFromSeq !== undefined) return;
     await deleteSearchEntries(kv, id);
     const info = stored.info;
     const found = new Map<string, number>();
@@ -167,8 +170,11 @@ export class SearchIndex {
       }
     }
     await op.commit();
-    // Deleted meanwhile (retention): leave nothing behind.
-    if (!await this.#s.getCommand(id)) await deleteSearchEntries(kv, id);
+    // Deleted or trimmed meanwhile (retention): leave nothing behind.
+    const after = await this.#s.getCommand(id);
+    if (!after || after.retainedFromSeq !== undefined) {
+      await deleteSearchEntries(kv, id);
+    }
   }
 
   /**
