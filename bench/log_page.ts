@@ -44,13 +44,13 @@ try {
       agentId: "bench-log",
       command: `yes '${LINE}' | head -c ${bytes}`,
     });
-    // Drop the dashboard's copy of the output as it arrives.
-    const drain = setInterval(() => {
-      dash.messages.length = 0;
-      dash.raw.length = 0;
-    }, 200);
-    const final = await waitFinal(dash, id, 60 * 60_000);
-    clearInterval(drain);
+    // No dashboard holds the output: wait on the stored record.
+    await dash.close();
+    let final = await server.services.commands.get(id);
+    while (!final || final.status === "queued" || final.status === "running") {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      final = await server.services.commands.get(id);
+    }
     const stored = (performance.now() - t0) / 1000;
     console.log(
       `Stored ${final.outputBytes} bytes in ${stored.toFixed(1)} s (${
@@ -114,7 +114,6 @@ try {
     }
   } finally {
     await agent.kill();
-    await dash.close();
   }
 } finally {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
