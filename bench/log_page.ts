@@ -18,7 +18,6 @@ import {
   startTestServer,
   TestClient,
   waitAgentStatus,
-  waitFinal,
 } from "../tests/helpers.ts";
 
 const MIB = Number(Deno.args[0] ?? 1024);

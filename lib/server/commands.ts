@@ -34,7 +34,12 @@ import {
   type TerminalSize,
 } from "./storage.ts";
 import { Mutex } from "./mutex.ts";
-import { type EarlierPage, OutputLog, type OutputState } from "./output_log.ts";
+import {
+  type EarlierPage,
+  OutputLog,
+  type OutputState,
+  type ReadChunk,
+} from "./output_log.ts";
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
@@ -99,6 +104,14 @@ type Completed = PayloadOf<typeof AgentPayloads, "command:completed">;
 type Output = PayloadOf<typeof AgentPayloads, "terminal:output">;
 type Snapshot = PayloadOf<typeof AgentPayloads, "terminal:snapshot">;
 
+/** An output chunk taken (see {@link CommandService.output}). */
+export interface AcceptedOutput {
+  /** The seq to acknowledge once `stored` resolves. */
+  seq: number;
+  /** Resolves when the chunk (and every earlier one) is stored. */
+  stored: Promise<void>;
+}
+
 /** Queues, dispatch and the state machine of commands. */
 export class CommandService {
   /** Agents being forgotten right now (see {@link forgetAgent}). */
@@ -126,6 +139,8 @@ export class CommandService {
     this.outputLog = new OutputLog(options.storage.output, {
       maxCommandOutputBytes: options.maxCommandOutputBytes,
       commitDelayMs: options.outputCommitDelayMs,
+      onError: (error) =>
+        options.log?.("error", `Storing output failed: ${error}`),
     });
   }
 
@@ -323,7 +338,9 @@ export class CommandService {
         if (reported.has(info.id)) {
           // Started while the server was away: it is running now.
           await this.#markStarted(active);
-          // Tell the agent what is stored so it resends only the rest.
+          // Tell the agent what is stored so it resends only the rest
+          // (output of its previous socket still queued is stored first).
+          await this.outputLog.stored(info.id);
           this.#o.sendToAgent(
             agentId,
             toAgent("terminal:ack", {
@@ -540,25 +557,35 @@ export class CommandService {
   }
 
   /**
-   * Store and fan out one output chunk. Returns the seq the agent may free up
-   * to. Duplicates (seq already stored) are dropped.
+   * Fan out one output chunk and queue it to be stored (see
+   * {@link OutputLog.append}): resolves once it is broadcast, with the seq
+   * the agent may free up to once `stored` resolves (the chunk and those
+   * before it are durable). Duplicates (seq already received) are dropped.
+   * `stored` rejects when the commit failed: the chunks of that command not
+   * stored yet are dropped, and the agent must resend them.
    */
-  output(agentId: string, chunk: Output): Promise<number> {
+  output(agentId: string, chunk: Output): Promise<AcceptedOutput> {
     let lock = this.#outputLocks.get(agentId);
     if (!lock) this.#outputLocks.set(agentId, lock = new Mutex());
     return lock.run(() => this.#output(agentId, chunk));
   }
 
-  async #output(agentId: string, chunk: Output): Promise<number> {
+  async #output(agentId: string, chunk: Output): Promise<AcceptedOutput> {
     if (
       !this.#active.has(chunk.commandId) &&
       await this.#finishedHere(agentId, chunk.commandId)
     ) {
-      return chunk.seq; // Already settled: acknowledge and drop.
+      // Already settled: acknowledge and drop.
+      return { seq: chunk.seq, stored: Promise.resolve() };
     }
     const active = this.#owned(agentId, chunk.commandId);
     const { out } = active;
-    if (chunk.seq <= out.lastSeq) return out.lastSeq;
+    if (chunk.seq <= out.lastSeq) {
+      return {
+        seq: out.lastSeq,
+        stored: this.outputLog.stored(chunk.commandId),
+      };
+    }
     const info = active.stored.info;
     if (chunk.seq > out.lastSeq + 1) {
       this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
@@ -568,9 +595,9 @@ export class CommandService {
         toSeq: chunk.seq - 1,
       }));
     }
-    // Stored with the cap applied (replays announce dropped seqs with
-    // terminal:gap), then broadcast.
-    await this.outputLog.append(info.id, chunk.seq, {
+    // Queued to be stored (with the cap: replays announce dropped seqs with
+    // terminal:gap) and broadcast at once: reads see queued chunks.
+    const stored = this.outputLog.append(info.id, chunk.seq, {
       stream: chunk.stream,
       data: chunk.data,
       at: Date.now(),
@@ -583,7 +610,7 @@ export class CommandService {
       stream: chunk.stream,
       data: chunk.data,
     }));
-    return chunk.seq;
+    return { seq: chunk.seq, stored };
   }
 
   /**
@@ -859,13 +886,17 @@ export class CommandService {
     return this.#forgetting.has(agentId);
   }
 
-  /** Stored output of a command with `afterSeq < seq <= upTo`, in order. */
+  /**
+   * Output of a command with `afterSeq < seq <= upTo`, in order: what is
+   * stored, then what was sent live and is not stored yet.
+   */
   readOutput(
     commandId: string,
     afterSeq: number,
     upTo = Number.MAX_SAFE_INTEGER,
-  ) {
-    return this.outputLog.read(commandId, afterSeq, upTo);
+    batchSize?: number,
+  ): AsyncGenerator<ReadChunk> {
+    return this.outputLog.read(commandId, afterSeq, upTo, batchSize);
   }
 
   /**
@@ -904,9 +935,13 @@ export class CommandService {
     return stored?.lastSeq ?? await this.outputLog.lastSeq(commandId);
   }
 
-  /** Wait for pending state changes to finish (used at shutdown). */
+  /**
+   * Wait for pending state changes to finish and queued output to be
+   * stored (used at shutdown).
+   */
   async idle(): Promise<void> {
     await this.#lock.run(() => Promise.resolve());
+    await this.outputLog.idle();
   }
 
   /** Stop timers. */
@@ -1030,6 +1065,8 @@ export class CommandService {
     at: number,
   ): Promise<void> {
     clearTimeout(active.timer);
+    // Its record says what is stored: let the output queued so far be.
+    await this.outputLog.stored(active.stored.info.id);
     const info = active.stored.info;
     this.#active.delete(info.id);
     this.outputLog.finish(info.id);
@@ -1040,6 +1077,8 @@ export class CommandService {
       storedBytes: active.out.storedBytes,
       info: {
         ...info,
+        // Back to what is stored if a commit failed.
+        outputBytes: active.out.outputBytes,
         status,
         exitCode,
         startedAt: info.startedAt,

@@ -51,8 +51,8 @@ export const ConfigSchema = z.object({
   agentOutputWindowBytes: int(OUTPUT_WINDOW.minBytes, 1024 * 1024 * 1024)
     .default(OUTPUT_WINDOW.defaultBytes),
   /**
-   * Test only: every output append waits this long before committing
-   * (a slow store). 0 (default) leaves storage as it is.
+   * Test only: every commit of output (a batch of appends) waits this
+   * long first (a slow store). 0 (default) leaves storage as it is.
    */
   testAppendDelayMs: int(0, 60_000).default(0),
   /** Messages per second a dashboard connection may send before RATE_LIMIT (agents are not limited by count). */

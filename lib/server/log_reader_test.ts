@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { lastMark, LineCounter, lineEntry, locateSeq } from "./line_index.ts";
+import { countNewlines, lastMark, lineEntry, locateSeq } from "./line_index.ts";
 import { commandBounds, readWindow, searchLines } from "./log_reader.ts";
 import { OutputLog, OutputStore } from "./output_log.ts";
 
@@ -11,22 +11,21 @@ async function withOutput(
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new OutputStore(kv);
-    const counter = new LineCounter(kv);
+    let line = 0;
     let seq = 0;
     for (const item of chunks) {
       const [s, data] = typeof item === "string" ? [seq + 1, item] : item;
       seq = s;
-      const mark = await counter.mark("c", s, data);
-      await storage.write(
-        "c",
-        s,
-        { stream: "stdout", data },
-        undefined,
-        [
-          lineEntry("c", mark),
-        ],
-      );
-      counter.commit("c", mark);
+      const mark = {
+        seq: s,
+        firstLine: line,
+        newlines: countNewlines(data),
+        endsLine: data.endsWith("\n"),
+      };
+      line += mark.newlines;
+      await storage.write("c", s, { stream: "stdout", data }, undefined, [
+        lineEntry("c", mark),
+      ]);
     }
     await fn(storage);
   } finally {
@@ -174,6 +173,40 @@ Deno.test("OutputLog.append() writes the line index; after a restart the count g
     });
     await second.delete("c");
     assert.equal(await lastMark(kv, "c"), null);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("OutputLog batches keep the line index exact: chunks in one commit and a chunk split across commits", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new OutputStore(kv);
+    const log = new OutputLog(store, { batchBytes: 40 * 1024 });
+    log.start("c");
+    const big = "x".repeat(100 * 1024) + "\nafter big\n";
+    const appends = [
+      log.append("c", 1, { stream: "stdout", data: "one\ntw" }, 6),
+      log.append("c", 2, { stream: "stdout", data: "o\nthree\n" }, 8),
+      log.append("c", 3, { stream: "stdout", data: big }, big.length),
+      log.append("c", 4, { stream: "stdout", data: "last" }, 4),
+    ];
+    await Promise.all(appends);
+    await log.idle();
+    const bounds = await commandBounds(store, "c");
+    assert.deepEqual([bounds.start, bounds.end], [0, 6]);
+    const window = await readWindow(store, "c", 0, 10, bounds);
+    assert.deepEqual(
+      window.lines.map((l) => [l.line, l.text?.slice(0, 9), l.cut]),
+      [
+        [0, "one", 0],
+        [1, "two", 0],
+        [2, "three", 0],
+        [3, "xxxxxxxxx", 100 * 1024 - 16 * 1024],
+        [4, "after big", 0],
+        [5, "last", 0],
+      ],
+    );
   } finally {
     kv.close();
   }

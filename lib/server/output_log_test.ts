@@ -191,3 +191,135 @@ Deno.test("OutputLog.append() refuses a command it does not track", async () => 
     kv.close();
   }
 });
+
+Deno.test("OutputLog: appends not awaited are read back exactly at any moment, also chunks spread over several commits", async () => {
+  for (let seed = 100; seed < 106; seed++) {
+    const rand = random(seed);
+    const kv = await Deno.openKv(":memory:");
+    try {
+      // Small commits, so large chunks spread over several.
+      const log = new OutputLog(new OutputStore(kv), { batchBytes: 64 * 1024 });
+      const ids = ["a", "b"];
+      const models = new Map(ids.map((id) => [id, new Model(Infinity)]));
+      for (const id of ids) log.start(id);
+      const stored: Promise<void>[] = [];
+      for (let op = 0; op < 60; op++) {
+        const id = ids[Math.floor(rand() * ids.length)];
+        const model = models.get(id)!;
+        const seq = model.lastSeq + 1;
+        const size = rand() < 0.1 ? 100_000 + rand() * 150_000 : rand() * 4000;
+        const data = text(rand, size);
+        stored.push(
+          log.append(id, seq, { stream: "pty", data }, byteLength(data)),
+        );
+        model.append(seq, data);
+        if (rand() < 0.3) {
+          // Let some commits happen meanwhile.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        if (rand() < 0.4) {
+          const afterSeq = Math.floor(rand() * (model.lastSeq + 1));
+          const read = await collect(log.read(id, afterSeq));
+          assert.deepEqual(
+            read.map((c) => [c.seq, c.data]),
+            model.range(afterSeq, Infinity).map((c) => [c.seq, c.data]),
+            `seed ${seed}: read ${id} after ${afterSeq}`,
+          );
+        }
+      }
+      await Promise.all(stored);
+      await log.idle();
+      for (const id of ids) {
+        const model = models.get(id)!;
+        assert.deepEqual(
+          (await collect(log.store.read(id, 0))).map((c) => [c.seq, c.data]),
+          model.range(0, Infinity).map((c) => [c.seq, c.data]),
+        );
+        assert.deepEqual(await log.store.meta(id), {
+          lastSeq: model.lastSeq,
+          outputBytes: model.outputBytes,
+          storedBytes: model.storedBytes,
+        });
+        assert.equal(log.storedSeq(id), model.lastSeq);
+      }
+    } finally {
+      kv.close();
+    }
+  }
+});
+
+Deno.test("OutputLog: a failed commit rejects the chunks not stored yet of its commands and sets their bookkeeping back to what is stored", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const errors: unknown[] = [];
+    const log = new OutputLog(new OutputStore(kv), {
+      onError: (error) => errors.push(error),
+    });
+    log.start("c");
+    await log.append("c", 1, { stream: "stdout", data: "one" }, 3);
+    const commit = kv.atomic;
+    kv.atomic = function (this: Deno.Kv) {
+      const op = commit.call(this);
+      op.commit = () => Promise.reject(new Error("disk full"));
+      return op;
+    };
+    const second = log.append("c", 2, { stream: "stdout", data: "two" }, 3);
+    const third = log.append("c", 3, { stream: "stdout", data: "three" }, 5);
+    await assert.rejects(second, /disk full/);
+    await assert.rejects(third, /disk full/);
+    kv.atomic = commit;
+    assert.equal(errors.length, 1);
+    assert.deepEqual(log.state("c"), {
+      lastSeq: 1,
+      outputBytes: 3,
+      storedBytes: 3,
+    });
+    assert.deepEqual(
+      (await collect(log.read("c", 0))).map((c) => c.data),
+      ["one"],
+    );
+    // The agent resends: stored as if nothing happened.
+    await log.append("c", 2, { stream: "stdout", data: "two" }, 3);
+    assert.deepEqual(
+      (await collect(log.store.read("c", 0))).map((c) => c.data),
+      ["one", "two"],
+    );
+    assert.deepEqual(await log.store.meta("c"), {
+      lastSeq: 2,
+      outputBytes: 6,
+      storedBytes: 6,
+    });
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("OutputLog: chunks appended while a commit is in flight are stored together in the next one", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = new OutputLog(new OutputStore(kv));
+    log.start("c");
+    let commits = 0;
+    const atomic = kv.atomic;
+    kv.atomic = function (this: Deno.Kv) {
+      commits++;
+      return atomic.call(this);
+    };
+    // The first starts a commit at once; the other 199 wait for it and go
+    // in one more (200 small chunks are far below 512 KiB).
+    const stored = [];
+    for (let seq = 1; seq <= 200; seq++) {
+      const data = `line ${seq}\n`;
+      stored.push(
+        log.append("c", seq, { stream: "stdout", data }, byteLength(data)),
+      );
+    }
+    await Promise.all(stored);
+    kv.atomic = atomic;
+    assert.equal(commits, 2);
+    assert.equal(log.storedSeq("c"), 200);
+    assert.equal((await collect(log.store.read("c", 0))).length, 200);
+  } finally {
+    kv.close();
+  }
+});

@@ -28,6 +28,7 @@
 import type { CommandInfo, Stream } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import { PlainText } from "./plain_text.ts";
+import type { ReadChunk } from "./output_log.ts";
 import type { Storage, TerminalSize } from "./storage.ts";
 
 /** Formats of a recording. */
@@ -69,6 +70,16 @@ export interface RecordingSources {
   commands: {
     get(id: string): Promise<CommandInfo | null>;
     lastSeq(id: string): Promise<number>;
+    /**
+     * Output with `afterSeq < seq <= upTo`, in order: stored, and of a
+     * running command also what was sent live and is not stored yet.
+     */
+    readOutput(
+      id: string,
+      afterSeq: number,
+      upTo: number,
+      batchSize?: number,
+    ): AsyncGenerator<ReadChunk>;
   };
   storage: Storage;
   /** An agent's display name, if known. */
@@ -146,7 +157,7 @@ export async function openRecording(
   }
   const plan = await makePlan(sources, id, from, to);
   const fmt = format as RecordingFormat;
-  const events = readEvents(sources.storage, plan);
+  const events = readEvents(sources, plan);
   const lines = fmt === "cast"
     ? castLines(plan, events)
     : fmt === "txt"
@@ -257,12 +268,12 @@ type Event =
  * are consumed.
  */
 async function* readEvents(
-  storage: Storage,
+  sources: RecordingSources,
   plan: Plan,
 ): AsyncGenerator<Event> {
   const { sourceId, fromSeq, toSeq } = plan;
   if (toSeq < fromSeq) return;
-  const resizes = storage.readResizes(sourceId);
+  const resizes = sources.storage.readResizes(sourceId);
   try {
     let resize = await nextResize(resizes, fromSeq - 1);
     let at = plan.fallbackAt;
@@ -273,7 +284,7 @@ async function* readEvents(
       fromSeq: expected,
       toSeq: before - 1,
     });
-    const chunks = storage.output.read(
+    const chunks = sources.commands.readOutput(
       sourceId,
       fromSeq - 1,
       toSeq,
