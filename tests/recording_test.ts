@@ -426,7 +426,7 @@ Deno.test("recording: unknown command 404, bad format or range 400, not signed i
   await error(
     "/api/commands/done-1/recording?format=mp4",
     400,
-    'Unknown format "mp4": use "cast" or "txt"',
+    'Unknown format "mp4": use "cast", "txt" or "raw"',
   );
   for (const bad of ["0", "-1", "1.5", "abc", "", "99999999999999999"]) {
     await error(

@@ -16,10 +16,21 @@
  * - `["out_meta", commandId]` → {@link OutputMeta}, written with every chunk
  * - `["out_resize", commandId, afterSeq]` (written by storage.ts) is deleted
  *   with the output of a command
+ * - `["out_line", commandId, firstLine, seq]`: the line index
+ *   (line_index.ts), written by {@link OutputLog} in the commit that
+ *   completes each chunk, deleted with the output
  *
  * @module
  */
 import { byteLength, type Stream } from "../protocol.ts";
+import {
+  countNewlines,
+  lastMark,
+  LINE_INDEX,
+  lineEntry,
+  type LineMark,
+} from "./line_index.ts";
+import { deleteSearchEntries } from "./search_index.ts";
 
 /** One stored output chunk (or part of one). */
 export interface StoredChunk {
@@ -95,17 +106,19 @@ export class OutputStore {
   /**
    * Store one output chunk in one atomic operation (split into parts of at
    * most 16 Ki characters); with `meta`, write the command's output
-   * bookkeeping in the same operation. Used by {@link OutputLog} and for
-   * imports.
+   * bookkeeping in the same operation, and the `extra` entries (such as
+   * the line index). Used for imports and tests.
    */
   async write(
     commandId: string,
     seq: number,
     chunk: StoredChunk,
     meta?: OutputMeta,
+    extra: readonly [Deno.KvKey, unknown][] = [],
   ): Promise<void> {
     const op = this.kv.atomic();
     if (meta) op.set(["out_meta", commandId], meta);
+    for (const [key, value] of extra) op.set(key, value);
     const at = chunk.at === undefined ? {} : { at: chunk.at };
     if (chunk.data.length <= PART_CHARS) {
       op.set(["out", commandId, seq, 0], {
@@ -187,7 +200,13 @@ export class OutputStore {
   async delete(commandId: string): Promise<void> {
     let op = this.kv.atomic();
     let count = 0;
-    for (const prefix of [["out", commandId], ["out_resize", commandId]]) {
+    for (
+      const prefix of [
+        ["out", commandId],
+        ["out_resize", commandId],
+        [LINE_INDEX, commandId],
+      ]
+    ) {
       for await (const entry of this.kv.list({ prefix })) {
         op.delete(entry.key);
         if (++count % DELETE_BATCH === 0) {
@@ -198,6 +217,7 @@ export class OutputStore {
     }
     op.delete(["out_meta", commandId]);
     await op.commit();
+    await deleteSearchEntries(this.kv, commandId);
   }
 
   /**
@@ -316,6 +336,10 @@ interface Track {
   stored: OutputMeta;
   /** Appended and not stored yet, in seq order. */
   pending: Pending[];
+  /** 0-based line the next appended chunk starts on (the line index). */
+  nextLine: number;
+  /** The same after the chunks stored so far. */
+  storedLine: number;
 }
 
 /** A chunk waiting to be stored. */
@@ -329,6 +353,8 @@ interface Pending {
   written: number;
   /** Estimated serialized bytes per character (1 or 2). */
   perChar: number;
+  /** Its line index entry, written with its last part. */
+  mark: LineMark;
   done: PromiseWithResolvers<void>;
 }
 
@@ -372,7 +398,7 @@ export class OutputLog {
       lastSeq: 0,
       outputBytes: 0,
       storedBytes: 0,
-    });
+    }, 0);
   }
 
   /**
@@ -390,15 +416,23 @@ export class OutputLog {
       }
       meta.outputBytes = meta.storedBytes;
     }
-    return this.#track(commandId, meta);
+    // The line index is written in the commits that store the chunks.
+    const last = await lastMark(this.store.kv, commandId);
+    return this.#track(
+      commandId,
+      meta,
+      last ? last.firstLine + last.newlines : 0,
+    );
   }
 
-  #track(commandId: string, meta: OutputMeta): OutputState {
+  #track(commandId: string, meta: OutputMeta, line: number): OutputState {
     const track: Track = {
       commandId,
       live: { ...meta },
       stored: { ...meta },
       pending: [],
+      nextLine: line,
+      storedLine: line,
     };
     this.#tracked.set(commandId, track);
     return track.live;
@@ -464,6 +498,13 @@ export class OutputLog {
     // V8 stores a string with only 1-byte characters at one byte per
     // character, others at two.
     const perChar = bytes === chunk.data.length ? 1 : 2;
+    const mark: LineMark = {
+      seq,
+      firstLine: track.nextLine,
+      newlines: countNewlines(chunk.data),
+      endsLine: chunk.data.endsWith("\n"),
+    };
+    track.nextLine += mark.newlines;
     const pending: Pending = {
       track,
       seq,
@@ -472,6 +513,7 @@ export class OutputLog {
       parts,
       written: 0,
       perChar,
+      mark,
       done: Promise.withResolvers<void>(),
     };
     track.pending.push(pending);
@@ -530,8 +572,9 @@ export class OutputLog {
       const pending = this.#queue[index];
       const { track, parts, chunk, perChar } = pending;
       const meta = metas.get(track);
-      // A command new in this commit also needs its bookkeeping written.
-      const extra = meta ? 0 : 1;
+      // A command new in this commit also needs its bookkeeping written;
+      // the chunk's line index entry goes with its last part.
+      const extra = (meta ? 0 : 1) + 1;
       const partCost = (part: number) =>
         parts[part].length * perChar + ENTRY_OVERHEAD;
       let rest = 0;
@@ -574,6 +617,8 @@ export class OutputLog {
         break;
       }
       pending.written = parts.length;
+      const [lineKey, lineValue] = lineEntry(track.commandId, pending.mark);
+      op.set(lineKey, lineValue);
       const before = meta ?? track.stored;
       metas.set(track, {
         lastSeq: pending.seq,
@@ -596,6 +641,10 @@ export class OutputLog {
     }
     // Stored: let go of them at once (the data is held nowhere else).
     this.#queue.splice(0, index);
+    for (const pending of completed) {
+      pending.track.storedLine = pending.mark.firstLine +
+        pending.mark.newlines;
+    }
     for (const [track, meta] of metas) {
       track.stored = meta;
       track.pending.splice(
@@ -632,6 +681,7 @@ export class OutputLog {
       track.live.lastSeq = track.stored.lastSeq;
       track.live.outputBytes = track.stored.outputBytes;
       track.live.storedBytes = track.stored.storedBytes;
+      track.nextLine = track.storedLine;
     }
     for (const pending of dropped) pending.done.reject(error);
   }

@@ -13,6 +13,8 @@
  *   `[seconds, "r", "COLSxROWS"]` per recorded resize, and
  *   `[seconds, "m", "output trimmed: seq A..B"]` (a marker) where output of
  *   the range is no longer stored (retention, or dropped by the agent).
+ * - `raw` (`.log`): the stored output exactly as the agent sent it, escape
+ *   sequences and all, chunk after chunk; a missing span adds nothing.
  * - `.txt`: the output with escape sequences removed and carriage-return
  *   overwrites applied ({@link PlainText}); a missing span is the line
  *   `[output trimmed: seq A..B]`.
@@ -30,13 +32,14 @@ import type { ReadChunk } from "./output_log.ts";
 import type { Storage, TerminalSize } from "./storage.ts";
 
 /** Formats of a recording. */
-export const RECORDING_FORMATS = ["cast", "txt"] as const;
+export const RECORDING_FORMATS = ["cast", "txt", "raw"] as const;
 export type RecordingFormat = typeof RECORDING_FORMATS[number];
 
 /** Content types by format. */
 export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = {
   cast: "application/x-asciicast",
   txt: "text/plain; charset=utf-8",
+  raw: "application/octet-stream",
 };
 
 /**
@@ -141,7 +144,7 @@ export async function openRecording(
   if (!(RECORDING_FORMATS as readonly string[]).includes(format)) {
     throw new FlightdeckError(
       "INVALID_MESSAGE",
-      `Unknown format "${format.slice(0, 40)}": use "cast" or "txt"`,
+      `Unknown format "${format.slice(0, 40)}": use "cast", "txt" or "raw"`,
     );
   }
   const from = parseSeq("from", query.from);
@@ -155,7 +158,11 @@ export async function openRecording(
   const plan = await makePlan(sources, id, from, to);
   const fmt = format as RecordingFormat;
   const events = readEvents(sources, plan);
-  const lines = fmt === "cast" ? castLines(plan, events) : textLines(events);
+  const lines = fmt === "cast"
+    ? castLines(plan, events)
+    : fmt === "txt"
+    ? textLines(events)
+    : rawData(events);
   return {
     format: fmt,
     contentType: RECORDING_CONTENT_TYPES[fmt],
@@ -245,9 +252,9 @@ function fileName(
 ): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 64);
   const range = ranged ? `-seq${plan.fromSeq}-${plan.toSeq}` : "";
-  return `${safe(plan.record.agentId)}-${
-    safe(plan.record.id)
-  }${range}.${format}`;
+  return `${safe(plan.record.agentId)}-${safe(plan.record.id)}${range}.${
+    format === "raw" ? "log" : format
+  }`;
 }
 
 /** One thing in a recording, with its absolute time (ms). */
@@ -396,4 +403,11 @@ async function* textLines(
   }
   const rest = text.end();
   if (rest) yield rest;
+}
+
+/** The raw output: the stored chunks' data as they are. */
+async function* rawData(events: AsyncGenerator<Event>): AsyncGenerator<string> {
+  for await (const event of events) {
+    if (event.kind === "output") yield event.data;
+  }
 }

@@ -28,6 +28,7 @@ import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
 import { enforceRetention } from "./retention.ts";
+import { SearchIndex } from "./search_index.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
 import { SessionControl } from "./session_control.ts";
@@ -59,6 +60,8 @@ export interface Services {
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
+  /** The word index of finished commands (`GET /api/search`). */
+  search: SearchIndex;
   /** Who controls each agent's terminal; input and resize forwarding. */
   control: SessionControl;
   /** Send a message to a connected agent; false when it is not connected. */
@@ -207,6 +210,16 @@ export async function createServices(
   };
   await retain();
   const retentionTimer = setInterval(retain, config.retentionIntervalMs);
+  const search = new SearchIndex({
+    kv: storage.kv,
+    output: storage.output,
+    getCommand: (id) => storage.getCommand(id),
+  });
+  const searchTimer = setInterval(() => {
+    search.catchUp().catch((error) =>
+      log.error("Search indexing failed", { error: String(error) })
+    );
+  }, config.searchIndexIntervalMs);
   const sockets = new Set<WebSocket>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
@@ -292,6 +305,7 @@ export async function createServices(
     registry,
     dashboards,
     commands,
+    search,
     control,
     sendToAgent,
     sse: new SseHub(connections),
@@ -380,6 +394,8 @@ export async function createServices(
     async close() {
       clearInterval(auditTimer);
       clearInterval(retentionTimer);
+      clearInterval(searchTimer);
+      await search.idle();
       services.sse.closeAll();
       for (const socket of sockets) {
         try {
