@@ -6,6 +6,14 @@
  * the current task (a microtask, all of that task's writes in one), not a
  * frame later, so a keystroke's echo is drawn in the next frame rather than
  * the one after.
+ *
+ * Skipping ahead: live output may be written with a tag (its command id).
+ * When more than `skipAfterBytes` wait (xterm cannot parse as fast as output
+ * arrives), the oldest waiting text of the newest run of one tag is dropped
+ * down to its last `keepBytes`, from a line start on, and a marker made by
+ * `onSkip` (which gets the dropped text, to count it) takes its place. Text
+ * written without a tag (headers, replays, markers) is never dropped, and
+ * nothing is dropped across it.
  * @module
  */
 
@@ -30,7 +38,31 @@ export interface TerminalBufferOptions {
    * false waits for a frame every time.
    */
   immediateWhenIdle?: boolean;
+  /**
+   * Text (UTF-16 units) waiting before tagged text is skipped (default
+   * 4 Mi); `Infinity` never skips.
+   */
+  skipAfterBytes?: number;
+  /** Newest tagged text kept when skipping (default 256 Ki units). */
+  keepBytes?: number;
+  /**
+   * The marker that replaces skipped text of `tag` (the dropped pieces, in
+   * order); `atLineStart` says whether the text before it ended a line.
+   * Default: a dim line naming the number of UTF-16 units skipped.
+   */
+  onSkip?: (tag: string, dropped: string[], atLineStart: boolean) => string;
 }
+
+/** Text written with a tag: may be skipped (see {@link TerminalBuffer}). */
+interface Tagged {
+  text: string;
+  tag: string;
+}
+
+type Item = string | Tagged | (() => void);
+
+const textOf = (item: string | Tagged) =>
+  typeof item === "string" ? item : item.text;
 
 /**
  * Coalescing, backpressured writer in front of an xterm terminal.
@@ -48,8 +80,13 @@ export class TerminalBuffer {
   #maxWrites: number;
   #maxBytes: number;
   #immediate: boolean;
+  #skipAfter: number;
+  #keep: number;
+  #onSkip: (tag: string, dropped: string[], atLineStart: boolean) => string;
+  /** Whether the last text handed to xterm ended a line (or none was). */
+  #atLineStart = true;
   /** Text to write, and steps to run once the text before them is parsed. */
-  #queue: (string | (() => void))[] = [];
+  #queue: Item[] = [];
   #queuedBytes = 0;
   /** A requested frame's handle, or the token of a pending microtask. */
   #frame: unknown = null;
@@ -69,6 +106,13 @@ export class TerminalBuffer {
     this.#maxWrites = options.maxPendingWrites ?? 4;
     this.#maxBytes = options.maxPendingBytes ?? 512 * 1024;
     this.#immediate = options.immediateWhenIdle ?? true;
+    this.#skipAfter = options.skipAfterBytes ?? 4 * 1024 * 1024;
+    this.#keep = options.keepBytes ?? 256 * 1024;
+    this.#onSkip = options.onSkip ??
+      ((_tag, dropped, atLineStart) =>
+        `${atLineStart ? "" : "\r\n"}\x1b[0;2m[… ${
+          dropped.reduce((n, text) => n + text.length, 0)
+        } characters not shown …]\x1b[0m\r\n`);
   }
 
   /** Bytes (UTF-16 units) waiting in this buffer, not yet given to xterm. */
@@ -89,12 +133,16 @@ export class TerminalBuffer {
 
   /**
    * Queue `data`; it reaches xterm at the end of this task if xterm is idle,
-   * else on the next frame that is not blocked.
+   * else on the next frame that is not blocked. With a `tag` (live output of
+   * one command) it may be skipped when xterm falls behind.
    */
-  write(data: string): void {
+  write(data: string, tag?: string): void {
     if (this.#disposed || data.length === 0) return;
-    this.#queue.push(data);
+    this.#queue.push(tag === undefined ? data : { text: data, tag });
     this.#queuedBytes += data.length;
+    if (tag !== undefined && this.#queuedBytes > this.#skipAfter) {
+      this.#skipAhead(tag);
+    }
     if (
       this.#immediate && this.#frame === null && this.#inFlightWrites === 0
     ) {
@@ -139,6 +187,57 @@ export class TerminalBuffer {
     this.#disposed = true;
   }
 
+  /**
+   * Drop the oldest text of the run of `tag` at the end of the queue so that
+   * about the newest {@link TerminalBufferOptions.keepBytes} stay, starting
+   * at a line start (after the first line break at or after the cut, if the
+   * piece cut has one), and put the marker in its place.
+   */
+  #skipAhead(tag: string): void {
+    const queue = this.#queue;
+    let start = queue.length;
+    let runBytes = 0;
+    for (; start > 0; start--) {
+      const item = queue[start - 1];
+      if (typeof item !== "object" || item.tag !== tag) break;
+      runBytes += item.text.length;
+    }
+    if (runBytes <= this.#keep) return;
+    // Units to drop from the run's start: whole pieces, then part of one.
+    let cut = runBytes - this.#keep;
+    const dropped: string[] = [];
+    let end = start;
+    for (;;) {
+      const piece = queue[end] as Tagged;
+      if (cut >= piece.text.length) {
+        dropped.push(piece.text);
+        cut -= piece.text.length;
+        end++;
+        if (cut === 0) break;
+        continue;
+      }
+      const text = piece.text;
+      const lineBreak = text.indexOf("\n", Math.max(0, cut - 1));
+      let from = lineBreak >= 0 ? lineBreak + 1 : cut;
+      // Never between the halves of a surrogate pair.
+      if (from < text.length && (text.charCodeAt(from) & 0xfc00) === 0xdc00) {
+        from++;
+      }
+      if (from > 0) dropped.push(text.slice(0, from));
+      if (from >= text.length) end++;
+      else piece.text = text.slice(from);
+      break;
+    }
+    const before = start > 0 ? queue[start - 1] : undefined;
+    const atLineStart = before === undefined || typeof before === "function"
+      ? this.#atLineStart
+      : textOf(before).endsWith("\n");
+    const marker = this.#onSkip(tag, dropped, atLineStart);
+    queue.splice(start, end - start, marker);
+    this.#queuedBytes += marker.length -
+      dropped.reduce((n, text) => n + text.length, 0);
+  }
+
   #schedule(): void {
     if (this.#frame !== null || this.blocked || this.#queue.length === 0) {
       return;
@@ -150,18 +249,38 @@ export class TerminalBuffer {
   #flush(): void {
     this.#frame = null;
     if (this.#disposed) return;
-    // Steps at the head run once nothing written before them is unparsed.
-    while (typeof this.#queue[0] === "function") {
-      if (this.#inFlightWrites > 0) return; // the write callback reschedules
-      (this.#queue.shift() as () => void)();
-      if (this.#disposed) return;
+    for (;;) {
+      // Steps at the head run once nothing written before them is unparsed.
+      while (typeof this.#queue[0] === "function") {
+        if (this.#inFlightWrites > 0) return; // the write callback reschedules
+        (this.#queue.shift() as () => void)();
+        if (this.#disposed) return;
+      }
+      if (this.blocked || this.#queue.length === 0) return;
+      this.#writeNext();
     }
-    if (this.blocked || this.#queue.length === 0) return;
-    let end = this.#queue.findIndex((item) => typeof item === "function");
-    if (end < 0) end = this.#queue.length;
-    const texts = this.#queue.splice(0, end) as string[];
+  }
+
+  /**
+   * Hand xterm the text up to the next step, at most maxPendingBytes of it
+   * (at least one piece): the rest waits here, where it can still be
+   * skipped.
+   */
+  #writeNext(): void {
+    let end = 0;
+    let size = 0;
+    for (; end < this.#queue.length; end++) {
+      const item = this.#queue[end];
+      if (typeof item === "function") break;
+      const length = textOf(item).length;
+      if (end > 0 && size + length > this.#maxBytes) break;
+      size += length;
+    }
+    const texts = (this.#queue.splice(0, end) as (string | Tagged)[]).map(
+      textOf,
+    );
     const data = texts.length === 1 ? texts[0] : texts.join("");
-    const size = data.length;
+    this.#atLineStart = data.endsWith("\n");
     this.#queuedBytes -= size;
     this.#inFlightWrites++;
     this.#inFlightBytes += size;
@@ -172,6 +291,5 @@ export class TerminalBuffer {
       this.#inFlightBytes -= size;
       this.#schedule();
     });
-    // More (after a step) waits for this write's callback.
   }
 }

@@ -179,3 +179,95 @@ Deno.test("TerminalBuffer.clear() drops queued steps too", () => {
   assert.equal(ran, false);
   assert.deepEqual(writes.map((w) => w.data), ["b"]);
 });
+
+function skipSetup(skipAfterBytes: number, keepBytes: number) {
+  const writes: { data: string; done: () => void }[] = [];
+  const skips: { tag: string; dropped: string[]; atLineStart: boolean }[] = [];
+  let frames: (() => void)[] = [];
+  const buffer = new TerminalBuffer({
+    write: (data, done) => writes.push({ data, done: done! }),
+  }, {
+    immediateWhenIdle: false,
+    maxPendingWrites: 1,
+    skipAfterBytes,
+    keepBytes,
+    requestFrame: (cb) => frames.push(cb),
+    cancelFrame: () => (frames = []),
+    onSkip: (tag, dropped, atLineStart) => {
+      skips.push({ tag, dropped: [...dropped], atLineStart });
+      return `<skipped ${dropped.join("").length}>`;
+    },
+  });
+  const frame = () => {
+    const run = frames;
+    frames = [];
+    run.forEach((cb) => cb());
+  };
+  return { buffer, writes, skips, frame };
+}
+
+Deno.test("TerminalBuffer skips ahead: tagged text waiting over the limit is dropped down to its newest part, from a line start, with a marker in its place", () => {
+  const { buffer, writes, skips, frame } = skipSetup(20, 8);
+  buffer.write("head\n");
+  frame(); // xterm is now busy with "head\n" (one write at a time)
+  buffer.write("l1\nl2\n", "c1");
+  buffer.write("l3\nl4\n", "c1");
+  buffer.write("l5\nl6\n", "c1");
+  assert.deepEqual(skips, []); // 18 units waiting: under 20
+  buffer.write("l7\nl8\n", "c1"); // 24: the run keeps its last 8 or fewer
+  assert.deepEqual(skips, [{
+    tag: "c1",
+    dropped: ["l1\nl2\n", "l3\nl4\n", "l5\nl6\n"],
+    atLineStart: true,
+  }]);
+  assert.equal(buffer.queuedBytes, "<skipped 18>l7\nl8\n".length);
+  writes[0].done();
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), [
+    "head\n",
+    "<skipped 18>l7\nl8\n",
+  ]);
+});
+
+Deno.test("TerminalBuffer skips ahead only within the newest run of one tag: untagged text, steps and other tags are kept", () => {
+  const { buffer, writes, skips, frame } = skipSetup(10, 4);
+  buffer.write("x");
+  frame(); // busy
+  buffer.write("aaaaaa", "c1");
+  buffer.write("HEADER"); // untagged: a barrier
+  buffer.write("bb\nbbbb", "c2");
+  // 19 units waiting; the c2 run (7) is over 4: its first piece is the only
+  // one and is kept, from after its line break.
+  assert.deepEqual(skips, [{
+    tag: "c2",
+    dropped: ["bb\n"],
+    atLineStart: false,
+  }]);
+  buffer.run(() => {});
+  buffer.write("ccccc", "c2"); // after a step: a new run, 1 unit over
+  assert.deepEqual(skips.length, 2);
+  assert.deepEqual(skips[1].dropped, ["c"]);
+  writes[0].done();
+  frame();
+  assert.deepEqual(writes.map((w) => w.data), [
+    "x",
+    "aaaaaaHEADER<skipped 3>bbbb",
+  ]);
+});
+
+Deno.test("TerminalBuffer hands xterm at most maxPendingBytes per write, and several writes per frame up to maxPendingWrites", () => {
+  const writes: string[] = [];
+  const frames: (() => void)[] = [];
+  const buffer = new TerminalBuffer({ write: (data) => writes.push(data) }, {
+    immediateWhenIdle: false,
+    maxPendingBytes: 4,
+    maxPendingWrites: 10,
+    skipAfterBytes: Infinity,
+    requestFrame: (cb) => frames.push(cb),
+  });
+  for (const piece of ["ab", "cd", "ef", "g", "hijkl"]) buffer.write(piece);
+  frames.shift()!();
+  // 4 units in flight block further writes (maxPendingBytes is a limit on
+  // what is in flight too).
+  assert.deepEqual(writes, ["abcd"]);
+});
