@@ -48,6 +48,8 @@ interface Tracked {
   /** Key presses: latency to the next frame, and when handled (epoch ms). */
   keys: { ms: number; at: number }[];
   errors: string[];
+  /** Dim notes written (placeholder, gap or trim markers), in order. */
+  notes: string[];
 }
 
 /**
@@ -65,6 +67,7 @@ function track(lineBytes: number): void {
     skips: [],
     keys: [],
     errors: [],
+    notes: [],
   };
   g.__tracked = tracked;
   const term = g.__flightdeckTerminal;
@@ -98,7 +101,10 @@ function track(lineBytes: number): void {
     tracked.shown += text.length;
   };
   term.write = (data: string, cb?: () => void) => {
-    const text = data.replace(chrome, "");
+    const text = data.replace(chrome, (note) => {
+      if (note.startsWith("\x1b[2m")) tracked.notes.push(note);
+      return "";
+    });
     let at = 0;
     for (const m of text.matchAll(marker)) {
       output(text.slice(at, m.index));
@@ -127,7 +133,12 @@ Deno.test({
   sanitizeResources: false, // Chromium's pipes outlive the test's resource scope.
   sanitizeOps: false,
   async fn() {
-    await using server = await startTestServer();
+    // The tab's socket is never closed as a slow consumer here (8 MiB
+    // unsent by default): this test is about what the tab draws, and a
+    // reconnect redraws the view from the tab's bounded cache.
+    await using server = await startTestServer({
+      maxPeerBufferedBytes: 1024 * 1024 * 1024,
+    });
     await using browser = await launchBrowser();
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 800 });
@@ -136,6 +147,18 @@ Deno.test({
     const agent = await AgentProcess.start(server, "skip-1");
     const operator = await TestClient.dashboard(server);
     try {
+      // Socket closes the page sees (a reconnect resumes by seq).
+      await page.evaluateOnNewDocument(() => {
+        const g = globalThis as unknown as { __closes: number[] };
+        g.__closes = [];
+        const Native = WebSocket;
+        globalThis.WebSocket = class extends Native {
+          constructor(url: string | URL, protocols?: string | string[]) {
+            super(url, protocols);
+            this.addEventListener("close", (e) => g.__closes.push(e.code));
+          }
+        };
+      });
       const code = server.services.loginCodes.create("admin");
       await page.goto(`${server.url}/login?code=${code}`, {
         waitUntil: "domcontentloaded",
@@ -205,6 +228,9 @@ Deno.test({
       const tracked = await page.evaluate(() =>
         (globalThis as unknown as { __tracked: Tracked }).__tracked
       );
+      const closes = await page.evaluate(() =>
+        (globalThis as unknown as { __closes: number[] }).__closes
+      );
       // Keys handled while the output was still arriving.
       const during = tracked.keys.filter((k) => k.at < completedAt!);
       const skipped = tracked.skips.reduce((n, s) => n + s.to - s.from, 0);
@@ -221,9 +247,16 @@ Deno.test({
           `FIGURE skip_ahead_skipped_bytes=${skipped} of ${
             LINES * LINE_BYTES
           } ` +
-          `(${tracked.skips.length} skips, CPU throttled ${THROTTLE}x)`,
+          `(${tracked.skips.length} skips, CPU throttled ${THROTTLE}x, ` +
+          `socket closes ${JSON.stringify(closes)})`,
       );
       assert.deepEqual(tracked.errors, []);
+      assert.deepEqual(closes, [], "the tab's socket stayed open");
+      // No gap, nothing trimmed and drawn again (the placeholder aside).
+      assert.deepEqual(
+        tracked.notes.filter((note) => !note.includes("No output yet")),
+        [],
+      );
       assert.ok(tracked.skips.length > 0, "the tab skipped ahead");
       // Each marker names exactly the bytes it stands for.
       for (const skip of tracked.skips) {

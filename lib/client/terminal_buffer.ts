@@ -7,6 +7,11 @@
  * frame later, so a keystroke's echo is drawn in the next frame rather than
  * the one after.
  *
+ * Each frame hands xterm about as much as it parses in `frameBudgetMs`
+ * (estimated from how fast it parsed the last writes), so the tab's main
+ * thread keeps time for everything else (input, the socket) however fast
+ * output arrives; the rest waits here.
+ *
  * Skipping ahead: live output may be written with a tag (its command id).
  * When more than `skipAfterBytes` wait (xterm cannot parse as fast as output
  * arrives), the oldest waiting text of the newest run of one tag is dropped
@@ -46,6 +51,13 @@ export interface TerminalBufferOptions {
   /** Newest tagged text kept when skipping (default 256 Ki units). */
   keepBytes?: number;
   /**
+   * Parse time a frame hands xterm, in ms (default 8: half a 60 Hz frame),
+   * at least 16 Ki units a frame; `Infinity` hands everything at once.
+   */
+  frameBudgetMs?: number;
+  /** Clock in ms for the parse rate (default `performance.now`). */
+  now?: () => number;
+  /**
    * The marker that replaces skipped text of `tag` (the dropped pieces, in
    * order); `atLineStart` says whether the text before it ended a line.
    * Default: a dim line naming the number of UTF-16 units skipped.
@@ -83,6 +95,12 @@ export class TerminalBuffer {
   #skipAfter: number;
   #keep: number;
   #onSkip: (tag: string, dropped: string[], atLineStart: boolean) => string;
+  #frameBudgetMs: number;
+  #now: () => number;
+  /** xterm's parse rate estimate in units per ms (null before a sample). */
+  #rate: number | null = null;
+  /** When xterm finished the last write (its callback ran). */
+  #lastDoneAt = -Infinity;
   /** Whether the last text handed to xterm ended a line (or none was). */
   #atLineStart = true;
   /** Text to write, and steps to run once the text before them is parsed. */
@@ -108,6 +126,8 @@ export class TerminalBuffer {
     this.#immediate = options.immediateWhenIdle ?? true;
     this.#skipAfter = options.skipAfterBytes ?? 4 * 1024 * 1024;
     this.#keep = options.keepBytes ?? 256 * 1024;
+    this.#frameBudgetMs = options.frameBudgetMs ?? 8;
+    this.#now = options.now ?? (() => performance.now());
     this.#onSkip = options.onSkip ??
       ((_tag, dropped, atLineStart) =>
         `${atLineStart ? "" : "\r\n"}\x1b[0;2m[… ${
@@ -249,6 +269,8 @@ export class TerminalBuffer {
   #flush(): void {
     this.#frame = null;
     if (this.#disposed) return;
+    const budget = this.#frameUnits();
+    let handed = 0;
     for (;;) {
       // Steps at the head run once nothing written before them is unparsed.
       while (typeof this.#queue[0] === "function") {
@@ -257,25 +279,37 @@ export class TerminalBuffer {
         if (this.#disposed) return;
       }
       if (this.blocked || this.#queue.length === 0) return;
-      this.#writeNext();
+      // At least one piece a frame; more while they fit the budget.
+      const size = this.#writeNext(Math.min(this.#maxBytes, budget - handed), {
+        atLeastOne: handed === 0,
+      });
+      if (size === 0) return this.#schedule(); // the next frame goes on
+      handed += size;
     }
   }
 
+  /** Units a frame hands xterm: its parse rate times the frame budget. */
+  #frameUnits(): number {
+    if (this.#rate === null) return this.#maxBytes;
+    return Math.max(16 * 1024, this.#rate * this.#frameBudgetMs);
+  }
+
   /**
-   * Hand xterm the text up to the next step, at most maxPendingBytes of it
-   * (at least one piece): the rest waits here, where it can still be
-   * skipped.
+   * Hand xterm the text up to the next step, at most `limit` units of it
+   * (with `atLeastOne`, at least one piece): the rest waits here, where it
+   * can still be skipped. Returns the units handed (0: none fit).
    */
-  #writeNext(): void {
+  #writeNext(limit: number, { atLeastOne }: { atLeastOne: boolean }): number {
     let end = 0;
     let size = 0;
     for (; end < this.#queue.length; end++) {
       const item = this.#queue[end];
       if (typeof item === "function") break;
       const length = textOf(item).length;
-      if (end > 0 && size + length > this.#maxBytes) break;
+      if ((end > 0 || !atLeastOne) && size + length > limit) break;
       size += length;
     }
+    if (end === 0) return 0;
     const texts = (this.#queue.splice(0, end) as (string | Tagged)[]).map(
       textOf,
     );
@@ -285,11 +319,22 @@ export class TerminalBuffer {
     this.#inFlightWrites++;
     this.#inFlightBytes += size;
     const generation = this.#generation;
+    const handedAt = this.#now();
     this.#term.write(data, () => {
       if (generation !== this.#generation) return;
       this.#inFlightWrites--;
       this.#inFlightBytes -= size;
+      // xterm parses writes one after another: this one took from when it
+      // was handed (or the one before it was done) until now.
+      const doneAt = this.#now();
+      const busy = doneAt - Math.max(handedAt, this.#lastDoneAt);
+      this.#lastDoneAt = doneAt;
+      if (size >= 4096 && busy >= 1) {
+        const rate = size / busy;
+        this.#rate = this.#rate === null ? rate : 0.7 * this.#rate + 0.3 * rate;
+      }
       this.#schedule();
     });
+    return size;
   }
 }

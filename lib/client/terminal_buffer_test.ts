@@ -271,3 +271,37 @@ Deno.test("TerminalBuffer hands xterm at most maxPendingBytes per write, and sev
   // what is in flight too).
   assert.deepEqual(writes, ["abcd"]);
 });
+
+Deno.test("TerminalBuffer hands xterm per frame what it parses in frameBudgetMs, at the rate it parsed the last write", () => {
+  let clock = 0;
+  const writes: { data: string; done: () => void }[] = [];
+  let frames: (() => void)[] = [];
+  const buffer = new TerminalBuffer({
+    write: (data, done) => writes.push({ data, done: done! }),
+  }, {
+    immediateWhenIdle: false,
+    maxPendingBytes: 1024 * 1024,
+    maxPendingWrites: 10,
+    skipAfterBytes: Infinity,
+    frameBudgetMs: 8,
+    now: () => clock,
+    requestFrame: (cb) => frames.push(cb),
+  });
+  const frame = () => {
+    const run = frames;
+    frames = [];
+    run.forEach((cb) => cb());
+  };
+  const piece = "y".repeat(16 * 1024);
+  for (let i = 0; i < 64; i++) buffer.write(piece); // 1 Mi units
+  frame(); // no rate yet: up to maxPendingBytes at once
+  assert.deepEqual(writes.map((w) => w.data.length), [1024 * 1024]);
+  for (let i = 0; i < 64; i++) buffer.write(piece);
+  clock += 100; // parsed 1 Mi units in 100 ms: about 10 units per ms
+  writes[0].done();
+  frame();
+  // 8 ms at 10,486 units/ms: 83,886 units, in whole 16 Ki pieces (at least
+  // one): 5 pieces.
+  assert.deepEqual(writes.slice(1).map((w) => w.data.length), [5 * 16 * 1024]);
+  assert.equal(frames.length, 1, "the next frame goes on");
+});
