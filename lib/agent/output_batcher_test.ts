@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
+import { fromAgent, LIMITS } from "../protocol.ts";
 import {
   BATCHING,
   OutputBatcher,
@@ -75,22 +76,22 @@ for (const stream of ["stdout", "stderr", "pty"] as const) {
   });
 }
 
-Deno.test("OutputBatcher grows frames from 16 KiB to 256 KiB under sustained output, and starts at 16 KiB again after a quiet moment", () => {
+Deno.test("OutputBatcher grows frames from 16 KiB to 128 KiB under sustained output, and starts at 16 KiB again after a quiet moment", () => {
   const { clock, chunks, batcher } = setup(true);
   const KIB = 1024;
   try {
     assert.equal(BATCHING.minFrameBytes, 16 * KIB);
-    assert.equal(BATCHING.maxFrameBytes, 256 * KIB);
+    assert.equal(BATCHING.maxFrameBytes, 128 * KIB);
     clock.tick(1000);
     // Reads of 8 KiB, back to back (no time passes): the first goes at once,
-    // then each frame ends at the limit, which doubles up to 256 KiB.
+    // then each frame ends at the limit, which doubles up to 128 KiB.
     const read = encode("x".repeat(8 * KIB));
     for (let i = 0; i < 200; i++) batcher.push("stdout", read);
     const sizes = chunks.map((c) => c.data.length / KIB);
-    assert.deepEqual(sizes.slice(0, 6), [8, 16, 32, 64, 128, 256]);
-    assert.ok(sizes.slice(5).every((size) => size === 256), `${sizes}`);
-    assert.equal(batcher.frameLimit, 256 * KIB);
-    // The rest (under 256 KiB) goes 4 ms after its first byte.
+    assert.deepEqual(sizes.slice(0, 5), [8, 16, 32, 64, 128]);
+    assert.ok(sizes.slice(4).every((size) => size === 128), `${sizes}`);
+    assert.equal(batcher.frameLimit, 128 * KIB);
+    // The rest (under 128 KiB) goes 4 ms after its first byte.
     const sent = sizes.reduce((a, b) => a + b, 0);
     clock.tick(4);
     assert.equal(chunks.length, sizes.length + 1);
@@ -207,4 +208,16 @@ Deno.test("splitUtf8() cuts only between characters", () => {
   assert.deepEqual(splitUtf8("aé€", 4), ["aé", "€"]);
   assert.deepEqual(splitUtf8("😀😀", 5), ["😀", "😀"]);
   assert.deepEqual(splitUtf8("abc", 4), ["abc"]);
+});
+
+Deno.test("The largest default chunk fits a frame however its text escapes in JSON", () => {
+  // Control characters are the worst case: 6 bytes each (\u0001).
+  const data = "\x01".repeat(BATCHING.maxFrameBytes);
+  const frame = JSON.stringify(fromAgent("terminal:output", {
+    commandId: "c".repeat(128),
+    seq: Number.MAX_SAFE_INTEGER,
+    stream: "stderr",
+    data,
+  }));
+  assert.ok(frame.length <= LIMITS.maxFrameBytes, `${frame.length} bytes`);
 });
