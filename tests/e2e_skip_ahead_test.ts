@@ -306,3 +306,64 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "A live view past xterm's scrollback says older output is no longer shown and links the full log",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await startTestServer();
+    await using browser = await launchBrowser();
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 800 });
+    const agent = await AgentProcess.start(server, "trunc-1");
+    const operator = await TestClient.dashboard(server);
+    try {
+      const code = server.services.loginCodes.create("admin");
+      await page.goto(`${server.url}/login?code=${code}`, {
+        waitUntil: "domcontentloaded",
+      });
+      await selectAgent(page, "trunc-1");
+      // 5,000 lines: within the scrollback (10,000), no notice.
+      await queueCommand(operator, {
+        agentId: "trunc-1",
+        command: "seq 1 5000",
+      });
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as {
+            __flightdeckTerminal?: {
+              buffer: { active: { length: number } };
+            };
+          }).__flightdeckTerminal!.buffer.active.length > 5000,
+        { timeout: 30_000 },
+      );
+      assert.equal(await page.$('[data-testid="truncated-notice"]'), null);
+      // 20,000 more: the oldest lines leave xterm's buffer.
+      const id = await queueCommand(operator, {
+        agentId: "trunc-1",
+        command: "seq 1 20000",
+      });
+      await page.waitForSelector('[data-testid="truncated-notice"]', {
+        timeout: 30_000,
+      });
+      const notice = await page.$eval(
+        '[data-testid="truncated-notice"]',
+        (el) => ({
+          commandId: el.getAttribute("data-command-id"),
+          text: el.textContent ?? "",
+          href: el.querySelector("a")?.getAttribute("href"),
+        }),
+      );
+      assert.deepEqual(notice, {
+        commandId: id,
+        text: "Earlier output is no longer shown in this tab.full log",
+        href: `/api/commands/${id}/recording?format=txt`,
+      });
+    } finally {
+      await operator.close();
+      await agent.kill("SIGKILL");
+    }
+  },
+});
