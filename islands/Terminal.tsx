@@ -239,8 +239,7 @@ export default function Terminal(props: TerminalProps) {
       // Live output xterm cannot keep up with is skipped (see
       // TerminalBuffer): count it, say so in place and above the terminal.
       const buffer = new TerminalBuffer(term, {
-        onSkip: (commandId, dropped, atLineStart) => {
-          const bytes = dropped.reduce((n, text) => n + byteLength(text), 0);
+        onSkip: (commandId, bytes) => {
           const before = viewNotice?.commandId === commandId
             ? viewNotice
             : null;
@@ -249,8 +248,8 @@ export default function Terminal(props: TerminalProps) {
             skippedBytes: (before?.skippedBytes ?? 0) + bytes,
             truncated: before?.truncated ?? false,
           });
-          return skipMarker(bytes, atLineStart);
         },
+        skipMarker,
       });
       // Once xterm's scrollback is full its oldest lines go: say so.
       const onParsed = term.onWriteParsed(() => {

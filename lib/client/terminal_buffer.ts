@@ -15,12 +15,15 @@
  * Skipping ahead: live output may be written with a tag (its command id).
  * When more than `skipAfterBytes` wait (xterm cannot parse as fast as output
  * arrives), the oldest waiting text of the newest run of one tag is dropped
- * down to its last `keepBytes`, from a line start on, and a marker made by
- * `onSkip` (which gets the dropped text, to count it) takes its place. Text
- * written without a tag (headers, replays, markers) is never dropped, and
+ * down to its last `keepBytes`, from a line start on, and a marker line
+ * (`skipMarker`, naming the UTF-8 bytes it stands for) takes its place;
+ * `onSkip` is told each skip's bytes. A marker not yet handed to xterm that
+ * is followed only by text skipped again stands for both: one marker line.
+ * Text written without a tag (headers, replays) is never dropped, and
  * nothing is dropped across it.
  * @module
  */
+import { byteLength } from "../protocol.ts";
 
 /** The part of xterm's `Terminal` the buffer uses. */
 export interface WritableTerminal {
@@ -57,18 +60,22 @@ export interface TerminalBufferOptions {
   frameBudgetMs?: number;
   /** Clock in ms for the parse rate (default `performance.now`). */
   now?: () => number;
+  /** Told the UTF-8 bytes of `tag`'s output each skip dropped. */
+  onSkip?: (tag: string, bytes: number) => void;
   /**
-   * The marker that replaces skipped text of `tag` (the dropped pieces, in
-   * order); `atLineStart` says whether the text before it ended a line.
-   * Default: a dim line naming the number of UTF-16 units skipped.
+   * The marker line standing for `bytes` of skipped output; `atLineStart`
+   * says whether the text before it ended a line. Default: a dim line
+   * naming the bytes.
    */
-  onSkip?: (tag: string, dropped: string[], atLineStart: boolean) => string;
+  skipMarker?: (bytes: number, atLineStart: boolean) => string;
 }
 
 /** Text written with a tag: may be skipped (see {@link TerminalBuffer}). */
 interface Tagged {
   text: string;
   tag: string;
+  /** Set on a skip marker: the bytes it stands for. */
+  skipped?: { bytes: number; atLineStart: boolean };
 }
 
 type Item = string | Tagged | (() => void);
@@ -94,7 +101,8 @@ export class TerminalBuffer {
   #immediate: boolean;
   #skipAfter: number;
   #keep: number;
-  #onSkip: (tag: string, dropped: string[], atLineStart: boolean) => string;
+  #onSkip: (tag: string, bytes: number) => void;
+  #skipMarker: (bytes: number, atLineStart: boolean) => string;
   #frameBudgetMs: number;
   #now: () => number;
   /** xterm's parse rate estimate in units per ms (null before a sample). */
@@ -128,11 +136,11 @@ export class TerminalBuffer {
     this.#keep = options.keepBytes ?? 256 * 1024;
     this.#frameBudgetMs = options.frameBudgetMs ?? 8;
     this.#now = options.now ?? (() => performance.now());
-    this.#onSkip = options.onSkip ??
-      ((_tag, dropped, atLineStart) =>
-        `${atLineStart ? "" : "\r\n"}\x1b[0;2m[… ${
-          dropped.reduce((n, text) => n + text.length, 0)
-        } characters not shown …]\x1b[0m\r\n`);
+    this.#onSkip = options.onSkip ?? (() => {});
+    this.#skipMarker = options.skipMarker ??
+      ((bytes, atLineStart) =>
+        `${atLineStart ? "" : "\r\n"}\x1b[0;2m[… ${bytes} bytes not shown]` +
+        "\x1b[0m\r\n");
   }
 
   /** Bytes (UTF-16 units) waiting in this buffer, not yet given to xterm. */
@@ -219,7 +227,7 @@ export class TerminalBuffer {
     let runBytes = 0;
     for (; start > 0; start--) {
       const item = queue[start - 1];
-      if (typeof item !== "object" || item.tag !== tag) break;
+      if (typeof item !== "object" || item.tag !== tag || item.skipped) break;
       runBytes += item.text.length;
     }
     if (runBytes <= this.#keep) return;
@@ -233,7 +241,10 @@ export class TerminalBuffer {
         dropped.push(piece.text);
         cut -= piece.text.length;
         end++;
-        if (cut === 0) break;
+        // Cut between pieces: done if that was at a line start.
+        if (cut === 0 && (piece.text.endsWith("\n") || end === queue.length)) {
+          break;
+        }
         continue;
       }
       const text = piece.text;
@@ -248,14 +259,25 @@ export class TerminalBuffer {
       else piece.text = text.slice(from);
       break;
     }
-    const before = start > 0 ? queue[start - 1] : undefined;
-    const atLineStart = before === undefined || typeof before === "function"
-      ? this.#atLineStart
-      : textOf(before).endsWith("\n");
-    const marker = this.#onSkip(tag, dropped, atLineStart);
-    queue.splice(start, end - start, marker);
-    this.#queuedBytes += marker.length -
-      dropped.reduce((n, text) => n + text.length, 0);
+    const bytes = dropped.reduce((n, text) => n + byteLength(text), 0);
+    this.#onSkip(tag, bytes);
+    this.#queuedBytes -= dropped.reduce((n, text) => n + text.length, 0);
+    // Right after the marker of the last skip: one marker for both.
+    const last = start > 0 ? queue[start - 1] : undefined;
+    let skipped: { bytes: number; atLineStart: boolean };
+    if (typeof last === "object" && last.tag === tag && last.skipped) {
+      start--;
+      skipped = { ...last.skipped, bytes: last.skipped.bytes + bytes };
+      this.#queuedBytes -= last.text.length;
+    } else {
+      const atLineStart = last === undefined || typeof last === "function"
+        ? this.#atLineStart
+        : textOf(last).endsWith("\n");
+      skipped = { bytes, atLineStart };
+    }
+    const text = this.#skipMarker(skipped.bytes, skipped.atLineStart);
+    queue.splice(start, end - start, { text, tag, skipped });
+    this.#queuedBytes += text.length;
   }
 
   #schedule(): void {
@@ -308,6 +330,17 @@ export class TerminalBuffer {
       const length = textOf(item).length;
       if ((end > 0 || !atLeastOne) && size + length > limit) break;
       size += length;
+    }
+    // A skip marker goes with the text after it: skipped again, that text
+    // would need a marker of its own right after it.
+    const last = this.#queue[end - 1];
+    const next = this.#queue[end];
+    if (
+      typeof last === "object" && last.skipped && next !== undefined &&
+      typeof next !== "function"
+    ) {
+      size += textOf(next).length;
+      end++;
     }
     if (end === 0) return 0;
     const texts = (this.#queue.splice(0, end) as (string | Tagged)[]).map(
