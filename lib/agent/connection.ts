@@ -72,6 +72,11 @@ export interface AgentOptions {
   /** Interrupt escalation step (default 2000). */
   graceMs?: number;
   /**
+   * Timeout (ms) of this agent's commands whose request names none,
+   * reported in `agent:connect` (default: the server's).
+   */
+  defaultTimeoutMs?: number;
+  /**
    * Cap of the output window: the agent holds at most the smaller of this
    * and the server's `outputWindowBytes` unacknowledged (default 64 MiB).
    */
@@ -648,6 +653,9 @@ export function startAgent(options: AgentOptions): AgentHandle {
         hostname: Deno.hostname(),
         version: AGENT_VERSION,
         running: executor.running(),
+        ...(options.defaultTimeoutMs !== undefined
+          ? { defaultTimeoutMs: options.defaultTimeoutMs }
+          : {}),
       }));
       heartbeat = setInterval(() => {
         rawSend(fromAgent("heartbeat", { sequence: ++heartbeatSeq }));

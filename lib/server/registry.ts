@@ -30,10 +30,9 @@ function withoutActivity(info: AgentInfo): AgentInfo {
 }
 
 /** What an agent reports when it connects. */
-export type AgentHello = Pick<
-  AgentInfo,
-  "id" | "name" | "type" | "capabilities" | "hostname"
->;
+export type AgentHello =
+  & Pick<AgentInfo, "id" | "name" | "type" | "capabilities" | "hostname">
+  & Partial<Pick<AgentInfo, "defaultTimeoutMs">>;
 
 interface Entry {
   info: AgentInfo;
