@@ -134,10 +134,12 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     // The tab's socket is never closed as a slow consumer here (8 MiB
-    // unsent by default): this test is about what the tab draws, and a
-    // reconnect redraws the view from the tab's bounded cache.
+    // unsent for one peer, 64 MiB for all, by default): this test is about
+    // what the tab draws, and a reconnect redraws the view from the tab's
+    // bounded cache.
     await using server = await startTestServer({
       maxPeerBufferedBytes: 1024 * 1024 * 1024,
+      maxTotalBufferedBytes: 1024 * 1024 * 1024,
     });
     await using browser = await launchBrowser();
     const page = await browser.newPage();
