@@ -11,9 +11,12 @@ import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
   commandFooter,
   commandHeader,
+  formatBytes,
+  fullLogUrl,
   historyText,
   isInView,
   planResync,
+  skipMarker,
   viewCommandIds,
 } from "../lib/client/terminal_view.ts";
 import {
@@ -27,6 +30,7 @@ import {
   FINAL_STATUSES,
   TERMINAL_SIZE,
 } from "../lib/protocol.ts";
+import { TRIMMED_MARKER } from "../lib/client/output_store.ts";
 import { shortCommand } from "../lib/client/format.ts";
 import {
   restartErrorText,
@@ -72,6 +76,17 @@ const RESYNC_DEBOUNCE_MS = 300;
 
 /** Envelope ids of this tab's control and input requests kept to match errors. */
 const MAX_TRACKED_IDS = 64;
+
+/**
+ * Output of `commandId` the live view does not show: `skippedBytes` skipped
+ * to keep up (the tab drew slower than output arrived), or older output no
+ * longer kept (`truncated`: the tab's cache or xterm's scrollback bound).
+ */
+interface ViewNotice {
+  commandId: string;
+  skippedBytes: number;
+  truncated: boolean;
+}
 
 /** What the island needs of the mounted xterm outside its effect. */
 interface Mounted {
@@ -125,6 +140,8 @@ export default function Terminal(props: TerminalProps) {
   /** A quick answer waiting for this tab's control request to be granted. */
   const pending = useRef<{ agentId: string; data: string } | null>(null);
   const [state, setState] = useState<"loading" | "ready" | "failed">("loading");
+  /** Output missing from the view, with a link to the full log. */
+  const [notice, setNotice] = useState<ViewNotice | null>(null);
   /**
    * The command in view that started from a screen snapshot and may have
    * older output stored: what "Load earlier output" asks for.
@@ -218,7 +235,44 @@ export default function Terminal(props: TerminalProps) {
       term.open(container.current);
       (globalThis as { __flightdeckTerminal?: unknown }).__flightdeckTerminal =
         term;
-      const buffer = new TerminalBuffer(term);
+      /** What the notice says now (set together with the state). */
+      let viewNotice: ViewNotice | null = null;
+      const showNotice = (next: ViewNotice | null) => {
+        viewNotice = next;
+        setNotice(next);
+      };
+      // Live output xterm cannot keep up with is skipped (see
+      // TerminalBuffer): count it, say so in place and above the terminal.
+      const buffer = new TerminalBuffer(term, {
+        onSkip: (commandId, bytes) => {
+          const before = viewNotice?.commandId === commandId
+            ? viewNotice
+            : null;
+          showNotice({
+            commandId,
+            skippedBytes: (before?.skippedBytes ?? 0) + bytes,
+            truncated: before?.truncated ?? false,
+          });
+        },
+        skipMarker,
+      });
+      // Once xterm's scrollback is full its oldest lines go: say so.
+      const onParsed = term.onWriteParsed(() => {
+        const full = term.buffer.active.length >=
+          (term.options.scrollback ?? 0) + term.rows;
+        if (!full || lastWritten === null) return;
+        if (viewNotice?.truncated && viewNotice.commandId === lastWritten) {
+          return;
+        }
+        showNotice({
+          commandId: lastWritten,
+          skippedBytes: viewNotice?.commandId === lastWritten
+            ? viewNotice.skippedBytes
+            : 0,
+          truncated: true,
+        });
+      });
+      cleanups.push(() => onParsed.dispose());
       cleanups.push(() => {
         mounted.current = null;
         buffer.dispose();
@@ -345,6 +399,9 @@ export default function Terminal(props: TerminalProps) {
           footers.add(id);
         }
         const head = (lastWritten ? "\r\n" : "") + commandHeader(command, id);
+        if (cached?.[0] === TRIMMED_MARKER) {
+          showNotice({ commandId: id, skippedBytes: 0, truncated: true });
+        }
         if (!screen) {
           buffer.write(head + (cached ?? []).join("") + footer);
           return;
@@ -395,6 +452,7 @@ export default function Terminal(props: TerminalProps) {
         // Reset in-band (RIS) so writes xterm has queued but not parsed yet
         // land before it, not after a synchronous term.reset().
         buffer.write("\x1bc");
+        showNotice(null);
         written = new Set();
         footers = new Set();
         lastWritten = null;
@@ -468,8 +526,9 @@ export default function Terminal(props: TerminalProps) {
             FINAL_STATUSES.has(command.status);
           // Live output appends; replayed output of an earlier or finished
           // command (whose footer is already out) redraws the view.
+          // (tagged: skipped when xterm falls behind).
           if (lastWritten === event.commandId && !finished) {
-            buffer.write(event.text);
+            buffer.write(event.text, event.commandId);
           } else rerenderSoon();
         }
       };
@@ -680,6 +739,33 @@ export default function Terminal(props: TerminalProps) {
               ))}
             </div>
           )}
+        </div>
+      )}
+      {notice && (
+        <div
+          class="terminal-notice"
+          role="status"
+          data-testid={notice.skippedBytes > 0
+            ? "skipped-notice"
+            : "truncated-notice"}
+          data-command-id={notice.commandId}
+          data-skipped-bytes={notice.skippedBytes}
+        >
+          <span>
+            {notice.skippedBytes > 0
+              ? `… ${
+                formatBytes(notice.skippedBytes)
+              } not shown: this tab skipped ahead to keep up with the output.`
+              : "Earlier output is no longer shown in this tab."}
+          </span>
+          <a
+            href={fullLogUrl(notice.commandId)}
+            target="_blank"
+            rel="noopener"
+            data-testid="full-log"
+          >
+            full log
+          </a>
         </div>
       )}
       <div

@@ -24,7 +24,7 @@ import {
 } from "../protocol.ts";
 import { commandArgv } from "./argv.ts";
 import type { Logger } from "./logger.ts";
-import { OutputBatcher } from "./output_batcher.ts";
+import { BATCHING, OutputBatcher } from "./output_batcher.ts";
 import { Outbox } from "./outbox.ts";
 import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
@@ -329,6 +329,7 @@ export class Executor {
       stats: { chunks: 0, bytes: 0, pauses: 0 },
       completionSent: false,
       batcher: new OutputBatcher({
+        maxFrameBytes: this.#frameBytes(),
         onChunk: (chunk) => {
           this.#outbox.add({ commandId: info.id, ...chunk });
           job.stats.chunks++;
@@ -487,6 +488,7 @@ export class Executor {
     }
     this.#outbox.resetSent();
     for (const job of this.#jobs.values()) {
+      job.batcher.maxFrameBytes = this.#frameBytes();
       job.completionSent = false;
       // A prompt's start carries its fromSeq: say it again.
       if (job.turn && !job.completion) job.startedSent = false;
@@ -706,6 +708,21 @@ export class Executor {
     for (const job of this.#jobs.values()) {
       if (job.sessionArgv) return job;
     }
+  }
+
+  /**
+   * Largest output chunk for the window now: a quarter of it, so several
+   * frames are in flight at once (an ack comes back while the next ones go
+   * out), within the batcher's default sizes.
+   */
+  #frameBytes(): number {
+    return Math.min(
+      BATCHING.maxFrameBytes,
+      Math.max(
+        BATCHING.minFrameBytes,
+        Math.floor(this.#outbox.windowBytes / 4),
+      ),
+    );
   }
 
   /** Pause reading the running command while the outbox is full. */

@@ -349,28 +349,42 @@ for (
 
 Deno.test("Executor.resend(window) after a reconnect sends every unacked chunk in order, then the completion", async () => {
   const { executor, sent, setConnected } = setup({}, "shell");
-  // 16 394 bytes: chunks of 16 384 and 10. The first frame fills a window of
-  // 16 400 bytes, while the data held stays under it (reading goes on).
-  executor.resend(16_400);
-  executor.execute(command("c1", "head -c 16394 /dev/zero | tr '\\0' a"));
-  await executor.idle();
-  const types = () => sent.map((m) => `${m.type}:${m.payload.seq ?? ""}`);
-  assert.deepEqual(types(), ["command:started:", "terminal:output:1"]);
-  // The connection drops with chunk 1 unacknowledged; a new one is acked.
-  setConnected(false);
-  setConnected(true);
-  sent.length = 0;
-  executor.resend(1024 * 1024);
-  assert.deepEqual(types(), [
-    "terminal:output:1",
-    "terminal:output:2",
-    "command:completed:",
-  ]);
-  assert.equal(
-    sent.filter((m) => m.type === "terminal:output")
-      .map((m) => m.payload.data).join(""),
-    "a".repeat(16394),
-  );
+  const dir = await Deno.makeTempDir();
+  try {
+    // Chunks of 70 and 20 bytes (the second printed once the test saw the
+    // first go out): the first frame (124 bytes here) fills a window of 110
+    // bytes, while the data held stays under it (reading goes on), so the
+    // second is held.
+    executor.resend(110);
+    const flag = `${dir}/go`;
+    executor.execute(command(
+      "c1",
+      `printf '%070d' 0; until [ -e ${flag} ]; do sleep 0.01; done; ` +
+        `printf '%020d' 1`,
+    ));
+    const types = () => sent.map((m) => `${m.type}:${m.payload.seq ?? ""}`);
+    await until(() => types().includes("terminal:output:1"), "chunk 1");
+    await Deno.writeTextFile(flag, "");
+    await executor.idle();
+    assert.deepEqual(types(), ["command:started:", "terminal:output:1"]);
+    // The connection drops with chunk 1 unacknowledged; a new one is acked.
+    setConnected(false);
+    setConnected(true);
+    sent.length = 0;
+    executor.resend(1024 * 1024);
+    assert.deepEqual(types(), [
+      "terminal:output:1",
+      "terminal:output:2",
+      "command:completed:",
+    ]);
+    assert.equal(
+      sent.filter((m) => m.type === "terminal:output")
+        .map((m) => m.payload.data).join(""),
+      "0".repeat(70) + "0".repeat(19) + "1",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("Executor.startSession() runs the program once in a PTY and writes the screen's answers to terminal queries back into it", async () => {

@@ -1,10 +1,20 @@
 /**
  * Turns raw stdout/stderr bytes (or PTY text) of one command into
- * `terminal:output` chunks (docs/protocol.md, "Output, resume and replay"): batched per
- * stream, 16 KiB or 16 ms whichever first, UTF-8 never split inside a
- * character, `seq` contiguous across streams. Terminal (`pty`) output after
- * a quiet moment (no chunk in the last 16 ms) goes at once, so a keystroke's
- * echo waits for no timer; what follows it within 16 ms is batched.
+ * `terminal:output` chunks (docs/protocol.md, "Output, resume and replay"),
+ * with adaptive batching:
+ *
+ * - Output after a quiet moment (no chunk emitted in the last
+ *   {@link BATCHING.maxDelayMs}) goes at once, pipes and terminals alike: a
+ *   keystroke's echo or a sparse line waits for no timer.
+ * - What follows within that moment is batched: it goes when the size limit
+ *   is reached, or {@link BATCHING.maxDelayMs} after its first byte.
+ * - The size limit starts at {@link BATCHING.minFrameBytes} and doubles with
+ *   every chunk the limit (not the timer) ended, up to
+ *   {@link BATCHING.maxFrameBytes}: sustained output goes in few large frames.
+ *   A quiet moment sets it back.
+ *
+ * No chunk is larger than the largest frame, UTF-8 is never split inside a
+ * character, and `seq` is contiguous across streams.
  *
  * @module
  */
@@ -20,18 +30,35 @@ export interface OutputChunk {
   data: string;
 }
 
+/**
+ * Default batching: 4 ms, 16 KiB growing to 128 KiB. Measured (100 MiB
+ * through a real server, 2 cores): 16 KiB frames cost the server 3.3 s of
+ * CPU, 64 KiB 2.0 s, 128 KiB 1.6 s, 256 KiB 1.6 s, 512 KiB 1.5 s; 128 KiB is
+ * the largest whose JSON frame fits `LIMITS.maxFrameBytes` whatever the
+ * output (a control character takes 6 bytes escaped: 768 KiB).
+ */
+export const BATCHING = {
+  /** Longest wait of a pending byte, and the quiet moment before "at once". */
+  maxDelayMs: 4,
+  /** Size limit after a quiet moment. */
+  minFrameBytes: 16 * 1024,
+  /** Largest chunk (the size limit grows up to it). */
+  maxFrameBytes: 128 * 1024,
+} as const;
+
 /** Options of {@link OutputBatcher}. */
 export interface OutputBatcherOptions {
   /** Called synchronously for every chunk, in `seq` order. */
   onChunk: (chunk: OutputChunk) => void;
-  /** Flush when this many bytes are pending (default 16 KiB). */
-  maxPendingBytes?: number;
-  /** Flush this long after the first pending byte (default 16 ms). */
+  /** Size limit after a quiet moment (default {@link BATCHING}). */
+  minFrameBytes?: number;
+  /** Largest chunk, at most `LIMITS.maxChunkBytes` (default {@link BATCHING}). */
+  maxFrameBytes?: number;
+  /** Longest wait of a pending byte (default {@link BATCHING}). */
   maxDelayMs?: number;
   /**
-   * Emit `pty` output at once when no chunk was emitted in the last
-   * `maxDelayMs` (default true); false always waits `maxDelayMs` (or the
-   * size limit). Pipe output (stdout, stderr) always waits.
+   * Emit output at once when no chunk was emitted in the last `maxDelayMs`
+   * (default true); false always waits `maxDelayMs` (or the size limit).
    */
   immediateWhenIdle?: boolean;
   /** Clock in ms for the idle check (default `performance.now`). */
@@ -77,7 +104,8 @@ export function splitUtf8(text: string, maxBytes: number): string[] {
  */
 export class OutputBatcher {
   #onChunk: (chunk: OutputChunk) => void;
-  #maxPendingBytes: number;
+  #minFrameBytes: number;
+  #maxFrameBytes: number;
   #maxDelayMs: number;
   #decoders: Record<OutputStream, TextDecoder> = {
     stdout: new TextDecoder(),
@@ -87,6 +115,8 @@ export class OutputBatcher {
   #pending = "";
   #pendingBytes = 0;
   #pendingStream: OutputStream = "stdout";
+  /** The size limit now: grows under sustained output. */
+  #limit: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #seq = 0;
   #immediate: boolean;
@@ -96,23 +126,55 @@ export class OutputBatcher {
   /** @throws {RangeError} When a limit is out of range. */
   constructor(options: OutputBatcherOptions) {
     this.#onChunk = options.onChunk;
-    this.#maxPendingBytes = options.maxPendingBytes ?? 16 * 1024;
-    this.#maxDelayMs = options.maxDelayMs ?? 16;
+    this.#minFrameBytes = options.minFrameBytes ?? BATCHING.minFrameBytes;
+    this.#maxFrameBytes = options.maxFrameBytes ??
+      Math.max(BATCHING.maxFrameBytes, this.#minFrameBytes);
+    this.#maxDelayMs = options.maxDelayMs ?? BATCHING.maxDelayMs;
     this.#immediate = options.immediateWhenIdle ?? true;
     this.#now = options.now ?? (() => performance.now());
     if (
-      this.#maxPendingBytes < 4 ||
-      this.#maxPendingBytes > LIMITS.maxChunkBytes
+      !(this.#maxFrameBytes >= 4 &&
+        this.#maxFrameBytes <= LIMITS.maxChunkBytes)
     ) {
-      throw new RangeError(
-        `Invalid maxPendingBytes "${this.#maxPendingBytes}"`,
-      );
+      throw new RangeError(`Invalid maxFrameBytes "${this.#maxFrameBytes}"`);
     }
+    if (
+      !(this.#minFrameBytes >= 4 && this.#minFrameBytes <= this.#maxFrameBytes)
+    ) {
+      throw new RangeError(`Invalid minFrameBytes "${this.#minFrameBytes}"`);
+    }
+    if (!(this.#maxDelayMs >= 0)) {
+      throw new RangeError(`Invalid maxDelayMs "${this.#maxDelayMs}"`);
+    }
+    this.#limit = this.#minFrameBytes;
   }
 
   /** Seq of the last emitted chunk (0 before the first). */
   get lastSeq(): number {
     return this.#seq;
+  }
+
+  /** Largest chunk in UTF-8 bytes. */
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  /**
+   * Change the largest chunk (e.g. to a quarter of a new send window), at
+   * least the size limit after a quiet moment and at most
+   * `LIMITS.maxChunkBytes`; out of range values are clamped.
+   */
+  set maxFrameBytes(value: number) {
+    this.#maxFrameBytes = Math.min(
+      LIMITS.maxChunkBytes,
+      Math.max(this.#minFrameBytes, Math.floor(value)),
+    );
+    this.#limit = Math.min(this.#limit, this.#maxFrameBytes);
+  }
+
+  /** The size limit now, in UTF-8 bytes (it grows under sustained output). */
+  get frameLimit(): number {
+    return this.#limit;
   }
 
   /** Add bytes read from `stream`. */
@@ -135,32 +197,63 @@ export class OutputBatcher {
 
   /** Emit everything pending now. */
   flush(): void {
+    this.#clearTimer();
+    this.#emit(0);
+  }
+
+  #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#pending === "") return;
-    const text = this.#pending;
-    this.#pending = "";
-    this.#pendingBytes = 0;
-    this.#lastEmitAt = this.#now();
-    for (const data of splitUtf8(text, this.#maxPendingBytes)) {
+  }
+
+  /**
+   * Emit pending output in chunks of at most the largest frame; the last,
+   * shorter one only when it has at least `keepUnder` bytes (else it stays
+   * pending).
+   */
+  #emit(keepUnder: number): void {
+    while (this.#pendingBytes > 0 && this.#pendingBytes >= keepUnder) {
+      let data = this.#pending;
+      let bytes = this.#pendingBytes;
+      if (bytes > this.#maxFrameBytes) {
+        // ASCII (as many bytes as UTF-16 units) is cut by index; anything
+        // else on a character boundary of its UTF-8 bytes.
+        data = bytes === data.length
+          ? data.slice(0, this.#maxFrameBytes)
+          : splitUtf8(
+            data.slice(0, this.#maxFrameBytes),
+            this.#maxFrameBytes,
+          )[0];
+        bytes = byteLength(data);
+      }
+      this.#pending = this.#pending.slice(data.length);
+      this.#pendingBytes -= bytes;
+      this.#lastEmitAt = this.#now();
       this.#onChunk({ seq: ++this.#seq, stream: this.#pendingStream, data });
     }
+    if (this.#pendingBytes === 0) this.#clearTimer();
   }
 
   #append(stream: OutputStream, text: string): void {
     if (text === "") return;
-    if (this.#pending !== "" && stream !== this.#pendingStream) this.flush();
+    if (this.#pendingBytes > 0 && stream !== this.#pendingStream) this.flush();
+    const quiet = this.#pendingBytes === 0 &&
+      this.#now() - this.#lastEmitAt >= this.#maxDelayMs;
     this.#pendingStream = stream;
     this.#pending += text;
     this.#pendingBytes += byteLength(text);
-    if (this.#pendingBytes >= this.#maxPendingBytes) {
-      this.flush();
-    } else if (
-      this.#timer === undefined && this.#immediate && stream === "pty" &&
-      this.#now() - this.#lastEmitAt >= this.#maxDelayMs
-    ) {
+    if (quiet) this.#limit = this.#minFrameBytes;
+    if (this.#pendingBytes >= this.#limit) {
+      // Sustained output: what reached the limit goes now (a rest shorter
+      // than it waits for more, or for the timer), and larger frames from
+      // now on.
+      const limit = this.#limit;
+      this.#limit = Math.min(limit * 2, this.#maxFrameBytes);
+      this.#emit(limit);
+    } else if (quiet && this.#immediate) {
       this.flush(); // idle until now: nothing to batch it with
-    } else if (this.#timer === undefined) {
+    }
+    if (this.#pendingBytes > 0 && this.#timer === undefined) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.flush();

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
+import { fromAgent, LIMITS } from "../protocol.ts";
 import {
+  BATCHING,
   OutputBatcher,
   type OutputChunk,
   splitUtf8,
@@ -19,13 +21,14 @@ function setup(immediateWhenIdle = false) {
   return { clock, chunks, batcher };
 }
 
-Deno.test("OutputBatcher flushes 16 ms after the first pending byte", () => {
+Deno.test("OutputBatcher (immediateWhenIdle false) flushes 4 ms after the first pending byte", () => {
   const { clock, chunks, batcher } = setup();
   try {
+    assert.equal(BATCHING.maxDelayMs, 4);
     batcher.push("stdout", encode("a"));
-    clock.tick(10);
+    clock.tick(2);
     batcher.push("stdout", encode("b"));
-    clock.tick(5);
+    clock.tick(1);
     assert.equal(chunks.length, 0);
     clock.tick(1);
     assert.deepEqual(chunks, [{ seq: 1, stream: "stdout", data: "ab" }]);
@@ -36,61 +39,113 @@ Deno.test("OutputBatcher flushes 16 ms after the first pending byte", () => {
   }
 });
 
-Deno.test("OutputBatcher sends pty output after a quiet moment at once, and batches what follows", () => {
+for (const stream of ["stdout", "stderr", "pty"] as const) {
+  Deno.test(`OutputBatcher sends ${stream} output after a quiet moment at once, and batches what follows for at most 4 ms`, () => {
+    const { clock, chunks, batcher } = setup(true);
+    try {
+      clock.tick(1000);
+      batcher.push(stream, encode("a"));
+      assert.deepEqual(chunks, [{ seq: 1, stream, data: "a" }]);
+      // Within 4 ms of that chunk: batched, sent 4 ms after its first byte.
+      clock.tick(1);
+      batcher.push(stream, encode("b"));
+      clock.tick(2);
+      batcher.push(stream, encode("c"));
+      assert.equal(chunks.length, 1);
+      clock.tick(1);
+      assert.equal(chunks.length, 1);
+      clock.tick(1);
+      assert.deepEqual(chunks.at(-1), { seq: 2, stream, data: "bc" });
+      // 3 ms after that chunk: still batched.
+      clock.tick(3);
+      batcher.push(stream, encode("d"));
+      assert.equal(chunks.length, 2);
+      clock.tick(3);
+      assert.equal(chunks.length, 2);
+      clock.tick(1);
+      assert.deepEqual(chunks.at(-1), { seq: 3, stream, data: "d" });
+      // 4 ms after the last chunk: idle again, at once.
+      clock.tick(4);
+      batcher.push(stream, encode("e"));
+      assert.deepEqual(chunks.at(-1), { seq: 4, stream, data: "e" });
+      clock.tick(100);
+      assert.equal(chunks.length, 4);
+    } finally {
+      clock.uninstall();
+    }
+  });
+}
+
+Deno.test("OutputBatcher grows frames from 16 KiB to 128 KiB under sustained output, and starts at 16 KiB again after a quiet moment", () => {
   const { clock, chunks, batcher } = setup(true);
+  const KIB = 1024;
   try {
+    assert.equal(BATCHING.minFrameBytes, 16 * KIB);
+    assert.equal(BATCHING.maxFrameBytes, 128 * KIB);
     clock.tick(1000);
-    batcher.push("pty", encode("a"));
-    assert.deepEqual(chunks, [{ seq: 1, stream: "pty", data: "a" }]);
-    // Within 16 ms of that chunk: batched, sent 16 ms after its first byte.
-    clock.tick(5);
-    batcher.push("pty", encode("b"));
-    clock.tick(3);
-    batcher.push("pty", encode("c"));
-    assert.equal(chunks.length, 1);
-    clock.tick(12);
-    assert.equal(chunks.length, 1);
-    clock.tick(1);
-    assert.deepEqual(chunks.at(-1), { seq: 2, stream: "pty", data: "bc" });
-    // 15 ms after that chunk: still batched.
-    clock.tick(15);
-    batcher.push("pty", encode("d"));
-    assert.equal(chunks.length, 2);
-    clock.tick(1);
-    assert.equal(chunks.length, 2);
-    assert.deepEqual(chunks.at(-1), { seq: 2, stream: "pty", data: "bc" });
-    clock.tick(15);
-    assert.deepEqual(chunks.at(-1), { seq: 3, stream: "pty", data: "d" });
-    // 16 ms after the last chunk: idle again, at once.
-    clock.tick(16);
-    batcher.push("pty", encode("e"));
-    assert.deepEqual(chunks.at(-1), { seq: 4, stream: "pty", data: "e" });
-    clock.tick(100);
-    assert.equal(chunks.length, 4);
-    // Pipe output always waits the 16 ms.
-    batcher.push("stdout", encode("f"));
-    clock.tick(15);
-    assert.equal(chunks.length, 4);
-    clock.tick(1);
-    assert.deepEqual(chunks.at(-1), { seq: 5, stream: "stdout", data: "f" });
+    // Reads of 8 KiB, back to back (no time passes): the first goes at once,
+    // then each frame ends at the limit, which doubles up to 128 KiB.
+    const read = encode("x".repeat(8 * KIB));
+    for (let i = 0; i < 200; i++) batcher.push("stdout", read);
+    const sizes = chunks.map((c) => c.data.length / KIB);
+    assert.deepEqual(sizes.slice(0, 5), [8, 16, 32, 64, 128]);
+    assert.ok(sizes.slice(4).every((size) => size === 128), `${sizes}`);
+    assert.equal(batcher.frameLimit, 128 * KIB);
+    // The rest (under 128 KiB) goes 4 ms after its first byte.
+    const sent = sizes.reduce((a, b) => a + b, 0);
+    clock.tick(4);
+    assert.equal(chunks.length, sizes.length + 1);
+    assert.equal(chunks.at(-1)!.data.length / KIB, 200 * 8 - sent);
+    assert.deepEqual(
+      chunks.map((c) => c.seq),
+      chunks.map((_, i) => i + 1),
+    );
+    // Quiet: at once again, and back to 16 KiB.
+    clock.tick(4);
+    batcher.push("stdout", read);
+    assert.equal(chunks.at(-1)!.data.length, 8 * KIB);
+    batcher.push("stdout", read);
+    batcher.push("stdout", read);
+    assert.equal(chunks.at(-1)!.data.length, 16 * KIB);
+    assert.equal(batcher.frameLimit, 32 * KIB);
   } finally {
     clock.uninstall();
   }
 });
 
-Deno.test("OutputBatcher flushes as soon as 16 KiB are pending", () => {
-  const { clock, chunks, batcher } = setup();
+Deno.test("OutputBatcher never emits a chunk over the largest frame, and cuts non-ASCII text between characters", () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const chunks: OutputChunk[] = [];
+  const batcher = new OutputBatcher({
+    onChunk: (c) => chunks.push(c),
+    minFrameBytes: 8,
+    maxFrameBytes: 10,
+    now: () => clock.now,
+  });
   try {
-    batcher.push("stdout", encode("x".repeat(16 * 1024 - 1)));
-    assert.equal(chunks.length, 0);
-    batcher.push("stdout", encode("yz"));
-    assert.deepEqual(chunks.map((c) => [c.seq, c.data.length]), [
-      [1, 16 * 1024],
-      [2, 1],
+    clock.tick(1000);
+    batcher.pushText("pty", "0123456789abcdefghijklmnopqrstuvwxyz");
+    batcher.pushText("pty", "😀é€😀😀€é");
+    batcher.flush();
+    const data = chunks.map((c) => c.data);
+    assert.equal(
+      data.join(""),
+      "0123456789abcdefghijklmnopqrstuvwxyz😀é€😀😀€é",
+    );
+    for (const piece of data) {
+      assert.ok(new TextEncoder().encode(piece).length <= 10, piece);
+      assert.ok(!piece.includes("\ufffd"), piece);
+    }
+    assert.deepEqual(data.slice(0, 3), [
+      "0123456789",
+      "abcdefghij",
+      "klmnopqrst",
     ]);
-    assert.equal(chunks[1].data, "z");
-    clock.tick(100);
-    assert.equal(chunks.length, 2);
+    assert.throws(
+      () =>
+        new OutputBatcher({ onChunk: () => {}, maxFrameBytes: 1024 * 1024 }),
+      RangeError,
+    );
   } finally {
     clock.uninstall();
   }
@@ -125,7 +180,7 @@ Deno.test("OutputBatcher numbers seq contiguously across streams in order", () =
     batcher.push("stderr", encode("err1 "));
     batcher.push("stderr", encode("err2 "));
     batcher.push("stdout", encode("out2"));
-    clock.tick(16);
+    clock.tick(4);
     assert.deepEqual(chunks, [
       { seq: 1, stream: "stdout", data: "out1 " },
       { seq: 2, stream: "stderr", data: "err1 err2 " },
@@ -153,4 +208,16 @@ Deno.test("splitUtf8() cuts only between characters", () => {
   assert.deepEqual(splitUtf8("aé€", 4), ["aé", "€"]);
   assert.deepEqual(splitUtf8("😀😀", 5), ["😀", "😀"]);
   assert.deepEqual(splitUtf8("abc", 4), ["abc"]);
+});
+
+Deno.test("The largest default chunk fits a frame however its text escapes in JSON", () => {
+  // Control characters are the worst case: 6 bytes each (\u0001).
+  const data = "\x01".repeat(BATCHING.maxFrameBytes);
+  const frame = JSON.stringify(fromAgent("terminal:output", {
+    commandId: "c".repeat(128),
+    seq: Number.MAX_SAFE_INTEGER,
+    stream: "stderr",
+    data,
+  }));
+  assert.ok(frame.length <= LIMITS.maxFrameBytes, `${frame.length} bytes`);
 });

@@ -63,8 +63,15 @@ export interface PtyViewOptions {
 export class PtyView {
   #screen: Screen;
   #tracker: ActivityTracker;
-  /** Writes are parsed in order; each is followed by a reclassification. */
+  /**
+   * Writes are parsed in order; the last of those made so far is followed
+   * by a reclassification.
+   */
   #writes: Promise<void> = Promise.resolve();
+  /** Writes made and not parsed yet. */
+  #unparsed = 0;
+  /** Reclassifications after writes so far. */
+  #classified = 0;
   #disposed = false;
 
   /** @throws {RangeError} For a size out of range or an unknown type. */
@@ -85,6 +92,11 @@ export class PtyView {
     });
   }
 
+  /** How many times the screen was read again after writes (diagnostics). */
+  get classifications(): number {
+    return this.#classified;
+  }
+
   /** The tracker's current verdict. */
   get state(): ActivityState {
     return this.#tracker.state;
@@ -96,9 +108,18 @@ export class PtyView {
    */
   write(text: string, seq?: number): void {
     if (this.#disposed) return;
+    this.#unparsed++;
     this.#step(async () => {
-      await this.#screen.write(text, seq);
-      this.#tracker.update();
+      try {
+        await this.#screen.write(text, seq);
+      } finally {
+        // Reclassify once the screen has caught up with every write made so
+        // far: a run of chunks costs one read of the screen, not one each.
+        if (--this.#unparsed === 0) {
+          this.#classified++;
+          this.#tracker.update();
+        }
+      }
     });
   }
 

@@ -180,3 +180,34 @@ Deno.test("PtyView.snapshot() keeps less scrollback when the full one is over ma
     view.dispose();
   }
 });
+
+Deno.test("PtyView reads the screen once after a run of writes, not once per write, and still sees where it ends", async () => {
+  let asked: (state: ActivityState) => void;
+  const seen = new Promise<ActivityState>((resolve) => asked = resolve);
+  const view = new PtyView({
+    cols: 80,
+    rows: 24,
+    type: "exec",
+    tracker: { quietMs: 1 },
+    onChange: (state) => {
+      if (state.activity === "needs-input") asked(state);
+    },
+  });
+  try {
+    // 200 chunks of a burst arrive before the screen parsed the first.
+    for (let i = 1; i <= 200; i++) view.write(`line ${i}\r\n`, i);
+    view.write("Name? ", 201);
+    assert.deepEqual(await seen, {
+      activity: "needs-input",
+      attention: "Name?",
+      options: [],
+    });
+    assert.equal(view.classifications, 1);
+    // A later write on its own is read on its own.
+    view.write("x", 202);
+    await view.snapshot();
+    assert.equal(view.classifications, 2);
+  } finally {
+    view.dispose();
+  }
+});

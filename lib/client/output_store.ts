@@ -138,7 +138,7 @@ export function gapMarker(from: number, to: number): string {
 
 /** Marker shown before the cache of a command whose oldest chunks were trimmed. */
 export const TRIMMED_MARKER =
-  "\x1b[2m[… earlier output trimmed in this tab …]\x1b[0m\r\n";
+  "\x1b[2m[… earlier output trimmed in this tab, full log above]\x1b[0m\r\n";
 
 /**
  * Ordered, de-duplicated output per command.

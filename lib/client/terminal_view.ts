@@ -5,6 +5,7 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import { exitText, statusLabel } from "./format.ts";
+import { recordingUrl } from "./recording.ts";
 
 /** Commands shown at most when following an agent. */
 export const VIEW_LIMIT = 10;
@@ -132,4 +133,39 @@ export function planResync(
 export function historyText(text: string): string {
   // deno-lint-ignore no-control-regex -- the escape sequences are the point
   return text.replace(/\x1b\[3J|\x1bc/g, "");
+}
+
+/**
+ * A byte count for people, in decimal units: `512 B`, `4.1 kB`, `83.2 MB`,
+ * `1.2 GB`.
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.95 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Where the full log of `commandId` is (linked from the skipped and
+ * truncated notices): its plain-text recording.
+ */
+export function fullLogUrl(commandId: string): string {
+  return recordingUrl(commandId, "txt");
+}
+
+/**
+ * The dim line written where the live view skipped `bytes` of output (the
+ * tab could not draw as fast as it arrived), on a line of its own; the full
+ * log is linked above the terminal.
+ */
+export function skipMarker(bytes: number, atLineStart: boolean): string {
+  return `${atLineStart ? "" : "\r\n"}\x1b[0;2m[… ${
+    formatBytes(bytes)
+  } not shown, full log above]\x1b[0m\r\n`;
 }

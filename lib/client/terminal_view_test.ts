@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import type { CommandInfo } from "../protocol.ts";
 import {
   commandHeader,
+  formatBytes,
+  fullLogUrl,
   historyText,
   planResync,
+  skipMarker,
   visibleControls,
 } from "./terminal_view.ts";
 
@@ -60,4 +63,34 @@ Deno.test("historyText() leaves out scrollback clears and terminal resets, nothi
     "old\r\n\x1b[2J\x1b[Hnew\x1b[31mred\x1b[0m",
   );
   assert.equal(historyText("plain"), "plain");
+});
+
+Deno.test("formatBytes() uses decimal units with one decimal", () => {
+  assert.deepEqual(
+    [0, 999, 1000, 4_149, 83_200_000, 999_949, 999_950, 1_234_000_000].map(
+      formatBytes,
+    ),
+    [
+      "0 B",
+      "999 B",
+      "1.0 kB",
+      "4.1 kB",
+      "83.2 MB",
+      "999.9 kB",
+      "1.0 MB",
+      "1.2 GB",
+    ],
+  );
+});
+
+Deno.test("skipMarker() is a dim line of its own naming the bytes; fullLogUrl() is the plain-text recording", () => {
+  assert.equal(
+    skipMarker(83_200_000, true),
+    "\x1b[0;2m[… 83.2 MB not shown, full log above]\x1b[0m\r\n",
+  );
+  assert.equal(
+    skipMarker(512, false),
+    "\r\n\x1b[0;2m[… 512 B not shown, full log above]\x1b[0m\r\n",
+  );
+  assert.equal(fullLogUrl("c 1"), "/api/commands/c%201/recording?format=txt");
 });
