@@ -284,11 +284,16 @@ Deno.test({
         notice.text.startsWith(`… ${formatBytes(skipped)} not shown`),
         notice.text,
       );
-      assert.equal(notice.href, `/api/commands/${id}/recording?format=txt`);
-      // The full log has every line.
-      const log = await fetch(`${server.url}${notice.href}`, {
-        headers: { authorization: `Bearer ${await server.token("operator")}` },
-      });
+      assert.equal(notice.href, `/commands/${id}`);
+      // The full log has every line (the page's plain-text download).
+      const log = await fetch(
+        `${server.url}/api/commands/${id}/recording?format=txt`,
+        {
+          headers: {
+            authorization: `Bearer ${await server.token("operator")}`,
+          },
+        },
+      );
       assert.equal(log.status, 200);
       const text = await log.text();
       assert.equal(
@@ -361,7 +366,7 @@ Deno.test({
       assert.deepEqual(notice, {
         commandId: id,
         text: "Earlier output is no longer shown in this tab.full log",
-        href: `/api/commands/${id}/recording?format=txt`,
+        href: `/commands/${id}`,
       });
     } finally {
       await operator.close();

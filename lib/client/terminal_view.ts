@@ -5,7 +5,6 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import { exitText, statusLabel } from "./format.ts";
-import { recordingUrl } from "./recording.ts";
 
 /** Commands shown at most when following an agent. */
 export const VIEW_LIMIT = 10;
@@ -153,10 +152,11 @@ export function formatBytes(bytes: number): string {
 
 /**
  * Where the full log of `commandId` is (linked from the skipped and
- * truncated notices): its plain-text recording.
+ * truncated notices): its log page, through `/commands/:id`, which
+ * redirects to `/agents/:agent/commands/:id`.
  */
 export function fullLogUrl(commandId: string): string {
-  return recordingUrl(commandId, "txt");
+  return `/commands/${encodeURIComponent(commandId)}`;
 }
 
 /**

@@ -83,7 +83,7 @@ Deno.test("formatBytes() uses decimal units with one decimal", () => {
   );
 });
 
-Deno.test("skipMarker() is a dim line of its own naming the bytes; fullLogUrl() is the plain-text recording", () => {
+Deno.test("skipMarker() is a dim line of its own naming the bytes; fullLogUrl() is the log page", () => {
   assert.equal(
     skipMarker(83_200_000, true),
     "\x1b[0;2m[… 83.2 MB not shown, full log above]\x1b[0m\r\n",
@@ -92,5 +92,5 @@ Deno.test("skipMarker() is a dim line of its own naming the bytes; fullLogUrl() 
     skipMarker(512, false),
     "\r\n\x1b[0;2m[… 512 B not shown, full log above]\x1b[0m\r\n",
   );
-  assert.equal(fullLogUrl("c 1"), "/api/commands/c%201/recording?format=txt");
+  assert.equal(fullLogUrl("c 1"), "/commands/c%201");
 });
