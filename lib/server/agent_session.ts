@@ -114,6 +114,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
           await commands.activityChanged(agentId);
         }
         return;
+      case "agent:git":
+        this.#app.registry.setGit(agentId, message.payload.git);
+        return;
       case "session:start": {
         const command = await commands.startSession(
           agentId,
@@ -216,6 +219,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       type: hello.type,
       capabilities: hello.capabilities,
       hostname: hello.hostname,
+      tags: hello.tags,
+      cwd: hello.cwd,
+      git: hello.git,
     }, this.peer);
     if (replaced) {
       this.log.warn("Agent replaced by a new connection with the same id", {

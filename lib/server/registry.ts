@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Activity, AgentInfo, QuickAnswer } from "../protocol.ts";
+import type { Activity, AgentInfo, GitInfo, QuickAnswer } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 
@@ -30,10 +30,21 @@ function withoutActivity(info: AgentInfo): AgentInfo {
 }
 
 /** What an agent reports when it connects. */
-export type AgentHello = Pick<
-  AgentInfo,
-  "id" | "name" | "type" | "capabilities" | "hostname"
->;
+export type AgentHello =
+  & Pick<AgentInfo, "id" | "name" | "type" | "capabilities" | "hostname">
+  & Partial<Pick<AgentInfo, "tags" | "cwd" | "git">>;
+
+/**
+ * `next` with `since` set to `now` when its status or activity differs from
+ * `before`'s (else `before.since`): how long the agent has been doing what
+ * it does now.
+ */
+function stamp(before: AgentInfo | undefined, next: AgentInfo, now: number) {
+  const changed = !before || before.status !== next.status ||
+    before.activity !== next.activity;
+  const since = changed ? now : before.since ?? now;
+  return { ...next, since };
+}
 
 interface Entry {
   info: AgentInfo;
@@ -64,6 +75,10 @@ export class Registry {
           ...withoutActivity(info),
           status: "offline",
           currentCommandId: null,
+          // Offline since it was last heard from, unless it was offline then.
+          since: info.status === "offline"
+            ? info.since ?? info.lastSeenAt
+            : info.lastSeenAt,
         },
         peer: null,
       });
@@ -90,14 +105,18 @@ export class Registry {
     const ended = hello.capabilities.includes("session")
       ? previous?.info.ended
       : undefined;
-    const info: AgentInfo = {
-      ...hello,
+    const { tags, cwd, git, ...rest } = hello;
+    const info: AgentInfo = stamp(previous?.info, {
+      ...rest,
       status: currentCommandId ? "busy" : "online",
       connectedAt: now,
       lastSeenAt: now,
       currentCommandId,
       ...(ended ? { ended } : {}),
-    };
+      ...(tags?.length ? { tags: [...tags] } : {}),
+      ...(cwd ? { cwd } : {}),
+      ...(git ? { git: { ...git } } : {}),
+    }, now);
     this.#agents.set(hello.id, { info, peer });
     this.#byPeer.set(peer.id, hello.id);
     this.#onChange(info, "state");
@@ -112,11 +131,12 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry || entry.peer !== peer) return false;
     entry.peer = null;
-    entry.info = {
+    const now = this.#now();
+    entry.info = stamp(entry.info, {
       ...withoutActivity(entry.info),
       status: "offline",
-      lastSeenAt: this.#now(),
-    };
+      lastSeenAt: now,
+    }, now);
     this.#onChange(entry.info, "state");
     return true;
   }
@@ -137,11 +157,11 @@ export class Registry {
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
     // A command runs again: how an earlier session ended is history now.
     const { ended: _ended, ...rest } = entry.info;
-    entry.info = {
+    entry.info = stamp(entry.info, {
       ...(commandId ? rest : entry.info),
       currentCommandId: commandId,
       status,
-    };
+    }, this.#now());
     this.#onChange(entry.info, "state");
     return true;
   }
@@ -157,7 +177,7 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry) return;
     const { ended: _ended, ...rest } = withoutActivity(entry.info);
-    entry.info = {
+    entry.info = stamp(entry.info, {
       ...rest,
       currentCommandId: null,
       status: entry.peer ? "online" : "offline",
@@ -170,8 +190,36 @@ export class Registry {
           },
         }
         : {}),
-    };
+    }, this.#now());
     this.#onChange(entry.info, "state");
+  }
+
+  /**
+   * Set the git state of connected agent `id`'s working directory (`null`:
+   * not in a repository). Returns false when nothing changed (no
+   * `onChange`).
+   */
+  setGit(id: string, git: GitInfo | null): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry?.peer) return false;
+    const before = entry.info.git;
+    if (
+      before?.branch === git?.branch && before?.commit === git?.commit &&
+      before?.dirty === git?.dirty
+    ) return false;
+    const { git: _git, ...rest } = entry.info;
+    entry.info = git
+      ? {
+        ...rest,
+        git: {
+          branch: git.branch,
+          dirty: git.dirty,
+          ...(git.commit ? { commit: git.commit } : {}),
+        },
+      }
+      : rest;
+    this.#onChange(entry.info, "state");
+    return true;
   }
 
   /**
@@ -198,8 +246,8 @@ export class Registry {
       before.attention === next.attention &&
       JSON.stringify(before.options) === JSON.stringify(next.options)
     ) return false;
-    entry.info = next;
-    this.#onChange(next, "activity");
+    entry.info = stamp(before, next, this.#now());
+    this.#onChange(entry.info, "activity");
     return true;
   }
 
