@@ -25,7 +25,8 @@ import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
 import * as $$3 from "./islands/CommandQueue.tsx";
 import * as $$4 from "./islands/ConnectionStatus.tsx";
-import * as $$5 from "./islands/Terminal.tsx";
+import * as $$5 from "./islands/FleetGrid.tsx";
+import * as $$6 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
@@ -55,7 +56,8 @@ const manifest = {
     "./islands/CommandBar.tsx": $$2,
     "./islands/CommandQueue.tsx": $$3,
     "./islands/ConnectionStatus.tsx": $$4,
-    "./islands/Terminal.tsx": $$5,
+    "./islands/FleetGrid.tsx": $$5,
+    "./islands/Terminal.tsx": $$6,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

@@ -6,6 +6,7 @@ import { cleanPaste } from "../lib/paste.ts";
 import type { OutputEvent, ScreenView } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
 import { openLink } from "../lib/client/links.ts";
+import { LeaveKeys } from "../lib/client/terminal_keys.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
@@ -101,8 +102,8 @@ function watchControlledAgent(): string | null {
  * xterm.js showing the selected agent's (or command's) output, live. An
  * operator or admin may take control of the agent's terminal: while this
  * tab holds it, keystrokes and pastes go to the agent as `terminal:input`,
- * the terminal's size as `terminal:resize`, and Ctrl+] leaves the terminal
- * (Tab is typed into the program then). Without control the terminal takes
+ * the terminal's size as `terminal:resize`; Tab and Esc are typed into the
+ * program, and Esc then Tab (or Ctrl+]) leaves the terminal. Without control the terminal takes
  * no keys, so Tab moves on as usual. A needs-input agent's question shows
  * above the terminal with quick answers: one click takes control (when
  * allowed) and types the answer.
@@ -223,18 +224,22 @@ export default function Terminal(props: TerminalProps) {
         focus: () => term.focus(),
         size: () => ({ cols: term.cols, rows: term.rows }),
       };
-      // Keys reach xterm only while this tab controls the agent; Ctrl+]
-      // leaves the terminal for the control button.
+      // Keys reach xterm only while this tab controls the agent (else Tab
+      // moves on as anywhere). In control, Esc and Tab go to the program;
+      // Esc then Tab leaves (the browser moves the focus), Ctrl+] leaves
+      // for the control button (lib/client/terminal_keys.ts says why).
+      const leaveKeys = new LeaveKeys();
       term.attachCustomKeyEventHandler((event) => {
         if (controlledAgent() === null) return false;
-        if (event.ctrlKey && event.key === "]") {
+        const action = leaveKeys.decide(event);
+        if (action === "leave-to-control") {
           if (event.type === "keydown") {
             term.blur();
             controlButton.current?.focus();
           }
           return false;
         }
-        return true;
+        return action === "program";
       });
       // Pastes are cleaned before xterm sees them: a clipboard holding
       // `ESC [201~` or Ctrl-C must not end the bracketed paste or act as
@@ -597,7 +602,9 @@ export default function Terminal(props: TerminalProps) {
             {control.text}
           </span>
           {control.state === "mine" && (
-            <span class="control-hint">Ctrl+] leaves the terminal</span>
+            <span class="control-hint">
+              Esc then Tab (or Ctrl+]) leaves the terminal
+            </span>
           )}
           {control.action && (
             <button
