@@ -15,6 +15,8 @@ import {
   historyText,
   isInView,
   planResync,
+  QUIET,
+  TERMINAL_THEME,
   viewCommandIds,
 } from "../lib/client/terminal_view.ts";
 import {
@@ -38,30 +40,8 @@ export interface TerminalProps {
 }
 
 // Dark theme with ANSI colors readable on the panel background (GitHub dark).
-const THEME = {
-  background: "#0d1117",
-  foreground: "#c9d1d9",
-  cursor: "#c9d1d9",
-  selectionBackground: "#264f78",
-  black: "#484f58",
-  red: "#ff7b72",
-  green: "#3fb950",
-  yellow: "#d29922",
-  blue: "#58a6ff",
-  magenta: "#bc8cff",
-  cyan: "#39c5cf",
-  white: "#b1bac4",
-  brightBlack: "#6e7681",
-  brightRed: "#ffa198",
-  brightGreen: "#56d364",
-  brightYellow: "#e3b341",
-  brightBlue: "#79c0ff",
-  brightMagenta: "#d2a8ff",
-  brightCyan: "#56d4dd",
-  brightWhite: "#f0f6fc",
-};
 
-const dim = (text: string) => `\x1b[2m${text}\x1b[0m\r\n`;
+const dim = (text: string) => `${QUIET}${text}\x1b[0m\r\n`;
 
 /** Quiet time after a (re)connection before the view is checked again. */
 const RESYNC_DEBOUNCE_MS = 300;
@@ -200,7 +180,7 @@ export default function Terminal(props: TerminalProps) {
         fontSize: 13,
         fontFamily:
           'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace',
-        theme: THEME,
+        theme: TERMINAL_THEME,
         // OSC 8 hyperlinks from the output: ask with the full URL first.
         linkHandler: {
           activate: (_event, text) => openLink(text),
@@ -285,9 +265,39 @@ export default function Terminal(props: TerminalProps) {
       }));
 
       let frame = 0;
+      /**
+       * The PTY's width when this tab watches (does not control) a running
+       * PTY command of known size: its output is laid out for that width.
+       */
+      const ptyCols = (): number | null => {
+        if (controlledAgent() !== null) return null;
+        const agentId = stores.selectedAgentId.peek();
+        const agent = agentId ? stores.agents.peek().get(agentId) : undefined;
+        const commandId = stores.selectedCommandId.peek();
+        if (
+          !agent?.pty ||
+          (commandId !== null && commandId !== agent.currentCommandId)
+        ) return null;
+        return agent.pty.cols;
+      };
+      /**
+       * Fit the rows to the box; the columns too, unless the PTY is wider:
+       * then draw at the PTY's width and scroll sideways in the box (never
+       * the page).
+       */
       const fitNow = () => {
         try {
-          fitAddon.fit();
+          const dims = fitAddon.proposeDimensions();
+          if (!dims || !Number.isFinite(dims.cols)) return;
+          const wide = ptyCols();
+          const cols = wide !== null && wide > dims.cols ? wide : dims.cols;
+          if (cols !== term.cols || dims.rows !== term.rows) {
+            term.resize(cols, dims.rows);
+          }
+          container.current?.setAttribute(
+            "data-wide",
+            cols > dims.cols ? "true" : "false",
+          );
         } catch { /* container hidden: keep the old size */ }
       };
       const refit = () => {
@@ -298,6 +308,19 @@ export default function Terminal(props: TerminalProps) {
       const observer = new ResizeObserver(refit);
       observer.observe(container.current);
       cleanups.push(() => observer.disconnect());
+      // The PTY's size, the selection or this tab's control changed.
+      let lastWide: number | null = null;
+      cleanups.push(effect(() => {
+        void stores.agents.value;
+        void stores.selectedAgentId.value;
+        void stores.selectedCommandId.value;
+        void watchControlledAgent();
+        const wide = ptyCols();
+        if (wide !== lastWide) {
+          lastWide = wide;
+          refit();
+        }
+      }));
 
       let written = new Set<string>();
       /** Commands whose footer is on screen: never written twice. */

@@ -42,5 +42,8 @@ Deno.test("viewCommandIds() lists the agent's started commands in order", () => 
   assert.deepEqual(viewCommandIds(list, "a", null, 2), ["c2", "c3"]);
   assert.deepEqual(viewCommandIds(list, "a", "q"), ["q"]);
   assert.deepEqual(viewCommandIds(list, null, null), []);
-  assert.equal(commandHeader(undefined, "c9"), "\x1b[1;2m$ c9\x1b[0m\r\n");
+  assert.equal(
+    commandHeader(undefined, "c9"),
+    "\x1b[1m\x1b[38;2;139;148;158m$ c9\x1b[0m\r\n",
+  );
 });

@@ -102,11 +102,17 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         const size = cols !== undefined && rows !== undefined
           ? { cols, rows }
           : undefined;
-        return await commands.started(agentId, commandId, fromSeq, size);
-      }
-      case "terminal:snapshot":
-        commands.screenSnapshot(agentId, message.payload);
+        await commands.started(agentId, commandId, fromSeq, size);
+        if (size) this.#app.registry.setPty(agentId, commandId, size);
         return;
+      }
+      case "terminal:snapshot": {
+        commands.screenSnapshot(agentId, message.payload);
+        // The screen's size is the PTY's now (a local resize included).
+        const { commandId, cols, rows } = message.payload;
+        this.#app.registry.setPty(agentId, commandId, { cols, rows });
+        return;
+      }
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
         // A session agent back at its prompt may take the next prompt.

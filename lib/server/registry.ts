@@ -23,9 +23,12 @@ export interface ActivityReport {
   options?: QuickAnswer[];
 }
 
-/** `info` without its activity fields (they hold only while connected). */
+/**
+ * `info` without its activity fields and its terminal size (they hold only
+ * while connected).
+ */
 function withoutActivity(info: AgentInfo): AgentInfo {
-  const { activity: _a, attention: _q, options: _o, ...rest } = info;
+  const { activity: _a, attention: _q, options: _o, pty: _p, ...rest } = info;
   return rest;
 }
 
@@ -156,9 +159,11 @@ export class Registry {
     if (!entry || entry.info.currentCommandId === commandId) return false;
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
     // A command runs again: how an earlier session ended is history now.
-    const { ended: _ended, ...rest } = entry.info;
+    // The terminal size was the previous command's.
+    const { ended: _ended, pty: _pty, ...rest } = entry.info;
+    const { pty: _old, ...kept } = entry.info;
     entry.info = stamp(entry.info, {
-      ...(commandId ? rest : entry.info),
+      ...(commandId ? rest : kept),
       currentCommandId: commandId,
       status,
     }, this.#now());
@@ -192,6 +197,28 @@ export class Registry {
         : {}),
     }, this.#now());
     this.#onChange(entry.info, "state");
+  }
+
+  /**
+   * Set the terminal size of connected agent `id`'s running command
+   * `commandId` (a PTY's; from `command:started`, `terminal:snapshot` or a
+   * controller's resize). Ignored for another command than the one it runs.
+   * Returns false when nothing changed (no `onChange`).
+   */
+  setPty(
+    id: string,
+    commandId: string,
+    size: { cols: number; rows: number },
+  ): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry?.peer || entry.info.currentCommandId !== commandId) {
+      return false;
+    }
+    const before = entry.info.pty;
+    if (before?.cols === size.cols && before?.rows === size.rows) return false;
+    entry.info = { ...entry.info, pty: { cols: size.cols, rows: size.rows } };
+    this.#onChange(entry.info, "activity");
+    return true;
   }
 
   /**
@@ -232,6 +259,7 @@ export class Registry {
     if (!entry?.peer) return false;
     const next: AgentInfo = {
       ...withoutActivity(entry.info),
+      ...(entry.info.pty ? { pty: entry.info.pty } : {}),
       activity: report.activity,
     };
     if (report.activity === "needs-input") {

@@ -428,3 +428,24 @@ Deno.test("Registry keeps tags, cwd and git from connect, and sets since on each
   assert.equal(registry.setGit("a1", { branch: "x", dirty: false }), false);
   assert.deepEqual(registry.get("a1")?.tags, ["gpu", "web"], "kept offline");
 });
+
+Deno.test("Registry.setPty() keeps the running command's terminal size until it ends, through activity changes", () => {
+  const { registry, changes } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  assert.equal(registry.setPty("a1", "c1", { cols: 120, rows: 40 }), false);
+  registry.setCurrentCommand("a1", "c1");
+  changes.length = 0;
+  assert.equal(registry.setPty("a1", "c1", { cols: 120, rows: 40 }), true);
+  assert.equal(registry.setPty("a1", "c1", { cols: 120, rows: 40 }), false);
+  assert.equal(registry.setPty("a1", "other", { cols: 80, rows: 24 }), false);
+  assert.deepEqual(changes.map((c) => c.pty), [{ cols: 120, rows: 40 }]);
+  registry.setActivity("a1", { activity: "working" });
+  assert.deepEqual(registry.get("a1")?.pty, { cols: 120, rows: 40 });
+  registry.setCurrentCommand("a1", null);
+  assert.equal("pty" in registry.get("a1")!, false);
+  registry.setCurrentCommand("a1", "c2");
+  registry.setPty("a1", "c2", { cols: 90, rows: 30 });
+  registry.disconnect(peer);
+  assert.equal("pty" in registry.get("a1")!, false);
+});
