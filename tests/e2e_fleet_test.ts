@@ -465,6 +465,12 @@ Deno.test({
       assert.deepEqual(box, { wide: "true", scrolls: true });
       await noPageScroll(phone);
       await screenshot(phone, "fleet-agent-390.png");
+      // An exec agent's page, with its history table.
+      await phone.goto(`${server.url}/agents/b-fail`, {
+        waitUntil: "domcontentloaded",
+      });
+      await phone.waitForSelector('[data-testid="command-history"]');
+      await noPageScroll(phone);
       assert.deepEqual(errors, [], "no uncaught errors in the pages");
     } finally {
       for (const agent of agents.values()) await agent.kill();
