@@ -268,6 +268,35 @@ Deno.test({
         "a succeeded agent's edge is green",
       );
       await screenshot(page, "fleet-1440.png");
+      // Status words carry a label for screen readers.
+      const spoken = async (selector: string) => {
+        const handle = await page.$(selector);
+        assert.ok(handle, selector);
+        const node = await page.accessibility.snapshot({
+          root: handle,
+          interestingOnly: false,
+        });
+        const names: string[] = [];
+        const walk = (n: typeof node) => {
+          if (!n) return;
+          if (n.name) names.push(n.name);
+          n.children?.forEach(walk);
+        };
+        walk(node);
+        return names.join(" ");
+      };
+      assert.match(
+        await spoken('[data-testid="fleet-card-b-fail"] [data-field="state"]'),
+        /Status: ?Online/,
+      );
+      assert.match(
+        await spoken('[data-testid="agent-b-fail"] .agent-status'),
+        /Status: ?online/,
+      );
+      assert.match(
+        await spoken('[data-testid="recent-commands"] .badge'),
+        /Status: ?\w+/,
+      );
 
       // Statuses change: f-busy busy with live output, h-claude offline.
       await queueCommand(operator, {

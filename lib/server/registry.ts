@@ -11,8 +11,10 @@ import type { Peer } from "./peer.ts";
 
 /**
  * What changed: `state` (connected, disconnected, current command), or only
- * `activity` (which lasts while the agent is connected, so it need not be
- * stored).
+ * `activity`: the activity or the terminal size (which last while the agent
+ * is connected), or the git state (stored with the next `state` change,
+ * such as the disconnect), so an agent's reports never cause storage
+ * writes.
  */
 export type RegistryChange = "state" | "activity";
 
@@ -245,7 +247,7 @@ export class Registry {
         },
       }
       : rest;
-    this.#onChange(entry.info, "state");
+    this.#onChange(entry.info, "activity");
     return true;
   }
 
