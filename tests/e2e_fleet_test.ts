@@ -500,6 +500,20 @@ Deno.test({
       });
       await phone.waitForSelector('[data-testid="command-history"]');
       await noPageScroll(phone);
+      // An admin forgets the offline agent from its card.
+      const admin = await signedInPage(browser, server, {
+        role: "admin",
+        errors,
+      });
+      await admin.click('[data-testid="fleet-forget-h-claude"]');
+      await admin.click('[data-testid="fleet-forget-yes-h-claude"]');
+      await waitCards(
+        admin,
+        ALL.filter((id) => id !== "h-claude"),
+        "h-claude forgotten",
+      );
+      await admin.waitForSelector('[data-testid="fleet-forget-done"]');
+      assert.equal(server.services.registry.get("h-claude"), undefined);
       assert.deepEqual(errors, [], "no uncaught errors in the pages");
     } finally {
       for (const agent of agents.values()) await agent.kill();
