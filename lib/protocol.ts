@@ -189,9 +189,6 @@ export type CommandKind = z.infer<typeof CommandKindSchema>;
 export const StreamSchema = z.enum(["stdout", "stderr", "pty"]);
 export type Stream = z.infer<typeof StreamSchema>;
 
-const cols = z.number().int().min(1).max(TERMINAL_SIZE.maxCols);
-const rows = z.number().int().min(1).max(TERMINAL_SIZE.maxRows);
-
 /** Limits of agent tags (`--tag NAME`, repeatable). */
 export const TAG_LIMITS = {
   /** Most tags per agent. */
@@ -266,7 +263,10 @@ export const AgentInfoSchema = z.object({
    * Addition: the terminal size of the PTY its running command has, when
    * known; dashboards draw the output at this width (scrolling sideways).
    */
-  pty: z.object({ cols, rows }).optional(),
+  pty: z.object({
+    cols: z.number().int().min(1).max(TERMINAL_SIZE.maxCols),
+    rows: z.number().int().min(1).max(TERMINAL_SIZE.maxRows),
+  }).optional(),
 });
 export type AgentInfo = z.infer<typeof AgentInfoSchema>;
 
@@ -307,6 +307,8 @@ const inputData = boundedText(LIMITS.maxInputBytes)
   .refine((s) => s.isWellFormed(), {
     message: "must be valid Unicode text (a lone surrogate has no UTF-8 form)",
   });
+const cols = z.number().int().min(1).max(TERMINAL_SIZE.maxCols);
+const rows = z.number().int().min(1).max(TERMINAL_SIZE.maxRows);
 const token = z.string().min(1).max(8192);
 const text = boundedText(LIMITS.maxTextChars);
 
