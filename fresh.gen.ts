@@ -6,27 +6,31 @@ import * as $0 from "./routes/_404.tsx";
 import * as $1 from "./routes/_500.tsx";
 import * as $2 from "./routes/_app.tsx";
 import * as $3 from "./routes/_middleware.ts";
-import * as $4 from "./routes/agents/[id].tsx";
-import * as $5 from "./routes/api/agents.ts";
-import * as $6 from "./routes/api/agents/[id].ts";
-import * as $7 from "./routes/api/commands/[id]/recording.ts";
-import * as $8 from "./routes/api/events.ts";
-import * as $9 from "./routes/api/health.ts";
-import * as $10 from "./routes/api/messages.ts";
-import * as $11 from "./routes/api/metrics.ts";
-import * as $12 from "./routes/api/session/refresh.ts";
-import * as $13 from "./routes/index.tsx";
-import * as $14 from "./routes/login.tsx";
-import * as $15 from "./routes/logout.ts";
-import * as $16 from "./routes/ws/agent.ts";
-import * as $17 from "./routes/ws/dashboard.ts";
+import * as $4 from "./routes/admin/audit.tsx";
+import * as $5 from "./routes/admin/tokens.tsx";
+import * as $6 from "./routes/agents/[id].tsx";
+import * as $7 from "./routes/api/agents.ts";
+import * as $8 from "./routes/api/agents/[id].ts";
+import * as $9 from "./routes/api/audit.ts";
+import * as $10 from "./routes/api/commands/[id]/recording.ts";
+import * as $11 from "./routes/api/events.ts";
+import * as $12 from "./routes/api/health.ts";
+import * as $13 from "./routes/api/messages.ts";
+import * as $14 from "./routes/api/metrics.ts";
+import * as $15 from "./routes/api/session/refresh.ts";
+import * as $16 from "./routes/index.tsx";
+import * as $17 from "./routes/login.tsx";
+import * as $18 from "./routes/logout.ts";
+import * as $19 from "./routes/ws/agent.ts";
+import * as $20 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentForgotten.tsx";
 import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
 import * as $$3 from "./islands/CommandQueue.tsx";
 import * as $$4 from "./islands/ConnectionStatus.tsx";
-import * as $$5 from "./islands/FleetGrid.tsx";
-import * as $$6 from "./islands/Terminal.tsx";
+import * as $$5 from "./islands/CopyButton.tsx";
+import * as $$6 from "./islands/FleetGrid.tsx";
+import * as $$7 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
@@ -35,20 +39,23 @@ const manifest = {
     "./routes/_500.tsx": $1,
     "./routes/_app.tsx": $2,
     "./routes/_middleware.ts": $3,
-    "./routes/agents/[id].tsx": $4,
-    "./routes/api/agents.ts": $5,
-    "./routes/api/agents/[id].ts": $6,
-    "./routes/api/commands/[id]/recording.ts": $7,
-    "./routes/api/events.ts": $8,
-    "./routes/api/health.ts": $9,
-    "./routes/api/messages.ts": $10,
-    "./routes/api/metrics.ts": $11,
-    "./routes/api/session/refresh.ts": $12,
-    "./routes/index.tsx": $13,
-    "./routes/login.tsx": $14,
-    "./routes/logout.ts": $15,
-    "./routes/ws/agent.ts": $16,
-    "./routes/ws/dashboard.ts": $17,
+    "./routes/admin/audit.tsx": $4,
+    "./routes/admin/tokens.tsx": $5,
+    "./routes/agents/[id].tsx": $6,
+    "./routes/api/agents.ts": $7,
+    "./routes/api/agents/[id].ts": $8,
+    "./routes/api/audit.ts": $9,
+    "./routes/api/commands/[id]/recording.ts": $10,
+    "./routes/api/events.ts": $11,
+    "./routes/api/health.ts": $12,
+    "./routes/api/messages.ts": $13,
+    "./routes/api/metrics.ts": $14,
+    "./routes/api/session/refresh.ts": $15,
+    "./routes/index.tsx": $16,
+    "./routes/login.tsx": $17,
+    "./routes/logout.ts": $18,
+    "./routes/ws/agent.ts": $19,
+    "./routes/ws/dashboard.ts": $20,
   },
   islands: {
     "./islands/AgentForgotten.tsx": $$0,
@@ -56,8 +63,9 @@ const manifest = {
     "./islands/CommandBar.tsx": $$2,
     "./islands/CommandQueue.tsx": $$3,
     "./islands/ConnectionStatus.tsx": $$4,
-    "./islands/FleetGrid.tsx": $$5,
-    "./islands/Terminal.tsx": $$6,
+    "./islands/CopyButton.tsx": $$5,
+    "./islands/FleetGrid.tsx": $$6,
+    "./islands/Terminal.tsx": $$7,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

@@ -48,8 +48,8 @@ const code = services.loginCodes.create("admin");
 console.log(`Flightdeck listening on ${server.url}`);
 console.log(`Data: ${config.dataDir}`);
 console.log(
-  `Open the dashboard (one-time sign-in link): ${server.url}/login?code=${code}`,
+  `Open the dashboard (one-time sign-in link, admin "${services.loginCodes.defaultUser}"): ${server.url}/login?code=${code}`,
 );
 console.log(
-  `Connect an agent: deno task token --role agent --agent-id build-1 --out build-1.token, then deno task agent --server ${server.url} --token-file build-1.token --name build-1`,
+  `Connect an agent: create it at ${server.url}/admin/tokens, or deno task token --role agent --agent-id build-1 --out build-1.token, then deno task agent --server ${server.url} --token-file build-1.token --name build-1`,
 );

@@ -1,6 +1,6 @@
 // deno-lint-ignore-file no-console -- CLI entry point: stdout and stderr are its interface
 /**
- * `deno task token --role viewer|operator|admin|agent [--agent-id ID] [--ttl 1h]`
+ * `deno task token --role viewer|operator|admin|agent [--user NAME] [--agent-id ID] [--ttl 1h]`
  * prints a token signed with the server secret on its last stdout line, or
  * writes it to a file only its owner can read (`--out FILE`).
  */
@@ -12,7 +12,7 @@ import { loadSecret } from "./lib/server/secret.ts";
 import { RoleSchema } from "./lib/protocol.ts";
 
 const HELP =
-  `Usage: deno task token --role ROLE [--agent-id ID] [--ttl DURATION] [--subject NAME] [--out FILE]
+  `Usage: deno task token --role ROLE [--user NAME] [--agent-id ID] [--ttl DURATION] [--out FILE]
 
 Prints a token signed with the server secret (FLIGHTDECK_SECRET, or the one
 stored in FLIGHTDECK_DATA, default ./data) on the last line of stdout, or
@@ -23,13 +23,16 @@ writes it to FILE with mode 0600 (--out).
   --ttl DURATION    lifetime: 90s, 15m, 1h, 30d (default: 1h; 30d for agents;
                     at most FLIGHTDECK_MAX_TOKEN_TTL, default 90d). A
                     running agent renews its token before it expires.
-  --subject NAME    user name shown in the dashboard (default: the role)
+  --user NAME       the person's name: shown in the dashboard and recorded
+                    as the actor of everything done with the token
+                    (default: the role name). --subject is the same flag.
   --out FILE        write the token to FILE (created or replaced, mode 0600;
                     relative to the folder deno task was started in)
                     instead of stdout; use it with agent --token-file FILE
   --help            this text
 
-Example:
+Examples:
+  deno task token --role operator --user alice --ttl 7d
   deno task token --role agent --agent-id build-1 --out build-1.token
   deno task agent --token-file build-1.token --name build-1`;
 
@@ -41,7 +44,7 @@ const FlagsSchema = z.object({
   )
     .optional(),
   ttl: z.string().optional(),
-  subject: z.string().min(1).max(128).optional(),
+  user: z.string().trim().min(1).max(128).optional(),
   out: z.string().min(1).optional(),
 }).refine((f) => f.role !== "agent" || f["agent-id"], {
   message: "--agent-id is required with --role agent",
@@ -62,6 +65,7 @@ if (import.meta.main) {
         role: { type: "string" },
         "agent-id": { type: "string" },
         ttl: { type: "string" },
+        user: { type: "string" },
         subject: { type: "string" },
         out: { type: "string" },
         help: { type: "boolean" },
@@ -75,12 +79,17 @@ if (import.meta.main) {
     console.log(HELP);
     Deno.exit(0);
   }
-  const flags = FlagsSchema.safeParse(values);
+  // --subject is the older name of --user.
+  const { subject: alias, ...rest } = values;
+  if (alias !== undefined && rest.user !== undefined && alias !== rest.user) {
+    fail("--user and --subject name different users");
+  }
+  const flags = FlagsSchema.safeParse({ ...rest, user: rest.user ?? alias });
   if (!flags.success) {
     const issue = flags.error.issues[0];
     fail(`--${issue.path.join(".")}: ${issue.message}`);
   }
-  const { role, ttl, subject, out } = flags.data;
+  const { role, ttl, user: subject, out } = flags.data;
   const agentId = flags.data["agent-id"];
   let config;
   try {
@@ -106,7 +115,9 @@ if (import.meta.main) {
   });
   const token = await auth.sign({ role, agentId, subject, ttlSeconds });
   const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
-  const who = `${role}${agentId ? ` ${agentId}` : ""}`;
+  const who = `${role}${agentId ? ` ${agentId}` : ""}${
+    subject ? ` (user ${subject})` : ""
+  }`;
   if (out) {
     // `deno task` runs in the project folder; INIT_CWD is where it was typed.
     const initCwd = Deno.env.get("INIT_CWD");

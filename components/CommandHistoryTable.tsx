@@ -1,13 +1,21 @@
 import type { CommandInfo } from "../lib/protocol.ts";
 import {
+  clockOrEmpty,
   commandDuration,
+  commandSummary,
+  endedByText,
+  exitText,
   formatClock,
   shortCommand,
 } from "../lib/client/format.ts";
 import RecordingLinks from "./RecordingLinks.tsx";
 import StatusBadge from "./StatusBadge.tsx";
 
-/** Server-rendered history of commands, newest first. */
+/**
+ * Server-rendered history of commands, newest first: who requested each,
+ * its status and who ended it (why), exit code or signal, start, end and
+ * duration. The id and everything else are in each row's tooltip.
+ */
 export default function CommandHistoryTable(
   props: { commands: readonly CommandInfo[]; now: number },
 ) {
@@ -20,30 +28,38 @@ export default function CommandHistoryTable(
           <th>Requested (UTC)</th>
           <th>Command</th>
           <th>Priority</th>
-          <th>Status</th>
-          <th>Exit</th>
-          <th>Duration</th>
           <th>By</th>
+          <th>Status</th>
+          <th>Ended by</th>
+          <th>Exit</th>
+          <th>Started</th>
+          <th>Ended</th>
+          <th>Duration</th>
           <th>Output</th>
         </tr>
       </thead>
       <tbody>
         {rows.map((c) => (
-          <tr key={c.id} data-command-id={c.id}>
+          <tr key={c.id} data-command-id={c.id} title={commandSummary(c)}>
             <td class="mono">{formatClock(c.requestedAt)}</td>
-            <td class="mono cmd" title={c.command}>
+            <td class="mono cmd" title={`${c.command}\n\nid ${c.id}`}>
               {shortCommand(c.command, 100)}
             </td>
             <td>{c.priority}</td>
+            <td data-testid="requested-by">{c.requestedBy}</td>
             <td>
               <StatusBadge status={c.status} />
             </td>
-            <td class="mono">{c.exitCode ?? ""}</td>
+            <td data-testid="ended-by">{endedByText(c)}</td>
+            <td class="mono">{exitText(c)}</td>
+            <td class="mono">{clockOrEmpty(c.startedAt)}</td>
+            <td class="mono">{clockOrEmpty(c.completedAt)}</td>
             <td class="mono">{commandDuration(c, props.now)}</td>
-            <td>{c.requestedBy}</td>
             <td class="mono">
               {c.outputBytes} B{" "}
-              {c.status !== "queued" && <RecordingLinks commandId={c.id} />}
+              {c.status !== "queued" && c.status !== "cancelled" && (
+                <RecordingLinks commandId={c.id} />
+              )}
             </td>
           </tr>
         ))}

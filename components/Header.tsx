@@ -20,9 +20,15 @@ export default function Header({ user, title, children }: HeaderProps) {
       {title && <span class="topbar-title">{title}</span>}
       <div class="topbar-spacer" />
       {children}
+      {user?.role === "admin" && (
+        <nav class="admin-links" aria-label="Administration">
+          <a href="/admin/tokens" data-testid="nav-tokens">Tokens</a>{" "}
+          <a href="/admin/audit" data-testid="nav-audit">Audit</a>
+        </nav>
+      )}
       {user && (
         <span class="user" data-testid="user">
-          <span class="user-id">{user.id}</span>
+          <span class="user-id" title="Signed in as">{user.id}</span>
           <span class={`role role-${user.role}`}>{user.role}</span>
           <form method="post" action="/logout" class="logout">
             <button type="submit" class="link">Log out</button>

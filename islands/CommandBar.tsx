@@ -1,8 +1,15 @@
 import { effect } from "@preact/signals";
 import { useEffect, useRef, useState } from "preact/hooks";
+import CommandOptions from "../components/CommandOptions.tsx";
 import { getClient } from "../lib/client/client.ts";
-import { stores } from "../lib/client/stores.ts";
+import { agentName, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
+import {
+  interruptFeedback,
+  refusalFeedback,
+  requestFeedback,
+} from "../lib/client/feedback.ts";
+import { parseTimeoutSeconds } from "../lib/client/timeout_field.ts";
 import type { Priority } from "../lib/protocol.ts";
 
 /** Props of {@link CommandBar}. */
@@ -12,10 +19,15 @@ export interface CommandBarProps {
   agentId?: string | null;
 }
 
+/** What an answer is about: a command request, an interrupt, a stop. */
+type Action = "request" | "interrupt" | "stop";
+
 type Answer =
   | { kind: "ok" | "error"; text: string }
   /** Sent, no answer yet; `tracked` when the client resends it (requests). */
   | { kind: "pending"; id: string; tracked: boolean; text: string }
+  /** A request was queued: its feedback follows the command's state. */
+  | { kind: "queued"; commandId: string; agentId: string }
   | null;
 
 /** Command input for the selected agent: send, interrupt, emergency stop. */
@@ -23,23 +35,51 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   const hydrated = useHydrated();
   const [text, setText] = useState("");
   const [priority, setPriority] = useState<Priority>("normal");
+  /** Timeout of the next command, in seconds; empty: the defaults. */
+  const [timeoutText, setTimeoutText] = useState("");
   const [answer, setAnswer] = useState<Answer>(null);
-  /** Ids awaiting an answer → whether the client resends them (tracked). */
-  const pending = useRef<Map<string, boolean>>(new Map());
+  /** Ids awaiting an answer → whether the client resends them, and what. */
+  const pending = useRef<
+    Map<string, { tracked: boolean; action: Action; agentId: string }>
+  >(new Map());
 
   useEffect(() => {
     if (agentId) stores.selectedAgentId.value = agentId;
     const client = getClient();
+    const take = (replyTo: string | undefined) => {
+      const sent = replyTo ? pending.current.get(replyTo) : undefined;
+      if (replyTo) pending.current.delete(replyTo);
+      return sent;
+    };
     const offError = client.on("error", (m) => {
       const { replyTo, code, message } = m.payload;
-      if (replyTo && pending.current.delete(replyTo)) {
-        setAnswer({ kind: "error", text: `${code}: ${message}` });
-      }
+      const sent = take(replyTo);
+      if (!sent) return;
+      setAnswer({
+        kind: "error",
+        text: refusalFeedback(
+          code,
+          message,
+          agentName(sent.agentId),
+          sent.action,
+        ),
+      });
     });
     const offStatus = client.on("command:status", (m) => {
       const { replyTo, command } = m.payload;
-      if (replyTo && pending.current.delete(replyTo)) {
-        setAnswer({ kind: "ok", text: `${command.status}: ${command.id}` });
+      const sent = take(replyTo);
+      if (!sent) return;
+      if (sent.action === "request") {
+        setAnswer({
+          kind: "queued",
+          commandId: command.id,
+          agentId: command.agentId,
+        });
+      } else {
+        setAnswer({
+          kind: "ok",
+          text: interruptFeedback(command, agentName(command.agentId)),
+        });
       }
     });
     // An interrupt is answered on the connection it went out on: once that
@@ -47,8 +87,8 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
     const offConnection = effect(() => {
       if (client.connection.value.state === "connected") return;
       let lost = false;
-      for (const [id, tracked] of pending.current) {
-        if (!tracked) lost = pending.current.delete(id) || lost;
+      for (const [id, sent] of pending.current) {
+        if (!sent.tracked) lost = pending.current.delete(id) || lost;
       }
       if (!lost) return;
       setAnswer((a) =>
@@ -92,44 +132,87 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
   /** A session agent: what is sent is a prompt typed into its session. */
   const session = agent?.capabilities.includes("session") ?? false;
 
-  const request = (send: (id: string) => void, tracked = false) => {
+  const request = (
+    action: Action,
+    agentId: string,
+    pendingText: string,
+    send: (id: string) => void,
+    tracked = false,
+  ) => {
     const id = `r-${Date.now().toString(36)}-${
       Math.random().toString(36).slice(2, 8)
     }`;
-    pending.current.set(id, tracked);
-    setAnswer({ kind: "pending", id, tracked, text: "sending…" });
+    pending.current.set(id, { tracked, action, agentId });
+    setAnswer({ kind: "pending", id, tracked, text: pendingText });
     send(id);
     return id;
   };
   // A command:request the client stopped resending (10 minutes unanswered).
-  const shown: Answer = answer?.kind === "pending" && answer.tracked &&
+  const answered: Answer = answer?.kind === "pending" && answer.tracked &&
       hydrated && !getClient().pending.value.has(answer.id)
     ? { kind: "error", text: "no answer from the server" }
     : answer;
+  // A queued request reads its command's current state (and place).
+  const queuedCommand = answered?.kind === "queued"
+    ? stores.commands.value.get(answered.commandId)
+    : undefined;
+  const shown: Exclude<Answer, { kind: "queued" }> = answered?.kind ===
+      "queued"
+    ? {
+      kind: "ok",
+      text: queuedCommand
+        ? requestFeedback(
+          queuedCommand,
+          agentName(answered.agentId),
+          stores.queues.value.get(answered.agentId),
+        )
+        : `Queued on ${agentName(answered.agentId)}`,
+    }
+    : answered;
+  /** The command an answer is about, for its id on hover. */
+  const answerTitle = answered?.kind === "queued"
+    ? `Command ${answered.commandId}`
+    : undefined;
 
   const submit = () => {
     if (disabled || !selectedId || text.trim() === "") return;
+    const timeoutMs = parseTimeoutSeconds(timeoutText);
+    if (typeof timeoutMs === "object") {
+      setAnswer({ kind: "error", text: timeoutMs.error });
+      return;
+    }
     const command = text;
     request(
+      "request",
+      selectedId,
+      `Sending to ${agentName(selectedId)}…`,
       (id) =>
         getClient().send("command:request", {
           agentId: selectedId,
           command,
           priority,
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
         }, id),
       true,
     );
     setText("");
+    // Each send starts from the defaults: normal priority, no own timeout.
+    setPriority("normal");
+    setTimeoutText("");
     stores.selectedCommandId.value = null;
   };
 
   const interrupt = () => {
-    if (!currentId) return;
-    request((id) =>
-      getClient().send("command:interrupt", {
-        commandId: currentId,
-        reason: "interrupted from dashboard",
-      }, id)
+    if (!currentId || !selectedId) return;
+    request(
+      "interrupt",
+      selectedId,
+      `Sending interrupt to ${agentName(selectedId)}…`,
+      (id) =>
+        getClient().send("command:interrupt", {
+          commandId: currentId,
+          reason: "interrupted from dashboard",
+        }, id),
     );
   };
 
@@ -139,13 +222,21 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         "Emergency stop: interrupt every running command and empty every queue?",
       )
     ) return;
-    request((id) =>
-      getClient().send("emergency:stop", {
-        reason: "emergency stop from dashboard",
-      }, id)
+    request(
+      "stop",
+      selectedId ?? "",
+      "Sending emergency stop…",
+      (id) =>
+        getClient().send("emergency:stop", {
+          reason: "emergency stop from dashboard",
+        }, id),
     );
     // The server sends no direct answer to an emergency stop.
-    setAnswer({ kind: "ok", text: "emergency stop sent" });
+    setAnswer({
+      kind: "ok",
+      text: "Emergency stop sent: every running command is interrupted, " +
+        "every queue emptied",
+    });
   };
 
   return (
@@ -181,17 +272,14 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
         }}
       />
       <div class="command-actions">
-        <select
-          data-testid="priority-select"
-          aria-label="Priority"
-          value={priority}
+        <CommandOptions
+          priority={priority}
+          timeoutText={timeoutText}
+          agentTimeoutMs={agent?.defaultTimeoutMs}
           disabled={inputDisabled}
-          onChange={(e) => setPriority(e.currentTarget.value as Priority)}
-        >
-          <option value="high">high</option>
-          <option value="normal">normal</option>
-          <option value="low">low</option>
-        </select>
+          onPriority={setPriority}
+          onTimeoutText={setTimeoutText}
+        />
         <button
           type="submit"
           class="button primary"
@@ -213,7 +301,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
             ? "Nothing running"
             : session
             ? "Ctrl-C into the session (its prompt in flight ends interrupted)"
-            : `Interrupt ${currentId}`}
+            : `Interrupt the running command (id ${currentId})`}
         >
           Interrupt
         </button>
@@ -239,6 +327,7 @@ export default function CommandBar({ role, agentId }: CommandBarProps) {
                 ? "muted"
                 : "text-ok"}
               data-answer={shown.kind}
+              title={answerTitle}
             >
               {shown.text}
             </span>

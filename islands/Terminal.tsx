@@ -25,7 +25,12 @@ import {
   inputChunks,
   quickKeys,
 } from "../lib/client/control.ts";
-import { FINAL_STATUSES, TERMINAL_SIZE } from "../lib/protocol.ts";
+import {
+  type CommandInfo,
+  FINAL_STATUSES,
+  TERMINAL_SIZE,
+} from "../lib/protocol.ts";
+import { shortCommand } from "../lib/client/format.ts";
 import {
   restartErrorText,
   restartView,
@@ -563,12 +568,11 @@ export default function Terminal(props: TerminalProps) {
   return (
     <section class="panel terminal-panel" aria-label="Terminal">
       <div class="panel-title terminal-title">
-        <span>
+        <span title={commandId ? `Command ${commandId}` : undefined}>
           {commandId
-            ? (hydrated &&
-                stores.commands.value.get(commandId)?.kind === "prompt"
-              ? `Prompt ${commandId} — its turn in the session`
-              : `Command ${commandId}`)
+            ? titleOf(
+              hydrated ? stores.commands.value.get(commandId) : undefined,
+            )
             : agent
             ? `${agent.name} — live output`
             : "Terminal"}
@@ -716,4 +720,13 @@ export default function Terminal(props: TerminalProps) {
       />
     </section>
   );
+}
+
+/** The title of one command's view: its text (the id is on hover). */
+function titleOf(command: CommandInfo | undefined): string {
+  if (!command) return "Command";
+  const text = shortCommand(command.command, 60);
+  return command.kind === "prompt"
+    ? `Prompt "${text}" — its turn in the session`
+    : `Command "${text}"`;
 }

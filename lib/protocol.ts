@@ -127,6 +127,9 @@ function boundedText(max: number) {
 
 const id = z.string().min(1).max(128);
 
+/** Longest command timeout a request or an agent may ask for: 7 days. */
+export const MAX_TIMEOUT_MS = 7 * 24 * 3600_000;
+
 export const PrioritySchema = z.enum(["high", "normal", "low"]);
 export type Priority = z.infer<typeof PrioritySchema>;
 
@@ -136,13 +139,22 @@ export type Role = z.infer<typeof RoleSchema>;
 export const AgentStatusSchema = z.enum(["online", "busy", "offline"]);
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
+/**
+ * A command's state. Final ones: `completed` (exit 0), `failed` (non-zero
+ * exit), `interrupted` (stopped while running, by `endedBy`), `cancelled`
+ * (removed from the queue before it ran, by `endedBy`), `timeout` (stopped
+ * by the server's timer; shown "timed out") and `lost` (its agent went away
+ * while it ran and did not come back with it in time).
+ */
 export const CommandStatusSchema = z.enum([
   "queued",
   "running",
   "completed",
   "failed",
   "interrupted",
+  "cancelled",
   "timeout",
+  "lost",
 ]);
 export type CommandStatus = z.infer<typeof CommandStatusSchema>;
 
@@ -151,7 +163,9 @@ export const FINAL_STATUSES: ReadonlySet<CommandStatus> = new Set([
   "completed",
   "failed",
   "interrupted",
+  "cancelled",
   "timeout",
+  "lost",
 ]);
 
 /**
@@ -236,6 +250,12 @@ export const AgentInfoSchema = z.object({
   currentCommandId: id.nullable(),
   /** What the agent's program is doing; absent when not reported. */
   activity: ActivitySchema.optional(),
+  /**
+   * Addition: the timeout the agent gives its commands when a request
+   * names none (`--timeout`), in ms; absent: the server's default.
+   */
+  defaultTimeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS)
+    .optional(),
   /** The question on screen, only with `activity: "needs-input"`. */
   attention: boundedText(LIMITS.maxAttentionBytes).optional(),
   /** Quick answers to that question, only with `activity: "needs-input"`. */
@@ -248,7 +268,7 @@ export const AgentInfoSchema = z.object({
    */
   ended: z.object({
     commandId: id,
-    status: z.enum(["completed", "failed", "interrupted", "timeout"]),
+    status: z.enum(["completed", "failed", "interrupted", "timeout", "lost"]),
     exitCode: z.number().int().nullable(),
   }).optional(),
   /** Addition: when `status` or `activity` last changed (server clock). */
@@ -269,6 +289,18 @@ export const AgentInfoSchema = z.object({
   }).optional(),
 });
 export type AgentInfo = z.infer<typeof AgentInfoSchema>;
+
+/**
+ * Who ended a command that did not end by itself, and why: a person
+ * (`role` of their sign-in), the agent (`agent`), or the server (`system`:
+ * timeouts, lost agents).
+ */
+export const EndedBySchema = z.object({
+  actor: z.string().max(128),
+  role: z.enum(["viewer", "operator", "admin", "agent", "system"]),
+  reason: z.string().max(LIMITS.maxTextChars).nullable(),
+});
+export type EndedBy = z.infer<typeof EndedBySchema>;
 
 export const CommandInfoSchema = z.object({
   id,
@@ -294,6 +326,15 @@ export const CommandInfoSchema = z.object({
     fromSeq: z.number().int().positive(),
     toSeq: z.number().int().nonnegative().nullable(),
   }).optional(),
+  /**
+   * Addition: who ended it and why, for `interrupted`, `cancelled`,
+   * `timeout` and `lost` (absent on records written before it existed).
+   */
+  endedBy: EndedBySchema.optional(),
+  /** Addition: the signal its process died of (e.g. `SIGINT`), if any. */
+  exitSignal: z.string().max(16).optional(),
+  /** Addition: the timeout it runs under (ms), when it has one. */
+  timeoutMs: z.number().int().positive().optional(),
 });
 export type CommandInfo = z.infer<typeof CommandInfoSchema>;
 
@@ -329,7 +370,7 @@ export const DashboardPayloads = {
       { message: "must not be empty" },
     ),
     priority: PrioritySchema.default("normal"),
-    timeoutMs: z.number().int().positive().max(7 * 24 * 3600_000).optional(),
+    timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
   }),
   "command:interrupt": z.object({ commandId: id, reason: text.optional() }),
   "emergency:stop": z.object({ reason: text.optional() }),
@@ -475,6 +516,12 @@ export const AgentPayloads = {
     cwd: z.string().max(4096).optional(),
     /** Addition: git state of `cwd`; absent when it is not in a repository. */
     git: GitInfoSchema.optional(),
+    /**
+     * Addition (docs/protocol.md): the timeout (ms) of this agent's commands
+     * whose request names none.
+     */
+    defaultTimeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS)
+      .optional(),
   }),
   /**
    * Addition (docs/protocol.md): the git state of the agent's working
@@ -505,6 +552,13 @@ export const AgentPayloads = {
     status: z.enum(["completed", "failed", "interrupted", "timeout"]),
     completedAt: z.number().int().nonnegative(),
     lastSeq: seq,
+    /** Addition (docs/protocol.md): the signal the process died of. */
+    signal: z.string().min(1).max(16).optional(),
+    /**
+     * Addition (docs/protocol.md): why the agent interrupted it on its own
+     * (e.g. it was stopping), when the server did not ask.
+     */
+    reason: z.string().max(LIMITS.maxTextChars).optional(),
     /**
      * Addition (docs/protocol.md): a prompt's turn ended; its output ends at
      * this seq of the session's stream.

@@ -6,6 +6,7 @@ import {
   refuseCrossOrigin,
   requestIsHttps,
 } from "../lib/server/http_security.ts";
+import { originRefusal } from "../lib/server/audit.ts";
 import { signIn, type SignInResult } from "../lib/server/sign_in.ts";
 
 interface LoginData {
@@ -57,7 +58,10 @@ export const handler: Handlers<LoginData, AppState> = {
     const { app } = ctx.state;
     // Login CSRF: a foreign page must not sign this browser in as someone else.
     const refused = refuseCrossOrigin(req, app.config);
-    if (refused) return refused;
+    if (refused) {
+      app.audit.refusal(originRefusal(req, ctx.remoteAddr.hostname));
+      return refused;
+    }
     let form;
     try {
       form = await readForm(req, undefined, app.config.bodyTimeoutMs);
@@ -82,8 +86,9 @@ export default function Login({ data }: PageProps<LoginData>) {
     <main class="login">
       <h1>Flightdeck</h1>
       <p>
-        Open the sign-in link the server printed at start, or paste a token made
-        with <code>deno task token --role operator</code>.
+        Open the sign-in link the server printed at start or an admin sent you,
+        or paste a token made with{" "}
+        <code>deno task token --role operator --user NAME</code>.
       </p>
       {data.error && <p class="error" role="alert">{data.error}</p>}
       <form method="post" action="/login">

@@ -2,6 +2,7 @@ import type { Handlers } from "$fresh/server.ts";
 import type { AppState } from "../lib/server/app.ts";
 import { requestToken, SESSION_COOKIE } from "../lib/server/auth.ts";
 import { refuseCrossOrigin } from "../lib/server/http_security.ts";
+import { originRefusal } from "../lib/server/audit.ts";
 import { signOut } from "../lib/server/sign_in.ts";
 
 /**
@@ -13,8 +14,13 @@ import { signOut } from "../lib/server/sign_in.ts";
 export const handler: Handlers<unknown, AppState> = {
   async POST(req, ctx) {
     const refused = refuseCrossOrigin(req, ctx.state.app.config);
-    if (refused) return refused;
-    await signOut(ctx.state.app, requestToken(req));
+    if (refused) {
+      ctx.state.app.audit.refusal(
+        originRefusal(req, ctx.remoteAddr.hostname),
+      );
+      return refused;
+    }
+    await signOut(ctx.state.app, requestToken(req), ctx.remoteAddr.hostname);
     return new Response(null, {
       status: 303,
       headers: {

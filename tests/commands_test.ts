@@ -421,7 +421,12 @@ Deno.test("commands: interrupting a queued command removes it without running", 
   );
   assert.equal(reply.type, "command:status");
   const final = await waitFinal(dash, queued);
-  assert.equal(final.status, "interrupted");
+  assert.equal(final.status, "cancelled");
+  assert.deepEqual(final.endedBy, {
+    actor: "operator",
+    role: "operator",
+    reason: "interrupted by operator",
+  });
   assert.equal(final.exitCode, null);
   assert.equal(final.startedAt, null);
   assert.ok(
@@ -442,8 +447,8 @@ Deno.test("commands: interrupting a queued command removes it without running", 
     statusesOf(dash, queued).map((st) => [st.command.status, st.replyTo]),
     [
       ["queued", "intq-q"],
-      ["interrupted", undefined],
-      ["interrupted", "intq-req"],
+      ["cancelled", undefined],
+      ["cancelled", "intq-req"],
     ],
   );
   assert.equal(outputOf(dash, queued).text, "");
@@ -488,16 +493,26 @@ Deno.test("commands: emergency:stop by admin interrupts running and empties queu
 
     const started = Date.now();
     admin.send("emergency:stop", { reason: "test" });
-    for (const id of [...running, ...queued]) {
+    const by = { actor: "admin", role: "admin", reason: "test" };
+    for (const id of running) {
       const final = await waitFinal(admin, id, 8000);
-      assert.equal(final.status, "interrupted");
-      assert.equal(final.exitCode, null);
+      assert.deepEqual(
+        [final.status, final.exitCode, final.endedBy],
+        ["interrupted", null, by],
+      );
+    }
+    for (const id of queued) {
+      const final = await waitFinal(admin, id, 8000);
+      assert.deepEqual(
+        [final.status, final.exitCode, final.endedBy],
+        ["cancelled", null, by],
+      );
     }
     assert.ok(Date.now() - started < 6000);
     for (const id of queued) {
       assert.deepEqual(statusesOf(admin, id).map((st) => st.command.status), [
         "queued",
-        "interrupted",
+        "cancelled",
       ]);
     }
     for (const agentId of ["em-a", "em-b"]) {

@@ -64,9 +64,11 @@ Deno.test("forget: an admin forgets an offline agent; its commands are settled a
     assert.deepEqual(reply.payload, { agentId: "fg-1" });
     await waitRaw(viewer, (m) => m.type === "agent:removed");
     // Settled before the removal, so no dashboard shows them unfinished.
-    for (const id of [running, queued]) {
-      const status = await waitStatus(viewer, id, "interrupted");
+    const by = { actor: "admin", role: "admin", reason: "agent forgotten" };
+    for (const [id, end] of [[running, "interrupted"], [queued, "cancelled"]]) {
+      const status = await waitStatus(viewer, id, end);
       assert.equal(status.agentId, "fg-1");
+      assert.deepEqual(status.endedBy, by);
     }
     assert.equal(server.services.registry.get("fg-1"), undefined);
     assert.deepEqual(
@@ -229,7 +231,7 @@ Deno.test("forget: an agent that reconnects while it is being forgotten is turne
     const final = rawOf(admin, "command:status").filter((s) =>
       s.payload.command.id === queued
     ).at(-1);
-    assert.equal(final?.payload.command.status, "interrupted");
+    assert.equal(final?.payload.command.status, "cancelled");
     // Once forgotten, the agent may connect again as a new one.
     const back = await RawAgent.connect(server, "fg-race");
     await waitAgentStatus(admin, "fg-race", "online");

@@ -291,7 +291,7 @@ Deno.test("interrupting a prompt or the session sends Ctrl-C and the session kee
     await sendOk(operator, "command:interrupt", { commandId: queued });
     const removed = await waitFinal(operator, queued);
     assert.deepEqual([removed.status, removed.startedAt], [
-      "interrupted",
+      "cancelled",
       null,
     ]);
 
@@ -339,7 +339,7 @@ Deno.test("interrupting a prompt or the session sends Ctrl-C and the session kee
     assert.equal((await waitFinal(operator, third)).status, "interrupted");
     const cancelled = await waitFinal(operator, fourth);
     assert.deepEqual([cancelled.status, cancelled.startedAt], [
-      "interrupted",
+      "cancelled",
       null,
     ]);
     await waitActivity(operator, "sp-2", "waiting");

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { decodeJwt } from "jose";
 import { z } from "zod";
 import type { AgentOptions } from "./connection.ts";
-import { TAG_LIMITS, TagSchema } from "../protocol.ts";
+import { MAX_TIMEOUT_MS, TAG_LIMITS, TagSchema } from "../protocol.ts";
 import { DEFAULT_STALL_AFTER_MS } from "./activity.ts";
 import {
   type ActivityFlags,
@@ -95,6 +95,10 @@ Flags:
                           -p in the gemini command is folded into it).
   --grace-ms MS           interrupt grace: SIGINT, then SIGTERM and SIGKILL
                           after MS each (default: ${DEFAULT_GRACE_MS})
+  --timeout-ms MS         timeout of this agent's commands whose request
+                          names none: the server interrupts them MS after
+                          they started and they end "timeout" (default: the
+                          server's, FLIGHTDECK_COMMAND_TIMEOUT_MS)
   --max-buffer-bytes N    most unacknowledged output held: the output window
                           is the smaller of N and the server's (4 MiB by
                           default); while it is full the agent stops reading
@@ -267,6 +271,7 @@ const FlagsSchema = z.object({
   geminiCmd: z.string().trim().min(1, { error: "--gemini-cmd is empty" }),
   codexCmd: z.string().trim().min(1, { error: "--codex-cmd is empty" }),
   graceMs: intFlag("grace-ms", 0),
+  timeoutMs: intFlag("timeout-ms", 1, MAX_TIMEOUT_MS).optional(),
   maxBufferBytes: intFlag("max-buffer-bytes", 1),
   pty: z.boolean(),
   cols: intFlag("cols", 1, MAX_TERMINAL_SIZE),
@@ -339,6 +344,7 @@ export function parseCli(
         "gemini-cmd": str,
         "codex-cmd": str,
         "grace-ms": str,
+        "timeout-ms": str,
         "max-buffer-bytes": str,
         pty: { type: "boolean" },
         session: { type: "boolean" },
@@ -405,6 +411,7 @@ export function parseCli(
     codexCmd: values["codex-cmd"] ?? env.FLIGHTDECK_CODEX_CMD ??
       DEFAULT_TEMPLATES.codex,
     graceMs: values["grace-ms"] ?? DEFAULT_GRACE_MS,
+    timeoutMs: values["timeout-ms"],
     maxBufferBytes: values["max-buffer-bytes"] ?? DEFAULT_MAX_BUFFER_BYTES,
     pty: values.pty === true || envPty === true,
     cols: values.cols ?? DEFAULT_COLS,
@@ -442,6 +449,9 @@ export function parseCli(
         codex: split(flags.codexCmd),
       },
       graceMs: flags.graceMs,
+      ...(flags.timeoutMs !== undefined
+        ? { defaultTimeoutMs: flags.timeoutMs }
+        : {}),
       maxBufferBytes: flags.maxBufferBytes,
       ...(session ? { session } : {}),
       ...(session || flags.pty ? { activity: live.activity } : {}),

@@ -43,6 +43,7 @@ Deno.test("agent.ts --help documents every flag and exits 0", async () => {
       "--gemini-cmd",
       "--codex-cmd",
       "--grace-ms",
+      "--timeout-ms",
       "--max-buffer-bytes",
       "--pty",
       "--session",
@@ -200,6 +201,18 @@ Deno.test("parseCli() names the failing flag", () => {
     return result.kind === "error" ? result.message : result.kind;
   };
   assert.equal(message(["--grace-ms=-1"]), "--grace-ms must be at least 0");
+  assert.equal(
+    message(["--timeout-ms", "0"]),
+    "--timeout-ms must be at least 1",
+  );
+  assert.equal(
+    message(["--timeout-ms", "604800001"]),
+    "--timeout-ms must be at most 604800000",
+  );
+  assert.equal(
+    message(["--timeout-ms", "soon"]),
+    "--timeout-ms must be a number",
+  );
   assert.equal(
     message(["--server", "ws://x"]),
     "--server must be an http:// or https:// URL",
@@ -372,4 +385,21 @@ Deno.test("parseCli() --no-claude-hooks turns the wrapper's Claude Code hooks of
   };
   assert.equal(hooks([]), undefined);
   assert.equal(hooks(["--no-claude-hooks"]), false);
+});
+
+Deno.test("parseCli() --timeout-ms becomes the agent's defaultTimeoutMs (absent without it)", () => {
+  const result = parseCli(
+    ["--name", "a", "--token", "t", "--timeout-ms", "90000"],
+    {},
+    "/tmp",
+  );
+  assert.equal(
+    result.kind === "run" && result.options.defaultTimeoutMs,
+    90_000,
+  );
+  const plain = parseCli(["--name", "a", "--token", "t"], {}, "/tmp");
+  assert.equal(
+    plain.kind === "run" && "defaultTimeoutMs" in plain.options,
+    false,
+  );
 });

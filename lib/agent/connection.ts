@@ -83,6 +83,11 @@ export interface AgentOptions {
   /** Interrupt escalation step (default 2000). */
   graceMs?: number;
   /**
+   * Timeout (ms) of this agent's commands whose request names none,
+   * reported in `agent:connect` (default: the server's).
+   */
+  defaultTimeoutMs?: number;
+  /**
    * Cap of the output window: the agent holds at most the smaller of this
    * and the server's `outputWindowBytes` unacknowledged (default 64 MiB).
    */
@@ -709,6 +714,9 @@ export function startAgent(options: AgentOptions): AgentHandle {
         ...(options.tags?.length ? { tags: options.tags } : {}),
         cwd: options.cwd,
         ...(git ? { git } : {}),
+        ...(options.defaultTimeoutMs !== undefined
+          ? { defaultTimeoutMs: options.defaultTimeoutMs }
+          : {}),
       }));
       gitSent = git ?? null;
       heartbeat = setInterval(() => {

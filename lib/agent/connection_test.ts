@@ -104,6 +104,7 @@ Deno.test("startAgent() runs a command, resends unacked output after a reconnect
         exitCode: null,
         status: "timeout",
         lastSeq: 0,
+        signal: "SIGINT",
       },
     },
   ]);

@@ -399,6 +399,7 @@ export class Executor {
         job,
         reason === "timeout" ? "timeout" : "interrupted",
         null,
+        { reason },
       );
       return;
     }
@@ -814,14 +815,16 @@ export class Executor {
     this.#applyFlow();
     this.#options.logger.info(`running ${info.id} (pid ${job.process.pid})`);
     const result = await job.process.done;
+    const signal = result.signal ?? undefined;
     if (result.interrupted) {
       const status = result.reason === "timeout" ? "timeout" : "interrupted";
-      this.#complete(job, status, null);
+      this.#complete(job, status, null, { signal, reason: result.reason });
     } else {
       this.#complete(
         job,
         result.code === 0 ? "completed" : "failed",
         result.code,
+        { signal },
       );
     }
   }
@@ -842,7 +845,17 @@ export class Executor {
     }
   }
 
-  #complete(job: Job, status: FinalStatus, exitCode: number | null): void {
+  /**
+   * Report `job` ended with `status`; `end.signal` is the signal its
+   * process died of, `end.reason` why it was interrupted (the server
+   * uses it when it did not ask for the interrupt itself).
+   */
+  #complete(
+    job: Job,
+    status: FinalStatus,
+    exitCode: number | null,
+    end: { signal?: string; reason?: string } = {},
+  ): void {
     job.merge = undefined;
     job.snapshots?.dispose();
     job.snapshots = undefined;
@@ -873,6 +886,10 @@ export class Executor {
       status,
       completedAt: Math.max(Date.now(), startedAt),
       lastSeq: job.batcher.lastSeq,
+      ...(end.signal ? { signal: end.signal } : {}),
+      ...(end.reason && status === "interrupted"
+        ? { reason: end.reason.slice(0, 1024) }
+        : {}),
     };
     this.#options.logger.info(
       `${job.info.id} ${status}${

@@ -192,6 +192,8 @@ Deno.test("Executor in PTY mode interrupts the process group", async () => {
       exitCode: null,
       status: "interrupted",
       lastSeq: 1,
+      signal: "SIGINT",
+      reason: "user",
     },
   });
 });

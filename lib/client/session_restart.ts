@@ -11,6 +11,7 @@ import {
   FINAL_STATUSES,
   type Role,
 } from "../protocol.ts";
+import { statusLabel } from "./format.ts";
 
 /** How a session agent's last session ended, as the list and island say it. */
 export interface SessionEndView {
@@ -33,7 +34,7 @@ function endView(
     ? ` (exit ${exitCode})`
     : failed
     ? ""
-    : ` (${status})`;
+    : ` (${statusLabel(status)})`;
   return {
     state: failed ? "failed" : "ended",
     text: `Session ${failed ? "failed" : "ended"}${outcome}`,

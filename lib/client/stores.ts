@@ -273,3 +273,8 @@ export function bindStores(s: Stores, client: MessageClient): () => void {
   ];
   return () => offs.forEach((off) => off());
 }
+
+/** Agent `agentId`'s display name in `from` (default: this page's), else the id. */
+export function agentName(agentId: string, from: Stores = stores): string {
+  return from.agents.value.get(agentId)?.name ?? agentId;
+}

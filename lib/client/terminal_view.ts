@@ -4,6 +4,7 @@
  * @module
  */
 import type { CommandInfo } from "../protocol.ts";
+import { exitText, statusLabel } from "./format.ts";
 
 /** Colors of the dashboard's terminals (GitHub dark). */
 export const TERMINAL_THEME = {
@@ -73,13 +74,19 @@ export function commandFooter(command: CommandInfo | undefined): string {
   if (!command || command.status === "queued" || command.status === "running") {
     return "";
   }
-  const code = command.exitCode === null ? "" : ` (exit ${command.exitCode})`;
+  const exit = exitText(command);
+  const code = exit === "" ? "" : ` (${exit})`;
+  const by = command.endedBy ? ` by ${command.endedBy.actor}` : "";
   const color = command.status === "completed"
     ? 32
     : command.status === "failed"
     ? 31
     : 33;
-  return `\x1b[${color}m[${command.status}${code}]\x1b[0m\r\n`;
+  const label = statusLabel(command.status);
+  // Only text: who ended it is a user name, never escape sequences. Not dim
+  // (SGR 2): xterm draws dim at half opacity, under 4.5:1.
+  return `\x1b[${color}m[${visibleControls(`${label}${by}${code}`)}]` +
+    `\x1b[0m\r\n`;
 }
 
 function startOf(c: CommandInfo): number {
@@ -103,6 +110,7 @@ export function viewCommandIds(
   for (const c of commands) {
     if (
       c.agentId === agentId && c.status !== "queued" && c.kind !== "prompt" &&
+      c.status !== "cancelled" &&
       !(c.status === "interrupted" && c.startedAt === null)
     ) {
       started.push(c);

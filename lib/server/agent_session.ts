@@ -24,6 +24,8 @@ import { Session } from "./session.ts";
 export class AgentSession extends Session<AgentMessage, ToAgent> {
   #app: Services;
   #headerToken: string | null;
+  /** Client address, for the audit trail. */
+  #address: string | null;
   #agentId: string | null = null;
   #principal: Principal | null = null;
   #untrack: (() => void) | null = null;
@@ -31,13 +33,13 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
   /**
    * `headerToken` is the upgrade's Bearer token; `verified` says it was
    * checked at the upgrade (an agent token), which lifts the cap on frames
-   * before `agent:connect`.
+   * before `agent:connect`. `address` is the client's (for the audit trail).
    */
   constructor(
     peer: Peer,
     app: Services,
     headerToken: string | null,
-    options: { verified?: boolean } = {},
+    options: { verified?: boolean; address?: string } = {},
   ) {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
@@ -58,6 +60,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     }, app.log);
     this.#app = app;
     this.#headerToken = headerToken;
+    this.#address = options.address ?? null;
   }
 
   protected parse(frame: string) {
@@ -72,6 +75,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     if (this.#agentId === null) return;
     if (this.#app.registry.disconnect(this.peer)) {
       this.log.info("Agent disconnected", { agentId: this.#agentId });
+      this.#app.commands.agentDisconnected(this.#agentId);
     }
   }
 
@@ -173,13 +177,35 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         hello.token ?? this.#headerToken,
       );
     } catch (error) {
-      if (error instanceof AuthError) return this.rejectAuth(error.message);
+      if (error instanceof AuthError) {
+        this.#app.audit.refusal({
+          actor: null,
+          role: null,
+          address: this.#address,
+          connectionId: this.peer.id,
+          action: "auth.refused",
+          target: { agentId: hello.agentId },
+          outcome: "refused",
+          detail: { reason: error.message },
+        });
+        return this.rejectAuth(error.message);
+      }
       throw error;
     }
     if (principal.role !== "agent" || principal.agentId !== hello.agentId) {
       const message = principal.role !== "agent"
         ? `Role "${principal.role}" cannot register an agent`
         : `Token is for agent "${principal.agentId}", not "${hello.agentId}"`;
+      this.#app.audit.refusal({
+        actor: principal.id,
+        role: principal.role,
+        address: this.#address,
+        connectionId: this.peer.id,
+        action: "agent.register",
+        target: { agentId: hello.agentId },
+        outcome: "refused",
+        detail: { reason: "role", message },
+      });
       this.sendError("FORBIDDEN", message);
       this.peer.close(CLOSE_CODES.FORBIDDEN.code, message);
       return;
@@ -228,6 +254,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       tags: hello.tags,
       cwd: hello.cwd,
       git: hello.git,
+      ...(hello.defaultTimeoutMs !== undefined
+        ? { defaultTimeoutMs: hello.defaultTimeoutMs }
+        : {}),
     }, this.peer);
     if (replaced) {
       this.log.warn("Agent replaced by a new connection with the same id", {
@@ -254,6 +283,20 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     this.log.info("Agent connected", {
       agentId: hello.agentId,
       name: hello.name,
+    });
+    this.#app.audit.record({
+      actor: principal.id,
+      role: principal.role,
+      address: this.#address,
+      connectionId: this.peer.id,
+      action: replaced ? "agent.replace" : "agent.register",
+      target: { agentId: hello.agentId },
+      outcome: "ok",
+      detail: {
+        name: hello.name,
+        hostname: hello.hostname ?? "",
+        ...(replaced ? { oldConnection: replaced.id } : {}),
+      },
     });
     await commands.agentConnected(hello.agentId, hello.running ?? []);
   }

@@ -263,29 +263,76 @@ export function roleAllows(role: Role, required: Role): boolean {
   return rank[role] >= rank[required];
 }
 
+/** What a one-time sign-in code grants. */
+export interface LoginCode {
+  role: Role;
+  user: string;
+  /** The token whose sign-in the session belongs to (id and expiry). */
+  parent?: { id: string; endsAt: number };
+}
+
 /**
  * One-time sign-in codes: printed at start as a URL, each usable once
- * within its lifetime.
+ * within its lifetime, each signing in one named user.
  */
 export class LoginCodes {
-  #codes = new Map<string, { role: Role; expiresAt: number }>();
+  #codes = new Map<string, LoginCode & { expiresAt: number }>();
+  /** The user a code signs in when none is named (the admin's name). */
+  readonly defaultUser: string;
 
-  /** Create a code granting `role`, valid for `ttlMs`. */
-  create(role: Role = "admin", ttlMs = 24 * 3600_000): string {
+  constructor(defaultUser = "admin") {
+    this.defaultUser = defaultUser;
+  }
+
+  /**
+   * Create a code granting `role` to `user` (default {@link defaultUser}),
+   * valid for `ttlMs`. With `parent`, the session it starts belongs to that
+   * token (ends with it, and when it is revoked).
+   */
+  create(
+    role: Role = "admin",
+    ttlMs = 24 * 3600_000,
+    user = this.defaultUser,
+    parent?: LoginCode["parent"],
+  ): string {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     const code = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))
       .join("");
-    this.#codes.set(code, { role, expiresAt: Date.now() + ttlMs });
+    this.#codes.set(code, {
+      role,
+      user,
+      expiresAt: Date.now() + ttlMs,
+      ...(parent ? { parent } : {}),
+    });
     return code;
+  }
+
+  /** Use `code`: what it grants once, then `null` forever. */
+  redeemUser(code: string): LoginCode | null {
+    const entry = this.#codes.get(code);
+    this.#codes.delete(code);
+    if (!entry || entry.expiresAt < Date.now()) return null;
+    const { expiresAt: _, ...grant } = entry;
+    return grant;
   }
 
   /** Use `code`: its role once, then `null` forever. */
   redeem(code: string): Role | null {
-    const entry = this.#codes.get(code);
-    this.#codes.delete(code);
-    if (!entry || entry.expiresAt < Date.now()) return null;
-    return entry.role;
+    return this.redeemUser(code)?.role ?? null;
   }
+}
+
+/** The OS user name (`USER`, `USERNAME`), or null when unknown or not readable. */
+export function osUserName(): string | null {
+  for (const name of ["USER", "USERNAME", "LOGNAME"]) {
+    try {
+      const value = Deno.env.get(name)?.trim();
+      if (value) return value;
+    } catch {
+      return null; // No --allow-env.
+    }
+  }
+  return null;
 }
 
 /**

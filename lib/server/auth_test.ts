@@ -381,3 +381,18 @@ Deno.test("formatTtl() uses the largest whole unit", () => {
   assert.equal(formatTtl(900), "15m");
   assert.equal(formatTtl(61), "61s");
 });
+
+Deno.test("LoginCodes.redeemUser() gives the code's named user (default: the admin's name) and its parent token, once", () => {
+  const codes = new LoginCodes("alice");
+  const admin = codes.create();
+  assert.deepEqual(codes.redeemUser(admin), { role: "admin", user: "alice" });
+  assert.equal(codes.redeemUser(admin), null);
+  const parent = { id: "jti-1", endsAt: 123 };
+  const dave = codes.create("operator", 60_000, "dave", parent);
+  assert.deepEqual(codes.redeemUser(dave), {
+    role: "operator",
+    user: "dave",
+    parent,
+  });
+  assert.equal(new LoginCodes().defaultUser, "admin");
+});

@@ -1,6 +1,8 @@
 /**
  * Per-agent command queues and the command life cycle:
- * `queued → running → completed | failed | interrupted | timeout`.
+ * `queued → running → completed | failed | interrupted | timeout | lost`,
+ * or `queued → cancelled`. Ends not of the program's own making carry who
+ * ended it and why (`endedBy`).
  *
  * One command runs per agent; the queue orders by priority (high, normal,
  * low), then arrival. A session agent (capability `session`) runs its session
@@ -16,6 +18,7 @@ import {
   type AgentPayloads,
   byteLength,
   type CommandInfo,
+  type EndedBy,
   FINAL_STATUSES,
   type PayloadOf,
   type Priority,
@@ -50,8 +53,29 @@ export interface CommandServiceOptions {
    * Default: no cap.
    */
   maxCommandOutputBytes?: number;
+  /**
+   * A running command whose agent went offline ends `lost` when the agent
+   * is not back this long after (ms). Default two minutes.
+   */
+  lostAfterMs?: number;
+  /**
+   * Timeout (ms) of exec commands whose request and agent name none;
+   * null or absent: none.
+   */
+  defaultTimeoutMs?: number | null;
   log?: (level: "info" | "warn" | "error", message: string) => void;
+  /** Called when a running command's timeout fires, before it is interrupted. */
+  onTimeout?: (command: CommandInfo) => void;
 }
+
+/** Who acts on a command: a signed-in user, an agent, or the server. */
+export type Actor = Pick<EndedBy, "actor" | "role">;
+
+/** The server itself, for ends it decides (timeouts, lost agents). */
+export const SERVER_ACTOR: Actor = { actor: "server", role: "system" };
+
+/** Default of {@link CommandServiceOptions.lostAfterMs}: two minutes. */
+export const DEFAULT_LOST_AFTER_MS = 120_000;
 
 /** What `command:request` asks for. */
 export interface CommandRequest {
@@ -112,6 +136,10 @@ export class CommandService {
   #changes: Change[] = [];
   #version = 0;
   #readers = 0;
+  /** Per offline agent running something: its lost timer. */
+  #lostTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Set by {@link close}. */
+  #closed = false;
 
   private constructor(options: CommandServiceOptions) {
     this.#o = options;
@@ -156,6 +184,10 @@ export class CommandService {
       }
     }
     for (const active of service.#active.values()) service.#armTimeout(active);
+    // Nobody is connected yet: agents that do not come back lose what ran.
+    for (const active of service.#active.values()) {
+      if (active.started) service.#armLost(active.stored.info.agentId);
+    }
     return service;
   }
 
@@ -207,6 +239,11 @@ export class CommandService {
         );
       }
       const order = this.#nextOrder();
+      // The request's own timeout, else (exec commands only: a prompt's
+      // turn takes what it takes) the agent's, else the server's.
+      const timeoutMs = input.timeoutMs ??
+        (prompt ? null : (registry.get(input.agentId)?.defaultTimeoutMs ??
+          this.#o.defaultTimeoutMs ?? null));
       const stored: StoredCommand = {
         info: {
           id: crypto.randomUUID(),
@@ -221,11 +258,12 @@ export class CommandService {
           exitCode: null,
           outputBytes: 0,
           ...(prompt ? { kind: "prompt" as const } : {}),
+          ...(timeoutMs !== null ? { timeoutMs } : {}),
         },
         order,
         dispatched: false,
         interruptReason: null,
-        timeoutMs: input.timeoutMs ?? null,
+        timeoutMs,
       };
       await storage.insertQueued(
         stored,
@@ -241,10 +279,12 @@ export class CommandService {
   }
 
   /**
-   * Interrupt a running command (signal its process group) or remove a
-   * queued one. A prompt in flight is interrupted by the agent with Ctrl-C
-   * (when it was typed) and ends `interrupted`; a session gets Ctrl-C and
-   * keeps running (its prompt in flight, if any, ends `interrupted`).
+   * Interrupt a running command (signal its process group; it ends
+   * `interrupted`) or cancel a queued one (it ends `cancelled`), on behalf
+   * of `by`, who is recorded with `reason` in its `endedBy`. A prompt in
+   * flight is interrupted by the agent with Ctrl-C (when it was typed) and
+   * ends `interrupted`; a session gets Ctrl-C and keeps running (its prompt
+   * in flight, if any, ends `interrupted`).
    *
    * @throws {FlightdeckError} NOT_FOUND for unknown or finished commands;
    * AGENT_OFFLINE for the session of an agent that is not connected.
@@ -252,23 +292,27 @@ export class CommandService {
   interrupt(
     commandId: string,
     reason = "interrupted by operator",
+    by: Actor = SERVER_ACTOR,
   ): Promise<CommandInfo> {
-    return this.#lock.run(() => this.#interrupt(commandId, reason));
+    return this.#lock.run(() => this.#interrupt(commandId, { ...by, reason }));
   }
 
   /**
-   * Interrupt every running command and empty every queue. Queued prompts
-   * are cancelled; each running session gets exactly one Ctrl-C (through its
-   * typed prompt in flight, else directly) and keeps running.
+   * Interrupt every running command and empty every queue, on behalf of
+   * `by` (recorded with `reason`): queued commands end `cancelled`, running
+   * ones `interrupted`. Each running session gets exactly one Ctrl-C
+   * (through its typed prompt in flight, else directly) and keeps running.
    */
   emergencyStop(
     reason = "emergency stop",
+    by: Actor = SERVER_ACTOR,
   ): Promise<{ interrupted: number; removed: number }> {
+    const end = { ...by, reason };
     return this.#lock.run(async () => {
       let removed = 0;
       for (const queue of [...this.#queues.values()]) {
         for (const stored of [...queue]) {
-          await this.#interrupt(stored.info.id, reason);
+          await this.#interrupt(stored.info.id, end);
           removed++;
         }
       }
@@ -284,7 +328,7 @@ export class CommandService {
         if (one.stored.info.kind === "session") {
           if (this.#interruptSession(one, reason) === "sent") interrupted++;
         } else if (one.stored.interruptReason === null) {
-          await this.#interrupt(one.stored.info.id, reason);
+          await this.#interrupt(one.stored.info.id, end);
           interrupted++;
         }
       }
@@ -301,6 +345,7 @@ export class CommandService {
     running: { commandId: string; lastSeq: number }[],
   ): Promise<void> {
     return this.#lock.run(async () => {
+      this.#clearLost(agentId);
       const reported = new Set(running.map((r) => r.commandId));
       for (const { commandId } of running) {
         if (this.#active.has(commandId)) continue;
@@ -350,7 +395,10 @@ export class CommandService {
           this.#broadcastQueue(agentId);
         } else {
           this.#o.log?.("warn", `Agent "${agentId}" lost command "${info.id}"`);
-          await this.#finish(active, "interrupted", null, Date.now());
+          await this.#finish(active, "lost", null, Date.now(), {
+            ...SERVER_ACTOR,
+            reason: "the agent reconnected without it (it had stopped)",
+          });
         }
       }
       await this.#dispatch(agentId);
@@ -532,8 +580,15 @@ export class CommandService {
     ) return;
     const delay = Math.max(0, info.startedAt + timeoutMs - Date.now());
     active.timer = setTimeout(() => {
+      this.#o.onTimeout?.(info);
       active.timedOut = true;
-      this.interrupt(info.id, "timeout").catch(() => {});
+      // "timeout" on the wire: the agent reports `timeout` for it.
+      this.#lock.run(() =>
+        this.#interrupt(info.id, {
+          ...SERVER_ACTOR,
+          reason: "timeout",
+        })
+      ).catch(() => {});
     }, delay);
   }
 
@@ -683,7 +738,7 @@ export class CommandService {
         );
       }
       this.#owned(agentId, payload.commandId);
-      let status = payload.status;
+      let status: CommandInfo["status"] = payload.status;
       // The agent derives "timeout" from the reason text; only the server
       // knows whether its own timer fired.
       if (status === "interrupted" || status === "timeout") {
@@ -691,6 +746,9 @@ export class CommandService {
       }
       if (status === "completed" || status === "failed") {
         status = payload.exitCode === 0 ? "completed" : "failed";
+      } else if (!active.started) {
+        // Stopped before it started (the agent never ran it).
+        status = "cancelled";
       }
       const exitCode = status === "completed"
         ? 0
@@ -699,6 +757,15 @@ export class CommandService {
         : null;
       // A result without a start: it ran, so say so first (queued → running).
       if (!active.started && exitCode !== null) await this.#markStarted(active);
+      // Who ended it: whoever asked the server, else the agent on its own
+      // (for example while stopping), else (timeout) the server's timer.
+      const by: EndedBy = status === "timeout"
+        ? timeoutEnd(active.stored)
+        : active.stored.interruptedBy ?? {
+          actor: agentId,
+          role: "agent",
+          reason: payload.reason ?? null,
+        };
       const turn = active.stored.info.session;
       if (turn && payload.toSeq !== undefined) {
         // Where the prompt's turn ended in the session's output.
@@ -719,7 +786,14 @@ export class CommandService {
         }));
         active.lastSeq = payload.lastSeq;
       }
-      await this.#finish(active, status, exitCode, Date.now());
+      await this.#finish(
+        active,
+        status,
+        exitCode,
+        Date.now(),
+        by,
+        payload.signal,
+      );
       await this.#dispatch(agentId);
       return true;
     });
@@ -847,14 +921,20 @@ export class CommandService {
   }
 
   /**
-   * Forget an offline agent: settle its queued and unfinished commands as
-   * interrupted, remove it from the registry and storage, and broadcast
+   * Forget an offline agent on behalf of `by`: cancel its queued commands
+   * and settle its unfinished ones as interrupted (both with `reason`),
+   * remove it from the registry and storage, and broadcast
    * `agent:removed`. Its command history stays, under retention.
    *
    * @throws {FlightdeckError} NOT_FOUND for an unknown agent, AGENT_ONLINE
    * for a connected one.
    */
-  forgetAgent(agentId: string, reason = "agent forgotten"): Promise<void> {
+  forgetAgent(
+    agentId: string,
+    reason = "agent forgotten",
+    by: Actor = SERVER_ACTOR,
+  ): Promise<void> {
+    const end = { ...by, reason };
     return this.#lock.run(async () => {
       const { registry, storage } = this.#o;
       const refuse = () => {
@@ -875,13 +955,14 @@ export class CommandService {
       this.#forgetting.add(agentId);
       try {
         for (const stored of [...(this.#queues.get(agentId) ?? [])]) {
-          await this.#interrupt(stored.info.id, reason);
+          await this.#interrupt(stored.info.id, end);
         }
         for (const active of [...this.#active.values()]) {
           if (active.stored.info.agentId === agentId) {
-            await this.#interrupt(active.stored.info.id, reason, true);
+            await this.#interrupt(active.stored.info.id, end, true);
           }
         }
+        this.#clearLost(agentId);
         registry.remove(agentId);
         this.#outputLocks.delete(agentId);
         await storage.deleteAgent(agentId);
@@ -949,9 +1030,67 @@ export class CommandService {
     await this.#lock.run(() => Promise.resolve());
   }
 
-  /** Stop timers. */
+  /** Stop timers; no lost timer starts after this (sockets closing at shutdown). */
   close(): void {
+    this.#closed = true;
     for (const active of this.#active.values()) clearTimeout(active.timer);
+    for (const timer of this.#lostTimers.values()) clearTimeout(timer);
+    this.#lostTimers.clear();
+  }
+
+  /**
+   * Agent `agentId` went offline: what it was running ends `lost` unless
+   * it connects again within `lostAfterMs` (see {@link agentConnected}).
+   */
+  agentDisconnected(agentId: string): void {
+    this.#armLost(agentId);
+  }
+
+  /** Start the lost timer of `agentId` when it runs something and has none. */
+  #armLost(agentId: string): void {
+    if (this.#closed || this.#lostTimers.has(agentId)) return;
+    const runs = [...this.#active.values()].some((a) =>
+      a.stored.info.agentId === agentId && a.started
+    );
+    if (!runs) return;
+    const after = this.#o.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
+    this.#lostTimers.set(
+      agentId,
+      setTimeout(() => {
+        this.#lostTimers.delete(agentId);
+        this.#lock.run(() => this.#lose(agentId, after)).catch((error) =>
+          this.#o.log?.(
+            "error",
+            `Cannot settle lost commands of "${agentId}": ${error}`,
+          )
+        );
+      }, after),
+    );
+  }
+
+  #clearLost(agentId: string): void {
+    clearTimeout(this.#lostTimers.get(agentId));
+    this.#lostTimers.delete(agentId);
+  }
+
+  /**
+   * The lost timer of `agentId` fired: unless it is back, end what it was
+   * running `lost`. Commands dispatched and never started stay: they are
+   * queued again when it connects.
+   */
+  async #lose(agentId: string, after: number): Promise<void> {
+    if (this.#o.registry.isOnline(agentId)) return;
+    for (const active of [...this.#active.values()]) {
+      const { info } = active.stored;
+      if (info.agentId !== agentId || !active.started) continue;
+      this.#o.log?.("warn", `Agent "${agentId}" lost command "${info.id}"`);
+      await this.#finish(active, "lost", null, Date.now(), {
+        ...SERVER_ACTOR,
+        reason: `the agent went offline and was not back within ${
+          formatMs(after)
+        }`,
+      });
+    }
   }
 
   /**
@@ -961,9 +1100,10 @@ export class CommandService {
    */
   async #interrupt(
     commandId: string,
-    reason: string,
+    by: EndedBy & { reason: string },
     end = false,
   ): Promise<CommandInfo> {
+    const { reason } = by;
     const active = this.#active.get(commandId);
     if (active?.stored.info.kind === "session" && !end) {
       if (this.#interruptSession(active, reason) === "offline") {
@@ -974,18 +1114,35 @@ export class CommandService {
       }
       const prompt = this.#promptOf(active.stored.info.agentId);
       if (prompt && prompt.stored.interruptReason === null) {
-        await this.#interrupt(prompt.stored.info.id, reason);
+        await this.#interrupt(prompt.stored.info.id, by);
       }
       return active.stored.info;
     }
     if (active) {
-      active.stored = { ...active.stored, interruptReason: reason };
+      // The first interrupt names who ended it; later ones only repeat it.
+      const interruptedBy = active.stored.interruptedBy ?? by;
+      active.stored = {
+        ...active.stored,
+        interruptReason: reason,
+        interruptedBy,
+      };
       const agentId = active.stored.info.agentId;
       if (!this.#o.registry.isOnline(agentId)) {
         // Nobody to signal: settle it now. If the agent comes back still
         // running it, agentConnected() tells it to stop.
-        const status = active.timedOut ? "timeout" : "interrupted";
-        await this.#finish(active, status, null, Date.now());
+        // Sent but never started: it never ran.
+        const status = !active.started
+          ? "cancelled"
+          : active.timedOut
+          ? "timeout"
+          : "interrupted";
+        await this.#finish(
+          active,
+          status,
+          null,
+          Date.now(),
+          active.timedOut ? timeoutEnd(active.stored) : interruptedBy,
+        );
         return active.stored.info;
       }
       await this.#o.storage.saveCommand(active.stored);
@@ -997,7 +1154,12 @@ export class CommandService {
       if (index < 0) continue;
       const [stored] = queue.splice(index, 1);
       const now = Math.max(Date.now(), stored.info.requestedAt);
-      stored.info = { ...stored.info, status: "interrupted", completedAt: now };
+      stored.info = {
+        ...stored.info,
+        status: "cancelled",
+        completedAt: now,
+        endedBy: endedBy(by),
+      };
       stored.interruptReason = reason;
       await this.#o.storage.saveCommand(stored, true);
       this.#status(stored);
@@ -1063,15 +1225,24 @@ export class CommandService {
     );
   }
 
+  /**
+   * End `active` with `status`; `by` (who ended it) is recorded for ends not
+   * of the program's own making, `signal` when its process died of one.
+   */
   async #finish(
     active: Active,
     status: CommandInfo["status"],
     exitCode: number | null,
     at: number,
+    by?: EndedBy,
+    signal?: string,
   ): Promise<void> {
     clearTimeout(active.timer);
     const info = active.stored.info;
     this.#active.delete(info.id);
+    const ended = status === "completed" || status === "failed"
+      ? undefined
+      : by;
     active.stored = {
       ...active.stored,
       dispatched: false,
@@ -1083,11 +1254,14 @@ export class CommandService {
         exitCode,
         startedAt: info.startedAt,
         completedAt: Math.max(at, info.startedAt ?? 0, info.requestedAt),
+        ...(ended ? { endedBy: endedBy(ended) } : {}),
+        ...(signal ? { exitSignal: signal } : {}),
       },
     };
     await this.#o.storage.saveCommand(active.stored);
     if (
-      info.kind === "session" && status !== "queued" && status !== "running"
+      info.kind === "session" && status !== "queued" &&
+      status !== "running" && status !== "cancelled"
     ) {
       // Nothing runs to be waiting: the agent is no longer ready for prompts.
       this.#o.registry.endSession(info.agentId, {
@@ -1207,6 +1381,27 @@ export class CommandService {
     this.#lastOrder = Math.max(Date.now() * 1000, this.#lastOrder + 1);
     return this.#lastOrder;
   }
+}
+
+/** Who ended a command that timed out: the server, after its timeout. */
+function timeoutEnd(stored: StoredCommand): EndedBy {
+  return {
+    ...SERVER_ACTOR,
+    reason: `timed out after ${formatMs(stored.timeoutMs ?? 0)}`,
+  };
+}
+
+/** `by` as stored: a reason of at most `maxTextChars` characters. */
+function endedBy(by: EndedBy): EndedBy {
+  const reason = by.reason === null ? null : by.reason.slice(0, 4096);
+  return { actor: by.actor.slice(0, 128), role: by.role, reason };
+}
+
+/** `90 s`, `2 min`, `1500 ms`: a configured time for a reason text. */
+function formatMs(ms: number): string {
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `${ms / 1000} s`;
+  return `${ms} ms`;
 }
 
 /** Whether `agentId` connected in session mode (capability `session`). */

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import type { CommandInfo, Priority } from "../protocol.ts";
+import {
+  type CommandInfo,
+  CommandInfoSchema,
+  type Priority,
+} from "../protocol.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import { FlightdeckError } from "./errors.ts";
@@ -21,6 +25,8 @@ async function setup(
     kv?: Deno.Kv;
     maxQueuePerAgent?: number;
     maxCommandOutputBytes?: number;
+    lostAfterMs?: number;
+    defaultTimeoutMs?: number | null;
   } = {},
 ) {
   const kv = options.kv ?? await Deno.openKv(":memory:");
@@ -44,14 +50,21 @@ async function setup(
     maxQueuePerAgent: options.maxQueuePerAgent ?? 10,
     interruptGraceMs: GRACE_MS,
     maxCommandOutputBytes: options.maxCommandOutputBytes,
+    lostAfterMs: options.lostAfterMs,
+    defaultTimeoutMs: options.defaultTimeoutMs,
   });
-  const connect = (agentId: string, peer = new RecordingPeer()) => {
+  const connect = (
+    agentId: string,
+    peer = new RecordingPeer(),
+    extra: { defaultTimeoutMs?: number } = {},
+  ) => {
     registry.connect({
       id: agentId,
       name: agentId,
       type: "shell",
       capabilities: [],
       hostname: "host",
+      ...extra,
     }, peer);
     return peer;
   };
@@ -431,7 +444,7 @@ Deno.test("CommandService timestamps never go backwards when the clock does", as
   }
 });
 
-Deno.test("CommandService.interrupt() removes a queued command and broadcasts command:queue", async () => {
+Deno.test("CommandService.interrupt() cancels a queued command (by whom, why) and broadcasts command:queue", async () => {
   const t = await setup();
   try {
     t.connect("a1");
@@ -439,8 +452,16 @@ Deno.test("CommandService.interrupt() removes a queued command and broadcasts co
     const keep = await t.ask("keep");
     const drop = await t.ask("drop");
     t.dashboard.frames.length = 0;
-    const info = await t.commands.interrupt(drop.command.id, "not needed");
-    assert.equal(info.status, "interrupted");
+    const info = await t.commands.interrupt(drop.command.id, "not needed", {
+      actor: "bob",
+      role: "operator",
+    });
+    assert.equal(info.status, "cancelled");
+    assert.deepEqual(info.endedBy, {
+      actor: "bob",
+      role: "operator",
+      reason: "not needed",
+    });
     assert.equal(info.exitCode, null);
     assert.equal(info.startedAt, null);
     assert.deepEqual(t.dashboard.messages().map((m) => m.type), [
@@ -455,7 +476,7 @@ Deno.test("CommandService.interrupt() removes a queued command and broadcasts co
     assert.deepEqual(t.toAgent("a1", "command:interrupt"), []);
     assert.equal(
       (await t.commands.get(drop.command.id))?.status,
-      "interrupted",
+      "cancelled",
     );
     await assert.rejects(
       t.commands.interrupt(drop.command.id),
@@ -517,11 +538,14 @@ Deno.test("CommandService.emergencyStop() interrupts running commands and emptie
     const q2 = await t.ask("q2", "low", "a1");
     const r2 = await t.ask("r2", "normal", "a2");
     const q3 = await t.ask("q3", "normal", "a2");
-    const result = await t.commands.emergencyStop("panic");
+    const admin = { actor: "ada", role: "admin" } as const;
+    const result = await t.commands.emergencyStop("panic", admin);
     assert.deepEqual(result, { interrupted: 2, removed: 3 });
     assert.deepEqual(t.commands.queuedAgents(), []);
     for (const id of [q1, q2, q3].map((r) => r.command.id)) {
-      assert.equal(t.statuses(id).at(-1)?.status, "interrupted");
+      const last = t.statuses(id).at(-1);
+      assert.equal(last?.status, "cancelled");
+      assert.deepEqual(last?.endedBy, { ...admin, reason: "panic" });
     }
     assert.deepEqual(
       t.toAgent("a1", "command:interrupt").map((m) => m.payload),
@@ -534,6 +558,14 @@ Deno.test("CommandService.emergencyStop() interrupts running commands and emptie
     // Finishing the running commands dispatches nothing more.
     await t.finish("a1", r1.command.id, null, "interrupted");
     await t.finish("a2", r2.command.id, null, "interrupted");
+    // r2 was sent and never started: it never ran.
+    for (
+      const [r, status] of [[r1, "interrupted"], [r2, "cancelled"]] as const
+    ) {
+      const last = t.statuses(r.command.id).at(-1);
+      assert.equal(last?.status, status);
+      assert.deepEqual(last?.endedBy, { ...admin, reason: "panic" });
+    }
     assert.deepEqual(executedCommands(t.toAgent("a1")), ["r1"]);
     assert.deepEqual(executedCommands(t.toAgent("a2")), ["r2"]);
   } finally {
@@ -848,7 +880,7 @@ Deno.test("CommandService.agentConnected() puts a dispatched, never started comm
   }
 });
 
-Deno.test("CommandService.agentConnected() finishes a started command the agent no longer reports as interrupted", async () => {
+Deno.test("CommandService.agentConnected() finishes a started command the agent no longer reports as lost", async () => {
   const t = await setup();
   try {
     const oldPeer = t.connect("a1");
@@ -859,7 +891,12 @@ Deno.test("CommandService.agentConnected() finishes a started command the agent 
     t.connect("a1");
     await t.commands.agentConnected("a1", []);
     const final = t.statuses(lost.command.id).at(-1)!;
-    assert.equal(final.status, "interrupted");
+    assert.equal(final.status, "lost");
+    assert.deepEqual(final.endedBy, {
+      actor: "server",
+      role: "system",
+      reason: "the agent reconnected without it (it had stopped)",
+    });
     assert.equal(final.exitCode, null);
     assert.ok(final.completedAt! >= final.startedAt!);
     assert.deepEqual(executedCommands(t.toAgent("a1")), ["lost", "next"]);
@@ -1231,9 +1268,9 @@ Deno.test("CommandService.snapshot() reads again under the lock when more change
     // to the agent, which has not confirmed the interrupt), none stale.
     assert.deepEqual(seen.map((c) => [c.command, c.status]), [
       ["extra-0", "queued"],
-      ["extra-2597", "interrupted"],
-      ["extra-2598", "interrupted"],
-      ["extra-2599", "interrupted"],
+      ["extra-2597", "cancelled"],
+      ["extra-2598", "cancelled"],
+      ["extra-2599", "cancelled"],
     ]);
   } finally {
     t.close();
@@ -1337,5 +1374,241 @@ Deno.test("CommandService.startSession() is refused for an agent not in session 
     assert.equal(t.registry.get("a1")?.currentCommandId, exec.command.id);
   } finally {
     t.close();
+  }
+});
+
+Deno.test("CommandService: a running command of an agent gone longer than lostAfterMs ends lost, by the server, with why", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const t = await setup({ lostAfterMs: 30_000 });
+  try {
+    const peer = t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    const next = await t.ask("next");
+    t.registry.disconnect(peer);
+    t.commands.agentDisconnected("a1");
+    clock.tick(29_999);
+    await t.commands.idle();
+    assert.equal((await t.commands.get(command.id))?.status, "running");
+    clock.tick(1);
+    await t.commands.idle();
+    const final = t.statuses(command.id).at(-1)!;
+    assert.deepEqual(
+      [final.status, final.exitCode, final.endedBy],
+      ["lost", null, {
+        actor: "server",
+        role: "system",
+        reason: "the agent went offline and was not back within 30 s",
+      }],
+    );
+    assert.equal(t.registry.get("a1")?.currentCommandId, null);
+    // The queued one waits for the agent and runs when it is back.
+    assert.equal((await t.commands.get(next.command.id))?.status, "queued");
+    t.connect("a1");
+    await t.commands.agentConnected("a1", []);
+    assert.deepEqual(executedCommands(t.toAgent("a1")), ["sleep 100", "next"]);
+  } finally {
+    t.close();
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService: an agent back within lostAfterMs with its command still running resumes it; the timer is gone", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const t = await setup({ lostAfterMs: 30_000 });
+  try {
+    const peer = t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    t.registry.disconnect(peer);
+    t.commands.agentDisconnected("a1");
+    clock.tick(20_000);
+    t.connect("a1");
+    await t.commands.agentConnected("a1", [{
+      commandId: command.id,
+      lastSeq: 0,
+    }]);
+    clock.tick(60_000);
+    await t.commands.idle();
+    assert.equal((await t.commands.get(command.id))?.status, "running");
+    await t.finish("a1", command.id, 0);
+    assert.deepEqual(
+      t.statuses(command.id).map((c) => [c.status, c.endedBy]),
+      [["queued", undefined], ["running", undefined], [
+        "completed",
+        undefined,
+      ]],
+    );
+  } finally {
+    t.close();
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService: timeouts come from the request, else the agent, else the server default; prompts take only the request's", async () => {
+  const t = await setup({ defaultTimeoutMs: 60_000 });
+  try {
+    t.connect("a1");
+    t.connect("a2", undefined, { defaultTimeoutMs: 5_000 });
+    const ask = (agentId: string, timeoutMs?: number) =>
+      t.commands.request(USER, {
+        agentId,
+        command: "x",
+        priority: "normal",
+        ...(timeoutMs ? { timeoutMs } : {}),
+      });
+    assert.equal((await ask("a1")).command.timeoutMs, 60_000);
+    assert.equal((await ask("a1", 7_000)).command.timeoutMs, 7_000);
+    assert.equal((await ask("a2")).command.timeoutMs, 5_000);
+    assert.equal((await ask("a2", 9_000)).command.timeoutMs, 9_000);
+  } finally {
+    t.close();
+  }
+  const none = await setup();
+  try {
+    none.connect("a1");
+    const { command } = await none.ask("x");
+    assert.equal("timeoutMs" in command, false);
+  } finally {
+    none.close();
+  }
+});
+
+Deno.test("CommandService.completed() keeps the exit signal, the interrupter, and an agent's own reason", async () => {
+  const t = await setup();
+  try {
+    t.connect("a1");
+    const asked = await t.ask("sleep 100");
+    await t.commands.started("a1", asked.command.id);
+    await t.commands.interrupt(asked.command.id, "enough", {
+      actor: "alice",
+      role: "operator",
+    });
+    // A second interrupt by someone else does not change who ended it.
+    await t.commands.interrupt(asked.command.id, "me too", {
+      actor: "bob",
+      role: "operator",
+    });
+    await t.commands.completed("a1", {
+      commandId: asked.command.id,
+      exitCode: null,
+      status: "interrupted",
+      completedAt: Date.now(),
+      lastSeq: 0,
+      signal: "SIGINT",
+    });
+    const interrupted = (await t.commands.get(asked.command.id))!;
+    assert.deepEqual(
+      [interrupted.status, interrupted.exitSignal, interrupted.endedBy],
+      ["interrupted", "SIGINT", {
+        actor: "alice",
+        role: "operator",
+        reason: "enough",
+      }],
+    );
+    // Killed by a signal nobody sent through the server: failed, with it.
+    const killed = await t.ask("kill -9 $$");
+    await t.commands.started("a1", killed.command.id);
+    await t.commands.completed("a1", {
+      commandId: killed.command.id,
+      exitCode: 137,
+      status: "failed",
+      completedAt: Date.now(),
+      lastSeq: 0,
+      signal: "SIGKILL",
+    });
+    const failed = (await t.commands.get(killed.command.id))!;
+    assert.deepEqual(
+      [failed.status, failed.exitCode, failed.exitSignal, failed.endedBy],
+      ["failed", 137, "SIGKILL", undefined],
+    );
+    // The agent stopped it on its own (it was stopping).
+    const own = await t.ask("sleep 100");
+    await t.commands.started("a1", own.command.id);
+    await t.commands.completed("a1", {
+      commandId: own.command.id,
+      exitCode: null,
+      status: "interrupted",
+      completedAt: Date.now(),
+      lastSeq: 0,
+      reason: "agent stopping",
+    });
+    assert.deepEqual((await t.commands.get(own.command.id))!.endedBy, {
+      actor: "a1",
+      role: "agent",
+      reason: "agent stopping",
+    });
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("CommandService: a record stored before endedBy existed still loads and reads", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv });
+  first.connect("a1");
+  const { command } = await first.ask("old");
+  first.commands.close();
+  // As an older version wrote it: interrupted from the queue, no endedBy.
+  const storage = new Storage(kv);
+  const stored = (await storage.getCommand(command.id))!;
+  const { endedBy: _e, timeoutMs: _t, ...oldInfo } = {
+    ...stored.info,
+    status: "interrupted" as const,
+    completedAt: stored.info.requestedAt,
+  };
+  await storage.saveCommand({ ...stored, info: oldInfo }, true);
+  const second = await setup({ kv });
+  try {
+    const read = (await second.commands.get(command.id))!;
+    assert.deepEqual(CommandInfoSchema.parse(read), read);
+    assert.equal(read.status, "interrupted");
+    assert.equal(read.endedBy, undefined);
+  } finally {
+    second.close();
+  }
+});
+
+Deno.test("CommandService.create() after a restart: a running command whose agent never comes back ends lost after lostAfterMs", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const kv = await Deno.openKv(":memory:");
+  const first = await setup({ kv });
+  first.connect("a1");
+  const { command } = await first.ask("sleep 100");
+  await first.commands.started("a1", command.id);
+  first.commands.close();
+  const second = await setup({ kv, lostAfterMs: 5_000 });
+  try {
+    clock.tick(4_999);
+    await second.commands.idle();
+    assert.equal((await second.commands.get(command.id))?.status, "running");
+    clock.tick(1);
+    await second.commands.idle();
+    const final = (await second.commands.get(command.id))!;
+    assert.deepEqual([final.status, final.endedBy], ["lost", {
+      actor: "server",
+      role: "system",
+      reason: "the agent went offline and was not back within 5 s",
+    }]);
+  } finally {
+    second.close();
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService.agentDisconnected() after close() starts no lost timer (agents' sockets close after shutdown)", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const t = await setup({ lostAfterMs: 60_000 });
+    const peer = t.connect("a1");
+    const { command } = await t.ask("sleep 100");
+    await t.commands.started("a1", command.id);
+    t.close();
+    t.registry.disconnect(peer);
+    t.commands.agentDisconnected("a1");
+    // A timer here would keep a shut-down server's process alive.
+    assert.equal(clock.countTimers(), 0);
+  } finally {
+    clock.uninstall();
   }
 });

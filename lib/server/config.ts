@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { OUTPUT_WINDOW } from "../protocol.ts";
+import { MAX_TIMEOUT_MS, OUTPUT_WINDOW } from "../protocol.ts";
 
 const int = (min: number, max: number) =>
   z.coerce.number().int().min(min).max(max);
@@ -37,6 +37,16 @@ export const ConfigSchema = z.object({
   /** Agents silent this long are offline: 4000 so that it shows within 5 s. */
   agentTimeoutMs: int(500, 600_000).default(4000),
   dashboardTimeoutMs: int(1000, 3_600_000).default(90_000),
+  /**
+   * A running command whose agent went offline ends `lost` when the agent
+   * is not back with it within this time (ms).
+   */
+  lostAfterMs: int(0, 7 * 86400_000).default(120_000),
+  /**
+   * Timeout (ms) of exec commands whose request and agent (`--timeout-ms`)
+   * name none; 0: none.
+   */
+  commandTimeoutMs: int(0, MAX_TIMEOUT_MS).default(0),
   /** Time between SIGINT, SIGTERM and SIGKILL when interrupting. */
   interruptGraceMs: int(0, 600_000).default(2000),
   /** A peer whose unsent bytes exceed this is closed with 4503. */
@@ -139,6 +149,22 @@ export const ConfigSchema = z.object({
    * has at least this much output; smaller ones are replayed whole.
    */
   snapshotMinBytes: int(0, Number.MAX_SAFE_INTEGER).default(256 * 1024),
+  /**
+   * Audit entries are kept this long (independent of output retention),
+   * then deleted by the retention pass.
+   */
+  auditRetentionMs: int(60_000, 10 * 365 * 86400_000).default(90 * 86400_000),
+  /**
+   * Refusal entries (failed sign-ins, refused roles, origins, rates) the
+   * audit trail writes per source (address or user) per minute; the rest
+   * are counted into one `audit.suppressed` entry per source and minute.
+   */
+  auditRefusalsPerMinute: int(1, 100_000).default(60),
+  /**
+   * User name of the admin the start-up sign-in link signs in; when
+   * absent, the OS user name (`USER`, `USERNAME`), else `admin`.
+   */
+  adminUser: z.string().trim().min(1).max(128).optional(),
   /** How often retention runs. */
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
   /** Least severe log level printed. */
@@ -202,6 +228,8 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_QUEUE: "maxQueuePerAgent",
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",
   FLIGHTDECK_INTERRUPT_GRACE_MS: "interruptGraceMs",
+  FLIGHTDECK_LOST_AFTER_MS: "lostAfterMs",
+  FLIGHTDECK_COMMAND_TIMEOUT_MS: "commandTimeoutMs",
   FLIGHTDECK_MAX_PEER_BUFFER: "maxPeerBufferedBytes",
   FLIGHTDECK_AGENT_WINDOW_BYTES: "agentOutputWindowBytes",
   FLIGHTDECK_TEST_APPEND_DELAY_MS: "testAppendDelayMs",
@@ -226,6 +254,9 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_MAX_TOKEN_TTL: "maxTokenTtlSeconds",
   FLIGHTDECK_LOGIN_FAILURES: "loginFailureLimit",
   FLIGHTDECK_LOGIN_WINDOW_MS: "loginFailureWindowMs",
+  FLIGHTDECK_AUDIT_RETENTION_MS: "auditRetentionMs",
+  FLIGHTDECK_AUDIT_REFUSALS_PER_MINUTE: "auditRefusalsPerMinute",
+  FLIGHTDECK_ADMIN_USER: "adminUser",
   FLIGHTDECK_CONN_GUARD: "connectionGuard",
   FLIGHTDECK_HEAD_TIMEOUT_MS: "headTimeoutMs",
   FLIGHTDECK_MAX_HEAD_BYTES: "maxHeadBytes",

@@ -16,6 +16,8 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     agentTimeoutMs: 4000,
     dashboardTimeoutMs: 90_000,
     interruptGraceMs: 2000,
+    lostAfterMs: 120_000,
+    commandTimeoutMs: 0,
     maxPeerBufferedBytes: 8 * 1024 * 1024,
     maxTotalBufferedBytes: 64 * 1024 * 1024,
     maxConnectionsPerUser: 32,
@@ -40,6 +42,8 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     loginFailureWindowMs: 10 * 60_000,
     retentionMs: 7 * 86400_000,
     retentionBytes: 1024 ** 3,
+    auditRetentionMs: 90 * 86400_000,
+    auditRefusalsPerMinute: 60,
     maxCommandOutputBytes: 256 * 1024 * 1024,
     retentionIntervalMs: 60_000,
     logLevel: "info",
@@ -245,5 +249,22 @@ Deno.test("loadConfig() reads the terminal input rates; a byte rate under one la
   assert.throws(
     () => loadConfig({}, envOf({ FLIGHTDECK_INPUT_RATE: "0" })),
     /FLIGHTDECK_INPUT_RATE/,
+  );
+});
+
+Deno.test("loadConfig() reads the audit settings and the admin's name", () => {
+  const env: Record<string, string> = {
+    FLIGHTDECK_AUDIT_RETENTION_MS: "3600000",
+    FLIGHTDECK_AUDIT_REFUSALS_PER_MINUTE: "5",
+    FLIGHTDECK_ADMIN_USER: " alice ",
+  };
+  const config = loadConfig({}, (name) => env[name]);
+  assert.equal(config.auditRetentionMs, 3_600_000);
+  assert.equal(config.auditRefusalsPerMinute, 5);
+  assert.equal(config.adminUser, "alice");
+  assert.throws(
+    () =>
+      loadConfig({}, (name) => ({ FLIGHTDECK_AUDIT_RETENTION_MS: "10" })[name]),
+    /Invalid configuration "FLIGHTDECK_AUDIT_RETENTION_MS"/,
   );
 });

@@ -17,12 +17,16 @@ import {
   toDashboard,
 } from "../protocol.ts";
 import { AuthError, type Principal, roleAllows } from "./auth.ts";
+import type { AuditAction, AuditActor } from "./audit.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
 import type { Requester } from "./session_control.ts";
 import { requestRestart } from "./session_restart.ts";
+
+/** Characters of a command's or prompt's text kept in its audit entry. */
+export const AUDIT_TEXT_CHARS = 4096;
 
 /** Recent commands per agent sent in the snapshot after `agent:list`. */
 export const SNAPSHOT_COMMANDS_PER_AGENT = 50;
@@ -51,8 +55,16 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
   #joinedAt = Number.POSITIVE_INFINITY;
   /** Stops revocation of the current sign-in from closing this session. */
   #untrack: (() => void) | null = null;
+  /** Client address, for the audit trail. */
+  #address: string | null;
 
-  constructor(peer: Peer, app: Services, user: Principal | null) {
+  /** `address` is the client's (recorded in the audit trail). */
+  constructor(
+    peer: Peer,
+    app: Services,
+    user: Principal | null,
+    address: string | null = null,
+  ) {
     super(peer, {
       maxFrameBytes: app.config.maxFrameBytes,
       maxBufferedBytes: app.config.maxPeerBufferedBytes,
@@ -69,6 +81,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     }, app.log);
     this.#app = app;
     this.#user = user;
+    this.#address = address;
   }
 
   protected parse(frame: string) {
@@ -85,7 +98,18 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     this.#untrack?.();
     this.#untrack = null;
     this.#app.dashboards.remove(this.peer);
-    this.#app.control.connectionClosed(this.peer.id);
+    const user = this.#user;
+    const { control, audit } = this.#app;
+    if (user && this.authenticated) {
+      for (const [agentId, holder] of control.held()) {
+        if (holder.connectionId !== this.peer.id) continue;
+        this.#audit(user, "session.control.release", { agentId }, "ok", {
+          reason: "connection closed",
+        });
+      }
+      audit.flushInput(this.peer.id);
+    }
+    control.connectionClosed(this.peer.id);
   }
 
   /** Who this session acts for (null for a socket not signed in yet). */
@@ -95,6 +119,16 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
 
   protected async handle(message: DashboardMessage): Promise<void> {
     const user = this.#user;
+    if (user) {
+      try {
+        return await this.#act(user, message);
+      } catch (error) {
+        if (error instanceof FlightdeckError) {
+          this.#auditFailure(user, message, error);
+        }
+        throw error;
+      }
+    }
     if (!user) {
       if (message.type !== "dashboard:connect") {
         return this.rejectAuth("Send dashboard:connect with a token first");
@@ -104,15 +138,23 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
           message.payload.token,
         );
         if (principal.role === "agent") {
+          this.#auditAuthFailure("Agent token");
           return this.rejectAuth("Agent tokens cannot open a dashboard");
         }
         if (!await this.#accept(principal)) return;
       } catch (error) {
-        if (error instanceof AuthError) return this.rejectAuth(error.message);
+        if (error instanceof AuthError) {
+          this.#auditAuthFailure(error.message);
+          return this.rejectAuth(error.message);
+        }
         throw error;
       }
       return this.#resume(message.payload.resume ?? {});
     }
+  }
+
+  /** Handle `message` from signed-in `user`, recording what it did. */
+  async #act(user: Principal, message: DashboardMessage): Promise<void> {
     switch (message.type) {
       case "dashboard:connect":
         return this.#resume(message.payload.resume ?? {});
@@ -132,14 +174,35 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
             command,
             ...(message.id ? { replyTo: message.id } : {}),
           }));
+          return;
         }
+        this.#audit(
+          user,
+          command.kind === "prompt" ? "prompt.send" : "command.request",
+          { agentId: command.agentId, commandId: command.id },
+          "ok",
+          {
+            text: command.command.slice(0, AUDIT_TEXT_CHARS),
+            priority: command.priority,
+          },
+        );
         return;
       }
       case "command:interrupt": {
         this.#require("operator", "interrupt commands");
+        const before = await this.#app.commands.get(message.payload.commandId);
         const command = await this.#app.commands.interrupt(
           message.payload.commandId,
           message.payload.reason ?? `interrupted by ${user.id}`,
+          { actor: user.id, role: user.role },
+        );
+        const reason = message.payload.reason ?? `interrupted by ${user.id}`;
+        this.#audit(
+          user,
+          before?.status === "queued" ? "command.cancel" : "command.interrupt",
+          { agentId: command.agentId, commandId: command.id },
+          "ok",
+          { reason },
         );
         if (message.id) {
           this.send(
@@ -151,16 +214,27 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "emergency:stop": {
         this.#require("admin", "stop everything");
         const reason = message.payload.reason ?? `emergency stop by ${user.id}`;
-        const result = await this.#app.commands.emergencyStop(reason);
+        const result = await this.#app.commands.emergencyStop(reason, {
+          actor: user.id,
+          role: user.role,
+        });
         this.log.warn("Emergency stop", { by: user.id, ...result });
+        this.#audit(user, "emergency.stop", {}, "ok", { reason, ...result });
         return;
       }
       case "agent:forget": {
         this.#require("admin", "forget agents");
-        await this.#app.commands.forgetAgent(message.payload.agentId);
+        await this.#app.commands.forgetAgent(
+          message.payload.agentId,
+          undefined,
+          { actor: user.id, role: user.role },
+        );
         this.log.warn("Agent forgotten", {
           agentId: message.payload.agentId,
           by: user.id,
+        });
+        this.#audit(user, "agent.forget", {
+          agentId: message.payload.agentId,
         });
         return;
       }
@@ -183,26 +257,53 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         return this.#forwardLog(user, message.payload);
       case "session:control": {
         const { agentId, take } = message.payload;
-        const unchanged = this.#app.control.control(
+        const { control, audit } = this.#app;
+        const before = control.holderOf(agentId);
+        const unchanged = control.control(
           this.#requester(user),
           agentId,
           take,
         );
         if (unchanged) this.send(unchanged);
+        const after = control.holderOf(agentId);
+        if (before?.connectionId === after?.connectionId) return;
+        if (take) {
+          // What the previous holder typed is recorded before the takeover.
+          if (before) audit.flushInput(before.connectionId, agentId);
+          this.#audit(user, "session.control.take", { agentId }, "ok", {
+            ...(before ? { takenFrom: before.userId } : {}),
+          });
+        } else {
+          if (before) audit.flushInput(before.connectionId, agentId);
+          this.#audit(user, "session.control.release", { agentId }, "ok", {
+            ...(before && before.connectionId !== this.peer.id
+              ? { releasedFrom: before.userId }
+              : {}),
+          });
+        }
         return;
       }
       case "session:restart":
-        return requestRestart(
+        await requestRestart(
           this.#app,
           { userId: user.id, role: user.role },
           message.payload.agentId,
         );
-      case "terminal:input":
-        return this.#app.control.input(
-          this.#requester(user),
-          message.payload.agentId,
-          message.payload.data,
+        this.#audit(user, "session.restart", {
+          agentId: message.payload.agentId,
+        });
+        return;
+      case "terminal:input": {
+        const { agentId, data } = message.payload;
+        this.#app.control.input(this.#requester(user), agentId, data);
+        this.#app.audit.input(
+          this.#actor(user),
+          agentId,
+          byteLength(data),
+          this.#app.registry.get(agentId)?.currentCommandId ?? undefined,
         );
+        return;
+      }
       case "terminal:resize": {
         const { agentId, cols, rows } = message.payload;
         return this.#app.control.resize(this.#requester(user), agentId, {
@@ -509,6 +610,97 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         toSeq: last,
       }));
     }
+  }
+
+  /** `user` on this connection, as the audit trail names actors. */
+  #actor(user: Principal): AuditActor {
+    return {
+      actor: user.id,
+      role: user.role,
+      address: this.#address,
+      connectionId: this.peer.id,
+    };
+  }
+
+  #audit(
+    user: Principal,
+    action: AuditAction,
+    target: { agentId?: string; commandId?: string } = {},
+    outcome: "ok" | "refused" | "failed" = "ok",
+    detail?: Record<string, string | number | boolean>,
+  ): void {
+    this.#app.audit.record({
+      ...this.#actor(user),
+      action,
+      target,
+      outcome,
+      ...(detail && Object.keys(detail).length ? { detail } : {}),
+    });
+  }
+
+  /**
+   * Record the refusal or failure of `message` (bounded per user per
+   * minute, see `AuditTrail.refusal`): role and rate refusals of any
+   * message, failures of the actions the trail records.
+   */
+  #auditFailure(
+    user: Principal,
+    message: DashboardMessage,
+    error: FlightdeckError,
+  ): void {
+    const refused = error.code === "FORBIDDEN" || error.code === "RATE_LIMIT";
+    const p = message.payload as Record<string, unknown>;
+    const str = (v: unknown) => typeof v === "string" ? v : undefined;
+    const actions: Partial<Record<DashboardMessage["type"], AuditAction>> = {
+      "command:request": "command.request",
+      "command:interrupt": "command.interrupt",
+      "emergency:stop": "emergency.stop",
+      "agent:forget": "agent.forget",
+      "session:restart": "session.restart",
+      "session:control": p.take === false
+        ? "session.control.release"
+        : "session.control.take",
+      "terminal:input": "terminal.input",
+    };
+    const action = actions[message.type] ?? (refused ? "access.refused" : null);
+    if (!action) return;
+    const agentId = str(p.agentId);
+    const commandId = str(p.commandId);
+    this.#app.audit.refusal({
+      ...this.#actor(user),
+      action,
+      target: {
+        ...(agentId ? { agentId } : {}),
+        ...(commandId ? { commandId } : {}),
+      },
+      outcome: refused ? "refused" : "failed",
+      detail: {
+        reason: error.code === "FORBIDDEN"
+          ? "role"
+          : error.code === "RATE_LIMIT"
+          ? "rate"
+          : error.code,
+        message: error.message,
+        type: message.type,
+        ...(message.type === "command:request"
+          ? { text: message.payload.command.slice(0, AUDIT_TEXT_CHARS) }
+          : {}),
+      },
+    });
+  }
+
+  /** Record a failed authentication on this socket (bounded per address). */
+  #auditAuthFailure(reason: string): void {
+    this.#app.audit.refusal({
+      actor: null,
+      role: null,
+      address: this.#address,
+      connectionId: this.peer.id,
+      action: "auth.refused",
+      target: {},
+      outcome: "refused",
+      detail: { reason },
+    });
   }
 
   #requester(user: Principal): Requester {

@@ -245,7 +245,7 @@ Deno.test("prompts: interrupting the session sends one Ctrl-C and it keeps runni
     ]);
     const removed = await t.commands.interrupt(queued.id);
     assert.deepEqual([removed.status, removed.startedAt], [
-      "interrupted",
+      "cancelled",
       null,
     ]);
     assert.deepEqual(t.commands.queueOf(AGENT), []);
@@ -265,7 +265,7 @@ Deno.test("prompts: emergency stop cancels queued prompts and gives each session
     const queued = await t.ask("queued");
     const result = await t.commands.emergencyStop();
     assert.deepEqual(result, { interrupted: 1, removed: 1 });
-    assert.equal((await t.commands.get(queued.id))!.status, "interrupted");
+    assert.equal((await t.commands.get(queued.id))!.status, "cancelled");
     // One Ctrl-C: the typed prompt's (command:interrupt), none directly.
     assert.deepEqual(
       t.of("command:interrupt").map((m) => m.payload.commandId),
@@ -381,10 +381,17 @@ Deno.test("prompts: forgetting an offline session agent settles its session, its
       (e) => e instanceof FlightdeckError && e.code === "AGENT_OFFLINE",
     );
     assert.equal((await t.commands.get(session.id))!.status, "running");
-    await t.commands.forgetAgent(AGENT);
-    for (const id of [session.id, typed.id, queued.id]) {
-      assert.equal((await t.commands.get(id))!.status, "interrupted", id);
+    await t.commands.forgetAgent(AGENT, "gone for good", {
+      actor: "ada",
+      role: "admin",
+    });
+    const by = { actor: "ada", role: "admin", reason: "gone for good" };
+    for (const id of [session.id, typed.id]) {
+      const info = (await t.commands.get(id))!;
+      assert.deepEqual([info.status, info.endedBy], ["interrupted", by], id);
     }
+    const cancelled = (await t.commands.get(queued.id))!;
+    assert.deepEqual([cancelled.status, cancelled.endedBy], ["cancelled", by]);
   } finally {
     t.close();
   }

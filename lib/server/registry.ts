@@ -37,7 +37,7 @@ function withoutActivity(info: AgentInfo): AgentInfo {
 /** What an agent reports when it connects. */
 export type AgentHello =
   & Pick<AgentInfo, "id" | "name" | "type" | "capabilities" | "hostname">
-  & Partial<Pick<AgentInfo, "tags" | "cwd" | "git">>;
+  & Partial<Pick<AgentInfo, "tags" | "cwd" | "git" | "defaultTimeoutMs">>;
 
 /**
  * `next` with `since` set to `now` when its status or activity differs from

@@ -5,7 +5,15 @@
  * @module
  */
 import { CLOSE_CODES, type ToAgent, toDashboard } from "../protocol.ts";
-import { Auth, AuthError, LoginCodes, requestToken } from "./auth.ts";
+import {
+  Auth,
+  AuthError,
+  LoginCodes,
+  osUserName,
+  requestToken,
+} from "./auth.ts";
+import { AuditTrail, KvAuditStore, originRefusal } from "./audit.ts";
+import { TokenRegistry } from "./tokens.ts";
 import { AgentSession } from "./agent_session.ts";
 import { AuthSessions } from "./auth_sessions.ts";
 import { LoginThrottle } from "./login_throttle.ts";
@@ -40,6 +48,10 @@ export interface Services {
   auth: Auth;
   /** Sign-ins: browser sessions, token refresh, revocation. */
   sessions: AuthSessions;
+  /** The append-only record of who did what (see `audit.ts`). */
+  audit: AuditTrail;
+  /** Tokens minted from the UI: listed and revocable (see `tokens.ts`). */
+  tokens: TokenRegistry;
   loginCodes: LoginCodes;
   /** Failed sign-ins per client address. */
   loginThrottle: LoginThrottle;
@@ -96,6 +108,14 @@ export async function createServices(
     sessionTtlSeconds: config.sessionTtlSeconds,
     maxSessionsPerParent: config.maxSessionsPerToken,
   });
+  const audit = new AuditTrail(new KvAuditStore(kv), {
+    retentionMs: config.auditRetentionMs,
+    refusalsPerMinute: config.auditRefusalsPerMinute,
+    onError: (error) =>
+      log.error("Audit write failed", { error: String(error) }),
+  });
+  // Input tallies and suppressed-refusal summaries are written by this.
+  const auditTimer = setInterval(() => audit.sweep(), 5_000);
   const dashboards = new Broadcaster({
     maxBufferedBytes: config.maxPeerBufferedBytes,
     maxTotalBufferedBytes: config.maxTotalBufferedBytes,
@@ -158,7 +178,19 @@ export async function createServices(
     maxQueuePerAgent: config.maxQueuePerAgent,
     interruptGraceMs: config.interruptGraceMs,
     maxCommandOutputBytes: config.maxCommandOutputBytes,
+    lostAfterMs: config.lostAfterMs,
+    defaultTimeoutMs: config.commandTimeoutMs || null,
     log: (level, message) => log[level](message),
+    onTimeout: (command) =>
+      audit.record({
+        actor: "system",
+        role: null,
+        address: null,
+        connectionId: null,
+        action: "command.timeout",
+        target: { agentId: command.agentId, commandId: command.id },
+        outcome: "ok",
+      }),
   });
   const retain = async () => {
     try {
@@ -171,6 +203,12 @@ export async function createServices(
       }
     } catch (error) {
       log.error("Retention failed", { error: String(error) });
+    }
+    try {
+      const deleted = await audit.enforceRetention();
+      if (deleted) log.info("Audit retention deleted entries", { deleted });
+    } catch (error) {
+      log.error("Audit retention failed", { error: String(error) });
     }
   };
   await retain();
@@ -191,6 +229,16 @@ export async function createServices(
   let refusals = 0;
   let refusalLoggedAt = Number.NEGATIVE_INFINITY;
   const noteRefusal = (admission: Admission, reason: string) => {
+    audit.refusal({
+      actor: admission.userId,
+      role: null,
+      address: admission.address,
+      connectionId: null,
+      action: "access.refused",
+      target: {},
+      outcome: "refused",
+      detail: { reason: "rate", message: reason },
+    });
     refusals++;
     if (Date.now() - refusalLoggedAt < REFUSAL_LOG_MS) return;
     log.warn("Connection refused", { ...admission, reason, refusals });
@@ -239,7 +287,9 @@ export async function createServices(
     kv,
     auth,
     sessions,
-    loginCodes: new LoginCodes(),
+    audit,
+    tokens: new TokenRegistry(kv, auth, sessions),
+    loginCodes: new LoginCodes(config.adminUser ?? osUserName() ?? "admin"),
     loginThrottle: new LoginThrottle(
       config.loginFailureLimit,
       config.loginFailureWindowMs,
@@ -259,7 +309,12 @@ export async function createServices(
     commandRate: new SlidingWindowLimit(config.commandRatePerMinute, 60_000),
     async dashboardSocket(req, remoteAddr) {
       const refused = refuseUpgrade(req, config);
-      if (refused) return refused;
+      if (refused) {
+        if (refused.status === 403) {
+          audit.refusal(originRefusal(req, remoteAddr.hostname));
+        }
+        return refused;
+      }
       let user = null;
       let failure: string | null = null;
       const token = requestToken(req);
@@ -279,16 +334,33 @@ export async function createServices(
       // 4401 (browsers cannot read an HTTP status of a refused upgrade), and
       // counts as unauthenticated until it is gone.
       const address = remoteAddr.hostname;
+      if (failure) {
+        audit.refusal({
+          actor: null,
+          role: null,
+          address,
+          connectionId: null,
+          action: "auth.refused",
+          target: { path: "/ws/dashboard" },
+          outcome: "refused",
+          detail: { reason: failure },
+        });
+      }
       return upgrade(
         req,
         { address, userId: user?.id ?? null, perAddress: true },
-        (peer) => new DashboardSession(peer, services, user),
+        (peer) => new DashboardSession(peer, services, user, address),
         failure,
       );
     },
     async agentSocket(req, remoteAddr) {
       const refused = refuseUpgrade(req, config);
-      if (refused) return refused;
+      if (refused) {
+        if (refused.status === 403) {
+          audit.refusal(originRefusal(req, remoteAddr.hostname));
+        }
+        return refused;
+      }
       const token = requestToken(req);
       // An agent token in the Authorization header is checked before the
       // upgrade; anything else authenticates (or fails) by agent:connect.
@@ -307,10 +379,12 @@ export async function createServices(
         (peer) =>
           new AgentSession(peer, services, token, {
             verified: userId !== null,
+            address: remoteAddr.hostname,
           }),
       );
     },
     async close() {
+      clearInterval(auditTimer);
       clearInterval(retentionTimer);
       services.sse.closeAll();
       for (const socket of sockets) {
@@ -322,6 +396,7 @@ export async function createServices(
       }
       await commands.idle();
       commands.close();
+      await audit.close();
       if (!options.kv) kv.close();
     },
   };

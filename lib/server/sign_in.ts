@@ -48,10 +48,21 @@ export async function signIn(
   credential: { code: string } | { token: string },
   options: { secure: boolean },
 ): Promise<SignInResult> {
-  const { loginThrottle, log } = app;
+  const { loginThrottle, log, audit } = app;
+  const method = "code" in credential ? "code" : "token";
   const wait = loginThrottle.retryAfterMs(address);
   if (wait > 0) {
     const retryAfterSeconds = Math.ceil(wait / 1000);
+    audit.refusal({
+      actor: null,
+      role: null,
+      address,
+      connectionId: null,
+      action: "auth.sign-in",
+      target: {},
+      outcome: "refused",
+      detail: { method, reason: "rate", retryAfterSeconds },
+    });
     return {
       ok: false,
       status: 429,
@@ -72,9 +83,19 @@ export async function signIn(
   if (attempt.ok) loginThrottle.forgive(address, startedAt);
   if (!attempt.ok) {
     const throttled = loginThrottle.retryAfterMs(address) > 0;
+    audit.refusal({
+      actor: null,
+      role: null,
+      address,
+      connectionId: null,
+      action: "auth.sign-in",
+      target: {},
+      outcome: "refused",
+      detail: { method, reason: attempt.reason },
+    });
     log.warn("Sign-in failed", {
       address,
-      method: "code" in credential ? "code" : "token",
+      method,
       reason: attempt.reason,
       ...(throttled ? { throttledForMs: loginThrottle.windowMs } : {}),
     });
@@ -86,6 +107,16 @@ export async function signIn(
     Math.floor((issued.expiresAt - Date.now()) / 1000),
   );
   log.info("Signed in", { address, user: attempt.subject, role: attempt.role });
+  audit.record({
+    actor: attempt.subject,
+    role: attempt.role,
+    address,
+    connectionId: null,
+    action: "auth.sign-in",
+    target: {},
+    outcome: "ok",
+    detail: { method },
+  });
   return {
     ok: true,
     cookie: sessionCookie(issued.token, maxAge, options.secure),
@@ -114,8 +145,8 @@ async function startSession(
 }
 
 function redeemCode(app: Services, code: string): Attempt {
-  const role = app.loginCodes.redeem(code);
-  if (role === null || role === "agent") {
+  const redeemed = app.loginCodes.redeemUser(code);
+  if (redeemed === null || redeemed.role === "agent") {
     return {
       ok: false,
       status: 401,
@@ -124,7 +155,14 @@ function redeemCode(app: Services, code: string): Attempt {
       reason: "Unknown or used code",
     };
   }
-  return { ok: true, subject: "admin", role };
+  return {
+    ok: true,
+    subject: redeemed.user,
+    role: redeemed.role,
+    ...(redeemed.parent
+      ? { parentId: redeemed.parent.id, endsAt: redeemed.parent.endsAt }
+      : {}),
+  };
 }
 
 async function checkToken(app: Services, token: string): Promise<Attempt> {
@@ -173,12 +211,13 @@ function refused(error: AuthError): Failure {
 
 /**
  * Sign out: revoke the sign-in of `token` (an expired one too), which
- * closes its open connections. Nothing happens for a missing or invalid
- * token.
+ * closes its open connections, and record it for `address`. Nothing
+ * happens for a missing or invalid token.
  */
 export async function signOut(
   app: Services,
   token: string | null,
+  address: string | null = null,
 ): Promise<void> {
   if (!token) return;
   let principal;
@@ -190,6 +229,15 @@ export async function signOut(
   }
   await app.sessions.revoke(principal, "Signed out");
   app.log.info("Signed out", { user: principal.id, role: principal.role });
+  app.audit.record({
+    actor: principal.id,
+    role: principal.role,
+    address,
+    connectionId: null,
+    action: "auth.sign-out",
+    target: {},
+    outcome: "ok",
+  });
 }
 
 /**

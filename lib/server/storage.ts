@@ -30,6 +30,7 @@ import {
   type AgentInfo,
   byteLength,
   type CommandInfo,
+  type EndedBy,
   FINAL_STATUSES,
   type Priority,
   type Stream,
@@ -44,6 +45,12 @@ export interface StoredCommand {
   dispatched: boolean;
   /** An interrupt was requested; repeated to the agent on reconnect. */
   interruptReason: string | null;
+  /**
+   * Who asked for the first interrupt (it becomes `info.endedBy` when the
+   * command ends interrupted); absent when none was asked, and on records
+   * written before it existed.
+   */
+  interruptedBy?: EndedBy;
   timeoutMs: number | null;
   /** Highest output seq, recorded when the command finishes. */
   lastSeq?: number;

@@ -13,7 +13,20 @@ export const handler: Handlers<unknown, AppState> = {
   async DELETE(_req, ctx) {
     const { app, user } = ctx.state;
     const id = ctx.params.id;
+    const who = {
+      actor: user?.id ?? null,
+      role: user?.role ?? null,
+      address: ctx.remoteAddr.hostname,
+      connectionId: null,
+    };
     if (!user || !roleAllows(user.role, "admin")) {
+      app.audit.refusal({
+        ...who,
+        action: "agent.forget",
+        target: { agentId: id },
+        outcome: "refused",
+        detail: { reason: "role" },
+      });
       return errorResponse(
         "FORBIDDEN",
         `Role "${
@@ -22,14 +35,30 @@ export const handler: Handlers<unknown, AppState> = {
       );
     }
     try {
-      await app.commands.forgetAgent(id);
+      await app.commands.forgetAgent(id, undefined, {
+        actor: user.id,
+        role: user.role,
+      });
     } catch (error) {
       if (error instanceof FlightdeckError) {
+        app.audit.refusal({
+          ...who,
+          action: "agent.forget",
+          target: { agentId: id },
+          outcome: "failed",
+          detail: { reason: error.code, message: error.message },
+        });
         return errorResponse(error.code, error.message);
       }
       throw error;
     }
     app.log.warn("Agent forgotten", { agentId: id, by: user.id });
+    app.audit.record({
+      ...who,
+      action: "agent.forget",
+      target: { agentId: id },
+      outcome: "ok",
+    });
     return Response.json({ forgotten: id });
   },
 };
