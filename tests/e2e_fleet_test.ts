@@ -87,7 +87,20 @@ function pageOverflow(page: Page): Promise<{ scroll: number; inner: number }> {
 async function noPageScroll(page: Page): Promise<void> {
   const { scroll, inner } = await pageOverflow(page);
   assert.equal(inner, 390);
-  assert.ok(scroll <= inner, `scrollWidth ${scroll} <= innerWidth ${inner}`);
+  if (scroll <= inner) return;
+  // Name what sticks out (right edge past the window), to say what to fix.
+  const wide = await page.evaluate(() =>
+    [...document.querySelectorAll("body *")].filter((el) =>
+      el.getBoundingClientRect().right > globalThis.innerWidth + 1
+    ).slice(-12).map((el) =>
+      `${el.tagName.toLowerCase()}.${el.className} ` +
+      `(${Math.round(el.getBoundingClientRect().right)} px)`
+    )
+  );
+  await screenshot(page, "fleet-overflow.png");
+  assert.fail(
+    `scrollWidth ${scroll} > innerWidth ${inner}: ${wide.join(", ")}`,
+  );
 }
 
 /**
