@@ -51,7 +51,15 @@ export async function readGitInfo(
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("git", {
-      args: ["status", "--porcelain=v2", "--branch"],
+      // No fsmonitor: a repository's config must not make a status run a
+      // program of its choosing.
+      args: [
+        "-c",
+        "core.fsmonitor=false",
+        "status",
+        "--porcelain=v2",
+        "--branch",
+      ],
       cwd,
       stdin: "null",
       stdout: "piped",

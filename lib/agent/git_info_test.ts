@@ -54,3 +54,20 @@ Deno.test("readGitInfo() reports a repository's branch and its dirty state, null
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readGitInfo() never runs a repository's fsmonitor hook", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "flightdeck-git-" });
+  try {
+    await git(dir, "init", "-q", "-b", "main");
+    await Deno.writeTextFile(
+      `${dir}/hook.sh`,
+      `#!/bin/sh\ntouch "${dir}/ran"\n`,
+      { mode: 0o755 },
+    );
+    await git(dir, "config", "core.fsmonitor", `${dir}/hook.sh`);
+    assert.equal((await readGitInfo(dir))?.branch, "main");
+    await assert.rejects(Deno.stat(`${dir}/ran`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
