@@ -9,20 +9,26 @@ import * as $3 from "./routes/_middleware.ts";
 import * as $4 from "./routes/admin/audit.tsx";
 import * as $5 from "./routes/admin/tokens.tsx";
 import * as $6 from "./routes/agents/[id].tsx";
-import * as $7 from "./routes/api/agents.ts";
-import * as $8 from "./routes/api/agents/[id].ts";
-import * as $9 from "./routes/api/audit.ts";
-import * as $10 from "./routes/api/commands/[id]/recording.ts";
-import * as $11 from "./routes/api/events.ts";
-import * as $12 from "./routes/api/health.ts";
-import * as $13 from "./routes/api/messages.ts";
-import * as $14 from "./routes/api/metrics.ts";
-import * as $15 from "./routes/api/session/refresh.ts";
-import * as $16 from "./routes/index.tsx";
-import * as $17 from "./routes/login.tsx";
-import * as $18 from "./routes/logout.ts";
-import * as $19 from "./routes/ws/agent.ts";
-import * as $20 from "./routes/ws/dashboard.ts";
+import * as $7 from "./routes/agents/[id]/commands/[command].tsx";
+import * as $8 from "./routes/api/agents.ts";
+import * as $9 from "./routes/api/agents/[id].ts";
+import * as $10 from "./routes/api/audit.ts";
+import * as $11 from "./routes/api/commands/[id]/lines.ts";
+import * as $12 from "./routes/api/commands/[id]/recording.ts";
+import * as $13 from "./routes/api/commands/[id]/search.ts";
+import * as $14 from "./routes/api/events.ts";
+import * as $15 from "./routes/api/health.ts";
+import * as $16 from "./routes/api/messages.ts";
+import * as $17 from "./routes/api/metrics.ts";
+import * as $18 from "./routes/api/search.ts";
+import * as $19 from "./routes/api/session/refresh.ts";
+import * as $20 from "./routes/commands/[id].ts";
+import * as $21 from "./routes/index.tsx";
+import * as $22 from "./routes/login.tsx";
+import * as $23 from "./routes/logout.ts";
+import * as $24 from "./routes/search.tsx";
+import * as $25 from "./routes/ws/agent.ts";
+import * as $26 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentForgotten.tsx";
 import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
@@ -30,7 +36,8 @@ import * as $$3 from "./islands/CommandQueue.tsx";
 import * as $$4 from "./islands/ConnectionStatus.tsx";
 import * as $$5 from "./islands/CopyButton.tsx";
 import * as $$6 from "./islands/FleetGrid.tsx";
-import * as $$7 from "./islands/Terminal.tsx";
+import * as $$7 from "./islands/LogView.tsx";
+import * as $$8 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
@@ -42,20 +49,26 @@ const manifest = {
     "./routes/admin/audit.tsx": $4,
     "./routes/admin/tokens.tsx": $5,
     "./routes/agents/[id].tsx": $6,
-    "./routes/api/agents.ts": $7,
-    "./routes/api/agents/[id].ts": $8,
-    "./routes/api/audit.ts": $9,
-    "./routes/api/commands/[id]/recording.ts": $10,
-    "./routes/api/events.ts": $11,
-    "./routes/api/health.ts": $12,
-    "./routes/api/messages.ts": $13,
-    "./routes/api/metrics.ts": $14,
-    "./routes/api/session/refresh.ts": $15,
-    "./routes/index.tsx": $16,
-    "./routes/login.tsx": $17,
-    "./routes/logout.ts": $18,
-    "./routes/ws/agent.ts": $19,
-    "./routes/ws/dashboard.ts": $20,
+    "./routes/agents/[id]/commands/[command].tsx": $7,
+    "./routes/api/agents.ts": $8,
+    "./routes/api/agents/[id].ts": $9,
+    "./routes/api/audit.ts": $10,
+    "./routes/api/commands/[id]/lines.ts": $11,
+    "./routes/api/commands/[id]/recording.ts": $12,
+    "./routes/api/commands/[id]/search.ts": $13,
+    "./routes/api/events.ts": $14,
+    "./routes/api/health.ts": $15,
+    "./routes/api/messages.ts": $16,
+    "./routes/api/metrics.ts": $17,
+    "./routes/api/search.ts": $18,
+    "./routes/api/session/refresh.ts": $19,
+    "./routes/commands/[id].ts": $20,
+    "./routes/index.tsx": $21,
+    "./routes/login.tsx": $22,
+    "./routes/logout.ts": $23,
+    "./routes/search.tsx": $24,
+    "./routes/ws/agent.ts": $25,
+    "./routes/ws/dashboard.ts": $26,
   },
   islands: {
     "./islands/AgentForgotten.tsx": $$0,
@@ -65,7 +78,8 @@ const manifest = {
     "./islands/ConnectionStatus.tsx": $$4,
     "./islands/CopyButton.tsx": $$5,
     "./islands/FleetGrid.tsx": $$6,
-    "./islands/Terminal.tsx": $$7,
+    "./islands/LogView.tsx": $$7,
+    "./islands/Terminal.tsx": $$8,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

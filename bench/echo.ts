@@ -374,6 +374,6 @@ export async function benchEcho(
 
 if (import.meta.main) {
   for (const [measure, figure] of await benchEcho()) {
-    console.log(`FIGURE ${measure}: ${figure}`);
+    console.log(`${measure}: ${figure}`);
   }
 }

@@ -91,7 +91,7 @@ async function open(
 
 /**
  * Run the benchmark with `mib` MiB of history; returns table rows and
- * prints FIGURE lines.
+ * prints `FIGURE late_join_snapshot_ms=` and `late_join_replay_ms=`.
  */
 export async function lateJoin(mib: number): Promise<[string, string][]> {
   await using server = await startTestServer();
@@ -135,8 +135,10 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
     const viaSnapshot = await open(server, session, true);
     const viaReplay = await open(server, session, false);
     const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+    console.log(`FIGURE late_join_snapshot_ms=${viaSnapshot.ms.toFixed(0)}`);
+    console.log(`FIGURE late_join_replay_ms=${viaReplay.ms.toFixed(0)}`);
     console.log(
-      `FIGURE late join, ${mb(stored)} of session history (stored in ` +
+      `late join, ${mb(stored)} of session history (stored in ` +
         `${fill.toFixed(1)} s): current screen rendered in ` +
         `${viaSnapshot.ms.toFixed(0)} ms via snapshot ` +
         `(${viaSnapshot.frames} frames, ${mb(viaSnapshot.bytes)}), ` +

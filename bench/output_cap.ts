@@ -46,7 +46,7 @@ try {
   const after = await folderBytes(server.dataDir);
   const m = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
   console.log(
-    `FIGURE yes | head -c ${mib}M, cap ${cap ?? "default"}: ` +
+    `RESULT yes | head -c ${mib}M, cap ${cap ?? "default"}: ` +
       `${m(final.outputBytes)} produced, data folder ${m(before)} -> ` +
       `${m(after)}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );

@@ -33,7 +33,7 @@ try {
       `yes "$(printf '\\033[32mINFO\\033[0m step 1%%\\r\\033[Kstep 2 done')" | head -c ${mib}M`,
   });
   const final = await waitFinal(dash, id, 900_000);
-  console.log(`FIGURE output ${m(final.outputBytes)}`);
+  console.log(`RESULT output ${m(final.outputBytes)}`);
   const token = await server.token("viewer");
   for (const format of ["cast", "txt"]) {
     const rssBefore = server.rssBytes();
@@ -58,7 +58,7 @@ try {
     const totalMs = performance.now() - started;
     clearInterval(sampler);
     console.log(
-      `FIGURE ${format}: ${m(bytes)}, first byte ${
+      `RESULT ${format}: ${m(bytes)}, first byte ${
         firstByteMs.toFixed(0)
       } ms, ` +
         `all ${(totalMs / 1000).toFixed(1)} s (${

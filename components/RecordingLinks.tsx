@@ -1,8 +1,9 @@
 import { recordingUrl } from "../lib/client/recording.ts";
 
 /**
- * Download links of a command's recording: `Cast` (asciicast v2, plays in
- * asciinema) and `Text` (escape sequences removed).
+ * Links of a command's output: `Log` (its log page, every line) and the
+ * recording downloads `Cast` (asciicast v2, plays in asciinema) and `Text`
+ * (escape sequences removed).
  */
 export default function RecordingLinks(
   props: { commandId: string; label?: string },
@@ -10,6 +11,13 @@ export default function RecordingLinks(
   const what = props.label ?? "output";
   return (
     <span class="recording-links" data-testid="recording-links">
+      <a
+        href={`/commands/${encodeURIComponent(props.commandId)}`}
+        title={`Open the ${what} as a full log: every line, search, line links`}
+        data-testid="log-link"
+      >
+        Log
+      </a>
       <a
         href={recordingUrl(props.commandId, "cast")}
         download

@@ -109,12 +109,48 @@ export function shouldReconnect(code: number): boolean {
 }
 
 const utf8 = new TextEncoder();
+/** Scratch space {@link byteLength} encodes into; its bytes are never read. */
+const scratch = new Uint8Array(48 * 1024);
 
-/** Byte length of `text` encoded as UTF-8. */
+/**
+ * Byte length of `text` encoded as UTF-8 (a lone surrogate counts 3, as
+ * TextEncoder writes U+FFFD for it). Short text is counted in a loop; longer
+ * text is encoded in native code into a fixed scratch buffer, slice by
+ * slice, and only the counts are kept: no regex scan, no allocation of the
+ * encoded bytes.
+ */
 export function byteLength(text: string): number {
-  // Fast path: ASCII-only strings are as long in bytes as in UTF-16 units.
-  // deno-lint-ignore no-control-regex
-  return /^[\x00-\x7f]*$/.test(text) ? text.length : utf8.encode(text).length;
+  const n = text.length;
+  if (n < 128) {
+    let bytes = n;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x80) continue;
+      if (c < 0x800) {
+        bytes += 1;
+      } else if (
+        c >= 0xd800 && c < 0xdc00 && i + 1 < n &&
+        (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+      ) {
+        bytes += 2; // a pair: 4 bytes for 2 units
+        i++;
+      } else {
+        bytes += 2;
+      }
+    }
+    return bytes;
+  }
+  let bytes = 0;
+  // encodeInto stops before a character that does not fit, never inside one.
+  for (let pos = 0; pos < n;) {
+    const { read, written } = utf8.encodeInto(
+      pos === 0 ? text : text.slice(pos),
+      scratch,
+    );
+    bytes += written;
+    pos += read;
+  }
+  return bytes;
 }
 
 /** A string at most `max` UTF-8 bytes long; longer fails with PAYLOAD_TOO_LARGE. */
@@ -773,9 +809,87 @@ export function parseDashboardMessage(
   return parseWith(DashboardPayloads, raw);
 }
 
-/** Parse a frame sent by an agent. */
+/**
+ * Parse a frame sent by an agent. `terminal:output`, the bulk of what agents
+ * send, is checked by hand when it is valid (see {@link agentOutput}); any
+ * other message, and output that fails a check, goes through the schemas.
+ */
 export function parseAgentMessage(raw: unknown): ParseResult<AgentMessage> {
+  let value: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return {
+        ok: false,
+        code: "INVALID_MESSAGE",
+        message: "Frame is not JSON",
+      };
+    }
+  }
+  const output = agentOutput(value);
+  if (output) return { ok: true, message: output };
+  return parseWith(AgentPayloads, value);
+}
+
+/**
+ * Parse a frame sent by an agent with the schemas only (what
+ * {@link parseAgentMessage} must agree with; used by its tests).
+ */
+export function parseAgentMessageBySchema(
+  raw: unknown,
+): ParseResult<AgentMessage> {
   return parseWith(AgentPayloads, raw);
+}
+
+const STREAMS: ReadonlySet<unknown> = new Set(StreamSchema.options);
+const VERSION = /^1\.\d+\.\d+$/;
+
+/**
+ * A valid agent `terminal:output` message, checked without the schemas (the
+ * same checks, for a message that passes them all: envelope fields, id
+ * lengths, integers, the stream, the data's UTF-8 bytes within
+ * `maxChunkBytes`, counted only when its length cannot tell), with unknown
+ * fields dropped as the schemas drop them. Null for anything else, or
+ * anything that fails a check: the schemas then decide, and word the error.
+ */
+function agentOutput(value: unknown): AgentMessage | null {
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.type !== "terminal:output") return null;
+  const { version, id, timestamp, payload } = v;
+  if (typeof version !== "string" || !VERSION.test(version)) return null;
+  if (
+    id !== undefined &&
+    (typeof id !== "string" || id.length < 1 || id.length > LIMITS.maxIdChars)
+  ) return null;
+  if (!Number.isSafeInteger(timestamp) || (timestamp as number) < 0) {
+    return null;
+  }
+  if (typeof payload !== "object" || payload === null) return null;
+  const { commandId, seq, stream, data } = payload as Record<string, unknown>;
+  if (
+    typeof commandId !== "string" || commandId.length < 1 ||
+    commandId.length > 128 || !Number.isSafeInteger(seq) ||
+    (seq as number) < 1 || !STREAMS.has(stream) || typeof data !== "string"
+  ) return null;
+  // At most 3 UTF-8 bytes per UTF-16 unit, at least 1.
+  const max = LIMITS.maxChunkBytes;
+  if (
+    data.length > max || (data.length * 3 > max && byteLength(data) > max)
+  ) return null;
+  const message = {
+    version,
+    type: "terminal:output" as const,
+    timestamp: timestamp as number,
+    payload: {
+      commandId,
+      seq: seq as number,
+      stream: stream as Stream,
+      data,
+    },
+  };
+  return id === undefined ? message : { ...message, id: id as string };
 }
 
 /** Parse a frame the server sent to a dashboard (used by clients and tests). */

@@ -1674,3 +1674,37 @@ Deno.test("prompts: CommandInfo kind prompt with its session turn; command:start
     "toSeq -1",
   );
 });
+
+Deno.test("byteLength() equals TextEncoder's length for any text, short or long, lone surrogates included", () => {
+  // Characters of every UTF-8 length, both surrogate halves alone, and a pair.
+  const parts = [
+    "a",
+    "\n",
+    "\x7f",
+    "é",
+    "\u07ff",
+    "€",
+    "\uffff",
+    "\ud83d",
+    "\ude00",
+    "😀",
+  ];
+  let state = 12345; // a fixed LCG: the same cases on every run
+  const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31);
+  const encoder = new TextEncoder();
+  for (let round = 0; round < 400; round++) {
+    // Lengths around the short/long switch and the scratch buffer's size.
+    const length = [0, 1, 127, 128, 129, 16383, 16384, 70000][round % 8] +
+      (next() % 3);
+    let text = "";
+    while (text.length < length) text += parts[next() % parts.length];
+    assert.equal(
+      byteLength(text),
+      encoder.encode(text).length,
+      `round ${round}: ${text.length} units`,
+    );
+  }
+  // A long ASCII text with one pair straddling each 48 KiB slice boundary.
+  const straddle = "a".repeat(48 * 1024 - 1) + "😀" + "b".repeat(48 * 1024);
+  assert.equal(byteLength(straddle), encoder.encode(straddle).length);
+});

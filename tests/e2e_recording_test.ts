@@ -85,6 +85,7 @@ Deno.test({
       const title = ".terminal-title [data-testid='recording-links'] a";
       await page.waitForSelector(title);
       assert.deepEqual(await hrefs(page, title), [
+        `/commands/${running}`,
         `/api/commands/${running}/recording?format=cast`,
         `/api/commands/${running}/recording?format=txt`,
       ]);
@@ -109,6 +110,7 @@ Deno.test({
         const row = `${table} tr[data-command-id="${done}"] a`;
         await page.waitForSelector(row);
         assert.deepEqual(await hrefs(page, row), [
+          `/commands/${done}`,
           `/api/commands/${done}/recording?format=cast`,
           `/api/commands/${done}/recording?format=txt`,
         ], table);

@@ -426,7 +426,7 @@ Deno.test("recording: unknown command 404, bad format or range 400, not signed i
   await error(
     "/api/commands/done-1/recording?format=mp4",
     400,
-    'Unknown format "mp4": use "cast" or "txt"',
+    'Unknown format "mp4": use "cast", "txt" or "raw"',
   );
   for (const bad of ["0", "-1", "1.5", "abc", "", "99999999999999999"]) {
     await error(
@@ -488,7 +488,7 @@ Deno.test("recording: a large output is streamed from storage, not built in memo
   }]);
   const data = (seq: number) => String(seq % 10).repeat(chunkChars - 1) + "\n";
   for (let seq = 1; seq <= chunks; seq++) {
-    await storage.appendOutput("big-1", seq, {
+    await storage.output.write("big-1", seq, {
       stream: "stdout",
       data: data(seq),
       at: 1000 + seq,
@@ -510,7 +510,7 @@ Deno.test("recording: a large output is streamed from storage, not built in memo
   assert.ok(first.value && first.value.length > 0, "the first bytes arrived");
   // The rest of the output disappears now: a body that was already built
   // would still hold it; a stream reads storage as it goes and ends short.
-  await storage.deleteOutput("big-1");
+  await storage.output.delete("big-1");
   let received = first.value.length;
   for (;;) {
     const { value, done } = await reader.read();
@@ -551,14 +551,14 @@ Deno.test("recording: chunks stored without a time take the previous chunk's or 
   }]);
   // Seqs 1 and 2 as an older version stored them (no time); 4 and 6 are
   // gone (seq 6: the end the agent dropped).
-  await storage.appendOutput("old-1", 1, { stream: "stdout", data: "a\r" });
-  await storage.appendOutput("old-1", 2, { stream: "stderr", data: "\nb\n" });
-  await storage.appendOutput("old-1", 3, {
+  await storage.output.write("old-1", 1, { stream: "stdout", data: "a\r" });
+  await storage.output.write("old-1", 2, { stream: "stderr", data: "\nb\n" });
+  await storage.output.write("old-1", 3, {
     stream: "stdout",
     data: "c",
     at: 12_250,
   });
-  await storage.appendOutput("old-1", 5, {
+  await storage.output.write("old-1", 5, {
     stream: "stdout",
     data: "d\x1b[0m",
   });

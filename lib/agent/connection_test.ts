@@ -116,6 +116,8 @@ Deno.test("startAgent() runs a command, resends unacked output after a reconnect
     "flightdeck-agent: c1 failed (exit 3)",
     "flightdeck-agent: connection closed (code 1001: restart); reconnecting in 0 ms (attempt 1)",
     `flightdeck-agent: connected to ${url} as Agent One (id a1)`,
+    // Resent after the reconnect, still counted once; nothing dropped.
+    "flightdeck-agent: output of c1: 2 chunks, 4 characters; reading paused 0 times (window full); 0 chunks dropped unacknowledged",
     "flightdeck-agent: interrupting c2 (timeout)",
     "flightdeck-agent: c2 timeout",
     "flightdeck-agent: connection closed (code 1000: bye); exiting",

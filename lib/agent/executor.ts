@@ -164,6 +164,8 @@ interface Job {
   process?: RunningProcess;
   /** Whether reading its output is paused (the window is full). */
   paused: boolean;
+  /** Output so far, for the line logged when its completion is acked. */
+  stats: { chunks: number; bytes: number; pauses: number };
   /** Its screen and activity (PTY mode). */
   view?: PtyView;
   /** When its screen goes out as `terminal:snapshot` (with `view`). */
@@ -266,6 +268,7 @@ export class Executor {
       info,
       startedSent: false,
       paused: false,
+      stats: { chunks: 0, bytes: 0, pauses: 0 },
       completionSent: false,
       batcher: new OutputBatcher({ onChunk: () => {} }),
       turn: { state: "held", left: false, interrupted: false },
@@ -323,10 +326,13 @@ export class Executor {
       sessionEnv,
       startedSent: false,
       paused: false,
+      stats: { chunks: 0, bytes: 0, pauses: 0 },
       completionSent: false,
       batcher: new OutputBatcher({
         onChunk: (chunk) => {
           this.#outbox.add({ commandId: info.id, ...chunk });
+          job.stats.chunks++;
+          job.stats.bytes += chunk.data.length;
           // The screen takes output chunk by chunk, so a snapshot covers
           // exactly the chunks up to its seq.
           if (job.view) {
@@ -449,8 +455,18 @@ export class Executor {
     const job = this.#jobs.get(commandId);
     job?.snapshots?.acked(seq);
     if (completed && job?.completion) {
-      this.#outbox.forget(commandId);
+      const dropped = this.#outbox.forget(commandId);
       this.#jobs.delete(commandId);
+      const { chunks, bytes, pauses } = job.stats;
+      // Read by `deno task bench` (figure agent_buffer_drops). A prompt's
+      // output is its session's: it has no line of its own.
+      if (!job.turn) {
+        this.#options.logger.info(
+          `output of ${commandId}: ${chunks} chunks, ${bytes} characters; ` +
+            `reading paused ${pauses} times (window full); ` +
+            `${dropped} chunks dropped unacknowledged`,
+        );
+      }
     }
     this.#flush();
     this.#applyFlow();
@@ -699,6 +715,7 @@ export class Executor {
     const pause = this.#outbox.full && !this.#stopping;
     if (pause === job.paused) return;
     job.paused = pause;
+    if (pause) job.stats.pauses++;
     if (pause) job.process.pause();
     else job.process.resume();
   }

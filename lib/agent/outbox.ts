@@ -145,9 +145,13 @@ export class Outbox {
     return freed;
   }
 
-  /** Forget everything about `commandId` (its completion was acked). */
-  forget(commandId: string): void {
-    this.ack(commandId, Infinity);
+  /**
+   * Forget everything about `commandId` (its completion was acked); returns
+   * how many of its chunks were still held, freed without a `terminal:ack`
+   * covering them (dropped; 0 when the server acknowledged all output).
+   */
+  forget(commandId: string): number {
+    return this.ack(commandId, Infinity);
   }
 
   /** Chunks not yet acked, oldest first (all commands, or one). */

@@ -94,7 +94,10 @@ Deno.test("Outbox.forget() drops a command's chunks", () => {
   outbox.add(chunk("c1", 1, "ab"));
   outbox.add(chunk("c1", 2, "cd"));
   outbox.sendUnsent("c1", send);
-  outbox.forget("c1");
+  outbox.ack("c1", 1);
+  // Seq 2 was never acknowledged: forget() counts it as dropped.
+  assert.equal(outbox.forget("c1"), 1);
+  assert.equal(outbox.forget("c1"), 0);
   assert.deepEqual(outbox.unacked(), []);
   assert.equal(outbox.bytes, 0);
   assert.equal(outbox.inFlightBytes, 0);

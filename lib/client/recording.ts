@@ -5,8 +5,8 @@
  * @module
  */
 
-/** A recording's file format: asciicast v2 or plain text. */
-export type RecordingFormat = "cast" | "txt";
+/** A recording's file format: asciicast v2, plain text or raw output. */
+export type RecordingFormat = "cast" | "txt" | "raw";
 
 /**
  * The download path of command `commandId`'s recording in `format`.

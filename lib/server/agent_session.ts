@@ -1,8 +1,10 @@
 /**
  * One agent socket: `agent:connect`, then output, started and completed
- * reports, acknowledged once stored. `connection:ack.outputWindowBytes`
- * tells the agent how much output it may leave unacknowledged; messages
- * received and not yet handled are bounded (see `maxBacklogBytes`).
+ * reports. Output is broadcast at once and acknowledged (`terminal:ack`)
+ * once stored, without waiting for the store before the next message.
+ * `connection:ack.outputWindowBytes` tells the agent how much output it may
+ * leave unacknowledged; messages received and not yet handled plus output
+ * not stored yet are bounded (see `maxBacklogBytes`).
  *
  * @module
  */
@@ -15,6 +17,7 @@ import {
   toAgent,
 } from "../protocol.ts";
 import { AuthError, type Principal } from "./auth.ts";
+import type { AcceptedOutput } from "./commands.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
@@ -29,6 +32,8 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
   #agentId: string | null = null;
   #principal: Principal | null = null;
   #untrack: (() => void) | null = null;
+  /** Characters of output received on this socket and not stored yet. */
+  #unstored = 0;
 
   /**
    * `headerToken` is the upgrade's Bearer token; `verified` says it was
@@ -53,14 +58,24 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       maxUnauthenticatedFrameBytes: options.verified
         ? undefined
         : app.config.maxUnauthenticatedFrameBytes,
-      // The window, plus one frame sent while under it, plus room for
-      // heartbeats and reports queued behind output during a slow store.
+      // Received and not handled plus handled and not stored: the window,
+      // plus one frame sent while under it, plus room for heartbeats and
+      // reports queued behind a message that waits for the store.
       maxBacklogBytes: app.config.agentOutputWindowBytes +
         2 * app.config.maxFrameBytes,
     }, app.log);
     this.#app = app;
     this.#headerToken = headerToken;
     this.#address = options.address ?? null;
+  }
+
+  /**
+   * Output handled and not stored yet: with the frames not yet handled it
+   * stays within the window plus two frames (`maxBacklogBytes`), which an
+   * agent that waits for its acks never reaches.
+   */
+  protected override heldBytes(): number {
+    return this.#unstored;
   }
 
   protected parse(frame: string) {
@@ -138,22 +153,40 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         return;
       }
       case "terminal:output": {
-        let seq: number;
+        const { commandId, data } = message.payload;
+        let accepted: AcceptedOutput;
         try {
-          seq = await commands.output(agentId, message.payload);
+          accepted = await commands.output(agentId, message.payload);
         } catch (error) {
           if (!(error instanceof FlightdeckError)) throw error;
           // Refused for good (not this agent's running command): answer, and
           // acknowledge so the agent frees its window; nothing was stored.
           this.sendError(error.code, error.message, message.id);
-          seq = message.payload.seq;
+          accepted = { seq: message.payload.seq, stored: Promise.resolve() };
         }
-        this.send(
-          toAgent("terminal:ack", {
-            commandId: message.payload.commandId,
-            seq,
-          }),
-        );
+        // Acknowledged once durable, without holding up the next message:
+        // chunks are broadcast at once and stored in batches. Until stored
+        // they count toward the backlog bound (see heldBytes).
+        this.#unstored += data.length;
+        accepted.stored.then(
+          () =>
+            this.send(
+              toAgent("terminal:ack", { commandId, seq: accepted.seq }),
+            ),
+          (error) => {
+            // Not stored: the agent resends everything unacknowledged when
+            // it reconnects.
+            this.log.error("Storing output failed", {
+              agentId,
+              commandId,
+              error: String(error),
+            });
+            this.peer.close(
+              CLOSE_CODES.GOING_AWAY.code,
+              "Storing output failed",
+            );
+          },
+        ).finally(() => this.#unstored -= data.length);
         return;
       }
       case "command:completed": {

@@ -37,6 +37,12 @@ import {
   type TerminalSize,
 } from "./storage.ts";
 import { Mutex } from "./mutex.ts";
+import {
+  type EarlierPage,
+  OutputLog,
+  type OutputState,
+  type ReadChunk,
+} from "./output_log.ts";
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
@@ -63,6 +69,8 @@ export interface CommandServiceOptions {
    * null or absent: none.
    */
   defaultTimeoutMs?: number | null;
+  /** Wait this long before each output commit (tests only). Default 0. */
+  outputCommitDelayMs?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
   /** Called when a running command's timeout fires, before it is interrupted. */
   onTimeout?: (command: CommandInfo) => void;
@@ -87,9 +95,11 @@ export interface CommandRequest {
 
 interface Active {
   stored: StoredCommand;
-  lastSeq: number;
-  /** Output bytes still stored (`info.outputBytes` counts all received). */
-  storedBytes: number;
+  /**
+   * Its output bookkeeping, kept by the output log (`lastSeq`: highest seq
+   * received; `storedBytes`: bytes still stored).
+   */
+  out: OutputState;
   started: boolean;
   timer?: ReturnType<typeof setTimeout>;
   timedOut: boolean;
@@ -118,6 +128,14 @@ type Completed = PayloadOf<typeof AgentPayloads, "command:completed">;
 type Output = PayloadOf<typeof AgentPayloads, "terminal:output">;
 type Snapshot = PayloadOf<typeof AgentPayloads, "terminal:snapshot">;
 
+/** An output chunk taken (see {@link CommandService.output}). */
+export interface AcceptedOutput {
+  /** The seq to acknowledge once `stored` resolves. */
+  seq: number;
+  /** Resolves when the chunk (and every earlier one) is stored. */
+  stored: Promise<void>;
+}
+
 /** Queues, dispatch and the state machine of commands. */
 export class CommandService {
   /** Agents being forgotten right now (see {@link forgetAgent}). */
@@ -141,8 +159,17 @@ export class CommandService {
   /** Set by {@link close}. */
   #closed = false;
 
+  /** The output of commands (appends, reads, earlier pages). */
+  readonly outputLog: OutputLog;
+
   private constructor(options: CommandServiceOptions) {
     this.#o = options;
+    this.outputLog = new OutputLog(options.storage.output, {
+      maxCommandOutputBytes: options.maxCommandOutputBytes,
+      commitDelayMs: options.outputCommitDelayMs,
+      onError: (error) =>
+        options.log?.("error", `Storing output failed: ${error}`),
+    });
   }
 
   /** Create the service and restore queues and running commands from KV. */
@@ -159,22 +186,12 @@ export class CommandService {
     }
     for (const stored of await storage.loadDispatched()) {
       // outputBytes is only saved with state changes; the output bookkeeping
-      // is written with every chunk. Data of an older version has none:
-      // recount what is stored.
-      let meta = await storage.outputMeta(stored.info.id);
-      if (!meta) {
-        meta = { lastSeq: 0, outputBytes: 0, storedBytes: 0 };
-        for await (const chunk of storage.readOutput(stored.info.id, 0)) {
-          meta.lastSeq = chunk.seq;
-          meta.storedBytes += byteLength(chunk.data);
-        }
-        meta.outputBytes = meta.storedBytes;
-      }
-      stored.info.outputBytes = meta.outputBytes;
+      // is written with every chunk (recounted for data of older versions).
+      const out = await service.outputLog.restore(stored.info.id);
+      stored.info.outputBytes = out.outputBytes;
       service.#active.set(stored.info.id, {
         stored,
-        lastSeq: meta.lastSeq,
-        storedBytes: meta.storedBytes,
+        out,
         started: stored.info.status === "running",
         timedOut: false,
       });
@@ -366,12 +383,14 @@ export class CommandService {
         if (reported.has(info.id)) {
           // Started while the server was away: it is running now.
           await this.#markStarted(active);
-          // Tell the agent what is stored so it resends only the rest.
+          // Tell the agent what is stored so it resends only the rest
+          // (output of its previous socket still queued is stored first).
+          await this.outputLog.stored(info.id);
           this.#o.sendToAgent(
             agentId,
             toAgent("terminal:ack", {
               commandId: info.id,
-              seq: active.lastSeq,
+              seq: active.out.lastSeq,
             }),
           );
           if (active.stored.interruptReason !== null) {
@@ -381,6 +400,7 @@ export class CommandService {
           // Never started: queue it again in its original place (its
           // priority and arrival order put it ahead of later requests).
           this.#active.delete(info.id);
+          this.outputLog.finish(info.id);
           if (
             info.kind !== "prompt" &&
             this.#o.registry.get(agentId)?.currentCommandId === info.id
@@ -473,8 +493,7 @@ export class CommandService {
       await this.#o.storage.insertRunning(stored);
       this.#active.set(stored.info.id, {
         stored,
-        lastSeq: 0,
-        storedBytes: 0,
+        out: this.outputLog.start(stored.info.id),
         started: true,
         timedOut: false,
       });
@@ -545,7 +564,7 @@ export class CommandService {
   async resized(commandId: string, size: TerminalSize): Promise<void> {
     const active = this.#active.get(commandId);
     if (!active) return;
-    await this.#o.storage.recordResize(commandId, active.lastSeq, {
+    await this.#o.storage.recordResize(commandId, active.out.lastSeq, {
       cols: size.cols,
       rows: size.rows,
       at: Date.now(),
@@ -593,47 +612,52 @@ export class CommandService {
   }
 
   /**
-   * Store and fan out one output chunk. Returns the seq the agent may free up
-   * to. Duplicates (seq already stored) are dropped.
+   * Fan out one output chunk and queue it to be stored (see
+   * {@link OutputLog.append}): resolves once it is broadcast, with the seq
+   * the agent may free up to once `stored` resolves (the chunk and those
+   * before it are durable). Duplicates (seq already received) are dropped.
+   * `stored` rejects when the commit failed: the chunks of that command not
+   * stored yet are dropped, and the agent must resend them.
    */
-  output(agentId: string, chunk: Output): Promise<number> {
+  output(agentId: string, chunk: Output): Promise<AcceptedOutput> {
     let lock = this.#outputLocks.get(agentId);
     if (!lock) this.#outputLocks.set(agentId, lock = new Mutex());
     return lock.run(() => this.#output(agentId, chunk));
   }
 
-  async #output(agentId: string, chunk: Output): Promise<number> {
+  async #output(agentId: string, chunk: Output): Promise<AcceptedOutput> {
     if (
       !this.#active.has(chunk.commandId) &&
       await this.#finishedHere(agentId, chunk.commandId)
     ) {
-      return chunk.seq; // Already settled: acknowledge and drop.
+      // Already settled: acknowledge and drop.
+      return { seq: chunk.seq, stored: Promise.resolve() };
     }
     const active = this.#owned(agentId, chunk.commandId);
-    if (chunk.seq <= active.lastSeq) return active.lastSeq;
+    const { out } = active;
+    if (chunk.seq <= out.lastSeq) {
+      return {
+        seq: out.lastSeq,
+        stored: this.outputLog.stored(chunk.commandId),
+      };
+    }
     const info = active.stored.info;
-    if (chunk.seq > active.lastSeq + 1) {
+    if (chunk.seq > out.lastSeq + 1) {
       this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
         agentId,
         commandId: info.id,
-        fromSeq: active.lastSeq + 1,
+        fromSeq: out.lastSeq + 1,
         toSeq: chunk.seq - 1,
       }));
     }
-    const bytes = byteLength(chunk.data);
-    const meta = {
-      lastSeq: chunk.seq,
-      outputBytes: info.outputBytes + bytes,
-      storedBytes: active.storedBytes + bytes,
-    };
-    await this.#o.storage.appendOutput(info.id, chunk.seq, {
+    // Queued to be stored (with the cap: replays announce dropped seqs with
+    // terminal:gap) and broadcast at once: reads see queued chunks.
+    const stored = this.outputLog.append(info.id, chunk.seq, {
       stream: chunk.stream,
       data: chunk.data,
       at: Date.now(),
-    }, meta);
-    active.lastSeq = chunk.seq;
-    info.outputBytes = meta.outputBytes;
-    active.storedBytes = meta.storedBytes;
+    }, byteLength(chunk.data));
+    info.outputBytes = out.outputBytes;
     this.#o.dashboards.broadcast(toDashboard("terminal:output", {
       agentId,
       commandId: info.id,
@@ -641,20 +665,7 @@ export class CommandService {
       stream: chunk.stream,
       data: chunk.data,
     }));
-    const cap = this.#o.maxCommandOutputBytes ?? Number.POSITIVE_INFINITY;
-    if (active.storedBytes > cap) {
-      // Keep the newest output: drop the oldest whole chunks (never this
-      // one) down to 7/8 of the cap, so at most `cap` plus one chunk stays
-      // and a flood pays for one trim per cap/8 bytes, not one per chunk.
-      // Replays announce the dropped seqs with terminal:gap.
-      active.storedBytes -= await this.#o.storage.dropOldestOutput(
-        info.id,
-        active.storedBytes - (cap - Math.floor(cap / 8)),
-        chunk.seq,
-        meta,
-      );
-    }
-    return chunk.seq;
+    return { seq: chunk.seq, stored };
   }
 
   /**
@@ -671,11 +682,11 @@ export class CommandService {
    */
   screenSnapshot(agentId: string, snapshot: Snapshot): void {
     const active = this.#owned(agentId, snapshot.commandId);
-    if (snapshot.seq > active.lastSeq) {
+    if (snapshot.seq > active.out.lastSeq) {
       throw new FlightdeckError(
         "INVALID_MESSAGE",
         `Snapshot of "${snapshot.commandId}" covers seq ${snapshot.seq}, ` +
-          `only ${active.lastSeq} stored`,
+          `only ${active.out.lastSeq} stored`,
       );
     }
     if (active.screen && active.screen.seq >= snapshot.seq) return;
@@ -694,36 +705,12 @@ export class CommandService {
    * `fromSeq..toSeq` joined, and whether older output is stored. Null when
    * nothing is stored before `beforeSeq`.
    */
-  async earlierOutput(
+  earlierOutput(
     commandId: string,
     beforeSeq: number,
     maxBytes: number,
-  ): Promise<
-    { fromSeq: number; toSeq: number; data: string; more: boolean } | null
-  > {
-    const fromSeq = await this.#o.storage.pageStart(
-      commandId,
-      beforeSeq,
-      maxBytes,
-    );
-    if (fromSeq === null) return null;
-    let data = "";
-    let first = 0;
-    let last = 0;
-    for await (
-      const chunk of this.#o.storage.readOutput(
-        commandId,
-        fromSeq - 1,
-        beforeSeq - 1,
-      )
-    ) {
-      if (first === 0) first = chunk.seq;
-      last = chunk.seq;
-      data += chunk.data;
-    }
-    if (first === 0) return null;
-    const more = await this.#o.storage.pageStart(commandId, first, 1) !== null;
-    return { fromSeq: first, toSeq: last, data, more };
+  ): Promise<EarlierPage | null> {
+    return this.outputLog.earlierPage(commandId, beforeSeq, maxBytes);
   }
 
   /** The agent finished a command. Returns false when it was already final. */
@@ -775,16 +762,16 @@ export class CommandService {
           info: { ...active.stored.info, session: { ...turn, toSeq } },
         };
       }
-      if (payload.lastSeq > active.lastSeq) {
+      if (payload.lastSeq > active.out.lastSeq) {
         // The agent dropped the end of the output (its buffer overflowed while
         // the server was away): announce the loss, as replays will.
         this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
           agentId,
           commandId: payload.commandId,
-          fromSeq: active.lastSeq + 1,
+          fromSeq: active.out.lastSeq + 1,
           toSeq: payload.lastSeq,
         }));
-        active.lastSeq = payload.lastSeq;
+        this.outputLog.skipTo(payload.commandId, payload.lastSeq);
       }
       await this.#finish(
         active,
@@ -980,13 +967,17 @@ export class CommandService {
     return this.#forgetting.has(agentId);
   }
 
-  /** Stored output of a command with `afterSeq < seq <= upTo`, in order. */
+  /**
+   * Output of a command with `afterSeq < seq <= upTo`, in order: what is
+   * stored, then what was sent live and is not stored yet.
+   */
   readOutput(
     commandId: string,
     afterSeq: number,
     upTo = Number.MAX_SAFE_INTEGER,
-  ) {
-    return this.#o.storage.readOutput(commandId, afterSeq, upTo);
+    batchSize?: number,
+  ): AsyncGenerator<ReadChunk> {
+    return this.outputLog.read(commandId, afterSeq, upTo, batchSize);
   }
 
   /**
@@ -996,7 +987,7 @@ export class CommandService {
    */
   broadcastSeq(commandId: string): number {
     const active = this.#active.get(commandId);
-    if (active) return active.lastSeq;
+    if (active) return active.out.lastSeq;
     for (const queue of this.#queues.values()) {
       if (queue.some((s) => s.info.id === commandId)) return 0;
     }
@@ -1010,7 +1001,7 @@ export class CommandService {
    */
   broadcastSeqs(): Map<string, number> {
     const seqs = new Map<string, number>();
-    for (const [id, active] of this.#active) seqs.set(id, active.lastSeq);
+    for (const [id, active] of this.#active) seqs.set(id, active.out.lastSeq);
     for (const queue of this.#queues.values()) {
       for (const stored of queue) seqs.set(stored.info.id, 0);
     }
@@ -1020,14 +1011,18 @@ export class CommandService {
   /** Highest stored seq of a command. */
   async lastSeq(commandId: string): Promise<number> {
     const active = this.#active.get(commandId);
-    if (active) return active.lastSeq;
+    if (active) return active.out.lastSeq;
     const stored = await this.#o.storage.getCommand(commandId);
-    return stored?.lastSeq ?? await this.#o.storage.lastSeq(commandId);
+    return stored?.lastSeq ?? await this.outputLog.lastSeq(commandId);
   }
 
-  /** Wait for pending state changes to finish (used at shutdown). */
+  /**
+   * Wait for pending state changes to finish and queued output to be
+   * stored (used at shutdown).
+   */
   async idle(): Promise<void> {
     await this.#lock.run(() => Promise.resolve());
+    await this.outputLog.idle();
   }
 
   /** Stop timers; no lost timer starts after this (sockets closing at shutdown). */
@@ -1238,18 +1233,23 @@ export class CommandService {
     signal?: string,
   ): Promise<void> {
     clearTimeout(active.timer);
+    // Its record says what is stored: let the output queued so far be.
+    await this.outputLog.stored(active.stored.info.id);
     const info = active.stored.info;
     this.#active.delete(info.id);
     const ended = status === "completed" || status === "failed"
       ? undefined
       : by;
+    this.outputLog.finish(info.id);
     active.stored = {
       ...active.stored,
       dispatched: false,
-      lastSeq: active.lastSeq,
-      storedBytes: active.storedBytes,
+      lastSeq: active.out.lastSeq,
+      storedBytes: active.out.storedBytes,
       info: {
         ...info,
+        // Back to what is stored if a commit failed.
+        outputBytes: active.out.outputBytes,
         status,
         exitCode,
         startedAt: info.startedAt,
@@ -1317,8 +1317,7 @@ export class CommandService {
     await storage.saveCommand(stored, true);
     this.#active.set(stored.info.id, {
       stored,
-      lastSeq: 0,
-      storedBytes: 0,
+      out: this.outputLog.start(stored.info.id),
       started: false,
       timedOut: false,
     });

@@ -20,6 +20,21 @@ interface Sent {
 const USER = { id: "op" };
 const GRACE_MS = 1500;
 
+/**
+ * `commands.output` that resolves once the chunk is stored, with the seq
+ * to acknowledge.
+ */
+function storedOutput(commands: CommandService) {
+  return async (
+    agentId: string,
+    chunk: Parameters<CommandService["output"]>[1],
+  ): Promise<number> => {
+    const accepted = await commands.output(agentId, chunk);
+    await accepted.stored;
+    return accepted.seq;
+  };
+}
+
 async function setup(
   options: {
     kv?: Deno.Kv;
@@ -649,12 +664,12 @@ Deno.test("CommandService.output() drops a duplicate seq without broadcasting", 
       stream: "stdout" as const,
       data,
     });
-    assert.equal(await t.commands.output("a1", chunk(1, "one\n")), 1);
+    assert.equal(await storedOutput(t.commands)("a1", chunk(1, "one\n")), 1);
     clock.tick(250);
-    assert.equal(await t.commands.output("a1", chunk(2, "two\n")), 2);
+    assert.equal(await storedOutput(t.commands)("a1", chunk(2, "two\n")), 2);
     clock.tick(250);
-    assert.equal(await t.commands.output("a1", chunk(1, "again\n")), 2);
-    assert.equal(await t.commands.output("a1", chunk(2, "again\n")), 2);
+    assert.equal(await storedOutput(t.commands)("a1", chunk(1, "again\n")), 2);
+    assert.equal(await storedOutput(t.commands)("a1", chunk(2, "again\n")), 2);
     assert.deepEqual(t.toDashboard("terminal:output"), [
       {
         agentId: "a1",
@@ -692,7 +707,7 @@ Deno.test("CommandService.output() broadcasts terminal:gap before a chunk after 
     const { command } = await t.ask("ls");
     await t.commands.started("a1", command.id);
     const send = (seq: number) =>
-      t.commands.output("a1", {
+      storedOutput(t.commands)("a1", {
         commandId: command.id,
         seq,
         stream: "stderr",
@@ -731,13 +746,13 @@ Deno.test("CommandService.output() counts outputBytes in UTF-8 bytes", async () 
     const { command } = await t.ask("ls");
     await t.commands.started("a1", command.id);
     // "é" is 2 bytes, "€" 3, "🚀" 4 (2 UTF-16 units): 1 + 2 + 3 + 4 = 10.
-    await t.commands.output("a1", {
+    await storedOutput(t.commands)("a1", {
       commandId: command.id,
       seq: 1,
       stream: "pty",
       data: "aé€🚀",
     });
-    await t.commands.output("a1", {
+    await storedOutput(t.commands)("a1", {
       commandId: command.id,
       seq: 2,
       stream: "pty",
@@ -760,7 +775,7 @@ Deno.test("CommandService.output() throws NOT_FOUND for a command the agent does
   try {
     t.connect("a1");
     await assert.rejects(
-      t.commands.output("a1", {
+      storedOutput(t.commands)("a1", {
         commandId: "nope",
         seq: 1,
         stream: "stdout",
@@ -911,7 +926,7 @@ Deno.test("CommandService.interrupt() settles a running command of an offline ag
     const oldPeer = t.connect("a1");
     const { command } = await t.ask("sleep 100");
     await t.commands.started("a1", command.id);
-    await t.commands.output("a1", {
+    await storedOutput(t.commands)("a1", {
       commandId: command.id,
       seq: 1,
       stream: "stdout",
@@ -937,7 +952,7 @@ Deno.test("CommandService.interrupt() settles a running command of an offline ag
     ]);
     // Late output and the completion are acknowledged and dropped.
     assert.equal(
-      await t.commands.output("a1", {
+      await storedOutput(t.commands)("a1", {
         commandId: command.id,
         seq: 2,
         stream: "stdout",
@@ -1008,7 +1023,7 @@ Deno.test("CommandService.output() stores overlapping deliveries once, in order"
     });
     // Two sockets of the same agent delivering at once (old and new).
     const acks = await Promise.all(
-      [1, 1, 2, 2, 3].map((seq) => t.commands.output("a1", chunk(seq))),
+      [1, 1, 2, 2, 3].map((seq) => storedOutput(t.commands)("a1", chunk(seq))),
     );
     assert.deepEqual(acks, [1, 1, 2, 2, 3]);
     assert.deepEqual(
@@ -1052,7 +1067,7 @@ Deno.test("CommandService.completed() announces output the agent lost at the end
     t.connect("a1");
     const { command } = await t.ask("x");
     await t.commands.started("a1", command.id);
-    await t.commands.output("a1", {
+    await storedOutput(t.commands)("a1", {
       commandId: command.id,
       seq: 1,
       stream: "stdout",
@@ -1129,7 +1144,7 @@ Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest c
   const { command } = await first.ask("yes");
   await first.commands.started("a1", command.id);
   const output = (t: typeof first, seq: number, data: string) =>
-    t.commands.output("a1", {
+    storedOutput(t.commands)("a1", {
       commandId: command.id,
       seq,
       stream: "stdout",
@@ -1137,7 +1152,7 @@ Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest c
     });
   const stored = async () => {
     const seqs: number[] = [];
-    for await (const chunk of first.storage.readOutput(command.id, 0)) {
+    for await (const chunk of first.storage.output.read(command.id, 0)) {
       seqs.push(chunk.seq);
     }
     return seqs;
@@ -1149,7 +1164,7 @@ Deno.test("CommandService.output() past maxCommandOutputBytes drops the oldest c
   // chunk 11 made 90 again: chunks 3-4 gone.
   assert.deepEqual(await stored(), [5, 6, 7, 8, 9, 10, 11]);
   assert.equal((await first.commands.get(command.id))?.outputBytes, 110);
-  assert.deepEqual(await first.storage.outputMeta(command.id), {
+  assert.deepEqual(await first.storage.output.meta(command.id), {
     lastSeq: 11,
     outputBytes: 110,
     storedBytes: 70,

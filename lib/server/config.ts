@@ -61,8 +61,8 @@ export const ConfigSchema = z.object({
   agentOutputWindowBytes: int(OUTPUT_WINDOW.minBytes, 1024 * 1024 * 1024)
     .default(OUTPUT_WINDOW.defaultBytes),
   /**
-   * Test only: every output append waits this long before committing
-   * (a slow store). 0 (default) leaves storage as it is.
+   * Test only: every commit of output (a batch of appends) waits this
+   * long first (a slow store). 0 (default) leaves storage as it is.
    */
   testAppendDelayMs: int(0, 60_000).default(0),
   /** Messages per second a dashboard connection may send before RATE_LIMIT (agents are not limited by count). */
@@ -167,6 +167,11 @@ export const ConfigSchema = z.object({
   adminUser: z.string().trim().min(1).max(128).optional(),
   /** How often retention runs. */
   retentionIntervalMs: int(1000, 86400_000).default(60_000),
+  /**
+   * How often finished commands are added to the search index (the index
+   * of `GET /api/search`), at most 50 commands per run.
+   */
+  searchIndexIntervalMs: int(100, 86400_000).default(5000),
   /** Least severe log level printed. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /**
@@ -245,6 +250,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_LOG_FORWARD_PER_MINUTE: "logForwardPerMinute",
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
+  FLIGHTDECK_SEARCH_INDEX_INTERVAL_MS: "searchIndexIntervalMs",
   FLIGHTDECK_MAX_COMMAND_OUTPUT: "maxCommandOutputBytes",
   FLIGHTDECK_SNAPSHOT_MIN_BYTES: "snapshotMinBytes",
   FLIGHTDECK_LOG: "logLevel",

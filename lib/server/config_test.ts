@@ -46,6 +46,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     auditRefusalsPerMinute: 60,
     maxCommandOutputBytes: 256 * 1024 * 1024,
     retentionIntervalMs: 60_000,
+    searchIndexIntervalMs: 5000,
     logLevel: "info",
     connectionGuard: true,
     headTimeoutMs: 10_000,

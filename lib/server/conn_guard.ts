@@ -142,7 +142,25 @@ interface Entry {
 /** Bytes of a response's start examined for its kind. */
 const RESPONSE_HEAD_MAX = 8 * 1024;
 
-const PIPE_BUFFER = 32 * 1024;
+/**
+ * Read buffer of one direction of a proxied connection: it starts at
+ * {@link PIPE_BUFFER_MIN} and grows 4x, up to {@link PIPE_BUFFER}, each
+ * time a read fills it. An idle socket (heartbeats, status messages) keeps
+ * the small one; a busy one reaches full size after a few reads.
+ */
+export const PIPE_BUFFER_MIN = 2 * 1024;
+/** Largest read buffer of one direction of a proxied connection. */
+export const PIPE_BUFFER = 32 * 1024;
+
+/** The buffer for the read after one that took `n` bytes into `buf`. */
+export function nextPipeBuffer(
+  buf: Uint8Array<ArrayBuffer>,
+  n: number,
+): Uint8Array<ArrayBuffer> {
+  return n === buf.length && buf.length < PIPE_BUFFER
+    ? new Uint8Array(Math.min(PIPE_BUFFER, buf.length * 4))
+    : buf;
+}
 
 /** A running guard; see the module doc. */
 export class ConnectionGuard {
@@ -503,7 +521,7 @@ async function pipe(
   entry: Entry,
   fromClient: boolean,
 ): Promise<void> {
-  const buf = new Uint8Array(PIPE_BUFFER);
+  let buf = new Uint8Array(PIPE_BUFFER_MIN);
   for (;;) {
     const n = await from.read(buf);
     if (n === null) return;
@@ -523,6 +541,9 @@ async function pipe(
       entry.writing--;
     }
     entry.lastActive = performance.now();
+    // After the write: `watchResponse` may hold a view of this buffer only
+    // until it returns.
+    buf = nextPipeBuffer(buf, n);
   }
 }
 

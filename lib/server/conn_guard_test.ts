@@ -3,6 +3,9 @@ import {
   ConnectionGuard,
   type ConnectionGuardOptions,
   isStreamHead,
+  nextPipeBuffer,
+  PIPE_BUFFER,
+  PIPE_BUFFER_MIN,
 } from "./conn_guard.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -472,4 +475,19 @@ Deno.test("ConnectionGuard closes a plain HTTP connection whose client stops rea
       conn.close();
     },
   );
+});
+
+Deno.test("nextPipeBuffer() grows a full buffer 4x up to PIPE_BUFFER and keeps one that was not filled", () => {
+  // An idle proxied socket holds the small buffer only.
+  let buf = new Uint8Array(PIPE_BUFFER_MIN);
+  assert.equal(PIPE_BUFFER_MIN, 2048);
+  assert.equal(nextPipeBuffer(buf, 100), buf);
+  const sizes = [];
+  for (let i = 0; i < 4; i++) {
+    buf = nextPipeBuffer(buf, buf.length);
+    sizes.push(buf.length);
+  }
+  assert.deepEqual(sizes, [8192, PIPE_BUFFER, PIPE_BUFFER, PIPE_BUFFER]);
+  assert.equal(PIPE_BUFFER, 32768);
+  assert.equal(nextPipeBuffer(buf, buf.length), buf);
 });

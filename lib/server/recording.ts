@@ -13,6 +13,8 @@
  *   `[seconds, "r", "COLSxROWS"]` per recorded resize, and
  *   `[seconds, "m", "output trimmed: seq A..B"]` (a marker) where output of
  *   the range is no longer stored (retention, or dropped by the agent).
+ * - `raw` (`.log`): the stored output exactly as the agent sent it, escape
+ *   sequences and all, chunk after chunk; a missing span adds nothing.
  * - `.txt`: the output with escape sequences removed and carriage-return
  *   overwrites applied ({@link PlainText}); a missing span is the line
  *   `[output trimmed: seq A..B]`.
@@ -26,16 +28,18 @@
 import type { CommandInfo, Stream } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import { PlainText } from "./plain_text.ts";
+import type { ReadChunk } from "./output_log.ts";
 import type { Storage, TerminalSize } from "./storage.ts";
 
 /** Formats of a recording. */
-export const RECORDING_FORMATS = ["cast", "txt"] as const;
+export const RECORDING_FORMATS = ["cast", "txt", "raw"] as const;
 export type RecordingFormat = typeof RECORDING_FORMATS[number];
 
 /** Content types by format. */
 export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = {
   cast: "application/x-asciicast",
   txt: "text/plain; charset=utf-8",
+  raw: "application/octet-stream",
 };
 
 /**
@@ -66,6 +70,16 @@ export interface RecordingSources {
   commands: {
     get(id: string): Promise<CommandInfo | null>;
     lastSeq(id: string): Promise<number>;
+    /**
+     * Output with `afterSeq < seq <= upTo`, in order: stored, and of a
+     * running command also what was sent live and is not stored yet.
+     */
+    readOutput(
+      id: string,
+      afterSeq: number,
+      upTo: number,
+      batchSize?: number,
+    ): AsyncGenerator<ReadChunk>;
   };
   storage: Storage;
   /** An agent's display name, if known. */
@@ -130,7 +144,7 @@ export async function openRecording(
   if (!(RECORDING_FORMATS as readonly string[]).includes(format)) {
     throw new FlightdeckError(
       "INVALID_MESSAGE",
-      `Unknown format "${format.slice(0, 40)}": use "cast" or "txt"`,
+      `Unknown format "${format.slice(0, 40)}": use "cast", "txt" or "raw"`,
     );
   }
   const from = parseSeq("from", query.from);
@@ -143,8 +157,12 @@ export async function openRecording(
   }
   const plan = await makePlan(sources, id, from, to);
   const fmt = format as RecordingFormat;
-  const events = readEvents(sources.storage, plan);
-  const lines = fmt === "cast" ? castLines(plan, events) : textLines(events);
+  const events = readEvents(sources, plan);
+  const lines = fmt === "cast"
+    ? castLines(plan, events)
+    : fmt === "txt"
+    ? textLines(events)
+    : rawData(events);
   return {
     format: fmt,
     contentType: RECORDING_CONTENT_TYPES[fmt],
@@ -234,9 +252,9 @@ function fileName(
 ): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 64);
   const range = ranged ? `-seq${plan.fromSeq}-${plan.toSeq}` : "";
-  return `${safe(plan.record.agentId)}-${
-    safe(plan.record.id)
-  }${range}.${format}`;
+  return `${safe(plan.record.agentId)}-${safe(plan.record.id)}${range}.${
+    format === "raw" ? "log" : format
+  }`;
 }
 
 /** One thing in a recording, with its absolute time (ms). */
@@ -250,12 +268,12 @@ type Event =
  * are consumed.
  */
 async function* readEvents(
-  storage: Storage,
+  sources: RecordingSources,
   plan: Plan,
 ): AsyncGenerator<Event> {
   const { sourceId, fromSeq, toSeq } = plan;
   if (toSeq < fromSeq) return;
-  const resizes = storage.readResizes(sourceId);
+  const resizes = sources.storage.readResizes(sourceId);
   try {
     let resize = await nextResize(resizes, fromSeq - 1);
     let at = plan.fallbackAt;
@@ -266,7 +284,12 @@ async function* readEvents(
       fromSeq: expected,
       toSeq: before - 1,
     });
-    const chunks = storage.readOutput(sourceId, fromSeq - 1, toSeq, READ_AHEAD);
+    const chunks = sources.commands.readOutput(
+      sourceId,
+      fromSeq - 1,
+      toSeq,
+      READ_AHEAD,
+    );
     for await (const chunk of chunks) {
       const chunkAt = Math.max(at, chunk.at ?? at);
       // Resizes recorded after the output before this chunk, at their time
@@ -380,4 +403,11 @@ async function* textLines(
   }
   const rest = text.end();
   if (rest) yield rest;
+}
+
+/** The raw output: the stored chunks' data as they are. */
+async function* rawData(events: AsyncGenerator<Event>): AsyncGenerator<string> {
+  for await (const event of events) {
+    if (event.kind === "output") yield event.data;
+  }
 }

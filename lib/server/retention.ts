@@ -72,7 +72,7 @@ export async function enforceRetention(
     }
     for (const { id, bytes } of over) {
       const stored = await storage.getCommand(id);
-      await storage.deleteOutput(id);
+      await storage.output.delete(id);
       if (stored) {
         await storage.saveCommand({
           ...stored,

@@ -40,11 +40,11 @@ async function withStorage(fn: (storage: Storage) => Promise<void>) {
 
 async function seed(storage: Storage, stored: StoredCommand) {
   await storage.saveCommand(stored);
-  await storage.appendOutput(stored.info.id, 1, {
+  await storage.output.write(stored.info.id, 1, {
     stream: "stdout",
     data: "a",
   });
-  await storage.appendOutput(stored.info.id, 2, {
+  await storage.output.write(stored.info.id, 2, {
     stream: "stdout",
     data: "b",
   });
@@ -69,8 +69,8 @@ Deno.test("enforceRetention() deletes commands finished longer ago than maxAgeMs
       keptBytes: 2,
     });
     assert.equal(await storage.getCommand("old"), null);
-    assert.equal(await storage.lastSeq("old"), 0);
-    assert.equal(await storage.lastSeq("new"), 2);
+    assert.equal(await storage.output.lastSeq("old"), 0);
+    assert.equal(await storage.output.lastSeq("new"), 2);
     assert.deepEqual(
       (await storage.listRecent("a1", 10)).map((c) => c.id),
       ["new"],
@@ -134,10 +134,10 @@ Deno.test("enforceRetention() deletes the oldest finished output first over maxB
       freedBytes: 6_000,
       keptBytes: 3_000,
     });
-    assert.equal(await storage.lastSeq("first"), 0);
-    assert.equal(await storage.lastSeq("second"), 0);
-    assert.equal(await storage.lastSeq("third"), 2);
-    assert.equal(await storage.lastSeq("running"), 2);
+    assert.equal(await storage.output.lastSeq("first"), 0);
+    assert.equal(await storage.output.lastSeq("second"), 0);
+    assert.equal(await storage.output.lastSeq("third"), 2);
+    assert.equal(await storage.output.lastSeq("running"), 2);
     // A second pass has nothing left to do.
     assert.deepEqual(
       await enforceRetention(storage, { maxAgeMs: 1e12, maxBytes: 4_000 }, 100),

@@ -27,8 +27,8 @@ import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { Storage } from "./storage.ts";
-import { SlowStorage } from "./slow_storage.ts";
 import { enforceRetention } from "./retention.ts";
+import { SearchIndex } from "./search_index.ts";
 import { WebSocketPeer } from "./peer.ts";
 import { SseHub } from "./sse.ts";
 import { SessionControl } from "./session_control.ts";
@@ -60,6 +60,8 @@ export interface Services {
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
+  /** The word index of finished commands (`GET /api/search`). */
+  search: SearchIndex;
   /** Who controls each agent's terminal; input and resize forwarding. */
   control: SessionControl;
   /** Send a message to a connected agent; false when it is not connected. */
@@ -97,9 +99,7 @@ export async function createServices(
 ): Promise<Services> {
   const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
-  const storage = config.testAppendDelayMs > 0
-    ? new SlowStorage(kv, config.testAppendDelayMs)
-    : new Storage(kv);
+  const storage = new Storage(kv);
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
@@ -180,6 +180,7 @@ export async function createServices(
     maxCommandOutputBytes: config.maxCommandOutputBytes,
     lostAfterMs: config.lostAfterMs,
     defaultTimeoutMs: config.commandTimeoutMs || null,
+    outputCommitDelayMs: config.testAppendDelayMs,
     log: (level, message) => log[level](message),
     onTimeout: (command) =>
       audit.record({
@@ -213,6 +214,16 @@ export async function createServices(
   };
   await retain();
   const retentionTimer = setInterval(retain, config.retentionIntervalMs);
+  const search = new SearchIndex({
+    kv: storage.kv,
+    output: storage.output,
+    getCommand: (id) => storage.getCommand(id),
+  });
+  const searchTimer = setInterval(() => {
+    search.catchUp().catch((error) =>
+      log.error("Search indexing failed", { error: String(error) })
+    );
+  }, config.searchIndexIntervalMs);
   const sockets = new Set<WebSocket>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
@@ -298,6 +309,7 @@ export async function createServices(
     registry,
     dashboards,
     commands,
+    search,
     control,
     sendToAgent,
     sse: new SseHub(connections),
@@ -386,6 +398,8 @@ export async function createServices(
     async close() {
       clearInterval(auditTimer);
       clearInterval(retentionTimer);
+      clearInterval(searchTimer);
+      await search.idle();
       services.sse.closeAll();
       for (const socket of sockets) {
         try {

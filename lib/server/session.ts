@@ -30,8 +30,9 @@ export interface SessionLimits {
   /** Close with 4401 when not authenticated within this long. */
   authTimeoutMs: number;
   /**
-   * Most frame bytes (UTF-16 units) received and not yet handled; one more
-   * gets RATE_LIMIT and a 4429 close. Unbounded when absent.
+   * Most frame bytes (UTF-16 units) received and not yet handled, plus what
+   * the session still holds of handled ones ({@link Session.heldBytes});
+   * one more gets RATE_LIMIT and a 4429 close. Unbounded when absent.
    */
   maxBacklogBytes?: number;
   /**
@@ -94,6 +95,14 @@ export abstract class Session<
 
   /** Parse one frame into a message of this endpoint. */
   protected abstract parse(frame: string): ParseResult<M>;
+  /**
+   * Bytes of handled messages this session still holds in memory (counted
+   * toward `maxBacklogBytes`); none by default.
+   */
+  protected heldBytes(): number {
+    return 0;
+  }
+
   /** Handle one valid message. Messages are handled one at a time, in order. */
   protected abstract handle(message: M): Promise<void>;
   /** Called when the socket opened. */
@@ -251,7 +260,10 @@ export abstract class Session<
     const message = parsed.message;
     if (this.#closed) return null; // Nothing will handle it: hold nothing.
     const maxBacklog = this.limits.maxBacklogBytes;
-    if (maxBacklog !== undefined && this.#backlog + data.length > maxBacklog) {
+    if (
+      maxBacklog !== undefined &&
+      this.#backlog + this.heldBytes() + data.length > maxBacklog
+    ) {
       const text = `Over ${maxBacklog} bytes received and not yet handled`;
       if (reply) this.sendError("RATE_LIMIT", text, message.id);
       this.peer.close(CLOSE_CODES.RATE_LIMITED.code, "Backlog over its limit");

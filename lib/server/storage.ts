@@ -1,5 +1,6 @@
 /**
- * Deno KV layout for commands, queues and output logs.
+ * Deno KV layout for commands and queues; the output log's keys are
+ * described (and read and written) in output_log.ts.
  *
  * Keys:
  * - `["cmd", id]` → {@link StoredCommand}
@@ -9,9 +10,7 @@
  * - `["cmd_active", id]` → agent id, while a command is dispatched and not
  *   finished (read at start-up instead of every command)
  * - `["queue", agentId, rank, order]` → command id (durable queue order)
- * - `["out", commandId, seq, part]` → {@link StoredChunk} (values over KV's
- *   64 KiB limit are split into parts; part 0 says how many)
- * - `["out_meta", commandId]` → {@link OutputMeta}, written with every chunk
+ * - `["out", ...]`, `["out_meta", ...]`: the output log, see output_log.ts
  * - `["out_resize", commandId, afterSeq]` → {@link StoredResize}: the
  *   terminal was resized after output `afterSeq` (the last of several
  *   between two chunks wins)
@@ -28,13 +27,14 @@
  */
 import {
   type AgentInfo,
-  byteLength,
   type CommandInfo,
   type EndedBy,
   FINAL_STATUSES,
   type Priority,
-  type Stream,
 } from "../protocol.ts";
+import { OutputStore } from "./output_log.ts";
+
+export type { OutputMeta, StoredChunk } from "./output_log.ts";
 
 /** A command as stored: its public info plus bookkeeping. */
 export interface StoredCommand {
@@ -81,30 +81,6 @@ export interface StoredResize extends TerminalSize {
   at: number;
 }
 
-/** One stored output chunk (or part of one). */
-export interface StoredChunk {
-  stream: Stream;
-  data: string;
-  /**
-   * When the server received the chunk (ms since the epoch), on part 0.
-   * Absent on chunks stored by older versions: readers take the previous
-   * chunk's time, or the command's start.
-   */
-  at?: number;
-  /** On part 0 of a chunk split into several parts: how many. */
-  parts?: number;
-}
-
-/** Output bookkeeping of one command, kept exact with every chunk. */
-export interface OutputMeta {
-  /** Highest seq received. */
-  lastSeq: number;
-  /** UTF-8 bytes received in all (`CommandInfo.outputBytes`). */
-  outputBytes: number;
-  /** UTF-8 bytes still stored (at most the cap, plus the newest chunk). */
-  storedBytes: number;
-}
-
 /** Ranks for priorities: lower runs first. */
 export const PRIORITY_RANK: Record<Priority, number> = {
   high: 0,
@@ -113,10 +89,6 @@ export const PRIORITY_RANK: Record<Priority, number> = {
 };
 
 const REQUEST_TTL_MS = 10 * 60_000;
-/** Largest string stored in one KV value (KV allows 64 KiB per value). */
-const PART_CHARS = 16 * 1024;
-/** Mutations per atomic operation when deleting many keys. */
-const DELETE_BATCH = 500;
 const KEPT_BYTES: Deno.KvKey = ["stat", "kept_bytes"];
 const SCHEMA: Deno.KvKey = ["stat", "schema"];
 const SCHEMA_VERSION = 2;
@@ -129,9 +101,12 @@ function u64(n: number): bigint {
 /** Typed access to the KV store. */
 export class Storage {
   readonly kv: Deno.Kv;
+  /** The output log's KV layout, in the same store. */
+  readonly output: OutputStore;
 
   constructor(kv: Deno.Kv) {
     this.kv = kv;
+    this.output = new OutputStore(kv);
   }
 
   /**
@@ -294,7 +269,7 @@ export class Storage {
     const stored = await this.getCommand(id);
     if (!stored) return 0;
     const { info, order } = stored;
-    await this.deleteOutput(id);
+    await this.output.delete(id);
     for (;;) {
       const op = this.kv.atomic()
         .delete(["cmd", id])
@@ -380,101 +355,6 @@ export class Storage {
     return commands;
   }
 
-  /**
-   * Append one output chunk; with `meta`, write the command's output
-   * bookkeeping in the same atomic operation.
-   */
-  async appendOutput(
-    commandId: string,
-    seq: number,
-    chunk: StoredChunk,
-    meta?: OutputMeta,
-  ): Promise<void> {
-    const op = this.kv.atomic();
-    if (meta) op.set(["out_meta", commandId], meta);
-    const at = chunk.at === undefined ? {} : { at: chunk.at };
-    if (chunk.data.length <= PART_CHARS) {
-      op.set(["out", commandId, seq, 0], {
-        stream: chunk.stream,
-        data: chunk.data,
-        ...at,
-      });
-    } else {
-      const parts: string[] = [];
-      let start = 0;
-      while (start < chunk.data.length) {
-        let end = Math.min(start + PART_CHARS, chunk.data.length);
-        // Keep surrogate pairs together.
-        const code = chunk.data.charCodeAt(end - 1);
-        if (code >= 0xd800 && code <= 0xdbff && end < chunk.data.length) end++;
-        parts.push(chunk.data.slice(start, end));
-        start = end;
-      }
-      parts.forEach((data, part) => {
-        const value: StoredChunk = part === 0
-          ? { stream: chunk.stream, data, parts: parts.length, ...at }
-          : { stream: chunk.stream, data };
-        op.set(["out", commandId, seq, part], value);
-      });
-    }
-    await op.commit();
-  }
-
-  /** A command's output bookkeeping, if written by this layout. */
-  async outputMeta(commandId: string): Promise<OutputMeta | null> {
-    return (await this.kv.get<OutputMeta>(["out_meta", commandId])).value;
-  }
-
-  /**
-   * Delete the oldest stored output chunks of a command with
-   * `seq < beforeSeq`, whole chunks only, until at least `bytes` UTF-8 bytes
-   * are freed. `meta` is the bookkeeping before the deletion; each atomic
-   * deletion writes it with `storedBytes` lowered by what it removed.
-   * Returns the bytes freed.
-   */
-  async dropOldestOutput(
-    commandId: string,
-    bytes: number,
-    beforeSeq: number,
-    meta: OutputMeta,
-  ): Promise<number> {
-    let freed = 0;
-    let pending: Deno.KvKey[] = [];
-    let pendingBytes = 0;
-    let seq = -1;
-    const commit = async () => {
-      if (!pending.length) return;
-      const op = this.kv.atomic();
-      for (const key of pending) op.delete(key);
-      freed += pendingBytes;
-      op.set(["out_meta", commandId], {
-        ...meta,
-        storedBytes: meta.storedBytes - freed,
-      });
-      await op.commit();
-      pending = [];
-      pendingBytes = 0;
-    };
-    // Read ahead about what is needed (usually one chunk), not a full batch.
-    const iter = this.kv.list<StoredChunk>({
-      start: ["out", commandId],
-      end: ["out", commandId, beforeSeq],
-    }, { batchSize: Math.min(500, 2 + Math.ceil(bytes / 8192)) });
-    for await (const entry of iter) {
-      const entrySeq = Number(entry.key[2]);
-      if (entrySeq !== seq) {
-        // A chunk boundary: stop once enough is freed.
-        if (freed + pendingBytes >= bytes) break;
-        seq = entrySeq;
-      }
-      pending.push(entry.key);
-      pendingBytes += byteLength(entry.value.data);
-      if (pending.length >= DELETE_BATCH) await commit();
-    }
-    await commit();
-    return freed;
-  }
-
   /** Finished commands with kept output, oldest first: id and output bytes. */
   async *finishedWithOutput(): AsyncGenerator<
     { id: string; completedAt: number; bytes: number }
@@ -498,22 +378,6 @@ export class Storage {
   async keptBytes(): Promise<number> {
     const entry = await this.kv.get<Deno.KvU64>(KEPT_BYTES);
     return Number(entry.value?.value ?? 0n);
-  }
-
-  /** Delete every output chunk and recorded resize of a command. */
-  async deleteOutput(commandId: string): Promise<void> {
-    let op = this.kv.atomic();
-    let count = 0;
-    for (const prefix of [["out", commandId], ["out_resize", commandId]]) {
-      for await (const entry of this.kv.list({ prefix })) {
-        op.delete(entry.key);
-        if (++count % DELETE_BATCH === 0) {
-          await op.commit();
-          op = this.kv.atomic();
-        }
-      }
-    }
-    await op.commit();
   }
 
   /**
@@ -542,83 +406,6 @@ export class Storage {
     for await (const entry of iter) {
       yield { afterSeq: Number(entry.key[2]), ...entry.value };
     }
-  }
-
-  /**
-   * Where a page of at most about `maxBytes` UTF-8 bytes of stored output
-   * before `beforeSeq` starts: the lowest seq of the newest whole chunks
-   * below `beforeSeq` that together stay within `maxBytes` (at least one
-   * chunk). Null when nothing is stored below `beforeSeq`.
-   */
-  async pageStart(
-    commandId: string,
-    beforeSeq: number,
-    maxBytes: number,
-  ): Promise<number | null> {
-    let start: number | null = null;
-    let bytes = 0;
-    const iter = this.kv.list<StoredChunk>({
-      start: ["out", commandId],
-      end: ["out", commandId, beforeSeq],
-    }, { reverse: true, batchSize: 100 });
-    for await (const entry of iter) {
-      const seq = Number(entry.key[2]);
-      const size = byteLength(entry.value.data);
-      if (start !== null && seq !== start && bytes + size > maxBytes) break;
-      bytes += size;
-      start = seq;
-    }
-    return start;
-  }
-
-  /** Highest stored seq of a command (0 when none). */
-  async lastSeq(commandId: string): Promise<number> {
-    for await (
-      const entry of this.kv.list({ prefix: ["out", commandId] }, {
-        reverse: true,
-        limit: 1,
-      })
-    ) return Number(entry.key[2]);
-    return 0;
-  }
-
-  /**
-   * Output chunks of a command with `afterSeq < seq <= upTo`, in order, parts
-   * joined. A chunk whose parts were deleted while it was read (the
-   * per-command cap) is left out, as if it had been deleted before.
-   * `batchSize` KV entries (parts of at most 16 Ki characters) are read
-   * ahead at a time.
-   */
-  async *readOutput(
-    commandId: string,
-    afterSeq: number,
-    upTo: number = Number.MAX_SAFE_INTEGER - 1,
-    batchSize = 500,
-  ): AsyncGenerator<{ seq: number } & StoredChunk> {
-    let current: ({ seq: number } & StoredChunk) | null = null;
-    let expectedParts = 1;
-    let readParts = 0;
-    const iter = this.kv.list<StoredChunk>({
-      start: ["out", commandId, afterSeq + 1],
-      end: ["out", commandId, Math.min(upTo, Number.MAX_SAFE_INTEGER - 1) + 1],
-    }, { batchSize });
-    for await (const entry of iter) {
-      const seq = Number(entry.key[2]);
-      if (current && current.seq === seq) {
-        current.data += entry.value.data;
-        readParts++;
-        continue;
-      }
-      if (current && readParts === expectedParts) yield current;
-      current = null;
-      // A chunk missing its first part was partly deleted: skip it.
-      if (Number(entry.key[3]) !== 0) continue;
-      current = { seq, stream: entry.value.stream, data: entry.value.data };
-      if (entry.value.at !== undefined) current.at = entry.value.at;
-      expectedParts = entry.value.parts ?? 1;
-      readParts = 1;
-    }
-    if (current && readParts === expectedParts) yield current;
   }
 
   /** Remember an agent so it is listed (offline) after a restart. */

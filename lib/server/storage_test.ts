@@ -33,23 +33,23 @@ function command(
 
 async function readAll(storage: Storage, commandId: string, afterSeq = 0) {
   const chunks: ({ seq: number } & StoredChunk)[] = [];
-  for await (const chunk of storage.readOutput(commandId, afterSeq)) {
+  for await (const chunk of storage.output.read(commandId, afterSeq)) {
     chunks.push(chunk);
   }
   return chunks;
 }
 
-Deno.test("Storage.appendOutput() and readOutput() round-trip chunks in seq order", async () => {
+Deno.test("OutputStore.write() and read() round-trip chunks in seq order", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
-    await storage.appendOutput("c1", 2, { stream: "stderr", data: "two" });
-    await storage.appendOutput("c1", 1, { stream: "stdout", data: "one" });
-    await storage.appendOutput("c1", 3, {
+    await storage.output.write("c1", 2, { stream: "stderr", data: "two" });
+    await storage.output.write("c1", 1, { stream: "stdout", data: "one" });
+    await storage.output.write("c1", 3, {
       stream: "pty",
       data: "\x1b[1mthree",
     });
-    await storage.appendOutput("c2", 1, { stream: "stdout", data: "other" });
+    await storage.output.write("c2", 1, { stream: "stdout", data: "other" });
     assert.deepEqual(await readAll(storage, "c1"), [
       { seq: 1, stream: "stdout", data: "one" },
       { seq: 2, stream: "stderr", data: "two" },
@@ -65,15 +65,15 @@ Deno.test("Storage.appendOutput() and readOutput() round-trip chunks in seq orde
   }
 });
 
-Deno.test("Storage.readOutput() returns each chunk's receive time, also for a split chunk, and none for chunks stored without", async () => {
+Deno.test("OutputStore.read() returns each chunk's receive time, also for a split chunk, and none for chunks stored without", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
     const big = "x".repeat(PART_CHARS * 2 + 5);
-    await storage.appendOutput("c1", 1, { stream: "pty", data: "a", at: 1000 });
-    await storage.appendOutput("c1", 2, { stream: "pty", data: big, at: 2000 });
+    await storage.output.write("c1", 1, { stream: "pty", data: "a", at: 1000 });
+    await storage.output.write("c1", 2, { stream: "pty", data: big, at: 2000 });
     // As an older version stored it: no time.
-    await storage.appendOutput("c1", 3, { stream: "pty", data: "old" });
+    await storage.output.write("c1", 3, { stream: "pty", data: "old" });
     assert.deepEqual(await readAll(storage, "c1"), [
       { seq: 1, stream: "pty", data: "a", at: 1000 },
       { seq: 2, stream: "pty", data: big, at: 2000 },
@@ -93,7 +93,7 @@ Deno.test("Storage.readOutput() returns each chunk's receive time, also for a sp
   }
 });
 
-Deno.test("Storage.appendOutput() splits a large chunk without breaking a surrogate pair", async () => {
+Deno.test("OutputStore.write() splits a large chunk without breaking a surrogate pair", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
@@ -101,8 +101,8 @@ Deno.test("Storage.appendOutput() splits a large chunk without breaking a surrog
     const data = "a".repeat(PART_CHARS - 1) + "🚀" + "b".repeat(PART_CHARS) +
       "é€😀".repeat(5000);
     assert.equal(data.charCodeAt(PART_CHARS - 1), 0xd83d);
-    await storage.appendOutput("c1", 1, { stream: "stdout", data });
-    await storage.appendOutput("c1", 2, { stream: "stdout", data: "tail" });
+    await storage.output.write("c1", 1, { stream: "stdout", data });
+    await storage.output.write("c1", 2, { stream: "stdout", data: "tail" });
     const parts = [];
     for await (
       const entry of kv.list<StoredChunk>({ prefix: ["out", "c1", 1] })
@@ -120,18 +120,18 @@ Deno.test("Storage.appendOutput() splits a large chunk without breaking a surrog
       { seq: 1, stream: "stdout", data },
       { seq: 2, stream: "stdout", data: "tail" },
     ]);
-    assert.equal(await storage.lastSeq("c1"), 2);
+    assert.equal(await storage.output.lastSeq("c1"), 2);
   } finally {
     kv.close();
   }
 });
 
-Deno.test("Storage.appendOutput() stores a chunk of exactly 16 K chars in one part", async () => {
+Deno.test("OutputStore.write() stores a chunk of exactly 16 K chars in one part", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
     const data = "x".repeat(PART_CHARS);
-    await storage.appendOutput("c1", 1, { stream: "stdout", data });
+    await storage.output.write("c1", 1, { stream: "stdout", data });
     const keys = [];
     for await (const entry of kv.list({ prefix: ["out", "c1"] })) {
       keys.push(entry.key);
@@ -145,20 +145,20 @@ Deno.test("Storage.appendOutput() stores a chunk of exactly 16 K chars in one pa
   }
 });
 
-Deno.test("Storage.lastSeq() returns the highest stored seq, 0 when none", async () => {
+Deno.test("OutputStore.lastSeq() returns the highest stored seq, 0 when none", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
-    assert.equal(await storage.lastSeq("c1"), 0);
-    await storage.appendOutput("c1", 1, { stream: "stdout", data: "a" });
-    await storage.appendOutput("c1", 10, {
+    assert.equal(await storage.output.lastSeq("c1"), 0);
+    await storage.output.write("c1", 1, { stream: "stdout", data: "a" });
+    await storage.output.write("c1", 10, {
       stream: "stdout",
       data: "z".repeat(3 * PART_CHARS),
     });
-    await storage.appendOutput("c1", 9, { stream: "stdout", data: "y" });
-    await storage.appendOutput("c10", 20, { stream: "stdout", data: "other" });
-    assert.equal(await storage.lastSeq("c1"), 10);
-    assert.equal(await storage.lastSeq("c10"), 20);
+    await storage.output.write("c1", 9, { stream: "stdout", data: "y" });
+    await storage.output.write("c10", 20, { stream: "stdout", data: "other" });
+    assert.equal(await storage.output.lastSeq("c1"), 10);
+    assert.equal(await storage.output.lastSeq("c10"), 20);
   } finally {
     kv.close();
   }
@@ -287,14 +287,14 @@ Deno.test("Storage.saveAgent() and loadAgents() round-trip agents", async () => 
   }
 });
 
-Deno.test("Storage.appendOutput() stores a chunk of the protocol's largest size", async () => {
+Deno.test("OutputStore.write() stores a chunk of the protocol's largest size", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
     const ascii = "a".repeat(LIMITS.maxChunkBytes);
     const wide = "🚀".repeat(LIMITS.maxChunkBytes / 4);
-    await storage.appendOutput("c1", 1, { stream: "stdout", data: ascii });
-    await storage.appendOutput("c1", 2, { stream: "stdout", data: wide });
+    await storage.output.write("c1", 1, { stream: "stdout", data: ascii });
+    await storage.output.write("c1", 2, { stream: "stdout", data: wide });
     assert.deepEqual(await readAll(storage, "c1"), [
       { seq: 1, stream: "stdout", data: ascii },
       { seq: 2, stream: "stdout", data: wide },
@@ -445,30 +445,30 @@ Deno.test("Storage.importFinished() stores finished commands with every index; r
   }
 });
 
-Deno.test("Storage.dropOldestOutput() deletes whole oldest chunks before beforeSeq until enough is freed", async () => {
+Deno.test("OutputStore.dropOldest() deletes whole oldest chunks before beforeSeq until enough is freed", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
     const big = "é".repeat(PART_CHARS + 10); // Two parts, 2 bytes a char.
-    await storage.appendOutput("c1", 1, { stream: "stdout", data: "aaaa" });
-    await storage.appendOutput("c1", 2, { stream: "stdout", data: big });
-    await storage.appendOutput("c1", 3, { stream: "stdout", data: "cc" });
-    await storage.appendOutput("c1", 4, { stream: "stdout", data: "dddd" });
+    await storage.output.write("c1", 1, { stream: "stdout", data: "aaaa" });
+    await storage.output.write("c1", 2, { stream: "stdout", data: big });
+    await storage.output.write("c1", 3, { stream: "stdout", data: "cc" });
+    await storage.output.write("c1", 4, { stream: "stdout", data: "dddd" });
     const meta = {
       lastSeq: 4,
       outputBytes: 999,
       storedBytes: 10 + big.length * 2,
     };
     // 5 bytes needed: chunk 1 (4 bytes) is not enough, chunk 2 goes too.
-    const freed = await storage.dropOldestOutput("c1", 5, 4, meta);
+    const freed = await storage.output.dropOldest("c1", 5, 4, meta);
     assert.equal(freed, 4 + big.length * 2);
     assert.deepEqual((await readAll(storage, "c1")).map((c) => c.seq), [3, 4]);
-    assert.deepEqual(await storage.outputMeta("c1"), {
+    assert.deepEqual(await storage.output.meta("c1"), {
       ...meta,
       storedBytes: 6,
     });
     // Never at or after beforeSeq.
-    const more = await storage.dropOldestOutput("c1", 100, 4, {
+    const more = await storage.output.dropOldest("c1", 100, 4, {
       ...meta,
       storedBytes: 6,
     });
@@ -479,14 +479,14 @@ Deno.test("Storage.dropOldestOutput() deletes whole oldest chunks before beforeS
   }
 });
 
-Deno.test("Storage.readOutput() leaves out a chunk whose later parts are gone", async () => {
+Deno.test("OutputStore.read() leaves out a chunk whose later parts are gone", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const storage = new Storage(kv);
     const big = "x".repeat(PART_CHARS * 2 + 1); // Three parts.
-    await storage.appendOutput("c1", 1, { stream: "stdout", data: big });
-    await storage.appendOutput("c1", 2, { stream: "stdout", data: big });
-    await storage.appendOutput("c1", 3, { stream: "stdout", data: "end" });
+    await storage.output.write("c1", 1, { stream: "stdout", data: big });
+    await storage.output.write("c1", 2, { stream: "stdout", data: big });
+    await storage.output.write("c1", 3, { stream: "stdout", data: "end" });
     // As if deleted while read: seq 1 lost its last part, seq 2 its first.
     await kv.delete(["out", "c1", 1, 2]);
     await kv.delete(["out", "c1", 2, 0]);

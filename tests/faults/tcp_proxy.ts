@@ -3,7 +3,8 @@
  * forwards every connection to `target`. `cut()` closes every connection now,
  * `block(ms)` refuses new connections for a while (accept, then close at
  * once), `blackhole()` keeps connections open but forwards nothing in either
- * direction (a vanished network) until `restore()`.
+ * direction (a vanished network) until `restore()`. `throttle(bytesPerSecond)`
+ * paces each direction of each connection to that rate (a slow link).
  *
  * @module
  */
@@ -28,6 +29,8 @@ export class TcpProxy {
   #pairs = new Set<Pair>();
   #blockedUntil = 0;
   #blackholed = false;
+  /** Bytes per second per direction of each connection; 0: unthrottled. */
+  #rate = 0;
   #resume: (() => void)[] = [];
   #closed = false;
   #acceptLoop: Promise<void>;
@@ -98,14 +101,26 @@ export class TcpProxy {
 
   async #pipe(pair: Pair, from: Deno.TcpConn, to: Deno.TcpConn) {
     const buffer = new Uint8Array(64 * 1024);
+    // When the bytes forwarded so far may have left at the throttled rate.
+    let due = performance.now();
     try {
       for (;;) {
-        const n = await from.read(buffer);
+        // Under a throttle, read at most 1/50 s worth at a time so the
+        // pacing stays smooth.
+        const room = this.#rate > 0
+          ? Math.max(1, Math.min(buffer.length, Math.floor(this.#rate / 50)))
+          : buffer.length;
+        const n = await from.read(buffer.subarray(0, room));
         if (n === null || pair.closed) break;
         while (this.#blackholed && !pair.closed) {
           await new Promise<void>((r) => this.#resume.push(r));
         }
         if (pair.closed) break;
+        if (this.#rate > 0) {
+          due = Math.max(due, performance.now()) + (n / this.#rate) * 1000;
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
         let written = 0;
         while (written < n) {
           written += await to.write(buffer.subarray(written, n));
@@ -140,6 +155,14 @@ export class TcpProxy {
   /** Refuse new connections for `ms` (accepted and closed at once). */
   block(ms: number): void {
     this.#blockedUntil = Date.now() + ms;
+  }
+
+  /**
+   * Pace each direction of every connection to `bytesPerSecond` (0 or
+   * less: as fast as it goes), like a slow link.
+   */
+  throttle(bytesPerSecond: number): void {
+    this.#rate = Math.max(0, bytesPerSecond);
   }
 
   /** Stop forwarding bytes in both directions; connections stay open. */

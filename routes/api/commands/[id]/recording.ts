@@ -7,9 +7,10 @@ import {
 import { openRecording } from "../../../../lib/server/recording.ts";
 
 /**
- * `GET /api/commands/:id/recording?format=cast|txt&from=N&to=M` (any
+ * `GET /api/commands/:id/recording?format=cast|txt|raw&from=N&to=M` (any
  * signed-in role): the command's output (a prompt: its turn in its
- * session) as an asciicast v2 file or plain text, streamed as a download.
+ * session) as an asciicast v2 file, plain text or the raw output (with
+ * escape sequences), streamed as a download.
  * 400 INVALID_MESSAGE for a bad format or range, 404 NOT_FOUND for an
  * unknown command.
  */

@@ -1,0 +1,325 @@
+import assert from "node:assert/strict";
+import { byteLength } from "../protocol.ts";
+import { OutputLog, OutputStore, type ReadChunk } from "./output_log.ts";
+
+/** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Text of about `chars` UTF-16 units, ASCII or not, sometimes over a part. */
+function text(rand: () => number, chars: number): string {
+  const kinds = ["a", "é", "日", "😀", "x\n"];
+  const unit = kinds[Math.floor(rand() * kinds.length)];
+  return unit.repeat(Math.max(1, Math.ceil(chars / unit.length)));
+}
+
+interface ModelChunk {
+  seq: number;
+  data: string;
+  bytes: number;
+}
+
+/**
+ * The model: the chunks the log must hold, in seq order, with the cap
+ * applied as documented (drop the oldest whole chunks, never the newest,
+ * down to 7/8 of the cap).
+ */
+class Model {
+  chunks: ModelChunk[] = [];
+  lastSeq = 0;
+  outputBytes = 0;
+  constructor(readonly cap: number) {}
+
+  get storedBytes(): number {
+    return this.chunks.reduce((sum, c) => sum + c.bytes, 0);
+  }
+
+  append(seq: number, data: string): void {
+    const bytes = byteLength(data);
+    this.chunks.push({ seq, data, bytes });
+    this.lastSeq = seq;
+    this.outputBytes += bytes;
+    if (this.storedBytes > this.cap) {
+      const need = this.storedBytes - (this.cap - Math.floor(this.cap / 8));
+      let freed = 0;
+      while (freed < need && this.chunks.length > 1) {
+        freed += this.chunks.shift()!.bytes;
+      }
+    }
+  }
+
+  range(afterSeq: number, upTo: number): ModelChunk[] {
+    return this.chunks.filter((c) => c.seq > afterSeq && c.seq <= upTo);
+  }
+}
+
+async function collect(
+  iter: AsyncGenerator<ReadChunk>,
+): Promise<ReadChunk[]> {
+  const out: ReadChunk[] = [];
+  for await (const chunk of iter) out.push(chunk);
+  return out;
+}
+
+/** The seq ranges a reader announces as gaps between `afterSeq` and `upTo`. */
+function gaps(
+  seqs: number[],
+  afterSeq: number,
+  upTo: number,
+): [number, number][] {
+  const found: [number, number][] = [];
+  let expected = afterSeq + 1;
+  for (const seq of seqs) {
+    if (seq > expected) found.push([expected, seq - 1]);
+    expected = seq + 1;
+  }
+  if (expected <= upTo) found.push([expected, upTo]);
+  return found;
+}
+
+async function checkAgainstModel(
+  log: OutputLog,
+  model: Model,
+  id: string,
+  rand: () => number,
+): Promise<void> {
+  const state = log.state(id)!;
+  assert.equal(state.lastSeq, model.lastSeq, "lastSeq");
+  assert.equal(state.outputBytes, model.outputBytes, "outputBytes");
+  assert.equal(state.storedBytes, model.storedBytes, "storedBytes");
+  // The cap holds: at most the cap plus the newest chunk.
+  const newest = model.chunks.at(-1)?.bytes ?? 0;
+  assert.ok(state.storedBytes <= model.cap + newest, "cap");
+  // Replay from any seq, up to any seq: exactly the stored chunks, in
+  // order, and the missing seqs are exactly the dropped ones.
+  for (let i = 0; i < 3; i++) {
+    const afterSeq = Math.floor(rand() * (model.lastSeq + 2));
+    const upTo = afterSeq + Math.floor(rand() * (model.lastSeq + 2));
+    const read = await collect(log.read(id, afterSeq, upTo));
+    const want = model.range(afterSeq, upTo);
+    assert.deepEqual(
+      read.map((c) => [c.seq, c.data]),
+      want.map((c) => [c.seq, c.data]),
+      `read(${afterSeq}, ${upTo})`,
+    );
+    const end = Math.min(upTo, model.lastSeq);
+    const kept = new Set(want.map((c) => c.seq));
+    const missing: number[] = [];
+    for (let s = afterSeq + 1; s <= end; s++) if (!kept.has(s)) missing.push(s);
+    const announced = gaps(read.map((c) => c.seq), afterSeq, end)
+      .flatMap(([from, to]) =>
+        Array.from({ length: to - from + 1 }, (_, k) => from + k)
+      );
+    assert.deepEqual(announced, missing, "gaps");
+  }
+  // An earlier page: the newest whole chunks before a seq, joined.
+  const before = 1 + Math.floor(rand() * (model.lastSeq + 1));
+  const page = await log.earlierPage(id, before, 4096);
+  const older = model.range(0, before - 1);
+  if (older.length === 0) {
+    assert.equal(page, null);
+  } else {
+    assert.ok(page);
+    assert.equal(page.toSeq, older.at(-1)!.seq);
+    const inPage = older.filter((c) => c.seq >= page.fromSeq);
+    assert.equal(page.fromSeq, inPage[0].seq);
+    assert.equal(page.data, inPage.map((c) => c.data).join(""));
+    assert.equal(page.more, inPage.length < older.length);
+    const pageBytes = inPage.reduce((sum, c) => sum + c.bytes, 0);
+    assert.ok(inPage.length === 1 || pageBytes <= 4096, "page size");
+  }
+}
+
+Deno.test("OutputLog: random appends, skips, caps and restarts replay exactly what a simple model holds", async () => {
+  for (let seed = 1; seed <= 12; seed++) {
+    const rand = random(seed);
+    const kv = await Deno.openKv(":memory:");
+    try {
+      const cap = 2048 + Math.floor(rand() * 60_000);
+      const options = { maxCommandOutputBytes: cap };
+      let log = new OutputLog(new OutputStore(kv), options);
+      const id = `c${seed}`;
+      const model = new Model(cap);
+      log.start(id);
+      let seq = 0;
+      for (let op = 0; op < 40; op++) {
+        const r = rand();
+        if (r < 0.1) {
+          // The agent dropped some seqs: the next one comes later.
+          seq += 1 + Math.floor(rand() * 3);
+        } else if (r < 0.15) {
+          // A restart: a new log restores the bookkeeping from KV.
+          log = new OutputLog(new OutputStore(kv), options);
+          await log.restore(id);
+        }
+        seq++;
+        const size = rand() < 0.1 ? 20_000 + rand() * 30_000 : rand() * 3000;
+        const data = text(rand, size);
+        await log.append(id, seq, { stream: "stdout", data }, byteLength(data));
+        model.append(seq, data);
+        await checkAgainstModel(log, model, id, rand);
+      }
+      // What is stored says the same as the live bookkeeping.
+      assert.deepEqual(await log.store.meta(id), { ...log.state(id) });
+      await log.delete(id);
+      assert.deepEqual(await collect(log.read(id, 0)), []);
+      assert.equal(await log.store.meta(id), null);
+    } finally {
+      kv.close();
+    }
+  }
+});
+
+Deno.test("OutputLog.append() refuses a command it does not track", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = new OutputLog(new OutputStore(kv));
+    await assert.rejects(
+      () => log.append("nope", 1, { stream: "stdout", data: "x" }, 1),
+      /not tracked/,
+    );
+    assert.deepEqual(await collect(log.read("nope", 0)), []);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("OutputLog: appends not awaited are read back exactly at any moment, also chunks spread over several commits", async () => {
+  for (let seed = 100; seed < 106; seed++) {
+    const rand = random(seed);
+    const kv = await Deno.openKv(":memory:");
+    try {
+      // Small commits, so large chunks spread over several.
+      const log = new OutputLog(new OutputStore(kv), { batchBytes: 64 * 1024 });
+      const ids = ["a", "b"];
+      const models = new Map(ids.map((id) => [id, new Model(Infinity)]));
+      for (const id of ids) log.start(id);
+      const stored: Promise<void>[] = [];
+      for (let op = 0; op < 60; op++) {
+        const id = ids[Math.floor(rand() * ids.length)];
+        const model = models.get(id)!;
+        const seq = model.lastSeq + 1;
+        const size = rand() < 0.1 ? 100_000 + rand() * 150_000 : rand() * 4000;
+        const data = text(rand, size);
+        stored.push(
+          log.append(id, seq, { stream: "pty", data }, byteLength(data)),
+        );
+        model.append(seq, data);
+        if (rand() < 0.3) {
+          // Let some commits happen meanwhile.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        if (rand() < 0.4) {
+          const afterSeq = Math.floor(rand() * (model.lastSeq + 1));
+          const read = await collect(log.read(id, afterSeq));
+          assert.deepEqual(
+            read.map((c) => [c.seq, c.data]),
+            model.range(afterSeq, Infinity).map((c) => [c.seq, c.data]),
+            `seed ${seed}: read ${id} after ${afterSeq}`,
+          );
+        }
+      }
+      await Promise.all(stored);
+      await log.idle();
+      for (const id of ids) {
+        const model = models.get(id)!;
+        assert.deepEqual(
+          (await collect(log.store.read(id, 0))).map((c) => [c.seq, c.data]),
+          model.range(0, Infinity).map((c) => [c.seq, c.data]),
+        );
+        assert.deepEqual(await log.store.meta(id), {
+          lastSeq: model.lastSeq,
+          outputBytes: model.outputBytes,
+          storedBytes: model.storedBytes,
+        });
+        assert.equal(log.storedSeq(id), model.lastSeq);
+      }
+    } finally {
+      kv.close();
+    }
+  }
+});
+
+Deno.test("OutputLog: a failed commit rejects the chunks not stored yet of its commands and sets their bookkeeping back to what is stored", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const errors: unknown[] = [];
+    const log = new OutputLog(new OutputStore(kv), {
+      onError: (error) => errors.push(error),
+    });
+    log.start("c");
+    await log.append("c", 1, { stream: "stdout", data: "one" }, 3);
+    const commit = kv.atomic;
+    kv.atomic = function (this: Deno.Kv) {
+      const op = commit.call(this);
+      op.commit = () => Promise.reject(new Error("disk full"));
+      return op;
+    };
+    const second = log.append("c", 2, { stream: "stdout", data: "two" }, 3);
+    const third = log.append("c", 3, { stream: "stdout", data: "three" }, 5);
+    await assert.rejects(second, /disk full/);
+    await assert.rejects(third, /disk full/);
+    kv.atomic = commit;
+    assert.equal(errors.length, 1);
+    assert.deepEqual(log.state("c"), {
+      lastSeq: 1,
+      outputBytes: 3,
+      storedBytes: 3,
+    });
+    assert.deepEqual(
+      (await collect(log.read("c", 0))).map((c) => c.data),
+      ["one"],
+    );
+    // The agent resends: stored as if nothing happened.
+    await log.append("c", 2, { stream: "stdout", data: "two" }, 3);
+    assert.deepEqual(
+      (await collect(log.store.read("c", 0))).map((c) => c.data),
+      ["one", "two"],
+    );
+    assert.deepEqual(await log.store.meta("c"), {
+      lastSeq: 2,
+      outputBytes: 6,
+      storedBytes: 6,
+    });
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("OutputLog: chunks appended while a commit is in flight are stored together in the next one", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = new OutputLog(new OutputStore(kv));
+    log.start("c");
+    let commits = 0;
+    const atomic = kv.atomic;
+    kv.atomic = function (this: Deno.Kv) {
+      commits++;
+      return atomic.call(this);
+    };
+    // The first starts a commit at once; the other 199 wait for it and go
+    // in one more (200 small chunks are far below 512 KiB).
+    const stored = [];
+    for (let seq = 1; seq <= 200; seq++) {
+      const data = `line ${seq}\n`;
+      stored.push(
+        log.append("c", seq, { stream: "stdout", data }, byteLength(data)),
+      );
+    }
+    await Promise.all(stored);
+    kv.atomic = atomic;
+    assert.equal(commits, 2);
+    assert.equal(log.storedSeq("c"), 200);
+    assert.equal((await collect(log.store.read("c", 0))).length, 200);
+  } finally {
+    kv.close();
+  }
+});
