@@ -206,13 +206,13 @@ Deno.test({
           `echo step-${id}; echo oops-${id} >&2; exit 3`,
         ]),
       ];
+      const ids = new Map<string, string>();
       for (const [agentId, command] of commands) {
-        await waitFinal(
-          operator,
-          await queueCommand(operator, { agentId, command }),
-          60_000,
-        );
+        const id = await queueCommand(operator, { agentId, command });
+        ids.set(agentId, id);
+        await waitFinal(operator, id, 60_000);
       }
+      const failedId = ids.get("b-fail")!;
 
       // Each card's fields.
       const host = Deno.hostname();
@@ -513,6 +513,13 @@ Deno.test({
       });
       await phone.waitForSelector('[data-testid="command-history"]');
       await noPageScroll(phone);
+      // Its failed command's log page.
+      await phone.goto(`${server.url}/agents/b-fail/commands/${failedId}`, {
+        waitUntil: "domcontentloaded",
+      });
+      await phone.waitForSelector('[data-testid="log-view"]');
+      await noPageScroll(phone);
+      await screenshot(phone, "fleet-log-390.png");
       // An admin forgets the offline agent from its card.
       const admin = await signedInPage(browser, server, {
         role: "admin",
