@@ -35,8 +35,9 @@ import * as $$2 from "./islands/CommandBar.tsx";
 import * as $$3 from "./islands/CommandQueue.tsx";
 import * as $$4 from "./islands/ConnectionStatus.tsx";
 import * as $$5 from "./islands/CopyButton.tsx";
-import * as $$6 from "./islands/LogView.tsx";
-import * as $$7 from "./islands/Terminal.tsx";
+import * as $$6 from "./islands/FleetGrid.tsx";
+import * as $$7 from "./islands/LogView.tsx";
+import * as $$8 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
@@ -76,8 +77,9 @@ const manifest = {
     "./islands/CommandQueue.tsx": $$3,
     "./islands/ConnectionStatus.tsx": $$4,
     "./islands/CopyButton.tsx": $$5,
-    "./islands/LogView.tsx": $$6,
-    "./islands/Terminal.tsx": $$7,
+    "./islands/FleetGrid.tsx": $$6,
+    "./islands/LogView.tsx": $$7,
+    "./islands/Terminal.tsx": $$8,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

@@ -6,15 +6,19 @@ export interface ForgetButtonProps {
   agent: AgentInfo;
   /** Disabled without a handler (before hydration) or while disconnected. */
   onAsk?: () => void;
+  /** Put before each `data-testid` (a second list on the page: `fleet-`). */
+  testIdPrefix?: string;
 }
 
 /** The first step of forgetting an offline agent: a small "Forget" button. */
-export function ForgetButton({ agent, onAsk }: ForgetButtonProps) {
+export function ForgetButton(
+  { agent, onAsk, testIdPrefix = "" }: ForgetButtonProps,
+) {
   return (
     <button
       type="button"
       class="agent-forget-button"
-      data-testid={`forget-${agent.id}`}
+      data-testid={`${testIdPrefix}forget-${agent.id}`}
       disabled={!onAsk}
       onClick={onAsk}
       aria-label={`Forget ${agent.name}`}
@@ -34,6 +38,8 @@ export interface ForgetPromptProps {
   onConfirm?: () => void;
   /** Closes the question or the error. */
   onCancel: () => void;
+  /** Put before each `data-testid` (a second list on the page: `fleet-`). */
+  testIdPrefix?: string;
 }
 
 /**
@@ -41,14 +47,15 @@ export interface ForgetPromptProps {
  * "Forgetting…", or the refusal with a Dismiss button. Escape answers No.
  */
 export function ForgetPrompt(
-  { agentId, state, onConfirm, onCancel }: ForgetPromptProps,
+  { agentId, state, onConfirm, onCancel, testIdPrefix = "" }: ForgetPromptProps,
 ) {
+  const p = testIdPrefix;
   if (state.phase === "pending") {
     return (
       <div
         class="agent-forget"
         role="status"
-        data-testid={`forget-pending-${agentId}`}
+        data-testid={`${p}forget-pending-${agentId}`}
       >
         Forgetting {state.name}…
       </div>
@@ -59,13 +66,13 @@ export function ForgetPrompt(
       <div
         class="agent-forget"
         role="alert"
-        data-testid={`forget-error-${agentId}`}
+        data-testid={`${p}forget-error-${agentId}`}
       >
         <span class="text-error">{state.text}</span>
         <button
           type="button"
           class="button small"
-          data-testid={`forget-dismiss-${agentId}`}
+          data-testid={`${p}forget-dismiss-${agentId}`}
           onClick={onCancel}
         >
           Dismiss
@@ -78,7 +85,7 @@ export function ForgetPrompt(
       class="agent-forget"
       role="group"
       aria-label={`Forget ${state.name}?`}
-      data-testid={`forget-confirm-${agentId}`}
+      data-testid={`${p}forget-confirm-${agentId}`}
       onKeyDown={(e) => {
         if (e.key === "Escape") onCancel();
       }}
@@ -88,7 +95,7 @@ export function ForgetPrompt(
         <button
           type="button"
           class="button small danger"
-          data-testid={`forget-yes-${agentId}`}
+          data-testid={`${p}forget-yes-${agentId}`}
           disabled={!onConfirm}
           onClick={onConfirm}
         >
@@ -97,7 +104,7 @@ export function ForgetPrompt(
         <button
           type="button"
           class="button small"
-          data-testid={`forget-no-${agentId}`}
+          data-testid={`${p}forget-no-${agentId}`}
           onClick={onCancel}
         >
           No

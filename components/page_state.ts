@@ -32,6 +32,12 @@ export interface PageApp {
       options: { agentId?: string; limit: number },
     ): Promise<CommandInfo[]>;
     queueOf(agentId: string): PageQueueEntry[];
+    /** Stored output before `beforeSeq`, about `maxBytes` of it (see CommandService). */
+    earlierOutput(
+      commandId: string,
+      beforeSeq: number,
+      maxBytes: number,
+    ): Promise<{ fromSeq: number; toSeq: number; data: string } | null>;
   };
 }
 

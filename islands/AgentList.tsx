@@ -10,6 +10,7 @@ import {
   pageNotifyControl,
   pageViewState,
 } from "../lib/client/notifications.ts";
+import { stableOrder } from "../lib/client/fleet.ts";
 import { isStale, seedAgents, stores } from "../lib/client/stores.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import type { AgentInfo } from "../lib/protocol.ts";
@@ -28,10 +29,9 @@ export interface AgentListProps {
   role?: "viewer" | "operator" | "admin";
 }
 
-const ORDER = { busy: 0, online: 1, offline: 2 } as const;
-
 /**
- * Every agent with its live status; clicking one selects it. While the
+ * Every agent with its live status, by name (a status change never moves
+ * a row); clicking one selects it. While the
  * connection is lost (reconnecting or offline) the statuses are the last
  * known ones, not live: the list is greyed out and says so. Admins get a
  * "Forget" control on offline agents (asks "Forget build-1? Yes / No", then
@@ -122,9 +122,8 @@ export default function AgentList(props: AgentListProps) {
     ? stores.selectedAgentId.value
     : props.selectedAgentId ?? null;
   const commands = hydrated ? stores.commands.value : null;
-  const sorted = [...agents].sort((a, b) =>
-    ORDER[a.status] - ORDER[b.status] || a.name.localeCompare(b.name)
-  );
+  // By name: a status change never moves a row (under the pointer).
+  const sorted = stableOrder(agents);
   const select = (id: string) => {
     if (props.navigate && id !== props.selectedAgentId) {
       globalThis.location.assign(`/agents/${encodeURIComponent(id)}`);

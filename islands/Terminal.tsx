@@ -6,6 +6,7 @@ import { cleanPaste } from "../lib/paste.ts";
 import type { OutputEvent, ScreenView } from "../lib/client/output_store.ts";
 import { stores } from "../lib/client/stores.ts";
 import { openLink } from "../lib/client/links.ts";
+import { LeaveKeys } from "../lib/client/terminal_keys.ts";
 import { useHydrated } from "../lib/client/use_hydrated.ts";
 import { TerminalBuffer } from "../lib/client/terminal_buffer.ts";
 import {
@@ -16,7 +17,9 @@ import {
   historyText,
   isInView,
   planResync,
+  QUIET,
   skipMarker,
+  TERMINAL_THEME,
   viewCommandIds,
 } from "../lib/client/terminal_view.ts";
 import {
@@ -46,30 +49,8 @@ export interface TerminalProps {
 }
 
 // Dark theme with ANSI colors readable on the panel background (GitHub dark).
-const THEME = {
-  background: "#0d1117",
-  foreground: "#c9d1d9",
-  cursor: "#c9d1d9",
-  selectionBackground: "#264f78",
-  black: "#484f58",
-  red: "#ff7b72",
-  green: "#3fb950",
-  yellow: "#d29922",
-  blue: "#58a6ff",
-  magenta: "#bc8cff",
-  cyan: "#39c5cf",
-  white: "#b1bac4",
-  brightBlack: "#6e7681",
-  brightRed: "#ffa198",
-  brightGreen: "#56d364",
-  brightYellow: "#e3b341",
-  brightBlue: "#79c0ff",
-  brightMagenta: "#d2a8ff",
-  brightCyan: "#56d4dd",
-  brightWhite: "#f0f6fc",
-};
 
-const dim = (text: string) => `\x1b[2m${text}\x1b[0m\r\n`;
+const dim = (text: string) => `${QUIET}${text}\x1b[0m\r\n`;
 
 /** Quiet time after a (re)connection before the view is checked again. */
 const RESYNC_DEBOUNCE_MS = 300;
@@ -121,8 +102,8 @@ function watchControlledAgent(): string | null {
  * xterm.js showing the selected agent's (or command's) output, live. An
  * operator or admin may take control of the agent's terminal: while this
  * tab holds it, keystrokes and pastes go to the agent as `terminal:input`,
- * the terminal's size as `terminal:resize`, and Ctrl+] leaves the terminal
- * (Tab is typed into the program then). Without control the terminal takes
+ * the terminal's size as `terminal:resize`; Tab and Esc are typed into the
+ * program, and Esc then Tab (or Ctrl+]) leaves the terminal. Without control the terminal takes
  * no keys, so Tab moves on as usual. A needs-input agent's question shows
  * above the terminal with quick answers: one click takes control (when
  * allowed) and types the answer.
@@ -221,7 +202,7 @@ export default function Terminal(props: TerminalProps) {
         fontSize: 13,
         fontFamily:
           'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace',
-        theme: THEME,
+        theme: TERMINAL_THEME,
         // OSC 8 hyperlinks from the output: ask with the full URL first.
         linkHandler: {
           activate: (_event, text) => openLink(text),
@@ -282,18 +263,22 @@ export default function Terminal(props: TerminalProps) {
         focus: () => term.focus(),
         size: () => ({ cols: term.cols, rows: term.rows }),
       };
-      // Keys reach xterm only while this tab controls the agent; Ctrl+]
-      // leaves the terminal for the control button.
+      // Keys reach xterm only while this tab controls the agent (else Tab
+      // moves on as anywhere). In control, Esc and Tab go to the program;
+      // Esc then Tab leaves (the browser moves the focus), Ctrl+] leaves
+      // for the control button (lib/client/terminal_keys.ts says why).
+      const leaveKeys = new LeaveKeys();
       term.attachCustomKeyEventHandler((event) => {
         if (controlledAgent() === null) return false;
-        if (event.ctrlKey && event.key === "]") {
+        const action = leaveKeys.decide(event);
+        if (action === "leave-to-control") {
           if (event.type === "keydown") {
             term.blur();
             controlButton.current?.focus();
           }
           return false;
         }
-        return true;
+        return action === "program";
       });
       // Pastes are cleaned before xterm sees them: a clipboard holding
       // `ESC [201~` or Ctrl-C must not end the bracketed paste or act as
@@ -339,9 +324,39 @@ export default function Terminal(props: TerminalProps) {
       }));
 
       let frame = 0;
+      /**
+       * The PTY's width when this tab watches (does not control) a running
+       * PTY command of known size: its output is laid out for that width.
+       */
+      const ptyCols = (): number | null => {
+        if (controlledAgent() !== null) return null;
+        const agentId = stores.selectedAgentId.peek();
+        const agent = agentId ? stores.agents.peek().get(agentId) : undefined;
+        const commandId = stores.selectedCommandId.peek();
+        if (
+          !agent?.pty ||
+          (commandId !== null && commandId !== agent.currentCommandId)
+        ) return null;
+        return agent.pty.cols;
+      };
+      /**
+       * Fit the rows to the box; the columns too, unless the PTY is wider:
+       * then draw at the PTY's width and scroll sideways in the box (never
+       * the page).
+       */
       const fitNow = () => {
         try {
-          fitAddon.fit();
+          const dims = fitAddon.proposeDimensions();
+          if (!dims || !Number.isFinite(dims.cols)) return;
+          const wide = ptyCols();
+          const cols = wide !== null && wide > dims.cols ? wide : dims.cols;
+          if (cols !== term.cols || dims.rows !== term.rows) {
+            term.resize(cols, dims.rows);
+          }
+          container.current?.setAttribute(
+            "data-wide",
+            cols > dims.cols ? "true" : "false",
+          );
         } catch { /* container hidden: keep the old size */ }
       };
       const refit = () => {
@@ -352,6 +367,19 @@ export default function Terminal(props: TerminalProps) {
       const observer = new ResizeObserver(refit);
       observer.observe(container.current);
       cleanups.push(() => observer.disconnect());
+      // The PTY's size, the selection or this tab's control changed.
+      let lastWide: number | null = null;
+      cleanups.push(effect(() => {
+        void stores.agents.value;
+        void stores.selectedAgentId.value;
+        void stores.selectedCommandId.value;
+        void watchControlledAgent();
+        const wide = ptyCols();
+        if (wide !== lastWide) {
+          lastWide = wide;
+          refit();
+        }
+      }));
 
       let written = new Set<string>();
       /** Commands whose footer is on screen: never written twice. */
@@ -660,7 +688,9 @@ export default function Terminal(props: TerminalProps) {
             {control.text}
           </span>
           {control.state === "mine" && (
-            <span class="control-hint">Ctrl+] leaves the terminal</span>
+            <span class="control-hint">
+              Esc then Tab (or Ctrl+]) leaves the terminal
+            </span>
           )}
           {control.action && (
             <button

@@ -239,6 +239,41 @@ export type CommandKind = z.infer<typeof CommandKindSchema>;
 export const StreamSchema = z.enum(["stdout", "stderr", "pty"]);
 export type Stream = z.infer<typeof StreamSchema>;
 
+/** Limits of agent tags (`--tag NAME`, repeatable). */
+export const TAG_LIMITS = {
+  /** Most tags per agent. */
+  maxTags: 16,
+  /** Longest tag, in characters. */
+  maxTagChars: 32,
+} as const;
+
+/**
+ * An agent tag: 1-32 letters, digits, `.`, `_`, `-`, `:` or `/`, starting
+ * with a letter or digit (no spaces, so it reads as one word in a filter).
+ */
+export const TagSchema = z.string().min(1).max(TAG_LIMITS.maxTagChars).regex(
+  /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/,
+  { message: "must be letters, digits and . _ : / - (no spaces)" },
+);
+
+/** Tags of an agent: at most 16, no duplicates. */
+const tags = z.array(TagSchema).max(TAG_LIMITS.maxTags).refine(
+  (list) => new Set(list).size === list.length,
+  { message: "must not repeat a tag" },
+);
+
+/**
+ * The git state of an agent's working directory: its branch (`HEAD` when
+ * detached), the commit it is at (abbreviated, absent before the first
+ * commit) and whether anything is changed, staged or untracked.
+ */
+export const GitInfoSchema = z.object({
+  branch: z.string().min(1).max(255),
+  commit: z.string().regex(/^[0-9a-f]{4,64}$/).optional(),
+  dirty: z.boolean(),
+});
+export type GitInfo = z.infer<typeof GitInfoSchema>;
+
 export const AgentInfoSchema = z.object({
   id,
   name: z.string().min(1).max(128),
@@ -271,6 +306,22 @@ export const AgentInfoSchema = z.object({
     commandId: id,
     status: z.enum(["completed", "failed", "interrupted", "timeout", "lost"]),
     exitCode: z.number().int().nullable(),
+  }).optional(),
+  /** Addition: when `status` or `activity` last changed (server clock). */
+  since: z.number().int().nonnegative().optional(),
+  /** Addition: the agent's tags (`--tag`), as sent in `agent:connect`. */
+  tags: tags.optional(),
+  /** Addition: the agent's working directory, as sent in `agent:connect`. */
+  cwd: z.string().max(4096).optional(),
+  /** Addition: git state of `cwd`, absent when it is not in a git repository. */
+  git: GitInfoSchema.optional(),
+  /**
+   * Addition: the terminal size of the PTY its running command has, when
+   * known; dashboards draw the output at this width (scrolling sideways).
+   */
+  pty: z.object({
+    cols: z.number().int().min(1).max(TERMINAL_SIZE.maxCols),
+    rows: z.number().int().min(1).max(TERMINAL_SIZE.maxRows),
   }).optional(),
 });
 export type AgentInfo = z.infer<typeof AgentInfoSchema>;
@@ -495,6 +546,12 @@ export const AgentPayloads = {
     version: z.string().max(64),
     running: z.array(z.object({ commandId: id, lastSeq: seq })).max(64)
       .optional(),
+    /** Addition (docs/protocol.md): the agent's tags (`--tag`). */
+    tags: tags.optional(),
+    /** Addition: the working directory commands run in (`--cwd`). */
+    cwd: z.string().max(4096).optional(),
+    /** Addition: git state of `cwd`; absent when it is not in a repository. */
+    git: GitInfoSchema.optional(),
     /**
      * Addition (docs/protocol.md): the timeout (ms) of this agent's commands
      * whose request names none.
@@ -502,6 +559,11 @@ export const AgentPayloads = {
     defaultTimeoutMs: z.number().int().positive().max(MAX_TIMEOUT_MS)
       .optional(),
   }),
+  /**
+   * Addition (docs/protocol.md): the git state of the agent's working
+   * directory changed (null: no longer in a repository).
+   */
+  "agent:git": z.object({ git: GitInfoSchema.nullable() }),
   "command:started": z.object({
     commandId: id,
     startedAt: z.number().int().nonnegative(),

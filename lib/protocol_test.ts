@@ -246,6 +246,9 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
       hostname: "build-01",
       version: "1.0.0",
       running: [{ commandId: "cmd-1", lastSeq: 12 }],
+      tags: ["gpu", "team:web"],
+      cwd: "/src/app",
+      git: { branch: "main", commit: "0123456789ab", dirty: true },
     },
     required: [
       "agentId",
@@ -285,6 +288,11 @@ const AGENT_EXAMPLES: Examples<typeof AgentPayloads> = {
       options: [{ key: "1", label: "Yes" }, { key: "2", label: "No" }],
     },
     required: ["activity"],
+  },
+  // Addition (docs/protocol.md): the git state of the agent's cwd changed.
+  "agent:git": {
+    payload: { git: { branch: "feature/x", dirty: false } },
+    required: ["git"],
   },
   // Addition (docs/protocol.md): a session agent asks for its session.
   "session:start": {
@@ -461,6 +469,7 @@ const DIRECTIONS: Direction[] = [
       "heartbeat",
       "auth:refresh",
       "agent:activity",
+      "agent:git",
       "session:start",
       "terminal:snapshot",
     ],

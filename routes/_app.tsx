@@ -12,6 +12,7 @@ export default function App({ Component }: AppProps) {
         <title>Flightdeck</title>
         <link rel="stylesheet" href={asset("/styles.css")} />
         <link rel="stylesheet" href={asset("/xterm.css")} />
+        <link rel="stylesheet" href={asset("/fleet.css")} />
         <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
       </head>
       <body>

@@ -4,12 +4,14 @@
  * "Authentication", "Server → dashboard").
  */
 import assert from "node:assert/strict";
+import { readGitInfo } from "../lib/agent/git_info.ts";
 import {
   AgentProcess,
   anonymousDashboard,
   broadcastBarrier,
   rawOf,
   requestCommand,
+  ROOT,
   startTestServer,
   TestClient,
   type TestServer,
@@ -21,10 +23,12 @@ const AGENT_INFO_KEYS = [
   "capabilities",
   "connectedAt",
   "currentCommandId",
+  "cwd",
   "hostname",
   "id",
   "lastSeenAt",
   "name",
+  "since",
   "status",
   "type",
 ];
@@ -131,7 +135,15 @@ Deno.test("dashboard: agent:list lists a connected agent with every AgentInfo fi
     assert.equal(list.type, "agent:list");
     assert.equal(list.payload.agents.length, 1);
     const info = list.payload.agents[0];
-    assert.deepEqual(Object.keys(info).sort(), AGENT_INFO_KEYS);
+    // The agent runs in the project folder: a git checkout, or not.
+    const git = await readGitInfo(ROOT);
+    assert.deepEqual(
+      Object.keys(info).sort(),
+      [...AGENT_INFO_KEYS, ...(git ? ["git"] : [])].sort(),
+    );
+    assert.deepEqual(info.git, git ?? undefined);
+    assert.equal(info.cwd, ROOT.replace(/\/$/, ""));
+    assert.equal(typeof info.since, "number");
     assert.equal(info.id, "list-1");
     assert.equal(info.name, "list-1");
     assert.equal(info.type, "shell");
@@ -166,8 +178,12 @@ Deno.test("dashboard: agent:status reaches the dashboard on connect and disconne
       "online",
       "offline",
     ]);
+    const git = await readGitInfo(ROOT);
     for (const s of statuses) {
-      assert.deepEqual(Object.keys(s.agent).sort(), AGENT_INFO_KEYS);
+      assert.deepEqual(
+        Object.keys(s.agent).sort(),
+        [...AGENT_INFO_KEYS, ...(git ? ["git"] : [])].sort(),
+      );
     }
     assert.ok(statuses[1].agent.lastSeenAt >= statuses[0].agent.lastSeenAt);
   } finally {

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { decodeJwt } from "jose";
 import { z } from "zod";
 import type { AgentOptions } from "./connection.ts";
-import { MAX_TIMEOUT_MS } from "../protocol.ts";
+import { MAX_TIMEOUT_MS, TAG_LIMITS, TagSchema } from "../protocol.ts";
 import { DEFAULT_STALL_AFTER_MS } from "./activity.ts";
 import {
   type ActivityFlags,
@@ -76,6 +76,13 @@ Flags:
                           else a slug of --name)
   --type TYPE             shell | claude | gemini | codex (default: shell)
   --cwd DIR               working directory of commands (default: current dir)
+  --tag NAME              a tag shown on dashboards, which filter by it;
+                          repeat for more (at most 16; letters, digits and
+                          . _ : / -, up to 32 characters), e.g. --tag gpu
+                          --tag team:web
+  --no-git                do not report the git branch and dirty state of
+                          --cwd (read with git status at start, after each
+                          command and after each session turn)
   --claude-cmd CMD        one-shot command for --type claude
                           (default: $FLIGHTDECK_CLAUDE_CMD or "claude -p")
   --gemini-cmd CMD        one-shot command for --type gemini
@@ -350,6 +357,8 @@ export function parseCli(
         "input-pattern": str,
         "log-file": str,
         headless: { type: "boolean" },
+        tag: { type: "string", multiple: true },
+        "no-git": { type: "boolean" },
         help: { type: "boolean" },
       },
     }).values;
@@ -412,6 +421,8 @@ export function parseCli(
     return { kind: "error", message: parsed.error.issues[0].message };
   }
   const flags = parsed.data;
+  const tags = parseTags(values.tag ?? []);
+  if ("error" in tags) return { kind: "error", message: tags.error };
   const live = parseLiveFlags(values, values.session === true, flags.pty);
   if ("error" in live) return { kind: "error", message: live.error };
   const split = (template: string) => template.split(/\s+/).filter(Boolean);
@@ -430,6 +441,8 @@ export function parseCli(
       name: flags.name,
       type: flags.type,
       cwd: flags.cwd,
+      ...(tags.tags.length ? { tags: tags.tags } : {}),
+      reportGit: values["no-git"] !== true,
       templates: {
         claude: split(flags.claudeCmd),
         gemini: split(flags.geminiCmd),
@@ -453,6 +466,28 @@ export function parseCli(
       ? { logFile: resolvePath(values["log-file"], env, cwd) }
       : {}),
   };
+}
+
+/** `--tag` values: each valid, duplicates dropped, at most 16. */
+function parseTags(values: string[]): { tags: string[] } | { error: string } {
+  const tags: string[] = [];
+  for (const value of values) {
+    const parsed = TagSchema.safeParse(value);
+    if (!parsed.success) {
+      return {
+        error: `--tag "${value}" is invalid: ${
+          value.length > TAG_LIMITS.maxTagChars
+            ? `longer than ${TAG_LIMITS.maxTagChars} characters`
+            : "use letters, digits and . _ : / - (starting with a letter or digit)"
+        }`,
+      };
+    }
+    if (!tags.includes(parsed.data)) tags.push(parsed.data);
+  }
+  if (tags.length > TAG_LIMITS.maxTags) {
+    return { error: `At most ${TAG_LIMITS.maxTags} --tag flags` };
+  }
+  return { tags };
 }
 
 /** `path` relative to where `deno task` was typed (INIT_CWD), else `cwd`. */

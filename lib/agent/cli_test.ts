@@ -134,6 +134,7 @@ Deno.test("parseCli() applies defaults and reads the token's agentId", () => {
     name: "Build #1",
     type: "shell",
     cwd: "/tmp",
+    reportGit: true,
     templates: {
       claude: ["claude", "-p"],
       gemini: ["gemini"],
@@ -142,6 +143,55 @@ Deno.test("parseCli() applies defaults and reads the token's agentId", () => {
     graceMs: 2000,
     maxBufferBytes: 64 * 1024 * 1024,
   });
+});
+
+Deno.test("parseCli() takes repeated --tag flags in order, once each, and --no-git", () => {
+  const result = parseCli(
+    [
+      "--name",
+      "a",
+      "--token",
+      "t",
+      "--tag",
+      "gpu",
+      "--tag=team:web",
+      "--tag",
+      "gpu",
+      "--no-git",
+    ],
+    {},
+    "/tmp",
+  );
+  assert.equal(result.kind, "run");
+  if (result.kind !== "run") return;
+  assert.deepEqual(result.options.tags, ["gpu", "team:web"]);
+  assert.equal(result.options.reportGit, false);
+});
+
+Deno.test("parseCli() refuses a bad --tag and more than 16", () => {
+  const message = (args: string[]) => {
+    const result = parseCli(
+      ["--name", "a", "--token", "t", ...args],
+      {},
+      "/tmp",
+    );
+    return result.kind === "error" ? result.message : result.kind;
+  };
+  assert.equal(
+    message(["--tag", "two words"]),
+    '--tag "two words" is invalid: use letters, digits and . _ : / - (starting with a letter or digit)',
+  );
+  assert.equal(
+    message(["--tag=-x"]),
+    '--tag "-x" is invalid: use letters, digits and . _ : / - (starting with a letter or digit)',
+  );
+  assert.equal(
+    message(["--tag", "x".repeat(33)]),
+    `--tag "${"x".repeat(33)}" is invalid: longer than 32 characters`,
+  );
+  const many = Array.from({ length: 17 }, (_, i) => ["--tag", `t${i}`]).flat();
+  assert.equal(message(many), "At most 16 --tag flags");
+  assert.equal(message(many.slice(0, 32)), "run");
 });
 
 Deno.test("parseCli() names the failing flag", () => {

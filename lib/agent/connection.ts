@@ -10,6 +10,7 @@ import {
   CLOSE_CODES,
   type FromAgent,
   fromAgent,
+  type GitInfo,
   LIMITS,
   OUTPUT_WINDOW,
   parseServerToAgentMessage,
@@ -20,6 +21,7 @@ import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
 import { activityMessage } from "./terminal_io.ts";
+import { readGitInfo } from "./git_info.ts";
 import { SessionRestarter } from "./restart.ts";
 import type { ActivityFlags, RestartMode } from "./session_flags.ts";
 import {
@@ -67,6 +69,15 @@ export interface AgentOptions {
   /** `shell`, `claude`, `gemini`, `codex` or another one-shot type. */
   type: string;
   cwd: string;
+  /** Tags shown on dashboards and filtered by (`--tag`); default none. */
+  tags?: string[];
+  /**
+   * Report the git state of `cwd` (branch, commit, dirty) in
+   * `agent:connect`, and with `agent:git` when it changes after a command
+   * or a session turn (default false; the CLI turns it on unless
+   * `--no-git`).
+   */
+  reportGit?: boolean;
   /** argv prefix per non-shell type (the prompt is appended). */
   templates: Record<string, string[]>;
   /** Interrupt escalation step (default 2000). */
@@ -166,6 +177,12 @@ export function agentSocketUrl(serverUrl: string): string {
   return url.href;
 }
 
+/** Whether two git states are the same (null and undefined: none). */
+function sameGit(a: GitInfo | null | undefined, b: GitInfo | null | undefined) {
+  return (a?.branch ?? null) === (b?.branch ?? null) &&
+    a?.commit === b?.commit && a?.dirty === b?.dirty;
+}
+
 /** Connect to the server and run the commands it sends until stopped. */
 export function startAgent(options: AgentOptions): AgentHandle {
   const logger = options.logger ?? createStderrLogger();
@@ -200,7 +217,43 @@ export function startAgent(options: AgentOptions): AgentHandle {
       return 0;
     }
   };
-  const send: SendFn = (message) => acked ? rawSend(message) : 0;
+  const send: SendFn = (message) => {
+    const size = acked ? rawSend(message) : 0;
+    // A command may have switched branches or changed files.
+    if (message.type === "command:completed") refreshGit();
+    return size;
+  };
+
+  /** The git state last read (undefined: not read yet; null: no repository). */
+  let git: GitInfo | null | undefined;
+  /** The git state the server has (from `agent:connect` or `agent:git`). */
+  let gitSent: GitInfo | null | undefined;
+  /** The read in flight, and whether another was asked for meanwhile. */
+  let gitReading: Promise<void> | null = null;
+  let gitAgain = false;
+  /**
+   * Read the git state again (one read at a time; asks made meanwhile run
+   * one more read after it) and send `agent:git` when it changed from what
+   * the server has.
+   */
+  const refreshGit = (): Promise<void> => {
+    if (!options.reportGit || stopped) return Promise.resolve();
+    if (gitReading) {
+      gitAgain = true;
+      return gitReading;
+    }
+    gitReading = (async () => {
+      do {
+        gitAgain = false;
+        git = await readGitInfo(options.cwd);
+      } while (gitAgain && !stopped);
+      gitReading = null;
+      if (acked && !sameGit(git, gitSent)) {
+        if (rawSend(fromAgent("agent:git", { git })) > 0) gitSent = git;
+      }
+    })();
+    return gitReading;
+  };
   const executor = new Executor({
     type,
     cwd: options.cwd,
@@ -214,6 +267,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
     // Lost while disconnected: the latest state goes out again on connect.
     onActivity: (state) => {
       if (acked) rawSend(activityMessage(state));
+      // A session's turn ended: it may have committed or changed files.
+      if (state.activity === "waiting") void refreshGit();
     },
     onSessionOutput: (commandId, text) => {
       if (commandId === sessionId) options.onSessionOutput?.(text);
@@ -435,6 +490,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     stopped = true;
     restarter.cancel();
     clearTimeout(retry);
+    await gitReading;
     await executor.stop();
     await acknowledged();
     await dropSocket(CLOSE_CODES.NORMAL.code, "agent stopping");
@@ -503,6 +559,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
         );
         // The server forgets activity on every connect: report it again.
         if (executor.activity) rawSend(activityMessage(executor.activity));
+        // The repository may have changed while disconnected.
+        void refreshGit();
         requestSession();
         break;
       case "session:started": {
@@ -653,10 +711,14 @@ export function startAgent(options: AgentOptions): AgentHandle {
         hostname: Deno.hostname(),
         version: AGENT_VERSION,
         running: executor.running(),
+        ...(options.tags?.length ? { tags: options.tags } : {}),
+        cwd: options.cwd,
+        ...(git ? { git } : {}),
         ...(options.defaultTimeoutMs !== undefined
           ? { defaultTimeoutMs: options.defaultTimeoutMs }
           : {}),
       }));
+      gitSent = git ?? null;
       heartbeat = setInterval(() => {
         rawSend(fromAgent("heartbeat", { sequence: ++heartbeatSeq }));
       }, heartbeatMs);
@@ -679,7 +741,9 @@ export function startAgent(options: AgentOptions): AgentHandle {
     };
   }
 
-  connect();
+  // The first `agent:connect` carries the git state (read once, bounded).
+  if (options.reportGit) void refreshGit().then(connect);
+  else connect();
   return {
     done,
     async stop() {

@@ -51,6 +51,7 @@ Deno.test("startAgent() runs a command, resends unacked output after a reconnect
       hostname: Deno.hostname(),
       version: "1.0.0",
       running: [],
+      cwd: Deno.cwd(),
     },
   });
   first.send(toAgent("connection:ack", ack));

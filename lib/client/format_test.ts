@@ -55,7 +55,10 @@ Deno.test("viewCommandIds() lists the agent's started commands in order", () => 
   assert.deepEqual(viewCommandIds(list, "a", null, 2), ["c2", "c3"]);
   assert.deepEqual(viewCommandIds(list, "a", "q"), ["q"]);
   assert.deepEqual(viewCommandIds(list, null, null), []);
-  assert.equal(commandHeader(undefined, "c9"), "\x1b[1;2m$ c9\x1b[0m\r\n");
+  assert.equal(
+    commandHeader(undefined, "c9"),
+    "\x1b[1m\x1b[38;2;139;148;158m$ c9\x1b[0m\r\n",
+  );
 });
 
 const FINISHED: CommandInfo = {
@@ -140,7 +143,7 @@ Deno.test("commandSummary() names the id, requester, times, ender, reason and ex
 Deno.test("commandFooter() says how it ended, by whom, with its exit or signal", () => {
   assert.equal(
     commandFooter(FINISHED),
-    "\x1b[2;33m[interrupted by alice (SIGINT)]\x1b[0m\r\n",
+    "\x1b[33m[interrupted by alice (SIGINT)]\x1b[0m\r\n",
   );
   assert.equal(
     commandFooter({
@@ -148,7 +151,7 @@ Deno.test("commandFooter() says how it ended, by whom, with its exit or signal",
       status: "timeout",
       endedBy: { actor: "server", role: "system", reason: "timed out" },
     }),
-    "\x1b[2;33m[timed out by server (SIGINT)]\x1b[0m\r\n",
+    "\x1b[33m[timed out by server (SIGINT)]\x1b[0m\r\n",
   );
   assert.equal(
     commandFooter({
@@ -158,7 +161,7 @@ Deno.test("commandFooter() says how it ended, by whom, with its exit or signal",
       exitSignal: undefined,
       endedBy: undefined,
     }),
-    "\x1b[2;32m[completed (exit 0)]\x1b[0m\r\n",
+    "\x1b[32m[completed (exit 0)]\x1b[0m\r\n",
   );
   // A user name cannot smuggle escape sequences into the terminal.
   assert.equal(
@@ -166,6 +169,6 @@ Deno.test("commandFooter() says how it ended, by whom, with its exit or signal",
       ...FINISHED,
       endedBy: { actor: "x\x1b[2J", role: "operator", reason: null },
     }),
-    "\x1b[2;33m[interrupted by x^[[2J (SIGINT)]\x1b[0m\r\n",
+    "\x1b[33m[interrupted by x^[[2J (SIGINT)]\x1b[0m\r\n",
   );
 });

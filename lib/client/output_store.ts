@@ -8,7 +8,8 @@
  * page by page on demand (`terminal:earlier`).
  * @module
  */
-import { byteLength } from "../protocol.ts";
+import { byteLength, type Stream } from "../protocol.ts";
+import { stderrText } from "./stderr.ts";
 
 /** One `terminal:output` payload as the store needs it. */
 export interface OutputChunk {
@@ -16,6 +17,8 @@ export interface OutputChunk {
   commandId: string;
   seq: number;
   data: string;
+  /** `stderr` is drawn distinctly (red, see stderr.ts); absent: as is. */
+  stream?: Stream;
 }
 
 /** What output listeners receive. `text` is ready to write to xterm. */
@@ -451,13 +454,16 @@ export class OutputStore {
       chunk.commandId,
       this.receivedBytes(chunk.commandId) + byteLength(chunk.data),
     );
-    this.#append(chunk.commandId, chunk.data);
+    const text = chunk.stream === "stderr"
+      ? stderrText(chunk.data)
+      : chunk.data;
+    this.#append(chunk.commandId, text);
     this.#emit({
       kind: "output",
       agentId: chunk.agentId,
       commandId: chunk.commandId,
       seq: chunk.seq,
-      text: chunk.data,
+      text,
     });
   }
 

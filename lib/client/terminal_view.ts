@@ -6,6 +6,37 @@
 import type { CommandInfo } from "../protocol.ts";
 import { exitText, statusLabel } from "./format.ts";
 
+/** Colors of the dashboard's terminals (GitHub dark). */
+export const TERMINAL_THEME = {
+  background: "#0d1117",
+  foreground: "#c9d1d9",
+  cursor: "#c9d1d9",
+  selectionBackground: "#264f78",
+  black: "#484f58",
+  red: "#ff7b72",
+  green: "#3fb950",
+  yellow: "#d29922",
+  blue: "#58a6ff",
+  magenta: "#bc8cff",
+  cyan: "#39c5cf",
+  white: "#b1bac4",
+  brightBlack: "#6e7681",
+  brightRed: "#ffa198",
+  brightGreen: "#56d364",
+  brightYellow: "#e3b341",
+  brightBlue: "#79c0ff",
+  brightMagenta: "#d2a8ff",
+  brightCyan: "#56d4dd",
+  brightWhite: "#f0f6fc",
+} as const;
+
+/**
+ * Quiet text in the terminal (command headers, notes): the page's muted
+ * gray (#8b949e) as a true color, 6.2:1 on the terminal's background. Not
+ * SGR 2 (dim), which xterm draws at half opacity (under 4.5:1).
+ */
+export const QUIET = "\x1b[38;2;139;148;158m";
+
 /** Commands shown at most when following an agent. */
 export const VIEW_LIMIT = 10;
 
@@ -29,13 +60,13 @@ export function visibleControls(text: string): string {
   );
 }
 
-/** The header line written before a command's output: `$ command`, bold and dim. */
+/** The header line written before a command's output: `$ command`, bold and quiet. */
 export function commandHeader(
   command: CommandInfo | undefined,
   commandId: string,
 ): string {
   const text = visibleControls(command?.command ?? commandId);
-  return `\x1b[1;2m$ ${text}\x1b[0m\r\n`;
+  return `\x1b[1m${QUIET}$ ${text}\x1b[0m\r\n`;
 }
 
 /** Footer written after a finished command's output, or `""`. */
@@ -52,8 +83,9 @@ export function commandFooter(command: CommandInfo | undefined): string {
     ? 31
     : 33;
   const label = statusLabel(command.status);
-  // Only text: who ended it is a user name, never escape sequences.
-  return `\x1b[2;${color}m[${visibleControls(`${label}${by}${code}`)}]` +
+  // Only text: who ended it is a user name, never escape sequences. Not dim
+  // (SGR 2): xterm draws dim at half opacity, under 4.5:1.
+  return `\x1b[${color}m[${visibleControls(`${label}${by}${code}`)}]` +
     `\x1b[0m\r\n`;
 }
 

@@ -30,10 +30,13 @@ Deno.test("commandHeader() shows control characters instead of executing them", 
   const header = commandHeader({ ...base, command: typed }, "c1");
   assert.equal(
     header,
-    "\x1b[1;2m$ echo hi^[[2J^[]0;owned^G⏎[completed (exit 0)]M-^[31m^?^Ix\x1b[0m\r\n",
+    "\x1b[1m\x1b[38;2;139;148;158m$ echo hi^[[2J^[]0;owned^G⏎[completed (exit 0)]M-^[31m^?^Ix\x1b[0m\r\n",
   );
   // Only the header's own styling and line end remain as controls.
-  const body = header.slice("\x1b[1;2m".length, -"\x1b[0m\r\n".length);
+  const body = header.slice(
+    "\x1b[1m\x1b[38;2;139;148;158m".length,
+    -"\x1b[0m\r\n".length,
+  );
   // deno-lint-ignore no-control-regex -- looking for control characters
   assert.doesNotMatch(body, /[\x00-\x1f\x7f-\x9f]/);
   assert.equal(visibleControls("a\nb\rc"), "a⏎b^Mc");

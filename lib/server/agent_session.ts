@@ -121,17 +121,26 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         const size = cols !== undefined && rows !== undefined
           ? { cols, rows }
           : undefined;
-        return await commands.started(agentId, commandId, fromSeq, size);
-      }
-      case "terminal:snapshot":
-        commands.screenSnapshot(agentId, message.payload);
+        await commands.started(agentId, commandId, fromSeq, size);
+        if (size) this.#app.registry.setPty(agentId, commandId, size);
         return;
+      }
+      case "terminal:snapshot": {
+        commands.screenSnapshot(agentId, message.payload);
+        // The screen's size is the PTY's now (a local resize included).
+        const { commandId, cols, rows } = message.payload;
+        this.#app.registry.setPty(agentId, commandId, { cols, rows });
+        return;
+      }
       case "agent:activity":
         this.#app.registry.setActivity(agentId, message.payload);
         // A session agent back at its prompt may take the next prompt.
         if (message.payload.activity === "waiting") {
           await commands.activityChanged(agentId);
         }
+        return;
+      case "agent:git":
+        this.#app.registry.setGit(agentId, message.payload.git);
         return;
       case "session:start": {
         const command = await commands.startSession(
@@ -275,6 +284,9 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       type: hello.type,
       capabilities: hello.capabilities,
       hostname: hello.hostname,
+      tags: hello.tags,
+      cwd: hello.cwd,
+      git: hello.git,
       ...(hello.defaultTimeoutMs !== undefined
         ? { defaultTimeoutMs: hello.defaultTimeoutMs }
         : {}),

@@ -5,14 +5,16 @@
  *
  * @module
  */
-import type { Activity, AgentInfo, QuickAnswer } from "../protocol.ts";
+import type { Activity, AgentInfo, GitInfo, QuickAnswer } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 
 /**
  * What changed: `state` (connected, disconnected, current command), or only
- * `activity` (which lasts while the agent is connected, so it need not be
- * stored).
+ * `activity`: the activity or the terminal size (which last while the agent
+ * is connected), or the git state (stored with the next `state` change,
+ * such as the disconnect), so an agent's reports never cause storage
+ * writes.
  */
 export type RegistryChange = "state" | "activity";
 
@@ -23,16 +25,31 @@ export interface ActivityReport {
   options?: QuickAnswer[];
 }
 
-/** `info` without its activity fields (they hold only while connected). */
+/**
+ * `info` without its activity fields and its terminal size (they hold only
+ * while connected).
+ */
 function withoutActivity(info: AgentInfo): AgentInfo {
-  const { activity: _a, attention: _q, options: _o, ...rest } = info;
+  const { activity: _a, attention: _q, options: _o, pty: _p, ...rest } = info;
   return rest;
 }
 
 /** What an agent reports when it connects. */
 export type AgentHello =
   & Pick<AgentInfo, "id" | "name" | "type" | "capabilities" | "hostname">
-  & Partial<Pick<AgentInfo, "defaultTimeoutMs">>;
+  & Partial<Pick<AgentInfo, "tags" | "cwd" | "git" | "defaultTimeoutMs">>;
+
+/**
+ * `next` with `since` set to `now` when its status or activity differs from
+ * `before`'s (else `before.since`): how long the agent has been doing what
+ * it does now.
+ */
+function stamp(before: AgentInfo | undefined, next: AgentInfo, now: number) {
+  const changed = !before || before.status !== next.status ||
+    before.activity !== next.activity;
+  const since = changed ? now : before.since ?? now;
+  return { ...next, since };
+}
 
 interface Entry {
   info: AgentInfo;
@@ -63,6 +80,10 @@ export class Registry {
           ...withoutActivity(info),
           status: "offline",
           currentCommandId: null,
+          // Offline since it was last heard from, unless it was offline then.
+          since: info.status === "offline"
+            ? info.since ?? info.lastSeenAt
+            : info.lastSeenAt,
         },
         peer: null,
       });
@@ -89,14 +110,18 @@ export class Registry {
     const ended = hello.capabilities.includes("session")
       ? previous?.info.ended
       : undefined;
-    const info: AgentInfo = {
-      ...hello,
+    const { tags, cwd, git, ...rest } = hello;
+    const info: AgentInfo = stamp(previous?.info, {
+      ...rest,
       status: currentCommandId ? "busy" : "online",
       connectedAt: now,
       lastSeenAt: now,
       currentCommandId,
       ...(ended ? { ended } : {}),
-    };
+      ...(tags?.length ? { tags: [...tags] } : {}),
+      ...(cwd ? { cwd } : {}),
+      ...(git ? { git: { ...git } } : {}),
+    }, now);
     this.#agents.set(hello.id, { info, peer });
     this.#byPeer.set(peer.id, hello.id);
     this.#onChange(info, "state");
@@ -111,11 +136,12 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry || entry.peer !== peer) return false;
     entry.peer = null;
-    entry.info = {
+    const now = this.#now();
+    entry.info = stamp(entry.info, {
       ...withoutActivity(entry.info),
       status: "offline",
-      lastSeenAt: this.#now(),
-    };
+      lastSeenAt: now,
+    }, now);
     this.#onChange(entry.info, "state");
     return true;
   }
@@ -135,12 +161,14 @@ export class Registry {
     if (!entry || entry.info.currentCommandId === commandId) return false;
     const status = entry.peer ? (commandId ? "busy" : "online") : "offline";
     // A command runs again: how an earlier session ended is history now.
-    const { ended: _ended, ...rest } = entry.info;
-    entry.info = {
-      ...(commandId ? rest : entry.info),
+    // The terminal size was the previous command's.
+    const { ended: _ended, pty: _pty, ...rest } = entry.info;
+    const { pty: _old, ...kept } = entry.info;
+    entry.info = stamp(entry.info, {
+      ...(commandId ? rest : kept),
       currentCommandId: commandId,
       status,
-    };
+    }, this.#now());
     this.#onChange(entry.info, "state");
     return true;
   }
@@ -156,7 +184,7 @@ export class Registry {
     const entry = this.#agents.get(id);
     if (!entry) return;
     const { ended: _ended, ...rest } = withoutActivity(entry.info);
-    entry.info = {
+    entry.info = stamp(entry.info, {
       ...rest,
       currentCommandId: null,
       status: entry.peer ? "online" : "offline",
@@ -169,8 +197,58 @@ export class Registry {
           },
         }
         : {}),
-    };
+    }, this.#now());
     this.#onChange(entry.info, "state");
+  }
+
+  /**
+   * Set the terminal size of connected agent `id`'s running command
+   * `commandId` (a PTY's; from `command:started`, `terminal:snapshot` or a
+   * controller's resize). Ignored for another command than the one it runs.
+   * Returns false when nothing changed (no `onChange`).
+   */
+  setPty(
+    id: string,
+    commandId: string,
+    size: { cols: number; rows: number },
+  ): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry?.peer || entry.info.currentCommandId !== commandId) {
+      return false;
+    }
+    const before = entry.info.pty;
+    if (before?.cols === size.cols && before?.rows === size.rows) return false;
+    entry.info = { ...entry.info, pty: { cols: size.cols, rows: size.rows } };
+    this.#onChange(entry.info, "activity");
+    return true;
+  }
+
+  /**
+   * Set the git state of connected agent `id`'s working directory (`null`:
+   * not in a repository). Returns false when nothing changed (no
+   * `onChange`).
+   */
+  setGit(id: string, git: GitInfo | null): boolean {
+    const entry = this.#agents.get(id);
+    if (!entry?.peer) return false;
+    const before = entry.info.git;
+    if (
+      before?.branch === git?.branch && before?.commit === git?.commit &&
+      before?.dirty === git?.dirty
+    ) return false;
+    const { git: _git, ...rest } = entry.info;
+    entry.info = git
+      ? {
+        ...rest,
+        git: {
+          branch: git.branch,
+          dirty: git.dirty,
+          ...(git.commit ? { commit: git.commit } : {}),
+        },
+      }
+      : rest;
+    this.#onChange(entry.info, "activity");
+    return true;
   }
 
   /**
@@ -183,6 +261,7 @@ export class Registry {
     if (!entry?.peer) return false;
     const next: AgentInfo = {
       ...withoutActivity(entry.info),
+      ...(entry.info.pty ? { pty: entry.info.pty } : {}),
       activity: report.activity,
     };
     if (report.activity === "needs-input") {
@@ -197,8 +276,8 @@ export class Registry {
       before.attention === next.attention &&
       JSON.stringify(before.options) === JSON.stringify(next.options)
     ) return false;
-    entry.info = next;
-    this.#onChange(next, "activity");
+    entry.info = stamp(before, next, this.#now());
+    this.#onChange(entry.info, "activity");
     return true;
   }
 

@@ -41,6 +41,7 @@ Deno.test("Registry.connect() reports the new agent once via onChange", () => {
     connectedAt: 1_000,
     lastSeenAt: 1_000,
     currentCommandId: null,
+    since: 1_000,
   };
   assert.deepEqual(info, expected);
   assert.equal(replaced, null);
@@ -210,7 +211,11 @@ Deno.test("Registry.restore() marks agents offline without reporting", () => {
     currentCommandId: null,
   };
   registry.restore([stored]);
-  assert.deepEqual(registry.get("a1"), { ...stored, status: "offline" });
+  assert.deepEqual(registry.get("a1"), {
+    ...stored,
+    status: "offline",
+    since: 20,
+  });
   assert.equal(registry.isOnline("a1"), false);
   assert.deepEqual(changes, []);
 });
@@ -367,4 +372,80 @@ Deno.test("Registry.requireOnline(): NOT_FOUND for an unknown agent, AGENT_OFFLI
     code: "AGENT_OFFLINE",
     message: 'Agent "a1" is not connected',
   });
+});
+
+Deno.test("Registry keeps tags, cwd and git from connect, and sets since on each status or activity change only", () => {
+  const { registry, changes, setNow } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect({
+    ...hello("a1"),
+    tags: ["gpu", "web"],
+    cwd: "/src/app",
+    git: { branch: "main", commit: "0123456789ab", dirty: false },
+  }, peer);
+  assert.deepEqual(registry.get("a1")?.tags, ["gpu", "web"]);
+  assert.equal(registry.get("a1")?.cwd, "/src/app");
+  assert.equal(registry.get("a1")?.since, 1_000);
+  setNow(2_000);
+  registry.setCurrentCommand("a1", "c1");
+  assert.equal(registry.get("a1")?.status, "busy");
+  assert.equal(registry.get("a1")?.since, 2_000);
+  setNow(3_000);
+  // Same status, same activity: how long it has been busy does not restart.
+  registry.touch("a1");
+  registry.setActivity("a1", { activity: "working" });
+  assert.equal(registry.get("a1")?.since, 3_000);
+  setNow(4_000);
+  registry.setActivity("a1", { activity: "working" });
+  assert.equal(registry.get("a1")?.since, 3_000);
+  changes.length = 0;
+  assert.equal(
+    registry.setGit("a1", {
+      branch: "main",
+      commit: "0123456789ab",
+      dirty: true,
+    }),
+    true,
+  );
+  assert.deepEqual(changes.map((c) => c.git), [
+    { branch: "main", commit: "0123456789ab", dirty: true },
+  ]);
+  assert.equal(changes[0].since, 3_000, "a git change is no status change");
+  assert.equal(
+    registry.setGit("a1", {
+      branch: "main",
+      commit: "0123456789ab",
+      dirty: true,
+    }),
+    false,
+  );
+  assert.equal(registry.setGit("a1", null), true);
+  assert.equal("git" in registry.get("a1")!, false);
+  assert.equal(changes.length, 2);
+  setNow(5_000);
+  registry.disconnect(peer);
+  assert.equal(registry.get("a1")?.since, 5_000);
+  assert.equal(registry.setGit("a1", { branch: "x", dirty: false }), false);
+  assert.deepEqual(registry.get("a1")?.tags, ["gpu", "web"], "kept offline");
+});
+
+Deno.test("Registry.setPty() keeps the running command's terminal size until it ends, through activity changes", () => {
+  const { registry, changes } = setup();
+  const peer = new RecordingPeer("p1");
+  registry.connect(hello("a1"), peer);
+  assert.equal(registry.setPty("a1", "c1", { cols: 120, rows: 40 }), false);
+  registry.setCurrentCommand("a1", "c1");
+  changes.length = 0;
+  assert.equal(registry.setPty("a1", "c1", { cols: 120, rows: 40 }), true);
+  assert.equal(registry.setPty("a1", "c1", { cols: 120, rows: 40 }), false);
+  assert.equal(registry.setPty("a1", "other", { cols: 80, rows: 24 }), false);
+  assert.deepEqual(changes.map((c) => c.pty), [{ cols: 120, rows: 40 }]);
+  registry.setActivity("a1", { activity: "working" });
+  assert.deepEqual(registry.get("a1")?.pty, { cols: 120, rows: 40 });
+  registry.setCurrentCommand("a1", null);
+  assert.equal("pty" in registry.get("a1")!, false);
+  registry.setCurrentCommand("a1", "c2");
+  registry.setPty("a1", "c2", { cols: 90, rows: 30 });
+  registry.disconnect(peer);
+  assert.equal("pty" in registry.get("a1")!, false);
 });

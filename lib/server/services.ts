@@ -161,6 +161,10 @@ export async function createServices(
     bytesPerSecond: config.terminalInputBytesPerSecond,
     // Kept for recordings (`r` events of the .cast).
     onResize: (commandId, size) => {
+      const agent = registry.list().find((a) =>
+        a.currentCommandId === commandId
+      );
+      if (agent) registry.setPty(agent.id, commandId, size);
       commands.resized(commandId, size).catch((error) =>
         log.error("Cannot record a resize", { commandId, error: String(error) })
       );

@@ -73,6 +73,16 @@ export default function AgentPage(
                   agent.capabilities.join(", ") || "no capabilities"
                 }`}
             </p>
+            {agent && (agent.cwd || agent.git || agent.tags?.length) && (
+              <p class="muted mono" data-testid="agent-where">
+                {agent.cwd}
+                {agent.git &&
+                  ` · ${agent.git.branch}${
+                    agent.git.dirty ? " (modified)" : ""
+                  }`}
+                {agent.tags?.length ? ` · tags: ${agent.tags.join(", ")}` : ""}
+              </p>
+            )}
             <AgentForgotten agentId={id} known={agent !== null} />
           </section>
           <CommandBar role={role} agentId={id} />
