@@ -74,12 +74,12 @@ function track(lineBytes: number): void {
   const write = term.write.bind(term);
   const marker =
     // deno-lint-ignore no-control-regex -- the markers' escape sequences
-    /(?:\r\n)?\x1b\[0;2m\[… ([^\]]*) not shown, full log above\]\x1b\[0m\r\n/g;
-  // Not output: the header, the footer, dim notes (the placeholder) and
+    /(?:\r\n)?\x1b\[0m\x1b\[38;2;139;148;158m\[… ([^\]]*) not shown, full log above\]\x1b\[0m\r\n/g;
+  // Not output: the header, the footer, quiet notes (the placeholder) and
   // the reset before a redraw.
   const chrome =
     // deno-lint-ignore no-control-regex -- escape sequences
-    /(?:\r\n)?\x1b\[1;2m\$ [^\r]*\x1b\[0m\r\n|\x1b\[2;3\dm\[[a-z]+[^\]]*\]\x1b\[0m\r\n|\x1b\[2m[^\x1b]*\x1b\[0m\r\n|\x1bc/g;
+    /(?:\r\n)?\x1b\[1m\x1b\[38;2;139;148;158m\$ [^\r]*\x1b\[0m\r\n|\x1b\[3\dm\[[a-z]+[^\]]*\]\x1b\[0m\r\n|\x1b\[38;2;139;148;158m(?!\[… [^\]]* not shown)[^\x1b]*\x1b\[0m\r\n|\x1bc/g;
   let pending: { label: string; from: number } | null = null;
   const output = (text: string) => {
     if (text === "") return;
@@ -102,7 +102,7 @@ function track(lineBytes: number): void {
   };
   term.write = (data: string, cb?: () => void) => {
     const text = data.replace(chrome, (note) => {
-      if (note.startsWith("\x1b[2m")) tracked.notes.push(note);
+      if (note.startsWith("\x1b[38;2;139;148;158m")) tracked.notes.push(note);
       return "";
     });
     let at = 0;

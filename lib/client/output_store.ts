@@ -9,6 +9,7 @@
  * @module
  */
 import { byteLength, type Stream } from "../protocol.ts";
+import { QUIET } from "./quiet.ts";
 import { stderrText } from "./stderr.ts";
 
 /** One `terminal:output` payload as the store needs it. */
@@ -136,12 +137,12 @@ function idsOf(page: { agentId: string; commandId: string }) {
 
 /** The dim marker line shown where output `from`–`to` was lost to retention. */
 export function gapMarker(from: number, to: number): string {
-  return `\x1b[2m[… output ${from}–${to} no longer retained …]\x1b[0m\r\n`;
+  return `${QUIET}[… output ${from}–${to} no longer retained …]\x1b[0m\r\n`;
 }
 
 /** Marker shown before the cache of a command whose oldest chunks were trimmed. */
 export const TRIMMED_MARKER =
-  "\x1b[2m[… earlier output trimmed in this tab, full log above]\x1b[0m\r\n";
+  `${QUIET}[… earlier output trimmed in this tab, full log above]\x1b[0m\r\n`;
 
 /**
  * Ordered, de-duplicated output per command.

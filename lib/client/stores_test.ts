@@ -169,7 +169,7 @@ Deno.test("stores show a marker for terminal:gap and release held chunks", () =>
   assert.deepEqual(events.map((e) => e.kind), ["gap", "output"]);
   assert.equal(
     gapMarker(1, 40),
-    "\x1b[2m[… output 1–40 no longer retained …]\x1b[0m\r\n",
+    "\x1b[38;2;139;148;158m[… output 1–40 no longer retained …]\x1b[0m\r\n",
   );
   assert.deepEqual(s.output.text("c-1"), [gapMarker(1, 40), "41;"]);
 });

@@ -5,6 +5,9 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import { exitText, statusLabel } from "./format.ts";
+import { QUIET } from "./quiet.ts";
+
+export { QUIET };
 
 /** Colors of the dashboard's terminals (GitHub dark). */
 export const TERMINAL_THEME = {
@@ -29,13 +32,6 @@ export const TERMINAL_THEME = {
   brightCyan: "#56d4dd",
   brightWhite: "#f0f6fc",
 } as const;
-
-/**
- * Quiet text in the terminal (command headers, notes): the page's muted
- * gray (#8b949e) as a true color, 6.2:1 on the terminal's background. Not
- * SGR 2 (dim), which xterm draws at half opacity (under 4.5:1).
- */
-export const QUIET = "\x1b[38;2;139;148;158m";
 
 /** Commands shown at most when following an agent. */
 export const VIEW_LIMIT = 10;
@@ -197,7 +193,7 @@ export function fullLogUrl(commandId: string): string {
  * log is linked above the terminal.
  */
 export function skipMarker(bytes: number, atLineStart: boolean): string {
-  return `${atLineStart ? "" : "\r\n"}\x1b[0;2m[… ${
+  return `${atLineStart ? "" : "\r\n"}\x1b[0m${QUIET}[… ${
     formatBytes(bytes)
   } not shown, full log above]\x1b[0m\r\n`;
 }

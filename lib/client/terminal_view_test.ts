@@ -89,11 +89,11 @@ Deno.test("formatBytes() uses decimal units with one decimal", () => {
 Deno.test("skipMarker() is a dim line of its own naming the bytes; fullLogUrl() is the log page", () => {
   assert.equal(
     skipMarker(83_200_000, true),
-    "\x1b[0;2m[… 83.2 MB not shown, full log above]\x1b[0m\r\n",
+    "\x1b[0m\x1b[38;2;139;148;158m[… 83.2 MB not shown, full log above]\x1b[0m\r\n",
   );
   assert.equal(
     skipMarker(512, false),
-    "\r\n\x1b[0;2m[… 512 B not shown, full log above]\x1b[0m\r\n",
+    "\r\n\x1b[0m\x1b[38;2;139;148;158m[… 512 B not shown, full log above]\x1b[0m\r\n",
   );
   assert.equal(fullLogUrl("c 1"), "/commands/c%201");
 });
