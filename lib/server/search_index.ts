@@ -86,7 +86,17 @@ export interface SearchSources {
   getCommand(
     id: string,
   ): Promise<{ info: CommandInfo; retainedFromSeq?: number } | null>;
+  /** Told of a command that could not be indexed (it is skipped). */
+  onError?: (id: string, error: unknown) => void;
 }
+
+/**
+ * Key bytes written per KV commit at most: Deno KV refuses a commit whose
+ * keys total over 80 KiB, and a word of 40 CJK characters is 120 bytes.
+ */
+const MAX_KEY_BYTES_PER_COMMIT = 48 * 1024;
+
+const utf8 = new TextEncoder();
 
 /** The word index: filled by {@link catchUp}, read by {@link search}. */
 export class SearchIndex {
@@ -125,7 +135,14 @@ export class SearchIndex {
       const at = Number(entry.key[1]);
       const id = String(entry.key[2]);
       if (cursor && at === cursor[0] && id === cursor[1]) continue;
-      await this.indexCommand(id);
+      try {
+        await this.indexCommand(id);
+      } catch (error) {
+        // One command that cannot be indexed must not stop the others:
+        // leave none of its entries and move on.
+        this.#s.onError?.(id, error);
+        await deleteSearchEntries(kv, id).catch(() => {});
+      }
       await kv.set(CURSOR, [at, id]);
       if (++done >= BATCH) break;
     }
@@ -161,13 +178,18 @@ export class SearchIndex {
       }
     }
     let op = kv.atomic();
-    let count = 0;
+    let keyBytes = 0;
+    const idBytes = utf8.encode(id).length;
     for (const [word, line] of found) {
-      op.set(["sx", word, id], line).set(["sx_cmd", id, word], true);
-      if (++count % 250 === 0) {
+      // Both keys hold the word and the id, plus a little framing each.
+      const bytes = 2 * (utf8.encode(word).length + idBytes + 16);
+      if (keyBytes + bytes > MAX_KEY_BYTES_PER_COMMIT) {
         await op.commit();
         op = kv.atomic();
+        keyBytes = 0;
       }
+      op.set(["sx", word, id], line).set(["sx_cmd", id, word], true);
+      keyBytes += bytes;
     }
     await op.commit();
     // Deleted or trimmed meanwhile (retention): leave nothing behind.

@@ -218,6 +218,11 @@ export async function createServices(
     kv: storage.kv,
     output: storage.output,
     getCommand: (id) => storage.getCommand(id),
+    onError: (id, error) =>
+      log.error("Cannot index a command for search", {
+        commandId: id,
+        error: String(error),
+      }),
   });
   const searchTimer = setInterval(() => {
     search.catchUp().catch((error) =>
