@@ -595,20 +595,23 @@ export class CommandService {
   #armTimeout(active: Active): void {
     const { timeoutMs, info } = active.stored;
     if (
-      timeoutMs === null || active.timer !== undefined ||
+      this.#closed || timeoutMs === null || active.timer !== undefined ||
       info.startedAt === null
     ) return;
     const delay = Math.max(0, info.startedAt + timeoutMs - Date.now());
     active.timer = setTimeout(() => {
-      this.#o.onTimeout?.(info);
-      active.timedOut = true;
-      // "timeout" on the wire: the agent reports `timeout` for it.
-      this.#lock.run(() =>
-        this.#interrupt(info.id, {
-          ...SERVER_ACTOR,
-          reason: "timeout",
-        })
-      ).catch(() => {});
+      this.#lock.run(async () => {
+        // Ended, or someone else's interrupt came first, meanwhile: that
+        // end stands, and no timeout is recorded.
+        if (
+          this.#active.get(info.id) !== active ||
+          active.stored.interruptedBy !== undefined
+        ) return;
+        this.#o.onTimeout?.(active.stored.info);
+        active.timedOut = true;
+        // "timeout" on the wire: the agent reports `timeout` for it.
+        await this.#interrupt(info.id, { ...SERVER_ACTOR, reason: "timeout" });
+      }).catch(() => {});
     }, delay);
   }
 

@@ -297,6 +297,9 @@ export class Storage {
 
   /** A stored command by id. */
   async getCommand(id: string): Promise<StoredCommand | null> {
+    // Ids are at most 128 characters; a longer one (from a URL) is no
+    // command, and would overrun Deno KV's key size.
+    if (id.length > 128) return null;
     return (await this.kv.get<StoredCommand>(["cmd", id])).value;
   }
 
