@@ -98,13 +98,19 @@ const MAX_KEY_BYTES_PER_COMMIT = 48 * 1024;
 
 const utf8 = new TextEncoder();
 
+/** The catch-up cursor passes commands finished at least this long ago (ms). */
+const SETTLE_MS = 2_000;
+
 /** The word index: filled by {@link catchUp}, read by {@link search}. */
 export class SearchIndex {
   readonly #s: SearchSources;
   #running: Promise<number> | null = null;
 
-  constructor(sources: SearchSources) {
+  readonly #now: () => number;
+
+  constructor(sources: SearchSources, now: () => number = Date.now) {
     this.#s = sources;
+    this.#now = now;
   }
 
   /**
@@ -130,6 +136,7 @@ export class SearchIndex {
       start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
       end: ["fin", Number.MAX_SAFE_INTEGER],
     }, { limit: BATCH + 1 });
+    const settled = this.#now() - SETTLE_MS;
     let done = 0;
     for await (const entry of iter) {
       const at = Number(entry.key[1]);
@@ -143,7 +150,11 @@ export class SearchIndex {
         this.#s.onError?.(id, error);
         await deleteSearchEntries(kv, id).catch(() => {});
       }
-      await kv.set(CURSOR, [at, id]);
+      // The cursor passes only commands finished a while ago: one finishing
+      // meanwhile in the same millisecond with a smaller id would sort
+      // before it and never be indexed. Recent ones are indexed again on
+      // the next pass (indexing replaces a command's entries).
+      if (at < settled) await kv.set(CURSOR, [at, id]);
       if (++done >= BATCH) break;
     }
     return done;

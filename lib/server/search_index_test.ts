@@ -81,3 +81,30 @@ Deno.test("SearchIndex.catchUp() skips a command it cannot index and goes on wit
     assert.equal(await index.catchUp(), 0);
   });
 });
+
+Deno.test("SearchIndex.catchUp() still indexes a command that finished in the same millisecond as the last one it indexed, with a smaller id", async () => {
+  await withLog(async (kv, store, log) => {
+    const now = 1_000_000;
+    for (const id of ["m", "b"]) {
+      log.start(id);
+      const text = `word${id}${id}${id} here\n`;
+      await log.append(id, 1, { stream: "stdout", data: text, at: now }, 14);
+      await log.stored(id);
+    }
+    const index = new SearchIndex({
+      kv,
+      output: store,
+      getCommand: (id) => Promise.resolve({ info: info(id, "echo") }),
+    }, () => now + 10);
+    await kv.set(["fin", now, "m"], {});
+    assert.equal(await index.catchUp(), 1);
+    // Finished in the same millisecond, written after the pass: it sorts
+    // before "m".
+    await kv.set(["fin", now, "b"], {});
+    await index.catchUp();
+    assert.deepEqual(
+      (await index.search("wordbbb", 5)).map((hit) => hit.commandId),
+      ["b"],
+    );
+  });
+});
