@@ -357,7 +357,7 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
                 row.n === currentHit ? "hit" : "",
                 row.text === null ? "log-gap" : "",
                 row.err ? "log-err" : "",
-              ].join(" ");
+              ].filter(Boolean).join(" ");
               const segments = row.text === null
                 ? []
                 : renderAnsiLine(row.text, row.style);
