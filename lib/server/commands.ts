@@ -22,6 +22,7 @@ import {
   FINAL_STATUSES,
   type PayloadOf,
   type Priority,
+  type Stream,
   type ToAgent,
   toAgent,
   toDashboard,
@@ -724,6 +725,18 @@ export class CommandService {
     maxBytes: number,
   ): Promise<EarlierPage | null> {
     return this.outputLog.earlierPage(commandId, beforeSeq, maxBytes);
+  }
+
+  /**
+   * Output chunks of `commandId` after seq `afterSeq` through `upTo`, each
+   * with its stream (stdout or stderr), stored or still being stored.
+   */
+  outputChunks(
+    commandId: string,
+    afterSeq: number,
+    upTo: number,
+  ): AsyncGenerator<{ seq: number; stream: Stream; data: string }> {
+    return this.outputLog.read(commandId, afterSeq, upTo);
   }
 
   /** The agent finished a command. Returns false when it was already final. */
