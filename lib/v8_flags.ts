@@ -1,0 +1,20 @@
+/**
+ * V8 flags the server (`main.ts`) and the agent (`agent.ts`) run with: the
+ * `deno task start` and `deno task agent` tasks in deno.json carry the same
+ * (lib/v8_flags_test.ts checks), and so do the tests' and the bench's
+ * spawners.
+ *
+ * `--max-semi-space-size=4` (MiB) caps V8's young generation. Under
+ * sustained output both processes allocate short-lived strings fast, and
+ * V8 otherwise grows each semi-space to 16 MiB or more, which shows up as
+ * resident memory that is never returned during the burst. Measured with
+ * `BENCH_MIB=100 deno task bench --quick --only=throughput`: see the README's
+ * benchmark notes.
+ *
+ * @module
+ */
+
+/** The flags, as `deno run` arguments. */
+export const V8_FLAG_ARGS: readonly string[] = [
+  "--v8-flags=--max-semi-space-size=4",
+];
