@@ -20,7 +20,7 @@ import {
 import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
 import { Executor, type PtySettings, type SendFn } from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
-import { activityMessage } from "./terminal_io.ts";
+import { activityMessage } from "./activity_message.ts";
 import { readGitInfo } from "./git_info.ts";
 import { SessionRestarter } from "./restart.ts";
 import type { ActivityFlags, RestartMode } from "./session_flags.ts";

@@ -30,7 +30,7 @@ import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
 import { ActivityMerge } from "./activity_merge.ts";
-import { PtyView } from "./terminal_io.ts";
+import type { PtyView } from "./terminal_io.ts";
 import { cleanPaste } from "../paste.ts";
 import type { ActivityFlags } from "./session_flags.ts";
 import {
@@ -778,7 +778,7 @@ export class Executor {
     const report = (state: ActivityState) =>
       job.merge ? job.merge.screen(state) : this.#reportActivity(state);
     const view = pty && (this.#options.onActivity || session)
-      ? new PtyView({
+      ? new (await loadPtyView())({
         cols: job.size?.cols ?? pty.cols,
         rows: job.size?.rows ?? pty.rows,
         // A session is read with its program's detector (claude, shell...).
@@ -955,4 +955,13 @@ export class Executor {
     this.#flush();
     if (job.sessionArgv) this.#options.onSessionEnd?.(job.completion);
   }
+}
+
+/**
+ * {@link PtyView} (and with it the headless terminal, about 16 MiB
+ * resident), imported the first time a `--pty` or `--session` command
+ * needs it: an agent that runs commands on pipes never loads it.
+ */
+function loadPtyView(): Promise<typeof PtyView> {
+  return import("./terminal_io.ts").then((module) => module.PtyView);
 }
