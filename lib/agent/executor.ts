@@ -193,6 +193,8 @@ export class Executor {
     this.#outbox = new Outbox(
       Math.min(OUTPUT_WINDOW.defaultBytes, options.maxBufferBytes),
     );
+    // A failed import is reported by the command that needs it (in #run).
+    if (options.pty) loadPtyView().catch(() => {});
   }
 
   /** The send window in bytes now. */
@@ -778,7 +780,7 @@ export class Executor {
     const report = (state: ActivityState) =>
       job.merge ? job.merge.screen(state) : this.#reportActivity(state);
     const view = pty && (this.#options.onActivity || session)
-      ? new (await loadPtyView())({
+      ? new (ptyViewClass ?? await loadPtyView())({
         cols: job.size?.cols ?? pty.cols,
         rows: job.size?.rows ?? pty.rows,
         // A session is read with its program's detector (claude, shell...).
@@ -957,11 +959,18 @@ export class Executor {
   }
 }
 
+/** {@link PtyView} once imported (see {@link loadPtyView}). */
+let ptyViewClass: typeof PtyView | undefined;
+
 /**
- * {@link PtyView} (and with it the headless terminal, about 16 MiB
- * resident), imported the first time a `--pty` or `--session` command
- * needs it: an agent that runs commands on pipes never loads it.
+ * Import {@link PtyView} (and with it the headless terminal, about 16 MiB
+ * resident). Only `--pty` and `--session` agents need it: the agent
+ * connection awaits this before it dials, and the executor starts it when
+ * constructed with a PTY, so that a command's view is made synchronously
+ * when the command starts (nothing, e.g. typed input, falls between its
+ * start and its process). An agent on pipes never loads it.
  */
-function loadPtyView(): Promise<typeof PtyView> {
-  return import("./terminal_io.ts").then((module) => module.PtyView);
+export async function loadPtyView(): Promise<typeof PtyView> {
+  ptyViewClass ??= (await import("./terminal_io.ts")).PtyView;
+  return ptyViewClass;
 }
