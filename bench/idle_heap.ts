@@ -6,7 +6,8 @@
  * each socket one frame of N bytes first), then 50 + 500 idle sockets from
  * client processes. Prints per connection (KiB) the growth of RSS and of
  * V8's heap (used and reserved) between the 50 and the 550, after full
- * GCs. Run: `deno run -A --v8-flags=--expose-gc bench/idle_heap.ts [relay [N]]`.
+ * GCs. Run (V8 flags as the server's, lib/v8_flags.ts):
+ * `deno run -A --v8-flags=--expose-gc,--max-semi-space-size=4 bench/idle_heap.ts [relay [N]]`.
  *
  * @module
  */

@@ -215,6 +215,24 @@ async function throughput(dashboards: number): Promise<void> {
     "MiB",
     pick(results, (r) => mib(r.agentPeakRssBytes)),
   );
+  // The peaks above are absolute (`VmHWM` since the process started); the
+  // growth is the peak less the resident memory just before the burst.
+  report(
+    `growth of the server's RSS over idle per burst, ${dashboards} dashboard(s)`,
+    `server_rss_growth${suffix}_mib`,
+    "MiB",
+    pick(results, (r) => mib(r.serverPeakRssBytes - r.serverIdleRssBytes)),
+  );
+  const agentGrowth = pick(
+    results,
+    (r) => mib(r.agentPeakRssBytes - r.agentIdleRssBytes),
+  );
+  report(
+    `growth of the agent's RSS over idle per burst, ${dashboards} dashboard(s)`,
+    `agent_rss_growth${suffix}_mib`,
+    "MiB",
+    { flightdeck: agentGrowth.flightdeck } as Record<SystemName, number[]>,
+  );
   report(
     `CPU of the server (relay) per MiB delivered, ${dashboards} dashboard(s) (ms)`,
     `server_cpu${suffix}_ms_per_mib`,

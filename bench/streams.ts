@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Child, cpuSeconds, peakRssBytes } from "./proc.ts";
+import { Child, cpuSeconds, peakRssBytes, rssBytes } from "./proc.ts";
 import type { ClientOptions } from "./client.ts";
 import { ROOT } from "../tests/helpers.ts";
 import { spawnDeno, startSystem, type SystemName } from "./systems.ts";
@@ -62,6 +62,13 @@ export interface StreamRun {
   agentCpuSeconds: number;
   serverPeakRssBytes: number;
   agentPeakRssBytes: number;
+  /** Resident memory of the server just before the burst (`VmRSS`). */
+  serverIdleRssBytes: number;
+  /**
+   * Resident memory of the agent just before the burst; relays: NaN (their
+   * producer starts with the burst, its peak is all growth).
+   */
+  agentIdleRssBytes: number;
   /** Flightdeck: chunks the agent dropped unacknowledged (from its log). */
   agentDrops?: number;
 }
@@ -87,6 +94,11 @@ export async function streamRun(
   }, Array.from({ length: dashboards }, () => 1));
   try {
     const serverCpu0 = cpuSeconds(running.serverPid);
+    const serverIdle = rssBytes(running.serverPid);
+    const agentBefore = running.agentPid();
+    const agentIdle = system === "flightdeck" && agentBefore !== undefined
+      ? rssBytes(agentBefore)
+      : NaN;
     const t0 = await running.produce(yesCommand(mib), clients[0]);
     const agentPid = running.agentPid()!;
     const agentCpu0 = system === "flightdeck" ? cpuSeconds(agentPid) : 0;
@@ -135,6 +147,8 @@ export async function streamRun(
       agentCpuSeconds,
       serverPeakRssBytes: peakServer,
       agentPeakRssBytes: peakAgent,
+      serverIdleRssBytes: serverIdle,
+      agentIdleRssBytes: agentIdle,
       agentDrops,
     };
   } finally {

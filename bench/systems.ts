@@ -9,6 +9,7 @@
  * @module
  */
 import { ROOT } from "../tests/helpers.ts";
+import { V8_FLAG_ARGS } from "../lib/v8_flags.ts";
 import { ServerProcess } from "../tests/faults/server_process.ts";
 import { checkNotStopping, Child, onKillAll } from "./proc.ts";
 import { now } from "./client.ts";
@@ -36,7 +37,12 @@ export function spawnDeno(
   name: string,
   script: string,
   args: string[],
-  options: { stdin?: boolean; env?: Record<string, string> } = {},
+  options: {
+    stdin?: boolean;
+    env?: Record<string, string>;
+    /** Flags before the script, e.g. {@link V8_FLAG_ARGS}. */
+    flags?: readonly string[];
+  } = {},
 ): Child {
   return Child.spawn(name, "bash", [
     "-c",
@@ -44,6 +50,7 @@ export function spawnDeno(
     Deno.execPath(),
     "run",
     "-A",
+    ...options.flags ?? [],
     `${ROOT}${script}`,
     ...args,
   ], { stdin: options.stdin, env: options.env, cwd: ROOT });
@@ -168,7 +175,7 @@ async function startFlightdeck(
       agentToken,
       "--name",
       AGENT_ID,
-    ]);
+    ], { flags: V8_FLAG_ARGS });
     await agentOnline(server.url, viewer, agent);
     const dashboardToken = await server.token("operator");
     const running: Running = {

@@ -18,9 +18,14 @@ import {
   shouldReconnect,
 } from "../protocol.ts";
 import { BACKOFF_RESET_AFTER_MS, backoffDelay } from "../backoff.ts";
-import { Executor, type PtySettings, type SendFn } from "./executor.ts";
+import {
+  Executor,
+  loadPtyView,
+  type PtySettings,
+  type SendFn,
+} from "./executor.ts";
 import { createStderrLogger, type Logger } from "./logger.ts";
-import { activityMessage } from "./terminal_io.ts";
+import { activityMessage } from "./activity_message.ts";
 import { readGitInfo } from "./git_info.ts";
 import { SessionRestarter } from "./restart.ts";
 import type { ActivityFlags, RestartMode } from "./session_flags.ts";
@@ -742,7 +747,14 @@ export function startAgent(options: AgentOptions): AgentHandle {
   }
 
   // The first `agent:connect` carries the git state (read once, bounded).
-  if (options.reportGit) void refreshGit().then(connect);
+  // A PTY agent has its terminal view loaded before it can get a command
+  // (a failed import is reported by the first command that needs it).
+  const viewReady = options.pty
+    ? loadPtyView().then(() => {}, () => {})
+    : undefined;
+  if (options.reportGit) {
+    void Promise.all([refreshGit(), viewReady]).then(connect);
+  } else if (viewReady) void viewReady.then(connect);
   else connect();
   return {
     done,

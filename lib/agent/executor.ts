@@ -30,7 +30,7 @@ import { type PtyApi, startPtyProcess } from "./pty_runner.ts";
 import { type RunningProcess, SpawnError, startProcess } from "./runner.ts";
 import type { ActivityState } from "./activity.ts";
 import { ActivityMerge } from "./activity_merge.ts";
-import { PtyView } from "./terminal_io.ts";
+import type { PtyView } from "./terminal_io.ts";
 import { cleanPaste } from "../paste.ts";
 import type { ActivityFlags } from "./session_flags.ts";
 import {
@@ -193,6 +193,8 @@ export class Executor {
     this.#outbox = new Outbox(
       Math.min(OUTPUT_WINDOW.defaultBytes, options.maxBufferBytes),
     );
+    // A failed import is reported by the command that needs it (in #run).
+    if (options.pty) loadPtyView().catch(() => {});
   }
 
   /** The send window in bytes now. */
@@ -778,7 +780,7 @@ export class Executor {
     const report = (state: ActivityState) =>
       job.merge ? job.merge.screen(state) : this.#reportActivity(state);
     const view = pty && (this.#options.onActivity || session)
-      ? new PtyView({
+      ? new (ptyViewClass ?? await loadPtyView())({
         cols: job.size?.cols ?? pty.cols,
         rows: job.size?.rows ?? pty.rows,
         // A session is read with its program's detector (claude, shell...).
@@ -955,4 +957,20 @@ export class Executor {
     this.#flush();
     if (job.sessionArgv) this.#options.onSessionEnd?.(job.completion);
   }
+}
+
+/** {@link PtyView} once imported (see {@link loadPtyView}). */
+let ptyViewClass: typeof PtyView | undefined;
+
+/**
+ * Import {@link PtyView} (and with it the headless terminal: about 5 MiB of
+ * resident memory measured). Only `--pty` and `--session` agents need it: the agent
+ * connection awaits this before it dials, and the executor starts it when
+ * constructed with a PTY, so that a command's view is made synchronously
+ * when the command starts (nothing, e.g. typed input, falls between its
+ * start and its process). An agent on pipes never loads it.
+ */
+export async function loadPtyView(): Promise<typeof PtyView> {
+  ptyViewClass ??= (await import("./terminal_io.ts")).PtyView;
+  return ptyViewClass;
 }

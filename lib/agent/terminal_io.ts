@@ -16,13 +16,7 @@ import {
   type ActivityTrackerOptions,
 } from "./activity.ts";
 import { Screen, type ScreenSnapshot } from "./screen.ts";
-import {
-  byteLength,
-  type FromAgent,
-  fromAgent,
-  LIMITS,
-  TERMINAL_SIZE,
-} from "../protocol.ts";
+import { byteLength, LIMITS, TERMINAL_SIZE } from "../protocol.ts";
 
 /**
  * Scrollback lines a snapshot tries, most first: the first whose data fits
@@ -31,16 +25,8 @@ import {
  */
 export const SNAPSHOT_SCROLLBACKS = [1000, 200, 0] as const;
 
-/** The `agent:activity` message for `state` (empty fields left out). */
-export function activityMessage(
-  state: ActivityState,
-): FromAgent<"agent:activity"> {
-  return fromAgent("agent:activity", {
-    activity: state.activity,
-    ...(state.attention !== null ? { attention: state.attention } : {}),
-    ...(state.options.length > 0 ? { options: state.options } : {}),
-  });
-}
+// Moved to activity_message.ts (which loads no headless terminal); re-exported.
+export { activityMessage } from "./activity_message.ts";
 
 /** Options of {@link PtyView}. */
 export interface PtyViewOptions {

@@ -76,7 +76,8 @@ export abstract class Session<
   #tokens: number;
   #refilledAt = Date.now();
   #strikes = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  /** Leaves the shared liveness tick; set while the session is open. */
+  #unwatch: (() => void) | undefined;
   #authTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #lastRefreshAt = Number.NEGATIVE_INFINITY;
@@ -193,7 +194,7 @@ export abstract class Session<
       if (!this.authenticated) this.rejectAuth("Authentication timed out");
     }, this.limits.authTimeoutMs);
     const tick = Math.min(250, this.limits.timeoutMs / 4);
-    this.#timer = setInterval(() => this.#checkAlive(), tick);
+    this.#unwatch = watchLiveness(tick, () => this.#checkAlive());
     this.onOpen();
   }
 
@@ -209,7 +210,8 @@ export abstract class Session<
   closed(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#timer);
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     clearTimeout(this.#authTimer);
     clearTimeout(this.#expiryTimer);
     this.onClose();
@@ -331,6 +333,63 @@ export abstract class Session<
     }
     return false;
   }
+}
+
+/** Sessions checked on one shared interval of `tick` ms. */
+interface LivenessGroup {
+  checks: Set<() => void>;
+  timer: ReturnType<typeof setInterval>;
+}
+
+/**
+ * Shared liveness intervals, per `setInterval` function (so that a fake
+ * clock installed later gets its own) and per tick: one wakeup per tick for
+ * all open sessions, instead of one interval per session.
+ */
+const livenessGroups = new WeakMap<
+  typeof setInterval,
+  Map<number, LivenessGroup>
+>();
+
+/**
+ * Run `check` every `tick` ms on the interval shared by every session with
+ * that tick; the returned function stops it. The interval runs while at
+ * least one check is registered and is cleared with the last one.
+ */
+export function watchLiveness(tick: number, check: () => void): () => void {
+  const schedule = globalThis.setInterval;
+  const unschedule = globalThis.clearInterval;
+  let groups = livenessGroups.get(schedule);
+  if (!groups) livenessGroups.set(schedule, groups = new Map());
+  let group = groups.get(tick);
+  if (!group) {
+    const checks = new Set<() => void>();
+    const timer = schedule(() => {
+      // A check may close its session and leave the set: Set iteration
+      // tolerates deletion of visited and unvisited entries. One check that
+      // throws does not skip the others; its error is thrown after them.
+      let failure: { error: unknown } | undefined;
+      for (const run of checks) {
+        try {
+          run();
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+      if (failure) throw failure.error;
+    }, tick);
+    group = { checks, timer };
+    groups.set(tick, group);
+  }
+  const own = group;
+  // A function of its own per registration: the same check twice counts twice.
+  const entry = () => check();
+  own.checks.add(entry);
+  return () => {
+    if (!own.checks.delete(entry) || own.checks.size) return;
+    unschedule(own.timer);
+    if (groups.get(tick) === own) groups.delete(tick);
+  };
 }
 
 /** Whether `text` is over `max` UTF-8 bytes. */

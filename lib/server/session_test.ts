@@ -107,3 +107,53 @@ Deno.test("Session handles at most one auth:refresh per second; the others get R
     clock.uninstall();
   }
 });
+
+Deno.test("Sessions share one liveness interval per tick: 100 open sessions hold 100 auth timers and 1 interval, and the last close clears it", () => {
+  const clock = FakeTimers.install({ now: 1_700_000_000_000 });
+  try {
+    const peers = Array.from({ length: 100 }, () => new RecordingPeer());
+    const sessions = peers.map((peer) =>
+      new ExpiringSession(peer, LIMITS, silentLogger)
+    );
+    for (const session of sessions) session.opened();
+    // One authentication deadline per session, and one shared interval.
+    assert.equal(clock.countTimers(), 100 + 1);
+    for (const session of sessions) session.closed();
+    // Closing clears the auth timers and, with the last session, the interval.
+    assert.equal(clock.countTimers(), 0);
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("The shared liveness tick closes 4408 exactly the sessions without a frame for timeoutMs and keeps checking the rest", () => {
+  const clock = FakeTimers.install({ now: 1_700_000_000_000 });
+  try {
+    const quietPeer = new RecordingPeer();
+    const busyPeer = new RecordingPeer();
+    const quiet = new ExpiringSession(quietPeer, LIMITS, silentLogger);
+    const busy = new ExpiringSession(busyPeer, LIMITS, silentLogger);
+    quiet.opened();
+    busy.opened();
+    quiet.authenticateUntil(Date.now() + DAY);
+    busy.authenticateUntil(Date.now() + DAY);
+    // The busy one gets a frame every 500 ms (refused: ExpiringSession
+    // parses nothing, but any frame counts as alive).
+    for (let t = 0; t < 1000; t += 500) {
+      clock.tick(500);
+      busy.receive("{}", { reply: false });
+    }
+    clock.tick(250); // 1250 ms without a frame: over the 1000 ms timeout
+    assert.equal(quietPeer.closedWith?.code, 4408);
+    assert.equal(quiet.isClosed, true);
+    assert.equal(busyPeer.isOpen, true);
+    assert.equal(busy.isClosed, false);
+    clock.tick(1250); // the busy one fell silent too: still checked
+    assert.equal(busyPeer.closedWith?.code, 4408);
+    assert.equal(busy.isClosed, true);
+    // Both closed: no interval is left (only the expiry timers were cleared).
+    assert.equal(clock.countTimers(), 0);
+  } finally {
+    clock.uninstall();
+  }
+});

@@ -8,6 +8,7 @@
 import { Auth } from "../../lib/server/auth.ts";
 import type { Role } from "../../lib/protocol.ts";
 import { ROOT } from "../helpers.ts";
+import { V8_FLAG_ARGS } from "../../lib/v8_flags.ts";
 
 /** The fixed secret every fault-test server uses (≥ 32 chars). */
 export const FAULT_SECRET =
@@ -111,7 +112,13 @@ export class ServerProcess {
   }
 
   async #spawn(): Promise<void> {
-    const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`];
+    const deno = [
+      Deno.execPath(),
+      "run",
+      "-A",
+      ...V8_FLAG_ARGS,
+      `${ROOT}main.ts`,
+    ];
     const [command, ...args] = this.#shell.length === 0 ? deno : [
       "bash",
       "-c",
