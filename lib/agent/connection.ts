@@ -211,19 +211,25 @@ export function startAgent(options: AgentOptions): AgentHandle {
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => resolveDone = resolve);
 
-  /** Send one frame; its size in UTF-8 bytes, 0 when not sent. */
-  const rawSend = (message: FromAgent): number => {
+  /**
+   * Send one frame; its size in UTF-8 bytes, 0 when not sent. With
+   * `utf8Extra` (UTF-8 bytes beyond the frame's UTF-16 length, counted by
+   * the caller) the frame is not scanned.
+   */
+  const rawSend = (message: FromAgent, utf8Extra?: number): number => {
     if (!socket || socket.readyState !== WebSocket.OPEN) return 0;
     try {
       const frame = JSON.stringify(message);
       socket.send(frame);
-      return byteLength(frame);
+      return utf8Extra === undefined
+        ? byteLength(frame)
+        : frame.length + utf8Extra;
     } catch {
       return 0;
     }
   };
-  const send: SendFn = (message) => {
-    const size = acked ? rawSend(message) : 0;
+  const send: SendFn = (message, utf8Extra) => {
+    const size = acked ? rawSend(message, utf8Extra) : 0;
     // A command may have switched branches or changed files.
     if (message.type === "command:completed") refreshGit();
     return size;

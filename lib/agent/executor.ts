@@ -16,6 +16,7 @@
  */
 import {
   type AgentPayloads,
+  byteLength,
   type CommandInfo,
   type FromAgent,
   fromAgent,
@@ -58,9 +59,14 @@ export type ExecutorPayloads = {
 
 /**
  * Sends a message if connected; returns the frame's size in UTF-8 bytes, or
- * 0 when it did not go out.
+ * 0 when it did not go out. `utf8Extra`, when given, is how many more UTF-8
+ * bytes than UTF-16 units the frame has (the caller counted them), so the
+ * frame need not be scanned again; else the frame is counted.
  */
-export type SendFn = (message: FromAgent<ExecutorMessageType>) => number;
+export type SendFn = (
+  message: FromAgent<ExecutorMessageType>,
+  utf8Extra?: number,
+) => number;
 
 /** PTY mode: node-pty (from `loadPty()`) and the terminal size. */
 export interface PtySettings {
@@ -332,8 +338,8 @@ export class Executor {
       completionSent: false,
       batcher: new OutputBatcher({
         maxFrameBytes: this.#frameBytes(),
-        onChunk: (chunk) => {
-          this.#outbox.add({ commandId: info.id, ...chunk });
+        onChunk: (chunk, bytes) => {
+          this.#outbox.add({ commandId: info.id, ...chunk }, bytes);
           job.stats.chunks++;
           job.stats.bytes += chunk.data.length;
           // The screen takes output chunk by chunk, so a snapshot covers
@@ -534,7 +540,14 @@ export class Executor {
       const id = job.info.id;
       const allSent = this.#outbox.sendUnsent(
         id,
-        (chunk) => send(fromAgent("terminal:output", chunk)),
+        // Only `data` and the command id can hold characters beyond ASCII
+        // (JSON.stringify leaves them as they are); their UTF-8 bytes are
+        // known, so the frame is not scanned again.
+        (chunk, bytes) =>
+          send(
+            fromAgent("terminal:output", chunk),
+            bytes - chunk.data.length + byteLength(id) - id.length,
+          ),
       );
       if (allSent && job.completion && !job.completionSent) {
         job.completionSent =

@@ -410,3 +410,40 @@ Deno.test("Executor.startSession() runs the program once in a PTY and writes the
     lastSeq: sent.filter((m) => m.type === "terminal:output").length,
   });
 });
+
+Deno.test("Executor counts output frames in UTF-8 bytes without scanning them again (non-ASCII output, non-ASCII command id)", async () => {
+  const frames: { frame: string; utf8Extra: number | undefined }[] = [];
+  const executor = new Executor({
+    type: "shell",
+    cwd: Deno.cwd(),
+    graceMs: 200,
+    maxBufferBytes: 1024 * 1024,
+    templates: {},
+    logger: createMemoryLogger(),
+    send: (message, utf8Extra) => {
+      const frame = JSON.stringify(message);
+      if (message.type === "terminal:output") frames.push({ frame, utf8Extra });
+      return new TextEncoder().encode(frame).length;
+    },
+  });
+  // Two-, three- and four-byte characters, enough for several frames.
+  executor.execute(
+    command(
+      "cé-1",
+      `for i in $(seq 1 3000); do printf 'é€😀 line %d\\n' "$i"; done`,
+    ),
+  );
+  await executor.idle();
+  assert.ok(frames.length >= 1);
+  let text = "";
+  for (const { frame, utf8Extra } of frames) {
+    // What the connection counts for the window given utf8Extra.
+    assert.equal(
+      frame.length + utf8Extra!,
+      new TextEncoder().encode(frame).length,
+    );
+    text += JSON.parse(frame).payload.data;
+  }
+  assert.equal(text.split("\n").length, 3001);
+  assert.ok(text.includes("é€😀 line 3000\n"));
+});

@@ -15,8 +15,11 @@ export interface OutboxChunk extends OutputChunk {
   commandId: string;
 }
 
-/** Sends one chunk; returns the frame's size in bytes, 0 when not sent. */
-export type SendChunk = (chunk: OutboxChunk) => number;
+/**
+ * Sends one chunk, given the UTF-8 bytes of its `data`; returns the frame's
+ * size in bytes, 0 when not sent.
+ */
+export type SendChunk = (chunk: OutboxChunk, bytes: number) => number;
 
 interface Entry {
   chunk: OutboxChunk;
@@ -87,9 +90,11 @@ export class Outbox {
     return this.#bytes >= this.#window;
   }
 
-  /** Keep `chunk` until it is acked; it is sent by {@link sendUnsent}. */
-  add(chunk: OutboxChunk): void {
-    const bytes = byteLength(chunk.data);
+  /**
+   * Keep `chunk` until it is acked; it is sent by {@link sendUnsent}.
+   * `bytes`: the UTF-8 bytes of its `data`, when the caller counted them.
+   */
+  add(chunk: OutboxChunk, bytes = byteLength(chunk.data)): void {
     let queue = this.#byCommand.get(chunk.commandId);
     if (!queue) {
       this.#byCommand.set(chunk.commandId, queue = { entries: [], sent: 0 });
@@ -109,7 +114,7 @@ export class Outbox {
     while (queue.sent < queue.entries.length) {
       if (this.#inFlight >= this.#window) return false;
       const entry = queue.entries[queue.sent];
-      const size = send(entry.chunk);
+      const size = send(entry.chunk, entry.bytes);
       if (size <= 0) return false;
       entry.sentBytes = size;
       this.#inFlight += size;

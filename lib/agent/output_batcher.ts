@@ -49,7 +49,8 @@ export const BATCHING = {
 /** Options of {@link OutputBatcher}. */
 export interface OutputBatcherOptions {
   /** Called synchronously for every chunk, in `seq` order. */
-  onChunk: (chunk: OutputChunk) => void;
+  /** Called with each chunk and its UTF-8 bytes (counted once, here). */
+  onChunk: (chunk: OutputChunk, bytes: number) => void;
   /** Size limit after a quiet moment (default {@link BATCHING}). */
   minFrameBytes?: number;
   /** Largest chunk, at most `LIMITS.maxChunkBytes` (default {@link BATCHING}). */
@@ -103,7 +104,7 @@ export function splitUtf8(text: string, maxBytes: number): string[] {
  * ```
  */
 export class OutputBatcher {
-  #onChunk: (chunk: OutputChunk) => void;
+  #onChunk: (chunk: OutputChunk, bytes: number) => void;
   #minFrameBytes: number;
   #maxFrameBytes: number;
   #maxDelayMs: number;
@@ -229,7 +230,10 @@ export class OutputBatcher {
       this.#pending = this.#pending.slice(data.length);
       this.#pendingBytes -= bytes;
       this.#lastEmitAt = this.#now();
-      this.#onChunk({ seq: ++this.#seq, stream: this.#pendingStream, data });
+      this.#onChunk(
+        { seq: ++this.#seq, stream: this.#pendingStream, data },
+        bytes,
+      );
     }
     if (this.#pendingBytes === 0) this.#clearTimer();
   }

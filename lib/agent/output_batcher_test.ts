@@ -221,3 +221,30 @@ Deno.test("The largest default chunk fits a frame however its text escapes in JS
   }));
   assert.ok(frame.length <= LIMITS.maxFrameBytes, `${frame.length} bytes`);
 });
+
+Deno.test("OutputBatcher hands each chunk over with its UTF-8 bytes (split frames of multi-byte text included)", () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const chunks: { data: string; bytes: number }[] = [];
+    const batcher = new OutputBatcher({
+      minFrameBytes: 100,
+      maxFrameBytes: 1000,
+      onChunk: (c, bytes) => chunks.push({ data: c.data, bytes }),
+      now: () => clock.now,
+    });
+    batcher.push("stdout", encode("é€😀 x\n".repeat(500)));
+    batcher.push("stdout", encode("plain\n".repeat(300)));
+    batcher.flush();
+    assert.ok(chunks.length > 4);
+    for (const { data, bytes } of chunks) {
+      assert.equal(bytes, encode(data).length);
+      assert.ok(bytes <= 1000);
+    }
+    assert.equal(
+      chunks.map((c) => c.data).join(""),
+      "é€😀 x\n".repeat(500) + "plain\n".repeat(300),
+    );
+  } finally {
+    clock.uninstall();
+  }
+});

@@ -321,7 +321,7 @@ Deno.test("OutputLog: chunks appended while a commit is in flight are stored tog
       return atomic.call(this);
     };
     // The first starts a commit at once; the other 199 wait for it and go
-    // in one more (200 small chunks are far below 512 KiB).
+    // in one more (200 small chunks are far below a commit's budget).
     const stored = [];
     for (let seq = 1; seq <= 200; seq++) {
       const data = `line ${seq}\n`;
@@ -334,6 +334,73 @@ Deno.test("OutputLog: chunks appended while a commit is in flight are stored tog
     assert.equal(commits, 2);
     assert.equal(log.storedSeq("c"), 200);
     assert.equal((await collect(log.store.read("c", 0))).length, 200);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("OutputLog: a flood is stored in commits of up to 704 KiB (fewer commits per MiB)", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = new OutputLog(new OutputStore(kv));
+    log.start("c");
+    let commits = 0;
+    const atomic = kv.atomic;
+    kv.atomic = function (this: Deno.Kv) {
+      commits++;
+      return atomic.call(this);
+    };
+    // The first chunk starts a commit at once; the next 40 (640 KiB with
+    // their overhead) wait for it and all fit in one more.
+    const chunk = "y".repeat(16 * 1024 - 1) + "\n";
+    const stored = [];
+    for (let seq = 1; seq <= 41; seq++) {
+      stored.push(
+        log.append("c", seq, { stream: "stdout", data: chunk }, chunk.length),
+      );
+    }
+    await Promise.all(stored);
+    kv.atomic = atomic;
+    assert.equal(commits, 2);
+    assert.equal(log.storedSeq("c"), 41);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("OutputLog: full default batches stay within Deno KV's limits (many small chunks, non-ASCII chunks)", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = new OutputLog(new OutputStore(kv));
+    const id = crypto.randomUUID();
+    log.start(id);
+    // Small chunks fill both the byte budget and the mutation cap at once
+    // (each also writes a line index entry); then chunks stored at two
+    // bytes per character fill the budget.
+    const small = "z".repeat(1535) + "\n";
+    const wide = "é".repeat(8 * 1024 - 1) + "\n";
+    const stored = [];
+    let seq = 0;
+    for (let i = 0; i < 1000; i++) {
+      stored.push(
+        log.append(id, ++seq, { stream: "stdout", data: small }, small.length),
+      );
+    }
+    for (let i = 0; i < 100; i++) {
+      stored.push(
+        log.append(
+          id,
+          ++seq,
+          { stream: "stdout", data: wide },
+          byteLength(wide),
+        ),
+      );
+    }
+    await Promise.all(stored);
+    assert.equal(log.storedSeq(id), seq);
+    const read = await collect(log.store.read(id, 0));
+    assert.equal(read.length, seq);
+    assert.equal(read.at(-1)!.data, wide);
   } finally {
     kv.close();
   }
