@@ -95,8 +95,52 @@ function splitParts(data: string): string[] {
   return parts;
 }
 
+/**
+ * Where output is stored, by seq: what both the Deno KV layout
+ * ({@link OutputStore}) and the Redis one (redis_storage.ts) do.
+ */
+export interface OutputBackend {
+  /** Store one chunk, with the command's bookkeeping when given. */
+  write(
+    commandId: string,
+    seq: number,
+    chunk: StoredChunk,
+    meta?: OutputMeta,
+  ): Promise<void>;
+  /** A command's output bookkeeping, if written. */
+  meta(commandId: string): Promise<OutputMeta | null>;
+  /**
+   * Delete the oldest whole chunks with `seq < beforeSeq` until at least
+   * `bytes` are freed, writing `meta` with `storedBytes` lowered; returns
+   * the bytes freed.
+   */
+  dropOldest(
+    commandId: string,
+    bytes: number,
+    beforeSeq: number,
+    meta: OutputMeta,
+  ): Promise<number>;
+  /** Delete all output, bookkeeping and resizes of a command. */
+  delete(commandId: string): Promise<void>;
+  /** Where a page of about `maxBytes` before `beforeSeq` starts, or null. */
+  pageStart(
+    commandId: string,
+    beforeSeq: number,
+    maxBytes: number,
+  ): Promise<number | null>;
+  /** Highest stored seq of a command (0 when none). */
+  lastSeq(commandId: string): Promise<number>;
+  /** Chunks with `afterSeq < seq <= upTo`, in seq order. */
+  read(
+    commandId: string,
+    afterSeq: number,
+    upTo?: number,
+    batchSize?: number,
+  ): AsyncGenerator<ReadChunk>;
+}
+
 /** The KV layout of output: stateless reads and writes. */
-export class OutputStore {
+export class OutputStore implements OutputBackend {
   readonly kv: Deno.Kv;
 
   constructor(kv: Deno.Kv) {

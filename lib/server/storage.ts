@@ -32,7 +32,7 @@ import {
   FINAL_STATUSES,
   type Priority,
 } from "../protocol.ts";
-import { OutputStore } from "./output_log.ts";
+import { type OutputBackend, OutputStore } from "./output_log.ts";
 
 export type { OutputMeta, StoredChunk } from "./output_log.ts";
 
@@ -98,8 +98,55 @@ function u64(n: number): bigint {
   return BigInt.asUintN(64, BigInt(n));
 }
 
+/**
+ * Commands, queues, agents and output: what both the Deno KV layout
+ * ({@link Storage}) and the Redis one (redis_storage.ts) store. The methods
+ * are documented on {@link Storage}.
+ */
+export interface CommandStore {
+  readonly output: OutputBackend;
+  migrate(): Promise<void>;
+  insertQueued(
+    command: StoredCommand,
+    requestKey?: [string, string],
+  ): Promise<void>;
+  insertRunning(command: StoredCommand): Promise<void>;
+  saveCommand(command: StoredCommand, dequeue?: boolean): Promise<void>;
+  claimNext(agentId: string): Promise<StoredCommand | null>;
+  importFinished(commands: StoredCommand[]): Promise<void>;
+  deleteCommand(id: string): Promise<number>;
+  findRequest(userId: string, requestId: string): Promise<string | null>;
+  getCommand(id: string): Promise<StoredCommand | null>;
+  loadQueues(): Promise<Map<string, string[]>>;
+  loadDispatched(): Promise<StoredCommand[]>;
+  listRecent(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<CommandInfo[]>;
+  listRecentStored(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<StoredCommand[]>;
+  finishedWithOutput(): AsyncGenerator<
+    { id: string; completedAt: number; bytes: number }
+  >;
+  finishedBefore(time: number): AsyncGenerator<string>;
+  keptBytes(): Promise<number>;
+  recordResize(
+    commandId: string,
+    afterSeq: number,
+    resize: StoredResize,
+  ): Promise<void>;
+  readResizes(
+    commandId: string,
+  ): AsyncGenerator<{ afterSeq: number } & StoredResize>;
+  saveAgent(info: AgentInfo): Promise<void>;
+  deleteAgent(id: string): Promise<void>;
+  loadAgents(): Promise<AgentInfo[]>;
+}
+
 /** Typed access to the KV store. */
-export class Storage {
+export class Storage implements CommandStore {
   readonly kv: Deno.Kv;
   /** The output log's KV layout, in the same store. */
   readonly output: OutputStore;
@@ -224,6 +271,39 @@ export class Storage {
       }
       // Only the ["done"] check can fail: retry with its new value.
       if ((await op.commit()).ok) return;
+    }
+  }
+
+  /**
+   * Take the first entry of `agentId`'s queue (lowest priority rank, then
+   * arrival order) and mark its command dispatched, in one atomic operation
+   * checked against concurrent claims: of several callers (handles on the
+   * same store) racing for the same queue, each entry goes to exactly one.
+   * Returns the claimed command, or null when the queue is empty.
+   */
+  async claimNext(agentId: string): Promise<StoredCommand | null> {
+    for (;;) {
+      let head: Deno.KvEntry<string> | null = null;
+      const iter = this.kv.list<string>({ prefix: ["queue", agentId] }, {
+        limit: 1,
+        consistency: "strong",
+      });
+      for await (const entry of iter) head = entry;
+      if (!head) return null;
+      const id = head.value;
+      const current = await this.kv.get<StoredCommand>(["cmd", id]);
+      const op = this.kv.atomic().check(head).delete(head.key);
+      if (!current.value) {
+        // A queue entry without its record: drop it and look further.
+        await op.commit();
+        continue;
+      }
+      const claimed: StoredCommand = { ...current.value, dispatched: true };
+      op.check(current).set(["cmd", id], claimed).set(
+        ["cmd_active", id],
+        agentId,
+      );
+      if ((await op.commit()).ok) return claimed;
     }
   }
 

@@ -1,0 +1,702 @@
+/**
+ * Commands, queues, agents and output in Redis (or Valkey), behind the same
+ * {@link CommandStore} interface as the Deno KV layout in storage.ts, so
+ * that several server processes can share them.
+ *
+ * Keys (each behind a prefix, `fd:` by default):
+ * - `cmd:<id>` → {@link StoredCommand} as JSON
+ * - `cmd_by_agent:<agentId>` → sorted set of command ids, score: order
+ * - `cmd_by_order` → sorted set of every command id, score: order
+ * - `cmd_active` → hash command id → agent id, while dispatched
+ * - `queue:<agentId>` → sorted set, score: priority rank, member:
+ *   `<order, 16 digits>|<id>` (so within a rank, arrival order)
+ * - `queue_agents` → set of agent ids that may have a queue
+ * - `req:<json [userId, requestId]>` → command id, expiring after 10 minutes
+ * - `agents` → hash agent id → AgentInfo as JSON
+ * - `fin` → sorted set of finished command ids, score: completedAt
+ * - `done` → sorted set of finished command ids whose output is kept,
+ *   score: completedAt; `done_bytes` → hash id → their stored output bytes;
+ *   `kept_bytes` → the sum of `done_bytes`, changed in the same script
+ * - `out:<id>` → a Redis Stream, one entry per output chunk with entry id
+ *   `<seq>-0` and fields `s` (stream), `d` (data), `a` (receive time, when
+ *   known); replay and resume by seq are range reads by entry id
+ * - `out_meta:<id>` → {@link OutputMeta} as JSON
+ * - `out_resize:<id>` → hash afterSeq → {@link StoredResize} as JSON
+ *
+ * Multi-key writes are single Lua scripts or MULTI transactions, so a
+ * reader never sees half of one; every key of a store lives on one Redis
+ * (no Redis Cluster slots).
+ *
+ * @module
+ */
+import { type ChainableCommander, Redis } from "ioredis";
+import {
+  type AgentInfo,
+  byteLength,
+  type CommandInfo,
+  FINAL_STATUSES,
+} from "../protocol.ts";
+import type {
+  OutputBackend,
+  OutputMeta,
+  ReadChunk,
+  StoredChunk,
+} from "./output_log.ts";
+import {
+  type CommandStore,
+  PRIORITY_RANK,
+  type StoredCommand,
+  type StoredResize,
+} from "./storage.ts";
+
+const REQUEST_TTL_MS = 10 * 60_000;
+/** Entries read per round trip when walking an index or a stream. */
+const PAGE = 500;
+
+/** Options of {@link RedisStorage}. */
+export interface RedisStorageOptions {
+  /** Prefix of every key (default `fd:`): several stores share one Redis. */
+  prefix?: string;
+}
+
+/** Open a client for `url` (commands wait while it (re)connects). */
+export function connectRedis(url: string): Redis {
+  return new Redis(url, {
+    // Fail a command after this many reconnect attempts instead of holding
+    // it forever; the caller sees the error.
+    maxRetriesPerRequest: 3,
+    lazyConnect: false,
+  });
+}
+
+/**
+ * Run a MULTI transaction and throw the first error of its commands
+ * (ioredis resolves `exec()` with one `[error, result]` pair per command).
+ */
+async function commit(multi: ChainableCommander): Promise<void> {
+  const results = await multi.exec();
+  if (results === null) throw new Error("Redis transaction was aborted");
+  for (const [error] of results) if (error) throw error;
+}
+
+/** `order` as 16 digits, so members sort by it as text. */
+function pad(order: number): string {
+  return String(order).padStart(16, "0");
+}
+
+/** The queue member of a command. */
+function queueMember(command: StoredCommand): string {
+  return `${pad(command.order)}|${command.info.id}`;
+}
+
+/** Whether a command is finished with a completion time. */
+function isFinal(info: CommandInfo): boolean {
+  return FINAL_STATUSES.has(info.status) && info.completedAt !== null;
+}
+
+/** `seq` checked as an output seq (a stream entry id needs ≥ 1). */
+function checkSeq(seq: number): void {
+  if (!Number.isSafeInteger(seq) || seq < 1) {
+    throw new RangeError(`Output seq must be a positive integer, got ${seq}`);
+  }
+}
+
+/**
+ * KEYS: cmd, cmd_active, fin, done, done_bytes, kept_bytes, queue.
+ * ARGV: id, json, dispatched, agentId, final, completedAt, kept, bytes,
+ * dequeue, queue member.
+ */
+const SAVE_COMMAND = `
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+else
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+  local current = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+  local bytes = 0
+  if ARGV[7] == '1' then
+    bytes = tonumber(ARGV[8])
+    redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
+    redis.call('HSET', KEYS[5], ARGV[1], ARGV[8])
+  else
+    redis.call('ZREM', KEYS[4], ARGV[1])
+    redis.call('HDEL', KEYS[5], ARGV[1])
+  end
+  if bytes ~= current then
+    redis.call('INCRBY', KEYS[6], string.format('%d', bytes - current))
+  end
+end
+if ARGV[9] == '1' then redis.call('ZREM', KEYS[7], ARGV[10]) end
+return 1
+`;
+
+/**
+ * KEYS: queue, cmd_active. ARGV: key prefix, agent id.
+ * Pops queue entries until one has a record; marks it dispatched (the
+ * record's top-level `"dispatched":false` becomes `true`, the rest of the
+ * JSON stays as written) and returns it; false when the queue is empty.
+ */
+const CLAIM_NEXT = `
+while true do
+  local popped = redis.call('ZPOPMIN', KEYS[1])
+  if #popped == 0 then return false end
+  local member = popped[1]
+  local id = string.sub(member, string.find(member, '|', 1, true) + 1)
+  local key = ARGV[1] .. 'cmd:' .. id
+  local json = redis.call('GET', key)
+  if json then
+    local from, to = string.find(json, '"dispatched":false', 1, true)
+    if from then
+      json = string.sub(json, 1, from - 1) .. '"dispatched":true' ..
+        string.sub(json, to + 1)
+      redis.call('SET', key, json)
+    end
+    redis.call('HSET', KEYS[2], id, ARGV[2])
+    return json
+  end
+end
+`;
+
+/**
+ * KEYS: cmd, cmd_by_agent, cmd_by_order, cmd_active, fin, done, done_bytes,
+ * kept_bytes. ARGV: id. Returns the stored output bytes freed.
+ */
+const DELETE_COMMAND = `
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+local bytes = tonumber(redis.call('HGET', KEYS[7], ARGV[1]) or '0')
+redis.call('HDEL', KEYS[7], ARGV[1])
+if bytes ~= 0 then
+  redis.call('INCRBY', KEYS[8], string.format('%d', -bytes))
+end
+return bytes
+`;
+
+/**
+ * KEYS: out, out_meta. ARGV: entry id, meta JSON ('' for none), then field
+ * names and values. XADD first: when the seq is not above the last one it
+ * fails before anything is written.
+ */
+const WRITE_CHUNK = `
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[1], ARGV[1], unpack(fields))
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+return 1
+`;
+
+/** A stream entry as ioredis returns it: id and flat field list. */
+type StreamEntry = [string, string[]];
+
+/** A stream entry as a chunk. */
+function chunkOf([id, fields]: StreamEntry): ReadChunk {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    values[fields[i]] = fields[i + 1];
+  }
+  const chunk: ReadChunk = {
+    seq: Number(id.slice(0, id.indexOf("-"))),
+    stream: values.s as ReadChunk["stream"],
+    data: values.d ?? "",
+  };
+  if (values.a !== undefined) chunk.at = Number(values.a);
+  return chunk;
+}
+
+/** The output log in Redis Streams (see the module comment for keys). */
+export class RedisOutputStore implements OutputBackend {
+  readonly redis: Redis;
+  readonly prefix: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.redis = redis;
+    this.prefix = prefix;
+  }
+
+  #out(id: string): string {
+    return `${this.prefix}out:${id}`;
+  }
+
+  #meta(id: string): string {
+    return `${this.prefix}out_meta:${id}`;
+  }
+
+  /**
+   * Store one chunk as stream entry `<seq>-0`, with `meta` in the same
+   * script.
+   *
+   * @throws {RangeError} when `seq` is not a positive integer above the
+   * highest seq ever stored for the command (nothing is written).
+   */
+  async write(
+    commandId: string,
+    seq: number,
+    chunk: StoredChunk,
+    meta?: OutputMeta,
+  ): Promise<void> {
+    checkSeq(seq);
+    const fields = ["s", chunk.stream, "d", chunk.data];
+    if (chunk.at !== undefined) fields.push("a", String(chunk.at));
+    try {
+      await this.redis.eval(
+        WRITE_CHUNK,
+        2,
+        this.#out(commandId),
+        this.#meta(commandId),
+        `${seq}-0`,
+        meta ? JSON.stringify(meta) : "",
+        ...fields,
+      );
+    } catch (error) {
+      if (String(error).includes("equal or smaller")) {
+        throw new RangeError(
+          `Output seq ${seq} of "${commandId}" is not above the last stored`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  async meta(commandId: string): Promise<OutputMeta | null> {
+    const json = await this.redis.get(this.#meta(commandId));
+    return json === null ? null : JSON.parse(json) as OutputMeta;
+  }
+
+  /** As {@link OutputBackend.dropOldest}: XTRIM MINID and the bookkeeping. */
+  async dropOldest(
+    commandId: string,
+    bytes: number,
+    beforeSeq: number,
+    meta: OutputMeta,
+  ): Promise<number> {
+    let freed = 0;
+    let minSeq = beforeSeq;
+    let start = "-";
+    scan: for (;;) {
+      const entries = await this.redis.xrange(
+        this.#out(commandId),
+        start,
+        `${beforeSeq - 1}`,
+        "COUNT",
+        PAGE,
+      ) as StreamEntry[];
+      for (const entry of entries) {
+        const chunk = chunkOf(entry);
+        if (freed >= bytes) {
+          minSeq = chunk.seq;
+          break scan;
+        }
+        freed += byteLength(chunk.data);
+      }
+      if (entries.length < PAGE) break;
+      start = `(${entries.at(-1)![0]}`;
+    }
+    if (freed === 0) return 0;
+    await commit(
+      this.redis.multi()
+        .xtrim(this.#out(commandId), "MINID", `${minSeq}-0`)
+        .set(
+          this.#meta(commandId),
+          JSON.stringify({ ...meta, storedBytes: meta.storedBytes - freed }),
+        ),
+    );
+    return freed;
+  }
+
+  async delete(commandId: string): Promise<void> {
+    await this.redis.del(
+      this.#out(commandId),
+      this.#meta(commandId),
+      `${this.prefix}out_resize:${commandId}`,
+    );
+  }
+
+  async pageStart(
+    commandId: string,
+    beforeSeq: number,
+    maxBytes: number,
+  ): Promise<number | null> {
+    if (beforeSeq <= 1) return null;
+    let start: number | null = null;
+    let bytes = 0;
+    let end = `${beforeSeq - 1}`;
+    for (;;) {
+      const entries = await this.redis.xrevrange(
+        this.#out(commandId),
+        end,
+        "-",
+        "COUNT",
+        100,
+      ) as StreamEntry[];
+      for (const entry of entries) {
+        const chunk = chunkOf(entry);
+        const size = byteLength(chunk.data);
+        if (start !== null && bytes + size > maxBytes) return start;
+        bytes += size;
+        start = chunk.seq;
+      }
+      if (entries.length < 100) return start;
+      end = `(${entries.at(-1)![0]}`;
+    }
+  }
+
+  async lastSeq(commandId: string): Promise<number> {
+    const entries = await this.redis.xrevrange(
+      this.#out(commandId),
+      "+",
+      "-",
+      "COUNT",
+      1,
+    ) as StreamEntry[];
+    return entries.length ? chunkOf(entries[0]).seq : 0;
+  }
+
+  async *read(
+    commandId: string,
+    afterSeq: number,
+    upTo: number = Number.MAX_SAFE_INTEGER - 1,
+    batchSize = PAGE,
+  ): AsyncGenerator<ReadChunk> {
+    let start = `${Math.max(0, afterSeq) + 1}`;
+    const end = `${Math.min(upTo, Number.MAX_SAFE_INTEGER - 1)}`;
+    if (upTo <= afterSeq) return;
+    for (;;) {
+      const entries = await this.redis.xrange(
+        this.#out(commandId),
+        start,
+        end,
+        "COUNT",
+        batchSize,
+      ) as StreamEntry[];
+      for (const entry of entries) yield chunkOf(entry);
+      if (entries.length < batchSize) return;
+      start = `(${entries.at(-1)![0]}`;
+    }
+  }
+}
+
+/** Commands, queues, agents and output in Redis. */
+export class RedisStorage implements CommandStore {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly output: RedisOutputStore;
+
+  constructor(redis: Redis, options: RedisStorageOptions = {}) {
+    this.redis = redis;
+    this.prefix = options.prefix ?? "fd:";
+    this.output = new RedisOutputStore(redis, this.prefix);
+  }
+
+  #k(...parts: string[]): string {
+    return this.prefix + parts.join(":");
+  }
+
+  /** Nothing to migrate: this layout has one version. */
+  async migrate(): Promise<void> {}
+
+  async insertQueued(
+    command: StoredCommand,
+    requestKey?: [string, string],
+  ): Promise<void> {
+    const { info, order } = command;
+    const multi = this.redis.multi()
+      .set(this.#k("cmd", info.id), JSON.stringify(command))
+      .zadd(this.#k("cmd_by_agent", info.agentId), order, info.id)
+      .zadd(this.#k("cmd_by_order"), order, info.id)
+      .zadd(
+        this.#k("queue", info.agentId),
+        PRIORITY_RANK[info.priority],
+        queueMember(command),
+      )
+      .sadd(this.#k("queue_agents"), info.agentId);
+    if (command.dispatched) {
+      multi.hset(this.#k("cmd_active"), info.id, info.agentId);
+    } else multi.hdel(this.#k("cmd_active"), info.id);
+    if (requestKey) {
+      multi.set(
+        this.#k("req", JSON.stringify(requestKey)),
+        info.id,
+        "PX",
+        REQUEST_TTL_MS,
+      );
+    }
+    await commit(multi);
+  }
+
+  async insertRunning(command: StoredCommand): Promise<void> {
+    const { info, order } = command;
+    await commit(
+      this.redis.multi()
+        .set(this.#k("cmd", info.id), JSON.stringify(command))
+        .zadd(this.#k("cmd_by_agent", info.agentId), order, info.id)
+        .zadd(this.#k("cmd_by_order"), order, info.id)
+        .hset(this.#k("cmd_active"), info.id, info.agentId),
+    );
+  }
+
+  async saveCommand(command: StoredCommand, dequeue = false): Promise<void> {
+    const { info } = command;
+    const final = isFinal(info);
+    const kept = command.retainedFromSeq === undefined;
+    const bytes = kept ? command.storedBytes ?? info.outputBytes : 0;
+    await this.redis.eval(
+      SAVE_COMMAND,
+      7,
+      this.#k("cmd", info.id),
+      this.#k("cmd_active"),
+      this.#k("fin"),
+      this.#k("done"),
+      this.#k("done_bytes"),
+      this.#k("kept_bytes"),
+      this.#k("queue", info.agentId),
+      info.id,
+      JSON.stringify(command),
+      command.dispatched ? "1" : "0",
+      info.agentId,
+      final ? "1" : "0",
+      String(info.completedAt ?? 0),
+      kept ? "1" : "0",
+      String(bytes),
+      dequeue ? "1" : "0",
+      queueMember(command),
+    );
+  }
+
+  /**
+   * As {@link CommandStore.claimNext}: one Lua script pops the queue's first
+   * entry and marks its command dispatched, so of several servers racing
+   * for the same queue, each entry goes to exactly one.
+   */
+  async claimNext(agentId: string): Promise<StoredCommand | null> {
+    const json = await this.redis.eval(
+      CLAIM_NEXT,
+      2,
+      this.#k("queue", agentId),
+      this.#k("cmd_active"),
+      this.prefix,
+      agentId,
+    ) as string | null;
+    return json === null ? null : JSON.parse(json) as StoredCommand;
+  }
+
+  /**
+   * Store finished commands that are not stored yet with their indexes, 100
+   * per transaction.
+   *
+   * @throws {TypeError} for a command that is not finished.
+   */
+  async importFinished(commands: StoredCommand[]): Promise<void> {
+    for (const { info } of commands) {
+      if (!isFinal(info)) {
+        throw new TypeError(`Command "${info.id}" is not finished`);
+      }
+    }
+    for (let i = 0; i < commands.length; i += 100) {
+      const multi = this.redis.multi();
+      let kept = 0;
+      for (const command of commands.slice(i, i + 100)) {
+        const { info, order } = command;
+        const completedAt = info.completedAt!;
+        multi.set(
+          this.#k("cmd", info.id),
+          JSON.stringify({ ...command, dispatched: false }),
+        )
+          .zadd(this.#k("cmd_by_agent", info.agentId), order, info.id)
+          .zadd(this.#k("cmd_by_order"), order, info.id)
+          .zadd(this.#k("fin"), completedAt, info.id);
+        if (command.retainedFromSeq === undefined) {
+          const bytes = command.storedBytes ?? info.outputBytes;
+          multi.zadd(this.#k("done"), completedAt, info.id)
+            .hset(this.#k("done_bytes"), info.id, bytes);
+          kept += bytes;
+        }
+      }
+      if (kept) multi.incrby(this.#k("kept_bytes"), kept);
+      await commit(multi);
+    }
+  }
+
+  async deleteCommand(id: string): Promise<number> {
+    const stored = await this.getCommand(id);
+    if (!stored) return 0;
+    await this.output.delete(id);
+    const freed = await this.redis.eval(
+      DELETE_COMMAND,
+      8,
+      this.#k("cmd", id),
+      this.#k("cmd_by_agent", stored.info.agentId),
+      this.#k("cmd_by_order"),
+      this.#k("cmd_active"),
+      this.#k("fin"),
+      this.#k("done"),
+      this.#k("done_bytes"),
+      this.#k("kept_bytes"),
+      id,
+    );
+    return Number(freed);
+  }
+
+  async findRequest(userId: string, requestId: string): Promise<string | null> {
+    return await this.redis.get(
+      this.#k("req", JSON.stringify([userId, requestId])),
+    );
+  }
+
+  async getCommand(id: string): Promise<StoredCommand | null> {
+    const json = await this.redis.get(this.#k("cmd", id));
+    return json === null ? null : JSON.parse(json) as StoredCommand;
+  }
+
+  async loadQueues(): Promise<Map<string, string[]>> {
+    const queues = new Map<string, string[]>();
+    const agents = await this.redis.smembers(this.#k("queue_agents"));
+    for (const agentId of agents.sort()) {
+      const members = await this.redis.zrange(this.#k("queue", agentId), 0, -1);
+      if (members.length === 0) {
+        await this.redis.srem(this.#k("queue_agents"), agentId);
+        continue;
+      }
+      queues.set(agentId, members.map((m) => m.slice(m.indexOf("|") + 1)));
+    }
+    return queues;
+  }
+
+  async loadDispatched(): Promise<StoredCommand[]> {
+    const ids = await this.redis.hkeys(this.#k("cmd_active"));
+    return (await this.#getMany(ids)).filter((s) => s.dispatched);
+  }
+
+  async listRecent(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<CommandInfo[]> {
+    return (await this.listRecentStored(agentId, limit)).map((s) => s.info);
+  }
+
+  async listRecentStored(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<StoredCommand[]> {
+    if (limit <= 0) return [];
+    const key = agentId === undefined
+      ? this.#k("cmd_by_order")
+      : this.#k("cmd_by_agent", agentId);
+    const ids = await this.redis.zrange(key, -limit, -1);
+    return await this.#getMany(ids);
+  }
+
+  async #getMany(ids: string[]): Promise<StoredCommand[]> {
+    const commands: StoredCommand[] = [];
+    for (let i = 0; i < ids.length; i += PAGE) {
+      const keys = ids.slice(i, i + PAGE).map((id) => this.#k("cmd", id));
+      for (const json of await this.redis.mget(...keys)) {
+        if (json !== null) commands.push(JSON.parse(json));
+      }
+    }
+    return commands;
+  }
+
+  async *finishedWithOutput(): AsyncGenerator<
+    { id: string; completedAt: number; bytes: number }
+  > {
+    for (let offset = 0;; offset += PAGE) {
+      const flat = await this.redis.zrange(
+        this.#k("done"),
+        offset,
+        offset + PAGE - 1,
+        "WITHSCORES",
+      );
+      if (flat.length === 0) return;
+      const ids: string[] = [];
+      const times: number[] = [];
+      for (let i = 0; i < flat.length; i += 2) {
+        ids.push(flat[i]);
+        times.push(Number(flat[i + 1]));
+      }
+      const bytes = await this.redis.hmget(this.#k("done_bytes"), ...ids);
+      for (let i = 0; i < ids.length; i++) {
+        yield {
+          id: ids[i],
+          completedAt: times[i],
+          bytes: Number(bytes[i] ?? 0),
+        };
+      }
+      if (flat.length < PAGE * 2) return;
+    }
+  }
+
+  async *finishedBefore(time: number): AsyncGenerator<string> {
+    for (let offset = 0;; offset += PAGE) {
+      const ids = await this.redis.zrangebyscore(
+        this.#k("fin"),
+        "-inf",
+        `(${time}`,
+        "LIMIT",
+        offset,
+        PAGE,
+      );
+      yield* ids;
+      if (ids.length < PAGE) return;
+    }
+  }
+
+  async keptBytes(): Promise<number> {
+    return Number(await this.redis.get(this.#k("kept_bytes")) ?? 0);
+  }
+
+  async recordResize(
+    commandId: string,
+    afterSeq: number,
+    resize: StoredResize,
+  ): Promise<void> {
+    await this.redis.hset(
+      this.#k("out_resize", commandId),
+      String(afterSeq),
+      JSON.stringify({ cols: resize.cols, rows: resize.rows, at: resize.at }),
+    );
+  }
+
+  async *readResizes(
+    commandId: string,
+  ): AsyncGenerator<{ afterSeq: number } & StoredResize> {
+    const all = await this.redis.hgetall(this.#k("out_resize", commandId));
+    const entries = Object.entries(all)
+      .map(([seq, json]) => ({
+        afterSeq: Number(seq),
+        ...JSON.parse(json) as StoredResize,
+      }))
+      .sort((a, b) => a.afterSeq - b.afterSeq);
+    yield* entries;
+  }
+
+  /** As on {@link CommandStore}: agent writes apply in call order. */
+  saveAgent(info: AgentInfo): Promise<void> {
+    return this.#agentWrite(() =>
+      this.redis.hset(this.#k("agents"), info.id, JSON.stringify(info))
+    );
+  }
+
+  deleteAgent(id: string): Promise<void> {
+    return this.#agentWrite(() => this.redis.hdel(this.#k("agents"), id));
+  }
+
+  #agentWrites: Promise<unknown> = Promise.resolve();
+
+  #agentWrite(write: () => Promise<unknown>): Promise<void> {
+    const done = this.#agentWrites.then(write);
+    this.#agentWrites = done.catch(() => {});
+    return done.then(() => {});
+  }
+
+  async loadAgents(): Promise<AgentInfo[]> {
+    const all = await this.redis.hvals(this.#k("agents"));
+    return all.map((json) => JSON.parse(json) as AgentInfo);
+  }
+}

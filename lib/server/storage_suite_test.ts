@@ -1,0 +1,108 @@
+/**
+ * The storage suite (storage_suite.ts) on Deno KV and on a real Redis, and
+ * what only the Redis layout does.
+ */
+import assert from "node:assert/strict";
+import { Storage } from "./storage.ts";
+import { connectRedis, RedisStorage } from "./redis_storage.ts";
+import { STORAGE_CASES, type SuiteStore } from "./storage_suite.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
+
+/**
+ * A KV store in a temporary file. Deno KV is per process, and a second
+ * handle on the same file in one process fails with "database is locked"
+ * under contention: the second client is a second Storage on the same
+ * handle, which interleaves with the first at every await.
+ */
+async function kvStore(): Promise<SuiteStore> {
+  const dir = await Deno.makeTempDir({ prefix: "flightdeck-suite-" });
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  return {
+    store: new Storage(kv),
+    second: () => Promise.resolve(new Storage(kv)),
+    close: async () => {
+      kv.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("storage suite on Deno KV", async (t) => {
+  for (const [name, run] of Object.entries(STORAGE_CASES)) {
+    await t.step(name, async () => {
+      const suite = await kvStore();
+      try {
+        await run(suite);
+      } finally {
+        await suite.close();
+      }
+    });
+  }
+});
+
+Deno.test("storage suite on Redis", async (t) => {
+  const server = await RedisServer.start();
+  let n = 0;
+  const redisStore = (): SuiteStore => {
+    // A prefix per case: each starts empty on the same server.
+    const prefix = `case${++n}:`;
+    const clients = [connectRedis(server.url)];
+    return {
+      store: new RedisStorage(clients[0], { prefix }),
+      second: () => {
+        const client = connectRedis(server.url);
+        clients.push(client);
+        return Promise.resolve(new RedisStorage(client, { prefix }));
+      },
+      close: async () => {
+        for (const client of clients) await client.quit();
+      },
+    };
+  };
+  try {
+    for (const [name, run] of Object.entries(STORAGE_CASES)) {
+      await t.step(name, async () => {
+        const suite = redisStore();
+        try {
+          await run(suite);
+        } finally {
+          await suite.close();
+        }
+      });
+    }
+    await t.step(
+      "an output seq not above the last stored is refused and writes nothing",
+      async () => {
+        const { store, close } = redisStore();
+        try {
+          const meta = { lastSeq: 2, outputBytes: 2, storedBytes: 2 };
+          await store.output.write(
+            "c1",
+            2,
+            { stream: "stdout", data: "b" },
+            meta,
+          );
+          for (const seq of [2, 1]) {
+            await assert.rejects(
+              store.output.write("c1", seq, { stream: "stdout", data: "x" }, {
+                ...meta,
+                lastSeq: seq,
+              }),
+              RangeError,
+            );
+          }
+          await assert.rejects(
+            store.output.write("c1", 0, { stream: "stdout", data: "x" }),
+            RangeError,
+          );
+          assert.deepEqual(await store.output.meta("c1"), meta);
+          assert.equal(await store.output.lastSeq("c1"), 2);
+        } finally {
+          await close();
+        }
+      },
+    );
+  } finally {
+    await server.close();
+  }
+});
