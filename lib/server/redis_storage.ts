@@ -17,15 +17,18 @@
  * - `done` → sorted set of finished command ids whose output is kept,
  *   score: completedAt; `done_bytes` → hash id → their stored output bytes;
  *   `kept_bytes` → the sum of `done_bytes`, changed in the same script
- * - `out:<id>` → a Redis Stream, one entry per output chunk with entry id
- *   `<seq>-0` and fields `s` (stream), `d` (data), `a` (receive time, when
- *   known); replay and resume by seq are range reads by entry id
+ * - `out:<id>` → a Redis Stream, one entry per part of an output chunk (at
+ *   most 16 Ki characters, as in KV) with entry id `<seq>-<part>` and
+ *   fields `s` (stream), `d` (data), `a` (receive time, when known), `p`
+ *   (on part 0 of a chunk in several parts: how many); replay and resume
+ *   by seq are range reads by entry id
  * - `out_meta:<id>` → {@link OutputMeta} as JSON
  * - `out_resize:<id>` → hash afterSeq → {@link StoredResize} as JSON
  *
  * Multi-key writes are single Lua scripts or MULTI transactions, so a
  * reader never sees half of one; every key of a store lives on one Redis
- * (no Redis Cluster slots).
+ * (no Redis Cluster slots). The line index and the search index of output
+ * stay in the Deno KV of the process (not shared yet).
  *
  * @module
  */
@@ -36,12 +39,16 @@ import {
   type CommandInfo,
   FINAL_STATUSES,
 } from "../protocol.ts";
-import type {
-  OutputBackend,
-  OutputMeta,
-  ReadChunk,
-  StoredChunk,
+import {
+  type OutputBackend,
+  type OutputBatch,
+  type OutputMeta,
+  type ReadChunk,
+  splitParts,
+  type StoredChunk,
 } from "./output_log.ts";
+import { deleteLineIndex } from "./line_index.ts";
+import { deleteSearchEntries } from "./search_index.ts";
 import {
   type CommandStore,
   PRIORITY_RANK,
@@ -180,44 +187,70 @@ return bytes
 `;
 
 /**
- * KEYS: out, out_meta. ARGV: entry id, meta JSON ('' for none), then field
- * names and values. XADD first: when the seq is not above the last one it
- * fails before anything is written.
+ * ARGV[1]: JSON `[[streamKey, entryId, [field, value, ...]], ...]`, then
+ * pairs of bookkeeping key and JSON. The XADDs run first and in order:
+ * when the first entry id is not above the stream's last, the script fails
+ * before anything is written.
  */
-const WRITE_CHUNK = `
-local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[1], ARGV[1], unpack(fields))
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+const APPEND = `
+local entries = cjson.decode(ARGV[1])
+for _, entry in ipairs(entries) do
+  redis.call('XADD', entry[1], entry[2], unpack(entry[3]))
+end
+for i = 2, #ARGV, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
 return 1
 `;
 
 /** A stream entry as ioredis returns it: id and flat field list. */
 type StreamEntry = [string, string[]];
 
-/** A stream entry as a chunk. */
-function chunkOf([id, fields]: StreamEntry): ReadChunk {
+/** A stream entry: its seq and part (from the id) and its stored value. */
+function partOf([id, fields]: StreamEntry): {
+  seq: number;
+  part: number;
+  value: StoredChunk;
+} {
   const values: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) {
     values[fields[i]] = fields[i + 1];
   }
-  const chunk: ReadChunk = {
-    seq: Number(id.slice(0, id.indexOf("-"))),
-    stream: values.s as ReadChunk["stream"],
+  const dash = id.indexOf("-");
+  const value: StoredChunk = {
+    stream: values.s as StoredChunk["stream"],
     data: values.d ?? "",
   };
-  if (values.a !== undefined) chunk.at = Number(values.a);
-  return chunk;
+  if (values.a !== undefined) value.at = Number(values.a);
+  if (values.p !== undefined) value.parts = Number(values.p);
+  return {
+    seq: Number(id.slice(0, dash)),
+    part: Number(id.slice(dash + 1)),
+    value,
+  };
 }
 
-/** The output log in Redis Streams (see the module comment for keys). */
+/** The fields of a stored part: `s` stream, `d` data, `a` time, `p` parts. */
+function fieldsOf(value: StoredChunk): string[] {
+  const fields = ["s", value.stream, "d", value.data];
+  if (value.at !== undefined) fields.push("a", String(value.at));
+  if (value.parts !== undefined) fields.push("p", String(value.parts));
+  return fields;
+}
+
+/**
+ * The output log in Redis Streams (see the module comment for keys): part
+ * `n` of chunk `seq` is entry `<seq>-<n>`, as the KV layout's
+ * `["out", id, seq, n]`. The line and search indexes stay in this
+ * process's Deno KV ({@link kv}).
+ */
 export class RedisOutputStore implements OutputBackend {
   readonly redis: Redis;
   readonly prefix: string;
+  readonly kv: Deno.Kv;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: Redis, prefix: string, kv: Deno.Kv) {
     this.redis = redis;
     this.prefix = prefix;
+    this.kv = kv;
   }
 
   #out(id: string): string {
@@ -228,9 +261,30 @@ export class RedisOutputStore implements OutputBackend {
     return `${this.prefix}out_meta:${id}`;
   }
 
+  /** Run {@link APPEND}; a seq not above the last becomes a RangeError. */
+  async #append(
+    entries: [string, string, string[]][],
+    metas: [string, OutputMeta][],
+  ): Promise<void> {
+    const args: string[] = [JSON.stringify(entries)];
+    for (const [id, meta] of metas) {
+      args.push(this.#meta(id), JSON.stringify(meta));
+    }
+    try {
+      await this.redis.eval(APPEND, 0, ...args);
+    } catch (error) {
+      if (String(error).includes("equal or smaller")) {
+        throw new RangeError(
+          `Output seq ${entries[0]?.[1]} is not above the last stored`,
+        );
+      }
+      throw error;
+    }
+  }
+
   /**
-   * Store one chunk as stream entry `<seq>-0`, with `meta` in the same
-   * script.
+   * Store one chunk (in parts of at most 16 Ki characters, entries
+   * `<seq>-0`, `<seq>-1`, …), with `meta` in the same script.
    *
    * @throws {RangeError} when `seq` is not a positive integer above the
    * highest seq ever stored for the command (nothing is written).
@@ -242,25 +296,40 @@ export class RedisOutputStore implements OutputBackend {
     meta?: OutputMeta,
   ): Promise<void> {
     checkSeq(seq);
-    const fields = ["s", chunk.stream, "d", chunk.data];
-    if (chunk.at !== undefined) fields.push("a", String(chunk.at));
-    try {
-      await this.redis.eval(
-        WRITE_CHUNK,
-        2,
+    const parts = splitParts(chunk.data);
+    const at = chunk.at === undefined ? {} : { at: chunk.at };
+    const entries = parts.map((data, part): [string, string, string[]] => [
+      this.#out(commandId),
+      `${seq}-${part}`,
+      fieldsOf(
+        part > 0
+          ? { stream: chunk.stream, data }
+          : parts.length === 1
+          ? { stream: chunk.stream, data, ...at }
+          : { stream: chunk.stream, data, parts: parts.length, ...at },
+      ),
+    ]);
+    await this.#append(entries, meta ? [[commandId, meta]] : []);
+  }
+
+  /**
+   * Store one {@link OutputBatch}: the parts and bookkeeping in one script,
+   * then the line index entries in this process's KV.
+   */
+  async commit(batch: OutputBatch): Promise<void> {
+    for (const { seq } of batch.parts) checkSeq(seq);
+    await this.#append(
+      batch.parts.map(({ commandId, seq, part, value }) => [
         this.#out(commandId),
-        this.#meta(commandId),
-        `${seq}-0`,
-        meta ? JSON.stringify(meta) : "",
-        ...fields,
-      );
-    } catch (error) {
-      if (String(error).includes("equal or smaller")) {
-        throw new RangeError(
-          `Output seq ${seq} of "${commandId}" is not above the last stored`,
-        );
-      }
-      throw error;
+        `${seq}-${part}`,
+        fieldsOf(value),
+      ]),
+      batch.metas,
+    );
+    if (batch.lines.length) {
+      const op = this.kv.atomic();
+      for (const [key, value] of batch.lines) op.set(key, value);
+      await op.commit();
     }
   }
 
@@ -276,8 +345,10 @@ export class RedisOutputStore implements OutputBackend {
     beforeSeq: number,
     meta: OutputMeta,
   ): Promise<number> {
+    if (beforeSeq <= 1) return 0;
     let freed = 0;
     let minSeq = beforeSeq;
+    let seq = -1;
     let start = "-";
     scan: for (;;) {
       const entries = await this.redis.xrange(
@@ -288,12 +359,16 @@ export class RedisOutputStore implements OutputBackend {
         PAGE,
       ) as StreamEntry[];
       for (const entry of entries) {
-        const chunk = chunkOf(entry);
-        if (freed >= bytes) {
-          minSeq = chunk.seq;
-          break scan;
+        const part = partOf(entry);
+        if (part.seq !== seq) {
+          // A chunk boundary: stop once enough is freed.
+          if (freed >= bytes) {
+            minSeq = part.seq;
+            break scan;
+          }
+          seq = part.seq;
         }
-        freed += byteLength(chunk.data);
+        freed += byteLength(part.value.data);
       }
       if (entries.length < PAGE) break;
       start = `(${entries.at(-1)![0]}`;
@@ -310,12 +385,18 @@ export class RedisOutputStore implements OutputBackend {
     return freed;
   }
 
+  /**
+   * Delete a command's output, bookkeeping and resizes, and its line and
+   * search index entries in this process's KV.
+   */
   async delete(commandId: string): Promise<void> {
     await this.redis.del(
       this.#out(commandId),
       this.#meta(commandId),
       `${this.prefix}out_resize:${commandId}`,
     );
+    await deleteLineIndex(this.kv, commandId);
+    await deleteSearchEntries(this.kv, commandId);
   }
 
   async pageStart(
@@ -336,11 +417,13 @@ export class RedisOutputStore implements OutputBackend {
         100,
       ) as StreamEntry[];
       for (const entry of entries) {
-        const chunk = chunkOf(entry);
-        const size = byteLength(chunk.data);
-        if (start !== null && bytes + size > maxBytes) return start;
+        const { seq, value } = partOf(entry);
+        const size = byteLength(value.data);
+        if (start !== null && seq !== start && bytes + size > maxBytes) {
+          return start;
+        }
         bytes += size;
-        start = chunk.seq;
+        start = seq;
       }
       if (entries.length < 100) return start;
       end = `(${entries.at(-1)![0]}`;
@@ -355,18 +438,25 @@ export class RedisOutputStore implements OutputBackend {
       "COUNT",
       1,
     ) as StreamEntry[];
-    return entries.length ? chunkOf(entries[0]).seq : 0;
+    return entries.length ? partOf(entries[0]).seq : 0;
   }
 
+  /**
+   * As the KV layout's read: parts joined, a chunk missing a part (dropped
+   * by the cap while read) left out.
+   */
   async *read(
     commandId: string,
     afterSeq: number,
     upTo: number = Number.MAX_SAFE_INTEGER - 1,
     batchSize = PAGE,
   ): AsyncGenerator<ReadChunk> {
+    if (upTo <= afterSeq) return;
     let start = `${Math.max(0, afterSeq) + 1}`;
     const end = `${Math.min(upTo, Number.MAX_SAFE_INTEGER - 1)}`;
-    if (upTo <= afterSeq) return;
+    let current: ReadChunk | null = null;
+    let expectedParts = 1;
+    let readParts = 0;
     for (;;) {
       const entries = await this.redis.xrange(
         this.#out(commandId),
@@ -375,10 +465,26 @@ export class RedisOutputStore implements OutputBackend {
         "COUNT",
         batchSize,
       ) as StreamEntry[];
-      for (const entry of entries) yield chunkOf(entry);
-      if (entries.length < batchSize) return;
+      for (const entry of entries) {
+        const { seq, part, value } = partOf(entry);
+        if (current && current.seq === seq) {
+          current.data += value.data;
+          readParts++;
+          continue;
+        }
+        if (current && readParts === expectedParts) yield current;
+        current = null;
+        // A chunk missing its first part was partly deleted: skip it.
+        if (part !== 0) continue;
+        current = { seq, stream: value.stream, data: value.data };
+        if (value.at !== undefined) current.at = value.at;
+        expectedParts = value.parts ?? 1;
+        readParts = 1;
+      }
+      if (entries.length < batchSize) break;
       start = `(${entries.at(-1)![0]}`;
     }
+    if (current && readParts === expectedParts) yield current;
   }
 }
 
@@ -386,12 +492,15 @@ export class RedisOutputStore implements OutputBackend {
 export class RedisStorage implements CommandStore {
   readonly redis: Redis;
   readonly prefix: string;
+  /** This process's Deno KV, for the line and search indexes. */
+  readonly kv: Deno.Kv;
   readonly output: RedisOutputStore;
 
-  constructor(redis: Redis, options: RedisStorageOptions = {}) {
+  constructor(redis: Redis, kv: Deno.Kv, options: RedisStorageOptions = {}) {
     this.redis = redis;
+    this.kv = kv;
     this.prefix = options.prefix ?? "fd:";
-    this.output = new RedisOutputStore(redis, this.prefix);
+    this.output = new RedisOutputStore(redis, this.prefix, kv);
   }
 
   #k(...parts: string[]): string {

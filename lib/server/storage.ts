@@ -104,6 +104,11 @@ function u64(n: number): bigint {
  * are documented on {@link Storage}.
  */
 export interface CommandStore {
+  /**
+   * The Deno KV of this process (with Redis: what is not shared yet, the
+   * output's line and search indexes).
+   */
+  readonly kv: Deno.Kv;
   readonly output: OutputBackend;
   migrate(): Promise<void>;
   insertQueued(

@@ -43,26 +43,34 @@ Deno.test("storage suite on Deno KV", async (t) => {
 Deno.test("storage suite on Redis", async (t) => {
   const server = await RedisServer.start();
   let n = 0;
-  const redisStore = (): SuiteStore => {
+  const redisStore = async (): Promise<SuiteStore> => {
     // A prefix per case: each starts empty on the same server.
     const prefix = `case${++n}:`;
     const clients = [connectRedis(server.url)];
+    // Each server process has its own KV (line and search indexes).
+    const kvs: Deno.Kv[] = [];
+    const open = async (client: typeof clients[0]) => {
+      const kv = await Deno.openKv(":memory:");
+      kvs.push(kv);
+      return new RedisStorage(client, kv, { prefix });
+    };
     return {
-      store: new RedisStorage(clients[0], { prefix }),
+      store: await open(clients[0]),
       second: () => {
         const client = connectRedis(server.url);
         clients.push(client);
-        return Promise.resolve(new RedisStorage(client, { prefix }));
+        return open(client);
       },
       close: async () => {
         for (const client of clients) await client.quit();
+        for (const kv of kvs) kv.close();
       },
     };
   };
   try {
     for (const [name, run] of Object.entries(STORAGE_CASES)) {
       await t.step(name, async () => {
-        const suite = redisStore();
+        const suite = await redisStore();
         try {
           await run(suite);
         } finally {
@@ -73,7 +81,7 @@ Deno.test("storage suite on Redis", async (t) => {
     await t.step(
       "an output seq not above the last stored is refused and writes nothing",
       async () => {
-        const { store, close } = redisStore();
+        const { store, close } = await redisStore();
         try {
           const meta = { lastSeq: 2, outputBytes: 2, storedBytes: 2 };
           await store.output.write(
