@@ -31,8 +31,8 @@ import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
 import {
+  type CommandStore,
   PRIORITY_RANK,
-  type Storage,
   type StoredCommand,
   type TerminalSize,
 } from "./storage.ts";
@@ -46,7 +46,7 @@ import {
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
-  storage: Storage;
+  storage: CommandStore;
   registry: Registry;
   dashboards: Broadcaster;
   /** Send a message to a connected agent; false when it is not connected. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { PlainText } from "./plain_text.ts";
-import type { OutputStore } from "./output_log.ts";
+import type { OutputBackend } from "./output_log.ts";
 import {
   lastMark,
   type LineMark,
@@ -54,7 +54,7 @@ export interface SeqGap {
  * caller stops early by returning from the loop.
  */
 export async function* walkLines(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   from: number,
   bounds: LineBounds,
@@ -144,7 +144,7 @@ export interface LineWindow {
  * {@link MAX_WINDOW_LINES}, fewer when `maxChars` of text is reached).
  */
 export async function readWindow(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   from: number,
   count: number,
@@ -172,7 +172,7 @@ export async function readWindow(
 
 /** Lines `[start, end)` of a whole command's output, from its index. */
 export async function commandBounds(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
 ): Promise<LineBounds & { last: LineMark | null }> {
   const last = await lastMark(storage.kv, commandId);
@@ -208,7 +208,7 @@ export interface SearchPage {
  * {@link SEARCH_SCAN_CHARS} of output per call.
  */
 export async function searchLines(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   query: string,
   options: { from: number; limit: number; bounds: LineBounds },

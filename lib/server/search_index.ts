@@ -31,7 +31,7 @@
 import type { CommandInfo } from "../protocol.ts";
 import { walkLines } from "./log_reader.ts";
 import { plainLine } from "./log_reader.ts";
-import type { OutputStore } from "./output_log.ts";
+import type { OutputBackend } from "./output_log.ts";
 
 /** Most distinct words indexed per command. */
 export const MAX_WORDS_PER_COMMAND = 4000;
@@ -82,7 +82,7 @@ export interface CommandHit {
 /** What the index reads: commands and their output. */
 export interface SearchSources {
   kv: Deno.Kv;
-  output: OutputStore;
+  output: OutputBackend;
   getCommand(
     id: string,
   ): Promise<{ info: CommandInfo; retainedFromSeq?: number } | null>;

@@ -26,7 +26,8 @@ import { createLogger, type Logger } from "./logger.ts";
 import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
-import { Storage } from "./storage.ts";
+import { type CommandStore, Storage } from "./storage.ts";
+import { connectRedis, RedisStorage } from "./redis_storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { SearchIndex } from "./search_index.ts";
 import { WebSocketPeer } from "./peer.ts";
@@ -55,7 +56,15 @@ export interface Services {
   loginCodes: LoginCodes;
   /** Failed sign-ins per client address. */
   loginThrottle: LoginThrottle;
-  storage: Storage;
+  /**
+   * Commands, queues, agents and output: in Redis when `redisUrl` is set
+   * (redis_storage.ts), else in {@link kv}.
+   */
+  storage: CommandStore;
+  /**
+   * Whether the storage answers (Redis: a PING within 2 s; Deno KV: always).
+   */
+  storageReady(): Promise<boolean>;
   registry: Registry;
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
@@ -99,7 +108,17 @@ export async function createServices(
 ): Promise<Services> {
   const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
-  const storage = new Storage(kv);
+  const redis = config.redisUrl ? connectRedis(config.redisUrl) : null;
+  if (redis) {
+    redis.on(
+      "error",
+      (error: Error) =>
+        log.warn("Redis connection error", { error: String(error) }),
+    );
+  }
+  const storage: CommandStore = redis
+    ? new RedisStorage(redis, kv)
+    : new Storage(kv);
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
@@ -293,6 +312,23 @@ export async function createServices(
   };
 
   const services: Services = {
+    storageReady: async () => {
+      if (!redis) return true;
+      if (redis.status !== "ready") return false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        return await Promise.race([
+          redis.ping().then((pong) => pong === "PONG"),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), 2000);
+          }),
+        ]);
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     config,
     log,
     kv,
@@ -411,6 +447,7 @@ export async function createServices(
       await commands.idle();
       commands.close();
       await audit.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
       if (!options.kv) kv.close();
     },
   };

@@ -1,0 +1,142 @@
+/**
+ * The server with `FLIGHTDECK_REDIS_URL` (`redisUrl`) set, against a real
+ * redis-server: commands, their queue entries and output go to Redis, not to
+ * the server's Deno KV, so a second server (with a KV of its own) on the
+ * same Redis finds them; `/api/ready` follows Redis going away and back.
+ */
+import assert from "node:assert/strict";
+import {
+  AgentProcess,
+  outputOf,
+  queueCommand,
+  startTestServer,
+  TestClient,
+  waitAgentStatus,
+  waitFinal,
+} from "./helpers.ts";
+import { RedisServer } from "./redis_server.ts";
+import { connectRedis, RedisStorage } from "../lib/server/redis_storage.ts";
+
+const LINES = 20_000;
+const EXPECTED = Array.from({ length: LINES }, (_, i) => `${i + 1}\n`).join("");
+
+async function textOf(chunks: AsyncIterable<{ data: string; seq: number }>) {
+  let text = "";
+  const seqs: number[] = [];
+  for await (const chunk of chunks) {
+    text += chunk.data;
+    seqs.push(chunk.seq);
+  }
+  return { text, seqs };
+}
+
+Deno.test({
+  name:
+    "with redisUrl, commands and output are stored in Redis: a second server with its own KV replays them",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start();
+    try {
+      const first = await startTestServer({ redisUrl: redis.url });
+      let id: string;
+      let queuedId: string;
+      const agent = await AgentProcess.start(first, "redis-agent");
+      try {
+        await agent.waitStderr(/connected to /, 20_000);
+        const operator = await TestClient.dashboard(first);
+        id = await queueCommand(operator, {
+          agentId: "redis-agent",
+          command: `seq 1 ${LINES}`,
+        });
+        const final = await waitFinal(operator, id, 60_000);
+        assert.equal(final.status, "completed");
+        assert.equal(outputOf(operator, id).text, EXPECTED);
+        // One runs, one waits behind it; then the agent dies.
+        const sleeper = await queueCommand(operator, {
+          agentId: "redis-agent",
+          command: "sleep 30",
+        });
+        await operator.waitFor((m) =>
+          m.type === "command:status" && m.payload.command.id === sleeper &&
+          m.payload.command.status === "running"
+        );
+        queuedId = await queueCommand(operator, {
+          agentId: "redis-agent",
+          command: "echo later",
+        });
+        await agent.kill("SIGKILL");
+        await waitAgentStatus(operator, "redis-agent", "offline");
+        // Nothing of it in the server's own KV.
+        assert.equal((await first.services.kv.get(["cmd", id])).value, null);
+        assert.equal(
+          (await first.services.kv.get(["out_meta", id])).value,
+          null,
+        );
+        await operator.close();
+      } finally {
+        await agent.kill();
+        await first.shutdown();
+      }
+
+      // Redis has the record, the queue entry and the output stream.
+      const client = connectRedis(redis.url);
+      const kv = await Deno.openKv(":memory:");
+      try {
+        const store = new RedisStorage(client, kv);
+        assert.equal((await store.getCommand(id))?.info.status, "completed");
+        assert.deepEqual(
+          [...await store.loadQueues()],
+          [["redis-agent", [queuedId]]],
+        );
+        const stored = await textOf(store.output.read(id, 0));
+        assert.equal(stored.text, EXPECTED);
+        assert.deepEqual(
+          stored.seqs,
+          Array.from({ length: stored.seqs.length }, (_, i) => i + 1),
+        );
+        assert.equal(await client.xlen(`fd:out:${id}`) > 0, true);
+
+        // A second server (a new in-memory KV) on the same Redis.
+        const second = await startTestServer({ redisUrl: redis.url });
+        try {
+          const info = await second.services.commands.get(id);
+          assert.equal(info?.status, "completed");
+          assert.equal(
+            (await second.services.commands.get(queuedId))?.status,
+            "queued",
+          );
+          const replay = await textOf(
+            second.services.commands.readOutput(id, 0),
+          );
+          assert.equal(replay.text, stored.text);
+          // Resume by seq: what follows seq 3.
+          const resumed = await textOf(
+            second.services.commands.readOutput(id, 3),
+          );
+          assert.deepEqual(resumed.seqs, stored.seqs.slice(3));
+          // The agent comes back to the second server: the queued command
+          // runs there, once.
+          const operator = await TestClient.dashboard(second);
+          const back = await AgentProcess.start(second, "redis-agent");
+          try {
+            const done = await waitFinal(operator, queuedId, 30_000);
+            assert.equal(done.status, "completed");
+            assert.equal(outputOf(operator, queuedId).text, "later\n");
+            assert.deepEqual([...await store.loadQueues()], []);
+          } finally {
+            await back.kill();
+            await operator.close();
+          }
+        } finally {
+          await second.shutdown();
+        }
+      } finally {
+        await client.quit();
+        kv.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+});
