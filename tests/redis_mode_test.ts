@@ -15,6 +15,7 @@ import {
   waitFinal,
 } from "./helpers.ts";
 import { RedisServer } from "./redis_server.ts";
+import { waitUntil } from "./faults/dashboard.ts";
 import { connectRedis, RedisStorage } from "../lib/server/redis_storage.ts";
 
 const LINES = 20_000;
@@ -139,4 +140,63 @@ Deno.test({
       await redis.close();
     }
   },
+});
+
+async function readiness(url: string): Promise<number> {
+  const response = await fetch(`${url}/api/ready`);
+  await response.body?.cancel();
+  return response.status;
+}
+
+Deno.test({
+  name:
+    "/api/ready is 503 while Redis is down and 200 again when it is back; what was stored before is still there (append-only file)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start({ appendOnly: true });
+    try {
+      await using server = await startTestServer({ redisUrl: redis.url });
+      assert.equal(await readiness(server.url), 200);
+      const agent = await AgentProcess.start(server, "ready-agent");
+      let id: string;
+      try {
+        await agent.waitStderr(/connected to /, 20_000);
+        const operator = await TestClient.dashboard(server);
+        id = await queueCommand(operator, {
+          agentId: "ready-agent",
+          command: "echo kept",
+        });
+        assert.equal((await waitFinal(operator, id)).status, "completed");
+        await operator.close();
+      } finally {
+        await agent.kill();
+      }
+      await redis.stop();
+      assert.equal(await readiness(server.url), 503);
+      await redis.restart();
+      await waitUntil(
+        async () => await readiness(server.url) === 200,
+        20_000,
+        "ready again",
+      );
+      const client = connectRedis(redis.url);
+      const kv = await Deno.openKv(":memory:");
+      try {
+        const store = new RedisStorage(client, kv);
+        assert.equal((await store.getCommand(id))?.info.status, "completed");
+        assert.equal((await textOf(store.output.read(id, 0))).text, "kept\n");
+      } finally {
+        await client.quit();
+        kv.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+});
+
+Deno.test("/api/ready is 200 without Redis (Deno KV only)", async () => {
+  await using server = await startTestServer();
+  assert.equal(await readiness(server.url), 200);
 });

@@ -447,7 +447,11 @@ export async function createServices(
       await commands.idle();
       commands.close();
       await audit.close();
-      if (redis) await redis.quit().catch(() => redis.disconnect());
+      // QUIT waits for pending replies; without a connection, just stop
+      // reconnecting.
+      if (redis?.status === "ready") {
+        await redis.quit().catch(() => redis.disconnect());
+      } else redis?.disconnect();
       if (!options.kv) kv.close();
     },
   };
