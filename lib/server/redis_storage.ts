@@ -187,17 +187,43 @@ return bytes
 `;
 
 /**
- * ARGV[1]: JSON `[[streamKey, entryId, [field, value, ...]], ...]`, then
- * pairs of bookkeeping key and JSON. The XADDs run first and in order:
- * when the first entry id is not above the stream's last, the script fails
- * before anything is written.
+ * ARGV[1]: `strict` or `skip`; ARGV[2]: JSON `[[streamKey, entryId,
+ * [field, value, ...]], ...]` (ids increasing per stream); then pairs of
+ * bookkeeping key and JSON. Every id is first compared with its stream's
+ * newest entry: `strict` fails before anything is written when one is not
+ * above it; `skip` leaves such entries out (a batch stored before whose
+ * reply was lost, sent again). Then the XADDs and the SETs.
  */
 const APPEND = `
-local entries = cjson.decode(ARGV[1])
-for _, entry in ipairs(entries) do
-  redis.call('XADD', entry[1], entry[2], unpack(entry[3]))
+local entries = cjson.decode(ARGV[2])
+local function parse(id)
+  local a, b = string.match(id, '^(%d+)%-(%d+)$')
+  return tonumber(a), tonumber(b)
 end
-for i = 2, #ARGV, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
+local function above(id, top)
+  if not top then return true end
+  local a, b = parse(id)
+  local c, d = parse(top)
+  return a > c or (a == c and b > d)
+end
+local tops = {}
+local keep = {}
+for i, entry in ipairs(entries) do
+  local key = entry[1]
+  if tops[key] == nil then
+    local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    tops[key] = newest[1] and newest[1][1] or false
+  end
+  if above(entry[2], tops[key]) then
+    keep[i] = true
+  elseif ARGV[1] == 'strict' then
+    return redis.error_reply('SEQ not above the last stored: ' .. entry[2])
+  end
+end
+for i, entry in ipairs(entries) do
+  if keep[i] then redis.call('XADD', entry[1], entry[2], unpack(entry[3])) end
+end
+for i = 3, #ARGV, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
 return 1
 `;
 
@@ -261,21 +287,26 @@ export class RedisOutputStore implements OutputBackend {
     return `${this.prefix}out_meta:${id}`;
   }
 
-  /** Run {@link APPEND}; a seq not above the last becomes a RangeError. */
+  /**
+   * Run {@link APPEND}; in `strict` mode a seq not above the last becomes a
+   * RangeError (nothing written).
+   */
   async #append(
+    mode: "strict" | "skip",
     entries: [string, string, string[]][],
     metas: [string, OutputMeta][],
   ): Promise<void> {
-    const args: string[] = [JSON.stringify(entries)];
+    const args: string[] = [mode, JSON.stringify(entries)];
     for (const [id, meta] of metas) {
       args.push(this.#meta(id), JSON.stringify(meta));
     }
     try {
       await this.redis.eval(APPEND, 0, ...args);
     } catch (error) {
-      if (String(error).includes("equal or smaller")) {
+      const message = String(error);
+      if (message.includes("SEQ not above")) {
         throw new RangeError(
-          `Output seq ${entries[0]?.[1]} is not above the last stored`,
+          `Output ${message.slice(message.indexOf("SEQ") + 4)}`,
         );
       }
       throw error;
@@ -309,16 +340,19 @@ export class RedisOutputStore implements OutputBackend {
           : { stream: chunk.stream, data, parts: parts.length, ...at },
       ),
     ]);
-    await this.#append(entries, meta ? [[commandId, meta]] : []);
+    await this.#append("strict", entries, meta ? [[commandId, meta]] : []);
   }
 
   /**
    * Store one {@link OutputBatch}: the parts and bookkeeping in one script,
-   * then the line index entries in this process's KV.
+   * then the line index entries in this process's KV. Parts already stored
+   * (the same batch again after a lost reply) are left out, so a retry
+   * stores each part once, as KV's overwrite does.
    */
   async commit(batch: OutputBatch): Promise<void> {
     for (const { seq } of batch.parts) checkSeq(seq);
     await this.#append(
+      "skip",
       batch.parts.map(({ commandId, seq, part, value }) => [
         this.#out(commandId),
         `${seq}-${part}`,

@@ -3,6 +3,7 @@
  * what only the Redis layout does.
  */
 import assert from "node:assert/strict";
+import type { OutputBatch } from "./output_log.ts";
 import { Storage } from "./storage.ts";
 import { connectRedis, RedisStorage } from "./redis_storage.ts";
 import { STORAGE_CASES, type SuiteStore } from "./storage_suite.ts";
@@ -105,6 +106,43 @@ Deno.test("storage suite on Redis", async (t) => {
           );
           assert.deepEqual(await store.output.meta("c1"), meta);
           assert.equal(await store.output.lastSeq("c1"), 2);
+        } finally {
+          await close();
+        }
+      },
+    );
+    await t.step(
+      "an output batch stored again (its reply lost) stores each part once",
+      async () => {
+        const { store, close } = await redisStore();
+        try {
+          const batch = {
+            parts: [1, 2].map((seq) => ({
+              commandId: "c1",
+              seq,
+              part: 0,
+              value: { stream: "stdout" as const, data: `p${seq}` },
+            })),
+            lines: [],
+            metas: [["c1", { lastSeq: 2, outputBytes: 4, storedBytes: 4 }]],
+          } satisfies OutputBatch;
+          await store.output.commit(batch);
+          await store.output.commit(batch);
+          // A later batch that repeats seq 2 and adds seq 3.
+          await store.output.commit({
+            ...batch,
+            parts: [2, 3].map((seq) => ({
+              commandId: "c1",
+              seq,
+              part: 0,
+              value: { stream: "stdout" as const, data: `p${seq}` },
+            })),
+          });
+          const seqs: number[] = [];
+          for await (const chunk of store.output.read("c1", 0)) {
+            seqs.push(chunk.seq);
+          }
+          assert.deepEqual(seqs, [1, 2, 3]);
         } finally {
           await close();
         }
