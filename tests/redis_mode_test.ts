@@ -200,3 +200,62 @@ Deno.test("/api/ready is 200 without Redis (Deno KV only)", async () => {
   await using server = await startTestServer();
   assert.equal(await readiness(server.url), 200);
 });
+
+Deno.test({
+  name:
+    "a queued command another server claimed in Redis first is not started here; the next one is",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start();
+    const client = connectRedis(redis.url);
+    const kv = await Deno.openKv(":memory:");
+    try {
+      await using server = await startTestServer({ redisUrl: redis.url });
+      const agent = await AgentProcess.start(server, "claim-agent");
+      const operator = await TestClient.dashboard(server);
+      try {
+        await agent.waitStderr(/connected to /, 20_000);
+        const busy = await queueCommand(operator, {
+          agentId: "claim-agent",
+          command: "sleep 30",
+        });
+        await operator.waitFor((m) =>
+          m.type === "command:status" && m.payload.command.id === busy &&
+          m.payload.command.status === "running"
+        );
+        const taken = await queueCommand(operator, {
+          agentId: "claim-agent",
+          command: "echo taken",
+        });
+        const next = await queueCommand(operator, {
+          agentId: "claim-agent",
+          command: "echo next",
+        });
+        // Another server (another client of the same Redis) claims it.
+        const elsewhere = new RedisStorage(client, kv);
+        assert.equal(
+          (await elsewhere.claimNext("claim-agent"))?.info.id,
+          taken,
+        );
+        operator.send("command:interrupt", { commandId: busy });
+        assert.equal((await waitFinal(operator, next)).status, "completed");
+        assert.equal(outputOf(operator, next).text, "next\n");
+        assert.ok(
+          !operator.of("command:status").some((c) =>
+            c.command.id === taken && c.command.status === "running"
+          ),
+          "never started here",
+        );
+        assert.ok(!agent.stderr.includes(`running ${taken}`));
+      } finally {
+        await operator.close();
+        await agent.kill();
+      }
+    } finally {
+      await client.quit();
+      kv.close();
+      await redis.close();
+    }
+  },
+});

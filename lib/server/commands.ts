@@ -1314,7 +1314,17 @@ export class CommandService {
     const [next] = queue.splice(index, 1);
     if (queue.length === 0) this.#queues.delete(agentId);
     const stored: StoredCommand = { ...next, dispatched: true };
-    await storage.saveCommand(stored, true);
+    if (!await storage.claim(stored)) {
+      // Its queue entry is gone from storage: another server sharing it
+      // (Redis) started or removed it. Not run here; try the next one.
+      this.#o.log?.(
+        "warn",
+        `Command "${stored.info.id}" was claimed elsewhere; not run here`,
+      );
+      this.#broadcastQueue(agentId);
+      await this.#dispatch(agentId);
+      return;
+    }
     this.#active.set(stored.info.id, {
       stored,
       out: this.outputLog.start(stored.info.id),

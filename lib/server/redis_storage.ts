@@ -168,6 +168,22 @@ end
 `;
 
 /**
+ * KEYS: queue, cmd, cmd_active. ARGV: queue member, record JSON, id,
+ * agent id, dispatched. Writes the record only when this call removed the
+ * queue entry; returns 1 then, else 0.
+ */
+const CLAIM = `
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+else
+  redis.call('HDEL', KEYS[3], ARGV[3])
+end
+return 1
+`;
+
+/**
  * KEYS: cmd, cmd_by_agent, cmd_by_order, cmd_active, fin, done, done_bytes,
  * kept_bytes. ARGV: id. Returns the stored output bytes freed.
  */
@@ -610,6 +626,27 @@ export class RedisStorage implements CommandStore {
       dequeue ? "1" : "0",
       queueMember(command),
     );
+  }
+
+  /**
+   * As {@link CommandStore.claim}: one Lua script removes the queue entry
+   * and, only when it did, writes the record.
+   */
+  async claim(command: StoredCommand): Promise<boolean> {
+    const { info } = command;
+    const claimed = await this.redis.eval(
+      CLAIM,
+      3,
+      this.#k("queue", info.agentId),
+      this.#k("cmd", info.id),
+      this.#k("cmd_active"),
+      queueMember(command),
+      JSON.stringify(command),
+      info.id,
+      info.agentId,
+      command.dispatched ? "1" : "0",
+    );
+    return claimed === 1;
   }
 
   /**

@@ -118,6 +118,7 @@ export interface CommandStore {
   insertRunning(command: StoredCommand): Promise<void>;
   saveCommand(command: StoredCommand, dequeue?: boolean): Promise<void>;
   claimNext(agentId: string): Promise<StoredCommand | null>;
+  claim(command: StoredCommand): Promise<boolean>;
   importFinished(commands: StoredCommand[]): Promise<void>;
   deleteCommand(id: string): Promise<number>;
   findRequest(userId: string, requestId: string): Promise<string | null>;
@@ -276,6 +277,31 @@ export class Storage implements CommandStore {
       }
       // Only the ["done"] check can fail: retry with its new value.
       if ((await op.commit()).ok) return;
+    }
+  }
+
+  /**
+   * Save `command` (dispatched) and remove its queue entry in one atomic
+   * operation, only while that entry is there: false, writing nothing, when
+   * another caller claimed or removed it first. Of several callers (or
+   * servers) claiming the same command, exactly one gets true.
+   */
+  async claim(command: StoredCommand): Promise<boolean> {
+    const { info } = command;
+    const key = [
+      "queue",
+      info.agentId,
+      PRIORITY_RANK[info.priority],
+      command.order,
+    ];
+    for (;;) {
+      const entry = await this.kv.get(key);
+      if (entry.versionstamp === null) return false;
+      const op = this.kv.atomic().check(entry).delete(key)
+        .set(["cmd", info.id], command);
+      if (command.dispatched) op.set(["cmd_active", info.id], info.agentId);
+      else op.delete(["cmd_active", info.id]);
+      if ((await op.commit()).ok) return true;
     }
   }
 

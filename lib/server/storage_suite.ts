@@ -142,6 +142,32 @@ export const STORAGE_CASES: Record<
       );
     },
 
+  "claim saves a queued command as dispatched only while its queue entry is there; of two racing claims one wins":
+    async ({ store, second }) => {
+      const other = await second();
+      for (let n = 1; n <= 200; n++) {
+        await store.insertQueued(queued(`k${n}`, "ag1", n));
+      }
+      for (let n = 1; n <= 200; n++) {
+        const claimed = { ...queued(`k${n}`, "ag1", n), dispatched: true };
+        const [a, b] = await Promise.all([
+          store.claim(claimed),
+          other.claim(claimed),
+        ]);
+        assert.equal(Number(a) + Number(b), 1, `k${n} claimed once`);
+        assert.deepEqual(await store.getCommand(`k${n}`), claimed);
+      }
+      assert.deepEqual([...await store.loadQueues()], []);
+      assert.equal((await store.loadDispatched()).length, 200);
+      // Gone from the queue (cancelled): a claim writes nothing.
+      const c = queued("late", "ag1", 500);
+      await store.insertQueued(c);
+      const cancelled = finished(c, 600, 0);
+      await store.saveCommand(cancelled, true);
+      assert.equal(await store.claim({ ...c, dispatched: true }), false);
+      assert.deepEqual(await store.getCommand("late"), cancelled);
+    },
+
   "saveCommand with dequeue removes the queue entry; finishing indexes it for retention":
     async ({ store }) => {
       const a = queued("a", "ag1", 1);
