@@ -16,6 +16,7 @@ import {
 } from "./helpers.ts";
 import { RedisServer } from "./redis_server.ts";
 import { waitUntil } from "./faults/dashboard.ts";
+import { freePort } from "./faults/server_process.ts";
 import { connectRedis, RedisStorage } from "../lib/server/redis_storage.ts";
 
 const LINES = 20_000;
@@ -258,4 +259,22 @@ Deno.test({
       await redis.close();
     }
   },
+});
+
+Deno.test("a server whose Redis cannot be reached does not start, and says so without the password", async () => {
+  const port = freePort();
+  await assert.rejects(
+    startTestServer({ redisUrl: `redis://:hunter2@127.0.0.1:${port}` }),
+    (error: unknown) => {
+      const message = String(error);
+      assert.match(
+        message,
+        new RegExp(
+          `Cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}`,
+        ),
+      );
+      assert.ok(!message.includes("hunter2"));
+      return true;
+    },
+  );
 });

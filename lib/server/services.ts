@@ -115,6 +115,15 @@ export async function createServices(
       (error: Error) =>
         log.warn("Redis connection error", { error: String(error) }),
     );
+    try {
+      await redis.ping();
+    } catch (error) {
+      redis.disconnect();
+      if (!options.kv) kv.close();
+      throw new Error(
+        `Cannot reach Redis at ${redactUrl(config.redisUrl!)}: ${error}`,
+      );
+    }
   }
   const storage: CommandStore = redis
     ? new RedisStorage(redis, kv)
@@ -456,6 +465,17 @@ export async function createServices(
     },
   };
   return services;
+}
+
+/** `url` without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
 }
 
 async function openKv(config: Config): Promise<Deno.Kv> {
