@@ -203,15 +203,16 @@ return bytes
 `;
 
 /**
- * ARGV[1]: `strict` or `skip`; ARGV[2]: JSON `[[streamKey, entryId,
- * [field, value, ...]], ...]` (ids increasing per stream); then pairs of
- * bookkeeping key and JSON. Every id is first compared with its stream's
- * newest entry: `strict` fails before anything is written when one is not
- * above it; `skip` leaves such entries out (a batch stored before whose
- * reply was lost, sent again). Then the XADDs and the SETs.
+ * ARGV[1]: `strict` or `skip`; ARGV[2]: how many entries; then per entry
+ * its stream key, entry id, number of field strings and the fields (ids
+ * increasing per stream); then pairs of bookkeeping key and JSON. (Flat
+ * arguments, not JSON: cjson refuses some strings, such as a lone
+ * surrogate's escape.) Every id is first compared with its stream's newest
+ * entry: `strict` fails before anything is written when one is not above
+ * it; `skip` leaves such entries out (a batch stored before whose reply
+ * was lost, sent again). Then the XADDs and the SETs.
  */
 const APPEND = `
-local entries = cjson.decode(ARGV[2])
 local function parse(id)
   local a, b = string.match(id, '^(%d+)%-(%d+)$')
   return tonumber(a), tonumber(b)
@@ -221,6 +222,13 @@ local function above(id, top)
   local a, b = parse(id)
   local c, d = parse(top)
   return a > c or (a == c and b > d)
+end
+local entries = {}
+local at = 3
+for i = 1, tonumber(ARGV[2]) do
+  local n = tonumber(ARGV[at + 2])
+  entries[i] = { ARGV[at], ARGV[at + 1], at + 3, at + 2 + n }
+  at = at + 3 + n
 end
 local tops = {}
 local keep = {}
@@ -237,9 +245,11 @@ for i, entry in ipairs(entries) do
   end
 end
 for i, entry in ipairs(entries) do
-  if keep[i] then redis.call('XADD', entry[1], entry[2], unpack(entry[3])) end
+  if keep[i] then
+    redis.call('XADD', entry[1], entry[2], unpack(ARGV, entry[3], entry[4]))
+  end
 end
-for i = 3, #ARGV, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
+for i = at, #ARGV, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
 return 1
 `;
 
@@ -312,7 +322,10 @@ export class RedisOutputStore implements OutputBackend {
     entries: [string, string, string[]][],
     metas: [string, OutputMeta][],
   ): Promise<void> {
-    const args: string[] = [mode, JSON.stringify(entries)];
+    const args: string[] = [mode, String(entries.length)];
+    for (const [key, id, fields] of entries) {
+      args.push(key, id, String(fields.length), ...fields);
+    }
     for (const [id, meta] of metas) {
       args.push(this.#meta(id), JSON.stringify(meta));
     }

@@ -148,6 +148,41 @@ Deno.test("storage suite on Redis", async (t) => {
         }
       },
     );
+    await t.step(
+      "output with a lone surrogate or a NUL is stored (the surrogate as U+FFFD, as UTF-8 has it)",
+      async () => {
+        const { store, close } = await redisStore();
+        try {
+          await store.output.commit({
+            parts: [
+              {
+                commandId: "odd",
+                seq: 1,
+                part: 0,
+                value: { stream: "stdout", data: "a\ud800b\u0000c" },
+              },
+              {
+                commandId: "fine",
+                seq: 1,
+                part: 0,
+                value: { stream: "stdout", data: "ok" },
+              },
+            ],
+            lines: [],
+            metas: [],
+          });
+          const read = async (id: string) => {
+            let text = "";
+            for await (const c of store.output.read(id, 0)) text += c.data;
+            return text;
+          };
+          assert.equal(await read("odd"), "a\ufffdb\u0000c");
+          assert.equal(await read("fine"), "ok");
+        } finally {
+          await close();
+        }
+      },
+    );
   } finally {
     await server.close();
   }
