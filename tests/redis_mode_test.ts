@@ -117,6 +117,13 @@ Deno.test({
             second.services.commands.readOutput(id, 3),
           );
           assert.deepEqual(resumed.seqs, stored.seqs.slice(3));
+          // Its search index (in this server's KV) is built from Redis.
+          await second.services.search.catchUp();
+          const hits = await second.services.search.search("150", 5);
+          assert.deepEqual(
+            hits.map((h) => [h.commandId, h.line, h.text]),
+            [[id, 150, "150"]],
+          );
           // The agent comes back to the second server: the queued command
           // runs there, once.
           const operator = await TestClient.dashboard(second);

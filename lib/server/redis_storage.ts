@@ -840,6 +840,34 @@ export class RedisStorage implements CommandStore {
     }
   }
 
+  async finishedAfter(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]> {
+    const found: [number, string][] = [];
+    if (limit <= 0) return found;
+    for (let offset = 0;; offset += PAGE) {
+      const flat = await this.redis.zrangebyscore(
+        this.#k("fin"),
+        cursor ? cursor[0] : "-inf",
+        "+inf",
+        "WITHSCORES",
+        "LIMIT",
+        offset,
+        PAGE,
+      );
+      for (let i = 0; i < flat.length; i += 2) {
+        const id = flat[i];
+        const at = Number(flat[i + 1]);
+        // Same time as the cursor: members sort by id, as KV keys do.
+        if (cursor && at === cursor[0] && id <= cursor[1]) continue;
+        found.push([at, id]);
+        if (found.length >= limit) return found;
+      }
+      if (flat.length < PAGE * 2) return found;
+    }
+  }
+
   async keptBytes(): Promise<number> {
     return Number(await this.redis.get(this.#k("kept_bytes")) ?? 0);
   }

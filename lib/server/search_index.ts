@@ -30,6 +30,7 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import { walkLines } from "./log_reader.ts";
+import { buildLineIndex, lastMark } from "./line_index.ts";
 import { plainLine } from "./log_reader.ts";
 import type { OutputBackend } from "./output_log.ts";
 
@@ -86,6 +87,11 @@ export interface SearchSources {
   getCommand(
     id: string,
   ): Promise<{ info: CommandInfo; retainedFromSeq?: number } | null>;
+  /** Finished commands after a cursor, in completion order (storage.ts). */
+  finishedAfter(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]>;
 }
 
 /** The word index: filled by {@link catchUp}, read by {@link search}. */
@@ -116,18 +122,11 @@ export class SearchIndex {
   async #catchUp(): Promise<number> {
     const { kv } = this.#s;
     const cursor = (await kv.get<[number, string]>(CURSOR)).value;
-    const iter = kv.list({
-      start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
-      end: ["fin", Number.MAX_SAFE_INTEGER],
-    }, { limit: BATCH + 1 });
     let done = 0;
-    for await (const entry of iter) {
-      const at = Number(entry.key[1]);
-      const id = String(entry.key[2]);
-      if (cursor && at === cursor[0] && id === cursor[1]) continue;
+    for (const [at, id] of await this.#s.finishedAfter(cursor, BATCH)) {
       await this.indexCommand(id);
       await kv.set(CURSOR, [at, id]);
-      if (++done >= BATCH) break;
+      done++;
     }
     return done;
   }
@@ -146,6 +145,13 @@ export class SearchIndex {
       if (!found.has(word)) found.set(word, 0);
     }
     if (info.kind !== "prompt") {
+      if (
+        !await lastMark(kv, id) && await this.#s.output.lastSeq(id) > 0
+      ) {
+        // No line index in this KV (written by an older version, or by
+        // another server sharing Redis): build it from the output once.
+        await buildLineIndex(kv, id, this.#s.output.read(id, 0));
+      }
       let scanned = 0;
       const all = { start: 0, end: Number.MAX_SAFE_INTEGER };
       for await (const item of walkLines(this.#s.output, id, 0, all)) {

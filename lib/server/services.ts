@@ -246,6 +246,7 @@ export async function createServices(
     kv: storage.kv,
     output: storage.output,
     getCommand: (id) => storage.getCommand(id),
+    finishedAfter: (cursor, limit) => storage.finishedAfter(cursor, limit),
   });
   const searchTimer = setInterval(() => {
     search.catchUp().catch((error) =>

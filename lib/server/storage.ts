@@ -137,6 +137,10 @@ export interface CommandStore {
     { id: string; completedAt: number; bytes: number }
   >;
   finishedBefore(time: number): AsyncGenerator<string>;
+  finishedAfter(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]>;
   keptBytes(): Promise<number>;
   recordResize(
     commandId: string,
@@ -483,6 +487,29 @@ export class Storage implements CommandStore {
   async *finishedBefore(time: number): AsyncGenerator<string> {
     const iter = this.kv.list({ start: ["fin"], end: ["fin", time] });
     for await (const entry of iter) yield String(entry.key[2]);
+  }
+
+  /**
+   * Up to `limit` finished commands after `cursor` (`[completedAt, id]`,
+   * null: from the first) in completion order, as `[completedAt, id]`.
+   */
+  async finishedAfter(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]> {
+    const found: [number, string][] = [];
+    const iter = this.kv.list({
+      start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
+      end: ["fin", Number.MAX_SAFE_INTEGER],
+    }, { limit: limit + 1 });
+    for await (const entry of iter) {
+      const at = Number(entry.key[1]);
+      const id = String(entry.key[2]);
+      if (cursor && at === cursor[0] && id === cursor[1]) continue;
+      found.push([at, id]);
+      if (found.length >= limit) break;
+    }
+    return found;
   }
 
   /** Total output bytes of finished commands whose output is kept. */

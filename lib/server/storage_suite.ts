@@ -246,6 +246,24 @@ export const STORAGE_CASES: Record<
         ["i1", "i2", "i3"],
       );
       assert.deepEqual(await collect(store.finishedBefore(300)), ["i1", "i2"]);
+      assert.deepEqual(await store.finishedAfter(null, 2), [
+        [100, "i1"],
+        [200, "i2"],
+      ]);
+      assert.deepEqual(await store.finishedAfter([100, "i1"], 5), [
+        [200, "i2"],
+        [300, "i3"],
+      ]);
+      assert.deepEqual(await store.finishedAfter([300, "i3"], 5), []);
+      // Same completion time: by id.
+      await store.importFinished([
+        finished(queued("i0", "ag1", 7), 200, 1),
+        finished(queued("i9", "ag1", 8), 200, 1),
+      ]);
+      assert.deepEqual(await store.finishedAfter([200, "i0"], 2), [
+        [200, "i2"],
+        [200, "i9"],
+      ]);
     },
 
   "output chunks round-trip by seq with their time; ranges, lastSeq and meta":
