@@ -37,8 +37,9 @@ import * as $$3 from "./islands/CommandQueue.tsx";
 import * as $$4 from "./islands/ConnectionStatus.tsx";
 import * as $$5 from "./islands/CopyButton.tsx";
 import * as $$6 from "./islands/FleetGrid.tsx";
-import * as $$7 from "./islands/LogView.tsx";
-import * as $$8 from "./islands/Terminal.tsx";
+import * as $$7 from "./islands/HistoryRerun.tsx";
+import * as $$8 from "./islands/LogView.tsx";
+import * as $$9 from "./islands/Terminal.tsx";
 import type { Manifest } from "$fresh/server.ts";
 
 const manifest = {
@@ -80,8 +81,9 @@ const manifest = {
     "./islands/ConnectionStatus.tsx": $$4,
     "./islands/CopyButton.tsx": $$5,
     "./islands/FleetGrid.tsx": $$6,
-    "./islands/LogView.tsx": $$7,
-    "./islands/Terminal.tsx": $$8,
+    "./islands/HistoryRerun.tsx": $$7,
+    "./islands/LogView.tsx": $$8,
+    "./islands/Terminal.tsx": $$9,
   },
   baseUrl: import.meta.url,
 } satisfies Manifest;

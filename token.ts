@@ -2,13 +2,17 @@
 /**
  * `deno task token --role viewer|operator|admin|agent [--user NAME] [--agent-id ID] [--ttl 1h]`
  * prints a token signed with the server secret on its last stdout line, or
- * writes it to a file only its owner can read (`--out FILE`).
+ * writes it to a file only its owner can read (`--out FILE`). The mint is
+ * recorded in the server's store (audit trail and `/admin/tokens`, where it
+ * can be revoked) when that store is reachable, also while the server runs;
+ * stderr says whether it was.
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { Auth, formatTtl, parseTtl } from "./lib/server/auth.ts";
+import { Auth, formatTtl, osUserName, parseTtl } from "./lib/server/auth.ts";
 import { loadConfig } from "./lib/server/config.ts";
 import { loadSecret } from "./lib/server/secret.ts";
+import { recordCliMint } from "./lib/server/cli_mint.ts";
 import { RoleSchema } from "./lib/protocol.ts";
 
 const HELP =
@@ -16,7 +20,10 @@ const HELP =
 
 Prints a token signed with the server secret (FLIGHTDECK_SECRET, or the one
 stored in FLIGHTDECK_DATA, default ./data) on the last line of stdout, or
-writes it to FILE with mode 0600 (--out).
+writes it to FILE with mode 0600 (--out). The mint is recorded in the
+server's store (its audit trail, and /admin/tokens, where it can be revoked)
+when the store can be opened, also while the server runs; stderr says whether
+it was.
 
   --role ROLE       viewer | operator | admin | agent (required)
   --agent-id ID     the agent id the token may register (required for agent)
@@ -113,7 +120,34 @@ if (import.meta.main) {
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
-  const token = await auth.sign({ role, agentId, subject, ttlSeconds });
+  let minted;
+  try {
+    minted = await recordCliMint(config, auth, {
+      request: role === "agent"
+        ? { role, agentId: agentId!, ttlSeconds }
+        : { role, user: subject ?? role, ttlSeconds },
+      // The person at the server's shell: the admin the sign-in link names.
+      mintedBy: config.adminUser ?? osUserName() ?? "admin",
+    });
+  } catch (error) {
+    fail(`--ttl: ${error instanceof Error ? error.message : error}`);
+  }
+  const token = "token" in minted
+    ? minted.token
+    : await auth.sign({ role, agentId, subject, ttlSeconds });
+  if (!("token" in minted)) {
+    console.error(
+      `Not recorded in the audit trail nor listed on /admin/tokens: ${minted.notRecorded}`,
+    );
+  } else if (minted.auditError) {
+    console.error(
+      `Listed on /admin/tokens (id ${minted.record.id}, store ${minted.store}), but not recorded in the audit trail: ${minted.auditError}`,
+    );
+  } else {
+    console.error(
+      `Recorded in the audit trail and listed on /admin/tokens (id ${minted.record.id}, store ${minted.store})`,
+    );
+  }
   const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
   const who = `${role}${agentId ? ` ${agentId}` : ""}${
     subject ? ` (user ${subject})` : ""

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import type { CommandInfo } from "../lib/protocol.ts";
 import {
   clockOrEmpty,
@@ -14,10 +15,16 @@ import StatusBadge from "./StatusBadge.tsx";
 /**
  * Server-rendered history of commands, newest first: who requested each,
  * its status and who ended it (why), exit code or signal, start, end and
- * duration. The id and everything else are in each row's tooltip.
+ * duration. The id and everything else are in each row's tooltip. With
+ * `rerun`, a last column holds what it renders for each command that ran
+ * (the page passes its Re-run island: components never import islands).
  */
 export default function CommandHistoryTable(
-  props: { commands: readonly CommandInfo[]; now: number },
+  props: {
+    commands: readonly CommandInfo[];
+    now: number;
+    rerun?: (command: CommandInfo) => ComponentChildren;
+  },
 ) {
   const rows = [...props.commands].reverse();
   if (rows.length === 0) return <p class="empty">No commands yet.</p>;
@@ -36,6 +43,7 @@ export default function CommandHistoryTable(
           <th>Ended</th>
           <th>Duration</th>
           <th>Output</th>
+          {props.rerun && <th>Re-run</th>}
         </tr>
       </thead>
       <tbody>
@@ -61,6 +69,11 @@ export default function CommandHistoryTable(
                 <RecordingLinks commandId={c.id} />
               )}
             </td>
+            {props.rerun && (
+              <td class="rerun">
+                {c.status !== "queued" && props.rerun(c)}
+              </td>
+            )}
           </tr>
         ))}
       </tbody>

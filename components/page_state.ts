@@ -38,6 +38,12 @@ export interface PageApp {
       beforeSeq: number,
       maxBytes: number,
     ): Promise<{ fromSeq: number; toSeq: number; data: string } | null>;
+    /** Output chunks after `afterSeq` through `upTo`, with their stream. */
+    outputChunks(
+      commandId: string,
+      afterSeq: number,
+      upTo: number,
+    ): AsyncIterable<{ stream: "stdout" | "stderr"; data: string }>;
   };
 }
 

@@ -5,10 +5,12 @@ import {
   markRanges,
   renderAnsiLine,
   segmentsText,
+  type SgrState,
 } from "../lib/client/ansi_line.ts";
 import {
   lineHash,
   type LinesResponse,
+  lineStartStyles,
   type LogHit,
   LogWindow,
   parseLineHash,
@@ -155,6 +157,8 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
     text: string | null;
     loaded: boolean;
     cut?: number;
+    err: boolean;
+    style: SgrState;
     gap?: string;
   }[] = [];
   const wanted = new Set<number>();
@@ -164,11 +168,15 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
       (block ? null : undefined);
     if (line === undefined) wanted.add(LogWindow.blockOf(n));
     const gap = block?.gaps.find((g) => g.beforeLine === n);
+    const index = block && line ? block.lines.indexOf(line) : -1;
     rows.push({
       n,
       text: line === undefined ? "" : line?.text ?? null,
       loaded: line !== undefined,
       cut: line?.cut,
+      err: line?.err === true,
+      // The style at its start: carried from above the block by the server.
+      style: index >= 0 ? { ...lineStartStyles(block!)[index] } : defaultSgr(),
       gap: gap ? `seq ${gap.fromSeq}..${gap.toSeq} not received` : undefined,
     });
   }
@@ -254,7 +262,6 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
     }
   };
 
-  const sgr = defaultSgr();
   const rowTop = toScroll(top);
   const offset = (fromLine - first) * LINE_PX - top;
   const currentHit = search?.hits[search.at]?.line;
@@ -349,10 +356,11 @@ export default function LogView({ commandId, initial, running }: LogViewProps) {
                   : "",
                 row.n === currentHit ? "hit" : "",
                 row.text === null ? "log-gap" : "",
-              ].join(" ");
+                row.err ? "log-err" : "",
+              ].filter(Boolean).join(" ");
               const segments = row.text === null
                 ? []
-                : renderAnsiLine(row.text, sgr);
+                : renderAnsiLine(row.text, row.style);
               const marked = search && row.text
                 ? markRanges(
                   segments,

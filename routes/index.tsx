@@ -14,7 +14,7 @@ import FleetGrid from "../islands/FleetGrid.tsx";
 import Terminal from "../islands/Terminal.tsx";
 import { type FleetFilter, parseFilter } from "../lib/client/fleet.ts";
 import { type SeedTail, TAIL_LINES } from "../lib/client/fleet_tails.ts";
-import { tailOf } from "../lib/client/text_tail.ts";
+import { TextTail } from "../lib/client/text_tail.ts";
 import type { AgentInfo, CommandInfo } from "../lib/protocol.ts";
 
 interface DashboardData {
@@ -57,11 +57,17 @@ async function tailFor(
     TAIL_BYTES,
   );
   if (!page) return { commandId: command.id, toSeq: 0, lines: [] };
-  return {
-    commandId: command.id,
-    toSeq: page.toSeq,
-    lines: tailOf(page.data, TAIL_LINES),
-  };
+  // The page's chunks again, each with its stream, so stderr lines show
+  // as such after a reload (the page's data alone does not say).
+  const tail = new TextTail(TAIL_LINES);
+  for await (
+    const chunk of app.commands.outputChunks(
+      command.id,
+      page.fromSeq - 1,
+      page.toSeq,
+    )
+  ) tail.push(chunk.data, chunk.stream === "stderr");
+  return { commandId: command.id, toSeq: page.toSeq, lines: tail.lines() };
 }
 
 export const handler: Handlers<DashboardData, PageState> = {

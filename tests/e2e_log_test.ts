@@ -88,7 +88,7 @@ Deno.test({
       assert.ok(await lineVisible(page, 150000), "line 150000 is in view");
       assert.equal(
         await page.$eval('[data-line="150000"]', (e) => e.className),
-        "log-line sel  ",
+        "log-line sel",
       );
       assert.equal(
         await page.$eval('[data-line="150000"] .lt span', (e) => e.className),

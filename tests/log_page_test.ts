@@ -153,11 +153,27 @@ Deno.test("log: bad ranges and queries get 400 with a clear message; unknown com
     ],
     ["/api/commands/x/lines", 404, 'Unknown command "x"'],
     ["/api/commands/x/search?q=a", 404, 'Unknown command "x"'],
+    // An id longer than any key Deno KV reads is no command, not a 500.
+    [
+      `/api/commands/${"x".repeat(3000)}/lines`,
+      404,
+      `Unknown command "${"x".repeat(3000)}"`,
+    ],
   ];
   for (const [path, status, message] of cases) {
     const res = await get(server, path);
     assert.equal(res.status, status, path);
     assert.equal((await res.json()).error.message, message, path);
+  }
+  for (
+    const path of [
+      `/commands/${"x".repeat(3000)}`,
+      `/agents/a/commands/${"x".repeat(3000)}`,
+    ]
+  ) {
+    const res = await get(server, path);
+    assert.equal(res.status, 404, path.slice(0, 30));
+    await res.body?.cancel();
   }
   const anonymous = await fetch(`${server.url}/api/commands/x/lines`);
   assert.equal(anonymous.status, 401);

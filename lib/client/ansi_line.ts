@@ -8,8 +8,10 @@
  * 8-15), 256-color and true-color values as inline `color`/`background`
  * styles; bold, dim, italic, underline, inverse as classes. The style at a
  * line's start is the style at the end of the previous line rendered with
- * the same {@link SgrState} (lines of a window are rendered in order; a
- * window starts from the default style).
+ * the same {@link SgrState}; a block of lines fetched on its own starts
+ * from the style the server computed from the output before it
+ * ({@link sgrParams} / {@link sgrFromParams}, the `sgr` of the lines
+ * endpoint), so a color set above the block carries into it.
  *
  * @module
  */
@@ -117,6 +119,58 @@ function styleOf(s: SgrState): { cls: string; style: string } {
   if (s.italic) cls.push("i");
   if (s.underline) cls.push("u");
   return { cls: cls.join(" "), style: style.join(";") };
+}
+
+// deno-lint-ignore no-control-regex -- SGR sequences and RIS start with ESC
+const SGR_OR_RESET = /\x1b\[([0-9;:]*)m|\x1bc/g;
+
+/**
+ * Apply every SGR sequence in `text` (and `ESC c`, a full reset) to
+ * `state`, in order, without rendering; returns `state`.
+ */
+export function sgrAfter(text: string, state: SgrState): SgrState {
+  for (const m of text.matchAll(SGR_OR_RESET)) {
+    if (m[1] === undefined) Object.assign(state, defaultSgr());
+    else applySgr(state, m[1]);
+  }
+  return state;
+}
+
+/** One color as SGR parameters (`base` 30 for the foreground, 40 for the background). */
+function colorParams(value: string, base: 30 | 40): string {
+  const rgb = /^rgb\((\d+),(\d+),(\d+)\)$/.exec(value);
+  if (rgb) return `${base + 8};2;${rgb[1]};${rgb[2]};${rgb[3]}`;
+  const n = Number(value);
+  return n < 8 ? `${base + n}` : `${base + 60 + n - 8}`;
+}
+
+/**
+ * SGR parameters that give `state` from the default style (`""` for the
+ * default itself): `sgrFromParams(sgrParams(s))` equals `s`.
+ *
+ * @example
+ * ```ts
+ * sgrParams(sgrAfter("\x1b[1;31mred", defaultSgr())); // "1;31"
+ * ```
+ */
+export function sgrParams(state: SgrState): string {
+  const p: string[] = [];
+  if (state.bold) p.push("1");
+  if (state.dim) p.push("2");
+  if (state.italic) p.push("3");
+  if (state.underline) p.push("4");
+  if (state.inverse) p.push("7");
+  if (state.fg !== null) p.push(colorParams(state.fg, 30));
+  if (state.bg !== null) p.push(colorParams(state.bg, 40));
+  return p.join(";");
+}
+
+/** The style SGR parameters `params` give from the default (`""`: the default). */
+export function sgrFromParams(params: string): SgrState {
+  const state = defaultSgr();
+  // At most what sgrParams writes: 5 attributes and two true colors.
+  if (params !== "" && /^[0-9;]{1,64}$/.test(params)) applySgr(state, params);
+  return state;
 }
 
 /** CSI (group 1 params, group 2 final), OSC/DCS/other strings, escapes. */

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { renderAnsiLine, sgrFromParams, type SgrState } from "./ansi_line.ts";
+
 /** Lines per fetched block. */
 export const BLOCK_LINES = 200;
 /** Blocks kept in memory (the oldest used is dropped first). */
@@ -17,6 +19,8 @@ export interface LogLine {
   n: number;
   text: string | null;
   cut?: number;
+  /** Some of its text came from stderr. */
+  err?: boolean;
 }
 
 /** Output seqs never received, before line `beforeLine`. */
@@ -35,6 +39,31 @@ export interface LinesResponse {
   removed: { fromSeq: number; toSeq: number } | null;
   lines: LogLine[];
   gaps: LogGap[];
+  /** SGR parameters in effect at the first line's start ("" the default). */
+  sgr?: string;
+  /** Whether `sgr` was computed from all the output it depends on. */
+  sgrExact?: boolean;
+}
+
+const STYLES = new WeakMap<LinesResponse, SgrState[]>();
+
+/**
+ * The style at the start of each line of `block` (by index), from the
+ * block's `sgr` carried through its lines in order; computed once per
+ * block. Render line `i` from a copy of entry `i`.
+ */
+export function lineStartStyles(block: LinesResponse): readonly SgrState[] {
+  let styles = STYLES.get(block);
+  if (!styles) {
+    styles = [];
+    const state = sgrFromParams(block.sgr ?? "");
+    for (const line of block.lines) {
+      styles.push({ ...state });
+      if (line.text !== null) renderAnsiLine(line.text, state);
+    }
+    STYLES.set(block, styles);
+  }
+  return styles;
 }
 
 /** A search hit: a 1-based line and the start of its plain text. */

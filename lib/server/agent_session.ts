@@ -185,6 +185,10 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
               CLOSE_CODES.GOING_AWAY.code,
               "Storing output failed",
             );
+            // Act now: the messages still queued on this socket are not
+            // handled (a completion must not settle a command whose output
+            // is missing; the agent sends it again after reconnecting).
+            this.closed();
           },
         ).finally(() => this.#unstored -= data.length);
         return;

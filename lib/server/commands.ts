@@ -22,6 +22,7 @@ import {
   FINAL_STATUSES,
   type PayloadOf,
   type Priority,
+  type Stream,
   type ToAgent,
   toAgent,
   toDashboard,
@@ -384,8 +385,9 @@ export class CommandService {
           // Started while the server was away: it is running now.
           await this.#markStarted(active);
           // Tell the agent what is stored so it resends only the rest
-          // (output of its previous socket still queued is stored first).
-          await this.outputLog.stored(info.id);
+          // (output of its previous socket still queued is stored first;
+          // after a failed commit the bookkeeping is back at what is stored).
+          await this.outputLog.settled(info.id);
           this.#o.sendToAgent(
             agentId,
             toAgent("terminal:ack", {
@@ -594,20 +596,23 @@ export class CommandService {
   #armTimeout(active: Active): void {
     const { timeoutMs, info } = active.stored;
     if (
-      timeoutMs === null || active.timer !== undefined ||
+      this.#closed || timeoutMs === null || active.timer !== undefined ||
       info.startedAt === null
     ) return;
     const delay = Math.max(0, info.startedAt + timeoutMs - Date.now());
     active.timer = setTimeout(() => {
-      this.#o.onTimeout?.(info);
-      active.timedOut = true;
-      // "timeout" on the wire: the agent reports `timeout` for it.
-      this.#lock.run(() =>
-        this.#interrupt(info.id, {
-          ...SERVER_ACTOR,
-          reason: "timeout",
-        })
-      ).catch(() => {});
+      this.#lock.run(async () => {
+        // Ended, or someone else's interrupt came first, meanwhile: that
+        // end stands, and no timeout is recorded.
+        if (
+          this.#active.get(info.id) !== active ||
+          active.stored.interruptedBy !== undefined
+        ) return;
+        this.#o.onTimeout?.(active.stored.info);
+        active.timedOut = true;
+        // "timeout" on the wire: the agent reports `timeout` for it.
+        await this.#interrupt(info.id, { ...SERVER_ACTOR, reason: "timeout" });
+      }).catch(() => {});
     }, delay);
   }
 
@@ -642,6 +647,15 @@ export class CommandService {
       };
     }
     const info = active.stored.info;
+    if (!this.outputLog.accepts(info.id, chunk.seq)) {
+      // A commit of this command failed: only the agent's resend, from
+      // what is stored, goes on; this chunk is neither shown nor acked.
+      const refused = Promise.reject(
+        new Error(`Output of "${info.id}" waits for the agent's resend`),
+      );
+      refused.catch(() => {});
+      return { seq: out.lastSeq, stored: refused };
+    }
     if (chunk.seq > out.lastSeq + 1) {
       this.#o.dashboards.broadcast(toDashboard("terminal:gap", {
         agentId,
@@ -713,6 +727,18 @@ export class CommandService {
     return this.outputLog.earlierPage(commandId, beforeSeq, maxBytes);
   }
 
+  /**
+   * Output chunks of `commandId` after seq `afterSeq` through `upTo`, each
+   * with its stream (stdout or stderr), stored or still being stored.
+   */
+  outputChunks(
+    commandId: string,
+    afterSeq: number,
+    upTo: number,
+  ): AsyncGenerator<{ seq: number; stream: Stream; data: string }> {
+    return this.outputLog.read(commandId, afterSeq, upTo);
+  }
+
   /** The agent finished a command. Returns false when it was already final. */
   completed(agentId: string, payload: Completed): Promise<boolean> {
     return this.#lock.run(async () => {
@@ -725,6 +751,11 @@ export class CommandService {
         );
       }
       this.#owned(agentId, payload.commandId);
+      // Its output first: when a commit of it failed, the record must not
+      // be settled (nor the seqs not stored taken for dropped) before the
+      // agent resent them, which it does with this completion once it has
+      // reconnected. Rejects until then.
+      await this.outputLog.stored(payload.commandId);
       let status: CommandInfo["status"] = payload.status;
       // The agent derives "timeout" from the reason text; only the server
       // knows whether its own timer fired.
@@ -1233,8 +1264,10 @@ export class CommandService {
     signal?: string,
   ): Promise<void> {
     clearTimeout(active.timer);
-    // Its record says what is stored: let the output queued so far be.
-    await this.outputLog.stored(active.stored.info.id);
+    // Its record says what is stored: let the output queued so far be
+    // (the agent's completion waited for it in full, see completed(); ends
+    // the server decides keep what is stored).
+    await this.outputLog.settled(active.stored.info.id);
     const info = active.stored.info;
     this.#active.delete(info.id);
     const ended = status === "completed" || status === "failed"

@@ -42,6 +42,7 @@ async function setup(
     maxCommandOutputBytes?: number;
     lostAfterMs?: number;
     defaultTimeoutMs?: number | null;
+    onTimeout?: (command: CommandInfo) => void;
   } = {},
 ) {
   const kv = options.kv ?? await Deno.openKv(":memory:");
@@ -67,6 +68,7 @@ async function setup(
     maxCommandOutputBytes: options.maxCommandOutputBytes,
     lostAfterMs: options.lostAfterMs,
     defaultTimeoutMs: options.defaultTimeoutMs,
+    onTimeout: options.onTimeout,
   });
   const connect = (
     agentId: string,
@@ -1623,6 +1625,63 @@ Deno.test("CommandService.agentDisconnected() after close() starts no lost timer
     t.commands.agentDisconnected("a1");
     // A timer here would keep a shut-down server's process alive.
     assert.equal(clock.countTimers(), 0);
+  } finally {
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService: an operator's interrupt that came first is not turned into a timeout when the timer fires meanwhile", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  const timeouts: string[] = [];
+  const t = await setup({ onTimeout: (c) => timeouts.push(c.id) });
+  try {
+    t.connect("a1");
+    const { command } = await t.commands.request(USER, {
+      agentId: "a1",
+      command: "sleep 100",
+      priority: "normal",
+      timeoutMs: 5_000,
+    });
+    await t.commands.started("a1", command.id);
+    await t.commands.interrupt(command.id, "enough", {
+      actor: USER.id,
+      role: "operator",
+    });
+    clock.tick(5_000);
+    await t.commands.idle();
+    assert.deepEqual(timeouts, []);
+    assert.deepEqual(
+      t.toAgent("a1", "command:interrupt").map((m) => m.payload.reason),
+      ["enough"],
+    );
+    await t.finish("a1", command.id, null, "interrupted");
+    const final = t.statuses(command.id).at(-1)!;
+    assert.deepEqual(
+      [final.status, final.endedBy?.actor, final.endedBy?.reason],
+      ["interrupted", USER.id, "enough"],
+    );
+  } finally {
+    t.close();
+    clock.uninstall();
+  }
+});
+
+Deno.test("CommandService: a command starting after close() arms no timeout timer (messages handled during shutdown)", async () => {
+  const clock = FakeTimers.install({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    const t = await setup();
+    t.connect("a1");
+    const { command } = await t.commands.request(USER, {
+      agentId: "a1",
+      command: "sleep 100",
+      priority: "normal",
+      timeoutMs: 5_000,
+    });
+    t.commands.close();
+    await t.commands.started("a1", command.id);
+    // A timer here would fire against a closed store.
+    assert.equal(clock.countTimers(), 0);
+    t.close();
   } finally {
     clock.uninstall();
   }

@@ -689,6 +689,26 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     });
   }
 
+  /**
+   * Record a frame refused for the message rate (bounded per user, or per
+   * address before sign-in, see `AuditTrail.refusal`).
+   */
+  protected override onRateRefused(message: string): void {
+    const user = this.#user;
+    this.#app.audit.refusal({
+      ...(user ? this.#actor(user) : {
+        actor: null,
+        role: null,
+        address: this.#address,
+        connectionId: this.peer.id,
+      }),
+      action: "access.refused",
+      target: {},
+      outcome: "refused",
+      detail: { reason: "rate", message },
+    });
+  }
+
   /** Record a failed authentication on this socket (bounded per address). */
   #auditAuthFailure(reason: string): void {
     this.#app.audit.refusal({

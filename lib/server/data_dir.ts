@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Config } from "./config.ts";
 
 const PRIVATE_DIR = 0o700;
 const PRIVATE_FILE = 0o600;
@@ -79,4 +80,32 @@ export async function ensurePrivateFile(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
+}
+
+/**
+ * Open the store `config` names: in memory (`:memory:`), Deno Deploy's own
+ * KV (on Deploy without `kvPath`), or the SQLite file `kvPath` (default
+ * `<dataDir>/flightdeck.kv`), made private first. SQLite lets a second
+ * process (`deno task token`) open the file while the server holds it.
+ */
+export async function openKv(config: Config): Promise<Deno.Kv> {
+  if (config.kvPath === ":memory:" || config.dataDir === ":memory:") {
+    return await Deno.openKv(":memory:");
+  }
+  if (Deno.env.get("DENO_DEPLOYMENT_ID") && !config.kvPath) {
+    return await Deno.openKv();
+  }
+  const path = kvFilePath(config);
+  const dir = path.slice(0, Math.max(0, path.lastIndexOf("/")));
+  // The data folder is ours to keep private; a folder named by kvPath is
+  // only created private (never changed) when missing.
+  if (!config.kvPath) await ensurePrivateDir(config.dataDir);
+  else if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await preparePrivateKvFile(path);
+  return await Deno.openKv(path);
+}
+
+/** The SQLite file of the store (`kvPath`, default `<dataDir>/flightdeck.kv`). */
+export function kvFilePath(config: Config): string {
+  return config.kvPath ?? `${config.dataDir}/flightdeck.kv`;
 }

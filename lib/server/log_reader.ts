@@ -39,6 +39,8 @@ export interface ReadLine {
   text: string | null;
   /** Code units cut from a line longer than {@link MAX_LINE_CHARS}. */
   cut: number;
+  /** Whether some of its text came from stderr. */
+  err?: boolean;
 }
 
 /** Output seqs never received, before `line` (0-based). */
@@ -68,9 +70,12 @@ export async function* walkLines(
   let text = "";
   let cut = 0;
   let missing = false;
+  let err = false;
+  let stderr = false;
   let prevSeq: number | null = null;
   const first = Math.max(from, bounds.start);
   const take = (piece: string) => {
+    if (stderr && piece.length > 0) err = true;
     const room = MAX_LINE_CHARS - text.length;
     if (piece.length <= room) text += piece;
     else {
@@ -81,12 +86,18 @@ export async function* walkLines(
   /** The line ended: what to yield (undefined: before the window). */
   const end = (): ReadLine | undefined => {
     const out = line >= first
-      ? { line, text: missing ? null : text, cut: missing ? 0 : cut }
+      ? {
+        line,
+        text: missing ? null : text,
+        cut: missing ? 0 : cut,
+        ...(err && !missing ? { err } : {}),
+      }
       : undefined;
     line++;
     text = "";
     cut = 0;
     missing = false;
+    err = false;
     return out;
   };
   try {
@@ -113,6 +124,7 @@ export async function* walkLines(
         continue;
       }
       const data = chunk.value.data;
+      stderr = chunk.value.stream === "stderr";
       let pos = 0;
       for (;;) {
         const nl = data.indexOf("\n", pos);
@@ -125,12 +137,84 @@ export async function* walkLines(
       }
       if (pos < data.length) take(data.slice(pos));
     }
-    if ((text || cut || missing) && line < bounds.end && line >= first) {
+    if ((text || cut || missing || err) && line < bounds.end && line >= first) {
       yield end()!;
     }
   } finally {
     await chunks.return(undefined);
   }
+}
+
+/** Output read before a line at most, by {@link textBefore}. */
+export const MAX_BEFORE_CHARS = 1024 * 1024;
+
+/**
+ * The output before 0-based line `line`, for the terminal state (colors)
+ * at that line's start: reads back from the line's chunk, 4, 16, 64… chunks,
+ * until the text reaches the output's first stored chunk, holds an SGR reset
+ * (`ESC[m`, `ESC[0m`, `ESC c`: what came before no longer matters) or is
+ * {@link MAX_BEFORE_CHARS} long. `complete` says whether it did one of the
+ * first two (the state computed from it is then exact).
+ */
+export async function textBefore(
+  storage: OutputBackend,
+  commandId: string,
+  line: number,
+): Promise<{ text: string; complete: boolean }> {
+  if (line <= 0) return { text: "", complete: true };
+  const mark = await locateLine(storage.kv, commandId, line);
+  if (!mark) return { text: "", complete: true };
+  for (let back = 4;; back *= 4) {
+    const fromSeq = Math.max(1, mark.seq - back);
+    let text = "";
+    let first = true;
+    let atStart = false;
+    for await (
+      const chunk of storage.read(commandId, fromSeq - 1, mark.seq, 64)
+    ) {
+      if (first) {
+        // Nothing stored before it: this is the start of what is kept.
+        atStart = fromSeq === 1 || (await firstSeq(storage, commandId)) ===
+            chunk.seq;
+        first = false;
+      }
+      if (chunk.seq < mark.seq) {
+        text += chunk.data;
+        // Only the last MAX_BEFORE_CHARS are used: hold no more than twice.
+        if (text.length > 2 * MAX_BEFORE_CHARS) {
+          text = text.slice(-MAX_BEFORE_CHARS);
+        }
+        continue;
+      }
+      // The line's chunk (it starts on an earlier line): up to its
+      // `line - firstLine`-th `\n`, the one that ends line `line - 1`.
+      let pos = -1;
+      for (let k = mark.firstLine; k < line; k++) {
+        pos = chunk.data.indexOf("\n", pos + 1);
+        if (pos < 0) break;
+      }
+      text += pos >= 0 ? chunk.data.slice(0, pos + 1) : chunk.data;
+    }
+    if (text.length > MAX_BEFORE_CHARS) text = text.slice(-MAX_BEFORE_CHARS);
+    const complete = atStart || first || RESET.test(text);
+    if (complete || text.length >= MAX_BEFORE_CHARS || fromSeq === 1) {
+      return { text, complete: complete || fromSeq === 1 };
+    }
+  }
+}
+
+// deno-lint-ignore no-control-regex -- SGR resets and RIS
+const RESET = /\x1b\[0?m|\x1b\[0;|\x1bc/;
+
+/** The seq of a command's first stored chunk, or null. */
+async function firstSeq(
+  storage: OutputBackend,
+  commandId: string,
+): Promise<number | null> {
+  for await (const chunk of storage.read(commandId, 0, undefined, 1)) {
+    return chunk.seq;
+  }
+  return null;
 }
 
 /** A window of lines. */

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { countNewlines, lastMark, lineEntry, locateSeq } from "./line_index.ts";
-import { commandBounds, readWindow, searchLines } from "./log_reader.ts";
+import {
+  commandBounds,
+  MAX_BEFORE_CHARS,
+  readWindow,
+  searchLines,
+  textBefore,
+} from "./log_reader.ts";
 import { OutputLog, OutputStore } from "./output_log.ts";
 
 /** A storage with `chunks` appended to command "c" (seqs from 1, or as given). */
@@ -210,4 +216,36 @@ Deno.test("OutputLog batches keep the line index exact: chunks in one commit and
   } finally {
     kv.close();
   }
+});
+
+Deno.test("textBefore() reads back to a reset, to the first chunk, or at most MAX_BEFORE_CHARS", async () => {
+  const filler = ("x".repeat(99) + "\n").repeat(1000); // 100,000 chars, 1000 lines
+  const chunks = [
+    "\x1b[31mred\n", // line 0
+    ...Array.from({ length: 12 }, () => filler), // lines 1..12000
+    "\x1b[0mplain\n", // line 12001
+    "\x1b[32mgreen\n", // line 12002
+    ...Array.from({ length: 12 }, () => filler), // lines 12003..24002
+    "last\n",
+  ];
+  await withOutput(chunks, async (storage) => {
+    // From the start: nothing before line 0.
+    assert.deepEqual(await textBefore(storage, "c", 0), {
+      text: "",
+      complete: true,
+    });
+    // Line 5 starts in the second chunk: the first chunk plus its 4 lines.
+    const early = await textBefore(storage, "c", 5);
+    assert.equal(early.complete, true);
+    assert.equal(early.text, "\x1b[31mred\n" + filler.slice(0, 400));
+    // Within 1 Mi characters after the reset: back to (and past) it.
+    const mid = await textBefore(storage, "c", 12003);
+    assert.equal(mid.complete, true);
+    assert.ok(mid.text.endsWith("\x1b[0mplain\n\x1b[32mgreen\n"));
+    // 1.2 M characters after the last reset: cut at MAX_BEFORE_CHARS.
+    const late = await textBefore(storage, "c", 24003);
+    assert.equal(late.complete, false);
+    assert.equal(late.text.length, MAX_BEFORE_CHARS);
+    assert.ok(late.text.endsWith(filler));
+  });
 });

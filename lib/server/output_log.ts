@@ -415,6 +415,11 @@ interface Track {
   nextLine: number;
   /** The same after the chunks stored so far. */
   storedLine: number;
+  /**
+   * Set when a commit of its chunks failed: appends other than the next
+   * seq after what is stored (the agent's resend) are refused until then.
+   */
+  failed?: unknown;
 }
 
 /** A chunk waiting to be stored. */
@@ -565,6 +570,10 @@ export class OutputLog {
         new Error(`Output of "${commandId}" is not tracked`),
       );
     }
+    if (track.failed !== undefined) {
+      if (seq !== track.stored.lastSeq + 1) return Promise.reject(track.failed);
+      track.failed = undefined; // The resend: carry on from what is stored.
+    }
     const { live } = track;
     live.lastSeq = seq;
     live.outputBytes += bytes;
@@ -597,19 +606,34 @@ export class OutputLog {
     return pending.done.promise;
   }
 
+  /**
+   * Whether {@link append} takes chunk `seq` of `commandId`: after a
+   * failed commit only the next seq after what is stored (the resend).
+   */
+  accepts(commandId: string, seq: number): boolean {
+    const track = this.#tracked.get(commandId);
+    return track?.failed === undefined || seq === track.stored.lastSeq + 1;
+  }
+
   /** The highest seq of tracked command `commandId` that is stored. */
   storedSeq(commandId: string): number | undefined {
     return this.#tracked.get(commandId)?.stored.lastSeq;
   }
 
   /**
-   * Resolves when every chunk of `commandId` appended so far is stored (or
-   * its commit failed).
+   * Resolves when every chunk of `commandId` appended so far is stored;
+   * rejects when a commit of its chunks failed and the agent has not
+   * resent them yet (what it acknowledged or records would miss output).
    */
   async stored(commandId: string): Promise<void> {
-    const last = this.#tracked.get(commandId)?.pending.at(-1) ??
-      this.#lastQueued(commandId);
-    await last?.done.promise.catch(() => {});
+    const track = this.#tracked.get(commandId);
+    await (track?.pending.at(-1) ?? this.#lastQueued(commandId))?.done.promise;
+    if (track?.failed !== undefined) throw track.failed;
+  }
+
+  /** Resolves when no chunk of `commandId` waits to be stored (stored or failed). */
+  async settled(commandId: string): Promise<void> {
+    await this.stored(commandId).catch(() => {});
   }
 
   #lastQueued(commandId: string): Pending | undefined {
@@ -756,6 +780,7 @@ export class OutputLog {
     }
     this.#queue = kept;
     for (const track of tracks) {
+      track.failed = error ?? new Error("Storing output failed");
       track.pending = [];
       track.live.lastSeq = track.stored.lastSeq;
       track.live.outputBytes = track.stored.outputBytes;
@@ -824,7 +849,7 @@ export class OutputLog {
     maxBytes: number,
   ): Promise<EarlierPage | null> {
     // Pages are found in KV: first let what was appended so far be stored.
-    await this.stored(commandId);
+    await this.settled(commandId);
     const fromSeq = await this.store.pageStart(commandId, beforeSeq, maxBytes);
     if (fromSeq === null) return null;
     let data = "";
@@ -847,7 +872,7 @@ export class OutputLog {
    * are stored) and stop tracking it.
    */
   async delete(commandId: string): Promise<void> {
-    await this.stored(commandId);
+    await this.settled(commandId);
     this.#tracked.delete(commandId);
     await this.store.delete(commandId);
   }

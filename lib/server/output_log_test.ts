@@ -338,8 +338,23 @@ Deno.test("OutputLog: a failed commit rejects the chunks not stored yet of its c
       (await collect(log.read("c", 0))).map((c) => c.data),
       ["one"],
     );
+    // A chunk the agent sent before it learnt of the failure is refused and
+    // changes nothing; what waits for the output says it is not stored.
+    assert.equal(log.accepts("c", 4), false);
+    await assert.rejects(
+      log.append("c", 4, { stream: "stdout", data: "four" }, 4),
+      /disk full/,
+    );
+    await assert.rejects(log.stored("c"), /disk full/);
+    assert.deepEqual(log.state("c"), {
+      lastSeq: 1,
+      outputBytes: 3,
+      storedBytes: 3,
+    });
     // The agent resends: stored as if nothing happened.
+    assert.equal(log.accepts("c", 2), true);
     await log.append("c", 2, { stream: "stdout", data: "two" }, 3);
+    await log.stored("c");
     assert.deepEqual(
       (await collect(log.store.read("c", 0))).map((c) => c.data),
       ["one", "two"],

@@ -87,11 +87,52 @@ export interface SearchSources {
   getCommand(
     id: string,
   ): Promise<{ info: CommandInfo; retainedFromSeq?: number } | null>;
-  /** Finished commands after a cursor, in completion order (storage.ts). */
-  finishedAfter(
+  /**
+   * Finished commands after a cursor, in completion order
+   * (`CommandStore.finishedAfter`). Absent: read from the Deno KV layout's
+   * `["fin"]` index in {@link kv}.
+   */
+  finishedAfter?(
     cursor: [number, string] | null,
     limit: number,
   ): Promise<[number, string][]>;
+  /** Told of a command that could not be indexed (it is skipped). */
+  onError?: (id: string, error: unknown) => void;
+}
+
+/**
+ * Key bytes written per KV commit at most: Deno KV refuses a commit whose
+ * keys total over 80 KiB, and a word of 40 CJK characters is 120 bytes.
+ */
+const MAX_KEY_BYTES_PER_COMMIT = 48 * 1024;
+
+const utf8 = new TextEncoder();
+
+/** The catch-up cursor passes commands finished at least this long ago (ms). */
+const SETTLE_MS = 2_000;
+
+/**
+ * Up to `limit` finished commands after `cursor` in the Deno KV layout's
+ * `["fin", completedAt, id]` index (storage.ts), as `[completedAt, id]`.
+ */
+async function finishedInKv(
+  kv: Deno.Kv,
+  cursor: [number, string] | null,
+  limit: number,
+): Promise<[number, string][]> {
+  const found: [number, string][] = [];
+  const iter = kv.list({
+    start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
+    end: ["fin", Number.MAX_SAFE_INTEGER],
+  }, { limit: limit + 1 });
+  for await (const entry of iter) {
+    const at = Number(entry.key[1]);
+    const id = String(entry.key[2]);
+    if (cursor && at === cursor[0] && id === cursor[1]) continue;
+    found.push([at, id]);
+    if (found.length >= limit) break;
+  }
+  return found;
 }
 
 /** The word index: filled by {@link catchUp}, read by {@link search}. */
@@ -99,8 +140,11 @@ export class SearchIndex {
   readonly #s: SearchSources;
   #running: Promise<number> | null = null;
 
-  constructor(sources: SearchSources) {
+  readonly #now: () => number;
+
+  constructor(sources: SearchSources, now: () => number = Date.now) {
     this.#s = sources;
+    this.#now = now;
   }
 
   /**
@@ -122,10 +166,25 @@ export class SearchIndex {
   async #catchUp(): Promise<number> {
     const { kv } = this.#s;
     const cursor = (await kv.get<[number, string]>(CURSOR)).value;
+    const settled = this.#now() - SETTLE_MS;
     let done = 0;
-    for (const [at, id] of await this.#s.finishedAfter(cursor, BATCH)) {
-      await this.indexCommand(id);
-      await kv.set(CURSOR, [at, id]);
+    const finished = this.#s.finishedAfter
+      ? await this.#s.finishedAfter(cursor, BATCH)
+      : await finishedInKv(kv, cursor, BATCH);
+    for (const [at, id] of finished) {
+      try {
+        await this.indexCommand(id);
+      } catch (error) {
+        // One command that cannot be indexed must not stop the others:
+        // leave none of its entries and move on.
+        this.#s.onError?.(id, error);
+        await deleteSearchEntries(kv, id).catch(() => {});
+      }
+      // The cursor passes only commands finished a while ago: one finishing
+      // meanwhile in the same millisecond with a smaller id would sort
+      // before it and never be indexed. Recent ones are indexed again on
+      // the next pass (indexing replaces a command's entries).
+      if (at < settled) await kv.set(CURSOR, [at, id]);
       done++;
     }
     return done;
@@ -167,13 +226,18 @@ export class SearchIndex {
       }
     }
     let op = kv.atomic();
-    let count = 0;
+    let keyBytes = 0;
+    const idBytes = utf8.encode(id).length;
     for (const [word, line] of found) {
-      op.set(["sx", word, id], line).set(["sx_cmd", id, word], true);
-      if (++count % 250 === 0) {
+      // Both keys hold the word and the id, plus a little framing each.
+      const bytes = 2 * (utf8.encode(word).length + idBytes + 16);
+      if (keyBytes + bytes > MAX_KEY_BYTES_PER_COMMIT) {
         await op.commit();
         op = kv.atomic();
+        keyBytes = 0;
       }
+      op.set(["sx", word, id], line).set(["sx_cmd", id, word], true);
+      keyBytes += bytes;
     }
     await op.commit();
     // Deleted or trimmed meanwhile (retention): leave nothing behind.

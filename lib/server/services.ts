@@ -21,7 +21,7 @@ import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { DashboardSession } from "./dashboard_session.ts";
-import { ensurePrivateDir, preparePrivateKvFile } from "./data_dir.ts";
+import { openKv } from "./data_dir.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
@@ -247,6 +247,11 @@ export async function createServices(
     output: storage.output,
     getCommand: (id) => storage.getCommand(id),
     finishedAfter: (cursor, limit) => storage.finishedAfter(cursor, limit),
+    onError: (id, error) =>
+      log.error("Cannot index a command for search", {
+        commandId: id,
+        error: String(error),
+      }),
   });
   const searchTimer = setInterval(() => {
     search.catchUp().catch((error) =>
@@ -477,23 +482,6 @@ export function redactUrl(url: string): string {
   } catch {
     return "(unparsable URL)";
   }
-}
-
-async function openKv(config: Config): Promise<Deno.Kv> {
-  if (config.kvPath === ":memory:" || config.dataDir === ":memory:") {
-    return await Deno.openKv(":memory:");
-  }
-  if (Deno.env.get("DENO_DEPLOYMENT_ID") && !config.kvPath) {
-    return await Deno.openKv();
-  }
-  const path = config.kvPath ?? `${config.dataDir}/flightdeck.kv`;
-  const dir = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-  // The data folder is ours to keep private; a folder named by kvPath is
-  // only created private (never changed) when missing.
-  if (!config.kvPath) await ensurePrivateDir(config.dataDir);
-  else if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  await preparePrivateKvFile(path);
-  return await Deno.openKv(path);
 }
 
 /** HTTP 429 with a RATE_LIMIT error naming the cap. */

@@ -109,6 +109,11 @@ export abstract class Session<
   protected abstract onOpen(): void;
   /** Called once when the socket closed or was found dead. */
   protected abstract onClose(): void;
+  /**
+   * Called when a frame is refused for the message rate, before it is
+   * parsed (the audit trail records it); nothing by default.
+   */
+  protected onRateRefused(_message: string): void {}
 
   /** Send a message (serialized here) with the slow-consumer rule. */
   send(message: O): boolean {
@@ -318,7 +323,9 @@ export abstract class Session<
       this.#strikes = 0;
       return true;
     }
-    if (reply) this.sendError("RATE_LIMIT", `Over ${rate} messages per second`);
+    const message = `Over ${rate} messages per second`;
+    if (reply) this.sendError("RATE_LIMIT", message);
+    this.onRateRefused(message);
     if (++this.#strikes >= RATE_STRIKES) {
       this.peer.close(CLOSE_CODES.RATE_LIMITED.code, "Rate limit exceeded");
     }

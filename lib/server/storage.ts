@@ -412,6 +412,9 @@ export class Storage implements CommandStore {
 
   /** A stored command by id. */
   async getCommand(id: string): Promise<StoredCommand | null> {
+    // Ids are at most 128 characters; a longer one (from a URL) is no
+    // command, and would overrun Deno KV's key size.
+    if (id.length > 128) return null;
     return (await this.kv.get<StoredCommand>(["cmd", id])).value;
   }
 

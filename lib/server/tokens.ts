@@ -123,6 +123,9 @@ export class TokenRegistry {
 
   /** The record of token `id`, or null. */
   async get(id: string): Promise<TokenRecord | null> {
+    // Token ids are UUIDs; a longer one (from a form) is none, and would
+    // overrun Deno KV's key size.
+    if (id.length > 128) return null;
     return (await this.#kv.get<TokenRecord>(["tokens", id])).value;
   }
 

@@ -7,6 +7,7 @@ import AgentForgotten from "../../islands/AgentForgotten.tsx";
 import AgentList from "../../islands/AgentList.tsx";
 import CommandBar from "../../islands/CommandBar.tsx";
 import CommandQueue from "../../islands/CommandQueue.tsx";
+import HistoryRerun from "../../islands/HistoryRerun.tsx";
 import ConnectionStatus from "../../islands/ConnectionStatus.tsx";
 import Terminal from "../../islands/Terminal.tsx";
 import type { AgentInfo, CommandInfo } from "../../lib/protocol.ts";
@@ -95,7 +96,18 @@ export default function AgentPage(
           />
           <section class="panel">
             <h2 class="panel-title">History</h2>
-            <CommandHistoryTable commands={data.commands} now={data.now} />
+            <CommandHistoryTable
+              commands={data.commands}
+              now={data.now}
+              rerun={(c) => (
+                <HistoryRerun
+                  agentId={c.agentId}
+                  command={c.command}
+                  priority={c.priority}
+                  canOperate={role !== "viewer"}
+                />
+              )}
+            />
           </section>
         </div>
       </main>

@@ -40,6 +40,23 @@ export const handler: Handlers<unknown, AppState> = {
       session = connectionId ? app.sse.get(connectionId, user!) : null;
     } catch (error) {
       if (!(error instanceof FlightdeckError)) throw error;
+      if (error.code === "FORBIDDEN") {
+        // Bounded per user per minute, like every refusal.
+        app.audit.refusal({
+          actor: user!.id,
+          role: user!.role,
+          address: ctx.remoteAddr.hostname,
+          connectionId: null,
+          action: "access.refused",
+          target: { path: "/api/messages" },
+          outcome: "refused",
+          detail: {
+            reason: "sign-in",
+            message: error.message,
+            connection: connectionId!.slice(0, 64),
+          },
+        });
+      }
       return fail(error.code, error.message);
     }
     if (!session) {

@@ -17,7 +17,7 @@ import { recordingUrl } from "../../../../lib/client/recording.ts";
 import type { CommandInfo } from "../../../../lib/protocol.ts";
 import type { AppState } from "../../../../lib/server/app.ts";
 import { openLog } from "../../../../lib/server/command_log.ts";
-import { readWindow } from "../../../../lib/server/log_reader.ts";
+import { windowBody } from "../../../../lib/server/log_lines.ts";
 
 interface LogPageData {
   agentId: string;
@@ -36,34 +36,17 @@ export const handler: Handlers<LogPageData, AppState> = {
     if (!record || record.agentId !== agentId) return ctx.renderNotFound();
     const log = await openLog(app, record.id);
     // The first block, so the page paints lines before any request.
-    const window = await readWindow(
+    const initial = await windowBody(
       app.storage.output,
-      log.sourceId,
+      log,
       log.bounds.start,
       BLOCK_LINES - (log.bounds.start % BLOCK_LINES),
-      log.bounds,
     );
     return ctx.render({
       agentId,
       agentName: app.registry.get(agentId)?.name ?? agentId,
       record,
-      initial: {
-        id: record.id,
-        sourceId: log.sourceId,
-        firstLine: log.bounds.start + 1,
-        lastLine: log.bounds.end,
-        removed: log.removed,
-        lines: window.lines.map((l) => ({
-          n: l.line + 1,
-          text: l.text,
-          ...(l.cut ? { cut: l.cut } : {}),
-        })),
-        gaps: window.gaps.map((g) => ({
-          beforeLine: g.line + 1,
-          fromSeq: g.fromSeq,
-          toSeq: g.toSeq,
-        })),
-      },
+      initial,
       now: Date.now(),
       user: ctx.state.user && ctx.state.user.role !== "agent"
         ? { id: ctx.state.user.id, role: ctx.state.user.role }
