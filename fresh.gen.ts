@@ -20,15 +20,16 @@ import * as $14 from "./routes/api/events.ts";
 import * as $15 from "./routes/api/health.ts";
 import * as $16 from "./routes/api/messages.ts";
 import * as $17 from "./routes/api/metrics.ts";
-import * as $18 from "./routes/api/search.ts";
-import * as $19 from "./routes/api/session/refresh.ts";
-import * as $20 from "./routes/commands/[id].ts";
-import * as $21 from "./routes/index.tsx";
-import * as $22 from "./routes/login.tsx";
-import * as $23 from "./routes/logout.ts";
-import * as $24 from "./routes/search.tsx";
-import * as $25 from "./routes/ws/agent.ts";
-import * as $26 from "./routes/ws/dashboard.ts";
+import * as $18 from "./routes/api/ready.ts";
+import * as $19 from "./routes/api/search.ts";
+import * as $20 from "./routes/api/session/refresh.ts";
+import * as $21 from "./routes/commands/[id].ts";
+import * as $22 from "./routes/index.tsx";
+import * as $23 from "./routes/login.tsx";
+import * as $24 from "./routes/logout.ts";
+import * as $25 from "./routes/search.tsx";
+import * as $26 from "./routes/ws/agent.ts";
+import * as $27 from "./routes/ws/dashboard.ts";
 import * as $$0 from "./islands/AgentForgotten.tsx";
 import * as $$1 from "./islands/AgentList.tsx";
 import * as $$2 from "./islands/CommandBar.tsx";
@@ -61,15 +62,16 @@ const manifest = {
     "./routes/api/health.ts": $15,
     "./routes/api/messages.ts": $16,
     "./routes/api/metrics.ts": $17,
-    "./routes/api/search.ts": $18,
-    "./routes/api/session/refresh.ts": $19,
-    "./routes/commands/[id].ts": $20,
-    "./routes/index.tsx": $21,
-    "./routes/login.tsx": $22,
-    "./routes/logout.ts": $23,
-    "./routes/search.tsx": $24,
-    "./routes/ws/agent.ts": $25,
-    "./routes/ws/dashboard.ts": $26,
+    "./routes/api/ready.ts": $18,
+    "./routes/api/search.ts": $19,
+    "./routes/api/session/refresh.ts": $20,
+    "./routes/commands/[id].ts": $21,
+    "./routes/index.tsx": $22,
+    "./routes/login.tsx": $23,
+    "./routes/logout.ts": $24,
+    "./routes/search.tsx": $25,
+    "./routes/ws/agent.ts": $26,
+    "./routes/ws/dashboard.ts": $27,
   },
   islands: {
     "./islands/AgentForgotten.tsx": $$0,

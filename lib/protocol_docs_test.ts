@@ -512,6 +512,7 @@ function settingOf(
     "true",
     "debug",
     "https://example.test",
+    "redis://127.0.0.1:6379",
     "x".repeat(40),
   ];
   for (const candidate of candidates) {

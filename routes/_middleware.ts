@@ -7,6 +7,7 @@ const PUBLIC = [
   /^\/login$/,
   /^\/logout$/,
   /^\/api\/health$/,
+  /^\/api\/ready$/,
   /^\/ws\//,
   /^\/_frsh\//,
 ];

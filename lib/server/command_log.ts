@@ -22,7 +22,7 @@ import {
   MAX_SEARCH_HITS,
   MAX_WINDOW_LINES,
 } from "./log_reader.ts";
-import type { Storage } from "./storage.ts";
+import type { CommandStore } from "./storage.ts";
 
 /** Longest search query, in characters. */
 export const MAX_QUERY_CHARS = 200;
@@ -33,7 +33,7 @@ export interface LogSources {
     get(id: string): Promise<CommandInfo | null>;
     lastSeq(id: string): Promise<number>;
   };
-  storage: Storage;
+  storage: CommandStore;
 }
 
 /** An opened log. */

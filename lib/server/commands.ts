@@ -32,8 +32,8 @@ import { FlightdeckError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
 import {
+  type CommandStore,
   PRIORITY_RANK,
-  type Storage,
   type StoredCommand,
   type TerminalSize,
 } from "./storage.ts";
@@ -47,7 +47,7 @@ import {
 
 /** Options of {@link CommandService.create}. */
 export interface CommandServiceOptions {
-  storage: Storage;
+  storage: CommandStore;
   registry: Registry;
   dashboards: Broadcaster;
   /** Send a message to a connected agent; false when it is not connected. */
@@ -1347,7 +1347,17 @@ export class CommandService {
     const [next] = queue.splice(index, 1);
     if (queue.length === 0) this.#queues.delete(agentId);
     const stored: StoredCommand = { ...next, dispatched: true };
-    await storage.saveCommand(stored, true);
+    if (!await storage.claim(stored)) {
+      // Its queue entry is gone from storage: another server sharing it
+      // (Redis) started or removed it. Not run here; try the next one.
+      this.#o.log?.(
+        "warn",
+        `Command "${stored.info.id}" was claimed elsewhere; not run here`,
+      );
+      this.#broadcastQueue(agentId);
+      await this.#dispatch(agentId);
+      return;
+    }
     this.#active.set(stored.info.id, {
       stored,
       out: this.outputLog.start(stored.info.id),

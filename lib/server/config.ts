@@ -29,6 +29,13 @@ export const ConfigSchema = z.object({
   secret: z.string().min(32).optional(),
   /** Deno KV path; defaults to `<dataDir>/flightdeck.kv`, `:memory:` in tests. */
   kvPath: z.string().optional(),
+  /**
+   * `redis://` or `rediss://` URL: commands, queues and output are stored in
+   * this Redis instead of Deno KV (see redis_storage.ts). Absent: Deno KV.
+   */
+  redisUrl: z.string().regex(/^rediss?:\/\/[^\s]+$/, {
+    message: "must be a redis:// or rediss:// URL",
+  }).optional(),
   /** Extra origins allowed to open dashboard sockets. */
   allowedOrigins: z.array(z.string().url()).default([]),
   maxFrameBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
@@ -229,6 +236,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_DATA: "dataDir",
   FLIGHTDECK_SECRET: "secret",
   FLIGHTDECK_KV: "kvPath",
+  FLIGHTDECK_REDIS_URL: "redisUrl",
   FLIGHTDECK_ALLOWED_ORIGINS: "allowedOrigins",
   FLIGHTDECK_MAX_QUEUE: "maxQueuePerAgent",
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",

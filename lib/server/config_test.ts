@@ -269,3 +269,24 @@ Deno.test("loadConfig() reads the audit settings and the admin's name", () => {
     /Invalid configuration "FLIGHTDECK_AUDIT_RETENTION_MS"/,
   );
 });
+
+Deno.test("loadConfig() reads FLIGHTDECK_REDIS_URL and refuses a URL that is not redis:// or rediss://", () => {
+  assert.equal(loadConfig({}, () => undefined).redisUrl, undefined);
+  const env = (value: string) => (name: string) =>
+    name === "FLIGHTDECK_REDIS_URL" ? value : undefined;
+  assert.equal(
+    loadConfig({}, env("redis://:pw@10.0.0.5:6380/2")).redisUrl,
+    "redis://:pw@10.0.0.5:6380/2",
+  );
+  assert.equal(
+    loadConfig({}, env("rediss://cache.example:6379")).redisUrl,
+    "rediss://cache.example:6379",
+  );
+  for (const bad of ["http://x:6379", "localhost:6379", "redis://a b"]) {
+    assert.throws(
+      () => loadConfig({}, env(bad)),
+      (e: unknown) =>
+        e instanceof TypeError && e.message.includes("FLIGHTDECK_REDIS_URL"),
+    );
+  }
+});

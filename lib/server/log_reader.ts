@@ -6,7 +6,7 @@
  * @module
  */
 import { PlainText } from "./plain_text.ts";
-import type { OutputStore } from "./output_log.ts";
+import type { OutputBackend } from "./output_log.ts";
 import {
   lastMark,
   type LineMark,
@@ -56,7 +56,7 @@ export interface SeqGap {
  * caller stops early by returning from the loop.
  */
 export async function* walkLines(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   from: number,
   bounds: LineBounds,
@@ -157,7 +157,7 @@ export const MAX_BEFORE_CHARS = 1024 * 1024;
  * first two (the state computed from it is then exact).
  */
 export async function textBefore(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   line: number,
 ): Promise<{ text: string; complete: boolean }> {
@@ -208,7 +208,7 @@ const RESET = /\x1b\[0?m|\x1b\[0;|\x1bc/;
 
 /** The seq of a command's first stored chunk, or null. */
 async function firstSeq(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
 ): Promise<number | null> {
   for await (const chunk of storage.read(commandId, 0, undefined, 1)) {
@@ -228,7 +228,7 @@ export interface LineWindow {
  * {@link MAX_WINDOW_LINES}, fewer when `maxChars` of text is reached).
  */
 export async function readWindow(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   from: number,
   count: number,
@@ -256,7 +256,7 @@ export async function readWindow(
 
 /** Lines `[start, end)` of a whole command's output, from its index. */
 export async function commandBounds(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
 ): Promise<LineBounds & { last: LineMark | null }> {
   const last = await lastMark(storage.kv, commandId);
@@ -292,7 +292,7 @@ export interface SearchPage {
  * {@link SEARCH_SCAN_CHARS} of output per call.
  */
 export async function searchLines(
-  storage: OutputStore,
+  storage: OutputBackend,
   commandId: string,
   query: string,
   options: { from: number; limit: number; bounds: LineBounds },

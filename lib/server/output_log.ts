@@ -80,7 +80,7 @@ const DELETE_BATCH = 500;
  * `data` in parts of at most 16 Ki characters (one more to keep a
  * surrogate pair together), each one KV value.
  */
-function splitParts(data: string): string[] {
+export function splitParts(data: string): string[] {
   if (data.length <= PART_CHARS) return [data];
   const parts: string[] = [];
   let start = 0;
@@ -95,8 +95,70 @@ function splitParts(data: string): string[] {
   return parts;
 }
 
+/**
+ * One commit of {@link OutputLog}: chunk parts (part `n` of chunk `seq`, in
+ * append order), line index entries and the bookkeeping of the commands
+ * whose chunks it completes, stored together.
+ */
+export interface OutputBatch {
+  parts: { commandId: string; seq: number; part: number; value: StoredChunk }[];
+  lines: [Deno.KvKey, unknown][];
+  metas: [string, OutputMeta][];
+}
+
+/**
+ * Where output is stored, by seq: what both the Deno KV layout
+ * ({@link OutputStore}) and the Redis one (redis_storage.ts) do.
+ */
+export interface OutputBackend {
+  /**
+   * The Deno KV of this process: the line index (line_index.ts) and the
+   * search index (search_index.ts) are kept there, beside the output.
+   */
+  readonly kv: Deno.Kv;
+  /** Store one {@link OutputBatch} (the chunks and bookkeeping at once). */
+  commit(batch: OutputBatch): Promise<void>;
+  /** Store one chunk, with the command's bookkeeping when given. */
+  write(
+    commandId: string,
+    seq: number,
+    chunk: StoredChunk,
+    meta?: OutputMeta,
+  ): Promise<void>;
+  /** A command's output bookkeeping, if written. */
+  meta(commandId: string): Promise<OutputMeta | null>;
+  /**
+   * Delete the oldest whole chunks with `seq < beforeSeq` until at least
+   * `bytes` are freed, writing `meta` with `storedBytes` lowered; returns
+   * the bytes freed.
+   */
+  dropOldest(
+    commandId: string,
+    bytes: number,
+    beforeSeq: number,
+    meta: OutputMeta,
+  ): Promise<number>;
+  /** Delete all output, bookkeeping and resizes of a command. */
+  delete(commandId: string): Promise<void>;
+  /** Where a page of about `maxBytes` before `beforeSeq` starts, or null. */
+  pageStart(
+    commandId: string,
+    beforeSeq: number,
+    maxBytes: number,
+  ): Promise<number | null>;
+  /** Highest stored seq of a command (0 when none). */
+  lastSeq(commandId: string): Promise<number>;
+  /** Chunks with `afterSeq < seq <= upTo`, in seq order. */
+  read(
+    commandId: string,
+    afterSeq: number,
+    upTo?: number,
+    batchSize?: number,
+  ): AsyncGenerator<ReadChunk>;
+}
+
 /** The KV layout of output: stateless reads and writes. */
-export class OutputStore {
+export class OutputStore implements OutputBackend {
   readonly kv: Deno.Kv;
 
   constructor(kv: Deno.Kv) {
@@ -134,6 +196,19 @@ export class OutputStore {
           : { stream: chunk.stream, data };
         op.set(["out", commandId, seq, part], value);
       });
+    }
+    await op.commit();
+  }
+
+  /** Store one {@link OutputBatch} in one atomic KV operation. */
+  async commit(batch: OutputBatch): Promise<void> {
+    const op = this.kv.atomic();
+    for (const { commandId, seq, part, value } of batch.parts) {
+      op.set(["out", commandId, seq, part], value);
+    }
+    for (const [key, value] of batch.lines) op.set(key, value);
+    for (const [commandId, meta] of batch.metas) {
+      op.set(["out_meta", commandId], meta);
     }
     await op.commit();
   }
@@ -388,7 +463,7 @@ interface Pending {
  * chunks as if they were stored.
  */
 export class OutputLog {
-  readonly store: OutputStore;
+  readonly store: OutputBackend;
   #options: OutputLogOptions;
   #tracked = new Map<string, Track>();
   /**
@@ -398,7 +473,7 @@ export class OutputLog {
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
 
-  constructor(store: OutputStore, options: OutputLogOptions = {}) {
+  constructor(store: OutputBackend, options: OutputLogOptions = {}) {
     this.store = store;
     this.#options = options;
   }
@@ -590,7 +665,7 @@ export class OutputLog {
   /** One atomic commit of the queue's head, then the cap. */
   async #commitBatch(): Promise<void> {
     const budget = this.#options.batchBytes ?? BATCH_BYTES;
-    const op = this.store.kv.atomic();
+    const batch: OutputBatch = { parts: [], lines: [], metas: [] };
     let cost = 0;
     let mutations = 0;
     /** Per command: its stored bookkeeping after this commit. */
@@ -634,7 +709,12 @@ export class OutputLog {
             parts: parts.length,
             ...at,
           };
-        op.set(["out", track.commandId, pending.seq, part], value);
+        batch.parts.push({
+          commandId: track.commandId,
+          seq: pending.seq,
+          part,
+          value,
+        });
         cost += more;
         mutations++;
         part++;
@@ -647,8 +727,7 @@ export class OutputLog {
         break;
       }
       pending.written = parts.length;
-      const [lineKey, lineValue] = lineEntry(track.commandId, pending.mark);
-      op.set(lineKey, lineValue);
+      batch.lines.push(lineEntry(track.commandId, pending.mark));
       const before = meta ?? track.stored;
       metas.set(track, {
         lastSeq: pending.seq,
@@ -659,12 +738,12 @@ export class OutputLog {
       index++;
     }
     for (const [track, meta] of metas) {
-      op.set(["out_meta", track.commandId], meta);
+      batch.metas.push([track.commandId, meta]);
     }
     try {
       const delay = this.#options.commitDelayMs ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      await op.commit();
+      await this.store.commit(batch);
     } catch (error) {
       this.#fail(touched, error);
       return;

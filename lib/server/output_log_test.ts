@@ -1,6 +1,59 @@
 import assert from "node:assert/strict";
 import { byteLength } from "../protocol.ts";
-import { OutputLog, OutputStore, type ReadChunk } from "./output_log.ts";
+import {
+  type OutputBackend,
+  OutputLog,
+  OutputStore,
+  type ReadChunk,
+} from "./output_log.ts";
+import { connectRedis, RedisOutputStore } from "./redis_storage.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
+
+/** New empty data: a function opening stores on it (a restart opens again). */
+type Fresh = () => Promise<() => OutputBackend>;
+
+/** The output stores the model tests run on. */
+const BACKENDS: {
+  name: string;
+  with(fn: (fresh: Fresh) => Promise<void>): Promise<void>;
+}[] = [
+  {
+    name: "Deno KV",
+    async with(fn) {
+      const kvs: Deno.Kv[] = [];
+      try {
+        await fn(async () => {
+          const kv = await Deno.openKv(":memory:");
+          kvs.push(kv);
+          return () => new OutputStore(kv);
+        });
+      } finally {
+        for (const kv of kvs) kv.close();
+      }
+    },
+  },
+  {
+    name: "Redis",
+    async with(fn) {
+      const server = await RedisServer.start();
+      const client = connectRedis(server.url);
+      const kvs: Deno.Kv[] = [];
+      let n = 0;
+      try {
+        await fn(async () => {
+          const kv = await Deno.openKv(":memory:");
+          kvs.push(kv);
+          const prefix = `t${++n}:`;
+          return () => new RedisOutputStore(client, prefix, kv);
+        });
+      } finally {
+        await client.quit();
+        for (const kv of kvs) kv.close();
+        await server.close();
+      }
+    },
+  },
+];
 
 /** A small seeded PRNG (mulberry32), so a failing run can be repeated. */
 function random(seed: number): () => number {
@@ -138,45 +191,50 @@ async function checkAgainstModel(
   }
 }
 
-Deno.test("OutputLog: random appends, skips, caps and restarts replay exactly what a simple model holds", async () => {
-  for (let seed = 1; seed <= 12; seed++) {
-    const rand = random(seed);
-    const kv = await Deno.openKv(":memory:");
-    try {
-      const cap = 2048 + Math.floor(rand() * 60_000);
-      const options = { maxCommandOutputBytes: cap };
-      let log = new OutputLog(new OutputStore(kv), options);
-      const id = `c${seed}`;
-      const model = new Model(cap);
-      log.start(id);
-      let seq = 0;
-      for (let op = 0; op < 40; op++) {
-        const r = rand();
-        if (r < 0.1) {
-          // The agent dropped some seqs: the next one comes later.
-          seq += 1 + Math.floor(rand() * 3);
-        } else if (r < 0.15) {
-          // A restart: a new log restores the bookkeeping from KV.
-          log = new OutputLog(new OutputStore(kv), options);
-          await log.restore(id);
+for (const backend of BACKENDS) {
+  Deno.test(`OutputLog on ${backend.name}: random appends, skips, caps and restarts replay exactly what a simple model holds`, async () => {
+    await backend.with(async (fresh) => {
+      for (let seed = 1; seed <= 12; seed++) {
+        const rand = random(seed);
+        const open = await fresh();
+        const cap = 2048 + Math.floor(rand() * 60_000);
+        const options = { maxCommandOutputBytes: cap };
+        let log = new OutputLog(open(), options);
+        const id = `c${seed}`;
+        const model = new Model(cap);
+        log.start(id);
+        let seq = 0;
+        for (let op = 0; op < 40; op++) {
+          const r = rand();
+          if (r < 0.1) {
+            // The agent dropped some seqs: the next one comes later.
+            seq += 1 + Math.floor(rand() * 3);
+          } else if (r < 0.15) {
+            // A restart: a new log restores the bookkeeping from KV.
+            log = new OutputLog(open(), options);
+            await log.restore(id);
+          }
+          seq++;
+          const size = rand() < 0.1 ? 20_000 + rand() * 30_000 : rand() * 3000;
+          const data = text(rand, size);
+          await log.append(
+            id,
+            seq,
+            { stream: "stdout", data },
+            byteLength(data),
+          );
+          model.append(seq, data);
+          await checkAgainstModel(log, model, id, rand);
         }
-        seq++;
-        const size = rand() < 0.1 ? 20_000 + rand() * 30_000 : rand() * 3000;
-        const data = text(rand, size);
-        await log.append(id, seq, { stream: "stdout", data }, byteLength(data));
-        model.append(seq, data);
-        await checkAgainstModel(log, model, id, rand);
+        // What is stored says the same as the live bookkeeping.
+        assert.deepEqual(await log.store.meta(id), { ...log.state(id) });
+        await log.delete(id);
+        assert.deepEqual(await collect(log.read(id, 0)), []);
+        assert.equal(await log.store.meta(id), null);
       }
-      // What is stored says the same as the live bookkeeping.
-      assert.deepEqual(await log.store.meta(id), { ...log.state(id) });
-      await log.delete(id);
-      assert.deepEqual(await collect(log.read(id, 0)), []);
-      assert.equal(await log.store.meta(id), null);
-    } finally {
-      kv.close();
-    }
-  }
-});
+    });
+  });
+}
 
 Deno.test("OutputLog.append() refuses a command it does not track", async () => {
   const kv = await Deno.openKv(":memory:");
@@ -192,61 +250,63 @@ Deno.test("OutputLog.append() refuses a command it does not track", async () => 
   }
 });
 
-Deno.test("OutputLog: appends not awaited are read back exactly at any moment, also chunks spread over several commits", async () => {
-  for (let seed = 100; seed < 106; seed++) {
-    const rand = random(seed);
-    const kv = await Deno.openKv(":memory:");
-    try {
-      // Small commits, so large chunks spread over several.
-      const log = new OutputLog(new OutputStore(kv), { batchBytes: 64 * 1024 });
-      const ids = ["a", "b"];
-      const models = new Map(ids.map((id) => [id, new Model(Infinity)]));
-      for (const id of ids) log.start(id);
-      const stored: Promise<void>[] = [];
-      for (let op = 0; op < 60; op++) {
-        const id = ids[Math.floor(rand() * ids.length)];
-        const model = models.get(id)!;
-        const seq = model.lastSeq + 1;
-        const size = rand() < 0.1 ? 100_000 + rand() * 150_000 : rand() * 4000;
-        const data = text(rand, size);
-        stored.push(
-          log.append(id, seq, { stream: "pty", data }, byteLength(data)),
-        );
-        model.append(seq, data);
-        if (rand() < 0.3) {
-          // Let some commits happen meanwhile.
-          await new Promise((resolve) => setTimeout(resolve, 0));
-        }
-        if (rand() < 0.4) {
-          const afterSeq = Math.floor(rand() * (model.lastSeq + 1));
-          const read = await collect(log.read(id, afterSeq));
-          assert.deepEqual(
-            read.map((c) => [c.seq, c.data]),
-            model.range(afterSeq, Infinity).map((c) => [c.seq, c.data]),
-            `seed ${seed}: read ${id} after ${afterSeq}`,
+for (const backend of BACKENDS) {
+  Deno.test(`OutputLog on ${backend.name}: appends not awaited are read back exactly at any moment, also chunks spread over several commits`, async () => {
+    await backend.with(async (fresh) => {
+      for (let seed = 100; seed < 106; seed++) {
+        const rand = random(seed);
+        const open = await fresh();
+        // Small commits, so large chunks spread over several.
+        const log = new OutputLog(open(), { batchBytes: 64 * 1024 });
+        const ids = ["a", "b"];
+        const models = new Map(ids.map((id) => [id, new Model(Infinity)]));
+        for (const id of ids) log.start(id);
+        const stored: Promise<void>[] = [];
+        for (let op = 0; op < 60; op++) {
+          const id = ids[Math.floor(rand() * ids.length)];
+          const model = models.get(id)!;
+          const seq = model.lastSeq + 1;
+          const size = rand() < 0.1
+            ? 100_000 + rand() * 150_000
+            : rand() * 4000;
+          const data = text(rand, size);
+          stored.push(
+            log.append(id, seq, { stream: "pty", data }, byteLength(data)),
           );
+          model.append(seq, data);
+          if (rand() < 0.3) {
+            // Let some commits happen meanwhile.
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+          if (rand() < 0.4) {
+            const afterSeq = Math.floor(rand() * (model.lastSeq + 1));
+            const read = await collect(log.read(id, afterSeq));
+            assert.deepEqual(
+              read.map((c) => [c.seq, c.data]),
+              model.range(afterSeq, Infinity).map((c) => [c.seq, c.data]),
+              `seed ${seed}: read ${id} after ${afterSeq}`,
+            );
+          }
+        }
+        await Promise.all(stored);
+        await log.idle();
+        for (const id of ids) {
+          const model = models.get(id)!;
+          assert.deepEqual(
+            (await collect(log.store.read(id, 0))).map((c) => [c.seq, c.data]),
+            model.range(0, Infinity).map((c) => [c.seq, c.data]),
+          );
+          assert.deepEqual(await log.store.meta(id), {
+            lastSeq: model.lastSeq,
+            outputBytes: model.outputBytes,
+            storedBytes: model.storedBytes,
+          });
+          assert.equal(log.storedSeq(id), model.lastSeq);
         }
       }
-      await Promise.all(stored);
-      await log.idle();
-      for (const id of ids) {
-        const model = models.get(id)!;
-        assert.deepEqual(
-          (await collect(log.store.read(id, 0))).map((c) => [c.seq, c.data]),
-          model.range(0, Infinity).map((c) => [c.seq, c.data]),
-        );
-        assert.deepEqual(await log.store.meta(id), {
-          lastSeq: model.lastSeq,
-          outputBytes: model.outputBytes,
-          storedBytes: model.storedBytes,
-        });
-        assert.equal(log.storedSeq(id), model.lastSeq);
-      }
-    } finally {
-      kv.close();
-    }
-  }
-});
+    });
+  });
+}
 
 Deno.test("OutputLog: a failed commit rejects the chunks not stored yet of its commands and sets their bookkeeping back to what is stored", async () => {
   const kv = await Deno.openKv(":memory:");

@@ -29,7 +29,7 @@ import type { CommandInfo, Stream } from "../protocol.ts";
 import { FlightdeckError } from "./errors.ts";
 import { PlainText } from "./plain_text.ts";
 import type { ReadChunk } from "./output_log.ts";
-import type { Storage, TerminalSize } from "./storage.ts";
+import type { CommandStore, TerminalSize } from "./storage.ts";
 
 /** Formats of a recording. */
 export const RECORDING_FORMATS = ["cast", "txt", "raw"] as const;
@@ -81,7 +81,7 @@ export interface RecordingSources {
       batchSize?: number,
     ): AsyncGenerator<ReadChunk>;
   };
-  storage: Storage;
+  storage: CommandStore;
   /** An agent's display name, if known. */
   agentName(agentId: string): string | undefined;
 }

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Storage } from "./storage.ts";
+import type { CommandStore } from "./storage.ts";
 
 /** Limits of {@link enforceRetention}. */
 export interface RetentionLimits {
@@ -42,7 +42,7 @@ export interface RetentionResult {
 
 /** Delete commands and output past the limits, oldest first. */
 export async function enforceRetention(
-  storage: Storage,
+  storage: CommandStore,
   limits: RetentionLimits,
   now: number = Date.now(),
 ): Promise<RetentionResult> {

@@ -30,8 +30,9 @@
  */
 import type { CommandInfo } from "../protocol.ts";
 import { walkLines } from "./log_reader.ts";
+import { buildLineIndex, lastMark } from "./line_index.ts";
 import { plainLine } from "./log_reader.ts";
-import type { OutputStore } from "./output_log.ts";
+import type { OutputBackend } from "./output_log.ts";
 
 /** Most distinct words indexed per command. */
 export const MAX_WORDS_PER_COMMAND = 4000;
@@ -82,10 +83,19 @@ export interface CommandHit {
 /** What the index reads: commands and their output. */
 export interface SearchSources {
   kv: Deno.Kv;
-  output: OutputStore;
+  output: OutputBackend;
   getCommand(
     id: string,
   ): Promise<{ info: CommandInfo; retainedFromSeq?: number } | null>;
+  /**
+   * Finished commands after a cursor, in completion order
+   * (`CommandStore.finishedAfter`). Absent: read from the Deno KV layout's
+   * `["fin"]` index in {@link kv}.
+   */
+  finishedAfter?(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]>;
   /** Told of a command that could not be indexed (it is skipped). */
   onError?: (id: string, error: unknown) => void;
 }
@@ -100,6 +110,30 @@ const utf8 = new TextEncoder();
 
 /** The catch-up cursor passes commands finished at least this long ago (ms). */
 const SETTLE_MS = 2_000;
+
+/**
+ * Up to `limit` finished commands after `cursor` in the Deno KV layout's
+ * `["fin", completedAt, id]` index (storage.ts), as `[completedAt, id]`.
+ */
+async function finishedInKv(
+  kv: Deno.Kv,
+  cursor: [number, string] | null,
+  limit: number,
+): Promise<[number, string][]> {
+  const found: [number, string][] = [];
+  const iter = kv.list({
+    start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
+    end: ["fin", Number.MAX_SAFE_INTEGER],
+  }, { limit: limit + 1 });
+  for await (const entry of iter) {
+    const at = Number(entry.key[1]);
+    const id = String(entry.key[2]);
+    if (cursor && at === cursor[0] && id === cursor[1]) continue;
+    found.push([at, id]);
+    if (found.length >= limit) break;
+  }
+  return found;
+}
 
 /** The word index: filled by {@link catchUp}, read by {@link search}. */
 export class SearchIndex {
@@ -132,16 +166,12 @@ export class SearchIndex {
   async #catchUp(): Promise<number> {
     const { kv } = this.#s;
     const cursor = (await kv.get<[number, string]>(CURSOR)).value;
-    const iter = kv.list({
-      start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
-      end: ["fin", Number.MAX_SAFE_INTEGER],
-    }, { limit: BATCH + 1 });
     const settled = this.#now() - SETTLE_MS;
     let done = 0;
-    for await (const entry of iter) {
-      const at = Number(entry.key[1]);
-      const id = String(entry.key[2]);
-      if (cursor && at === cursor[0] && id === cursor[1]) continue;
+    const finished = this.#s.finishedAfter
+      ? await this.#s.finishedAfter(cursor, BATCH)
+      : await finishedInKv(kv, cursor, BATCH);
+    for (const [at, id] of finished) {
       try {
         await this.indexCommand(id);
       } catch (error) {
@@ -155,7 +185,7 @@ export class SearchIndex {
       // before it and never be indexed. Recent ones are indexed again on
       // the next pass (indexing replaces a command's entries).
       if (at < settled) await kv.set(CURSOR, [at, id]);
-      if (++done >= BATCH) break;
+      done++;
     }
     return done;
   }
@@ -174,6 +204,13 @@ export class SearchIndex {
       if (!found.has(word)) found.set(word, 0);
     }
     if (info.kind !== "prompt") {
+      if (
+        !await lastMark(kv, id) && await this.#s.output.lastSeq(id) > 0
+      ) {
+        // No line index in this KV (written by an older version, or by
+        // another server sharing Redis): build it from the output once.
+        await buildLineIndex(kv, id, this.#s.output.read(id, 0));
+      }
       let scanned = 0;
       const all = { start: 0, end: Number.MAX_SAFE_INTEGER };
       for await (const item of walkLines(this.#s.output, id, 0, all)) {

@@ -26,7 +26,8 @@ import { createLogger, type Logger } from "./logger.ts";
 import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
-import { Storage } from "./storage.ts";
+import { type CommandStore, Storage } from "./storage.ts";
+import { connectRedis, RedisStorage } from "./redis_storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { SearchIndex } from "./search_index.ts";
 import { WebSocketPeer } from "./peer.ts";
@@ -55,7 +56,15 @@ export interface Services {
   loginCodes: LoginCodes;
   /** Failed sign-ins per client address. */
   loginThrottle: LoginThrottle;
-  storage: Storage;
+  /**
+   * Commands, queues, agents and output: in Redis when `redisUrl` is set
+   * (redis_storage.ts), else in {@link kv}.
+   */
+  storage: CommandStore;
+  /**
+   * Whether the storage answers (Redis: a PING within 2 s; Deno KV: always).
+   */
+  storageReady(): Promise<boolean>;
   registry: Registry;
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
@@ -99,7 +108,26 @@ export async function createServices(
 ): Promise<Services> {
   const log = options.log ?? createLogger(config.logLevel);
   const kv = options.kv ?? await openKv(config);
-  const storage = new Storage(kv);
+  const redis = config.redisUrl ? connectRedis(config.redisUrl) : null;
+  if (redis) {
+    redis.on(
+      "error",
+      (error: Error) =>
+        log.warn("Redis connection error", { error: String(error) }),
+    );
+    try {
+      await redis.ping();
+    } catch (error) {
+      redis.disconnect();
+      if (!options.kv) kv.close();
+      throw new Error(
+        `Cannot reach Redis at ${redactUrl(config.redisUrl!)}: ${error}`,
+      );
+    }
+  }
+  const storage: CommandStore = redis
+    ? new RedisStorage(redis, kv)
+    : new Storage(kv);
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
@@ -218,6 +246,7 @@ export async function createServices(
     kv: storage.kv,
     output: storage.output,
     getCommand: (id) => storage.getCommand(id),
+    finishedAfter: (cursor, limit) => storage.finishedAfter(cursor, limit),
     onError: (id, error) =>
       log.error("Cannot index a command for search", {
         commandId: id,
@@ -298,6 +327,23 @@ export async function createServices(
   };
 
   const services: Services = {
+    storageReady: async () => {
+      if (!redis) return true;
+      if (redis.status !== "ready") return false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        return await Promise.race([
+          redis.ping().then((pong) => pong === "PONG"),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), 2000);
+          }),
+        ]);
+      } catch {
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     config,
     log,
     kv,
@@ -416,10 +462,26 @@ export async function createServices(
       await commands.idle();
       commands.close();
       await audit.close();
+      // QUIT waits for pending replies; without a connection, just stop
+      // reconnecting.
+      if (redis?.status === "ready") {
+        await redis.quit().catch(() => redis.disconnect());
+      } else redis?.disconnect();
       if (!options.kv) kv.close();
     },
   };
   return services;
+}
+
+/** `url` without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
 }
 
 /** HTTP 429 with a RATE_LIMIT error naming the cap. */

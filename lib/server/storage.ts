@@ -32,7 +32,7 @@ import {
   FINAL_STATUSES,
   type Priority,
 } from "../protocol.ts";
-import { OutputStore } from "./output_log.ts";
+import { type OutputBackend, OutputStore } from "./output_log.ts";
 
 export type { OutputMeta, StoredChunk } from "./output_log.ts";
 
@@ -98,8 +98,65 @@ function u64(n: number): bigint {
   return BigInt.asUintN(64, BigInt(n));
 }
 
+/**
+ * Commands, queues, agents and output: what both the Deno KV layout
+ * ({@link Storage}) and the Redis one (redis_storage.ts) store. The methods
+ * are documented on {@link Storage}.
+ */
+export interface CommandStore {
+  /**
+   * The Deno KV of this process (with Redis: what is not shared yet, the
+   * output's line and search indexes).
+   */
+  readonly kv: Deno.Kv;
+  readonly output: OutputBackend;
+  migrate(): Promise<void>;
+  insertQueued(
+    command: StoredCommand,
+    requestKey?: [string, string],
+  ): Promise<void>;
+  insertRunning(command: StoredCommand): Promise<void>;
+  saveCommand(command: StoredCommand, dequeue?: boolean): Promise<void>;
+  claimNext(agentId: string): Promise<StoredCommand | null>;
+  claim(command: StoredCommand): Promise<boolean>;
+  importFinished(commands: StoredCommand[]): Promise<void>;
+  deleteCommand(id: string): Promise<number>;
+  findRequest(userId: string, requestId: string): Promise<string | null>;
+  getCommand(id: string): Promise<StoredCommand | null>;
+  loadQueues(): Promise<Map<string, string[]>>;
+  loadDispatched(): Promise<StoredCommand[]>;
+  listRecent(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<CommandInfo[]>;
+  listRecentStored(
+    agentId: string | undefined,
+    limit: number,
+  ): Promise<StoredCommand[]>;
+  finishedWithOutput(): AsyncGenerator<
+    { id: string; completedAt: number; bytes: number }
+  >;
+  finishedBefore(time: number): AsyncGenerator<string>;
+  finishedAfter(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]>;
+  keptBytes(): Promise<number>;
+  recordResize(
+    commandId: string,
+    afterSeq: number,
+    resize: StoredResize,
+  ): Promise<void>;
+  readResizes(
+    commandId: string,
+  ): AsyncGenerator<{ afterSeq: number } & StoredResize>;
+  saveAgent(info: AgentInfo): Promise<void>;
+  deleteAgent(id: string): Promise<void>;
+  loadAgents(): Promise<AgentInfo[]>;
+}
+
 /** Typed access to the KV store. */
-export class Storage {
+export class Storage implements CommandStore {
   readonly kv: Deno.Kv;
   /** The output log's KV layout, in the same store. */
   readonly output: OutputStore;
@@ -224,6 +281,64 @@ export class Storage {
       }
       // Only the ["done"] check can fail: retry with its new value.
       if ((await op.commit()).ok) return;
+    }
+  }
+
+  /**
+   * Save `command` (dispatched) and remove its queue entry in one atomic
+   * operation, only while that entry is there: false, writing nothing, when
+   * another caller claimed or removed it first. Of several callers (or
+   * servers) claiming the same command, exactly one gets true.
+   */
+  async claim(command: StoredCommand): Promise<boolean> {
+    const { info } = command;
+    const key = [
+      "queue",
+      info.agentId,
+      PRIORITY_RANK[info.priority],
+      command.order,
+    ];
+    for (;;) {
+      const entry = await this.kv.get(key);
+      if (entry.versionstamp === null) return false;
+      const op = this.kv.atomic().check(entry).delete(key)
+        .set(["cmd", info.id], command);
+      if (command.dispatched) op.set(["cmd_active", info.id], info.agentId);
+      else op.delete(["cmd_active", info.id]);
+      if ((await op.commit()).ok) return true;
+    }
+  }
+
+  /**
+   * Take the first entry of `agentId`'s queue (lowest priority rank, then
+   * arrival order) and mark its command dispatched, in one atomic operation
+   * checked against concurrent claims: of several callers (handles on the
+   * same store) racing for the same queue, each entry goes to exactly one.
+   * Returns the claimed command, or null when the queue is empty.
+   */
+  async claimNext(agentId: string): Promise<StoredCommand | null> {
+    for (;;) {
+      let head: Deno.KvEntry<string> | null = null;
+      const iter = this.kv.list<string>({ prefix: ["queue", agentId] }, {
+        limit: 1,
+        consistency: "strong",
+      });
+      for await (const entry of iter) head = entry;
+      if (!head) return null;
+      const id = head.value;
+      const current = await this.kv.get<StoredCommand>(["cmd", id]);
+      const op = this.kv.atomic().check(head).delete(head.key);
+      if (!current.value) {
+        // A queue entry without its record: drop it and look further.
+        await op.commit();
+        continue;
+      }
+      const claimed: StoredCommand = { ...current.value, dispatched: true };
+      op.check(current).set(["cmd", id], claimed).set(
+        ["cmd_active", id],
+        agentId,
+      );
+      if ((await op.commit()).ok) return claimed;
     }
   }
 
@@ -375,6 +490,29 @@ export class Storage {
   async *finishedBefore(time: number): AsyncGenerator<string> {
     const iter = this.kv.list({ start: ["fin"], end: ["fin", time] });
     for await (const entry of iter) yield String(entry.key[2]);
+  }
+
+  /**
+   * Up to `limit` finished commands after `cursor` (`[completedAt, id]`,
+   * null: from the first) in completion order, as `[completedAt, id]`.
+   */
+  async finishedAfter(
+    cursor: [number, string] | null,
+    limit: number,
+  ): Promise<[number, string][]> {
+    const found: [number, string][] = [];
+    const iter = this.kv.list({
+      start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
+      end: ["fin", Number.MAX_SAFE_INTEGER],
+    }, { limit: limit + 1 });
+    for await (const entry of iter) {
+      const at = Number(entry.key[1]);
+      const id = String(entry.key[2]);
+      if (cursor && at === cursor[0] && id === cursor[1]) continue;
+      found.push([at, id]);
+      if (found.length >= limit) break;
+    }
+    return found;
   }
 
   /** Total output bytes of finished commands whose output is kept. */
