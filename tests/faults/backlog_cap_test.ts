@@ -1,6 +1,6 @@
 /**
  * The total backlog cap against a real server process: six dashboard
- * sockets that never read join a 64 MiB flood 6 MiB apart, with a per-peer
+ * sockets that never read join a 76 MiB flood 6 MiB apart, with a per-peer
  * cap (64 MiB) that alone would let each hold most of the flood. The total
  * cap (16 MiB) closes each of them with 4503 (the largest backlog first,
  * checked exactly in lib/server/broadcaster_test.ts; here kernel buffers
@@ -16,10 +16,23 @@ import { figure, killAgent, startAgent, waitUntil } from "./fixtures.ts";
 
 const MIB = 1024 * 1024;
 const LINE = "0123456789".repeat(9) + "abcdefghi"; // 100 bytes with "\n"
-const BYTES = 64 * MIB;
-// 1 MiB bursts with 60 ms pauses (≤ ~16 MiB/s), as in stuck_consumer_test.ts.
-const FLOOD = `f=$(mktemp); yes '${LINE}' | head -c 1048576 > "$f"; ` +
-  `for i in $(seq 1 ${BYTES / MIB}); do cat "$f"; sleep 0.06; done; rm -f "$f"`;
+const BYTES = 76 * MIB;
+/** Output before the flood waits for the last stuck socket to join. */
+const BEFORE_GATE = 36 * MIB;
+/**
+ * 1 MiB bursts with 60 ms pauses (≤ ~16 MiB/s), as in
+ * stuck_consumer_test.ts; after `BEFORE_GATE` it waits for file `gate`, so
+ * the last stuck socket joins with 40 MiB still to come however far the
+ * reader (which paces the joins) lags behind under load.
+ */
+const flood = (gate: string) =>
+  `f=$(mktemp); yes '${LINE}' | head -c 1048576 > "$f"; ` +
+  `for i in $(seq 1 ${BEFORE_GATE / MIB}); do cat "$f"; sleep 0.06; done; ` +
+  `while [ ! -e '${gate}' ]; do sleep 0.05; done; ` +
+  `for i in $(seq 1 ${
+    (BYTES - BEFORE_GATE) / MIB
+  }); do cat "$f"; sleep 0.06; done; ` +
+  `rm -f "$f"`;
 const RSS_BOUND = 380 * MIB;
 /** Sockets that never read, and the output between their joins. */
 const STUCK = 6;
@@ -51,6 +64,8 @@ Deno.test({
       token: operator,
     });
     const stuck: RawSocket[] = [];
+    const gateDir = await Deno.makeTempDir();
+    const gate = `${gateDir}/gate`;
     let peak = server.rssBytes();
     const sampler = setInterval(() => {
       peak = Math.max(peak, server.rssBytes());
@@ -69,7 +84,7 @@ Deno.test({
         stuck.push(result.socket!);
       };
       await join();
-      const id = await reader.request("flood-1", FLOOD);
+      const id = await reader.request("flood-1", flood(gate));
       for (let k = 1; k < STUCK; k++) {
         await waitUntil(
           () => reader.stores.output.receivedBytes(id) >= k * SPACING,
@@ -78,6 +93,7 @@ Deno.test({
         );
         await join();
       }
+      await Deno.writeTextFile(gate, "");
       await reader.waitComplete(id, 90_000);
       figure("backlog_cap_peak_rss_mb", Math.round(peak / MIB));
       const block = `${LINE}\n`.repeat(10_486).slice(0, MIB);
@@ -128,6 +144,7 @@ Deno.test({
       reader.stop();
       await killAgent(agent);
       await Promise.all(stuck.map((s) => s.dispose()));
+      await Deno.remove(gateDir, { recursive: true });
     }
   },
 });
