@@ -1,35 +1,11 @@
 import assert from "node:assert/strict";
-import { LIMITS, type Priority } from "../protocol.ts";
+import { LIMITS } from "../protocol.ts";
 import { Storage, type StoredChunk, type StoredCommand } from "./storage.ts";
+import { queued } from "./storage_suite.ts";
 
 const PART_CHARS = 16 * 1024;
 
-function command(
-  id: string,
-  agentId: string,
-  order: number,
-  priority: Priority = "normal",
-): StoredCommand {
-  return {
-    info: {
-      id,
-      agentId,
-      command: `echo ${id}`,
-      priority,
-      status: "queued",
-      requestedBy: "op",
-      requestedAt: order,
-      startedAt: null,
-      completedAt: null,
-      exitCode: null,
-      outputBytes: 0,
-    },
-    order,
-    dispatched: false,
-    interruptReason: null,
-    timeoutMs: null,
-  };
-}
+const command = queued;
 
 async function readAll(storage: Storage, commandId: string, afterSeq = 0) {
   const chunks: ({ seq: number } & StoredChunk)[] = [];
