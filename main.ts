@@ -45,6 +45,8 @@ const stop = async (signal: string) => {
 Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
 Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
 const code = services.loginCodes.create("admin");
+// Stored (with Redis: usable through every node) before it is printed.
+await services.loginCodes.written();
 console.log(`Flightdeck listening on ${server.url}`);
 console.log(`Data: ${config.dataDir}`);
 console.log(

@@ -370,7 +370,7 @@ Deno.test("sessions: 10 failed sign-ins from an address are logged, then 429 wit
   assert.equal(byCode.status, 429);
   await byCode.body?.cancel();
   // The code was not spent by the refused attempt.
-  assert.equal(server.services.loginCodes.redeem(code), "admin");
+  assert.equal(await server.services.loginCodes.redeem(code), "admin");
 });
 
 Deno.test("sessions: 100 failed sign-ins sent at once are checked at most 10 times; successful ones never count", async () => {

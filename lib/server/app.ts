@@ -76,6 +76,7 @@ export async function startServer(
   const services = await createServices(config, {
     kv: options.kv,
     log: options.log,
+    ...(options.ignoreEnv ? { deploymentId: null } : {}),
   });
   const handler = withSecurityHeaders(
     await createHandler(manifest, {

@@ -22,6 +22,7 @@
  * @module
  */
 import type { Role } from "../protocol.ts";
+import type { KvLike } from "./redis_kv.ts";
 
 /** What an entry records. */
 export const AUDIT_ACTIONS = [
@@ -142,9 +143,9 @@ const APPEND_BATCH = 50;
 
 /** The trail in Deno KV: `["audit", time, id]`. */
 export class KvAuditStore implements AuditStore {
-  #kv: Deno.Kv;
+  #kv: KvLike;
 
-  constructor(kv: Deno.Kv) {
+  constructor(kv: KvLike) {
     this.#kv = kv;
   }
 

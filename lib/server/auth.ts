@@ -7,6 +7,7 @@
  */
 import { jwtVerify, SignJWT } from "jose";
 import { type Role, RoleSchema } from "../protocol.ts";
+import type { KvLike } from "./redis_kv.ts";
 
 /** Name of the browser session cookie. */
 export const SESSION_COOKIE = "flightdeck_session";
@@ -271,23 +272,41 @@ export interface LoginCode {
   parent?: { id: string; endsAt: number };
 }
 
+/** KV key prefix of the sign-in codes kept in a shared store. */
+export const LOGIN_CODE_KEY = "login_code";
+
+/** Longest code looked up (ours are 48 characters). */
+const MAX_CODE_LENGTH = 128;
+
 /**
  * One-time sign-in codes: printed at start as a URL, each usable once
  * within its lifetime, each signing in one named user.
+ *
+ * Without a store they live in this process's memory. With one (cluster
+ * mode: the {@link KvLike} over Redis), each code is kept there under
+ * `["login_code", sha256(code)]` (the code itself is never stored) until
+ * it expires, so a code printed by one server works through any of them;
+ * redeeming deletes it with an atomic check, so it works once across all.
  */
 export class LoginCodes {
   #codes = new Map<string, LoginCode & { expiresAt: number }>();
+  #store: KvLike | null;
+  /** Writes of created codes to {@link #store} not finished yet. */
+  #pending = new Set<Promise<void>>();
+  #failure: unknown = null;
   /** The user a code signs in when none is named (the admin's name). */
   readonly defaultUser: string;
 
-  constructor(defaultUser = "admin") {
+  constructor(defaultUser = "admin", store: KvLike | null = null) {
     this.defaultUser = defaultUser;
+    this.#store = store;
   }
 
   /**
    * Create a code granting `role` to `user` (default {@link defaultUser}),
    * valid for `ttlMs`. With `parent`, the session it starts belongs to that
-   * token (ends with it, and when it is revoked).
+   * token (ends with it, and when it is revoked). With a store, it is
+   * written there in the background: {@link written} waits for that.
    */
   create(
     role: Role = "admin",
@@ -298,28 +317,82 @@ export class LoginCodes {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     const code = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))
       .join("");
-    this.#codes.set(code, {
+    const entry = {
       role,
       user,
       expiresAt: Date.now() + ttlMs,
       ...(parent ? { parent } : {}),
-    });
+    };
+    const store = this.#store;
+    if (!store) {
+      this.#codes.set(code, entry);
+      return code;
+    }
+    const write: Promise<void> = codeKey(code)
+      .then((key) => store.set(key, entry, { expireIn: Math.max(1, ttlMs) }))
+      .then(() => {}, (error) => {
+        this.#failure = error;
+      })
+      .finally(() => this.#pending.delete(write));
+    this.#pending.add(write);
     return code;
   }
 
+  /**
+   * Wait until every code created so far is stored (usable through any
+   * server sharing the store).
+   *
+   * @throws the store's error when a write failed.
+   */
+  async written(): Promise<void> {
+    while (this.#pending.size) await Promise.all(this.#pending);
+    const failure = this.#failure;
+    this.#failure = null;
+    if (failure) throw failure;
+  }
+
   /** Use `code`: what it grants once, then `null` forever. */
-  redeemUser(code: string): LoginCode | null {
-    const entry = this.#codes.get(code);
-    this.#codes.delete(code);
-    if (!entry || entry.expiresAt < Date.now()) return null;
-    const { expiresAt: _, ...grant } = entry;
+  async redeemUser(code: string): Promise<LoginCode | null> {
+    if (!this.#store) {
+      const entry = this.#codes.get(code);
+      this.#codes.delete(code);
+      if (!entry || entry.expiresAt < Date.now()) return null;
+      const { expiresAt: _, ...grant } = entry;
+      return grant;
+    }
+    if (code.length === 0 || code.length > MAX_CODE_LENGTH) return null;
+    // A code created by this process a moment ago is stored first.
+    await Promise.all(this.#pending);
+    const key = await codeKey(code);
+    const entry = await this.#store.get<LoginCode & { expiresAt: number }>(
+      key,
+    );
+    if (!entry.value) return null;
+    // Deleted only if nobody (on any server) redeemed it meanwhile.
+    const spent = await this.#store.atomic().check(entry).delete(key)
+      .commit();
+    if (!spent.ok || entry.value.expiresAt < Date.now()) return null;
+    const { expiresAt: _, ...grant } = entry.value;
     return grant;
   }
 
   /** Use `code`: its role once, then `null` forever. */
-  redeem(code: string): Role | null {
-    return this.redeemUser(code)?.role ?? null;
+  async redeem(code: string): Promise<Role | null> {
+    return (await this.redeemUser(code))?.role ?? null;
   }
+}
+
+/** The store key of `code`: its SHA-256, so the store never holds a code. */
+async function codeKey(code: string): Promise<Deno.KvKey> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(code),
+  );
+  const hex = Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return [LOGIN_CODE_KEY, hex];
 }
 
 /** The OS user name (`USER`, `USERNAME`), or null when unknown or not readable. */

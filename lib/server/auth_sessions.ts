@@ -27,6 +27,7 @@
  */
 import type { Role } from "../protocol.ts";
 import { type Auth, AuthError, type Principal } from "./auth.ts";
+import type { KvLike } from "./redis_kv.ts";
 
 /** A browser session as stored in KV. */
 export interface SessionRecord {
@@ -80,14 +81,14 @@ interface ChildEntry {
 
 /** Sign-ins, their renewal, and revocation. */
 export class AuthSessions {
-  #kv: Deno.Kv;
+  #kv: KvLike;
   #auth: Auth;
   #options: Required<AuthSessionsOptions>;
   /** Open connections by sign-in id; each entry closes its connection. */
   #live = new Map<string, Set<(reason: string) => void>>();
 
   /** @throws {RangeError} for a lifetime that is not a positive number. */
-  constructor(kv: Deno.Kv, auth: Auth, options: AuthSessionsOptions) {
+  constructor(kv: KvLike, auth: Auth, options: AuthSessionsOptions) {
     for (const [name, value] of Object.entries(options)) {
       if (!(value > 0)) throw new RangeError(`Invalid ${name} "${value}"`);
     }

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { SignJWT } from "jose";
 import type { Role } from "../protocol.ts";
+import { type KvLike, RedisKv } from "./redis_kv.ts";
+import { connectRedis } from "./redis_storage.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
 import {
   Auth,
   AuthError,
@@ -235,31 +238,6 @@ Deno.test("parseTtl() throws for invalid or non-positive durations", () => {
   assert.throws(() => parseTtl("0d"), RangeError);
 });
 
-Deno.test("LoginCodes.redeem() works once", () => {
-  const codes = new LoginCodes();
-  const code = codes.create("operator");
-  assert.match(code, /^[0-9a-f]{48}$/);
-  assert.equal(codes.redeem(code), "operator");
-  assert.equal(codes.redeem(code), null);
-  assert.equal(codes.redeem("unknown"), null);
-  assert.equal(codes.redeem(codes.create()), "admin");
-});
-
-Deno.test("LoginCodes.redeem() refuses an expired code", () => {
-  const clock = FakeTimers.install({ now: 0, toFake: ["Date"] });
-  try {
-    const codes = new LoginCodes();
-    const fresh = codes.create("viewer", 1_000);
-    const stale = codes.create("viewer", 1_000);
-    clock.tick(1_000);
-    assert.equal(codes.redeem(fresh), "viewer");
-    clock.tick(1);
-    assert.equal(codes.redeem(stale), null);
-  } finally {
-    clock.uninstall();
-  }
-});
-
 Deno.test("safeRedirectPath() keeps same-site paths and refuses every other target", () => {
   assert.equal(safeRedirectPath("/agents/a-1?x=1#t"), "/agents/a-1?x=1#t");
   for (
@@ -382,17 +360,113 @@ Deno.test("formatTtl() uses the largest whole unit", () => {
   assert.equal(formatTtl(61), "61s");
 });
 
-Deno.test("LoginCodes.redeemUser() gives the code's named user (default: the admin's name) and its parent token, once", () => {
-  const codes = new LoginCodes("alice");
-  const admin = codes.create();
-  assert.deepEqual(codes.redeemUser(admin), { role: "admin", user: "alice" });
-  assert.equal(codes.redeemUser(admin), null);
-  const parent = { id: "jti-1", endsAt: 123 };
-  const dave = codes.create("operator", 60_000, "dave", parent);
-  assert.deepEqual(codes.redeemUser(dave), {
-    role: "operator",
-    user: "dave",
-    parent,
+/**
+ * The LoginCodes tests, on this process's memory and on a shared store
+ * (cluster mode: a RedisKv on a real Redis).
+ */
+const CODE_STORES: [
+  string,
+  () => Promise<[KvLike | null, () => Promise<void>]>,
+][] = [
+  ["memory", () => Promise.resolve([null, () => Promise.resolve()])],
+  ["Redis", async () => {
+    const server = await RedisServer.start();
+    const client = connectRedis(server.url);
+    return [new RedisKv(client), async () => {
+      client.disconnect();
+      await server.close();
+    }];
+  }],
+];
+
+for (const [where, open] of CODE_STORES) {
+  Deno.test(`LoginCodes.redeem() works once (${where})`, async () => {
+    const [store, close] = await open();
+    try {
+      const codes = new LoginCodes("admin", store);
+      const code = codes.create("operator");
+      assert.match(code, /^[0-9a-f]{48}$/);
+      assert.equal(await codes.redeem(code), "operator");
+      assert.equal(await codes.redeem(code), null);
+      assert.equal(await codes.redeem("unknown"), null);
+      assert.equal(await codes.redeem(""), null);
+      assert.equal(await codes.redeem("x".repeat(100_000)), null);
+      assert.equal(await codes.redeem(codes.create()), "admin");
+    } finally {
+      await close();
+    }
   });
-  assert.equal(new LoginCodes().defaultUser, "admin");
+
+  Deno.test(`LoginCodes.redeem() refuses an expired code (${where})`, async () => {
+    const [store, close] = await open();
+    const clock = FakeTimers.install({ now: 0, toFake: ["Date"] });
+    try {
+      const codes = new LoginCodes("admin", store);
+      const fresh = codes.create("viewer", 1_000);
+      const stale = codes.create("viewer", 1_000);
+      await codes.written();
+      clock.tick(1_000);
+      assert.equal(await codes.redeem(fresh), "viewer");
+      clock.tick(1);
+      assert.equal(await codes.redeem(stale), null);
+    } finally {
+      clock.uninstall();
+      await close();
+    }
+  });
+
+  Deno.test(`LoginCodes.redeemUser() gives the code's named user (default: the admin's name) and its parent token, once (${where})`, async () => {
+    const [store, close] = await open();
+    try {
+      const codes = new LoginCodes("alice", store);
+      const admin = codes.create();
+      assert.deepEqual(await codes.redeemUser(admin), {
+        role: "admin",
+        user: "alice",
+      });
+      assert.equal(await codes.redeemUser(admin), null);
+      const parent = { id: "jti-1", endsAt: 123 };
+      const dave = codes.create("operator", 60_000, "dave", parent);
+      assert.deepEqual(await codes.redeemUser(dave), {
+        role: "operator",
+        user: "dave",
+        parent,
+      });
+      assert.equal(new LoginCodes().defaultUser, "admin");
+    } finally {
+      await close();
+    }
+  });
+}
+
+Deno.test("LoginCodes on a shared store: a code made by one server is redeemed through another once, of many racing; the store never holds the code", async () => {
+  const server = await RedisServer.start();
+  const clients = Array.from({ length: 3 }, () => connectRedis(server.url));
+  try {
+    const [a, ...others] = clients.map((c) =>
+      new LoginCodes("admin", new RedisKv(c))
+    );
+    const code = a.create("operator", 60_000, "bob");
+    await a.written();
+    const keys = await clients[0].keys("*");
+    assert.ok(keys.every((key) => !key.includes(code)), keys.join());
+    for (const key of keys) {
+      const type = await clients[0].type(key);
+      if (type === "hash") {
+        assert.ok(
+          !JSON.stringify(await clients[0].hgetall(key)).includes(code),
+        );
+      }
+    }
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => others[i % 2].redeemUser(code)),
+    );
+    assert.deepEqual(results.filter((r) => r !== null), [
+      { role: "operator", user: "bob" },
+    ]);
+    assert.equal(await a.redeemUser(code), null);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await server.close();
+  }
 });

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { KvLike } from "./redis_kv.ts";
 
 /** KV key prefix of the line index. */
 export const LINE_INDEX = "out_line";
@@ -68,7 +69,7 @@ export function linesThrough(mark: LineMark): number {
 
 /** The newest index entry of a command, or null. */
 export async function lastMark(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
 ): Promise<LineMark | null> {
   const iter = kv.list<[number, number]>({
@@ -84,7 +85,7 @@ export async function lastMark(
  * first chunk for line 0. Null when the index is empty.
  */
 export async function locateLine(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
   line: number,
 ): Promise<LineMark | null> {
@@ -106,7 +107,7 @@ export async function locateLine(
  * log2(lines) lookups.
  */
 export async function locateSeq(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
   seq: number,
 ): Promise<LineMark | null> {
@@ -130,7 +131,7 @@ export async function locateSeq(
 
 /** Index entries from `from` (inclusive; null: the first) on, in order. */
 export async function* marksFrom(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
   from: LineMark | null,
   batchSize = 200,
@@ -151,7 +152,7 @@ export async function* marksFrom(
  * Writing the same entries twice is harmless.
  */
 export async function buildLineIndex(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
   chunks: AsyncIterable<{ seq: number; data: string }>,
 ): Promise<void> {
@@ -178,7 +179,7 @@ export async function buildLineIndex(
 
 /** Delete a command's line index. */
 export async function deleteLineIndex(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
 ): Promise<void> {
   let op = kv.atomic();

@@ -10,7 +10,7 @@
 import { defaultSgr, sgrAfter, sgrParams } from "../client/ansi_line.ts";
 import type { CommandLog } from "./command_log.ts";
 import { readWindow, textBefore } from "./log_reader.ts";
-import type { OutputStore } from "./output_log.ts";
+import type { OutputBackend } from "./output_log.ts";
 
 /** One line of a window as sent. */
 export interface WindowLine {
@@ -43,7 +43,7 @@ export interface WindowBody {
 
 /** `count` lines of `log` from 0-based line `from`, as sent. */
 export async function windowBody(
-  storage: OutputStore,
+  storage: OutputBackend,
   log: CommandLog,
   from: number,
   count: number,

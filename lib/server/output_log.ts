@@ -30,6 +30,7 @@ import {
   lineEntry,
   type LineMark,
 } from "./line_index.ts";
+import type { KvLike } from "./redis_kv.ts";
 import { deleteSearchEntries } from "./search_index.ts";
 
 /** One stored output chunk (or part of one). */
@@ -112,10 +113,11 @@ export interface OutputBatch {
  */
 export interface OutputBackend {
   /**
-   * The Deno KV of this process: the line index (line_index.ts) and the
-   * search index (search_index.ts) are kept there, beside the output.
+   * Where the line index (line_index.ts) and the search index
+   * (search_index.ts) are kept: the Deno KV of the output, or with Redis
+   * the shared {@link RedisKv} (redis_kv.ts).
    */
-  readonly kv: Deno.Kv;
+  readonly kv: KvLike;
   /** Store one {@link OutputBatch} (the chunks and bookkeeping at once). */
   commit(batch: OutputBatch): Promise<void>;
   /** Store one chunk, with the command's bookkeeping when given. */

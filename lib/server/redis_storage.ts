@@ -28,7 +28,9 @@
  * Multi-key writes are single Lua scripts or MULTI transactions, so a
  * reader never sees half of one; every key of a store lives on one Redis
  * (no Redis Cluster slots). The line index and the search index of output
- * stay in the Deno KV of the process (not shared yet).
+ * live in the store's {@link KvLike}: a {@link RedisKv} on the same Redis
+ * in cluster mode (shared by every node; a batch's line index entries are
+ * written in the same MULTI as its stream entries), or a Deno KV.
  *
  * @module
  */
@@ -48,6 +50,7 @@ import {
   type StoredChunk,
 } from "./output_log.ts";
 import { deleteLineIndex } from "./line_index.ts";
+import { type KvLike, RedisKv } from "./redis_kv.ts";
 import { deleteSearchEntries } from "./search_index.ts";
 import {
   type CommandStore,
@@ -291,18 +294,23 @@ function fieldsOf(value: StoredChunk): string[] {
 /**
  * The output log in Redis Streams (see the module comment for keys): part
  * `n` of chunk `seq` is entry `<seq>-<n>`, as the KV layout's
- * `["out", id, seq, n]`. The line and search indexes stay in this
- * process's Deno KV ({@link kv}).
+ * `["out", id, seq, n]`. The line and search indexes are kept in
+ * {@link kv}.
  */
 export class RedisOutputStore implements OutputBackend {
   readonly redis: Redis;
   readonly prefix: string;
-  readonly kv: Deno.Kv;
+  readonly kv: KvLike;
 
-  constructor(redis: Redis, prefix: string, kv: Deno.Kv) {
+  constructor(redis: Redis, prefix: string, kv: KvLike) {
     this.redis = redis;
     this.prefix = prefix;
     this.kv = kv;
+  }
+
+  /** Whether {@link kv} is a RedisKv on this store's Redis. */
+  #sharedKv(): boolean {
+    return this.kv instanceof RedisKv && this.kv.redis === this.redis;
   }
 
   #out(id: string): string {
@@ -321,6 +329,7 @@ export class RedisOutputStore implements OutputBackend {
     mode: "strict" | "skip",
     entries: [string, string, string[]][],
     metas: [string, OutputMeta][],
+    lines: OutputBatch["lines"] = [],
   ): Promise<void> {
     const args: string[] = [mode, String(entries.length)];
     for (const [key, id, fields] of entries) {
@@ -330,7 +339,15 @@ export class RedisOutputStore implements OutputBackend {
       args.push(this.#meta(id), JSON.stringify(meta));
     }
     try {
-      await this.redis.eval(APPEND, 0, ...args);
+      if (lines.length && this.kv instanceof RedisKv) {
+        // The line index in the same transaction: a reader on any node
+        // sees both or neither.
+        const multi = this.redis.multi().eval(APPEND, 0, ...args);
+        const op = this.kv.atomic();
+        for (const [key, value] of lines) op.set(key, value);
+        this.kv.queue(multi, op);
+        await commit(multi);
+      } else await this.redis.eval(APPEND, 0, ...args);
     } catch (error) {
       const message = String(error);
       if (message.includes("SEQ not above")) {
@@ -374,9 +391,10 @@ export class RedisOutputStore implements OutputBackend {
 
   /**
    * Store one {@link OutputBatch}: the parts and bookkeeping in one script,
-   * then the line index entries in this process's KV. Parts already stored
-   * (the same batch again after a lost reply) are left out, so a retry
-   * stores each part once, as KV's overwrite does.
+   * and the line index entries in the same MULTI when {@link kv} is a
+   * {@link RedisKv} on this Redis (else in {@link kv} after it). Parts
+   * already stored (the same batch again after a lost reply) are left out,
+   * so a retry stores each part once, as KV's overwrite does.
    */
   async commit(batch: OutputBatch): Promise<void> {
     for (const { seq } of batch.parts) checkSeq(seq);
@@ -388,8 +406,9 @@ export class RedisOutputStore implements OutputBackend {
         fieldsOf(value),
       ]),
       batch.metas,
+      this.#sharedKv() ? batch.lines : [],
     );
-    if (batch.lines.length) {
+    if (batch.lines.length && !this.#sharedKv()) {
       const op = this.kv.atomic();
       for (const [key, value] of batch.lines) op.set(key, value);
       await op.commit();
@@ -450,7 +469,7 @@ export class RedisOutputStore implements OutputBackend {
 
   /**
    * Delete a command's output, bookkeeping and resizes, and its line and
-   * search index entries in this process's KV.
+   * search index entries in {@link kv}.
    */
   async delete(commandId: string): Promise<void> {
     await this.redis.del(
@@ -555,11 +574,14 @@ export class RedisOutputStore implements OutputBackend {
 export class RedisStorage implements CommandStore {
   readonly redis: Redis;
   readonly prefix: string;
-  /** This process's Deno KV, for the line and search indexes. */
-  readonly kv: Deno.Kv;
+  /**
+   * Where the line and search indexes are kept: a {@link RedisKv} (shared,
+   * cluster mode), or a Deno KV of this process.
+   */
+  readonly kv: KvLike;
   readonly output: RedisOutputStore;
 
-  constructor(redis: Redis, kv: Deno.Kv, options: RedisStorageOptions = {}) {
+  constructor(redis: Redis, kv: KvLike, options: RedisStorageOptions = {}) {
     this.redis = redis;
     this.kv = kv;
     this.prefix = options.prefix ?? "fd:";

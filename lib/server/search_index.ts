@@ -25,6 +25,15 @@
  *   occurrence (0: in the command text)
  * - `["sx_cmd", commandId, word]` → true (to delete a command's entries)
  * - `["sx_cursor"]` → `[completedAt, commandId]` of the last command indexed
+ * - `["sx_lease"]` → which index runs a pass, expiring after
+ *   {@link LEASE_MS} (only with {@link SearchSources.shared})
+ *
+ * Shared (cluster mode: the KV is the {@link RedisKv} every server uses):
+ * a pass first takes the lease with an atomic check, and renews it after
+ * each command; a server that cannot take it skips its pass, and one that
+ * lost it stops. So one server indexes each command and every server reads
+ * the one index. A server that dies holding the lease holds it at most
+ * {@link LEASE_MS}; the next pass continues from the shared cursor.
  *
  * @module
  */
@@ -33,6 +42,7 @@ import { walkLines } from "./log_reader.ts";
 import { buildLineIndex, lastMark } from "./line_index.ts";
 import { plainLine } from "./log_reader.ts";
 import type { OutputBackend } from "./output_log.ts";
+import type { KvLike } from "./redis_kv.ts";
 
 /** Most distinct words indexed per command. */
 export const MAX_WORDS_PER_COMMAND = 4000;
@@ -44,6 +54,9 @@ export const MAX_QUERY_ENTRIES = 500;
 const BATCH = 50;
 const WORD = /[\p{L}\p{N}_]{3,40}/gu;
 const CURSOR: Deno.KvKey = ["sx_cursor"];
+const LEASE: Deno.KvKey = ["sx_lease"];
+/** How long a pass holds the lease after taking or renewing it (ms). */
+export const LEASE_MS = 60_000;
 
 /** The words of `text`, lowercased, in order (with repeats). */
 export function words(text: string): string[] {
@@ -52,7 +65,7 @@ export function words(text: string): string[] {
 
 /** Delete every index entry of a command. */
 export async function deleteSearchEntries(
-  kv: Deno.Kv,
+  kv: KvLike,
   commandId: string,
 ): Promise<void> {
   let op = kv.atomic();
@@ -82,7 +95,7 @@ export interface CommandHit {
 
 /** What the index reads: commands and their output. */
 export interface SearchSources {
-  kv: Deno.Kv;
+  kv: KvLike;
   output: OutputBackend;
   getCommand(
     id: string,
@@ -98,6 +111,11 @@ export interface SearchSources {
   ): Promise<[number, string][]>;
   /** Told of a command that could not be indexed (it is skipped). */
   onError?: (id: string, error: unknown) => void;
+  /**
+   * Whether other servers index into the same KV (cluster mode): passes
+   * then take the lease (see the module comment).
+   */
+  shared?: boolean;
 }
 
 /**
@@ -116,7 +134,7 @@ const SETTLE_MS = 2_000;
  * `["fin", completedAt, id]` index (storage.ts), as `[completedAt, id]`.
  */
 async function finishedInKv(
-  kv: Deno.Kv,
+  kv: KvLike,
   cursor: [number, string] | null,
   limit: number,
 ): Promise<[number, string][]> {
@@ -163,7 +181,44 @@ export class SearchIndex {
     await this.#running?.catch(() => 0);
   }
 
+  /** This index's name in the lease. */
+  readonly #owner = crypto.randomUUID();
+
+  /**
+   * Take the lease (when `held`, renew it: it must still be that entry);
+   * the new entry, or null when another index holds it.
+   */
+  async #lease(
+    held: Deno.KvEntryMaybe<unknown> | null,
+  ): Promise<Deno.KvEntryMaybe<unknown> | null> {
+    const { kv } = this.#s;
+    const committed = await kv.atomic()
+      .check(held ?? { key: LEASE, versionstamp: null })
+      .set(LEASE, this.#owner, { expireIn: LEASE_MS })
+      .commit();
+    return committed.ok
+      ? { key: LEASE, value: this.#owner, versionstamp: committed.versionstamp }
+      : null;
+  }
+
   async #catchUp(): Promise<number> {
+    if (!this.#s.shared) return await this.#pass(null);
+    let lease = await this.#lease(null);
+    if (!lease) return 0;
+    try {
+      return await this.#pass(async () => !!(lease = await this.#lease(lease)));
+    } finally {
+      if (lease) {
+        await this.#s.kv.atomic().check(lease).delete(LEASE).commit();
+      }
+    }
+  }
+
+  /**
+   * One pass; with `renew`, called after each command, it stops when that
+   * returns false (the lease was lost).
+   */
+  async #pass(renew: (() => Promise<boolean>) | null): Promise<number> {
     const { kv } = this.#s;
     const cursor = (await kv.get<[number, string]>(CURSOR)).value;
     const settled = this.#now() - SETTLE_MS;
@@ -186,6 +241,7 @@ export class SearchIndex {
       // the next pass (indexing replaces a command's entries).
       if (at < settled) await kv.set(CURSOR, [at, id]);
       done++;
+      if (renew && !await renew()) break;
     }
     return done;
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Redis } from "ioredis";
 import { ensurePrivateDir, ensurePrivateFile } from "./data_dir.ts";
 
 /** File name of the generated secret inside the data folder. */
@@ -60,4 +61,28 @@ export async function loadSecret(
 function randomSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Redis key (after the store prefix) of the secret nodes agree on. */
+export const REDIS_SECRET_KEY = "secret";
+
+/**
+ * The secret every server sharing `redis` signs with when none is
+ * configured: the first node to start stores a random one (`SET NX`), and
+ * every node, then and later, reads that one. Redis then holds it: whoever
+ * can read that Redis can sign tokens.
+ */
+export async function sharedSecret(
+  redis: Pick<Redis, "set" | "get">,
+  prefix = "fd:",
+): Promise<string> {
+  const key = prefix + REDIS_SECRET_KEY;
+  await redis.set(key, randomSecret(), "NX");
+  const secret = await redis.get(key);
+  if (secret === null || secret.length < 32) {
+    throw new RangeError(
+      `Redis key "${key}" holds no secret of at least 32 characters`,
+    );
+  }
+  return secret;
 }

@@ -25,9 +25,11 @@ import { openKv } from "./data_dir.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
-import { loadSecret } from "./secret.ts";
+import { loadSecret, sharedSecret } from "./secret.ts";
+import { deploymentId, deployWarnings } from "./deploy.ts";
 import { type CommandStore, Storage } from "./storage.ts";
 import { connectRedis, RedisStorage } from "./redis_storage.ts";
+import { type KvLike, RedisKv } from "./redis_kv.ts";
 import { enforceRetention } from "./retention.ts";
 import { SearchIndex } from "./search_index.ts";
 import { WebSocketPeer } from "./peer.ts";
@@ -99,6 +101,11 @@ export interface ServicesOptions {
   /** An open KV store to use instead of opening `config.kvPath`. */
   kv?: Deno.Kv;
   log?: Logger;
+  /**
+   * The Deno Deploy deployment id, instead of `DENO_DEPLOYMENT_ID` (null:
+   * not on Deploy).
+   */
+  deploymentId?: string | null;
 }
 
 /** Open storage, restore state and build the server's services. */
@@ -107,6 +114,14 @@ export async function createServices(
   options: ServicesOptions = {},
 ): Promise<Services> {
   const log = options.log ?? createLogger(config.logLevel);
+  for (
+    const warning of deployWarnings(
+      options.deploymentId === undefined
+        ? deploymentId()
+        : options.deploymentId ?? undefined,
+      config,
+    )
+  ) log.warn(warning);
   const kv = options.kv ?? await openKv(config);
   const redis = config.redisUrl ? connectRedis(config.redisUrl) : null;
   if (redis) {
@@ -125,18 +140,32 @@ export async function createServices(
       );
     }
   }
+  // What every node must see alike: sign-ins, tokens, sign-in codes, the
+  // audit trail, the line and search indexes. With Redis, kept there
+  // (redis_kv.ts); else in this process's Deno KV.
+  const shared: KvLike = redis ? new RedisKv(redis) : kv;
   const storage: CommandStore = redis
-    ? new RedisStorage(redis, kv)
+    ? new RedisStorage(redis, shared)
     : new Storage(kv);
-  const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
+  let secret: string;
+  if (config.secret || !redis) {
+    secret = await loadSecret(config.dataDir, config.secret);
+  } else {
+    // Every node must sign alike: agree on one kept in Redis.
+    secret = await sharedSecret(redis);
+    log.warn(
+      "FLIGHTDECK_SECRET is not set: the servers sharing this Redis sign tokens with a secret kept in Redis (key fd:secret), so whoever can read that Redis can sign tokens, and tokens from `deno task token` do not match. Set FLIGHTDECK_SECRET (the same on every server) to keep it out of Redis.",
+    );
+  }
+  const auth = new Auth(secret, {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
-  const sessions = new AuthSessions(kv, auth, {
+  const sessions = new AuthSessions(shared, auth, {
     accessTtlSeconds: config.accessTtlSeconds,
     sessionTtlSeconds: config.sessionTtlSeconds,
     maxSessionsPerParent: config.maxSessionsPerToken,
   });
-  const audit = new AuditTrail(new KvAuditStore(kv), {
+  const audit = new AuditTrail(new KvAuditStore(shared), {
     retentionMs: config.auditRetentionMs,
     refusalsPerMinute: config.auditRefusalsPerMinute,
     onError: (error) =>
@@ -247,6 +276,7 @@ export async function createServices(
     output: storage.output,
     getCommand: (id) => storage.getCommand(id),
     finishedAfter: (cursor, limit) => storage.finishedAfter(cursor, limit),
+    shared: redis !== null,
     onError: (id, error) =>
       log.error("Cannot index a command for search", {
         commandId: id,
@@ -350,8 +380,11 @@ export async function createServices(
     auth,
     sessions,
     audit,
-    tokens: new TokenRegistry(kv, auth, sessions),
-    loginCodes: new LoginCodes(config.adminUser ?? osUserName() ?? "admin"),
+    tokens: new TokenRegistry(shared, auth, sessions),
+    loginCodes: new LoginCodes(
+      config.adminUser ?? osUserName() ?? "admin",
+      redis ? shared : null,
+    ),
     loginThrottle: new LoginThrottle(
       config.loginFailureLimit,
       config.loginFailureWindowMs,

@@ -77,7 +77,7 @@ export async function signIn(
   const startedAt = Date.now();
   loginThrottle.fail(address, startedAt);
   const checked = "code" in credential
-    ? redeemCode(app, credential.code)
+    ? await redeemCode(app, credential.code)
     : await checkToken(app, credential.token);
   const attempt = checked.ok ? await startSession(app, checked) : checked;
   if (attempt.ok) loginThrottle.forgive(address, startedAt);
@@ -144,8 +144,8 @@ async function startSession(
   }
 }
 
-function redeemCode(app: Services, code: string): Attempt {
-  const redeemed = app.loginCodes.redeemUser(code);
+async function redeemCode(app: Services, code: string): Promise<Attempt> {
+  const redeemed = await app.loginCodes.redeemUser(code);
   if (redeemed === null || redeemed.role === "agent") {
     return {
       ok: false,

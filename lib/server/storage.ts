@@ -33,6 +33,7 @@ import {
   type Priority,
 } from "../protocol.ts";
 import { type OutputBackend, OutputStore } from "./output_log.ts";
+import type { KvLike } from "./redis_kv.ts";
 
 export type { OutputMeta, StoredChunk } from "./output_log.ts";
 
@@ -105,10 +106,10 @@ function u64(n: number): bigint {
  */
 export interface CommandStore {
   /**
-   * The Deno KV of this process (with Redis: what is not shared yet, the
-   * output's line and search indexes).
+   * Where the output's line and search indexes are kept: the Deno KV of
+   * this process, or with Redis the shared {@link KvLike} over it.
    */
-  readonly kv: Deno.Kv;
+  readonly kv: KvLike;
   readonly output: OutputBackend;
   migrate(): Promise<void>;
   insertQueued(

@@ -15,6 +15,7 @@ import { type Role, RoleSchema } from "../protocol.ts";
 import type { Auth } from "./auth.ts";
 import type { AuthSessions } from "./auth_sessions.ts";
 import { FlightdeckError } from "./errors.ts";
+import type { KvLike } from "./redis_kv.ts";
 
 /** A minted token as listed (never the token itself). */
 export interface TokenRecord {
@@ -59,11 +60,11 @@ export const MAX_TOKENS = 10_000;
 
 /** Tokens minted from the UI, listed and revocable. */
 export class TokenRegistry {
-  #kv: Deno.Kv;
+  #kv: KvLike;
   #auth: Auth;
   #sessions: AuthSessions;
 
-  constructor(kv: Deno.Kv, auth: Auth, sessions: AuthSessions) {
+  constructor(kv: KvLike, auth: Auth, sessions: AuthSessions) {
     this.#kv = kv;
     this.#auth = auth;
     this.#sessions = sessions;

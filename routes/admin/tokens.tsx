@@ -194,6 +194,7 @@ async function create(
     record.subject,
     { id: record.id, endsAt: record.expiresAt },
   );
+  await app.loginCodes.written();
   return await answer(201, {
     created: {
       kind: "user",
