@@ -7,6 +7,9 @@ import {
   MAX_SOURCES,
 } from "./audit.ts";
 import { encodeCursor, parseAuditQuery } from "./audit_query.ts";
+import { type KvLike, RedisKv } from "./redis_kv.ts";
+import { connectRedis } from "./redis_storage.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
 
 const event = (over: Partial<AuditEvent> = {}): AuditEvent => ({
   actor: "alice",
@@ -176,8 +179,8 @@ Deno.test("AuditTrail.input() records byte counts per connection and agent, neve
   await trail.close();
 });
 
-Deno.test("KvAuditStore.list() pages newest first by cursor, within from/to", async () => {
-  using kv = await Deno.openKv(":memory:");
+/** The paging checks of KvAuditStore.list() on `kv`. */
+async function listPages(kv: KvLike): Promise<void> {
   let now = 100;
   const trail = new AuditTrail(new KvAuditStore(kv), {
     retentionMs: 86400_000,
@@ -211,6 +214,28 @@ Deno.test("KvAuditStore.list() pages newest first by cursor, within from/to", as
   assert.ok(parsed.ok);
   assert.deepEqual(parsed.query.cursor, first.cursor);
   await trail.close();
+}
+
+Deno.test("KvAuditStore.list() pages newest first by cursor, within from/to", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await listPages(kv);
+});
+
+Deno.test("KvAuditStore.list() pages alike on the shared store (RedisKv); deleteBefore() deletes there", async () => {
+  const server = await RedisServer.start();
+  const client = connectRedis(server.url);
+  try {
+    const kv = new RedisKv(client);
+    await listPages(kv);
+    const store = new KvAuditStore(kv);
+    // Entries at 100 (three) and 200 (one) from listPages.
+    assert.equal(await store.deleteBefore(150), 3);
+    const left = await store.list({ limit: 10 });
+    assert.deepEqual(left.entries.map((e) => e.time), [200]);
+  } finally {
+    client.disconnect();
+    await server.close();
+  }
 });
 
 Deno.test("AuditTrail.refusal(): a source's next refusal after its minute writes the summary; past MAX_SOURCES new sources share one window", async () => {

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { Auth, AuthError } from "./auth.ts";
 import { AuthSessions } from "./auth_sessions.ts";
+import { type KvLike, RedisKv } from "./redis_kv.ts";
+import { connectRedis } from "./redis_storage.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
 
 const SECRET = "s".repeat(32);
 const OPTIONS = { accessTtlSeconds: 900, sessionTtlSeconds: 7 * 86400 };
@@ -14,8 +17,12 @@ function authError(message: string) {
   };
 }
 
+/**
+ * Run `test` on Deno KV, then on the shared store of cluster mode (a
+ * RedisKv on a real Redis); a failure names the store.
+ */
 async function withSessions(
-  test: (sessions: AuthSessions, auth: Auth, kv: Deno.Kv) => Promise<void>,
+  test: (sessions: AuthSessions, auth: Auth, kv: KvLike) => Promise<void>,
 ): Promise<void> {
   const kv = await Deno.openKv(":memory:");
   try {
@@ -23,6 +30,19 @@ async function withSessions(
     await test(new AuthSessions(kv, auth, OPTIONS), auth, kv);
   } finally {
     kv.close();
+  }
+  const server = await RedisServer.start();
+  const client = connectRedis(server.url);
+  try {
+    const shared = new RedisKv(client);
+    const auth = new Auth(SECRET);
+    await test(new AuthSessions(shared, auth, OPTIONS), auth, shared);
+  } catch (error) {
+    if (error instanceof Error) error.message = `On Redis: ${error.message}`;
+    throw error;
+  } finally {
+    client.disconnect();
+    await server.close();
   }
 }
 
@@ -56,6 +76,8 @@ Deno.test("AuthSessions.refresh() renews a session in place: same id, later expi
   });
   try {
     await withSessions(async (sessions) => {
+      // Each store starts at the same time.
+      clock.setSystemTime(1_700_000_000_000);
       const first = await sessions.create("alice", "admin");
       assert.equal(first.expiresAt, 1_700_000_900_000);
       clock.tick(600_000);
@@ -87,6 +109,8 @@ Deno.test("AuthSessions.refresh() never renews a session past its end", async ()
   });
   try {
     await withSessions(async (sessions) => {
+      // Each store starts at the same time.
+      clock.setSystemTime(1_700_000_000_000);
       let issued = await sessions.create(
         "alice",
         "admin",
@@ -173,6 +197,8 @@ Deno.test("AuthSessions.refresh() gives an agent a new token of the same sign-in
   });
   try {
     await withSessions(async (sessions, auth) => {
+      // Each store starts at the same time.
+      clock.setSystemTime(1_700_000_000_000);
       const token = await auth.sign({
         role: "agent",
         agentId: "a-1",
@@ -209,7 +235,7 @@ Deno.test("AuthSessions.refresh() of a plain dashboard token keeps its expiry an
   });
 });
 
-async function keysUnder(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+async function keysUnder(kv: KvLike, prefix: Deno.KvKey): Promise<number> {
   let count = 0;
   for await (const _ of kv.list({ prefix })) count++;
   return count;

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import type { CommandInfo } from "../protocol.ts";
 import { OutputLog, OutputStore } from "./output_log.ts";
 import { SearchIndex } from "./search_index.ts";
+import { RedisKv } from "./redis_kv.ts";
+import { connectRedis, RedisOutputStore } from "./redis_storage.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
 
 const info = (id: string, command: string) =>
   ({ id, agentId: "a", command, status: "completed" }) as CommandInfo;
@@ -107,4 +110,78 @@ Deno.test("SearchIndex.catchUp() still indexes a command that finished in the sa
       ["b"],
     );
   });
+});
+
+Deno.test("SearchIndex on a shared store: one server's pass holds the lease, another skips its pass meanwhile and reads the same index; a dead server's lease runs out", async () => {
+  const server = await RedisServer.start();
+  const clients = [connectRedis(server.url), connectRedis(server.url)];
+  try {
+    const kvs = clients.map((c) => new RedisKv(c));
+    const output = new RedisOutputStore(clients[0], "fd:", kvs[0]);
+    const finished: [number, string][] = [];
+    const finish = async (id: string, text: string) => {
+      await output.write(id, 1, { stream: "stdout", data: text });
+      finished.push([finished.length + 1, id]);
+    };
+    await finish("one", "alpha bravo\n");
+    let release = () => {};
+    const held = new Promise<void>((resolve) => release = resolve);
+    let reading = () => {};
+    const read = new Promise<void>((resolve) => reading = resolve);
+    const indexes = kvs.map((kv, n) =>
+      new SearchIndex({
+        kv,
+        output: new RedisOutputStore(clients[n], "fd:", kv),
+        shared: true,
+        getCommand: async (id) => {
+          if (n === 0 && id === "one") {
+            reading();
+            await held;
+          }
+          return { info: info(id, "echo") };
+        },
+        finishedAfter: (cursor) =>
+          Promise.resolve(
+            finished.filter(([at]) => !cursor || at > cursor[0]),
+          ),
+      }, () => 1_000_000)
+    );
+    const first = indexes[0].catchUp();
+    await read;
+    // Server 0 holds the lease: server 1 indexes nothing.
+    assert.equal(await indexes[1].catchUp(), 0);
+    assert.deepEqual(await indexes[1].search("alpha", 5), []);
+    release();
+    assert.equal(await first, 1);
+    // Both read the one index; the lease is free again.
+    for (const index of indexes) {
+      assert.deepEqual(
+        (await index.search("bravo", 5)).map((h) => [h.commandId, h.line]),
+        [["one", 1]],
+      );
+    }
+    assert.equal((await kvs[0].get(["sx_lease"])).value, null);
+    // Server 1 goes on from the shared cursor: only the new command.
+    await finish("two", "charlie\n");
+    assert.equal(await indexes[1].catchUp(), 1);
+    assert.deepEqual(
+      (await indexes[0].search("charlie", 5)).map((h) => h.commandId),
+      ["two"],
+    );
+    // A lease left by a server that died: no pass until it runs out.
+    await finish("three", "delta\n");
+    await kvs[0].set(["sx_lease"], "dead", { expireIn: 100 });
+    assert.equal(await indexes[1].catchUp(), 0);
+    while ((await kvs[1].get(["sx_lease"])).value !== null) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(await indexes[1].catchUp(), 1);
+    assert.deepEqual(
+      (await indexes[0].search("delta", 5)).map((h) => h.commandId),
+      ["three"],
+    );
+  } finally {
+    for (const c of clients) c.disconnect();
+    await server.close();
+  }
 });
