@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { loadSecret, SECRET_FILE } from "./secret.ts";
+import { loadSecret, SECRET_FILE, sharedSecret } from "./secret.ts";
+import { connectRedis } from "./redis_storage.ts";
+import { RedisServer } from "../../tests/redis_server.ts";
 
 Deno.test("loadSecret() generates the secret once with mode 0600 and reads it back", async () => {
   const dir = await Deno.makeTempDir();
@@ -59,4 +61,22 @@ Deno.test("loadSecret() with :memory: returns a fresh secret and writes nothing"
   assert.match(a, /^[0-9a-f]{64}$/);
   assert.notEqual(a, b);
   await assert.rejects(Deno.stat(":memory:"), Deno.errors.NotFound);
+});
+
+Deno.test("sharedSecret(): servers racing on one Redis agree on one secret; a short one there is refused", async () => {
+  const server = await RedisServer.start();
+  const clients = Array.from({ length: 4 }, () => connectRedis(server.url));
+  try {
+    const secrets = await Promise.all(clients.map((c) => sharedSecret(c)));
+    assert.equal(new Set(secrets).size, 1);
+    assert.match(secrets[0], /^[0-9a-f]{64}$/);
+    assert.equal(await clients[0].get("fd:secret"), secrets[0]);
+    // Another prefix, another cluster.
+    assert.notEqual(await sharedSecret(clients[0], "other:"), secrets[0]);
+    await clients[0].set("short:secret", "too short");
+    await assert.rejects(sharedSecret(clients[0], "short:"), RangeError);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await server.close();
+  }
 });
