@@ -13,6 +13,7 @@ import {
   waitFinal,
 } from "./helpers.ts";
 import { enforceRetention } from "../lib/server/retention.ts";
+import { RedisServer } from "./redis_server.ts";
 
 async function getJson(server: TestServer, path: string) {
   const res = await fetch(`${server.url}${path}`, {
@@ -27,10 +28,15 @@ async function countKeys(server: TestServer, prefix: Deno.KvKey) {
   return n;
 }
 
-Deno.test("search: a word in another command's output is found with its line, and retention removes the indexes with the output", async () => {
+/**
+ * The search test on `redisUrl` (cluster mode: the indexes in the shared
+ * RedisKv) or, without it, on Deno KV.
+ */
+async function searchAndRetention(redisUrl?: string) {
   // The index is filled by this test's catchUp() calls only.
   await using server = await startTestServer({
     searchIndexIntervalMs: 86400_000,
+    ...(redisUrl ? { redisUrl } : {}),
   });
   const dash = await TestClient.dashboard(server);
   const agent = await AgentProcess.start(server, "srch-1");
@@ -126,4 +132,23 @@ Deno.test("search: a word in another command's output is found with its line, an
     await agent.kill();
     await dash.close();
   }
+}
+
+Deno.test("search: a word in another command's output is found with its line, and retention removes the indexes with the output", async () => {
+  await searchAndRetention();
+});
+
+Deno.test({
+  name:
+    "search (Redis): a word in another command's output is found with its line, and retention removes the indexes with the output",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start();
+    try {
+      await searchAndRetention(redis.url);
+    } finally {
+      await redis.close();
+    }
+  },
 });
