@@ -4,9 +4,10 @@
  * {@link AuditTrail} is what the server's edges (message handlers, HTTP
  * routes) call, one line per action; it stamps time and id, bounds what
  * outsiders can make it write, and hands entries to an {@link AuditStore}.
- * {@link KvAuditStore} keeps them in Deno KV under
- * `["audit", time, id]` (time in ms, so a reverse list is newest first); a
- * Redis store (cluster mode) implements the same interface. Entries are
+ * {@link KvAuditStore} keeps them in a {@link KvLike} under
+ * `["audit", time, id]` (time in ms, so a reverse list is newest first):
+ * the server's Deno KV, or in cluster mode the RedisKv (redis_kv.ts) every
+ * server shares, so the trail of every server is listed by any. Entries are
  * never changed; the only deletion is retention by age.
  *
  * Bounds on writes from outside: refusals (sign-in failures, refused

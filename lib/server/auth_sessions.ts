@@ -4,7 +4,9 @@
  * connection at once.
  *
  * Every token names its sign-in with the `jti` claim ({@link
- * Principal.sessionId}). Deno KV holds, each expiring on its own:
+ * Principal.sessionId}). The store (the server's Deno KV, or in cluster mode
+ * the RedisKv every server shares, whose atomic checks hold across servers)
+ * holds, each expiring on its own:
  *
  * - `["auth", "session", id]`: a browser session (subject, role, when it
  *   ends for good, when its current token expires, and the sign-in of the
@@ -21,7 +23,9 @@
  *
  * Connections register with {@link AuthSessions.track}; {@link
  * AuthSessions.revoke} closes them (4401), and those of the sessions
- * started from the revoked token, before it returns.
+ * started from the revoked token, before it returns: those tracked by this
+ * server (another server sharing the store refuses them at their next
+ * check).
  *
  * @module
  */

@@ -1,5 +1,6 @@
 /**
- * Search across all commands: a word index in Deno KV of every finished
+ * Search across all commands: a word index (in the storage's KV: Deno KV, or
+ * the shared RedisKv in cluster mode) of every finished
  * command's text and output, so a string can be found in any command and
  * linked to its line.
  *

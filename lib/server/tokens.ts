@@ -3,7 +3,8 @@
  * and their revocation. The secret token itself is never stored: it is
  * shown once, when minted.
  *
- * Deno KV holds `["tokens", id]` (id = the token's `jti`, its sign-in id)
+ * The store (Deno KV, or in cluster mode the shared RedisKv) holds
+ * `["tokens", id]` (id = the token's `jti`, its sign-in id)
  * until the token expires. Revoking one marks the sign-in revoked in
  * {@link AuthSessions} (checked on every verify) and closes its open
  * connections (a connected agent is disconnected with 4401).
