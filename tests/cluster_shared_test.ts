@@ -65,6 +65,7 @@ Deno.test({
       // No secret: the nodes agree on one kept in Redis.
       FLIGHTDECK_SECRET: "",
       FLIGHTDECK_SEARCH_INDEX_INTERVAL_MS: "200",
+      FLIGHTDECK_REVOCATION_CHECK_MS: "200",
       // The user of the printed sign-in link.
       FLIGHTDECK_ADMIN_USER: "admin",
     };
@@ -203,9 +204,32 @@ Deno.test({
           const id = /<tr data-token-id="([^"]+)"><td>dave<\/td>/.exec(html)
             ?.[1];
           assert.ok(id, html);
-          const revoked = await adminForm(a, admin, { action: "revoke", id });
-          await revoked.body?.cancel();
-          assert.equal(revoked.status, 200);
+          // Its dashboard open on B, and a pasted token's on B.
+          const open = new TestClient(`${b.wsUrl}/ws/dashboard`, { cookie });
+          const viewer = await sign("viewer", "fred");
+          const other = new TestClient(`${b.wsUrl}/ws/dashboard`, {
+            authorization: `Bearer ${viewer}`,
+          });
+          try {
+            await open.waitFor((m) => m.type === "connection:ack");
+            await other.waitFor((m) => m.type === "connection:ack");
+            const revoked = await adminForm(a, admin, {
+              action: "revoke",
+              id,
+            });
+            await revoked.body?.cancel();
+            assert.equal(revoked.status, 200);
+            const out = await postLogout(a, {
+              authorization: `Bearer ${viewer}`,
+            });
+            await out.body?.cancel();
+            // B closes both (its revocation check), though A revoked them.
+            assert.equal((await open.waitClosed()).code, 4401);
+            assert.equal((await other.waitClosed()).code, 4401);
+          } finally {
+            await open.close();
+            await other.close();
+          }
           assert.equal(await status(`${b.url}/api/agents`, { cookie }), 401);
           const renew = await fetch(`${b.url}/api/session/refresh`, {
             method: "POST",

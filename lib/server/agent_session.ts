@@ -367,6 +367,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     this.#untrack = this.#app.sessions.track(
       principal.sessionId,
       (reason) => this.rejectAuth(reason),
+      principal.kind,
     );
   }
 }

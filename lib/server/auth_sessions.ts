@@ -30,7 +30,12 @@
  * @module
  */
 import type { Role } from "../protocol.ts";
-import { type Auth, AuthError, type Principal } from "./auth.ts";
+import {
+  type Auth,
+  AuthError,
+  type Principal,
+  type TokenKind,
+} from "./auth.ts";
 import type { KvLike } from "./redis_kv.ts";
 
 /** A browser session as stored in KV. */
@@ -90,6 +95,8 @@ export class AuthSessions {
   #options: Required<AuthSessionsOptions>;
   /** Open connections by sign-in id; each entry closes its connection. */
   #live = new Map<string, Set<(reason: string) => void>>();
+  /** The kind of each tracked sign-in (a session, or a token). */
+  #kinds = new Map<string, TokenKind>();
 
   /** @throws {RangeError} for a lifetime that is not a positive number. */
   constructor(kv: KvLike, auth: Auth, options: AuthSessionsOptions) {
@@ -272,22 +279,80 @@ export class AuthSessions {
   closeAll(sessionId: string, reason: string): void {
     const closers = this.#live.get(sessionId);
     this.#live.delete(sessionId);
+    this.#kinds.delete(sessionId);
     for (const close of closers ?? []) close(reason);
   }
 
   /**
-   * Register an open connection of sign-in `sessionId`; `close` is called
-   * when it is revoked. Returns the function that unregisters it.
+   * Register an open connection of sign-in `sessionId` (of `kind`: a
+   * browser session, or a token); `close` is called when it is revoked.
+   * Returns the function that unregisters it.
    */
-  track(sessionId: string, close: (reason: string) => void): () => void {
+  track(
+    sessionId: string,
+    close: (reason: string) => void,
+    kind: TokenKind = "token",
+  ): () => void {
     let set = this.#live.get(sessionId);
     if (!set) this.#live.set(sessionId, set = new Set());
     set.add(close);
+    this.#kinds.set(sessionId, kind);
     return () => {
       const current = this.#live.get(sessionId);
       if (!current?.delete(close)) return;
-      if (current.size === 0) this.#live.delete(sessionId);
+      if (current.size === 0) {
+        this.#live.delete(sessionId);
+        this.#kinds.delete(sessionId);
+      }
     };
+  }
+
+  /**
+   * Close the tracked connections whose sign-in was revoked or ended
+   * meanwhile by someone else: another server sharing the store (cluster
+   * mode), which closes only its own connections. Reads the store for
+   * `batch` sign-ins at a time (2 keys each, then the parents of the
+   * sessions); returns how many sign-ins were closed.
+   */
+  async closeRevoked(batch = 5): Promise<number> {
+    const ids = [...this.#live.keys()];
+    let closed = 0;
+    for (let i = 0; i < ids.length; i += batch) {
+      const some = ids.slice(i, i + batch);
+      const entries = await this.#kv.getMany<unknown[]>(
+        some.flatMap((id) => [this.#key(REVOKED, id), this.#key(SESSION, id)]),
+      );
+      const parents = new Map<string, string>();
+      for (const [n, id] of some.entries()) {
+        const revoked = entries[2 * n].value;
+        const record = entries[2 * n + 1].value as SessionRecord | null;
+        let reason: string | null = revoked ? "Token revoked" : null;
+        if (!reason && this.#kinds.get(id) === "session") {
+          if (!record || record.expiresAt <= Date.now()) {
+            reason = "Session ended";
+          } else if (record.parentId !== undefined) {
+            parents.set(id, record.parentId);
+          }
+        }
+        if (reason && this.#live.has(id)) {
+          this.closeAll(id, reason);
+          closed++;
+        }
+      }
+      const children = [...parents.keys()];
+      const marks = children.length
+        ? await this.#kv.getMany<unknown[]>(
+          children.map((id) => this.#key(REVOKED, parents.get(id)!)),
+        )
+        : [];
+      for (const [n, id] of children.entries()) {
+        if (marks[n].value && this.#live.has(id)) {
+          this.closeAll(id, "Token revoked");
+          closed++;
+        }
+      }
+    }
+    return closed;
   }
 
   /** Number of sign-ins with a tracked connection. */

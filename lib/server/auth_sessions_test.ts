@@ -362,3 +362,75 @@ Deno.test("AuthSessions.refresh() of one session from several tabs at once renew
     }
   });
 });
+
+Deno.test("AuthSessions.closeRevoked() closes connections another server revoked or ended: tokens, sessions, sessions of a revoked token", async () => {
+  await withSessions(async (here, auth, kv) => {
+    // Another server on the same store.
+    const there = new AuthSessions(kv, auth, OPTIONS);
+    const pasted = await auth.verify(
+      await auth.sign({ role: "operator", sessionId: "pasted-1" }),
+    );
+    const child = await here.create(
+      "alice",
+      "operator",
+      pasted.expiresAt,
+      "pasted-1",
+    );
+    const own = await here.create("bob", "viewer");
+    const agent = await auth.verify(
+      await auth.sign({ role: "agent", agentId: "a1", sessionId: "agent-1" }),
+    );
+    const kept = await here.create("carol", "viewer");
+    const closed: string[] = [];
+    here.track("pasted-1", (r) => closed.push(`pasted:${r}`));
+    here.track(
+      child.principal.sessionId,
+      (r) => closed.push(`child:${r}`),
+      "session",
+    );
+    here.track(
+      own.principal.sessionId,
+      (r) => closed.push(`own:${r}`),
+      "session",
+    );
+    here.track("agent-1", (r) => closed.push(`agent:${r}`));
+    here.track(
+      kept.principal.sessionId,
+      (r) => closed.push(`kept:${r}`),
+      "session",
+    );
+    assert.equal(await here.closeRevoked(2), 0);
+    assert.equal(closed.length, 0);
+    // Revoked there: closes nothing here by itself.
+    await there.revoke(pasted);
+    await there.revoke(own.principal);
+    await there.revoke(agent);
+    assert.equal(closed.length, 0);
+    assert.equal(here.trackedSessions, 5);
+    assert.equal(await here.closeRevoked(2), 4);
+    assert.deepEqual(closed.sort(), [
+      "agent:Token revoked",
+      "child:Session ended",
+      "own:Token revoked",
+      "pasted:Token revoked",
+    ]);
+    assert.equal(here.trackedSessions, 1);
+    assert.equal(await here.closeRevoked(), 0);
+    // A session whose record is still there but whose token was revoked.
+    const dan = await here.create(
+      "dan",
+      "operator",
+      Number.POSITIVE_INFINITY,
+      "pasted-2",
+    );
+    here.track(
+      dan.principal.sessionId,
+      (r) => closed.push(`dan:${r}`),
+      "session",
+    );
+    await kv.set(["auth", "revoked", "pasted-2"], { revokedAt: 1 });
+    assert.equal(await here.closeRevoked(), 1);
+    assert.equal(closed.at(-1), "dan:Token revoked");
+    assert.equal(here.trackedSessions, 1);
+  });
+});

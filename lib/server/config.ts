@@ -179,6 +179,11 @@ export const ConfigSchema = z.object({
    * of `GET /api/search`), at most 50 commands per run.
    */
   searchIndexIntervalMs: int(100, 86400_000).default(5000),
+  /**
+   * With `redisUrl`: how often each server closes its connections whose
+   * sign-in another server revoked (AuthSessions.closeRevoked).
+   */
+  revocationCheckMs: int(100, 600_000).default(2000),
   /** Least severe log level printed. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /**
@@ -259,6 +264,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_RETENTION_MS: "retentionMs",
   FLIGHTDECK_RETENTION_BYTES: "retentionBytes",
   FLIGHTDECK_SEARCH_INDEX_INTERVAL_MS: "searchIndexIntervalMs",
+  FLIGHTDECK_REVOCATION_CHECK_MS: "revocationCheckMs",
   FLIGHTDECK_MAX_COMMAND_OUTPUT: "maxCommandOutputBytes",
   FLIGHTDECK_SNAPSHOT_MIN_BYTES: "snapshotMinBytes",
   FLIGHTDECK_LOG: "logLevel",

@@ -47,6 +47,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     maxCommandOutputBytes: 256 * 1024 * 1024,
     retentionIntervalMs: 60_000,
     searchIndexIntervalMs: 5000,
+    revocationCheckMs: 2000,
     logLevel: "info",
     connectionGuard: true,
     headTimeoutMs: 10_000,

@@ -383,6 +383,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     this.#untrack = this.#app.sessions.track(
       user.sessionId,
       (reason) => this.rejectAuth(reason),
+      user.kind,
     );
   }
 

@@ -283,6 +283,15 @@ export async function createServices(
         error: String(error),
       }),
   });
+  // Revocations by other servers sharing Redis close this one's
+  // connections too (the revoking server closes its own at once).
+  const revocationTimer = redis
+    ? setInterval(() => {
+      sessions.closeRevoked(100).catch((error) =>
+        log.warn("Cannot check revocations", { error: String(error) })
+      );
+    }, config.revocationCheckMs)
+    : undefined;
   const searchTimer = setInterval(() => {
     search.catchUp().catch((error) =>
       log.error("Search indexing failed", { error: String(error) })
@@ -483,6 +492,7 @@ export async function createServices(
       clearInterval(auditTimer);
       clearInterval(retentionTimer);
       clearInterval(searchTimer);
+      clearInterval(revocationTimer);
       await search.idle();
       services.sse.closeAll();
       for (const socket of sockets) {
