@@ -11,7 +11,10 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Auth, formatTtl, osUserName, parseTtl } from "./lib/server/auth.ts";
 import { loadConfig } from "./lib/server/config.ts";
-import { loadSecret } from "./lib/server/secret.ts";
+import { loadSecret, sharedSecret } from "./lib/server/secret.ts";
+import { connectRedis } from "./lib/server/redis_storage.ts";
+import { RedisKv } from "./lib/server/redis_kv.ts";
+import { redactUrl } from "./lib/server/services.ts";
 import { recordCliMint } from "./lib/server/cli_mint.ts";
 import { RoleSchema } from "./lib/protocol.ts";
 
@@ -117,12 +120,36 @@ if (import.meta.main) {
       } (FLIGHTDECK_MAX_TOKEN_TTL, which the server also enforces)`,
     );
   }
-  const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
+  // Cluster mode: the servers' shared store and, without
+  // FLIGHTDECK_SECRET, the secret they agreed on in Redis.
+  const redis = config.redisUrl ? connectRedis(config.redisUrl) : null;
+  let secret: string;
+  try {
+    secret = config.secret || !redis
+      ? await loadSecret(config.dataDir, config.secret)
+      : await sharedSecret(redis);
+  } catch (error) {
+    redis?.disconnect();
+    fail(
+      `Cannot read the secret from Redis at ${redactUrl(config.redisUrl!)}: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
+  const auth = new Auth(secret, {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
   let minted;
   try {
     minted = await recordCliMint(config, auth, {
+      ...(redis
+        ? {
+          shared: {
+            kv: new RedisKv(redis),
+            name: `Redis ${redactUrl(config.redisUrl!)}`,
+          },
+        }
+        : {}),
       request: role === "agent"
         ? { role, agentId: agentId!, ttlSeconds }
         : { role, user: subject ?? role, ttlSeconds },
@@ -130,7 +157,10 @@ if (import.meta.main) {
       mintedBy: config.adminUser ?? osUserName() ?? "admin",
     });
   } catch (error) {
+    redis?.disconnect();
     fail(`--ttl: ${error instanceof Error ? error.message : error}`);
+  } finally {
+    await redis?.quit().catch(() => redis.disconnect());
   }
   const token = "token" in minted
     ? minted.token

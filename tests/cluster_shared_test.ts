@@ -11,6 +11,7 @@ import {
   AgentProcess,
   outputOf,
   queueCommand,
+  ROOT,
   TestClient,
   waitAgentStatus,
   waitFinal,
@@ -237,6 +238,62 @@ Deno.test({
           });
           await renew.body?.cancel();
           assert.equal(renew.status, 401);
+        },
+      );
+
+      await t.step(
+        "deno task token in cluster mode signs with the shared secret and records the token where both nodes list it",
+        async () => {
+          const dataDir = await Deno.makeTempDir();
+          try {
+            const output = await new Deno.Command(Deno.execPath(), {
+              args: [
+                "run",
+                "-A",
+                `${ROOT}token.ts`,
+                "--role",
+                "viewer",
+                "--user",
+                "gina",
+              ],
+              cwd: ROOT,
+              stdin: "null",
+              env: {
+                NO_PROXY: "127.0.0.1,localhost",
+                FLIGHTDECK_SECRET: "",
+                FLIGHTDECK_DATA: dataDir,
+                FLIGHTDECK_REDIS_URL: redis.server.url,
+              },
+            }).output();
+            const stderr = new TextDecoder().decode(output.stderr);
+            assert.equal(output.code, 0, stderr);
+            assert.match(
+              stderr,
+              /listed on \/admin\/tokens \(id [^,]+, store Redis redis:\/\/127\.0\.0\.1:/,
+            );
+            const token = new TextDecoder().decode(output.stdout).trim();
+            const admin = {
+              authorization: `Bearer ${await sign("admin", "carol")}`,
+            };
+            for (const node of [a, b]) {
+              assert.equal(
+                await status(`${node.url}/api/agents`, {
+                  authorization: `Bearer ${token}`,
+                }),
+                200,
+              );
+              const page = await (await get(`${node.url}/admin/tokens`, admin))
+                .text();
+              assert.match(page, /<td>gina<\/td><td>viewer<\/td>/);
+            }
+            // No secret file was written: the secret is the shared one.
+            assert.deepEqual(
+              [...Deno.readDirSync(dataDir)].map((e) => e.name),
+              [],
+            );
+          } finally {
+            await Deno.remove(dataDir, { recursive: true });
+          }
         },
       );
 

@@ -4,7 +4,8 @@
  * shows and revokes them) and written to the audit trail as `token.mint`.
  * The store is the server's own (the same `FLIGHTDECK_DATA` /
  * `FLIGHTDECK_KV`); SQLite lets this second process open it while the
- * server runs.
+ * server runs. In cluster mode (`FLIGHTDECK_REDIS_URL`) it is the store the
+ * servers share in Redis (see `shared` below).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import type { Auth } from "./auth.ts";
 import { AuthSessions } from "./auth_sessions.ts";
 import type { Config } from "./config.ts";
 import { kvFilePath, openKv } from "./data_dir.ts";
+import type { KvLike } from "./redis_kv.ts";
 import { type MintRequest, type TokenRecord, TokenRegistry } from "./tokens.ts";
 
 /** What {@link recordCliMint} did. */
@@ -38,8 +40,22 @@ export type CliMint =
 export async function recordCliMint(
   config: Config,
   auth: Auth,
-  options: { request: MintRequest; mintedBy: string },
+  options: {
+    request: MintRequest;
+    mintedBy: string;
+    /** The shared store (cluster mode) to record in, and its name. */
+    shared?: { kv: KvLike; name: string };
+  },
 ): Promise<CliMint> {
+  if (options.shared) {
+    return await recordIn(
+      config,
+      auth,
+      options,
+      options.shared.kv,
+      options.shared.name,
+    );
+  }
   if (config.kvPath === ":memory:" || config.dataDir === ":memory:") {
     return {
       notRecorded:
@@ -54,47 +70,58 @@ export async function recordCliMint(
     return { notRecorded: `cannot open the store "${store}": ${text(error)}` };
   }
   try {
-    const sessions = new AuthSessions(kv, auth, {
-      accessTtlSeconds: config.accessTtlSeconds,
-      sessionTtlSeconds: config.sessionTtlSeconds,
-      maxSessionsPerParent: config.maxSessionsPerToken,
-    });
-    let minted;
-    try {
-      minted = await new TokenRegistry(kv, auth, sessions).mint(
-        options.request,
-        options.mintedBy,
-      );
-    } catch (error) {
-      if (error instanceof RangeError) throw error; // A bad lifetime.
-      return { notRecorded: `the store "${store}" refused: ${text(error)}` };
-    }
-    const { token, record } = minted;
-    let auditError: string | undefined;
-    const audit = new AuditTrail(new KvAuditStore(kv), {
-      retentionMs: config.auditRetentionMs,
-      refusalsPerMinute: config.auditRefusalsPerMinute,
-      onError: (error) => auditError = text(error),
-    });
-    audit.record({
-      actor: options.mintedBy,
-      role: "admin",
-      address: null,
-      connectionId: null,
-      action: "token.mint",
-      target: {
-        tokenId: record.id,
-        user: record.subject,
-        ...(record.agentId ? { agentId: record.agentId } : {}),
-      },
-      outcome: "ok",
-      detail: { role: record.role, expiresAt: record.expiresAt, via: "cli" },
-    });
-    await audit.close();
-    return { token, record, store, ...(auditError ? { auditError } : {}) };
+    return await recordIn(config, auth, options, kv, store);
   } finally {
     kv.close();
   }
+}
+
+/** Mint and audit in `kv`, named `store` in messages. */
+async function recordIn(
+  config: Config,
+  auth: Auth,
+  options: { request: MintRequest; mintedBy: string },
+  kv: KvLike,
+  store: string,
+): Promise<CliMint> {
+  const sessions = new AuthSessions(kv, auth, {
+    accessTtlSeconds: config.accessTtlSeconds,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    maxSessionsPerParent: config.maxSessionsPerToken,
+  });
+  let minted;
+  try {
+    minted = await new TokenRegistry(kv, auth, sessions).mint(
+      options.request,
+      options.mintedBy,
+    );
+  } catch (error) {
+    if (error instanceof RangeError) throw error; // A bad lifetime.
+    return { notRecorded: `the store "${store}" refused: ${text(error)}` };
+  }
+  const { token, record } = minted;
+  let auditError: string | undefined;
+  const audit = new AuditTrail(new KvAuditStore(kv), {
+    retentionMs: config.auditRetentionMs,
+    refusalsPerMinute: config.auditRefusalsPerMinute,
+    onError: (error) => auditError = text(error),
+  });
+  audit.record({
+    actor: options.mintedBy,
+    role: "admin",
+    address: null,
+    connectionId: null,
+    action: "token.mint",
+    target: {
+      tokenId: record.id,
+      user: record.subject,
+      ...(record.agentId ? { agentId: record.agentId } : {}),
+    },
+    outcome: "ok",
+    detail: { role: record.role, expiresAt: record.expiresAt, via: "cli" },
+  });
+  await audit.close();
+  return { token, record, store, ...(auditError ? { auditError } : {}) };
 }
 
 function text(error: unknown): string {

@@ -154,7 +154,7 @@ export async function createServices(
     // Every node must sign alike: agree on one kept in Redis.
     secret = await sharedSecret(redis);
     log.warn(
-      "FLIGHTDECK_SECRET is not set: the servers sharing this Redis sign tokens with a secret kept in Redis (key fd:secret), so whoever can read that Redis can sign tokens, and tokens from `deno task token` do not match. Set FLIGHTDECK_SECRET (the same on every server) to keep it out of Redis.",
+      "FLIGHTDECK_SECRET is not set: the servers sharing this Redis sign tokens with a secret kept in Redis (key fd:secret), so whoever can read that Redis can sign tokens (`deno task token` run with the same FLIGHTDECK_REDIS_URL uses it too). Set FLIGHTDECK_SECRET (the same on every server) to keep it out of Redis.",
     );
   }
   const auth = new Auth(secret, {
