@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { OutputBatch } from "./output_log.ts";
 import { Storage } from "./storage.ts";
 import { connectRedis, RedisStorage } from "./redis_storage.ts";
+import { RedisKv } from "./redis_kv.ts";
 import { STORAGE_CASES, type SuiteStore } from "./storage_suite.ts";
 import { RedisServer } from "../../tests/redis_server.ts";
 
@@ -183,6 +184,39 @@ Deno.test("storage suite on Redis", async (t) => {
         }
       },
     );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("storage suite on Redis with the indexes in Redis too (cluster mode: RedisKv)", async (t) => {
+  const server = await RedisServer.start();
+  let n = 0;
+  try {
+    for (const [name, run] of Object.entries(STORAGE_CASES)) {
+      await t.step(name, async () => {
+        // A prefix per case: each starts empty on the same server.
+        const prefix = `shared${++n}:`;
+        const clients = [connectRedis(server.url)];
+        const open = (client: typeof clients[0]) =>
+          new RedisStorage(client, new RedisKv(client, { prefix }), {
+            prefix,
+          });
+        try {
+          await run({
+            store: open(clients[0]),
+            second: () => {
+              const client = connectRedis(server.url);
+              clients.push(client);
+              return Promise.resolve(open(client));
+            },
+            close: () => Promise.resolve(),
+          });
+        } finally {
+          for (const client of clients) await client.quit();
+        }
+      });
+    }
   } finally {
     await server.close();
   }
