@@ -17,10 +17,11 @@
  * through the output log 55-59 -> 19 MiB. The price is the marking of what
  * is live at each nudge, on V8's helper threads: about 0.5-1 ms of CPU per
  * MiB stored with a 15-35 MiB live heap (the same flood, `/usr/bin/time`);
- * in the bench, alternating runs with and without it (a loaded machine), the
- * server's CPU per MiB of output to 10 dashboards rose from 25.5-28.5 to
- * 28.9-30.9 ms, to one dashboard by 1-2 ms, the agent's by about 0.5 ms.
- * A nudge every 32 MiB cost no measurable CPU but saved only 10-30 MiB.
+ * in the bench, alternating runs with and without it on a loaded machine
+ * showed up to 1 ms per MiB more for the server with one dashboard and up
+ * to 3 ms per MiB of output with ten, within that machine's noise (runs of
+ * the same code differed by 4 ms per MiB). A nudge every 32 MiB saved only
+ * 10-30 MiB.
  *
  * It needs `--expose-gc` (lib/v8_flags.ts, which `deno task start` and
  * `deno task agent` pass); without it (tests, a plain `deno run`) the nudge
