@@ -9,6 +9,7 @@
  */
 import { byteLength } from "../protocol.ts";
 import type { OutputChunk } from "./output_batcher.ts";
+import { gcNudger } from "../gc_nudge.ts";
 
 /** A chunk of one command as kept by the {@link Outbox}. */
 export interface OutboxChunk extends OutputChunk {
@@ -52,10 +53,21 @@ export class Outbox {
   #inFlight = 0;
   // Map keeps insertion order: commands are added in the order they ran.
   #byCommand = new Map<string, Queue>();
+  #onFreed: (bytes: number) => void;
 
-  /** @throws {RangeError} When `windowBytes` is not a positive number. */
-  constructor(windowBytes: number) {
+  /**
+   * `onFreed` is called with the UTF-8 bytes of the chunks each
+   * {@link ack} frees (default: a {@link gcNudger}, a concurrent full
+   * garbage collection per 16 MiB freed, when `gc` is exposed).
+   *
+   * @throws {RangeError} When `windowBytes` is not a positive number.
+   */
+  constructor(
+    windowBytes: number,
+    onFreed: (bytes: number) => void = gcNudger(),
+  ) {
     this.#window = Outbox.#checked(windowBytes);
+    this.#onFreed = onFreed;
   }
 
   static #checked(windowBytes: number): number {
@@ -138,15 +150,18 @@ export class Outbox {
     if (!queue) return 0;
     const { entries } = queue;
     let freed = 0;
+    let freedBytes = 0;
     while (freed < entries.length && entries[freed].chunk.seq <= upToSeq) {
       const entry = entries[freed++];
       this.#bytes -= entry.bytes;
       this.#inFlight -= entry.sentBytes;
+      freedBytes += entry.bytes;
     }
     entries.splice(0, freed);
     // Sent chunks are a prefix: what was freed beyond it was never sent.
     queue.sent = Math.max(0, queue.sent - freed);
     if (entries.length === 0) this.#byCommand.delete(commandId);
+    if (freedBytes > 0) this.#onFreed(freedBytes);
     return freed;
   }
 

@@ -116,3 +116,17 @@ Deno.test("Outbox.ack() of chunks never sent (acked after a reconnect) keeps the
   assert.deepEqual(sent, ["c1:1", "c1:2", "c1:3", "c1:4", "c1:4"]);
   assert.equal(outbox.inFlightBytes, 2);
 });
+
+Deno.test("Outbox.ack() and forget() report the UTF-8 bytes they free (for the GC nudge)", () => {
+  const freed: number[] = [];
+  const outbox = new Outbox(1000, (bytes) => freed.push(bytes));
+  outbox.add(chunk("c1", 1, "aaa"));
+  outbox.add(chunk("c1", 2, "é")); // 2 UTF-8 bytes
+  outbox.add(chunk("c1", 3, "cccc"));
+  outbox.ack("c1", 2);
+  assert.deepEqual(freed, [5]);
+  outbox.ack("c1", 2); // nothing freed: not reported
+  assert.deepEqual(freed, [5]);
+  outbox.forget("c1");
+  assert.deepEqual(freed, [5, 4]);
+});

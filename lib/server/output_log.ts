@@ -32,6 +32,7 @@ import {
 } from "./line_index.ts";
 import type { KvLike } from "./redis_kv.ts";
 import { deleteSearchEntries } from "./search_index.ts";
+import { gcNudger } from "../gc_nudge.ts";
 
 /** One stored output chunk (or part of one). */
 export interface StoredChunk {
@@ -395,6 +396,12 @@ export interface OutputLogOptions {
   commitDelayMs?: number;
   /** Called when a commit of output fails (the chunks are dropped). */
   onError?: (error: unknown) => void;
+  /**
+   * Called after each commit with the bytes of the chunks it stored (which
+   * this log lets go of then). Default: a {@link gcNudger} (a concurrent
+   * full garbage collection per 16 MiB stored, when `gc` is exposed).
+   */
+  onStored?: (bytes: number) => void;
 }
 
 /**
@@ -474,10 +481,12 @@ export class OutputLog {
    */
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
+  #onStored: (bytes: number) => void;
 
   constructor(store: OutputBackend, options: OutputLogOptions = {}) {
     this.store = store;
     this.#options = options;
+    this.#onStored = options.onStored ?? gcNudger();
   }
 
   /** Track a new command, with no output yet. */
@@ -752,10 +761,13 @@ export class OutputLog {
     }
     // Stored: let go of them at once (the data is held nowhere else).
     this.#queue.splice(0, index);
+    let storedBytes = 0;
     for (const pending of completed) {
       pending.track.storedLine = pending.mark.firstLine +
         pending.mark.newlines;
+      storedBytes += pending.bytes;
     }
+    this.#onStored(storedBytes);
     for (const [track, meta] of metas) {
       track.stored = meta;
       track.pending.splice(

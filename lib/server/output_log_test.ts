@@ -399,6 +399,27 @@ Deno.test("OutputLog: chunks appended while a commit is in flight are stored tog
   }
 });
 
+Deno.test("OutputLog: onStored gets the bytes of the chunks each commit stored, once they are stored", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const reported: number[] = [];
+    const log = new OutputLog(new OutputStore(kv), {
+      onStored: (bytes) => reported.push(bytes),
+    });
+    log.start("c");
+    // The first starts a commit at once; the other two go in the next one.
+    const data = ["one\n", "twö\n", "three\n"];
+    const stored = data.map((d, i) =>
+      log.append("c", i + 1, { stream: "stdout", data: d }, byteLength(d))
+    );
+    assert.deepEqual(reported, []);
+    await Promise.all(stored);
+    assert.deepEqual(reported, [4, byteLength("twö\n") + 6]);
+  } finally {
+    kv.close();
+  }
+});
+
 Deno.test("OutputLog: a flood is stored in commits of up to 704 KiB (fewer commits per MiB)", async () => {
   const kv = await Deno.openKv(":memory:");
   try {

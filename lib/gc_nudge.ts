@@ -1,0 +1,60 @@
+/**
+ * A nudge to V8's garbage collector after every so many bytes of output a
+ * process let go of (the server once they are stored, the agent once they
+ * are acknowledged).
+ *
+ * Why: output chunks are large strings that live until they are stored (or
+ * acknowledged), a few milliseconds, long enough to survive a young
+ * generation collection; V8 then moves them to the old generation, which it
+ * collects only when that has grown to several times what is live. So under
+ * sustained output the heap grows by tens of MiB of dead chunks before the
+ * first full collection. Starting a full collection (concurrent, on V8's
+ * helper threads: `execution: "async"`, which returns at once) every
+ * {@link GC_NUDGE_BYTES} bounds that. Measured on the bench's 100 MiB burst
+ * to one dashboard (`deno task bench --only=throughput`, 3 runs each): peak
+ * RSS of the server 186-191 -> 141-142 MiB, of the agent 125-146 -> 104-108
+ * MiB; lib/server/output_log_heap_test.ts: heap growth of a 96 MiB flood
+ * through the output log 55-59 -> 19 MiB. The price is the marking of what
+ * is live at each nudge, on V8's helper threads: about 0.5-1 ms of CPU per
+ * MiB stored with a 15-35 MiB live heap (the same flood, `/usr/bin/time`);
+ * in the bench, alternating runs with and without it on a loaded machine
+ * showed up to 1 ms per MiB more for the server with one dashboard and up
+ * to 3 ms per MiB of output with ten, within that machine's noise (runs of
+ * the same code differed by 4 ms per MiB). A nudge every 32 MiB saved only
+ * 10-30 MiB.
+ *
+ * It needs `--expose-gc` (lib/v8_flags.ts, which `deno task start` and
+ * `deno task agent` pass); without it (tests, a plain `deno run`) the nudge
+ * does nothing.
+ *
+ * @module
+ */
+
+/** Bytes let go of between two nudges: 16 MiB. */
+export const GC_NUDGE_BYTES = 16 * 1024 * 1024;
+
+/** V8's `gc()` with options, as `--expose-gc` exposes it. */
+type ExposedGc = (options?: { type?: string; execution?: string }) => void;
+
+/** Start a concurrent full collection, when `gc` is exposed. */
+export function startFullGc(): void {
+  const gc = (globalThis as { gc?: ExposedGc }).gc;
+  gc?.({ type: "major", execution: "async" });
+}
+
+/**
+ * A counter of bytes let go of that calls `collect` once every `everyBytes`
+ * (default {@link GC_NUDGE_BYTES}, {@link startFullGc}).
+ */
+export function gcNudger(
+  everyBytes: number = GC_NUDGE_BYTES,
+  collect: () => void = startFullGc,
+): (bytes: number) => void {
+  let counted = 0;
+  return (bytes) => {
+    counted += bytes;
+    if (counted < everyBytes) return;
+    counted = 0;
+    collect();
+  };
+}
