@@ -22,6 +22,17 @@ export interface BroadcasterOptions {
   onShed?: (peer: Peer, bufferedBytes: number, totalBytes: number) => void;
   /** Called when a send to a peer throws; the loop goes on. */
   onError?: (peer: Peer, error: unknown) => void;
+  /**
+   * Cluster mode: called with every broadcast frame (as serialized) and its
+   * message, to pass it on to the other nodes' dashboards; `durable`, when
+   * given, settles once what the frame carries is stored (output), and the
+   * frame must not leave this node before it resolves. Absent: one node.
+   */
+  relay?: (
+    frame: string,
+    message: ToDashboard,
+    durable?: Promise<unknown>,
+  ) => void;
 }
 
 /** Sends server → dashboard messages to a set of peers. */
@@ -59,11 +70,26 @@ export class Broadcaster {
   }
 
   /**
-   * Send `message` (serialized once) to every peer except `except`.
+   * Send `message` (serialized once) to every peer except `except`, and
+   * hand it to `relay` (cluster mode), with `durable` when given.
    * Returns the number of peers it was handed to.
    */
-  broadcast(message: ToDashboard, except?: Peer): number {
+  broadcast(
+    message: ToDashboard,
+    except?: Peer,
+    durable?: Promise<unknown>,
+  ): number {
     const frame = JSON.stringify(message);
+    this.#options.relay?.(frame, message, durable);
+    return this.broadcastFrame(frame, except);
+  }
+
+  /**
+   * Send an already-serialized frame to every peer except `except`, with
+   * the same slow-consumer rules, and pass it on to no other node (frames
+   * relayed from other nodes). Returns the number of peers it was handed to.
+   */
+  broadcastFrame(frame: string, except?: Peer): number {
     let sent = 0;
     let total = 0;
     for (const peer of this.#peers.values()) {

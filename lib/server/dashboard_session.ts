@@ -164,12 +164,15 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "command:request": {
         this.#require("operator", "send commands");
         this.#checkCommandRate();
-        const { command, duplicate } = await this.#app.commands.request(
+        const result = await this.#app.commands.request(
           user,
           message.payload,
           { requestId: message.id, origin: this.peer },
         );
-        if (duplicate) {
+        const { command, duplicate } = result;
+        // A command queued by another node (its agent's) was not sent here
+        // with replyTo: answer now.
+        if (duplicate || "remote" in result) {
           this.send(toDashboard("command:status", {
             command,
             ...(message.id ? { replyTo: message.id } : {}),

@@ -35,6 +35,8 @@ import { SseHub } from "./sse.ts";
 import { SessionControl } from "./session_control.ts";
 import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket, type Session } from "./session.ts";
+import { ClusterBus, Presence } from "./cluster.ts";
+import { ClusterNode } from "./cluster_node.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -66,6 +68,11 @@ export interface Services {
    */
   storageReady(): Promise<boolean>;
   registry: Registry;
+  /**
+   * Cluster mode (`redisUrl` set): this node's part of the cluster (fan-out,
+   * ownership of agents, routing). Null with one server.
+   */
+  cluster: ClusterNode | null;
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
@@ -128,6 +135,14 @@ export async function createServices(
   const storage: CommandStore = redis
     ? new RedisStorage(redis, kv)
     : new Storage(kv);
+  const bus = redis
+    ? await ClusterBus.start(redis, {
+      onError: (error) =>
+        log.warn("Cluster bus error", { error: String(error) }),
+    })
+    : null;
+  // Set below, before anything is broadcast.
+  let cluster: ClusterNode | null = null;
   const auth = new Auth(await loadSecret(config.dataDir, config.secret), {
     maxTtlSeconds: config.maxTokenTtlSeconds,
   });
@@ -155,6 +170,13 @@ export async function createServices(
       }),
     onError: (peer, error) =>
       log.warn("Send failed", { peer: peer.id, error: String(error) }),
+    // One server: nothing to pass on, not even a call.
+    ...(bus
+      ? {
+        relay: (frame, message, durable) =>
+          cluster?.relay(frame, message, durable),
+      }
+      : {}),
   });
   // Set below, before any agent can connect.
   let control: SessionControl | null = null;
@@ -171,6 +193,18 @@ export async function createServices(
   });
   await storage.migrate();
   registry.restore(await storage.loadAgents());
+  if (bus) {
+    cluster = new ClusterNode({
+      bus,
+      presence: new Presence(redis!, {
+        nodeId: bus.nodeId,
+        ttlMs: config.presenceTtlMs,
+      }),
+      registry,
+      dashboards,
+      log,
+    });
+  }
   const sendToAgent = (agentId: string, message: ToAgent) => {
     const peer = registry.peerOf(agentId);
     if (!peer?.isOpen) return false;
@@ -210,6 +244,7 @@ export async function createServices(
     defaultTimeoutMs: config.commandTimeoutMs || null,
     outputCommitDelayMs: config.testAppendDelayMs,
     log: (level, message) => log[level](message),
+    ...(cluster ? { cluster } : {}),
     onTimeout: (command) =>
       audit.record({
         actor: "system",
@@ -221,6 +256,7 @@ export async function createServices(
         outcome: "ok",
       }),
   });
+  await cluster?.attach(commands);
   const retain = async () => {
     try {
       const result = await enforceRetention(storage, {
@@ -358,6 +394,7 @@ export async function createServices(
     ),
     storage,
     registry,
+    cluster,
     dashboards,
     commands,
     search,
@@ -461,6 +498,7 @@ export async function createServices(
       }
       await commands.idle();
       commands.close();
+      await cluster?.close();
       await audit.close();
       // QUIT waits for pending replies; without a connection, just stop
       // reconnecting.
