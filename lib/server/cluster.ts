@@ -332,7 +332,9 @@ export class Presence {
     options: { nodeId: string; ttlMs: number; prefix?: string },
   ) {
     if (!(options.ttlMs >= 100)) {
-      throw new RangeError(`Presence TTL must be ≥ 100 ms, got ${options.ttlMs}`);
+      throw new RangeError(
+        `Presence TTL must be ≥ 100 ms, got ${options.ttlMs}`,
+      );
     }
     this.#redis = redis;
     this.nodeId = options.nodeId;

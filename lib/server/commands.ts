@@ -1309,7 +1309,10 @@ export class CommandService {
   noteRemote(info: CommandInfo): void {
     this.#version++;
     if (this.#readers > 0) {
-      this.#changes.push({ version: this.#version, stored: remoteStored(info) });
+      this.#changes.push({
+        version: this.#version,
+        stored: remoteStored(info),
+      });
       if (this.#changes.length > MAX_CHANGES) this.#changes.shift();
     }
   }
