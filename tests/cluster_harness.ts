@@ -11,6 +11,7 @@ import { RedisServer } from "./redis_server.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 import { TcpProxy } from "./faults/tcp_proxy.ts";
 import type { Role } from "../lib/protocol.ts";
+import { AgentProcess } from "./helpers.ts";
 
 /** Options of {@link TestCluster.start}. */
 export interface TestClusterOptions {
@@ -96,4 +97,19 @@ export class TestCluster {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Start a real agent `name` dialing the cluster's proxy. */
+export async function clusterAgent(
+  cluster: TestCluster,
+  name: string,
+): Promise<AgentProcess> {
+  return new AgentProcess([
+    "--server",
+    cluster.url,
+    "--token",
+    await cluster.token("agent", name),
+    "--name",
+    name,
+  ]);
 }

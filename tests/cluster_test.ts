@@ -4,8 +4,7 @@
  * dashboards on the two others.
  */
 import assert from "node:assert/strict";
-import { AgentProcess } from "./helpers.ts";
-import { TestCluster } from "./cluster_harness.ts";
+import { clusterAgent, TestCluster } from "./cluster_harness.ts";
 import {
   assertCompleteOutput,
   createDashboard,
@@ -16,21 +15,6 @@ import {
 import type { Priority } from "../lib/protocol.ts";
 
 const LINES = 20_000;
-
-/** Start a real agent `name` dialing `url`. */
-export async function clusterAgent(
-  cluster: TestCluster,
-  name: string,
-): Promise<AgentProcess> {
-  return new AgentProcess([
-    "--server",
-    cluster.url,
-    "--token",
-    await cluster.token("agent", name),
-    "--name",
-    name,
-  ]);
-}
 
 Deno.test({
   name:
