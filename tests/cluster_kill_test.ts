@@ -144,11 +144,13 @@ Deno.test({
 
 Deno.test({
   name:
-    "cluster: SIGKILL of the agent's node while the agent cannot reconnect: offline on every other node within 5 s",
+    "cluster: SIGKILL of the agent's node while the agent cannot reconnect: offline on every other node within 5 s, its running command lost after lostAfterMs",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await using cluster = await TestCluster.start();
+    await using cluster = await TestCluster.start({
+      env: { FLIGHTDECK_LOST_AFTER_MS: "2000" },
+    });
     const agent = await clusterAgent(cluster, "k-2");
     const dashboards: RealDashboard[] = [];
     try {
@@ -170,6 +172,12 @@ Deno.test({
         10_000,
         "agent online everywhere",
       );
+      const running = await dashboards[0].request("k-2", "sleep 600");
+      await waitUntil(
+        () => dashboards.every((d) => d.command(running)?.status === "running"),
+        10_000,
+        "command running everywhere",
+      );
       // Frozen: it cannot notice the node going, nor reconnect.
       await agent.kill("SIGSTOP");
       await cluster.nodeOn(agentPort).kill("SIGKILL");
@@ -188,6 +196,19 @@ Deno.test({
       assert.ok(after < 5000, `offline after ${after} ms`);
       // Still connected to their own nodes: they learnt it live.
       assert.ok(dashboards.every((d) => d.acks === 1));
+      // A surviving node ran its lost timer.
+      await waitUntil(
+        () => dashboards.every((d) => d.command(running)?.status === "lost"),
+        20_000,
+        "command lost everywhere",
+      );
+      for (const d of dashboards) {
+        assert.deepEqual(d.statusHistory.get(running), [
+          "queued",
+          "running",
+          "lost",
+        ]);
+      }
     } finally {
       for (const d of dashboards) d.stop();
       await agent.kill("SIGKILL");

@@ -297,16 +297,23 @@ export class ClusterBus {
   }
 }
 
-/** Renew `owner:<id>` keys whose value is this node (ARGV: node, ttl). */
+/**
+ * Renew `owner:<id>` keys whose value is this node, and set those that
+ * expired (this node could not beat for a while, e.g. Redis was away);
+ * returns the indexes (1-based) of the keys set again (ARGV: node, ttl).
+ */
 const RENEW = `
-local renewed = 0
+local again = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
+  local owner = redis.call('GET', key)
+  if owner == ARGV[1] then
     redis.call('PEXPIRE', key, ARGV[2])
-    renewed = renewed + 1
+  elseif not owner then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    again[#again + 1] = i
   end
 end
-return renewed
+return again
 `;
 
 /** Delete `owner:<id>` when its value is this node (ARGV: node). */
@@ -363,10 +370,11 @@ export class Presence {
 
   /**
    * Renew this node's ownership of `agentIds` (those another node took over
-   * are left alone) and its own liveness. Resolves with how many agents it
-   * still owns.
+   * are left alone; those whose record expired are recorded again) and its
+   * own liveness. Resolves with the agents recorded again: the other nodes
+   * took them for offline.
    */
-  async beat(agentIds: string[]): Promise<number> {
+  async beat(agentIds: string[]): Promise<string[]> {
     const multi = this.#redis.multi();
     multi.set(`${this.#prefix}node:${this.nodeId}`, "1", "PX", this.ttlMs);
     if (agentIds.length) {
@@ -381,7 +389,23 @@ export class Presence {
     const results = await multi.exec();
     if (!results) throw new Error("Redis transaction was aborted");
     for (const [error] of results) if (error) throw error;
-    return agentIds.length ? Number(results[1][1]) : 0;
+    if (!agentIds.length) return [];
+    return (results[1][1] as number[]).map((i) => agentIds[i - 1]);
+  }
+
+  /**
+   * Take care of agent `agentId`, whose node died, for `ms`: true for one
+   * node only (the first to ask) within that time.
+   */
+  async care(agentId: string, ms: number): Promise<boolean> {
+    const set = await this.#redis.set(
+      `${this.#prefix}care:${agentId}`,
+      this.nodeId,
+      "PX",
+      ms,
+      "NX",
+    );
+    return set === "OK";
   }
 
   /** The owner of each of `agentIds` (null: none, its key expired). */

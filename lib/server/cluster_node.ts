@@ -51,6 +51,11 @@ export interface ClusterNodeOptions {
   registry: Registry;
   dashboards: Broadcaster;
   log: Logger;
+  /**
+   * How long a running command of an agent whose node died waits for the
+   * agent before it ends `lost` (the lost timer runs on one surviving node).
+   */
+  lostAfterMs: number;
 }
 
 /** The cluster side of one server process (see the module doc). */
@@ -231,7 +236,16 @@ export class ClusterNode implements CommandCluster {
     this.#beating = true;
     const { presence, registry, dashboards, log } = this.#o;
     try {
-      await presence.beat(registry.onlineIds());
+      // Back after the other nodes took them for offline: say they are not.
+      for (const id of await presence.beat(registry.onlineIds())) {
+        const agent = registry.get(id);
+        if (agent) {
+          this.relay(
+            JSON.stringify(toDashboard("agent:status", { agent })),
+            toDashboard("agent:status", { agent }),
+          );
+        }
+      }
       const ids = [...this.#owners.keys()];
       const owners = await presence.owners(ids);
       ids.forEach((id, i) => {
@@ -249,6 +263,7 @@ export class ClusterNode implements CommandCluster {
           dashboards.broadcastFrame(
             JSON.stringify(toDashboard("agent:status", { agent: info })),
           );
+          void this.#care(id);
         }
       });
     } catch (error) {
@@ -256,6 +271,39 @@ export class ClusterNode implements CommandCluster {
     } finally {
       this.#beating = false;
     }
+  }
+
+  /**
+   * Agent `agentId`'s node died: one surviving node loads its state and
+   * runs its lost timer (what it ran ends `lost` unless it connects to a
+   * node first, which then takes it over).
+   */
+  async #care(agentId: string): Promise<void> {
+    const commands = this.#commands!;
+    try {
+      if (!await this.#o.presence.care(agentId, this.#o.lostAfterMs)) return;
+      if (this.#o.registry.isOnline(agentId) || this.#owners.has(agentId)) {
+        return;
+      }
+      await commands.adopt(agentId);
+      commands.agentDisconnected(agentId);
+    } catch (error) {
+      this.#o.log.error("Cannot take care of an agent whose node died", {
+        agentId,
+        error: String(error),
+      });
+    }
+  }
+
+  /**
+   * Whether a frame about agent `agentId` from node `node` comes from a node
+   * that no longer holds it (another node took it over since): its frames
+   * published before it let go may arrive after the new node's.
+   */
+  #stale(agentId: string, node: string): boolean {
+    const owner = this.#owners.get(agentId);
+    return (owner !== undefined && owner !== node) ||
+      this.#o.registry.isOnline(agentId);
   }
 
   async #receive(header: BusHeader, body: string): Promise<void> {
@@ -301,7 +349,7 @@ export class ClusterNode implements CommandCluster {
     switch (header.t) {
       case "agent:status": {
         const { agent } = JSON.parse(frame).payload as { agent: AgentInfo };
-        if (registry.isOnline(agent.id)) return;
+        if (this.#stale(agent.id, header.n)) return;
         if (agent.status === "offline") {
           if (this.#owners.get(agent.id) === header.n) {
             this.#owners.delete(agent.id);
@@ -314,7 +362,10 @@ export class ClusterNode implements CommandCluster {
         const { command } = JSON.parse(frame).payload as {
           command: CommandInfo;
         };
-        if (FINAL_STATUSES.has(command.status)) {
+        const final = FINAL_STATUSES.has(command.status);
+        // A final state stands whoever says it (a command ends once).
+        if (!final && this.#stale(command.agentId, header.n)) return;
+        if (final) {
           this.#remoteCommands.delete(command.id);
           this.#forwarded.delete(command.id);
         } else {
@@ -331,7 +382,7 @@ export class ClusterNode implements CommandCluster {
           agentId: string;
           queue: QueueEntry[];
         };
-        if (registry.isOnline(agentId)) return;
+        if (this.#stale(agentId, header.n)) return;
         if (queue.length) this.#remoteQueues.set(agentId, queue);
         else this.#remoteQueues.delete(agentId);
         break;

@@ -133,7 +133,7 @@ Deno.test(
       assert.deepEqual(await b.owners(["x", "y", "z"]), ["a", "a", null]);
       // b takes y over; a's beat leaves it to b.
       await b.claim("y");
-      assert.equal(await a.beat(["x", "y"]), 1);
+      assert.deepEqual(await a.beat(["x", "y"]), []);
       assert.deepEqual(await a.owners(["x", "y"]), ["a", "b"]);
       assert.equal(await redis.pttl("fd:owner:y") <= 300, true);
       assert.equal(await a.alive("a"), true);
@@ -146,6 +146,13 @@ Deno.test(
         (await b.owners(["x", "y"])).every((o) => o === null)
       );
       assert.equal(await b.alive("a"), false);
+      // a beats again (it lost Redis for a while): x is recorded again, and
+      // said so; y, b's, is not.
+      assert.deepEqual(await a.beat(["x", "y"]), ["x"]);
+      assert.deepEqual(await b.owners(["x", "y"]), ["a", null]);
+      // One node only takes care of an agent whose node died.
+      assert.equal(await a.care("x", 1000), true);
+      assert.equal(await b.care("x", 1000), false);
       assert.throws(
         () => new Presence(redis, { nodeId: "a", ttlMs: 10 }),
         RangeError,

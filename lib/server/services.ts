@@ -203,6 +203,7 @@ export async function createServices(
       registry,
       dashboards,
       log,
+      lostAfterMs: config.lostAfterMs,
     });
   }
   const sendToAgent = (agentId: string, message: ToAgent) => {
