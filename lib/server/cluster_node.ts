@@ -43,6 +43,23 @@ import type {
 } from "./commands.ts";
 import type { Logger } from "./logger.ts";
 import type { Registry } from "./registry.ts";
+import type { CallHandler } from "./cluster.ts";
+import type { Holder, Requester, SessionControl } from "./session_control.ts";
+
+/** What a dashboard asks of the terminal of an agent held elsewhere. */
+export type TerminalOp =
+  | { op: "control"; take: boolean }
+  | { op: "input"; data: string }
+  | { op: "resize"; cols: number; rows: number }
+  | { op: "restart" };
+
+/** The answer to a `control` {@link TerminalOp}. */
+export interface ControlAnswer {
+  /** The current holder, for the sender alone, when nothing changed. */
+  unchanged: ToDashboard<"session:controller"> | null;
+  before: Holder | null;
+  after: Holder | null;
+}
 
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -62,8 +79,11 @@ export interface ClusterNodeOptions {
 export class ClusterNode implements CommandCluster {
   #o: ClusterNodeOptions;
   #commands: CommandService | null = null;
+  #control: SessionControl | null = null;
   /** Agents held by other nodes: their node. */
   #owners = new Map<string, string>();
+  /** Who controls the terminals of agents held elsewhere. */
+  #holders = new Map<string, Holder>();
   #remoteQueues = new Map<string, QueueEntry[]>();
   /** Unfinished commands of agents held elsewhere, as last announced. */
   #remoteCommands = new Map<string, CommandInfo>();
@@ -90,8 +110,12 @@ export class ClusterNode implements CommandCluster {
    * Start: answer calls, beat, watch the owners of remote agents, and ask
    * the other nodes for the state of the agents they hold.
    */
-  async attach(commands: CommandService): Promise<void> {
+  async attach(
+    commands: CommandService,
+    control: SessionControl,
+  ): Promise<void> {
     this.#commands = commands;
+    this.#control = control;
     const { bus } = this.#o;
     bus.handle("request", (args) => {
       const { user, input, requestId } = args as {
@@ -126,6 +150,50 @@ export class ClusterNode implements CommandCluster {
     await bus.publish("hello");
   }
 
+  /** Answer calls of `action` from other nodes with `handler`. */
+  handle(action: string, handler: CallHandler): void {
+    this.#o.bus.handle(action, handler);
+  }
+
+  /**
+   * Pass a dashboard's terminal message for agent `agentId` to its node
+   * `node`, acting as `who` (whose connection is on this node).
+   */
+  async terminal(
+    node: string,
+    who: Requester,
+    agentId: string,
+    op: TerminalOp,
+  ): Promise<ControlAnswer | null> {
+    return await this.#o.bus.call(node, "terminal", {
+      who: {
+        userId: who.userId,
+        role: who.role,
+        connectionId: who.connectionId,
+      },
+      agentId,
+      op,
+    }) as ControlAnswer | null;
+  }
+
+  /**
+   * Dashboard connection `connectionId` of this node closed: the node
+   * holding a terminal it controlled releases it.
+   */
+  connectionClosed(connectionId: string): void {
+    if (
+      ![...this.#holders.values()].some((h) => h.connectionId === connectionId)
+    ) {
+      return;
+    }
+    this.#o.bus.publish("closed", { c: connectionId }).catch(() => {});
+  }
+
+  /** Who controls the terminals of agents held elsewhere. */
+  remoteHolders(): [string, Holder][] {
+    return [...this.#holders.entries()];
+  }
+
   /**
    * `Broadcaster.relay`: publish `frame` to the other nodes, after every
    * frame relayed before it, and once `durable` resolves (a frame whose
@@ -150,6 +218,7 @@ export class ClusterNode implements CommandCluster {
   async claim(agentId: string): Promise<void> {
     this.#owners.delete(agentId);
     this.#remoteQueues.delete(agentId);
+    this.#holders.delete(agentId);
     await this.#o.presence.claim(agentId);
     await this.#o.bus.publish("claim", { a: agentId });
   }
@@ -314,6 +383,9 @@ export class ClusterNode implements CommandCluster {
         return await this.#frame(header, body);
       case "hello":
         return this.#announce(header.n);
+      case "closed":
+        this.#control?.connectionClosed(String(header.c));
+        return;
       case "claim": {
         const agentId = String(header.a);
         this.#owners.set(agentId, header.n);
@@ -354,6 +426,7 @@ export class ClusterNode implements CommandCluster {
           if (this.#owners.get(agent.id) === header.n) {
             this.#owners.delete(agent.id);
           }
+          this.#holders.delete(agent.id);
         } else this.#owners.set(agent.id, header.n);
         registry.applyRemote(agent);
         break;
@@ -402,6 +475,16 @@ export class ClusterNode implements CommandCluster {
           }
         }
         this.#forwarded.set(commandId, to);
+        break;
+      }
+      case "session:controller": {
+        const { agentId, holder } = JSON.parse(frame).payload as {
+          agentId: string;
+          holder: Holder | null;
+        };
+        if (this.#stale(agentId, header.n)) return;
+        if (holder) this.#holders.set(agentId, holder);
+        else this.#holders.delete(agentId);
         break;
       }
       case "agent:removed": {

@@ -110,6 +110,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       audit.flushInput(this.peer.id);
     }
     control.connectionClosed(this.peer.id);
+    this.#app.cluster?.connectionClosed(this.peer.id);
   }
 
   /** Who this session acts for (null for a socket not signed in yet). */
@@ -261,14 +262,21 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "session:control": {
         const { agentId, take } = message.payload;
         const { control, audit } = this.#app;
-        const before = control.holderOf(agentId);
-        const unchanged = control.control(
-          this.#requester(user),
-          agentId,
-          take,
-        );
+        const owner = this.#ownerElsewhere(agentId);
+        let before, after, unchanged;
+        if (owner) {
+          ({ before, after, unchanged } = (await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            agentId,
+            { op: "control", take },
+          ))!);
+        } else {
+          before = control.holderOf(agentId);
+          unchanged = control.control(this.#requester(user), agentId, take);
+          after = control.holderOf(agentId);
+        }
         if (unchanged) this.send(unchanged);
-        const after = control.holderOf(agentId);
         if (before?.connectionId === after?.connectionId) return;
         if (take) {
           // What the previous holder typed is recorded before the takeover.
@@ -286,19 +294,38 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         }
         return;
       }
-      case "session:restart":
-        await requestRestart(
-          this.#app,
-          { userId: user.id, role: user.role },
-          message.payload.agentId,
-        );
+      case "session:restart": {
+        const owner = this.#ownerElsewhere(message.payload.agentId);
+        if (owner) {
+          await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            message.payload.agentId,
+            { op: "restart" },
+          );
+        } else {
+          await requestRestart(
+            this.#app,
+            { userId: user.id, role: user.role },
+            message.payload.agentId,
+          );
+        }
         this.#audit(user, "session.restart", {
           agentId: message.payload.agentId,
         });
         return;
+      }
       case "terminal:input": {
         const { agentId, data } = message.payload;
-        this.#app.control.input(this.#requester(user), agentId, data);
+        const owner = this.#ownerElsewhere(agentId);
+        if (owner) {
+          await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            agentId,
+            { op: "input", data },
+          );
+        } else this.#app.control.input(this.#requester(user), agentId, data);
         this.#app.audit.input(
           this.#actor(user),
           agentId,
@@ -309,6 +336,16 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       }
       case "terminal:resize": {
         const { agentId, cols, rows } = message.payload;
+        const owner = this.#ownerElsewhere(agentId);
+        if (owner) {
+          await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            agentId,
+            { op: "resize", cols, rows },
+          );
+          return;
+        }
         return this.#app.control.resize(this.#requester(user), agentId, {
           cols,
           rows,
@@ -427,6 +464,11 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       }));
       this.send(toDashboard("agent:list", { agents: registry.list() }));
       for (const [agentId, holder] of control.held()) {
+        this.send(toDashboard("session:controller", { agentId, holder }));
+      }
+      for (
+        const [agentId, holder] of this.#app.cluster?.remoteHolders() ?? []
+      ) {
         this.send(toDashboard("session:controller", { agentId, holder }));
       }
       for (const command of recent) {
@@ -724,6 +766,11 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       outcome: "refused",
       detail: { reason },
     });
+  }
+
+  /** Cluster mode: the node holding `agentId` when it is another one. */
+  #ownerElsewhere(agentId: string): string | null {
+    return this.#app.cluster?.ownerElsewhere(agentId) ?? null;
   }
 
   #requester(user: Principal): Requester {

@@ -36,7 +36,13 @@ import { SessionControl } from "./session_control.ts";
 import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket, type Session } from "./session.ts";
 import { ClusterBus, Presence } from "./cluster.ts";
-import { ClusterNode } from "./cluster_node.ts";
+import {
+  ClusterNode,
+  type ControlAnswer,
+  type TerminalOp,
+} from "./cluster_node.ts";
+import type { Requester } from "./session_control.ts";
+import { requestRestart, type RestartDeps } from "./session_restart.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -257,7 +263,26 @@ export async function createServices(
         outcome: "ok",
       }),
   });
-  await cluster?.attach(commands);
+  if (cluster) {
+    const terminalControl = control;
+    cluster.handle("terminal", (args) => {
+      const { who, agentId, op } = args as {
+        who: Requester;
+        agentId: string;
+        op: TerminalOp;
+      };
+      return Promise.resolve(
+        remoteTerminal(
+          { registry, sendToAgent },
+          terminalControl,
+          who,
+          agentId,
+          op,
+        ),
+      );
+    });
+    await cluster.attach(commands, control);
+  }
   const retain = async () => {
     try {
       const result = await enforceRetention(storage, {
@@ -510,6 +535,35 @@ export async function createServices(
     },
   };
   return services;
+}
+
+/**
+ * Cluster mode: a terminal message of a dashboard on another node for an
+ * agent held here, handled as if it came from a local connection.
+ */
+function remoteTerminal(
+  deps: RestartDeps,
+  control: SessionControl,
+  who: Requester,
+  agentId: string,
+  op: TerminalOp,
+): ControlAnswer | null {
+  switch (op.op) {
+    case "control": {
+      const before = control.holderOf(agentId);
+      const unchanged = control.control(who, agentId, op.take);
+      return { unchanged, before, after: control.holderOf(agentId) };
+    }
+    case "input":
+      control.input(who, agentId, op.data);
+      return null;
+    case "resize":
+      control.resize(who, agentId, { cols: op.cols, rows: op.rows });
+      return null;
+    case "restart":
+      requestRestart(deps, who, agentId);
+      return null;
+  }
 }
 
 /** `url` without its password, for messages. */
