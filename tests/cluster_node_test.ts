@@ -226,3 +226,51 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "cluster: a node that starts runs the lost timer of a running command whose agent no node holds",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    try {
+      await using b = await startTestServer({ redisUrl: redis.url });
+      const dash = await TestClient.dashboard(b, "operator");
+      try {
+        let running: string;
+        {
+          await using a = await startTestServer({ redisUrl: redis.url });
+          const agent = await RawAgent.connect(a, "n-3");
+          await waitAgentStatus(dash, "n-3", "online");
+          running = await queueCommand(dash, {
+            agentId: "n-3",
+            command: "sleep 600",
+          });
+          await received(agent, "command:execute");
+          agent.send("command:started", {
+            commandId: running,
+            startedAt: Date.now(),
+          });
+          await waitStatus(dash, running, "running");
+          await agent.close();
+          await waitAgentStatus(dash, "n-3", "offline");
+          // Node a stops (its lost timer with it) before it fires.
+        }
+        await using c = await startTestServer({
+          redisUrl: redis.url,
+          lostAfterMs: 200,
+        });
+        const lost = await waitStatus(dash, running, "lost");
+        assert.equal(lost.endedBy?.role, "system");
+        assert.equal(
+          lost.endedBy?.reason,
+          "the agent went offline and was not back within 200 ms",
+        );
+        assert.ok(c);
+      } finally {
+        await dash.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+);

@@ -91,6 +91,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     if (this.#app.registry.disconnect(this.peer)) {
       this.log.info("Agent disconnected", { agentId: this.#agentId });
       this.#app.commands.agentDisconnected(this.#agentId);
+      this.#app.cluster?.disconnected(this.#agentId);
     }
   }
 

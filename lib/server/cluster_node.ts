@@ -148,6 +148,26 @@ export class ClusterNode implements CommandCluster {
       Math.max(50, Math.floor(this.#o.presence.ttlMs / 3)),
     );
     await bus.publish("hello");
+    void this.#careForOrphans();
+  }
+
+  /**
+   * At start: agents with dispatched commands that no node holds (their
+   * node stopped, or every node did) get their lost timer on one node, as a
+   * server restarted alone arms it for every agent.
+   */
+  async #careForOrphans(): Promise<void> {
+    try {
+      const ids = await this.#commands!.dispatchedAgents();
+      const owners = await this.#o.presence.owners(ids);
+      for (const [i, id] of ids.entries()) {
+        if (owners[i] === null && !this.#owners.has(id)) await this.#care(id);
+      }
+    } catch (error) {
+      this.#o.log.error("Cannot look for agents no node holds", {
+        error: String(error),
+      });
+    }
   }
 
   /** Answer calls of `action` from other nodes with `handler`. */
@@ -221,6 +241,16 @@ export class ClusterNode implements CommandCluster {
     this.#holders.delete(agentId);
     await this.#o.presence.claim(agentId);
     await this.#o.bus.publish("claim", { a: agentId });
+  }
+
+  /** Agent `agentId`'s socket here closed: no node holds it now. */
+  disconnected(agentId: string): void {
+    this.#o.presence.release(agentId).catch((error) =>
+      this.#o.log.warn("Cannot release an agent's owner record", {
+        agentId,
+        error: String(error),
+      })
+    );
   }
 
   // CommandCluster

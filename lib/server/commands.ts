@@ -1302,6 +1302,12 @@ export class CommandService {
     return upTo;
   }
 
+  /** Agents with a dispatched command in storage (cluster mode, at start). */
+  async dispatchedAgents(): Promise<string[]> {
+    const stored = await this.#o.storage.loadDispatched();
+    return [...new Set(stored.map((s) => s.info.agentId))];
+  }
+
   /**
    * Cluster mode: another node changed command `info`; remembered for the
    * snapshots being read (see {@link snapshot}).
