@@ -61,6 +61,13 @@ export interface ControlAnswer {
   after: Holder | null;
 }
 
+/**
+ * Characters of frames waiting to be published past which new ones are
+ * dropped (Redis slow or away): a receiving node fills dropped output in
+ * from storage with the next chunk it gets.
+ */
+export const MAX_OUTBOX_CHARS = 64 * 1024 * 1024;
+
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
   bus: ClusterBus;
@@ -91,6 +98,11 @@ export class ClusterNode implements CommandCluster {
   #forwarded = new Map<string, number>();
   /** Frames to publish, in broadcast order (output waits to be durable). */
   #outbox: Promise<unknown> = Promise.resolve();
+  /** Characters of the frames in {@link #outbox}. */
+  #outboxChars = 0;
+  /** Frames dropped for {@link MAX_OUTBOX_CHARS} since the last warning. */
+  #dropped = 0;
+  #droppedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Frames received, handled one at a time in arrival order. */
   #inbox: Promise<unknown> = Promise.resolve();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -221,13 +233,31 @@ export class ClusterNode implements CommandCluster {
    */
   relay(frame: string, message: ToDashboard, durable?: Promise<unknown>): void {
     if (this.#closed) return;
+    if (this.#outboxChars + frame.length > MAX_OUTBOX_CHARS) {
+      this.#dropped++;
+      if (Date.now() - this.#droppedWarnedAt > 10_000) {
+        this.#o.log.warn("Cluster fan-out behind: frames dropped", {
+          dropped: this.#dropped,
+        });
+        this.#dropped = 0;
+        this.#droppedWarnedAt = Date.now();
+      }
+      return;
+    }
+    this.#outboxChars += frame.length;
     const header = headerOf(message);
-    const publish = () =>
+    // Issued in order without waiting for one another (the connection keeps
+    // their order); counted until Redis answers.
+    const publish = () => {
       this.#o.bus.publish("f", header, frame).catch((error) =>
         this.#o.log.warn("Cluster publish failed", { error: String(error) })
-      );
+      ).finally(() => this.#outboxChars -= frame.length);
+    };
+    const skip = () => {
+      this.#outboxChars -= frame.length;
+    };
     this.#outbox = durable
-      ? this.#outbox.then(() => durable).then(publish, () => {})
+      ? this.#outbox.then(() => durable).then(publish, skip)
       : this.#outbox.then(publish);
   }
 
