@@ -274,3 +274,43 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "cluster: an emergency stop cancels the queued commands of an agent no node holds",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    try {
+      await using b = await startTestServer({ redisUrl: redis.url });
+      const admin = await TestClient.dashboard(b, "admin");
+      try {
+        let queued: string;
+        {
+          // The agent's node stops after the agent left: nobody holds it.
+          await using a = await startTestServer({ redisUrl: redis.url });
+          const agent = await RawAgent.connect(a, "n-4");
+          await waitAgentStatus(admin, "n-4", "online");
+          await queueCommand(admin, { agentId: "n-4", command: "sleep 1" });
+          await received(agent, "command:execute");
+          queued = await queueCommand(admin, {
+            agentId: "n-4",
+            command: "echo never",
+          });
+          await agent.close();
+          await waitAgentStatus(admin, "n-4", "offline");
+        }
+        admin.send("emergency:stop", { reason: "all stop" });
+        const cancelled = await waitStatus(admin, queued, "cancelled");
+        assert.deepEqual(cancelled.endedBy, {
+          actor: "admin",
+          role: "admin",
+          reason: "all stop",
+        });
+      } finally {
+        await admin.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+);

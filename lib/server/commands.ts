@@ -474,7 +474,8 @@ export class CommandService {
    * ones `interrupted`. Each running session gets exactly one Ctrl-C
    * (through its typed prompt in flight, else directly) and keeps running.
    * In cluster mode every other node is asked to do the same with what it
-   * holds (not awaited: the counts are this node's).
+   * holds (not awaited: the counts are this node's), and queued commands of
+   * agents no node holds are cancelled in storage.
    */
   emergencyStop(
     reason = "emergency stop",
@@ -505,6 +506,21 @@ export class CommandService {
         } else if (one.stored.interruptReason === null) {
           await this.#interrupt(one.stored.info.id, end);
           interrupted++;
+        }
+      }
+      const cluster = options.forwarded ? undefined : this.#o.cluster;
+      if (cluster) {
+        // Queued for agents no node holds: cancelled in storage.
+        const { storage } = this.#o;
+        for (const [agentId, ids] of await storage.loadQueues()) {
+          if (cluster.ownerElsewhere(agentId)) continue;
+          for (const id of ids) {
+            const stored = await storage.getCommand(id);
+            if (
+              stored?.info.status === "queued" &&
+              await this.#cancelStored(stored, end)
+            ) removed++;
+          }
         }
       }
       return { interrupted, removed };
