@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { RedisServer } from "./redis_server.ts";
 import {
   errorReply,
+  outputOf,
   queueCommand,
   RawAgent,
   type RawMessage,
@@ -312,5 +313,75 @@ Deno.test(
     } finally {
       await redis.close();
     }
+  },
+);
+
+Deno.test(
+  "cluster: a node that starts later learns the agents, queues and running commands of the others; a dashboard there resumes by seq and gets the rest live, no gap, no duplicate",
+  opts,
+  async () => {
+    await withNodes(async (a, _b, track) => {
+      const agent = await RawAgent.connect(a, "n-5");
+      const local = track(await TestClient.dashboard(a, "operator"));
+      const running = await queueCommand(local, {
+        agentId: "n-5",
+        command: "cat",
+      });
+      await received(agent, "command:execute");
+      agent.send("command:started", {
+        commandId: running,
+        startedAt: Date.now(),
+      });
+      const queued = await queueCommand(local, {
+        agentId: "n-5",
+        command: "echo later",
+        priority: "high",
+      });
+      for (let seq = 1; seq <= 3; seq++) {
+        agent.send("terminal:output", {
+          commandId: running,
+          seq,
+          stream: "stdout",
+          data: `chunk ${seq}\n`,
+        });
+      }
+      await agent.waitFor((m) =>
+        m.type === "terminal:ack" && m.payload.seq === 3
+      );
+      const redisUrl = a.services.config.redisUrl!;
+      await using c = await startTestServer({ redisUrl });
+      const late = track(await TestClient.dashboard(c, "operator"));
+      await waitAgentStatus(late, "n-5", "busy");
+      await late.until(
+        () =>
+          late.of("command:queue").some((q) =>
+            q.agentId === "n-5" && q.queue.length === 1 &&
+            q.queue[0].commandId === queued
+          ),
+        { what: "queue of n-5 at the new node" },
+      );
+      await waitStatus(late, running, "running");
+      // It has seen chunk 1 elsewhere: resume after it.
+      late.send("terminal:resume", { commandId: running, afterSeq: 1 });
+      await late.until(() => outputOf(late, running).seqs.length === 2, {
+        what: "replay of 2..3",
+      });
+      for (let seq = 4; seq <= 6; seq++) {
+        agent.send("terminal:output", {
+          commandId: running,
+          seq,
+          stream: "stdout",
+          data: `chunk ${seq}\n`,
+        });
+      }
+      await late.until(() => outputOf(late, running).seqs.length === 5, {
+        what: "chunks 4..6 live",
+      });
+      assert.deepEqual(outputOf(late, running), {
+        text: "chunk 2\nchunk 3\nchunk 4\nchunk 5\nchunk 6\n",
+        seqs: [2, 3, 4, 5, 6],
+      });
+      await agent.close();
+    });
   },
 );
