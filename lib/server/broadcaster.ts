@@ -39,6 +39,11 @@ export interface BroadcasterOptions {
 export class Broadcaster {
   #peers = new Map<string, Peer>();
   #options: BroadcasterOptions;
+  /**
+   * Cluster mode: per peer, per command, the seq up to which that peer
+   * already has the output (see {@link skipOutputUpTo}). Empty otherwise.
+   */
+  #floors = new Map<string, Map<string, number>>();
 
   constructor(options: BroadcasterOptions) {
     if (!(options.maxBufferedBytes > 0)) {
@@ -56,7 +61,35 @@ export class Broadcaster {
 
   /** Remove `peer`; returns false if it was not there. */
   remove(peer: Peer): boolean {
+    this.#floors.delete(peer.id);
     return this.#peers.delete(peer.id);
+  }
+
+  /**
+   * Cluster mode: `peer` resumed `commandId` having seen its output up to
+   * `seq`, further than this node has broadcast it (it saw it live on a
+   * node that died): `terminal:output` of that command up to `seq` is not
+   * sent to it again. Forgotten at the first later chunk.
+   */
+  skipOutputUpTo(peer: Peer, commandId: string, seq: number): void {
+    let floors = this.#floors.get(peer.id);
+    if (!floors) this.#floors.set(peer.id, floors = new Map());
+    floors.set(commandId, Math.max(floors.get(commandId) ?? 0, seq));
+  }
+
+  /** Ids of the peers that already have output chunk `output`. */
+  #skipped(output: { commandId: string; seq: number }): Set<string> {
+    const skipped = new Set<string>();
+    for (const [peerId, floors] of this.#floors) {
+      const floor = floors.get(output.commandId);
+      if (floor === undefined) continue;
+      if (output.seq <= floor) skipped.add(peerId);
+      else floors.delete(output.commandId);
+      if (floors.size === 0 || !this.#peers.has(peerId)) {
+        this.#floors.delete(peerId);
+      }
+    }
+    return skipped;
   }
 
   /** Number of peers. */
@@ -81,19 +114,35 @@ export class Broadcaster {
   ): number {
     const frame = JSON.stringify(message);
     this.#options.relay?.(frame, message, durable);
-    return this.broadcastFrame(frame, except);
+    return this.broadcastFrame(
+      frame,
+      except,
+      this.#floors.size > 0 && message.type === "terminal:output"
+        ? message.payload
+        : undefined,
+    );
   }
 
   /**
    * Send an already-serialized frame to every peer except `except`, with
    * the same slow-consumer rules, and pass it on to no other node (frames
    * relayed from other nodes). Returns the number of peers it was handed to.
+   * `output`: the frame is that `terminal:output` chunk (see
+   * {@link skipOutputUpTo}).
    */
-  broadcastFrame(frame: string, except?: Peer): number {
+  broadcastFrame(
+    frame: string,
+    except?: Peer,
+    output?: { commandId: string; seq: number },
+  ): number {
+    const skip = this.#floors.size > 0 && output ? this.#skipped(output) : null;
     let sent = 0;
     let total = 0;
     for (const peer of this.#peers.values()) {
-      if (peer !== except && sendFrame(peer, frame, this.#options)) sent++;
+      if (
+        peer !== except && (skip === null || !skip.has(peer.id)) &&
+        sendFrame(peer, frame, this.#options)
+      ) sent++;
       // Closed (or just closed as a slow consumer): stop buffering for it now;
       // a peer that stopped reading may not report its close for a long time.
       if (!peer.isOpen) this.#peers.delete(peer.id);

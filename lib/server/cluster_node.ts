@@ -562,7 +562,13 @@ export class ClusterNode implements CommandCluster {
         return;
       }
     }
-    dashboards.broadcastFrame(frame);
+    dashboards.broadcastFrame(
+      frame,
+      undefined,
+      header.t === "terminal:output"
+        ? { commandId: String(header.c), seq: Number(header.s) }
+        : undefined,
+    );
   }
 
   /**

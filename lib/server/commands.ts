@@ -1298,13 +1298,17 @@ export class CommandService {
           toSeq: chunk.seq - 1,
         })));
       }
-      dashboards.broadcastFrame(JSON.stringify(toDashboard("terminal:output", {
-        agentId,
-        commandId,
-        seq: chunk.seq,
-        stream: chunk.stream,
-        data: chunk.data,
-      })));
+      dashboards.broadcastFrame(
+        JSON.stringify(toDashboard("terminal:output", {
+          agentId,
+          commandId,
+          seq: chunk.seq,
+          stream: chunk.stream,
+          data: chunk.data,
+        })),
+        undefined,
+        { commandId, seq: chunk.seq },
+      );
       expected = chunk.seq + 1;
     }
     if (expected <= upTo) {

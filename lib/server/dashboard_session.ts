@@ -494,12 +494,26 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         await this.#replay(
           commandId,
           afterSeq,
-          (command) =>
-            this.#joinedSeqs.get(commandId) ??
+          (command) => {
+            const bound = this.#joinedSeqs.get(commandId) ??
               // Created since joining: all of it came live. Else finished before.
               (command.requestedAt >= this.#joinedAt
                 ? 0
-                : Number.MAX_SAFE_INTEGER),
+                : Number.MAX_SAFE_INTEGER);
+            // Cluster mode: it saw more live on a node that died than this
+            // node has broadcast; the agent resends that part, not for it.
+            if (
+              this.#app.cluster && afterSeq > bound &&
+              bound !== Number.MAX_SAFE_INTEGER
+            ) {
+              this.#app.dashboards.skipOutputUpTo(
+                this.peer,
+                commandId,
+                afterSeq,
+              );
+            }
+            return bound;
+          },
         );
       } catch (error) {
         if (!(error instanceof FlightdeckError)) throw error;
