@@ -523,6 +523,9 @@ export class ClusterNode implements CommandCluster {
       case "terminal:output":
       case "terminal:gap": {
         const agentId = String(header.a);
+        // Held here now: this node broadcasts its output itself (a late
+        // frame of the node that held it before is not passed on).
+        if (registry.isOnline(agentId)) return;
         const commandId = String(header.c);
         const from = Number(header.f);
         const to = Number(header.s);
