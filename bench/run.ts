@@ -23,7 +23,9 @@
  * bench/compression.ts), and in a full run only
  * `echo` (keystroke to echo drawn in Chromium, bench/echo.ts) and
  * `late_join` (opening a session with 100 MiB of history,
- * bench/late_join.ts), which run with an in-process server. `--quick` runs
+ * bench/late_join.ts), which run with an in-process server, and `cluster`
+ * (one server versus three on one Redis: throughput, and the latency added
+ * by the Redis hop, bench/cluster.ts; needs `redis-server`). `--quick` runs
  * a reduced set in under 2 minutes. ttyd is measured only if it is on PATH (it is skipped
  * with a note otherwise). Every figure is also printed as
  * `FIGURE name=value`. Environment: `BENCH_REPS`, `BENCH_MIB`,
@@ -48,6 +50,7 @@ import { browserBurstRun } from "./browser_burst.ts";
 import { benchEcho } from "./echo.ts";
 import { compressionFigures, LINKS } from "./compression.ts";
 import { lateJoin } from "./late_join.ts";
+import { clusterBench } from "./cluster.ts";
 import { hasCommand, REFERENCES, type SystemName } from "./systems.ts";
 
 const QUICK = Deno.args.includes("--quick");
@@ -71,7 +74,7 @@ const SIZES = {
 const DEADLINE_MS = (QUICK ? 4 : 40) * 60_000;
 
 /** Scenarios left out of a run without `--only` naming them. */
-const FULL_ONLY = ["echo", "late_join"];
+const FULL_ONLY = ["echo", "late_join", "cluster"];
 const wanted = (name: string) =>
   only ? only.includes(name) : !(QUICK && FULL_ONLY.includes(name));
 
@@ -420,6 +423,15 @@ async function main(): Promise<void> {
         envNumber("BENCH_LATE_JOIN_MB", 100),
       )
     ) {
+      rows.push([measure, value, ...references.map(() => "–"), "–"]);
+    }
+  });
+  await scenario("cluster", async () => {
+    if (!hasCommand("redis-server")) {
+      console.log("note: redis-server is not on PATH; cluster is skipped");
+      return;
+    }
+    for (const [measure, value] of await clusterBench()) {
       rows.push([measure, value, ...references.map(() => "–"), "–"]);
     }
   });

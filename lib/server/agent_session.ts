@@ -91,6 +91,7 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
     if (this.#app.registry.disconnect(this.peer)) {
       this.log.info("Agent disconnected", { agentId: this.#agentId });
       this.#app.commands.agentDisconnected(this.#agentId);
+      this.#app.cluster?.disconnected(this.#agentId);
     }
   }
 
@@ -277,6 +278,13 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       );
       this.closed();
       return;
+    }
+    if (this.#app.cluster) {
+      // This node holds the agent from now on: the node that did drops it,
+      // and its queue and running commands are loaded here.
+      await this.#app.cluster.claim(hello.agentId);
+      await commands.adopt(hello.agentId);
+      if (this.isClosed || !this.peer.isOpen) return;
     }
     this.markAuthenticated(principal.expiresAt);
     this.#agentId = hello.agentId;

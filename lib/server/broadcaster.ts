@@ -22,12 +22,28 @@ export interface BroadcasterOptions {
   onShed?: (peer: Peer, bufferedBytes: number, totalBytes: number) => void;
   /** Called when a send to a peer throws; the loop goes on. */
   onError?: (peer: Peer, error: unknown) => void;
+  /**
+   * Cluster mode: called with every broadcast frame (as serialized) and its
+   * message, to pass it on to the other nodes' dashboards; `durable`, when
+   * given, settles once what the frame carries is stored (output), and the
+   * frame must not leave this node before it resolves. Absent: one node.
+   */
+  relay?: (
+    frame: string,
+    message: ToDashboard,
+    durable?: Promise<unknown>,
+  ) => void;
 }
 
 /** Sends server → dashboard messages to a set of peers. */
 export class Broadcaster {
   #peers = new Map<string, Peer>();
   #options: BroadcasterOptions;
+  /**
+   * Cluster mode: per peer, per command, the seq up to which that peer
+   * already has the output (see {@link skipOutputUpTo}). Empty otherwise.
+   */
+  #floors = new Map<string, Map<string, number>>();
 
   constructor(options: BroadcasterOptions) {
     if (!(options.maxBufferedBytes > 0)) {
@@ -45,7 +61,35 @@ export class Broadcaster {
 
   /** Remove `peer`; returns false if it was not there. */
   remove(peer: Peer): boolean {
+    this.#floors.delete(peer.id);
     return this.#peers.delete(peer.id);
+  }
+
+  /**
+   * Cluster mode: `peer` resumed `commandId` having seen its output up to
+   * `seq`, further than this node has broadcast it (it saw it live on a
+   * node that died): `terminal:output` of that command up to `seq` is not
+   * sent to it again. Forgotten at the first later chunk.
+   */
+  skipOutputUpTo(peer: Peer, commandId: string, seq: number): void {
+    let floors = this.#floors.get(peer.id);
+    if (!floors) this.#floors.set(peer.id, floors = new Map());
+    floors.set(commandId, Math.max(floors.get(commandId) ?? 0, seq));
+  }
+
+  /** Ids of the peers that already have output chunk `output`. */
+  #skipped(output: { commandId: string; seq: number }): Set<string> {
+    const skipped = new Set<string>();
+    for (const [peerId, floors] of this.#floors) {
+      const floor = floors.get(output.commandId);
+      if (floor === undefined) continue;
+      if (output.seq <= floor) skipped.add(peerId);
+      else floors.delete(output.commandId);
+      if (floors.size === 0 || !this.#peers.has(peerId)) {
+        this.#floors.delete(peerId);
+      }
+    }
+    return skipped;
   }
 
   /** Number of peers. */
@@ -59,15 +103,46 @@ export class Broadcaster {
   }
 
   /**
-   * Send `message` (serialized once) to every peer except `except`.
+   * Send `message` (serialized once) to every peer except `except`, and
+   * hand it to `relay` (cluster mode), with `durable` when given.
    * Returns the number of peers it was handed to.
    */
-  broadcast(message: ToDashboard, except?: Peer): number {
+  broadcast(
+    message: ToDashboard,
+    except?: Peer,
+    durable?: Promise<unknown>,
+  ): number {
     const frame = JSON.stringify(message);
+    this.#options.relay?.(frame, message, durable);
+    return this.broadcastFrame(
+      frame,
+      except,
+      this.#floors.size > 0 && message.type === "terminal:output"
+        ? message.payload
+        : undefined,
+    );
+  }
+
+  /**
+   * Send an already-serialized frame to every peer except `except`, with
+   * the same slow-consumer rules, and pass it on to no other node (frames
+   * relayed from other nodes). Returns the number of peers it was handed to.
+   * `output`: the frame is that `terminal:output` chunk (see
+   * {@link skipOutputUpTo}).
+   */
+  broadcastFrame(
+    frame: string,
+    except?: Peer,
+    output?: { commandId: string; seq: number },
+  ): number {
+    const skip = this.#floors.size > 0 && output ? this.#skipped(output) : null;
     let sent = 0;
     let total = 0;
     for (const peer of this.#peers.values()) {
-      if (peer !== except && sendFrame(peer, frame, this.#options)) sent++;
+      if (
+        peer !== except && (skip === null || !skip.has(peer.id)) &&
+        sendFrame(peer, frame, this.#options)
+      ) sent++;
       // Closed (or just closed as a slow consumer): stop buffering for it now;
       // a peer that stopped reading may not report its close for a long time.
       if (!peer.isOpen) this.#peers.delete(peer.id);

@@ -232,3 +232,46 @@ Deno.test("Broadcaster.broadcast() without maxTotalBufferedBytes sheds no peer u
   assert.equal(broadcaster.broadcast(MESSAGE), 3);
   assert.ok(peers.every((p) => p.closed === null));
 });
+
+Deno.test("Broadcaster.skipOutputUpTo(): that peer gets no output chunk of that command up to the seq, others all; forgotten at the first later chunk", () => {
+  const relayed: string[] = [];
+  const broadcaster = new Broadcaster({
+    maxBufferedBytes: 1024,
+    relay: (frame) => relayed.push(frame),
+  });
+  const moved = new RecordingPeer("moved");
+  const other = new RecordingPeer("other");
+  broadcaster.add(moved);
+  broadcaster.add(other);
+  broadcaster.skipOutputUpTo(moved, "c1", 2);
+  const chunk = (commandId: string, seq: number) =>
+    toDashboard("terminal:output", {
+      agentId: "a1",
+      commandId,
+      seq,
+      stream: "stdout",
+      data: `${commandId}:${seq}`,
+    });
+  for (const seq of [1, 2]) broadcaster.broadcast(chunk("c1", seq));
+  broadcaster.broadcast(chunk("c2", 1));
+  broadcaster.broadcastFrame(JSON.stringify(chunk("c1", 2)), undefined, {
+    commandId: "c1",
+    seq: 2,
+  });
+  broadcaster.broadcast(chunk("c1", 3));
+  // Forgotten: an old seq again now reaches it (the client drops it).
+  broadcaster.broadcast(chunk("c1", 1));
+  const seen = (peer: RecordingPeer) =>
+    peer.frames.map((f) => JSON.parse(f).payload.data);
+  assert.deepEqual(seen(moved), ["c2:1", "c1:3", "c1:1"]);
+  assert.deepEqual(seen(other), [
+    "c1:1",
+    "c1:2",
+    "c2:1",
+    "c1:2",
+    "c1:3",
+    "c1:1",
+  ]);
+  // Every broadcast went to the other nodes as it was.
+  assert.equal(relayed.length, 5);
+});

@@ -75,6 +75,65 @@ export interface CommandServiceOptions {
   log?: (level: "info" | "warn" | "error", message: string) => void;
   /** Called when a running command's timeout fires, before it is interrupted. */
   onTimeout?: (command: CommandInfo) => void;
+  /**
+   * Cluster mode (several servers on one Redis, see cluster_node.ts): the
+   * other nodes. Agent-scoped state (queues, dispatch, timers) is held only
+   * by the node holding the agent's socket; requests for an agent held
+   * elsewhere go there. Absent: one server, everything here.
+   */
+  cluster?: CommandCluster;
+}
+
+/** One queue entry as `command:queue` carries it. */
+export interface QueueEntry {
+  commandId: string;
+  priority: Priority;
+  position: number;
+}
+
+/** What the command service asks of the other nodes (cluster mode). */
+export interface CommandCluster {
+  /** The node holding `agentId`'s socket when another node does, else null. */
+  ownerElsewhere(agentId: string): string | null;
+  /** Queue a command on `node` (see {@link CommandService.request}). */
+  request(
+    node: string,
+    user: { id: string },
+    input: CommandRequest,
+    requestId?: string,
+  ): Promise<{ command: CommandInfo; duplicate: boolean; remote: true }>;
+  /** Interrupt a command on `node` (see {@link CommandService.interrupt}). */
+  interrupt(
+    node: string,
+    commandId: string,
+    reason: string,
+    by: Actor,
+  ): Promise<CommandInfo>;
+  /** Start an emergency stop on every other node. */
+  stopElsewhere(reason: string, by: Actor): void;
+  /**
+   * A command run by an agent held elsewhere: the seq up to which its output
+   * has reached this node's dashboards (undefined: not such a command).
+   */
+  forwardedSeq(commandId: string): number | undefined;
+  /** {@link forwardedSeq} of every such command. */
+  forwardedSeqs(): Map<string, number>;
+  /**
+   * This node holds the agent of `commandId` now: forget its forwarding and
+   * return the seq forwarded so far (undefined: none).
+   */
+  takeOver(commandId: string): number | undefined;
+  /**
+   * Another node holds the agent of `commandId` now: this node's dashboards
+   * got its output up to `seq`; later output comes from that node.
+   */
+  handOver(commandId: string, seq: number): void;
+  /** The queue of an agent held elsewhere, as its node last announced it. */
+  remoteQueue(agentId: string): QueueEntry[] | undefined;
+  /** Agents held elsewhere with a non-empty queue. */
+  remoteQueuedAgents(): string[];
+  /** Unfinished commands of agents held elsewhere, as last announced. */
+  remoteUnfinished(): CommandInfo[];
 }
 
 /** Who acts on a command: a signed-in user, an agent, or the server. */
@@ -177,6 +236,9 @@ export class CommandService {
   static async create(options: CommandServiceOptions): Promise<CommandService> {
     const service = new CommandService(options);
     const { storage } = options;
+    // Cluster mode: an agent's queue and running commands are loaded by the
+    // node it connects to (adopt()), never by every node at start.
+    if (options.cluster) return service;
     for (const [agentId, ids] of await storage.loadQueues()) {
       const list: StoredCommand[] = [];
       for (const id of ids) {
@@ -216,14 +278,24 @@ export class CommandService {
    * queued for a session that ended would wait for a restart that may never
    * come (queued prompts of a session that ends wait for its restart).
    *
+   * In cluster mode a request for an agent held by another node is queued
+   * there (`remote` in the answer; `forwarded`: it came from another node,
+   * run it here).
+   *
    * @throws {FlightdeckError} AGENT_OFFLINE, QUEUE_FULL; NOT_FOUND for a
    * session agent whose session is not running.
    */
   request(
     user: { id: string },
     input: CommandRequest,
-    options: { requestId?: string; origin?: Peer } = {},
-  ): Promise<{ command: CommandInfo; duplicate: boolean }> {
+    options: { requestId?: string; origin?: Peer; forwarded?: boolean } = {},
+  ): Promise<{ command: CommandInfo; duplicate: boolean; remote?: true }> {
+    const owner = options.forwarded
+      ? null
+      : this.#o.cluster?.ownerElsewhere(input.agentId);
+    if (owner) {
+      return this.#o.cluster!.request(owner, user, input, options.requestId);
+    }
     return this.#lock.run(async () => {
       const { storage, registry } = this.#o;
       if (options.requestId) {
@@ -311,8 +383,89 @@ export class CommandService {
     commandId: string,
     reason = "interrupted by operator",
     by: Actor = SERVER_ACTOR,
+    options: { forwarded?: boolean } = {},
   ): Promise<CommandInfo> {
+    const cluster = options.forwarded ? undefined : this.#o.cluster;
+    if (cluster && !this.#holds(commandId)) {
+      return this.#interruptElsewhere(cluster, commandId, reason, by);
+    }
     return this.#lock.run(() => this.#interrupt(commandId, { ...by, reason }));
+  }
+
+  /** Whether `commandId` is queued or running here. */
+  #holds(commandId: string): boolean {
+    if (this.#active.has(commandId)) return true;
+    for (const queue of this.#queues.values()) {
+      if (queue.some((s) => s.info.id === commandId)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Cluster mode: interrupt a command this node does not hold. Its agent's
+   * node does it; with no node holding the agent, a queued command is
+   * cancelled in storage (atomically: the queue entry is taken as a claim
+   * is, so a node dispatching it at the same time does not run it too).
+   */
+  async #interruptElsewhere(
+    cluster: CommandCluster,
+    commandId: string,
+    reason: string,
+    by: Actor,
+  ): Promise<CommandInfo> {
+    const stored = await this.#o.storage.getCommand(commandId);
+    if (!stored || FINAL_STATUSES.has(stored.info.status)) {
+      throw new FlightdeckError(
+        "NOT_FOUND",
+        `Command "${commandId}" is not queued or running`,
+      );
+    }
+    const owner = cluster.ownerElsewhere(stored.info.agentId);
+    if (owner) return cluster.interrupt(owner, commandId, reason, by);
+    if (stored.info.status !== "queued" || stored.dispatched) {
+      throw new FlightdeckError(
+        "AGENT_OFFLINE",
+        `Agent "${stored.info.agentId}" is not connected`,
+      );
+    }
+    return this.#lock.run(() =>
+      this.#cancelStored(stored, { ...by, reason }).then((info) => {
+        if (!info) {
+          throw new FlightdeckError(
+            "NOT_FOUND",
+            `Command "${commandId}" is not queued or running`,
+          );
+        }
+        return info;
+      })
+    );
+  }
+
+  /**
+   * Cancel queued command `stored` in storage alone (cluster mode, its
+   * agent held by no node). Null when its queue entry was gone (claimed or
+   * cancelled elsewhere).
+   */
+  async #cancelStored(
+    stored: StoredCommand,
+    by: EndedBy & { reason: string },
+  ): Promise<CommandInfo | null> {
+    const now = Math.max(Date.now(), stored.info.requestedAt);
+    const cancelled: StoredCommand = {
+      ...stored,
+      dispatched: false,
+      interruptReason: by.reason,
+      info: {
+        ...stored.info,
+        status: "cancelled",
+        completedAt: now,
+        endedBy: endedBy(by),
+      },
+    };
+    if (!await this.#o.storage.claim(cancelled)) return null;
+    await this.#o.storage.saveCommand(cancelled, true);
+    this.#status(cancelled);
+    return cancelled.info;
   }
 
   /**
@@ -320,12 +473,17 @@ export class CommandService {
    * `by` (recorded with `reason`): queued commands end `cancelled`, running
    * ones `interrupted`. Each running session gets exactly one Ctrl-C
    * (through its typed prompt in flight, else directly) and keeps running.
+   * In cluster mode every other node is asked to do the same with what it
+   * holds (not awaited: the counts are this node's), and queued commands of
+   * agents no node holds are cancelled in storage.
    */
   emergencyStop(
     reason = "emergency stop",
     by: Actor = SERVER_ACTOR,
+    options: { forwarded?: boolean } = {},
   ): Promise<{ interrupted: number; removed: number }> {
     const end = { ...by, reason };
+    if (!options.forwarded) this.#o.cluster?.stopElsewhere(reason, by);
     return this.#lock.run(async () => {
       let removed = 0;
       for (const queue of [...this.#queues.values()]) {
@@ -350,6 +508,21 @@ export class CommandService {
           interrupted++;
         }
       }
+      const cluster = options.forwarded ? undefined : this.#o.cluster;
+      if (cluster) {
+        // Queued for agents no node holds: cancelled in storage.
+        const { storage } = this.#o;
+        for (const [agentId, ids] of await storage.loadQueues()) {
+          if (cluster.ownerElsewhere(agentId)) continue;
+          for (const id of ids) {
+            const stored = await storage.getCommand(id);
+            if (
+              stored?.info.status === "queued" &&
+              await this.#cancelStored(stored, end)
+            ) removed++;
+          }
+        }
+      }
       return { interrupted, removed };
     });
   }
@@ -364,6 +537,15 @@ export class CommandService {
   ): Promise<void> {
     return this.#lock.run(async () => {
       this.#clearLost(agentId);
+      if (this.#o.cluster) {
+        // Loaded by adopt(): its running command is the agent's again.
+        for (const active of this.#active.values()) {
+          const { info } = active.stored;
+          if (info.agentId === agentId && info.kind !== "prompt") {
+            this.#o.registry.setCurrentCommand(agentId, info.id);
+          }
+        }
+      }
       const reported = new Set(running.map((r) => r.commandId));
       for (const { commandId } of running) {
         if (this.#active.has(commandId)) continue;
@@ -672,13 +854,19 @@ export class CommandService {
       at: Date.now(),
     }, byteLength(chunk.data));
     info.outputBytes = out.outputBytes;
-    this.#o.dashboards.broadcast(toDashboard("terminal:output", {
-      agentId,
-      commandId: info.id,
-      seq: chunk.seq,
-      stream: chunk.stream,
-      data: chunk.data,
-    }));
+    // Other nodes get it once durable: a dashboard that moves to another
+    // node then finds in storage every chunk that node has forwarded.
+    this.#o.dashboards.broadcast(
+      toDashboard("terminal:output", {
+        agentId,
+        commandId: info.id,
+        seq: chunk.seq,
+        stream: chunk.stream,
+        data: chunk.data,
+      }),
+      undefined,
+      stored,
+    );
     return { seq: chunk.seq, stored };
   }
 
@@ -817,22 +1005,29 @@ export class CommandService {
     });
   }
 
-  /** Queue entries of `agentId`, in run order. */
-  queueOf(
-    agentId: string,
-  ): { commandId: string; priority: Priority; position: number }[] {
-    return (this.#queues.get(agentId) ?? []).map((stored, position) => ({
+  /**
+   * Queue entries of `agentId`, in run order (cluster mode: of an agent held
+   * elsewhere, as its node announced them).
+   */
+  queueOf(agentId: string): QueueEntry[] {
+    const queue = this.#queues.get(agentId);
+    if (!queue && this.#o.cluster) {
+      return this.#o.cluster.remoteQueue(agentId) ?? [];
+    }
+    return (queue ?? []).map((stored, position) => ({
       commandId: stored.info.id,
       priority: stored.info.priority,
       position,
     }));
   }
 
-  /** Agents with a non-empty queue. */
+  /** Agents with a non-empty queue (cluster mode: on any node). */
   queuedAgents(): string[] {
-    return [...this.#queues.entries()].filter(([, q]) => q.length).map(([id]) =>
-      id
-    );
+    const ids = [...this.#queues.entries()].filter(([, q]) => q.length).map((
+      [id],
+    ) => id);
+    if (!this.#o.cluster) return ids;
+    return [...new Set([...ids, ...this.#o.cluster.remoteQueuedAgents()])];
   }
 
   /** A command's current state. */
@@ -923,6 +1118,9 @@ export class CommandService {
       for (const stored of [...this.#queues.values()].flat()) {
         byId.set(stored.info.id, stored);
       }
+      for (const info of this.#o.cluster?.remoteUnfinished() ?? []) {
+        byId.set(info.id, remoteStored(info));
+      }
       // Newest first: per agent, every unfinished one and up to `perAgent`.
       const sorted = [...byId.values()].sort((a, b) => b.order - a.order);
       const counts = new Map<string, number>();
@@ -959,7 +1157,10 @@ export class CommandService {
         if (!registry.get(agentId)) {
           throw new FlightdeckError("NOT_FOUND", `Unknown agent "${agentId}"`);
         }
-        if (registry.isOnline(agentId)) {
+        if (
+          registry.isOnline(agentId) ||
+          this.#o.cluster?.ownerElsewhere(agentId)
+        ) {
           throw new FlightdeckError(
             "AGENT_ONLINE",
             `Agent "${agentId}" is connected; stop it before forgetting it`,
@@ -974,6 +1175,16 @@ export class CommandService {
       try {
         for (const stored of [...(this.#queues.get(agentId) ?? [])]) {
           await this.#interrupt(stored.info.id, end);
+        }
+        if (this.#o.cluster) {
+          // Queued while another node held it: cancelled in storage.
+          const ids = (await storage.loadQueues()).get(agentId) ?? [];
+          for (const id of ids) {
+            const stored = await storage.getCommand(id);
+            if (stored?.info.status === "queued") {
+              await this.#cancelStored(stored, end);
+            }
+          }
         }
         for (const active of [...this.#active.values()]) {
           if (active.stored.info.agentId === agentId) {
@@ -991,6 +1202,145 @@ export class CommandService {
         this.#forgetting.delete(agentId);
       }
     });
+  }
+
+  /**
+   * Cluster mode: agent `agentId` connected to this node, which holds its
+   * state from now on. What this node held of it before is dropped (after
+   * its queued output is stored), and its queue and dispatched commands are
+   * loaded from storage, as after a restart. Output of a running command
+   * stored beyond what this node's dashboards got from the node that held
+   * it before is sent to them first: they see no gap.
+   */
+  adopt(agentId: string): Promise<void> {
+    return this.#lock.run(async () => {
+      const cluster = this.#o.cluster;
+      if (!cluster) return;
+      await this.#drop(agentId, true);
+      const { storage } = this.#o;
+      const queue: StoredCommand[] = [];
+      for (const id of (await storage.loadQueues()).get(agentId) ?? []) {
+        const stored = await storage.getCommand(id);
+        if (stored?.info.status === "queued") insertSorted(queue, stored);
+      }
+      if (queue.length) this.#queues.set(agentId, queue);
+      for (const stored of await storage.loadDispatched()) {
+        const { info } = stored;
+        if (info.agentId !== agentId) continue;
+        const out = await this.outputLog.restore(info.id);
+        info.outputBytes = out.outputBytes;
+        const active: Active = {
+          stored,
+          out,
+          started: info.status === "running",
+          timedOut: false,
+        };
+        this.#active.set(info.id, active);
+        this.#armTimeout(active);
+        const forwarded = cluster.takeOver(info.id);
+        if (forwarded !== undefined && forwarded < out.lastSeq) {
+          await this.catchUp(agentId, info.id, forwarded, out.lastSeq);
+        }
+      }
+      this.#broadcastQueue(agentId);
+    });
+  }
+
+  /**
+   * Cluster mode: another node took agent `agentId` over. Drop what this
+   * node holds of it (queue, dispatched commands, timers), writing nothing:
+   * the new node loads it from storage.
+   */
+  release(agentId: string): Promise<void> {
+    return this.#lock.run(async () => {
+      for (const active of this.#active.values()) {
+        if (active.stored.info.agentId !== agentId) continue;
+        // This node's dashboards got it live up to here.
+        this.#o.cluster?.handOver(active.stored.info.id, active.out.lastSeq);
+      }
+      await this.#drop(agentId, false);
+    });
+  }
+
+  /** Forget agent `agentId`'s queue, dispatched commands and timers here. */
+  async #drop(agentId: string, settle: boolean): Promise<void> {
+    this.#clearLost(agentId);
+    this.#queues.delete(agentId);
+    for (const active of [...this.#active.values()]) {
+      const { id } = active.stored.info;
+      if (active.stored.info.agentId !== agentId) continue;
+      clearTimeout(active.timer);
+      if (settle) await this.outputLog.settled(id);
+      this.#active.delete(id);
+      this.outputLog.finish(id);
+    }
+  }
+
+  /**
+   * Send this node's dashboards (and no other node's) the stored output of
+   * `commandId` with `afterSeq < seq <= upTo`, announcing missing seqs with
+   * `terminal:gap`. Returns the last seq announced.
+   */
+  async catchUp(
+    agentId: string,
+    commandId: string,
+    afterSeq: number,
+    upTo: number,
+  ): Promise<number> {
+    const { dashboards } = this.#o;
+    let expected = afterSeq + 1;
+    for await (const chunk of this.outputLog.read(commandId, afterSeq, upTo)) {
+      if (chunk.seq > expected) {
+        dashboards.broadcastFrame(JSON.stringify(toDashboard("terminal:gap", {
+          agentId,
+          commandId,
+          fromSeq: expected,
+          toSeq: chunk.seq - 1,
+        })));
+      }
+      dashboards.broadcastFrame(
+        JSON.stringify(toDashboard("terminal:output", {
+          agentId,
+          commandId,
+          seq: chunk.seq,
+          stream: chunk.stream,
+          data: chunk.data,
+        })),
+        undefined,
+        { commandId, seq: chunk.seq },
+      );
+      expected = chunk.seq + 1;
+    }
+    if (expected <= upTo) {
+      dashboards.broadcastFrame(JSON.stringify(toDashboard("terminal:gap", {
+        agentId,
+        commandId,
+        fromSeq: expected,
+        toSeq: upTo,
+      })));
+    }
+    return upTo;
+  }
+
+  /** Agents with a dispatched command in storage (cluster mode, at start). */
+  async dispatchedAgents(): Promise<string[]> {
+    const stored = await this.#o.storage.loadDispatched();
+    return [...new Set(stored.map((s) => s.info.agentId))];
+  }
+
+  /**
+   * Cluster mode: another node changed command `info`; remembered for the
+   * snapshots being read (see {@link snapshot}).
+   */
+  noteRemote(info: CommandInfo): void {
+    this.#version++;
+    if (this.#readers > 0) {
+      this.#changes.push({
+        version: this.#version,
+        stored: remoteStored(info),
+      });
+      if (this.#changes.length > MAX_CHANGES) this.#changes.shift();
+    }
   }
 
   /** Whether `agentId` is being forgotten: it may not register until done. */
@@ -1022,7 +1372,7 @@ export class CommandService {
     for (const queue of this.#queues.values()) {
       if (queue.some((s) => s.info.id === commandId)) return 0;
     }
-    return Number.MAX_SAFE_INTEGER;
+    return this.#o.cluster?.forwardedSeq(commandId) ?? Number.MAX_SAFE_INTEGER;
   }
 
   /**
@@ -1031,7 +1381,7 @@ export class CommandService {
    * Running commands: their last stored seq; queued ones: 0.
    */
   broadcastSeqs(): Map<string, number> {
-    const seqs = new Map<string, number>();
+    const seqs = this.#o.cluster?.forwardedSeqs() ?? new Map<string, number>();
     for (const [id, active] of this.#active) seqs.set(id, active.out.lastSeq);
     for (const queue of this.#queues.values()) {
       for (const stored of queue) seqs.set(stored.info.id, 0);
@@ -1449,6 +1799,21 @@ function formatMs(ms: number): string {
 /** Whether `agentId` connected in session mode (capability `session`). */
 function isSessionAgent(registry: Registry, agentId: string): boolean {
   return registry.get(agentId)?.capabilities.includes("session") ?? false;
+}
+
+/**
+ * A command of another node as this node keeps it for snapshots: its order
+ * (arrival) taken from its request time, as {@link CommandService} numbers
+ * it.
+ */
+function remoteStored(info: CommandInfo): StoredCommand {
+  return {
+    info,
+    order: info.requestedAt * 1000,
+    dispatched: info.status === "running",
+    interruptReason: null,
+    timeoutMs: info.timeoutMs ?? null,
+  };
 }
 
 function insertSorted(queue: StoredCommand[], stored: StoredCommand): void {

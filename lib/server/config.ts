@@ -36,6 +36,13 @@ export const ConfigSchema = z.object({
   redisUrl: z.string().regex(/^rediss?:\/\/[^\s]+$/, {
     message: "must be a redis:// or rediss:// URL",
   }).optional(),
+  /**
+   * Cluster mode: how long an agent's owner record and a node's liveness
+   * record live in Redis without a heartbeat (renewed every third of it):
+   * agents of a node that died show offline on every node within this
+   * plus one heartbeat.
+   */
+  presenceTtlMs: int(300, 60_000).default(3000),
   /** Extra origins allowed to open dashboard sockets. */
   allowedOrigins: z.array(z.string().url()).default([]),
   maxFrameBytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
@@ -242,6 +249,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_SECRET: "secret",
   FLIGHTDECK_KV: "kvPath",
   FLIGHTDECK_REDIS_URL: "redisUrl",
+  FLIGHTDECK_PRESENCE_TTL_MS: "presenceTtlMs",
   FLIGHTDECK_ALLOWED_ORIGINS: "allowedOrigins",
   FLIGHTDECK_MAX_QUEUE: "maxQueuePerAgent",
   FLIGHTDECK_AGENT_TIMEOUT_MS: "agentTimeoutMs",

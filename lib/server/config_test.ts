@@ -8,6 +8,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
   assert.deepEqual(loadConfig({}, noEnv), {
     hostname: "127.0.0.1",
     port: 8000,
+    presenceTtlMs: 3000,
     dataDir: "./data",
     allowedOrigins: [],
     maxFrameBytes: 1024 * 1024,

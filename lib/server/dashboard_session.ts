@@ -110,6 +110,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       audit.flushInput(this.peer.id);
     }
     control.connectionClosed(this.peer.id);
+    this.#app.cluster?.connectionClosed(this.peer.id);
   }
 
   /** Who this session acts for (null for a socket not signed in yet). */
@@ -164,12 +165,15 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "command:request": {
         this.#require("operator", "send commands");
         this.#checkCommandRate();
-        const { command, duplicate } = await this.#app.commands.request(
+        const result = await this.#app.commands.request(
           user,
           message.payload,
           { requestId: message.id, origin: this.peer },
         );
-        if (duplicate) {
+        const { command, duplicate } = result;
+        // A command queued by another node (its agent's) was not sent here
+        // with replyTo: answer now.
+        if (duplicate || "remote" in result) {
           this.send(toDashboard("command:status", {
             command,
             ...(message.id ? { replyTo: message.id } : {}),
@@ -258,14 +262,21 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       case "session:control": {
         const { agentId, take } = message.payload;
         const { control, audit } = this.#app;
-        const before = control.holderOf(agentId);
-        const unchanged = control.control(
-          this.#requester(user),
-          agentId,
-          take,
-        );
+        const owner = this.#ownerElsewhere(agentId);
+        let before, after, unchanged;
+        if (owner) {
+          ({ before, after, unchanged } = (await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            agentId,
+            { op: "control", take },
+          ))!);
+        } else {
+          before = control.holderOf(agentId);
+          unchanged = control.control(this.#requester(user), agentId, take);
+          after = control.holderOf(agentId);
+        }
         if (unchanged) this.send(unchanged);
-        const after = control.holderOf(agentId);
         if (before?.connectionId === after?.connectionId) return;
         if (take) {
           // What the previous holder typed is recorded before the takeover.
@@ -283,19 +294,38 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         }
         return;
       }
-      case "session:restart":
-        await requestRestart(
-          this.#app,
-          { userId: user.id, role: user.role },
-          message.payload.agentId,
-        );
+      case "session:restart": {
+        const owner = this.#ownerElsewhere(message.payload.agentId);
+        if (owner) {
+          await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            message.payload.agentId,
+            { op: "restart" },
+          );
+        } else {
+          await requestRestart(
+            this.#app,
+            { userId: user.id, role: user.role },
+            message.payload.agentId,
+          );
+        }
         this.#audit(user, "session.restart", {
           agentId: message.payload.agentId,
         });
         return;
+      }
       case "terminal:input": {
         const { agentId, data } = message.payload;
-        this.#app.control.input(this.#requester(user), agentId, data);
+        const owner = this.#ownerElsewhere(agentId);
+        if (owner) {
+          await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            agentId,
+            { op: "input", data },
+          );
+        } else this.#app.control.input(this.#requester(user), agentId, data);
         this.#app.audit.input(
           this.#actor(user),
           agentId,
@@ -306,6 +336,16 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       }
       case "terminal:resize": {
         const { agentId, cols, rows } = message.payload;
+        const owner = this.#ownerElsewhere(agentId);
+        if (owner) {
+          await this.#app.cluster!.terminal(
+            owner,
+            this.#requester(user),
+            agentId,
+            { op: "resize", cols, rows },
+          );
+          return;
+        }
         return this.#app.control.resize(this.#requester(user), agentId, {
           cols,
           rows,
@@ -427,6 +467,11 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       for (const [agentId, holder] of control.held()) {
         this.send(toDashboard("session:controller", { agentId, holder }));
       }
+      for (
+        const [agentId, holder] of this.#app.cluster?.remoteHolders() ?? []
+      ) {
+        this.send(toDashboard("session:controller", { agentId, holder }));
+      }
       for (const command of recent) {
         this.send(toDashboard("command:status", { command }));
       }
@@ -450,12 +495,26 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         await this.#replay(
           commandId,
           afterSeq,
-          (command) =>
-            this.#joinedSeqs.get(commandId) ??
+          (command) => {
+            const bound = this.#joinedSeqs.get(commandId) ??
               // Created since joining: all of it came live. Else finished before.
               (command.requestedAt >= this.#joinedAt
                 ? 0
-                : Number.MAX_SAFE_INTEGER),
+                : Number.MAX_SAFE_INTEGER);
+            // Cluster mode: it saw more live on a node that died than this
+            // node has broadcast; the agent resends that part, not for it.
+            if (
+              this.#app.cluster && afterSeq > bound &&
+              bound !== Number.MAX_SAFE_INTEGER
+            ) {
+              this.#app.dashboards.skipOutputUpTo(
+                this.peer,
+                commandId,
+                afterSeq,
+              );
+            }
+            return bound;
+          },
         );
       } catch (error) {
         if (!(error instanceof FlightdeckError)) throw error;
@@ -722,6 +781,11 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       outcome: "refused",
       detail: { reason },
     });
+  }
+
+  /** Cluster mode: the node holding `agentId` when it is another one. */
+  #ownerElsewhere(agentId: string): string | null {
+    return this.#app.cluster?.ownerElsewhere(agentId) ?? null;
   }
 
   #requester(user: Principal): Requester {

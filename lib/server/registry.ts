@@ -292,6 +292,48 @@ export class Registry {
     return true;
   }
 
+  /**
+   * Cluster mode: set agent `info.id`'s state as another node announced it
+   * (no `onChange`: that node saves and broadcasts it). Ignored while the
+   * agent is connected here.
+   */
+  applyRemote(info: AgentInfo): void {
+    const entry = this.#agents.get(info.id);
+    if (entry?.peer) return;
+    this.#agents.set(info.id, { info, peer: null });
+  }
+
+  /**
+   * Cluster mode: another node took agent `id` over. Its socket here, if
+   * any, is no longer its own (its close changes nothing, no `onChange`).
+   * Returns that socket, for the caller to close.
+   */
+  release(id: string): Peer | null {
+    const entry = this.#agents.get(id);
+    const peer = entry?.peer ?? null;
+    if (!entry || !peer) return null;
+    this.#byPeer.delete(peer.id);
+    entry.peer = null;
+    return peer;
+  }
+
+  /**
+   * Cluster mode: agent `id`, held by another node, is offline now (that
+   * node is gone). Returns its new state, or null when it is connected here
+   * or unknown or offline already (no `onChange`: nothing is saved).
+   */
+  markRemoteOffline(id: string): AgentInfo | null {
+    const entry = this.#agents.get(id);
+    if (!entry || entry.peer || entry.info.status === "offline") return null;
+    const now = this.#now();
+    entry.info = stamp(entry.info, {
+      ...withoutActivity(entry.info),
+      status: "offline",
+      lastSeenAt: now,
+    }, now);
+    return entry.info;
+  }
+
   /** Agent `id`'s state, if ever seen. */
   get(id: string): AgentInfo | undefined {
     return this.#agents.get(id)?.info;

@@ -36,6 +36,14 @@ import { SseHub } from "./sse.ts";
 import { SessionControl } from "./session_control.ts";
 import { SlidingWindowLimit } from "./rate_limit.ts";
 import { attachWebSocket, type Session } from "./session.ts";
+import { ClusterBus, Presence } from "./cluster.ts";
+import {
+  ClusterNode,
+  type ControlAnswer,
+  type TerminalOp,
+} from "./cluster_node.ts";
+import type { Requester } from "./session_control.ts";
+import { requestRestart, type RestartDeps } from "./session_restart.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -67,6 +75,11 @@ export interface Services {
    */
   storageReady(): Promise<boolean>;
   registry: Registry;
+  /**
+   * Cluster mode (`redisUrl` set): this node's part of the cluster (fan-out,
+   * ownership of agents, routing). Null with one server.
+   */
+  cluster: ClusterNode | null;
   /** Every authenticated dashboard connection: sockets and SSE sessions. */
   dashboards: Broadcaster;
   commands: CommandService;
@@ -153,6 +166,14 @@ export async function createServices(
   const storage: CommandStore = redisModule && redis
     ? new redisModule.RedisStorage(redis, shared)
     : new Storage(kv);
+  const bus = redis
+    ? await ClusterBus.start(redis, {
+      onError: (error) =>
+        log.warn("Cluster bus error", { error: String(error) }),
+    })
+    : null;
+  // Set below, before anything is broadcast.
+  let cluster: ClusterNode | null = null;
   let secret: string;
   if (config.secret || !redis) {
     secret = await loadSecret(config.dataDir, config.secret);
@@ -190,6 +211,13 @@ export async function createServices(
       }),
     onError: (peer, error) =>
       log.warn("Send failed", { peer: peer.id, error: String(error) }),
+    // One server: nothing to pass on, not even a call.
+    ...(bus
+      ? {
+        relay: (frame, message, durable) =>
+          cluster?.relay(frame, message, durable),
+      }
+      : {}),
   });
   // Set below, before any agent can connect.
   let control: SessionControl | null = null;
@@ -206,6 +234,19 @@ export async function createServices(
   });
   await storage.migrate();
   registry.restore(await storage.loadAgents());
+  if (bus) {
+    cluster = new ClusterNode({
+      bus,
+      presence: new Presence(redis!, {
+        nodeId: bus.nodeId,
+        ttlMs: config.presenceTtlMs,
+      }),
+      registry,
+      dashboards,
+      log,
+      lostAfterMs: config.lostAfterMs,
+    });
+  }
   const sendToAgent = (agentId: string, message: ToAgent) => {
     const peer = registry.peerOf(agentId);
     if (!peer?.isOpen) return false;
@@ -245,6 +286,7 @@ export async function createServices(
     defaultTimeoutMs: config.commandTimeoutMs || null,
     outputCommitDelayMs: config.testAppendDelayMs,
     log: (level, message) => log[level](message),
+    ...(cluster ? { cluster } : {}),
     onTimeout: (command) =>
       audit.record({
         actor: "system",
@@ -256,6 +298,26 @@ export async function createServices(
         outcome: "ok",
       }),
   });
+  if (cluster) {
+    const terminalControl = control;
+    cluster.handle("terminal", (args) => {
+      const { who, agentId, op } = args as {
+        who: Requester;
+        agentId: string;
+        op: TerminalOp;
+      };
+      return Promise.resolve(
+        remoteTerminal(
+          { registry, sendToAgent },
+          terminalControl,
+          who,
+          agentId,
+          op,
+        ),
+      );
+    });
+    await cluster.attach(commands, control);
+  }
   const retain = async () => {
     try {
       const result = await enforceRetention(storage, {
@@ -406,6 +468,7 @@ export async function createServices(
     ),
     storage,
     registry,
+    cluster,
     dashboards,
     commands,
     search,
@@ -510,6 +573,7 @@ export async function createServices(
       }
       await commands.idle();
       commands.close();
+      await cluster?.close();
       await audit.close();
       // QUIT waits for pending replies; without a connection, just stop
       // reconnecting.
@@ -520,6 +584,35 @@ export async function createServices(
     },
   };
   return services;
+}
+
+/**
+ * Cluster mode: a terminal message of a dashboard on another node for an
+ * agent held here, handled as if it came from a local connection.
+ */
+function remoteTerminal(
+  deps: RestartDeps,
+  control: SessionControl,
+  who: Requester,
+  agentId: string,
+  op: TerminalOp,
+): ControlAnswer | null {
+  switch (op.op) {
+    case "control": {
+      const before = control.holderOf(agentId);
+      const unchanged = control.control(who, agentId, op.take);
+      return { unchanged, before, after: control.holderOf(agentId) };
+    }
+    case "input":
+      control.input(who, agentId, op.data);
+      return null;
+    case "resize":
+      control.resize(who, agentId, { cols: op.cols, rows: op.rows });
+      return null;
+    case "restart":
+      requestRestart(deps, who, agentId);
+      return null;
+  }
 }
 
 /** `url` without its password, for messages. */

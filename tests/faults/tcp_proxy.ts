@@ -5,6 +5,9 @@
  * once), `blackhole()` keeps connections open but forwards nothing in either
  * direction (a vanished network) until `restore()`. `throttle(bytesPerSecond)`
  * paces each direction of each connection to that rate (a slow link).
+ * Given several target ports, each new connection goes to the next one in
+ * turn (round robin, like a load balancer without sticky sessions or health
+ * checks: a connection to a dead target is closed at once).
  *
  * @module
  */
@@ -24,8 +27,11 @@ export class TcpProxy {
   accepted = 0;
   /** Connections refused while blocked. */
   refused = 0;
+  /** The target port each forwarded connection went to, in accept order. */
+  readonly upstreams: number[] = [];
   #listener: Deno.TcpListener;
-  #targetPort: number;
+  #targets: number[];
+  #next = 0;
   #pairs = new Set<Pair>();
   #blockedUntil = 0;
   #blackholed = false;
@@ -36,8 +42,9 @@ export class TcpProxy {
   #acceptLoop: Promise<void>;
   #tasks = new Set<Promise<void>>();
 
-  constructor(targetPort: number) {
-    this.#targetPort = targetPort;
+  constructor(target: number | number[]) {
+    this.#targets = Array.isArray(target) ? [...target] : [target];
+    if (this.#targets.length === 0) throw new RangeError("No target port");
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.port = (this.#listener.addr as Deno.NetAddr).port;
     this.url = `http://127.0.0.1:${this.port}`;
@@ -80,11 +87,10 @@ export class TcpProxy {
   async #serve(client: Deno.TcpConn): Promise<void> {
     const pair: Pair = { client, upstream: null, closed: false };
     this.#pairs.add(pair);
+    const port = this.#targets[this.#next++ % this.#targets.length];
+    this.upstreams.push(port);
     try {
-      pair.upstream = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: this.#targetPort,
-      });
+      pair.upstream = await Deno.connect({ hostname: "127.0.0.1", port });
     } catch {
       this.#closePair(pair);
       return;

@@ -1,0 +1,648 @@
+/**
+ * One server process in cluster mode: what it tells the other nodes and
+ * what it does with what they tell it (over the {@link ClusterBus}).
+ *
+ * - Fan-out: every frame this node broadcasts to its dashboards is
+ *   published once, as serialized (`f` messages, header: type, agent,
+ *   command, seq), in broadcast order; output only once durable (see
+ *   `Broadcaster.relay`), so every chunk another node forwards is in
+ *   storage. Receiving nodes forward it as is to their dashboards and keep
+ *   what snapshots need: every agent's status, queues and unfinished
+ *   commands of agents held elsewhere, and per such command the seq its
+ *   output reached this node's dashboards. A chunk past that seq + 1 (the
+ *   node that sent the rest died before passing it on) is preceded by the
+ *   missing chunks read from storage: no gap, no duplicate.
+ * - Ownership: the node holding an agent's socket owns it ({@link Presence}
+ *   key, renewed every third of its TTL). A node that gets the agent's
+ *   socket claims it (`claim`): the previous owner drops what it held of
+ *   the agent, writing nothing. Agents whose owner key expired (the node
+ *   died) show offline on every node within the TTL plus one beat.
+ * - Routing: requests and interrupts for an agent held elsewhere are calls
+ *   to its node; an emergency stop is published to every node (`stop`).
+ * - A node that starts publishes `hello`; every node answers it with the
+ *   state of the agents it holds.
+ *
+ * @module
+ */
+import {
+  type AgentInfo,
+  CLOSE_CODES,
+  type CommandInfo,
+  FINAL_STATUSES,
+  type ToDashboard,
+  toDashboard,
+} from "../protocol.ts";
+import type { Broadcaster } from "./broadcaster.ts";
+import type { BusHeader, ClusterBus, Presence } from "./cluster.ts";
+import type {
+  Actor,
+  CommandCluster,
+  CommandRequest,
+  CommandService,
+  QueueEntry,
+} from "./commands.ts";
+import type { Logger } from "./logger.ts";
+import type { Registry } from "./registry.ts";
+import type { CallHandler } from "./cluster.ts";
+import type { Holder, Requester, SessionControl } from "./session_control.ts";
+
+/** What a dashboard asks of the terminal of an agent held elsewhere. */
+export type TerminalOp =
+  | { op: "control"; take: boolean }
+  | { op: "input"; data: string }
+  | { op: "resize"; cols: number; rows: number }
+  | { op: "restart" };
+
+/** The answer to a `control` {@link TerminalOp}. */
+export interface ControlAnswer {
+  /** The current holder, for the sender alone, when nothing changed. */
+  unchanged: ToDashboard<"session:controller"> | null;
+  before: Holder | null;
+  after: Holder | null;
+}
+
+/**
+ * Characters of frames waiting to be published past which new ones are
+ * dropped (Redis slow or away): a receiving node fills dropped output in
+ * from storage with the next chunk it gets.
+ */
+export const MAX_OUTBOX_CHARS = 64 * 1024 * 1024;
+
+/** Options of {@link ClusterNode}. */
+export interface ClusterNodeOptions {
+  bus: ClusterBus;
+  presence: Presence;
+  registry: Registry;
+  dashboards: Broadcaster;
+  log: Logger;
+  /**
+   * How long a running command of an agent whose node died waits for the
+   * agent before it ends `lost` (the lost timer runs on one surviving node).
+   */
+  lostAfterMs: number;
+}
+
+/** The cluster side of one server process (see the module doc). */
+export class ClusterNode implements CommandCluster {
+  #o: ClusterNodeOptions;
+  #commands: CommandService | null = null;
+  #control: SessionControl | null = null;
+  /** Agents held by other nodes: their node. */
+  #owners = new Map<string, string>();
+  /** Who controls the terminals of agents held elsewhere. */
+  #holders = new Map<string, Holder>();
+  #remoteQueues = new Map<string, QueueEntry[]>();
+  /** Unfinished commands of agents held elsewhere, as last announced. */
+  #remoteCommands = new Map<string, CommandInfo>();
+  /** Per such command, the seq its output reached this node's dashboards. */
+  #forwarded = new Map<string, number>();
+  /** Frames to publish, in broadcast order (output waits to be durable). */
+  #outbox: Promise<unknown> = Promise.resolve();
+  /** Characters of the frames in {@link #outbox}. */
+  #outboxChars = 0;
+  /** Frames dropped for {@link MAX_OUTBOX_CHARS} since the last warning. */
+  #dropped = 0;
+  #droppedWarnedAt = Number.NEGATIVE_INFINITY;
+  /** Frames received, handled one at a time in arrival order. */
+  #inbox: Promise<unknown> = Promise.resolve();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #beating = false;
+  #closed = false;
+
+  constructor(options: ClusterNodeOptions) {
+    this.#o = options;
+  }
+
+  /** This node's id. */
+  get nodeId(): string {
+    return this.#o.bus.nodeId;
+  }
+
+  /**
+   * Start: answer calls, beat, watch the owners of remote agents, and ask
+   * the other nodes for the state of the agents they hold.
+   */
+  async attach(
+    commands: CommandService,
+    control: SessionControl,
+  ): Promise<void> {
+    this.#commands = commands;
+    this.#control = control;
+    const { bus } = this.#o;
+    bus.handle("request", (args) => {
+      const { user, input, requestId } = args as {
+        user: { id: string };
+        input: CommandRequest;
+        requestId?: string;
+      };
+      return commands.request(user, input, { requestId, forwarded: true });
+    });
+    bus.handle("interrupt", (args) => {
+      const { commandId, reason, by } = args as {
+        commandId: string;
+        reason: string;
+        by: Actor;
+      };
+      return commands.interrupt(commandId, reason, by, { forwarded: true });
+    });
+    bus.onMessage(({ header, body }) => {
+      this.#inbox = this.#inbox.then(() => this.#receive(header, body)).catch(
+        (error) =>
+          this.#o.log.error("Cluster message failed", {
+            kind: header.k,
+            error: String(error),
+          }),
+      );
+    });
+    await this.#beat();
+    this.#timer = setInterval(
+      () => void this.#beat(),
+      Math.max(50, Math.floor(this.#o.presence.ttlMs / 3)),
+    );
+    await bus.publish("hello");
+    void this.#careForOrphans();
+  }
+
+  /**
+   * At start: agents with dispatched commands that no node holds (their
+   * node stopped, or every node did) get their lost timer on one node, as a
+   * server restarted alone arms it for every agent.
+   */
+  async #careForOrphans(): Promise<void> {
+    try {
+      const ids = await this.#commands!.dispatchedAgents();
+      const owners = await this.#o.presence.owners(ids);
+      for (const [i, id] of ids.entries()) {
+        if (owners[i] === null && !this.#owners.has(id)) await this.#care(id);
+      }
+    } catch (error) {
+      this.#o.log.error("Cannot look for agents no node holds", {
+        error: String(error),
+      });
+    }
+  }
+
+  /** Answer calls of `action` from other nodes with `handler`. */
+  handle(action: string, handler: CallHandler): void {
+    this.#o.bus.handle(action, handler);
+  }
+
+  /**
+   * Pass a dashboard's terminal message for agent `agentId` to its node
+   * `node`, acting as `who` (whose connection is on this node).
+   */
+  async terminal(
+    node: string,
+    who: Requester,
+    agentId: string,
+    op: TerminalOp,
+  ): Promise<ControlAnswer | null> {
+    return await this.#o.bus.call(node, "terminal", {
+      who: {
+        userId: who.userId,
+        role: who.role,
+        connectionId: who.connectionId,
+      },
+      agentId,
+      op,
+    }) as ControlAnswer | null;
+  }
+
+  /**
+   * Dashboard connection `connectionId` of this node closed: the node
+   * holding a terminal it controlled releases it.
+   */
+  connectionClosed(connectionId: string): void {
+    if (
+      ![...this.#holders.values()].some((h) => h.connectionId === connectionId)
+    ) {
+      return;
+    }
+    this.#o.bus.publish("closed", { c: connectionId }).catch(() => {});
+  }
+
+  /** Who controls the terminals of agents held elsewhere. */
+  remoteHolders(): [string, Holder][] {
+    return [...this.#holders.entries()];
+  }
+
+  /**
+   * `Broadcaster.relay`: publish `frame` to the other nodes, after every
+   * frame relayed before it, and once `durable` resolves (a frame whose
+   * output was not stored is not published: the agent sends it again).
+   */
+  relay(frame: string, message: ToDashboard, durable?: Promise<unknown>): void {
+    if (this.#closed) return;
+    if (this.#outboxChars + frame.length > MAX_OUTBOX_CHARS) {
+      this.#dropped++;
+      if (Date.now() - this.#droppedWarnedAt > 10_000) {
+        this.#o.log.warn("Cluster fan-out behind: frames dropped", {
+          dropped: this.#dropped,
+        });
+        this.#dropped = 0;
+        this.#droppedWarnedAt = Date.now();
+      }
+      return;
+    }
+    this.#outboxChars += frame.length;
+    const header = headerOf(message);
+    // Issued in order without waiting for one another (the connection keeps
+    // their order); counted until Redis answers.
+    const publish = () => {
+      this.#o.bus.publish("f", header, frame).catch((error) =>
+        this.#o.log.warn("Cluster publish failed", { error: String(error) })
+      ).finally(() => this.#outboxChars -= frame.length);
+    };
+    const skip = () => {
+      this.#outboxChars -= frame.length;
+    };
+    this.#outbox = durable
+      ? this.#outbox.then(() => durable).then(publish, skip)
+      : this.#outbox.then(publish);
+  }
+
+  /**
+   * Take agent `agentId` over: this node holds its socket from now on.
+   * The previous owner drops what it held of it.
+   */
+  async claim(agentId: string): Promise<void> {
+    this.#owners.delete(agentId);
+    this.#remoteQueues.delete(agentId);
+    this.#holders.delete(agentId);
+    await this.#o.presence.claim(agentId);
+    await this.#o.bus.publish("claim", { a: agentId });
+  }
+
+  /** Agent `agentId`'s socket here closed: no node holds it now. */
+  disconnected(agentId: string): void {
+    this.#o.presence.release(agentId).catch((error) =>
+      this.#o.log.warn("Cannot release an agent's owner record", {
+        agentId,
+        error: String(error),
+      })
+    );
+  }
+
+  // CommandCluster
+
+  ownerElsewhere(agentId: string): string | null {
+    if (this.#o.registry.isOnline(agentId)) return null;
+    return this.#owners.get(agentId) ?? null;
+  }
+
+  async request(
+    node: string,
+    user: { id: string },
+    input: CommandRequest,
+    requestId?: string,
+  ): Promise<{ command: CommandInfo; duplicate: boolean; remote: true }> {
+    const result = await this.#o.bus.call(node, "request", {
+      user: { id: user.id },
+      input,
+      requestId,
+    }) as { command: CommandInfo; duplicate: boolean };
+    return { ...result, remote: true };
+  }
+
+  async interrupt(
+    node: string,
+    commandId: string,
+    reason: string,
+    by: Actor,
+  ): Promise<CommandInfo> {
+    return await this.#o.bus.call(node, "interrupt", {
+      commandId,
+      reason,
+      by: { actor: by.actor, role: by.role },
+    }) as CommandInfo;
+  }
+
+  stopElsewhere(reason: string, by: Actor): void {
+    this.#o.bus.publish("stop", {
+      reason,
+      by: { actor: by.actor, role: by.role },
+    }).catch((error) =>
+      this.#o.log.error("Cannot send the emergency stop to other nodes", {
+        error: String(error),
+      })
+    );
+  }
+
+  forwardedSeq(commandId: string): number | undefined {
+    return this.#forwarded.get(commandId);
+  }
+
+  forwardedSeqs(): Map<string, number> {
+    return new Map(this.#forwarded);
+  }
+
+  takeOver(commandId: string): number | undefined {
+    const seq = this.#forwarded.get(commandId);
+    this.#forwarded.delete(commandId);
+    this.#remoteCommands.delete(commandId);
+    return seq;
+  }
+
+  handOver(commandId: string, seq: number): void {
+    this.#forwarded.set(commandId, seq);
+  }
+
+  remoteQueue(agentId: string): QueueEntry[] | undefined {
+    return this.#remoteQueues.get(agentId);
+  }
+
+  remoteQueuedAgents(): string[] {
+    return [...this.#remoteQueues.keys()];
+  }
+
+  remoteUnfinished(): CommandInfo[] {
+    return [...this.#remoteCommands.values()];
+  }
+
+  /** Renew presence; mark agents of vanished owners offline here. */
+  async #beat(): Promise<void> {
+    if (this.#beating || this.#closed) return;
+    this.#beating = true;
+    const { presence, registry, dashboards, log } = this.#o;
+    try {
+      // Back after the other nodes took them for offline: say they are not.
+      for (const id of await presence.beat(registry.onlineIds())) {
+        const agent = registry.get(id);
+        if (agent) {
+          this.relay(
+            JSON.stringify(toDashboard("agent:status", { agent })),
+            toDashboard("agent:status", { agent }),
+          );
+        }
+      }
+      const ids = [...this.#owners.keys()];
+      const owners = await presence.owners(ids);
+      ids.forEach((id, i) => {
+        const owner = owners[i];
+        if (owner === this.nodeId) return;
+        if (owner !== null) {
+          this.#owners.set(id, owner);
+          return;
+        }
+        // Its node stopped renewing it (died, or lost Redis) and nobody
+        // took it over.
+        this.#owners.delete(id);
+        const info = registry.markRemoteOffline(id);
+        if (info) {
+          dashboards.broadcastFrame(
+            JSON.stringify(toDashboard("agent:status", { agent: info })),
+          );
+          void this.#care(id);
+        }
+      });
+    } catch (error) {
+      log.warn("Cluster heartbeat failed", { error: String(error) });
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  /**
+   * Agent `agentId`'s node died: one surviving node loads its state and
+   * runs its lost timer (what it ran ends `lost` unless it connects to a
+   * node first, which then takes it over).
+   */
+  async #care(agentId: string): Promise<void> {
+    const commands = this.#commands!;
+    try {
+      if (!await this.#o.presence.care(agentId, this.#o.lostAfterMs)) return;
+      if (this.#o.registry.isOnline(agentId) || this.#owners.has(agentId)) {
+        return;
+      }
+      await commands.adopt(agentId);
+      commands.agentDisconnected(agentId);
+    } catch (error) {
+      this.#o.log.error("Cannot take care of an agent whose node died", {
+        agentId,
+        error: String(error),
+      });
+    }
+  }
+
+  /**
+   * Whether a frame about agent `agentId` from node `node` comes from a node
+   * that no longer holds it (another node took it over since): its frames
+   * published before it let go may arrive after the new node's.
+   */
+  #stale(agentId: string, node: string): boolean {
+    const owner = this.#owners.get(agentId);
+    return (owner !== undefined && owner !== node) ||
+      this.#o.registry.isOnline(agentId);
+  }
+
+  async #receive(header: BusHeader, body: string): Promise<void> {
+    const commands = this.#commands;
+    if (!commands || this.#closed) return;
+    switch (header.k) {
+      case "f":
+        return await this.#frame(header, body);
+      case "hello":
+        return this.#announce(header.n);
+      case "closed":
+        this.#control?.connectionClosed(String(header.c));
+        return;
+      case "claim": {
+        const agentId = String(header.a);
+        this.#owners.set(agentId, header.n);
+        const peer = this.#o.registry.release(agentId);
+        await commands.release(agentId);
+        peer?.close(
+          CLOSE_CODES.REPLACED.code,
+          "Agent connected again to another server",
+        );
+        return;
+      }
+      case "stop": {
+        const { reason, by } = header as unknown as {
+          reason: string;
+          by: Actor;
+        };
+        const result = await commands.emergencyStop(reason, by, {
+          forwarded: true,
+        });
+        this.#o.log.warn("Emergency stop from another node", {
+          by: by.actor,
+          ...result,
+        });
+        return;
+      }
+    }
+  }
+
+  /** A frame another node broadcast: keep what snapshots need, forward it. */
+  async #frame(header: BusHeader, frame: string): Promise<void> {
+    const { registry, dashboards } = this.#o;
+    const commands = this.#commands!;
+    switch (header.t) {
+      case "agent:status": {
+        const { agent } = JSON.parse(frame).payload as { agent: AgentInfo };
+        if (this.#stale(agent.id, header.n)) return;
+        if (agent.status === "offline") {
+          if (this.#owners.get(agent.id) === header.n) {
+            this.#owners.delete(agent.id);
+          }
+          this.#holders.delete(agent.id);
+        } else this.#owners.set(agent.id, header.n);
+        registry.applyRemote(agent);
+        break;
+      }
+      case "command:status": {
+        const { command } = JSON.parse(frame).payload as {
+          command: CommandInfo;
+        };
+        const final = FINAL_STATUSES.has(command.status);
+        // A final state stands whoever says it (a command ends once).
+        if (!final && this.#stale(command.agentId, header.n)) return;
+        if (final) {
+          this.#remoteCommands.delete(command.id);
+          this.#forwarded.delete(command.id);
+        } else {
+          this.#remoteCommands.set(command.id, command);
+          if (!this.#forwarded.has(command.id)) {
+            this.#forwarded.set(command.id, 0);
+          }
+        }
+        commands.noteRemote(command);
+        break;
+      }
+      case "command:queue": {
+        const { agentId, queue } = JSON.parse(frame).payload as {
+          agentId: string;
+          queue: QueueEntry[];
+        };
+        if (this.#stale(agentId, header.n)) return;
+        if (queue.length) this.#remoteQueues.set(agentId, queue);
+        else this.#remoteQueues.delete(agentId);
+        break;
+      }
+      case "terminal:output":
+      case "terminal:gap": {
+        const agentId = String(header.a);
+        // Held here now: this node broadcasts its output itself (a late
+        // frame of the node that held it before is not passed on).
+        if (registry.isOnline(agentId)) return;
+        const commandId = String(header.c);
+        const from = Number(header.f);
+        const to = Number(header.s);
+        const seen = this.#forwarded.get(commandId);
+        if (seen !== undefined) {
+          if (to <= seen) return;
+          // Durable before published: what is missing is in storage.
+          if (from > seen + 1) {
+            await commands.catchUp(agentId, commandId, seen, from - 1);
+          }
+        }
+        this.#forwarded.set(commandId, to);
+        break;
+      }
+      case "session:controller": {
+        const { agentId, holder } = JSON.parse(frame).payload as {
+          agentId: string;
+          holder: Holder | null;
+        };
+        if (this.#stale(agentId, header.n)) return;
+        if (holder) this.#holders.set(agentId, holder);
+        else this.#holders.delete(agentId);
+        break;
+      }
+      case "agent:removed": {
+        const agentId = String(header.a);
+        this.#owners.delete(agentId);
+        this.#remoteQueues.delete(agentId);
+        registry.remove(agentId);
+        break;
+      }
+      case "pos": {
+        const commandId = String(header.c);
+        if (!this.#forwarded.has(commandId)) {
+          this.#forwarded.set(commandId, Number(header.s));
+        }
+        return;
+      }
+    }
+    dashboards.broadcastFrame(
+      frame,
+      undefined,
+      header.t === "terminal:output"
+        ? { commandId: String(header.c), seq: Number(header.s) }
+        : undefined,
+    );
+  }
+
+  /**
+   * Tell node `node` (which just started) the state of the agents this node
+   * holds: status, queue, unfinished commands and how far their output is
+   * stored, in order with the frames relayed before.
+   */
+  #announce(node: string): void {
+    const commands = this.#commands!;
+    const { registry, bus } = this.#o;
+    const sendNow = (message: ToDashboard) =>
+      bus.send(node, "f", headerOf(message), JSON.stringify(message))
+        .catch(() => 0);
+    const send = (message: ToDashboard) => {
+      this.#outbox = this.#outbox.then(() => sendNow(message));
+    };
+    for (const agentId of registry.onlineIds()) {
+      const agent = registry.get(agentId);
+      if (agent) send(toDashboard("agent:status", { agent }));
+      send(toDashboard("command:queue", {
+        agentId,
+        queue: commands.queueOf(agentId),
+      }));
+    }
+    for (const [commandId, seq] of commands.broadcastSeqs()) {
+      if (this.#forwarded.has(commandId)) continue;
+      const stored = commands.outputLog.stored(commandId).catch(() => {});
+      this.#outbox = this.#outbox.then(async () => {
+        const info = await commands.get(commandId);
+        if (!info || !registry.isOnline(info.agentId)) return;
+        // Where its output stands first: the status must not start it at 0.
+        await stored;
+        await bus.send(node, "f", { t: "pos", c: commandId, s: seq }, "")
+          .catch(() => 0);
+        await sendNow(toDashboard("command:status", { command: info }));
+      });
+    }
+  }
+
+  /** Stop beating and unsubscribe (the owner keys expire on their own). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#outbox.catch(() => {});
+    await this.#o.bus.close();
+  }
+}
+
+/** The bus header of a relayed frame: its type and what it is about. */
+function headerOf(message: ToDashboard): Record<string, unknown> {
+  switch (message.type) {
+    case "terminal:output":
+      return {
+        t: message.type,
+        a: message.payload.agentId,
+        c: message.payload.commandId,
+        f: message.payload.seq,
+        s: message.payload.seq,
+      };
+    case "terminal:gap":
+      return {
+        t: message.type,
+        a: message.payload.agentId,
+        c: message.payload.commandId,
+        f: message.payload.fromSeq,
+        s: message.payload.toSeq,
+      };
+    case "agent:removed":
+      return { t: message.type, a: message.payload.agentId };
+    default:
+      return { t: message.type };
+  }
+}
