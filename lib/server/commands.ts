@@ -28,7 +28,7 @@ import {
   toDashboard,
 } from "../protocol.ts";
 import type { Broadcaster } from "./broadcaster.ts";
-import { FlightdeckError } from "./errors.ts";
+import { FlightdeckError, storageUnavailable } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
 import {
@@ -170,6 +170,18 @@ export class CommandService {
       commitDelayMs: options.outputCommitDelayMs,
       onError: (error) =>
         options.log?.("error", `Storing output failed: ${error}`),
+      // Redis unreachable: output waits (unacknowledged) and is stored
+      // once it is back.
+      retryable: (error) => storageUnavailable(error) !== null,
+      retryDelayMs: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1000),
+      onRetry: (error, attempt) => {
+        if (attempt === 1) {
+          options.log?.(
+            "warn",
+            `Storing output waits for the storage to come back: ${error}`,
+          );
+        }
+      },
     });
   }
 
@@ -510,6 +522,18 @@ export class CommandService {
   }
 
   /**
+   * Give each connected agent with a queue its next command when it is
+   * free (after the storage came back: dispatches that failed meanwhile).
+   */
+  dispatchAll(): Promise<void> {
+    return this.#lock.run(async () => {
+      for (const agentId of [...this.#queues.keys()]) {
+        await this.#dispatch(agentId);
+      }
+    });
+  }
+
+  /**
    * The agent reported new activity: a session agent that is `waiting` may
    * take its next prompt.
    */
@@ -740,8 +764,11 @@ export class CommandService {
   }
 
   /** The agent finished a command. Returns false when it was already final. */
-  completed(agentId: string, payload: Completed): Promise<boolean> {
-    return this.#lock.run(async () => {
+  async completed(agentId: string, payload: Completed): Promise<boolean> {
+    // Its output is stored first, outside the lock: while the storage is
+    // away, that waits, and other actions go on meanwhile.
+    await this.outputLog.settled(payload.commandId);
+    return await this.#lock.run(async () => {
       const active = this.#active.get(payload.commandId);
       if (!active) {
         if (await this.#finishedHere(agentId, payload.commandId)) return false;
@@ -1347,7 +1374,17 @@ export class CommandService {
     const [next] = queue.splice(index, 1);
     if (queue.length === 0) this.#queues.delete(agentId);
     const stored: StoredCommand = { ...next, dispatched: true };
-    if (!await storage.claim(stored)) {
+    let claimed: boolean;
+    try {
+      claimed = await storage.claim(stored);
+    } catch (error) {
+      // Not claimed (the storage failed): it keeps its place, and goes when
+      // the storage is back ({@link dispatchAll}).
+      queue.splice(index, 0, next);
+      this.#queues.set(agentId, queue);
+      throw error;
+    }
+    if (!claimed) {
       // Its queue entry is gone from storage: another server sharing it
       // (Redis) started or removed it. Not run here; try the next one.
       this.#o.log?.(

@@ -393,6 +393,19 @@ export interface OutputLogOptions {
   commitDelayMs?: number;
   /** Called when a commit of output fails (the chunks are dropped). */
   onError?: (error: unknown) => void;
+  /**
+   * Whether a failed commit is a passing outage of the store (Redis
+   * unreachable): then, instead of failing its chunks, the same batch is
+   * committed again after {@link retryDelayMs} until it is stored or
+   * {@link OutputLog.close} is called. The store must take a batch twice
+   * (Redis: parts stored already are left out). Meanwhile nothing is
+   * acknowledged, so the agents' windows bound what waits. Default: never.
+   */
+  retryable?: (error: unknown) => boolean;
+  /** Wait before retry `attempt` (1-based) of a {@link retryable} commit. */
+  retryDelayMs?: (attempt: number) => number;
+  /** Called before each retry of a {@link retryable} commit. */
+  onRetry?: (error: unknown, attempt: number) => void;
 }
 
 /**
@@ -472,10 +485,42 @@ export class OutputLog {
    */
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
+  /** Set by {@link close}: commits are not retried any more. */
+  #closed = false;
+  /** Ends the wait before the next retry (set while waiting). */
+  #wake: (() => void) | null = null;
+  /** When a commit waits for the store to come back (ms since the epoch). */
+  #waitingSince: number | null = null;
+  /** Why the waiting commit failed last. */
+  #retryError: unknown = null;
 
   constructor(store: OutputBackend, options: OutputLogOptions = {}) {
     this.store = store;
     this.#options = options;
+  }
+
+  /**
+   * Since when (ms since the epoch) output waits for the store to come
+   * back ({@link OutputLogOptions.retryable}), or null while it does not.
+   */
+  get waitingSince(): number | null {
+    return this.#waitingSince;
+  }
+
+  /** UTF-8 bytes of output appended and not stored yet (all commands). */
+  get unstoredBytes(): number {
+    let bytes = 0;
+    for (const pending of this.#queue) bytes += pending.bytes;
+    return bytes;
+  }
+
+  /**
+   * Stop retrying: a commit waiting for the store fails now (its chunks are
+   * not acknowledged; the agents send them again to the next server).
+   */
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
   }
 
   /** Track a new command, with no output yet. */
@@ -740,14 +785,26 @@ export class OutputLog {
     for (const [track, meta] of metas) {
       batch.metas.push([track.commandId, meta]);
     }
-    try {
-      const delay = this.#options.commitDelayMs ?? 0;
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      await this.store.commit(batch);
-    } catch (error) {
-      this.#fail(touched, error);
-      return;
+    for (let attempt = 1;; attempt++) {
+      try {
+        const delay = this.#options.commitDelayMs ?? 0;
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        await this.store.commit(batch);
+        break;
+      } catch (error) {
+        if (this.#closed || !this.#options.retryable?.(error)) {
+          this.#waitingSince = null;
+          this.#fail(touched, error);
+          return;
+        }
+        // The store is away for now: the same batch again, later.
+        this.#waitingSince ??= Date.now();
+        this.#retryError = error;
+        this.#options.onRetry?.(error, attempt);
+        await this.#pause(this.#options.retryDelayMs?.(attempt) ?? 1000);
+      }
     }
+    this.#waitingSince = null;
     // Stored: let go of them at once (the data is held nowhere else).
     this.#queue.splice(0, index);
     for (const pending of completed) {
@@ -770,6 +827,27 @@ export class OutputLog {
       }
     }
     for (const pending of completed) pending.done.resolve();
+  }
+
+  /** Throw the last commit error while output waits for the store. */
+  #throwIfWaiting(): void {
+    if (this.#waitingSince !== null) throw this.#retryError;
+  }
+
+  /** Wait `ms`, or until {@link close}. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
+      if (this.#closed) done();
+    });
   }
 
   /**
@@ -854,7 +932,9 @@ export class OutputLog {
     beforeSeq: number,
     maxBytes: number,
   ): Promise<EarlierPage | null> {
-    // Pages are found in KV: first let what was appended so far be stored.
+    // Pages are found in the store: first let what was appended so far be
+    // stored (not while the store is away: fail now, as reading it would).
+    this.#throwIfWaiting();
     await this.settled(commandId);
     const fromSeq = await this.store.pageStart(commandId, beforeSeq, maxBytes);
     if (fromSeq === null) return null;
@@ -878,6 +958,7 @@ export class OutputLog {
    * are stored) and stop tracking it.
    */
   async delete(commandId: string): Promise<void> {
+    this.#throwIfWaiting();
     await this.settled(commandId);
     this.#tracked.delete(commandId);
     await this.store.delete(commandId);

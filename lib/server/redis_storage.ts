@@ -66,14 +66,59 @@ export interface RedisStorageOptions {
   prefix?: string;
 }
 
-/** Open a client for `url` (commands wait while it (re)connects). */
+/**
+ * Reconnect delay after `attempt` failed attempts (1-based): 100 ms,
+ * doubling, capped at {@link REDIS_RETRY_CAP_MS}, ±20 % jitter so that
+ * several servers do not reconnect in step.
+ */
+export function redisRetryDelay(
+  attempt: number,
+  random: () => number = Math.random,
+): number {
+  const base = Math.min(
+    100 * 2 ** Math.min(attempt - 1, 16),
+    REDIS_RETRY_CAP_MS,
+  );
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** Longest wait between two reconnect attempts (before jitter). */
+export const REDIS_RETRY_CAP_MS = 2_000;
+/** A command without a reply after this long fails (Redis hangs). */
+export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+/** A connection attempt without an answer after this long fails. */
+export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Open a client for `url`. Until its first connection is ready, commands
+ * wait for it; from then on Redis trouble fails fast and nothing piles up
+ * in the client:
+ * - retries forever, with {@link redisRetryDelay} between attempts;
+ * - `maxRetriesPerRequest: 0`: commands in flight when the connection
+ *   drops fail at once (they are never sent again on the next connection,
+ *   so a script whose reply was lost does not run twice; the callers'
+ *   retries are idempotent instead);
+ * - the offline queue is turned off once the first connection is ready:
+ *   a command sent while disconnected fails at once (Stream isn't
+ *   writeable) instead of waiting in memory for Redis to come back;
+ * - `commandTimeout`: a command without a reply within
+ *   {@link REDIS_COMMAND_TIMEOUT_MS} fails.
+ * Every such failure is a `STORAGE_UNAVAILABLE` for clients
+ * (errors.ts `storageUnavailable`).
+ */
 export function connectRedis(url: string): Redis {
-  return new Redis(url, {
-    // Fail a command after this many reconnect attempts instead of holding
-    // it forever; the caller sees the error.
-    maxRetriesPerRequest: 3,
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => redisRetryDelay(attempt),
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    enableOfflineQueue: true,
     lazyConnect: false,
   });
+  redis.once("ready", () => {
+    redis.options.enableOfflineQueue = false;
+  });
+  return redis;
 }
 
 /**

@@ -221,6 +221,14 @@ export async function createServices(
         outcome: "ok",
       }),
   });
+  // Redis came back: dispatches that failed while it was away go now.
+  redis?.on("ready", () => {
+    commands.dispatchAll().catch((error) =>
+      log.warn("Dispatch after Redis came back failed", {
+        error: String(error),
+      })
+    );
+  });
   const retain = async () => {
     try {
       const result = await enforceRetention(storage, {
@@ -459,6 +467,9 @@ export async function createServices(
           // Already closed.
         }
       }
+      // Output waiting for Redis to come back is not stored by this run:
+      // the agents send it again to the next one.
+      commands.outputLog.close();
       await commands.idle();
       commands.close();
       await audit.close();
