@@ -16,9 +16,11 @@ import {
   REDIS_RETRY_CAP_MS,
   RedisOutputStore,
   redisRetryDelay,
+  RedisStorage,
 } from "../lib/server/redis_storage.ts";
 import { storageUnavailable } from "../lib/server/errors.ts";
 import { OutputLog } from "../lib/server/output_log.ts";
+import { queued } from "../lib/server/storage_suite.ts";
 
 /** The client's queue of commands waiting for a connection. */
 function offlineQueued(client: Redis): number {
@@ -187,6 +189,38 @@ Deno.test({
       log.close();
       await assert.rejects(four);
       await log.idle();
+    } finally {
+      client.disconnect();
+      kv.close();
+      await redis.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStorage.claim: the same server claiming again (its reply was lost) gets true again; another server gets false",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start();
+    const client = connectRedis(redis.url);
+    const kv = await Deno.openKv(":memory:");
+    try {
+      await client.ping();
+      const here = new RedisStorage(client, kv);
+      const elsewhere = new RedisStorage(client, kv);
+      const command = queued("c-1", "a", 1);
+      await here.insertQueued(command);
+      const dispatched = { ...command, dispatched: true };
+      assert.equal(await here.claim(dispatched), true);
+      assert.equal(await here.claim(dispatched), true, "same claim again");
+      assert.equal(await elsewhere.claim(dispatched), false);
+      assert.deepEqual([...await here.loadQueues()], []);
+      assert.deepEqual(
+        (await here.loadDispatched()).map((s) => s.info.id),
+        ["c-1"],
+      );
     } finally {
       client.disconnect();
       kv.close();

@@ -12,6 +12,8 @@
  *   `<order, 16 digits>|<id>` (so within a rank, arrival order)
  * - `queue_agents` → set of agent ids that may have a queue
  * - `req:<json [userId, requestId]>` → command id, expiring after 10 minutes
+ * - `claim:<id>` → which store claimed the command, expiring after 10
+ *   minutes (a repeated claim after a lost reply is answered the same)
  * - `agents` → hash agent id → AgentInfo as JSON
  * - `fin` → sorted set of finished command ids, score: completedAt
  * - `done` → sorted set of finished command ids whose output is kept,
@@ -213,20 +215,29 @@ end
 `;
 
 /**
- * KEYS: queue, cmd, cmd_active. ARGV: queue member, record JSON, id,
- * agent id, dispatched. Writes the record only when this call removed the
- * queue entry; returns 1 then, else 0.
+ * KEYS: queue, cmd, cmd_active, claim. ARGV: queue member, record JSON, id,
+ * agent id, dispatched, claimant, claim TTL (ms). Writes the record only
+ * when this call removed the queue entry, and notes the claimant; returns
+ * 1 then. Returns 1 too when the entry is gone and this claimant took it
+ * (the same claim again after its reply was lost), else 0.
  */
 const CLAIM = `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then
+  if redis.call('GET', KEYS[4]) == ARGV[6] then return 1 end
+  return 0
+end
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 else
   redis.call('HDEL', KEYS[3], ARGV[3])
 end
+redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
 return 1
 `;
+
+/** How long a claim's claimant is kept (to answer a repeated claim). */
+const CLAIM_TTL_MS = 10 * 60_000;
 
 /**
  * KEYS: cmd, cmd_by_agent, cmd_by_order, cmd_active, fin, done, done_bytes,
@@ -686,23 +697,31 @@ export class RedisStorage implements CommandStore {
     );
   }
 
+  /** This store's name in claims (one per server process). */
+  readonly #claimant = crypto.randomUUID();
+
   /**
    * As {@link CommandStore.claim}: one Lua script removes the queue entry
-   * and, only when it did, writes the record.
+   * and, only when it did, writes the record. Claiming again from this
+   * store a command it claimed (after a reply lost with the connection)
+   * answers true again; any other store gets false.
    */
   async claim(command: StoredCommand): Promise<boolean> {
     const { info } = command;
     const claimed = await this.redis.eval(
       CLAIM,
-      3,
+      4,
       this.#k("queue", info.agentId),
       this.#k("cmd", info.id),
       this.#k("cmd_active"),
+      this.#k("claim", info.id),
       queueMember(command),
       JSON.stringify(command),
       info.id,
       info.agentId,
       command.dispatched ? "1" : "0",
+      this.#claimant,
+      String(CLAIM_TTL_MS),
     );
     return claimed === 1;
   }
