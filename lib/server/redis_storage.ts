@@ -88,6 +88,10 @@ export function redisRetryDelay(
 export const REDIS_RETRY_CAP_MS = 2_000;
 /** A command without a reply after this long fails (Redis hangs). */
 export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+/** How often a server checks that its Redis connection answers. */
+export const REDIS_PING_INTERVAL_MS = 2_000;
+/** A PING without an answer after this long drops the connection. */
+export const REDIS_PING_TIMEOUT_MS = 2_000;
 /** A connection attempt without an answer after this long fails. */
 export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 

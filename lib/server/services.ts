@@ -27,7 +27,12 @@ import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
 import { loadSecret } from "./secret.ts";
 import { type CommandStore, Storage } from "./storage.ts";
-import { connectRedis, RedisStorage } from "./redis_storage.ts";
+import {
+  connectRedis,
+  REDIS_PING_INTERVAL_MS,
+  REDIS_PING_TIMEOUT_MS,
+  RedisStorage,
+} from "./redis_storage.ts";
 import { enforceRetention } from "./retention.ts";
 import { SearchIndex } from "./search_index.ts";
 import { WebSocketPeer } from "./peer.ts";
@@ -221,8 +226,15 @@ export async function createServices(
         outcome: "ok",
       }),
   });
-  // Redis came back: dispatches that failed while it was away go now.
+  // Redis came back: agent records whose writes failed while it was away
+  // are written again (the registry has them), and dispatches that failed
+  // meanwhile go now.
   redis?.on("ready", () => {
+    for (const agent of registry.list()) {
+      storage.saveAgent(agent).catch((error) =>
+        log.error("Saving agent failed", { error: String(error) })
+      );
+    }
     commands.dispatchAll().catch((error) =>
       log.warn("Dispatch after Redis came back failed", {
         error: String(error),
@@ -266,6 +278,26 @@ export async function createServices(
       log.error("Search indexing failed", { error: String(error) })
     );
   }, config.searchIndexIntervalMs);
+  // A Redis connection that stops answering (a network gone quiet, no
+  // close) is dropped and made again, so that commands waiting on it fail
+  // (STORAGE_UNAVAILABLE) instead of piling up until it answers.
+  let probing = false;
+  const redisTimer = redis
+    ? setInterval(() => {
+      if (redis.status !== "ready" || probing) return;
+      probing = true;
+      const timer = setTimeout(() => {
+        log.warn("Redis does not answer PING; reconnecting", {
+          timeoutMs: REDIS_PING_TIMEOUT_MS,
+        });
+        redis.disconnect(true);
+      }, REDIS_PING_TIMEOUT_MS);
+      redis.ping().catch(() => {}).finally(() => {
+        clearTimeout(timer);
+        probing = false;
+      });
+    }, REDIS_PING_INTERVAL_MS)
+    : undefined;
   const sockets = new Set<WebSocket>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
@@ -458,6 +490,7 @@ export async function createServices(
       clearInterval(auditTimer);
       clearInterval(retentionTimer);
       clearInterval(searchTimer);
+      clearInterval(redisTimer);
       await search.idle();
       services.sse.closeAll();
       for (const socket of sockets) {

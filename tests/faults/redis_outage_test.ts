@@ -3,9 +3,9 @@
  * (`FLIGHTDECK_REDIS_URL`) on a real redis-server with its append-only
  * file on: an agent streams 20 MiB (and exits 7) while a dashboard
  * watches, two more commands wait in its queue, and Redis goes away mid
- * stream: stopped (SIGTERM), killed (SIGKILL), or cut off by the network
- * (a TCP proxy between server and Redis closes every connection and
- * refuses new ones). While it is away `/api/ready` answers 503, and
+ * stream: stopped (SIGTERM), killed (SIGKILL), cut off by the network (a
+ * TCP proxy between server and Redis closes every connection and refuses
+ * new ones), or silent (the proxy forwards nothing and closes nothing). While it is away `/api/ready` answers 503, and
  * `command:request`, `command:interrupt` and `terminal:earlier` are
  * answered with `STORAGE_UNAVAILABLE` instead of hanging; the server stays
  * up. When Redis is back, readiness returns, the agent's resend is
@@ -25,7 +25,11 @@ import {
 import { figure, killAgent, startAgent, waitUntil } from "./fixtures.ts";
 import { TestClient } from "../helpers.ts";
 import { RedisServer } from "../redis_server.ts";
-import { connectRedis, RedisStorage } from "../../lib/server/redis_storage.ts";
+import {
+  connectRedis,
+  REDIS_COMMAND_TIMEOUT_MS,
+  RedisStorage,
+} from "../../lib/server/redis_storage.ts";
 
 /** 160 blocks of 1024 lines of 128 bytes: 20 MiB. */
 const BLOCKS = 160;
@@ -43,7 +47,7 @@ function expectedStream(): string {
   return lines.join("");
 }
 
-type Outage = "sigterm" | "sigkill" | "cut";
+type Outage = "sigterm" | "sigkill" | "cut" | "blackhole";
 
 /** The server's /api/metrics values by metric name (without labels). */
 async function metrics(
@@ -86,7 +90,9 @@ async function refused(
 
 async function outageRun(outage: Outage): Promise<void> {
   const redis = await RedisServer.start({ appendOnly: true });
-  const proxy = outage === "cut" ? new TcpProxy(redis.port) : null;
+  const proxy = outage === "cut" || outage === "blackhole"
+    ? new TcpProxy(redis.port)
+    : null;
   const redisUrl = proxy ? `redis://127.0.0.1:${proxy.port}` : redis.url;
   let server: ServerProcess | null = null;
   let d: RealDashboard | null = null;
@@ -122,10 +128,10 @@ async function outageRun(outage: Outage): Promise<void> {
     const down = performance.now();
     if (outage === "sigterm") await redis.stop();
     else if (outage === "sigkill") await redis.kill();
-    else {
+    else if (outage === "cut") {
       proxy!.block(3_600_000);
       proxy!.cut();
-    }
+    } else proxy!.blackhole();
     const unready = await waitUntil(
       async () => {
         const answer = await ready(server!.url);
@@ -162,6 +168,12 @@ async function outageRun(outage: Outage): Promise<void> {
     assert.equal((await api.json()).error.code, "STORAGE_UNAVAILABLE");
     for (const answer of [request, interrupt, earlier]) {
       assert.equal(answer.code, "STORAGE_UNAVAILABLE", answer.message);
+      // A silent connection is dropped by the server's PING check, not
+      // left to each command's own timeout.
+      assert.ok(
+        answer.ms < REDIS_COMMAND_TIMEOUT_MS,
+        `answered after ${answer.ms} ms`,
+      );
     }
     figure(
       `redis_${outage}_error_ms`,
@@ -203,6 +215,7 @@ async function outageRun(outage: Outage): Promise<void> {
     // Redis comes back.
     const back = performance.now();
     if (outage === "cut") proxy!.block(0);
+    else if (outage === "blackhole") proxy!.restore();
     else await redis.restart();
     await waitUntil(
       async () => (await ready(server!.url)).status === 200,
@@ -306,6 +319,7 @@ for (
     ["sigterm", "stopped (SIGTERM)"],
     ["sigkill", "killed (SIGKILL)"],
     ["cut", "cut off by the network (TCP proxy)"],
+    ["blackhole", "silent (the network forwards nothing, no close)"],
   ] as const
 ) {
   Deno.test({
