@@ -51,7 +51,6 @@ const UNAVAILABLE = [
   /Connection is closed/,
   /Command timed out/,
   /^LOADING /,
-  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/,
 ];
 
 /**

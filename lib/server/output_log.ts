@@ -473,7 +473,9 @@ interface Pending {
  * stored at once and a flood in few large commits. A chunk too large for
  * one commit is split across several; the bookkeeping (and so the seq a
  * restart resumes from) moves only with its last part. Reads see queued
- * chunks as if they were stored.
+ * chunks as if they were stored. A commit that fails because the store is
+ * away for now (`retryable`) is tried again until it is stored; meanwhile
+ * nothing more is acknowledged.
  */
 export class OutputLog {
   readonly store: OutputBackend;
