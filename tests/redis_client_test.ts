@@ -228,3 +228,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "OutputLog on Redis: an earlier page asked while a commit hangs is refused once the commit fails and waits for Redis, not held until Redis is back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start();
+    const proxy = new TcpProxy(redis.port);
+    const client = connectRedis(`redis://127.0.0.1:${proxy.port}`);
+    client.on("error", () => {});
+    const kv = await Deno.openKv(":memory:");
+    try {
+      await client.ping();
+      const store = new RedisOutputStore(client, "fd:", kv);
+      const log = new OutputLog(store, {
+        retryable: (error) => storageUnavailable(error) !== null,
+        retryDelayMs: () => 20,
+      });
+      log.start("c");
+      await log.append("c", 1, { stream: "stdout", data: "one\n" }, 4);
+      // The network goes silent while chunk 2 is being stored.
+      proxy.blackhole();
+      const two = log.append("c", 2, { stream: "stdout", data: "two\n" }, 4);
+      const page = log.earlierPage("c", 3, 1024);
+      page.catch(() => {});
+      // The server's PING check drops such a connection; here by hand.
+      client.disconnect(true);
+      await assert.rejects(
+        page,
+        (error: unknown) => storageUnavailable(error) !== null,
+      );
+      proxy.restore();
+      await two;
+      assert.deepEqual(await log.earlierPage("c", 3, 1024), {
+        fromSeq: 1,
+        toSeq: 2,
+        data: "one\ntwo\n",
+        more: false,
+      });
+    } finally {
+      client.disconnect();
+      kv.close();
+      await proxy.close();
+      await redis.close();
+    }
+  },
+});

@@ -495,6 +495,8 @@ export class OutputLog {
   #waitingSince: number | null = null;
   /** Why the waiting commit failed last. */
   #retryError: unknown = null;
+  /** Resolved when a commit starts waiting for the store (renewed after). */
+  #waitStart = Promise.withResolvers<void>();
 
   constructor(store: OutputBackend, options: OutputLogOptions = {}) {
     this.store = store;
@@ -795,18 +797,18 @@ export class OutputLog {
         break;
       } catch (error) {
         if (this.#closed || !this.#options.retryable?.(error)) {
-          this.#waitingSince = null;
+          this.#setWaiting(false);
           this.#fail(touched, error);
           return;
         }
         // The store is away for now: the same batch again, later.
-        this.#waitingSince ??= Date.now();
         this.#retryError = error;
+        this.#setWaiting(true);
         this.#options.onRetry?.(error, attempt);
         await this.#pause(this.#options.retryDelayMs?.(attempt) ?? 1000);
       }
     }
-    this.#waitingSince = null;
+    this.#setWaiting(false);
     // Stored: let go of them at once (the data is held nowhere else).
     this.#queue.splice(0, index);
     for (const pending of completed) {
@@ -831,8 +833,26 @@ export class OutputLog {
     for (const pending of completed) pending.done.resolve();
   }
 
-  /** Throw the last commit error while output waits for the store. */
-  #throwIfWaiting(): void {
+  /** Note whether a commit waits for the store (see {@link waitingSince}). */
+  #setWaiting(waiting: boolean): void {
+    if (waiting && this.#waitingSince === null) {
+      this.#waitingSince = Date.now();
+      this.#waitStart.resolve();
+    } else if (!waiting && this.#waitingSince !== null) {
+      this.#waitingSince = null;
+      this.#waitStart = Promise.withResolvers<void>();
+    }
+  }
+
+  /**
+   * Resolves when every chunk of `commandId` appended so far is stored or
+   * failed; throws the last commit error at once, or as soon as, output
+   * waits for the store to come back (reads of the store would fail too).
+   */
+  async #settledOrAway(commandId: string): Promise<void> {
+    if (this.#waitingSince === null) {
+      await Promise.race([this.settled(commandId), this.#waitStart.promise]);
+    }
     if (this.#waitingSince !== null) throw this.#retryError;
   }
 
@@ -936,8 +956,7 @@ export class OutputLog {
   ): Promise<EarlierPage | null> {
     // Pages are found in the store: first let what was appended so far be
     // stored (not while the store is away: fail now, as reading it would).
-    this.#throwIfWaiting();
-    await this.settled(commandId);
+    await this.#settledOrAway(commandId);
     const fromSeq = await this.store.pageStart(commandId, beforeSeq, maxBytes);
     if (fromSeq === null) return null;
     let data = "";
@@ -960,8 +979,7 @@ export class OutputLog {
    * are stored) and stop tracking it.
    */
   async delete(commandId: string): Promise<void> {
-    this.#throwIfWaiting();
-    await this.settled(commandId);
+    await this.#settledOrAway(commandId);
     this.#tracked.delete(commandId);
     await this.store.delete(commandId);
   }
