@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   AgentProcess,
   loggedTestServer,
+  outputOf,
   queueCommand,
   startTestServer,
   TestClient,
@@ -18,6 +19,7 @@ import {
 import { RedisServer } from "./redis_server.ts";
 import { waitUntil } from "./faults/dashboard.ts";
 import { connectRedis, RedisStorage } from "../lib/server/redis_storage.ts";
+import { storageUnavailable } from "../lib/server/errors.ts";
 
 Deno.test({
   name:
@@ -138,6 +140,74 @@ Deno.test({
       } finally {
         await agent.kill();
         await operator.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Redis away: an interrupt that cannot be stored changes nothing (the queued command stays queued, the running one runs on)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start({ appendOnly: true });
+    try {
+      await using server = await startTestServer({ redisUrl: redis.url });
+      const operator = await TestClient.dashboard(server);
+      const agent = await AgentProcess.start(server, "int-agent");
+      const dir = await Deno.makeTempDir();
+      try {
+        await waitAgentStatus(operator, "int-agent", "online");
+        const flag = `${dir}/go`;
+        const running = await queueCommand(operator, {
+          agentId: "int-agent",
+          command: `while [ ! -e ${flag} ]; do sleep 0.05; done; echo ran`,
+        });
+        await operator.waitFor((m) =>
+          m.type === "command:status" && m.payload.command.id === running &&
+          m.payload.command.status === "running"
+        );
+        const waiting = await queueCommand(operator, {
+          agentId: "int-agent",
+          command: "echo waited",
+        });
+        await redis.stop();
+        await waitUntil(
+          async () => !await server.services.storageReady(),
+          10_000,
+          "Redis gone",
+        );
+        const { commands } = server.services;
+        const by = { actor: "op", role: "operator" as const };
+        for (const id of [waiting, running]) {
+          await assert.rejects(
+            commands.interrupt(id, "stop", by),
+            (error: unknown) => storageUnavailable(error) !== null,
+          );
+        }
+        assert.deepEqual(
+          commands.queueOf("int-agent").map((q) => q.commandId),
+          [waiting],
+        );
+        await redis.restart();
+        await waitUntil(
+          () => server.services.storageReady(),
+          20_000,
+          "Redis back",
+        );
+        await Deno.writeTextFile(flag, "");
+        const ran = await waitFinal(operator, running, 30_000);
+        assert.equal(ran.status, "completed");
+        const waited = await waitFinal(operator, waiting, 30_000);
+        assert.equal(waited.status, "completed");
+        assert.equal(outputOf(operator, waited.id).text, "waited\n");
+      } finally {
+        await agent.kill();
+        await operator.close();
+        await Deno.remove(dir, { recursive: true });
       }
     } finally {
       await redis.close();

@@ -1174,47 +1174,57 @@ export class CommandService {
     if (active) {
       // The first interrupt names who ended it; later ones only repeat it.
       const interruptedBy = active.stored.interruptedBy ?? by;
-      active.stored = {
+      const interrupted: StoredCommand = {
         ...active.stored,
         interruptReason: reason,
         interruptedBy,
       };
       const agentId = active.stored.info.agentId;
-      if (!this.#o.registry.isOnline(agentId)) {
-        // Nobody to signal: settle it now. If the agent comes back still
-        // running it, agentConnected() tells it to stop.
-        // Sent but never started: it never ran.
-        const status = !active.started
-          ? "cancelled"
-          : active.timedOut
-          ? "timeout"
-          : "interrupted";
-        await this.#finish(
-          active,
-          status,
-          null,
-          Date.now(),
-          active.timedOut ? timeoutEnd(active.stored) : interruptedBy,
-        );
+      if (this.#o.registry.isOnline(agentId)) {
+        // Stored first: when that fails (the storage is away), nothing is
+        // sent and it runs on, unchanged.
+        await this.#o.storage.saveCommand(interrupted);
+        active.stored = interrupted;
+        this.#sendInterrupt(commandId, reason);
         return active.stored.info;
       }
-      await this.#o.storage.saveCommand(active.stored);
-      this.#sendInterrupt(commandId, reason);
+      // Nobody to signal: settle it now. If the agent comes back still
+      // running it, agentConnected() tells it to stop.
+      active.stored = interrupted;
+      // Sent but never started: it never ran.
+      const status = !active.started
+        ? "cancelled"
+        : active.timedOut
+        ? "timeout"
+        : "interrupted";
+      await this.#finish(
+        active,
+        status,
+        null,
+        Date.now(),
+        active.timedOut ? timeoutEnd(active.stored) : interruptedBy,
+      );
       return active.stored.info;
     }
     for (const [agentId, queue] of this.#queues) {
-      const index = queue.findIndex((s) => s.info.id === commandId);
-      if (index < 0) continue;
-      const [stored] = queue.splice(index, 1);
+      const stored = queue.find((s) => s.info.id === commandId);
+      if (!stored) continue;
       const now = Math.max(Date.now(), stored.info.requestedAt);
-      stored.info = {
+      const info: CommandInfo = {
         ...stored.info,
         status: "cancelled",
         completedAt: now,
         endedBy: endedBy(by),
       };
+      // Stored first: when that fails (the storage is away), it stays
+      // queued, unchanged.
+      await this.#o.storage.saveCommand(
+        { ...stored, info, interruptReason: reason },
+        true,
+      );
+      queue.splice(queue.indexOf(stored), 1);
+      stored.info = info;
       stored.interruptReason = reason;
-      await this.#o.storage.saveCommand(stored, true);
       this.#status(stored);
       this.#broadcastQueue(agentId);
       return stored.info;
