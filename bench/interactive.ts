@@ -118,8 +118,11 @@ async function flightdeckHops(count: number): Promise<number[]> {
 }
 
 /** `count` command round trips (`true`) with the real agent; ms each. */
-export async function roundTripRun(count: number): Promise<number[]> {
-  await using running = await startSystem("flightdeck");
+export async function roundTripRun(
+  count: number,
+  env: Record<string, string> = {},
+): Promise<number[]> {
+  await using running = await startSystem("flightdeck", env);
   const dashboard = await Wire.open(
     `${running.wsUrl}/ws/dashboard`,
     running.dashboardToken,

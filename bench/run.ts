@@ -23,9 +23,14 @@
  * bench/compression.ts), and in a full run only
  * `echo` (keystroke to echo drawn in Chromium, bench/echo.ts) and
  * `late_join` (opening a session with 100 MiB of history,
- * bench/late_join.ts), which run with an in-process server, and `cluster`
+ * bench/late_join.ts), which run with an in-process server, `cluster`
  * (one server versus three on one Redis: throughput, and the latency added
- * by the Redis hop, bench/cluster.ts; needs `redis-server`). `--quick` runs
+ * by the Redis hop, bench/cluster.ts; needs `redis-server`) and `redis`
+ * (the same server with its default Deno KV and with
+ * `FLIGHTDECK_REDIS_URL` on a redis-server the bench starts: throughput to
+ * 1 dashboard, sparse-line latency, command round trip, and what the Redis
+ * hop adds, bench/variants.ts; skipped with a note when redis-server is not
+ * on PATH). `--quick` runs
  * a reduced set in under 2 minutes. ttyd is measured only if it is on PATH (it is skipped
  * with a note otherwise). Every figure is also printed as
  * `FIGURE name=value`. Environment: `BENCH_REPS`, `BENCH_MIB`,
@@ -52,6 +57,12 @@ import { compressionFigures, LINKS } from "./compression.ts";
 import { lateJoin } from "./late_join.ts";
 import { clusterBench } from "./cluster.ts";
 import { hasCommand, REFERENCES, type SystemName } from "./systems.ts";
+import {
+  compareVariants,
+  KV_VARIANT,
+  medians,
+  REDIS_VARIANT,
+} from "./variants.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const only = Deno.args.find((a) => a.startsWith("--only="))?.slice(7)
@@ -74,7 +85,7 @@ const SIZES = {
 const DEADLINE_MS = (QUICK ? 4 : 40) * 60_000;
 
 /** Scenarios left out of a run without `--only` naming them. */
-const FULL_ONLY = ["echo", "late_join", "cluster"];
+const FULL_ONLY = ["echo", "late_join", "cluster", "redis"];
 const wanted = (name: string) =>
   only ? only.includes(name) : !(QUICK && FULL_ONLY.includes(name));
 
@@ -433,6 +444,44 @@ async function main(): Promise<void> {
     }
     for (const [measure, value] of await clusterBench()) {
       rows.push([measure, value, ...references.map(() => "–"), "–"]);
+    }
+  });
+
+  await scenario("redis", async () => {
+    if (!hasCommand("redis-server")) {
+      console.log("note: redis-server is not on PATH; skipped");
+      return;
+    }
+    const variants = [KV_VARIANT, REDIS_VARIANT];
+    const measures = await compareVariants(variants, {
+      reps: SIZES.reps,
+      mib: SIZES.mib,
+      ticks: SIZES.ticks,
+      tickMs: SIZES.tickMs,
+      roundTrips: SIZES.roundTrips,
+    }, (line) => console.log(line));
+    for (const m of measures) {
+      const at = medians(m);
+      for (const v of variants) {
+        figure(`${v.prefix}${m.name}`, at.get(v)!.median);
+      }
+      const kv = at.get(KV_VARIANT)!.median;
+      const redis = at.get(REDIS_VARIANT)!.median;
+      // Throughput: Redis as a share of KV; latency: what Redis adds.
+      const compared = m.unit === "MB/s"
+        ? `${(redis / kv).toFixed(2)}× Deno KV`
+        : `${redis - kv >= 0 ? "+" : ""}${(redis - kv).toFixed(2)} ms`;
+      if (m.unit === "MB/s") {
+        figure(`redis_${m.name.replace(/_mbps$/, "")}_ratio_kv`, redis / kv);
+      } else {
+        figure(`redis_${m.name.replace(/_ms$/, "")}_added_ms`, redis - kv);
+      }
+      rows.push([
+        `${m.measure}: Deno KV / Redis (FLIGHTDECK_REDIS_URL)`,
+        variants.map((v) => formatSpread(at.get(v)!, m.unit)).join(" / "),
+        ...references.map(() => "–"),
+        compared,
+      ]);
     }
   });
 

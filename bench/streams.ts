@@ -75,14 +75,16 @@ export interface StreamRun {
 
 /**
  * `mib` MiB through `system` to `dashboards` dashboard processes; fails
- * when any byte or seq is missing, duplicated or wrong.
+ * when any byte or seq is missing, duplicated or wrong. `env` is added to
+ * a Flightdeck server's environment.
  */
 export async function streamRun(
   system: SystemName,
   dashboards: number,
   mib: number,
+  env: Record<string, string> = {},
 ): Promise<StreamRun> {
-  await using running = await startSystem(system);
+  await using running = await startSystem(system, env);
   const bytes = mib * 1024 * 1024;
   const { clients } = await startClients({
     system: system === "flightdeck" ? "flightdeck" : "relay",
@@ -179,14 +181,16 @@ async function agentDropsOf(agent: { lines: string[] }): Promise<number> {
 
 /**
  * Sparse lines (bench/ticker.ts, `count` lines `intervalMs` apart) through
- * `system` to one dashboard: per line, printed to received, in ms.
+ * `system` to one dashboard: per line, printed to received, in ms. `env`
+ * is added to a Flightdeck server's environment.
  */
 export async function lineLatencyRun(
   system: SystemName,
   count: number,
   intervalMs: number,
+  env: Record<string, string> = {},
 ): Promise<number[]> {
-  await using running = await startSystem(system);
+  await using running = await startSystem(system, env);
   const { clients } = await startClients({
     system: system === "flightdeck" ? "flightdeck" : "relay",
     url: running.wsUrl,

@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { recoverable: true },
   VERSION_UNSUPPORTED: { recoverable: false },
   INTERNAL: { recoverable: true },
+  STORAGE_UNAVAILABLE: { recoverable: true },
 } as const;
 
 /** One of the protocol's error codes. */

@@ -1202,6 +1202,7 @@ const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   PAYLOAD_TOO_LARGE: { recoverable: true },
   VERSION_UNSUPPORTED: { recoverable: false },
   INTERNAL: { recoverable: true },
+  STORAGE_UNAVAILABLE: { recoverable: true },
 };
 
 const EXPECTED_CLOSE_CODES = {

@@ -1,6 +1,7 @@
 import type { FreshContext } from "$fresh/server.ts";
 import { AuthError, requestToken } from "../lib/server/auth.ts";
 import type { AppState } from "../lib/server/app.ts";
+import { errorResponse, storageUnavailable } from "../lib/server/errors.ts";
 
 /** Paths anyone may reach; sockets authenticate on their own. */
 const PUBLIC = [
@@ -26,7 +27,18 @@ export async function handler(req: Request, ctx: FreshContext<AppState>) {
   } catch (error) {
     if (!(error instanceof AuthError)) throw error;
   }
-  if (ctx.state.user) return ctx.next();
+  if (ctx.state.user) {
+    try {
+      return await ctx.next();
+    } catch (error) {
+      // Redis unreachable: a clear 503 instead of a server error.
+      const unavailable = storageUnavailable(error);
+      if (!unavailable) throw error;
+      return errorResponse(unavailable.code, unavailable.message, {
+        "cache-control": "no-store",
+      });
+    }
+  }
   if (path.startsWith("/api/")) {
     return Response.json(
       {

@@ -18,7 +18,7 @@ import {
 } from "../protocol.ts";
 import { AuthError, type Principal } from "./auth.ts";
 import type { AcceptedOutput } from "./commands.ts";
-import { FlightdeckError } from "./errors.ts";
+import { FlightdeckError, storageUnavailable } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
@@ -196,7 +196,21 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       }
       case "command:completed": {
         const { commandId } = message.payload;
-        await commands.completed(agentId, message.payload);
+        try {
+          await commands.completed(agentId, message.payload);
+        } catch (error) {
+          if (!storageUnavailable(error)) throw error;
+          // Not recorded (the storage is away): the agent sends the
+          // completion again when it has reconnected.
+          this.log.warn("Recording a completion failed", {
+            agentId,
+            commandId,
+            error: String(error),
+          });
+          this.peer.close(CLOSE_CODES.GOING_AWAY.code, "Storage unavailable");
+          this.closed();
+          return;
+        }
         const seq = await commands.lastSeq(commandId);
         this.send(
           toAgent("terminal:ack", { commandId, seq, completed: true }),

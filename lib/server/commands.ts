@@ -28,7 +28,7 @@ import {
   toDashboard,
 } from "../protocol.ts";
 import type { Broadcaster } from "./broadcaster.ts";
-import { FlightdeckError } from "./errors.ts";
+import { FlightdeckError, storageUnavailable } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import type { Registry } from "./registry.ts";
 import {
@@ -229,6 +229,18 @@ export class CommandService {
       commitDelayMs: options.outputCommitDelayMs,
       onError: (error) =>
         options.log?.("error", `Storing output failed: ${error}`),
+      // Redis unreachable: output waits (unacknowledged) and is stored
+      // once it is back.
+      retryable: (error) => storageUnavailable(error) !== null,
+      retryDelayMs: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1000),
+      onRetry: (error, attempt) => {
+        if (attempt === 1) {
+          options.log?.(
+            "warn",
+            `Storing output waits for the storage to come back: ${error}`,
+          );
+        }
+      },
     });
   }
 
@@ -692,6 +704,18 @@ export class CommandService {
   }
 
   /**
+   * Give each connected agent with a queue its next command when it is
+   * free (after the storage came back: dispatches that failed meanwhile).
+   */
+  dispatchAll(): Promise<void> {
+    return this.#lock.run(async () => {
+      for (const agentId of [...this.#queues.keys()]) {
+        await this.#dispatch(agentId);
+      }
+    });
+  }
+
+  /**
    * The agent reported new activity: a session agent that is `waiting` may
    * take its next prompt.
    */
@@ -928,8 +952,11 @@ export class CommandService {
   }
 
   /** The agent finished a command. Returns false when it was already final. */
-  completed(agentId: string, payload: Completed): Promise<boolean> {
-    return this.#lock.run(async () => {
+  async completed(agentId: string, payload: Completed): Promise<boolean> {
+    // Its output is stored first, outside the lock: while the storage is
+    // away, that waits, and other actions go on meanwhile.
+    await this.outputLog.settled(payload.commandId);
+    return await this.#lock.run(async () => {
       const active = this.#active.get(payload.commandId);
       if (!active) {
         if (await this.#finishedHere(agentId, payload.commandId)) return false;
@@ -1497,47 +1524,57 @@ export class CommandService {
     if (active) {
       // The first interrupt names who ended it; later ones only repeat it.
       const interruptedBy = active.stored.interruptedBy ?? by;
-      active.stored = {
+      const interrupted: StoredCommand = {
         ...active.stored,
         interruptReason: reason,
         interruptedBy,
       };
       const agentId = active.stored.info.agentId;
-      if (!this.#o.registry.isOnline(agentId)) {
-        // Nobody to signal: settle it now. If the agent comes back still
-        // running it, agentConnected() tells it to stop.
-        // Sent but never started: it never ran.
-        const status = !active.started
-          ? "cancelled"
-          : active.timedOut
-          ? "timeout"
-          : "interrupted";
-        await this.#finish(
-          active,
-          status,
-          null,
-          Date.now(),
-          active.timedOut ? timeoutEnd(active.stored) : interruptedBy,
-        );
+      if (this.#o.registry.isOnline(agentId)) {
+        // Stored first: when that fails (the storage is away), nothing is
+        // sent and it runs on, unchanged.
+        await this.#o.storage.saveCommand(interrupted);
+        active.stored = interrupted;
+        this.#sendInterrupt(commandId, reason);
         return active.stored.info;
       }
-      await this.#o.storage.saveCommand(active.stored);
-      this.#sendInterrupt(commandId, reason);
+      // Nobody to signal: settle it now. If the agent comes back still
+      // running it, agentConnected() tells it to stop.
+      active.stored = interrupted;
+      // Sent but never started: it never ran.
+      const status = !active.started
+        ? "cancelled"
+        : active.timedOut
+        ? "timeout"
+        : "interrupted";
+      await this.#finish(
+        active,
+        status,
+        null,
+        Date.now(),
+        active.timedOut ? timeoutEnd(active.stored) : interruptedBy,
+      );
       return active.stored.info;
     }
     for (const [agentId, queue] of this.#queues) {
-      const index = queue.findIndex((s) => s.info.id === commandId);
-      if (index < 0) continue;
-      const [stored] = queue.splice(index, 1);
+      const stored = queue.find((s) => s.info.id === commandId);
+      if (!stored) continue;
       const now = Math.max(Date.now(), stored.info.requestedAt);
-      stored.info = {
+      const info: CommandInfo = {
         ...stored.info,
         status: "cancelled",
         completedAt: now,
         endedBy: endedBy(by),
       };
+      // Stored first: when that fails (the storage is away), it stays
+      // queued, unchanged.
+      await this.#o.storage.saveCommand(
+        { ...stored, info, interruptReason: reason },
+        true,
+      );
+      queue.splice(queue.indexOf(stored), 1);
+      stored.info = info;
       stored.interruptReason = reason;
-      await this.#o.storage.saveCommand(stored, true);
       this.#status(stored);
       this.#broadcastQueue(agentId);
       return stored.info;
@@ -1697,7 +1734,17 @@ export class CommandService {
     const [next] = queue.splice(index, 1);
     if (queue.length === 0) this.#queues.delete(agentId);
     const stored: StoredCommand = { ...next, dispatched: true };
-    if (!await storage.claim(stored)) {
+    let claimed: boolean;
+    try {
+      claimed = await storage.claim(stored);
+    } catch (error) {
+      // Not claimed (the storage failed): it keeps its place, and goes when
+      // the storage is back ({@link dispatchAll}).
+      queue.splice(index, 0, next);
+      this.#queues.set(agentId, queue);
+      throw error;
+    }
+    if (!claimed) {
       // Its queue entry is gone from storage: another server sharing it
       // (Redis) started or removed it. Not run here; try the next one.
       this.#o.log?.(

@@ -32,7 +32,48 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   VERSION_UNSUPPORTED: 400,
   INTERNAL: 500,
+  STORAGE_UNAVAILABLE: 503,
 };
+
+/** The message of a {@link storageUnavailable} error. */
+export const STORAGE_UNAVAILABLE_MESSAGE =
+  "Storage (Redis) is unreachable; nothing was changed. Try again once /api/ready answers 200";
+
+/**
+ * Errors of the Redis client (ioredis) that mean Redis cannot be reached
+ * right now, by name or message: a command sent while disconnected, one in
+ * flight when the connection closed, one without a reply in time, or Redis
+ * still loading its data after a restart.
+ */
+const UNAVAILABLE = [
+  /^MaxRetriesPerRequestError$/,
+  /Stream isn't writeable/,
+  /Connection is closed/,
+  /Command timed out/,
+  /^LOADING /,
+];
+
+/**
+ * `error` as a {@link FlightdeckError} `STORAGE_UNAVAILABLE` when it (or
+ * its cause) says the storage (Redis) cannot be reached; else null.
+ */
+export function storageUnavailable(error: unknown): FlightdeckError | null {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    if (e instanceof FlightdeckError) {
+      return e.code === "STORAGE_UNAVAILABLE" ? e : null;
+    }
+    const { name, message } = e;
+    if (UNAVAILABLE.some((re) => re.test(name) || re.test(message))) {
+      return new FlightdeckError(
+        "STORAGE_UNAVAILABLE",
+        STORAGE_UNAVAILABLE_MESSAGE,
+        { cause: error },
+      );
+    }
+    e = e.cause;
+  }
+  return null;
+}
 
 /**
  * The JSON API's error answer: `{"error": payload}` with the code's HTTP

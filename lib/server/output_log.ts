@@ -402,6 +402,19 @@ export interface OutputLogOptions {
    * full garbage collection per 16 MiB stored, when `gc` is exposed).
    */
   onStored?: (bytes: number) => void;
+  /**
+   * Whether a failed commit is a passing outage of the store (Redis
+   * unreachable): then, instead of failing its chunks, the same batch is
+   * committed again after {@link retryDelayMs} until it is stored or
+   * {@link OutputLog.close} is called. The store must take a batch twice
+   * (Redis: parts stored already are left out). Meanwhile nothing is
+   * acknowledged, so the agents' windows bound what waits. Default: never.
+   */
+  retryable?: (error: unknown) => boolean;
+  /** Wait before retry `attempt` (1-based) of a {@link retryable} commit. */
+  retryDelayMs?: (attempt: number) => number;
+  /** Called before each retry of a {@link retryable} commit. */
+  onRetry?: (error: unknown, attempt: number) => void;
 }
 
 /**
@@ -469,7 +482,9 @@ interface Pending {
  * stored at once and a flood in few large commits. A chunk too large for
  * one commit is split across several; the bookkeeping (and so the seq a
  * restart resumes from) moves only with its last part. Reads see queued
- * chunks as if they were stored.
+ * chunks as if they were stored. A commit that fails because the store is
+ * away for now (`retryable`) is tried again until it is stored; meanwhile
+ * nothing more is acknowledged.
  */
 export class OutputLog {
   readonly store: OutputBackend;
@@ -482,11 +497,45 @@ export class OutputLog {
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
   #onStored: (bytes: number) => void;
+  /** Set by {@link close}: commits are not retried any more. */
+  #closed = false;
+  /** Ends the wait before the next retry (set while waiting). */
+  #wake: (() => void) | null = null;
+  /** When a commit waits for the store to come back (ms since the epoch). */
+  #waitingSince: number | null = null;
+  /** Why the waiting commit failed last. */
+  #retryError: unknown = null;
+  /** Resolved when a commit starts waiting for the store (renewed after). */
+  #waitStart = Promise.withResolvers<void>();
 
   constructor(store: OutputBackend, options: OutputLogOptions = {}) {
     this.store = store;
     this.#options = options;
     this.#onStored = options.onStored ?? gcNudger();
+  }
+
+  /**
+   * Since when (ms since the epoch) output waits for the store to come
+   * back ({@link OutputLogOptions.retryable}), or null while it does not.
+   */
+  get waitingSince(): number | null {
+    return this.#waitingSince;
+  }
+
+  /** UTF-8 bytes of output appended and not stored yet (all commands). */
+  get unstoredBytes(): number {
+    let bytes = 0;
+    for (const pending of this.#queue) bytes += pending.bytes;
+    return bytes;
+  }
+
+  /**
+   * Stop retrying: a commit waiting for the store fails now (its chunks are
+   * not acknowledged; the agents send them again to the next server).
+   */
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
   }
 
   /** Track a new command, with no output yet. */
@@ -751,14 +800,26 @@ export class OutputLog {
     for (const [track, meta] of metas) {
       batch.metas.push([track.commandId, meta]);
     }
-    try {
-      const delay = this.#options.commitDelayMs ?? 0;
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      await this.store.commit(batch);
-    } catch (error) {
-      this.#fail(touched, error);
-      return;
+    for (let attempt = 1;; attempt++) {
+      try {
+        const delay = this.#options.commitDelayMs ?? 0;
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        await this.store.commit(batch);
+        break;
+      } catch (error) {
+        if (this.#closed || !this.#options.retryable?.(error)) {
+          this.#setWaiting(false);
+          this.#fail(touched, error);
+          return;
+        }
+        // The store is away for now: the same batch again, later.
+        this.#retryError = error;
+        this.#setWaiting(true);
+        this.#options.onRetry?.(error, attempt);
+        await this.#pause(this.#options.retryDelayMs?.(attempt) ?? 1000);
+      }
     }
+    this.#setWaiting(false);
     // Stored: let go of them at once (the data is held nowhere else).
     this.#queue.splice(0, index);
     let storedBytes = 0;
@@ -784,6 +845,45 @@ export class OutputLog {
       }
     }
     for (const pending of completed) pending.done.resolve();
+  }
+
+  /** Note whether a commit waits for the store (see {@link waitingSince}). */
+  #setWaiting(waiting: boolean): void {
+    if (waiting && this.#waitingSince === null) {
+      this.#waitingSince = Date.now();
+      this.#waitStart.resolve();
+    } else if (!waiting && this.#waitingSince !== null) {
+      this.#waitingSince = null;
+      this.#waitStart = Promise.withResolvers<void>();
+    }
+  }
+
+  /**
+   * Resolves when every chunk of `commandId` appended so far is stored or
+   * failed; throws the last commit error at once, or as soon as, output
+   * waits for the store to come back (reads of the store would fail too).
+   */
+  async #settledOrAway(commandId: string): Promise<void> {
+    if (this.#waitingSince === null) {
+      await Promise.race([this.settled(commandId), this.#waitStart.promise]);
+    }
+    if (this.#waitingSince !== null) throw this.#retryError;
+  }
+
+  /** Wait `ms`, or until {@link close}. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
+      if (this.#closed) done();
+    });
   }
 
   /**
@@ -868,8 +968,9 @@ export class OutputLog {
     beforeSeq: number,
     maxBytes: number,
   ): Promise<EarlierPage | null> {
-    // Pages are found in KV: first let what was appended so far be stored.
-    await this.settled(commandId);
+    // Pages are found in the store: first let what was appended so far be
+    // stored (not while the store is away: fail now, as reading it would).
+    await this.#settledOrAway(commandId);
     const fromSeq = await this.store.pageStart(commandId, beforeSeq, maxBytes);
     if (fromSeq === null) return null;
     let data = "";
@@ -892,7 +993,7 @@ export class OutputLog {
    * are stored) and stop tracking it.
    */
   async delete(commandId: string): Promise<void> {
-    await this.settled(commandId);
+    await this.#settledOrAway(commandId);
     this.#tracked.delete(commandId);
     await this.store.delete(commandId);
   }

@@ -12,6 +12,8 @@
  *   `<order, 16 digits>|<id>` (so within a rank, arrival order)
  * - `queue_agents` → set of agent ids that may have a queue
  * - `req:<json [userId, requestId]>` → command id, expiring after 10 minutes
+ * - `claim:<id>` → which store claimed the command, expiring after 10
+ *   minutes (a repeated claim after a lost reply is answered the same)
  * - `agents` → hash agent id → AgentInfo as JSON
  * - `fin` → sorted set of finished command ids, score: completedAt
  * - `done` → sorted set of finished command ids whose output is kept,
@@ -69,14 +71,63 @@ export interface RedisStorageOptions {
   prefix?: string;
 }
 
-/** Open a client for `url` (commands wait while it (re)connects). */
+/**
+ * Reconnect delay after `attempt` failed attempts (1-based): 100 ms,
+ * doubling, capped at {@link REDIS_RETRY_CAP_MS}, ±20 % jitter so that
+ * several servers do not reconnect in step.
+ */
+export function redisRetryDelay(
+  attempt: number,
+  random: () => number = Math.random,
+): number {
+  const base = Math.min(
+    100 * 2 ** Math.min(attempt - 1, 16),
+    REDIS_RETRY_CAP_MS,
+  );
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** Longest wait between two reconnect attempts (before jitter). */
+export const REDIS_RETRY_CAP_MS = 2_000;
+/** A command without a reply after this long fails (Redis hangs). */
+export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+/** How often a server checks that its Redis connection answers. */
+export const REDIS_PING_INTERVAL_MS = 2_000;
+/** A PING without an answer after this long drops the connection. */
+export const REDIS_PING_TIMEOUT_MS = 2_000;
+/** A connection attempt without an answer after this long fails. */
+export const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Open a client for `url`. Until its first connection is ready, commands
+ * wait for it; from then on Redis trouble fails fast and nothing piles up
+ * in the client:
+ * - retries forever, with {@link redisRetryDelay} between attempts;
+ * - `maxRetriesPerRequest: 0`: commands in flight when the connection
+ *   drops fail at once (they are never sent again on the next connection,
+ *   so a script whose reply was lost does not run twice; the callers'
+ *   retries are idempotent instead);
+ * - the offline queue is turned off once the first connection is ready:
+ *   a command sent while disconnected fails at once (Stream isn't
+ *   writeable) instead of waiting in memory for Redis to come back;
+ * - `commandTimeout`: a command without a reply within
+ *   {@link REDIS_COMMAND_TIMEOUT_MS} fails.
+ * Every such failure is a `STORAGE_UNAVAILABLE` for clients
+ * (errors.ts `storageUnavailable`).
+ */
 export function connectRedis(url: string): Redis {
-  return new Redis(url, {
-    // Fail a command after this many reconnect attempts instead of holding
-    // it forever; the caller sees the error.
-    maxRetriesPerRequest: 3,
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => redisRetryDelay(attempt),
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    enableOfflineQueue: true,
     lazyConnect: false,
   });
+  redis.once("ready", () => {
+    redis.options.enableOfflineQueue = false;
+  });
+  return redis;
 }
 
 /**
@@ -171,20 +222,29 @@ end
 `;
 
 /**
- * KEYS: queue, cmd, cmd_active. ARGV: queue member, record JSON, id,
- * agent id, dispatched. Writes the record only when this call removed the
- * queue entry; returns 1 then, else 0.
+ * KEYS: queue, cmd, cmd_active, claim. ARGV: queue member, record JSON, id,
+ * agent id, dispatched, claimant, claim TTL (ms). Writes the record only
+ * when this call removed the queue entry, and notes the claimant; returns
+ * 1 then. Returns 1 too when the entry is gone and this claimant took it
+ * (the same claim again after its reply was lost), else 0.
  */
 const CLAIM = `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then
+  if redis.call('GET', KEYS[4]) == ARGV[6] then return 1 end
+  return 0
+end
 redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[5] == '1' then
   redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 else
   redis.call('HDEL', KEYS[3], ARGV[3])
 end
+redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
 return 1
 `;
+
+/** How long a claim's claimant is kept (to answer a repeated claim). */
+const CLAIM_TTL_MS = 10 * 60_000;
 
 /**
  * KEYS: cmd, cmd_by_agent, cmd_by_order, cmd_active, fin, done, done_bytes,
@@ -663,23 +723,31 @@ export class RedisStorage implements CommandStore {
     );
   }
 
+  /** This store's name in claims (one per server process). */
+  readonly #claimant = crypto.randomUUID();
+
   /**
    * As {@link CommandStore.claim}: one Lua script removes the queue entry
-   * and, only when it did, writes the record.
+   * and, only when it did, writes the record. Claiming again from this
+   * store a command it claimed (after a reply lost with the connection)
+   * answers true again; any other store gets false.
    */
   async claim(command: StoredCommand): Promise<boolean> {
     const { info } = command;
     const claimed = await this.redis.eval(
       CLAIM,
-      3,
+      4,
       this.#k("queue", info.agentId),
       this.#k("cmd", info.id),
       this.#k("cmd_active"),
+      this.#k("claim", info.id),
       queueMember(command),
       JSON.stringify(command),
       info.id,
       info.agentId,
       command.dispatched ? "1" : "0",
+      this.#claimant,
+      String(CLAIM_TTL_MS),
     );
     return claimed === 1;
   }

@@ -318,6 +318,23 @@ export async function createServices(
     });
     await cluster.attach(commands, control);
   }
+  // Redis came back: agent records whose writes failed while it was away
+  // are written again (the registry has them), and dispatches that failed
+  // meanwhile go now.
+  redis?.on("ready", () => {
+    for (const agent of registry.list()) {
+      // In cluster mode only the agents held here: other nodes write theirs.
+      if (cluster && !registry.peerOf(agent.id)) continue;
+      storage.saveAgent(agent).catch((error) =>
+        log.error("Saving agent failed", { error: String(error) })
+      );
+    }
+    commands.dispatchAll().catch((error) =>
+      log.warn("Dispatch after Redis came back failed", {
+        error: String(error),
+      })
+    );
+  });
   const retain = async () => {
     try {
       const result = await enforceRetention(storage, {
@@ -365,6 +382,26 @@ export async function createServices(
       log.error("Search indexing failed", { error: String(error) })
     );
   }, config.searchIndexIntervalMs);
+  // A Redis connection that stops answering (a network gone quiet, no
+  // close) is dropped and made again, so that commands waiting on it fail
+  // (STORAGE_UNAVAILABLE) instead of piling up until it answers.
+  let probing = false;
+  const redisTimer = redis
+    ? setInterval(() => {
+      if (redis.status !== "ready" || probing) return;
+      probing = true;
+      const timer = setTimeout(() => {
+        log.warn("Redis does not answer PING; reconnecting", {
+          timeoutMs: redisModule!.REDIS_PING_TIMEOUT_MS,
+        });
+        redis.disconnect(true);
+      }, redisModule!.REDIS_PING_TIMEOUT_MS);
+      redis.ping().catch(() => {}).finally(() => {
+        clearTimeout(timer);
+        probing = false;
+      });
+    }, redisModule!.REDIS_PING_INTERVAL_MS)
+    : undefined;
   const sockets = new Set<WebSocket>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
@@ -562,6 +599,7 @@ export async function createServices(
       clearInterval(retentionTimer);
       clearInterval(searchTimer);
       clearInterval(revocationTimer);
+      clearInterval(redisTimer);
       await search.idle();
       services.sse.closeAll();
       for (const socket of sockets) {
@@ -571,6 +609,9 @@ export async function createServices(
           // Already closed.
         }
       }
+      // Output waiting for Redis to come back is not stored by this run:
+      // the agents send it again to the next one.
+      commands.outputLog.close();
       await commands.idle();
       commands.close();
       await cluster?.close();

@@ -16,7 +16,7 @@ import {
   type ParseResult,
 } from "../protocol.ts";
 import { sendFrame } from "./broadcaster.ts";
-import { FlightdeckError } from "./errors.ts";
+import { FlightdeckError, storageUnavailable } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Peer } from "./peer.ts";
 
@@ -302,6 +302,12 @@ export abstract class Session<
   #failed(error: unknown, replyTo?: string): void {
     if (error instanceof FlightdeckError) {
       this.sendError(error.code, error.message, replyTo);
+      return;
+    }
+    const unavailable = storageUnavailable(error);
+    if (unavailable) {
+      this.log.warn("Storage unavailable", { error: String(error) });
+      this.sendError(unavailable.code, unavailable.message, replyTo);
       return;
     }
     this.log.error("Message handler failed", { error: String(error) });

@@ -40,6 +40,16 @@ export const handler: Handlers<unknown, AppState> = {
       "# HELP flightdeck_commands_queued Commands waiting in queues.",
       "# TYPE flightdeck_commands_queued gauge",
       `flightdeck_commands_queued ${queued}`,
+      "# HELP flightdeck_output_unstored_bytes Output received and not stored yet.",
+      "# TYPE flightdeck_output_unstored_bytes gauge",
+      `flightdeck_output_unstored_bytes ${commands.outputLog.unstoredBytes}`,
+      "# HELP flightdeck_output_storage_wait_seconds How long output has waited for the storage (Redis) to come back; 0 while it does not.",
+      "# TYPE flightdeck_output_storage_wait_seconds gauge",
+      `flightdeck_output_storage_wait_seconds ${
+        commands.outputLog.waitingSince === null
+          ? 0
+          : (Date.now() - commands.outputLog.waitingSince) / 1000
+      }`,
       "# HELP flightdeck_process_rss_bytes Resident set size of the server.",
       "# TYPE flightdeck_process_rss_bytes gauge",
       `flightdeck_process_rss_bytes ${memory.rss}`,

@@ -77,7 +77,7 @@ export class RealDashboard {
   /** Exceptions thrown by the client's message handlers (stores). */
   readonly handlerErrors: unknown[] = [];
   /** `error` payloads received. */
-  readonly errors: { code: string; message: string }[] = [];
+  readonly errors: { code: string; message: string; replyTo?: string }[] = [];
   #offs: (() => void)[] = [];
 
   constructor(options: DashboardOptions) {
@@ -144,7 +144,8 @@ export class RealDashboard {
         }
       }),
       this.client.on("error", (m) => {
-        this.errors.push({ code: m.payload.code, message: m.payload.message });
+        const { code, message, replyTo } = m.payload;
+        this.errors.push({ code, message, replyTo });
       }),
       this.stores.output.subscribe((event) => {
         if (event.kind !== "output") return;
