@@ -13,8 +13,27 @@ const PUBLIC = [
   /^\/_frsh\//,
 ];
 
-/** Resolve the signed-in user; send anonymous page requests to /login. */
-export async function handler(req: Request, ctx: FreshContext<AppState>) {
+/**
+ * Resolve the signed-in user; send anonymous page requests to /login. With
+ * Redis unreachable (sign-ins are kept there in cluster mode), any request
+ * that needs it gets a clear 503 STORAGE_UNAVAILABLE instead of a 500.
+ */
+export async function handler(
+  req: Request,
+  ctx: FreshContext<AppState>,
+): Promise<Response> {
+  try {
+    return await authenticated(req, ctx);
+  } catch (error) {
+    const unavailable = storageUnavailable(error);
+    if (!unavailable) throw error;
+    return errorResponse(unavailable.code, unavailable.message, {
+      "cache-control": "no-store",
+    });
+  }
+}
+
+async function authenticated(req: Request, ctx: FreshContext<AppState>) {
   if (ctx.destination === "static" || ctx.destination === "internal") {
     return ctx.next();
   }
@@ -27,18 +46,7 @@ export async function handler(req: Request, ctx: FreshContext<AppState>) {
   } catch (error) {
     if (!(error instanceof AuthError)) throw error;
   }
-  if (ctx.state.user) {
-    try {
-      return await ctx.next();
-    } catch (error) {
-      // Redis unreachable: a clear 503 instead of a server error.
-      const unavailable = storageUnavailable(error);
-      if (!unavailable) throw error;
-      return errorResponse(unavailable.code, unavailable.message, {
-        "cache-control": "no-store",
-      });
-    }
-  }
+  if (ctx.state.user) return await ctx.next();
   if (path.startsWith("/api/")) {
     return Response.json(
       {

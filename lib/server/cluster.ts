@@ -93,7 +93,12 @@ export class ClusterBus {
     redis: Redis,
     options: ClusterBusOptions = {},
   ): Promise<ClusterBus> {
-    const sub = redis.duplicate();
+    // Queued until this connection is first ready (the subscription below
+    // waits for it), then failing fast like `redis` (see connectRedis).
+    const sub = redis.duplicate({ enableOfflineQueue: true });
+    sub.once("ready", () => {
+      sub.options.enableOfflineQueue = false;
+    });
     const bus = new ClusterBus(redis, sub, options);
     sub.on("error", (error: Error) => bus.#onError(error));
     sub.on("message", (_channel: string, raw: string) => bus.#receive(raw));
