@@ -144,13 +144,11 @@ const RESPONSE_HEAD_MAX = 8 * 1024;
 
 /**
  * Read buffer of one direction of a proxied connection: it starts at
- * {@link PIPE_BUFFER_MIN}, grows 4x, up to {@link PIPE_BUFFER}, each time a
- * read fills it, and shrinks 4x, down to {@link PIPE_BUFFER_MIN}, each time
- * a read takes at most a quarter of it. A busy socket reaches full size
- * after a few reads; an idle one (heartbeats, status messages) holds the
- * small one, also after a burst.
+ * {@link PIPE_BUFFER_MIN} and grows 4x, up to {@link PIPE_BUFFER}, each
+ * time a read fills it. An idle socket (heartbeats, status messages) keeps
+ * the small one; a busy one reaches full size after a few reads.
  */
-export const PIPE_BUFFER_MIN = 512;
+export const PIPE_BUFFER_MIN = 2 * 1024;
 /** Largest read buffer of one direction of a proxied connection. */
 export const PIPE_BUFFER = 32 * 1024;
 
@@ -159,13 +157,8 @@ export function nextPipeBuffer(
   buf: Uint8Array<ArrayBuffer>,
   n: number,
 ): Uint8Array<ArrayBuffer> {
-  if (n === buf.length) {
-    return buf.length < PIPE_BUFFER
-      ? new Uint8Array(Math.min(PIPE_BUFFER, buf.length * 4))
-      : buf;
-  }
-  return n * 4 <= buf.length && buf.length > PIPE_BUFFER_MIN
-    ? new Uint8Array(Math.max(PIPE_BUFFER_MIN, buf.length / 4))
+  return n === buf.length && buf.length < PIPE_BUFFER
+    ? new Uint8Array(Math.min(PIPE_BUFFER, buf.length * 4))
     : buf;
 }
 
