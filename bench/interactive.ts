@@ -25,12 +25,16 @@ import { Wire } from "./wire.ts";
 /** 64 characters of data. */
 const DATA_64 = "x".repeat(63) + "\n";
 
-/** `count` hops of 64 B through `system`; ms each. */
+/**
+ * `count` hops of 64 B through `system`; ms each (`env`: added to a
+ * Flightdeck server's environment).
+ */
 export async function hopRun(
   system: SystemName,
   count: number,
+  env: Record<string, string> = {},
 ): Promise<number[]> {
-  if (system === "flightdeck") return await flightdeckHops(count);
+  if (system === "flightdeck") return await flightdeckHops(count, env);
   await using running = await startSystem(system);
   const sink = await Wire.open(`${running.wsUrl}/sink`);
   const src = await Wire.open(`${running.wsUrl}/src`);
@@ -53,10 +57,13 @@ export async function hopRun(
   }
 }
 
-async function flightdeckHops(count: number): Promise<number[]> {
+async function flightdeckHops(
+  count: number,
+  env: Record<string, string>,
+): Promise<number[]> {
   // No real agent: the harness speaks the agent protocol itself, so the
   // hop is the server's alone.
-  await using server = await startServer();
+  await using server = await startServer(env);
   const id = "hop-agent";
   const agent = await Wire.open(
     `${server.wsUrl}/ws/agent`,

@@ -317,6 +317,35 @@ async function main(): Promise<void> {
       at(50),
     );
     report("64 B hop, p99 (ms)", "hop_64b_p99_ms", "ms", at(99));
+    // Where the hop's time goes: the same without the connection guard, and
+    // without it on an in-memory KV (one run of each per batch, after the
+    // batches above).
+    const variants = [
+      ["guard_off", { FLIGHTDECK_CONN_GUARD: "off" }],
+      ["guard_off_memory_kv", {
+        FLIGHTDECK_CONN_GUARD: "off",
+        FLIGHTDECK_KV: ":memory:",
+      }],
+    ] as const;
+    const p50s: number[][] = variants.map(() => []);
+    for (let rep = 0; rep < SIZES.reps; rep++) {
+      for (const [i, [, env]] of variants.entries()) {
+        p50s[i].push(
+          percentile(await hopRun("flightdeck", SIZES.hops, env), 50),
+        );
+      }
+    }
+    const parts = variants.map(([name], i) => {
+      const p50 = spread(p50s[i]);
+      figure(`hop_64b_p50_ms_${name}`, p50.median);
+      return formatSpread(p50, "ms");
+    });
+    rows.push([
+      "64 B hop p50, Flightdeck with FLIGHTDECK_CONN_GUARD=off; also with FLIGHTDECK_KV=:memory:",
+      parts.join("; "),
+      ...references.map(() => "–"),
+      "–",
+    ]);
   });
   await scenario("rtt", async () => {
     const times = await roundTripRun(SIZES.roundTrips);

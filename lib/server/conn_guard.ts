@@ -173,7 +173,7 @@ export class ConnectionGuard {
   #closing = false;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
   #loop: Promise<void>;
-  #tasks = new Set<Promise<void>>();
+  #tasks = new Set<Promise<unknown>>();
 
   private constructor(
     listener: Deno.TcpListener,
@@ -376,13 +376,22 @@ export class ConnectionGuard {
       closeQuietly(conn);
       return;
     }
-    const task = this.#serve(entry).finally(() => {
-      this.#tasks.delete(task);
-    });
+    // The head, its timer and the internal connect (#open) are done before
+    // the proxying starts, so an idle proxied connection holds none of them.
+    const task = this.#open(entry)
+      .then((upstream) => upstream ? this.#proxy(entry, upstream) : undefined)
+      .finally(() => {
+        this.#tasks.delete(task);
+      });
     this.#tasks.add(task);
   }
 
-  async #serve(entry: Entry): Promise<void> {
+  /**
+   * Read the request head (within the head timeout), connect to the
+   * internal server and forward the head to it; the internal connection,
+   * or null when `entry` was closed instead.
+   */
+  async #open(entry: Entry): Promise<Deno.TcpConn | null> {
     const { client } = entry;
     let head: Uint8Array | "too-large" | null = null;
     let timedOut = false;
@@ -404,7 +413,7 @@ export class ConnectionGuard {
     if (timedOut) this.#count("headTimeouts");
     if (!(head instanceof Uint8Array) || entry.closed) {
       this.#close(entry);
-      return;
+      return null;
     }
     // The first request is in flight from its head on.
     entry.requestSince = performance.now();
@@ -419,7 +428,7 @@ export class ConnectionGuard {
         error: String(error),
       });
       this.#close(entry);
-      return;
+      return null;
     }
     entry.upstream = upstream;
     // A proxy must not add Nagle delays to small writes (request/response
@@ -431,23 +440,31 @@ export class ConnectionGuard {
     this.#options.onMap?.(port, entry.addr);
     if (entry.closed) {
       this.#close(entry);
-      return;
+      return null;
     }
-    const fail = () => this.#close(entry);
     try {
       await writeAll(upstream, head);
     } catch {
-      fail();
-      return;
+      this.#close(entry);
+      return null;
     }
+    return upstream;
+  }
+
+  /**
+   * Copy bytes both ways between `entry`'s client and `upstream`; resolves
+   * once both directions ended.
+   */
+  #proxy(entry: Entry, upstream: Deno.TcpConn): Promise<unknown> {
+    const fail = () => this.#close(entry);
     // Client EOF: pass the half-close on and let the response finish.
     // Server EOF or any error: close both sides.
-    await Promise.all([
-      pipe(client, upstream, entry, true).then(
+    return Promise.all([
+      pipe(entry.client, upstream, entry, true).then(
         () => closeWriteQuietly(upstream),
         fail,
       ),
-      pipe(upstream, client, entry, false).then(fail, fail),
+      pipe(upstream, entry.client, entry, false).then(fail, fail),
     ]);
   }
 
