@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { CLOSE_CODES, type ToAgent, toDashboard } from "../protocol.ts";
+import {
+  type AgentInfo,
+  CLOSE_CODES,
+  type ToAgent,
+  toDashboard,
+} from "../protocol.ts";
 import {
   Auth,
   AuthError,
@@ -221,6 +226,16 @@ export async function createServices(
   });
   // Set below, before any agent can connect.
   let control: SessionControl | null = null;
+  // Agents whose last record could not be written (Redis away): written
+  // again when Redis is back. At most one entry per agent in the registry.
+  const unsaved = new Set<string>();
+  const saveAgent = (agent: AgentInfo) => {
+    unsaved.delete(agent.id);
+    storage.saveAgent(agent).catch((error) => {
+      unsaved.add(agent.id);
+      log.error("Saving agent failed", { error: String(error) });
+    });
+  };
   const registry = new Registry((agent, change) => {
     dashboards.broadcast(toDashboard("agent:status", { agent }));
     // Control of a terminal ends when its agent goes offline.
@@ -228,9 +243,7 @@ export async function createServices(
     // Activity is not restored after a restart: a report writes nothing, so
     // an agent's reports cannot pile up storage writes.
     if (change === "activity") return;
-    storage.saveAgent(agent).catch((error) =>
-      log.error("Saving agent failed", { error: String(error) })
-    );
+    saveAgent(agent);
   });
   await storage.migrate();
   registry.restore(await storage.loadAgents());
@@ -323,11 +336,14 @@ export async function createServices(
   // meanwhile go now.
   redis?.on("ready", () => {
     for (const agent of registry.list()) {
-      // In cluster mode only the agents held here: other nodes write theirs.
-      if (cluster && !registry.peerOf(agent.id)) continue;
-      storage.saveAgent(agent).catch((error) =>
-        log.error("Saving agent failed", { error: String(error) })
-      );
+      // In cluster mode only the agents held here, and those whose record
+      // this node failed to write and that no node holds now: other nodes
+      // write theirs.
+      if (
+        cluster && !registry.peerOf(agent.id) &&
+        !(unsaved.has(agent.id) && agent.status === "offline")
+      ) continue;
+      saveAgent(agent);
     }
     commands.dispatchAll().catch((error) =>
       log.warn("Dispatch after Redis came back failed", {
