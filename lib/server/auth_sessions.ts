@@ -85,17 +85,28 @@ export interface AuthSessionsOptions {
    * before an outage of the store began is still accepted during it.
    */
   revocationCheckMs?: number;
-  /** Most sign-ins whose last successful check is kept (default 10,000). */
+  /** Most sign-ins whose last read is kept (default 10,000). */
   checkCacheSize?: number;
+  /**
+   * Sign-ins checked for a request within this long (ms, default 5
+   * minutes) are read again by {@link AuthSessions.closeRevoked} even
+   * without an open connection: a monitoring scraper's token stays fresh.
+   */
+  recentUseMs?: number;
 }
 
 /** What the last read of one sign-in found. */
 interface CheckEntry {
   /** When the read that found it started (ms since epoch). */
   checkedAt: number;
+  /** When a request last checked it (ms since epoch). */
+  usedAt: number;
   kind: TokenKind;
-  /** Refused (revoked or ended): never accepted from the cache again. */
-  refused: boolean;
+  /**
+   * Why it was refused (revoked or ended: for good), or null when it was
+   * live.
+   */
+  refused: string | null;
   /** A session's token expiry; infinite for other tokens. */
   expiresAt: number;
 }
@@ -127,8 +138,14 @@ export class AuthSessions {
    * `checkCacheSize` entries.
    */
   #checks = new Map<string, CheckEntry>();
-  /** When the first read of the current store outage failed; null when up. */
+  /**
+   * When the first read of the current store outage started (one that
+   * failed with a storage-unavailable error, since the last that
+   * succeeded); null when up.
+   */
   #outageStart: number | null = null;
+  /** When the last read of the store that succeeded started. */
+  #lastRead = Number.NEGATIVE_INFINITY;
 
   /** @throws {RangeError} for a lifetime that is not a positive number. */
   constructor(kv: KvLike, auth: Auth, options: AuthSessionsOptions) {
@@ -141,14 +158,15 @@ export class AuthSessions {
       maxSessionsPerParent: 20,
       revocationCheckMs: 2000,
       checkCacheSize: 10_000,
+      recentUseMs: 5 * 60_000,
       ...options,
     };
   }
 
   /**
-   * When the current outage of the store began (the first read that failed
-   * with a storage-unavailable error since the last one that succeeded);
-   * null while reads succeed.
+   * When the current outage of the store began (the start of the first
+   * read that failed with a storage-unavailable error since the last one
+   * that succeeded); null while reads succeed.
    */
   get outageStart(): number | null {
     return this.#outageStart;
@@ -206,12 +224,21 @@ export class AuthSessions {
    * Check that `principal`'s sign-in is still live.
    *
    * When the store cannot be read (a storage-unavailable error: Redis is
-   * unreachable), the sign-in is still accepted if this server read it as
-   * live at or after (outage start - `revocationCheckMs`), its session
-   * token (for a session) has not expired, and no read refused it since.
+   * unreachable), a sign-in this server last read as revoked or ended is
+   * refused as before (AuthError), and one it last read as live is
+   * accepted if that read started at most 2 × `revocationCheckMs` before
+   * the start of the last read of the store that succeeded, and its
+   * session token (for a session) has not expired. That last good read
+   * stays fixed for the whole outage. {@link closeRevoked}, which runs
+   * every `revocationCheckMs`, reads again every sign-in with an open
+   * connection or used within `recentUseMs`, so those stay within the
+   * bound (one period between sweeps, one more for a sweep's own duration
+   * and its timer's drift). The last good read is used, not the first
+   * failed one: a read to a silent network fails only seconds after it
+   * started.
    * During an outage nothing can be revoked (a revocation is a write), so
    * the one risk is a revocation written shortly before the outage that
-   * this server had not read yet: the same window in which its open
+   * this server had not read yet: about the same window in which its open
    * connections may outlive a revocation by another server.
    *
    * @throws {AuthError} when it was revoked, its session ended, or the
@@ -223,9 +250,10 @@ export class AuthSessions {
     try {
       await this.#checked(principal);
     } catch (error) {
-      if (!storageUnavailable(error) || !this.#recentlyChecked(principal)) {
-        throw error;
-      }
+      if (!storageUnavailable(error)) throw error;
+      const refused = this.#checks.get(principal.sessionId)?.refused;
+      if (refused) throw new AuthError(refused);
+      if (!this.#recentlyChecked(principal)) throw error;
     }
   }
 
@@ -233,38 +261,50 @@ export class AuthSessions {
   #recentlyChecked(principal: Principal): boolean {
     const entry = this.#checks.get(principal.sessionId);
     if (!entry || entry.refused || entry.kind !== principal.kind) return false;
-    const since = (this.#outageStart ?? Date.now()) -
-      this.#options.revocationCheckMs;
+    const since = this.#lastRead - 2 * this.#options.revocationCheckMs;
     return entry.checkedAt >= since && entry.expiresAt > Date.now();
   }
 
   /**
    * Remember what a read started at `checkedAt` found for sign-in `id`:
-   * live (with the session's token expiry) or refused. A refusal is kept
-   * over any later success (a revoked or ended sign-in never comes back),
-   * and a read clears the outage.
+   * live (with the session's token expiry), or refused and why. A refusal
+   * is kept over any success (a revoked or ended sign-in never comes back),
+   * a success over an older one only; a read that succeeded ends the
+   * outage. `used`: the read was a request's check. Past `checkCacheSize`
+   * sign-ins, the least recently written is forgotten.
    */
   #remember(
     id: string,
     checkedAt: number,
     kind: TokenKind,
-    refused: boolean,
+    refused: string | null,
     expiresAt = Number.POSITIVE_INFINITY,
+    used = false,
   ): void {
-    this.#outageStart = null;
+    this.#read(checkedAt);
     const old = this.#checks.get(id);
     if (old?.refused && !refused) return;
     if (old && old.checkedAt > checkedAt && !refused) return;
+    const usedAt = used ? checkedAt : old?.usedAt ?? 0;
     this.#checks.delete(id);
-    this.#checks.set(id, { checkedAt, kind, refused, expiresAt });
+    this.#checks.set(id, { checkedAt, usedAt, kind, refused, expiresAt });
     if (this.#checks.size > this.#options.checkCacheSize) {
       this.#checks.delete(this.#checks.keys().next().value!);
     }
   }
 
-  /** Note a read that failed: the store is away from now on, if not before. */
-  #failedRead(error: unknown): void {
-    if (storageUnavailable(error)) this.#outageStart ??= Date.now();
+  /** Note a read started at `start` that succeeded. */
+  #read(start: number): void {
+    this.#lastRead = Math.max(this.#lastRead, start);
+    if (this.#outageStart !== null && start >= this.#outageStart) {
+      this.#outageStart = null;
+    }
+  }
+
+  /** Note a read started at `start` that failed with `error`. */
+  #failedRead(error: unknown, start: number): void {
+    if (!storageUnavailable(error)) return;
+    this.#outageStart = Math.min(this.#outageStart ?? start, start);
   }
 
   /** {@link check}, returning the session's entry (null for other tokens). */
@@ -285,27 +325,27 @@ export class AuthSessions {
         session.value!.expiresAt > Date.now()
       ) parent = await this.#kv.get(this.#key(REVOKED, parentId));
     } catch (error) {
-      this.#failedRead(error);
+      this.#failedRead(error, start);
       throw error;
     }
     if (revoked.value) {
-      this.#remember(id, start, kind, true);
+      this.#remember(id, start, kind, "Token revoked");
       throw new AuthError("Token revoked");
     }
     if (kind !== "session") {
-      this.#remember(id, start, kind, false);
+      this.#remember(id, start, kind, null, undefined, true);
       return null;
     }
     const record = session.value;
     if (!record || record.expiresAt <= Date.now()) {
-      this.#remember(id, start, kind, true);
+      this.#remember(id, start, kind, "Session ended");
       throw new AuthError("Session ended");
     }
     if (parent?.value) {
-      this.#remember(id, start, kind, true);
+      this.#remember(id, start, kind, "Token revoked");
       throw new AuthError("Token revoked");
     }
-    this.#remember(id, start, kind, false, record.expiresAt);
+    this.#remember(id, start, kind, null, record.expiresAt, true);
     return session as Deno.KvEntry<SessionRecord>;
   }
 
@@ -383,7 +423,7 @@ export class AuthSessions {
       atomic.delete(this.#childKey(parentId, principal.sessionId));
     }
     await atomic.commit();
-    this.#remember(principal.sessionId, now, principal.kind, true);
+    this.#remember(principal.sessionId, now, principal.kind, "Token revoked");
     this.closeAll(principal.sessionId, reason);
     // Listed after the mark is set: a session created from this token
     // either committed before it (and is listed) or was refused by it.
@@ -433,11 +473,20 @@ export class AuthSessions {
    * meanwhile by someone else: another server sharing the store (cluster
    * mode), which closes only its own connections. Reads the store for
    * `batch` sign-ins at a time (2 keys each, then the parents of the
-   * sessions); returns how many sign-ins were closed. What it reads counts
-   * as a check of each sign-in for the outage rule of {@link check}.
+   * sessions); returns how many sign-ins were closed. It also reads the
+   * sign-ins a request checked within `recentUseMs` (live when last read),
+   * and what it reads counts as a check of each for the outage rule of
+   * {@link check}.
    */
   async closeRevoked(batch = 5): Promise<number> {
-    const ids = [...this.#live.keys()];
+    const kinds = new Map(this.#kinds);
+    const since = Date.now() - this.#options.recentUseMs;
+    for (const [id, entry] of this.#checks) {
+      if (!entry.refused && entry.usedAt >= since && !kinds.has(id)) {
+        kinds.set(id, entry.kind);
+      }
+    }
+    const ids = [...kinds.keys()];
     let closed = 0;
     for (let i = 0; i < ids.length; i += batch) {
       const some = ids.slice(i, i + batch);
@@ -450,7 +499,7 @@ export class AuthSessions {
           ) => [this.#key(REVOKED, id), this.#key(SESSION, id)]),
         );
       } catch (error) {
-        this.#failedRead(error);
+        this.#failedRead(error, start);
         throw error;
       }
       const parents = new Map<string, string>();
@@ -459,7 +508,7 @@ export class AuthSessions {
       for (const [n, id] of some.entries()) {
         const revoked = entries[2 * n].value;
         const record = entries[2 * n + 1].value as SessionRecord | null;
-        const kind = this.#kinds.get(id);
+        const kind = kinds.get(id)!;
         let reason: string | null = revoked ? "Token revoked" : null;
         if (!reason && kind === "session") {
           if (!record || record.expiresAt <= Date.now()) {
@@ -469,12 +518,12 @@ export class AuthSessions {
           }
         }
         if (reason) {
-          if (kind) this.#remember(id, start, kind, true);
+          this.#remember(id, start, kind, reason);
           if (this.#live.has(id)) {
             this.closeAll(id, reason);
             closed++;
           }
-        } else if (kind) {
+        } else {
           live.set(id, record?.expiresAt ?? Number.POSITIVE_INFINITY);
         }
       }
@@ -487,21 +536,20 @@ export class AuthSessions {
           );
         }
       } catch (error) {
-        this.#failedRead(error);
+        this.#failedRead(error, start);
         throw error;
       }
       for (const [n, id] of children.entries()) {
         if (!marks[n].value) continue;
         live.delete(id);
-        this.#remember(id, start, "session", true);
+        this.#remember(id, start, "session", "Token revoked");
         if (this.#live.has(id)) {
           this.closeAll(id, "Token revoked");
           closed++;
         }
       }
       for (const [id, expiresAt] of live) {
-        const kind = this.#kinds.get(id);
-        if (kind) this.#remember(id, start, kind, false, expiresAt);
+        this.#remember(id, start, kinds.get(id)!, null, expiresAt);
       }
     }
     return closed;
@@ -555,7 +603,7 @@ export class AuthSessions {
   async #remove(parentId: string, ids: string[], reason: string) {
     const now = Date.now();
     for (const id of ids) {
-      this.#remember(id, now, "session", true);
+      this.#remember(id, now, "session", "Session ended");
       this.closeAll(id, reason);
     }
     for (let i = 0; i < ids.length; i += BATCH) {
