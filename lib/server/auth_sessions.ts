@@ -80,9 +80,10 @@ export interface AuthSessionsOptions {
    */
   maxSessionsPerParent?: number;
   /**
-   * How often open connections' sign-ins are checked for revocations by
-   * other servers (ms, default 2000): a sign-in checked at most this long
-   * before an outage of the store began is still accepted during it.
+   * How often {@link AuthSessions.closeRevoked} runs (ms, default 2000):
+   * during an outage of the store, a sign-in read as live at most twice
+   * this long before the last read of the store that succeeded is still
+   * accepted.
    */
   revocationCheckMs?: number;
   /** Most sign-ins whose last read is kept (default 10,000). */
@@ -601,18 +602,18 @@ export class AuthSessions {
    * the records are gone (renewal cannot recreate one: see {@link #issue}).
    */
   async #remove(parentId: string, ids: string[], reason: string) {
-    const now = Date.now();
-    for (const id of ids) {
-      this.#remember(id, now, "session", "Session ended");
-      this.closeAll(id, reason);
-    }
+    for (const id of ids) this.closeAll(id, reason);
     for (let i = 0; i < ids.length; i += BATCH) {
+      const now = Date.now();
       const atomic = this.#kv.atomic();
       for (const id of ids.slice(i, i + BATCH)) {
         atomic.delete(this.#key(SESSION, id))
           .delete(this.#childKey(parentId, id));
       }
       await atomic.commit();
+      for (const id of ids.slice(i, i + BATCH)) {
+        this.#remember(id, now, "session", "Session ended");
+      }
     }
   }
 
@@ -661,6 +662,8 @@ export class AuthSessions {
     }
     const committed = await atomic.commit();
     if (!committed.ok) return null;
+    // Live as written, with its new token's expiry.
+    this.#remember(record.id, now, "session", null, principal.expiresAt);
     return { token, expiresAt: principal.expiresAt, principal };
   }
 

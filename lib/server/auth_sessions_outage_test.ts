@@ -195,3 +195,27 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "AuthSessions during a Redis outage: a session renewed before it is accepted until its new token expires",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withRedis(async ({ auth, kv, clock, redis }) => {
+      const here = new AuthSessions(kv, auth, OPTIONS);
+      const session = await here.create("alice", "operator");
+      await here.verify(session.token);
+      clock.setSystemTime(T + 800_000);
+      const renewed = await here.refresh(session.principal);
+      assert.ok(renewed.expiresAt > session.expiresAt + 700_000);
+
+      await redis.stop();
+      // Past the first token's expiry, before the second's.
+      clock.setSystemTime(session.expiresAt + 1000);
+      await here.check(renewed.principal);
+      clock.setSystemTime(renewed.expiresAt);
+      await assert.rejects(here.check(renewed.principal), unavailable);
+    });
+  },
+});
