@@ -242,6 +242,10 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
         });
         return this.rejectAuth(error.message);
       }
+      // The token could not be checked (Redis is unreachable): refused
+      // clearly; the agent reconnects with its backoff.
+      const unavailable = storageUnavailable(error);
+      if (unavailable) return this.refuseUnavailable(unavailable.message);
       throw error;
     }
     if (principal.role !== "agent" || principal.agentId !== hello.agentId) {
@@ -279,6 +283,8 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       await this.#app.sessions.check(principal);
     } catch (error) {
       if (error instanceof AuthError) return this.rejectAuth(error.message);
+      const unavailable = storageUnavailable(error);
+      if (unavailable) return this.refuseUnavailable(unavailable.message);
       throw error;
     }
     if (this.isClosed || !this.peer.isOpen) return;

@@ -27,6 +27,11 @@
  * server (another server sharing the store refuses them at their next
  * check).
  *
+ * Redis outages (cluster mode): while the store cannot be read, a check of a
+ * sign-in this server checked successfully shortly before the outage began
+ * (see {@link AuthSessions.check}) still passes, so monitoring and open
+ * dashboards keep working; anything else fails with the storage error.
+ *
  * @module
  */
 import type { Role } from "../protocol.ts";
@@ -37,6 +42,7 @@ import {
   type TokenKind,
 } from "./auth.ts";
 import type { KvLike } from "./redis_kv.ts";
+import { storageUnavailable } from "./errors.ts";
 
 /** A browser session as stored in KV. */
 export interface SessionRecord {
@@ -73,6 +79,37 @@ export interface AuthSessionsOptions {
    * more deletes the oldest.
    */
   maxSessionsPerParent?: number;
+  /**
+   * How often {@link AuthSessions.closeRevoked} runs (ms, default 2000):
+   * during an outage of the store, a sign-in read as live at most twice
+   * this long before the last read of the store that succeeded is still
+   * accepted.
+   */
+  revocationCheckMs?: number;
+  /** Most sign-ins whose last read is kept (default 10,000). */
+  checkCacheSize?: number;
+  /**
+   * Sign-ins checked for a request within this long (ms, default 5
+   * minutes) are read again by {@link AuthSessions.closeRevoked} even
+   * without an open connection: a monitoring scraper's token stays fresh.
+   */
+  recentUseMs?: number;
+}
+
+/** What the last read of one sign-in found. */
+interface CheckEntry {
+  /** When the read that found it started (ms since epoch). */
+  checkedAt: number;
+  /** When a request last checked it (ms since epoch). */
+  usedAt: number;
+  kind: TokenKind;
+  /**
+   * Why it was refused (revoked or ended: for good), or null when it was
+   * live.
+   */
+  refused: string | null;
+  /** A session's token expiry; infinite for other tokens. */
+  expiresAt: number;
 }
 
 const SESSION = "session";
@@ -97,6 +134,19 @@ export class AuthSessions {
   #live = new Map<string, Set<(reason: string) => void>>();
   /** The kind of each tracked sign-in (a session, or a token). */
   #kinds = new Map<string, TokenKind>();
+  /**
+   * The last read of each sign-in, least recently written first; at most
+   * `checkCacheSize` entries.
+   */
+  #checks = new Map<string, CheckEntry>();
+  /**
+   * When the first read of the current store outage started (one that
+   * failed with a storage-unavailable error, since the last that
+   * succeeded); null when up.
+   */
+  #outageStart: number | null = null;
+  /** When the last read of the store that succeeded started. */
+  #lastRead = Number.NEGATIVE_INFINITY;
 
   /** @throws {RangeError} for a lifetime that is not a positive number. */
   constructor(kv: KvLike, auth: Auth, options: AuthSessionsOptions) {
@@ -105,7 +155,22 @@ export class AuthSessions {
     }
     this.#kv = kv;
     this.#auth = auth;
-    this.#options = { maxSessionsPerParent: 20, ...options };
+    this.#options = {
+      maxSessionsPerParent: 20,
+      revocationCheckMs: 2000,
+      checkCacheSize: 10_000,
+      recentUseMs: 5 * 60_000,
+      ...options,
+    };
+  }
+
+  /**
+   * When the current outage of the store began (the start of the first
+   * read that failed with a storage-unavailable error since the last one
+   * that succeeded); null while reads succeed.
+   */
+  get outageStart(): number | null {
+    return this.#outageStart;
   }
 
   /**
@@ -159,33 +224,129 @@ export class AuthSessions {
   /**
    * Check that `principal`'s sign-in is still live.
    *
+   * When the store cannot be read (a storage-unavailable error: Redis is
+   * unreachable), a sign-in this server last read as revoked or ended is
+   * refused as before (AuthError), and one it last read as live is
+   * accepted if that read started at most 2 × `revocationCheckMs` before
+   * the start of the last read of the store that succeeded, and its
+   * session token (for a session) has not expired. That last good read
+   * stays fixed for the whole outage. {@link closeRevoked}, which runs
+   * every `revocationCheckMs`, reads again every sign-in with an open
+   * connection or used within `recentUseMs`, so those stay within the
+   * bound (one period between sweeps, one more for a sweep's own duration
+   * and its timer's drift). The last good read is used, not the first
+   * failed one: a read to a silent network fails only seconds after it
+   * started.
+   * During an outage nothing can be revoked (a revocation is a write), so
+   * the one risk is a revocation written shortly before the outage that
+   * this server had not read yet: about the same window in which its open
+   * connections may outlive a revocation by another server.
+   *
    * @throws {AuthError} when it was revoked, its session ended, or the
    * token its session was started from was revoked.
+   * @throws {FlightdeckError} STORAGE_UNAVAILABLE when the store cannot be
+   * read and the sign-in was not checked recently enough.
    */
   async check(principal: Principal): Promise<void> {
-    await this.#checked(principal);
+    try {
+      await this.#checked(principal);
+    } catch (error) {
+      if (!storageUnavailable(error)) throw error;
+      const refused = this.#checks.get(principal.sessionId)?.refused;
+      if (refused) throw new AuthError(refused);
+      if (!this.#recentlyChecked(principal)) throw error;
+    }
+  }
+
+  /** Whether the cache rule of {@link check} accepts `principal` now. */
+  #recentlyChecked(principal: Principal): boolean {
+    const entry = this.#checks.get(principal.sessionId);
+    if (!entry || entry.refused || entry.kind !== principal.kind) return false;
+    const since = this.#lastRead - 2 * this.#options.revocationCheckMs;
+    return entry.checkedAt >= since && entry.expiresAt > Date.now();
+  }
+
+  /**
+   * Remember what a read started at `checkedAt` found for sign-in `id`:
+   * live (with the session's token expiry), or refused and why. A refusal
+   * is kept over any success (a revoked or ended sign-in never comes back),
+   * a success over an older one only; a read that succeeded ends the
+   * outage. `used`: the read was a request's check. Past `checkCacheSize`
+   * sign-ins, the least recently written is forgotten.
+   */
+  #remember(
+    id: string,
+    checkedAt: number,
+    kind: TokenKind,
+    refused: string | null,
+    expiresAt = Number.POSITIVE_INFINITY,
+    used = false,
+  ): void {
+    this.#read(checkedAt);
+    const old = this.#checks.get(id);
+    if (old?.refused && !refused) return;
+    if (old && old.checkedAt > checkedAt && !refused) return;
+    const usedAt = used ? checkedAt : old?.usedAt ?? 0;
+    this.#checks.delete(id);
+    this.#checks.set(id, { checkedAt, usedAt, kind, refused, expiresAt });
+    if (this.#checks.size > this.#options.checkCacheSize) {
+      this.#checks.delete(this.#checks.keys().next().value!);
+    }
+  }
+
+  /** Note a read started at `start` that succeeded. */
+  #read(start: number): void {
+    this.#lastRead = Math.max(this.#lastRead, start);
+    if (this.#outageStart !== null && start >= this.#outageStart) {
+      this.#outageStart = null;
+    }
+  }
+
+  /** Note a read started at `start` that failed with `error`. */
+  #failedRead(error: unknown, start: number): void {
+    if (!storageUnavailable(error)) return;
+    this.#outageStart = Math.min(this.#outageStart ?? start, start);
   }
 
   /** {@link check}, returning the session's entry (null for other tokens). */
   async #checked(
     principal: Principal,
   ): Promise<Deno.KvEntry<SessionRecord> | null> {
-    const [revoked, session] = await this.#kv.getMany<
-      [{ revokedAt: number }, SessionRecord]
-    >([
-      this.#key(REVOKED, principal.sessionId),
-      this.#key(SESSION, principal.sessionId),
-    ]);
-    if (revoked.value) throw new AuthError("Token revoked");
-    if (principal.kind !== "session") return null;
+    const { sessionId: id, kind } = principal;
+    const start = Date.now();
+    let revoked, session, parent;
+    try {
+      [revoked, session] = await this.#kv.getMany<
+        [{ revokedAt: number }, SessionRecord]
+      >([this.#key(REVOKED, id), this.#key(SESSION, id)]);
+      const parentId = session.value?.parentId;
+      // The parent's mark matters only while the session is live.
+      if (
+        !revoked.value && kind === "session" && parentId !== undefined &&
+        session.value!.expiresAt > Date.now()
+      ) parent = await this.#kv.get(this.#key(REVOKED, parentId));
+    } catch (error) {
+      this.#failedRead(error, start);
+      throw error;
+    }
+    if (revoked.value) {
+      this.#remember(id, start, kind, "Token revoked");
+      throw new AuthError("Token revoked");
+    }
+    if (kind !== "session") {
+      this.#remember(id, start, kind, null, undefined, true);
+      return null;
+    }
     const record = session.value;
     if (!record || record.expiresAt <= Date.now()) {
+      this.#remember(id, start, kind, "Session ended");
       throw new AuthError("Session ended");
     }
-    if (record.parentId !== undefined) {
-      const parent = await this.#kv.get(this.#key(REVOKED, record.parentId));
-      if (parent.value) throw new AuthError("Token revoked");
+    if (parent?.value) {
+      this.#remember(id, start, kind, "Token revoked");
+      throw new AuthError("Token revoked");
     }
+    this.#remember(id, start, kind, null, record.expiresAt, true);
     return session as Deno.KvEntry<SessionRecord>;
   }
 
@@ -263,6 +424,7 @@ export class AuthSessions {
       atomic.delete(this.#childKey(parentId, principal.sessionId));
     }
     await atomic.commit();
+    this.#remember(principal.sessionId, now, principal.kind, "Token revoked");
     this.closeAll(principal.sessionId, reason);
     // Listed after the mark is set: a session created from this token
     // either committed before it (and is listed) or was refused by it.
@@ -312,44 +474,83 @@ export class AuthSessions {
    * meanwhile by someone else: another server sharing the store (cluster
    * mode), which closes only its own connections. Reads the store for
    * `batch` sign-ins at a time (2 keys each, then the parents of the
-   * sessions); returns how many sign-ins were closed.
+   * sessions); returns how many sign-ins were closed. It also reads the
+   * sign-ins a request checked within `recentUseMs` (live when last read),
+   * and what it reads counts as a check of each for the outage rule of
+   * {@link check}.
    */
   async closeRevoked(batch = 5): Promise<number> {
-    const ids = [...this.#live.keys()];
+    const kinds = new Map(this.#kinds);
+    const since = Date.now() - this.#options.recentUseMs;
+    for (const [id, entry] of this.#checks) {
+      if (!entry.refused && entry.usedAt >= since && !kinds.has(id)) {
+        kinds.set(id, entry.kind);
+      }
+    }
+    const ids = [...kinds.keys()];
     let closed = 0;
     for (let i = 0; i < ids.length; i += batch) {
       const some = ids.slice(i, i + batch);
-      const entries = await this.#kv.getMany<unknown[]>(
-        some.flatMap((id) => [this.#key(REVOKED, id), this.#key(SESSION, id)]),
-      );
+      const start = Date.now();
+      let entries;
+      try {
+        entries = await this.#kv.getMany<unknown[]>(
+          some.flatMap((
+            id,
+          ) => [this.#key(REVOKED, id), this.#key(SESSION, id)]),
+        );
+      } catch (error) {
+        this.#failedRead(error, start);
+        throw error;
+      }
       const parents = new Map<string, string>();
+      /** The sign-ins found live, with their session token's expiry. */
+      const live = new Map<string, number>();
       for (const [n, id] of some.entries()) {
         const revoked = entries[2 * n].value;
         const record = entries[2 * n + 1].value as SessionRecord | null;
+        const kind = kinds.get(id)!;
         let reason: string | null = revoked ? "Token revoked" : null;
-        if (!reason && this.#kinds.get(id) === "session") {
+        if (!reason && kind === "session") {
           if (!record || record.expiresAt <= Date.now()) {
             reason = "Session ended";
           } else if (record.parentId !== undefined) {
             parents.set(id, record.parentId);
           }
         }
-        if (reason && this.#live.has(id)) {
-          this.closeAll(id, reason);
-          closed++;
+        if (reason) {
+          this.#remember(id, start, kind, reason);
+          if (this.#live.has(id)) {
+            this.closeAll(id, reason);
+            closed++;
+          }
+        } else {
+          live.set(id, record?.expiresAt ?? Number.POSITIVE_INFINITY);
         }
       }
       const children = [...parents.keys()];
-      const marks = children.length
-        ? await this.#kv.getMany<unknown[]>(
-          children.map((id) => this.#key(REVOKED, parents.get(id)!)),
-        )
-        : [];
+      let marks: Deno.KvEntryMaybe<unknown>[] = [];
+      try {
+        if (children.length) {
+          marks = await this.#kv.getMany<unknown[]>(
+            children.map((id) => this.#key(REVOKED, parents.get(id)!)),
+          );
+        }
+      } catch (error) {
+        this.#failedRead(error, start);
+        throw error;
+      }
       for (const [n, id] of children.entries()) {
-        if (marks[n].value && this.#live.has(id)) {
+        if (!marks[n].value) continue;
+        live.delete(id);
+        this.#remember(id, start, "session", "Token revoked");
+        if (this.#live.has(id)) {
           this.closeAll(id, "Token revoked");
           closed++;
         }
+      }
+      for (const [id, expiresAt] of live) {
+        this.#remember(id, start, kinds.get(id)!, null, expiresAt);
       }
     }
     return closed;
@@ -403,12 +604,16 @@ export class AuthSessions {
   async #remove(parentId: string, ids: string[], reason: string) {
     for (const id of ids) this.closeAll(id, reason);
     for (let i = 0; i < ids.length; i += BATCH) {
+      const now = Date.now();
       const atomic = this.#kv.atomic();
       for (const id of ids.slice(i, i + BATCH)) {
         atomic.delete(this.#key(SESSION, id))
           .delete(this.#childKey(parentId, id));
       }
       await atomic.commit();
+      for (const id of ids.slice(i, i + BATCH)) {
+        this.#remember(id, now, "session", "Session ended");
+      }
     }
   }
 
@@ -457,6 +662,8 @@ export class AuthSessions {
     }
     const committed = await atomic.commit();
     if (!committed.ok) return null;
+    // Live as written, with its new token's expiry.
+    this.#remember(record.id, now, "session", null, principal.expiresAt);
     return { token, expiresAt: principal.expiresAt, principal };
   }
 

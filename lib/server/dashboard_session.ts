@@ -18,7 +18,7 @@ import {
 } from "../protocol.ts";
 import { AuthError, type Principal, roleAllows } from "./auth.ts";
 import type { AuditAction, AuditActor } from "./audit.ts";
-import { FlightdeckError } from "./errors.ts";
+import { FlightdeckError, storageUnavailable } from "./errors.ts";
 import type { Services } from "./services.ts";
 import type { Peer } from "./peer.ts";
 import { Session } from "./session.ts";
@@ -147,6 +147,12 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         if (error instanceof AuthError) {
           this.#auditAuthFailure(error.message);
           return this.rejectAuth(error.message);
+        }
+        // The sign-in could not be checked (Redis is unreachable): a clear
+        // refusal, and the client reconnects with its backoff.
+        const unavailable = storageUnavailable(error);
+        if (unavailable) {
+          return this.refuseUnavailable(unavailable.message, message.id);
         }
         throw error;
       }
@@ -387,7 +393,9 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
   /**
    * `auth:refresh`: without a token, renew this sign-in in place (a browser
    * session gets a later expiry); with one, switch to that token of the
-   * same user. Any failure ends the session with AUTH_FAILED and 4401.
+   * same user. A refused sign-in ends the session with AUTH_FAILED and
+   * 4401; one the storage (Redis) cannot check or renew right now gets
+   * STORAGE_UNAVAILABLE and the session stays open until its expiry.
    */
   async #refresh(user: Principal, token?: string): Promise<void> {
     let next: Principal;
@@ -409,6 +417,9 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       }
     } catch (error) {
       if (error instanceof AuthError) return this.rejectAuth(error.message);
+      // Not checked (the storage is unreachable): answered with the error,
+      // the socket stays open on the sign-in it had.
+      if (!this.isClosed) this.#track(user);
       throw error;
     }
     if (this.isClosed) return;
@@ -428,8 +439,9 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
   }
 
   /**
-   * Accept `user`; false when closed, revoked, or over the user's
-   * connection cap.
+   * Accept `user`; false when closed, revoked, over the user's connection
+   * cap, or not checkable (the storage is unreachable: STORAGE_UNAVAILABLE
+   * and 1001).
    */
   async #accept(user: Principal): Promise<boolean> {
     if (this.isClosed) return false;
@@ -448,7 +460,10 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
         this.rejectAuth(error.message);
         return false;
       }
-      throw error;
+      const unavailable = storageUnavailable(error);
+      if (!unavailable) throw error;
+      this.refuseUnavailable(unavailable.message);
+      return false;
     }
     if (this.isClosed) return false;
     this.#user = user;

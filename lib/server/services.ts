@@ -50,7 +50,7 @@ import {
 import type { Requester } from "./session_control.ts";
 import { requestRestart, type RestartDeps } from "./session_restart.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse, storageUnavailable } from "./errors.ts";
 
 /** Least time between two "Connection refused" log lines. */
 const REFUSAL_LOG_MS = 10_000;
@@ -196,6 +196,7 @@ export async function createServices(
     accessTtlSeconds: config.accessTtlSeconds,
     sessionTtlSeconds: config.sessionTtlSeconds,
     maxSessionsPerParent: config.maxSessionsPerToken,
+    revocationCheckMs: config.revocationCheckMs,
   });
   const audit = new AuditTrail(new KvAuditStore(shared), {
     retentionMs: config.auditRetentionMs,
@@ -452,8 +453,10 @@ export async function createServices(
   };
   /**
    * Admit a socket (429 when over a cap), upgrade it, and release its place
-   * when it is gone. With `failure`, the session is refused (AUTH_FAILED,
-   * 4401) as soon as it opens. The request is unusable after the upgrade.
+   * when it is gone. With `failure`, the session is refused as soon as it
+   * opens: AUTH_FAILED and 4401 for a string, STORAGE_UNAVAILABLE and 1001
+   * for `{ unavailable }` (its sign-in could not be checked). The request
+   * is unusable after the upgrade.
    */
   const upgrade = (
     req: Request,
@@ -461,7 +464,7 @@ export async function createServices(
     start: (
       peer: WebSocketPeer,
     ) => Session<{ type: string; id?: string }, { type: string }>,
-    failure: string | null = null,
+    failure: string | { unavailable: string } | null = null,
   ): Response => {
     const id = crypto.randomUUID();
     const refused = connections.admit(id, admission);
@@ -481,7 +484,10 @@ export async function createServices(
     const session = start(new WebSocketPeer(socket, id));
     attachWebSocket(socket, session, () => connections.release(id));
     if (failure) {
-      socket.addEventListener("open", () => session.rejectAuth(failure));
+      socket.addEventListener("open", () => {
+        if (typeof failure === "string") session.rejectAuth(failure);
+        else session.refuseUnavailable(failure.unavailable);
+      });
     }
     return response;
   };
@@ -544,6 +550,7 @@ export async function createServices(
       }
       let user = null;
       let failure: string | null = null;
+      let unavailable: string | null = null;
       const token = requestToken(req);
       if (token) {
         try {
@@ -553,13 +560,15 @@ export async function createServices(
             failure = "Agent tokens cannot open a dashboard";
           }
         } catch (error) {
-          if (!(error instanceof AuthError)) throw error;
-          failure = error.message;
+          if (error instanceof AuthError) failure = error.message;
+          else unavailable = storageUnavailable(error)?.message ?? null;
+          if (!failure && !unavailable) throw error;
         }
       }
       // A bad token still gets a socket, closed at once with AUTH_FAILED and
       // 4401 (browsers cannot read an HTTP status of a refused upgrade), and
-      // counts as unauthenticated until it is gone.
+      // counts as unauthenticated until it is gone; a token the storage could
+      // not check, with STORAGE_UNAVAILABLE and 1001 (reconnect).
       const address = remoteAddr.hostname;
       if (failure) {
         audit.refusal({
@@ -577,7 +586,7 @@ export async function createServices(
         req,
         { address, userId: user?.id ?? null, perAddress: true },
         (peer) => new DashboardSession(peer, services, user, address),
-        failure,
+        unavailable === null ? failure : { unavailable },
       );
     },
     async agentSocket(req, remoteAddr) {
@@ -590,14 +599,20 @@ export async function createServices(
       }
       const token = requestToken(req);
       // An agent token in the Authorization header is checked before the
-      // upgrade; anything else authenticates (or fails) by agent:connect.
+      // upgrade; anything else authenticates (or fails) by agent:connect. A
+      // check the storage could not answer refuses the socket at once
+      // (STORAGE_UNAVAILABLE, 1001): the agent reconnects with its backoff.
       let userId: string | null = null;
+      let unavailable: string | null = null;
       if (token) {
         try {
           const principal = await sessions.verify(token);
           if (principal.role === "agent") userId = principal.id;
         } catch (error) {
-          if (!(error instanceof AuthError)) throw error;
+          if (!(error instanceof AuthError)) {
+            unavailable = storageUnavailable(error)?.message ?? null;
+            if (unavailable === null) throw error;
+          }
         }
       }
       return upgrade(
@@ -608,6 +623,7 @@ export async function createServices(
             verified: userId !== null,
             address: remoteAddr.hostname,
           }),
+        unavailable === null ? null : { unavailable },
       );
     },
     async close() {

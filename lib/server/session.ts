@@ -139,6 +139,17 @@ export abstract class Session<
     this.closed();
   }
 
+  /**
+   * Refuse a sign-in that could not be checked because the storage (Redis)
+   * is unreachable: send STORAGE_UNAVAILABLE and close with 1001
+   * `Storage unavailable`, so the client reconnects with its backoff.
+   */
+  refuseUnavailable(message: string, replyTo?: string): void {
+    this.sendError("STORAGE_UNAVAILABLE", message, replyTo);
+    this.peer.close(CLOSE_CODES.GOING_AWAY.code, "Storage unavailable");
+    this.closed();
+  }
+
   /** Whether the transport closed; work still queued must not act on it. */
   get isClosed(): boolean {
     return this.#closed;

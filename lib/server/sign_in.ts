@@ -9,15 +9,16 @@
 import { AuthError, type Principal, sessionCookie } from "./auth.ts";
 import type { Issued } from "./auth_sessions.ts";
 import type { Services } from "./services.ts";
+import { storageUnavailable } from "./errors.ts";
 
 /** Outcome of a sign-in attempt. */
 export type SignInResult =
   | { ok: true; cookie: string; expiresAt: number }
   | {
     ok: false;
-    status: 401 | 403 | 429;
+    status: 401 | 403 | 429 | 503;
     error: string;
-    /** Set with 429: seconds until the address may try again. */
+    /** Set with 429 and 503: seconds until the address may try again. */
     retryAfterSeconds?: number;
   };
 
@@ -76,10 +77,32 @@ export async function signIn(
   // success.
   const startedAt = Date.now();
   loginThrottle.fail(address, startedAt);
-  const checked = "code" in credential
-    ? await redeemCode(app, credential.code)
-    : await checkToken(app, credential.token);
-  const attempt = checked.ok ? await startSession(app, checked) : checked;
+  let attempt;
+  try {
+    const checked = "code" in credential
+      ? await redeemCode(app, credential.code)
+      : await checkToken(app, credential.token);
+    attempt = checked.ok ? await startSession(app, checked) : checked;
+  } catch (error) {
+    // The storage (Redis, in cluster mode) is unreachable: the credential
+    // could not be checked, or the session not stored, so the attempt does
+    // not count as a failure of this address.
+    const unavailable = storageUnavailable(error);
+    if (!unavailable) throw error;
+    loginThrottle.forgive(address, startedAt);
+    log.warn("Sign-in not possible: storage unavailable", {
+      address,
+      method,
+      error: String(error),
+    });
+    return {
+      ok: false,
+      status: 503,
+      error:
+        "Sign-in is not possible right now: the server cannot reach its storage (Redis). Nothing was changed; try again in a moment.",
+      retryAfterSeconds: 5,
+    };
+  }
   if (attempt.ok) loginThrottle.forgive(address, startedAt);
   if (!attempt.ok) {
     const throttled = loginThrottle.retryAfterMs(address) > 0;

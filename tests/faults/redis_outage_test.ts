@@ -50,6 +50,9 @@ function expectedStream(): string {
 
 type Outage = "sigterm" | "sigkill" | "cut" | "blackhole";
 
+/** The HTTP status of the last /api/metrics read (for failure messages). */
+let lastMetricsStatus = 0;
+
 /** The server's /api/metrics values by metric name (without labels). */
 async function metrics(
   url: string,
@@ -58,6 +61,7 @@ async function metrics(
   const response = await fetch(`${url}/api/metrics`, {
     headers: { authorization: `Bearer ${token}` },
   });
+  lastMetricsStatus = response.status;
   const values: Record<string, number> = {};
   for (const line of (await response.text()).split("\n")) {
     const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
@@ -193,7 +197,9 @@ async function outageRun(outage: Outage): Promise<void> {
       },
       30_000,
       "output waiting 3 s for Redis",
-      () => server!.stderr.slice(-3000),
+      () =>
+        `last /api/metrics: HTTP ${lastMetricsStatus}, unstored ${unstored}\n` +
+        server!.stderr.slice(-3000),
     );
     // The agent sends while less than its window is unacknowledged, so at
     // most the window plus one chunk waits at the server.
