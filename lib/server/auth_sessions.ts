@@ -44,6 +44,13 @@ import {
 import type { KvLike } from "./redis_kv.ts";
 import { storageUnavailable } from "./errors.ts";
 
+/**
+ * Longest time after the last successful read of the store during which
+ * recently checked sign-ins are still accepted without it (see
+ * {@link AuthSessions.check}): 5 minutes.
+ */
+export const OUTAGE_TRUST_MS = 5 * 60_000;
+
 /** A browser session as stored in KV. */
 export interface SessionRecord {
   id: string;
@@ -240,7 +247,10 @@ export class AuthSessions {
    * During an outage nothing can be revoked (a revocation is a write), so
    * the one risk is a revocation written shortly before the outage that
    * this server had not read yet: about the same window in which its open
-   * connections may outlive a revocation by another server.
+   * connections may outlive a revocation by another server. When only this
+   * server lost Redis (a partition), others may revoke meanwhile: so the
+   * rule holds for at most {@link OUTAGE_TRUST_MS} after the last good
+   * read; past it every check that needs the store is refused (503).
    *
    * @throws {AuthError} when it was revoked, its session ended, or the
    * token its session was started from was revoked.
@@ -263,7 +273,9 @@ export class AuthSessions {
     const entry = this.#checks.get(principal.sessionId);
     if (!entry || entry.refused || entry.kind !== principal.kind) return false;
     const since = this.#lastRead - 2 * this.#options.revocationCheckMs;
-    return entry.checkedAt >= since && entry.expiresAt > Date.now();
+    const now = Date.now();
+    return entry.checkedAt >= since && entry.expiresAt > now &&
+      now - this.#lastRead <= OUTAGE_TRUST_MS;
   }
 
   /**
