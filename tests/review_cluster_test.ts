@@ -2,12 +2,15 @@
  * Review findings (issue 10, cluster mode): tests that fail on main.
  */
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import { RedisServer } from "./redis_server.ts";
+import { ServerProcess } from "./faults/server_process.ts";
 import {
   queueCommand,
   RawAgent,
   startTestServer,
   TestClient,
+  type TestServer,
   waitAgentStatus,
   waitStatus,
 } from "./helpers.ts";
@@ -61,6 +64,80 @@ Deno.test(
         await dash.close();
       }
     } finally {
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "review: a storage error while answering another node's hello does not crash the node (no unhandled rejection)",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      // Node a: a real server process holding the agent.
+      await using a = await ServerProcess.start({
+        env: { FLIGHTDECK_REDIS_URL: redis.url },
+      });
+      const server = a as unknown as TestServer;
+      const agent = await RawAgent.connect(server, "r-2");
+      const dash = await TestClient.dashboard(server, "operator");
+      try {
+        await waitAgentStatus(dash, "r-2", "online");
+        const running = await queueCommand(dash, {
+          agentId: "r-2",
+          command: "sleep 600",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        const queued = await queueCommand(dash, {
+          agentId: "r-2",
+          command: "echo queued",
+        });
+        await waitStatus(dash, queued, "queued");
+        // Stand-in for a Redis error at that moment (a dropped connection,
+        // a timeout): reading the queued command's record fails.
+        await client.del(`fd:cmd:${queued}`);
+        await client.hset(`fd:cmd:${queued}`, "x", "1");
+        // Node b starts and says hello: node a announces its agents,
+        // reading the queued command from storage.
+        await using b = await ServerProcess.start({
+          env: { FLIGHTDECK_REDIS_URL: redis.url },
+        });
+        const other = await TestClient.dashboard(
+          b as unknown as TestServer,
+          "operator",
+        );
+        try {
+          const exited = await Promise.race([
+            a.status.then((status) => status),
+            waitAgentStatus(other, "r-2", "online").then(() => null),
+          ]);
+          assert.equal(
+            exited,
+            null,
+            `node a exited: ${a.stderr.split("\n").slice(-12).join("\n")}`,
+          );
+          // A request from node b goes to node a, which must still be up.
+          const third = await queueCommand(other, {
+            agentId: "r-2",
+            command: "echo third",
+          });
+          assert.ok(third);
+          assert.equal(a.running, true);
+        } finally {
+          await other.close();
+        }
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
       await redis.close();
     }
   },
