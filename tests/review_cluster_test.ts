@@ -142,3 +142,77 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "review: an owner record that expired while its node is alive (Redis away longer than the TTL) does not make another node end the agent's running command lost",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      // Node a holds the agent and renews its record rarely; node b checks
+      // often and would end a lost command fast.
+      await using a = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 60_000,
+        lostAfterMs: 600_000,
+      });
+      await using b = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 300,
+        lostAfterMs: 100,
+      });
+      const agent = await RawAgent.connect(a, "r-3");
+      const dash = await TestClient.dashboard(a, "operator");
+      try {
+        await waitAgentStatus(dash, "r-3", "online");
+        const running = await queueCommand(dash, {
+          agentId: "r-3",
+          command: "sleep 1",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        await waitStatus(dash, running, "running");
+        // What Redis does to the record when it is down (or the node cannot
+        // reach it) for longer than the TTL: it expires. Node a is alive and
+        // holds the agent's socket all along.
+        await client.del("fd:owner:r-3");
+        // Node a records it again at its next beat.
+        for (;;) {
+          if (await client.get("fd:owner:r-3") !== null) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        // The agent, connected to node a all along, finishes its command.
+        agent.send("command:completed", {
+          commandId: running,
+          status: "completed",
+          exitCode: 0,
+          completedAt: Date.now(),
+          lastSeq: 0,
+        });
+        const final = await dash.waitFor(
+          (m) =>
+            m.type === "command:status" && m.payload.command.id === running &&
+            ["completed", "lost", "failed", "interrupted"].includes(
+              m.payload.command.status,
+            ),
+          { timeoutMs: 30_000 },
+        );
+        assert.equal(
+          final.type === "command:status" && final.payload.command.status,
+          "completed",
+        );
+        assert.ok(b);
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);
