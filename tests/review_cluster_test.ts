@@ -216,3 +216,50 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "review: a claim of an agent by a node that does not hold its owner record (a late claim) does not drop the agent's live socket",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      await using a = await startTestServer({ redisUrl: redis.url });
+      const agent = await RawAgent.connect(a, "r-4");
+      const dash = await TestClient.dashboard(a, "operator");
+      try {
+        await waitAgentStatus(dash, "r-4", "online");
+        assert.equal(
+          await client.get("fd:owner:r-4"),
+          a.services.cluster!.nodeId,
+        );
+        // A claim that arrives late: another node claimed the agent before
+        // node a did (its message was delayed behind a busy inbox). Node a
+        // holds the owner record now.
+        await client.publish(
+          "fd:bus",
+          `${JSON.stringify({ k: "claim", n: "other-node", a: "r-4" })}\n`,
+        );
+        // The agent is still connected to node a and still gets commands.
+        const id = await queueCommand(dash, {
+          agentId: "r-4",
+          command: "echo still-here",
+        });
+        const execute = await agent.waitFor((m) =>
+          m.type === "command:execute"
+        );
+        assert.equal(
+          (execute.payload as { command: { id: string } }).command.id,
+          id,
+        );
+        assert.equal(agent.client.closed, null);
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);
