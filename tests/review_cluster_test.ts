@@ -1,0 +1,265 @@
+/**
+ * Review findings (issue 10, cluster mode): tests that fail on main.
+ */
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { RedisServer } from "./redis_server.ts";
+import { ServerProcess } from "./faults/server_process.ts";
+import {
+  queueCommand,
+  RawAgent,
+  startTestServer,
+  TestClient,
+  type TestServer,
+  waitAgentStatus,
+  waitStatus,
+} from "./helpers.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test(
+  "review: a running command whose agent left and whose node then stops ends lost on a node that was already running",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    try {
+      // Node b runs all along, with a short lost timer.
+      await using b = await startTestServer({
+        redisUrl: redis.url,
+        lostAfterMs: 200,
+        presenceTtlMs: 300,
+      });
+      const dash = await TestClient.dashboard(b, "operator");
+      try {
+        let running: string;
+        {
+          // The agent's node: its own lost timer is long, and it stops
+          // (gracefully) before that timer fires.
+          await using a = await startTestServer({
+            redisUrl: redis.url,
+            lostAfterMs: 600_000,
+            presenceTtlMs: 300,
+          });
+          const agent = await RawAgent.connect(a, "r-1");
+          await waitAgentStatus(dash, "r-1", "online");
+          running = await queueCommand(dash, {
+            agentId: "r-1",
+            command: "sleep 600",
+          });
+          await agent.waitFor((m) => m.type === "command:execute");
+          agent.send("command:started", {
+            commandId: running,
+            startedAt: Date.now(),
+          });
+          await waitStatus(dash, running, "running");
+          // The agent goes away for good (its machine died).
+          await agent.close();
+          await waitAgentStatus(dash, "r-1", "offline");
+        }
+        // Single server: the restarted server re-arms the lost timer. Here
+        // node b keeps running: someone must end the command `lost`.
+        const lost = await waitStatus(dash, running, "lost", 10_000);
+        assert.equal(lost.status, "lost");
+      } finally {
+        await dash.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "review: a storage error while answering another node's hello does not crash the node (no unhandled rejection)",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      // Node a: a real server process holding the agent.
+      await using a = await ServerProcess.start({
+        env: { FLIGHTDECK_REDIS_URL: redis.url },
+      });
+      const server = a as unknown as TestServer;
+      const agent = await RawAgent.connect(server, "r-2");
+      const dash = await TestClient.dashboard(server, "operator");
+      try {
+        await waitAgentStatus(dash, "r-2", "online");
+        const running = await queueCommand(dash, {
+          agentId: "r-2",
+          command: "sleep 600",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        const queued = await queueCommand(dash, {
+          agentId: "r-2",
+          command: "echo queued",
+        });
+        await waitStatus(dash, queued, "queued");
+        // Stand-in for a Redis error at that moment (a dropped connection,
+        // a timeout): reading the queued command's record fails.
+        await client.del(`fd:cmd:${queued}`);
+        await client.hset(`fd:cmd:${queued}`, "x", "1");
+        // Node b starts and says hello: node a announces its agents,
+        // reading the queued command from storage.
+        await using b = await ServerProcess.start({
+          env: { FLIGHTDECK_REDIS_URL: redis.url },
+        });
+        const other = await TestClient.dashboard(
+          b as unknown as TestServer,
+          "operator",
+        );
+        try {
+          const exited = await Promise.race([
+            a.status.then((status) => status),
+            waitAgentStatus(other, "r-2", "online").then(() => null),
+          ]);
+          assert.equal(
+            exited,
+            null,
+            `node a exited: ${a.stderr.split("\n").slice(-12).join("\n")}`,
+          );
+          // A request from node b goes to node a, which must still be up.
+          const third = await queueCommand(other, {
+            agentId: "r-2",
+            command: "echo third",
+          });
+          assert.ok(third);
+          assert.equal(a.running, true);
+        } finally {
+          await other.close();
+        }
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "review: an owner record that expired while its node is alive (Redis away longer than the TTL) does not make another node end the agent's running command lost",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      // Node a holds the agent and renews its record rarely; node b checks
+      // often and would end a lost command fast.
+      await using a = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 60_000,
+        lostAfterMs: 600_000,
+      });
+      await using b = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 300,
+        lostAfterMs: 100,
+      });
+      const agent = await RawAgent.connect(a, "r-3");
+      const dash = await TestClient.dashboard(a, "operator");
+      try {
+        await waitAgentStatus(dash, "r-3", "online");
+        const running = await queueCommand(dash, {
+          agentId: "r-3",
+          command: "sleep 1",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        await waitStatus(dash, running, "running");
+        // What Redis does to the record when it is down (or the node cannot
+        // reach it) for longer than the TTL: it expires. Node a is alive and
+        // holds the agent's socket all along.
+        await client.del("fd:owner:r-3");
+        // Node a records it again at its next beat.
+        for (;;) {
+          if (await client.get("fd:owner:r-3") !== null) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        // The agent, connected to node a all along, finishes its command.
+        agent.send("command:completed", {
+          commandId: running,
+          status: "completed",
+          exitCode: 0,
+          completedAt: Date.now(),
+          lastSeq: 0,
+        });
+        const final = await dash.waitFor(
+          (m) =>
+            m.type === "command:status" && m.payload.command.id === running &&
+            ["completed", "lost", "failed", "interrupted"].includes(
+              m.payload.command.status,
+            ),
+          { timeoutMs: 30_000 },
+        );
+        assert.equal(
+          final.type === "command:status" && final.payload.command.status,
+          "completed",
+        );
+        assert.ok(b);
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "review: a claim of an agent by a node that does not hold its owner record (a late claim) does not drop the agent's live socket",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      await using a = await startTestServer({ redisUrl: redis.url });
+      const agent = await RawAgent.connect(a, "r-4");
+      const dash = await TestClient.dashboard(a, "operator");
+      try {
+        await waitAgentStatus(dash, "r-4", "online");
+        assert.equal(
+          await client.get("fd:owner:r-4"),
+          a.services.cluster!.nodeId,
+        );
+        // A claim that arrives late: another node claimed the agent before
+        // node a did (its message was delayed behind a busy inbox). Node a
+        // holds the owner record now.
+        await client.publish(
+          "fd:bus",
+          `${JSON.stringify({ k: "claim", n: "other-node", a: "r-4" })}\n`,
+        );
+        // The agent is still connected to node a and still gets commands.
+        const id = await queueCommand(dash, {
+          agentId: "r-4",
+          command: "echo still-here",
+        });
+        const execute = await agent.waitFor((m) =>
+          m.type === "command:execute"
+        );
+        assert.equal(
+          (execute.payload as { command: { id: string } }).command.id,
+          id,
+        );
+        assert.equal(agent.client.closed, null);
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);
