@@ -1,13 +1,13 @@
 /**
- * Review (issue 10): two nodes storing output of one command (the node that
- * held the agent commits its last queued batch after the new node stored
- * more): the command's bookkeeping must not go back.
+ * RedisOutputStore beyond the storage suite: two nodes storing output of
+ * one command (the node that held the agent commits its last queued batch
+ * after the new node stored more).
  */
 import assert from "node:assert/strict";
 import { RedisServer } from "../../tests/redis_server.ts";
 import { connectRedis, RedisOutputStore } from "./redis_storage.ts";
 
-Deno.test("review: a late batch whose chunks are all stored already does not set the command's bookkeeping back", async () => {
+Deno.test("RedisOutputStore: a late batch whose chunks are all stored already does not set the command's bookkeeping back", async () => {
   const server = await RedisServer.start();
   const redis = connectRedis(server.url);
   try {
