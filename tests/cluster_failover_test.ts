@@ -1,5 +1,6 @@
 /**
- * Review findings (issue 10, cluster mode): tests that fail on main.
+ * Cluster mode: ownership and lost timers when nodes stop, Redis records
+ * expire, claims arrive late, or storage fails while a node announces.
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
@@ -18,7 +19,7 @@ import {
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test(
-  "review: a running command whose agent left and whose node then stops ends lost on a node that was already running",
+  "cluster: a running command whose agent left and whose node then stops ends lost on a node that was already running",
   opts,
   async () => {
     const redis = await RedisServer.start();
@@ -70,7 +71,7 @@ Deno.test(
 );
 
 Deno.test(
-  "review: a storage error while answering another node's hello does not crash the node (no unhandled rejection)",
+  "cluster: a storage error while answering another node's hello does not crash the node (no unhandled rejection)",
   opts,
   async () => {
     const redis = await RedisServer.start();
@@ -115,7 +116,7 @@ Deno.test(
         try {
           const exited = await Promise.race([
             a.status.then((status) => status),
-            waitAgentStatus(other, "r-2", "online").then(() => null),
+            waitAgentStatus(other, "r-2", "busy").then(() => null),
           ]);
           assert.equal(
             exited,
@@ -144,7 +145,7 @@ Deno.test(
 );
 
 Deno.test(
-  "review: an owner record that expired while its node is alive (Redis away longer than the TTL) does not make another node end the agent's running command lost",
+  "cluster: an owner record that expired while its node is alive (Redis away longer than the TTL) does not make another node end the agent's running command lost",
   opts,
   async () => {
     const redis = await RedisServer.start();
@@ -154,7 +155,7 @@ Deno.test(
       // often and would end a lost command fast.
       await using a = await startTestServer({
         redisUrl: redis.url,
-        presenceTtlMs: 60_000,
+        presenceTtlMs: 3000,
         lostAfterMs: 600_000,
       });
       await using b = await startTestServer({
@@ -176,15 +177,26 @@ Deno.test(
           startedAt: Date.now(),
         });
         await waitStatus(dash, running, "running");
+        // Told when node a records it again (keyspace events of SETs).
+        await client.config("SET", "notify-keyspace-events", "K$");
+        const listener = client.duplicate();
+        await listener.subscribe("__keyspace@0__:fd:owner:r-3");
+        const recorded = new Promise<void>((resolve) =>
+          listener.on("message", (_channel: string, event: string) => {
+            if (event === "set") resolve();
+          })
+        );
         // What Redis does to the record when it is down (or the node cannot
         // reach it) for longer than the TTL: it expires. Node a is alive and
-        // holds the agent's socket all along.
+        // holds the agent's socket all along; node b beats about 10 times
+        // before node a records it again at its next beat.
         await client.del("fd:owner:r-3");
-        // Node a records it again at its next beat.
-        for (;;) {
-          if (await client.get("fd:owner:r-3") !== null) break;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        await recorded;
+        listener.disconnect();
+        assert.equal(
+          await client.get("fd:owner:r-3"),
+          a.services.cluster!.nodeId,
+        );
         // The agent, connected to node a all along, finishes its command.
         agent.send("command:completed", {
           commandId: running,
@@ -218,7 +230,7 @@ Deno.test(
 );
 
 Deno.test(
-  "review: a claim of an agent by a node that does not hold its owner record (a late claim) does not drop the agent's live socket",
+  "cluster: a claim of an agent by a node that does not hold its owner record (a late claim) does not drop the agent's live socket",
   opts,
   async () => {
     const redis = await RedisServer.start();
@@ -233,13 +245,17 @@ Deno.test(
           await client.get("fd:owner:r-4"),
           a.services.cluster!.nodeId,
         );
-        // A claim that arrives late: another node claimed the agent before
-        // node a did (its message was delayed behind a busy inbox). Node a
-        // holds the owner record now.
-        await client.publish(
-          "fd:bus",
-          `${JSON.stringify({ k: "claim", n: "other-node", a: "r-4" })}\n`,
-        );
+        // Claims that arrive late: another node claimed the agent before
+        // node a did (its message was delayed behind a busy inbox), with a
+        // claim number not above node a's, or with none. Node a holds the
+        // owner record now.
+        const epoch = Number(await client.get("fd:epoch:r-4"));
+        for (const e of [epoch, epoch - 1, undefined]) {
+          await client.publish(
+            "fd:bus",
+            `${JSON.stringify({ k: "claim", n: "other-node", a: "r-4", e })}\n`,
+          );
+        }
         // The agent is still connected to node a and still gets commands.
         const id = await queueCommand(dash, {
           agentId: "r-4",
@@ -253,6 +269,88 @@ Deno.test(
           id,
         );
         assert.equal(agent.client.closed, null);
+      } finally {
+        await dash.close();
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "cluster: a node that took care of an agent whose records expired (its node seemed dead) lets it go when that node records it again",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      // Node a holds the agent; node b checks often and would end a lost
+      // command after 10 min (its lost timer must be gone at the end).
+      await using a = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 3000,
+        lostAfterMs: 600_000,
+      });
+      await using b = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 300,
+        lostAfterMs: 600_000,
+      });
+      const agent = await RawAgent.connect(a, "r-5");
+      const dash = await TestClient.dashboard(b, "operator");
+      try {
+        await waitAgentStatus(dash, "r-5", "online");
+        const running = await queueCommand(dash, {
+          agentId: "r-5",
+          command: "sleep 1",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        await waitStatus(dash, running, "running");
+        // Node a could not reach Redis for longer than the TTL (a network
+        // split): its records expired. Node b takes it for dead.
+        await client.del(
+          "fd:owner:r-5",
+          `fd:node:${a.services.cluster!.nodeId}`,
+        );
+        const offline = await dash.waitFor((m) =>
+          m.type === "agent:status" && m.payload.agent.id === "r-5" &&
+          m.payload.agent.status === "offline"
+        );
+        // Node a records it again at its next beat, and claims it: node b
+        // drops what it loaded of it, lost timer included.
+        await dash.waitFor(
+          (m) =>
+            m.type === "agent:status" && m.payload.agent.id === "r-5" &&
+            m.payload.agent.status === "busy",
+          {
+            from: dash.messages.indexOf(offline) + 1,
+          },
+        );
+        assert.equal(b.services.commands.losing("r-5"), false);
+        assert.equal(b.services.commands.holds("r-5"), false);
+        assert.equal(
+          await client.get("fd:owner:r-5"),
+          a.services.cluster!.nodeId,
+        );
+        // The agent, connected to node a all along, finishes its command.
+        agent.send("command:completed", {
+          commandId: running,
+          status: "completed",
+          exitCode: 0,
+          completedAt: Date.now(),
+          lastSeq: 0,
+        });
+        assert.equal(
+          (await waitStatus(dash, running, "completed")).status,
+          "completed",
+        );
       } finally {
         await dash.close();
         await agent.close();

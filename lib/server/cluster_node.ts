@@ -105,6 +105,18 @@ export class ClusterNode implements CommandCluster {
   #droppedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Frames received, handled one at a time in arrival order. */
   #inbox: Promise<unknown> = Promise.resolve();
+  /**
+   * Per agent, the highest claim number seen (its own claims and others'):
+   * a claim with a number not above it is late and ignored.
+   */
+  #epochs = new Map<string, number>();
+  /**
+   * Offline agents whose state this node holds and whose care record it
+   * renews (it runs their lost timer, or will when they ran something).
+   */
+  #caring = new Set<string>();
+  /** Beats since the last look for agents no node holds. */
+  #beatsSinceOrphans = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #beating = false;
   #closed = false;
@@ -164,16 +176,20 @@ export class ClusterNode implements CommandCluster {
   }
 
   /**
-   * At start: agents with dispatched commands that no node holds (their
-   * node stopped, or every node did) get their lost timer on one node, as a
-   * server restarted alone arms it for every agent.
+   * At start and then every presence TTL: agents with running commands
+   * that no node holds and no node takes care of (their node stopped, or
+   * every node did) get their lost timer on one node, as a server
+   * restarted alone arms it for every agent.
    */
   async #careForOrphans(): Promise<void> {
     try {
-      const ids = await this.#commands!.dispatchedAgents();
+      const commands = this.#commands!;
+      const ids = (await commands.runningAgents()).filter((id) =>
+        !this.#owners.has(id) && !commands.holds(id)
+      );
       const owners = await this.#o.presence.owners(ids);
       for (const [i, id] of ids.entries()) {
-        if (owners[i] === null && !this.#owners.has(id)) await this.#care(id);
+        if (owners[i] === null) await this.#care(id);
       }
     } catch (error) {
       this.#o.log.error("Cannot look for agents no node holds", {
@@ -247,18 +263,37 @@ export class ClusterNode implements CommandCluster {
     this.#outboxChars += frame.length;
     const header = headerOf(message);
     // Issued in order without waiting for one another (the connection keeps
-    // their order); counted until Redis answers.
+    // their order); counted until Redis answers, or until skipped.
+    let counted = true;
+    const uncount = () => {
+      if (counted) this.#outboxChars -= frame.length;
+      counted = false;
+    };
     const publish = () => {
-      this.#o.bus.publish("f", header, frame).catch((error) =>
-        this.#o.log.warn("Cluster publish failed", { error: String(error) })
-      ).finally(() => this.#outboxChars -= frame.length);
+      try {
+        this.#o.bus.publish("f", header, frame).catch((error) =>
+          this.#o.log.warn("Cluster publish failed", { error: String(error) })
+        ).finally(uncount);
+      } catch (error) {
+        uncount();
+        throw error;
+      }
     };
-    const skip = () => {
-      this.#outboxChars -= frame.length;
-    };
-    this.#outbox = durable
-      ? this.#outbox.then(() => durable).then(publish, skip)
-      : this.#outbox.then(publish);
+    this.#enqueue(
+      durable ? () => Promise.resolve(durable).then(publish, uncount) : publish,
+    );
+  }
+
+  /**
+   * Run `task` after every task queued before it; a task that fails is
+   * logged and the next ones run.
+   */
+  #enqueue(task: () => unknown): void {
+    this.#outbox = this.#outbox.then(task).catch((error) =>
+      this.#o.log.error("Cluster fan-out task failed", {
+        error: String(error),
+      })
+    );
   }
 
   /**
@@ -269,14 +304,40 @@ export class ClusterNode implements CommandCluster {
     this.#owners.delete(agentId);
     this.#remoteQueues.delete(agentId);
     this.#holders.delete(agentId);
-    await this.#o.presence.claim(agentId);
-    await this.#o.bus.publish("claim", { a: agentId });
+    this.#caring.delete(agentId);
+    const epoch = await this.#o.presence.claim(agentId);
+    this.#seen(agentId, epoch);
+    await this.#o.bus.publish("claim", { a: agentId, e: epoch });
   }
 
-  /** Agent `agentId`'s socket here closed: no node holds it now. */
+  /**
+   * Note claim number `epoch` of agent `agentId`; false when it is not
+   * above the highest seen (a late claim).
+   */
+  #seen(agentId: string, epoch: number): boolean {
+    if (!(epoch > (this.#epochs.get(agentId) ?? 0))) return false;
+    this.#epochs.set(agentId, epoch);
+    return true;
+  }
+
+  /**
+   * Agent `agentId`'s socket here closed: no node holds it now. When its
+   * lost timer runs here, this node takes its care record (renewed while
+   * it holds the agent's state) so that the others leave it alone until
+   * this node stops.
+   */
   disconnected(agentId: string): void {
-    this.#o.presence.release(agentId).catch((error) =>
-      this.#o.log.warn("Cannot release an agent's owner record", {
+    const { presence, log } = this.#o;
+    presence.release(agentId).catch((error) =>
+      log.warn("Cannot release an agent's owner record", {
+        agentId,
+        error: String(error),
+      })
+    );
+    if (!this.#commands?.losing(agentId)) return;
+    this.#caring.add(agentId);
+    presence.care(agentId, presence.ttlMs, true).catch((error) =>
+      log.warn("Cannot take an agent's care record", {
         agentId,
         error: String(error),
       })
@@ -359,15 +420,36 @@ export class ClusterNode implements CommandCluster {
     return [...this.#remoteCommands.values()];
   }
 
-  /** Renew presence; mark agents of vanished owners offline here. */
+  async mayEndLost(agentId: string): Promise<boolean> {
+    return await this.#o.presence.owner(agentId) === null;
+  }
+
+  /**
+   * Renew presence and care records; mark agents of vanished owners
+   * offline here; every third beat (every TTL), look for agents no node
+   * holds.
+   */
   async #beat(): Promise<void> {
     if (this.#beating || this.#closed) return;
     this.#beating = true;
-    const { presence, registry, dashboards, log } = this.#o;
+    const { presence, registry, dashboards, log, bus } = this.#o;
     try {
-      // Back after the other nodes took them for offline: say they are not.
-      for (const id of await presence.beat(registry.onlineIds())) {
-        const agent = registry.get(id);
+      const commands = this.#commands;
+      // Care records of agents whose state is still here and offline.
+      for (const id of this.#caring) {
+        if (registry.isOnline(id) || !commands?.holds(id)) {
+          this.#caring.delete(id);
+        }
+      }
+      const again = await presence.beat(registry.onlineIds(), [
+        ...this.#caring,
+      ]);
+      // Back after the other nodes took them for offline (and one may have
+      // taken care of them): claim them again and say they are not.
+      for (const { agentId, epoch } of again) {
+        this.#seen(agentId, epoch);
+        await bus.publish("claim", { a: agentId, e: epoch });
+        const agent = registry.get(agentId);
         if (agent) {
           this.relay(
             JSON.stringify(toDashboard("agent:status", { agent })),
@@ -377,15 +459,20 @@ export class ClusterNode implements CommandCluster {
       }
       const ids = [...this.#owners.keys()];
       const owners = await presence.owners(ids);
-      ids.forEach((id, i) => {
+      for (const [i, id] of ids.entries()) {
         const owner = owners[i];
-        if (owner === this.nodeId) return;
+        if (owner === this.nodeId) continue;
         if (owner !== null) {
           this.#owners.set(id, owner);
-          return;
+          continue;
         }
+        // Its record expired while its node still beats (Redis was away
+        // longer than the TTL): that node sets it again at its next beat.
+        const last = this.#owners.get(id);
+        if (last !== undefined && await presence.alive(last)) continue;
         // Its node stopped renewing it (died, or lost Redis) and nobody
         // took it over.
+        if (this.#owners.get(id) !== last) continue;
         this.#owners.delete(id);
         const info = registry.markRemoteOffline(id);
         if (info) {
@@ -394,7 +481,11 @@ export class ClusterNode implements CommandCluster {
           );
           void this.#care(id);
         }
-      });
+      }
+      if (commands && ++this.#beatsSinceOrphans >= 3) {
+        this.#beatsSinceOrphans = 0;
+        await this.#careForOrphans();
+      }
     } catch (error) {
       log.warn("Cluster heartbeat failed", { error: String(error) });
     } finally {
@@ -403,18 +494,26 @@ export class ClusterNode implements CommandCluster {
   }
 
   /**
-   * Agent `agentId`'s node died: one surviving node loads its state and
-   * runs its lost timer (what it ran ends `lost` unless it connects to a
-   * node first, which then takes it over).
+   * Agent `agentId` is held by no node (its node died or stopped): one
+   * node (the first to take its care record) loads its state and runs its
+   * lost timer, renewing the record while it does (what it ran ends `lost`
+   * unless it connects to a node first, which then takes it over).
    */
   async #care(agentId: string): Promise<void> {
     const commands = this.#commands!;
+    const { presence, registry } = this.#o;
     try {
-      if (!await this.#o.presence.care(agentId, this.#o.lostAfterMs)) return;
-      if (this.#o.registry.isOnline(agentId) || this.#owners.has(agentId)) {
-        return;
-      }
-      await commands.adopt(agentId);
+      if (!await presence.care(agentId)) return;
+      // Under the commands lock: an agent connecting here, or a node
+      // claiming it meanwhile, wins.
+      const adopted = await commands.adopt(
+        agentId,
+        async () =>
+          !registry.isOnline(agentId) && !this.#owners.has(agentId) &&
+          await presence.owner(agentId) === null,
+      );
+      if (!adopted) return;
+      this.#caring.add(agentId);
       commands.agentDisconnected(agentId);
     } catch (error) {
       this.#o.log.error("Cannot take care of an agent whose node died", {
@@ -448,7 +547,17 @@ export class ClusterNode implements CommandCluster {
         return;
       case "claim": {
         const agentId = String(header.a);
+        // Fencing: a claim older than one seen (or than this node's own)
+        // is late; the agent's socket here stays.
+        if (!this.#seen(agentId, Number(header.e))) {
+          this.#o.log.warn("Late claim of an agent ignored", {
+            agentId,
+            node: header.n,
+          });
+          return;
+        }
         this.#owners.set(agentId, header.n);
+        this.#caring.delete(agentId);
         const peer = this.#o.registry.release(agentId);
         await commands.release(agentId);
         peer?.close(
@@ -553,6 +662,7 @@ export class ClusterNode implements CommandCluster {
       case "agent:removed": {
         const agentId = String(header.a);
         this.#owners.delete(agentId);
+        this.#epochs.delete(agentId);
         this.#remoteQueues.delete(agentId);
         registry.remove(agentId);
         break;
@@ -586,7 +696,7 @@ export class ClusterNode implements CommandCluster {
       bus.send(node, "f", headerOf(message), JSON.stringify(message))
         .catch(() => 0);
     const send = (message: ToDashboard) => {
-      this.#outbox = this.#outbox.then(() => sendNow(message));
+      this.#enqueue(() => sendNow(message));
     };
     for (const agentId of registry.onlineIds()) {
       const agent = registry.get(agentId);
@@ -599,7 +709,7 @@ export class ClusterNode implements CommandCluster {
     for (const [commandId, seq] of commands.broadcastSeqs()) {
       if (this.#forwarded.has(commandId)) continue;
       const stored = commands.outputLog.stored(commandId).catch(() => {});
-      this.#outbox = this.#outbox.then(async () => {
+      this.#enqueue(async () => {
         const info = await commands.get(commandId);
         if (!info || !registry.isOnline(info.agentId)) return;
         // Where its output stands first: the status must not start it at 0.
@@ -611,11 +721,16 @@ export class ClusterNode implements CommandCluster {
     }
   }
 
-  /** Stop beating and unsubscribe (the owner keys expire on their own). */
+  /**
+   * Stop beating, drop its care records and unsubscribe (the owner keys
+   * expire on their own).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    // Another node runs their lost timers from now on.
+    await this.#o.presence.releaseCare([...this.#caring]).catch(() => {});
     await this.#outbox.catch(() => {});
     await this.#o.bus.close();
   }
