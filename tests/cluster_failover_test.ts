@@ -361,3 +361,110 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "cluster: a request sent to the node that held an agent before is queued on the agent's new node",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    try {
+      await using a = await startTestServer({ redisUrl: redis.url });
+      await using b = await startTestServer({ redisUrl: redis.url });
+      await using c = await startTestServer({ redisUrl: redis.url });
+      const first = await RawAgent.connect(a, "r-6");
+      const dash = await TestClient.dashboard(b, "operator");
+      try {
+        await waitAgentStatus(dash, "r-6", "online");
+        // The agent connects again, to node c; node a lets it go.
+        const agent = await RawAgent.connect(c, "r-6");
+        assert.equal((await first.client.waitClosed()).code, 4409);
+        try {
+          // Node b still sends to node a (its view lags behind): node a
+          // names the new owner and node b asks it.
+          const { command, remote } = await b.services.cluster!.request(
+            a.services.cluster!.nodeId,
+            { id: "operator" },
+            { agentId: "r-6", command: "echo moved", priority: "normal" },
+          );
+          assert.equal(remote, true);
+          const execute = await agent.waitFor((m) =>
+            m.type === "command:execute"
+          );
+          assert.equal(
+            (execute.payload as { command: { id: string } }).command.id,
+            command.id,
+          );
+          assert.equal(a.services.commands.holds("r-6"), false);
+        } finally {
+          await agent.close();
+        }
+      } finally {
+        await dash.close();
+        await first.close();
+      }
+    } finally {
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "cluster: a command the previous node queued for an agent while the new node took it over is run by the new node",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      await using a = await startTestServer({ redisUrl: redis.url });
+      await using c = await startTestServer({ redisUrl: redis.url });
+      const agent = await RawAgent.connect(c, "r-7");
+      try {
+        // Stored by node a after node c loaded the agent's queue (a request
+        // node a took just before it saw node c's claim) ...
+        const id = crypto.randomUUID();
+        await a.services.storage.insertQueued({
+          info: {
+            id,
+            agentId: "r-7",
+            command: "echo late",
+            priority: "normal",
+            status: "queued",
+            requestedBy: "operator",
+            requestedAt: Date.now(),
+            startedAt: null,
+            completedAt: null,
+            exitCode: null,
+            outputBytes: 0,
+          },
+          order: Date.now(),
+          dispatched: false,
+          interruptReason: null,
+          timeoutMs: null,
+        });
+        // ... then node a says it let the agent go.
+        await client.publish(
+          `fd:bus:${c.services.cluster!.nodeId}`,
+          `${
+            JSON.stringify({
+              k: "released",
+              n: a.services.cluster!.nodeId,
+              a: "r-7",
+            })
+          }\n`,
+        );
+        const execute = await agent.waitFor((m) =>
+          m.type === "command:execute"
+        );
+        assert.equal(
+          (execute.payload as { command: { id: string } }).command.id,
+          id,
+        );
+      } finally {
+        await agent.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);

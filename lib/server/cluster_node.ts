@@ -33,6 +33,7 @@ import {
   toDashboard,
 } from "../protocol.ts";
 import type { Broadcaster } from "./broadcaster.ts";
+import { FlightdeckError } from "./errors.ts";
 import type { BusHeader, ClusterBus, Presence } from "./cluster.ts";
 import type {
   Actor,
@@ -141,13 +142,21 @@ export class ClusterNode implements CommandCluster {
     this.#commands = commands;
     this.#control = control;
     const { bus } = this.#o;
-    bus.handle("request", (args) => {
+    bus.handle("request", async (args) => {
       const { user, input, requestId } = args as {
         user: { id: string };
         input: CommandRequest;
         requestId?: string;
       };
-      return commands.request(user, input, { requestId, forwarded: true });
+      // Only while this node owns the agent: during a takeover the caller
+      // is told the new owner (a request taken just before this node lets
+      // go is read again by the new owner, see "released").
+      const owner = await this.#o.presence.owner(input.agentId);
+      if (owner !== this.nodeId) return { moved: owner };
+      return await commands.request(user, input, {
+        requestId,
+        forwarded: true,
+      });
     });
     bus.handle("interrupt", (args) => {
       const { commandId, reason, by } = args as {
@@ -351,18 +360,42 @@ export class ClusterNode implements CommandCluster {
     return this.#owners.get(agentId) ?? null;
   }
 
+  /**
+   * Queue a command on `node`; when that node no longer owns the agent,
+   * on the node that does (this one included; at most two moves).
+   *
+   * @throws {FlightdeckError} AGENT_OFFLINE when no node owns it.
+   */
   async request(
     node: string,
     user: { id: string },
     input: CommandRequest,
     requestId?: string,
   ): Promise<{ command: CommandInfo; duplicate: boolean; remote: true }> {
-    const result = await this.#o.bus.call(node, "request", {
-      user: { id: user.id },
-      input,
-      requestId,
-    }) as { command: CommandInfo; duplicate: boolean };
-    return { ...result, remote: true };
+    for (let moves = 0;; moves++) {
+      const result = await this.#o.bus.call(node, "request", {
+        user: { id: user.id },
+        input,
+        requestId,
+      }) as { command: CommandInfo; duplicate: boolean } | {
+        moved: string | null;
+      };
+      if (!("moved" in result)) return { ...result, remote: true };
+      if (result.moved === null || moves >= 2) {
+        throw new FlightdeckError(
+          "AGENT_OFFLINE",
+          `Agent "${input.agentId}" is not connected`,
+        );
+      }
+      if (result.moved === this.nodeId) {
+        const here = await this.#commands!.request(user, input, {
+          requestId,
+          forwarded: true,
+        });
+        return { ...here, remote: true };
+      }
+      node = result.moved;
+    }
   }
 
   async interrupt(
@@ -563,6 +596,18 @@ export class ClusterNode implements CommandCluster {
         peer?.close(
           CLOSE_CODES.REPLACED.code,
           "Agent connected again to another server",
+        );
+        // Everything this node queued for it is in storage now.
+        await this.#o.bus.send(header.n, "released", { a: agentId });
+        return;
+      }
+      case "released": {
+        // The node that held the agent let it go: what it queued while
+        // this node took it over is queued here too.
+        const agentId = String(header.a);
+        await commands.reloadQueue(
+          agentId,
+          async () => await this.#o.presence.owner(agentId) === this.nodeId,
         );
         return;
       }

@@ -1285,6 +1285,53 @@ export class CommandService {
   }
 
   /**
+   * Cluster mode: the node that held agent `agentId` before let it go (it
+   * answered this node's claim). Commands it queued after this node loaded
+   * the agent's queue (a request it took during the takeover), or
+   * dispatched to the agent's old socket and never saw start, are read from
+   * storage and queued here. Only while `guard` holds (this node owns the
+   * agent). Resolves with how many were added.
+   */
+  reloadQueue(
+    agentId: string,
+    guard: () => Promise<boolean>,
+  ): Promise<number> {
+    return this.#lock.run(async () => {
+      if (!this.#o.cluster || !await guard()) return 0;
+      const { storage } = this.#o;
+      const queue = this.#queues.get(agentId) ?? [];
+      const known = new Set([
+        ...queue.map((s) => s.info.id),
+        ...this.#active.keys(),
+      ]);
+      let added = 0;
+      for (const id of (await storage.loadQueues()).get(agentId) ?? []) {
+        if (known.has(id)) continue;
+        const stored = await storage.getCommand(id);
+        if (stored?.info.status !== "queued") continue;
+        insertSorted(queue, stored);
+        known.add(id);
+        added++;
+      }
+      for (const stored of await storage.loadDispatched()) {
+        const { info } = stored;
+        if (info.agentId !== agentId || known.has(info.id)) continue;
+        if (info.status !== "queued") continue;
+        // Sent to a socket the agent had left: queued again.
+        const again = { ...stored, dispatched: false };
+        await storage.insertQueued(again);
+        insertSorted(queue, again);
+        added++;
+      }
+      if (!added) return 0;
+      this.#queues.set(agentId, queue);
+      this.#broadcastQueue(agentId);
+      await this.#dispatch(agentId);
+      return added;
+    });
+  }
+
+  /**
    * Whether this node holds state of agent `agentId` (a queue or a
    * dispatched command).
    */
