@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisServer } from "./redis_server.ts";
 import { ServerProcess } from "./faults/server_process.ts";
+import { TcpProxy } from "./faults/tcp_proxy.ts";
 import {
   queueCommand,
   RawAgent,
@@ -464,6 +465,59 @@ Deno.test(
       }
     } finally {
       client.disconnect();
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "cluster: a node that lost the bus for a while learns, once back, the end of a command of another node's agent it missed",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    // Node b reaches Redis through this proxy; node a directly.
+    await using proxy = new TcpProxy(Number(new URL(redis.url).port));
+    try {
+      await using a = await startTestServer({ redisUrl: redis.url });
+      await using b = await startTestServer({
+        redisUrl: `redis://127.0.0.1:${proxy.port}`,
+      });
+      const agent = await RawAgent.connect(a, "r-8");
+      const dashA = await TestClient.dashboard(a, "operator");
+      const dashB = await TestClient.dashboard(b, "operator");
+      try {
+        await waitAgentStatus(dashB, "r-8", "online");
+        const running = await queueCommand(dashB, {
+          agentId: "r-8",
+          command: "sleep 1",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        await waitStatus(dashB, running, "running");
+        // Node b loses Redis; the command ends meanwhile (node b misses
+        // its final state on the bus).
+        proxy.block(600_000);
+        proxy.cut();
+        agent.send("command:completed", {
+          commandId: running,
+          status: "completed",
+          exitCode: 0,
+          completedAt: Date.now(),
+          lastSeq: 0,
+        });
+        await waitStatus(dashA, running, "completed");
+        proxy.block(0);
+        const done = await waitStatus(dashB, running, "completed", 30_000);
+        assert.equal(done.exitCode, 0);
+      } finally {
+        await dashA.close();
+        await dashB.close();
+        await agent.close();
+      }
+    } finally {
       await redis.close();
     }
   },

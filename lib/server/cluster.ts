@@ -74,6 +74,7 @@ export class ClusterBus {
   #pub: Redis;
   #sub: Redis;
   #listeners: ((message: BusMessage) => void)[] = [];
+  #reconnectListeners: (() => void)[] = [];
   #handlers = new Map<string, CallHandler>();
   #calls = new Map<string, PendingCall>();
   #callTimeoutMs: number;
@@ -113,6 +114,23 @@ export class ClusterBus {
       sub.disconnect();
       throw error;
     }
+    // Connected again after losing Redis: messages published meanwhile are
+    // lost. Subscribed again (idempotent), then the listeners are told.
+    sub.on("ready", () => {
+      if (bus.#closed) return;
+      sub.subscribe(bus.#allChannel, bus.#nodeChannel(bus.nodeId)).then(
+        () => {
+          for (const listener of bus.#reconnectListeners) {
+            try {
+              listener();
+            } catch (error) {
+              bus.#onError(error);
+            }
+          }
+        },
+        (error) => bus.#onError(error),
+      );
+    });
     return bus;
   }
 
@@ -122,6 +140,14 @@ export class ClusterBus {
 
   #nodeChannel(node: string): string {
     return `${this.prefix}bus:${node}`;
+  }
+
+  /**
+   * Call `listener` each time the bus is subscribed again after losing its
+   * Redis connection (what was published meanwhile never arrived).
+   */
+  onReconnect(listener: () => void): void {
+    this.#reconnectListeners.push(listener);
   }
 
   /** Call `listener` with every message from another node. */

@@ -119,6 +119,7 @@ export class ClusterNode implements CommandCluster {
   /** Beats since the last look for agents no node holds. */
   #beatsSinceOrphans = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #resyncTimer: ReturnType<typeof setTimeout> | undefined;
   #beating = false;
   #closed = false;
 
@@ -180,8 +181,50 @@ export class ClusterNode implements CommandCluster {
       () => void this.#beat(),
       Math.max(50, Math.floor(this.#o.presence.ttlMs / 3)),
     );
+    bus.onReconnect(() => void this.#resync());
     await bus.publish("hello");
     void this.#careForOrphans();
+  }
+
+  /**
+   * The bus lost Redis for a while: messages of the other nodes published
+   * meanwhile never arrived. Say hello again (every node announces its
+   * agents, queues and running commands again), and settle from storage
+   * the commands held elsewhere that ended meanwhile.
+   */
+  async #resync(attempt = 1): Promise<void> {
+    const commands = this.#commands;
+    if (!commands || this.#closed) return;
+    const { bus, dashboards, log } = this.#o;
+    clearTimeout(this.#resyncTimer);
+    try {
+      if (attempt === 1) {
+        log.info("Cluster bus connected again: resynchronizing");
+      }
+      this.#remoteQueues.clear();
+      await bus.publish("hello");
+      for (const id of [...this.#remoteCommands.keys()]) {
+        const info = await commands.get(id);
+        if (!info || !FINAL_STATUSES.has(info.status)) continue;
+        if (!this.#remoteCommands.delete(id)) continue;
+        this.#forwarded.delete(id);
+        commands.noteRemote(info);
+        dashboards.broadcastFrame(
+          JSON.stringify(toDashboard("command:status", { command: info })),
+        );
+      }
+    } catch (error) {
+      // The publishing connection may come back after the subscriber.
+      if (attempt === 1) {
+        log.warn("Cluster resync failed; trying again", {
+          error: String(error),
+        });
+      }
+      this.#resyncTimer = setTimeout(
+        () => void this.#resync(attempt + 1),
+        Math.min(100 * attempt, 1000),
+      );
+    }
   }
 
   /**
@@ -258,7 +301,11 @@ export class ClusterNode implements CommandCluster {
    */
   relay(frame: string, message: ToDashboard, durable?: Promise<unknown>): void {
     if (this.#closed) return;
-    if (this.#outboxChars + frame.length > MAX_OUTBOX_CHARS) {
+    // Only output is dropped (a receiving node fills it in from storage);
+    // state changes always go.
+    const output = message.type === "terminal:output" ||
+      message.type === "terminal:gap";
+    if (output && this.#outboxChars + frame.length > MAX_OUTBOX_CHARS) {
       this.#dropped++;
       if (Date.now() - this.#droppedWarnedAt > 10_000) {
         this.#o.log.warn("Cluster fan-out behind: frames dropped", {
@@ -499,21 +546,25 @@ export class ClusterNode implements CommandCluster {
           this.#owners.set(id, owner);
           continue;
         }
-        // Its record expired while its node still beats (Redis was away
-        // longer than the TTL): that node sets it again at its next beat.
-        const last = this.#owners.get(id);
-        if (last !== undefined && await presence.alive(last)) continue;
-        // Its node stopped renewing it (died, or lost Redis) and nobody
-        // took it over.
-        if (this.#owners.get(id) !== last) continue;
-        this.#owners.delete(id);
+        // Nobody holds it now (its node let it go, died, or lost Redis):
+        // offline here.
+        const last = this.#owners.get(id)!;
         const info = registry.markRemoteOffline(id);
         if (info) {
           dashboards.broadcastFrame(
             JSON.stringify(toDashboard("agent:status", { agent: info })),
           );
-          void this.#care(id);
         }
+        // Its record expired while its node still beats (Redis was away
+        // longer than the TTL), or its node let it go and the news was
+        // lost: kept as that node's (which sets the record again and claims
+        // it at its next beat if it holds it); nobody takes care of it.
+        if (await presence.alive(last)) continue;
+        if (this.#owners.get(id) !== last) continue;
+        this.#owners.delete(id);
+        // Its node died: one node runs its lost timer (later beats find it
+        // with the orphans when it was offline here already).
+        if (info) void this.#care(id);
       }
       if (commands && ++this.#beatsSinceOrphans >= 3) {
         this.#beatsSinceOrphans = 0;
@@ -774,6 +825,7 @@ export class ClusterNode implements CommandCluster {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#resyncTimer);
     // Another node runs their lost timers from now on.
     await this.#o.presence.releaseCare([...this.#caring]).catch(() => {});
     await this.#outbox.catch(() => {});
