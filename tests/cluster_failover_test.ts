@@ -522,3 +522,92 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "cluster: late output of a command that ended on another node is neither forwarded nor tracked again",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const client = new Redis(redis.url);
+    try {
+      await using b = await startTestServer({ redisUrl: redis.url });
+      const dash = await TestClient.dashboard(b, "operator");
+      try {
+        const command = {
+          id: crypto.randomUUID(),
+          agentId: "r-9",
+          command: "echo x",
+          priority: "normal" as const,
+          status: "running" as const,
+          requestedBy: "operator",
+          requestedAt: Date.now(),
+          startedAt: Date.now(),
+          completedAt: null,
+          exitCode: null,
+          outputBytes: 0,
+        };
+        const publish = (header: Record<string, unknown>, frame: unknown) =>
+          client.publish(
+            "fd:bus",
+            `${JSON.stringify({ k: "f", n: "other-node", ...header })}\n${
+              JSON.stringify(frame)
+            }`,
+          );
+        const status = (info: typeof command | Record<string, unknown>) =>
+          publish({ t: "command:status" }, {
+            version: "1.0.0",
+            type: "command:status",
+            timestamp: Date.now(),
+            payload: { command: info },
+          });
+        const output = (seq: number) =>
+          publish({
+            t: "terminal:output",
+            a: "r-9",
+            c: command.id,
+            f: seq,
+            s: seq,
+          }, {
+            version: "1.0.0",
+            type: "terminal:output",
+            timestamp: Date.now(),
+            payload: {
+              agentId: "r-9",
+              commandId: command.id,
+              seq,
+              stream: "stdout",
+              data: `line ${seq}\n`,
+            },
+          });
+        await status(command);
+        await output(1);
+        await status({
+          ...command,
+          status: "completed",
+          exitCode: 0,
+          completedAt: Date.now(),
+        });
+        // A late frame (of a node that held the agent before), then a
+        // marker frame to know the late one was handled.
+        await output(2);
+        await status({ ...command, id: "marker" });
+        await dash.waitFor((m) =>
+          m.type === "command:status" && m.payload.command.id === "marker"
+        );
+        const cluster = b.services.cluster!;
+        assert.equal(cluster.forwardedSeq(command.id), undefined);
+        assert.deepEqual(
+          dash.messages.filter((m) => m.type === "terminal:output").map((m) =>
+            m.type === "terminal:output" && m.payload.seq
+          ),
+          [1],
+        );
+      } finally {
+        await dash.close();
+      }
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
+  },
+);

@@ -197,7 +197,8 @@ export class ClusterBus {
    * answer.
    *
    * @throws {FlightdeckError} with the code the handler threw; AGENT_OFFLINE
-   * when the node is not subscribed or does not answer in time.
+   * when the node is not subscribed; NODE_UNAVAILABLE when it does not
+   * answer in time (it may still have done it).
    */
   async call(node: string, action: string, args: unknown): Promise<unknown> {
     const id = crypto.randomUUID();
@@ -206,8 +207,10 @@ export class ClusterBus {
         this.#calls.delete(id);
         reject(
           new FlightdeckError(
-            "AGENT_OFFLINE",
-            `Server node "${node}" did not answer in time`,
+            "NODE_UNAVAILABLE",
+            `Server node "${node}" did not answer within ${
+              this.#callTimeoutMs / 1000
+            } s; it may still have done it (a command may be queued): check the history before retrying`,
           ),
         );
       }, this.#callTimeoutMs);

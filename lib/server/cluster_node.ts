@@ -14,13 +14,18 @@
  *   missing chunks read from storage: no gap, no duplicate.
  * - Ownership: the node holding an agent's socket owns it ({@link Presence}
  *   key, renewed every third of its TTL). A node that gets the agent's
- *   socket claims it (`claim`): the previous owner drops what it held of
- *   the agent, writing nothing. Agents whose owner key expired (the node
- *   died) show offline on every node within the TTL plus one beat.
+ *   socket claims it (`claim`, with a claim number; a claim not above the
+ *   highest seen is late and ignored): the previous owner drops what it
+ *   held of the agent, writing nothing, and answers `released` (the new
+ *   owner then reads the agent's queue again). Agents whose owner key
+ *   expired show offline on every node within the TTL plus one beat; when
+ *   their node died too, one node (holding the care record) runs their
+ *   lost timer.
  * - Routing: requests and interrupts for an agent held elsewhere are calls
- *   to its node; an emergency stop is published to every node (`stop`).
- * - A node that starts publishes `hello`; every node answers it with the
- *   state of the agents it holds.
+ *   to its node (a node that no longer owns the agent names the new
+ *   owner); an emergency stop is published to every node (`stop`).
+ * - A node that starts, or whose bus connection comes back, publishes
+ *   `hello`; every node answers it with the state of the agents it holds.
  *
  * @module
  */
@@ -69,6 +74,9 @@ export interface ControlAnswer {
  */
 export const MAX_OUTBOX_CHARS = 64 * 1024 * 1024;
 
+/** Ended commands remembered to ignore their late output. */
+export const MAX_ENDED = 10_000;
+
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
   bus: ClusterBus;
@@ -97,6 +105,11 @@ export class ClusterNode implements CommandCluster {
   #remoteCommands = new Map<string, CommandInfo>();
   /** Per such command, the seq its output reached this node's dashboards. */
   #forwarded = new Map<string, number>();
+  /**
+   * Commands of agents held elsewhere that ended lately (the newest
+   * MAX_ENDED): their late output is not forwarded nor tracked again.
+   */
+  #ended = new Set<string>();
   /** Frames to publish, in broadcast order (output waits to be durable). */
   #outbox: Promise<unknown> = Promise.resolve();
   /** Characters of the frames in {@link #outbox}. */
@@ -706,6 +719,10 @@ export class ClusterNode implements CommandCluster {
         if (final) {
           this.#remoteCommands.delete(command.id);
           this.#forwarded.delete(command.id);
+          this.#ended.add(command.id);
+          if (this.#ended.size > MAX_ENDED) {
+            this.#ended.delete(this.#ended.values().next().value!);
+          }
         } else {
           this.#remoteCommands.set(command.id, command);
           if (!this.#forwarded.has(command.id)) {
@@ -732,6 +749,9 @@ export class ClusterNode implements CommandCluster {
         // frame of the node that held it before is not passed on).
         if (registry.isOnline(agentId)) return;
         const commandId = String(header.c);
+        // Ended: a late frame of a node that held the agent before (its
+        // final state went out already; the output is in storage).
+        if (this.#ended.has(commandId)) return;
         const from = Number(header.f);
         const to = Number(header.s);
         const seen = this.#forwarded.get(commandId);

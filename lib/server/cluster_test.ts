@@ -185,3 +185,36 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "ClusterBus.call() to a node that does not answer in time fails NODE_UNAVAILABLE, saying it may have been done",
+  opts,
+  async () => {
+    await withRedis(async (connect) => {
+      const a = await ClusterBus.start(connect(), {
+        nodeId: "a",
+        callTimeoutMs: 100,
+      });
+      const b = await ClusterBus.start(connect(), { nodeId: "b" });
+      let called!: () => void;
+      const reached = new Promise<void>((resolve) => called = resolve);
+      b.handle("slow", () => {
+        called();
+        return new Promise(() => {});
+      });
+      try {
+        const error = await a.call("b", "slow", {}).then(
+          () => null,
+          (e) => e,
+        );
+        await reached;
+        assert.ok(error instanceof FlightdeckError);
+        assert.equal(error.code, "NODE_UNAVAILABLE");
+        assert.match(error.message, /within 0\.1 s; it may still have done it/);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+  },
+);
