@@ -11,6 +11,7 @@ import {
   queueCommand,
   RawAgent,
   startTestServer,
+  takeControl,
   TestClient,
   type TestServer,
   waitAgentStatus,
@@ -607,6 +608,62 @@ Deno.test(
       }
     } finally {
       client.disconnect();
+      await redis.close();
+    }
+  },
+);
+
+Deno.test(
+  "cluster: control of a terminal held by a dashboard of a node that died ends",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    try {
+      await using a = await startTestServer({
+        redisUrl: redis.url,
+        presenceTtlMs: 300,
+      });
+      await using b = await ServerProcess.start({
+        env: {
+          FLIGHTDECK_REDIS_URL: redis.url,
+          FLIGHTDECK_PRESENCE_TTL_MS: "300",
+        },
+      });
+      const agent = await RawAgent.connect(a, "r-10");
+      const local = await TestClient.dashboard(a, "operator");
+      const remote = await TestClient.dashboard(
+        b as unknown as TestServer,
+        "operator",
+      );
+      try {
+        await waitAgentStatus(remote, "r-10", "online");
+        const running = await queueCommand(remote, {
+          agentId: "r-10",
+          command: "cat",
+        });
+        await agent.waitFor((m) => m.type === "command:execute");
+        agent.send("command:started", {
+          commandId: running,
+          startedAt: Date.now(),
+        });
+        await waitStatus(local, running, "running");
+        await takeControl(remote, "r-10");
+        const taken = await local.waitFor((m) =>
+          m.type === "session:controller" && m.payload.holder !== null
+        );
+        // Node b dies: it cannot say its dashboard's connection closed.
+        await b.kill("SIGKILL");
+        await local.waitFor(
+          (m) => m.type === "session:controller" && m.payload.holder === null,
+          { from: local.messages.indexOf(taken) + 1 },
+        );
+        assert.deepEqual(a.services.control.held(), []);
+      } finally {
+        await local.close();
+        await remote.close();
+        await agent.close();
+      }
+    } finally {
       await redis.close();
     }
   },

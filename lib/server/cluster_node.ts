@@ -74,8 +74,17 @@ export interface ControlAnswer {
  */
 export const MAX_OUTBOX_CHARS = 64 * 1024 * 1024;
 
+/**
+ * Characters of received messages waiting to be handled past which output
+ * frames are dropped (filled in from storage with the next one).
+ */
+export const MAX_INBOX_CHARS = 64 * 1024 * 1024;
+
 /** Ended commands remembered to ignore their late output. */
 export const MAX_ENDED = 10_000;
+
+/** Remote dashboard connections holding control remembered at most. */
+export const MAX_REMOTE_CONTROLLERS = 10_000;
 
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
@@ -119,6 +128,8 @@ export class ClusterNode implements CommandCluster {
   #droppedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Frames received, handled one at a time in arrival order. */
   #inbox: Promise<unknown> = Promise.resolve();
+  /** Characters of the messages waiting in {@link #inbox}. */
+  #inboxChars = 0;
   /**
    * Per agent, the highest claim number seen (its own claims and others'):
    * a claim with a number not above it is late and ignored.
@@ -129,6 +140,12 @@ export class ClusterNode implements CommandCluster {
    * renews (it runs their lost timer, or will when they ran something).
    */
   #caring = new Set<string>();
+  /**
+   * Dashboard connections of other nodes that took control of a terminal
+   * of an agent held here: their node (their control ends when that node
+   * dies: it cannot say they closed). At most MAX_REMOTE_CONTROLLERS.
+   */
+  #controllers = new Map<string, string>();
   /** Beats since the last look for agents no node holds. */
   #beatsSinceOrphans = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -181,13 +198,19 @@ export class ClusterNode implements CommandCluster {
       return commands.interrupt(commandId, reason, by, { forwarded: true });
     });
     bus.onMessage(({ header, body }) => {
+      // Output past the backlog cap is dropped (the next chunk that gets
+      // through fills it in from storage); everything else waits its turn.
+      const output = header.k === "f" &&
+        (header.t === "terminal:output" || header.t === "terminal:gap");
+      if (output && this.#inboxChars + body.length > MAX_INBOX_CHARS) return;
+      this.#inboxChars += body.length;
       this.#inbox = this.#inbox.then(() => this.#receive(header, body)).catch(
         (error) =>
           this.#o.log.error("Cluster message failed", {
             kind: header.k,
             error: String(error),
           }),
-      );
+      ).finally(() => this.#inboxChars -= body.length);
     });
     await this.#beat();
     this.#timer = setInterval(
@@ -263,9 +286,53 @@ export class ClusterNode implements CommandCluster {
     }
   }
 
-  /** Answer calls of `action` from other nodes with `handler`. */
+  /**
+   * Answer calls of `action` from other nodes with `handler` (`terminal`:
+   * remembering which node's connection takes control).
+   */
   handle(action: string, handler: CallHandler): void {
-    this.#o.bus.handle(action, handler);
+    if (action !== "terminal") return this.#o.bus.handle(action, handler);
+    this.#o.bus.handle(action, (args, from) => {
+      const { who, op } = args as {
+        who?: { connectionId?: unknown };
+        op?: { op?: unknown; take?: unknown };
+      };
+      const connectionId = who?.connectionId;
+      if (
+        op?.op === "control" && op.take === true &&
+        typeof connectionId === "string"
+      ) {
+        this.#controllers.delete(connectionId);
+        this.#controllers.set(connectionId, from);
+        if (this.#controllers.size > MAX_REMOTE_CONTROLLERS) {
+          this.#controllers.delete(this.#controllers.keys().next().value!);
+        }
+      }
+      return handler(args, from);
+    });
+  }
+
+  /**
+   * Control held by connections of nodes that died ends (their node
+   * cannot say they closed); connections that hold nothing are forgotten.
+   */
+  async #dropDeadControllers(): Promise<void> {
+    const control = this.#control;
+    if (!control || !this.#controllers.size) return;
+    const holding = new Set(control.held().map(([, h]) => h.connectionId));
+    const nodes = new Set<string>();
+    for (const [connectionId, node] of this.#controllers) {
+      if (holding.has(connectionId)) nodes.add(node);
+      else this.#controllers.delete(connectionId);
+    }
+    for (const node of nodes) {
+      if (await this.#o.presence.alive(node)) continue;
+      for (const [connectionId, of] of [...this.#controllers]) {
+        if (of !== node) continue;
+        this.#controllers.delete(connectionId);
+        control.connectionClosed(connectionId);
+      }
+    }
   }
 
   /**
@@ -582,6 +649,7 @@ export class ClusterNode implements CommandCluster {
       if (commands && ++this.#beatsSinceOrphans >= 3) {
         this.#beatsSinceOrphans = 0;
         await this.#careForOrphans();
+        await this.#dropDeadControllers();
       }
     } catch (error) {
       log.warn("Cluster heartbeat failed", { error: String(error) });
@@ -640,6 +708,7 @@ export class ClusterNode implements CommandCluster {
       case "hello":
         return this.#announce(header.n);
       case "closed":
+        this.#controllers.delete(String(header.c));
         this.#control?.connectionClosed(String(header.c));
         return;
       case "claim": {
