@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   VERSION_UNSUPPORTED: { recoverable: false },
   INTERNAL: { recoverable: true },
   STORAGE_UNAVAILABLE: { recoverable: true },
+  NODE_UNAVAILABLE: { recoverable: true },
 } as const;
 
 /** One of the protocol's error codes. */

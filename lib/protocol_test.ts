@@ -1203,6 +1203,7 @@ const EXPECTED_ERROR_CODES: Record<ErrorCode, { recoverable: boolean }> = {
   VERSION_UNSUPPORTED: { recoverable: false },
   INTERNAL: { recoverable: true },
   STORAGE_UNAVAILABLE: { recoverable: true },
+  NODE_UNAVAILABLE: { recoverable: true },
 };
 
 const EXPECTED_CLOSE_CODES = {

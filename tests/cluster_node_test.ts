@@ -229,12 +229,16 @@ Deno.test(
 );
 
 Deno.test(
-  "cluster: a node that starts runs the lost timer of a running command whose agent no node holds",
+  "cluster: a node that starts, or one running already, runs the lost timer of a running command whose agent no node holds",
   opts,
   async () => {
     const redis = await RedisServer.start();
     try {
-      await using b = await startTestServer({ redisUrl: redis.url });
+      // Node b looks for such agents every presence TTL; node c at start.
+      await using b = await startTestServer({
+        redisUrl: redis.url,
+        lostAfterMs: 200,
+      });
       const dash = await TestClient.dashboard(b, "operator");
       try {
         let running: string;

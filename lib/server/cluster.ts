@@ -15,8 +15,13 @@
  * - {@link Presence}: `<prefix>owner:<agentId>` holds the id of the node
  *   holding the agent's socket, with a TTL renewed by the owner's
  *   heartbeat (only while it is still the value: a node that took the
- *   agent over is never overwritten); `<prefix>node:<nodeId>` says a node
- *   is alive, with the same TTL.
+ *   agent over is never overwritten); each claim of it, and each renewal
+ *   that sets an expired record again, takes a new number from
+ *   `<prefix>epoch:<agentId>` (fencing: a claim message with a lower
+ *   number than one already seen is late and ignored);
+ *   `<prefix>care:<agentId>` names the one node running an offline
+ *   agent's lost timer, renewed by its heartbeat; `<prefix>node:<nodeId>`
+ *   says a node is alive, with the same TTL.
  *
  * @module
  */
@@ -69,6 +74,7 @@ export class ClusterBus {
   #pub: Redis;
   #sub: Redis;
   #listeners: ((message: BusMessage) => void)[] = [];
+  #reconnectListeners: (() => void)[] = [];
   #handlers = new Map<string, CallHandler>();
   #calls = new Map<string, PendingCall>();
   #callTimeoutMs: number;
@@ -108,6 +114,23 @@ export class ClusterBus {
       sub.disconnect();
       throw error;
     }
+    // Connected again after losing Redis: messages published meanwhile are
+    // lost. Subscribed again (idempotent), then the listeners are told.
+    sub.on("ready", () => {
+      if (bus.#closed) return;
+      sub.subscribe(bus.#allChannel, bus.#nodeChannel(bus.nodeId)).then(
+        () => {
+          for (const listener of bus.#reconnectListeners) {
+            try {
+              listener();
+            } catch (error) {
+              bus.#onError(error);
+            }
+          }
+        },
+        (error) => bus.#onError(error),
+      );
+    });
     return bus;
   }
 
@@ -117,6 +140,14 @@ export class ClusterBus {
 
   #nodeChannel(node: string): string {
     return `${this.prefix}bus:${node}`;
+  }
+
+  /**
+   * Call `listener` each time the bus is subscribed again after losing its
+   * Redis connection (what was published meanwhile never arrived).
+   */
+  onReconnect(listener: () => void): void {
+    this.#reconnectListeners.push(listener);
   }
 
   /** Call `listener` with every message from another node. */
@@ -166,7 +197,8 @@ export class ClusterBus {
    * answer.
    *
    * @throws {FlightdeckError} with the code the handler threw; AGENT_OFFLINE
-   * when the node is not subscribed or does not answer in time.
+   * when the node is not subscribed; NODE_UNAVAILABLE when it does not
+   * answer in time (it may still have done it).
    */
   async call(node: string, action: string, args: unknown): Promise<unknown> {
     const id = crypto.randomUUID();
@@ -175,8 +207,10 @@ export class ClusterBus {
         this.#calls.delete(id);
         reject(
           new FlightdeckError(
-            "AGENT_OFFLINE",
-            `Server node "${node}" did not answer in time`,
+            "NODE_UNAVAILABLE",
+            `Server node "${node}" did not answer within ${
+              this.#callTimeoutMs / 1000
+            } s; it may still have done it (a command may be queued): check the history before retrying`,
           ),
         );
       }, this.#callTimeoutMs);
@@ -304,24 +338,54 @@ export class ClusterBus {
 
 /**
  * Renew `owner:<id>` keys whose value is this node, and set those that
- * expired (this node could not beat for a while, e.g. Redis was away);
- * returns the indexes (1-based) of the keys set again (ARGV: node, ttl).
+ * expired (this node could not beat for a while, e.g. Redis was away),
+ * taking a new claim number for each (`INCR epoch:<id>`); returns, for each
+ * key set again, its index (1-based) and its claim number (KEYS: owner
+ * keys then their epoch keys; ARGV: node, ttl).
  */
 const RENEW = `
 local again = {}
-for i, key in ipairs(KEYS) do
+local n = #KEYS / 2
+for i = 1, n do
+  local key = KEYS[i]
   local owner = redis.call('GET', key)
   if owner == ARGV[1] then
     redis.call('PEXPIRE', key, ARGV[2])
   elseif not owner then
     redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
     again[#again + 1] = i
+    again[#again + 1] = redis.call('INCR', KEYS[n + i])
   end
 end
 return again
 `;
 
-/** Delete `owner:<id>` when its value is this node (ARGV: node). */
+/**
+ * Record this node as owner and take a new claim number (KEYS: owner key,
+ * epoch key; ARGV: node, ttl); returns the claim number.
+ */
+const CLAIM = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+`;
+
+/**
+ * Renew `care:<id>` keys whose value is this node and set those that
+ * expired (ARGV: node, ttl); those another node holds are left alone.
+ */
+const RENEW_CARE = `
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+  elseif not holder then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  end
+end
+return 0
+`;
+
+/** Delete `owner:<id>` (or `care:<id>`) when its value is this node (ARGV: node). */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -358,13 +422,29 @@ export class Presence {
     return `${this.#prefix}owner:${agentId}`;
   }
 
-  /** Record this node as agent `agentId`'s owner (taking it over). */
-  async claim(agentId: string): Promise<void> {
-    await this.#redis.set(
-      this.#owner(agentId),
-      this.nodeId,
-      "PX",
-      this.ttlMs,
+  #epoch(agentId: string): string {
+    return `${this.#prefix}epoch:${agentId}`;
+  }
+
+  #care(agentId: string): string {
+    return `${this.#prefix}care:${agentId}`;
+  }
+
+  /**
+   * Record this node as agent `agentId`'s owner (taking it over). Resolves
+   * with the claim's number, higher than every earlier claim of the agent
+   * (a claim message with a lower one is late and stands for nothing).
+   */
+  async claim(agentId: string): Promise<number> {
+    return Number(
+      await this.#redis.eval(
+        CLAIM,
+        2,
+        this.#owner(agentId),
+        this.#epoch(agentId),
+        this.nodeId,
+        String(this.ttlMs),
+      ),
     );
   }
 
@@ -375,18 +455,32 @@ export class Presence {
 
   /**
    * Renew this node's ownership of `agentIds` (those another node took over
-   * are left alone; those whose record expired are recorded again) and its
-   * own liveness. Resolves with the agents recorded again: the other nodes
-   * took them for offline.
+   * are left alone; those whose record expired are recorded again), its
+   * own liveness, and the care records of `caring` (see {@link care}).
+   * Resolves with the agents recorded again, and their new claim numbers:
+   * the other nodes took them for offline.
    */
-  async beat(agentIds: string[]): Promise<string[]> {
+  async beat(
+    agentIds: string[],
+    caring: string[] = [],
+  ): Promise<{ agentId: string; epoch: number }[]> {
     const multi = this.#redis.multi();
     multi.set(`${this.#prefix}node:${this.nodeId}`, "1", "PX", this.ttlMs);
     if (agentIds.length) {
       multi.eval(
         RENEW,
-        agentIds.length,
+        agentIds.length * 2,
         ...agentIds.map((id) => this.#owner(id)),
+        ...agentIds.map((id) => this.#epoch(id)),
+        this.nodeId,
+        String(this.ttlMs),
+      );
+    }
+    if (caring.length) {
+      multi.eval(
+        RENEW_CARE,
+        caring.length,
+        ...caring.map((id) => this.#care(id)),
         this.nodeId,
         String(this.ttlMs),
       );
@@ -395,22 +489,45 @@ export class Presence {
     if (!results) throw new Error("Redis transaction was aborted");
     for (const [error] of results) if (error) throw error;
     if (!agentIds.length) return [];
-    return (results[1][1] as number[]).map((i) => agentIds[i - 1]);
+    const again = results[1][1] as number[];
+    const out: { agentId: string; epoch: number }[] = [];
+    for (let i = 0; i + 1 < again.length; i += 2) {
+      out.push({
+        agentId: agentIds[again[i] - 1],
+        epoch: Number(again[i + 1]),
+      });
+    }
+    return out;
   }
 
   /**
-   * Take care of agent `agentId`, whose node died, for `ms`: true for one
-   * node only (the first to ask) within that time.
+   * Take care of agent `agentId` (run its lost timer) for the presence TTL
+   * or `ms` (at least 1 ms), renewed by {@link beat}: true for one node
+   * only (the first to ask) while the record lasts. With `force` the record
+   * is taken whoever held it (the agent just left this node).
    */
-  async care(agentId: string, ms: number): Promise<boolean> {
-    const set = await this.#redis.set(
-      `${this.#prefix}care:${agentId}`,
-      this.nodeId,
-      "PX",
-      ms,
-      "NX",
-    );
+  async care(
+    agentId: string,
+    ms = this.ttlMs,
+    force = false,
+  ): Promise<boolean> {
+    const px = Math.max(1, Math.floor(ms));
+    const set = force
+      ? await this.#redis.set(this.#care(agentId), this.nodeId, "PX", px)
+      : await this.#redis.set(this.#care(agentId), this.nodeId, "PX", px, "NX");
     return set === "OK";
+  }
+
+  /** Drop this node's care records of `agentIds` (it stops). */
+  async releaseCare(agentIds: string[]): Promise<void> {
+    for (const id of agentIds) {
+      await this.#redis.eval(RELEASE, 1, this.#care(id), this.nodeId);
+    }
+  }
+
+  /** The owner of agent `agentId` (null: none, its record expired). */
+  async owner(agentId: string): Promise<string | null> {
+    return await this.#redis.get(this.#owner(agentId));
   }
 
   /** The owner of each of `agentIds` (null: none, its key expired). */

@@ -14,13 +14,18 @@
  *   missing chunks read from storage: no gap, no duplicate.
  * - Ownership: the node holding an agent's socket owns it ({@link Presence}
  *   key, renewed every third of its TTL). A node that gets the agent's
- *   socket claims it (`claim`): the previous owner drops what it held of
- *   the agent, writing nothing. Agents whose owner key expired (the node
- *   died) show offline on every node within the TTL plus one beat.
+ *   socket claims it (`claim`, with a claim number; a claim not above the
+ *   highest seen is late and ignored): the previous owner drops what it
+ *   held of the agent, writing nothing, and answers `released` (the new
+ *   owner then reads the agent's queue again). Agents whose owner key
+ *   expired show offline on every node within the TTL plus one beat; when
+ *   their node died too, one node (holding the care record) runs their
+ *   lost timer.
  * - Routing: requests and interrupts for an agent held elsewhere are calls
- *   to its node; an emergency stop is published to every node (`stop`).
- * - A node that starts publishes `hello`; every node answers it with the
- *   state of the agents it holds.
+ *   to its node (a node that no longer owns the agent names the new
+ *   owner); an emergency stop is published to every node (`stop`).
+ * - A node that starts, or whose bus connection comes back, publishes
+ *   `hello`; every node answers it with the state of the agents it holds.
  *
  * @module
  */
@@ -33,6 +38,7 @@ import {
   toDashboard,
 } from "../protocol.ts";
 import type { Broadcaster } from "./broadcaster.ts";
+import { FlightdeckError } from "./errors.ts";
 import type { BusHeader, ClusterBus, Presence } from "./cluster.ts";
 import type {
   Actor,
@@ -68,6 +74,18 @@ export interface ControlAnswer {
  */
 export const MAX_OUTBOX_CHARS = 64 * 1024 * 1024;
 
+/**
+ * Characters of received messages waiting to be handled past which output
+ * frames are dropped (filled in from storage with the next one).
+ */
+export const MAX_INBOX_CHARS = 64 * 1024 * 1024;
+
+/** Ended commands remembered to ignore their late output. */
+export const MAX_ENDED = 10_000;
+
+/** Remote dashboard connections holding control remembered at most. */
+export const MAX_REMOTE_CONTROLLERS = 10_000;
+
 /** Options of {@link ClusterNode}. */
 export interface ClusterNodeOptions {
   bus: ClusterBus;
@@ -96,6 +114,11 @@ export class ClusterNode implements CommandCluster {
   #remoteCommands = new Map<string, CommandInfo>();
   /** Per such command, the seq its output reached this node's dashboards. */
   #forwarded = new Map<string, number>();
+  /**
+   * Commands of agents held elsewhere that ended lately (the newest
+   * MAX_ENDED): their late output is not forwarded nor tracked again.
+   */
+  #ended = new Set<string>();
   /** Frames to publish, in broadcast order (output waits to be durable). */
   #outbox: Promise<unknown> = Promise.resolve();
   /** Characters of the frames in {@link #outbox}. */
@@ -105,7 +128,28 @@ export class ClusterNode implements CommandCluster {
   #droppedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Frames received, handled one at a time in arrival order. */
   #inbox: Promise<unknown> = Promise.resolve();
+  /** Characters of the messages waiting in {@link #inbox}. */
+  #inboxChars = 0;
+  /**
+   * Per agent, the highest claim number seen (its own claims and others'):
+   * a claim with a number not above it is late and ignored.
+   */
+  #epochs = new Map<string, number>();
+  /**
+   * Offline agents whose state this node holds and whose care record it
+   * renews (it runs their lost timer, or will when they ran something).
+   */
+  #caring = new Set<string>();
+  /**
+   * Dashboard connections of other nodes that took control of a terminal
+   * of an agent held here: their node (their control ends when that node
+   * dies: it cannot say they closed). At most MAX_REMOTE_CONTROLLERS.
+   */
+  #controllers = new Map<string, string>();
+  /** Beats since the last look for agents no node holds. */
+  #beatsSinceOrphans = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #resyncTimer: ReturnType<typeof setTimeout> | undefined;
   #beating = false;
   #closed = false;
 
@@ -129,13 +173,21 @@ export class ClusterNode implements CommandCluster {
     this.#commands = commands;
     this.#control = control;
     const { bus } = this.#o;
-    bus.handle("request", (args) => {
+    bus.handle("request", async (args) => {
       const { user, input, requestId } = args as {
         user: { id: string };
         input: CommandRequest;
         requestId?: string;
       };
-      return commands.request(user, input, { requestId, forwarded: true });
+      // Only while this node owns the agent: during a takeover the caller
+      // is told the new owner (a request taken just before this node lets
+      // go is read again by the new owner, see "released").
+      const owner = await this.#o.presence.owner(input.agentId);
+      if (owner !== this.nodeId) return { moved: owner };
+      return await commands.request(user, input, {
+        requestId,
+        forwarded: true,
+      });
     });
     bus.handle("interrupt", (args) => {
       const { commandId, reason, by } = args as {
@@ -146,34 +198,86 @@ export class ClusterNode implements CommandCluster {
       return commands.interrupt(commandId, reason, by, { forwarded: true });
     });
     bus.onMessage(({ header, body }) => {
+      // Output past the backlog cap is dropped (the next chunk that gets
+      // through fills it in from storage); everything else waits its turn.
+      const output = header.k === "f" &&
+        (header.t === "terminal:output" || header.t === "terminal:gap");
+      if (output && this.#inboxChars + body.length > MAX_INBOX_CHARS) return;
+      this.#inboxChars += body.length;
       this.#inbox = this.#inbox.then(() => this.#receive(header, body)).catch(
         (error) =>
           this.#o.log.error("Cluster message failed", {
             kind: header.k,
             error: String(error),
           }),
-      );
+      ).finally(() => this.#inboxChars -= body.length);
     });
     await this.#beat();
     this.#timer = setInterval(
       () => void this.#beat(),
       Math.max(50, Math.floor(this.#o.presence.ttlMs / 3)),
     );
+    bus.onReconnect(() => void this.#resync());
     await bus.publish("hello");
     void this.#careForOrphans();
   }
 
   /**
-   * At start: agents with dispatched commands that no node holds (their
-   * node stopped, or every node did) get their lost timer on one node, as a
-   * server restarted alone arms it for every agent.
+   * The bus lost Redis for a while: messages of the other nodes published
+   * meanwhile never arrived. Say hello again (every node announces its
+   * agents, queues and running commands again), and settle from storage
+   * the commands held elsewhere that ended meanwhile.
+   */
+  async #resync(attempt = 1): Promise<void> {
+    const commands = this.#commands;
+    if (!commands || this.#closed) return;
+    const { bus, dashboards, log } = this.#o;
+    clearTimeout(this.#resyncTimer);
+    try {
+      if (attempt === 1) {
+        log.info("Cluster bus connected again: resynchronizing");
+      }
+      this.#remoteQueues.clear();
+      await bus.publish("hello");
+      for (const id of [...this.#remoteCommands.keys()]) {
+        const info = await commands.get(id);
+        if (!info || !FINAL_STATUSES.has(info.status)) continue;
+        if (!this.#remoteCommands.delete(id)) continue;
+        this.#forwarded.delete(id);
+        commands.noteRemote(info);
+        dashboards.broadcastFrame(
+          JSON.stringify(toDashboard("command:status", { command: info })),
+        );
+      }
+    } catch (error) {
+      // The publishing connection may come back after the subscriber.
+      if (attempt === 1) {
+        log.warn("Cluster resync failed; trying again", {
+          error: String(error),
+        });
+      }
+      this.#resyncTimer = setTimeout(
+        () => void this.#resync(attempt + 1),
+        Math.min(100 * attempt, 1000),
+      );
+    }
+  }
+
+  /**
+   * At start and then every presence TTL: agents with running commands
+   * that no node holds and no node takes care of (their node stopped, or
+   * every node did) get their lost timer on one node, as a server
+   * restarted alone arms it for every agent.
    */
   async #careForOrphans(): Promise<void> {
     try {
-      const ids = await this.#commands!.dispatchedAgents();
+      const commands = this.#commands!;
+      const ids = (await commands.runningAgents()).filter((id) =>
+        !this.#owners.has(id) && !commands.holds(id)
+      );
       const owners = await this.#o.presence.owners(ids);
       for (const [i, id] of ids.entries()) {
-        if (owners[i] === null && !this.#owners.has(id)) await this.#care(id);
+        if (owners[i] === null) await this.#care(id);
       }
     } catch (error) {
       this.#o.log.error("Cannot look for agents no node holds", {
@@ -182,9 +286,53 @@ export class ClusterNode implements CommandCluster {
     }
   }
 
-  /** Answer calls of `action` from other nodes with `handler`. */
+  /**
+   * Answer calls of `action` from other nodes with `handler` (`terminal`:
+   * remembering which node's connection takes control).
+   */
   handle(action: string, handler: CallHandler): void {
-    this.#o.bus.handle(action, handler);
+    if (action !== "terminal") return this.#o.bus.handle(action, handler);
+    this.#o.bus.handle(action, (args, from) => {
+      const { who, op } = args as {
+        who?: { connectionId?: unknown };
+        op?: { op?: unknown; take?: unknown };
+      };
+      const connectionId = who?.connectionId;
+      if (
+        op?.op === "control" && op.take === true &&
+        typeof connectionId === "string"
+      ) {
+        this.#controllers.delete(connectionId);
+        this.#controllers.set(connectionId, from);
+        if (this.#controllers.size > MAX_REMOTE_CONTROLLERS) {
+          this.#controllers.delete(this.#controllers.keys().next().value!);
+        }
+      }
+      return handler(args, from);
+    });
+  }
+
+  /**
+   * Control held by connections of nodes that died ends (their node
+   * cannot say they closed); connections that hold nothing are forgotten.
+   */
+  async #dropDeadControllers(): Promise<void> {
+    const control = this.#control;
+    if (!control || !this.#controllers.size) return;
+    const holding = new Set(control.held().map(([, h]) => h.connectionId));
+    const nodes = new Set<string>();
+    for (const [connectionId, node] of this.#controllers) {
+      if (holding.has(connectionId)) nodes.add(node);
+      else this.#controllers.delete(connectionId);
+    }
+    for (const node of nodes) {
+      if (await this.#o.presence.alive(node)) continue;
+      for (const [connectionId, of] of [...this.#controllers]) {
+        if (of !== node) continue;
+        this.#controllers.delete(connectionId);
+        control.connectionClosed(connectionId);
+      }
+    }
   }
 
   /**
@@ -233,7 +381,11 @@ export class ClusterNode implements CommandCluster {
    */
   relay(frame: string, message: ToDashboard, durable?: Promise<unknown>): void {
     if (this.#closed) return;
-    if (this.#outboxChars + frame.length > MAX_OUTBOX_CHARS) {
+    // Only output is dropped (a receiving node fills it in from storage);
+    // state changes always go.
+    const output = message.type === "terminal:output" ||
+      message.type === "terminal:gap";
+    if (output && this.#outboxChars + frame.length > MAX_OUTBOX_CHARS) {
       this.#dropped++;
       if (Date.now() - this.#droppedWarnedAt > 10_000) {
         this.#o.log.warn("Cluster fan-out behind: frames dropped", {
@@ -247,18 +399,37 @@ export class ClusterNode implements CommandCluster {
     this.#outboxChars += frame.length;
     const header = headerOf(message);
     // Issued in order without waiting for one another (the connection keeps
-    // their order); counted until Redis answers.
+    // their order); counted until Redis answers, or until skipped.
+    let counted = true;
+    const uncount = () => {
+      if (counted) this.#outboxChars -= frame.length;
+      counted = false;
+    };
     const publish = () => {
-      this.#o.bus.publish("f", header, frame).catch((error) =>
-        this.#o.log.warn("Cluster publish failed", { error: String(error) })
-      ).finally(() => this.#outboxChars -= frame.length);
+      try {
+        this.#o.bus.publish("f", header, frame).catch((error) =>
+          this.#o.log.warn("Cluster publish failed", { error: String(error) })
+        ).finally(uncount);
+      } catch (error) {
+        uncount();
+        throw error;
+      }
     };
-    const skip = () => {
-      this.#outboxChars -= frame.length;
-    };
-    this.#outbox = durable
-      ? this.#outbox.then(() => durable).then(publish, skip)
-      : this.#outbox.then(publish);
+    this.#enqueue(
+      durable ? () => Promise.resolve(durable).then(publish, uncount) : publish,
+    );
+  }
+
+  /**
+   * Run `task` after every task queued before it; a task that fails is
+   * logged and the next ones run.
+   */
+  #enqueue(task: () => unknown): void {
+    this.#outbox = this.#outbox.then(task).catch((error) =>
+      this.#o.log.error("Cluster fan-out task failed", {
+        error: String(error),
+      })
+    );
   }
 
   /**
@@ -269,14 +440,40 @@ export class ClusterNode implements CommandCluster {
     this.#owners.delete(agentId);
     this.#remoteQueues.delete(agentId);
     this.#holders.delete(agentId);
-    await this.#o.presence.claim(agentId);
-    await this.#o.bus.publish("claim", { a: agentId });
+    this.#caring.delete(agentId);
+    const epoch = await this.#o.presence.claim(agentId);
+    this.#seen(agentId, epoch);
+    await this.#o.bus.publish("claim", { a: agentId, e: epoch });
   }
 
-  /** Agent `agentId`'s socket here closed: no node holds it now. */
+  /**
+   * Note claim number `epoch` of agent `agentId`; false when it is not
+   * above the highest seen (a late claim).
+   */
+  #seen(agentId: string, epoch: number): boolean {
+    if (!(epoch > (this.#epochs.get(agentId) ?? 0))) return false;
+    this.#epochs.set(agentId, epoch);
+    return true;
+  }
+
+  /**
+   * Agent `agentId`'s socket here closed: no node holds it now. When its
+   * lost timer runs here, this node takes its care record (renewed while
+   * it holds the agent's state) so that the others leave it alone until
+   * this node stops.
+   */
   disconnected(agentId: string): void {
-    this.#o.presence.release(agentId).catch((error) =>
-      this.#o.log.warn("Cannot release an agent's owner record", {
+    const { presence, log } = this.#o;
+    presence.release(agentId).catch((error) =>
+      log.warn("Cannot release an agent's owner record", {
+        agentId,
+        error: String(error),
+      })
+    );
+    if (!this.#commands?.losing(agentId)) return;
+    this.#caring.add(agentId);
+    presence.care(agentId, presence.ttlMs, true).catch((error) =>
+      log.warn("Cannot take an agent's care record", {
         agentId,
         error: String(error),
       })
@@ -290,18 +487,42 @@ export class ClusterNode implements CommandCluster {
     return this.#owners.get(agentId) ?? null;
   }
 
+  /**
+   * Queue a command on `node`; when that node no longer owns the agent,
+   * on the node that does (this one included; at most two moves).
+   *
+   * @throws {FlightdeckError} AGENT_OFFLINE when no node owns it.
+   */
   async request(
     node: string,
     user: { id: string },
     input: CommandRequest,
     requestId?: string,
   ): Promise<{ command: CommandInfo; duplicate: boolean; remote: true }> {
-    const result = await this.#o.bus.call(node, "request", {
-      user: { id: user.id },
-      input,
-      requestId,
-    }) as { command: CommandInfo; duplicate: boolean };
-    return { ...result, remote: true };
+    for (let moves = 0;; moves++) {
+      const result = await this.#o.bus.call(node, "request", {
+        user: { id: user.id },
+        input,
+        requestId,
+      }) as { command: CommandInfo; duplicate: boolean } | {
+        moved: string | null;
+      };
+      if (!("moved" in result)) return { ...result, remote: true };
+      if (result.moved === null || moves >= 2) {
+        throw new FlightdeckError(
+          "AGENT_OFFLINE",
+          `Agent "${input.agentId}" is not connected`,
+        );
+      }
+      if (result.moved === this.nodeId) {
+        const here = await this.#commands!.request(user, input, {
+          requestId,
+          forwarded: true,
+        });
+        return { ...here, remote: true };
+      }
+      node = result.moved;
+    }
   }
 
   async interrupt(
@@ -359,15 +580,36 @@ export class ClusterNode implements CommandCluster {
     return [...this.#remoteCommands.values()];
   }
 
-  /** Renew presence; mark agents of vanished owners offline here. */
+  async mayEndLost(agentId: string): Promise<boolean> {
+    return await this.#o.presence.owner(agentId) === null;
+  }
+
+  /**
+   * Renew presence and care records; mark agents of vanished owners
+   * offline here; every third beat (every TTL), look for agents no node
+   * holds.
+   */
   async #beat(): Promise<void> {
     if (this.#beating || this.#closed) return;
     this.#beating = true;
-    const { presence, registry, dashboards, log } = this.#o;
+    const { presence, registry, dashboards, log, bus } = this.#o;
     try {
-      // Back after the other nodes took them for offline: say they are not.
-      for (const id of await presence.beat(registry.onlineIds())) {
-        const agent = registry.get(id);
+      const commands = this.#commands;
+      // Care records of agents whose state is still here and offline.
+      for (const id of this.#caring) {
+        if (registry.isOnline(id) || !commands?.holds(id)) {
+          this.#caring.delete(id);
+        }
+      }
+      const again = await presence.beat(registry.onlineIds(), [
+        ...this.#caring,
+      ]);
+      // Back after the other nodes took them for offline (and one may have
+      // taken care of them): claim them again and say they are not.
+      for (const { agentId, epoch } of again) {
+        this.#seen(agentId, epoch);
+        await bus.publish("claim", { a: agentId, e: epoch });
+        const agent = registry.get(agentId);
         if (agent) {
           this.relay(
             JSON.stringify(toDashboard("agent:status", { agent })),
@@ -377,24 +619,38 @@ export class ClusterNode implements CommandCluster {
       }
       const ids = [...this.#owners.keys()];
       const owners = await presence.owners(ids);
-      ids.forEach((id, i) => {
+      for (const [i, id] of ids.entries()) {
         const owner = owners[i];
-        if (owner === this.nodeId) return;
+        if (owner === this.nodeId) continue;
         if (owner !== null) {
           this.#owners.set(id, owner);
-          return;
+          continue;
         }
-        // Its node stopped renewing it (died, or lost Redis) and nobody
-        // took it over.
-        this.#owners.delete(id);
+        // Nobody holds it now (its node let it go, died, or lost Redis):
+        // offline here.
+        const last = this.#owners.get(id)!;
         const info = registry.markRemoteOffline(id);
         if (info) {
           dashboards.broadcastFrame(
             JSON.stringify(toDashboard("agent:status", { agent: info })),
           );
-          void this.#care(id);
         }
-      });
+        // Its record expired while its node still beats (Redis was away
+        // longer than the TTL), or its node let it go and the news was
+        // lost: kept as that node's (which sets the record again and claims
+        // it at its next beat if it holds it); nobody takes care of it.
+        if (await presence.alive(last)) continue;
+        if (this.#owners.get(id) !== last) continue;
+        this.#owners.delete(id);
+        // Its node died: one node runs its lost timer (later beats find it
+        // with the orphans when it was offline here already).
+        if (info) void this.#care(id);
+      }
+      if (commands && ++this.#beatsSinceOrphans >= 3) {
+        this.#beatsSinceOrphans = 0;
+        await this.#careForOrphans();
+        await this.#dropDeadControllers();
+      }
     } catch (error) {
       log.warn("Cluster heartbeat failed", { error: String(error) });
     } finally {
@@ -403,18 +659,26 @@ export class ClusterNode implements CommandCluster {
   }
 
   /**
-   * Agent `agentId`'s node died: one surviving node loads its state and
-   * runs its lost timer (what it ran ends `lost` unless it connects to a
-   * node first, which then takes it over).
+   * Agent `agentId` is held by no node (its node died or stopped): one
+   * node (the first to take its care record) loads its state and runs its
+   * lost timer, renewing the record while it does (what it ran ends `lost`
+   * unless it connects to a node first, which then takes it over).
    */
   async #care(agentId: string): Promise<void> {
     const commands = this.#commands!;
+    const { presence, registry } = this.#o;
     try {
-      if (!await this.#o.presence.care(agentId, this.#o.lostAfterMs)) return;
-      if (this.#o.registry.isOnline(agentId) || this.#owners.has(agentId)) {
-        return;
-      }
-      await commands.adopt(agentId);
+      if (!await presence.care(agentId)) return;
+      // Under the commands lock: an agent connecting here, or a node
+      // claiming it meanwhile, wins.
+      const adopted = await commands.adopt(
+        agentId,
+        async () =>
+          !registry.isOnline(agentId) && !this.#owners.has(agentId) &&
+          await presence.owner(agentId) === null,
+      );
+      if (!adopted) return;
+      this.#caring.add(agentId);
       commands.agentDisconnected(agentId);
     } catch (error) {
       this.#o.log.error("Cannot take care of an agent whose node died", {
@@ -444,16 +708,39 @@ export class ClusterNode implements CommandCluster {
       case "hello":
         return this.#announce(header.n);
       case "closed":
+        this.#controllers.delete(String(header.c));
         this.#control?.connectionClosed(String(header.c));
         return;
       case "claim": {
         const agentId = String(header.a);
+        // Fencing: a claim older than one seen (or than this node's own)
+        // is late; the agent's socket here stays.
+        if (!this.#seen(agentId, Number(header.e))) {
+          this.#o.log.warn("Late claim of an agent ignored", {
+            agentId,
+            node: header.n,
+          });
+          return;
+        }
         this.#owners.set(agentId, header.n);
+        this.#caring.delete(agentId);
         const peer = this.#o.registry.release(agentId);
         await commands.release(agentId);
         peer?.close(
           CLOSE_CODES.REPLACED.code,
           "Agent connected again to another server",
+        );
+        // Everything this node queued for it is in storage now.
+        await this.#o.bus.send(header.n, "released", { a: agentId });
+        return;
+      }
+      case "released": {
+        // The node that held the agent let it go: what it queued while
+        // this node took it over is queued here too.
+        const agentId = String(header.a);
+        await commands.reloadQueue(
+          agentId,
+          async () => await this.#o.presence.owner(agentId) === this.nodeId,
         );
         return;
       }
@@ -501,6 +788,10 @@ export class ClusterNode implements CommandCluster {
         if (final) {
           this.#remoteCommands.delete(command.id);
           this.#forwarded.delete(command.id);
+          this.#ended.add(command.id);
+          if (this.#ended.size > MAX_ENDED) {
+            this.#ended.delete(this.#ended.values().next().value!);
+          }
         } else {
           this.#remoteCommands.set(command.id, command);
           if (!this.#forwarded.has(command.id)) {
@@ -527,6 +818,9 @@ export class ClusterNode implements CommandCluster {
         // frame of the node that held it before is not passed on).
         if (registry.isOnline(agentId)) return;
         const commandId = String(header.c);
+        // Ended: a late frame of a node that held the agent before (its
+        // final state went out already; the output is in storage).
+        if (this.#ended.has(commandId)) return;
         const from = Number(header.f);
         const to = Number(header.s);
         const seen = this.#forwarded.get(commandId);
@@ -553,6 +847,7 @@ export class ClusterNode implements CommandCluster {
       case "agent:removed": {
         const agentId = String(header.a);
         this.#owners.delete(agentId);
+        this.#epochs.delete(agentId);
         this.#remoteQueues.delete(agentId);
         registry.remove(agentId);
         break;
@@ -586,7 +881,7 @@ export class ClusterNode implements CommandCluster {
       bus.send(node, "f", headerOf(message), JSON.stringify(message))
         .catch(() => 0);
     const send = (message: ToDashboard) => {
-      this.#outbox = this.#outbox.then(() => sendNow(message));
+      this.#enqueue(() => sendNow(message));
     };
     for (const agentId of registry.onlineIds()) {
       const agent = registry.get(agentId);
@@ -599,7 +894,7 @@ export class ClusterNode implements CommandCluster {
     for (const [commandId, seq] of commands.broadcastSeqs()) {
       if (this.#forwarded.has(commandId)) continue;
       const stored = commands.outputLog.stored(commandId).catch(() => {});
-      this.#outbox = this.#outbox.then(async () => {
+      this.#enqueue(async () => {
         const info = await commands.get(commandId);
         if (!info || !registry.isOnline(info.agentId)) return;
         // Where its output stands first: the status must not start it at 0.
@@ -611,11 +906,17 @@ export class ClusterNode implements CommandCluster {
     }
   }
 
-  /** Stop beating and unsubscribe (the owner keys expire on their own). */
+  /**
+   * Stop beating, drop its care records and unsubscribe (the owner keys
+   * expire on their own).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#resyncTimer);
+    // Another node runs their lost timers from now on.
+    await this.#o.presence.releaseCare([...this.#caring]).catch(() => {});
     await this.#outbox.catch(() => {});
     await this.#o.bus.close();
   }

@@ -128,11 +128,11 @@ Deno.test(
       const redis = connect();
       const a = new Presence(redis, { nodeId: "a", ttlMs: 300 });
       const b = new Presence(redis, { nodeId: "b", ttlMs: 300 });
-      await a.claim("x");
-      await a.claim("y");
+      assert.equal(await a.claim("x"), 1);
+      assert.equal(await a.claim("y"), 1);
       assert.deepEqual(await b.owners(["x", "y", "z"]), ["a", "a", null]);
       // b takes y over; a's beat leaves it to b.
-      await b.claim("y");
+      assert.equal(await b.claim("y"), 2);
       assert.deepEqual(await a.beat(["x", "y"]), []);
       assert.deepEqual(await a.owners(["x", "y"]), ["a", "b"]);
       assert.equal(await redis.pttl("fd:owner:y") <= 300, true);
@@ -148,7 +148,10 @@ Deno.test(
       assert.equal(await b.alive("a"), false);
       // a beats again (it lost Redis for a while): x, whose socket it still
       // holds, is recorded again, and said so.
-      assert.deepEqual(await a.beat(["x"]), ["x"]);
+      const again = await a.beat(["x"]);
+      assert.deepEqual(again.map((r) => r.agentId), ["x"]);
+      // With a claim number above its earlier claim's (fencing).
+      assert.equal(again[0].epoch, 2);
       assert.deepEqual(await b.owners(["x", "y"]), ["a", null]);
       // One node only takes care of an agent whose node died.
       assert.equal(await a.care("x", 1000), true);
@@ -157,6 +160,61 @@ Deno.test(
         () => new Presence(redis, { nodeId: "a", ttlMs: 10 }),
         RangeError,
       );
+    });
+  },
+);
+
+Deno.test(
+  "Presence.care() takes a care record with lostAfterMs 0 (a valid setting), for one node only",
+  opts,
+  async () => {
+    await withRedis(async (connect) => {
+      const redis = connect();
+      const a = new Presence(redis, { nodeId: "n1", ttlMs: 300 });
+      const b = new Presence(redis, { nodeId: "n2", ttlMs: 300 });
+      assert.equal(await a.care("agent-1", 0), true);
+      assert.equal(await a.care("agent-2"), true);
+      assert.equal(await b.care("agent-2"), false);
+      // Renewed by its holder's beat; dropped by it when it stops.
+      await a.beat([], ["agent-2"]);
+      assert.equal(await redis.get("fd:care:agent-2"), "n1");
+      await b.releaseCare(["agent-2"]);
+      assert.equal(await redis.get("fd:care:agent-2"), "n1");
+      await a.releaseCare(["agent-2"]);
+      assert.equal(await b.care("agent-2"), true);
+    });
+  },
+);
+
+Deno.test(
+  "ClusterBus.call() to a node that does not answer in time fails NODE_UNAVAILABLE, saying it may have been done",
+  opts,
+  async () => {
+    await withRedis(async (connect) => {
+      const a = await ClusterBus.start(connect(), {
+        nodeId: "a",
+        callTimeoutMs: 100,
+      });
+      const b = await ClusterBus.start(connect(), { nodeId: "b" });
+      let called!: () => void;
+      const reached = new Promise<void>((resolve) => called = resolve);
+      b.handle("slow", () => {
+        called();
+        return new Promise(() => {});
+      });
+      try {
+        const error = await a.call("b", "slow", {}).then(
+          () => null,
+          (e) => e,
+        );
+        await reached;
+        assert.ok(error instanceof FlightdeckError);
+        assert.equal(error.code, "NODE_UNAVAILABLE");
+        assert.match(error.message, /within 0\.1 s; it may still have done it/);
+      } finally {
+        await a.close();
+        await b.close();
+      }
     });
   },
 );

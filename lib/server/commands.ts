@@ -134,6 +134,11 @@ export interface CommandCluster {
   remoteQueuedAgents(): string[];
   /** Unfinished commands of agents held elsewhere, as last announced. */
   remoteUnfinished(): CommandInfo[];
+  /**
+   * Whether what offline agent `agentId` ran may end `lost` here: no node
+   * holds it (asked of Redis, when its lost timer fires).
+   */
+  mayEndLost(agentId: string): Promise<boolean>;
 }
 
 /** Who acts on a command: a signed-in user, an agent, or the server. */
@@ -1239,10 +1244,15 @@ export class CommandService {
    * stored beyond what this node's dashboards got from the node that held
    * it before is sent to them first: they see no gap.
    */
-  adopt(agentId: string): Promise<void> {
+  adopt(
+    agentId: string,
+    guard?: () => Promise<boolean>,
+  ): Promise<boolean> {
     return this.#lock.run(async () => {
       const cluster = this.#o.cluster;
-      if (!cluster) return;
+      if (!cluster) return false;
+      // Checked under the lock: nothing else changes the agent meanwhile.
+      if (guard && !await guard()) return false;
       await this.#drop(agentId, true);
       const { storage } = this.#o;
       const queue: StoredCommand[] = [];
@@ -1270,7 +1280,72 @@ export class CommandService {
         }
       }
       this.#broadcastQueue(agentId);
+      return true;
     });
+  }
+
+  /**
+   * Cluster mode: the node that held agent `agentId` before let it go (it
+   * answered this node's claim). Commands it queued after this node loaded
+   * the agent's queue (a request it took during the takeover), or
+   * dispatched to the agent's old socket and never saw start, are read from
+   * storage and queued here. Only while `guard` holds (this node owns the
+   * agent). Resolves with how many were added.
+   */
+  reloadQueue(
+    agentId: string,
+    guard: () => Promise<boolean>,
+  ): Promise<number> {
+    return this.#lock.run(async () => {
+      if (!this.#o.cluster || !await guard()) return 0;
+      const { storage } = this.#o;
+      const queue = this.#queues.get(agentId) ?? [];
+      const known = new Set([
+        ...queue.map((s) => s.info.id),
+        ...this.#active.keys(),
+      ]);
+      let added = 0;
+      for (const id of (await storage.loadQueues()).get(agentId) ?? []) {
+        if (known.has(id)) continue;
+        const stored = await storage.getCommand(id);
+        if (stored?.info.status !== "queued") continue;
+        insertSorted(queue, stored);
+        known.add(id);
+        added++;
+      }
+      for (const stored of await storage.loadDispatched()) {
+        const { info } = stored;
+        if (info.agentId !== agentId || known.has(info.id)) continue;
+        if (info.status !== "queued") continue;
+        // Sent to a socket the agent had left: queued again.
+        const again = { ...stored, dispatched: false };
+        await storage.insertQueued(again);
+        insertSorted(queue, again);
+        added++;
+      }
+      if (!added) return 0;
+      this.#queues.set(agentId, queue);
+      this.#broadcastQueue(agentId);
+      await this.#dispatch(agentId);
+      return added;
+    });
+  }
+
+  /**
+   * Whether this node holds state of agent `agentId` (a queue or a
+   * dispatched command).
+   */
+  holds(agentId: string): boolean {
+    if (this.#queues.has(agentId)) return true;
+    for (const active of this.#active.values()) {
+      if (active.stored.info.agentId === agentId) return true;
+    }
+    return false;
+  }
+
+  /** Whether agent `agentId`'s lost timer is armed here. */
+  losing(agentId: string): boolean {
+    return this.#lostTimers.has(agentId);
   }
 
   /**
@@ -1349,10 +1424,16 @@ export class CommandService {
     return upTo;
   }
 
-  /** Agents with a dispatched command in storage (cluster mode, at start). */
-  async dispatchedAgents(): Promise<string[]> {
+  /** Agents with a running command in storage (cluster mode). */
+  async runningAgents(): Promise<string[]> {
     const stored = await this.#o.storage.loadDispatched();
-    return [...new Set(stored.map((s) => s.info.agentId))];
+    return [
+      ...new Set(
+        stored.filter((s) => s.info.status === "running").map((s) =>
+          s.info.agentId
+        ),
+      ),
+    ];
   }
 
   /**
@@ -1461,12 +1542,14 @@ export class CommandService {
       agentId,
       setTimeout(() => {
         this.#lostTimers.delete(agentId);
-        this.#lock.run(() => this.#lose(agentId, after)).catch((error) =>
+        this.#lock.run(() => this.#lose(agentId, after)).catch((error) => {
           this.#o.log?.(
             "error",
             `Cannot settle lost commands of "${agentId}": ${error}`,
-          )
-        );
+          );
+          // Tried again after the same time (the storage may be back).
+          this.#armLost(agentId);
+        });
       }, after),
     );
   }
@@ -1483,6 +1566,8 @@ export class CommandService {
    */
   async #lose(agentId: string, after: number): Promise<void> {
     if (this.#o.registry.isOnline(agentId)) return;
+    // Cluster mode: another node may hold it now (its claim not seen yet).
+    if (this.#o.cluster && !await this.#o.cluster.mayEndLost(agentId)) return;
     for (const active of [...this.#active.values()]) {
       const { info } = active.stored;
       if (info.agentId !== agentId || !active.started) continue;

@@ -33,6 +33,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   VERSION_UNSUPPORTED: 400,
   INTERNAL: 500,
   STORAGE_UNAVAILABLE: 503,
+  NODE_UNAVAILABLE: 504,
 };
 
 /** The message of a {@link storageUnavailable} error. */

@@ -273,7 +273,9 @@ return bytes
  * surrogate's escape.) Every id is first compared with its stream's newest
  * entry: `strict` fails before anything is written when one is not above
  * it; `skip` leaves such entries out (a batch stored before whose reply
- * was lost, sent again). Then the XADDs and the SETs.
+ * was lost, sent again). Then the XADDs and the SETs, except a bookkeeping
+ * whose stored `lastSeq` is higher (a late batch of a node that held the
+ * agent before, stored after the new node's: it never sets it back).
  */
 const APPEND = `
 local function parse(id)
@@ -312,7 +314,15 @@ for i, entry in ipairs(entries) do
     redis.call('XADD', entry[1], entry[2], unpack(ARGV, entry[3], entry[4]))
   end
 end
-for i = at, #ARGV, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
+for i = at, #ARGV, 2 do
+  local old = redis.call('GET', ARGV[i])
+  local ok, was = pcall(cjson.decode, old or 'null')
+  local now = cjson.decode(ARGV[i + 1])
+  if not (ok and type(was) == 'table' and type(was.lastSeq) == 'number' and
+      was.lastSeq > now.lastSeq) then
+    redis.call('SET', ARGV[i], ARGV[i + 1])
+  end
+end
 return 1
 `;
 
