@@ -40,8 +40,8 @@ export class Broadcaster {
   #peers = new Map<string, Peer>();
   #options: BroadcasterOptions;
   /**
-   * Cluster mode: per peer, per command, the seq up to which that peer
-   * already has the output (see {@link skipOutputUpTo}). Empty otherwise.
+   * Per peer, per command, the seq up to which that peer already has the
+   * output (see {@link skipOutputUpTo}). Usually empty.
    */
   #floors = new Map<string, Map<string, number>>();
 
@@ -66,10 +66,11 @@ export class Broadcaster {
   }
 
   /**
-   * Cluster mode: `peer` resumed `commandId` having seen its output up to
-   * `seq`, further than this node has broadcast it (it saw it live on a
-   * node that died): `terminal:output` of that command up to `seq` is not
-   * sent to it again. Forgotten at the first later chunk.
+   * `peer` resumed `commandId` having seen its output up to `seq`, further
+   * than this server has broadcast it (it saw it live from a server, or a
+   * cluster node, that died before storing it, and the agent resends it):
+   * `terminal:output` of that command up to `seq` is not sent to it again.
+   * Forgotten at the first later chunk, or with the peer.
    */
   skipOutputUpTo(peer: Peer, commandId: string, seq: number): void {
     let floors = this.#floors.get(peer.id);

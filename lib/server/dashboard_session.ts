@@ -516,12 +516,11 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
               (command.requestedAt >= this.#joinedAt
                 ? 0
                 : Number.MAX_SAFE_INTEGER);
-            // Cluster mode: it saw more live on a node that died than this
-            // node has broadcast; the agent resends that part, not for it.
-            if (
-              this.#app.cluster && afterSeq > bound &&
-              bound !== Number.MAX_SAFE_INTEGER
-            ) {
+            // It saw more live than this server has broadcast: live output
+            // goes out before it is stored, and the server (or, in cluster
+            // mode, the node) that sent it died before storing it. The agent
+            // resends that part; this connection does not get it again.
+            if (afterSeq > bound && bound !== Number.MAX_SAFE_INTEGER) {
               this.#app.dashboards.skipOutputUpTo(
                 this.peer,
                 commandId,
