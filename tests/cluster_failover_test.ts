@@ -3,8 +3,6 @@
  * expire, claims arrive late, or storage fails while a node announces.
  */
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
-import { RedisServer } from "./redis_server.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 import { TcpProxy } from "./faults/tcp_proxy.ts";
 import {
@@ -17,6 +15,11 @@ import {
   waitAgentStatus,
   waitStatus,
 } from "./helpers.ts";
+import {
+  completeOnRawAgent,
+  startOnRawAgent,
+  withRedis,
+} from "./redis_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -24,8 +27,7 @@ Deno.test(
   "cluster: a running command whose agent left and whose node then stops ends lost on a node that was already running",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    try {
+    await withRedis(async ({ redis }) => {
       // Node b runs all along, with a short lost timer.
       await using b = await startTestServer({
         redisUrl: redis.url,
@@ -45,15 +47,7 @@ Deno.test(
           });
           const agent = await RawAgent.connect(a, "r-1");
           await waitAgentStatus(dash, "r-1", "online");
-          running = await queueCommand(dash, {
-            agentId: "r-1",
-            command: "sleep 600",
-          });
-          await agent.waitFor((m) => m.type === "command:execute");
-          agent.send("command:started", {
-            commandId: running,
-            startedAt: Date.now(),
-          });
+          running = await startOnRawAgent(dash, agent, "r-1", "sleep 600");
           await waitStatus(dash, running, "running");
           // The agent goes away for good (its machine died).
           await agent.close();
@@ -66,9 +60,7 @@ Deno.test(
       } finally {
         await dash.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -76,9 +68,7 @@ Deno.test(
   "cluster: a storage error while answering another node's hello does not crash the node (no unhandled rejection)",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       // Node a: a real server process holding the agent.
       await using a = await ServerProcess.start({
         env: { FLIGHTDECK_REDIS_URL: redis.url },
@@ -88,15 +78,7 @@ Deno.test(
       const dash = await TestClient.dashboard(server, "operator");
       try {
         await waitAgentStatus(dash, "r-2", "online");
-        const running = await queueCommand(dash, {
-          agentId: "r-2",
-          command: "sleep 600",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        await startOnRawAgent(dash, agent, "r-2", "sleep 600");
         const queued = await queueCommand(dash, {
           agentId: "r-2",
           command: "echo queued",
@@ -139,10 +121,7 @@ Deno.test(
         await dash.close();
         await agent.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -150,9 +129,7 @@ Deno.test(
   "cluster: an owner record that expired while its node is alive (Redis away longer than the TTL) does not make another node end the agent's running command lost",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       // Node a holds the agent and renews its record rarely; node b checks
       // often and would end a lost command fast.
       await using a = await startTestServer({
@@ -169,15 +146,7 @@ Deno.test(
       const dash = await TestClient.dashboard(a, "operator");
       try {
         await waitAgentStatus(dash, "r-3", "online");
-        const running = await queueCommand(dash, {
-          agentId: "r-3",
-          command: "sleep 1",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        const running = await startOnRawAgent(dash, agent, "r-3", "sleep 1");
         await waitStatus(dash, running, "running");
         // Told when node a records it again (keyspace events of SETs).
         await client.config("SET", "notify-keyspace-events", "K$");
@@ -200,13 +169,7 @@ Deno.test(
           a.services.cluster!.nodeId,
         );
         // The agent, connected to node a all along, finishes its command.
-        agent.send("command:completed", {
-          commandId: running,
-          status: "completed",
-          exitCode: 0,
-          completedAt: Date.now(),
-          lastSeq: 0,
-        });
+        completeOnRawAgent(agent, running);
         const final = await dash.waitFor(
           (m) =>
             m.type === "command:status" && m.payload.command.id === running &&
@@ -224,10 +187,7 @@ Deno.test(
         await dash.close();
         await agent.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -235,9 +195,7 @@ Deno.test(
   "cluster: a claim of an agent by a node that does not hold its owner record (a late claim) does not drop the agent's live socket",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
       const agent = await RawAgent.connect(a, "r-4");
       const dash = await TestClient.dashboard(a, "operator");
@@ -275,10 +233,7 @@ Deno.test(
         await dash.close();
         await agent.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -286,9 +241,7 @@ Deno.test(
   "cluster: a node that took care of an agent whose records expired (its node seemed dead) lets it go when that node records it again",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       // Node a holds the agent; node b checks often and would end a lost
       // command after 10 min (its lost timer must be gone at the end).
       await using a = await startTestServer({
@@ -305,15 +258,7 @@ Deno.test(
       const dash = await TestClient.dashboard(b, "operator");
       try {
         await waitAgentStatus(dash, "r-5", "online");
-        const running = await queueCommand(dash, {
-          agentId: "r-5",
-          command: "sleep 1",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        const running = await startOnRawAgent(dash, agent, "r-5", "sleep 1");
         await waitStatus(dash, running, "running");
         // Node a could not reach Redis for longer than the TTL (a network
         // split): its records expired. Node b takes it for dead.
@@ -342,13 +287,7 @@ Deno.test(
           a.services.cluster!.nodeId,
         );
         // The agent, connected to node a all along, finishes its command.
-        agent.send("command:completed", {
-          commandId: running,
-          status: "completed",
-          exitCode: 0,
-          completedAt: Date.now(),
-          lastSeq: 0,
-        });
+        completeOnRawAgent(agent, running);
         assert.equal(
           (await waitStatus(dash, running, "completed")).status,
           "completed",
@@ -357,10 +296,7 @@ Deno.test(
         await dash.close();
         await agent.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -368,8 +304,7 @@ Deno.test(
   "cluster: a request sent to the node that held an agent before is queued on the agent's new node",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    try {
+    await withRedis(async ({ redis }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
       await using b = await startTestServer({ redisUrl: redis.url });
       await using c = await startTestServer({ redisUrl: redis.url });
@@ -404,9 +339,7 @@ Deno.test(
         await dash.close();
         await first.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -414,9 +347,7 @@ Deno.test(
   "cluster: a command the previous node queued for an agent while the new node took it over is run by the new node",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
       await using c = await startTestServer({ redisUrl: redis.url });
       const agent = await RawAgent.connect(c, "r-7");
@@ -464,10 +395,7 @@ Deno.test(
       } finally {
         await agent.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -475,10 +403,9 @@ Deno.test(
   "cluster: a node that lost the bus for a while learns, once back, the end of a command of another node's agent it missed",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    // Node b reaches Redis through this proxy; node a directly.
-    await using proxy = new TcpProxy(Number(new URL(redis.url).port));
-    try {
+    await withRedis(async ({ redis }) => {
+      // Node b reaches Redis through this proxy; node a directly.
+      await using proxy = new TcpProxy(Number(new URL(redis.url).port));
       await using a = await startTestServer({ redisUrl: redis.url });
       await using b = await startTestServer({
         redisUrl: `redis://127.0.0.1:${proxy.port}`,
@@ -488,27 +415,13 @@ Deno.test(
       const dashB = await TestClient.dashboard(b, "operator");
       try {
         await waitAgentStatus(dashB, "r-8", "online");
-        const running = await queueCommand(dashB, {
-          agentId: "r-8",
-          command: "sleep 1",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        const running = await startOnRawAgent(dashB, agent, "r-8", "sleep 1");
         await waitStatus(dashB, running, "running");
         // Node b loses Redis; the command ends meanwhile (node b misses
         // its final state on the bus).
         proxy.block(600_000);
         proxy.cut();
-        agent.send("command:completed", {
-          commandId: running,
-          status: "completed",
-          exitCode: 0,
-          completedAt: Date.now(),
-          lastSeq: 0,
-        });
+        completeOnRawAgent(agent, running);
         await waitStatus(dashA, running, "completed");
         proxy.block(0);
         const done = await waitStatus(dashB, running, "completed", 30_000);
@@ -518,9 +431,7 @@ Deno.test(
         await dashB.close();
         await agent.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -528,9 +439,7 @@ Deno.test(
   "cluster: late output of a command that ended on another node is neither forwarded nor tracked again",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       await using b = await startTestServer({ redisUrl: redis.url });
       const dash = await TestClient.dashboard(b, "operator");
       try {
@@ -606,10 +515,7 @@ Deno.test(
       } finally {
         await dash.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -617,8 +523,7 @@ Deno.test(
   "cluster: control of a terminal held by a dashboard of a node that died ends",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    try {
+    await withRedis(async ({ redis }) => {
       await using a = await startTestServer({
         redisUrl: redis.url,
         presenceTtlMs: 300,
@@ -637,15 +542,7 @@ Deno.test(
       );
       try {
         await waitAgentStatus(remote, "r-10", "online");
-        const running = await queueCommand(remote, {
-          agentId: "r-10",
-          command: "cat",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        const running = await startOnRawAgent(remote, agent, "r-10", "cat");
         await waitStatus(local, running, "running");
         await takeControl(remote, "r-10");
         const taken = await local.waitFor((m) =>
@@ -663,8 +560,6 @@ Deno.test(
         await remote.close();
         await agent.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );
