@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { RedisServer } from "./redis_server.ts";
+import { withRedisStore } from "./redis_helpers.ts";
 import { TcpProxy } from "./faults/tcp_proxy.ts";
 import { waitUntil } from "./faults/dashboard.ts";
 import {
@@ -129,11 +130,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start({ appendOnly: true });
-    const client = connectRedis(redis.url);
-    client.on("error", () => {});
-    const kv = await Deno.openKv(":memory:");
-    try {
+    await withRedisStore(async (redis, client, kv) => {
       await client.ping();
       const store = new RedisOutputStore(client, "fd:", kv);
       const options = {
@@ -189,11 +186,7 @@ Deno.test({
       log.close();
       await assert.rejects(four);
       await log.idle();
-    } finally {
-      client.disconnect();
-      kv.close();
-      await redis.close();
-    }
+    }, { appendOnly: true, quiet: true });
   },
 });
 
@@ -203,10 +196,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start();
-    const client = connectRedis(redis.url);
-    const kv = await Deno.openKv(":memory:");
-    try {
+    await withRedisStore(async (_redis, client, kv) => {
       await client.ping();
       const here = new RedisStorage(client, kv);
       const elsewhere = new RedisStorage(client, kv);
@@ -221,11 +211,7 @@ Deno.test({
         (await here.loadDispatched()).map((s) => s.info.id),
         ["c-1"],
       );
-    } finally {
-      client.disconnect();
-      kv.close();
-      await redis.close();
-    }
+    });
   },
 });
 
