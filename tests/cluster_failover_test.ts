@@ -20,6 +20,7 @@ import {
   startOnRawAgent,
   withRedis,
 } from "./redis_helpers.ts";
+import { withRawAgent } from "./cluster_harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -74,10 +75,7 @@ Deno.test(
         env: { FLIGHTDECK_REDIS_URL: redis.url },
       });
       const server = a as unknown as TestServer;
-      const agent = await RawAgent.connect(server, "r-2");
-      const dash = await TestClient.dashboard(server, "operator");
-      try {
-        await waitAgentStatus(dash, "r-2", "online");
+      await withRawAgent(server, "r-2", server, async (agent, dash) => {
         await startOnRawAgent(dash, agent, "r-2", "sleep 600");
         const queued = await queueCommand(dash, {
           agentId: "r-2",
@@ -117,10 +115,7 @@ Deno.test(
         } finally {
           await other.close();
         }
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
+      });
     });
   },
 );
@@ -142,10 +137,7 @@ Deno.test(
         presenceTtlMs: 300,
         lostAfterMs: 100,
       });
-      const agent = await RawAgent.connect(a, "r-3");
-      const dash = await TestClient.dashboard(a, "operator");
-      try {
-        await waitAgentStatus(dash, "r-3", "online");
+      await withRawAgent(a, "r-3", a, async (agent, dash) => {
         const running = await startOnRawAgent(dash, agent, "r-3", "sleep 1");
         await waitStatus(dash, running, "running");
         // Told when node a records it again (keyspace events of SETs).
@@ -183,10 +175,7 @@ Deno.test(
           "completed",
         );
         assert.ok(b);
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
+      });
     });
   },
 );
@@ -197,10 +186,7 @@ Deno.test(
   async () => {
     await withRedis(async ({ redis, client }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
-      const agent = await RawAgent.connect(a, "r-4");
-      const dash = await TestClient.dashboard(a, "operator");
-      try {
-        await waitAgentStatus(dash, "r-4", "online");
+      await withRawAgent(a, "r-4", a, async (agent, dash) => {
         assert.equal(
           await client.get("fd:owner:r-4"),
           a.services.cluster!.nodeId,
@@ -229,10 +215,7 @@ Deno.test(
           id,
         );
         assert.equal(agent.client.closed, null);
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
+      });
     });
   },
 );
@@ -254,10 +237,7 @@ Deno.test(
         presenceTtlMs: 300,
         lostAfterMs: 600_000,
       });
-      const agent = await RawAgent.connect(a, "r-5");
-      const dash = await TestClient.dashboard(b, "operator");
-      try {
-        await waitAgentStatus(dash, "r-5", "online");
+      await withRawAgent(a, "r-5", b, async (agent, dash) => {
         const running = await startOnRawAgent(dash, agent, "r-5", "sleep 1");
         await waitStatus(dash, running, "running");
         // Node a could not reach Redis for longer than the TTL (a network
@@ -292,10 +272,7 @@ Deno.test(
           (await waitStatus(dash, running, "completed")).status,
           "completed",
         );
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
+      });
     });
   },
 );
@@ -308,10 +285,7 @@ Deno.test(
       await using a = await startTestServer({ redisUrl: redis.url });
       await using b = await startTestServer({ redisUrl: redis.url });
       await using c = await startTestServer({ redisUrl: redis.url });
-      const first = await RawAgent.connect(a, "r-6");
-      const dash = await TestClient.dashboard(b, "operator");
-      try {
-        await waitAgentStatus(dash, "r-6", "online");
+      await withRawAgent(a, "r-6", b, async (first, _dash) => {
         // The agent connects again, to node c; node a lets it go.
         const agent = await RawAgent.connect(c, "r-6");
         assert.equal((await first.client.waitClosed()).code, 4409);
@@ -335,10 +309,7 @@ Deno.test(
         } finally {
           await agent.close();
         }
-      } finally {
-        await dash.close();
-        await first.close();
-      }
+      });
     });
   },
 );

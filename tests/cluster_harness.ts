@@ -11,7 +11,13 @@ import { RedisServer } from "./redis_server.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 import { TcpProxy } from "./faults/tcp_proxy.ts";
 import type { Role } from "../lib/protocol.ts";
-import { AgentProcess } from "./helpers.ts";
+import {
+  AgentProcess,
+  RawAgent,
+  TestClient,
+  type TestServer,
+  waitAgentStatus,
+} from "./helpers.ts";
 
 /** Options of {@link TestCluster.start}. */
 export interface TestClusterOptions {
@@ -112,4 +118,27 @@ export async function clusterAgent(
     "--name",
     name,
   ]);
+}
+
+/**
+ * Connect a raw agent `agentId` to `agentNode`, then an operator dashboard
+ * to `dashNode` (the same node or another); wait until the dashboard sees
+ * the agent online, run `fn`, then close the dashboard and the agent, also
+ * when `fn` throws.
+ */
+export async function withRawAgent(
+  agentNode: TestServer,
+  agentId: string,
+  dashNode: TestServer,
+  fn: (agent: RawAgent, dash: TestClient) => Promise<void>,
+): Promise<void> {
+  const agent = await RawAgent.connect(agentNode, agentId);
+  const dash = await TestClient.dashboard(dashNode, "operator");
+  try {
+    await waitAgentStatus(dash, agentId, "online");
+    await fn(agent, dash);
+  } finally {
+    await dash.close();
+    await agent.close();
+  }
 }
