@@ -17,6 +17,7 @@ import {
 } from "./helpers.ts";
 import {
   completeOnRawAgent,
+  executedId,
   startOnRawAgent,
   withRedis,
 } from "./redis_helpers.ts";
@@ -207,13 +208,7 @@ Deno.test(
           agentId: "r-4",
           command: "echo still-here",
         });
-        const execute = await agent.waitFor((m) =>
-          m.type === "command:execute"
-        );
-        assert.equal(
-          (execute.payload as { command: { id: string } }).command.id,
-          id,
-        );
+        assert.equal(await executedId(agent), id);
         assert.equal(agent.client.closed, null);
       });
     });
@@ -298,13 +293,7 @@ Deno.test(
             { agentId: "r-6", command: "echo moved", priority: "normal" },
           );
           assert.equal(remote, true);
-          const execute = await agent.waitFor((m) =>
-            m.type === "command:execute"
-          );
-          assert.equal(
-            (execute.payload as { command: { id: string } }).command.id,
-            command.id,
-          );
+          assert.equal(await executedId(agent), command.id);
           assert.equal(a.services.commands.holds("r-6"), false);
         } finally {
           await agent.close();
@@ -356,13 +345,7 @@ Deno.test(
             })
           }\n`,
         );
-        const execute = await agent.waitFor((m) =>
-          m.type === "command:execute"
-        );
-        assert.equal(
-          (execute.payload as { command: { id: string } }).command.id,
-          id,
-        );
+        assert.equal(await executedId(agent), id);
       } finally {
         await agent.close();
       }

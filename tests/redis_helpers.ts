@@ -18,6 +18,7 @@ import {
   waitAgentStatus,
 } from "./helpers.ts";
 import { waitUntil } from "./faults/dashboard.ts";
+import { TcpProxy } from "./faults/tcp_proxy.ts";
 import { connectRedis, RedisStorage } from "../lib/server/redis_storage.ts";
 
 /** A running redis-server and, made on first use, an ioredis client to it. */
@@ -84,6 +85,35 @@ export async function withRedisStore(
 }
 
 /**
+ * Start a redis-server and a TCP proxy in front of it (to cut or silence
+ * the connection), a client made by `connectRedis` through the proxy (its
+ * `error` events ignored) and an in-memory Deno KV; run `fn`; then
+ * disconnect, close the KV, the proxy and Redis, also when `fn` throws.
+ */
+export async function withProxiedRedis(
+  fn: (fixture: {
+    redis: RedisServer;
+    proxy: TcpProxy;
+    client: Redis;
+    kv: Deno.Kv;
+  }) => Promise<void>,
+): Promise<void> {
+  const redis = await RedisServer.start();
+  const proxy = new TcpProxy(redis.port);
+  const client = connectRedis(`redis://127.0.0.1:${proxy.port}`);
+  client.on("error", () => {});
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await fn({ redis, proxy, client, kv });
+  } finally {
+    client.disconnect();
+    kv.close();
+    await proxy.close();
+    await redis.close();
+  }
+}
+
+/**
  * Open a `RedisStorage` on `url` (a client made by `connectRedis` and an
  * in-memory Deno KV), as another server would; run `fn`; then disconnect
  * and close the KV, also when `fn` throws.
@@ -117,6 +147,12 @@ export async function startOnRawAgent(
   await agent.waitFor((m) => m.type === "command:execute");
   agent.send("command:started", { commandId: id, startedAt: Date.now() });
   return id;
+}
+
+/** Wait until the raw agent gets a `command:execute`; returns its command's id. */
+export async function executedId(agent: RawAgent): Promise<string> {
+  const execute = await agent.waitFor((m) => m.type === "command:execute");
+  return (execute.payload as { command: { id: string } }).command.id;
 }
 
 /** The raw agent reports `commandId` completed with exit code 0. */
