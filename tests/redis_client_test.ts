@@ -9,8 +9,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { RedisServer } from "./redis_server.ts";
-import { withRedisStore } from "./redis_helpers.ts";
-import { TcpProxy } from "./faults/tcp_proxy.ts";
+import { withProxiedRedis, withRedisStore } from "./redis_helpers.ts";
 import { waitUntil } from "./faults/dashboard.ts";
 import {
   connectRedis,
@@ -76,11 +75,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start();
-    const proxy = new TcpProxy(redis.port);
-    const client = connectRedis(`redis://127.0.0.1:${proxy.port}`);
-    client.on("error", () => {});
-    try {
+    await withProxiedRedis(async ({ proxy, client }) => {
       assert.equal(await client.ping(), "PONG");
       // The INCR reaches the proxy, which holds it; then the connection
       // drops before it is forwarded.
@@ -105,11 +100,7 @@ Deno.test({
       );
       // Sent once at most: never again after the reconnect.
       assert.equal(await client.get("counter"), null);
-    } finally {
-      client.disconnect();
-      await proxy.close();
-      await redis.close();
-    }
+    });
   },
 });
 
@@ -221,12 +212,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start();
-    const proxy = new TcpProxy(redis.port);
-    const client = connectRedis(`redis://127.0.0.1:${proxy.port}`);
-    client.on("error", () => {});
-    const kv = await Deno.openKv(":memory:");
-    try {
+    await withProxiedRedis(async ({ proxy, client, kv }) => {
       await client.ping();
       const store = new RedisOutputStore(client, "fd:", kv);
       const log = new OutputLog(store, {
@@ -254,11 +240,6 @@ Deno.test({
         data: "one\ntwo\n",
         more: false,
       });
-    } finally {
-      client.disconnect();
-      kv.close();
-      await proxy.close();
-      await redis.close();
-    }
+    });
   },
 });
