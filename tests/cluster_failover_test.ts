@@ -3,8 +3,6 @@
  * expire, claims arrive late, or storage fails while a node announces.
  */
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
-import { RedisServer } from "./redis_server.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 import { TcpProxy } from "./faults/tcp_proxy.ts";
 import {
@@ -17,6 +15,13 @@ import {
   waitAgentStatus,
   waitStatus,
 } from "./helpers.ts";
+import {
+  completeOnRawAgent,
+  executedId,
+  startOnRawAgent,
+  withRedis,
+} from "./redis_helpers.ts";
+import { withRawAgent } from "./cluster_harness.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -24,8 +29,7 @@ Deno.test(
   "cluster: a running command whose agent left and whose node then stops ends lost on a node that was already running",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    try {
+    await withRedis(async ({ redis }) => {
       // Node b runs all along, with a short lost timer.
       await using b = await startTestServer({
         redisUrl: redis.url,
@@ -45,15 +49,7 @@ Deno.test(
           });
           const agent = await RawAgent.connect(a, "r-1");
           await waitAgentStatus(dash, "r-1", "online");
-          running = await queueCommand(dash, {
-            agentId: "r-1",
-            command: "sleep 600",
-          });
-          await agent.waitFor((m) => m.type === "command:execute");
-          agent.send("command:started", {
-            commandId: running,
-            startedAt: Date.now(),
-          });
+          running = await startOnRawAgent(dash, agent, "r-1", "sleep 600");
           await waitStatus(dash, running, "running");
           // The agent goes away for good (its machine died).
           await agent.close();
@@ -66,9 +62,7 @@ Deno.test(
       } finally {
         await dash.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -76,27 +70,14 @@ Deno.test(
   "cluster: a storage error while answering another node's hello does not crash the node (no unhandled rejection)",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       // Node a: a real server process holding the agent.
       await using a = await ServerProcess.start({
         env: { FLIGHTDECK_REDIS_URL: redis.url },
       });
       const server = a as unknown as TestServer;
-      const agent = await RawAgent.connect(server, "r-2");
-      const dash = await TestClient.dashboard(server, "operator");
-      try {
-        await waitAgentStatus(dash, "r-2", "online");
-        const running = await queueCommand(dash, {
-          agentId: "r-2",
-          command: "sleep 600",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+      await withRawAgent(server, "r-2", server, async (agent, dash) => {
+        await startOnRawAgent(dash, agent, "r-2", "sleep 600");
         const queued = await queueCommand(dash, {
           agentId: "r-2",
           command: "echo queued",
@@ -135,14 +116,8 @@ Deno.test(
         } finally {
           await other.close();
         }
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+      });
+    });
   },
 );
 
@@ -150,9 +125,7 @@ Deno.test(
   "cluster: an owner record that expired while its node is alive (Redis away longer than the TTL) does not make another node end the agent's running command lost",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       // Node a holds the agent and renews its record rarely; node b checks
       // often and would end a lost command fast.
       await using a = await startTestServer({
@@ -165,19 +138,8 @@ Deno.test(
         presenceTtlMs: 300,
         lostAfterMs: 100,
       });
-      const agent = await RawAgent.connect(a, "r-3");
-      const dash = await TestClient.dashboard(a, "operator");
-      try {
-        await waitAgentStatus(dash, "r-3", "online");
-        const running = await queueCommand(dash, {
-          agentId: "r-3",
-          command: "sleep 1",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+      await withRawAgent(a, "r-3", a, async (agent, dash) => {
+        const running = await startOnRawAgent(dash, agent, "r-3", "sleep 1");
         await waitStatus(dash, running, "running");
         // Told when node a records it again (keyspace events of SETs).
         await client.config("SET", "notify-keyspace-events", "K$");
@@ -200,13 +162,7 @@ Deno.test(
           a.services.cluster!.nodeId,
         );
         // The agent, connected to node a all along, finishes its command.
-        agent.send("command:completed", {
-          commandId: running,
-          status: "completed",
-          exitCode: 0,
-          completedAt: Date.now(),
-          lastSeq: 0,
-        });
+        completeOnRawAgent(agent, running);
         const final = await dash.waitFor(
           (m) =>
             m.type === "command:status" && m.payload.command.id === running &&
@@ -220,14 +176,8 @@ Deno.test(
           "completed",
         );
         assert.ok(b);
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+      });
+    });
   },
 );
 
@@ -235,14 +185,9 @@ Deno.test(
   "cluster: a claim of an agent by a node that does not hold its owner record (a late claim) does not drop the agent's live socket",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
-      const agent = await RawAgent.connect(a, "r-4");
-      const dash = await TestClient.dashboard(a, "operator");
-      try {
-        await waitAgentStatus(dash, "r-4", "online");
+      await withRawAgent(a, "r-4", a, async (agent, dash) => {
         assert.equal(
           await client.get("fd:owner:r-4"),
           a.services.cluster!.nodeId,
@@ -263,22 +208,10 @@ Deno.test(
           agentId: "r-4",
           command: "echo still-here",
         });
-        const execute = await agent.waitFor((m) =>
-          m.type === "command:execute"
-        );
-        assert.equal(
-          (execute.payload as { command: { id: string } }).command.id,
-          id,
-        );
+        assert.equal(await executedId(agent), id);
         assert.equal(agent.client.closed, null);
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+      });
+    });
   },
 );
 
@@ -286,9 +219,7 @@ Deno.test(
   "cluster: a node that took care of an agent whose records expired (its node seemed dead) lets it go when that node records it again",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       // Node a holds the agent; node b checks often and would end a lost
       // command after 10 min (its lost timer must be gone at the end).
       await using a = await startTestServer({
@@ -301,19 +232,8 @@ Deno.test(
         presenceTtlMs: 300,
         lostAfterMs: 600_000,
       });
-      const agent = await RawAgent.connect(a, "r-5");
-      const dash = await TestClient.dashboard(b, "operator");
-      try {
-        await waitAgentStatus(dash, "r-5", "online");
-        const running = await queueCommand(dash, {
-          agentId: "r-5",
-          command: "sleep 1",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+      await withRawAgent(a, "r-5", b, async (agent, dash) => {
+        const running = await startOnRawAgent(dash, agent, "r-5", "sleep 1");
         await waitStatus(dash, running, "running");
         // Node a could not reach Redis for longer than the TTL (a network
         // split): its records expired. Node b takes it for dead.
@@ -342,25 +262,13 @@ Deno.test(
           a.services.cluster!.nodeId,
         );
         // The agent, connected to node a all along, finishes its command.
-        agent.send("command:completed", {
-          commandId: running,
-          status: "completed",
-          exitCode: 0,
-          completedAt: Date.now(),
-          lastSeq: 0,
-        });
+        completeOnRawAgent(agent, running);
         assert.equal(
           (await waitStatus(dash, running, "completed")).status,
           "completed",
         );
-      } finally {
-        await dash.close();
-        await agent.close();
-      }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+      });
+    });
   },
 );
 
@@ -368,15 +276,11 @@ Deno.test(
   "cluster: a request sent to the node that held an agent before is queued on the agent's new node",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    try {
+    await withRedis(async ({ redis }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
       await using b = await startTestServer({ redisUrl: redis.url });
       await using c = await startTestServer({ redisUrl: redis.url });
-      const first = await RawAgent.connect(a, "r-6");
-      const dash = await TestClient.dashboard(b, "operator");
-      try {
-        await waitAgentStatus(dash, "r-6", "online");
+      await withRawAgent(a, "r-6", b, async (first, _dash) => {
         // The agent connects again, to node c; node a lets it go.
         const agent = await RawAgent.connect(c, "r-6");
         assert.equal((await first.client.waitClosed()).code, 4409);
@@ -389,24 +293,13 @@ Deno.test(
             { agentId: "r-6", command: "echo moved", priority: "normal" },
           );
           assert.equal(remote, true);
-          const execute = await agent.waitFor((m) =>
-            m.type === "command:execute"
-          );
-          assert.equal(
-            (execute.payload as { command: { id: string } }).command.id,
-            command.id,
-          );
+          assert.equal(await executedId(agent), command.id);
           assert.equal(a.services.commands.holds("r-6"), false);
         } finally {
           await agent.close();
         }
-      } finally {
-        await dash.close();
-        await first.close();
-      }
-    } finally {
-      await redis.close();
-    }
+      });
+    });
   },
 );
 
@@ -414,9 +307,7 @@ Deno.test(
   "cluster: a command the previous node queued for an agent while the new node took it over is run by the new node",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       await using a = await startTestServer({ redisUrl: redis.url });
       await using c = await startTestServer({ redisUrl: redis.url });
       const agent = await RawAgent.connect(c, "r-7");
@@ -454,20 +345,11 @@ Deno.test(
             })
           }\n`,
         );
-        const execute = await agent.waitFor((m) =>
-          m.type === "command:execute"
-        );
-        assert.equal(
-          (execute.payload as { command: { id: string } }).command.id,
-          id,
-        );
+        assert.equal(await executedId(agent), id);
       } finally {
         await agent.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -475,10 +357,9 @@ Deno.test(
   "cluster: a node that lost the bus for a while learns, once back, the end of a command of another node's agent it missed",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    // Node b reaches Redis through this proxy; node a directly.
-    await using proxy = new TcpProxy(Number(new URL(redis.url).port));
-    try {
+    await withRedis(async ({ redis }) => {
+      // Node b reaches Redis through this proxy; node a directly.
+      await using proxy = new TcpProxy(Number(new URL(redis.url).port));
       await using a = await startTestServer({ redisUrl: redis.url });
       await using b = await startTestServer({
         redisUrl: `redis://127.0.0.1:${proxy.port}`,
@@ -488,27 +369,13 @@ Deno.test(
       const dashB = await TestClient.dashboard(b, "operator");
       try {
         await waitAgentStatus(dashB, "r-8", "online");
-        const running = await queueCommand(dashB, {
-          agentId: "r-8",
-          command: "sleep 1",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        const running = await startOnRawAgent(dashB, agent, "r-8", "sleep 1");
         await waitStatus(dashB, running, "running");
         // Node b loses Redis; the command ends meanwhile (node b misses
         // its final state on the bus).
         proxy.block(600_000);
         proxy.cut();
-        agent.send("command:completed", {
-          commandId: running,
-          status: "completed",
-          exitCode: 0,
-          completedAt: Date.now(),
-          lastSeq: 0,
-        });
+        completeOnRawAgent(agent, running);
         await waitStatus(dashA, running, "completed");
         proxy.block(0);
         const done = await waitStatus(dashB, running, "completed", 30_000);
@@ -518,9 +385,7 @@ Deno.test(
         await dashB.close();
         await agent.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -528,9 +393,7 @@ Deno.test(
   "cluster: late output of a command that ended on another node is neither forwarded nor tracked again",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    const client = new Redis(redis.url);
-    try {
+    await withRedis(async ({ redis, client }) => {
       await using b = await startTestServer({ redisUrl: redis.url });
       const dash = await TestClient.dashboard(b, "operator");
       try {
@@ -606,10 +469,7 @@ Deno.test(
       } finally {
         await dash.close();
       }
-    } finally {
-      client.disconnect();
-      await redis.close();
-    }
+    });
   },
 );
 
@@ -617,8 +477,7 @@ Deno.test(
   "cluster: control of a terminal held by a dashboard of a node that died ends",
   opts,
   async () => {
-    const redis = await RedisServer.start();
-    try {
+    await withRedis(async ({ redis }) => {
       await using a = await startTestServer({
         redisUrl: redis.url,
         presenceTtlMs: 300,
@@ -637,15 +496,7 @@ Deno.test(
       );
       try {
         await waitAgentStatus(remote, "r-10", "online");
-        const running = await queueCommand(remote, {
-          agentId: "r-10",
-          command: "cat",
-        });
-        await agent.waitFor((m) => m.type === "command:execute");
-        agent.send("command:started", {
-          commandId: running,
-          startedAt: Date.now(),
-        });
+        const running = await startOnRawAgent(remote, agent, "r-10", "cat");
         await waitStatus(local, running, "running");
         await takeControl(remote, "r-10");
         const taken = await local.waitFor((m) =>
@@ -663,8 +514,6 @@ Deno.test(
         await remote.close();
         await agent.close();
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 );

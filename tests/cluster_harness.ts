@@ -10,8 +10,19 @@
 import { RedisServer } from "./redis_server.ts";
 import { ServerProcess } from "./faults/server_process.ts";
 import { TcpProxy } from "./faults/tcp_proxy.ts";
+import {
+  createDashboard,
+  type DashboardOptions,
+  type RealDashboard,
+} from "./faults/dashboard.ts";
 import type { Role } from "../lib/protocol.ts";
-import { AgentProcess } from "./helpers.ts";
+import {
+  AgentProcess,
+  RawAgent,
+  TestClient,
+  type TestServer,
+  waitAgentStatus,
+} from "./helpers.ts";
 
 /** Options of {@link TestCluster.start}. */
 export interface TestClusterOptions {
@@ -112,4 +123,84 @@ export async function clusterAgent(
     "--name",
     name,
   ]);
+}
+
+/**
+ * Connect a raw agent `agentId` to `agentNode`, then an operator dashboard
+ * to `dashNode` (the same node or another); wait until the dashboard sees
+ * the agent online, run `fn`, then close the dashboard and the agent, also
+ * when `fn` throws.
+ */
+export async function withRawAgent(
+  agentNode: TestServer,
+  agentId: string,
+  dashNode: TestServer,
+  fn: (agent: RawAgent, dash: TestClient) => Promise<void>,
+): Promise<void> {
+  const agent = await RawAgent.connect(agentNode, agentId);
+  const dash = await TestClient.dashboard(dashNode, "operator");
+  try {
+    await waitAgentStatus(dash, agentId, "online");
+    await fn(agent, dash);
+  } finally {
+    await dash.close();
+    await agent.close();
+  }
+}
+
+/** What {@link withClusterAgent} hands its callback. */
+export interface ClusterAgentFixture {
+  /** The real agent, connected through the proxy (to the first node). */
+  agent: AgentProcess;
+  /** Dashboards made with {@link connectDashboards}; stopped at the end. */
+  dashboards: RealDashboard[];
+  /** An empty temporary file the commands may append to. */
+  marks: string;
+}
+
+/**
+ * Make a temporary `marks` file and start a real agent `name` dialing the
+ * cluster; wait (20 s at most) until it says it connected, run `fn`; then
+ * stop the dashboards, SIGKILL the agent and remove `marks`, also when `fn`
+ * throws.
+ */
+export async function withClusterAgent(
+  cluster: TestCluster,
+  name: string,
+  fn: (fixture: ClusterAgentFixture) => Promise<void>,
+): Promise<void> {
+  const marks = await Deno.makeTempFile({ prefix: "flightdeck-cluster-" });
+  const agent = await clusterAgent(cluster, name);
+  const dashboards: RealDashboard[] = [];
+  try {
+    await agent.waitStderr(/connected to/, 20_000);
+    await fn({ agent, dashboards, marks });
+  } finally {
+    for (const d of dashboards) d.stop();
+    await agent.kill("SIGKILL");
+    await Deno.remove(marks).catch(() => {});
+  }
+}
+
+/**
+ * Connect operator dashboards (real clients) named `names` through the
+ * proxy, one after another, pushing each onto `into` as it is up.
+ */
+export async function connectDashboards(
+  cluster: TestCluster,
+  into: RealDashboard[],
+  names: string[],
+  options: Partial<DashboardOptions> = {},
+): Promise<void> {
+  const token = await cluster.token("operator");
+  for (const name of names) {
+    into.push(
+      await createDashboard({
+        wsUrl: cluster.wsUrl,
+        token,
+        name,
+        ...options,
+      }),
+    );
+  }
 }

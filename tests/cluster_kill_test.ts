@@ -8,11 +8,13 @@
  * every other node within 5 s.
  */
 import assert from "node:assert/strict";
-import { TestCluster } from "./cluster_harness.ts";
-import { clusterAgent } from "./cluster_harness.ts";
+import {
+  connectDashboards,
+  TestCluster,
+  withClusterAgent,
+} from "./cluster_harness.ts";
 import {
   assertCompleteOutput,
-  createDashboard,
   now,
   numberedLines,
   type RealDashboard,
@@ -30,111 +32,101 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using cluster = await TestCluster.start();
-    const marks = await Deno.makeTempFile({ prefix: "flightdeck-cluster-" });
-    const agent = await clusterAgent(cluster, "k-1");
-    const dashboards: RealDashboard[] = [];
-    try {
-      await agent.waitStderr(/connected to/, 20_000);
-      const agentPort = cluster.proxy.upstreams[0];
-      const operator = await cluster.token("operator");
-      for (const name of ["d1", "d2", "d3"]) {
-        dashboards.push(
-          await createDashboard({
-            wsUrl: cluster.wsUrl,
-            token: operator,
-            name,
-            retryTimeScale: 10,
-          }),
+    await withClusterAgent(
+      cluster,
+      "k-1",
+      async ({ agent, dashboards, marks }) => {
+        const agentPort = cluster.proxy.upstreams[0];
+        await connectDashboards(cluster, dashboards, ["d1", "d2", "d3"], {
+          retryTimeScale: 10,
+        });
+        // One dashboard per node, one of them on the agent's.
+        const ports = cluster.proxy.upstreams.slice(1, 4);
+        assert.equal(new Set(ports).size, 3);
+        const onDead = dashboards[ports.indexOf(agentPort)];
+        const others = dashboards.filter((d) => d !== onDead);
+        await waitUntil(
+          () => dashboards.every((d) => d.agentStatus("k-1") === "online"),
+          10_000,
+          "agent online everywhere",
         );
-      }
-      // One dashboard per node, one of them on the agent's.
-      const ports = cluster.proxy.upstreams.slice(1, 4);
-      assert.equal(new Set(ports).size, 3);
-      const onDead = dashboards[ports.indexOf(agentPort)];
-      const others = dashboards.filter((d) => d !== onDead);
-      await waitUntil(
-        () => dashboards.every((d) => d.agentStatus("k-1") === "online"),
-        10_000,
-        "agent online everywhere",
-      );
-      const big = await others[0].request(
-        "k-1",
-        `seq 1 ${LINES} | sed 's/^/line /'`,
-        "high",
-      );
-      const queued: [string, RealDashboard, "high" | "normal" | "low"][] = [
-        ["q-low", others[1], "low"],
-        ["q-high", onDead, "high"],
-        ["q-normal", others[0], "normal"],
-      ];
-      const ids = new Map<string, string>();
-      for (const [label, d, priority] of queued) {
-        ids.set(
-          label,
-          await d.request("k-1", `echo ${label} >> ${marks}`, priority),
+        const big = await others[0].request(
+          "k-1",
+          `seq 1 ${LINES} | sed 's/^/line /'`,
+          "high",
         );
-      }
-      // Kill the agent's node once a fifth of the stream reached a dashboard
-      // on another node.
-      const total = numberedLines(LINES).length;
-      await waitUntil(
-        () => others[1].stores.output.receivedBytes(big) > total / 5,
-        60_000,
-        "a fifth of the stream at another node",
-      );
-      assert.equal(others[1].command(big)?.status, "running");
-      const acksBefore = onDead.acks;
-      await cluster.nodeOn(agentPort).kill("SIGKILL");
-      const killedAt = now();
-      await agent.waitStderr(
-        /reconnect|connected to .*\n[\s\S]*connected to/,
-        30_000,
-      )
-        .catch(() => {});
-      await waitUntil(
-        () => onDead.acks > acksBefore && onDead.connected,
-        30_000,
-        "the dead node's dashboard reconnected elsewhere",
-      );
-      for (const d of dashboards) {
-        await d.waitComplete(big, 180_000);
-        for (const id of ids.values()) await d.waitComplete(id, 30_000);
-      }
-      figure("cluster_kill_recovered_ms", Math.round(now() - killedAt));
-      const expected = numberedLines(LINES);
-      for (const d of dashboards) {
-        // The dead node's dashboard got chunks live that died with the node
-        // before they were stored; the agent sends them again to its new
-        // node, which does not send them to that dashboard a second time
-        // (its resume said it has them).
-        assertCompleteOutput(d, big, expected, {
-          status: "completed",
-          exitCode: 0,
-        }, { checkOutputBytes: false });
-      }
-      // Queued before the kill: each ran once, in priority order.
-      assert.equal(
-        await Deno.readTextFile(marks),
-        "q-high\nq-normal\nq-low\n",
-      );
-      for (const d of dashboards) {
-        for (const [label] of queued) {
-          assert.deepEqual(
-            d.statusHistory.get(ids.get(label)!)?.filter((s) => s !== "queued"),
-            ["running", "completed"],
-            `${d.name} ${label}`,
+        const queued: [string, RealDashboard, "high" | "normal" | "low"][] = [
+          ["q-low", others[1], "low"],
+          ["q-high", onDead, "high"],
+          ["q-normal", others[0], "normal"],
+        ];
+        const ids = new Map<string, string>();
+        for (const [label, d, priority] of queued) {
+          ids.set(
+            label,
+            await d.request("k-1", `echo ${label} >> ${marks}`, priority),
           );
         }
-      }
-      // The agent moved: a node that is still alive holds it.
-      assert.ok(
-        cluster.proxy.upstreams.slice(4).some((p) => p !== agentPort),
-      );
-    } finally {
-      for (const d of dashboards) d.stop();
-      await agent.kill("SIGKILL");
-      await Deno.remove(marks).catch(() => {});
-    }
+        // Kill the agent's node once a fifth of the stream reached a dashboard
+        // on another node.
+        const total = numberedLines(LINES).length;
+        await waitUntil(
+          () => others[1].stores.output.receivedBytes(big) > total / 5,
+          60_000,
+          "a fifth of the stream at another node",
+        );
+        assert.equal(others[1].command(big)?.status, "running");
+        const acksBefore = onDead.acks;
+        await cluster.nodeOn(agentPort).kill("SIGKILL");
+        const killedAt = now();
+        await agent.waitStderr(
+          /reconnect|connected to .*\n[\s\S]*connected to/,
+          30_000,
+        )
+          .catch(() => {});
+        await waitUntil(
+          () => onDead.acks > acksBefore && onDead.connected,
+          30_000,
+          "the dead node's dashboard reconnected elsewhere",
+        );
+        for (const d of dashboards) {
+          await d.waitComplete(big, 180_000);
+          for (const id of ids.values()) await d.waitComplete(id, 30_000);
+        }
+        figure("cluster_kill_recovered_ms", Math.round(now() - killedAt));
+        const expected = numberedLines(LINES);
+        for (const d of dashboards) {
+          // The dead node's dashboard got chunks live that died with the node
+          // before they were stored; the agent sends them again to its new
+          // node, which does not send them to that dashboard a second time
+          // (its resume said it has them).
+          assertCompleteOutput(d, big, expected, {
+            status: "completed",
+            exitCode: 0,
+          }, { checkOutputBytes: false });
+        }
+        // Queued before the kill: each ran once, in priority order.
+        assert.equal(
+          await Deno.readTextFile(marks),
+          "q-high\nq-normal\nq-low\n",
+        );
+        for (const d of dashboards) {
+          for (const [label] of queued) {
+            assert.deepEqual(
+              d.statusHistory.get(ids.get(label)!)?.filter((s) =>
+                s !== "queued"
+              ),
+              ["running", "completed"],
+              `${d.name} ${label}`,
+            );
+          }
+        }
+        // The agent moved: a node that is still alive holds it.
+        assert.ok(
+          cluster.proxy.upstreams.slice(4).some((p) => p !== agentPort),
+        );
+      },
+    );
   },
 });
 
@@ -147,21 +139,9 @@ Deno.test({
     await using cluster = await TestCluster.start({
       env: { FLIGHTDECK_LOST_AFTER_MS: "2000" },
     });
-    const agent = await clusterAgent(cluster, "k-2");
-    const dashboards: RealDashboard[] = [];
-    try {
-      await agent.waitStderr(/connected to/, 20_000);
+    await withClusterAgent(cluster, "k-2", async ({ agent, dashboards }) => {
       const agentPort = cluster.proxy.upstreams[0];
-      const operator = await cluster.token("operator");
-      for (const name of ["d1", "d2"]) {
-        dashboards.push(
-          await createDashboard({
-            wsUrl: cluster.wsUrl,
-            token: operator,
-            name,
-          }),
-        );
-      }
+      await connectDashboards(cluster, dashboards, ["d1", "d2"]);
       assert.ok(!cluster.proxy.upstreams.slice(1).includes(agentPort));
       await waitUntil(
         () => dashboards.every((d) => d.agentStatus("k-2") === "online"),
@@ -205,9 +185,6 @@ Deno.test({
           "lost",
         ]);
       }
-    } finally {
-      for (const d of dashboards) d.stop();
-      await agent.kill("SIGKILL");
-    }
+    });
   },
 });

@@ -22,6 +22,7 @@ import {
   waitRaw,
   waitStatus,
 } from "./helpers.ts";
+import { startOnRawAgent } from "./redis_helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -167,15 +168,7 @@ Deno.test(
       const agent = await RawAgent.connect(a, "n-2");
       const dash = track(await TestClient.dashboard(b, "operator"));
       await waitAgentStatus(dash, "n-2", "online");
-      const first = await queueCommand(dash, {
-        agentId: "n-2",
-        command: "sleep 1",
-      });
-      await received(agent, "command:execute");
-      agent.send("command:started", {
-        commandId: first,
-        startedAt: Date.now(),
-      });
+      const first = await startOnRawAgent(dash, agent, "n-2", "sleep 1");
       const second = await queueCommand(dash, {
         agentId: "n-2",
         command: "echo cancelled",
@@ -246,15 +239,7 @@ Deno.test(
           await using a = await startTestServer({ redisUrl: redis.url });
           const agent = await RawAgent.connect(a, "n-3");
           await waitAgentStatus(dash, "n-3", "online");
-          running = await queueCommand(dash, {
-            agentId: "n-3",
-            command: "sleep 600",
-          });
-          await received(agent, "command:execute");
-          agent.send("command:started", {
-            commandId: running,
-            startedAt: Date.now(),
-          });
+          running = await startOnRawAgent(dash, agent, "n-3", "sleep 600");
           await waitStatus(dash, running, "running");
           await agent.close();
           await waitAgentStatus(dash, "n-3", "offline");
@@ -327,15 +312,7 @@ Deno.test(
     await withNodes(async (a, _b, track) => {
       const agent = await RawAgent.connect(a, "n-5");
       const local = track(await TestClient.dashboard(a, "operator"));
-      const running = await queueCommand(local, {
-        agentId: "n-5",
-        command: "cat",
-      });
-      await received(agent, "command:execute");
-      agent.send("command:started", {
-        commandId: running,
-        startedAt: Date.now(),
-      });
+      const running = await startOnRawAgent(local, agent, "n-5", "cat");
       const queued = await queueCommand(local, {
         agentId: "n-5",
         command: "echo later",

@@ -7,19 +7,20 @@
  */
 import assert from "node:assert/strict";
 import {
-  AgentProcess,
   loggedTestServer,
   outputOf,
   queueCommand,
-  startTestServer,
-  TestClient,
   waitAgentStatus,
   waitFinal,
 } from "./helpers.ts";
-import { RedisServer } from "./redis_server.ts";
 import { waitUntil } from "./faults/dashboard.ts";
-import { connectRedis, RedisStorage } from "../lib/server/redis_storage.ts";
 import { storageUnavailable } from "../lib/server/errors.ts";
+import {
+  redisBack,
+  stopRedis,
+  withRedisAgent,
+  withRedisStorage,
+} from "./redis_helpers.ts";
 
 Deno.test({
   name:
@@ -27,19 +28,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start({ appendOnly: true });
-    try {
-      await using server = await loggedTestServer({ redisUrl: redis.url });
-      const operator = await TestClient.dashboard(server);
-      const agent = await AgentProcess.start(server, "away-agent");
-      try {
-        await waitAgentStatus(operator, "away-agent", "online");
-        await redis.stop();
-        await waitUntil(
-          async () => !await server.services.storageReady(),
-          10_000,
-          "Redis gone",
-        );
+    await withRedisAgent(
+      "away-agent",
+      async ({ redis, server, operator, agent }) => {
+        await stopRedis(redis, server);
         await agent.kill("SIGKILL");
         await waitAgentStatus(operator, "away-agent", "offline");
         // Its record could not be written.
@@ -49,15 +41,8 @@ Deno.test({
           "a failed write of the agent's record",
         );
         await redis.restart();
-        await waitUntil(
-          () => server.services.storageReady(),
-          20_000,
-          "Redis back",
-        );
-        const client = connectRedis(redis.url);
-        const kv = await Deno.openKv(":memory:");
-        try {
-          const store = new RedisStorage(client, kv);
+        await redisBack(server);
+        await withRedisStorage(redis.url, async (store) => {
           await waitUntil(
             async () =>
               (await store.loadAgents()).find((a) => a.id === "away-agent")
@@ -66,17 +51,10 @@ Deno.test({
             "offline in Redis",
             () => "still online in Redis",
           );
-        } finally {
-          client.disconnect();
-          kv.close();
-        }
-      } finally {
-        await agent.kill();
-        await operator.close();
-      }
-    } finally {
-      await redis.close();
-    }
+        });
+      },
+      loggedTestServer,
+    );
   },
 });
 
@@ -86,13 +64,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start({ appendOnly: true });
-    try {
-      await using server = await startTestServer({ redisUrl: redis.url });
-      const operator = await TestClient.dashboard(server);
-      const agent = await AgentProcess.start(server, "queue-agent");
-      try {
-        await waitAgentStatus(operator, "queue-agent", "online");
+    await withRedisAgent(
+      "queue-agent",
+      async ({ redis, server, operator, agent }) => {
         // The first one ends by itself once a file appears; the second one
         // waits behind it.
         const dir = await Deno.makeTempDir();
@@ -109,12 +83,7 @@ Deno.test({
           agentId: "queue-agent",
           command: "echo second; exit 3",
         });
-        await redis.stop();
-        await waitUntil(
-          async () => !await server.services.storageReady(),
-          10_000,
-          "Redis gone",
-        );
+        await stopRedis(redis, server);
         // The first ends while Redis is away: its completion cannot be
         // recorded, nor the second claimed.
         await Deno.writeTextFile(flag, "");
@@ -137,13 +106,8 @@ Deno.test({
           "started once",
         );
         await Deno.remove(dir, { recursive: true });
-      } finally {
-        await agent.kill();
-        await operator.close();
-      }
-    } finally {
-      await redis.close();
-    }
+      },
+    );
   },
 });
 
@@ -153,14 +117,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start({ appendOnly: true });
-    try {
-      await using server = await startTestServer({ redisUrl: redis.url });
-      const operator = await TestClient.dashboard(server);
-      const agent = await AgentProcess.start(server, "int-agent");
+    await withRedisAgent("int-agent", async ({ redis, server, operator }) => {
       const dir = await Deno.makeTempDir();
       try {
-        await waitAgentStatus(operator, "int-agent", "online");
         const flag = `${dir}/go`;
         const running = await queueCommand(operator, {
           agentId: "int-agent",
@@ -174,12 +133,7 @@ Deno.test({
           agentId: "int-agent",
           command: "echo waited",
         });
-        await redis.stop();
-        await waitUntil(
-          async () => !await server.services.storageReady(),
-          10_000,
-          "Redis gone",
-        );
+        await stopRedis(redis, server);
         const { commands } = server.services;
         const by = { actor: "op", role: "operator" as const };
         for (const id of [waiting, running]) {
@@ -193,11 +147,7 @@ Deno.test({
           [waiting],
         );
         await redis.restart();
-        await waitUntil(
-          () => server.services.storageReady(),
-          20_000,
-          "Redis back",
-        );
+        await redisBack(server);
         await Deno.writeTextFile(flag, "");
         const ran = await waitFinal(operator, running, 30_000);
         assert.equal(ran.status, "completed");
@@ -205,12 +155,8 @@ Deno.test({
         assert.equal(waited.status, "completed");
         assert.equal(outputOf(operator, waited.id).text, "waited\n");
       } finally {
-        await agent.kill();
-        await operator.close();
         await Deno.remove(dir, { recursive: true });
       }
-    } finally {
-      await redis.close();
-    }
+    });
   },
 });

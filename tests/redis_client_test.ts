@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { RedisServer } from "./redis_server.ts";
-import { TcpProxy } from "./faults/tcp_proxy.ts";
+import { withProxiedRedis, withRedisStore } from "./redis_helpers.ts";
 import { waitUntil } from "./faults/dashboard.ts";
 import {
   connectRedis,
@@ -75,11 +75,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start();
-    const proxy = new TcpProxy(redis.port);
-    const client = connectRedis(`redis://127.0.0.1:${proxy.port}`);
-    client.on("error", () => {});
-    try {
+    await withProxiedRedis(async ({ proxy, client }) => {
       assert.equal(await client.ping(), "PONG");
       // The INCR reaches the proxy, which holds it; then the connection
       // drops before it is forwarded.
@@ -104,11 +100,7 @@ Deno.test({
       );
       // Sent once at most: never again after the reconnect.
       assert.equal(await client.get("counter"), null);
-    } finally {
-      client.disconnect();
-      await proxy.close();
-      await redis.close();
-    }
+    });
   },
 });
 
@@ -129,11 +121,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start({ appendOnly: true });
-    const client = connectRedis(redis.url);
-    client.on("error", () => {});
-    const kv = await Deno.openKv(":memory:");
-    try {
+    await withRedisStore(async (redis, client, kv) => {
       await client.ping();
       const store = new RedisOutputStore(client, "fd:", kv);
       const options = {
@@ -189,11 +177,7 @@ Deno.test({
       log.close();
       await assert.rejects(four);
       await log.idle();
-    } finally {
-      client.disconnect();
-      kv.close();
-      await redis.close();
-    }
+    }, { appendOnly: true, quiet: true });
   },
 });
 
@@ -203,10 +187,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start();
-    const client = connectRedis(redis.url);
-    const kv = await Deno.openKv(":memory:");
-    try {
+    await withRedisStore(async (_redis, client, kv) => {
       await client.ping();
       const here = new RedisStorage(client, kv);
       const elsewhere = new RedisStorage(client, kv);
@@ -221,11 +202,7 @@ Deno.test({
         (await here.loadDispatched()).map((s) => s.info.id),
         ["c-1"],
       );
-    } finally {
-      client.disconnect();
-      kv.close();
-      await redis.close();
-    }
+    });
   },
 });
 
@@ -235,12 +212,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const redis = await RedisServer.start();
-    const proxy = new TcpProxy(redis.port);
-    const client = connectRedis(`redis://127.0.0.1:${proxy.port}`);
-    client.on("error", () => {});
-    const kv = await Deno.openKv(":memory:");
-    try {
+    await withProxiedRedis(async ({ proxy, client, kv }) => {
       await client.ping();
       const store = new RedisOutputStore(client, "fd:", kv);
       const log = new OutputLog(store, {
@@ -268,11 +240,6 @@ Deno.test({
         data: "one\ntwo\n",
         more: false,
       });
-    } finally {
-      client.disconnect();
-      kv.close();
-      await proxy.close();
-      await redis.close();
-    }
+    });
   },
 });
