@@ -36,7 +36,18 @@ import {
 const BLOCKS = 160;
 const BLOCK_LINES = 1024;
 const WIDTH = 127;
-const STREAM = `for b in $(seq 0 ${BLOCKS - 1}); do ` +
+/** Blocks printed before the stream waits for the outage (2 MiB). */
+const BEFORE_OUTAGE = 16;
+/**
+ * The stream: its first {@link BEFORE_OUTAGE} blocks, then (once `gate`
+ * exists: the test makes it when the outage has begun, so the rest is
+ * printed during the outage however the machine's load paces the test) the
+ * rest.
+ */
+const streamCommand = (gate: string) =>
+  `for b in $(seq 0 ${BLOCKS - 1}); do ` +
+  `if [ $b -eq ${BEFORE_OUTAGE} ]; then ` +
+  `while [ ! -e '${gate}' ]; do sleep 0.02; done; fi; ` +
   `seq -f '%0${WIDTH}g' $((b*${BLOCK_LINES}+1)) $((b*${BLOCK_LINES}+${BLOCK_LINES})); ` +
   `sleep 0.02; done; exit 7`;
 
@@ -120,11 +131,14 @@ async function outageRun(outage: Outage): Promise<void> {
       "agent online",
     );
     assert.equal((await ready(server.url)).status, 200);
-    const stream = await d.request("redis-out", STREAM);
+    const gate = `${await Deno.makeTempDir()}/outage-begun`;
+    const stream = await d.request("redis-out", streamCommand(gate));
     const queued = await d.request("redis-out", "echo queued; exit 5");
     const victim = await d.request("redis-out", "echo victim");
     await waitUntil(
-      () => d!.stores.output.receivedBytes(stream) >= 2 * 1024 * 1024,
+      () =>
+        d!.stores.output.receivedBytes(stream) >=
+          BEFORE_OUTAGE * BLOCK_LINES * (WIDTH + 1),
       30_000,
       "2 MiB streamed before the outage",
     );
@@ -150,6 +164,8 @@ async function outageRun(outage: Outage): Promise<void> {
       Math.round(performance.now() - down),
     );
     assert.deepEqual(JSON.parse(unready.body), { status: "unavailable" });
+    // The rest of the stream is printed now, during the outage.
+    await Deno.writeTextFile(gate, "");
 
     // Actions that need Redis get a clear error, and change nothing.
     const request = await refused(d, "command:request", {
