@@ -3,9 +3,11 @@
  * on node A and dashboards on node B: a dashboard on B that resumes the
  * agent's running command with `snapshot: true` gets A's latest screen,
  * then exactly the stored chunks after it, then live output once; when A
- * keeps no screen, or A is gone, B replays the stored output as before.
+ * keeps no screen, does not answer, answers with one over the size bound,
+ * or is gone, B replays the stored output as before.
  */
 import assert from "node:assert/strict";
+import { MAX_REMOTE_SCREEN_CHARS } from "../lib/server/cluster_node.ts";
 import { RedisServer } from "./redis_server.ts";
 import {
   queueCommand,
@@ -162,7 +164,7 @@ Deno.test(
 );
 
 Deno.test(
-  "cluster: when the owner keeps no screen, or is gone, a dashboard on another node gets the whole stored output",
+  "cluster: when the owner keeps no screen, does not answer, sends one too large, or is gone, a dashboard on another node gets the whole stored output",
   opts,
   async () => {
     const redis = await RedisServer.start();
@@ -184,7 +186,7 @@ Deno.test(
         const { commandId } = run;
         const late = await TestClient.dashboard(b, "viewer");
         clients.push(late);
-        let from = late.raw.length;
+        const from = late.raw.length;
         late.send("terminal:resume", {
           commandId,
           afterSeq: 0,
@@ -193,18 +195,37 @@ Deno.test(
         await chunk(late, commandId, 20, from);
         assert.deepEqual(received(late, commandId, from), all);
 
-        // A screen now, then its node stops: B replays what is stored.
+        // A screen now: served while A answers.
         const second = await running(a, b, "cs-3", 20, 15);
         clients.push(second.watcher);
+        const resume = async () => {
+          const start = late.raw.length;
+          late.send("terminal:resume", {
+            commandId: second.commandId,
+            afterSeq: 0,
+            snapshot: true,
+          });
+          await chunk(late, second.commandId, 20, start);
+          return received(late, second.commandId, start);
+        };
+        assert.deepEqual(await resume(), ["screen 15", ...all.slice(15)]);
+        // A does not answer (within SCREEN_CALL_TIMEOUT_MS): a replay.
+        const cluster = a.services.cluster!;
+        cluster.handle("screen", () => new Promise(() => {}));
+        assert.deepEqual(await resume(), all);
+        // A answers with a screen over MAX_REMOTE_SCREEN_CHARS: a replay.
+        cluster.handle("screen", () =>
+          Promise.resolve({
+            seq: 15,
+            cols: 80,
+            rows: 24,
+            data: "x".repeat(MAX_REMOTE_SCREEN_CHARS + 1),
+            outputBytes: 100,
+          }));
+        assert.deepEqual(await resume(), all);
+        // A stops: B replays what is stored.
         await a[Symbol.asyncDispose]();
-        from = late.raw.length;
-        late.send("terminal:resume", {
-          commandId: second.commandId,
-          afterSeq: 0,
-          snapshot: true,
-        });
-        await chunk(late, second.commandId, 20, from);
-        assert.deepEqual(received(late, second.commandId, from), all);
+        assert.deepEqual(await resume(), all);
         await second.agent.close();
         await run.agent.close();
       } finally {
