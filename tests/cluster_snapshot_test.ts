@@ -237,3 +237,56 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "cluster: output arriving while another node's screen is fetched and the rest replayed is neither lost nor duplicated",
+  opts,
+  async () => {
+    const redis = await RedisServer.start();
+    const clients: TestClient[] = [];
+    try {
+      await using a = await startTestServer({
+        redisUrl: redis.url,
+        snapshotMinBytes: 0,
+      });
+      await using b = await startTestServer({
+        redisUrl: redis.url,
+        snapshotMinBytes: 0,
+      });
+      const run = await running(a, b, "cs-4", 400, 100);
+      await using _agent = run.agent;
+      const { commandId, output } = run;
+      clients.push(run.watcher);
+      const late = await TestClient.dashboard(b, "viewer");
+      clients.push(late);
+      const from = late.raw.length;
+      late.send("terminal:resume", { commandId, afterSeq: 0, snapshot: true });
+      // Live output at once, while the screen is asked for and read.
+      await output(Array.from({ length: 200 }, (_, i) => i + 401));
+      await chunk(late, commandId, 600, from);
+      // One more chunk after everything: a duplicate would come before it.
+      await output([601]);
+      await chunk(late, commandId, 601, from);
+      const got = received(late, commandId, from);
+      // The screen once; before it only live chunks (past the 400 stored
+      // when asked: the screen is fetched from node A meanwhile, and the
+      // client holds them until it comes), the replayed ones after it.
+      const at = got.indexOf("screen 100");
+      assert.ok(at >= 0, "the screen came");
+      assert.equal(got.filter((g) => g.startsWith("screen")).length, 1);
+      assert.deepEqual(
+        got.slice(0, at).filter((g) => Number(g) <= 400),
+        [],
+      );
+      // Every chunk after the screen exactly once, none before it.
+      const seqs = got.filter((_, i) => i !== at).map(Number);
+      assert.deepEqual(
+        seqs.sort((x, y) => x - y),
+        Array.from({ length: 501 }, (_, i) => i + 101),
+      );
+    } finally {
+      for (const client of clients) await client.close();
+      await redis.close();
+    }
+  },
+);
