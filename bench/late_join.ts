@@ -10,12 +10,15 @@
  * The old path, a full replay from seq 0 into the same kind of terminal,
  * is measured for comparison.
  *
- * `deno run -A bench/late_join.ts [MiB]` (default 100), or from
- * `deno task bench` (`BENCH_LATE_JOIN_MB`, 0 skips it).
+ * `deno run -A bench/late_join.ts [MiB] [--cluster]` (default 100), or from
+ * `deno task bench` (`BENCH_LATE_JOIN_MB`, 0 skips it). With `--cluster`
+ * two servers share a real Redis (cluster mode): the agent on one, the
+ * dashboard on the other (the screen comes from the agent's node).
  *
  * @module
  */
 import { Screen } from "../lib/agent/screen.ts";
+import { RedisServer } from "../tests/redis_server.ts";
 import { waitUntil } from "../tests/faults/dashboard.ts";
 import {
   startSessionAgent,
@@ -93,8 +96,27 @@ async function open(
  * Run the benchmark with `mib` MiB of history; returns table rows and
  * prints `FIGURE late_join_snapshot_ms=` and `late_join_replay_ms=`.
  */
-export async function lateJoin(mib: number): Promise<[string, string][]> {
-  await using server = await startTestServer();
+export async function lateJoin(
+  mib: number,
+  options: { cluster?: boolean } = {},
+): Promise<[string, string][]> {
+  const redis = options.cluster ? await RedisServer.start() : null;
+  try {
+    return await run(mib, redis);
+  } finally {
+    await redis?.close();
+  }
+}
+
+async function run(
+  mib: number,
+  redis: RedisServer | null,
+): Promise<[string, string][]> {
+  const cluster = redis ? { redisUrl: redis.url } : {};
+  await using server = await startTestServer(cluster);
+  // Cluster mode: the dashboard on another node.
+  await using other = redis ? await startTestServer(cluster) : null;
+  const viewer = other ?? server;
   const cwd = await Deno.makeTempDir({ prefix: "fd-bench-late-" });
   const line = "history " + "x".repeat(70);
   // An interactive shell after the history: its screen is the history's
@@ -131,14 +153,22 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
       60_000,
     );
     const stored = (await commands.get(session))!.outputBytes;
+    const lastSeq = commands.broadcastSeq(session);
+    await waitUntil(
+      () => viewer.services.commands.broadcastSeq(session) === lastSeq,
+      60_000,
+      "the viewer's node passing the output on",
+    );
     const fill = (performance.now() - t0) / 1000;
-    const viaSnapshot = await open(server, session, true);
-    const viaReplay = await open(server, session, false);
+    const viaSnapshot = await open(viewer, session, true);
+    const viaReplay = await open(viewer, session, false);
     const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
     console.log(`FIGURE late_join_snapshot_ms=${viaSnapshot.ms.toFixed(0)}`);
     console.log(`FIGURE late_join_replay_ms=${viaReplay.ms.toFixed(0)}`);
     console.log(
-      `late join, ${mb(stored)} of session history (stored in ` +
+      `late join${redis ? " (cluster: dashboard on another node)" : ""}, ${
+        mb(stored)
+      } of session history (stored in ` +
         `${fill.toFixed(1)} s): current screen rendered in ` +
         `${viaSnapshot.ms.toFixed(0)} ms via snapshot ` +
         `(${viaSnapshot.frames} frames, ${mb(viaSnapshot.bytes)}), ` +
@@ -164,8 +194,10 @@ export async function lateJoin(mib: number): Promise<[string, string][]> {
 }
 
 if (import.meta.main) {
-  const mib = Number(Deno.args[0] ?? 100);
-  for (const [what, value] of await lateJoin(mib)) {
+  const args = Deno.args.filter((a) => a !== "--cluster");
+  const mib = Number(args[0] ?? 100);
+  const cluster = Deno.args.includes("--cluster");
+  for (const [what, value] of await lateJoin(mib, { cluster })) {
     console.log(`| ${what} | ${value} |`);
   }
 }

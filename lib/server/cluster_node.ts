@@ -24,6 +24,10 @@
  * - Routing: requests and interrupts for an agent held elsewhere are calls
  *   to its node (a node that no longer owns the agent names the new
  *   owner); an emergency stop is published to every node (`stop`).
+ * - Screens: a dashboard that resumes a command held elsewhere with
+ *   `snapshot: true` gets the owner's latest `terminal:snapshot` screen
+ *   (a `screen` call); no answer within SCREEN_CALL_TIMEOUT_MS, none kept
+ *   or one over MAX_REMOTE_SCREEN_CHARS: the stored output is replayed.
  * - A node that starts, or whose bus connection comes back, publishes
  *   `hello`; every node answers it with the state of the agents it holds.
  *
@@ -46,6 +50,7 @@ import type {
   CommandRequest,
   CommandService,
   QueueEntry,
+  ScreenSnapshot,
 } from "./commands.ts";
 import type { Logger } from "./logger.ts";
 import type { Registry } from "./registry.ts";
@@ -79,6 +84,24 @@ export const MAX_OUTBOX_CHARS = 64 * 1024 * 1024;
  * frames are dropped (filled in from storage with the next one).
  */
 export const MAX_INBOX_CHARS = 64 * 1024 * 1024;
+
+/**
+ * Characters of a screen snapshot one node passes to another at most (the
+ * agent's are at most `LIMITS.maxSnapshotBytes`); a larger one is not sent.
+ */
+export const MAX_REMOTE_SCREEN_CHARS = 4 * 1024 * 1024;
+
+/**
+ * How long a node waits for the owner's screen (see
+ * {@link ClusterNode.screen}) before replaying the stored output instead.
+ */
+export const SCREEN_CALL_TIMEOUT_MS = 1000;
+
+/** A screen of another node's command, with that command's output size. */
+export interface RemoteScreen extends ScreenSnapshot {
+  /** The command's output bytes on its node when the screen was read. */
+  outputBytes: number;
+}
 
 /** Ended commands remembered to ignore their late output. */
 export const MAX_ENDED = 10_000;
@@ -196,6 +219,14 @@ export class ClusterNode implements CommandCluster {
         by: Actor;
       };
       return commands.interrupt(commandId, reason, by, { forwarded: true });
+    });
+    bus.handle("screen", async (args) => {
+      const { commandId } = (args ?? {}) as { commandId?: unknown };
+      if (typeof commandId !== "string") return null;
+      const screen = commands.latestScreen(commandId);
+      if (!screen || screen.data.length > MAX_REMOTE_SCREEN_CHARS) return null;
+      const outputBytes = (await commands.get(commandId))?.outputBytes ?? 0;
+      return { ...screen, outputBytes } satisfies RemoteScreen;
     });
     bus.onMessage(({ header, body }) => {
       // Output past the backlog cap is dropped (the next chunk that gets
@@ -354,6 +385,43 @@ export class ClusterNode implements CommandCluster {
       agentId,
       op,
     }) as ControlAnswer | null;
+  }
+
+  /**
+   * The latest screen of command `commandId` of agent `agentId` held by
+   * another node, asked of that node; null when no other node holds the
+   * agent, its node keeps no screen of it (or one over
+   * MAX_REMOTE_SCREEN_CHARS), or does not answer within
+   * SCREEN_CALL_TIMEOUT_MS. Never throws.
+   */
+  async screen(
+    agentId: string,
+    commandId: string,
+  ): Promise<RemoteScreen | null> {
+    const node = this.ownerElsewhere(agentId);
+    if (!node || this.#closed) return null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const call = this.#o.bus.call(node, "screen", { commandId });
+      // Its failure after the timeout below is not worth a rejection.
+      call.catch(() => {});
+      const reply = await Promise.race([
+        call,
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), SCREEN_CALL_TIMEOUT_MS);
+        }),
+      ]);
+      return remoteScreenOf(reply);
+    } catch (error) {
+      this.#o.log.warn("Cannot get a screen from another node", {
+        node,
+        commandId,
+        error: String(error),
+      });
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -946,4 +1014,23 @@ function headerOf(message: ToDashboard): Record<string, unknown> {
     default:
       return { t: message.type };
   }
+}
+
+/** `reply` as a {@link RemoteScreen}, or null when it is not a valid one. */
+function remoteScreenOf(reply: unknown): RemoteScreen | null {
+  if (!reply || typeof reply !== "object") return null;
+  const { seq, cols, rows, data, outputBytes } = reply as Record<
+    string,
+    unknown
+  >;
+  const count = (n: unknown, min: number): n is number =>
+    Number.isSafeInteger(n) && (n as number) >= min;
+  if (
+    !count(seq, 1) || !count(cols, 1) || !count(rows, 1) ||
+    !count(outputBytes, 0) || typeof data !== "string" ||
+    data.length > MAX_REMOTE_SCREEN_CHARS
+  ) {
+    return null;
+  }
+  return { seq, cols, rows, data, outputBytes };
 }

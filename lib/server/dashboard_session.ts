@@ -552,7 +552,7 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
     // Taken before any await: chunks broadcast later reach this peer live.
     const broadcastSeq = commands.broadcastSeq(commandId);
     // Taken in the same turn: it covers only output broadcast by now.
-    const screen = allowSnapshot ? commands.latestScreen(commandId) : undefined;
+    let screen = allowSnapshot ? commands.latestScreen(commandId) : undefined;
     const command = await commands.get(commandId);
     if (!command) {
       throw new FlightdeckError("NOT_FOUND", `Unknown command "${commandId}"`);
@@ -561,10 +561,26 @@ export class DashboardSession extends Session<DashboardMessage, ToDashboard> {
       return await this.#replayPrompt(command, afterSeq);
     }
     const upTo = bound ? bound(command) : broadcastSeq;
+    let outputBytes = command.outputBytes;
+    const { cluster } = this.#app;
+    if (
+      allowSnapshot && !screen && cluster && command.status === "running" &&
+      cluster.forwardedSeq(commandId) !== undefined && upTo > afterSeq
+    ) {
+      // Cluster mode, the agent held elsewhere: its node's screen. It covers
+      // output that node stored; used below only when this node passed that
+      // output on by `upTo`, so later chunks still come live, once.
+      const remote = await cluster.screen(command.agentId, commandId);
+      if (remote) {
+        const { outputBytes: bytes, ...rest } = remote;
+        screen = rest;
+        outputBytes = Math.max(outputBytes, bytes);
+      }
+    }
     let from = afterSeq;
     if (
       screen && screen.seq > afterSeq && screen.seq <= upTo &&
-      command.outputBytes >= config.snapshotMinBytes && this.peer.isOpen
+      outputBytes >= config.snapshotMinBytes && this.peer.isOpen
     ) {
       // The screen stands for every chunk up to its seq; the rest follows.
       this.send(toDashboard("terminal:snapshot", {
