@@ -493,10 +493,20 @@ Deno.test("nextPipeBuffer() grows a full buffer 4x up to PIPE_BUFFER and keeps o
   assert.equal(nextPipeBuffer(buf, buf.length), buf);
 });
 
-Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that floods it when the upstream closes", async () => {
-  // A raw upstream: reads the head, writes N bytes, then closes with the
-  // client's flood unread (so its kernel resets the connection).
-  const N = 64 * 1024;
+/**
+ * `rounds` times: a raw upstream reads the head, writes `N` bytes, then
+ * ends: `"reset"` closes with the client's flood unread (so its kernel
+ * resets the connection to the guard; `N` must fit the socket buffers, or
+ * the upstream's own kernel drops the rest), `"fin"` shuts its write side
+ * and reads until the guard closes. The client, flooding all along and
+ * reading `readSize` bytes at a time, must get all `N` bytes.
+ */
+async function lastBytesReachAFloodingClient(
+  N: number,
+  readSize: number,
+  rounds: number,
+  end: "reset" | "fin",
+): Promise<void> {
   const last = new Uint8Array(N).map((_, i) => i % 251);
   const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = (async () => {
@@ -508,6 +518,10 @@ Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that fl
           let got = 0;
           while (got < 2048) got += (await conn.read(buf)) ?? Infinity;
           await writeAll(conn, last);
+          if (end === "fin") {
+            await conn.closeWrite();
+            while (await conn.read(buf) !== null);
+          }
         } catch {
           // The test reports what the client got.
         }
@@ -525,7 +539,7 @@ Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that fl
     maxConnectionsPerAddress: 100,
   });
   try {
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < rounds; round++) {
       const conn = await connect(guard);
       await conn.write(enc("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"));
       let flooding = true;
@@ -539,7 +553,7 @@ Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that fl
       })();
       const received: Uint8Array[] = [];
       let total = 0;
-      const buf = new Uint8Array(64 * 1024);
+      const buf = new Uint8Array(readSize);
       try {
         for (;;) {
           const n = await conn.read(buf);
@@ -566,4 +580,14 @@ Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that fl
     raw.close();
     await served;
   }
+}
+
+Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that floods it when the upstream closes", async () => {
+  await lastBytesReachAFloodingClient(64 * 1024, 64 * 1024, 20, "reset");
+});
+
+Deno.test("ConnectionGuard delivers an upstream's last bytes to a flooding client that reads slowly", async () => {
+  // More than the socket buffers hold, read in small pieces: when the
+  // upstream ends, the last bytes still wait in the guard's send queue.
+  await lastBytesReachAFloodingClient(4 * 1024 * 1024, 1024, 3, "fin");
 });
