@@ -19,6 +19,9 @@ export interface Peer {
   close(code: number, reason: string): void;
 }
 
+/** The real `setTimeout`, kept even when a test fakes the global one. */
+const nextTask = globalThis.setTimeout;
+
 /** A {@link Peer} over a server-side `WebSocket`. */
 export class WebSocketPeer implements Peer {
   readonly id: string;
@@ -48,12 +51,12 @@ export class WebSocketPeer implements Peer {
    * closes the connection without the close frame when a data frame
    * already read is reported after `close()` and before its deferred write
    * starts (as when closing from a message handler with the next frames
-   * buffered). From now on `isOpen` is false and `send` throws.
+   * buffered). The real timer is used, so faked timers do not hold it. From now on `isOpen` is false and `send` throws.
    */
   close(code: number, reason: string): void {
     if (this.#closing || this.#socket.readyState >= WebSocket.CLOSING) return;
     this.#closing = true;
-    setTimeout(() => {
+    nextTask(() => {
       if (this.#socket.readyState >= WebSocket.CLOSING) return;
       try {
         this.#socket.close(code, reason.slice(0, 120));
