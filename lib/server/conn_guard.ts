@@ -139,6 +139,15 @@ interface Entry {
   responseHead: Uint8Array | null;
 }
 
+/**
+ * After the upstream ended, how long the guard keeps reading (and
+ * dropping) client bytes before it closes the connection; see
+ * {@link ConnectionGuard}'s `#proxy`.
+ */
+export const LINGER_MS = 2000;
+/** How many client bytes the guard drops at most after the upstream ended. */
+export const LINGER_BYTES = 4 * 1024 * 1024;
+
 /** Bytes of a response's start examined for its kind. */
 const RESPONSE_HEAD_MAX = 8 * 1024;
 
@@ -453,19 +462,53 @@ export class ConnectionGuard {
 
   /**
    * Copy bytes both ways between `entry`'s client and `upstream`; resolves
-   * once both directions ended.
+   * once the connection is closed.
+   *
+   * Client EOF is passed on as a half-close and the response finishes. When
+   * the upstream ends (EOF, or a reset: it may close with client bytes
+   * unread), everything it sent has been written to the client, which then
+   * gets a FIN; its bytes are read and dropped until it closes too, for at
+   * most {@link LINGER_MS} and {@link LINGER_BYTES}, so that its kernel
+   * never resets the connection (dropping those last bytes) because the
+   * guard closed with client bytes unread. A failed write to the upstream
+   * only turns the client's bytes into dropped ones: the upstream's last
+   * bytes may still be on their way. Client errors close both sides.
    */
-  #proxy(entry: Entry, upstream: Deno.TcpConn): Promise<unknown> {
-    const fail = () => this.#close(entry);
-    // Client EOF: pass the half-close on and let the response finish.
-    // Server EOF or any error: close both sides.
-    return Promise.all([
-      pipe(entry.client, upstream, entry, true).then(
-        () => closeWriteQuietly(upstream),
-        fail,
-      ),
-      pipe(upstream, entry.client, entry, false).then(fail, fail),
+  async #proxy(entry: Entry, upstream: Deno.TcpConn): Promise<void> {
+    const fromClient = { dropped: -1 };
+    const clientSide = pipe(entry.client, upstream, entry, true, fromClient)
+      .then(
+        () => {
+          closeWriteQuietly(upstream);
+          return true;
+        },
+        () => {
+          this.#close(entry);
+          return false;
+        },
+      );
+    try {
+      await pipe(upstream, entry.client, entry, false);
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) {
+        this.#close(entry); // The client is gone.
+        await clientSide;
+        return;
+      }
+    }
+    if (entry.closed) return void await clientSide;
+    // The upstream is done and its bytes are written: end the client's
+    // side cleanly and drop what it still sends, within bounds.
+    closeWriteQuietly(entry.client);
+    if (fromClient.dropped < 0) fromClient.dropped = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      clientSide,
+      new Promise((resolve) => timer = setTimeout(resolve, LINGER_MS)),
     ]);
+    clearTimeout(timer);
+    this.#close(entry);
+    await clientSide;
   }
 
   #close(entry: Entry): void {
@@ -526,24 +569,45 @@ function isKeepAliveIdle(entry: Entry): boolean {
     entry.requestSince < 0 && entry.writing === 0;
 }
 
+/** A read from the upstream failed (e.g. it reset the connection). */
+class UpstreamError extends Error {}
+
 /**
  * Copy `from` to `to` until `from` ends, noting activity on `entry`: client
  * bytes (`fromClient`) with no request in flight start one; upstream bytes
  * end it, and the first of them are examined for a stream's response head.
  * Past the start of a response nothing is parsed.
+ *
+ * With `drop` (client to upstream only), a failed write to the upstream
+ * does not end the copy: from then on (or once the caller sets
+ * `drop.dropped` to 0) bytes read are counted in `drop.dropped` and
+ * dropped, and the copy ends past {@link LINGER_BYTES} of them. A failed
+ * read of the upstream rejects with an {@link UpstreamError}.
  */
 async function pipe(
   from: Deno.Conn,
   to: Deno.Conn,
   entry: Entry,
   fromClient: boolean,
+  drop?: { dropped: number },
 ): Promise<void> {
   let buf = new Uint8Array(PIPE_BUFFER_MIN);
   for (;;) {
-    const n = await from.read(buf);
+    let n: number | null;
+    try {
+      n = await from.read(buf);
+    } catch (error) {
+      if (fromClient) throw error;
+      throw new UpstreamError(String(error));
+    }
     if (n === null) return;
     const now = performance.now();
     entry.lastActive = now;
+    if (drop && drop.dropped >= 0) {
+      drop.dropped += n;
+      if (drop.dropped > LINGER_BYTES) return;
+      continue;
+    }
     if (!entry.stream) {
       if (fromClient) {
         if (entry.requestSince < 0) entry.requestSince = now;
@@ -554,6 +618,9 @@ async function pipe(
     entry.writing++;
     try {
       await writeAll(to, buf.subarray(0, n));
+    } catch (error) {
+      if (!drop) throw error;
+      drop.dropped = 0; // The upstream is gone; its last bytes may not be.
     } finally {
       entry.writing--;
     }

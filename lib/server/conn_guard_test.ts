@@ -6,6 +6,7 @@ import {
   nextPipeBuffer,
   PIPE_BUFFER,
   PIPE_BUFFER_MIN,
+  writeAll,
 } from "./conn_guard.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -490,4 +491,103 @@ Deno.test("nextPipeBuffer() grows a full buffer 4x up to PIPE_BUFFER and keeps o
   assert.deepEqual(sizes, [8192, PIPE_BUFFER, PIPE_BUFFER, PIPE_BUFFER]);
   assert.equal(PIPE_BUFFER, 32768);
   assert.equal(nextPipeBuffer(buf, buf.length), buf);
+});
+
+/**
+ * `rounds` times: a raw upstream reads the head, writes `N` bytes, then
+ * ends: `"reset"` closes with the client's flood unread (so its kernel
+ * resets the connection to the guard; `N` must fit the socket buffers, or
+ * the upstream's own kernel drops the rest), `"fin"` shuts its write side
+ * and reads until the guard closes. The client, flooding all along and
+ * reading `readSize` bytes at a time, must get all `N` bytes.
+ */
+async function lastBytesReachAFloodingClient(
+  N: number,
+  readSize: number,
+  rounds: number,
+  end: "reset" | "fin",
+): Promise<void> {
+  const last = new Uint8Array(N).map((_, i) => i % 251);
+  const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    for await (const conn of raw) {
+      (async () => {
+        const buf = new Uint8Array(1024);
+        try {
+          // The head, then until some flood is in (unread bytes remain).
+          let got = 0;
+          while (got < 2048) got += (await conn.read(buf)) ?? Infinity;
+          await writeAll(conn, last);
+          if (end === "fin") {
+            await conn.closeWrite();
+            while (await conn.read(buf) !== null);
+          }
+        } catch {
+          // The test reports what the client got.
+        }
+        conn.close();
+      })();
+    }
+  })();
+  const guard = ConnectionGuard.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    upstream: () => raw.addr as Deno.NetAddr,
+    headTimeoutMs: 10_000,
+    maxHeadBytes: 1024,
+    maxConnections: 100,
+    maxConnectionsPerAddress: 100,
+  });
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const conn = await connect(guard);
+      await conn.write(enc("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"));
+      let flooding = true;
+      const flood = (async () => {
+        const chunk = new Uint8Array(16 * 1024);
+        try {
+          while (flooding) await conn.write(chunk);
+        } catch {
+          // The guard ended the connection.
+        }
+      })();
+      const received: Uint8Array[] = [];
+      let total = 0;
+      const buf = new Uint8Array(readSize);
+      try {
+        for (;;) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          received.push(buf.slice(0, n));
+          total += n;
+        }
+      } catch {
+        // A reset ends the read; the count below says what came first.
+      }
+      flooding = false;
+      conn.close();
+      await flood;
+      assert.equal(total, N, `round ${round}`);
+      const all = new Uint8Array(total);
+      let at = 0;
+      for (const part of received) {
+        all.set(part, (at += part.length) - part.length);
+      }
+      assert.deepEqual(all, last);
+    }
+  } finally {
+    await guard.close(0);
+    raw.close();
+    await served;
+  }
+}
+
+Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that floods it when the upstream closes", async () => {
+  await lastBytesReachAFloodingClient(64 * 1024, 64 * 1024, 20, "reset");
+});
+
+Deno.test("ConnectionGuard delivers an upstream's last bytes to a flooding client that reads slowly", async () => {
+  // More than the socket buffers hold, read in small pieces: when the
+  // upstream ends, the last bytes still wait in the guard's send queue.
+  await lastBytesReachAFloodingClient(4 * 1024 * 1024, 1024, 3, "fin");
 });

@@ -19,10 +19,14 @@ export interface Peer {
   close(code: number, reason: string): void;
 }
 
+/** The real `setTimeout`, kept even when a test fakes the global one. */
+const nextTask = globalThis.setTimeout;
+
 /** A {@link Peer} over a server-side `WebSocket`. */
 export class WebSocketPeer implements Peer {
   readonly id: string;
   #socket: WebSocket;
+  #closing = false;
 
   constructor(socket: WebSocket, id: string = crypto.randomUUID()) {
     this.#socket = socket;
@@ -30,7 +34,7 @@ export class WebSocketPeer implements Peer {
   }
 
   get isOpen(): boolean {
-    return this.#socket.readyState === WebSocket.OPEN;
+    return !this.#closing && this.#socket.readyState === WebSocket.OPEN;
   }
 
   get bufferedAmount(): number {
@@ -38,16 +42,28 @@ export class WebSocketPeer implements Peer {
   }
 
   send(frame: string): void {
+    if (this.#closing) throw new DOMException("Closing", "InvalidStateError");
     this.#socket.send(frame);
   }
 
+  /**
+   * The socket's close starts on the next task: Deno's server WebSocket
+   * closes the connection without the close frame when a data frame
+   * already read is reported after `close()` and before its deferred write
+   * starts (as when closing from a message handler with the next frames
+   * buffered). The real timer is used, so faked timers do not hold it. From now on `isOpen` is false and `send` throws.
+   */
   close(code: number, reason: string): void {
-    if (this.#socket.readyState >= WebSocket.CLOSING) return;
-    try {
-      this.#socket.close(code, reason.slice(0, 120));
-    } catch {
-      // Already closing: nothing left to do.
-    }
+    if (this.#closing || this.#socket.readyState >= WebSocket.CLOSING) return;
+    this.#closing = true;
+    nextTask(() => {
+      if (this.#socket.readyState >= WebSocket.CLOSING) return;
+      try {
+        this.#socket.close(code, reason.slice(0, 120));
+      } catch {
+        // Already closing: nothing left to do.
+      }
+    }, 0);
   }
 }
 
