@@ -134,7 +134,7 @@ const SETTLE_MS = 2_000;
  * Up to `limit` finished commands after `cursor` in the Deno KV layout's
  * `["fin", completedAt, id]` index (storage.ts), as `[completedAt, id]`.
  */
-async function finishedInKv(
+export async function finishedInKv(
   kv: KvLike,
   cursor: [number, string] | null,
   limit: number,

@@ -33,6 +33,7 @@ import {
   type Priority,
 } from "../protocol.ts";
 import { type OutputBackend, OutputStore } from "./output_log.ts";
+import { finishedInKv } from "./search_index.ts";
 import type { KvLike } from "./redis_kv.ts";
 
 export type { OutputMeta, StoredChunk } from "./output_log.ts";
@@ -497,23 +498,11 @@ export class Storage implements CommandStore {
    * Up to `limit` finished commands after `cursor` (`[completedAt, id]`,
    * null: from the first) in completion order, as `[completedAt, id]`.
    */
-  async finishedAfter(
+  finishedAfter(
     cursor: [number, string] | null,
     limit: number,
   ): Promise<[number, string][]> {
-    const found: [number, string][] = [];
-    const iter = this.kv.list({
-      start: cursor ? ["fin", cursor[0], cursor[1]] : ["fin"],
-      end: ["fin", Number.MAX_SAFE_INTEGER],
-    }, { limit: limit + 1 });
-    for await (const entry of iter) {
-      const at = Number(entry.key[1]);
-      const id = String(entry.key[2]);
-      if (cursor && at === cursor[0] && id === cursor[1]) continue;
-      found.push([at, id]);
-      if (found.length >= limit) break;
-    }
-    return found;
+    return finishedInKv(this.kv, cursor, limit);
   }
 
   /** Total output bytes of finished commands whose output is kept. */
