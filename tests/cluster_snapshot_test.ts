@@ -13,6 +13,7 @@ import {
   queueCommand,
   RawAgent,
   type RawMessage,
+  received,
   startTestServer,
   TestClient,
   type TestServer,
@@ -21,19 +22,6 @@ import {
 } from "./helpers.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** What `client` got for `commandId` from index `from` on: `screen N` / `N`. */
-function received(client: TestClient, commandId: string, from = 0): string[] {
-  return (client.raw as RawMessage[]).slice(from).flatMap((m) => {
-    if (m.payload?.commandId !== commandId) return [];
-    if (m.type === "terminal:snapshot") return [`screen ${m.payload.seq}`];
-    if (m.type === "terminal:output") return [String(m.payload.seq)];
-    if (m.type === "terminal:gap") {
-      return [`gap ${m.payload.fromSeq}-${m.payload.toSeq}`];
-    }
-    return [];
-  });
-}
 
 /** Wait until `client` got chunk `seq` of `commandId` (from index `from`). */
 async function chunk(

@@ -396,6 +396,26 @@ export async function waitAgentStatus(
 // Additions for the integration suites (dashboard, commands, fanout, bad input,
 // cli). Everything above is unchanged.
 
+/**
+ * What `client` got for `commandId` from index `from` on, in order:
+ * `screen N` (a snapshot at seq N), `N` (output chunk N), `gap A-B`.
+ */
+export function received(
+  client: TestClient,
+  commandId: string,
+  from = 0,
+): string[] {
+  return (client.raw as RawMessage[]).slice(from).flatMap((m) => {
+    if (m.payload?.commandId !== commandId) return [];
+    if (m.type === "terminal:snapshot") return [`screen ${m.payload.seq}`];
+    if (m.type === "terminal:output") return [String(m.payload.seq)];
+    if (m.type === "terminal:gap") {
+      return [`gap ${m.payload.fromSeq}-${m.payload.toSeq}`];
+    }
+    return [];
+  });
+}
+
 /** A raw server message as received (envelope fields included). */
 export interface RawMessage {
   version: string;

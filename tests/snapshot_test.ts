@@ -14,8 +14,8 @@ import {
   echoBarrier,
   queueCommand,
   RawAgent,
-  type RawMessage,
   rawOf,
+  received,
   startTestServer,
   TestClient,
   type TestServer,
@@ -64,19 +64,6 @@ async function runningCommand(server: TestServer, agentId: string) {
       data: `[screen ${seq}]`,
     }, id);
   return { agent, operator, commandId, handled, output, snapshot };
-}
-
-/** What `client` got for `commandId` from index `from` on: `screen N` / `N`. */
-function received(client: TestClient, commandId: string, from = 0): string[] {
-  return (client.raw as RawMessage[]).slice(from).flatMap((m) => {
-    if (m.payload?.commandId !== commandId) return [];
-    if (m.type === "terminal:snapshot") return [`screen ${m.payload.seq}`];
-    if (m.type === "terminal:output") return [String(m.payload.seq)];
-    if (m.type === "terminal:gap") {
-      return [`gap ${m.payload.fromSeq}-${m.payload.toSeq}`];
-    }
-    return [];
-  });
 }
 
 /** Send `terminal:resume` and wait until chunk `lastSeq` arrived. */
