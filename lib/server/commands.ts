@@ -249,7 +249,10 @@ export class CommandService {
     });
   }
 
-  /** Create the service and restore queues and running commands from KV. */
+  /**
+   * Create the service and restore queues and running commands from storage
+   * (one server; in cluster mode each node loads an agent's when it connects).
+   */
   static async create(options: CommandServiceOptions): Promise<CommandService> {
     const service = new CommandService(options);
     const { storage } = options;
