@@ -93,6 +93,11 @@ async function running(
   return { agent, watcher, commandId, output };
 }
 
+/** A server of the cluster on `redis` that keeps screens of any size. */
+function node(redis: RedisServer) {
+  return startTestServer({ redisUrl: redis.url, snapshotMinBytes: 0 });
+}
+
 Deno.test(
   "cluster: a dashboard on another node gets the owner's screen, then exactly the output after it, then live output once",
   opts,
@@ -100,14 +105,8 @@ Deno.test(
     const redis = await RedisServer.start();
     const clients: TestClient[] = [];
     try {
-      await using a = await startTestServer({
-        redisUrl: redis.url,
-        snapshotMinBytes: 0,
-      });
-      await using b = await startTestServer({
-        redisUrl: redis.url,
-        snapshotMinBytes: 0,
-      });
+      await using a = await node(redis);
+      await using b = await node(redis);
       const run = await running(a, b, "cs-1", 40, 30);
       await using _agent = run.agent;
       const { commandId, output } = run;
@@ -158,14 +157,8 @@ Deno.test(
     const redis = await RedisServer.start();
     const clients: TestClient[] = [];
     try {
-      await using b = await startTestServer({
-        redisUrl: redis.url,
-        snapshotMinBytes: 0,
-      });
-      const a = await startTestServer({
-        redisUrl: redis.url,
-        snapshotMinBytes: 0,
-      });
+      await using b = await node(redis);
+      const a = await node(redis);
       const all = Array.from({ length: 20 }, (_, i) => String(i + 1));
       try {
         // No screen on the owner.
@@ -233,14 +226,8 @@ Deno.test(
     const redis = await RedisServer.start();
     const clients: TestClient[] = [];
     try {
-      await using a = await startTestServer({
-        redisUrl: redis.url,
-        snapshotMinBytes: 0,
-      });
-      await using b = await startTestServer({
-        redisUrl: redis.url,
-        snapshotMinBytes: 0,
-      });
+      await using a = await node(redis);
+      await using b = await node(redis);
       const run = await running(a, b, "cs-4", 400, 100);
       await using _agent = run.agent;
       const { commandId, output } = run;
