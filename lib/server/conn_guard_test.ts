@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
+  BufferPool,
   ConnectionGuard,
   type ConnectionGuardOptions,
   isStreamHead,
+  LARGE_PIPE_BUFFER,
   nextPipeBuffer,
   PIPE_BUFFER,
   PIPE_BUFFER_MIN,
@@ -151,6 +153,82 @@ Deno.test("ConnectionGuard carries WebSockets, large frames included", async () 
     ws.close();
     await closed;
   });
+});
+
+Deno.test("BufferPool lends at most max buffers and reuses the ones given back", () => {
+  const pool = new BufferPool(1024, 2);
+  const a = pool.take()!;
+  const b = pool.take()!;
+  assert.equal(a.length, 1024);
+  assert.notEqual(a, b);
+  assert.equal(pool.take(), null);
+  assert.deepEqual([pool.lent, pool.peak], [2, 2]);
+  pool.give(a);
+  assert.equal(pool.take(), a);
+  pool.give(a);
+  pool.give(b);
+  assert.deepEqual([pool.lent, pool.peak], [0, 2]);
+  assert.equal(new BufferPool(1024, 0).take(), null);
+  assert.throws(() => new BufferPool(0, 1), RangeError);
+  assert.throws(() => new BufferPool(1024, -1), RangeError);
+});
+
+Deno.test("ConnectionGuard reads a sustained stream into a pooled large buffer and gives it back when the burst ends", async () => {
+  const SIZE = 4 * 1024 * 1024;
+  const body = new Uint8Array(SIZE).map((_, i) => i % 251);
+  const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const upstream = Promise.withResolvers<Deno.Conn>();
+  const accepted = raw.accept().then((conn) => {
+    upstream.resolve(conn);
+    return conn;
+  });
+  const guard = ConnectionGuard.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    upstream: () => raw.addr as Deno.NetAddr,
+    headTimeoutMs: 10_000,
+    maxHeadBytes: 1024,
+    maxConnections: 100,
+    maxConnectionsPerAddress: 100,
+    largeBuffers: 1,
+  });
+  const conn = await connect(guard);
+  try {
+    assert.equal(LARGE_PIPE_BUFFER, 256 * 1024);
+    await conn.write(enc("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const up = await upstream.promise;
+    await up.read(new Uint8Array(1024)); // The head.
+    const head = enc(`HTTP/1.1 200 OK\r\ncontent-length: ${SIZE + 3}\r\n\r\n`);
+    const writing = writeAll(up, head).then(() => writeAll(up, body));
+    const got = new Uint8Array(head.length + SIZE);
+    let at = 0;
+    const buf = new Uint8Array(64 * 1024);
+    while (at < got.length) {
+      const n = await conn.read(buf);
+      assert.notEqual(n, null);
+      got.set(buf.subarray(0, n!), at);
+      at += n!;
+    }
+    await writing;
+    assert.deepEqual(got.subarray(head.length), body);
+    // The burst borrowed the pool's one buffer.
+    assert.equal(guard.largeBuffers.peak, 1);
+    // Everything sent was read, so the next read takes only these 3 bytes:
+    // a read of at most a quarter gives the buffer back.
+    await writeAll(up, enc("end"));
+    let tail = "";
+    while (tail.length < 3) {
+      const n = await conn.read(buf);
+      tail += new TextDecoder().decode(buf.subarray(0, n!));
+    }
+    assert.equal(tail, "end");
+    assert.deepEqual(guard.largeBuffers, { lent: 0, peak: 1 });
+  } finally {
+    conn.close();
+    await guard.close(0);
+    (await accepted).close();
+    raw.close();
+  }
 });
 
 Deno.test("ConnectionGuard over the per-address cap closes the oldest connection still waiting for its head", async () => {
