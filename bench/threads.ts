@@ -120,6 +120,14 @@ async function main(): Promise<void> {
     console.log(
       `  ${totals ? "producer" : "agent"}: ${agentCpu.toFixed(2)} s`,
     );
+    // The agent's own count of window stalls, logged once acknowledged.
+    const deadline = Date.now() + 5000;
+    let line: string | undefined;
+    while (!totals && !line && Date.now() < deadline) {
+      line = running.agentLines().find((l) => l.includes("output of "));
+      if (!line) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (line) console.log(`  agent: ${line.slice(line.indexOf("output of "))}`);
   } finally {
     await Promise.all(clients.map((c) => c.stop()));
   }
