@@ -65,8 +65,8 @@ export interface ConnectionGuardOptions {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   /**
-   * Read buffers of {@link LARGE_PIPE_BUFFER} bytes the busy directions of
-   * all connections share; default {@link LARGE_BUFFERS}, 0: none.
+   * Read buffers of {@link LARGE_PIPE_BUFFER} bytes that busy connections
+   * share for their upstream bytes; default {@link LARGE_BUFFERS}, 0: none.
    */
   largeBuffers?: number;
   /** Called for events worth a log line. */
@@ -166,10 +166,11 @@ export const PIPE_BUFFER_MIN = 2 * 1024;
 /** Largest read buffer a direction of a proxied connection owns. */
 export const PIPE_BUFFER = 32 * 1024;
 /**
- * Size of the shared read buffers of a {@link BufferPool}: a direction
- * whose {@link PIPE_BUFFER} read came back full borrows one, so sustained
- * output (128 KiB frames to every dashboard) moves in a few large reads
- * and writes instead of many 32 KiB ones.
+ * Size of the shared read buffers of a {@link BufferPool}: the upstream to
+ * client direction of a connection, once a {@link PIPE_BUFFER} read came
+ * back full, borrows one, so sustained output (128 KiB frames to every
+ * dashboard) moves in a few large reads and writes instead of many 32 KiB
+ * ones.
  */
 export const LARGE_PIPE_BUFFER = 256 * 1024;
 /**
@@ -318,7 +319,8 @@ export class ConnectionGuard {
   /**
    * Listen on `options.hostname:options.port` and start accepting.
    *
-   * @throws {RangeError} for caps or limits below 1.
+   * @throws {RangeError} for caps or limits below 1, or a negative
+   * `largeBuffers`.
    * @throws {Deno.errors.AddrInUse} when the address is taken.
    */
   static listen(options: ConnectionGuardOptions): ConnectionGuard {

@@ -292,7 +292,7 @@ Deno.test("ConnectionGuard closes a connection that sends no complete head in ti
   });
 });
 
-Deno.test("ConnectionGuard.listen() throws RangeError for a cap below 1", () => {
+Deno.test("ConnectionGuard.listen() throws RangeError for a cap below 1 or a negative largeBuffers", () => {
   assert.throws(
     () =>
       ConnectionGuard.listen({
@@ -305,6 +305,20 @@ Deno.test("ConnectionGuard.listen() throws RangeError for a cap below 1", () => 
         maxConnectionsPerAddress: 1,
       }),
     RangeError,
+  );
+  assert.throws(
+    () =>
+      ConnectionGuard.listen({
+        hostname: "127.0.0.1",
+        port: 0,
+        upstream: () => ({ transport: "tcp", hostname: "127.0.0.1", port: 1 }),
+        headTimeoutMs: 1000,
+        maxHeadBytes: 1024,
+        maxConnections: 1,
+        maxConnectionsPerAddress: 1,
+        largeBuffers: -1,
+      }),
+    /Invalid largeBuffers "-1"/,
   );
 });
 
