@@ -69,6 +69,13 @@ export interface ConnectionGuardOptions {
    * share for their upstream bytes; default {@link LARGE_BUFFERS}, 0: none.
    */
   largeBuffers?: number;
+  /**
+   * After the upstream ended, how long (default {@link LINGER_MS}) and how
+   * many client bytes (default {@link LINGER_BYTES}) the guard reads and
+   * drops before it closes the connection.
+   */
+  lingerMs?: number;
+  lingerBytes?: number;
   /** Called for events worth a log line. */
   onEvent?: (message: string, fields: Record<string, unknown>) => void;
   /** Called when an internal connection from `port` starts carrying `client`. */
@@ -548,14 +555,17 @@ export class ConnectionGuard {
    * the upstream ends (EOF, or a reset: it may close with client bytes
    * unread), everything it sent has been written to the client, which then
    * gets a FIN; its bytes are read and dropped until it closes too, for at
-   * most {@link LINGER_MS} and {@link LINGER_BYTES}, so that its kernel
+   * most `lingerMs` and `lingerBytes`, so that its kernel
    * never resets the connection (dropping those last bytes) because the
    * guard closed with client bytes unread. A failed write to the upstream
    * only turns the client's bytes into dropped ones: the upstream's last
    * bytes may still be on their way. Client errors close both sides.
    */
   async #proxy(entry: Entry, upstream: Deno.TcpConn): Promise<void> {
-    const fromClient = { dropped: -1 };
+    const fromClient = {
+      dropped: -1,
+      limit: this.#options.lingerBytes ?? LINGER_BYTES,
+    };
     const pool = this.#pool;
     const clientSide = pipe(
       entry.client,
@@ -592,7 +602,9 @@ export class ConnectionGuard {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       clientSide,
-      new Promise((resolve) => timer = setTimeout(resolve, LINGER_MS)),
+      new Promise((resolve) =>
+        timer = setTimeout(resolve, this.#options.lingerMs ?? LINGER_MS)
+      ),
     ]);
     clearTimeout(timer);
     this.#close(entry);
@@ -671,14 +683,14 @@ class UpstreamError extends Error {}
  * full-size one, into one borrowed from `pool` when it has one, until a
  * read takes at most a quarter of that (the burst is over) or the copy
  * ends. Client bytes keep their own buffer: read faster, a client's flood
- * after the upstream ended reaches {@link LINGER_BYTES} (and the close)
+ * after the upstream ended reaches `lingerBytes` (and the close)
  * before a client that reads slowly has the upstream's last bytes (the
  * flooding-client tests lost them in most runs).
  *
  * With `drop` (client to upstream only), a failed write to the upstream
  * does not end the copy: from then on (or once the caller sets
  * `drop.dropped` to 0) bytes read are counted in `drop.dropped` and
- * dropped, and the copy ends past {@link LINGER_BYTES} of them. A failed
+ * dropped, and the copy ends past `drop.limit` of them. A failed
  * read of the upstream rejects with an {@link UpstreamError}.
  */
 async function pipe(
@@ -687,7 +699,7 @@ async function pipe(
   entry: Entry,
   fromClient: boolean,
   pool: BufferPool,
-  drop?: { dropped: number },
+  drop?: { dropped: number; limit: number },
 ): Promise<void> {
   let own = new Uint8Array(PIPE_BUFFER_MIN);
   let large: Uint8Array<ArrayBuffer> | null = null;
@@ -706,9 +718,9 @@ async function pipe(
       entry.lastActive = now;
       if (drop && drop.dropped >= 0) {
         drop.dropped += n;
-        if (drop.dropped > LINGER_BYTES) return;
+        if (drop.dropped > drop.limit) return;
         // Dropped bytes need no speed: reading them in large pieces would
-        // only reach LINGER_BYTES (and the close) sooner.
+        // only reach the limit (and the close) sooner.
         if (large) {
           pool.give(large);
           large = null;

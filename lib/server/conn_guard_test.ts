@@ -598,6 +598,7 @@ async function lastBytesReachAFloodingClient(
   readSize: number,
   rounds: number,
   end: "reset" | "fin",
+  paced = false,
 ): Promise<void> {
   const last = new Uint8Array(N).map((_, i) => i % 251);
   const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -629,16 +630,30 @@ async function lastBytesReachAFloodingClient(
     maxHeadBytes: 1024,
     maxConnections: 100,
     maxConnectionsPerAddress: 100,
+    // Paced, the client sends about as much as it reads: bounds that load
+    // cannot reach (a slow reader under load takes seconds), so the test
+    // checks the half-close and the drain, not the bounds (tested below).
+    ...paced ? { lingerMs: 120_000, lingerBytes: 4 * N } : {},
   });
   try {
     for (let round = 0; round < rounds; round++) {
       const conn = await connect(guard);
       await conn.write(enc("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"));
       let flooding = true;
+      const chunk = new Uint8Array(16 * 1024);
+      // Paced: 64 KiB at first, then one chunk per chunk's worth read.
+      let allowance = paced ? 64 * 1024 : Infinity;
+      const waker: { wake: (() => void) | null } = { wake: null };
       const flood = (async () => {
-        const chunk = new Uint8Array(16 * 1024);
         try {
-          while (flooding) await conn.write(chunk);
+          while (flooding) {
+            if (allowance < chunk.length) {
+              await new Promise<void>((resolve) => waker.wake = resolve);
+              continue;
+            }
+            allowance -= chunk.length;
+            await conn.write(chunk);
+          }
         } catch {
           // The guard ended the connection.
         }
@@ -652,11 +667,15 @@ async function lastBytesReachAFloodingClient(
           if (n === null) break;
           received.push(buf.slice(0, n));
           total += n;
+          allowance += n;
+          waker.wake?.();
+          waker.wake = null;
         }
       } catch {
         // A reset ends the read; the count below says what came first.
       }
       flooding = false;
+      waker.wake?.();
       conn.close();
       await flood;
       assert.equal(total, N, `round ${round}`);
@@ -681,5 +700,96 @@ Deno.test("ConnectionGuard delivers an upstream's last bytes to a client that fl
 Deno.test("ConnectionGuard delivers an upstream's last bytes to a flooding client that reads slowly", async () => {
   // More than the socket buffers hold, read in small pieces: when the
   // upstream ends, the last bytes still wait in the guard's send queue.
-  await lastBytesReachAFloodingClient(4 * 1024 * 1024, 1024, 3, "fin");
+  await lastBytesReachAFloodingClient(4 * 1024 * 1024, 1024, 3, "fin", true);
+});
+
+/**
+ * A guard before an upstream that sends `reply` and ends at once, and a
+ * client connected through it that has sent a request head.
+ */
+async function endedUpstream(
+  options: { lingerMs?: number; lingerBytes?: number },
+): Promise<{ conn: Deno.TcpConn; [Symbol.asyncDispose](): Promise<void> }> {
+  const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    for await (const conn of raw) {
+      (async () => {
+        try {
+          await conn.read(new Uint8Array(1024));
+          await writeAll(conn, enc("bye"));
+        } catch {
+          // Gone.
+        }
+        conn.close();
+      })();
+    }
+  })();
+  const guard = ConnectionGuard.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    upstream: () => raw.addr as Deno.NetAddr,
+    headTimeoutMs: 10_000,
+    maxHeadBytes: 1024,
+    maxConnections: 100,
+    maxConnectionsPerAddress: 100,
+    ...options,
+  });
+  const conn = await connect(guard);
+  await conn.write(enc("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"));
+  return {
+    conn,
+    async [Symbol.asyncDispose]() {
+      conn.close();
+      await guard.close(0);
+      raw.close();
+      await served;
+    },
+  };
+}
+
+/** Read `conn` to its end (EOF or reset); the bytes read. */
+async function readToEnd(conn: Deno.Conn): Promise<string> {
+  let text = "";
+  const decoder = new TextDecoder();
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (let n; (n = await conn.read(buf)) !== null;) {
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+    }
+  } catch {
+    // A reset ends it too.
+  }
+  return text;
+}
+
+Deno.test("ConnectionGuard closes a client that keeps sending after the upstream ended once lingerBytes are dropped", async () => {
+  await using t = await endedUpstream({
+    lingerMs: 600_000,
+    lingerBytes: 256 * 1024,
+  });
+  assert.equal(await readToEnd(t.conn), "bye");
+  // The client's write side stays open: only the guard's close ends this.
+  const chunk = new Uint8Array(16 * 1024);
+  let sent = 0;
+  try {
+    for (;;) sent += await t.conn.write(chunk);
+  } catch {
+    // Reset or broken pipe: the guard closed.
+  }
+  assert.ok(sent > 256 * 1024, `sent ${sent}`);
+});
+
+Deno.test("ConnectionGuard closes a client that neither sends nor closes after the upstream ended once lingerMs passed", async () => {
+  await using t = await endedUpstream({ lingerMs: 200 });
+  assert.equal(await readToEnd(t.conn), "bye");
+  // The guard's close (not ours) ends the connection: a write fails.
+  const closed = Promise.withResolvers<void>();
+  const probe = setInterval(() => {
+    t.conn.write(new Uint8Array(1)).catch(() => closed.resolve());
+  }, 50);
+  try {
+    await closed.promise;
+  } finally {
+    clearInterval(probe);
+  }
 });
