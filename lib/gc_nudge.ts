@@ -34,12 +34,31 @@
 export const GC_NUDGE_BYTES = 16 * 1024 * 1024;
 
 /** V8's `gc()` with options, as `--expose-gc` exposes it. */
-type ExposedGc = (options?: { type?: string; execution?: string }) => void;
+type ExposedGc = (
+  options?: { type?: string; execution?: string; flavor?: string },
+) => void;
 
 /** Start a concurrent full collection, when `gc` is exposed. */
 export function startFullGc(): void {
   const gc = (globalThis as { gc?: ExposedGc }).gc;
   gc?.({ type: "major", execution: "async" });
+}
+
+/**
+ * Collect everything V8 can, at once, and give the memory back: a
+ * synchronous full collection of the "last resort" flavor, which compacts
+ * the old generation and shrinks the young one. Returns when done (tens of
+ * milliseconds on the server's heap); does nothing without `--expose-gc`.
+ *
+ * The server and the agent call it once, when they have started: loading
+ * and evaluating their modules leaves garbage and a grown young generation
+ * that V8's own memory reducer gives back only after about 30 s of quiet.
+ * Measured on an idle server (`deno task start`): RSS 91 -> 81 MiB, V8
+ * heap 21 -> 12 MiB.
+ */
+export function reduceMemory(): void {
+  const gc = (globalThis as { gc?: ExposedGc }).gc;
+  gc?.({ type: "major", execution: "sync", flavor: "last-resort" });
 }
 
 /**
