@@ -23,6 +23,14 @@
  * the same code differed by 4 ms per MiB). A nudge every 32 MiB saved only
  * 10-30 MiB.
  *
+ * Every 8 MiB (it was 16): on the same burst (bench/streams.ts `streamRun`,
+ * nudges every 16, 8 and 4 MiB alternated, 3 runs each, load average
+ * 8-23) the server peaked at 131-137, 125-126 and 120-122 MiB for 1.65-1.76,
+ * 1.82-1.97 and 1.99-2.20 s of CPU per 100 MiB; the agent (with its 1 MiB
+ * young generation, lib/v8_flags.ts) at 94-96, 84-86 and 81-84 MiB for
+ * 0.83-0.98, 0.90-1.06 and 1.12-1.21 s. 8 MiB takes most of what 4 saves
+ * for half its CPU.
+ *
  * It needs `--expose-gc` (lib/v8_flags.ts, which `deno task start` and
  * `deno task agent` pass); without it (tests, a plain `deno run`) the nudge
  * does nothing.
@@ -30,8 +38,8 @@
  * @module
  */
 
-/** Bytes let go of between two nudges: 16 MiB. */
-export const GC_NUDGE_BYTES = 16 * 1024 * 1024;
+/** Bytes let go of between two nudges: 8 MiB. */
+export const GC_NUDGE_BYTES = 8 * 1024 * 1024;
 
 /** V8's `gc()` with options, as `--expose-gc` exposes it. */
 type ExposedGc = (

@@ -22,8 +22,8 @@ Deno.test("gcNudger() collects once per everyBytes let go of, counting across ca
   assert.equal(collected, 2);
 });
 
-Deno.test("gcNudger() defaults to 16 MiB, and startFullGc() returns at once, with or without --expose-gc", () => {
-  assert.equal(GC_NUDGE_BYTES, 16 * 1024 * 1024);
+Deno.test("gcNudger() defaults to 8 MiB, and startFullGc() returns at once, with or without --expose-gc", () => {
+  assert.equal(GC_NUDGE_BYTES, 8 * 1024 * 1024);
   let collected = 0;
   const nudge = gcNudger(undefined, () => collected++);
   nudge(GC_NUDGE_BYTES - 1);
