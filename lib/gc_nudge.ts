@@ -55,8 +55,9 @@ export function startFullGc(): void {
 /**
  * Collect everything V8 can, at once, and give the memory back: a
  * synchronous full collection of the "last resort" flavor, which compacts
- * the old generation and shrinks the young one. Returns when done (tens of
- * milliseconds on the server's heap); does nothing without `--expose-gc`.
+ * the old generation and shrinks the young one. Returns when done (on the
+ * server's 11 MiB heap, 26-175 ms measured on a loaded 2-core machine);
+ * does nothing without `--expose-gc`.
  *
  * The server and the agent call it once, when they have started: loading
  * and evaluating their modules leaves garbage and a grown young generation
