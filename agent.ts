@@ -31,6 +31,7 @@ import {
   LocalTerminal,
 } from "./lib/agent/local_terminal.ts";
 import { TERMINAL_SIZE } from "./lib/protocol.ts";
+import { reduceMemory } from "./lib/gc_nudge.ts";
 
 /** Warnings and errors kept to print after the local terminal is restored. */
 const KEPT_LINES = 10;
@@ -159,6 +160,8 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = () => stop("signal");
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  // Give back what start-up left behind (lib/gc_nudge.ts).
+  reduceMemory();
   let code: number;
   try {
     agent = startAgent(options);

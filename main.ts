@@ -6,6 +6,7 @@
 import manifest from "./fresh.gen.ts";
 import { serverConfig } from "./fresh.config.ts";
 import { startServer } from "./lib/server/app.ts";
+import { reduceMemory } from "./lib/gc_nudge.ts";
 
 // Top level, as in Fresh: `deno task dev` starts the server by importing this.
 let config;
@@ -55,3 +56,6 @@ console.log(
 console.log(
   `Connect an agent: create it at ${server.url}/admin/tokens, or deno task token --role agent --agent-id build-1 --out build-1.token, then deno task agent --server ${server.url} --token-file build-1.token --name build-1`,
 );
+// Give back what start-up left behind (lib/gc_nudge.ts): an idle server
+// holds 8-10 MiB less (bench: 91-94 -> 83-85 MiB).
+reduceMemory();

@@ -9,7 +9,7 @@
  * @module
  */
 import { ROOT } from "../tests/helpers.ts";
-import { V8_FLAG_ARGS } from "../lib/v8_flags.ts";
+import { V8_AGENT_FLAG_ARGS } from "../lib/v8_flags.ts";
 import { ServerProcess } from "../tests/faults/server_process.ts";
 import { checkNotStopping, Child, onKillAll } from "./proc.ts";
 import { now } from "./client.ts";
@@ -40,7 +40,7 @@ export function spawnDeno(
   options: {
     stdin?: boolean;
     env?: Record<string, string>;
-    /** Flags before the script, e.g. {@link V8_FLAG_ARGS}. */
+    /** Flags before the script, e.g. {@link V8_AGENT_FLAG_ARGS}. */
     flags?: readonly string[];
   } = {},
 ): Child {
@@ -175,7 +175,7 @@ async function startFlightdeck(
       agentToken,
       "--name",
       AGENT_ID,
-    ], { flags: V8_FLAG_ARGS });
+    ], { flags: V8_AGENT_FLAG_ARGS });
     await agentOnline(server.url, viewer, agent);
     const dashboardToken = await server.token("operator");
     const running: Running = {

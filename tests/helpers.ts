@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import manifest from "../fresh.gen.ts";
 import { type RunningServer, startServer } from "../lib/server/app.ts";
 import type { ConfigInput } from "../lib/server/config.ts";
-import { V8_FLAG_ARGS } from "../lib/v8_flags.ts";
+import { V8_AGENT_FLAG_ARGS } from "../lib/v8_flags.ts";
 import {
   createLogger,
   type Logger,
@@ -286,7 +286,7 @@ export class AgentProcess {
     options: { clearEnv?: boolean } = {},
   ) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ...V8_FLAG_ARGS, `${ROOT}agent.ts`, ...args],
+      args: ["run", "-A", ...V8_AGENT_FLAG_ARGS, `${ROOT}agent.ts`, ...args],
       cwd: ROOT,
       stdin: "null",
       stdout: "null",

@@ -11,8 +11,9 @@
  * output: measured peaks 314 MiB (server) and 313 MiB (agent) from 74 and
  * 60 MiB. With it: 142 and 169 MiB; growth over the start 116 and 133-143
  * MiB (seen up to 236 MiB peak for the agent). With the young generation
- * capped as well (`--max-semi-space-size=4`, lib/v8_flags.ts, which the
- * spawners pass): growth 74-89 MiB (server) and 69-91 MiB (agent). What
+ * capped as well (`--max-semi-space-size=4` for both then; lib/v8_flags.ts,
+ * which the spawners pass): growth 74-89 MiB (server) and 69-91 MiB
+ * (agent). What
  * remains is garbage V8 has not collected yet, not held output: the agent
  * holds at most the 4 MiB window, the server at most the window plus two
  * frames.
