@@ -100,7 +100,14 @@ Deno.test({
       await settle(page);
       // Connected, the ack here but not handled: who the user is, and so
       // which button to offer, is not known yet.
-      assert.equal(await page.$('[data-testid="control-line"]'), null);
+      assert.equal(
+        await page.evaluate(() =>
+          document.querySelector('[data-testid="control-line"]')?.textContent ??
+            null
+        ),
+        null,
+        "no control line before the ack",
+      );
 
       await page.evaluate(() =>
         (globalThis as unknown as { __releaseAcks: () => void })
