@@ -19,6 +19,7 @@ import {
   RedisStorage,
 } from "../lib/server/redis_storage.ts";
 import { storageUnavailable } from "../lib/server/errors.ts";
+import { RedisKv } from "../lib/server/redis_kv.ts";
 import { OutputLog } from "../lib/server/output_log.ts";
 import { queued } from "../lib/server/storage_suite.ts";
 
@@ -240,6 +241,62 @@ Deno.test({
         data: "one\ntwo\n",
         more: false,
       });
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "OutputLog on Redis: a commit whose connection drops after part of its MULTI was answered waits for Redis and is stored once, it does not fail",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withProxiedRedis(async ({ proxy, client }) => {
+      await client.ping();
+      // The line index on the same Redis: each commit is one MULTI.
+      const store = new RedisOutputStore(client, "fd:", new RedisKv(client));
+      const failures: unknown[] = [];
+      const log = new OutputLog(store, {
+        retryable: (error) => storageUnavailable(error) !== null,
+        retryDelayMs: () => 20,
+        onError: (error) => failures.push(error),
+      });
+      log.start("c");
+      await log.append("c", 1, { stream: "stdout", data: "one\n" }, 4);
+      // A slow link: the MULTI at the start of the next commit is answered
+      // ("+OK") long before the rest of its 256 KiB can arrive.
+      proxy.throttle(16 * 1024);
+      const big = "x".repeat(256 * 1024 - 1) + "\n";
+      const two = log.append(
+        "c",
+        2,
+        { stream: "stdout", data: big },
+        big.length,
+      );
+      two.catch(() => {});
+      const sent = (client as unknown as {
+        commandQueue: {
+          length: number;
+          peekAt(i: number): { command: { pipelineIndex?: number } };
+        };
+      }).commandQueue;
+      await waitUntil(
+        () => sent.length > 0 && sent.peekAt(0).command.pipelineIndex === 1,
+        10_000,
+        "the MULTI answered, the rest of the transaction not",
+      );
+      // The connection drops now: ioredis aborts the rest of the pipeline
+      // (AbortError), its EXEC included.
+      proxy.cut();
+      proxy.throttle(0);
+      await two;
+      assert.deepEqual(failures.map(String), []);
+      const stored: [number, number][] = [];
+      for await (const chunk of store.read("c", 0)) {
+        stored.push([chunk.seq, chunk.data.length]);
+      }
+      assert.deepEqual(stored, [[1, 4], [2, big.length]]);
+      assert.equal((await store.meta("c"))?.lastSeq, 2);
     });
   },
 });

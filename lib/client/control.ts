@@ -22,14 +22,17 @@ export interface ControlView {
 
 /**
  * The control line for `holder` seen by connection `connectionId` of a user
- * with `role` (null before `connection:ack`). Operators and admins may take
- * free control and release their own; only admins take over from others.
+ * with `role`, or null while `role` is (before the first `connection:ack`):
+ * which button to offer is not known yet, so no line shows rather than one
+ * whose button appears later. Operators and admins may take free control
+ * and release their own; only admins take over from others.
  */
 export function controlView(
   holder: Holder | undefined,
   connectionId: string | null,
   role: Role | null,
-): ControlView {
+): ControlView | null {
+  if (role === null) return null;
   const canControl = role === "operator" || role === "admin";
   if (holder && connectionId !== null && holder.connectionId === connectionId) {
     return { state: "mine", text: "You have control", action: "release" };

@@ -22,20 +22,26 @@ Deno.test("controlView: own, someone else's and free control per role", () => {
     text: "alice has control",
     action: null,
   });
-  assert.equal(controlView(alice, "k-2", "admin").action, "takeover");
-  assert.equal(controlView(alice, "k-2", "viewer").action, null);
+  assert.equal(controlView(alice, "k-2", "admin")?.action, "takeover");
+  assert.equal(controlView(alice, "k-2", "viewer")?.action, null);
   // Same user in another tab is still someone else's connection.
-  assert.equal(controlView(alice, "k-3", "operator").state, "other");
+  assert.equal(controlView(alice, "k-3", "operator")?.state, "other");
   assert.deepEqual(controlView(undefined, "k-1", "operator"), {
     state: "free",
     text: "No one has control",
     action: "take",
   });
-  assert.equal(controlView(null, "k-1", "admin").action, "take");
-  assert.equal(controlView(null, "k-1", "viewer").action, null);
-  assert.equal(controlView(null, null, null).action, null);
-  // Before the ack nothing is "mine".
-  assert.equal(controlView(alice, null, "operator").state, "other");
+  assert.equal(controlView(null, "k-1", "admin")?.action, "take");
+  assert.equal(controlView(null, "k-1", "viewer")?.action, null);
+  // Without a connection id nothing is "mine".
+  assert.equal(controlView(alice, null, "operator")?.state, "other");
+});
+
+Deno.test("controlView: no line before the first connection:ack says the role", () => {
+  // Which button to offer is unknown: a line now would get it only later.
+  assert.equal(controlView(null, null, null), null);
+  assert.equal(controlView(undefined, null, null), null);
+  assert.equal(controlView(alice, null, null), null);
 });
 
 Deno.test("controlErrorText turns codes into short human messages", () => {

@@ -179,6 +179,13 @@ export class OutputStore {
    */
   #fromScratch = new Set<string>();
   /**
+   * Commands to ask for again from the start once the connection that
+   * opened last is acknowledged: those asked for before it opened (see
+   * {@link resumeMap}). Null when no connection opened since the last
+   * acknowledgement.
+   */
+  #reask: Set<string> | null = null;
+  /**
    * One entry per known command, least recently used first: the LRU order
    * every other per-command map is bounded by.
    */
@@ -204,24 +211,30 @@ export class OutputStore {
   }
 
   /**
-   * Every command's last seq, optionally filtered: the `resume` map. The
+   * Every command's last seq, optionally filtered: the `resume` map, for a
+   * connection that just opened (it goes with `dashboard:connect`). The
    * map is about to be sent, so its replays count as asked for: a gap seen
    * while they are on their way does not ask again (which would only bring
-   * the same chunks twice). Commands asked for from the start with a
-   * snapshot allowed and not answered yet are left out: the connection
-   * asks for them again with a snapshot allowed once it is acknowledged
-   * ({@link connectionReset}), so a late joiner whose connection dropped
-   * still gets the screen instead of a full replay.
+   * the same chunks twice). Requests made before went to an older
+   * connection or nowhere: they no longer count as on their way, and those
+   * asked for from the start with a snapshot allowed and not answered yet
+   * are left out of the map: the connection asks for them again with a
+   * snapshot allowed once it is acknowledged ({@link connectionReset}), so
+   * a late joiner whose connection dropped still gets the screen instead
+   * of a full replay. Requests made from now on go over this connection.
    */
   resumeMap(
     include: (commandId: string) => boolean = () => true,
   ): Record<string, number> {
     const map: Record<string, number> = {};
+    const reask = new Set<string>();
     for (const [id, seq] of this.#last) {
-      if (this.#awaitsScratch(id)) continue;
-      if (include(id)) map[id] = seq;
+      if (this.#awaitsScratch(id)) reask.add(id);
+      else if (include(id)) map[id] = seq;
     }
     this.#resumed = new Map(Object.entries(map));
+    this.#requested.clear();
+    this.#reask = reask;
     return map;
   }
 
@@ -286,10 +299,18 @@ export class OutputStore {
     if (this.#last.has(commandId)) return false;
     this.#touch(commandId);
     this.#last.set(commandId, 0);
-    this.#requested.set(commandId, 0);
     this.#fromScratch.add(commandId);
-    this.requestResume(commandId, 0, true);
+    this.#ask(commandId, 0, true);
     return true;
+  }
+
+  /** Ask for output of `commandId` after `afterSeq`; it is on its way now. */
+  #ask(commandId: string, afterSeq: number, snapshot: boolean): void {
+    this.#requested.set(commandId, afterSeq);
+    // Asked over the connection open now: no need to ask again once it is
+    // acknowledged.
+    this.#reask?.delete(commandId);
+    this.requestResume(commandId, afterSeq, snapshot);
   }
 
   /** Asked for from the start with a snapshot allowed, nothing rendered yet. */
@@ -383,18 +404,25 @@ export class OutputStore {
   }
 
   /**
-   * A new connection was acknowledged: forget outstanding replay requests
-   * (it resumes by map), and ask again, with a snapshot allowed, for the
-   * commands asked for from the start that nothing of has come yet (left
-   * out of the map, see {@link resumeMap}): the request may have been
-   * dropped while offline or lost with the old connection.
+   * A new connection was acknowledged: ask again, with a snapshot allowed,
+   * for the commands asked for from the start before it opened that
+   * nothing of has come yet (left out of its resume map, see
+   * {@link resumeMap}): the request may have been dropped while offline or
+   * lost with the old connection. One asked for since it opened went over
+   * it and is answered: not asked again (the answer would come twice).
+   * When no resume map was taken since the last acknowledgement, every
+   * outstanding request counts as lost: forgotten, and those from the
+   * start asked for again.
    */
   connectionReset(): void {
-    this.#requested.clear();
-    for (const commandId of [...this.#fromScratch]) {
-      if (!this.#awaitsScratch(commandId)) continue;
-      this.#requested.set(commandId, 0);
-      this.requestResume(commandId, 0, true);
+    let reask = this.#reask;
+    this.#reask = null;
+    if (reask === null) {
+      this.#requested.clear();
+      reask = new Set(this.#fromScratch);
+    }
+    for (const commandId of reask) {
+      if (this.#awaitsScratch(commandId)) this.#ask(commandId, 0, true);
     }
   }
 
@@ -418,10 +446,9 @@ export class OutputStore {
       // meanwhile (the server sends up to where live output took over), so
       // asking again would only bring the same chunks twice.
       if (!this.#requested.has(commandId) && !this.#resumed.has(commandId)) {
-        this.#requested.set(commandId, last);
         // Never seen before: the screen may stand for its history.
         if (last === 0) this.#fromScratch.add(commandId);
-        this.requestResume(commandId, last, last === 0);
+        this.#ask(commandId, last, last === 0);
       }
       return "held";
     }
@@ -544,6 +571,7 @@ export class OutputStore {
     this.#requested.delete(commandId);
     this.#resumed.delete(commandId);
     this.#fromScratch.delete(commandId);
+    this.#reask?.delete(commandId);
     this.#bytes.delete(commandId);
     this.#gaps.delete(commandId);
   }

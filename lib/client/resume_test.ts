@@ -171,3 +171,39 @@ Deno.test("a command asked for from the start is asked for again with a snapshot
   ack();
   assert.equal(sent.length, 2);
 });
+
+Deno.test("a command asked for between a connection's opening and its acknowledgement is asked for once, and live output meanwhile asks nothing more", () => {
+  const { s, emit, chunk, status, sent } = setup();
+  status("run", {});
+  // The connection opens: its resume map goes with dashboard:connect.
+  assert.deepEqual(resumeMap(s), {});
+  // The view asks before the acknowledgement: on this connection, after
+  // dashboard:connect, so the server answers it.
+  assert.equal(s.output.ensure("run"), true);
+  const fromStart = {
+    type: "terminal:resume",
+    payload: { commandId: "run", afterSeq: 0, snapshot: true },
+  };
+  assert.deepEqual(sent, [fromStart]);
+  emit("connection:ack", {
+    connectionId: "c-1",
+    serverVersion: "1",
+    heartbeatIntervalMs: 1500,
+    user: { id: "u", role: "viewer" },
+  });
+  assert.deepEqual(sent, [fromStart], "not asked again");
+  // Live output before the answer waits for it: still asked for.
+  assert.equal(s.output.isWaiting("run"), true);
+  chunk("run", 9);
+  assert.deepEqual(sent, [fromStart]);
+  emit("terminal:snapshot", {
+    agentId: "a-1",
+    commandId: "run",
+    seq: 8,
+    cols: 80,
+    rows: 24,
+    data: "screen",
+  });
+  assert.equal(s.output.lastSeq("run"), 9);
+  assert.equal(s.output.isWaiting("run"), false);
+});

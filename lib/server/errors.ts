@@ -43,13 +43,15 @@ export const STORAGE_UNAVAILABLE_MESSAGE =
 /**
  * Errors of the Redis client (ioredis) that mean Redis cannot be reached
  * right now, by name or message: a command sent while disconnected, one in
- * flight when the connection closed, one without a reply in time, or Redis
- * still loading its data after a restart.
+ * flight when the connection closed (also the rest of a MULTI or pipeline
+ * whose first replies came before it closed: aborted), one without a reply
+ * in time, or Redis still loading its data after a restart.
  */
 const UNAVAILABLE = [
   /^MaxRetriesPerRequestError$/,
   /Stream isn't writeable/,
   /Connection is closed/,
+  /^Command aborted due to connection close/,
   /Command timed out/,
   /^LOADING /,
 ];
