@@ -6,7 +6,7 @@
  * from HTTP, an `error` and close 1001 on sockets), never a 500.
  */
 import assert from "node:assert/strict";
-import { startTestServer, TestClient } from "./helpers.ts";
+import { RawAgent, startTestServer, TestClient } from "./helpers.ts";
 import { RedisServer } from "./redis_server.ts";
 import { waitUntil } from "./faults/dashboard.ts";
 import { postLogin } from "./session_helpers.ts";
@@ -156,6 +156,49 @@ Deno.test({
         20_000,
         "the unchecked token accepted",
       );
+    } finally {
+      for (const client of clients) await client.close();
+      await redis.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "Redis away: a connected agent that connects again is refused with STORAGE_UNAVAILABLE and 1001 (so it retries), never left open to get AUTH_FAILED; it connects once Redis is back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await RedisServer.start();
+    const clients: TestClient[] = [];
+    try {
+      await using server = await startTestServer({ redisUrl: redis.url });
+      const token = await server.token("agent", "live-agent");
+      const live = await RawAgent.connect(server, "live-agent", { token });
+      clients.push(live.client);
+      await redis.stop();
+      await waitUntil(
+        async () => !await server.services.storageReady(),
+        10_000,
+        "Redis gone",
+      );
+      // Its socket drops; it connects again at once. The sign-in is
+      // accepted (checked recently), but taking the agent over needs Redis.
+      await live.close();
+      const again = await RawAgent.open(server, "live-agent");
+      clients.push(again.client);
+      again.hello(token);
+      await refusedUnavailable(again.client);
+      assert.equal(again.client.of("error").length, 1);
+
+      await redis.restart();
+      await waitUntil(
+        () => server.services.storageReady(),
+        20_000,
+        "Redis back",
+      );
+      const back = await RawAgent.connect(server, "live-agent", { token });
+      clients.push(back.client);
     } finally {
       for (const client of clients) await client.close();
       await redis.close();

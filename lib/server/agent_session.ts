@@ -101,7 +101,13 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       if (message.type !== "agent:connect") {
         return this.rejectAuth("Send agent:connect first");
       }
-      return await this.#connect(message.payload);
+      try {
+        return await this.#connect(message.payload);
+      } catch (error) {
+        // Failed after the sign-in: as any handler failure.
+        if (this.#agentId !== null) throw error;
+        return this.#connectFailed(error);
+      }
     }
     // A socket replaced by a newer one of the same agent says nothing more.
     if (this.#app.registry.peerOf(agentId) !== this.peer) return;
@@ -364,6 +370,28 @@ export class AgentSession extends Session<AgentMessage, ToAgent> {
       },
     });
     await commands.agentConnected(hello.agentId, hello.running ?? []);
+  }
+
+  /**
+   * `agent:connect` failed before the agent was registered (its sign-in
+   * checked, its claim in cluster mode, or loading its queue failed): say
+   * why and close with 1001, so the agent reconnects with its backoff. Left
+   * open, the socket would answer the agent's next message with
+   * AUTH_FAILED ("Send agent:connect first"), and the agent would stop.
+   */
+  #connectFailed(error: unknown): void {
+    const unavailable = storageUnavailable(error);
+    if (unavailable) return this.refuseUnavailable(unavailable.message);
+    const known = error instanceof FlightdeckError;
+    if (!known) {
+      this.log.error("Agent connect failed", { error: String(error) });
+    }
+    this.sendError(
+      known ? error.code : "INTERNAL",
+      known ? error.message : "The server failed to register the agent",
+    );
+    this.peer.close(CLOSE_CODES.GOING_AWAY.code, "Connect failed");
+    this.closed();
   }
 
   /**
