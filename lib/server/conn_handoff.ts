@@ -128,6 +128,8 @@ interface Entry {
 
 /** Bytes of the response body handed to the HTTP server at a time. */
 const BODY_CHUNK = 16 * 1024;
+/** Settles after any promise settled before it was created. */
+const NOT_YET = Promise.resolve("not yet" as const);
 
 /** A running front; see the module doc. */
 export class HandoffFront {
@@ -140,7 +142,10 @@ export class HandoffFront {
   #closing = false;
   #sweep: ReturnType<typeof setInterval>;
   #loop: Promise<void>;
+  /** Each connection's request loop (ends when the connection does). */
   #tasks = new Set<Promise<unknown>>();
+  /** Requests being answered (a handler may never settle). */
+  #responses = new Set<Promise<unknown>>();
 
   private constructor(
     listener: Deno.TcpListener,
@@ -225,8 +230,8 @@ export class HandoffFront {
 
   /**
    * Stop accepting and close connections still waiting for their first
-   * head; give the others up to `graceMs` to end on their own, then close
-   * the rest (WebSockets with 1001).
+   * head; give the requests in flight up to `graceMs` to be answered, then
+   * close every connection (WebSockets with 1001).
    */
   async close(graceMs = 2000): Promise<void> {
     this.stopAccepting();
@@ -236,7 +241,7 @@ export class HandoffFront {
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.allSettled([...this.#tasks]),
+      Promise.allSettled([...this.#responses]),
       new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
     ]);
     clearTimeout(timer);
@@ -317,9 +322,9 @@ export class HandoffFront {
     this.#track(this.#serve(entry));
   }
 
-  #track(task: Promise<unknown>): void {
-    this.#tasks.add(task);
-    task.finally(() => this.#tasks.delete(task));
+  #track(task: Promise<unknown>, set = this.#tasks): void {
+    set.add(task);
+    task.finally(() => set.delete(task));
   }
 
   /** Take the connection's requests until it ends. */
@@ -338,7 +343,7 @@ export class HandoffFront {
         this.#table.settle(entry);
         this.#sync();
       }
-      this.#track(this.#respond(entry, event));
+      this.#track(this.#respond(entry, event), this.#responses);
     }
     // Upgraded: the WebSocket owns the connection (closed when it is).
     // Otherwise the last responses may still be on their way: the last one
@@ -387,7 +392,8 @@ export class HandoffFront {
         entry.streams++;
         stream = true;
       } else if (response.body) {
-        response = this.#watchBody(entry, response);
+        response = await this.#watchBody(entry, response);
+        if (entry.closed) return;
       }
       await event.respondWith(response);
     } catch {
@@ -404,30 +410,51 @@ export class HandoffFront {
   }
 
   /**
-   * `response` with its body handed to the HTTP server one chunk at a time,
-   * each taken chunk counting as progress of the request.
+   * `response` with its body handed to the HTTP server at most
+   * {@link BODY_CHUNK} bytes at a time, each taken chunk counting as
+   * progress of the request. A body already complete in memory (a byte or
+   * string body) keeps its length (`content-length`); a small one is handed
+   * over as it is.
    */
-  #watchBody(entry: Entry, response: Response): Response {
+  async #watchBody(entry: Entry, response: Response): Promise<Response> {
+    const init = {
+      status: response.status,
+      statusText: response.statusText,
+      headers: new Headers(response.headers),
+    };
     const reader = response.body!.getReader();
-    let pending: Uint8Array | null = null;
+    const first = await reader.read();
+    entry.progress = performance.now();
+    if (first.done) return new Response(null, init);
+    // A body in memory is done at once; a stream's next chunk is pending.
+    const next = reader.read();
+    const ready = await Promise.race([next, NOT_YET]);
+    let pending: Uint8Array | null = first.value;
+    let following: Promise<ReadableStreamReadResult<Uint8Array>> | null = next;
+    if (ready !== "not yet" && ready.done) {
+      if (first.value.length <= BODY_CHUNK) {
+        return new Response(first.value, init);
+      }
+      init.headers.set("content-length", String(first.value.length));
+      following = null;
+    }
     const body = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         entry.progress = performance.now();
         if (!pending || pending.length === 0) {
-          const { value, done } = await reader.read();
+          if (following === null) return controller.close();
+          const { value, done } = await following;
+          following = reader.read();
           if (done) return controller.close();
           pending = value;
         }
         controller.enqueue(pending.subarray(0, BODY_CHUNK));
         pending = pending.subarray(BODY_CHUNK);
+        if (pending.length === 0 && following === null) controller.close();
       },
       cancel: (reason) => reader.cancel(reason),
     }, { highWaterMark: 0 });
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    return new Response(body, init);
   }
 
   /** Close connections past their head, keep-alive or request time. */
