@@ -396,6 +396,9 @@ export class HandoffFront {
         if (entry.closed) return;
       }
       await event.respondWith(response);
+      // Upgraded: the WebSocket has the connection; the HTTP server's
+      // state for it can go (the socket outlives it).
+      if (entry.socket) closeQuietly(entry.http);
     } catch {
       // The client is gone, or the connection was closed here.
     } finally {
