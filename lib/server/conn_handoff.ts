@@ -107,7 +107,8 @@ export function handoffAvailable(): boolean {
 
 interface Entry {
   conn: Deno.Conn;
-  http: HttpConn;
+  /** Closes the connection: the HTTP server's, else the bare one. */
+  http: HttpConn | Deno.Conn;
   addr: Deno.NetAddr;
   closed: boolean;
   /** `performance.now()` at accept (the head timeout runs from it). */
@@ -276,20 +277,10 @@ export class HandoffFront {
 
   #admit(conn: Deno.Conn): void {
     const addr = conn.remoteAddr as Deno.NetAddr;
-    let http: HttpConn;
-    try {
-      http = this.#serveHttp(conn);
-    } catch (error) {
-      this.#options.onEvent?.("Serving a connection failed", {
-        error: String(error),
-      });
-      closeQuietly(conn);
-      return;
-    }
     const now = performance.now();
     const entry: Entry = {
       conn,
-      http,
+      http: conn, // Until the HTTP server has it (below).
       addr,
       closed: false,
       since: now,
@@ -311,15 +302,20 @@ export class HandoffFront {
     this.#sync();
     if (!admitted) {
       this.#count("refused");
-      closeQuietly(http);
+      closeQuietly(conn);
       return;
     }
     try {
       (conn as Deno.TcpConn).setNoDelay(true);
-    } catch {
-      // Taken by the HTTP server, or closed.
+      entry.http = this.#serveHttp(conn);
+    } catch (error) {
+      this.#options.onEvent?.("Serving a connection failed", {
+        error: String(error),
+      });
+      this.#close(entry);
+      return;
     }
-    this.#track(this.#serve(entry));
+    this.#track(this.#serve(entry as Entry & { http: HttpConn }));
   }
 
   #track(task: Promise<unknown>, set = this.#tasks): void {
@@ -328,7 +324,7 @@ export class HandoffFront {
   }
 
   /** Take the connection's requests until it ends. */
-  async #serve(entry: Entry): Promise<void> {
+  async #serve(entry: Entry & { http: HttpConn }): Promise<void> {
     for (;;) {
       let event: RequestEvent | null;
       try {

@@ -432,3 +432,24 @@ Deno.test("listen() with connectionGuard handoff relays, with a warning, where D
   assert.match(lines[0], /Connection handoff unavailable here; relaying/);
   assert.equal(handoffAvailable(), true);
 });
+
+Deno.test("loadConfig() reads FLIGHTDECK_CONN_GUARD as on/relay, handoff or off", () => {
+  const of = (value: string) =>
+    loadConfig(
+      {},
+      (name) => name === "FLIGHTDECK_CONN_GUARD" ? value : undefined,
+    )
+      .connectionGuard;
+  assert.equal(loadConfig({}, () => undefined).connectionGuard, true);
+  for (const value of ["1", "true", "on", "yes", "relay"]) {
+    assert.equal(of(value), true, value);
+  }
+  for (const value of ["0", "false", "off", "no"]) {
+    assert.equal(of(value), false, value);
+  }
+  assert.equal(of("handoff"), "handoff");
+  assert.throws(
+    () => of("Handoff"),
+    /Invalid configuration "FLIGHTDECK_CONN_GUARD"/,
+  );
+});
