@@ -106,9 +106,8 @@ export function handoffAvailable(): boolean {
 }
 
 interface Entry {
-  conn: Deno.Conn;
   /** Closes the connection: the HTTP server's, else the bare one. */
-  http: HttpConn | Deno.Conn;
+  http: HttpConn | { close(): void };
   addr: Deno.NetAddr;
   closed: boolean;
   /** `performance.now()` at accept (the head timeout runs from it). */
@@ -129,6 +128,8 @@ interface Entry {
 
 /** Bytes of the response body handed to the HTTP server at a time. */
 const BODY_CHUNK = 16 * 1024;
+/** Stands for a connection's HTTP server once it is closed. */
+const CLOSED = { close() {} };
 /** Settles after any promise settled before it was created. */
 const NOT_YET = Promise.resolve("not yet" as const);
 
@@ -279,7 +280,6 @@ export class HandoffFront {
     const addr = conn.remoteAddr as Deno.NetAddr;
     const now = performance.now();
     const entry: Entry = {
-      conn,
       http: conn, // Until the HTTP server has it (below).
       addr,
       closed: false,
@@ -394,7 +394,10 @@ export class HandoffFront {
       await event.respondWith(response);
       // Upgraded: the WebSocket has the connection; the HTTP server's
       // state for it can go (the socket outlives it).
-      if (entry.socket) closeQuietly(entry.http);
+      if (entry.socket) {
+        closeQuietly(entry.http);
+        entry.http = CLOSED;
+      }
     } catch {
       // The client is gone, or the connection was closed here.
     } finally {
@@ -515,9 +518,8 @@ function closeQuietly(closable: { close(): void }): void {
 
 /** Bytes of `request`'s head as sent, about (request line and fields). */
 function headBytes(request: Request): number {
-  const url = new URL(request.url);
-  let n = request.method.length + url.pathname.length + url.search.length +
-    12;
+  // The URL with its origin: a few bytes more than the request target.
+  let n = request.method.length + request.url.length + 12;
   for (const [name, value] of request.headers) {
     n += name.length + value.length + 4;
   }
