@@ -46,7 +46,14 @@
  *   after `bodyTimeoutMs` (lib/server/body.ts);
  * - a slow reader of a response is seen only as a body the HTTP server
  *   stops taking on (see the request timeout), after the socket buffers
- *   and the server's own write buffer have filled.
+ *   and the server's own write buffer have filled; a body of at most 16
+ *   KiB in memory is taken on at once, so its slow reader is closed by the
+ *   keep-alive timeout instead;
+ * - a request counts from its head reaching the handler, not from its first
+ *   byte;
+ * - a WebSocket is found through an internal symbol of the upgrade response
+ *   (`[[associated_ws]]`, Deno 2.9.6); without it, an upgraded connection
+ *   would leave the counts at the upgrade.
  *
  * @module
  */
@@ -77,8 +84,6 @@ export interface HandoffOptions {
   maxConnectionsPerAddress: number;
   /** Called for events worth a log line. */
   onEvent?: (message: string, fields: Record<string, unknown>) => void;
-  /** Test only: use this instead of `Deno.serveHttp`. */
-  serveHttp?: ServeHttp;
 }
 
 interface RequestEvent {
@@ -116,7 +121,7 @@ interface Entry {
   inFlight: number;
   /** Of a request in flight: when it last made progress. */
   progress: number;
-  /** An event stream in flight (no request timeout). */
+  /** Event streams in flight, or 1 for a WebSocket (no timeouts apply). */
   streams: number;
   /** The WebSocket this connection was upgraded to. */
   socket: WebSocket | null;
@@ -195,7 +200,7 @@ export class HandoffFront {
         throw new RangeError(`Invalid ${key} "${options[key]}"`);
       }
     }
-    const serveHttp = options.serveHttp ?? denoServeHttp();
+    const serveHttp = denoServeHttp();
     if (!serveHttp) throw new TypeError("Deno.serveHttp is unavailable");
     const listener = Deno.listen({
       hostname: options.hostname,
