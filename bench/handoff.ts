@@ -1,19 +1,17 @@
 // deno-lint-ignore-file no-console -- CLI entry point: stdout is its interface
 /**
- * What handing accepted connections to the HTTP server would win over the
- * connection guard's relay: a plain HTTP server (64 B responses) is started
- * in a child process as `relay` (lib/server/listen.ts with the guard),
- * `off` (listen.ts without it) or `handoff` (our own accept loop handing
- * each connection to Deno's internal `serveHttpOnConnection`), and a client
- * in this process measures, mode by mode, alternated over `--reps`:
+ * What handing accepted connections to the HTTP server wins over the
+ * connection guard's relay, for plain HTTP: a server of 64 B responses is
+ * started in a child process with lib/server/listen.ts as `relay` (the
+ * guard), `off` (no guard) or `handoff` (lib/server/conn_handoff.ts), and a
+ * client in this process measures, mode by mode, alternated over `--reps`:
  *
  * - the 64 B hop: sequential `GET /` on one keep-alive connection, p50 and
  *   p99 of 2,000 round trips (after 200 warm-up ones);
  * - idle memory: the server's RSS growth per connection after `--conns`
  *   keep-alive connections have each had one response and gone idle.
  *
- * WebSockets cannot be compared: `serveHttpOnConnection` closes an upgraded
- * WebSocket at once in Deno 2.9.6 (lib/server/conn_handoff_probe_test.ts).
+ * WebSockets are measured by `deno task bench` (its hop and idle variants).
  *
  *     deno run -A bench/handoff.ts [--reps=3] [--conns=1000]
  *
@@ -34,32 +32,10 @@ const handler = () =>
 
 /** Child: serve in `mode` and print the port. */
 async function serve(mode: Mode): Promise<void> {
-  if (mode === "handoff") {
-    // deno-lint-ignore no-explicit-any
-    const internal = (Deno as any)[(Deno as any).internal];
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    console.log(JSON.stringify({ port: listener.addr.port }));
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        continue;
-      }
-      internal.serveHttpOnConnection(
-        conn,
-        undefined,
-        handler,
-        () => new Response("error", { status: 500 }),
-        () => {},
-      );
-    }
-  }
   const config = loadConfig({
     hostname: "127.0.0.1",
     port: 0,
-    connectionGuard: mode === "relay",
+    connectionGuard: mode === "handoff" ? "handoff" : mode === "relay",
     // Idle connections stay open for the memory figure.
     keepAliveTimeoutMs: 0,
     idleTimeoutMs: 0,
