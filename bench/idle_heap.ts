@@ -1,7 +1,8 @@
 // deno-lint-ignore-file no-console -- a CLI: stdout is its interface
 /**
  * Where the memory of idle dashboard connections goes: a server in this
- * process (in-memory KV; the connection guard on with `G=on`) or, with the
+ * process (in-memory KV; the connection guard on with `G=on`, without the
+ * relay with `G=handoff`) or, with the
  * argument `relay`, a bare `Deno.upgradeWebSocket` relay (`relay N` sends
  * each socket one frame of N bytes first), then 50 + 500 idle sockets from
  * client processes. Prints per connection (KiB) the growth of RSS and of
@@ -39,7 +40,9 @@ if (relay) {
   stop = () => server.shutdown();
 } else {
   const server = await startTestServer({
-    connectionGuard: Deno.env.get("G") === "on",
+    connectionGuard: Deno.env.get("G") === "handoff"
+      ? "handoff"
+      : Deno.env.get("G") === "on",
     maxConnectionsPerUser: 20_000,
     maxConnectionsPerAddress: 20_000,
     maxUnauthenticated: 20_000,

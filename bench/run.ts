@@ -322,6 +322,7 @@ async function main(): Promise<void> {
     // batches above).
     const variants = [
       ["guard_off", { FLIGHTDECK_CONN_GUARD: "off" }],
+      ["guard_handoff", { FLIGHTDECK_CONN_GUARD: "handoff" }],
       ["guard_off_memory_kv", {
         FLIGHTDECK_CONN_GUARD: "off",
         FLIGHTDECK_KV: ":memory:",
@@ -341,7 +342,7 @@ async function main(): Promise<void> {
       return formatSpread(p50, "ms");
     });
     rows.push([
-      "64 B hop p50, Flightdeck with FLIGHTDECK_CONN_GUARD=off; also with FLIGHTDECK_KV=:memory:",
+      "64 B hop p50, Flightdeck with FLIGHTDECK_CONN_GUARD=off; =handoff; off with FLIGHTDECK_KV=:memory:",
       parts.join("; "),
       ...references.map(() => "–"),
       "–",
@@ -409,6 +410,30 @@ async function main(): Promise<void> {
     rows.push([
       `${n} idle dashboards, Flightdeck with FLIGHTDECK_CONN_GUARD=off: memory per connection; fan-out`,
       `${formatSpread(kib, "KiB")}; ${formatSpread(fanout, "ms")}`,
+      ...references.map(() => "–"),
+      "–",
+    ]);
+    // And with the guard's handoff instead of its relay.
+    const handoff: IdleRun[] = [];
+    for (let rep = 0; rep < SIZES.reps; rep++) {
+      handoff.push(
+        await idleRun("flightdeck", n, { FLIGHTDECK_CONN_GUARD: "handoff" }),
+      );
+      console.log(
+        `  Flightdeck, guard handoff #${rep + 1}: ${
+          JSON.stringify(handoff.at(-1))
+        }`,
+      );
+    }
+    const handoffKib = spread(handoff.map((r) => r.kibPerConn));
+    const handoffFanout = spread(handoff.map((r) => r.fanoutMs));
+    figure("idle_kib_per_conn_guard_handoff", handoffKib.median);
+    figure("idle_fanout_ms_guard_handoff", handoffFanout.median);
+    rows.push([
+      `${n} idle dashboards, Flightdeck with FLIGHTDECK_CONN_GUARD=handoff: memory per connection; fan-out`,
+      `${formatSpread(handoffKib, "KiB")}; ${
+        formatSpread(handoffFanout, "ms")
+      }`,
       ...references.map(() => "–"),
       "–",
     ]);

@@ -195,10 +195,18 @@ export const ConfigSchema = z.object({
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /**
    * Serve through the in-process connection guard (head timeout, connection
-   * caps); off serves directly with `Deno.serve` (behind a reverse proxy
-   * that does this, or where `Deno.listen` is unavailable).
+   * caps): `true` (also `relay`) relays bytes through it in a worker thread;
+   * `"handoff"` accepts on the main thread and hands each connection to the
+   * HTTP server without a relay (lib/server/conn_handoff.ts; the relay
+   * where that is unavailable); `false` (`off`) serves directly with
+   * `Deno.serve` (behind a reverse proxy that does this, or where
+   * `Deno.listen` is unavailable).
    */
-  connectionGuard: flag().default(true),
+  connectionGuard: z.union([
+    flag(),
+    z.literal("relay").transform(() => true),
+    z.literal("handoff"),
+  ]).default(true),
   /** Time a new connection has to send a complete request head. */
   headTimeoutMs: int(100, 600_000).default(10_000),
   /** Largest request head (request line and headers). */

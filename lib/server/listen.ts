@@ -1,15 +1,19 @@
 /**
- * Serving the app: directly with `Deno.serve`, or (the default) behind the
+ * Serving the app: directly with `Deno.serve`, (the default) behind the
  * connection guard, which runs in a worker thread
- * (lib/server/guard_worker_client.ts). Either way the HTTP server is
- * restarted in process when its accept loop dies (e.g. "Too many open
- * files"), instead of the process exiting.
+ * (lib/server/guard_worker_client.ts), or with `connectionGuard:
+ * "handoff"` behind the guard without a relay (lib/server/conn_handoff.ts;
+ * the relaying guard where that is unavailable). A `Deno.serve` (the one
+ * behind the relay, or the one without a guard) is restarted in process
+ * when its accept loop dies (e.g. "Too many open files"), instead of the
+ * process exiting; the handoff front survives accept errors itself.
  *
  * @module
  */
 import type { Config } from "./config.ts";
 import type { GuardStats } from "./conn_guard.ts";
 import { GuardWorker } from "./guard_worker_client.ts";
+import { handoffAvailable, HandoffFront } from "./conn_handoff.ts";
 import { raiseFileLimit } from "./fd_limit.ts";
 import type { Logger } from "./logger.ts";
 
@@ -23,8 +27,10 @@ export type Handler = (
 export interface Listening {
   /** The public address. */
   addr: Deno.NetAddr;
-  /** Where the internal `Deno.serve` listens behind the guard, else null. */
+  /** Where the internal `Deno.serve` listens behind the relay, else null. */
   internalAddr: Deno.NetAddr | null;
+  /** How connections are served (handoff falls back to relay). */
+  mode: "relay" | "handoff" | "off";
   /** Guard counters, or null when serving directly. */
   connections(): GuardStats | null;
   /** Stop accepting new connections (open ones go on). */
@@ -35,8 +41,10 @@ export interface Listening {
 
 /** File descriptors kept free for KV, agents' pipes, logs and the like. */
 const FD_RESERVE = 64;
-/** Descriptors one guarded connection uses: client, upstream, internal. */
+/** Descriptors one relayed connection uses: client, upstream, internal. */
 const FDS_PER_CONNECTION = 3;
+/** Descriptors one handed-off connection uses. */
+const FDS_PER_HANDOFF = 1;
 
 /**
  * Serve `handler` as `config` says (`connectionGuard`, caps, timeouts).
@@ -50,9 +58,16 @@ export async function listen(
 ): Promise<Listening> {
   // Deno Deploy has neither Deno.listen nor workers (and fronts every
   // connection itself): serve directly there.
-  const useGuard = config.connectionGuard &&
+  const useGuard = config.connectionGuard !== false &&
     typeof Deno.listen === "function" &&
     !Deno.env.get("DENO_DEPLOYMENT_ID");
+  let handoff = useGuard && config.connectionGuard === "handoff";
+  if (handoff && !handoffAvailable()) {
+    log.warn("Connection handoff unavailable here; relaying instead", {
+      deno: Deno.version.deno,
+    });
+    handoff = false;
+  }
   const limit = raiseFileLimit();
   if (!useGuard) {
     const server = await serveResilient(
@@ -63,6 +78,7 @@ export async function listen(
     return {
       addr: server.addr,
       internalAddr: null,
+      mode: "off",
       connections: () => null,
       stopAccepting: () => server.abort(),
       close: async () => {
@@ -73,14 +89,40 @@ export async function listen(
   }
   let maxConnections = config.maxTcpConnections;
   if (limit && Number.isFinite(limit.soft)) {
-    const fit = Math.floor((limit.soft - FD_RESERVE) / FDS_PER_CONNECTION);
+    const fit = Math.floor(
+      (limit.soft - FD_RESERVE) /
+        (handoff ? FDS_PER_HANDOFF : FDS_PER_CONNECTION),
+    );
     maxConnections = Math.max(1, Math.min(maxConnections, fit));
   }
   log.debug("Connection guard", {
+    mode: handoff ? "handoff" : "relay",
     fileLimit: limit,
     maxConnections,
     maxConnectionsPerAddress: config.maxTcpConnectionsPerAddress,
   });
+  if (handoff) {
+    const front = HandoffFront.listen({
+      hostname: config.hostname,
+      port: config.port,
+      handler,
+      headTimeoutMs: config.headTimeoutMs,
+      maxHeadBytes: config.maxHeadBytes,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections,
+      maxConnectionsPerAddress: config.maxTcpConnectionsPerAddress,
+      onEvent: (message, fields) => log.warn(message, fields),
+    });
+    return {
+      addr: front.addr,
+      internalAddr: null,
+      mode: "handoff",
+      connections: () => front.stats,
+      stopAccepting: () => front.stopAccepting(),
+      close: () => front.close(),
+    };
+  }
   let guard: GuardWorker | null = null;
   const forbidden = () =>
     new Response("Forbidden\n", {
@@ -123,6 +165,7 @@ export async function listen(
   return {
     addr: front.addr,
     internalAddr: internal.addr,
+    mode: "relay",
     connections: () => front.stats,
     stopAccepting: () => front.stopAccepting(),
     close: async () => {
