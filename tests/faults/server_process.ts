@@ -76,19 +76,28 @@ export class ServerProcess {
     ];
   }
 
-  /** Start a server on a free port with a fresh temporary data dir. */
+  /**
+   * Start a server on a free port with a fresh temporary data dir. The
+   * port is free when chosen; another process may take it before the
+   * server binds it (tests run in parallel), so a start refused with "is
+   * already in use" is tried again on another port, up to 3 times.
+   */
   static async start(
     options: ServerProcessOptions = {},
   ): Promise<ServerProcess> {
-    const dataDir = await Deno.makeTempDir({ prefix: "flightdeck-fault-" });
-    const server = new ServerProcess(freePort(), dataDir, true, options);
-    try {
-      await server.#spawn();
-    } catch (error) {
-      await server.dispose();
-      throw error;
+    for (let attempt = 1;; attempt++) {
+      const dataDir = await Deno.makeTempDir({ prefix: "flightdeck-fault-" });
+      const server = new ServerProcess(freePort(), dataDir, true, options);
+      try {
+        await server.#spawn();
+        return server;
+      } catch (error) {
+        await server.dispose();
+        if (attempt >= 3 || !String(error).includes("is already in use")) {
+          throw error;
+        }
+      }
     }
-    return server;
   }
 
   /** The server process id (of the current run). */
