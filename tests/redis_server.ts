@@ -42,17 +42,26 @@ export class RedisServer {
     this.#options = options;
   }
 
-  /** Start a new server and wait until it is ready. */
+  /**
+   * Start a new server and wait until it is ready. Another process may take
+   * the port chosen before redis-server binds it (tests run in parallel): a
+   * start refused with "Address already in use" is tried again on another
+   * port, up to 3 times.
+   */
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
-    const dir = await Deno.makeTempDir({ prefix: "flightdeck-redis-" });
-    const server = new RedisServer(freePort(), dir, options);
-    try {
-      await server.restart();
-    } catch (error) {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw error;
+    for (let attempt = 1;; attempt++) {
+      const dir = await Deno.makeTempDir({ prefix: "flightdeck-redis-" });
+      const server = new RedisServer(freePort(), dir, options);
+      try {
+        await server.restart();
+        return server;
+      } catch (error) {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+        if (attempt >= 3 || !String(error).includes("already in use")) {
+          throw error;
+        }
+      }
     }
-    return server;
   }
 
   /** Whether the process runs. */
