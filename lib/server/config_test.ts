@@ -10,6 +10,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     port: 8000,
     presenceTtlMs: 3000,
     dataDir: "./data",
+    outputStore: "file",
     allowedOrigins: [],
     maxFrameBytes: 1024 * 1024,
     maxQueuePerAgent: 100,
