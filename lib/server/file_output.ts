@@ -46,6 +46,7 @@
 import type { Stream } from "../protocol.ts";
 import { ensurePrivateDir } from "./data_dir.ts";
 import {
+  BATCH_BYTES,
   type OutputBackend,
   type OutputBatch,
   type OutputMeta,
@@ -77,6 +78,18 @@ export interface FileState {
   open?: [number, number];
 }
 
+/**
+ * Most bytes of output per commit when new output goes to files: a commit
+ * costs a file sync and a KV commit whatever its size, so larger commits
+ * store more per second; half the agent's default window (4 MiB), so the
+ * agent keeps sending while one commit is in flight.
+ */
+export const FILE_BATCH_BYTES = 2 * 1024 * 1024;
+/**
+ * Estimated serialized bytes of output chunks stored in KV per atomic
+ * commit (KV allows 800 KiB), for commands kept in KV within larger batches.
+ */
+const KV_PART_BYTES = 640 * 1024;
 /** A segment takes no more commits once it holds this much: 4 MiB. */
 export const SEGMENT_BYTES = 4 * 1024 * 1024;
 /** Bytes of a record's header. */
@@ -180,6 +193,8 @@ export class FileOutputStore implements OutputBackend {
   readonly dir: string;
   /** Reads and writes of commands kept in KV. */
   readonly inKv: OutputStore;
+  /** See {@link OutputBackend.batchBytes}: larger with new output in files. */
+  readonly batchBytes: number;
   #newIn: OutputStoreMode;
   #segmentBytes: number;
   /** Where each recently used command's output is (least recent first). */
@@ -196,6 +211,7 @@ export class FileOutputStore implements OutputBackend {
     this.dir = dir;
     this.inKv = new OutputStore(kv);
     this.#newIn = options.newIn ?? "file";
+    this.batchBytes = this.#newIn === "file" ? FILE_BATCH_BYTES : BATCH_BYTES;
     this.#segmentBytes = options.segmentBytes ?? SEGMENT_BYTES;
   }
 
@@ -316,7 +332,9 @@ export class FileOutputStore implements OutputBackend {
       if (!list) byCommand.set(part.commandId, list = []);
       list.push(part);
     }
-    const op = this.kv.atomic();
+    let op = this.kv.atomic();
+    /** Estimated bytes of chunks in KV in `op`. */
+    let inKvBytes = 0;
     const files: {
       commandId: string;
       state: FileState | null;
@@ -326,7 +344,18 @@ export class FileOutputStore implements OutputBackend {
       const mode = await this.#mode(commandId);
       if (mode?.mode === "kv" || (!mode && this.#newIn === "kv")) {
         for (const { seq, part, value } of parts) {
+          // Within a batch larger than KV takes (KV_PART_BYTES), earlier
+          // parts go in commits of their own; the last commit, with the
+          // bookkeeping, says they are stored (as with a chunk spread over
+          // several commits, storing a part twice overwrites it).
+          const cost = value.data.length * 2 + 96;
+          if (inKvBytes > 0 && inKvBytes + cost > KV_PART_BYTES) {
+            await commitOrThrow(op);
+            op = this.kv.atomic();
+            inKvBytes = 0;
+          }
           op.set(["out", commandId, seq, part], value);
+          inKvBytes += cost;
         }
         continue;
       }
@@ -428,8 +457,7 @@ export class FileOutputStore implements OutputBackend {
     for (const [commandId, meta] of batch.metas) {
       op.set(["out_meta", commandId], meta);
     }
-    const result = await op.commit();
-    if (!result.ok) throw new Error("Storing output failed (KV check)");
+    await commitOrThrow(op);
     for (const w of writes) {
       this.#remember(w.commandId, { mode: "file", state: w.state });
     }
@@ -864,6 +892,11 @@ export class FileOutputStore implements OutputBackend {
       await this.inKv.delete(commandId);
     });
   }
+}
+
+async function commitOrThrow(op: Deno.AtomicOperation): Promise<void> {
+  const result = await op.commit();
+  if (!result.ok) throw new Error("Storing output failed (KV check)");
 }
 
 /** Records from `records` until one with `seq >= upper`. */

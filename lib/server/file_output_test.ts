@@ -383,3 +383,43 @@ Deno.test("FileOutputStore: delete() removes the command's folder and every KV k
     );
   }
 });
+
+Deno.test("FileOutputStore: a command kept in KV within commits of 2 MiB (files' size) stores its chunks over several KV commits, within KV's limits", async () => {
+  await using t = await fresh();
+  // An older version's command, in KV.
+  await new OutputStore(t.kv).write("old", 1, { stream: "stdout", data: "a" }, {
+    lastSeq: 1,
+    outputBytes: 1,
+    storedBytes: 1,
+  });
+  const store = new FileOutputStore(t.kv, t.out);
+  assert.equal(store.batchBytes, 2 * 1024 * 1024);
+  const log = new OutputLog(store);
+  await log.restore("old");
+  log.start("new");
+  const stored: Promise<void>[] = [];
+  const want: [number, string][] = [[1, "a"]];
+  // 4 MiB, 128 Ki characters a chunk, some two bytes per character: the
+  // commits after the first take about 2 MiB of it.
+  for (let seq = 2; seq <= 33; seq++) {
+    const data = (seq % 3 ? "k" : "é").repeat(128 * 1024 - 1) + "\n";
+    stored.push(
+      log.append("old", seq, { stream: "stdout", data }, byteLength(data)),
+    );
+    want.push([seq, data]);
+    if (seq % 8 === 0) {
+      stored.push(
+        log.append("new", seq, { stream: "stdout", data }, byteLength(data)),
+      );
+    }
+  }
+  await Promise.all(stored);
+  assert.deepEqual(await texts(store, "old"), want);
+  assert.deepEqual(
+    await texts(store, "new"),
+    want.filter(([seq]) => seq % 8 === 0),
+  );
+  assert.equal((await t.kv.get(["out_file", "old"])).value, null);
+  assert.ok((await t.kv.get(["out_file", "new"])).value);
+  assert.equal((await store.meta("old"))!.lastSeq, 33);
+});
