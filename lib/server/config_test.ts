@@ -293,3 +293,15 @@ Deno.test("loadConfig() reads FLIGHTDECK_REDIS_URL and refuses a URL that is not
     );
   }
 });
+
+Deno.test("FLIGHTDECK_OUTPUT_STORE picks where new output goes (file or kv); another value is refused with the variable named", () => {
+  assert.equal(loadConfig({}, noEnv).outputStore, "file");
+  assert.equal(
+    loadConfig({}, envOf({ FLIGHTDECK_OUTPUT_STORE: "kv" })).outputStore,
+    "kv",
+  );
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_OUTPUT_STORE: "disk" })),
+    /Invalid configuration "FLIGHTDECK_OUTPUT_STORE"/,
+  );
+});
