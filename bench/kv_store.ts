@@ -11,7 +11,9 @@
  * each stored them and the CPU it took, as `FIGURE kv_store_mbps=...`,
  * `FIGURE kv_store_cpu_ms_per_mib=...`, `FIGURE file_store_mbps=...` and
  * `FIGURE file_store_cpu_ms_per_mib=...` (medians), and the commits and
- * fsync-bound ceiling of the file store (`file_store_commits_per_s`).
+ * time each commit took (`*_store_commits_per_s`, `*_store_commit_ms`:
+ * from the call to its end, CPU and waiting for the disk; one commit is in
+ * flight at a time).
  * The server acknowledges output only once it is stored, so one output
  * stream cannot reach a dashboard faster than this (with the server, agent
  * and dashboard sharing the same cores it is slower still). Set `TMPDIR` to
@@ -38,7 +40,9 @@ type Kind = "kv" | "file";
 
 async function run(
   kind: Kind,
-): Promise<{ mbps: number; cpuMsPerMib: number; commitsPerS: number }> {
+): Promise<
+  { mbps: number; cpuMsPerMib: number; commitsPerS: number; commitMs: number }
+> {
   const dir = await Deno.makeTempDir({ prefix: "flightdeck-kv-bench-" });
   const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
   try {
@@ -46,10 +50,16 @@ async function run(
       ? new OutputStore(kv)
       : new FileOutputStore(kv, `${dir}/kv.sqlite3-output`);
     let commits = 0;
+    let inCommit = 0;
     const commit = store.commit.bind(store);
-    store.commit = (batch) => {
+    store.commit = async (batch) => {
       commits++;
-      return commit(batch);
+      const start = performance.now();
+      try {
+        return await commit(batch);
+      } finally {
+        inCommit += performance.now() - start;
+      }
     };
     const log = new OutputLog(store);
     log.start("c");
@@ -81,6 +91,7 @@ async function run(
       mbps: bytes / 1e6 / seconds,
       cpuMsPerMib: ((cpuSeconds() - cpu0) * 1000) / (bytes / 1048576),
       commitsPerS: commits / seconds,
+      commitMs: inCommit / commits,
     };
   } finally {
     kv.close();
@@ -98,7 +109,9 @@ for (let i = 0; i < reps; i++) {
     console.log(
       `  ${kind} run ${i + 1}: ${result.mbps.toFixed(1)} MB/s, ${
         result.cpuMsPerMib.toFixed(2)
-      } ms CPU per MiB, ${result.commitsPerS.toFixed(0)} commits/s`,
+      } ms CPU per MiB, ${result.commitsPerS.toFixed(0)} commits/s of ${
+        result.commitMs.toFixed(1)
+      } ms`,
     );
     runs[kind].push(result);
   }
@@ -107,12 +120,16 @@ for (const kind of ["kv", "file"] as const) {
   const mbps = spread(runs[kind].map((r) => r.mbps));
   const cpu = spread(runs[kind].map((r) => r.cpuMsPerMib));
   const commits = spread(runs[kind].map((r) => r.commitsPerS));
+  const commitMs = spread(runs[kind].map((r) => r.commitMs));
   console.log(
     `${mib} MiB stored (${kind}): ${formatSpread(mbps, " MB/s")}, CPU ${
       formatSpread(cpu, " ms/MiB")
-    }, ${formatSpread(commits, " commits/s")}`,
+    }, ${formatSpread(commits, " commits/s")} of ${
+      formatSpread(commitMs, " ms")
+    }`,
   );
   console.log(figureLine(`${kind}_store_mbps`, mbps.median));
   console.log(figureLine(`${kind}_store_cpu_ms_per_mib`, cpu.median));
   console.log(figureLine(`${kind}_store_commits_per_s`, commits.median));
+  console.log(figureLine(`${kind}_store_commit_ms`, commitMs.median));
 }
