@@ -5,8 +5,9 @@
  * once, and a commit costs one `fdatasync` per command it touches plus one
  * small KV commit.
  *
- * Files, under the folder given (the server's: `<kv file>-output/`, mode
- * 0700, files 0600):
+ * Files, under the folder given (the server's: `<dataDir>/output`, or
+ * `<kvPath>-output` when `kvPath` names the KV file; data_dir.ts's
+ * `outputDir`), mode 0700, files 0600:
  * - `<name>/<n>.seg`: segment `n` (1, 2, …) of one command's output, where
  *   `<name>` is the command id when it is made of `[A-Za-z0-9_-]` (at most
  *   128), else `~` and the hex of its UTF-8. A commit appends to the newest
@@ -16,6 +17,9 @@
  *   part, parts, stream) and the part's UTF-8 data, padded with zeros to a
  *   multiple of 4 bytes. A chunk is written as the parts the output log
  *   split it into (a chunk spread over several commits is several records).
+ *   The checksum covers the header (but itself) and the data: a record whose
+ *   data does not match is left out of reads (its chunk reads as dropped); a
+ *   header that is not one fails the read.
  *
  * KV keys (with the same `["out_meta"]`, `["out_line"]` and search entries
  * as {@link OutputStore}):
@@ -34,6 +38,8 @@
  * then writes the bookkeeping, index entries, line index and metas in ONE
  * atomic KV commit: only then does it resolve, so what it stored is
  * durable, and a crash in between leaves only bytes past the committed end.
+ * Commits take up to {@link FILE_BATCH_BYTES} of output (the output log
+ * reads {@link FileOutputStore.batchBytes}).
  *
  * Commands stored in KV (by older versions, or with `newIn: "kv"`: whose
  * `["out_meta"]` or `["out"]` entries exist with no `["out_file"]`) stay
@@ -368,6 +374,13 @@ export class FileOutputStore implements OutputBackend {
     let need = 0;
     for (const { parts } of files) {
       for (const { value } of parts) {
+        if (value.data.length * 3 > MAX_RECORD_DATA) {
+          throw new RangeError(
+            `Output part of ${value.data.length} characters: at most ${
+              MAX_RECORD_DATA / 3
+            } (splitParts)`,
+          );
+        }
         need += HEADER_BYTES + padded(value.data.length * 3);
       }
     }

@@ -423,3 +423,20 @@ Deno.test("FileOutputStore: a command kept in KV within commits of 2 MiB (files'
   assert.ok((await t.kv.get(["out_file", "new"])).value);
   assert.equal((await store.meta("old"))!.lastSeq, 33);
 });
+
+Deno.test("FileOutputStore: a part longer than splitParts makes is refused and nothing is written; write() splits a large chunk itself", async () => {
+  await using t = await fresh();
+  const store = new FileOutputStore(t.kv, t.out);
+  const big = "x".repeat(16 * 1024 + 2);
+  await assert.rejects(store.commit(batch("c", [[1, big]])), RangeError);
+  assert.deepEqual(await texts(store, "c"), []);
+  assert.equal((await t.kv.get(["out_file", "c"])).value, null);
+  await store.write("c", 1, { stream: "stderr", data: big, at: 7 });
+  assert.deepEqual(await collect(store.read("c", 0)), [
+    { seq: 1, stream: "stderr", data: big, at: 7 },
+  ]);
+  await assert.rejects(
+    store.write("c", 1, { stream: "stdout", data: "again" }),
+    RangeError,
+  );
+});
