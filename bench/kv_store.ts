@@ -45,10 +45,10 @@ async function run(
 > {
   const dir = await Deno.makeTempDir({ prefix: "flightdeck-kv-bench-" });
   const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
+  const store: OutputBackend = kind === "kv"
+    ? new OutputStore(kv)
+    : new FileOutputStore(kv, `${dir}/kv.sqlite3-output`);
   try {
-    const store: OutputBackend = kind === "kv"
-      ? new OutputStore(kv)
-      : new FileOutputStore(kv, `${dir}/kv.sqlite3-output`);
     let commits = 0;
     let inCommit = 0;
     const commit = store.commit.bind(store);
@@ -94,6 +94,7 @@ async function run(
       commitMs: inCommit / commits,
     };
   } finally {
+    if (store instanceof FileOutputStore) await store.close();
     kv.close();
     await Deno.remove(dir, { recursive: true });
   }

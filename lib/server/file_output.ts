@@ -106,6 +106,8 @@ const MARK = 0xfd;
 const MAX_RECORD_DATA = (16 * 1024 + 1) * 3;
 /** Bytes read from a segment at a time. */
 const READ_BLOCK = 1024 * 1024;
+/** Segment files kept open for appends. */
+const OPEN_FILES = 16;
 /** Commands whose file bookkeeping is kept in memory. */
 const CACHE_SIZE = 1024;
 /** Mutations per atomic operation when deleting many keys. */
@@ -209,6 +211,15 @@ export class FileOutputStore implements OutputBackend {
   #lock: Promise<void> = Promise.resolve();
   /** Whether {@link dir} exists (created private on first use). */
   #ready: Promise<void> | null = null;
+  /**
+   * The newest segment of recently written commands, open for the next
+   * append (at most {@link OPEN_FILES}; least recently used first): its
+   * size and where the file position is, as this process left them.
+   */
+  #open = new Map<
+    string,
+    { seg: number; file: Deno.FsFile; size: number; pos: number }
+  >();
   /** Encoding buffer, reused by commits (they run one at a time). */
   #scratch = new Uint8Array(0);
 
@@ -457,7 +468,14 @@ export class FileOutputStore implements OutputBackend {
       });
     }
     if (writes.length) await this.#ensureDir();
-    await Promise.all(writes.map((w) => this.#append(w)));
+    try {
+      await Promise.all(writes.map((w) => this.#append(w)));
+    } finally {
+      // Keep the most recently written open (none is being written now).
+      while (this.#open.size > OPEN_FILES) {
+        this.#closeFile(this.#open.keys().next().value!);
+      }
+    }
     for (const w of writes) {
       op.set(["out_pos", w.commandId, w.first.seq, w.first.part], [
         w.state.seg,
@@ -499,26 +517,75 @@ export class FileOutputStore implements OutputBackend {
       await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
       await syncDir(this.dir);
     }
-    const file = await Deno.open(this.#segment(w.commandId, w.state.seg), {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
+    let open = this.#open.get(w.commandId);
+    if (open && open.seg !== w.state.seg) {
+      this.#closeFile(w.commandId);
+      open = undefined;
+    }
     try {
-      if ((await file.stat()).size !== w.state.end) {
-        await file.truncate(w.state.end);
+      if (!open) {
+        const file = await Deno.open(this.#segment(w.commandId, w.state.seg), {
+          read: true,
+          write: true,
+          create: true,
+          mode: 0o600,
+        });
+        open = { seg: w.state.seg, file, size: -1, pos: 0 };
+        this.#open.set(w.commandId, open);
+        open.size = (await file.stat()).size;
+      } else {
+        // Most recently used last.
+        this.#open.delete(w.commandId);
+        this.#open.set(w.commandId, open);
       }
-      await file.seek(w.state.end, Deno.SeekMode.Start);
+      const { file } = open;
+      if (open.size !== w.state.end) {
+        await file.truncate(w.state.end);
+        open.size = w.state.end;
+      }
+      if (open.pos !== w.state.end) {
+        await file.seek(w.state.end, Deno.SeekMode.Start);
+        open.pos = w.state.end;
+      }
       let done = 0;
       while (done < w.bytes.length) {
-        done += await file.write(w.bytes.subarray(done));
+        const n = await file.write(w.bytes.subarray(done));
+        done += n;
+        open.pos += n;
+        open.size = Math.max(open.size, open.pos);
       }
       await file.syncData();
-    } finally {
-      file.close();
+    } catch (error) {
+      // Where the file stands is not known: open it again next time.
+      this.#closeFile(w.commandId);
+      throw error;
     }
     if (w.fresh) await syncDir(folder);
+  }
+
+  /** Close the open segment of a command, if any. */
+  #closeFile(commandId: string): void {
+    const open = this.#open.get(commandId);
+    if (!open) return;
+    this.#open.delete(commandId);
+    try {
+      open.file.close();
+    } catch {
+      // Closed already.
+    }
+  }
+
+  /**
+   * Close the segment files kept open for appends (after the writes
+   * started before); a later write opens them again.
+   */
+  close(): Promise<void> {
+    return this.#serial(() => {
+      for (const commandId of [...this.#open.keys()]) {
+        this.#closeFile(commandId);
+      }
+      return Promise.resolve();
+    });
   }
 
   /** A command's output bookkeeping, if written. */
@@ -881,6 +948,7 @@ export class FileOutputStore implements OutputBackend {
   delete(commandId: string): Promise<void> {
     return this.#serial(async () => {
       const state = await this.#state(commandId);
+      this.#closeFile(commandId);
       if (state) {
         await Deno.remove(this.#folder(commandId), { recursive: true }).catch(
           (error) => {

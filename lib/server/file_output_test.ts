@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { byteLength } from "../protocol.ts";
 import {
+  type FileOutputOptions,
   FileOutputStore,
   type FileState,
   folderName,
@@ -26,16 +27,25 @@ async function fresh(): Promise<
     kv: Deno.Kv;
     dir: string;
     out: string;
+    /** A store on this data (a new one: as after a restart). */
+    store(options?: FileOutputOptions): FileOutputStore;
     [Symbol.asyncDispose](): Promise<void>;
   }
 > {
   const dir = await Deno.makeTempDir({ prefix: "flightdeck-file-output-" });
   const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
+  const stores: FileOutputStore[] = [];
   return {
     kv,
     dir,
     out: `${dir}/output`,
+    store(options) {
+      const store = new FileOutputStore(kv, `${dir}/output`, options);
+      stores.push(store);
+      return store;
+    },
     async [Symbol.asyncDispose]() {
+      for (const store of stores) await store.close();
       kv.close();
       await Deno.remove(dir, { recursive: true });
     },
@@ -87,7 +97,7 @@ function failCommits(kv: Deno.Kv): () => void {
 
 Deno.test("FileOutputStore: bytes written by a commit whose KV commit never happened are never read, and the next append (after a reopen) overwrites them", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out);
+  const store = t.store();
   await store.commit(batch("c", [[1, "one\n"], [2, "two\n"]]));
   const segment = `${t.out}/c/1.seg`;
   const committed = (await Deno.stat(segment)).size;
@@ -104,7 +114,7 @@ Deno.test("FileOutputStore: bytes written by a commit whose KV commit never happ
   await file.write(new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
   file.close();
   // The restarted server: a new store on the same data.
-  const reopened = new FileOutputStore(t.kv, t.out);
+  const reopened = t.store();
   assert.deepEqual(await texts(reopened, "c"), [[1, "one\n"], [2, "two\n"]]);
   assert.equal(await reopened.lastSeq("c"), 2);
   assert.equal(await reopened.pageStart("c", 3, 1), 2);
@@ -122,7 +132,7 @@ Deno.test("FileOutputStore: bytes written by a commit whose KV commit never happ
 
 Deno.test("FileOutputStore: a failed KV commit of a new segment or a new command leaves nothing readable, and the retry stores exactly once", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out, { segmentBytes: 64 });
+  const store = t.store({ segmentBytes: 64 });
   const restore = failCommits(t.kv);
   await assert.rejects(store.commit(batch("new", [[1, "a"]])), /crash/);
   restore();
@@ -133,7 +143,7 @@ Deno.test("FileOutputStore: a failed KV commit of a new segment or a new command
   const restore2 = failCommits(t.kv);
   await assert.rejects(store.commit(batch("new", [[2, "b"]])), /crash/);
   restore2();
-  const reopened = new FileOutputStore(t.kv, t.out, { segmentBytes: 64 });
+  const reopened = t.store({ segmentBytes: 64 });
   await reopened.commit(batch("new", [[2, "bb"], [3, "c"]]));
   assert.deepEqual(await texts(reopened, "new"), [
     [1, "x".repeat(100)],
@@ -148,7 +158,7 @@ Deno.test("FileOutputStore: a failed KV commit of a new segment or a new command
 
 Deno.test("FileOutputStore: a chunk spread over several commits, cut by a crash and resent whole, is read once and whole", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out);
+  const store = t.store();
   const log = new OutputLog(store, { batchBytes: 40 * 1024 });
   log.start("c");
   await log.append("c", 1, { stream: "pty", data: "first\n" }, 6);
@@ -168,7 +178,7 @@ Deno.test("FileOutputStore: a chunk spread over several commits, cut by a crash 
     /crash/,
   );
   t.kv.atomic = atomic;
-  const reopened = new FileOutputStore(t.kv, t.out);
+  const reopened = t.store();
   // The parts stored so far make no chunk.
   assert.deepEqual(await texts(reopened, "c"), [[1, "first\n"]]);
   const restarted = new OutputLog(reopened);
@@ -188,7 +198,7 @@ Deno.test("FileOutputStore: a chunk spread over several commits, cut by a crash 
 
 Deno.test("FileOutputStore: a damaged chunk is left out (a gap), a damaged header fails the read with the file named", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out);
+  const store = t.store();
   await store.commit(batch("c", [[1, "aaaa"], [2, "bbbb"], [3, "cccc"]]));
   const segment = `${t.out}/c/1.seg`;
   const bytes = await Deno.readFile(segment);
@@ -214,7 +224,7 @@ Deno.test("FileOutputStore: output an older version stored in KV stays readable 
     await old.append("old", seq, { stream: "stdout", data: `old ${seq}\n` }, 6);
   }
   // After the upgrade: the command is restored and carries on.
-  const store = new FileOutputStore(t.kv, t.out);
+  const store = t.store();
   const log = new OutputLog(store);
   assert.deepEqual(await log.restore("old"), {
     lastSeq: 3,
@@ -238,7 +248,7 @@ Deno.test("FileOutputStore: output an older version stored in KV stays readable 
   assert.equal(await store.pageStart("old", 5, 12), 3);
   assert.equal(await store.lastSeq("old"), 4);
   // FLIGHTDECK_OUTPUT_STORE=kv later: files stay readable, new output in KV.
-  const kvMode = new FileOutputStore(t.kv, t.out, { newIn: "kv" });
+  const kvMode = t.store({ newIn: "kv" });
   const log2 = new OutputLog(kvMode);
   log2.start("later");
   await log2.append("later", 1, { stream: "stdout", data: "kv\n" }, 3);
@@ -252,7 +262,7 @@ Deno.test("FileOutputStore: output an older version stored in KV stays readable 
 
 Deno.test("FileOutputStore: reads, pages and the last seq of a 1,000,000-line log seek with the sparse index (the segments before are never read)", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out, { segmentBytes: 256 * 1024 });
+  const store = t.store({ segmentBytes: 256 * 1024 });
   const log = new OutputLog(store);
   log.start("big");
   const LINES = 1_000_000;
@@ -303,7 +313,7 @@ Deno.test("FileOutputStore: reads, pages and the last seq of a 1,000,000-line lo
 
 Deno.test("FileOutputStore: the per-command cap keeps storedBytes exact and deletes segment files once wholly dropped", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out, { segmentBytes: 16 * 1024 });
+  const store = t.store({ segmentBytes: 16 * 1024 });
   const cap = 64 * 1024;
   const log = new OutputLog(store, { maxCommandOutputBytes: cap });
   log.start("c");
@@ -344,7 +354,7 @@ Deno.test("FileOutputStore: the per-command cap keeps storedBytes exact and dele
 
 Deno.test("FileOutputStore: delete() removes the command's folder and every KV key of its output; other commands stay", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out, { segmentBytes: 64 });
+  const store = t.store({ segmentBytes: 64 });
   const odd = "a/b c ü";
   for (const id of ["c", odd]) {
     const b = batch(id, [[1, "one\n"]]);
@@ -392,7 +402,7 @@ Deno.test("FileOutputStore: a command kept in KV within commits of 2 MiB (files'
     outputBytes: 1,
     storedBytes: 1,
   });
-  const store = new FileOutputStore(t.kv, t.out);
+  const store = t.store();
   assert.equal(store.batchBytes, 2 * 1024 * 1024);
   const log = new OutputLog(store);
   await log.restore("old");
@@ -426,7 +436,7 @@ Deno.test("FileOutputStore: a command kept in KV within commits of 2 MiB (files'
 
 Deno.test("FileOutputStore: a part longer than splitParts makes is refused and nothing is written; write() splits a large chunk itself", async () => {
   await using t = await fresh();
-  const store = new FileOutputStore(t.kv, t.out);
+  const store = t.store();
   const big = "x".repeat(16 * 1024 + 2);
   await assert.rejects(store.commit(batch("c", [[1, big]])), RangeError);
   assert.deepEqual(await texts(store, "c"), []);
@@ -439,4 +449,29 @@ Deno.test("FileOutputStore: a part longer than splitParts makes is refused and n
     store.write("c", 1, { stream: "stdout", data: "again" }),
     RangeError,
   );
+});
+
+Deno.test("FileOutputStore: commits touching more commands than it keeps files open for store each exactly", async () => {
+  await using t = await fresh();
+  const store = t.store({ segmentBytes: 100 });
+  const ids = Array.from({ length: 40 }, (_, i) => `cmd-${i}`);
+  for (let seq = 1; seq <= 3; seq++) {
+    await store.commit({
+      parts: ids.map((id) => ({
+        commandId: id,
+        seq,
+        part: 0,
+        value: { stream: "stdout" as const, data: `${id} ${seq}\n` },
+      })),
+      lines: [],
+      metas: [],
+    });
+  }
+  for (const id of ids) {
+    assert.deepEqual(await texts(store, id), [
+      [1, `${id} 1\n`],
+      [2, `${id} 2\n`],
+      [3, `${id} 3\n`],
+    ]);
+  }
 });

@@ -38,6 +38,7 @@ const BACKENDS: {
     async with(fn) {
       const kvs: Deno.Kv[] = [];
       const dirs: string[] = [];
+      const stores: FileOutputStore[] = [];
       try {
         await fn(async () => {
           const dir = await Deno.makeTempDir({ prefix: "flightdeck-files-" });
@@ -45,10 +46,16 @@ const BACKENDS: {
           const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
           kvs.push(kv);
           // A restart opens a new store (nothing cached) on the same data.
-          return () =>
-            new FileOutputStore(kv, `${dir}/output`, { segmentBytes: 8192 });
+          return () => {
+            const store = new FileOutputStore(kv, `${dir}/output`, {
+              segmentBytes: 8192,
+            });
+            stores.push(store);
+            return store;
+          };
         });
       } finally {
+        for (const store of stores) await store.close();
         for (const kv of kvs) kv.close();
         for (const dir of dirs) await Deno.remove(dir, { recursive: true });
       }

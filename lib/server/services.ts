@@ -172,14 +172,14 @@ export async function createServices(
   // Output of a KV file on disk: in files next to it (or, with
   // outputStore "kv", new output in KV while what is in files stays
   // readable). A KV given by the caller keeps output in itself.
-  const files = options.kv ? null : outputDir(config);
+  const files = options.kv || redis ? null : outputDir(config);
+  const fileOutput = files
+    ? new FileOutputStore(kv, files, { newIn: config.outputStore })
+    : null;
   const storage: CommandStore = redisModule && redis
     ? new redisModule.RedisStorage(redis, shared)
-    : files
-    ? new Storage(
-      kv,
-      new FileOutputStore(kv, files, { newIn: config.outputStore }),
-    )
+    : fileOutput
+    ? new Storage(kv, fileOutput)
     : new Storage(kv);
   const bus = redis
     ? await ClusterBus.start(redis, {
@@ -663,6 +663,7 @@ export async function createServices(
       if (redis?.status === "ready") {
         await redis.quit().catch(() => redis.disconnect());
       } else redis?.disconnect();
+      await fileOutput?.close();
       if (!options.kv) kv.close();
     },
   };

@@ -42,6 +42,7 @@ async function fileStore(): Promise<SuiteStore> {
     store: new Storage(kv, output),
     second: () => Promise.resolve(new Storage(kv, output)),
     close: async () => {
+      await output.close();
       kv.close();
       await Deno.remove(dir, { recursive: true });
     },
