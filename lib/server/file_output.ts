@@ -10,9 +10,9 @@
  * `outputDir`), mode 0700, files 0600:
  * - `<name>/<n>.seg`: segment `n` (1, 2, …) of one command's output, where
  *   `<name>` is the command id when it is made of `[A-Za-z0-9_-]` (at most
- *   128), else `~` and the hex of its UTF-8. A commit appends to the newest
- *   segment; once that holds {@link SEGMENT_BYTES} or more, the next commit
- *   starts a new one. Records follow each other with no gap: a 32-byte
+ *   128), else `~` and the hex of its UTF-8 ({@link folderName}). A commit
+ *   appends to the newest segment; once that holds {@link SEGMENT_BYTES} or
+ *   more, the next commit starts a new one. Records follow each other with no gap: a 32-byte
  *   header ({@link HEADER_BYTES}: data length, checksum, seq, receive time,
  *   part, parts, stream) and the part's UTF-8 data, padded with zeros to a
  *   multiple of 4 bytes. A chunk is written as the parts the output log
@@ -175,15 +175,26 @@ function checksum(bytes: Uint8Array, seed: number): number {
   return (h ^ Math.imul(s, 0x9e3779b1)) >>> 0;
 }
 
-/** The folder name of a command's output. */
+/**
+ * The folder name of a command's output: the id itself when it is made of
+ * `[A-Za-z0-9_-]` (at most 128), else `~` and the hex of its UTF-8, of at
+ * most its first 100 bytes, followed for longer ids by `.` and a 64-bit hash
+ * of the whole id (names stay under 255 bytes).
+ */
 export function folderName(commandId: string): string {
   if (/^[A-Za-z0-9_-]{1,128}$/.test(commandId)) return commandId;
   const bytes = encoder.encode(commandId);
-  if (bytes.length > 120) {
-    throw new RangeError("Command id too long for an output folder");
+  const hex = (b: Uint8Array) =>
+    Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  if (bytes.length <= 100) return "~" + hex(bytes);
+  let a = 0x811c9dc5, b = 0x01000193 ^ bytes.length;
+  for (const byte of bytes) {
+    a = Math.imul(a ^ byte, 0x01000193);
+    b = Math.imul(b ^ byte, 0x5bd1e995) ^ (b >>> 13);
   }
-  return "~" +
-    Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const hash = ((a >>> 0).toString(16).padStart(8, "0")) +
+    ((b >>> 0).toString(16).padStart(8, "0"));
+  return `~${hex(bytes.subarray(0, 100))}.${hash}`;
 }
 
 /** Options of {@link FileOutputStore}. */

@@ -365,6 +365,11 @@ Deno.test("FileOutputStore: delete() removes the command's folder and every KV k
     await store.commit(batch(id, [[2, "two\n"], [3, "three\n"]]));
   }
   assert.equal(folderName(odd), "~612f62206320c3bc");
+  // Long ids: a bounded name, different for ids that differ only at the end.
+  const long = "ü".repeat(127);
+  const names = [folderName(long + "a"), folderName(long + "b")];
+  assert.notEqual(names[0], names[1]);
+  for (const name of names) assert.equal(name.length, 1 + 200 + 1 + 16);
   assert.deepEqual(await texts(store, odd), [[1, "one\n"], [2, "two\n"], [
     3,
     "three\n",
