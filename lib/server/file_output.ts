@@ -15,9 +15,10 @@
  *   more, the next commit starts a new one. Records follow each other with
  *   no gap: a 32-byte header ({@link HEADER_BYTES}: data length, checksum,
  *   seq, receive time, part, parts, stream) and the part's UTF-8 data,
- *   padded with zeros to a multiple of 4 bytes. A chunk is written as the parts the output log
- *   split it into (a chunk spread over several commits is several records).
- *   The checksum covers the header (but itself) and the data: a record whose
+ *   padded with zeros to a multiple of 4 bytes. A chunk is written as the
+ *   parts the output log split it into (a chunk spread over several commits
+ *   is several records). The checksum covers the header (but itself) and
+ *   the data: a record whose
  *   data does not match is left out of reads (its chunk reads as dropped); a
  *   header that is not one fails the read.
  *
