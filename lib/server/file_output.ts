@@ -18,9 +18,8 @@
  *   padded with zeros to a multiple of 4 bytes. A chunk is written as the
  *   parts the output log split it into (a chunk spread over several commits
  *   is several records). The checksum covers the header (but itself) and
- *   the data: a record whose
- *   data does not match is left out of reads (its chunk reads as dropped); a
- *   header that is not one fails the read.
+ *   the data: a record whose data does not match is left out of reads (its
+ *   chunk reads as dropped); a header that is not one fails the read.
  *
  * KV keys (with the same `["out_meta"]`, `["out_line"]` and search entries
  * as {@link OutputStore}):
