@@ -19,7 +19,8 @@
  *   parts the output log split it into (a chunk spread over several commits
  *   is several records). The checksum covers the header (but itself) and
  *   the data: a record whose data does not match is left out of reads (its
- *   chunk reads as dropped); a header that is not one fails the read.
+ *   chunk reads as dropped); after a header that is not one, reads go on
+ *   at the next index entry past it (what lies between reads as dropped).
  *
  * KV keys (with the same `["out_meta"]`, `["out_line"]` and search entries
  * as {@link OutputStore}):
@@ -637,33 +638,38 @@ export class FileOutputStore implements OutputBackend {
   }
 
   /**
-   * The records of a command from `[seg, offset]` on, up to the committed
-   * end, with their data when `withData` (and checked against their
-   * checksum), else headers only. A segment deleted meanwhile (the cap) is
-   * skipped.
+   * The records of a command from index entry `start` on, up to the
+   * committed end, with their data when `withData` (and checked against
+   * their checksum), else headers only. A segment deleted meanwhile (the
+   * cap) is skipped; after a header that is not one (a damaged file) the
+   * records go on at the next index entry past it ({@link #resync}).
    *
-   * @throws {Error} for a header that is not one (a damaged file).
+   * @throws {Error} when a segment cannot be read.
    */
   async *#records(
     commandId: string,
     state: FileState,
-    seg: number,
-    offset: number,
+    start: Pos,
     withData: boolean,
   ): AsyncGenerator<Rec> {
-    for (; seg <= state.seg; seg++, offset = 0) {
+    let { seg, offset } = start;
+    /** Index key of the last record read whole (where a resync looks on). */
+    let lastKey: [number, number] = [start.seq, start.part];
+    while (seg <= state.seg) {
       const path = this.#segment(commandId, seg);
       let file: Deno.FsFile;
       try {
         file = await Deno.open(path, { read: true });
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound) continue;
-        throw error;
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        seg++;
+        offset = 0;
+        continue;
       }
+      /** Set at a damaged header: where to go on (null: nowhere). */
+      let jump: Pos | null | undefined;
       try {
         const end = seg === state.seg ? state.end : (await file.stat()).size;
-        if (offset >= end) continue;
-        await file.seek(offset, Deno.SeekMode.Start);
         let buf = new Uint8Array(0);
         /** File offset of buf[0]. */
         let base = offset;
@@ -691,24 +697,28 @@ export class FileOutputStore implements OutputBackend {
         };
         let at = offset;
         while (at < end) {
-          if (end - at < HEADER_BYTES) {
-            throw new Error(`Output file ${path} is damaged at ${at}`);
+          let view: DataView | null = null;
+          if (end - at >= HEADER_BYTES) {
+            await fill(at, HEADER_BYTES);
+            view = new DataView(
+              buf.buffer,
+              buf.byteOffset + at - base,
+              HEADER_BYTES,
+            );
           }
-          await fill(at, HEADER_BYTES);
-          const h = at - base;
-          const view = new DataView(
-            buf.buffer,
-            buf.byteOffset + h,
-            HEADER_BYTES,
-          );
-          const bytes = view.getUint32(0, true);
-          const stream = STREAMS[view.getUint8(28)];
-          const seq = view.getFloat64(8, true);
+          const bytes = view?.getUint32(0, true) ?? 0;
+          const stream = STREAMS[view?.getUint8(28) ?? -1];
+          const seq = view?.getFloat64(8, true) ?? NaN;
           if (
-            view.getUint8(29) !== MARK || bytes > MAX_RECORD_DATA ||
+            !view || view.getUint8(29) !== MARK || bytes > MAX_RECORD_DATA ||
             stream === undefined || !Number.isSafeInteger(seq) ||
             at + HEADER_BYTES + padded(bytes) > end
-          ) throw new Error(`Output file ${path} is damaged at ${at}`);
+          ) {
+            // Not a header: go on at the next index entry past it (what
+            // lies between is left out, as if dropped).
+            jump = await this.#resync(commandId, state, lastKey, seg, at);
+            break;
+          }
           const atTime = view.getFloat64(16, true);
           const rec: Rec = {
             seq,
@@ -733,12 +743,52 @@ export class FileOutputStore implements OutputBackend {
             );
           }
           at += size;
+          if (!rec.damaged) lastKey = [rec.seq, rec.part];
           yield rec;
         }
       } finally {
         file.close();
       }
+      if (jump === null) return;
+      if (jump) {
+        seg = jump.seg;
+        offset = jump.offset;
+      } else {
+        seg++;
+        offset = 0;
+      }
     }
+  }
+
+  /**
+   * The first index entry from key `from` on whose record starts past
+   * `[seg, at]` (a damaged header there), within the committed output;
+   * null when none.
+   */
+  async #resync(
+    commandId: string,
+    state: FileState,
+    from: [number, number],
+    seg: number,
+    at: number,
+  ): Promise<Pos | null> {
+    const entries = this.kv.list<[number, number]>({
+      start: ["out_pos", commandId, ...from],
+      end: ["out_pos", commandId, Number.MAX_SAFE_INTEGER],
+    }, { batchSize: 16 });
+    for await (const entry of entries) {
+      const [s, o] = entry.value;
+      if (s > state.seg || (s === state.seg && o >= state.end)) return null;
+      if (s > seg || (s === seg && o > at)) {
+        return {
+          seq: Number(entry.key[2]),
+          part: Number(entry.key[3]),
+          seg: s,
+          offset: o,
+        };
+      }
+    }
+    return null;
   }
 
   /**
@@ -799,13 +849,7 @@ export class FileOutputStore implements OutputBackend {
     if (lowest > Math.min(upTo, state.last)) return;
     const pos = await this.#locate(commandId, lowest);
     if (!pos) return;
-    const records = this.#records(
-      commandId,
-      state,
-      pos.seg,
-      pos.offset,
-      true,
-    );
+    const records = this.#records(commandId, state, pos, true);
     for await (const chunk of this.#wholes(records)) {
       if (chunk.seq > upTo) break;
       if (chunk.seq < lowest) continue;
@@ -843,13 +887,12 @@ export class FileOutputStore implements OutputBackend {
       const seq = Number(entry.key[2]);
       const part = Number(entry.key[3]);
       const found: Whole[] = [];
-      const records = this.#records(
-        commandId,
-        state,
-        entry.value[0],
-        entry.value[1],
-        false,
-      );
+      const records = this.#records(commandId, state, {
+        seq,
+        part,
+        seg: entry.value[0],
+        offset: entry.value[1],
+      }, false);
       for await (const chunk of this.#wholes(stopAt(records, upper))) {
         if (chunk.seq >= state.from) found.push(chunk);
       }
@@ -886,13 +929,7 @@ export class FileOutputStore implements OutputBackend {
       if (!pos) return 0;
       let freed = 0;
       let from = beforeSeq;
-      const records = this.#records(
-        commandId,
-        state,
-        pos.seg,
-        pos.offset,
-        false,
-      );
+      const records = this.#records(commandId, state, pos, false);
       for await (const chunk of this.#wholes(stopAt(records, beforeSeq))) {
         if (chunk.seq < state.from) continue;
         if (freed >= bytes) {

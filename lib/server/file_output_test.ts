@@ -196,23 +196,43 @@ Deno.test("FileOutputStore: a chunk spread over several commits, cut by a crash 
   assert.equal(await reopened.lastSeq("c"), 3);
 });
 
-Deno.test("FileOutputStore: a damaged chunk is left out (a gap), a damaged header fails the read with the file named", async () => {
+Deno.test("FileOutputStore: a damaged chunk is left out (a gap); after a damaged header reads go on at the next commit's records", async () => {
   await using t = await fresh();
   const store = t.store();
-  await store.commit(batch("c", [[1, "aaaa"], [2, "bbbb"], [3, "cccc"]]));
+  await store.commit(batch("c", [[1, "aaaa"]]));
+  await store.commit(batch("c", [[2, "bbbb"], [3, "cccc"]]));
+  await store.commit(batch("c", [[4, "dddd"], [5, "eeee"]]));
   const segment = `${t.out}/c/1.seg`;
   const bytes = await Deno.readFile(segment);
+  const record = HEADER_BYTES + 4;
   // A flipped bit in the data of seq 2.
-  bytes[2 * HEADER_BYTES + 4 + 1] ^= 0x20;
+  bytes[record + HEADER_BYTES + 1] ^= 0x20;
   await Deno.writeFile(segment, bytes);
-  assert.deepEqual(await texts(store, "c"), [[1, "aaaa"], [3, "cccc"]]);
-  // A header whose mark is gone.
-  bytes[HEADER_BYTES + 4 + 29] = 0;
+  assert.deepEqual(await texts(store, "c"), [
+    [1, "aaaa"],
+    [3, "cccc"],
+    [4, "dddd"],
+    [5, "eeee"],
+  ]);
+  // The header of seq 3 is no header any more: what follows it in its
+  // commit is lost, the next commit's records are read.
+  bytes[2 * record + 29] = 0;
   await Deno.writeFile(segment, bytes);
-  await assert.rejects(
-    collect(store.read("c", 0)),
-    new RegExp(`Output file ${segment} is damaged at 36`),
-  );
+  assert.deepEqual(await texts(store, "c"), [
+    [1, "aaaa"],
+    [4, "dddd"],
+    [5, "eeee"],
+  ]);
+  assert.deepEqual(await texts(store, "c", 2), [[4, "dddd"], [5, "eeee"]]);
+  assert.equal(await store.pageStart("c", 6, 1000), 1);
+  // The last commit's header too: nothing after it to go on with.
+  bytes[3 * record + 29] = 0;
+  await Deno.writeFile(segment, bytes);
+  assert.deepEqual(await texts(store, "c"), [[1, "aaaa"]]);
+  // The cap drops what it can read.
+  const meta = { lastSeq: 5, outputBytes: 20, storedBytes: 20 };
+  assert.equal(await store.dropOldest("c", 1, 5, meta), 4);
+  assert.deepEqual(await texts(store, "c"), []);
 });
 
 Deno.test("FileOutputStore: output an older version stored in KV stays readable and its command keeps storing in KV; new commands go to files; with newIn kv, the reverse", async () => {
@@ -283,8 +303,8 @@ Deno.test("FileOutputStore: reads, pages and the last seq of a 1,000,000-line lo
   const mid = 2000;
   const state = (await t.kv.get<FileState>(["out_file", "big"])).value!;
   assert.ok(state.seg >= 10, `${state.seg} segments`);
-  // Damage every segment that holds only chunks far before the middle: a
-  // read that scanned from the start would fail on them.
+  // Every segment that holds only chunks far before the middle becomes a
+  // folder: a read that scanned from the start would fail on it.
   let midSeg = 0;
   for (let seg = 1; seg <= state.seg; seg++) {
     const path = `${t.out}/big/${seg}.seg`;
@@ -296,10 +316,11 @@ Deno.test("FileOutputStore: reads, pages and the last seq of a 1,000,000-line lo
   }
   for (let seg = 1; seg < midSeg; seg++) {
     const path = `${t.out}/big/${seg}.seg`;
-    const size = (await Deno.stat(path)).size;
-    await Deno.writeFile(path, new Uint8Array(size).fill(0xee));
+    await Deno.remove(path);
+    await Deno.mkdir(path);
   }
-  assert.ok(midSeg > 5, `damaged ${midSeg - 1} segments`);
+  assert.ok(midSeg > 5, `replaced ${midSeg - 1} segments`);
+  await assert.rejects(collect(store.read("big", 0, 1)), /directory/i);
   const read = await collect(store.read("big", mid, mid + 3));
   assert.deepEqual(read.map((c) => c.seq), [mid + 1, mid + 2, mid + 3]);
   assert.equal(read[0].data.split("\n")[0], `line ${mid * PER_CHUNK}`);
