@@ -511,6 +511,7 @@ function settingOf(
     "false",
     "true",
     "debug",
+    "kv",
     "https://example.test",
     "redis://127.0.0.1:6379",
     "x".repeat(40),

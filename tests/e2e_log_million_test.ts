@@ -2,7 +2,8 @@
  * The issue's million-line check in Chromium: a real agent prints
  * 1,000,000 lines; the log page opened by a link to line 999,999 shows it,
  * a search finds a string near the start, and the raw download's SHA-256
- * equals that of the bytes the program printed.
+ * equals that of the bytes the program printed. The server keeps its data
+ * in a folder, so the output is in files (file_output.ts), as by default.
  */
 import assert from "node:assert/strict";
 import { launchBrowser } from "./browser.ts";
@@ -39,7 +40,11 @@ Deno.test({
   sanitizeResources: false, // Chromium's pipes outlive the test's resource scope.
   sanitizeOps: false,
   async fn() {
-    await using server = await startTestServer();
+    const dataDir = await Deno.makeTempDir({ prefix: "flightdeck-million-" });
+    await using _data = {
+      [Symbol.asyncDispose]: () => Deno.remove(dataDir, { recursive: true }),
+    };
+    await using server = await startTestServer({ dataDir });
     const dash = await TestClient.dashboard(server);
     const agent = await AgentProcess.start(server, AGENT);
     await using browser = await launchBrowser();
@@ -47,6 +52,7 @@ Deno.test({
       await waitAgentStatus(dash, AGENT, "online");
       const id = await queueCommand(dash, { agentId: AGENT, command: COMMAND });
       assert.equal((await waitFinal(dash, id, 120_000)).status, "completed");
+      assert.ok((await Deno.stat(`${dataDir}/output/${id}/1.seg`)).size > 0);
       // The dashboard's copy of the output is not needed.
       await dash.close();
 

@@ -30,6 +30,14 @@ export const ConfigSchema = z.object({
   /** Deno KV path; defaults to `<dataDir>/flightdeck.kv`, `:memory:` in tests. */
   kvPath: z.string().optional(),
   /**
+   * Where output of new commands is stored with a KV file on disk: `file`
+   * (append-only files next to it, file_output.ts; only bookkeeping in
+   * KV) or `kv` (in the KV file itself, as before). Output already stored
+   * either way stays readable. In-memory KV, Deno Deploy and Redis keep
+   * their own stores.
+   */
+  outputStore: z.enum(["file", "kv"]).default("file"),
+  /**
    * `redis://` or `rediss://` URL: commands, queues and output are stored in
    * this Redis instead of Deno KV (see redis_storage.ts). Absent: Deno KV.
    */
@@ -257,6 +265,7 @@ const ENV: Record<string, keyof Config> = {
   FLIGHTDECK_SECRET: "secret",
   FLIGHTDECK_KV: "kvPath",
   FLIGHTDECK_REDIS_URL: "redisUrl",
+  FLIGHTDECK_OUTPUT_STORE: "outputStore",
   FLIGHTDECK_PRESENCE_TTL_MS: "presenceTtlMs",
   FLIGHTDECK_ALLOWED_ORIGINS: "allowedOrigins",
   FLIGHTDECK_MAX_QUEUE: "maxQueuePerAgent",

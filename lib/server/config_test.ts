@@ -10,6 +10,7 @@ Deno.test("loadConfig() returns the defaults without environment", () => {
     port: 8000,
     presenceTtlMs: 3000,
     dataDir: "./data",
+    outputStore: "file",
     allowedOrigins: [],
     maxFrameBytes: 1024 * 1024,
     maxQueuePerAgent: 100,
@@ -291,4 +292,16 @@ Deno.test("loadConfig() reads FLIGHTDECK_REDIS_URL and refuses a URL that is not
         e instanceof TypeError && e.message.includes("FLIGHTDECK_REDIS_URL"),
     );
   }
+});
+
+Deno.test("FLIGHTDECK_OUTPUT_STORE picks where new output goes (file or kv); another value is refused with the variable named", () => {
+  assert.equal(loadConfig({}, noEnv).outputStore, "file");
+  assert.equal(
+    loadConfig({}, envOf({ FLIGHTDECK_OUTPUT_STORE: "kv" })).outputStore,
+    "kv",
+  );
+  assert.throws(
+    () => loadConfig({}, envOf({ FLIGHTDECK_OUTPUT_STORE: "disk" })),
+    /Invalid configuration "FLIGHTDECK_OUTPUT_STORE"/,
+  );
 });

@@ -109,3 +109,16 @@ export async function openKv(config: Config): Promise<Deno.Kv> {
 export function kvFilePath(config: Config): string {
   return config.kvPath ?? `${config.dataDir}/flightdeck.kv`;
 }
+
+/**
+ * The folder of output files (file_output.ts) of a KV file on disk:
+ * `<dataDir>/output`, or `<kvPath>-output` when `kvPath` names the KV file;
+ * null for in-memory KV and Deno Deploy's own.
+ */
+export function outputDir(config: Config): string | null {
+  if (config.kvPath === ":memory:" || config.dataDir === ":memory:") {
+    return null;
+  }
+  if (Deno.env.get("DENO_DEPLOYMENT_ID") && !config.kvPath) return null;
+  return config.kvPath ? `${config.kvPath}-output` : `${config.dataDir}/output`;
+}

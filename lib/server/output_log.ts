@@ -119,6 +119,11 @@ export interface OutputBackend {
    * the shared {@link RedisKv} (redis_kv.ts).
    */
   readonly kv: KvLike;
+  /**
+   * Most bytes of output one {@link commit} should carry, when the store
+   * takes more (or less) than {@link BATCH_BYTES}, Deno KV's.
+   */
+  readonly batchBytes?: number;
   /** Store one {@link OutputBatch} (the chunks and bookkeeping at once). */
   commit(batch: OutputBatch): Promise<void>;
   /** Store one chunk, with the command's bookkeeping when given. */
@@ -386,7 +391,8 @@ export interface OutputLogOptions {
   maxCommandOutputBytes?: number;
   /**
    * Most serialized bytes (estimated) of output one atomic KV commit
-   * carries; KV allows 800 KiB. Default {@link BATCH_BYTES}.
+   * carries; KV allows 800 KiB. Default: the store's
+   * {@link OutputBackend.batchBytes}, else {@link BATCH_BYTES}.
    */
   batchBytes?: number;
   /**
@@ -724,7 +730,8 @@ export class OutputLog {
 
   /** One atomic commit of the queue's head, then the cap. */
   async #commitBatch(): Promise<void> {
-    const budget = this.#options.batchBytes ?? BATCH_BYTES;
+    const budget = this.#options.batchBytes ?? this.store.batchBytes ??
+      BATCH_BYTES;
     const batch: OutputBatch = { parts: [], lines: [], metas: [] };
     let cost = 0;
     let mutations = 0;

@@ -7,6 +7,7 @@ import {
   type ReadChunk,
 } from "./output_log.ts";
 import { connectRedis, RedisOutputStore } from "./redis_storage.ts";
+import { FileOutputStore } from "./file_output.ts";
 import { RedisServer } from "../../tests/redis_server.ts";
 
 /** New empty data: a function opening stores on it (a restart opens again). */
@@ -29,6 +30,34 @@ const BACKENDS: {
         });
       } finally {
         for (const kv of kvs) kv.close();
+      }
+    },
+  },
+  {
+    name: "files (small segments)",
+    async with(fn) {
+      const kvs: Deno.Kv[] = [];
+      const dirs: string[] = [];
+      const stores: FileOutputStore[] = [];
+      try {
+        await fn(async () => {
+          const dir = await Deno.makeTempDir({ prefix: "flightdeck-files-" });
+          dirs.push(dir);
+          const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
+          kvs.push(kv);
+          // A restart opens a new store (nothing cached) on the same data.
+          return () => {
+            const store = new FileOutputStore(kv, `${dir}/output`, {
+              segmentBytes: 8192,
+            });
+            stores.push(store);
+            return store;
+          };
+        });
+      } finally {
+        for (const store of stores) await store.close();
+        for (const kv of kvs) kv.close();
+        for (const dir of dirs) await Deno.remove(dir, { recursive: true });
       }
     },
   },

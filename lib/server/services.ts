@@ -26,7 +26,8 @@ import { Broadcaster } from "./broadcaster.ts";
 import { CommandService } from "./commands.ts";
 import type { Config } from "./config.ts";
 import { DashboardSession } from "./dashboard_session.ts";
-import { openKv } from "./data_dir.ts";
+import { openKv, outputDir } from "./data_dir.ts";
+import { FileOutputStore } from "./file_output.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { refuseCrossOrigin } from "./http_security.ts";
 import { Registry } from "./registry.ts";
@@ -168,8 +169,17 @@ export async function createServices(
   // audit trail, the line and search indexes. With Redis, kept there
   // (redis_kv.ts); else in this process's Deno KV.
   const shared: KvLike = redis ? new RedisKv(redis) : kv;
+  // Output of a KV file on disk: in files next to it (or, with
+  // outputStore "kv", new output in KV while what is in files stays
+  // readable). A KV given by the caller keeps output in itself.
+  const files = options.kv || redis ? null : outputDir(config);
+  const fileOutput = files
+    ? new FileOutputStore(kv, files, { newIn: config.outputStore })
+    : null;
   const storage: CommandStore = redisModule && redis
     ? new redisModule.RedisStorage(redis, shared)
+    : fileOutput
+    ? new Storage(kv, fileOutput)
     : new Storage(kv);
   const bus = redis
     ? await ClusterBus.start(redis, {
@@ -653,6 +663,7 @@ export async function createServices(
       if (redis?.status === "ready") {
         await redis.quit().catch(() => redis.disconnect());
       } else redis?.disconnect();
+      await fileOutput?.close();
       if (!options.kv) kv.close();
     },
   };

@@ -10,7 +10,9 @@
  * - `["cmd_active", id]` → agent id, while a command is dispatched and not
  *   finished (read at start-up instead of every command)
  * - `["queue", agentId, rank, order]` → command id (durable queue order)
- * - `["out", ...]`, `["out_meta", ...]`: the output log, see output_log.ts
+ * - `["out", ...]`, `["out_meta", ...]`: the output log, see output_log.ts;
+ *   with output in files, `["out_file", ...]` and `["out_pos", ...]`, see
+ *   file_output.ts
  * - `["out_resize", commandId, afterSeq]` → {@link StoredResize}: the
  *   terminal was resized after output `afterSeq` (the last of several
  *   between two chunks wins)
@@ -160,12 +162,16 @@ export interface CommandStore {
 /** Typed access to the KV store. */
 export class Storage implements CommandStore {
   readonly kv: Deno.Kv;
-  /** The output log's KV layout, in the same store. */
-  readonly output: OutputStore;
+  /**
+   * Where output is stored: by default the output log's KV layout in the
+   * same store; the server gives file-backed KV a FileOutputStore
+   * (file_output.ts) on the same KV.
+   */
+  readonly output: OutputBackend;
 
-  constructor(kv: Deno.Kv) {
+  constructor(kv: Deno.Kv, output: OutputBackend = new OutputStore(kv)) {
     this.kv = kv;
-    this.output = new OutputStore(kv);
+    this.output = output;
   }
 
   /**

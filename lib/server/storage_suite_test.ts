@@ -1,10 +1,12 @@
 /**
- * The storage suite (storage_suite.ts) on Deno KV and on a real Redis, and
+ * The storage suite (storage_suite.ts) on Deno KV (output in KV, and in
+ * files: file_output.ts) and on a real Redis, and
  * what only the Redis layout does.
  */
 import assert from "node:assert/strict";
 import type { OutputBatch } from "./output_log.ts";
 import { Storage } from "./storage.ts";
+import { FileOutputStore } from "./file_output.ts";
 import { connectRedis, RedisStorage } from "./redis_storage.ts";
 import { RedisKv } from "./redis_kv.ts";
 import { STORAGE_CASES, type SuiteStore } from "./storage_suite.ts";
@@ -28,6 +30,37 @@ async function kvStore(): Promise<SuiteStore> {
     },
   };
 }
+
+/** As {@link kvStore}, with output in files next to the KV file. */
+async function fileStore(): Promise<SuiteStore> {
+  const dir = await Deno.makeTempDir({ prefix: "flightdeck-suite-" });
+  const kv = await Deno.openKv(`${dir}/test.kv`);
+  const output = new FileOutputStore(kv, `${dir}/test.kv-output`, {
+    segmentBytes: 4096,
+  });
+  return {
+    store: new Storage(kv, output),
+    second: () => Promise.resolve(new Storage(kv, output)),
+    close: async () => {
+      await output.close();
+      kv.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("storage suite on Deno KV with output in files", async (t) => {
+  for (const [name, run] of Object.entries(STORAGE_CASES)) {
+    await t.step(name, async () => {
+      const suite = await fileStore();
+      try {
+        await run(suite);
+      } finally {
+        await suite.close();
+      }
+    });
+  }
+});
 
 Deno.test("storage suite on Deno KV", async (t) => {
   for (const [name, run] of Object.entries(STORAGE_CASES)) {

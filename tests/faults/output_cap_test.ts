@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { byteLength } from "../../lib/protocol.ts";
-import type { StoredChunk } from "../../lib/server/storage.ts";
+import { FileOutputStore } from "../../lib/server/file_output.ts";
 import { ServerProcess } from "./server_process.ts";
 import { figure, killAgent, startAgent } from "./fixtures.ts";
 import {
@@ -69,6 +69,13 @@ Deno.test({
       });
       await late.opened();
       await late.waitFor((m) => m.type === "agent:list");
+      // Output reaches dashboards before it is stored (and trimmed to the
+      // cap): an earlier page is answered once everything received so far
+      // is stored, so after it the store holds only the tail.
+      late.send("terminal:earlier", { commandId: id, beforeSeq: lastSeq + 1 });
+      await late.waitFor((m) =>
+        m.type === "terminal:earlier" && m.payload.commandId === id
+      );
       const from = late.messages.length;
       late.send("terminal:resume", { commandId: id, afterSeq: 0 });
       await late.waitFor(
@@ -132,21 +139,34 @@ Deno.test({
       // The running count is exact: every byte produced, not only the kept.
       assert.equal(final.outputBytes, byteLength(EXPECTED));
 
-      // The store itself (read after the server stopped) holds only the tail.
+      // The store itself (read after the server stopped) holds only the
+      // tail: in output files (the default for a KV file), where disk space
+      // lags the drops by at most a segment of 4 MiB.
       await server.kill("SIGTERM");
       const kv = await Deno.openKv(`${server.dataDir}/flightdeck.kv`);
       try {
+        const store = new FileOutputStore(kv, `${server.dataDir}/output`);
         const seqs = new Set<number>();
         let bytes = 0;
-        for await (
-          const entry of kv.list<StoredChunk>({ prefix: ["out", id] })
-        ) {
-          seqs.add(Number(entry.key[2]));
-          bytes += byteLength(entry.value.data);
+        for await (const chunk of store.read(id, 0)) {
+          seqs.add(chunk.seq);
+          bytes += byteLength(chunk.data);
         }
         assert.equal(bytes, storedBytes);
         assert.equal(Math.min(...seqs), firstKept);
         assert.equal(seqs.size, lastSeq - firstKept + 1);
+        assert.deepEqual(await store.meta(id), {
+          lastSeq,
+          outputBytes: byteLength(EXPECTED),
+          storedBytes,
+        });
+        assert.equal((await kv.get(["out", id, lastSeq, 0])).value, null);
+        let disk = 0;
+        for await (const file of Deno.readDir(`${store.dir}/${id}`)) {
+          disk += (await Deno.stat(`${store.dir}/${id}/${file.name}`)).size;
+        }
+        assert.ok(disk > storedBytes, "output in files");
+        assert.ok(disk <= storedBytes + 4 * 1024 * 1024 + 64 * 1024);
       } finally {
         kv.close();
       }
