@@ -404,7 +404,12 @@ export class HandoffFront {
         entry.http = CLOSED;
       }
     } catch {
-      // The client is gone, or the connection was closed here.
+      // The client is gone, or the connection was closed here. A WebSocket
+      // whose 101 never went out stays CONNECTING and never fires "close":
+      // its connection is done.
+      if (entry.socket?.readyState === WebSocket.CONNECTING) {
+        this.#close(entry);
+      }
     } finally {
       complete();
       entry.inFlight--;
@@ -452,6 +457,9 @@ export class HandoffFront {
           if (following === null) return controller.close();
           const { value, done } = await following;
           following = reader.read();
+          // Read ahead: a failure is seen by the next pull; until then it
+          // must not count as unhandled (Deno exits on those).
+          following.catch(() => {});
           if (done) return controller.close();
           pending = value;
         }
