@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { envelope } from "../lib/protocol.ts";
-import { startTestServer, type TestServer } from "./helpers.ts";
+import { startTestServer, TestClient, type TestServer } from "./helpers.ts";
+import { waitUntil } from "./faults/dashboard.ts";
+import { UPGRADE_OPEN_TIMEOUT_MS } from "../lib/server/services.ts";
 import { RawSocket } from "./faults/raw_socket.ts";
 
 const portOf = (server: TestServer) => Number(new URL(server.url).port);
@@ -117,4 +119,45 @@ Deno.test("sockets: authenticated at the upgrade or by message, frames over maxU
   } finally {
     await Promise.all([bearer, inBand, agent].map((s) => s.dispose()));
   }
+});
+
+Deno.test({
+  name:
+    "sockets: upgrades whose client left before the 101 give their places back (the user's count too) once they cannot open any more",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using server = await startTestServer();
+    const token = await server.token("viewer");
+    const port = Number(new URL(server.url).port);
+    const { connections, config } = server.services;
+    // More than the user's cap: the leaked places would refuse the rest.
+    const attempts = config.maxConnectionsPerUser + 8;
+    for (let i = 0; i < attempts; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new TextEncoder().encode(
+        `GET /ws/dashboard HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+          "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+          "Sec-WebSocket-Version: 13\r\n" +
+          `Authorization: Bearer ${token}\r\n\r\n`,
+      ));
+      conn.close();
+    }
+    await waitUntil(
+      () => connections.counts.total === 0,
+      UPGRADE_OPEN_TIMEOUT_MS + 20_000,
+      "every abandoned upgrade released",
+      () => JSON.stringify(connections.counts),
+    );
+    // The user can open a dashboard again.
+    const dashboard = new TestClient(`${server.wsUrl}/ws/dashboard`, {
+      authorization: `Bearer ${token}`,
+    });
+    try {
+      await dashboard.waitFor((m) => m.type === "agent:list");
+    } finally {
+      await dashboard.close();
+    }
+  },
 });

@@ -53,6 +53,13 @@ import { requestRestart, type RestartDeps } from "./session_restart.ts";
 import { type Admission, ConnectionLimits } from "./connection_limits.ts";
 import { errorResponse, storageUnavailable } from "./errors.ts";
 
+/**
+ * How long an upgraded socket may take to open: one still connecting by
+ * then lost its client before the 101 was written, and its place is given
+ * back.
+ */
+export const UPGRADE_OPEN_TIMEOUT_MS = 10_000;
+
 /** Least time between two "Connection refused" log lines. */
 const REFUSAL_LOG_MS = 10_000;
 
@@ -430,6 +437,8 @@ export async function createServices(
     }, redisModule!.REDIS_PING_INTERVAL_MS)
     : undefined;
   const sockets = new Set<WebSocket>();
+  /** Timers of upgraded sockets not open yet (see `upgrade`). */
+  const unopenedTimers = new Set<ReturnType<typeof setTimeout>>();
   const track = (socket: WebSocket) => {
     sockets.add(socket);
     socket.addEventListener("close", () => sockets.delete(socket));
@@ -493,6 +502,23 @@ export async function createServices(
     track(socket);
     const session = start(new WebSocketPeer(socket, id));
     attachWebSocket(socket, session, () => connections.release(id));
+    // A client that left before the 101 went out leaves a socket that never
+    // opens and never fires "close": without this its place (and its user's
+    // count) would stay taken until the server restarts.
+    const unopened = setTimeout(() => {
+      unopenedTimers.delete(unopened);
+      if (socket.readyState !== WebSocket.CONNECTING) return;
+      connections.release(id);
+      sockets.delete(socket);
+      session.closed();
+    }, UPGRADE_OPEN_TIMEOUT_MS);
+    unopenedTimers.add(unopened);
+    const opened = () => {
+      clearTimeout(unopened);
+      unopenedTimers.delete(unopened);
+    };
+    socket.addEventListener("open", opened, { once: true });
+    socket.addEventListener("close", opened, { once: true });
     if (failure) {
       socket.addEventListener("open", () => {
         if (typeof failure === "string") session.rejectAuth(failure);
@@ -644,6 +670,8 @@ export async function createServices(
       clearInterval(redisTimer);
       await search.idle();
       services.sse.closeAll();
+      for (const timer of unopenedTimers) clearTimeout(timer);
+      unopenedTimers.clear();
       for (const socket of sockets) {
         try {
           socket.close(CLOSE_CODES.GOING_AWAY.code, "Server going away");
