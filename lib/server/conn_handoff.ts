@@ -57,6 +57,7 @@
  *
  * @module
  */
+import { acceptLoop } from "./accept_loop.ts";
 import { ConnectionTable } from "./conn_table.ts";
 import { addressKey } from "./address.ts";
 import { type GuardStats, readStats, STATS_FIELDS } from "./conn_guard.ts";
@@ -257,28 +258,18 @@ export class HandoffFront {
     await Promise.allSettled([...this.#tasks]);
   }
 
-  async #acceptLoop(): Promise<void> {
-    let backoff = 10;
-    while (!this.#closing) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-        backoff = 10;
-      } catch (error) {
-        if (this.#closing || error instanceof Deno.errors.BadResource) return;
-        // EMFILE and friends: the listener is fine, the process is out of
-        // something. Wait (connections may close meanwhile) and go on.
+  #acceptLoop(): Promise<void> {
+    return acceptLoop(this.#listener, {
+      closing: () => this.#closing,
+      admit: (conn) => this.#admit(conn),
+      failed: (error, retryMs) => {
         this.#count("acceptErrors");
         this.#options.onEvent?.("Accept failed; retrying", {
           error: String(error),
-          retryMs: backoff,
+          retryMs,
         });
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, 1000);
-        continue;
-      }
-      this.#admit(conn);
-    }
+      },
+    });
   }
 
   #admit(conn: Deno.Conn): void {
