@@ -14,15 +14,22 @@ type ServeOnConnection = (
   onListen: () => void,
 ) => { finished: Promise<void> };
 
-/** A listener, its first accepted connection, and a client connected to it. */
-async function pair() {
+/** A listener, its first connection (once accepted), and its port. */
+function pair() {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted = listener.accept();
   return { listener, accepted, port: listener.addr.port };
 }
 
-/** Open a WebSocket and echo one message through it, or say how it ended. */
-async function echoOnce(port: number): Promise<string> {
+/**
+ * Open a WebSocket and, once `after` settles (the HTTP connection that
+ * carried the upgrade has ended), echo one message through it; or say how
+ * it ended.
+ */
+async function echoOnce(
+  port: number,
+  after: Promise<unknown>,
+): Promise<string> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
   const closed = new Promise<string>((resolve) =>
     ws.onclose = (e) => resolve(`closed ${e.code}`)
@@ -31,8 +38,7 @@ async function echoOnce(port: number): Promise<string> {
     ws.onopen = () => resolve("open")
   );
   if (await Promise.race([opened, closed]) !== "open") return await closed;
-  // Past the end of the HTTP connection that carried the upgrade.
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await Promise.race([after, closed]);
   const echoed = new Promise<string>((resolve) =>
     ws.onmessage = (e) => resolve(e.data)
   );
@@ -61,8 +67,9 @@ Deno.test("serveHttpOnConnection closes an upgraded WebSocket at once (why the h
   ] as { serveHttpOnConnection?: ServeOnConnection };
   const serveOn = internal.serveHttpOnConnection;
   assert.equal(typeof serveOn, "function", Deno.version.deno);
-  const { listener, accepted, port } = await pair();
-  const client = echoOnce(port);
+  const { listener, accepted, port } = pair();
+  const ended = Promise.withResolvers<void>();
+  const client = echoOnce(port, ended.promise);
   const server = serveOn!(
     await accepted,
     undefined,
@@ -70,6 +77,7 @@ Deno.test("serveHttpOnConnection closes an upgraded WebSocket at once (why the h
     () => new Response(null, { status: 500 }),
     () => {},
   );
+  server.finished.then(ended.resolve, ended.resolve);
   // The per-connection server ends with the upgrade, and its socket too.
   assert.match(await client, /^closed /);
   await server.finished;
@@ -79,8 +87,9 @@ Deno.test("serveHttpOnConnection closes an upgraded WebSocket at once (why the h
 Deno.test("Deno.serveHttp carries a WebSocket past the end of its HTTP connection and its close()", async () => {
   const serveHttp = denoServeHttp();
   assert.ok(serveHttp, Deno.version.deno);
-  const { listener, accepted, port } = await pair();
-  const client = echoOnce(port);
+  const { listener, accepted, port } = pair();
+  const ended = Promise.withResolvers<void>();
+  const client = echoOnce(port, ended.promise);
   const conn = await accepted;
   const http = serveHttp(conn);
   const event = await http.nextRequest();
@@ -88,6 +97,7 @@ Deno.test("Deno.serveHttp carries a WebSocket past the end of its HTTP connectio
   await event.respondWith(upgrade(event.request));
   assert.equal(await http.nextRequest(), null, "no more HTTP on it");
   http.close();
+  ended.resolve();
   assert.equal(await client, "ping");
   // The connection's resource belongs to the HTTP server now.
   assert.throws(() => conn.close(), Deno.errors.BadResource);
@@ -96,7 +106,7 @@ Deno.test("Deno.serveHttp carries a WebSocket past the end of its HTTP connectio
 
 Deno.test("Deno.serveHttp's respondWith() settles before a body in memory is read (why the handoff hands large bodies over in chunks)", async () => {
   const serveHttp = denoServeHttp()!;
-  const { listener, accepted, port } = await pair();
+  const { listener, accepted, port } = pair();
   const client = await Deno.connect({ hostname: "127.0.0.1", port });
   const http = serveHttp(await accepted);
   await client.write(

@@ -338,7 +338,7 @@ Deno.test("FileOutputStore: the per-command cap keeps storedBytes exact and dele
   const cap = 64 * 1024;
   const log = new OutputLog(store, { maxCommandOutputBytes: cap });
   log.start("c");
-  let stored: number[] = [];
+  const stored: number[] = [];
   for (let seq = 1; seq <= 400; seq++) {
     const data = `${seq} `.padEnd(999, "ü") + "\n";
     const bytes = byteLength(data);
