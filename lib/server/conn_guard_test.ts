@@ -63,16 +63,7 @@ async function withGuard(
       return Response.json(client ?? null);
     },
   );
-  guard = ConnectionGuard.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    upstream: () => upstream.addr,
-    headTimeoutMs: 10_000,
-    maxHeadBytes: 1024,
-    maxConnections: 100,
-    maxConnectionsPerAddress: 100,
-    ...options,
-  });
+  guard = guardBefore(upstream.addr, options);
   try {
     await fn(guard, upstream);
   } finally {
@@ -99,6 +90,27 @@ async function readAll(conn: Deno.Conn): Promise<string> {
     // Reset: what came so far.
   }
   return chunks.join("");
+}
+
+/**
+ * A guard on a free loopback port before `upstream`, with the limits most
+ * tests use (10 s head timeout, 1 KiB heads, 100 connections) and `options`
+ * over them.
+ */
+function guardBefore(
+  upstream: Deno.NetAddr,
+  options: Partial<ConnectionGuardOptions> = {},
+): ConnectionGuard {
+  return ConnectionGuard.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    upstream: () => upstream,
+    headTimeoutMs: 10_000,
+    maxHeadBytes: 1024,
+    maxConnections: 100,
+    maxConnectionsPerAddress: 100,
+    ...options,
+  });
 }
 
 Deno.test("ConnectionGuard proxies a request and maps its internal connection to the real client", async () => {
@@ -182,16 +194,7 @@ Deno.test("ConnectionGuard reads a sustained stream into a pooled large buffer a
     upstream.resolve(conn);
     return conn;
   });
-  const guard = ConnectionGuard.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    upstream: () => raw.addr as Deno.NetAddr,
-    headTimeoutMs: 10_000,
-    maxHeadBytes: 1024,
-    maxConnections: 100,
-    maxConnectionsPerAddress: 100,
-    largeBuffers: 1,
-  });
+  const guard = guardBefore(raw.addr as Deno.NetAddr, { largeBuffers: 1 });
   const conn = await connect(guard);
   try {
     assert.equal(LARGE_PIPE_BUFFER, 256 * 1024);
@@ -622,19 +625,13 @@ async function lastBytesReachAFloodingClient(
       })();
     }
   })();
-  const guard = ConnectionGuard.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    upstream: () => raw.addr as Deno.NetAddr,
-    headTimeoutMs: 10_000,
-    maxHeadBytes: 1024,
-    maxConnections: 100,
-    maxConnectionsPerAddress: 100,
+  const guard = guardBefore(
+    raw.addr as Deno.NetAddr,
     // Paced, the client sends about as much as it reads: bounds that load
     // cannot reach (a slow reader under load takes seconds), so the test
     // checks the half-close and the drain, not the bounds (tested below).
-    ...paced ? { lingerMs: 120_000, lingerBytes: 4 * N } : {},
-  });
+    paced ? { lingerMs: 120_000, lingerBytes: 4 * N } : {},
+  );
   try {
     for (let round = 0; round < rounds; round++) {
       const conn = await connect(guard);
@@ -724,16 +721,7 @@ async function endedUpstream(
       })();
     }
   })();
-  const guard = ConnectionGuard.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    upstream: () => raw.addr as Deno.NetAddr,
-    headTimeoutMs: 10_000,
-    maxHeadBytes: 1024,
-    maxConnections: 100,
-    maxConnectionsPerAddress: 100,
-    ...options,
-  });
+  const guard = guardBefore(raw.addr as Deno.NetAddr, options);
   const conn = await connect(guard);
   await conn.write(enc("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"));
   return {
