@@ -1,16 +1,21 @@
 /**
- * The output log: what commands printed, stored in Deno KV by seq.
+ * The output log: what commands printed, stored by seq.
  *
  * Two layers:
- * - {@link OutputStore}: the KV layout, stateless. Write one chunk, read a
- *   seq range, find where an earlier page starts, drop the oldest chunks,
- *   delete all output of a command, read its bookkeeping.
- * - {@link OutputLog}: the output of running commands, on an OutputStore.
+ * - {@link OutputBackend}: where output is stored, stateless. Write chunks,
+ *   read a seq range, find where an earlier page starts, drop the oldest
+ *   chunks, delete all output of a command, read its bookkeeping. Three
+ *   implement it: {@link OutputStore} here (the Deno KV layout below),
+ *   `FileOutputStore` (file_output.ts: append-only files with bookkeeping
+ *   in KV, the default for a KV file on disk) and `RedisOutputStore`
+ *   (redis_storage.ts, cluster mode).
+ * - {@link OutputLog}: the output of running commands, on a backend.
  *   It keeps each running command's bookkeeping ({@link OutputState}) in
  *   memory, appends chunks, applies the per-command cap (drops the oldest
  *   chunks) and serves reads and earlier pages.
  *
- * Keys (in the same KV as storage.ts):
+ * Keys of the KV layout (in the same KV as storage.ts; the file store keeps
+ * `out_meta` and `out_line` too):
  * - `["out", commandId, seq, part]` → {@link StoredChunk} (values over KV's
  *   64 KiB limit are split into parts; part 0 says how many)
  * - `["out_meta", commandId]` → {@link OutputMeta}, written with every chunk
